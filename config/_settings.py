@@ -1,0 +1,148 @@
+"""The configuration contract of DESIGN.md, read from the environment.
+
+Every setting is declared once, here, with what it means. Names are the
+environment variables' names (the contract other tools rely on); values that
+hold a list are comma-separated, as a person would type them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Mapping
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["Settings", "SettingsError", "load_settings"]
+
+CommaList = Annotated[tuple[str, ...], NoDecode]
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed. `variable` names it; str() is one line."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        self.variable = variable
+        self.problem = problem
+        super().__init__(f"{variable}: {problem}")
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(part.strip().lower() for part in value.split(",") if part.strip())
+    return value
+
+
+class Settings(BaseSettings):
+    """All settings of the service. Build it with `load_settings()`."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    # --- Microsoft 365 -----------------------------------------------------
+    tenant_id: str = Field(min_length=1, validation_alias="M365_TENANT_ID")
+    """Entra tenant id (a GUID, or the tenant's domain)."""
+    client_id: str = Field(min_length=1, validation_alias="M365_CLIENT_ID")
+    """The app registration's application (client) id."""
+    client_secret: SecretStr | None = Field(default=None, validation_alias="M365_CLIENT_SECRET")
+    """Client secret. A certificate is preferred; one of the two is required."""
+    client_certificate_path: Path | None = Field(default=None, validation_alias="M365_CLIENT_CERTIFICATE_PATH")
+    """PEM file holding the private key and the certificate of the app."""
+    authority_host: str = Field(default="https://login.microsoftonline.com", validation_alias="M365_AUTHORITY_HOST")
+    """Token authority; national clouds have their own."""
+    graph_endpoint: str = Field(default="https://graph.microsoft.com", validation_alias="M365_GRAPH_ENDPOINT")
+    """Graph base URL, without `/v1.0`; national clouds have their own."""
+    ca_bundle: Path | None = Field(default=None, validation_alias="M365_CA_BUNDLE")
+    """Extra CA certificates to trust for the authority and Graph (the emulator's CA, a TLS proxy)."""
+    site_id: str = Field(min_length=1, validation_alias="M365_SITE_ID")
+    """The programme's SharePoint site id."""
+    organizer_id: str = Field(min_length=1, validation_alias="M365_ORGANIZER_ID")
+    """Object id (or UPN) of the user who organises the Teams meetings."""
+    sender: str = Field(min_length=1, validation_alias="M365_SENDER")
+    """Mailbox (UPN or id) that sends mail."""
+    guest_group_id: str = Field(min_length=1, validation_alias="M365_GUEST_GROUP_ID")
+    """Group whose members may use the programme's site."""
+
+    # --- the service -------------------------------------------------------
+    state: str = Field(default="sqlite:///coprod-state.sqlite3", validation_alias="COPROD_STATE")
+    """State store: `sqlite:///path`, or an Azure Storage connection string."""
+    public_url: str = Field(default="http://localhost:7071", validation_alias="COPROD_PUBLIC_URL")
+    """Base URL of the public pages, used in links in emails."""
+    signing_key: SecretStr = Field(validation_alias="COPROD_SIGNING_KEY")
+    """Secret for signed links (confirm, unsubscribe). At least 16 characters."""
+    guest_auto_approve_domains: CommaList = Field(default=(), validation_alias="COPROD_GUEST_AUTO_APPROVE_DOMAINS")
+    """Domains whose verified addresses are approved without an admin."""
+    guest_blocked_domains: CommaList = Field(default=(), validation_alias="COPROD_GUEST_BLOCKED_DOMAINS")
+    """Domains whose guest requests are refused."""
+    admin_email: str | None = Field(default=None, validation_alias="COPROD_ADMIN_EMAIL")
+    """Where the admin digest goes; none means no digest."""
+    max_invites_per_run: int = Field(default=50, ge=0, validation_alias="COPROD_MAX_INVITES_PER_RUN")
+    """Cap on guest invitations a run."""
+    sync_schedule: str = Field(default="0 */5 * * * *", validation_alias="COPROD_SYNC_SCHEDULE")
+    """NCRONTAB schedule of the sync timer (six fields, seconds first)."""
+    send_per_minute: int = Field(default=30, ge=1, validation_alias="COPROD_SEND_PER_MINUTE")
+    """Messages the sender's mailbox may send a minute (Exchange Online: 30)."""
+    send_per_day: int = Field(default=10_000, ge=1, validation_alias="COPROD_SEND_PER_DAY")
+    """Recipients the sender's mailbox may reach a day (Exchange Online: 10,000)."""
+    reminder_hours: float = Field(default=24, gt=0, validation_alias="COPROD_REMINDER_HOURS")
+    """How long before a session its reminder goes."""
+    graph_timeout_seconds: float = Field(default=30, gt=0, validation_alias="COPROD_GRAPH_TIMEOUT")
+    """Timeout of one Graph request."""
+    graph_max_attempts: int = Field(default=8, ge=1, validation_alias="COPROD_GRAPH_MAX_ATTEMPTS")
+    """Attempts of one Graph request before a throttled or failing call gives up."""
+    graph_max_retry_seconds: float = Field(default=300, gt=0, validation_alias="COPROD_GRAPH_MAX_RETRY_SECONDS")
+    """Total time one Graph request may spend waiting between retries."""
+
+    @field_validator("guest_auto_approve_domains", "guest_blocked_domains", mode="before")
+    @classmethod
+    def _commas(cls, value: Any) -> Any:
+        return _split_commas(value)
+
+    @field_validator("authority_host", "graph_endpoint", "public_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be a URL starting with https://")
+        return value.rstrip("/")
+
+    @field_validator("signing_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters long")
+        return value
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> "Settings":
+        if self.client_secret is None and self.client_certificate_path is None:
+            raise ValueError("M365_CLIENT_SECRET or M365_CLIENT_CERTIFICATE_PATH must be set")
+        return self
+
+    @property
+    def graph_base_url(self) -> str:
+        """`https://graph.microsoft.com/v1.0`, without a trailing slash."""
+        return f"{self.graph_endpoint}/v1.0"
+
+
+_ALIASES = {name: str(field.validation_alias) for name, field in Settings.model_fields.items()}
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings from `environ` (default: the process environment).
+
+    Raises SettingsError naming the first variable that is missing or wrong.
+    """
+    try:
+        if environ is None:
+            return Settings()  # type: ignore[call-arg]
+        return Settings.model_validate({k: v for k, v in environ.items() if v != ""})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        location = error.get("loc") or ()
+        variable = _ALIASES.get(str(location[0]), str(location[0])) if location else ""
+        if not variable:
+            message = str(error.get("msg", "invalid"))
+            variable = "M365_CLIENT_SECRET" if "M365_CLIENT_SECRET" in message else "settings"
+            raise SettingsError(variable, message.removeprefix("Value error, ")) from None
+        if error.get("type") == "missing":
+            raise SettingsError(variable, "is required but not set") from None
+        raise SettingsError(variable, str(error.get("msg", "invalid")).removeprefix("Value error, ")) from None

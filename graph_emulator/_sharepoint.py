@@ -1,0 +1,388 @@
+"""SharePoint sites, lists, columns and list items, with delta: state and rules only.
+
+The shapes follow Graph v1.0 (`site`, `list`, `columnDefinition`, `listItem`
+with `fields`). Column values are checked roughly as SharePoint does (a number
+column takes numbers, a choice column one of its choices); `seed_item` skips
+the checks so tests can plant the odd data people paste into real lists.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable
+
+from graph_emulator._errors import GraphFault, bad_request, not_found
+
+__all__ = ["Site", "SPList", "SPItem", "SharePoint", "iso"]
+
+SYSTEM_FIELDS = {"id", "ContentType", "Modified", "Created", "AuthorLookupId", "EditorLookupId",
+                 "_UIVersionString", "Attachments", "Edit", "LinkTitle", "LinkTitleNoMenu",
+                 "ItemChildCount", "FolderChildCount", "_ComplianceFlags", "_ComplianceTag",
+                 "_ComplianceTagWrittenTime", "_ComplianceTagUserId", "AppAuthorLookupId",
+                 "AppEditorLookupId", "@odata.etag"}
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?$")
+
+
+def iso(ts: float) -> str:
+    """Graph's date-time form: UTC, seconds, `Z`."""
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class SPItem:
+    id: int
+    fields: dict[str, Any]
+    created: float
+    modified: float
+    guid: str = field(default_factory=lambda: str(uuid.uuid4()))
+    version: int = 1
+    seq: int = 0
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.guid},{self.version}"'
+
+
+@dataclass
+class SPList:
+    id: str
+    name: str
+    display_name: str
+    created: float
+    columns: dict[str, dict[str, Any]] = field(default_factory=dict)
+    items: dict[int, SPItem] = field(default_factory=dict)
+    tombstones: dict[int, int] = field(default_factory=dict)  # item id -> seq of its deletion
+    next_id: int = 1
+    seq: int = 0
+    generation: int = 0  # bumped to force 410 on old delta tokens
+
+
+@dataclass
+class Site:
+    id: str
+    name: str
+    display_name: str
+    web_url: str
+    created: float
+    lists: dict[str, SPList] = field(default_factory=dict)
+
+
+def _column(name: str, kind: str, spec: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    col: dict[str, Any] = {"id": str(uuid.uuid4()), "name": name, "displayName": extra.pop("displayName", name),
+                           "columnGroup": "Custom Columns", "description": "", "enforceUniqueValues": False,
+                           "hidden": False, "indexed": False, "readOnly": False, "required": False}
+    col.update(extra)
+    col[kind] = spec or {}
+    return col
+
+
+_KINDS = ("text", "choice", "number", "boolean", "dateTime", "lookup", "personOrGroup", "currency", "hyperlinkOrPicture")
+
+
+def column_kind(col: dict[str, Any]) -> str:
+    for kind in _KINDS:
+        if kind in col:
+            return kind
+    return "text"
+
+
+class SharePoint:
+    """Sites and lists of one tenant. Thread-safe: one lock around every change."""
+
+    def __init__(self, clock: Callable[[], float], host: str) -> None:
+        self._clock = clock
+        self._lock = threading.RLock()
+        self.host = host
+        self.sites: dict[str, Site] = {}
+
+    # --- sites -------------------------------------------------------------
+    def add_site(self, name: str, display_name: str) -> Site:
+        site_id = f"{self.host},{uuid.uuid4()},{uuid.uuid4()}"
+        site = Site(site_id, name, display_name, f"https://{self.host}/sites/{name}", self._clock())
+        self.sites[site_id] = site
+        return site
+
+    def site(self, site_id: str) -> Site:
+        site = self.sites.get(site_id)
+        if site is None:
+            for candidate in self.sites.values():
+                if site_id == candidate.id.split(",")[1] or site_id.endswith(f":/sites/{candidate.name}"):
+                    return candidate
+            raise not_found("Requested site could not be found")
+        return site
+
+    def site_json(self, site: Site) -> dict[str, Any]:
+        return {"id": site.id, "name": site.name, "displayName": site.display_name, "webUrl": site.web_url,
+                "createdDateTime": iso(site.created), "lastModifiedDateTime": iso(site.created),
+                "siteCollection": {"hostname": self.host}}
+
+    # --- lists -------------------------------------------------------------
+    def get_list(self, site_id: str, list_ref: str) -> SPList:
+        site = self.site(site_id)
+        found = site.lists.get(list_ref)
+        if found is None:
+            lowered = list_ref.lower()
+            found = next((lst for lst in site.lists.values()
+                          if lowered in (lst.name.lower(), lst.display_name.lower())), None)
+        if found is None:
+            raise not_found("The specified list was not found", code="itemNotFound")
+        return found
+
+    def create_list(self, site_id: str, body: dict[str, Any]) -> SPList:
+        site = self.site(site_id)
+        display = body.get("displayName")
+        if not isinstance(display, str) or not display.strip():
+            raise bad_request("displayName is required")
+        with self._lock:
+            if any(lst.display_name.lower() == display.lower() for lst in site.lists.values()):
+                raise GraphFault(409, "nameAlreadyExists", "The list name is already in use.")
+            lst = SPList(str(uuid.uuid4()), re.sub(r"[^A-Za-z0-9]", "", display) or "List", display, self._clock())
+            lst.columns["Title"] = _column("Title", "text", {"allowMultipleLines": False, "maxLength": 255},
+                                           columnGroup="Custom Columns")
+            for col in body.get("columns") or []:
+                self._add_column(lst, col)
+            site.lists[lst.id] = lst
+            return lst
+
+    def list_json(self, site: Site, lst: SPList) -> dict[str, Any]:
+        return {"@odata.etag": f'"{lst.id},{len(lst.columns)}"', "id": lst.id, "name": lst.name,
+                "displayName": lst.display_name, "description": "", "createdDateTime": iso(lst.created),
+                "lastModifiedDateTime": iso(lst.created), "webUrl": f"{site.web_url}/Lists/{lst.name}",
+                "list": {"contentTypesEnabled": False, "hidden": False, "template": "genericList"},
+                "parentReference": {"siteId": site.id}}
+
+    def add_column(self, site_id: str, list_ref: str, body: dict[str, Any]) -> dict[str, Any]:
+        lst = self.get_list(site_id, list_ref)
+        with self._lock:
+            return self._add_column(lst, body)
+
+    def _add_column(self, lst: SPList, body: dict[str, Any]) -> dict[str, Any]:
+        name = body.get("name")
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", name):
+            raise bad_request(f"Invalid column name '{name}'.")
+        if name in lst.columns or name in SYSTEM_FIELDS:
+            raise GraphFault(409, "nameAlreadyExists", f"A column named '{name}' already exists.")
+        kinds = [k for k in _KINDS if k in body]
+        if len(kinds) != 1:
+            raise bad_request("A column definition needs exactly one type facet, such as text or choice.")
+        if kinds[0] == "lookup":
+            target = (body["lookup"] or {}).get("listId")
+            if not target:
+                raise bad_request("A lookup column needs lookup.listId.")
+        extra = {k: v for k, v in body.items() if k not in _KINDS and k not in {"name", "id"}}
+        col = _column(name, kinds[0], dict(body[kinds[0]] or {}), **extra)
+        lst.columns[name] = col
+        return col
+
+    # --- items -------------------------------------------------------------
+    def _stamp(self, lst: SPList, item: SPItem) -> None:
+        lst.seq += 1
+        item.seq = lst.seq
+
+    def create_item(self, site_id: str, list_ref: str, fields: dict[str, Any], *, check: bool = True,
+                    created: float | None = None) -> SPItem:
+        lst = self.get_list(site_id, list_ref)
+        with self._lock:
+            values = self._checked(lst, fields) if check else dict(fields)
+            now = self._clock() if created is None else created
+            item = SPItem(lst.next_id, values, now, now)
+            lst.next_id += 1
+            self._stamp(lst, item)
+            lst.items[item.id] = item
+            return item
+
+    def get_item(self, site_id: str, list_ref: str, item_id: str) -> tuple[SPList, SPItem]:
+        lst = self.get_list(site_id, list_ref)
+        try:
+            item = lst.items[int(item_id)]
+        except (ValueError, KeyError):
+            raise not_found("The specified item was not found.") from None
+        return lst, item
+
+    def update_fields(self, site_id: str, list_ref: str, item_id: str, fields: dict[str, Any],
+                      if_match: str | None = None, *, check: bool = True) -> SPItem:
+        lst, item = self.get_item(site_id, list_ref, item_id)
+        with self._lock:
+            if if_match and if_match != "*" and if_match.strip() != item.etag:
+                raise GraphFault(412, "preconditionFailed",
+                                 f"The request ETag value '{if_match}' does not match the object's ETag value '{item.etag}'.")
+            values = self._checked(lst, fields) if check else dict(fields)
+            item.fields.update(values)
+            for key in [k for k, v in values.items() if v is None]:
+                item.fields.pop(key, None)
+            item.version += 1
+            item.modified = self._clock()
+            self._stamp(lst, item)
+            return item
+
+    def delete_item(self, site_id: str, list_ref: str, item_id: str) -> None:
+        lst, item = self.get_item(site_id, list_ref, item_id)
+        with self._lock:
+            del lst.items[item.id]
+            lst.seq += 1
+            lst.tombstones[item.id] = lst.seq
+
+    def _checked(self, lst: SPList, fields: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(fields, dict):
+            raise bad_request("fields must be an object.")
+        out: dict[str, Any] = {}
+        for key, value in fields.items():
+            if key.endswith("@odata.type"):
+                continue
+            name = key[: -len("LookupId")] if key.endswith("LookupId") else key
+            col = lst.columns.get(name)
+            if col is None:
+                if key in SYSTEM_FIELDS:
+                    raise bad_request(f"Field '{key}' is read-only")
+                raise bad_request(f"Field '{key}' is not recognized")
+            kind = column_kind(col)
+            if key.endswith("LookupId") != (kind == "lookup"):
+                raise bad_request(f"Field '{key}' is not recognized")
+            out[key] = self._check_value(key, kind, col, value)
+        return out
+
+    @staticmethod
+    def _check_value(key: str, kind: str, col: dict[str, Any], value: Any) -> Any:
+        if value is None:
+            return None
+        if value == "":
+            return "" if kind in ("text", "choice") else None
+        wrong = bad_request(f"Invalid value for field '{key}'.", code="invalidRequest")
+        if kind == "number" or kind == "currency":
+            if isinstance(value, bool):
+                raise wrong
+            if isinstance(value, str):
+                try:
+                    value = float(value)
+                except ValueError:
+                    raise wrong from None
+            if not isinstance(value, (int, float)):
+                raise wrong
+            return float(value)
+        if kind == "boolean":
+            if isinstance(value, str) and value.lower() in ("true", "false"):
+                return value.lower() == "true"
+            if not isinstance(value, bool):
+                raise wrong
+            return value
+        if kind == "dateTime":
+            if not isinstance(value, str) or not _DATE_RE.match(value):
+                raise wrong
+            return value
+        if kind == "choice":
+            spec = col["choice"]
+            choices = spec.get("choices") or []
+            multi = spec.get("displayAs") == "checkBoxes"
+            values = value if isinstance(value, list) else [value]
+            if not multi and isinstance(value, list):
+                raise wrong
+            for one in values:
+                if not isinstance(one, str) or (choices and one not in choices and not spec.get("allowTextEntry")):
+                    raise wrong
+            return list(values) if multi else value
+        if kind == "lookup":
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return str(int(value))
+            if isinstance(value, str) and value.isdigit():
+                return value
+            raise wrong
+        if not isinstance(value, str):
+            raise wrong
+        limit = col.get("text", {}).get("maxLength")
+        if limit and not col.get("text", {}).get("allowMultipleLines") and len(value) > limit:
+            raise bad_request(f"The value of field '{key}' is longer than {limit} characters.")
+        return value
+
+    # --- JSON --------------------------------------------------------------
+    def item_json(self, site: Site, lst: SPList, item: SPItem, *, expand_fields: bool,
+                  field_select: Iterable[str] | None = None, select: Iterable[str] | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "@odata.etag": item.etag, "createdDateTime": iso(item.created), "eTag": item.etag,
+            "id": str(item.id), "lastModifiedDateTime": iso(item.modified),
+            "webUrl": f"{site.web_url}/Lists/{lst.name}/{item.id}_.000",
+            "createdBy": {"user": {"displayName": "SharePoint App"}},
+            "lastModifiedBy": {"user": {"displayName": "SharePoint App"}},
+            "parentReference": {"id": lst.id, "siteId": site.id},
+            "contentType": {"id": "0x0100" + lst.id.replace("-", "").upper()[:32], "name": "Item"},
+        }
+        if select:
+            wanted = set(select)
+            body = {k: v for k, v in body.items() if k in wanted or k == "@odata.etag"}
+        if expand_fields:
+            body["fields"] = self.fields_json(lst, item, field_select)
+        return body
+
+    def fields_json(self, lst: SPList, item: SPItem, field_select: Iterable[str] | None = None) -> dict[str, Any]:
+        fields: dict[str, Any] = {"@odata.etag": item.etag}
+        for key, value in item.fields.items():
+            fields[key] = value
+            name = key[: -len("LookupId")] if key.endswith("LookupId") else key
+            col = lst.columns.get(name)
+            if col is not None and isinstance(value, list) and col.get("choice", {}).get("displayAs") == "checkBoxes":
+                fields[f"{key}@odata.type"] = "Collection(Edm.String)"
+        fields.update({"id": str(item.id), "ContentType": "Item", "Modified": iso(item.modified),
+                       "Created": iso(item.created), "AuthorLookupId": "6", "EditorLookupId": "6",
+                       "_UIVersionString": f"{item.version}.0", "Attachments": False, "Edit": "",
+                       "ItemChildCount": "0", "FolderChildCount": "0", "_ComplianceFlags": "",
+                       "_ComplianceTag": "", "_ComplianceTagWrittenTime": "", "_ComplianceTagUserId": ""})
+        if "Title" in item.fields:
+            fields["LinkTitleNoMenu"] = fields["LinkTitle"] = item.fields["Title"]
+        if field_select:
+            wanted = set(field_select) | {"@odata.etag"}
+            fields = {k: v for k, v in fields.items() if k.split("@")[0] in wanted}
+        return fields
+
+    # --- delta -------------------------------------------------------------
+    @staticmethod
+    def encode_token(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
+
+    @staticmethod
+    def decode_token(token: str) -> dict[str, Any]:
+        try:
+            padded = token + "=" * (-len(token) % 4)
+            data = json.loads(base64.urlsafe_b64decode(padded))
+            if not isinstance(data, dict):
+                raise ValueError
+            return data
+        except ValueError:
+            raise bad_request("Invalid delta token.", code="invalidRequest") from None
+
+    def delta_page(self, site_id: str, list_ref: str, token: str | None, top: int
+                   ) -> tuple[SPList, list[SPItem | int], dict[str, Any] | None, dict[str, Any] | None]:
+        """One page of changes: (list, items or deleted ids, next-page state, delta-link state).
+
+        Exactly one of the two states is returned. A token from an older
+        generation of the list raises 410, as Graph does when it can no longer
+        say what changed.
+        """
+        lst = self.get_list(site_id, list_ref)
+        with self._lock:
+            if token == "latest":
+                return lst, [], None, {"l": lst.id, "g": lst.generation, "f": lst.seq}
+            state = self.decode_token(token) if token else {"l": lst.id, "g": lst.generation, "f": 0}
+            if state.get("l") != lst.id:
+                raise bad_request("The delta token belongs to another list.")
+            if state.get("g") != lst.generation:
+                raise GraphFault(410, "resyncRequired",
+                                 "The delta token is no longer valid; start a new delta enumeration.")
+            since = int(state.get("f", 0))
+            upto = int(state.get("t", lst.seq))
+            after = state.get("a")
+            changed: list[tuple[int, SPItem | int]] = [(i.id, i) for i in lst.items.values() if i.seq > since]
+            if since:
+                changed += [(item_id, item_id) for item_id, s in lst.tombstones.items() if s > since]
+            changed.sort(key=lambda pair: pair[0])
+            if after is not None:
+                changed = [pair for pair in changed if pair[0] > after]
+            page = changed[:top]
+            if len(changed) > top:
+                return lst, [p[1] for p in page], {"l": lst.id, "g": lst.generation, "f": since, "t": upto,
+                                                   "a": page[-1][0]}, None
+            return lst, [p[1] for p in page], None, {"l": lst.id, "g": lst.generation, "f": upto}
