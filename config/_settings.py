@@ -7,8 +7,9 @@ hold a list are comma-separated, as a person would type them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Mapping
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -112,7 +113,7 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _one_credential(self) -> "Settings":
+    def _one_credential(self) -> Settings:
         if self.client_secret is None and self.client_certificate_path is None:
             raise ValueError("M365_CLIENT_SECRET or M365_CLIENT_CERTIFICATE_PATH must be set")
         return self

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from pathlib import Path
 
@@ -21,10 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Graph emulator on {server.url} (CA: {server.tls.ca_bundle})", flush=True)
     print(f"Settings: GET {server.url}/_emulator/env", flush=True)
     print(json.dumps({k: v for k, v in server.env().items() if "SECRET" not in k}, indent=2), flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -14,10 +14,11 @@ import random
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from starlette.applications import Starlette
@@ -30,7 +31,7 @@ from graph_emulator._errors import GraphFault, bad_request, not_found
 from graph_emulator._faults import FaultRule, LogEntry
 from graph_emulator._identity import OAuthError
 
-__all__ = ["create_app", "GraphRouter"]
+__all__ = ["GraphRouter", "create_app"]
 
 JSON_TYPE = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
 DEFAULT_PAGE = 200
@@ -350,13 +351,13 @@ def _qs(query: dict[str, str]) -> str:
 
 def error_body(code: str, message: str, request_id: str, client_request_id: str | None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "innerError": {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
         "request-id": request_id, "client-request-id": client_request_id or request_id}}}
 
 
 def _render(reply: Reply) -> Response:
     headers = dict(reply.headers)
-    headers["Date"] = format_datetime(datetime.now(timezone.utc), usegmt=True)
+    headers["Date"] = format_datetime(datetime.now(UTC), usegmt=True)
     if reply.body is None:
         return Response(status_code=reply.status, headers=headers)
     if isinstance(reply.body, bytes):

@@ -10,14 +10,15 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from graph_emulator._faults import Faults, RequestLog
 from graph_emulator._identity import Identity
 from graph_emulator._sharepoint import SharePoint, Site
 
-__all__ = ["Backend", "User", "Group"]
+__all__ = ["Backend", "Group", "User"]
 
 TENANT_DOMAIN = "council.example.org"
 SHAREPOINT_HOST = "council.sharepoint.example.org"

@@ -10,9 +10,10 @@ import hashlib
 import secrets
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 __all__ = ["Identity", "OAuthError"]
 
@@ -28,9 +29,9 @@ class OAuthError(Exception):
             "error": error,
             "error_description": f"AADSTS{aadsts}: {description} Trace ID: {uuid.uuid4()} "
                                  f"Correlation ID: {uuid.uuid4()} Timestamp: "
-                                 f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M:%SZ')}",
+                                 f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M:%SZ')}",
             "error_codes": [aadsts],
-            "timestamp": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ"),
+            "timestamp": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ"),
             "trace_id": str(uuid.uuid4()),
             "correlation_id": str(uuid.uuid4()),
         }

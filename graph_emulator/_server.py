@@ -43,7 +43,8 @@ class EmulatorServer:
         self.port: int = self._socket.getsockname()[1]
         self.app = create_app(self.backend, ca_bundle=str(self.tls.ca_bundle))
         config = uvicorn.Config(self.app, ssl_certfile=str(self.tls.certificate), ssl_keyfile=str(self.tls.key),
-                                log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30)
+                                log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30,
+                                timeout_graceful_shutdown=1)
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 
@@ -63,7 +64,7 @@ class EmulatorServer:
     def serve_forever(self) -> None:
         asyncio.run(self._server.serve(sockets=[self._socket]))
 
-    def start(self) -> "EmulatorServer":
+    def start(self) -> EmulatorServer:
         self._thread = threading.Thread(target=self.serve_forever, name="graph-emulator", daemon=True)
         self._thread.start()
         context = ssl.create_default_context(cafile=str(self.tls.ca_bundle))
@@ -83,7 +84,7 @@ class EmulatorServer:
         if self._temp is not None:
             self._temp.cleanup()
 
-    def __enter__(self) -> "EmulatorServer":
+    def __enter__(self) -> EmulatorServer:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -13,13 +13,14 @@ import json
 import re
 import threading
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from graph_emulator._errors import GraphFault, bad_request, not_found
 
-__all__ = ["Site", "SPList", "SPItem", "SharePoint", "iso"]
+__all__ = ["SPItem", "SPList", "SharePoint", "Site", "iso"]
 
 SYSTEM_FIELDS = {"id", "ContentType", "Modified", "Created", "AuthorLookupId", "EditorLookupId",
                  "_UIVersionString", "Attachments", "Edit", "LinkTitle", "LinkTitleNoMenu",
@@ -31,7 +32,7 @@ _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\
 
 def iso(ts: float) -> str:
     """Graph's date-time form: UTC, seconds, `Z`."""
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass

@@ -30,7 +30,7 @@ def _name(common_name: str) -> x509.Name:
 def make_tls_files(directory: Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")) -> TlsFiles:
     """Write a new CA and a server certificate for `hosts` into `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = (x509.CertificateBuilder().subject_name(_name("Graph emulator CA")).issuer_name(_name("Graph emulator CA"))
                .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())

@@ -1,0 +1,13 @@
+"""Azure Functions entry point (Python v2 model): one FunctionApp, every function from a blueprint.
+
+Kept light on purpose: importing this module must stay well under a second
+(the host imports it on every cold start), so blueprints import the
+application lazily, inside their handlers.
+"""
+
+import azure.functions as func
+
+from functions.health import bp as health_bp
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+app.register_functions(health_bp)

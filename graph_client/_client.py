@@ -1,0 +1,326 @@
+"""The Graph client: one place that sends requests, retries, pages and batches.
+
+Built on httpx (sync): the network is injected (`transport=`), so unit tests
+use `httpx.MockTransport` and integration tests the emulator over HTTPS.
+tenacity owns retries (see `_retry.py`); a 401 gets one fresh token and one
+more try, outside the retry budget.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import logging
+import random
+import ssl
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+import tenacity
+from pydantic import BaseModel, ValidationError
+
+from graph_client._auth import AccessTokenSource, MsalCredential
+from graph_client._errors import (
+    GoneError,
+    GraphError,
+    GraphResponseError,
+    GraphTransportError,
+    InvalidResponseError,
+    error_for_status,
+)
+from graph_client._models import BatchEnvelope, BatchResponse, Page
+from graph_client._retry import IDEMPOTENT, RETRY_STATUSES, RetryPolicy, may_retry, parse_retry_after
+
+if TYPE_CHECKING:
+    from config import Settings
+
+__all__ = ["MAX_BATCH", "BatchRequest", "GraphClient"]
+
+log = logging.getLogger("graph_client")
+M = TypeVar("M", bound=BaseModel)
+MAX_BATCH = 20
+USER_AGENT = "coprod-hub/0.1 (+https://example.org/coprod)"
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """One request inside a `$batch`; `url` is relative to the version root (`/sites/...`)."""
+
+    id: str
+    method: str
+    url: str
+    body: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"id": self.id, "method": self.method, "url": self.url}
+        headers = dict(self.headers)
+        if self.body is not None:
+            entry["body"] = self.body
+            headers.setdefault("Content-Type", "application/json")
+        if headers:
+            entry["headers"] = headers
+        return entry
+
+
+class _Retryable(Exception):
+    """Carries a retryable error through tenacity; unwrapped before callers see it."""
+
+    def __init__(self, error: GraphError, retry_after: float | None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
+
+
+class GraphClient:
+    """Microsoft Graph over HTTPS, with one bounded retry owner. Use as a context manager or call close()."""
+
+    def __init__(self, base_url: str, credential: AccessTokenSource, *, transport: httpx.BaseTransport | None = None,
+                 verify: ssl.SSLContext | str | bool = True, timeout: float = 30.0,
+                 policy: RetryPolicy | None = None, sleep: Callable[[float], None] = time.sleep,
+                 rng: random.Random | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.base_url))
+        self._credential = credential
+        self._http = httpx.Client(transport=transport, verify=verify, timeout=httpx.Timeout(timeout),
+                                  trust_env=False, follow_redirects=False, headers={"User-Agent": USER_AGENT})
+        self.policy = policy or RetryPolicy()
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._token: str | None = None
+        self.stats: Counter[str] = Counter()  # requests, retries, throttled, token_refreshes
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> GraphClient:
+        credential = MsalCredential(
+            authority_host=settings.authority_host, tenant_id=settings.tenant_id, client_id=settings.client_id,
+            client_secret=settings.client_secret.get_secret_value() if settings.client_secret else None,
+            certificate_path=settings.client_certificate_path, ca_bundle=settings.ca_bundle)
+        verify: ssl.SSLContext | bool = True
+        if settings.ca_bundle is not None:
+            import certifi
+
+            verify = ssl.create_default_context(cafile=certifi.where())
+            verify.load_verify_locations(cafile=str(settings.ca_bundle))
+        kwargs.setdefault("policy", RetryPolicy(max_attempts=settings.graph_max_attempts,
+                                                max_wait=settings.graph_max_retry_seconds))
+        return cls(settings.graph_base_url, credential, verify=verify, timeout=settings.graph_timeout_seconds,
+                   **kwargs)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> GraphClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- sending -----------------------------------------------------------
+    def url(self, path_or_link: str) -> str:
+        """An absolute URL for a path (`/sites/...`) or a link Graph gave (nextLink, deltaLink)."""
+        if path_or_link.startswith(("https://", "http://")):
+            parts = urlsplit(path_or_link)
+            if f"{parts.scheme}://{parts.netloc}" != self._origin:
+                # Never send our token to a host Graph's answer names: only to Graph itself.
+                raise InvalidResponseError("follow a link", 0, None, "the link points away from the Graph endpoint")
+            return path_or_link
+        return f"{self.base_url}/{path_or_link.lstrip('/')}"
+
+    def _bearer(self, force: bool = False) -> str:
+        if force or self._token is None:
+            self._token = self._credential.get_token(force_refresh=force)
+            if force:
+                self.stats["token_refreshes"] += 1
+        return self._token
+
+    def send(self, operation: str, method: str, path: str, *, json: Any = None, params: Mapping[str, str] | None = None,
+             headers: Mapping[str, str] | None = None, idempotent: bool | None = None) -> httpx.Response:
+        """Send one request, retrying what may be retried; raise a GraphError for anything but 2xx."""
+        url = self.url(path)
+        content = jsonlib.dumps(json, ensure_ascii=False).encode() if json is not None else None
+        request_headers = {"Accept": "application/json"}
+        if content is not None:
+            request_headers["Content-Type"] = "application/json"
+        request_headers.update(headers or {})
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            retry_after = error.retry_after if isinstance(error, _Retryable) else None
+            return self.policy.delay(state.attempt_number, retry_after, self._rng)
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            return (state.attempt_number >= self.policy.max_attempts
+                    or state.idle_for + (state.upcoming_sleep or 0) > self.policy.max_wait)
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            self.stats["retries"] += 1
+            log.warning("%s: %s; retry %d in %.1f s", operation,
+                        getattr(getattr(error, "error", None), "detail", "failed"), state.attempt_number,
+                        state.upcoming_sleep)
+
+        retrying = tenacity.Retrying(stop=stop, wait=wait, sleep=self._sleep, before_sleep=before_sleep,
+                                     retry=tenacity.retry_if_exception_type(_Retryable), reraise=True)
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return self._send_once(operation, method, url, content, request_headers, idempotent, params)
+        except _Retryable as exhausted:
+            raise exhausted.error from None
+        raise AssertionError("unreachable")  # pragma: no cover - tenacity either returns or raises
+
+    def _send_once(self, operation: str, method: str, url: str, content: bytes | None, headers: dict[str, str],
+                   idempotent: bool | None, params: Mapping[str, str] | None) -> httpx.Response:
+        response = self._transmit(operation, method, url, content, headers, idempotent, params, self._bearer())
+        if response.status_code == 401:
+            self.stats["token_refreshes_on_401"] += 1
+            response = self._transmit(operation, method, url, content, headers, idempotent, params,
+                                      self._bearer(force=True))
+        if response.is_success:
+            return response
+        error = self.error_from(operation, response.status_code, response.headers, response.content)
+        if response.status_code == 429:
+            self.stats["throttled"] += 1
+        if response.status_code in RETRY_STATUSES and may_retry(method, response.status_code, sent=True,
+                                                                  idempotent=idempotent):
+            raise _Retryable(error, parse_retry_after(response.headers.get("Retry-After")))
+        raise error
+
+    def _transmit(self, operation: str, method: str, url: str, content: bytes | None, headers: dict[str, str],
+                  idempotent: bool | None, params: Mapping[str, str] | None, token: str) -> httpx.Response:
+        self.stats["requests"] += 1
+        try:
+            return self._http.request(method, url, content=content, params=params,
+                                      headers={**headers, "Authorization": f"Bearer {token}"})
+        except httpx.TransportError as exc:
+            sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+            error = GraphTransportError(operation, exc)
+            if may_retry(method, None, sent=sent, idempotent=idempotent):
+                raise _Retryable(error, None) from exc
+            raise error from exc
+
+    @staticmethod
+    def error_from(operation: str, status: int, headers: Mapping[str, str], body: bytes) -> GraphError:
+        """The typed error for an error answer (plain or inside `$batch`)."""
+        request_id = headers.get("request-id") or headers.get("client-request-id")
+        code, message = None, ""
+        try:
+            payload = jsonlib.loads(body) if body else {}
+            details = payload.get("error") if isinstance(payload, dict) else None
+            if isinstance(details, dict):
+                code = details.get("code")
+                message = str(details.get("message") or "")
+                inner = details.get("innerError") or details.get("innererror") or {}
+                request_id = request_id or (inner.get("request-id") if isinstance(inner, dict) else None)
+            elif body:
+                return InvalidResponseError(operation, status, headers.get("content-type"),
+                                            "the error answer has no error object", request_id)
+        except ValueError:
+            return InvalidResponseError(operation, status, headers.get("content-type"),
+                                        "the error answer is not JSON", request_id)
+        retry_after = parse_retry_after(headers.get("Retry-After"))
+        error = error_for_status(status)(operation, status, code, message, request_id, retry_after)
+        if isinstance(error, GoneError):
+            error.location = headers.get("Location")
+        return error
+
+    # --- reading -------------------------------------------------------------
+    def parse(self, operation: str, response: httpx.Response, model: type[M]) -> M:
+        """Parse a JSON answer into `model`; anything else is an InvalidResponseError."""
+        content_type = response.headers.get("content-type", "")
+        request_id = response.headers.get("request-id")
+        if "json" not in content_type.lower():
+            raise InvalidResponseError(operation, response.status_code, content_type,
+                                       "expected JSON", request_id)
+        try:
+            return model.model_validate_json(response.content)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            problem = "the JSON is cut off or malformed" if first["type"].startswith("json") else \
+                f"unexpected shape at {'.'.join(map(str, first['loc'])) or 'top level'}: {first['msg']}"
+            raise InvalidResponseError(operation, response.status_code, content_type, problem, request_id) from None
+
+    def get(self, operation: str, path: str, model: type[M], *, params: Mapping[str, str] | None = None) -> M:
+        return self.parse(operation, self.send(operation, "GET", path, params=params), model)
+
+    def get_json(self, operation: str, path: str, *, params: Mapping[str, str] | None = None) -> Any:
+        response = self.send(operation, "GET", path, params=params)
+        try:
+            return response.json()
+        except ValueError:
+            raise InvalidResponseError(operation, response.status_code, response.headers.get("content-type"),
+                                       "the JSON is cut off or malformed", response.headers.get("request-id")) from None
+
+    def pages(self, operation: str, path: str, page_model: type[Page[M]], *,
+              params: Mapping[str, str] | None = None) -> Iterator[Page[M]]:
+        """Every page of a collection, following `@odata.nextLink` to the end."""
+        page = self.get(operation, path, page_model, params=params)
+        yield page
+        while page.next_link:
+            page = self.get(operation, page.next_link, page_model)
+            yield page
+
+    # --- $batch --------------------------------------------------------------
+    def batch(self, operation: str, requests: Iterable[BatchRequest]) -> dict[str, BatchResponse]:
+        """Send requests in `$batch`es of 20; answers matched by id.
+
+        Entries answered 429/503 (and 504 where safe) go again, alone, after
+        the longest Retry-After among them; the rest are returned as they
+        came, failures included (see `raise_for_entry`).
+        """
+        pending = list(requests)
+        ids = [r.id for r in pending]
+        if len(set(ids)) != len(ids):
+            raise ValueError("batch request ids must be unique")
+        results: dict[str, BatchResponse] = {}
+        waited = 0.0
+        attempt = 1
+        while pending:
+            for start in range(0, len(pending), MAX_BATCH):
+                chunk = pending[start:start + MAX_BATCH]
+                safe = all(r.method.upper() in IDEMPOTENT for r in chunk)
+                response = self.send(operation, "POST", "/$batch",
+                                     json={"requests": [r.as_json() for r in chunk]}, idempotent=safe)
+                envelope = self.parse(operation, response, BatchEnvelope)
+                answered = {entry.id: entry for entry in envelope.responses}
+                for request in chunk:
+                    if request.id not in answered:
+                        raise InvalidResponseError(operation, response.status_code, "application/json",
+                                                   f"the $batch answer has no entry for request {request.id}",
+                                                   response.headers.get("request-id"))
+                    results[request.id] = answered[request.id]
+            again = [r for r in pending if results[r.id].status in RETRY_STATUSES
+                     and may_retry(r.method, results[r.id].status, sent=True)]
+            if not again or attempt >= self.policy.max_attempts:
+                break
+            delay = max(self.policy.delay(attempt, parse_retry_after(results[r.id].headers.get("Retry-After")),
+                                          self._rng) for r in again)
+            if waited + delay > self.policy.max_wait:
+                break
+            self.stats["throttled"] += sum(results[r.id].status == 429 for r in again)
+            self.stats["retries"] += len(again)
+            log.warning("%s: %d of %d batch entries throttled or failed; retry in %.1f s",
+                        operation, len(again), len(pending), delay)
+            self._sleep(delay)
+            waited += delay
+            attempt += 1
+            pending = again
+        return results
+
+    def raise_for_entry(self, operation: str, entry: BatchResponse) -> None:
+        """Raise the typed error for a failed `$batch` entry."""
+        if entry.ok:
+            return
+        body = jsonlib.dumps(entry.body).encode() if entry.body is not None else b""
+        error = self.error_from(operation, entry.status, {k.lower() if k.lower() == "request-id" else k: v
+                                                          for k, v in entry.headers.items()}, body)
+        raise error
+
+
+def is_response_error(error: BaseException, *statuses: int) -> bool:
+    return isinstance(error, GraphResponseError) and error.status in statuses

@@ -1,0 +1,90 @@
+"""Graph JSON as pydantic models: camelCase on the wire, snake_case in Python.
+
+Hot paths parse raw bytes straight into these (`model_validate_json`), which
+is two orders of magnitude faster than msgraph-sdk's generated models.
+`fields` stays a plain dict: list columns are the admins' to change, and the
+application validates them item by item, so one odd value never fails a page.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+__all__ = ["BatchEnvelope", "BatchResponse", "Column", "GraphModel", "ListInfo", "ListItem", "Page", "Site"]
+
+T = TypeVar("T")
+
+
+class GraphModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
+
+
+class Deleted(GraphModel):
+    state: str | None = None
+
+
+class ListItem(GraphModel):
+    """A SharePoint list item; in a delta page, `deleted` marks one that is gone."""
+
+    id: str
+    e_tag: str | None = None
+    created_date_time: datetime | None = None
+    last_modified_date_time: datetime | None = None
+    fields: dict[str, Any] = Field(default_factory=dict)
+    deleted: Deleted | None = None
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted is not None
+
+
+class Page(GraphModel, Generic[T]):
+    """One page of a collection; at most one of the two links is set."""
+
+    value: list[T] = Field(default_factory=list)
+    next_link: str | None = Field(default=None, alias="@odata.nextLink")
+    delta_link: str | None = Field(default=None, alias="@odata.deltaLink")
+
+
+class Site(GraphModel):
+    id: str
+    name: str | None = None
+    display_name: str | None = None
+    web_url: str | None = None
+
+
+class Column(GraphModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow", frozen=True)
+
+    id: str | None = None
+    name: str
+    display_name: str | None = None
+
+
+class ListInfo(GraphModel):
+    id: str
+    name: str | None = None
+    display_name: str
+    web_url: str | None = None
+    columns: list[Column] | None = None
+
+
+class BatchResponse(GraphModel):
+    """One answer inside a `$batch` answer."""
+
+    id: str
+    status: int
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+class BatchEnvelope(GraphModel):
+    responses: list[BatchResponse]

@@ -1,0 +1,225 @@
+"""The Graph client alone, against httpx.MockTransport: retries, errors, paging, $batch."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import httpx
+import pytest
+
+from graph_client import (
+    BatchRequest,
+    GraphClient,
+    GraphTransportError,
+    InvalidResponseError,
+    ListItem,
+    NotFoundError,
+    Page,
+    RetryPolicy,
+    ServiceError,
+    ThrottledError,
+    parse_retry_after,
+)
+
+BASE = "https://graph.test/v1.0"
+
+
+class FakeToken:
+    def __init__(self) -> None:
+        self.calls: list[bool] = []
+
+    def get_token(self, *, force_refresh: bool = False) -> str:
+        self.calls.append(force_refresh)
+        return f"token-{len(self.calls)}"
+
+
+def graph_error(status: int, code: str, *, retry_after: str | None = None, request_id: str = "req-1") -> httpx.Response:
+    headers = {"request-id": request_id}
+    if retry_after is not None:
+        headers["Retry-After"] = retry_after
+    return httpx.Response(status, json={"error": {"code": code, "message": f"{code} for a@example.org",
+                                                  "innerError": {"request-id": request_id}}}, headers=headers)
+
+
+def make(handler: Callable[[httpx.Request], httpx.Response], **kwargs: object) -> tuple[GraphClient, list[float], FakeToken]:
+    sleeps: list[float] = []
+    token = FakeToken()
+    client = GraphClient(BASE, token, transport=httpx.MockTransport(handler), sleep=sleeps.append,
+                         rng=random.Random(1), **kwargs)  # type: ignore[arg-type]
+    return client, sleeps, token
+
+
+def scripted(*responses: httpx.Response) -> tuple[Callable[[httpx.Request], httpx.Response], list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+    queue = list(responses)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return queue.pop(0)
+
+    return handler, seen
+
+
+class TestRetries:
+    def test_retry_after_seconds_is_honoured(self) -> None:
+        """A 429 with Retry-After: 3 waits at least 3 s, then succeeds."""
+        handler, seen = scripted(graph_error(429, "TooManyRequests", retry_after="3"), httpx.Response(200, json={}))
+        client, sleeps, _ = make(handler)
+        client.send("read things", "GET", "/things")
+        assert len(seen) == 2
+        assert len(sleeps) == 1 and 3.0 <= sleeps[0] <= 3.3
+
+    def test_retry_after_http_date_is_honoured(self) -> None:
+        when = format_datetime(datetime.now(UTC) + timedelta(seconds=20), usegmt=True)
+        assert 18 <= (parse_retry_after(when) or 0) <= 20
+        handler, _ = scripted(graph_error(503, "serviceNotAvailable", retry_after=when), httpx.Response(200, json={}))
+        client, sleeps, _ = make(handler)
+        client.send("read things", "GET", "/things")
+        assert 18 <= sleeps[0] <= 22
+
+    def test_without_retry_after_backoff_grows_with_jitter(self) -> None:
+        handler, _ = scripted(*[graph_error(504, "UnknownError")] * 4, httpx.Response(200, json={}))
+        client, sleeps, _ = make(handler)
+        client.send("read things", "GET", "/things")
+        assert len(sleeps) == 4
+        assert all(s > 0 for s in sleeps) and sleeps[3] > sleeps[0]
+
+    def test_attempts_are_bounded_and_the_error_says_everything(self) -> None:
+        """After the last attempt the caller gets a ThrottledError naming operation, status, code and request id."""
+        handler, seen = scripted(*[graph_error(429, "TooManyRequests", retry_after="1", request_id="abc-123")] * 3)
+        client, sleeps, _ = make(handler, policy=RetryPolicy(max_attempts=3))
+        with pytest.raises(ThrottledError) as caught:
+            client.send("read Registrations items", "GET", "/things")
+        assert len(seen) == 3 and len(sleeps) == 2
+        error = caught.value
+        assert (error.operation, error.status, error.code, error.request_id) == (
+            "read Registrations items", 429, "TooManyRequests", "abc-123")
+        assert str(error).startswith("read Registrations items: HTTP 429 TooManyRequests (request-id abc-123)")
+        assert "a@example.org" not in str(error)  # addresses are masked: errors get logged
+
+    def test_total_wait_is_bounded(self) -> None:
+        handler, seen = scripted(*[graph_error(429, "TooManyRequests", retry_after="100")] * 5)
+        client, sleeps, _ = make(handler, policy=RetryPolicy(max_attempts=10, max_wait=150))
+        with pytest.raises(ThrottledError):
+            client.send("read things", "GET", "/things")
+        assert len(sleeps) == 1 and len(seen) == 2
+
+    def test_a_post_that_timed_out_at_the_gateway_is_not_sent_again(self) -> None:
+        """504 may hide a POST that happened (an invitation, an email): never repeat it blindly."""
+        handler, seen = scripted(graph_error(504, "UnknownError"), httpx.Response(202))
+        client, _, _ = make(handler)
+        with pytest.raises(ServiceError):
+            client.send("send a confirmation", "POST", "/users/x/sendMail", json={})
+        assert len(seen) == 1
+
+    def test_a_throttled_post_is_sent_again(self) -> None:
+        handler, seen = scripted(graph_error(429, "TooManyRequests", retry_after="1"), httpx.Response(202))
+        client, _, _ = make(handler)
+        client.send("send a confirmation", "POST", "/users/x/sendMail", json={})
+        assert len(seen) == 2
+
+    def test_connection_failures_are_retried_then_named(self) -> None:
+        def handler(request: httpx.Request) -> httpx.Response:
+            raise httpx.ConnectError("connection refused", request=request)
+
+        client, sleeps, _ = make(handler, policy=RetryPolicy(max_attempts=2))
+        with pytest.raises(GraphTransportError) as caught:
+            client.send("read things", "GET", "/things")
+        assert len(sleeps) == 1
+        assert "read things: no answer from Graph (ConnectError" in str(caught.value)
+
+    def test_401_gets_one_fresh_token_and_one_more_try(self) -> None:
+        handler, seen = scripted(graph_error(401, "InvalidAuthenticationToken"), httpx.Response(200, json={}))
+        client, sleeps, token = make(handler)
+        client.send("read things", "GET", "/things")
+        assert token.calls == [False, True]
+        assert [r.headers["Authorization"] for r in seen] == ["Bearer token-1", "Bearer token-2"]
+        assert sleeps == []
+
+
+class TestAnswers:
+    def test_not_found_is_its_own_type(self) -> None:
+        handler, _ = scripted(graph_error(404, "itemNotFound"))
+        client, _, _ = make(handler)
+        with pytest.raises(NotFoundError) as caught:
+            client.send("read a Sessions item", "GET", "/things/1")
+        assert caught.value.code == "itemNotFound"
+
+    def test_an_html_page_from_a_proxy_is_a_clear_error(self) -> None:
+        handler, _ = scripted(httpx.Response(200, text="<html>Sign in to the proxy</html>",
+                                             headers={"content-type": "text/html"}))
+        client, _, _ = make(handler)
+        with pytest.raises(InvalidResponseError) as caught:
+            client.get("read things", "/things", Page[ListItem])
+        assert "text/html" in str(caught.value)
+
+    def test_cut_off_json_is_a_clear_error(self) -> None:
+        handler, _ = scripted(httpx.Response(200, content=b'{"value": [{"id": "1", "fie',
+                                             headers={"content-type": "application/json"}))
+        client, _, _ = make(handler)
+        with pytest.raises(InvalidResponseError) as caught:
+            client.get("read things", "/things", Page[ListItem])
+        assert "cut off or malformed" in str(caught.value)
+
+    def test_paging_follows_next_links_to_the_end(self) -> None:
+        pages = {
+            "/v1.0/things": {"value": [{"id": "1"}], "@odata.nextLink": f"{BASE}/things?$skiptoken=2"},
+            "/v1.0/things?$skiptoken=2": {"value": [{"id": "2"}]},
+        }
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            key = request.url.raw_path.decode()
+            return httpx.Response(200, json=pages[key])
+
+        client, _, _ = make(handler)
+        ids = [item.id for page in client.pages("read things", "/things", Page[ListItem]) for item in page.value]
+        assert ids == ["1", "2"]
+
+    def test_a_next_link_to_another_host_is_refused(self) -> None:
+        """Our bearer token only ever goes to the Graph endpoint."""
+        handler, seen = scripted(httpx.Response(200, json={"value": [], "@odata.nextLink": "https://evil.test/x"}))
+        client, _, _ = make(handler)
+        with pytest.raises(InvalidResponseError):
+            list(client.pages("read things", "/things", Page[ListItem]))
+        assert len(seen) == 1
+
+
+class TestBatch:
+    def test_answers_are_matched_by_id_and_only_throttled_entries_go_again(self) -> None:
+        """Graph answers $batch entries in any order; a 429 entry alone is resent after its Retry-After."""
+        bodies: list[list[str]] = []
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            requests = json.loads(request.content)["requests"]
+            bodies.append([r["id"] for r in requests])
+            if len(bodies) == 1:
+                return httpx.Response(200, json={"responses": [
+                    {"id": "b", "status": 429, "headers": {"Retry-After": "7"}, "body": {"error": {"code": "x"}}},
+                    {"id": "a", "status": 200, "body": {"ok": "a"}},
+                    {"id": "c", "status": 404, "body": {"error": {"code": "itemNotFound", "message": "gone"}}},
+                ]})
+            return httpx.Response(200, json={"responses": [{"id": "b", "status": 200, "body": {"ok": "b"}}]})
+
+        client, sleeps, _ = make(handler)
+        results = client.batch("update items", [BatchRequest(i, "PATCH", f"/items/{i}", {"x": 1}) for i in "abc"])
+        assert bodies == [["a", "b", "c"], ["b"]]
+        assert 7 <= sleeps[0] <= 7.7
+        assert {k: v.status for k, v in results.items()} == {"a": 200, "b": 200, "c": 404}
+        with pytest.raises(NotFoundError):
+            client.raise_for_entry("update items", results["c"])
+
+    def test_batches_hold_at_most_twenty(self) -> None:
+        sizes: list[int] = []
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            requests = json.loads(request.content)["requests"]
+            sizes.append(len(requests))
+            return httpx.Response(200, json={"responses": [{"id": r["id"], "status": 204} for r in requests]})
+
+        client, _, _ = make(handler)
+        results = client.batch("update items", [BatchRequest(str(i), "DELETE", f"/items/{i}") for i in range(45)])
+        assert sizes == [20, 20, 5] and len(results) == 45

@@ -1,0 +1,71 @@
+"""Settings: the configuration contract of DESIGN.md, and the one-line errors people see."""
+
+from __future__ import annotations
+
+import pytest
+
+from config import SettingsError, load_settings
+
+BASE = {
+    "M365_TENANT_ID": "tenant", "M365_CLIENT_ID": "client", "M365_CLIENT_SECRET": "s3cret-value",
+    "M365_SITE_ID": "site", "M365_ORGANIZER_ID": "organiser", "M365_SENDER": "team@example.org",
+    "M365_GUEST_GROUP_ID": "group", "COPROD_SIGNING_KEY": "0123456789abcdef0123",
+}
+
+
+def test_defaults_follow_the_contract() -> None:
+    """Unset optional settings take DESIGN.md's defaults."""
+    settings = load_settings(BASE)
+    assert (settings.authority_host, settings.graph_endpoint, settings.public_url, settings.max_invites_per_run,
+            settings.guest_auto_approve_domains, settings.admin_email) == (
+        "https://login.microsoftonline.com", "https://graph.microsoft.com", "http://localhost:7071", 50, (), None)
+    assert settings.graph_base_url == "https://graph.microsoft.com/v1.0"
+
+
+@pytest.mark.parametrize("variable", ["M365_TENANT_ID", "M365_SITE_ID", "M365_SENDER", "COPROD_SIGNING_KEY"])
+def test_a_missing_setting_is_named(variable: str) -> None:
+    """A missing required setting stops start-up with one line naming the variable."""
+    env = {k: v for k, v in BASE.items() if k != variable}
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env)
+    assert caught.value.variable == variable
+    assert str(caught.value) == f"{variable}: is required but not set"
+
+
+def test_a_malformed_number_is_named() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(BASE | {"COPROD_MAX_INVITES_PER_RUN": "lots"})
+    assert caught.value.variable == "COPROD_MAX_INVITES_PER_RUN"
+    assert "\n" not in str(caught.value)
+
+
+def test_no_credential_at_all_is_named() -> None:
+    env = {k: v for k, v in BASE.items() if k != "M365_CLIENT_SECRET"}
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env)
+    assert caught.value.variable == "M365_CLIENT_SECRET"
+
+
+def test_lists_are_comma_separated_as_people_type_them() -> None:
+    settings = load_settings(BASE | {"COPROD_GUEST_AUTO_APPROVE_DOMAINS": " Partner.example.org,nhs.example.org ,"})
+    assert settings.guest_auto_approve_domains == ("partner.example.org", "nhs.example.org")
+
+
+def test_secrets_are_never_shown() -> None:
+    """repr() of the settings (what a log or traceback shows) hides the secret and signing key."""
+    settings = load_settings(BASE)
+    shown = repr(settings) + str(settings)
+    assert "s3cret-value" not in shown and "0123456789abcdef0123" not in shown
+
+
+def test_a_short_signing_key_is_refused() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(BASE | {"COPROD_SIGNING_KEY": "short"})
+    assert str(caught.value) == "COPROD_SIGNING_KEY: must be at least 16 characters long"
+
+
+def test_process_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in BASE.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("COPROD_GUEST_BLOCKED_DOMAINS", "spam.example.com")
+    assert load_settings().guest_blocked_domains == ("spam.example.com",)
