@@ -1,5 +1,17 @@
 """Settings and list schemas: the floor of the import direction (nothing here imports the rest)."""
 
+from config._lists import (
+    GUEST_REQUESTS,
+    LISTS,
+    REGISTRATIONS,
+    ROLES,
+    SESSIONS,
+    SUBSCRIBERS,
+    THEMES,
+    UPDATES,
+    ListSchema,
+)
 from config._settings import Settings, SettingsError, load_settings
 
-__all__ = ["Settings", "SettingsError", "load_settings"]
+__all__ = ["GUEST_REQUESTS", "LISTS", "REGISTRATIONS", "ROLES", "SESSIONS", "SUBSCRIBERS", "THEMES", "UPDATES",
+           "ListSchema", "Settings", "SettingsError", "load_settings"]

@@ -78,6 +78,7 @@ class EmulatorServer:
 
     def stop(self) -> None:
         self._server.should_exit = True
+        self._server.force_exit = True  # don't wait for idle keep-alive connections (msal keeps one open)
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._socket.close()

@@ -1,0 +1,113 @@
+"""The five SharePoint lists of DESIGN.md, as Graph column definitions.
+
+Internal column names are a contract (other tools read them). The service
+writes only the columns in each schema's `writes`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["ListSchema", "LISTS", "SESSIONS", "REGISTRATIONS", "GUEST_REQUESTS", "SUBSCRIBERS", "UPDATES",
+           "THEMES", "ROLES"]
+
+THEMES = ("Having choice", "Being included", "Being healthy", "Carers", "Other")
+AUDIENCES = ("People who use services", "Carers", "Professionals", "Everyone")
+ROLES = ("Person who uses services", "Carer", "Professional", "Other")
+
+
+def text(name: str, *, multiline: bool = False, display: str | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"allowMultipleLines": multiline}
+    if multiline:
+        spec.update({"linesForEditing": 6, "textType": "plain"})
+    else:
+        spec["maxLength"] = 255
+    return {"name": name, "displayName": display or name, "text": spec}
+
+
+def choice(name: str, choices: tuple[str, ...], *, multi: bool = False, display: str | None = None) -> dict[str, Any]:
+    return {"name": name, "displayName": display or name,
+            "choice": {"allowTextEntry": False, "choices": list(choices),
+                       "displayAs": "checkBoxes" if multi else "dropDownMenu"}}
+
+
+def yes_no(name: str, display: str | None = None) -> dict[str, Any]:
+    return {"name": name, "displayName": display or name, "boolean": {}}
+
+
+def number(name: str, display: str | None = None) -> dict[str, Any]:
+    return {"name": name, "displayName": display or name, "number": {"decimalPlaces": "none", "minimum": 0}}
+
+
+def when(name: str, display: str | None = None) -> dict[str, Any]:
+    return {"name": name, "displayName": display or name, "dateTime": {"displayAs": "standard", "format": "dateTime"}}
+
+
+@dataclass(frozen=True)
+class ListSchema:
+    display_name: str
+    columns: tuple[dict[str, Any], ...]
+    writes: frozenset[str]
+
+    def column_names(self) -> list[str]:
+        return [c["name"] for c in self.columns]
+
+
+SESSIONS = ListSchema("Sessions", (
+    choice("Theme", THEMES),
+    choice("Audience", AUDIENCES, multi=True),
+    when("StartTime", "Start time (UTC)"),
+    when("EndTime", "End time (UTC)"),
+    number("Capacity", "Places (0 = no limit)"),
+    choice("Status", ("Draft", "Open", "Cancelled")),
+    text("Description", multiline=True),
+    text("Facilitators", multiline=True, display="Facilitators (email addresses)"),
+    text("JoinUrl", multiline=True, display="Teams join link"),
+    text("MeetingId", multiline=True, display="Teams meeting id"),
+    text("SyncNote", multiline=True, display="Sync note"),
+), frozenset({"JoinUrl", "MeetingId", "SyncNote"}))
+
+REGISTRATIONS = ListSchema("Registrations", (
+    text("Email"),
+    # The lookup's listId is filled in by `provision` once Sessions exists.
+    {"name": "Session", "displayName": "Session", "lookup": {"columnName": "Title", "listId": "Sessions"}},
+    choice("Role", ROLES),
+    text("AccessNeeds", multiline=True, display="Access needs"),
+    text("Phone"),
+    yes_no("Consent", "I agree to my details being kept for this programme"),
+    yes_no("JoinMailingList", "Join the mailing list"),
+    yes_no("WantsSiteAccess", "I'd like access to the programme's SharePoint site"),
+    yes_no("Cancel", "Cancel my place"),
+    choice("Status", ("Confirmed", "Waitlisted", "Cancelled", "NeedsAttention")),
+    text("StatusNote", multiline=True, display="Status note"),
+), frozenset({"Status", "StatusNote"}))
+
+GUEST_REQUESTS = ListSchema("GuestRequests", (
+    text("Email"),
+    text("Organisation"),
+    text("Reason", multiline=True),
+    choice("Decision", ("Pending", "Approved", "Rejected")),
+    choice("Status", ("AwaitingDecision", "Invited", "AlreadyMember", "Rejected", "Failed")),
+    text("UserId"),
+    text("StatusNote", multiline=True, display="Status note"),
+), frozenset({"Status", "UserId", "StatusNote"}))
+
+SUBSCRIBERS = ListSchema("Subscribers", (
+    text("Email"),
+    choice("Topics", THEMES, multi=True),
+    choice("Status", ("Pending", "Subscribed", "Unsubscribed")),
+    when("ConfirmedAt", "Confirmed at"),
+    text("Source"),
+), frozenset({"Status", "ConfirmedAt"}))
+
+UPDATES = ListSchema("Updates", (
+    text("Body", multiline=True),
+    choice("Topics", THEMES, multi=True),
+    when("SendAt", "Send at (UTC)"),
+    yes_no("Ready", "Ready to send"),
+    choice("Status", ("Scheduled", "Sending", "Sent", "Failed")),
+    number("SentCount", "Sent to"),
+), frozenset({"Status", "SentCount"}))
+
+LISTS = (SESSIONS, REGISTRATIONS, GUEST_REQUESTS, SUBSCRIBERS, UPDATES)

@@ -1,0 +1,1 @@
+"""The application: reconcilers, rules, state store, CLI (`python -m coprod`)."""

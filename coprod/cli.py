@@ -1,0 +1,111 @@
+"""`python -m coprod ...`: the command line (a contract other tools rely on).
+
+    demo            the whole programme once, on the embedded emulator and a SQLite file
+    provision       create or update the lists (safe to re-run)
+    sync --once     run every reconciler once
+    status          what is pending
+
+Exit codes: 0 when the run happened (even if some items need attention);
+1 when Graph could not be used (one line says why); 2 for a bad setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Callable
+
+from config import SettingsError, load_settings
+from graph_client import GraphError
+
+__all__ = ["main"]
+
+
+def _progress(message: str) -> None:
+    print(f"  … {message}", file=sys.stderr, flush=True)
+
+
+def cmd_provision(args: argparse.Namespace) -> int:
+    from coprod.provision import provision
+    from coprod.runtime import Services
+
+    with Services.open(load_settings()) as services:
+        changes = provision(services.lists)
+    print("\n".join(changes) if changes else "All five lists are already in place; nothing changed.")
+    return 0
+
+
+def run_sync_once(services: object, progress: Callable[[str], None] = _progress) -> list[str]:
+    """Run every reconciler once; returns one summary line each."""
+    from coprod.registrations import RegistrationSync
+    from coprod.runtime import Services
+
+    assert isinstance(services, Services)
+    report = RegistrationSync(services.lists, services.store, progress=progress).run()
+    return [report.line()]
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from coprod.runtime import Services
+
+    settings = load_settings()
+    while True:
+        started = time.monotonic()
+        with Services.open(settings) as services:
+            for line in run_sync_once(services):
+                print(line, flush=True)
+            print(f"Graph requests: {services.graph.stats['requests']}; took {time.monotonic() - started:.1f} s",
+                  flush=True)
+        if args.once:
+            return 0
+        time.sleep(max(1.0, args.interval - (time.monotonic() - started)))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from coprod.state import open_store
+
+    store = open_store(load_settings().state)
+    due: dict[str, int] = {}
+    for entry in store.ledger_list(status="due"):
+        due[entry.kind] = due.get(entry.kind, 0) + 1
+    if not due:
+        print("Nothing is waiting.")
+    for kind, count in sorted(due.items()):
+        print(f"{count} {kind} hand-offs waiting")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from coprod.demo import run_demo
+
+    return run_demo(state=args.state)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m coprod", description="Co-production hub for Microsoft 365.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show retries and warnings as they happen")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="run the whole programme once on the embedded emulator (no settings needed)")
+    demo.add_argument("--state", default=None, help="SQLite file to keep the demo's state in (default: temporary)")
+    demo.set_defaults(handler=cmd_demo)
+    sub.add_parser("provision", help="create or update the SharePoint lists").set_defaults(handler=cmd_provision)
+    sync = sub.add_parser("sync", help="run the reconcilers")
+    sync.add_argument("--once", action="store_true", help="run once and exit (otherwise every --interval seconds)")
+    sync.add_argument("--interval", type=float, default=300.0, help="seconds between runs without --once")
+    sync.set_defaults(handler=cmd_sync)
+    sub.add_parser("status", help="show what is pending").set_defaults(handler=cmd_status)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.handler(args))
+    except SettingsError as error:
+        print(f"coprod: cannot start: {error}", file=sys.stderr)
+        return 2
+    except GraphError as error:
+        print(f"coprod: cannot run: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,168 @@
+"""`python -m coprod demo`: the whole programme once, on the embedded Graph emulator.
+
+Starts the emulator (HTTPS on loopback, its own CA), points real settings at
+it, provisions the lists, seeds a programme like the ones this product grew
+from (carers' sessions and themed sessions), and runs the sync: once on the
+new registrations, once more with nothing changed, and once after a
+participant cancels. Only example.org / example.com addresses are used.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+__all__ = ["run_demo", "PROGRAMME", "seed_programme"]
+
+# (title, theme, audience, days from now, start hour UTC, minutes, places, status)
+PROGRAMME: list[tuple[str, str, list[str], int, int, int, int, str]] = [
+    ("Giving my carers a break and doing what I want to do", "Carers", ["Carers"], 8, 13, 60, 6, "Open"),
+    ("New to caring? What support do you need?", "Carers", ["Carers"], 12, 10, 60, 12, "Open"),
+    ("How do we support carers to take time for themselves?", "Carers", ["Carers", "Professionals"], 15, 11, 60,
+     10, "Open"),
+    ("By your side: enjoying our time together", "Carers", ["Carers", "People who use services"], 19, 10, 60, 0,
+     "Open"),
+    ("Having choice: what I do with my day", "Having choice", ["Everyone"], 9, 14, 90, 15, "Open"),
+    ("Being included: getting out into the local community", "Being included", ["Everyone"], 16, 14, 90, 15, "Open"),
+    ("Being healthy: learning new skills", "Being healthy", ["Everyone"], 23, 14, 90, 10, "Draft"),
+    ("Drop-in: a one-to-one conversation", "Other", ["Everyone"], 10, 9, 30, 4, "Open"),
+]
+
+FIRST = ["Amira", "Ben", "Chloe", "Dev", "Elaine", "Farid", "Grace", "Harry", "Isla", "Jon", "Kemi", "Liam",
+         "Maya", "Niall", "Olu", "Priya", "Quinn", "Rosa", "Sam", "Tariq", "Una", "Vik", "Wendy", "Xavier",
+         "Yasmin", "Zac", "Alfie", "Bea", "Callum", "Dina", "Eddie", "Fatima", "Gwen", "Hamid", "Ivy", "Joe"]
+LAST = ["Ahmed", "Baker", "Clarke", "Davies", "Evans", "Fraser", "Green", "Hughes", "Iqbal", "Jones"]
+ROLES = ["Carer", "Person who uses services", "Professional", "Carer", "Other"]
+# How many valid registrations each session gets (index into PROGRAMME): the first is over-full.
+BOOKINGS = [9, 5, 4, 4, 5, 3, 0, 2]
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def seed_programme(backend: Any, now: datetime) -> dict[str, Any]:
+    """Put the programme's sessions and about 40 registrations into the emulator's lists, as people would."""
+    sp, site = backend.sharepoint, backend.site.id
+    session_ids = []
+    for title, theme, audience, days, hour, minutes, places, status in PROGRAMME:
+        start = (now + timedelta(days=days)).replace(hour=hour, minute=0, second=0, microsecond=0)
+        item = sp.create_item(site, "Sessions", {
+            "Title": title, "Theme": theme, "Audience": audience, "StartTime": _iso(start),
+            "EndTime": _iso(start + timedelta(minutes=minutes)), "Capacity": places, "Status": status,
+            "Description": f"An online conversation: {title.lower()}.", "Facilitators": "facilitator@example.org"})
+        session_ids.append(str(item.id))
+    people = iter(f"{f} {LAST[n % len(LAST)]}" for n, f in enumerate(FIRST))
+    created_at = now - timedelta(days=3)
+    registrations: list[dict[str, Any]] = []
+
+    def register(name: str, session: str, **extra: Any) -> None:
+        nonlocal created_at
+        created_at += timedelta(minutes=7)
+        email = name.lower().replace(" ", ".") + ("@example.org" if len(registrations) % 3 else "@example.com")
+        fields = {"Title": name, "Email": email, "SessionLookupId": session, "Role": ROLES[len(registrations) % 5],
+                  "Consent": True, "JoinMailingList": len(registrations) % 4 == 0,
+                  "WantsSiteAccess": len(registrations) % 5 == 0, "AccessNeeds": ""} | extra
+        registrations.append(fields)
+        sp.create_item(site, "Registrations", fields, created=created_at.timestamp())
+
+    for index, count in enumerate(BOOKINGS):
+        for _ in range(count):
+            register(next(people), session_ids[index])
+    register(next(people), session_ids[1], AccessNeeds="I use a screen reader; please send papers before.")
+    duplicate = registrations[2]  # the same person registers twice for the over-full session
+    register(duplicate["Title"], duplicate["SessionLookupId"], Email=f"  {duplicate['Email'].upper()} ")
+    register(next(people), session_ids[4], Email="sam.taylor(at)example.org")  # a typing mistake
+    register(next(people), session_ids[5], Consent=False)  # consent box not ticked
+    register(next(people), session_ids[6])  # a session still in Draft
+    return {"sessions": session_ids, "registrations": len(registrations)}
+
+
+def _print_sessions(store: Any) -> None:
+    from coprod.registrations import session_summaries
+
+    print(f"    {'Session':<56} {'When (UTC)':<17} {'Places':>6} {'Conf.':>5} {'Wait':>4} {'Check':>5}")
+    for row in session_summaries(store):
+        counts = row["counts"]
+        when = row["start"].strftime("%a %d %b %H:%M") if row["start"] else "?"
+        places = "no limit" if row["capacity"] == 0 else str(row["capacity"])
+        title = row["title"] if len(row["title"]) <= 55 else row["title"][:54] + "…"
+        if row["status"] != "Open":
+            title = f"{title[:46]} [{row['status']}]"
+        print(f"    {title:<56} {when:<17} {places:>6} {counts.get('Confirmed', 0):>5} "
+              f"{counts.get('Waitlisted', 0):>4} {counts.get('NeedsAttention', 0):>5}")
+        if row["note"]:
+            print(f"      note for the team: {row['note']}")
+
+
+def run_demo(state: str | None = None) -> int:
+    from config import load_settings
+    from coprod.provision import provision
+    from coprod.registrations import RegistrationSync
+    from coprod.runtime import Services
+    from graph_emulator import EmulatorServer
+
+    started = time.monotonic()
+    temp = tempfile.TemporaryDirectory(prefix="coprod-demo-") if state is None else None
+    state_path = Path(temp.name) / "coprod-demo.sqlite3" if temp else Path(state)  # type: ignore[arg-type]
+    print("Co-production hub: demo on the built-in Microsoft Graph emulator (no tenant, no secrets).")
+    with EmulatorServer() as emulator:
+        settings = load_settings(emulator.env() | {"COPROD_SIGNING_KEY": secrets.token_urlsafe(32),
+                                                   "COPROD_STATE": f"sqlite:///{state_path}"})
+        print(f"  Graph emulator: {emulator.url} · state file: {state_path}")
+        with Services.open(settings) as services:
+            print("\n1. Setting up the SharePoint lists")
+            for line in provision(services.lists) or ["Nothing to do."]:
+                print(f"    {line}")
+            again = provision(services.lists)
+            print(f"    Provisioning again: {'nothing changed' if not again else again}.")
+
+            now = datetime.now(UTC)
+            seeded = seed_programme(emulator.backend, now)
+            print(f"\n2. People register: {len(seeded['sessions'])} sessions, {seeded['registrations']} registrations "
+                  "(one over-full session, a duplicate, a mistyped address, a missing consent, a Draft session)")
+
+            sync = RegistrationSync(services.lists, services.store, progress=lambda m: print(f"    … {m}",
+                                                                                            file=sys.stderr))
+            for step, title in ((3, "First sync"), (4, "Second sync, with nothing changed in the lists")):
+                before = services.graph.stats["requests"]
+                report = sync.run()
+                print(f"\n{step}. {title}")
+                print(f"    {report.line()}")
+                print(f"    Graph requests: {services.graph.stats['requests'] - before}")
+                if step == 3:
+                    _print_sessions(services.store)
+
+            full = next(s for s in services.store.mirror_items("Sessions") if s.fields.get("Capacity") == 6)
+            confirmed = sorted((r for r in services.store.mirror_items("Registrations", group=full.item_id)
+                                if r.fields.get("Status") == "Confirmed"), key=lambda r: int(r.item_id))
+            emulator.backend.sharepoint.update_fields(settings.site_id, "Registrations", confirmed[0].item_id,
+                                                      {"Cancel": True})
+            before = services.graph.stats["requests"]
+            report = sync.run()
+            print("\n5. A participant ticks “Cancel my place”; the first person waiting gets it")
+            print(f"    {report.line()}")
+            print(f"    Graph requests: {services.graph.stats['requests'] - before}")
+            notes = [r.fields.get("StatusNote") for r in services.store.mirror_items("Registrations")
+                     if r.fields.get("Status") == "NeedsAttention"]
+            print("\n6. What people whose registration needs attention read in their StatusNote")
+            for note in sorted(set(n for n in notes if n)):
+                print(f"    • {note}")
+            due = services.store.ledger_list(status="due")
+            kinds: dict[str, int] = {}
+            for entry in due:
+                label = entry.payload.get("kind", entry.kind) if entry.kind == "message" else entry.kind
+                kinds[label] = kinds.get(label, 0) + 1
+            print("\n7. Hand-offs recorded for the next steps (messages, guest access, mailing list)")
+            print("    " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
+        log = emulator.backend.log.summary()
+        print(f"\nDone in {time.monotonic() - started:.1f} s. The emulator served {log['requests']} requests "
+              f"({log['batch_entries']} more inside $batch).")
+    if temp is not None:
+        temp.cleanup()
+    return 0

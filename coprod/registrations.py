@@ -1,0 +1,288 @@
+"""The registration reconciler: from SharePoint lists to confirmed places, waiting lists and notes.
+
+One run:
+1. read what changed in Sessions and Registrations since the saved delta
+   links (the whole lists on the first run, or when Graph asks for a resync)
+   and apply it to the mirror in the state store;
+2. for every session touched, decide each registration (`rules.allocate`);
+3. record the hand-offs that the decisions call for (messages, guest requests,
+   subscribers) in the ledger, once per key, before anything is written;
+4. write back only the columns that change, in `$batch`es, each conditional
+   on the eTag we read; an item someone changed meanwhile is read again and
+   decided again;
+5. save the delta links, now that their changes are processed.
+
+Running it again with no changes in the lists writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from coprod.rules import HELD, Decision, Session, allocate, message_kind, parse_registration, parse_session
+from coprod.state import MirrorItem, StateStore
+from graph_client import DeltaResult, FieldUpdate, GraphError, ListItem, SharePointLists
+
+__all__ = ["RegistrationSync", "SyncReport"]
+
+log = logging.getLogger("coprod.registrations")
+MAX_CONFLICT_ROUNDS = 3
+DIRTY = "registrations.dirty-sessions"
+
+
+@dataclass
+class SyncReport:
+    """What a run changed, in numbers (no personal data)."""
+
+    sessions_read: int = 0
+    registrations_read: int = 0
+    full_read: bool = False
+    decided: dict[str, int] = field(default_factory=dict)  # new status -> how many changed to it
+    messages_due: dict[str, int] = field(default_factory=dict)
+    guest_requests_due: int = 0
+    subscribers_due: int = 0
+    writes: int = 0
+    conflicts: int = 0
+    failed_writes: int = 0
+    session_notes: int = 0
+
+    def line(self) -> str:
+        words = {"NeedsAttention": "need attention", "Waitlisted": "on the waiting list"}
+        changed = ", ".join(f"{n} {words.get(status, status.lower())}"
+                            for status, n in sorted(self.decided.items())) or "no changes"
+        extra = [f"{self.writes} items updated"]
+        if self.conflicts:
+            extra.append(f"{self.conflicts} re-read after someone else changed them")
+        if self.failed_writes:
+            extra.append(f"{self.failed_writes} could not be written (will retry next run)")
+        return (f"Registrations: read {self.registrations_read} changed registrations and {self.sessions_read} "
+                f"changed sessions{' (full read)' if self.full_read else ''}; {changed}; " + "; ".join(extra) + ".")
+
+
+def _mirror(list_name: str, item: ListItem, group: str | None = None) -> MirrorItem:
+    created = item.created_date_time.isoformat() if item.created_date_time else ""
+    return MirrorItem(list_name, item.id, item.e_tag or item.fields.get("@odata.etag"), created,
+                      {k: v for k, v in item.fields.items() if not k.startswith("@")}, group)
+
+
+NO_SESSION = "-"  # the group of registrations that name no session
+
+
+def _group(fields: dict[str, Any]) -> str:
+    """The session a registration points at (as the mirror groups it)."""
+    value = fields.get("SessionLookupId")
+    if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip() not in ("", "0"):
+        return str(value).strip()[:40]
+    return NO_SESSION
+
+
+class RegistrationSync:
+    def __init__(self, lists: SharePointLists, store: StateStore, *, now: Callable[[], datetime] | None = None,
+                 progress: Callable[[str], None] | None = None) -> None:
+        self.lists = lists
+        self.store = store
+        self.now = now or (lambda: datetime.now(UTC))
+        self.progress = progress or (lambda message: None)
+
+    # --- reading ---------------------------------------------------------------
+    def _read(self, schema_name: str, report: SyncReport) -> DeltaResult:
+        link = self.store.get_checkpoint(f"delta.{schema_name}")
+        result = self.lists.delta(schema_name, link, label=schema_name)
+        report.full_read = report.full_read or result.full
+        self.progress(f"{schema_name}: {len(result.changed)} changed, {len(result.deleted)} removed"
+                      f"{' (whole list)' if result.full else ''}")
+        return result
+
+    def _apply_sessions(self, delta: DeltaResult) -> tuple[set[str], set[str]]:
+        """Mirror the session changes; returns (sessions touched, sessions deleted)."""
+        items = [_mirror("Sessions", item) for item in delta.changed.values()]
+        if delta.full:
+            deleted = self.store.mirror_replace("Sessions", items)
+        else:
+            deleted = set(delta.deleted)
+            self.store.mirror_delete("Sessions", deleted)
+            self.store.mirror_put(items)
+        return set(delta.changed) | deleted, deleted
+
+    def _apply_registrations(self, delta: DeltaResult, report: SyncReport) -> set[str]:
+        """Mirror the registration changes; returns the session ids whose places must be decided again."""
+        touched: set[str] = set()
+        items = []
+        for item in delta.changed.values():
+            old = self.store.mirror_get("Registrations", item.id)
+            new = _mirror("Registrations", item, _group(item.fields))
+            if old is not None:
+                if old.group:
+                    touched.add(old.group)  # the booking may have moved from this session
+                if old.fields.get("Status") in HELD and new.fields.get("Status") == "Cancelled":
+                    self._message_due("cancelled", new, report)  # an admin cancelled the place
+            if new.group:
+                touched.add(new.group)
+            items.append(new)
+        if delta.full:
+            known = {i.item_id: i.group for i in self.store.mirror_items("Registrations")}
+            dropped = self.store.mirror_replace("Registrations", items)
+            touched |= {g for i, g in known.items() if i in dropped and g}
+        else:
+            for item_id in delta.deleted:
+                old = self.store.mirror_get("Registrations", item_id)
+                if old is not None and old.group:
+                    touched.add(old.group)
+            self.store.mirror_delete("Registrations", delta.deleted)
+            self.store.mirror_put(items)
+        return touched
+
+    # --- hand-offs ---------------------------------------------------------------
+    def _message_due(self, kind: str, item: MirrorItem, report: SyncReport) -> None:
+        key = f"message:{kind}:registration-{item.item_id}:session-{item.group}"
+        if self.store.ledger_add(key, "message", {"kind": kind, "registration": item.item_id,
+                                                  "session": item.group}):
+            report.messages_due[kind] = report.messages_due.get(kind, 0) + 1
+
+    def _handoffs(self, item: MirrorItem, before: str | None, decision: Decision, report: SyncReport) -> None:
+        kind = message_kind(before, decision.status)
+        if kind:
+            self._message_due(kind, item, report)
+        if not decision.valid or decision.status == "Cancelled":
+            return
+        reg = parse_registration(item.item_id, item.created, item.fields)
+        if reg.email is None:
+            return
+        if reg.wants_site_access and self.store.ledger_add(
+                f"guest:{reg.email}", "guest-request",
+                {"name": reg.name, "email": reg.email, "registration": item.item_id}):
+            report.guest_requests_due += 1
+        if reg.join_mailing_list and self.store.ledger_add(
+                f"subscriber:{reg.email}", "subscriber",
+                {"name": reg.name, "email": reg.email, "source": "registration", "registration": item.item_id}):
+            report.subscribers_due += 1
+
+    # --- deciding ------------------------------------------------------------------
+    def _decide(self, session_ids: Iterable[str], deleted_sessions: set[str], report: SyncReport
+                ) -> tuple[list[FieldUpdate], list[FieldUpdate]]:
+        now = self.now()
+        reg_updates: list[FieldUpdate] = []
+        session_updates: list[FieldUpdate] = []
+        for session_id in sorted(session_ids, key=lambda s: (len(s), s)):
+            mirrored = self.store.mirror_get("Sessions", session_id)
+            session: Session | None = parse_session(session_id, mirrored.fields) if mirrored else None
+            items = self.store.mirror_items("Registrations", group=session_id)
+            regs = [parse_registration(i.item_id, i.created, i.fields) for i in items]
+            decisions, admin_note = allocate(session, regs, now, session_deleted=session_id in deleted_sessions)
+            for item, reg in zip(items, regs, strict=True):
+                decision = decisions[reg.id]
+                changes: dict[str, Any] = {}
+                if item.fields.get("Status") != decision.status:
+                    changes["Status"] = decision.status
+                if item.fields.get("StatusNote") != decision.note:
+                    changes["StatusNote"] = decision.note
+                self._handoffs(item, reg.status, decision, report)
+                if changes:
+                    if "Status" in changes:
+                        report.decided[decision.status] = report.decided.get(decision.status, 0) + 1
+                    reg_updates.append(FieldUpdate(item.item_id, changes, item.etag))
+            if mirrored is not None and session is not None:
+                notes = list(session.problems) + ([admin_note] if admin_note else [])
+                wanted = " ".join(notes) if notes else None
+                if (mirrored.fields.get("SyncNote") or None) != wanted:
+                    session_updates.append(FieldUpdate(session_id, {"SyncNote": wanted or ""}, mirrored.etag))
+        return reg_updates, session_updates
+
+    # --- writing -----------------------------------------------------------------
+    def _write(self, list_name: str, updates: list[FieldUpdate], report: SyncReport) -> tuple[set[str], set[str]]:
+        """Write updates; returns (ids that conflicted and were re-read, ids that failed)."""
+        if not updates:
+            return set(), set()
+        self.progress(f"{list_name}: writing {len(updates)} items")
+        answers = self.lists.update_fields(list_name, updates, label=list_name)
+        conflicted, failed = set(), set()
+        written = []
+        for update in updates:
+            answer = answers[update.item_id]
+            old = self.store.mirror_get(list_name, update.item_id)
+            if answer.ok and isinstance(answer.body, dict) and old is not None:
+                fields = {k: v for k, v in answer.body.items() if not k.startswith("@")}
+                written.append(MirrorItem(list_name, update.item_id, answer.body.get("@odata.etag", old.etag),
+                                          old.created, fields, _group(fields) if list_name == "Registrations"
+                                          else None))
+                report.writes += 1
+            elif answer.status == 412:
+                report.conflicts += 1
+                conflicted.add(update.item_id)
+            elif answer.status == 404:
+                self.store.mirror_delete(list_name, [update.item_id])
+                conflicted.add(update.item_id)
+            else:
+                failed.add(update.item_id)
+                report.failed_writes += 1
+                try:
+                    self.lists.client.raise_for_entry(f"update {list_name} items", answer)
+                except GraphError as error:
+                    log.warning("%s", error)
+        self.store.mirror_put(written)
+        for item_id in sorted(conflicted):
+            try:
+                fresh = self.lists.get_item(list_name, item_id, label=list_name)
+            except GraphError as error:  # gone meanwhile, or Graph failing: next run sees it
+                log.warning("%s", error)
+                continue
+            self.store.mirror_put([_mirror(list_name, fresh, _group(fresh.fields)
+                                           if list_name == "Registrations" else None)])
+        return conflicted, failed
+
+    # --- the run ---------------------------------------------------------------
+    def run(self) -> SyncReport:
+        report = SyncReport()
+        sessions = self._read("Sessions", report)
+        registrations = self._read("Registrations", report)
+        report.sessions_read = len(sessions.changed) + len(sessions.deleted)
+        report.registrations_read = len(registrations.changed) + len(registrations.deleted)
+        touched, deleted_sessions = self._apply_sessions(sessions)
+        touched |= self._apply_registrations(registrations, report)
+        touched |= set(json.loads(self.store.get_checkpoint(DIRTY) or "[]"))
+        if sessions.full or registrations.full:
+            touched |= {i.group for i in self.store.mirror_items("Registrations") if i.group}
+            touched |= {i.item_id for i in self.store.mirror_items("Sessions")}
+
+        retry_later: set[str] = set()
+        for _round in range(MAX_CONFLICT_ROUNDS):
+            reg_updates, session_updates = self._decide(touched, deleted_sessions, report)
+            conflicted, failed = self._write("Registrations", reg_updates, report)
+            s_conflicted, s_failed = self._write("Sessions", session_updates, report)
+            report.session_notes += len(session_updates) - len(s_conflicted) - len(s_failed)
+            retry_later |= {self._session_of(i) for i in failed} | s_failed
+            if not conflicted and not s_conflicted:
+                break
+            touched = {self._session_of(i) for i in conflicted} | s_conflicted
+        else:
+            retry_later |= touched
+        retry_later.discard("")
+        self.store.set_checkpoint(DIRTY, json.dumps(sorted(retry_later)))
+        self.store.set_checkpoint("delta.Sessions", sessions.delta_link)
+        self.store.set_checkpoint("delta.Registrations", registrations.delta_link)
+        return report
+
+    def _session_of(self, registration_id: str) -> str:
+        item = self.store.mirror_get("Registrations", registration_id)
+        return item.group or "" if item else ""
+
+
+def session_summaries(store: StateStore) -> list[dict[str, Any]]:
+    """Per session: title, start, places, and how many are confirmed, waiting, or need attention."""
+    out = []
+    for item in sorted(store.mirror_items("Sessions"), key=lambda i: str(i.fields.get("StartTime", ""))):
+        session = parse_session(item.item_id, item.fields)
+        counts: dict[str, int] = {}
+        for reg in store.mirror_items("Registrations", group=item.item_id):
+            status = str(reg.fields.get("Status") or "New")
+            counts[status] = counts.get(status, 0) + 1
+        out.append({"id": item.item_id, "title": session.title, "status": session.status,
+                    "start": session.start, "capacity": session.capacity, "counts": counts,
+                    "note": item.fields.get("SyncNote") or ""})
+    return out
+

@@ -1,0 +1,270 @@
+"""Registration rules, with no I/O: read list fields safely, validate, de-duplicate, allocate places.
+
+Fields come from people typing into SharePoint, so every reader here accepts
+any value (missing, wrong type, huge, HTML) and never raises. Notes are what
+participants read: short, plain English, saying what to do.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+
+__all__ = ["Decision", "Registration", "Session", "allocate", "as_bool", "as_text", "normalise_email",
+           "parse_registration", "parse_session", "Notes"]
+
+HELD = ("Confirmed", "Waitlisted")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class Notes:
+    """Everything a participant or an admin reads in a StatusNote or SyncNote."""
+
+    CONFIRMED = "Your place is confirmed. We'll email you the joining link."
+    WAITLISTED = "This session is full. You're number {n} on the waiting list, and we'll tell you if a place comes up."
+    CANCELLED_BY_YOU = "You've cancelled your place. Thank you for letting us know."
+    SESSION_CANCELLED = "This session has been cancelled. We're sorry. We'll let you know about other sessions."
+    SESSION_GONE = "This session is no longer running. We're sorry. We'll let you know about other sessions."
+    NO_NAME = "Please add your name, so we know who is coming."
+    NO_EMAIL = "Please add your email address, so we can send you the joining link."
+    BAD_EMAIL = "We couldn't use the email address “{value}”. Please check it for typing mistakes."
+    NO_CONSENT = ("We need your agreement to keep your details before we can book your place. "
+                  "Please tick the consent box.")
+    NO_SESSION = "Please choose the session you'd like to join."
+    UNKNOWN_SESSION = "We couldn't find the session you chose. Please choose one from the list of sessions."
+    NOT_OPEN = "This session isn't open for booking yet. Your request will be looked at when it opens."
+    SESSION_OVER = "This session has already taken place. Please choose another session."
+    DUPLICATE = ("You're already registered for this session (registration {other}), so we haven't booked "
+                 "a second place.")
+    CHECKING_PLACES = ("We're checking how many places this session has. You're number {n} in the queue, "
+                       "and we'll be in touch.")
+
+
+def as_text(value: Any, limit: int = 500) -> str:
+    """A clean, single-line string from any field value ('' for nothing usable)."""
+    if value is None or isinstance(value, (dict, list, bool)):
+        return ""
+    text = unicodedata.normalize("NFKC", str(value))
+    text = _CONTROL.sub("", text).replace("\r", " ").replace("\n", " ").strip()
+    return text[:limit]
+
+
+def as_bool(value: Any) -> bool:
+    """A yes/no column's value; only a clear yes counts as yes."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "yes", "1")
+    return False
+
+
+def as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return int(value) if value == value and abs(value) < 1e9 else None  # NaN and absurd values are unusable
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+        return int(number) if number == number and abs(number) < 1e9 else None
+    return None
+
+
+def as_datetime(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def normalise_email(value: Any) -> str | None:
+    """The address as compared for duplicates: trimmed, NFKC-normalised, lower-case; None if unusable."""
+    text = as_text(value, 320)
+    if not text:
+        return None
+    try:
+        checked = validate_email(text, check_deliverability=False)
+    except (EmailNotValidError, UnicodeError, ValueError):
+        return None
+    return unicodedata.normalize("NFKC", checked.normalized).lower()
+
+
+@dataclass(frozen=True)
+class Session:
+    id: str
+    title: str
+    status: str
+    start: datetime | None
+    end: datetime | None
+    capacity: int | None  # None: unreadable (then nobody new is confirmed)
+    problems: tuple[str, ...] = ()
+
+    @property
+    def unlimited(self) -> bool:
+        return self.capacity == 0
+
+
+def parse_session(item_id: str, fields: dict[str, Any]) -> Session:
+    problems: list[str] = []
+    title = as_text(fields.get("Title"), 255) or f"Session {item_id}"
+    status = as_text(fields.get("Status"), 40) or "Draft"
+    start, end = as_datetime(fields.get("StartTime")), as_datetime(fields.get("EndTime"))
+    if start is None:
+        problems.append("Start time is missing or not a date.")
+    if end is None:
+        problems.append("End time is missing or not a date.")
+    elif start is not None and end <= start:
+        problems.append("End time is before the start time.")
+    raw_capacity = fields.get("Capacity")
+    capacity = 0 if raw_capacity is None or raw_capacity == "" else as_int(raw_capacity)
+    if capacity is None or capacity < 0:
+        problems.append("Places must be a whole number, 0 for no limit. Nobody new is confirmed until it's fixed.")
+        capacity = None
+    if status not in ("Draft", "Open", "Cancelled"):
+        problems.append(f"Status should be Draft, Open or Cancelled (it's “{status[:40]}”).")
+    return Session(item_id, title, status, start, end, capacity, tuple(problems))
+
+
+@dataclass(frozen=True)
+class Registration:
+    id: str
+    created: str
+    name: str
+    email: str | None
+    email_shown: str
+    session_id: str | None
+    consent: bool
+    cancel: bool
+    status: str | None  # what the list says now
+    note: str | None
+    wants_site_access: bool
+    join_mailing_list: bool
+
+    @property
+    def order(self) -> tuple[str, int]:
+        """Order of registration: created time, then item id."""
+        return (self.created, int(self.id) if self.id.isdigit() else 0)
+
+
+def parse_registration(item_id: str, created: str, fields: dict[str, Any]) -> Registration:
+    raw_session = fields.get("SessionLookupId")
+    session_id = as_text(raw_session, 20) if raw_session not in (None, "", 0, "0") else None
+    status = as_text(fields.get("Status"), 40) or None
+    note = fields.get("StatusNote")
+    return Registration(
+        id=item_id, created=created, name=as_text(fields.get("Title"), 255),
+        email=normalise_email(fields.get("Email")), email_shown=as_text(fields.get("Email"), 60),
+        session_id=session_id, consent=as_bool(fields.get("Consent")), cancel=as_bool(fields.get("Cancel")),
+        status=status, note=note if isinstance(note, str) else None,
+        wants_site_access=as_bool(fields.get("WantsSiteAccess")),
+        join_mailing_list=as_bool(fields.get("JoinMailingList")))
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: str
+    note: str
+    valid: bool  # passed validation: a real booking (Confirmed, Waitlisted, or cancelled by its owner)
+
+
+def _problem(reg: Registration, session: Session | None, now: datetime) -> str | None:
+    if not reg.name:
+        return Notes.NO_NAME
+    if reg.email is None:
+        return Notes.BAD_EMAIL.format(value=reg.email_shown) if reg.email_shown else Notes.NO_EMAIL
+    if not reg.consent:
+        return Notes.NO_CONSENT
+    if reg.session_id is None:
+        return Notes.NO_SESSION
+    if session is None:
+        return Notes.UNKNOWN_SESSION
+    if session.status != "Open":
+        return Notes.NOT_OPEN
+    if session.end is not None and session.end < now and reg.status not in HELD:
+        return Notes.SESSION_OVER
+    return None
+
+
+def allocate(session: Session | None, regs: list[Registration], now: datetime, *,
+             session_deleted: bool = False) -> tuple[dict[str, Decision], str | None]:
+    """Decide every registration of one session; returns decisions and a note for the session's admins.
+
+    Rules: a cancelled registration stays cancelled; a cancelled (or deleted)
+    session cancels its bookings; invalid ones need attention; of two
+    bookings by one address the one holding a place (else the earlier) wins;
+    people already confirmed keep their place; free places go in order of
+    registration; the rest wait, numbered.
+    """
+    decisions: dict[str, Decision] = {}
+    candidates: list[Registration] = []
+    for reg in sorted(regs, key=lambda r: r.order):
+        if reg.status == "Cancelled":
+            decisions[reg.id] = Decision("Cancelled", reg.note or Notes.CANCELLED_BY_YOU, valid=False)
+        elif reg.cancel:
+            decisions[reg.id] = Decision("Cancelled", Notes.CANCELLED_BY_YOU, valid=True)
+        elif session_deleted and reg.status in HELD:
+            decisions[reg.id] = Decision("Cancelled", Notes.SESSION_GONE, valid=True)
+        elif session is not None and session.status == "Cancelled":
+            held = reg.status in HELD
+            decisions[reg.id] = Decision("Cancelled" if held else "NeedsAttention",
+                                         Notes.SESSION_CANCELLED, valid=held)
+        else:
+            problem = _problem(reg, None if session_deleted else session, now)
+            if problem:
+                decisions[reg.id] = Decision("NeedsAttention", problem, valid=False)
+            else:
+                candidates.append(reg)
+
+    by_address: dict[str, Registration] = {}
+    for reg in sorted(candidates, key=lambda r: (r.status != "Confirmed", r.status != "Waitlisted", r.order)):
+        assert reg.email is not None
+        first = by_address.setdefault(reg.email, reg)
+        if first is not reg:
+            decisions[reg.id] = Decision("NeedsAttention", Notes.DUPLICATE.format(other=first.id), valid=False)
+    active = [r for r in candidates if r.id not in decisions]
+
+    assert session is not None or not active
+    admin_note = None
+    held = [r for r in active if r.status == "Confirmed"]
+    if session is None or session.unlimited:
+        free = len(active)
+    elif session.capacity is None:
+        free = 0
+    else:
+        free = session.capacity - len(held)
+        if free < 0:
+            admin_note = (f"{len(held)} people are confirmed but there are only {session.capacity} places. "
+                          "Nobody has been moved; please contact people yourself if places must be cut.")
+    position = 0
+    for reg in active:
+        if reg.status == "Confirmed":
+            decisions[reg.id] = Decision("Confirmed", Notes.CONFIRMED, valid=True)
+        elif free > 0:
+            free -= 1
+            decisions[reg.id] = Decision("Confirmed", Notes.CONFIRMED, valid=True)
+        else:
+            position += 1
+            template = Notes.CHECKING_PLACES if session is not None and session.capacity is None else Notes.WAITLISTED
+            decisions[reg.id] = Decision("Waitlisted", template.format(n=position), valid=True)
+    return decisions, admin_note
+
+
+def message_kind(before: str | None, after: str) -> str | None:
+    """Which message a change of status calls for (None: no message)."""
+    if after == "Confirmed":
+        return "promoted" if before == "Waitlisted" else (None if before == "Confirmed" else "confirmed")
+    if after == "Waitlisted":
+        return None if before in HELD else "waitlisted"
+    if after == "Cancelled" and before in HELD:
+        return "cancelled"
+    return None
