@@ -12,7 +12,7 @@ def test_the_app_registers_its_functions() -> None:
     import function_app
 
     names = {f.get_function_name() for f in function_app.app.get_functions()}
-    assert "health" in names
+    assert {"health", "sync_timer"} <= names
 
 
 def test_health_names_a_missing_setting_without_showing_values(monkeypatch: pytest.MonkeyPatch,
@@ -29,3 +29,27 @@ def test_health_names_a_missing_setting_without_showing_values(monkeypatch: pyte
                                              "problem": "is required but not set"}
     monkeypatch.setenv("M365_SITE_ID", env["M365_SITE_ID"])
     assert handler(func.HttpRequest("GET", "/api/health", body=b"")).status_code == 200
+
+
+def test_the_sync_timer_runs_the_registration_sync(monkeypatch: pytest.MonkeyPatch, env: dict[str, str],
+                                                   emulator) -> None:  # type: ignore[no-untyped-def]
+    """A (late) timer tick syncs the lists: a new registration ends up Confirmed."""
+    from azure.functions.timer import TimerRequest
+
+    from coprod.provision import provision
+    from functions.sync import sync_timer
+    from graph_client import GraphClient, SharePointLists
+    from config import load_settings
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = load_settings()
+    with GraphClient.from_settings(settings) as graph:
+        provision(SharePointLists(graph, settings.site_id))
+    sp, site = emulator.backend.sharepoint, settings.site_id
+    session = sp.create_item(site, "Sessions", {"Title": "Carers' drop-in", "Status": "Open", "Capacity": 5,
+                                                "StartTime": "2030-01-01T10:00:00Z", "EndTime": "2030-01-01T11:00:00Z"})
+    reg = sp.create_item(site, "Registrations", {"Title": "Ann Example", "Email": "ann@example.org",
+                                                 "Consent": True, "SessionLookupId": str(session.id)})
+    sync_timer.build().get_user_function()(TimerRequest(past_due=True))
+    assert sp.get_item(site, "Registrations", str(reg.id))[1].fields["Status"] == "Confirmed"
