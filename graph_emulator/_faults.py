@@ -60,7 +60,7 @@ class Faults:
     def __init__(self, seed: int = 20261122) -> None:
         self._lock = threading.Lock()
         self.rules: list[FaultRule] = []
-        self._random = random.Random(seed)
+        self._random = random.Random(seed)  # noqa: S311 - reproducible fault draws
 
     def add(self, rule: FaultRule) -> None:
         with self._lock:

@@ -83,7 +83,8 @@ def _column(name: str, kind: str, spec: dict[str, Any] | None = None, **extra: A
     return col
 
 
-_KINDS = ("text", "choice", "number", "boolean", "dateTime", "lookup", "personOrGroup", "currency", "hyperlinkOrPicture")
+_KINDS = ("text", "choice", "number", "boolean", "dateTime", "lookup", "personOrGroup", "currency",
+          "hyperlinkOrPicture")
 
 
 def column_kind(col: dict[str, Any]) -> str:
@@ -211,8 +212,8 @@ class SharePoint:
         lst, item = self.get_item(site_id, list_ref, item_id)
         with self._lock:
             if if_match and if_match != "*" and if_match.strip() != item.etag:
-                raise GraphFault(412, "preconditionFailed",
-                                 f"The request ETag value '{if_match}' does not match the object's ETag value '{item.etag}'.")
+                raise GraphFault(412, "preconditionFailed", f"The request ETag value '{if_match}' does not match "
+                                 f"the object's ETag value '{item.etag}'.")
             values = self._checked(lst, fields) if check else dict(fields)
             item.fields.update(values)
             for key in [k for k, v in values.items() if v is None]:
@@ -340,6 +341,14 @@ class SharePoint:
         return fields
 
     # --- delta -------------------------------------------------------------
+    def expire_delta_links(self, site_id: str) -> int:
+        """Make every delta link of the site's lists answer 410, as Graph does when it forgets them."""
+        with self._lock:
+            lists = self.site(site_id).lists.values()
+            for lst in lists:
+                lst.generation += 1
+            return len(lists)
+
     @staticmethod
     def encode_token(data: dict[str, Any]) -> str:
         return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
@@ -365,17 +374,20 @@ class SharePoint:
         """
         lst = self.get_list(site_id, list_ref)
         with self._lock:
-            if token == "latest":
+            if token == "latest":  # noqa: S105 - a delta token word, not a password
                 return lst, [], None, {"l": lst.id, "g": lst.generation, "f": lst.seq}
-            state = self.decode_token(token) if token else {"l": lst.id, "g": lst.generation, "f": 0}
+            state: dict[str, Any] = self.decode_token(token) if token else {"l": lst.id, "g": lst.generation, "f": 0}
             if state.get("l") != lst.id:
                 raise bad_request("The delta token belongs to another list.")
             if state.get("g") != lst.generation:
                 raise GraphFault(410, "resyncRequired",
                                  "The delta token is no longer valid; start a new delta enumeration.")
-            since = int(state.get("f", 0))
-            upto = int(state.get("t", lst.seq))
-            after = state.get("a")
+            try:
+                since = int(state.get("f") or 0)
+                upto = int(state.get("t") or lst.seq)
+                after = int(state["a"]) if state.get("a") is not None else None
+            except (TypeError, ValueError):
+                raise bad_request("Invalid delta token.") from None
             changed: list[tuple[int, SPItem | int]] = [(i.id, i) for i in lst.items.values() if i.seq > since]
             if since:
                 changed += [(item_id, item_id) for item_id, s in lst.tombstones.items() if s > since]

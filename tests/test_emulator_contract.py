@@ -1,7 +1,8 @@
 """The emulator speaks Graph: shapes that msgraph-sdk's own models parse, Graph's error bodies, paging, $batch.
 
-These go over HTTPS with plain httpx (no project client), the way any tool
-outside the project would drive the emulator.
+These use plain httpx (no project client), the way any tool outside the
+project would drive the emulator, and each runs twice: over HTTPS against
+the server, and in-process through `graph_emulator.testing`.
 """
 
 from __future__ import annotations
@@ -15,15 +16,24 @@ import httpx
 import pytest
 
 from graph_emulator import EmulatorServer
+from graph_emulator.testing import IN_PROCESS_BASE, InProcessTransport
+
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 
 
-@pytest.fixture
-def http(emulator: EmulatorServer) -> Iterator[httpx.Client]:
+@pytest.fixture(params=["https", "in-process"])
+def http(request: pytest.FixtureRequest, emulator: EmulatorServer) -> Iterator[httpx.Client]:
+    """A client with a token from the emulated authority, over HTTPS or in-process."""
     env = emulator.env()
-    with httpx.Client(verify=ssl.create_default_context(cafile=env["M365_CA_BUNDLE"]), base_url=emulator.url, trust_env=False) as client:
+    if request.param == "https":
+        client = httpx.Client(verify=ssl.create_default_context(cafile=env["M365_CA_BUNDLE"]), base_url=emulator.url,
+                              trust_env=False)
+    else:
+        client = httpx.Client(transport=InProcessTransport(emulator.backend), base_url=IN_PROCESS_BASE)
+    with client:
         token = client.post(f"/{env['M365_TENANT_ID']}/oauth2/v2.0/token", data={
             "grant_type": "client_credentials", "client_id": env["M365_CLIENT_ID"],
-            "client_secret": env["M365_CLIENT_SECRET"], "scope": "https://graph.microsoft.com/.default"}).json()
+            "client_secret": env["M365_CLIENT_SECRET"], "scope": GRAPH_SCOPE}).json()
         client.headers["Authorization"] = f"Bearer {token['access_token']}"
         yield client
 
@@ -70,18 +80,16 @@ def test_errors_have_graphs_shape_and_parse_with_the_sdk(http: httpx.Client, ses
     assert error.error.inner_error.request_id == answer.headers["request-id"]
 
 
-def test_no_token_gets_401_invalid_authentication_token(emulator: EmulatorServer) -> None:
-    with httpx.Client(verify=ssl.create_default_context(cafile=emulator.env()["M365_CA_BUNDLE"]), trust_env=False) as plain:
-        answer = plain.get(f"{emulator.url}/v1.0/sites/{emulator.backend.site.id}")
+def test_no_token_gets_401_invalid_authentication_token(http: httpx.Client, emulator: EmulatorServer) -> None:
+    answer = http.get(f"/v1.0/sites/{emulator.backend.site.id}", headers={"Authorization": ""})
     assert (answer.status_code, answer.json()["error"]["code"]) == (401, "InvalidAuthenticationToken")
 
 
-def test_a_wrong_secret_gets_invalid_client(emulator: EmulatorServer) -> None:
+def test_a_wrong_secret_gets_invalid_client(http: httpx.Client, emulator: EmulatorServer) -> None:
     env = emulator.env()
-    with httpx.Client(verify=ssl.create_default_context(cafile=env["M365_CA_BUNDLE"]), trust_env=False) as plain:
-        answer = plain.post(f"{emulator.url}/{env['M365_TENANT_ID']}/oauth2/v2.0/token", data={
-            "grant_type": "client_credentials", "client_id": env["M365_CLIENT_ID"], "client_secret": "wrong",
-            "scope": "https://graph.microsoft.com/.default"})
+    answer = http.post(f"/{env['M365_TENANT_ID']}/oauth2/v2.0/token", data={
+        "grant_type": "client_credentials", "client_id": env["M365_CLIENT_ID"], "client_secret": "wrong",
+        "scope": GRAPH_SCOPE})
     assert answer.status_code == 401
     assert answer.json()["error"] == "invalid_client" and answer.json()["error_codes"] == [7000215]
 
@@ -128,10 +136,12 @@ def test_injected_throttling_carries_retry_after(http: httpx.Client, sessions: s
 
 
 def test_env_names_the_settings_that_point_at_the_emulator(http: httpx.Client, emulator: EmulatorServer) -> None:
+    """Everything the service needs to point at the emulator; the CA only where there is TLS."""
     env = http.get("/_emulator/env").json()
     assert {"M365_TENANT_ID", "M365_CLIENT_ID", "M365_CLIENT_SECRET", "M365_AUTHORITY_HOST", "M365_GRAPH_ENDPOINT",
-            "M365_CA_BUNDLE", "M365_SITE_ID", "M365_ORGANIZER_ID", "M365_SENDER", "M365_GUEST_GROUP_ID"} <= set(env)
-    assert env["M365_GRAPH_ENDPOINT"] == emulator.url
+            "M365_SITE_ID", "M365_ORGANIZER_ID", "M365_SENDER", "M365_GUEST_GROUP_ID"} <= set(env)
+    assert ("M365_CA_BUNDLE" in env) == (http.base_url.host != "graph.emulator.invalid")
+    assert env["M365_GRAPH_ENDPOINT"] == str(http.base_url).rstrip("/")
 
 
 def test_delta_marks_deleted_items(http: httpx.Client, sessions: str) -> None:

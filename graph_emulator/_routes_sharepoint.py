@@ -1,0 +1,180 @@
+"""SharePoint routes: sites, lists, columns, list items (with `fields`, `$expand`, `$select`, `$top`) and delta."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from graph_emulator._backend import Backend
+from graph_emulator._errors import GraphFault, bad_request
+from graph_emulator._http import Call, Reply, Route
+
+__all__ = ["sharepoint_routes"]
+
+
+def _split_select(raw: str | None) -> list[str] | None:
+    return [part.strip() for part in raw.split(",") if part.strip()] if raw else None
+
+
+def _expand_fields(raw: str | None) -> tuple[bool, list[str] | None]:
+    """`$expand=fields` or `$expand=fields($select=A,B)` -> (expand?, selected field names)."""
+    if not raw:
+        return False, None
+    match = re.fullmatch(r"\s*fields(?:\s*\(\s*\$select\s*=\s*([^)]*)\))?\s*", raw)
+    if not match:
+        raise bad_request(f"Parsing OData Select and Expand failed: Could not find a property named "
+                          f"'{raw.split('(')[0]}' on type 'microsoft.graph.listItem'.", code="BadRequest")
+    return True, _split_select(match.group(1))
+
+
+def sharepoint_routes(backend: Backend) -> list[Route]:
+    """The SharePoint part of Graph v1.0, served from `backend.sharepoint`."""
+    # --- sites and lists ------------------------------------------------------
+    def get_site(call: Call) -> Reply:
+        sp = backend.sharepoint
+        return Reply(200, sp.site_json(sp.site(call.params["site"])))
+
+    def get_lists(call: Call) -> Reply:
+        sp = backend.sharepoint
+        site = sp.site(call.params["site"])
+        return Reply(200, {"value": [sp.list_json(site, lst) for lst in site.lists.values()]})
+
+    def post_list(call: Call) -> Reply:
+        sp = backend.sharepoint
+        site = sp.site(call.params["site"])
+        lst = sp.create_list(site.id, call.json())
+        return Reply(201, sp.list_json(site, lst))
+
+    def get_list(call: Call) -> Reply:
+        sp = backend.sharepoint
+        site = sp.site(call.params["site"])
+        lst = sp.get_list(site.id, call.params["list"])
+        body = sp.list_json(site, lst)
+        if "columns" in (call.query.get("$expand") or ""):
+            body["columns"] = list(lst.columns.values())
+        return Reply(200, body)
+
+    def get_columns(call: Call) -> Reply:
+        lst = backend.sharepoint.get_list(call.params["site"], call.params["list"])
+        return Reply(200, {"value": list(lst.columns.values())})
+
+    def post_column(call: Call) -> Reply:
+        return Reply(201, backend.sharepoint.add_column(call.params["site"], call.params["list"], call.json()))
+
+    # --- items ------------------------------------------------------------
+    def get_items(call: Call) -> Reply:
+        sp = backend.sharepoint
+        site = sp.site(call.params["site"])
+        lst = sp.get_list(site.id, call.params["list"])
+        expand, field_select = _expand_fields(call.query.get("$expand"))
+        select = _split_select(call.query.get("$select"))
+        top = call.top()
+        after = call.query.get("$skiptoken")
+        after_id = int(after[len("Paged=TRUE&p_ID="):]) if after and after.startswith("Paged=TRUE&p_ID=") else 0
+        ids = sorted(i for i in lst.items if i > after_id)
+        page = ids[:top]
+        body: dict[str, Any] = {
+            "@odata.context": f"{call.base}/v1.0/$metadata#sites('{site.id}')/lists('{lst.id}')/items",
+            "value": [sp.item_json(site, lst, lst.items[i], expand_fields=expand, field_select=field_select,
+                                   select=select) for i in page]}
+        if len(ids) > top:
+            query = {k: v for k, v in call.query.items() if k != "$skiptoken"}
+            body["@odata.nextLink"] = call.link(call.path, **query, **{"$skiptoken": f"Paged=TRUE&p_ID={page[-1]}"})
+        return Reply(200, body)
+
+    def post_item(call: Call) -> Reply:
+        sp = backend.sharepoint
+        site = sp.site(call.params["site"])
+        body = call.json()
+        if not isinstance(body, dict) or not isinstance(body.get("fields"), dict):
+            raise bad_request("The request body must have a fields object.")
+        item = sp.create_item(site.id, call.params["list"], body["fields"])
+        lst = sp.get_list(site.id, call.params["list"])
+        return Reply(201, sp.item_json(site, lst, item, expand_fields=True))
+
+    def get_item(call: Call) -> Reply:
+        sp = backend.sharepoint
+        site = sp.site(call.params["site"])
+        lst, item = sp.get_item(site.id, call.params["list"], call.params["item"])
+        expand, field_select = _expand_fields(call.query.get("$expand"))
+        return Reply(200, sp.item_json(site, lst, item, expand_fields=expand, field_select=field_select,
+                                       select=_split_select(call.query.get("$select"))))
+
+    def get_item_fields(call: Call) -> Reply:
+        sp = backend.sharepoint
+        lst, item = sp.get_item(call.params["site"], call.params["list"], call.params["item"])
+        return Reply(200, sp.fields_json(lst, item, _split_select(call.query.get("$select"))))
+
+    def patch_fields(call: Call) -> Reply:
+        sp = backend.sharepoint
+        fields = call.json()
+        item = sp.update_fields(call.params["site"], call.params["list"], call.params["item"], fields,
+                                call.headers.get("if-match"))
+        lst = sp.get_list(call.params["site"], call.params["list"])
+        return Reply(200, sp.fields_json(lst, item))
+
+    def patch_item(call: Call) -> Reply:
+        sp = backend.sharepoint
+        site = sp.site(call.params["site"])
+        body = call.json()
+        if not isinstance(body, dict) or not isinstance(body.get("fields"), dict):
+            raise bad_request("Only fields can be changed on a list item.")
+        item = sp.update_fields(site.id, call.params["list"], call.params["item"], body["fields"],
+                                call.headers.get("if-match"))
+        lst = sp.get_list(site.id, call.params["list"])
+        return Reply(200, sp.item_json(site, lst, item, expand_fields=True))
+
+    def delete_item(call: Call) -> Reply:
+        backend.sharepoint.delete_item(call.params["site"], call.params["list"], call.params["item"])
+        return Reply(204)
+
+    def get_delta(call: Call) -> Reply:
+        sp = backend.sharepoint
+        site = sp.site(call.params["site"])
+        expand, field_select = _expand_fields(call.query.get("$expand"))
+        select = _split_select(call.query.get("$select"))
+        try:
+            lst, changes, next_state, delta_state = sp.delta_page(site.id, call.params["list"],
+                                                                  call.query.get("token"), call.top())
+        except GraphFault as fault:
+            if fault.status == 410:
+                lst = sp.get_list(site.id, call.params["list"])
+                fault.headers["Location"] = call.link(call.path, **{k: v for k, v in call.query.items()
+                                                                    if k != "token"})
+            raise
+        value: list[dict[str, Any]] = []
+        for change in changes:
+            if isinstance(change, int):
+                value.append({"id": str(change), "deleted": {"state": "deleted"}})
+            else:
+                value.append(sp.item_json(site, lst, change, expand_fields=expand, field_select=field_select,
+                                          select=select))
+        body: dict[str, Any] = {
+            "@odata.context": f"{call.base}/v1.0/$metadata#Collection(microsoft.graph.listItem)", "value": value}
+        query = {k: v for k, v in call.query.items() if k != "token"}
+        if next_state is not None:
+            body["@odata.nextLink"] = call.link(call.path, **query, token=sp.encode_token(next_state))
+        else:
+            assert delta_state is not None
+            body["@odata.deltaLink"] = call.link(call.path, **query, token=sp.encode_token(delta_state))
+        return Reply(200, body)
+
+    site_path = "/sites/{site}"
+    list_path = site_path + "/lists/{list}"
+    item_path = list_path + "/items/{item}"
+    return [
+        Route("GET", site_path, get_site),
+        Route("GET", site_path + "/lists", get_lists),
+        Route("POST", site_path + "/lists", post_list),
+        Route("GET", list_path, get_list),
+        Route("GET", list_path + "/columns", get_columns),
+        Route("POST", list_path + "/columns", post_column),
+        Route("GET", list_path + "/items/delta", get_delta),
+        Route("GET", list_path + "/items", get_items),
+        Route("POST", list_path + "/items", post_item),
+        Route("GET", item_path, get_item),
+        Route("GET", item_path + "/fields", get_item_fields),
+        Route("PATCH", item_path + "/fields", patch_fields),
+        Route("PATCH", item_path, patch_item),
+        Route("DELETE", item_path, delete_item),
+    ]
