@@ -9,8 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ListSchema", "LISTS", "SESSIONS", "REGISTRATIONS", "GUEST_REQUESTS", "SUBSCRIBERS", "UPDATES",
-           "THEMES", "ROLES"]
+__all__ = [
+    "GUEST_REQUESTS",
+    "LISTS",
+    "REGISTRATIONS",
+    "ROLES",
+    "SESSIONS",
+    "SUBSCRIBERS",
+    "THEMES",
+    "UPDATES",
+    "ListSchema",
+]
 
 THEMES = ("Having choice", "Being included", "Being healthy", "Carers", "Other")
 AUDIENCES = ("People who use services", "Carers", "Professionals", "Everyone")

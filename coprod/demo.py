@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-__all__ = ["run_demo", "PROGRAMME", "seed_programme"]
+__all__ = ["PROGRAMME", "run_demo", "seed_programme"]
 
 # (title, theme, audience, days from now, start hour UTC, minutes, places, status)
 PROGRAMME: list[tuple[str, str, list[str], int, int, int, int, str]] = [
@@ -120,7 +120,7 @@ def run_demo(state: str | None = None) -> int:
             for line in provision(services.lists) or ["Nothing to do."]:
                 print(f"    {line}")
             again = provision(services.lists)
-            print(f"    Provisioning again: {'nothing changed' if not again else again}.")
+            print(f"    Provisioning again: {again or 'nothing changed'}.")
 
             now = datetime.now(UTC)
             seeded = seed_programme(emulator.backend, now)

@@ -15,8 +15,18 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
-__all__ = ["Decision", "Registration", "Session", "allocate", "as_bool", "as_text", "normalise_email",
-           "parse_registration", "parse_session", "Notes"]
+__all__ = [
+    "Decision",
+    "Notes",
+    "Registration",
+    "Session",
+    "allocate",
+    "as_bool",
+    "as_text",
+    "normalise_email",
+    "parse_registration",
+    "parse_session",
+]
 
 HELD = ("Confirmed", "Waitlisted")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -215,9 +225,9 @@ def allocate(session: Session | None, regs: list[Registration], now: datetime, *
         elif session_deleted and reg.status in HELD:
             decisions[reg.id] = Decision("Cancelled", Notes.SESSION_GONE, valid=True)
         elif session is not None and session.status == "Cancelled":
-            held = reg.status in HELD
-            decisions[reg.id] = Decision("Cancelled" if held else "NeedsAttention",
-                                         Notes.SESSION_CANCELLED, valid=held)
+            had_place = reg.status in HELD
+            decisions[reg.id] = Decision("Cancelled" if had_place else "NeedsAttention",
+                                         Notes.SESSION_CANCELLED, valid=had_place)
         else:
             problem = _problem(reg, None if session_deleted else session, now)
             if problem:

@@ -20,7 +20,7 @@ class Services:
     store: StateStore
 
     @classmethod
-    def open(cls, settings: Settings) -> "Services":
+    def open(cls, settings: Settings) -> Services:
         graph = GraphClient.from_settings(settings)
         return cls(settings, graph, SharePointLists(graph, settings.site_id), open_store(settings.state))
 
@@ -28,7 +28,7 @@ class Services:
         self.graph.close()
         self.store.close()
 
-    def __enter__(self) -> "Services":
+    def __enter__(self) -> Services:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

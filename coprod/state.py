@@ -113,8 +113,8 @@ class SqliteStore:
 
     def set_checkpoint(self, name: str, value: str) -> None:
         with self._tx() as db:
-            db.execute("INSERT INTO checkpoints VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value,"
-                       " updated = excluded.updated", (name, value, time.time()))
+            db.execute("INSERT INTO checkpoints VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
+                       "value = excluded.value, updated = excluded.updated", (name, value, time.time()))
 
     # --- mirror ------------------------------------------------------------
     @staticmethod

@@ -39,7 +39,8 @@ def ca_bundle_with_defaults(extra: Path | None) -> str | bool:
         return True
     import certifi
 
-    combined = Path(tempfile.gettempdir()) / f"coprod-ca-{hashlib.sha256(str(extra.resolve()).encode()).hexdigest()[:12]}.pem"
+    digest = hashlib.sha256(str(extra.resolve()).encode()).hexdigest()[:12]
+    combined = Path(tempfile.gettempdir()) / f"coprod-ca-{digest}.pem"
     content = Path(certifi.where()).read_bytes() + b"\n" + extra.read_bytes()
     if not combined.exists() or combined.read_bytes() != content:
         fd, temp = tempfile.mkstemp(dir=combined.parent, suffix=".pem")

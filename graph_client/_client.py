@@ -90,7 +90,7 @@ class GraphClient:
                                   trust_env=False, follow_redirects=False, headers={"User-Agent": USER_AGENT})
         self.policy = policy or RetryPolicy()
         self._sleep = sleep
-        self._rng = rng or random.Random()
+        self._rng = rng or random.Random()  # noqa: S311 - retry jitter, not cryptography
         self._token: str | None = None
         self.stats: Counter[str] = Counter()  # requests, retries, throttled, token_refreshes
 

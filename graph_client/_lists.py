@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -94,10 +95,8 @@ class SharePointLists:
         return self.client.parse(operation, response, ListItem)
 
     def delete_item(self, list_id: str, item_id: str, *, label: str = "list") -> None:
-        try:
+        with contextlib.suppress(NotFoundError):  # already gone: what we wanted
             self.client.send(f"delete a {label} item", "DELETE", f"{self._list_path(list_id)}/items/{item_id}")
-        except NotFoundError:
-            pass  # already gone: what we wanted
 
     def update_fields(self, list_id: str, updates: Iterable[FieldUpdate], *, label: str = "list"
                       ) -> dict[str, BatchResponse]:

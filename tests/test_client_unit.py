@@ -45,7 +45,8 @@ def graph_error(status: int, code: str, *, retry_after: str | None = None, reque
                                                   "innerError": {"request-id": request_id}}}, headers=headers)
 
 
-def make(handler: Callable[[httpx.Request], httpx.Response], **kwargs: object) -> tuple[GraphClient, list[float], FakeToken]:
+def make(handler: Callable[[httpx.Request], httpx.Response],
+         **kwargs: object) -> tuple[GraphClient, list[float], FakeToken]:
     sleeps: list[float] = []
     token = FakeToken()
     client = GraphClient(BASE, token, transport=httpx.MockTransport(handler), sleep=sleeps.append,

@@ -36,10 +36,10 @@ def test_the_sync_timer_runs_the_registration_sync(monkeypatch: pytest.MonkeyPat
     """A (late) timer tick syncs the lists: a new registration ends up Confirmed."""
     from azure.functions.timer import TimerRequest
 
+    from config import load_settings
     from coprod.provision import provision
     from functions.sync import sync_timer
     from graph_client import GraphClient, SharePointLists
-    from config import load_settings
 
     for key, value in env.items():
         monkeypatch.setenv(key, value)
