@@ -37,8 +37,12 @@ class EmulatorServer:
         directory = Path(self._temp.name) if self._temp else Path(state_dir)  # type: ignore[arg-type]
         self.tls: TlsFiles = make_tls_files(directory, (host, "localhost") if host != "localhost" else (host,))
         self.backend = backend or Backend()
-        self._socket = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that say so, and without it every
+        # answer (headers, then body) waits ~40 ms for the client's delayed ACK.
+        self._socket = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM,
+                                     socket.IPPROTO_TCP)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._socket.bind((host, port))
         self.port: int = self._socket.getsockname()[1]
         self.app = create_app(self.backend, ca_bundle=str(self.tls.ca_bundle))
