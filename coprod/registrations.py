@@ -39,8 +39,9 @@ DIRTY = "registrations.dirty-sessions"
 class SyncReport:
     """What a run changed, in numbers (no personal data)."""
 
-    sessions_read: int = 0
+    sessions_read: int = 0  # changed or removed since the last run, by people (not our own writes)
     registrations_read: int = 0
+    own_writes_seen: int = 0  # items delta returned only because we wrote them last run
     full_read: bool = False
     decided: dict[str, int] = field(default_factory=dict)  # new status -> how many changed to it
     messages_due: dict[str, int] = field(default_factory=dict)
@@ -60,8 +61,16 @@ class SyncReport:
             extra.append(f"{self.conflicts} re-read after someone else changed them")
         if self.failed_writes:
             extra.append(f"{self.failed_writes} could not be written (will retry next run)")
-        return (f"Registrations: read {self.registrations_read} changed registrations and {self.sessions_read} "
-                f"changed sessions{' (full read)' if self.full_read else ''}; {changed}; " + "; ".join(extra) + ".")
+        if self.registrations_read or self.sessions_read or self.full_read:
+            read = (f"{_count(self.registrations_read, 'registration')} and {_count(self.sessions_read, 'session')} "
+                    f"{'read (whole lists)' if self.full_read else 'new or changed'}")
+        else:
+            read = "nothing new in the lists"
+        return f"Registrations: {read}; {changed}; " + "; ".join(extra) + "."
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _mirror(list_name: str, item: ListItem, group: str | None = None) -> MirrorItem:
@@ -90,30 +99,45 @@ class RegistrationSync:
         self.progress = progress or (lambda message: None)
 
     # --- reading ---------------------------------------------------------------
-    def _read(self, schema_name: str, report: SyncReport) -> DeltaResult:
-        link = self.store.get_checkpoint(f"delta.{schema_name}")
-        result = self.lists.delta(schema_name, link, label=schema_name)
-        report.full_read = report.full_read or result.full
-        self.progress(f"{schema_name}: {len(result.changed)} changed, {len(result.deleted)} removed"
-                      f"{' (whole list)' if result.full else ''}")
-        return result
+    def _read(self, report: SyncReport) -> tuple[DeltaResult, DeltaResult]:
+        """What changed in Sessions and Registrations since the saved delta links (one request when quiet)."""
+        names = ("Sessions", "Registrations")
+        sessions, registrations = self.lists.deltas(
+            [(name, self.store.get_checkpoint(f"delta.{name}"), name) for name in names])
+        for name, result in zip(names, (sessions, registrations), strict=True):
+            report.full_read = report.full_read or result.full
+            self.progress(f"{name}: {len(result.changed)} changed, {len(result.deleted)} removed"
+                          f"{' (whole list)' if result.full else ''}")
+        return sessions, registrations
 
-    def _apply_sessions(self, delta: DeltaResult) -> tuple[set[str], set[str]]:
+    def _is_own_write(self, list_name: str, item: ListItem, report: SyncReport) -> bool:
+        """Delta returns the items we wrote last run too; their eTag is the one our write got back."""
+        old = self.store.mirror_get(list_name, item.id)
+        if old is not None and old.etag is not None and old.etag == (item.e_tag or item.fields.get("@odata.etag")):
+            report.own_writes_seen += 1
+            return True
+        return False
+
+    def _apply_sessions(self, delta: DeltaResult, report: SyncReport) -> tuple[set[str], set[str]]:
         """Mirror the session changes; returns (sessions touched, sessions deleted)."""
-        items = [_mirror("Sessions", item) for item in delta.changed.values()]
         if delta.full:
-            deleted = self.store.mirror_replace("Sessions", items)
-        else:
-            deleted = set(delta.deleted)
-            self.store.mirror_delete("Sessions", deleted)
-            self.store.mirror_put(items)
-        return set(delta.changed) | deleted, deleted
+            deleted = self.store.mirror_replace("Sessions", [_mirror("Sessions", i) for i in delta.changed.values()])
+            report.sessions_read += len(delta.changed) + len(deleted)
+            return set(delta.changed) | deleted, deleted
+        changed = [i for i in delta.changed.values() if not self._is_own_write("Sessions", i, report)]
+        deleted = set(delta.deleted)
+        self.store.mirror_delete("Sessions", deleted)
+        self.store.mirror_put([_mirror("Sessions", i) for i in changed])
+        report.sessions_read += len(changed) + len(deleted)
+        return {i.id for i in changed} | deleted, deleted
 
     def _apply_registrations(self, delta: DeltaResult, report: SyncReport) -> set[str]:
         """Mirror the registration changes; returns the session ids whose places must be decided again."""
         touched: set[str] = set()
         items = []
         for item in delta.changed.values():
+            if not delta.full and self._is_own_write("Registrations", item, report):
+                continue
             old = self.store.mirror_get("Registrations", item.id)
             new = _mirror("Registrations", item, _group(item.fields))
             if old is not None:
@@ -135,6 +159,7 @@ class RegistrationSync:
                     touched.add(old.group)
             self.store.mirror_delete("Registrations", delta.deleted)
             self.store.mirror_put(items)
+        report.registrations_read += len(items) + len(delta.deleted)
         return touched
 
     # --- hand-offs ---------------------------------------------------------------
@@ -238,11 +263,8 @@ class RegistrationSync:
     # --- the run ---------------------------------------------------------------
     def run(self) -> SyncReport:
         report = SyncReport()
-        sessions = self._read("Sessions", report)
-        registrations = self._read("Registrations", report)
-        report.sessions_read = len(sessions.changed) + len(sessions.deleted)
-        report.registrations_read = len(registrations.changed) + len(registrations.deleted)
-        touched, deleted_sessions = self._apply_sessions(sessions)
+        sessions, registrations = self._read(report)
+        touched, deleted_sessions = self._apply_sessions(sessions, report)
         touched |= self._apply_registrations(registrations, report)
         touched |= set(json.loads(self.store.get_checkpoint(DIRTY) or "[]"))
         if sessions.full or registrations.full:

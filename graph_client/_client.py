@@ -131,6 +131,11 @@ class GraphClient:
             return path_or_link
         return f"{self.base_url}/{path_or_link.lstrip('/')}"
 
+    def relative(self, path_or_link: str) -> str:
+        """A path relative to the version root (`/sites/...`), as `$batch` wants, for a path or a Graph link."""
+        absolute = self.url(path_or_link)
+        return "/" + absolute[len(self.base_url):].lstrip("/") if absolute.startswith(self.base_url) else absolute
+
     def _bearer(self, force: bool = False) -> str:
         if force or self._token is None:
             self._token = self._credential.get_token(force_refresh=force)

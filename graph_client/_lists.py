@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from pydantic import ValidationError
+
 from graph_client._client import BatchRequest, GraphClient
-from graph_client._errors import GoneError, NotFoundError
+from graph_client._errors import GoneError, InvalidResponseError, NotFoundError
 from graph_client._models import BatchResponse, Column, ListInfo, ListItem, Page
 
 __all__ = ["DeltaResult", "FieldUpdate", "SharePointLists"]
@@ -112,30 +114,57 @@ class SharePointLists:
         return self.client.batch(f"update {label} items", requests)
 
     # --- delta ---------------------------------------------------------------
+    def _delta_start(self, list_id: str) -> str:
+        return f"{self._list_path(list_id)}/items/delta?$expand=fields&$top={self.page_size}"
+
     def delta(self, list_id: str, delta_link: str | None, *, label: str = "list") -> DeltaResult:
         """Changes since `delta_link` (None: every item). A 410 restarts as a full enumeration."""
+        return self._follow(list_id, DeltaResult(full=delta_link is None), delta_link or self._delta_start(list_id),
+                            None, label)
+
+    def deltas(self, starts: Sequence[tuple[str, str | None, str]]) -> list[DeltaResult]:
+        """Changes in several lists, `(list id, delta link or None, label)` each, in one request when nothing changed.
+
+        The first page of every list comes in one `$batch`; further pages (a
+        big change, a first run) are followed list by list.
+        """
+        requests = [BatchRequest(str(n), "GET", self.client.relative(link or self._delta_start(list_id)))
+                    for n, (list_id, link, _label) in enumerate(starts)]
+        answers = self.client.batch("read list changes", requests)
+        results = []
+        for request, (list_id, link, label) in zip(requests, starts, strict=True):
+            answer = answers[request.id]
+            result = DeltaResult(full=link is None)
+            if answer.status == 410:  # the saved link is too old: delta() starts again, as Graph asks
+                results.append(self.delta(list_id, link, label=label))
+                continue
+            self.client.raise_for_entry(f"read {label} changes", answer)
+            try:
+                page = ItemPage.model_validate(answer.body)
+            except ValidationError as exc:
+                raise InvalidResponseError(f"read {label} changes", answer.status, "application/json",
+                                           f"unexpected shape: {exc.errors()[0]['msg']}") from None
+            results.append(self._follow(list_id, result, request.url, page, label))
+        return results
+
+    def _follow(self, list_id: str, result: DeltaResult, link: str, page: Page[ListItem] | None,
+                label: str) -> DeltaResult:
+        """Read delta pages from `link` (or from `page`, already read) to the deltaLink."""
         operation = f"read {label} changes"
-        start = f"{self._list_path(list_id)}/items/delta"
-        params: dict[str, str] | None = {"$expand": "fields", "$top": str(self.page_size)}
-        result = DeltaResult(full=delta_link is None)
-        link = delta_link or start
-        if delta_link:
-            params = None
         restarts = 0
         while True:
-            try:
-                page = self.client.get(operation, link, ItemPage, params=params)
-            except GoneError as gone:
-                restarts += 1
-                if restarts > 2:
-                    raise
-                log.warning("%s: Graph no longer honours the saved delta link (%s); reading the whole list again",
-                            operation, gone.code)
-                result = DeltaResult(full=True)
-                link = gone.location or start
-                params = None if gone.location else {"$expand": "fields", "$top": str(self.page_size)}
-                continue
-            params = None
+            if page is None:
+                try:
+                    page = self.client.get(operation, link, ItemPage)
+                except GoneError as gone:
+                    restarts += 1
+                    if restarts > 2:
+                        raise
+                    log.warning("%s: Graph no longer honours the saved delta link (%s); reading the whole list "
+                                "again", operation, gone.code)
+                    result = DeltaResult(full=True)
+                    link = gone.location or self._delta_start(list_id)
+                    continue
             result.pages += 1
             for item in page.value:
                 if item.is_deleted:
@@ -145,15 +174,10 @@ class SharePointLists:
                     result.deleted.discard(item.id)
                     result.changed[item.id] = item  # the last occurrence wins
             if page.next_link:
-                link = page.next_link
+                link, page = page.next_link, None
                 continue
             if not page.delta_link:
-                raise_missing_link(operation)
-            result.delta_link = page.delta_link or ""
+                raise InvalidResponseError(operation, 200, "application/json",
+                                           "a delta page with neither nextLink nor deltaLink")
+            result.delta_link = page.delta_link
             return result
-
-
-def raise_missing_link(operation: str) -> None:
-    from graph_client._errors import InvalidResponseError
-
-    raise InvalidResponseError(operation, 200, "application/json", "a delta page with neither nextLink nor deltaLink")
