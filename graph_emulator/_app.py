@@ -107,13 +107,16 @@ def create_app(backend: Backend | None = None, *, ca_bundle: str | None = None) 
         return JSONResponse({"lists": backend.sharepoint.expire_delta_links(backend.site.id)})
 
     async def control_items(request: Request) -> Response:
-        """Seed items straight into a list, as people typing would (no Graph request is logged), or edit one."""
-        payload = await request.json()
+        """Seed items straight into a list, as people typing would (no Graph request is logged); edit or delete one."""
+        payload = await request.json() if request.method != "DELETE" else {}
         site = backend.site.id
         name = request.path_params["list"]
         check = bool(payload.get("check", True))
         try:
             with backend.lock:
+                if request.method == "DELETE":
+                    backend.sharepoint.delete_item(site, name, request.path_params["item"])
+                    return JSONResponse({"id": request.path_params["item"]})
                 if "item" in request.path_params:
                     item = backend.sharepoint.update_fields(site, name, request.path_params["item"],
                                                             payload["fields"], check=check)
@@ -137,7 +140,7 @@ def create_app(backend: Backend | None = None, *, ca_bundle: str | None = None) 
         StarletteRoute("/_emulator/expire-tokens", control_tokens, methods=["POST"]),
         StarletteRoute("/_emulator/delta-resync", control_resync, methods=["POST"]),
         StarletteRoute("/_emulator/lists/{list}/items", control_items, methods=["POST"]),
-        StarletteRoute("/_emulator/lists/{list}/items/{item}", control_items, methods=["PATCH"]),
+        StarletteRoute("/_emulator/lists/{list}/items/{item}", control_items, methods=["PATCH", "DELETE"]),
         StarletteRoute("/v1.0/{path:path}", graph, methods=["GET", "POST", "PATCH", "PUT", "DELETE"]),
         StarletteRoute("/{tenant}/v2.0/.well-known/openid-configuration", openid, methods=["GET"]),
         StarletteRoute("/{tenant}/oauth2/v2.0/token", token, methods=["POST"]),

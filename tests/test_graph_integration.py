@@ -149,3 +149,20 @@ def _self_signed_pem() -> bytes:
             .sign(key, hashes.SHA256()))
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption()) + cert.public_bytes(serialization.Encoding.PEM)
+
+
+def test_the_client_runs_in_process_against_the_emulator_too() -> None:
+    """The README's in-process recipe: no socket, no TLS, the same client code and the same answers."""
+    from graph_emulator import Backend
+    from graph_emulator.testing import IN_PROCESS_BASE, InProcessToken, InProcessTransport
+
+    backend = Backend()
+    with GraphClient(f"{IN_PROCESS_BASE}/v1.0", InProcessToken(backend),
+                     transport=InProcessTransport(backend)) as graph:
+        lists = SharePointLists(graph, backend.site.id)
+        list_id = make_list(lists)
+        lists.create_item(list_id, {"Title": "Ann", "Capacity": 2})
+        backend.identity.expire_all()  # a stale token is refreshed in-process as over HTTPS
+        first, = lists.deltas([(list_id, None, "people")])
+        assert [i.fields["Title"] for i in first.changed.values()] == ["Ann"]
+        assert graph.stats["token_refreshes_on_401"] == 1
