@@ -73,8 +73,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not due:
         print("Nothing is waiting.")
     for kind, count in sorted(due.items()):
-        print(f"{count} {kind} hand-offs waiting")
+        singular, plural = _WAITING.get(kind, (f"{kind} hand-off", f"{kind} hand-offs"))
+        print(f"{count} {singular if count == 1 else plural} waiting")
     return 0
+
+
+_WAITING = {"message": ("message to send", "messages to send"),
+            "guest-request": ("guest access request", "guest access requests"),
+            "subscriber": ("mailing-list subscriber to add", "mailing-list subscribers to add")}
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 from config import LISTS, ListSchema
-from graph_client import SharePointLists
+from graph_client import Column, SharePointLists
 
 __all__ = ["provision"]
 
@@ -33,9 +33,26 @@ def provision(lists: SharePointLists) -> list[str]:
             changes.append(f"Created the {schema.display_name} list with {len(columns)} columns.")
             continue
         list_ids[schema.display_name] = existing.id
-        have = {c.name for c in existing.columns or []}
+        have = {c.name: c for c in existing.columns or []}
         for column in columns:
-            if column["name"] not in have:
+            current = have.get(column["name"])
+            if current is None:
                 lists.add_column(existing.id, column)
                 changes.append(f"Added the {column['name']} column to the {schema.display_name} list.")
+            elif "choice" in column:
+                changes += _add_missing_choices(lists, existing.id, schema.display_name, column, current)
     return changes
+
+
+def _add_missing_choices(lists: SharePointLists, list_id: str, list_name: str, wanted: dict[str, Any],
+                         current: Column) -> list[str]:
+    """A choice column keeps the choices an admin added; the ones the service relies on are added to it."""
+    spec = (current.model_extra or {}).get("choice")
+    if not isinstance(spec, dict) or current.id is None:
+        return []  # not a choice column any more: an admin's decision, and the rules read it as text anyway
+    have = [c for c in spec.get("choices") or [] if isinstance(c, str)]
+    missing = [c for c in wanted["choice"]["choices"] if c not in have]
+    if not missing:
+        return []
+    lists.update_column(list_id, current.id, {"choice": {"choices": have + missing}}, name=current.name)
+    return [f"Added the choices {', '.join(missing)} to the {current.name} column of the {list_name} list."]

@@ -80,6 +80,12 @@ class SharePointLists:
         response = self.client.send(operation, "POST", f"{self._list_path(list_id)}/columns", json=column)
         return self.client.parse(operation, response, Column)
 
+    def update_column(self, list_id: str, column_id: str, changes: dict[str, Any], *, name: str = "") -> Column:
+        operation = f"update column {name or column_id}"
+        response = self.client.send(operation, "PATCH", f"{self._list_path(list_id)}/columns/{column_id}",
+                                    json=changes)
+        return self.client.parse(operation, response, Column)
+
     # --- items -------------------------------------------------------------
     def iter_items(self, list_id: str, *, label: str = "list") -> Iterator[ListItem]:
         """Every item with its fields, page by page."""

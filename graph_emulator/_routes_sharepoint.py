@@ -58,6 +58,10 @@ def sharepoint_routes(backend: Backend) -> list[Route]:
         lst = backend.sharepoint.get_list(call.params["site"], call.params["list"])
         return Reply(200, {"value": list(lst.columns.values())})
 
+    def patch_column(call: Call) -> Reply:
+        return Reply(200, backend.sharepoint.update_column(call.params["site"], call.params["list"],
+                                                           call.params["column"], call.json_object()))
+
     def post_column(call: Call) -> Reply:
         return Reply(201, backend.sharepoint.add_column(call.params["site"], call.params["list"], call.json()))
 
@@ -169,6 +173,7 @@ def sharepoint_routes(backend: Backend) -> list[Route]:
         Route("GET", list_path, get_list),
         Route("GET", list_path + "/columns", get_columns),
         Route("POST", list_path + "/columns", post_column),
+        Route("PATCH", list_path + "/columns/{column}", patch_column),
         Route("GET", list_path + "/items/delta", get_delta),
         Route("GET", list_path + "/items", get_items),
         Route("POST", list_path + "/items", post_item),

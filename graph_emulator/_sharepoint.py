@@ -164,6 +164,25 @@ class SharePoint:
         with self._lock:
             return self._add_column(lst, body)
 
+    def update_column(self, site_id: str, list_ref: str, column_ref: str, body: dict[str, Any]) -> dict[str, Any]:
+        """PATCH a column: its display name, description, or its type facet's settings (not its type or name)."""
+        lst = self.get_list(site_id, list_ref)
+        with self._lock:
+            col = next((c for c in lst.columns.values() if column_ref in (c["id"], c["name"])), None)
+            if col is None:
+                raise not_found("The specified column was not found.")
+            kind = column_kind(col)
+            for key, value in body.items():
+                if key in _KINDS:
+                    if key != kind or not isinstance(value, dict):
+                        raise bad_request(f"The type of column '{col['name']}' cannot be changed.")
+                    col[kind] = {**col[kind], **value}
+                elif key in ("displayName", "description", "hidden", "required", "indexed", "enforceUniqueValues"):
+                    col[key] = value
+                elif key not in ("id", "name"):
+                    raise bad_request(f"Property '{key}' of a column cannot be changed.")
+            return col
+
     def _add_column(self, lst: SPList, body: dict[str, Any]) -> dict[str, Any]:
         name = body.get("name")
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", name):

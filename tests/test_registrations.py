@@ -44,6 +44,17 @@ class TestProvision:
         del sessions.columns["SyncNote"]
         assert provision(lists) == ["Added the SyncNote column to the Sessions list."]
 
+    def test_restores_the_choices_the_service_needs_and_keeps_an_admins_own(self, emulator: EmulatorServer,
+                                                                             lists: SharePointLists) -> None:
+        provision(lists)
+        sessions = next(lst for lst in emulator.backend.site.lists.values() if lst.display_name == "Sessions")
+        sessions.columns["Theme"]["choice"]["choices"] = ["Having choice", "Carers", "Young carers"]
+        assert provision(lists) == ["Added the choices Being included, Being healthy, Other to the Theme column "
+                                    "of the Sessions list."]
+        assert sessions.columns["Theme"]["choice"]["choices"] == [
+            "Having choice", "Carers", "Young carers", "Being included", "Being healthy", "Other"]
+        assert provision(lists) == []
+
 
 class TestValidation:
     def test_each_problem_gets_a_plain_note_and_the_rest_carries_on(self, programme: Programme) -> None:

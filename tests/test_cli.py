@@ -1,0 +1,72 @@
+"""`python -m coprod ...`: the command line other tools rely on (exit codes, one-line reasons, what it prints)."""
+
+from __future__ import annotations
+
+import pytest
+
+from coprod.cli import main
+from graph_emulator import EmulatorServer
+
+
+@pytest.fixture
+def configured(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> dict[str, str]:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
+def test_a_missing_setting_stops_with_one_line_naming_it(monkeypatch: pytest.MonkeyPatch,
+                                                          configured: dict[str, str],
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("M365_SITE_ID")
+    assert main(["sync", "--once"]) == 2
+    assert capsys.readouterr().err == "coprod: cannot start: M365_SITE_ID: is required but not set\n"
+
+
+def test_graph_refusing_us_stops_with_one_line_and_no_secret(monkeypatch: pytest.MonkeyPatch,
+                                                              configured: dict[str, str],
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("M365_CLIENT_SECRET", "an-old-secret-value")
+    assert main(["provision"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("coprod: cannot run: ") and err.count("\n") == 1
+    assert "invalid_client" in err and "AADSTS7000215" in err and "an-old-secret-value" not in err
+
+
+def test_provision_says_what_it_did_then_that_nothing_changed(configured: dict[str, str],
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["provision"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "Created the Sessions list with 11 columns."
+    assert main(["provision"]) == 0
+    assert capsys.readouterr().out == "All five lists are already in place; nothing changed.\n"
+
+
+def test_sync_once_exits_0_when_items_need_attention_and_status_shows_what_waits(
+        configured: dict[str, str], emulator: EmulatorServer, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["provision"])
+    sp, site = emulator.backend.sharepoint, emulator.backend.site.id
+    session = sp.create_item(site, "Sessions", {"Title": "Carers' drop-in", "Status": "Open", "Capacity": 5,
+                                                "StartTime": "2030-01-01T10:00:00Z", "EndTime": "2030-01-01T11:00:00Z"})
+    sp.create_item(site, "Registrations", {"Title": "Ann", "Email": "ann@example.org", "Consent": True,
+                                           "SessionLookupId": str(session.id), "JoinMailingList": True})
+    sp.create_item(site, "Registrations", {"Title": "Ben", "Email": "ben(at)example.org", "Consent": True,
+                                           "SessionLookupId": str(session.id)})
+    capsys.readouterr()
+    assert main(["sync", "--once"]) == 0
+    out = capsys.readouterr().out
+    assert "1 confirmed, 1 need attention" in out
+    assert "ann@example.org" not in out and "ben(at)example.org" not in out  # no personal data on the console
+    assert main(["status"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["1 message to send waiting",
+                                                    "1 mailing-list subscriber to add waiting"]
+
+
+def test_the_demo_runs_the_programme_twice_and_the_second_run_changes_nothing(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "Provisioning again: nothing changed." in out
+    assert "Second sync, with nothing changed in the lists\n    Registrations: nothing new in the lists; no changes; " \
+           "0 items updated." in out
+    assert "Giving my carers a break and doing what I want to do" in out  # a session from the seeds
+    assert "@example" not in out  # addresses never printed
