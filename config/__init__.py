@@ -11,7 +11,7 @@ from config._lists import (
     UPDATES,
     ListSchema,
 )
-from config._settings import Settings, SettingsError, load_settings
+from config._settings import DEFAULT_SYNC_SCHEDULE, Settings, SettingsError, load_settings
 
-__all__ = ["GUEST_REQUESTS", "LISTS", "REGISTRATIONS", "ROLES", "SESSIONS", "SUBSCRIBERS", "THEMES", "UPDATES",
-           "ListSchema", "Settings", "SettingsError", "load_settings"]
+__all__ = ["DEFAULT_SYNC_SCHEDULE", "GUEST_REQUESTS", "LISTS", "REGISTRATIONS", "ROLES", "SESSIONS", "SUBSCRIBERS",
+           "THEMES", "UPDATES", "ListSchema", "Settings", "SettingsError", "load_settings"]

@@ -7,6 +7,7 @@ hold a list are comma-separated, as a person would type them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,9 +15,10 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["Settings", "SettingsError", "load_settings"]
+__all__ = ["DEFAULT_SYNC_SCHEDULE", "Settings", "SettingsError", "load_settings"]
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
+DEFAULT_SYNC_SCHEDULE = "0 */5 * * * *"
 
 
 class SettingsError(Exception):
@@ -78,7 +80,7 @@ class Settings(BaseSettings):
     """Where the admin digest goes; none means no digest."""
     max_invites_per_run: int = Field(default=50, ge=0, validation_alias="COPROD_MAX_INVITES_PER_RUN")
     """Cap on guest invitations a run."""
-    sync_schedule: str = Field(default="0 */5 * * * *", validation_alias="COPROD_SYNC_SCHEDULE")
+    sync_schedule: str = Field(default=DEFAULT_SYNC_SCHEDULE, validation_alias="COPROD_SYNC_SCHEDULE")
     """NCRONTAB schedule of the sync timer (six fields, seconds first)."""
     send_per_minute: int = Field(default=30, ge=1, validation_alias="COPROD_SEND_PER_MINUTE")
     """Messages the sender's mailbox may send a minute (Exchange Online: 30)."""
@@ -104,6 +106,14 @@ class Settings(BaseSettings):
         if not value.startswith(("https://", "http://")):
             raise ValueError("must be a URL starting with https://")
         return value.rstrip("/")
+
+    @field_validator("sync_schedule")
+    @classmethod
+    def _ncrontab(cls, value: str) -> str:
+        # NCRONTAB has six fields, seconds first ("0 */5 * * * *"); the Functions host also takes a TimeSpan.
+        if len(value.split()) != 6 and not re.fullmatch(r"\d{1,2}:\d{2}:\d{2}", value.strip()):
+            raise ValueError("must be an NCRONTAB schedule with six fields, seconds first, e.g. 0 */5 * * * *")
+        return value.strip()
 
     @field_validator("signing_key")
     @classmethod

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import azure.functions as func
+
+from config import DEFAULT_SYNC_SCHEDULE
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves its __init__ untyped
 log = logging.getLogger("functions.sync")
 
 
-@bp.timer_trigger(arg_name="timer", schedule="%COPROD_SYNC_SCHEDULE%", run_on_startup=False, use_monitor=True)
+# Read here, not as a %COPROD_SYNC_SCHEDULE% binding expression: the host cannot index a function whose
+# expression names an app setting that is not set, and the schedule has a default (DESIGN.md).
+SCHEDULE = os.environ.get("COPROD_SYNC_SCHEDULE", "").strip() or DEFAULT_SYNC_SCHEDULE
+
+
+@bp.timer_trigger(arg_name="timer", schedule=SCHEDULE, run_on_startup=False, use_monitor=True)
 def sync_timer(timer: func.TimerRequest) -> None:
     from config import load_settings
     from coprod.cli import run_sync_once

@@ -53,3 +53,32 @@ def test_the_sync_timer_runs_the_registration_sync(monkeypatch: pytest.MonkeyPat
                                                  "Consent": True, "SessionLookupId": str(session.id)})
     sync_timer.build().get_user_function()(TimerRequest(past_due=True))
     assert sp.get_item(site, "Registrations", str(reg.id))[1].fields["Status"] == "Confirmed"
+
+
+@pytest.mark.parametrize(("setting", "schedule"), [(None, "0 */5 * * * *"), ("0 0 7 * * *", "0 0 7 * * *")])
+def test_the_sync_timer_schedule_defaults_to_every_5_minutes(monkeypatch: pytest.MonkeyPatch, setting: str | None,
+                                                              schedule: str) -> None:
+    """Without COPROD_SYNC_SCHEDULE the host still indexes the timer (a %...% expression would not resolve)."""
+    import importlib
+
+    import functions.sync
+
+    if setting is None:
+        monkeypatch.delenv("COPROD_SYNC_SCHEDULE", raising=False)
+    else:
+        monkeypatch.setenv("COPROD_SYNC_SCHEDULE", setting)
+    try:
+        reloaded = importlib.reload(functions.sync)
+        assert reloaded.sync_timer.build().get_trigger().schedule == schedule
+    finally:
+        monkeypatch.undo()
+        importlib.reload(functions.sync)
+
+
+def test_a_malformed_schedule_is_named() -> None:
+    from config import SettingsError, load_settings
+    from tests.test_settings import BASE
+
+    with pytest.raises(SettingsError) as caught:
+        load_settings(BASE | {"COPROD_SYNC_SCHEDULE": "every 5 minutes"})
+    assert caught.value.variable == "COPROD_SYNC_SCHEDULE"
