@@ -22,6 +22,8 @@ from graph_emulator._faults import FaultRule
 from graph_emulator._http import Call, GraphService, encode_body, error_body
 from graph_emulator._identity import OAuthError
 from graph_emulator._routes_directory import directory_routes
+from graph_emulator._routes_mail import mail_routes
+from graph_emulator._routes_meetings import meeting_routes
 from graph_emulator._routes_sharepoint import sharepoint_routes
 
 __all__ = ["authority_answer", "create_app", "graph_service"]
@@ -29,7 +31,8 @@ __all__ = ["authority_answer", "create_app", "graph_service"]
 
 def graph_service(backend: Backend) -> GraphService:
     """Every Graph resource the emulator serves, over one backend."""
-    return GraphService(backend, [*sharepoint_routes(backend), *directory_routes(backend)])
+    return GraphService(backend, [*sharepoint_routes(backend), *directory_routes(backend), *mail_routes(backend),
+                                  *meeting_routes(backend)])
 
 
 def authority_answer(backend: Backend, method: str, tenant: str, endpoint: str, form: dict[str, str],
@@ -100,6 +103,18 @@ def create_app(backend: Backend | None = None, *, ca_bundle: str | None = None) 
             backend.log.clear()
         return JSONResponse(backend.log.summary())
 
+    async def control_limits(request: Request) -> Response:
+        """Service limits: `{"invitations": {...}, "mail": {...}}`, each passed to its backend's `set_limit`."""
+        payload = await request.json()
+        targets: dict[str, Any] = {"invitations": backend.directory, "mail": backend.mail}
+        try:
+            with backend.lock:
+                for name, settings in payload.items():
+                    targets[name].set_limit(**settings)
+        except (KeyError, TypeError, ValueError) as exc:
+            return JSONResponse({"error": f"bad limits: {exc}"}, status_code=400)
+        return JSONResponse({name: target.limit_json() for name, target in targets.items()})
+
     async def control_tokens(request: Request) -> Response:
         return JSONResponse({"expired": backend.identity.expire_all()})
 
@@ -137,6 +152,7 @@ def create_app(backend: Backend | None = None, *, ca_bundle: str | None = None) 
         StarletteRoute("/_emulator/reset", control_reset, methods=["POST"]),
         StarletteRoute("/_emulator/faults", control_faults, methods=["GET", "POST", "DELETE"]),
         StarletteRoute("/_emulator/log", control_log, methods=["GET", "DELETE"]),
+        StarletteRoute("/_emulator/limits", control_limits, methods=["POST"]),
         StarletteRoute("/_emulator/expire-tokens", control_tokens, methods=["POST"]),
         StarletteRoute("/_emulator/delta-resync", control_resync, methods=["POST"]),
         StarletteRoute("/_emulator/lists/{list}/items", control_items, methods=["POST"]),

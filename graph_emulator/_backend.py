@@ -1,4 +1,4 @@
-"""The whole emulated tenant: identity, SharePoint, directory, faults and the request log.
+"""The whole emulated tenant: identity, SharePoint, directory, mail, meetings, faults and the request log.
 
 Plain Python with no HTTP in it; `_app.py` is the thin HTTP layer in front.
 `reset()` puts everything back to a fresh tenant with the programme's site,
@@ -9,45 +9,19 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
+from graph_emulator._directory import Directory, Group, User
 from graph_emulator._faults import Faults, RequestLog
 from graph_emulator._identity import Identity
+from graph_emulator._mail import Mailboxes
+from graph_emulator._meetings import Meetings
 from graph_emulator._sharepoint import SharePoint, Site
 
-__all__ = ["Backend", "Group", "User"]
+__all__ = ["Backend"]
 
 TENANT_DOMAIN = "council.example.org"
 SHAREPOINT_HOST = "council.sharepoint.example.org"
-
-
-@dataclass
-class User:
-    id: str
-    display_name: str
-    user_principal_name: str
-    mail: str | None
-    user_type: str = "Member"
-    other_mails: list[str] = field(default_factory=list)
-    external_user_state: str | None = None
-    created: float = 0.0
-
-    def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "displayName": self.display_name, "userPrincipalName": self.user_principal_name,
-                "mail": self.mail, "userType": self.user_type, "otherMails": list(self.other_mails),
-                "externalUserState": self.external_user_state, "businessPhones": [], "givenName": None,
-                "surname": None, "jobTitle": None, "mobilePhone": None, "officeLocation": None,
-                "preferredLanguage": None}
-
-
-@dataclass
-class Group:
-    id: str
-    display_name: str
-    members: list[str] = field(default_factory=list)  # user ids, in the order added
 
 
 class Backend:
@@ -65,23 +39,14 @@ class Backend:
             self.identity = Identity(self.clock)
             self.sharepoint = SharePoint(self.clock, SHAREPOINT_HOST)
             self.site: Site = self.sharepoint.add_site("coproduction", "Co-production programme")
-            self.users: dict[str, User] = {}
-            self.groups: dict[str, Group] = {}
+            self.directory = Directory(self.clock, TENANT_DOMAIN)
+            self.mail = Mailboxes(self.clock)
+            self.meetings = Meetings(self.clock)
             self.faults.clear()
             self.log.clear()
-            self.organizer = self.add_user("Programme Organiser", f"organiser@{TENANT_DOMAIN}")
-            self.sender = self.add_user("Co-production Team", f"coproduction@{TENANT_DOMAIN}")
-            guests = Group(str(uuid.uuid4()), "Co-production guests")
-            self.groups[guests.id] = guests
-            self.guest_group = guests
-
-    def add_user(self, display_name: str, upn: str, *, mail: str | None = None, user_type: str = "Member",
-                 other_mails: list[str] | None = None) -> User:
-        user = User(str(uuid.uuid4()), display_name, upn, mail if mail is not None else upn, user_type,
-                    list(other_mails or []), None, self.clock())
-        with self.lock:
-            self.users[user.id] = user
-        return user
+            self.organizer: User = self.directory.add_user("Programme Organiser", f"organiser@{TENANT_DOMAIN}")
+            self.sender: User = self.directory.add_user("Co-production Team", f"coproduction@{TENANT_DOMAIN}")
+            self.guest_group: Group = self.directory.add_group("Co-production guests")
 
     def env(self, base_url: str, ca_bundle: str | None) -> dict[str, str]:
         """The M365_* settings that point the service at this emulator."""

@@ -14,20 +14,20 @@ __all__ = ["directory_routes"]
 def directory_routes(backend: Backend) -> list[Route]:
     """Users and groups, served from the backend's directory."""
     def get_users(call: Call) -> Reply:
-        users = list(backend.users.values())
+        users = list(backend.directory.users.values())
         return Reply(200, {"@odata.context": f"{call.base}/v1.0/$metadata#users",
                            "value": [u.as_json() for u in users]})
 
     def get_user(call: Call) -> Reply:
         key = call.params["user"].lower()
-        for user in backend.users.values():
+        for user in backend.directory.users.values():
             if key in (user.id, user.user_principal_name.lower()):
                 return Reply(200, user.as_json())
         raise not_found(f"Resource '{call.params['user']}' does not exist or one of its queried reference-property "
                         "objects are not present.", code="Request_ResourceNotFound")
 
     def _group(call: Call) -> Any:
-        group = backend.groups.get(call.params["group"])
+        group = backend.directory.groups.get(call.params["group"])
         if group is None:
             raise not_found(f"Resource '{call.params['group']}' does not exist or one of its queried "
                             "reference-property objects are not present.", code="Request_ResourceNotFound")
@@ -35,15 +35,15 @@ def directory_routes(backend: Backend) -> list[Route]:
 
     def get_members(call: Call) -> Reply:
         group = _group(call)
-        members = [backend.users[m].as_json() | {"@odata.type": "#microsoft.graph.user"}
-                   for m in group.members if m in backend.users]
+        members = [backend.directory.users[m].as_json() | {"@odata.type": "#microsoft.graph.user"}
+                   for m in group.members if m in backend.directory.users]
         return Reply(200, {"value": members})
 
     def post_member(call: Call) -> Reply:
         group = _group(call)
         ref = call.json().get("@odata.id", "") if isinstance(call.json(), dict) else ""
         user_id = ref.rstrip("/").rsplit("/", 1)[-1]
-        if user_id not in backend.users:
+        if user_id not in backend.directory.users:
             raise not_found(f"Resource '{user_id}' does not exist or one of its queried reference-property "
                             "objects are not present.", code="Request_ResourceNotFound")
         if user_id in group.members:

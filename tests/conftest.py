@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from config import Settings, load_settings
 from graph_client import GraphClient, SharePointLists
 from graph_emulator import EmulatorServer
+from graph_emulator.testing import IN_PROCESS_BASE, InProcessTransport
 
 SIGNING_KEY = "test-signing-key-0123456789abcdef"
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +50,23 @@ def graph(settings: Settings) -> Iterator[GraphClient]:
 @pytest.fixture
 def lists(graph: GraphClient, settings: Settings) -> SharePointLists:
     return SharePointLists(graph, settings.site_id)
+
+
+@pytest.fixture(params=["https", "in-process"])
+def http(request: pytest.FixtureRequest, emulator: EmulatorServer) -> Iterator[httpx.Client]:
+    """Plain httpx with a token from the emulated authority, over HTTPS or in-process: contract tests run twice.
+
+    Paths are the emulator's own (`/v1.0/...`, `/_emulator/...`), as any tool outside the project would use.
+    """
+    env = emulator.env()
+    if request.param == "https":
+        client = httpx.Client(verify=ssl.create_default_context(cafile=env["M365_CA_BUNDLE"]), base_url=emulator.url,
+                              trust_env=False)
+    else:
+        client = httpx.Client(transport=InProcessTransport(emulator.backend), base_url=IN_PROCESS_BASE)
+    with client:
+        token = client.post(f"/{env['M365_TENANT_ID']}/oauth2/v2.0/token", data={
+            "grant_type": "client_credentials", "client_id": env["M365_CLIENT_ID"],
+            "client_secret": env["M365_CLIENT_SECRET"], "scope": GRAPH_SCOPE}).json()
+        client.headers["Authorization"] = f"Bearer {token['access_token']}"
+        yield client

@@ -8,34 +8,13 @@ the server, and in-process through `graph_emulator.testing`.
 from __future__ import annotations
 
 import json
-import ssl
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from graph_emulator import EmulatorServer
-from graph_emulator.testing import IN_PROCESS_BASE, InProcessTransport
-
-GRAPH_SCOPE = "https://graph.microsoft.com/.default"
-
-
-@pytest.fixture(params=["https", "in-process"])
-def http(request: pytest.FixtureRequest, emulator: EmulatorServer) -> Iterator[httpx.Client]:
-    """A client with a token from the emulated authority, over HTTPS or in-process."""
-    env = emulator.env()
-    if request.param == "https":
-        client = httpx.Client(verify=ssl.create_default_context(cafile=env["M365_CA_BUNDLE"]), base_url=emulator.url,
-                              trust_env=False)
-    else:
-        client = httpx.Client(transport=InProcessTransport(emulator.backend), base_url=IN_PROCESS_BASE)
-    with client:
-        token = client.post(f"/{env['M365_TENANT_ID']}/oauth2/v2.0/token", data={
-            "grant_type": "client_credentials", "client_id": env["M365_CLIENT_ID"],
-            "client_secret": env["M365_CLIENT_SECRET"], "scope": GRAPH_SCOPE}).json()
-        client.headers["Authorization"] = f"Bearer {token['access_token']}"
-        yield client
+from tests.conftest import GRAPH_SCOPE
 
 
 @pytest.fixture
