@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from coprod.listsync import ListMirror, read_changes, save_link
 from coprod.rules import HELD, Decision, Session, allocate, message_kind, parse_registration, parse_session
 from coprod.state import MirrorItem, StateStore
-from graph_client import DeltaResult, FieldUpdate, GraphError, ListItem, SharePointLists
+from graph_client import DeltaResult, FieldUpdate, SharePointLists
 
 __all__ = ["RegistrationSync", "SyncReport"]
 
@@ -73,12 +74,6 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
-def _mirror(list_name: str, item: ListItem, group: str | None = None) -> MirrorItem:
-    created = item.created_date_time.isoformat() if item.created_date_time else ""
-    return MirrorItem(list_name, item.id, item.e_tag or item.fields.get("@odata.etag"), created,
-                      {k: v for k, v in item.fields.items() if not k.startswith("@")}, group)
-
-
 NO_SESSION = "-"  # the group of registrations that name no session
 
 
@@ -91,55 +86,33 @@ def _group(fields: dict[str, Any]) -> str:
 
 
 class RegistrationSync:
+    LISTS = ("Sessions", "Registrations")
+
     def __init__(self, lists: SharePointLists, store: StateStore, *, now: Callable[[], datetime] | None = None,
                  progress: Callable[[str], None] | None = None) -> None:
         self.lists = lists
         self.store = store
         self.now = now or (lambda: datetime.now(UTC))
         self.progress = progress or (lambda message: None)
+        self.sessions = ListMirror(store, "Sessions")
+        self.registrations = ListMirror(store, "Registrations", _group)
 
     # --- reading ---------------------------------------------------------------
-    def _read(self, report: SyncReport) -> tuple[DeltaResult, DeltaResult]:
-        """What changed in Sessions and Registrations since the saved delta links (one request when quiet)."""
-        names = ("Sessions", "Registrations")
-        sessions, registrations = self.lists.deltas(
-            [(name, self.store.get_checkpoint(f"delta.{name}"), name) for name in names])
-        for name, result in zip(names, (sessions, registrations), strict=True):
-            report.full_read = report.full_read or result.full
-            self.progress(f"{name}: {len(result.changed)} changed, {len(result.deleted)} removed"
-                          f"{' (whole list)' if result.full else ''}")
-        return sessions, registrations
-
-    def _is_own_write(self, list_name: str, item: ListItem, report: SyncReport) -> bool:
-        """Delta returns the items we wrote last run too; their eTag is the one our write got back."""
-        old = self.store.mirror_get(list_name, item.id)
-        if old is not None and old.etag is not None and old.etag == (item.e_tag or item.fields.get("@odata.etag")):
-            report.own_writes_seen += 1
-            return True
-        return False
-
     def _apply_sessions(self, delta: DeltaResult, report: SyncReport) -> tuple[set[str], set[str]]:
         """Mirror the session changes; returns (sessions touched, sessions deleted)."""
-        if delta.full:
-            deleted = self.store.mirror_replace("Sessions", [_mirror("Sessions", i) for i in delta.changed.values()])
-            report.sessions_read += len(delta.changed) + len(deleted)
-            return set(delta.changed) | deleted, deleted
-        changed = [i for i in delta.changed.values() if not self._is_own_write("Sessions", i, report)]
-        deleted = set(delta.deleted)
-        self.store.mirror_delete("Sessions", deleted)
-        self.store.mirror_put([_mirror("Sessions", i) for i in changed])
-        report.sessions_read += len(changed) + len(deleted)
-        return {i.id for i in changed} | deleted, deleted
+        applied = self.sessions.apply(delta)
+        report.sessions_read += applied.count
+        report.own_writes_seen += applied.own_writes
+        deleted = {old.item_id for old in applied.deleted}
+        return {new.item_id for _, new in applied.changed} | deleted, deleted
 
     def _apply_registrations(self, delta: DeltaResult, report: SyncReport) -> set[str]:
         """Mirror the registration changes; returns the session ids whose places must be decided again."""
-        touched: set[str] = set()
-        items = []
-        for item in delta.changed.values():
-            if not delta.full and self._is_own_write("Registrations", item, report):
-                continue
-            old = self.store.mirror_get("Registrations", item.id)
-            new = _mirror("Registrations", item, _group(item.fields))
+        applied = self.registrations.apply(delta)
+        report.registrations_read += applied.count
+        report.own_writes_seen += applied.own_writes
+        touched: set[str] = {old.group for old in applied.deleted if old.group}
+        for old, new in applied.changed:
             if old is not None:
                 if old.group:
                     touched.add(old.group)  # the booking may have moved from this session
@@ -147,19 +120,6 @@ class RegistrationSync:
                     self._message_due("cancelled", new, report)  # an admin cancelled the place
             if new.group:
                 touched.add(new.group)
-            items.append(new)
-        if delta.full:
-            known = {i.item_id: i.group for i in self.store.mirror_items("Registrations")}
-            dropped = self.store.mirror_replace("Registrations", items)
-            touched |= {g for i, g in known.items() if i in dropped and g}
-        else:
-            for item_id in delta.deleted:
-                old = self.store.mirror_get("Registrations", item_id)
-                if old is not None and old.group:
-                    touched.add(old.group)
-            self.store.mirror_delete("Registrations", delta.deleted)
-            self.store.mirror_put(items)
-        report.registrations_read += len(items) + len(delta.deleted)
         return touched
 
     # --- hand-offs ---------------------------------------------------------------
@@ -219,51 +179,25 @@ class RegistrationSync:
         return reg_updates, session_updates
 
     # --- writing -----------------------------------------------------------------
-    def _write(self, list_name: str, updates: list[FieldUpdate], report: SyncReport) -> tuple[set[str], set[str]]:
+    def _write(self, mirror: ListMirror, updates: list[FieldUpdate], report: SyncReport) -> tuple[set[str], set[str]]:
         """Write updates; returns (ids that conflicted and were re-read, ids that failed)."""
-        if not updates:
-            return set(), set()
-        self.progress(f"{list_name}: writing {len(updates)} items")
-        answers = self.lists.update_fields(list_name, updates, label=list_name)
-        conflicted, failed = set(), set()
-        written = []
-        for update in updates:
-            answer = answers[update.item_id]
-            old = self.store.mirror_get(list_name, update.item_id)
-            if answer.ok and isinstance(answer.body, dict) and old is not None:
-                fields = {k: v for k, v in answer.body.items() if not k.startswith("@")}
-                written.append(MirrorItem(list_name, update.item_id, answer.body.get("@odata.etag", old.etag),
-                                          old.created, fields, _group(fields) if list_name == "Registrations"
-                                          else None))
-                report.writes += 1
-            elif answer.status == 412:
-                report.conflicts += 1
-                conflicted.add(update.item_id)
-            elif answer.status == 404:
-                self.store.mirror_delete(list_name, [update.item_id])
-                conflicted.add(update.item_id)
-            else:
-                failed.add(update.item_id)
-                report.failed_writes += 1
-                try:
-                    self.lists.client.raise_for_entry(f"update {list_name} items", answer)
-                except GraphError as error:
-                    log.warning("%s", error)
-        self.store.mirror_put(written)
-        for item_id in sorted(conflicted):
-            try:
-                fresh = self.lists.get_item(list_name, item_id, label=list_name)
-            except GraphError as error:  # gone meanwhile, or Graph failing: next run sees it
-                log.warning("%s", error)
-                continue
-            self.store.mirror_put([_mirror(list_name, fresh, _group(fresh.fields)
-                                           if list_name == "Registrations" else None)])
-        return conflicted, failed
+        outcome = mirror.write(self.lists, updates, self.progress)
+        report.writes += outcome.written
+        report.conflicts += outcome.conflicts
+        report.failed_writes += len(outcome.failed)
+        return outcome.conflicted, outcome.failed
 
     # --- the run ---------------------------------------------------------------
-    def run(self) -> SyncReport:
+    def run(self, changes: dict[str, DeltaResult] | None = None) -> SyncReport:
+        """One run; `changes` are the lists' deltas when the caller read them (with other lists, in one request)."""
         report = SyncReport()
-        sessions, registrations = self._read(report)
+        if changes is None:
+            changes = read_changes(self.lists, self.store, self.LISTS)
+        sessions, registrations = changes["Sessions"], changes["Registrations"]
+        for name in self.LISTS:
+            report.full_read = report.full_read or changes[name].full
+            self.progress(f"{name}: {len(changes[name].changed)} changed, {len(changes[name].deleted)} removed"
+                          f"{' (whole list)' if changes[name].full else ''}")
         touched, deleted_sessions = self._apply_sessions(sessions, report)
         touched |= self._apply_registrations(registrations, report)
         touched |= set(json.loads(self.store.get_checkpoint(DIRTY) or "[]"))
@@ -274,8 +208,8 @@ class RegistrationSync:
         retry_later: set[str] = set()
         for _round in range(MAX_CONFLICT_ROUNDS):
             reg_updates, session_updates = self._decide(touched, deleted_sessions, report)
-            conflicted, failed = self._write("Registrations", reg_updates, report)
-            s_conflicted, s_failed = self._write("Sessions", session_updates, report)
+            conflicted, failed = self._write(self.registrations, reg_updates, report)
+            s_conflicted, s_failed = self._write(self.sessions, session_updates, report)
             report.session_notes += len(session_updates) - len(s_conflicted) - len(s_failed)
             retry_later |= {self._session_of(i) for i in failed} | s_failed
             if not conflicted and not s_conflicted:
@@ -285,8 +219,8 @@ class RegistrationSync:
             retry_later |= touched
         retry_later.discard("")
         self.store.set_checkpoint(DIRTY, json.dumps(sorted(retry_later)))
-        self.store.set_checkpoint("delta.Sessions", sessions.delta_link)
-        self.store.set_checkpoint("delta.Registrations", registrations.delta_link)
+        save_link(self.store, "Sessions", sessions)
+        save_link(self.store, "Registrations", registrations)
         return report
 
     def _session_of(self, registration_id: str) -> str:

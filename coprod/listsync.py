@@ -1,0 +1,158 @@
+"""Keeping a SharePoint list and its mirror in the state store in step: reading changes, writing columns back.
+
+Every reconciler does the same three things with its lists, so they live here:
+
+- `read_changes`: what changed in several lists since their saved delta
+  links, the first page of each in one `$batch` (a quiet run is one request);
+- `ListMirror.apply`: put those changes into the mirror, telling people's
+  changes from the echo of our own last writes (delta returns those too; their
+  eTag is the one our write got back);
+- `ListMirror.write`: write columns back in `$batch`es, each conditional on
+  the eTag we read; an item changed meanwhile (412) is read again, never
+  overwritten, and handed back to be decided again.
+
+A delta link is saved (`save_link`) only by the caller, after it has
+processed the changes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from coprod.state import MirrorItem, StateStore
+from graph_client import DeltaResult, FieldUpdate, GraphError, ListItem, SharePointLists
+
+__all__ = ["Applied", "ListMirror", "Written", "mirror_item", "read_changes", "save_link"]
+
+log = logging.getLogger("coprod.listsync")
+Grouper = Callable[[dict[str, Any]], str | None]
+
+
+def mirror_item(list_name: str, item: ListItem, group: str | None = None) -> MirrorItem:
+    created = item.created_date_time.isoformat() if item.created_date_time else ""
+    return MirrorItem(list_name, item.id, item.e_tag or item.fields.get("@odata.etag"), created,
+                      {k: v for k, v in item.fields.items() if not k.startswith("@")}, group)
+
+
+def read_changes(lists: SharePointLists, store: StateStore, names: Iterable[str]) -> dict[str, DeltaResult]:
+    """Changes in each list since its saved delta link (the whole list the first time)."""
+    names = list(names)
+    results = lists.deltas([(name, store.get_checkpoint(f"delta.{name}"), name) for name in names])
+    return dict(zip(names, results, strict=True))
+
+
+def save_link(store: StateStore, name: str, delta: DeltaResult) -> None:
+    """Remember where this list's changes were read up to. Call only once they are processed."""
+    store.set_checkpoint(f"delta.{name}", delta.delta_link)
+
+
+@dataclass
+class Applied:
+    """People's changes to a list, as the mirror saw them."""
+
+    changed: list[tuple[MirrorItem | None, MirrorItem]] = field(default_factory=list)  # (before, after)
+    deleted: list[MirrorItem] = field(default_factory=list)  # as they were before
+    own_writes: int = 0
+    full: bool = False
+
+    @property
+    def count(self) -> int:
+        return len(self.changed) + len(self.deleted)
+
+
+@dataclass
+class Written:
+    written: int = 0
+    conflicts: int = 0  # answered 412: someone changed the item since we read it
+    conflicted: set[str] = field(default_factory=set)  # changed or deleted meanwhile: read again, decide again
+    failed: set[str] = field(default_factory=set)  # Graph refused or failed: left for the next run
+
+
+class ListMirror:
+    """One list's mirror. `group` files each item under a key (a registration's session) for quick reading."""
+
+    def __init__(self, store: StateStore, list_name: str, group: Grouper | None = None) -> None:
+        self.store = store
+        self.name = list_name
+        self.group = group or (lambda fields: None)
+
+    def item(self, item: ListItem) -> MirrorItem:
+        return mirror_item(self.name, item, self.group(item.fields))
+
+    def get(self, item_id: str) -> MirrorItem | None:
+        return self.store.mirror_get(self.name, item_id)
+
+    def items(self, group: str | None = None) -> list[MirrorItem]:
+        return self.store.mirror_items(self.name, group)
+
+    def put(self, items: Iterable[MirrorItem]) -> None:
+        self.store.mirror_put(items)
+
+    def _is_own_write(self, old: MirrorItem | None, item: ListItem) -> bool:
+        etag = item.e_tag or item.fields.get("@odata.etag")
+        return old is not None and old.etag is not None and old.etag == etag
+
+    def apply(self, delta: DeltaResult) -> Applied:
+        """Put a delta's changes into the mirror; a full read also drops what is no longer in the list."""
+        applied = Applied(full=delta.full)
+        items = []
+        for item in delta.changed.values():
+            old = self.get(item.id)
+            if not delta.full and self._is_own_write(old, item):
+                applied.own_writes += 1
+                continue
+            new = self.item(item)
+            applied.changed.append((old, new))
+            items.append(new)
+        if delta.full:
+            known = {i.item_id: i for i in self.items()}
+            dropped = self.store.mirror_replace(self.name, items)
+            applied.deleted = [known[i] for i in sorted(dropped)]
+        else:
+            applied.deleted = [old for old in (self.get(i) for i in sorted(delta.deleted)) if old is not None]
+            self.store.mirror_delete(self.name, delta.deleted)
+            self.put(items)
+        return applied
+
+    def write(self, lists: SharePointLists, updates: list[FieldUpdate],
+              progress: Callable[[str], None] | None = None) -> Written:
+        """Write columns back in `$batch`es, each conditional on its eTag; the mirror follows what was written."""
+        outcome = Written()
+        if not updates:
+            return outcome
+        if progress:
+            progress(f"{self.name}: writing {len(updates)} items")
+        answers = lists.update_fields(self.name, updates, label=self.name)
+        written = []
+        for update in updates:
+            answer = answers[update.item_id]
+            old = self.get(update.item_id)
+            if answer.ok and isinstance(answer.body, dict) and old is not None:
+                fields = {k: v for k, v in answer.body.items() if not k.startswith("@")}
+                written.append(MirrorItem(self.name, update.item_id, answer.body.get("@odata.etag", old.etag),
+                                          old.created, fields, self.group(fields)))
+                outcome.written += 1
+            elif answer.status == 412:
+                outcome.conflicts += 1
+                outcome.conflicted.add(update.item_id)
+            elif answer.status == 404:  # deleted meanwhile
+                self.store.mirror_delete(self.name, [update.item_id])
+                outcome.conflicted.add(update.item_id)
+            else:
+                outcome.failed.add(update.item_id)
+                try:
+                    lists.client.raise_for_entry(f"update {self.name} items", answer)
+                except GraphError as error:
+                    log.warning("%s", error)
+        self.put(written)
+        for item_id in sorted(outcome.conflicted):
+            try:
+                fresh = lists.get_item(self.name, item_id, label=self.name)
+            except GraphError as error:  # gone meanwhile, or Graph failing: the next run sees it
+                log.warning("%s", error)
+                continue
+            self.put([self.item(fresh)])
+        return outcome
