@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     """Group whose members may use the programme's site."""
 
     # --- the service -------------------------------------------------------
+    programme_name: str = Field(default="Co-production programme", min_length=1, max_length=80,
+                                validation_alias="COPROD_PROGRAMME_NAME")
+    """The programme's name, as participants see it on pages and in emails."""
     state: str = Field(default="sqlite:///coprod-state.sqlite3", validation_alias="COPROD_STATE")
     """State store: `sqlite:///path`, or an Azure Storage connection string."""
     public_url: str = Field(default="http://localhost:7071", validation_alias="COPROD_PUBLIC_URL")

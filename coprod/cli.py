@@ -4,6 +4,7 @@
     provision       create or update the lists (safe to re-run)
     sync --once     run every reconciler once
     status          what is pending
+    serve           the public pages, locally
 
 Exit codes: 0 when the run happened (even if some items need attention);
 1 when Graph could not be used (one line says why); 2 for a bad setting.
@@ -39,12 +40,11 @@ def cmd_provision(args: argparse.Namespace) -> int:
 
 def run_sync_once(services: object, progress: Callable[[str], None] = _progress) -> list[str]:
     """Run every reconciler once; returns one summary line each."""
-    from coprod.registrations import RegistrationSync
+    from coprod.run import run_once
     from coprod.runtime import Services
 
     assert isinstance(services, Services)
-    report = RegistrationSync(services.lists, services.store, progress=progress).run()
-    return [report.line()]
+    return run_once(services, progress)
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -83,6 +83,23 @@ _WAITING = {"message": ("message to send", "messages to send"),
             "subscriber": ("mailing-list subscriber to add", "mailing-list subscribers to add")}
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The public pages on http://host:port/api/pages/..., as the function app serves them."""
+    import uvicorn
+
+    from coprod.links import Signer
+    from coprod.state import open_store
+    from coprod.web import WebContext, create_web_app
+
+    settings = load_settings()
+    app = create_web_app(lambda: WebContext(Signer(settings.signing_key.get_secret_value()),
+                                            open_store(settings.state), settings.programme_name,
+                                            f"the {settings.programme_name} SharePoint site"))
+    print(f"Public pages on http://{args.host}:{args.port}/api/pages/ (Ctrl+C to stop)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from coprod.demo import run_demo
 
@@ -102,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     sync.add_argument("--interval", type=float, default=300.0, help="seconds between runs without --once")
     sync.set_defaults(handler=cmd_sync)
     sub.add_parser("status", help="show what is pending").set_defaults(handler=cmd_status)
+    serve = sub.add_parser("serve", help="serve the public pages locally (as the function app does)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=7071)
+    serve.set_defaults(handler=cmd_serve)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
                         format="%(levelname)s %(name)s: %(message)s")

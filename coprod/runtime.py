@@ -1,13 +1,19 @@
-"""Wiring: the Graph client, list operations and state store that a run needs, from settings."""
+"""Wiring: the Graph client, list and directory operations, state store, outbox and signer a run needs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from types import TracebackType
 
 from config import Settings
+from coprod.guests import GuestConfig, GuestPolicy
+from coprod.links import Signer
+from coprod.outbox import GraphTransport, Outbox, SendLimits
 from coprod.state import StateStore, open_store
-from graph_client import GraphClient, SharePointLists
+from coprod.web import WebContext
+from graph_client import Directory, GraphClient, Mail, SharePointLists
 
 __all__ = ["Services"]
 
@@ -18,11 +24,33 @@ class Services:
     graph: GraphClient
     lists: SharePointLists
     store: StateStore
+    directory: Directory
+    outbox: Outbox
+    signer: Signer
+    clock: Callable[[], float] = field(default=time.time)
+    sleep: Callable[[float], None] = field(default=time.sleep)
 
     @classmethod
-    def open(cls, settings: Settings) -> Services:
+    def open(cls, settings: Settings, *, clock: Callable[[], float] = time.time,
+             sleep: Callable[[float], None] = time.sleep, limits: SendLimits | None = None) -> Services:
         graph = GraphClient.from_settings(settings)
-        return cls(settings, graph, SharePointLists(graph, settings.site_id), open_store(settings.state))
+        store = open_store(settings.state, clock=clock)
+        mail = Mail(graph, settings.sender, sender_name=settings.programme_name)
+        limits = limits or SendLimits(per_window=settings.send_per_minute, per_day=settings.send_per_day)
+        outbox = Outbox(store, GraphTransport(mail), limits, clock=clock, sleep=sleep)
+        return cls(settings, graph, SharePointLists(graph, settings.site_id), store, Directory(graph), outbox,
+                   Signer(settings.signing_key.get_secret_value(), clock=clock), clock, sleep)
+
+    def guest_config(self) -> GuestConfig:
+        s = self.settings
+        return GuestConfig(group_id=s.guest_group_id, public_url=s.public_url, max_invites=s.max_invites_per_run,
+                           admin_email=s.admin_email, site_name=f"the {s.programme_name} SharePoint site",
+                           policy=GuestPolicy(auto_approve=s.guest_auto_approve_domains,
+                                              blocked=s.guest_blocked_domains))
+
+    def web_context(self) -> WebContext:
+        return WebContext(self.signer, self.store, self.settings.programme_name,
+                          f"the {self.settings.programme_name} SharePoint site")
 
     def close(self) -> None:
         self.graph.close()

@@ -6,6 +6,8 @@
 - Ledger: idempotency keys with a status. A side effect (a message, a guest
   invitation) is recorded `due` before it happens and `done` after; a key is
   never recorded twice, so a rerun or a crash never repeats it.
+- Outbox: every email, keyed like the ledger, queued -> sending -> sent (or
+  failed); the send times it keeps are what the rate limiter counts.
 
 `StateStore` is the interface; `SqliteStore` the embedded default. An Azure
 Table Storage implementation fills the same interface in production.
@@ -17,13 +19,13 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["LedgerEntry", "MirrorItem", "SqliteStore", "StateStore", "open_store"]
+__all__ = ["LedgerEntry", "MirrorItem", "OutboxEntry", "SqliteStore", "StateStore", "open_store"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,21 @@ class LedgerEntry:
     updated: float
 
 
+@dataclass(frozen=True)
+class OutboxEntry:
+    key: str
+    kind: str
+    status: str  # queued, sending, sent, failed
+    payload: dict[str, Any]  # the message (see coprod.outbox)
+    recipients: int
+    attempts: int
+    created: float
+    updated: float
+    not_before: float
+    sent_at: float | None
+    error: str | None
+
+
 class StateStore(Protocol):
     def get_checkpoint(self, name: str) -> str | None: ...
     def set_checkpoint(self, name: str, value: str) -> None: ...
@@ -61,6 +78,16 @@ class StateStore(Protocol):
     def ledger_set(self, key: str, status: str, payload: dict[str, Any] | None = None) -> None: ...
     def ledger_list(self, kind: str | None = None, status: str | None = None) -> list[LedgerEntry]: ...
 
+    def outbox_add(self, key: str, kind: str, payload: dict[str, Any], recipients: int) -> bool: ...
+    def outbox_get(self, key: str) -> OutboxEntry | None: ...
+    def outbox_list(self, status: str, *, ready_by: float | None = None, updated_before: float | None = None,
+                    limit: int = 1000) -> list[OutboxEntry]: ...
+    def outbox_set(self, key: str, status: str, *, error: str | None = None, not_before: float | None = None,
+                   sent_at: float | None = None, attempt: bool = False) -> None: ...
+    def outbox_sent_since(self, since: float) -> tuple[int, int]: ...
+    def outbox_send_times(self, since: float) -> list[float]: ...
+    def outbox_counts(self) -> dict[str, int]: ...
+
     def close(self) -> None: ...
 
 
@@ -74,14 +101,21 @@ CREATE TABLE IF NOT EXISTS ledger (
     key TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, payload TEXT NOT NULL,
     created REAL NOT NULL, updated REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS ledger_kind_status ON ledger (kind, status);
+CREATE TABLE IF NOT EXISTS outbox (
+    key TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, payload TEXT NOT NULL,
+    recipients INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL, updated REAL NOT NULL,
+    not_before REAL NOT NULL DEFAULT 0, sent_at REAL, error TEXT);
+CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status, created);
+CREATE INDEX IF NOT EXISTS outbox_sent ON outbox (sent_at);
 """
 
 
 class SqliteStore:
     """The embedded store: one SQLite file (WAL), safe to share between threads of one process."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time) -> None:
         self.path = str(path)
+        self.clock = clock  # every time the store records comes from here, so tests can move it
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -114,7 +148,7 @@ class SqliteStore:
     def set_checkpoint(self, name: str, value: str) -> None:
         with self._tx() as db:
             db.execute("INSERT INTO checkpoints VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
-                       "value = excluded.value, updated = excluded.updated", (name, value, time.time()))
+                       "value = excluded.value, updated = excluded.updated", (name, value, self.clock()))
 
     # --- mirror ------------------------------------------------------------
     @staticmethod
@@ -160,7 +194,7 @@ class SqliteStore:
     # --- ledger ------------------------------------------------------------
     def ledger_add(self, key: str, kind: str, payload: dict[str, Any], status: str = "due") -> bool:
         """Record a key once; False if it was already there (then nothing changes)."""
-        now = time.time()
+        now = self.clock()
         with self._tx() as db:
             cursor = db.execute("INSERT OR IGNORE INTO ledger VALUES (?, ?, ?, ?, ?, ?)",
                                 (key, kind, status, json.dumps(payload, ensure_ascii=False), now, now))
@@ -175,10 +209,10 @@ class SqliteStore:
     def ledger_set(self, key: str, status: str, payload: dict[str, Any] | None = None) -> None:
         with self._tx() as db:
             if payload is None:
-                db.execute("UPDATE ledger SET status = ?, updated = ? WHERE key = ?", (status, time.time(), key))
+                db.execute("UPDATE ledger SET status = ?, updated = ? WHERE key = ?", (status, self.clock(), key))
             else:
                 db.execute("UPDATE ledger SET status = ?, payload = ?, updated = ? WHERE key = ?",
-                           (status, json.dumps(payload, ensure_ascii=False), time.time(), key))
+                           (status, json.dumps(payload, ensure_ascii=False), self.clock(), key))
 
     def ledger_list(self, kind: str | None = None, status: str | None = None) -> list[LedgerEntry]:
         query, args = "SELECT key, kind, status, payload, created, updated FROM ledger WHERE 1 = 1", []
@@ -192,11 +226,79 @@ class SqliteStore:
             rows = self._db.execute(query + " ORDER BY created, key", args).fetchall()
         return [LedgerEntry(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5]) for r in rows]
 
+    # --- outbox ------------------------------------------------------------
+    _OUTBOX = "SELECT key, kind, status, payload, recipients, attempts, created, updated, not_before, sent_at, " \
+              "error FROM outbox"
 
-def open_store(url: str) -> StateStore:
+    @staticmethod
+    def _outbox(row: tuple[Any, ...]) -> OutboxEntry:
+        return OutboxEntry(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6], row[7], row[8],
+                           row[9], row[10])
+
+    def outbox_add(self, key: str, kind: str, payload: dict[str, Any], recipients: int) -> bool:
+        """Queue a message once; False if its key was queued before (then nothing changes)."""
+        now = self.clock()
+        with self._tx() as db:
+            cursor = db.execute("INSERT OR IGNORE INTO outbox (key, kind, status, payload, recipients, created, "
+                                "updated) VALUES (?, ?, 'queued', ?, ?, ?, ?)",
+                                (key, kind, json.dumps(payload, ensure_ascii=False), recipients, now, now))
+            return cursor.rowcount == 1
+
+    def outbox_get(self, key: str) -> OutboxEntry | None:
+        with self._lock:
+            row = self._db.execute(self._OUTBOX + " WHERE key = ?", (key,)).fetchone()
+        return self._outbox(row) if row else None
+
+    def outbox_list(self, status: str, *, ready_by: float | None = None, updated_before: float | None = None,
+                    limit: int = 1000) -> list[OutboxEntry]:
+        """Entries in `status`, oldest first; `ready_by`: only those whose not_before has come."""
+        query, args = self._OUTBOX + " WHERE status = ?", [status]  # type: tuple[str, list[Any]]
+        if ready_by is not None:
+            query += " AND not_before <= ?"
+            args.append(ready_by)
+        if updated_before is not None:
+            query += " AND updated < ?"
+            args.append(updated_before)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY created, key LIMIT ?", [*args, limit]).fetchall()
+        return [self._outbox(row) for row in rows]
+
+    def outbox_set(self, key: str, status: str, *, error: str | None = None, not_before: float | None = None,
+                   sent_at: float | None = None, attempt: bool = False) -> None:
+        sets: list[str] = ["status = ?", "updated = ?"]
+        args: list[Any] = [status, self.clock()]
+        for column, value in (("error", error), ("not_before", not_before), ("sent_at", sent_at)):
+            if value is not None:
+                sets.append(f"{column} = ?")
+                args.append(value)
+        if attempt:
+            sets.append("attempts = attempts + 1")
+        with self._tx() as db:
+            db.execute(f"UPDATE outbox SET {', '.join(sets)} WHERE key = ?", [*args, key])  # noqa: S608 - fixed names
+
+    def outbox_sent_since(self, since: float) -> tuple[int, int]:
+        """(messages, recipients) sent at or after `since`: what the mailbox's limits count."""
+        with self._lock:
+            row = self._db.execute("SELECT COUNT(*), COALESCE(SUM(recipients), 0) FROM outbox WHERE sent_at >= ?",
+                                   (since,)).fetchone()
+        return int(row[0]), int(row[1])
+
+    def outbox_send_times(self, since: float) -> list[float]:
+        """When each message sent at or after `since` went, oldest first; one whose answer was lost counts too."""
+        with self._lock:
+            rows = self._db.execute("SELECT COALESCE(sent_at, updated) AS at FROM outbox WHERE sent_at >= ? "
+                                    "OR (status = 'sending' AND updated >= ?) ORDER BY at", (since, since))
+            return [row[0] for row in rows]
+
+    def outbox_counts(self) -> dict[str, int]:
+        with self._lock:
+            return {status: n for status, n in self._db.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status")}
+
+
+def open_store(url: str, *, clock: Callable[[], float] = time.time) -> StateStore:
     """A store from `COPROD_STATE`: `sqlite:///path` (relative) or `sqlite:////abs/path`."""
     if url.startswith("sqlite:///"):
-        return SqliteStore(url[len("sqlite:///"):] or ":memory:")
+        return SqliteStore(url[len("sqlite:///"):] or ":memory:", clock=clock)
     if "AccountName=" in url or "UseDevelopmentStorage=true" in url:
         raise NotImplementedError("COPROD_STATE: the Azure Table Storage store is not built yet; use sqlite:///path")
     raise ValueError("COPROD_STATE: expected sqlite:///path or an Azure Storage connection string")

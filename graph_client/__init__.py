@@ -5,6 +5,7 @@ Imports only `config` (for `GraphClient.from_settings`), never the application.
 
 from graph_client._auth import AccessTokenSource, MsalCredential
 from graph_client._client import MAX_BATCH, BatchRequest, GraphClient
+from graph_client._directory import Directory, odata_string
 from graph_client._errors import (
     AuthenticationError,
     BadRequestError,
@@ -22,12 +23,14 @@ from graph_client._errors import (
     TokenError,
 )
 from graph_client._lists import DeltaResult, FieldUpdate, SharePointLists
-from graph_client._models import BatchResponse, Column, ListInfo, ListItem, Page, Site
+from graph_client._mail import Attachment, Mail, OutgoingMail, message_id_for
+from graph_client._models import BatchResponse, Column, Invitation, ListInfo, ListItem, Message, Page, Site, User
 from graph_client._retry import RetryPolicy, parse_retry_after
 
 __all__ = [
     "MAX_BATCH",
     "AccessTokenSource",
+    "Attachment",
     "AuthenticationError",
     "BadRequestError",
     "BatchRequest",
@@ -35,6 +38,7 @@ __all__ = [
     "Column",
     "ConflictError",
     "DeltaResult",
+    "Directory",
     "FieldUpdate",
     "ForbiddenError",
     "GoneError",
@@ -43,10 +47,14 @@ __all__ = [
     "GraphResponseError",
     "GraphTransportError",
     "InvalidResponseError",
+    "Invitation",
     "ListInfo",
     "ListItem",
+    "Mail",
+    "Message",
     "MsalCredential",
     "NotFoundError",
+    "OutgoingMail",
     "Page",
     "PreconditionFailedError",
     "RetryPolicy",
@@ -55,5 +63,8 @@ __all__ = [
     "Site",
     "ThrottledError",
     "TokenError",
+    "User",
+    "message_id_for",
+    "odata_string",
     "parse_retry_after",
 ]

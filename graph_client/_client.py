@@ -144,13 +144,18 @@ class GraphClient:
         return self._token
 
     def send(self, operation: str, method: str, path: str, *, json: Any = None, params: Mapping[str, str] | None = None,
-             headers: Mapping[str, str] | None = None, idempotent: bool | None = None) -> httpx.Response:
-        """Send one request, retrying what may be retried; raise a GraphError for anything but 2xx."""
+             headers: Mapping[str, str] | None = None, idempotent: bool | None = None, content: bytes | None = None,
+             content_type: str | None = None) -> httpx.Response:
+        """Send one request, retrying what may be retried; raise a GraphError for anything but 2xx.
+
+        The body is `json`, or raw `content` of `content_type` (a MIME message for sendMail).
+        """
         url = self.url(path)
-        content = jsonlib.dumps(json, ensure_ascii=False).encode() if json is not None else None
+        if json is not None:
+            content, content_type = jsonlib.dumps(json, ensure_ascii=False).encode(), "application/json"
         request_headers = {"Accept": "application/json"}
         if content is not None:
-            request_headers["Content-Type"] = "application/json"
+            request_headers["Content-Type"] = content_type or "application/octet-stream"
         request_headers.update(headers or {})
 
         def wait(state: tenacity.RetryCallState) -> float:

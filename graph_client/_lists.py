@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from graph_client._client import BatchRequest, GraphClient
 from graph_client._errors import GoneError, InvalidResponseError, NotFoundError
-from graph_client._models import BatchResponse, Column, ListInfo, ListItem, Page
+from graph_client._models import BatchResponse, Column, ListInfo, ListItem, Page, Site
 
 __all__ = ["DeltaResult", "FieldUpdate", "SharePointLists"]
 
@@ -59,6 +59,10 @@ class SharePointLists:
 
     def _list_path(self, list_id: str) -> str:
         return f"/sites/{self.site_id}/lists/{quote(list_id, safe='')}"
+
+    def site(self) -> Site:
+        """The site itself (its name and web address)."""
+        return self.client.get("read the site", f"/sites/{self.site_id}", Site)
 
     # --- lists and columns -------------------------------------------------
     def find_list(self, display_name: str) -> ListInfo | None:

@@ -14,7 +14,8 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-__all__ = ["BatchEnvelope", "BatchResponse", "Column", "GraphModel", "ListInfo", "ListItem", "Page", "Site"]
+__all__ = ["BatchEnvelope", "BatchResponse", "Column", "GraphModel", "Invitation", "ListInfo", "ListItem", "Message",
+           "Page", "Site", "User"]
 
 T = TypeVar("T")
 
@@ -88,3 +89,38 @@ class BatchResponse(GraphModel):
 
 class BatchEnvelope(GraphModel):
     responses: list[BatchResponse]
+
+
+class User(GraphModel):
+    """A directory user (a member of the tenant or a guest)."""
+
+    id: str
+    display_name: str | None = None
+    mail: str | None = None
+    user_principal_name: str | None = None
+    user_type: str | None = None
+    external_user_state: str | None = None
+    other_mails: list[str] = Field(default_factory=list)
+
+
+class InvitedUser(GraphModel):
+    id: str
+
+
+class Invitation(GraphModel):
+    """The answer to POST /invitations: the guest user it made (or found) and the link that redeems it."""
+
+    id: str | None = None
+    invited_user_email_address: str | None = None
+    invite_redeem_url: str | None = None
+    status: str | None = None
+    invited_user: InvitedUser
+
+
+class Message(GraphModel):
+    """A message in a mailbox folder (here: the sender's Sent Items), as much as this service reads."""
+
+    id: str
+    subject: str | None = None
+    internet_message_id: str | None = None
+    sent_date_time: datetime | None = None

@@ -26,17 +26,16 @@ import httpx
 from graph_emulator._app import create_app
 from graph_emulator._backend import Backend
 
-__all__ = ["IN_PROCESS_BASE", "InProcessToken", "InProcessTransport"]
+__all__ = ["IN_PROCESS_BASE", "AsgiTransport", "InProcessToken", "InProcessTransport"]
 
 IN_PROCESS_BASE = "https://graph.emulator.invalid"
 
 
-class InProcessTransport(httpx.BaseTransport):
-    """Serve httpx requests from the emulator's ASGI app over `backend`, in the calling thread."""
+class AsgiTransport(httpx.BaseTransport):
+    """Serve httpx requests from any ASGI app, in the calling thread (a sync client; no server, no socket)."""
 
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
-        self.app = create_app(backend)
+    def __init__(self, app: Any) -> None:
+        self.app = app
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         body = request.read()
@@ -66,6 +65,14 @@ class InProcessTransport(httpx.BaseTransport):
         asyncio.run(self.app(scope, receive, send))
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in started.get("headers", [])]
         return httpx.Response(started["status"], headers=headers, content=b"".join(chunks), request=request)
+
+
+class InProcessTransport(AsgiTransport):
+    """Serve httpx requests from the emulator's ASGI app over `backend`."""
+
+    def __init__(self, backend: Backend) -> None:
+        super().__init__(create_app(backend))
+        self.backend = backend
 
 
 class InProcessToken:

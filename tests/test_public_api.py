@@ -9,11 +9,12 @@ import graph_emulator.testing
 
 def test_graph_client_exports() -> None:
     assert sorted(graph_client.__all__) == sorted([
-        "MAX_BATCH", "AccessTokenSource", "AuthenticationError", "BadRequestError", "BatchRequest", "BatchResponse",
-        "Column", "ConflictError", "DeltaResult", "FieldUpdate", "ForbiddenError", "GoneError", "GraphClient",
-        "GraphError", "GraphResponseError", "GraphTransportError", "InvalidResponseError", "ListInfo", "ListItem",
-        "MsalCredential", "NotFoundError", "Page", "PreconditionFailedError", "RetryPolicy", "ServiceError",
-        "SharePointLists", "Site", "ThrottledError", "TokenError", "parse_retry_after"])
+        "MAX_BATCH", "AccessTokenSource", "Attachment", "AuthenticationError", "BadRequestError", "BatchRequest",
+        "BatchResponse", "Column", "ConflictError", "DeltaResult", "Directory", "FieldUpdate", "ForbiddenError",
+        "GoneError", "GraphClient", "GraphError", "GraphResponseError", "GraphTransportError", "InvalidResponseError",
+        "Invitation", "ListInfo", "ListItem", "Mail", "Message", "MsalCredential", "NotFoundError", "OutgoingMail",
+        "Page", "PreconditionFailedError", "RetryPolicy", "ServiceError", "SharePointLists", "Site", "ThrottledError",
+        "TokenError", "User", "message_id_for", "odata_string", "parse_retry_after"])
     assert all(hasattr(graph_client, name) for name in graph_client.__all__)
 
 
@@ -25,4 +26,5 @@ def test_every_graph_error_is_a_graph_error() -> None:
 
 def test_emulator_exports() -> None:
     assert sorted(graph_emulator.__all__) == ["Backend", "EmulatorServer", "FaultRule", "create_app"]
-    assert sorted(graph_emulator.testing.__all__) == ["IN_PROCESS_BASE", "InProcessToken", "InProcessTransport"]
+    assert sorted(graph_emulator.testing.__all__) == ["AsgiTransport", "IN_PROCESS_BASE", "InProcessToken",
+                                                    "InProcessTransport"]

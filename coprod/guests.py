@@ -1,0 +1,428 @@
+"""Guest access: from a request (a registration's tick box, or an admin's row) to an invited guest in the group.
+
+One run:
+1. read what changed in GuestRequests (an admin's Decision, a new row);
+2. turn the registration sync's hand-offs into GuestRequests rows, for the
+   addresses not in the directory already (once per address);
+3. decide every open row: a blocked domain is refused politely; an
+   auto-approve domain is approved once the person confirms they own the
+   address (a signed link, emailed); anyone else waits for an admin's
+   Decision (Approved or Rejected), with a digest to the admins once a day;
+4. grant what is approved: look the address up in the directory (mail,
+   otherMails, the guest UPN form); found means AlreadyMember, else an
+   invitation; then membership of the guest group ("already a member" is fine);
+5. write Status, UserId and a plain note back, and save the delta link.
+
+An invitation happens once per address: the ledger key `invite:<address>`
+is written `sending` before `POST /invitations` and `done` after. A run that
+dies between the two leaves `sending`; the next run finds the invited user
+in the directory and carries on, rather than inviting again. At most
+COPROD_MAX_INVITES_PER_RUN invitations go in a run, and never more than the
+invitations API's 150 per 5 seconds; the rest wait for the next run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from coprod.links import Signer, address_hash
+from coprod.listsync import ListMirror, read_changes, save_link
+from coprod.outbox import Outbox
+from coprod.rules import as_text, normalise_email
+from coprod.state import MirrorItem, StateStore
+from coprod.templates import UK, render_email
+from graph_client import (
+    DeltaResult,
+    Directory,
+    FieldUpdate,
+    GraphError,
+    GraphResponseError,
+    OutgoingMail,
+    SharePointLists,
+    ThrottledError,
+    User,
+)
+
+__all__ = ["GuestAccess", "GuestConfig", "GuestNotes", "GuestPolicy", "GuestReport"]
+
+log = logging.getLogger("coprod.guests")
+LIST = "GuestRequests"
+FINAL = ("Invited", "AlreadyMember", "Rejected")
+CONFIRM_PURPOSE = "guest-confirm"
+CONFIRM_LIFETIME = timedelta(days=14)
+RECHECK_AFTER = 300.0  # seconds before an unfinished invitation is checked against the directory
+RETRY_FAILED_AFTER = 3600.0  # a refused invitation is tried again after an hour (a permission may be fixed)
+INVITES_PER_WINDOW, INVITE_WINDOW = 150, 5.0  # the invitations API's own limit, per tenant
+
+
+class GuestNotes:
+    """What people (and the admins reading the list) see in StatusNote."""
+
+    BAD_EMAIL = "We couldn't use the email address “{value}”. Please check it for typing mistakes."
+    NO_EMAIL = "Please add the email address the person will sign in with."
+    BLOCKED = ("Thank you for asking. We can't give access to addresses from {domain}. If you think this is a "
+               "mistake, please reply to any of our emails and we'll look into it.")
+    REJECTED = "Thank you for asking. The programme team has decided not to give access this time."
+    WAITING_ADMIN = "Waiting for the programme team to approve. You'll get an invitation by email once they do."
+    CONFIRM_SENT = ("We've emailed a link to confirm this is your address. Access follows as soon as you've "
+                    "confirmed.")
+    QUEUED = "Approved. Your invitation is in the queue and will be sent within the hour."
+    INVITED = ("Invitation sent. Please open the email from Microsoft and accept it to get into the programme's "
+               "SharePoint site.")
+    ALREADY_MEMBER = "You already have an account with us, so you can sign in straight away. Access has been added."
+    INVITE_FAILED = "We couldn't send the invitation ({reason}). The programme team will look at it."
+    GROUP_FAILED = ("The invitation is done but we couldn't add access to the site yet ({reason}). We'll try again "
+                    "shortly.")
+
+
+@dataclass(frozen=True)
+class GuestPolicy:
+    """Domains, as set in COPROD_GUEST_AUTO_APPROVE_DOMAINS and COPROD_GUEST_BLOCKED_DOMAINS (lower case)."""
+
+    auto_approve: tuple[str, ...] = ()
+    blocked: tuple[str, ...] = ()
+
+    @staticmethod
+    def _matches(domain: str, listed: tuple[str, ...]) -> bool:
+        return any(domain == d or domain.endswith("." + d) for d in listed)
+
+    def verdict(self, address: str) -> str:
+        """"blocked", "auto" (approved once the address is confirmed) or "admin" (an admin decides)."""
+        domain = address.rsplit("@", 1)[-1].lower()
+        if self._matches(domain, self.blocked):
+            return "blocked"
+        return "auto" if self._matches(domain, self.auto_approve) else "admin"
+
+
+@dataclass(frozen=True)
+class GuestConfig:
+    group_id: str
+    public_url: str  # where the pages are: links in emails point at {public_url}/api/pages/...
+    policy: GuestPolicy = GuestPolicy()
+    max_invites: int = 50
+    admin_email: str | None = None
+    site_name: str = "the co-production programme's SharePoint site"
+
+
+@dataclass
+class GuestReport:
+    requests_read: int = 0
+    rows_created: int = 0
+    already_in_directory: int = 0  # registrations asking for access who can sign in already: no row needed
+    invited: int = 0
+    already_members: int = 0
+    rejected: int = 0
+    awaiting_admin: int = 0
+    awaiting_confirmation: int = 0
+    deferred: int = 0  # approved, left for the next run by the per-run cap
+    failed: int = 0
+    confirmations_sent: int = 0
+    digest_queued: bool = False
+    writes: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+
+    def line(self) -> str:
+        parts = [f"{self.invited} invited", f"{self.already_members} already had an account"]
+        if self.rows_created:
+            parts.insert(0, f"{self.rows_created} new requests from registrations")
+        if self.already_in_directory:
+            parts.append(f"{self.already_in_directory} registrations needed no request (already in the directory)")
+        if self.rejected:
+            parts.append(f"{self.rejected} refused")
+        if self.awaiting_admin:
+            parts.append(f"{self.awaiting_admin} waiting for an admin")
+        if self.awaiting_confirmation:
+            parts.append(f"{self.awaiting_confirmation} waiting for the person to confirm their address")
+        if self.deferred:
+            parts.append(f"{self.deferred} approved and queued for the next run (invitation cap)")
+        if self.failed:
+            parts.append(f"{self.failed} failed (see the list's notes)")
+        if self.digest_queued:
+            parts.append("the admins' daily digest queued")
+        return "Guest access: " + ", ".join(parts) + f"; {self.writes} items updated."
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    note: str
+    user_id: str | None = None
+
+
+class GuestAccess:
+    def __init__(self, lists: SharePointLists, directory: Directory, store: StateStore, outbox: Outbox,
+                 signer: Signer, config: GuestConfig, *, clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep, progress: Callable[[str], None] | None = None) -> None:
+        self.lists = lists
+        self.directory = directory
+        self.store = store
+        self.outbox = outbox
+        self.signer = signer
+        self.config = config
+        self.clock = clock
+        self.sleep = sleep
+        self.progress = progress or (lambda message: None)
+        self.mirror = ListMirror(store, LIST)
+        self._invites_left = config.max_invites
+        self._invite_times: deque[float] = deque()
+        self._site_url: str | None = None
+
+    # --- the run ---------------------------------------------------------------------
+    def run(self, changes: dict[str, DeltaResult] | None = None) -> GuestReport:
+        report = GuestReport()
+        delta = (changes or read_changes(self.lists, self.store, [LIST]))[LIST]
+        applied = self.mirror.apply(delta)
+        report.requests_read = applied.count
+        for entry in self.store.ledger_list(kind="guest-request", status="due"):
+            self._handoff(entry.key, entry.payload, report)
+        updates = []
+        waiting_for_admin: list[MirrorItem] = []
+        for row in sorted(self.mirror.items(), key=lambda r: (r.created, int(r.item_id))):
+            if row.fields.get("Status") in FINAL:
+                continue
+            outcome = self._decide(row, report)
+            self._count(outcome, report)
+            if outcome.status == "AwaitingDecision" and outcome.note == GuestNotes.WAITING_ADMIN:
+                waiting_for_admin.append(row)
+            changes_ = {k: v for k, v in (("Status", outcome.status), ("StatusNote", outcome.note),
+                                          ("UserId", outcome.user_id)) if v is not None and row.fields.get(k) != v}
+            if changes_:
+                updates.append(FieldUpdate(row.item_id, changes_, row.etag))
+        written = self.mirror.write(self.lists, updates, self.progress)
+        report.writes = written.written
+        self._digest(waiting_for_admin, report)
+        save_link(self.store, LIST, delta)
+        return report
+
+    @staticmethod
+    def _count(outcome: Outcome, report: GuestReport) -> None:
+        report.statuses[outcome.status] = report.statuses.get(outcome.status, 0) + 1
+        if outcome.status == "Rejected":
+            report.rejected += 1
+        elif outcome.status == "Failed":
+            report.failed += 1
+        elif outcome.note == GuestNotes.WAITING_ADMIN:
+            report.awaiting_admin += 1
+        elif outcome.note == GuestNotes.CONFIRM_SENT:
+            report.awaiting_confirmation += 1
+        elif outcome.note == GuestNotes.QUEUED:
+            report.deferred += 1
+
+    # --- hand-offs from the registration sync ------------------------------------------
+    def _handoff(self, key: str, payload: dict[str, Any], report: GuestReport) -> None:
+        """A registration asked for site access: one GuestRequests row, unless they can sign in already."""
+        address = normalise_email(payload.get("email"))
+        if address is None:
+            self.store.ledger_set(key, "done", payload | {"outcome": "unusable address"})
+            return
+        if self._row_for(address) is not None:
+            self.store.ledger_set(key, "done", payload | {"outcome": "request exists"})
+            return
+        row_key = f"guest-row:{address}"
+        previous = self.store.ledger_get(row_key)
+        if previous is not None and previous.status == "sending" and self.clock() - previous.updated < RECHECK_AFTER:
+            return  # a row was being added when a run stopped: the next delta shows it (or the recheck adds it)
+        try:
+            if self._lookup(address):
+                self.store.ledger_set(key, "done", payload | {"outcome": "in directory"})
+                report.already_in_directory += 1
+                return
+            if not self.store.ledger_add(row_key, "guest-row", {"registration": payload.get("registration")},
+                                         status="sending"):
+                self.store.ledger_set(row_key, "sending")
+            item = self.lists.create_item(LIST, {
+                "Title": as_text(payload.get("name"), 255) or address, "Email": address, "Decision": "Pending",
+                "Reason": "Asked for access when registering for a session."}, label=LIST)
+        except GraphError as error:
+            log.warning("Could not add a guest request; it will be tried again next run: %s", error)
+            return
+        self.mirror.put([self.mirror.item(item)])
+        self.store.ledger_set(row_key, "done", {"row": item.id})
+        self.store.ledger_set(key, "done", payload | {"outcome": "request added", "row": item.id})
+        report.rows_created += 1
+
+    def _row_for(self, address: str) -> MirrorItem | None:
+        return next((row for row in self.mirror.items() if normalise_email(row.fields.get("Email")) == address), None)
+
+    # --- deciding one row ------------------------------------------------------------------
+    def _decide(self, row: MirrorItem, report: GuestReport) -> Outcome:
+        fields = row.fields
+        shown = as_text(fields.get("Email"), 80)
+        address = normalise_email(fields.get("Email"))
+        if address is None:
+            return Outcome("Failed", GuestNotes.BAD_EMAIL.format(value=shown) if shown else GuestNotes.NO_EMAIL)
+        verdict = self.config.policy.verdict(address)
+        decision = as_text(fields.get("Decision"), 40)
+        if verdict == "blocked":
+            return Outcome("Rejected", GuestNotes.BLOCKED.format(domain=address.rsplit("@", 1)[1]))
+        if decision == "Rejected":
+            return Outcome("Rejected", GuestNotes.REJECTED)
+        if decision != "Approved" and not (verdict == "auto" and self._confirmed(row, address)):
+            if verdict == "auto":
+                report.confirmations_sent += self._ask_to_confirm(row, address)
+                return Outcome("AwaitingDecision", GuestNotes.CONFIRM_SENT)
+            return Outcome("AwaitingDecision", GuestNotes.WAITING_ADMIN)
+        return self._grant(row, address, report)
+
+    def _confirmed(self, row: MirrorItem, address: str) -> bool:
+        entry = self.store.ledger_get(confirmation_key(row.item_id, address))
+        return entry is not None and entry.status == "done"
+
+    def _ask_to_confirm(self, row: MirrorItem, address: str) -> int:
+        """Email the confirmation link, once per row and address; returns 1 if queued now."""
+        key = f"mail:guest-confirm:{row.item_id}:{address_hash(address)}"
+        if self.store.outbox_get(key) is not None:
+            return 0
+        token = self.signer.make(CONFIRM_PURPOSE, confirmation_subject(row.item_id, address),
+                                 CONFIRM_LIFETIME.total_seconds())
+        expires = datetime.fromtimestamp(self.clock(), UTC) + CONFIRM_LIFETIME
+        name = as_text(row.fields.get("Title"), 80) or "there"
+        text, html = render_email("guest_confirm", name=name, site_name=self.config.site_name, expires=expires,
+                                  link=f"{self.config.public_url}/api/pages/guest/confirm?t={token}")
+        return int(self.outbox.enqueue(OutgoingMail(key=key, to=(address,), to_name=name, text=text, html=html,
+                                                    subject="Please confirm your email address"), "guest-confirm"))
+
+    # --- granting access ----------------------------------------------------------------------
+    def _lookup(self, address: str) -> User | None:
+        """Who in the directory has this address (a member first, then a guest)."""
+        found = self.directory.find_by_address(address)
+        return min(found, key=lambda u: u.user_type != "Member") if found else None
+
+    def _grant(self, row: MirrorItem, address: str, report: GuestReport) -> Outcome:
+        key = f"invite:{address}"
+        entry = self.store.ledger_get(key)
+        try:
+            if entry is not None and entry.status == "done":
+                user_id, how = str(entry.payload["user"]), str(entry.payload["how"])
+            elif entry is not None and entry.status == "failed" and self.clock() - entry.updated < RETRY_FAILED_AFTER:
+                return Outcome("Failed", GuestNotes.INVITE_FAILED.format(reason=entry.payload.get("error", "")))
+            else:
+                user = self._lookup(address)
+                if user is not None:
+                    # found: someone already had an account, or our invitation went before a run stopped
+                    how = "invited" if entry is not None and entry.status == "sending" else "member"
+                    user_id = user.id
+                elif entry is not None and entry.status == "sending" and self.clock() - entry.updated < RECHECK_AFTER:
+                    return Outcome("AwaitingDecision", GuestNotes.QUEUED)  # the directory may not show it yet
+                else:
+                    if self._invites_left <= 0:
+                        return Outcome("AwaitingDecision", GuestNotes.QUEUED)
+                    user_id, how = self._invite(row, address, key), "invited"
+                self.store.ledger_add(key, "invitation", {}, status="done")
+                self.store.ledger_set(key, "done", {"user": user_id, "how": how, "row": row.item_id})
+                if how == "invited":
+                    report.invited += 1
+                else:
+                    report.already_members += 1
+        except _Unsure:
+            return Outcome("AwaitingDecision", GuestNotes.QUEUED)
+        except GraphResponseError as error:
+            return Outcome("Failed", GuestNotes.INVITE_FAILED.format(reason=_reason(error)))
+        except GraphError as error:  # Graph unreachable: nothing happened, try next run
+            log.warning("Guest access: %s", error)
+            return Outcome("AwaitingDecision", GuestNotes.QUEUED)
+        try:
+            self.directory.add_to_group(self.config.group_id, user_id)
+        except GraphError as error:
+            return Outcome("Failed", GuestNotes.GROUP_FAILED.format(reason=_reason(error)), user_id)
+        return Outcome("Invited" if how == "invited" else "AlreadyMember",
+                       GuestNotes.INVITED if how == "invited" else GuestNotes.ALREADY_MEMBER, user_id)
+
+    def _invite(self, row: MirrorItem, address: str, key: str) -> str:
+        self._pace()
+        if not self.store.ledger_add(key, "invitation", {"row": row.item_id}, status="sending"):
+            self.store.ledger_set(key, "sending", {"row": row.item_id})
+        name = as_text(row.fields.get("Title"), 255) or address
+        message = (f"Hello {name}. You asked for access to {self.config.site_name}. Accept this invitation to get in. "
+                   "If you didn't ask for this, you can ignore this email.")
+        self._invites_left -= 1
+        try:
+            invitation = self.directory.invite(address, name, self._redirect_url(), message)
+        except ThrottledError:
+            self.store.ledger_set(key, "throttled")  # refused, so not sent: a later run tries again
+            raise _Unsure() from None
+        except GraphResponseError as error:
+            if error.status >= 500:
+                raise _Unsure() from None  # it may have gone: stays `sending`, settled by a lookup next run
+            self.store.ledger_set(key, "failed", {"row": row.item_id, "error": _reason(error)})
+            raise
+        except GraphError:
+            raise _Unsure() from None
+        return invitation.invited_user.id
+
+    def _pace(self) -> None:
+        """Stay under the invitations API's 150 requests per 5 seconds (Graph would answer 429)."""
+        now = self.clock()
+        while self._invite_times and self._invite_times[0] <= now - INVITE_WINDOW:
+            self._invite_times.popleft()
+        if len(self._invite_times) >= INVITES_PER_WINDOW:
+            self.sleep(self._invite_times[0] + INVITE_WINDOW - now)
+        self._invite_times.append(self.clock())
+
+    def _redirect_url(self) -> str:
+        if self._site_url is None:
+            self._site_url = self.store.get_checkpoint("url.site") or self.lists.site().web_url or ""
+            self.store.set_checkpoint("url.site", self._site_url)
+        return self._site_url
+
+    # --- the admins' digest ------------------------------------------------------------------
+    def _digest(self, waiting: list[MirrorItem], report: GuestReport) -> None:
+        """One email a day to COPROD_ADMIN_EMAIL while requests wait for a decision; none when nothing waits."""
+        if not waiting or not self.config.admin_email:
+            return
+        today = datetime.fromtimestamp(self.clock(), UK).date().isoformat()
+        key = f"mail:guest-digest:{today}"
+        if self.store.outbox_get(key) is not None:
+            return
+        try:
+            list_url = self.store.get_checkpoint("url.GuestRequests") or (self.lists.find_list(LIST) or _NoList).web_url
+        except GraphError as error:
+            log.warning("The admins' digest waits for the next run: %s", error)
+            return
+        self.store.set_checkpoint("url.GuestRequests", list_url or "")
+        requests = [{"name": as_text(r.fields.get("Title"), 80) or "(no name)",
+                     "email": as_text(r.fields.get("Email"), 120),
+                     "organisation": as_text(r.fields.get("Organisation")),
+                     "reason": as_text(r.fields.get("Reason"), 300), "asked": _asked(r.created)} for r in waiting]
+        text, html = render_email("guest_digest", requests=requests, list_url=list_url or "",
+                                  site_name=self.config.site_name)
+        people = "person is" if len(waiting) == 1 else "people are"
+        report.digest_queued = self.outbox.enqueue(OutgoingMail(
+            key=key, to=(self.config.admin_email,), text=text, html=html,
+            subject=f"{len(waiting)} {people} waiting for access to the co-production site"), "guest-digest")
+
+
+class _Unsure(Exception):
+    """An invitation whose fate is unknown (or that was refused for now): decided on a later run."""
+
+
+class _NoList:
+    web_url = ""
+
+
+def confirmation_subject(item_id: str, address: str) -> str:
+    return f"{item_id}:{address_hash(address)}"
+
+
+def confirmation_key(item_id: str, address: str) -> str:
+    return f"guest-confirmed:{confirmation_subject(item_id, address)}"
+
+
+def _reason(error: GraphError) -> str:
+    """Short enough for a list note; enough for the team to search for."""
+    if isinstance(error, GraphResponseError):
+        return f"Microsoft answered {error.status} {error.code or ''}".strip()
+    return "Microsoft could not be reached"
+
+
+def _asked(created: str) -> str:
+    try:
+        return datetime.fromisoformat(created).astimezone(UK).strftime("%-d %b")
+    except ValueError:
+        return ""

@@ -1,0 +1,33 @@
+"""One run of the service: every reconciler once, then the outbox, at the mailbox's rate.
+
+All lists' changes are read first, in one `$batch` (a quiet run is one Graph
+request for the lists); each reconciler then saves its own lists' delta links
+once it has processed them, so one failing does not lose another's work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from coprod.guests import GuestAccess
+from coprod.listsync import read_changes
+from coprod.registrations import RegistrationSync
+from coprod.runtime import Services
+
+__all__ = ["DRAIN_SECONDS", "LISTS", "run_once"]
+
+LISTS = ("Sessions", "Registrations", "GuestRequests")
+DRAIN_SECONDS = 240.0  # a timer run (every 5 minutes) sends for at most 4; the outbox keeps the rest
+
+
+def run_once(services: Services, progress: Callable[[str], None] = lambda message: None, *,
+             drain_seconds: float | None = DRAIN_SECONDS) -> list[str]:
+    """Run every reconciler once and drain the outbox; returns one summary line each (no personal data)."""
+    changes = read_changes(services.lists, services.store, LISTS)
+    registrations = RegistrationSync(services.lists, services.store, progress=progress).run(changes)
+    guests = GuestAccess(services.lists, services.directory, services.store, services.outbox, services.signer,
+                         services.guest_config(), clock=services.clock, sleep=services.sleep,
+                         progress=progress).run(changes)
+    deadline = None if drain_seconds is None else services.clock() + drain_seconds
+    sent = services.outbox.drain(deadline=deadline, progress=progress)
+    return [registrations.line(), guests.line(), sent.line()]

@@ -1,0 +1,49 @@
+"""Messages and pages from Jinja2 templates: HTML autoescaped, plain text beside it.
+
+`coprod/templates/email/<name>.txt` and `<name>.html` make one message's two
+parts; `coprod/templates/pages/<name>.html` a public page. Everything a
+participant reads is in these files: short, friendly, plain English.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+__all__ = ["UK", "render_email", "render_page", "uk_time"]
+
+UK = ZoneInfo("Europe/London")
+_ROOT = Path(__file__).with_name("templates")
+
+
+def uk_time(moment: datetime) -> str:
+    """`Tuesday 1 December 2026, 2pm` in UK time (GMT or BST as the date has it)."""
+    local = moment.astimezone(UK)
+    clock = local.strftime("%I:%M%p").lstrip("0").replace(":00", "").lower()
+    return f"{local.strftime('%A')} {local.day} {local.strftime('%B %Y')}, {clock}"
+
+
+@cache
+def _environment(autoescape: bool) -> jinja2.Environment:
+    # autoescape is off only for the plain-text parts of emails, which no browser renders as HTML
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(_ROOT), autoescape=autoescape,  # noqa: S701
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                             keep_trailing_newline=True)
+    env.filters["uk_time"] = uk_time
+    return env
+
+
+def render_email(template: str, **context: Any) -> tuple[str, str]:
+    """(plain text, HTML) of the email template `template`."""
+    text = _environment(False).get_template(f"email/{template}.txt").render(**context)
+    html = _environment(True).get_template(f"email/{template}.html").render(**context)
+    return text, html
+
+
+def render_page(template: str, **context: Any) -> str:
+    return _environment(True).get_template(f"pages/{template}.html").render(**context)

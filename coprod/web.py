@@ -1,0 +1,100 @@
+"""The public pages: server-rendered, no JavaScript, every change behind a POST.
+
+Served by the function app (`functions/pages.py`, through Microsoft's ASGI
+adapter) and locally by `python -m coprod serve`, at `/api/pages/...`, so the
+links in emails are the same either way. A GET never changes anything (mail
+scanners open links); each form POSTs the signed token it was shown with.
+A link that was tampered with, cut short or has expired gets a friendly page
+and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.routing import Mount, Route
+
+from coprod.links import LinkError, Signer
+from coprod.state import StateStore
+from coprod.templates import render_page
+
+__all__ = ["BASE", "WebContext", "create_web_app"]
+
+BASE = "/api/pages"
+STATIC = Path(__file__).with_name("static")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+                               "base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",  # links carry tokens: never pass them on
+    "Cache-Control": "no-store",
+}
+
+
+@dataclass
+class WebContext:
+    """What the pages need: made once per process, on the first request."""
+
+    signer: Signer
+    store: StateStore
+    programme: str = "Co-production programme"
+    site_name: str = "the programme's SharePoint site"
+
+
+class Pages:
+    def __init__(self, context: Callable[[], WebContext]) -> None:
+        self._make_context = context
+
+    @cached_property
+    def context(self) -> WebContext:
+        return self._make_context()
+
+    def page(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+        html = render_page(template, base=BASE, programme=self.context.programme, site_name=self.context.site_name,
+                           error_summary=values.pop("error_summary", None), **values)
+        return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+    def link_problem(self, error: LinkError, next_step: str) -> HTMLResponse:
+        return self.page("link_problem", 410 if error.reason == "expired" else 400, reason=error.reason,
+                         next_step=next_step)
+
+    # --- guest access: confirm an address --------------------------------------------
+    GUEST_NEXT = "If you still need access, reply to the email we sent you and we'll send a new link."
+
+    async def guest_confirm(self, request: Request) -> Response:
+        from coprod.guests import CONFIRM_PURPOSE
+
+        token = request.query_params.get("t", "") if request.method == "GET" else \
+            str((await request.form()).get("t", ""))
+        try:
+            subject = self.context.signer.read(token, CONFIRM_PURPOSE)
+        except LinkError as error:
+            return self.link_problem(error, self.GUEST_NEXT)
+        if request.method == "GET":
+            return self.page("guest_confirm", token=token)
+        # a second press (or the back button) finds it recorded already, and gets the same thank-you
+        self.context.store.ledger_add(f"guest-confirmed:{subject}", "guest-confirmed", {}, status="done")
+        return self.page("guest_confirmed")
+
+    async def stylesheet(self, request: Request) -> Response:
+        return FileResponse(STATIC / "site.css", media_type="text/css",
+                            headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"})
+
+    async def not_found(self, request: Request, exc: Exception) -> Response:
+        return self.page("not_found", 404)
+
+
+def create_web_app(context: Callable[[], WebContext]) -> Starlette:
+    """The pages as an ASGI app; `context` is called once, on the first request that needs it."""
+    pages = Pages(context)
+    return Starlette(routes=[Mount(BASE, routes=[
+        Route("/static/site.css", pages.stylesheet, methods=["GET"]),
+        Route("/guest/confirm", pages.guest_confirm, methods=["GET", "POST"]),
+    ])], exception_handlers={404: pages.not_found})

@@ -1,0 +1,63 @@
+"""The directory through Graph: find people by address, invite guests, add them to a group."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graph_client._client import GraphClient
+from graph_client._errors import BadRequestError
+from graph_client._models import Invitation, Page, User
+
+__all__ = ["Directory", "odata_string"]
+
+USER_FIELDS = "id,displayName,mail,userPrincipalName,userType,externalUserState,otherMails"
+
+
+def odata_string(value: str) -> str:
+    """An OData string literal for `$filter`: quotes doubled, so no address can change the query's meaning."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+class Directory:
+    """Users, guest invitations and group membership."""
+
+    def __init__(self, client: GraphClient) -> None:
+        self.client = client
+
+    def find_by_address(self, address: str) -> list[User]:
+        """Everyone whose `mail`, `otherMails` or guest UPN (`name_domain#EXT#@...`) is this address.
+
+        One query; Entra compares strings without regard to case.
+        """
+        quoted = odata_string(address)
+        guest_upn = odata_string(address.replace("@", "_") + "#EXT#")
+        query = {"$filter": f"mail eq {quoted} or otherMails/any(m:m eq {quoted}) "
+                            f"or startswith(userPrincipalName,{guest_upn})",
+                 "$select": USER_FIELDS}
+        found: list[User] = []
+        for page in self.client.pages("look up an address in the directory", "/users", Page[User], params=query):
+            found.extend(page.value)
+        return found
+
+    def invite(self, address: str, display_name: str, redirect_url: str, message: str) -> Invitation:
+        """Invite a guest (Microsoft sends the invitation email, with `message` in it). Never retried when unsure."""
+        body: dict[str, Any] = {
+            "invitedUserEmailAddress": address, "invitedUserDisplayName": display_name,
+            "inviteRedirectUrl": redirect_url, "sendInvitationMessage": True, "invitedUserType": "Guest",
+            "invitedUserMessageInfo": {"customizedMessageBody": message, "messageLanguage": "en-GB"}}
+        operation = "invite a guest"
+        return self.client.parse(operation, self.client.send(operation, "POST", "/invitations", json=body),
+                                 Invitation)
+
+    def add_to_group(self, group_id: str, user_id: str) -> bool:
+        """Add a user to a group; False when they were already in it (Graph's "already exist" answer)."""
+        reference = {"@odata.id": f"{self.client.base_url}/directoryObjects/{user_id}"}
+        try:
+            # Adding a member twice changes nothing, so a retry after a lost answer is safe.
+            self.client.send("add a guest to the guest group", "POST", f"/groups/{group_id}/members/$ref",
+                             json=reference, idempotent=True)
+        except BadRequestError as error:
+            if "already exist" in error.message:
+                return False
+            raise
+        return True

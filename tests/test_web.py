@@ -1,0 +1,95 @@
+"""The public pages: a GET never changes anything, a POST with a good token does, a bad link gets a kind page."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import azure.functions as func
+import httpx
+import pytest
+
+from coprod.links import Signer
+from coprod.state import SqliteStore
+from coprod.web import WebContext, create_web_app
+from graph_emulator.testing import AsgiTransport
+from tests.conftest import SIGNING_KEY
+
+
+@pytest.fixture
+def store(tmp_path) -> Iterator[SqliteStore]:  # type: ignore[no-untyped-def]
+    db = SqliteStore(tmp_path / "state.sqlite3")
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def client(store: SqliteStore) -> Iterator[httpx.Client]:
+    app = create_web_app(lambda: WebContext(Signer(SIGNING_KEY), store, "Having your say"))
+    with httpx.Client(transport=AsgiTransport(app), base_url="http://localhost:7071") as http:
+        yield http
+
+
+def confirm_token(subject: str = "7:abc", lifetime: float = 3600) -> str:
+    return Signer(SIGNING_KEY).make("guest-confirm", subject, lifetime)
+
+
+def test_opening_the_link_shows_a_button_and_changes_nothing(client: httpx.Client, store: SqliteStore) -> None:
+    """Mail scanners open links: the GET only shows a page with a button that POSTs."""
+    page = client.get("/api/pages/guest/confirm", params={"t": confirm_token()})
+    assert page.status_code == 200
+    assert '<form method="post" action="/api/pages/guest/confirm"' in page.text
+    assert "Confirm my email address</button>" in page.text
+    assert store.ledger_list(kind="guest-confirmed") == []
+
+
+def test_pressing_the_button_confirms_once(client: httpx.Client, store: SqliteStore) -> None:
+    token = confirm_token("7:abc")
+    for _ in range(2):  # pressed twice, or the back button: the same kind answer
+        page = client.post("/api/pages/guest/confirm", data={"t": token})
+        assert page.status_code == 200 and "Thank you, your address is confirmed" in page.text
+    assert [e.key for e in store.ledger_list(kind="guest-confirmed")] == ["guest-confirmed:7:abc"]
+
+
+@pytest.mark.parametrize(("token", "status", "heading"), [
+    (confirm_token()[:-4], 400, "This link doesn't work"),
+    (Signer("someone-elses-key-0123456789").make("guest-confirm", "7:abc", 3600), 400, "This link doesn't work"),
+    (confirm_token(lifetime=-1), 410, "This link has expired"),
+])
+def test_a_bad_or_expired_link_gets_a_kind_page_and_changes_nothing(client: httpx.Client, store: SqliteStore,
+                                                                    token: str, status: int, heading: str) -> None:
+    for answer in (client.get("/api/pages/guest/confirm", params={"t": token}),
+                   client.post("/api/pages/guest/confirm", data={"t": token})):
+        assert answer.status_code == status
+        assert f"<h1 class=\"heading-l\">{heading}</h1>" in answer.text and "Nothing has been changed." in answer.text
+    assert store.ledger_list(kind="guest-confirmed") == []
+
+
+def test_pages_send_no_referrer_and_cannot_be_framed(client: httpx.Client) -> None:
+    """Links carry tokens: the page must not pass its address on to anywhere it links."""
+    headers = client.get("/api/pages/guest/confirm", params={"t": confirm_token()}).headers
+    assert headers["Referrer-Policy"] == "no-referrer"
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert client.get("/api/pages/static/site.css").headers["content-type"].startswith("text/css")
+
+
+def test_an_unknown_page_is_a_plain_not_found(client: httpx.Client) -> None:
+    answer = client.get("/api/pages/nowhere")
+    assert answer.status_code == 404 and "Page not found" in answer.text
+
+
+def test_the_function_app_serves_the_pages(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    """Through the Functions HTTP trigger and Microsoft's ASGI adapter, as Azure runs it."""
+    from functions import pages
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    pages._middleware.cache_clear()
+    handler = pages.pages.build().get_user_function()
+    request = func.HttpRequest("GET", f"http://localhost:7071/api/pages/guest/confirm?t={confirm_token()}",
+                               body=b"")  # Azure's request URL carries the query, and the adapter reads it there
+    try:
+        answer = asyncio.run(handler(request, None))
+    finally:
+        pages._middleware.cache_clear()
+    assert answer.status_code == 200 and b"Confirm my email address" in answer.get_body()
