@@ -1,62 +1,192 @@
-"""Directory routes: users and group membership."""
+"""Directory routes: users (with `$filter`, `$select`, paging), groups and their members, invitations."""
 
 from __future__ import annotations
 
-from typing import Any
+import base64
+import binascii
+from collections.abc import Sequence
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from graph_emulator._backend import Backend
-from graph_emulator._errors import GraphFault, not_found
+from graph_emulator._directory import USER_PROPERTIES, Group
+from graph_emulator._errors import GraphFault, bad_request
 from graph_emulator._http import Call, Reply, Route
 
 __all__ = ["directory_routes"]
 
+T = TypeVar("T")
+DEFAULT_PAGE = 100  # directory collections page at 100 unless $top says otherwise
+MAX_PAGE = 999
+_REF_SEGMENTS = {"directoryobjects", "users"}
+
+
+def _page_size(call: Call) -> int:
+    raw = call.query.get("$top")
+    if raw is None:
+        return DEFAULT_PAGE
+    if not raw.lstrip("-").isdigit():
+        raise bad_request(f"Invalid value '{raw}' for $top.", code="BadRequest")
+    if not 1 <= int(raw) <= MAX_PAGE:
+        raise GraphFault(400, "Request_UnsupportedQuery",
+                         f"Invalid page size specified: '{raw}'. Must be between 1 and {MAX_PAGE} inclusive.")
+    return int(raw)
+
+
+def _encode_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"emu1:{offset}".encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> int:
+    try:
+        prefix, _, offset = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode().partition(":")
+        if prefix == "emu1" and offset.isdigit():
+            return int(offset)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    raise GraphFault(400, "Directory_ExpiredPageToken",
+                     "The specified page token value has expired and can no longer be included in your request.")
+
+
+def _page(call: Call, items: Sequence[T]) -> tuple[Sequence[T], str | None]:
+    """One page of `items` and the nextLink to the rest (None on the last page)."""
+    size = _page_size(call)
+    token = call.query.get("$skiptoken")
+    start = _decode_token(token) if token else 0
+    page = items[start:start + size]
+    if start + size >= len(items):
+        return page, None
+    query = {k: v for k, v in call.query.items() if k != "$skiptoken"}
+    return page, call.link(call.path, **query, **{"$skiptoken": _encode_token(start + size)})
+
+
+def _select(call: Call, properties: Sequence[str], type_name: str) -> list[str] | None:
+    """The `$select`ed properties in their canonical names (Graph takes them in any case), or None."""
+    raw = call.query.get("$select")
+    if raw is None:
+        return None
+    canonical = {name.casefold(): name for name in properties}
+    chosen: list[str] = []
+    for part in (p.strip() for p in raw.split(",")):
+        name = canonical.get(part.casefold())
+        if name is None:
+            raise bad_request(f"Parsing OData Select and Expand failed: Could not find a property named '{part}' "
+                              f"on type 'microsoft.graph.{type_name}'.", code="BadRequest")
+        if name not in chosen:
+            chosen.append(name)
+    return chosen
+
+
+def _context(call: Call, entity_set: str, select: list[str] | None, *, single: bool = False) -> str:
+    shape = f"{entity_set}({','.join(select)})" if select else entity_set
+    return call.context(shape + ("/$entity" if single else ""))
+
+
+def _json_field(body: dict[str, Any], name: str, kind: type, *, required: bool = False) -> Any:
+    """One property of a request body, type-checked the way Graph's OData reader refuses a wrong one."""
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise bad_request(f"The property '{name}' is required.", code="BadRequest")
+        return None
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        edm = {str: "Edm.String", bool: "Edm.Boolean", dict: "an object", list: "a collection"}[kind]
+        raise bad_request(f"Cannot convert the literal '{value}' to the expected type '{edm}'.", code="BadRequest")
+    return value
+
+
+def _cc_recipients(info: dict[str, Any]) -> list[tuple[str | None, str | None]]:
+    recipients = _json_field(info, "ccRecipients", list) or []
+    found: list[tuple[str | None, str | None]] = []
+    for entry in recipients:
+        email = entry.get("emailAddress") if isinstance(entry, dict) else None
+        if not isinstance(email, dict):
+            raise bad_request("Each ccRecipients entry needs an emailAddress object.", code="BadRequest")
+        found.append((_json_field(email, "name", str), _json_field(email, "address", str)))
+    return found
+
 
 def directory_routes(backend: Backend) -> list[Route]:
-    """Users and groups, served from the backend's directory."""
+    """Users, groups and invitations, served from the backend's directory (looked up per call: reset swaps it)."""
+    # --- users -------------------------------------------------------------------
     def get_users(call: Call) -> Reply:
-        users = list(backend.directory.users.values())
-        return Reply(200, {"@odata.context": f"{call.base}/v1.0/$metadata#users",
-                           "value": [u.as_json() for u in users]})
+        directory = backend.directory
+        select = _select(call, USER_PROPERTIES, "user")
+        users = directory.find_users(call.query.get("$filter"))
+        page, next_link = _page(call, users)
+        body: dict[str, Any] = {"@odata.context": _context(call, "users", select),
+                                "value": [user.as_json(select) for user in page]}
+        if next_link:
+            body["@odata.nextLink"] = next_link
+        return Reply(200, body)
 
     def get_user(call: Call) -> Reply:
-        key = call.params["user"].lower()
-        for user in backend.directory.users.values():
-            if key in (user.id, user.user_principal_name.lower()):
-                return Reply(200, user.as_json())
-        raise not_found(f"Resource '{call.params['user']}' does not exist or one of its queried reference-property "
-                        "objects are not present.", code="Request_ResourceNotFound")
+        select = _select(call, USER_PROPERTIES, "user")
+        user = backend.directory.user(call.params["user"])
+        return Reply(200, {"@odata.context": _context(call, "users", select, single=True)} | user.as_json(select))
 
-    def _group(call: Call) -> Any:
-        group = backend.directory.groups.get(call.params["group"])
-        if group is None:
-            raise not_found(f"Resource '{call.params['group']}' does not exist or one of its queried "
-                            "reference-property objects are not present.", code="Request_ResourceNotFound")
-        return group
+    # --- groups and members ---------------------------------------------------------
+    def get_group(call: Call) -> Reply:
+        group = backend.directory.group(call.params["group"])
+        full = group.all_json()
+        select = _select(call, list(full), "group")
+        shown = {name: full[name] for name in select} if select else full
+        return Reply(200, {"@odata.context": _context(call, "groups", select, single=True)} | shown)
 
     def get_members(call: Call) -> Reply:
-        group = _group(call)
-        members = [backend.directory.users[m].as_json() | {"@odata.type": "#microsoft.graph.user"}
-                   for m in group.members if m in backend.directory.users]
-        return Reply(200, {"value": members})
+        members = backend.directory.members(call.params["group"])
+        select = _select(call, USER_PROPERTIES, "user")
+        page, next_link = _page(call, members)
+        body: dict[str, Any] = {"@odata.context": call.context("directoryObjects"),
+                                "value": [{"@odata.type": "#microsoft.graph.user"} | user.as_json(select)
+                                          for user in page]}
+        if next_link:
+            body["@odata.nextLink"] = next_link
+        return Reply(200, body)
 
     def post_member(call: Call) -> Reply:
-        group = _group(call)
-        ref = call.json().get("@odata.id", "") if isinstance(call.json(), dict) else ""
-        user_id = ref.rstrip("/").rsplit("/", 1)[-1]
-        if user_id not in backend.directory.users:
-            raise not_found(f"Resource '{user_id}' does not exist or one of its queried reference-property "
-                            "objects are not present.", code="Request_ResourceNotFound")
-        if user_id in group.members:
-            raise GraphFault(400, "Request_BadRequest",
-                             "One or more added object references already exist for the following modified "
-                             "properties: 'members'.")
-        group.members.append(user_id)
+        group: Group = backend.directory.group(call.params["group"])
+        if not call.body.strip():
+            raise GraphFault(400, "Request_BadRequest", "An unexpected 'EndOfInput' node was found when reading "
+                                                        "from the JSON reader. A 'StartObject' node was expected.")
+        reference = _json_field(call.json_object(), "@odata.id", str, required=True)
+        segments = [s for s in urlsplit(reference).path.split("/") if s]
+        if len(segments) < 2 or segments[-2].casefold() not in _REF_SEGMENTS:
+            raise GraphFault(400, "Request_BadRequest", f"Invalid object reference '{reference}': expected "
+                                                        ".../directoryObjects/{id} or .../users/{id}.")
+        backend.directory.add_member(group.id, segments[-1])
         return Reply(204)
 
+    def delete_member(call: Call) -> Reply:
+        backend.directory.remove_member(call.params["group"], call.params["member"])
+        return Reply(204)
+
+    # --- invitations ---------------------------------------------------------------
+    def post_invitation(call: Call) -> Reply:
+        backend.directory.admit_invitation_request()  # every request on /invitations counts, even a bad one
+        body = call.json_object()
+        info = _json_field(body, "invitedUserMessageInfo", dict) or {}
+        invited_user = _json_field(body, "invitedUser", dict) or {}
+        invitation = backend.directory.invite(
+            _json_field(body, "invitedUserEmailAddress", str, required=True),
+            _json_field(body, "inviteRedirectUrl", str, required=True),
+            display_name=_json_field(body, "invitedUserDisplayName", str),
+            send_message=bool(_json_field(body, "sendInvitationMessage", bool)),
+            message_body=_json_field(info, "customizedMessageBody", str),
+            message_language=_json_field(info, "messageLanguage", str),
+            cc_recipients=_cc_recipients(info),
+            user_type=_json_field(body, "invitedUserType", str) or "Guest",
+            reset_redemption=bool(_json_field(body, "resetRedemption", bool)),
+            invited_user_id=_json_field(invited_user, "id", str),
+            tenant_id=backend.identity.tenant_id)
+        return Reply(201, {"@odata.context": call.context("invitations/$entity")} | invitation.as_json())
 
     return [
         Route("GET", "/users", get_users),
         Route("GET", "/users/{user}", get_user),
+        Route("GET", "/groups/{group}", get_group),
         Route("GET", "/groups/{group}/members", get_members),
         Route("POST", "/groups/{group}/members/$ref", post_member),
+        Route("DELETE", "/groups/{group}/members/{member}/$ref", delete_member),
+        Route("POST", "/invitations", post_invitation),
     ]

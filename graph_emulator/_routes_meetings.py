@@ -1,13 +1,90 @@
-"""Online meeting routes: createOrGet, get (and `$filter` on JoinWebUrl), update and delete."""
+"""Online meeting routes: createOrGet, get (and `$filter` on JoinWebUrl), update and delete.
+
+App-only, on behalf of an organiser: `/users/{userId}/onlineMeetings/...`.
+The docs ask for the user's object id there, and a userPrincipalName does
+not work for online meetings (msgraph-sdk-dotnet#1215, msgraph-sdk-java#1836),
+so only ids resolve; anything else answers as an unknown user does.
+"""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+from urllib.parse import unquote
+
 from graph_emulator._backend import Backend
-from graph_emulator._http import Route
+from graph_emulator._directory import User
+from graph_emulator._errors import GraphFault
+from graph_emulator._http import Call, Reply, Route
+from graph_emulator._meetings import Meeting
 
 __all__ = ["meeting_routes"]
+
+_FILTER_RE = re.compile(r"^\s*(?P<prop>[A-Za-z]+(?:/[A-Za-z]+)?)\s+eq\s+'(?P<literal>(?:[^']|'')*)'\s*$")
+_FILTER_EXPECTED = "Filter expression expected - /onlineMeetings?$filter={ParameterName} eq '{id}'."
+
+
+def _wants_unknown_enum_members(call: Call) -> bool:
+    return "include-unknown-enum-members" in call.headers.get("prefer", "").lower()
 
 
 def meeting_routes(backend: Backend) -> list[Route]:
     """Online meetings, served from `backend.meetings`."""
-    return []
+    def organizer(call: Call) -> User:
+        key = call.params["user"].lower()
+        user = next((u for u in backend.directory.users.values() if u.id.lower() == key), None)
+        if user is None:
+            raise GraphFault(404, "NotFound", f"User '{call.params['user']}' was not found.")
+        return user
+
+    def entity(call: Call, user: User, meeting: Meeting) -> dict[str, Any]:
+        return {"@odata.context": call.context(f"users('{user.id}')/onlineMeetings/$entity"),
+                **meeting.as_json(include_unknown_enum_members=_wants_unknown_enum_members(call))}
+
+    def create_or_get(call: Call) -> Reply:
+        user = organizer(call)
+        meeting, created = backend.meetings.create_or_get(
+            organizer_id=user.id, organizer_upn=user.user_principal_name, tenant_id=backend.identity.tenant_id,
+            body=call.json_object())
+        return Reply(201 if created else 200, entity(call, user, meeting))
+
+    def get_meeting(call: Call) -> Reply:
+        user = organizer(call)
+        return Reply(200, entity(call, user, backend.meetings.get(user.id, call.params["meeting"], as_attendee=True)))
+
+    def patch_meeting(call: Call) -> Reply:
+        user = organizer(call)
+        meeting = backend.meetings.update(user.id, call.params["meeting"], call.json_object())
+        return Reply(200, entity(call, user, meeting))
+
+    def delete_meeting(call: Call) -> Reply:
+        user = organizer(call)
+        backend.meetings.delete(user.id, call.params["meeting"])
+        return Reply(204)
+
+    def find_meetings(call: Call) -> Reply:
+        """Only the two lookups Graph documents for a user's meetings; there is no listing of them all."""
+        user = organizer(call)
+        match = _FILTER_RE.match(call.query.get("$filter") or "")
+        prop = match.group("prop").lower() if match else None
+        if match is None or prop not in ("joinweburl", "joinmeetingidsettings/joinmeetingid"):
+            raise GraphFault(400, "InvalidArgument", _FILTER_EXPECTED)
+        literal = match.group("literal").replace("''", "'")
+        if prop == "joinweburl":
+            # The docs ask for the URL encoded inside the literal; a plain one is found as well.
+            found = backend.meetings.by_join_web_url(user.id, literal) or \
+                backend.meetings.by_join_web_url(user.id, unquote(literal))
+        else:
+            found = backend.meetings.by_join_meeting_id(user.id, literal)
+        unknown = _wants_unknown_enum_members(call)
+        return Reply(200, {"@odata.context": call.context(f"users('{user.id}')/onlineMeetings"),
+                           "value": [found.as_json(include_unknown_enum_members=unknown)] if found else []})
+
+    base = "/users/{user}/onlineMeetings"
+    return [
+        Route("POST", base + "/createOrGet", create_or_get),
+        Route("GET", base, find_meetings),
+        Route("GET", base + "/{meeting}", get_meeting),
+        Route("PATCH", base + "/{meeting}", patch_meeting),
+        Route("DELETE", base + "/{meeting}", delete_meeting),
+    ]
