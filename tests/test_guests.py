@@ -1,0 +1,347 @@
+"""Guest access end to end: GuestRequests rows and registrations in the emulator -> the reconciler over HTTPS ->
+the directory, the guest group, the list's notes and the emails."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from config import load_settings
+from coprod.guests import GuestAccess, GuestNotes
+from coprod.provision import provision
+from coprod.run import run_once
+from coprod.runtime import Services
+from graph_client import Directory
+from graph_emulator import EmulatorServer
+
+AUTO = "partner.example.org"
+BLOCKED = "blocked.example.com"
+
+
+class Clock:
+    """Real time plus an offset the test can move (the emulator keeps real time)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(max(0.0, seconds))
+
+
+class Guests:
+    """The programme's site with its lists, admins editing GuestRequests, and the service running."""
+
+    def __init__(self, emulator: EmulatorServer, services: Services, clock: Clock) -> None:
+        self.emulator = emulator
+        self.backend = emulator.backend
+        self.directory = emulator.backend.directory
+        self.services = services
+        self.clock = clock
+        self.site = services.settings.site_id
+        provision(services.lists)
+
+    def request(self, name: str, email: str, **fields: Any) -> str:
+        """Someone (an admin, or a form) adds a GuestRequests row."""
+        values = {"Title": name, "Email": email, "Decision": "Pending"} | fields
+        return str(self.backend.sharepoint.create_item(self.site, "GuestRequests", values, check=False).id)
+
+    def decide(self, item_id: str, decision: str) -> None:
+        self.backend.sharepoint.update_fields(self.site, "GuestRequests", item_id, {"Decision": decision})
+
+    def run(self, **config: Any) -> Any:
+        guests = GuestAccess(self.services.lists, self.services.directory, self.services.store, self.services.outbox,
+                             self.services.signer, self.services.guest_config(), clock=self.clock,
+                             sleep=self.clock.sleep)
+        guests.config = type(guests.config)(**{**guests.config.__dict__, **config})
+        guests._invites_left = guests.config.max_invites
+        return guests.run()
+
+    def row(self, item_id: str) -> dict[str, Any]:
+        _, item = self.backend.sharepoint.get_item(self.site, "GuestRequests", item_id)
+        return dict(item.fields)
+
+    def state(self, item_id: str) -> tuple[Any, Any]:
+        row = self.row(item_id)
+        return row.get("Status"), row.get("StatusNote")
+
+    def invited(self) -> list[str]:
+        return [i.address for i in self.directory.invitations]
+
+    def group_members(self) -> list[str]:
+        return [u.mail or u.user_principal_name for u in self.directory.members(self.backend.guest_group.id)]
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def guests(emulator: EmulatorServer, env: dict[str, str], clock: Clock) -> Iterator[Guests]:
+    settings = load_settings(env | {"COPROD_GUEST_AUTO_APPROVE_DOMAINS": AUTO,
+                                    "COPROD_GUEST_BLOCKED_DOMAINS": f"{BLOCKED}, spam.example.net",
+                                    "COPROD_PUBLIC_URL": "https://coprod.example.org"})
+    with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
+        yield Guests(emulator, services, clock)
+
+
+class TestAnAdminDecides:
+    def test_a_request_waits_for_an_admin_then_an_approval_invites_and_grants_access(self, guests: Guests) -> None:
+        row = guests.request("Ann Example", "ann@example.com", Organisation="Carers' forum")
+        guests.run()
+        assert guests.state(row) == ("AwaitingDecision", GuestNotes.WAITING_ADMIN)
+        assert guests.invited() == []
+        guests.decide(row, "Approved")
+        report = guests.run()
+        guest = guests.directory.users_with_address("ann@example.com")[0]
+        assert (report.invited, guests.invited()) == (1, ["ann@example.com"])
+        assert guests.state(row) == ("Invited", GuestNotes.INVITED) and guests.row(row)["UserId"] == guest.id
+        assert (guest.user_type, guest.external_user_state) == ("Guest", "PendingAcceptance")
+        assert guests.group_members() == ["ann@example.com"]
+        invitation = guests.directory.invitations[0]
+        assert invitation.redirect_url == guests.backend.site.web_url and invitation.display_name == "Ann Example"
+        assert invitation.message_body is not None and "Ann Example" in invitation.message_body
+
+    def test_a_rejection_is_recorded_politely_and_nobody_is_invited(self, guests: Guests) -> None:
+        row = guests.request("Ben Example", "ben@example.com", Decision="Rejected")
+        guests.run()
+        assert guests.state(row) == ("Rejected", GuestNotes.REJECTED) and guests.invited() == []
+
+    def test_a_finished_request_is_left_alone(self, guests: Guests) -> None:
+        """Invited rows are final: a later edit to Decision changes nothing and invites nobody again."""
+        row = guests.request("Ann Example", "ann@example.com", Decision="Approved")
+        guests.run()
+        guests.decide(row, "Rejected")
+        guests.run()
+        assert guests.state(row)[0] == "Invited" and len(guests.invited()) == 1
+
+
+class TestPolicy:
+    def test_a_blocked_domain_is_refused_with_a_polite_note_saying_why(self, guests: Guests) -> None:
+        row = guests.request("Cat Example", "cat@BLOCKED.example.com", Decision="Approved")
+        guests.run()
+        assert guests.state(row) == ("Rejected", GuestNotes.BLOCKED.format(domain=BLOCKED))
+        assert guests.invited() == []
+
+    def test_an_unusable_address_gets_a_note_saying_what_to_fix(self, guests: Guests) -> None:
+        row = guests.request("Dan Example", "dan(at)example.org", Decision="Approved")
+        guests.run()
+        assert guests.state(row) == ("Failed", GuestNotes.BAD_EMAIL.format(value="dan(at)example.org"))
+
+    def test_an_auto_approve_domain_waits_for_the_person_to_confirm_their_address(self, guests: Guests) -> None:
+        row = guests.request("Eve Example", f"eve@{AUTO}")
+        report = guests.run()
+        assert guests.state(row) == ("AwaitingDecision", GuestNotes.CONFIRM_SENT)
+        assert (report.confirmations_sent, guests.invited()) == (1, [])
+        guests.run()
+        assert len(guests.services.store.outbox_list("queued")) == 1  # the link is emailed once, not every run
+
+
+class TestTheDirectory:
+    def test_someone_already_in_the_directory_gets_access_without_an_invitation(self, guests: Guests) -> None:
+        member = guests.directory.add_user("Fay Officer", "fay.officer@council.example.org")
+        row = guests.request("Fay Officer", "Fay.Officer@council.example.org", Decision="Approved")
+        guests.run()
+        assert guests.state(row) == ("AlreadyMember", GuestNotes.ALREADY_MEMBER)
+        assert guests.row(row)["UserId"] == member.id and guests.invited() == []
+        assert guests.group_members() == ["fay.officer@council.example.org"]
+
+    def test_already_in_the_group_counts_as_success(self, guests: Guests) -> None:
+        """Graph answers "already exist" when the member is there: that is what we wanted."""
+        member = guests.directory.add_user("Gus Guest", "gus_example.org#EXT#@councilcoprod.onmicrosoft.com",
+                                           mail="gus@example.org", user_type="Guest")
+        guests.directory.add_member(guests.backend.guest_group.id, member.id)
+        row = guests.request("Gus Guest", "gus@example.org", Decision="Approved")
+        guests.run()
+        assert guests.state(row)[0] == "AlreadyMember" and guests.group_members() == ["gus@example.org"]
+
+    @pytest.mark.parametrize("address", ["o'brien@example.org", "a'or'1'eq'1@example.org"])
+    def test_addresses_with_quotes_are_found_exactly(self, guests: Guests, address: str) -> None:
+        """Quotes are doubled in $filter: the right person is found, and nobody else."""
+        for n in range(3):
+            guests.directory.add_user(f"Other {n}", f"other{n}@example.org")
+        person = guests.directory.add_user("Quote Person", "qp@council.example.org", mail=address)
+        row = guests.request("Quote Person", address, Decision="Approved")
+        guests.run()
+        assert guests.state(row)[0] == "AlreadyMember" and guests.row(row)["UserId"] == person.id
+        assert guests.invited() == []
+
+    def test_an_injection_shaped_address_matches_nobody_else(self, guests: Guests) -> None:
+        """The look-up itself, with a text that would widen an unescaped filter to everyone."""
+        for n in range(3):
+            guests.directory.add_user(f"Other {n}", f"other{n}@example.org")
+        lookup = Directory(guests.services.graph)
+        assert lookup.find_by_address("x' or 1 eq 1 or mail eq 'y@example.org") == []
+        found = guests.directory.add_user("Odd", "odd@council.example.org", mail="x' or 1 eq 1@example.org")
+        assert [u.id for u in lookup.find_by_address("x' or 1 eq 1@example.org")] == [found.id]
+
+    def test_an_address_in_another_guest_form_is_found(self, guests: Guests) -> None:
+        """A guest whose mail is empty is still found by otherMails, or by the #EXT# form of their address."""
+        by_other = guests.directory.add_user("Hal", "hal@elsewhere.example.org", mail="",
+                                             other_mails=["hal@example.org"], user_type="Guest")
+        by_upn = guests.directory.add_user("Ida", "ida_example.org#EXT#@councilcoprod.onmicrosoft.com", mail="",
+                                           user_type="Guest")
+        lookup = Directory(guests.services.graph)
+        assert [u.id for u in lookup.find_by_address("hal@example.org")] == [by_other.id]
+        assert [u.id for u in lookup.find_by_address("ida@example.org")] == [by_upn.id]
+
+
+class TestExactlyOnce:
+    @staticmethod
+    def crash_after_inviting(guests: Guests, row: str) -> None:
+        """Run, and stop the run (as the host would) after POST /invitations and before anything is written."""
+        store = guests.services.store
+        real_set = store.ledger_set
+
+        def die_after_inviting(key: str, status: str, payload: dict[str, Any] | None = None) -> None:
+            if key.startswith("invite:") and status == "done":
+                raise KeyboardInterrupt("the function host stopped the run")
+            real_set(key, status, payload)
+
+        store.ledger_set = die_after_inviting  # type: ignore[method-assign]
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                guests.run()
+        finally:
+            store.ledger_set = real_set  # type: ignore[method-assign]
+        assert guests.invited() == ["jo@example.com"] and guests.row(row).get("Status") is None
+
+    def test_a_run_stopped_after_the_invitation_and_before_the_write_back_invites_once(self, guests: Guests) -> None:
+        row = guests.request("Jo Example", "jo@example.com", Decision="Approved")
+        self.crash_after_inviting(guests, row)
+        guests.run()
+        guest = guests.directory.users_with_address("jo@example.com")[0]
+        assert guests.invited() == ["jo@example.com"]
+        assert guests.state(row) == ("Invited", GuestNotes.INVITED) and guests.row(row)["UserId"] == guest.id
+        assert guests.group_members() == ["jo@example.com"]
+
+    def test_while_the_directory_lags_behind_the_invitation_it_waits_rather_than_invite_again(
+            self, guests: Guests) -> None:
+        """Entra's look-ups can trail a new guest by a little: a rerun then waits, and invites nobody twice."""
+        row = guests.request("Jo Example", "jo@example.com", Decision="Approved")
+        self.crash_after_inviting(guests, row)
+        guest = guests.directory.users_with_address("jo@example.com")[0]
+        hidden = guests.directory.users.pop(guest.id)  # not yet visible to $filter
+        guests.run()
+        assert guests.state(row) == ("AwaitingDecision", GuestNotes.QUEUED) and guests.invited() == ["jo@example.com"]
+        guests.directory.users[hidden.id] = hidden
+        guests.clock.offset += 600
+        guests.run()
+        assert guests.state(row)[0] == "Invited" and guests.invited() == ["jo@example.com"]
+
+    def test_two_requests_for_one_address_invite_once(self, guests: Guests) -> None:
+        first = guests.request("Kit Example", "kit@example.com", Decision="Approved")
+        second = guests.request("Kit Example", " KIT@example.com ", Decision="Approved")
+        guests.run()
+        assert [guests.state(first)[0], guests.state(second)[0]] == ["Invited", "Invited"]
+        assert guests.invited() == ["kit@example.com"]
+
+
+class TestLimits:
+    def test_no_more_than_the_cap_a_run_and_the_rest_go_next_run(self, guests: Guests) -> None:
+        rows = [guests.request(f"Person {n}", f"person{n}@example.com", Decision="Approved") for n in range(3)]
+        report = guests.run(max_invites=2)
+        assert (report.invited, report.deferred) == (2, 1)
+        assert [guests.state(r)[0] for r in rows] == ["Invited", "Invited", "AwaitingDecision"]
+        assert guests.state(rows[2])[1] == GuestNotes.QUEUED
+        guests.run(max_invites=2)
+        assert guests.state(rows[2])[0] == "Invited" and len(guests.invited()) == 3
+
+
+class TestFromRegistrations:
+    def test_a_registration_asking_for_access_becomes_a_request_unless_already_in_the_directory(
+            self, guests: Guests) -> None:
+        guests.directory.add_user("Lee Member", "lee@council.example.org")
+        store = guests.services.store
+        store.ledger_add("guest:mo@example.com", "guest-request", {"name": "Mo Example", "email": "mo@example.com",
+                                                                  "registration": "4"})
+        store.ledger_add("guest:lee@council.example.org", "guest-request",
+                         {"name": "Lee Member", "email": "lee@council.example.org", "registration": "5"})
+        report = guests.run()
+        rows = guests.backend.sharepoint.get_list(guests.site, "GuestRequests").items.values()
+        assert [(r.fields["Title"], r.fields["Email"], r.fields["Decision"]) for r in rows] == [
+            ("Mo Example", "mo@example.com", "Pending")]
+        assert (report.rows_created, report.already_in_directory) == (1, 1)
+        assert {e.key: e.status for e in store.ledger_list(kind="guest-request")} == {
+            "guest:mo@example.com": "done", "guest:lee@council.example.org": "done"}
+        row = str(next(iter(rows)).id)
+        assert guests.state(row) == ("AwaitingDecision", GuestNotes.WAITING_ADMIN)  # decided in the same run
+        guests.run()
+        assert len(rows) == 1  # not added twice
+
+
+def test_the_whole_run_registers_then_requests_access_end_to_end(guests: Guests) -> None:
+    """A registration ticking WantsSiteAccess, through run_once: sync, then a GuestRequests row, then the admin."""
+    sp, site = guests.backend.sharepoint, guests.site
+    session = sp.create_item(site, "Sessions", {"Title": "Being included", "Status": "Open", "Capacity": 5,
+                                                "StartTime": "2030-01-01T10:00:00Z", "EndTime": "2030-01-01T11:00:00Z"})
+    sp.create_item(site, "Registrations", {"Title": "Nia Example", "Email": "nia@example.com", "Consent": True,
+                                           "SessionLookupId": str(session.id), "WantsSiteAccess": True})
+    lines = run_once(guests.services, drain_seconds=0)
+    assert lines[1].startswith("Guest access: 1 new requests from registrations")
+    row = str(next(iter(sp.get_list(site, "GuestRequests").items)))
+    guests.decide(row, "Approved")
+    run_once(guests.services, drain_seconds=0)
+    assert guests.state(row)[0] == "Invited" and guests.invited() == ["nia@example.com"]
+
+
+class TestEmails:
+    def sent(self, guests: Guests) -> list[Any]:
+        return guests.backend.mail.sent(guests.backend.sender)
+
+    def test_confirming_the_address_from_the_email_leads_to_the_invitation(self, guests: Guests) -> None:
+        """The link in the email, opened (nothing changes), then the button pressed: the next run invites."""
+        import re
+
+        import httpx
+
+        from coprod.web import create_web_app
+        from graph_emulator.testing import AsgiTransport
+
+        row = guests.request("Eve Example", f"Eve@{AUTO}")
+        run_once(guests.services, drain_seconds=0)
+        [email] = self.sent(guests)
+        assert (email.to, email.subject) == ((f"eve@{AUTO}",), "Please confirm your email address")
+        assert "Hello Eve Example," in email.text_body and "<p>Hello Eve Example,</p>" in (email.html_body or "")
+        link = re.search(r"https://coprod\.example\.org(/api/pages/guest/confirm\?t=\S+)", email.text_body)
+        assert link is not None
+        assert AUTO not in link.group(1) and "eve" not in link.group(1).lower()  # no address in the URL
+        pages = create_web_app(guests.services.web_context)
+        with httpx.Client(transport=AsgiTransport(pages), base_url="https://coprod.example.org") as browser:
+            opened = browser.get(link.group(1))
+            assert opened.status_code == 200 and "Confirm my email address</button>" in opened.text
+            run_once(guests.services, drain_seconds=0)
+            assert guests.invited() == []  # a mail scanner opening the link confirms nothing
+            token = re.search(r'name="t" value="([^"]+)"', opened.text)
+            assert token is not None
+            assert browser.post("/api/pages/guest/confirm", data={"t": token.group(1)}).status_code == 200
+        run_once(guests.services, drain_seconds=0)
+        assert guests.state(row)[0] == "Invited" and guests.invited() == [f"eve@{AUTO}"]
+        assert len(self.sent(guests)) == 1  # and the confirmation went once
+
+    def test_admins_get_one_digest_a_day_while_requests_wait_and_none_when_none_do(self, guests: Guests) -> None:
+        guests.services.settings = guests.services.settings.model_copy(
+            update={"admin_email": "officers@council.example.org"})
+        run_once(guests.services, drain_seconds=0)
+        assert self.sent(guests) == []  # nothing waits: no digest
+        guests.request("Pat Example", "pat@example.com", Organisation="Young carers' group",
+                       Reason="I co-chair the carers' forum")
+        guests.request("Ray Example", "ray@example.com")
+        run_once(guests.services, drain_seconds=0)
+        run_once(guests.services, drain_seconds=0)
+        [digest] = self.sent(guests)
+        assert digest.to == ("officers@council.example.org",)
+        assert digest.subject == "2 people are waiting for access to the co-production site"
+        assert "Pat Example (pat@example.com), Young carers' group" in digest.text_body
+        assert "Reason: I co-chair the carers' forum" in digest.text_body
+        assert "Young carers&#39; group" in (digest.html_body or "")  # escaped in HTML
+        assert "/Lists/GuestRequests" in digest.text_body
+        guests.clock.offset += 86_400
+        run_once(guests.services, drain_seconds=0)
+        assert len(self.sent(guests)) == 2  # the next day, still waiting: another
