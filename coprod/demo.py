@@ -100,10 +100,61 @@ def _print_sessions(store: Any) -> None:
             print(f"      note for the team: {row['note']}")
 
 
+AUTO_DOMAIN = "partner-charity.example.org"
+BLOCKED_DOMAIN = "spam.example.net"
+ADMINS = "coproduction-admins@council.example.org"
+
+
+def _step(number: int, title: str) -> None:
+    print(f"\n{number}. {title}")
+
+
+def _run(services: Any, label: str | None = None) -> None:
+    from coprod.run import run_once
+
+    before = services.graph.stats["requests"]
+    for line in run_once(services, lambda m: print(f"    … {m}", file=sys.stderr), drain_seconds=60):
+        print(f"    {line}")
+    print(f"    Graph requests: {services.graph.stats['requests'] - before}" + (f" ({label})" if label else ""))
+
+
+def _print_guest_requests(services: Any) -> None:
+    rows = sorted(services.store.mirror_items("GuestRequests"), key=lambda r: int(r.item_id))
+    print(f"    {'Who':<22} {'Status':<17} Note")
+    for row in rows:
+        name, status = str(row.fields.get("Title") or ""), str(row.fields.get("Status") or "")
+        note = str(row.fields.get("StatusNote") or "")
+        print(f"    {name[:21]:<22} {status:<17} {note[:70] + ('…' if len(note) > 70 else '')}")
+
+
+def _confirm_from_email(emulator: Any, services: Any, to: str) -> bool:
+    """Play the person: read the confirmation email from Sent Items, open the link, press the button."""
+    import re
+
+    import httpx
+
+    from coprod.web import create_web_app
+    from graph_emulator.testing import AsgiTransport
+
+    sent = services.graph.get_json("read the sent emails", f"/users/{services.settings.sender}/mailFolders/"
+                                   "sentItems/messages", params={"$select": "subject,toRecipients,body", "$top": "50"})
+    for message in sent["value"]:
+        if to in [r["emailAddress"]["address"] for r in message["toRecipients"]]:
+            link = re.search(r'href="[^"]*(/api/pages/guest/confirm\?t=[^"]+)"', message["body"]["content"])
+            if link is None:
+                continue
+            pages = create_web_app(services.web_context)
+            with httpx.Client(transport=AsgiTransport(pages), base_url=services.settings.public_url) as browser:
+                page = browser.get(link.group(1).replace("&amp;", "&"))
+                token = re.search(r'name="t" value="([^"]+)"', page.text)
+                return token is not None and browser.post("/api/pages/guest/confirm",
+                                                          data={"t": token.group(1)}).status_code == 200
+    return False
+
+
 def run_demo(state: str | None = None) -> int:
     from config import load_settings
     from coprod.provision import provision
-    from coprod.registrations import RegistrationSync
     from coprod.runtime import Services
     from graph_emulator import EmulatorServer
 
@@ -112,54 +163,75 @@ def run_demo(state: str | None = None) -> int:
     state_path = Path(temp.name) / "coprod-demo.sqlite3" if temp else Path(state)  # type: ignore[arg-type]
     print("Co-production hub: demo on the built-in Microsoft Graph emulator (no tenant, no secrets).")
     with EmulatorServer() as emulator:
-        settings = load_settings(emulator.env() | {"COPROD_SIGNING_KEY": secrets.token_urlsafe(32),
-                                                   "COPROD_STATE": f"sqlite:///{state_path}"})
+        settings = load_settings(emulator.env() | {
+            "COPROD_SIGNING_KEY": secrets.token_urlsafe(32), "COPROD_STATE": f"sqlite:///{state_path}",
+            "COPROD_GUEST_AUTO_APPROVE_DOMAINS": AUTO_DOMAIN, "COPROD_GUEST_BLOCKED_DOMAINS": BLOCKED_DOMAIN,
+            "COPROD_ADMIN_EMAIL": ADMINS, "COPROD_PROGRAMME_NAME": "Having your say"})
         print(f"  Graph emulator: {emulator.url} · state file: {state_path}")
+        backend, site = emulator.backend, settings.site_id
         with Services.open(settings) as services:
-            print("\n1. Setting up the SharePoint lists")
+            _step(1, "Setting up the SharePoint lists")
             for line in provision(services.lists) or ["Nothing to do."]:
                 print(f"    {line}")
             again = provision(services.lists)
             print(f"    Provisioning again: {again or 'nothing changed'}.")
 
             now = datetime.now(UTC)
-            seeded = seed_programme(emulator.backend, now)
-            print(f"\n2. People register: {len(seeded['sessions'])} sessions, {seeded['registrations']} registrations "
-                  "(one over-full session, a duplicate, a mistyped address, a missing consent, a Draft session)")
+            seeded = seed_programme(backend, now)
+            _step(2, f"People register: {len(seeded['sessions'])} sessions, {seeded['registrations']} registrations "
+                     "(one over-full session, a duplicate, a mistyped address, a missing consent, a Draft session)")
 
-            sync = RegistrationSync(services.lists, services.store, progress=lambda m: print(f"    … {m}",
-                                                                                            file=sys.stderr))
-            for step, title in ((3, "First sync"), (4, "Second sync, with nothing changed in the lists")):
-                before = services.graph.stats["requests"]
-                report = sync.run()
-                print(f"\n{step}. {title}")
-                print(f"    {report.line()}")
-                print(f"    Graph requests: {services.graph.stats['requests'] - before}")
-                if step == 3:
-                    _print_sessions(services.store)
+            _step(3, "First run")
+            _run(services)
+            _print_sessions(services.store)
+            _step(4, "Second run, with nothing changed in the lists")
+            _run(services, "one $batch reads every list's changes")
 
             full = next(s for s in services.store.mirror_items("Sessions") if s.fields.get("Capacity") == 6)
             confirmed = sorted((r for r in services.store.mirror_items("Registrations", group=full.item_id)
                                 if r.fields.get("Status") == "Confirmed"), key=lambda r: int(r.item_id))
-            emulator.backend.sharepoint.update_fields(settings.site_id, "Registrations", confirmed[0].item_id,
-                                                      {"Cancel": True})
-            before = services.graph.stats["requests"]
-            report = sync.run()
-            print("\n5. A participant ticks “Cancel my place”; the first person waiting gets it")
-            print(f"    {report.line()}")
-            print(f"    Graph requests: {services.graph.stats['requests'] - before}")
+            backend.sharepoint.update_fields(site, "Registrations", confirmed[0].item_id, {"Cancel": True})
+            _step(5, "A participant ticks “Cancel my place”; the first person waiting gets it")
+            _run(services)
+
             notes = [r.fields.get("StatusNote") for r in services.store.mirror_items("Registrations")
                      if r.fields.get("Status") == "NeedsAttention"]
-            print("\n6. What people whose registration needs attention read in their StatusNote")
+            _step(6, "What people whose registration needs attention read in their StatusNote")
             for note in sorted(set(n for n in notes if n)):
                 print(f"    • {note}")
-            due = services.store.ledger_list(status="due")
+
+            _step(7, "Guest access: the registrations' requests wait for an admin; more requests come in")
+            backend.directory.add_user("Olu Officer", "olu.officer@council.example.org")
+            for name, email, organisation, decision in (
+                    ("Priya Shah", f"priya.shah@{AUTO_DOMAIN}", "Partner charity (auto-approved domain)", "Pending"),
+                    ("Quinn Bot", f"offers@{BLOCKED_DOMAIN}", "(a blocked domain)", "Pending"),
+                    ("Olu Officer", "Olu.Officer@council.example.org", "Council (has an account)", "Approved")):
+                backend.sharepoint.create_item(site, "GuestRequests", {"Title": name, "Email": email,
+                                                                       "Organisation": organisation,
+                                                                       "Decision": decision})
+            waiting = sorted(services.store.mirror_items("GuestRequests"), key=lambda r: int(r.item_id))
+            backend.sharepoint.update_fields(site, "GuestRequests", waiting[0].item_id, {"Decision": "Approved"})
+            print(f"    An admin approves {waiting[0].fields.get('Title')}'s request in the list, and adds an "
+                  "approved row for a colleague, Olu.")
+            _run(services)
+            confirmed_link = _confirm_from_email(emulator, services, f"priya.shah@{AUTO_DOMAIN}")
+            print("    Priya opens the link in her email and presses “Confirm my email address”"
+                  + (" (done)." if confirmed_link else " (could not be done!)."))
+            _run(services)
+            _print_guest_requests(services)
+            invited = backend.directory.invitations
+            print(f"    Invitations sent by Microsoft: {len(invited)}; guest group members: "
+                  f"{len(backend.directory.members(backend.guest_group.id))}.")
+            digest = [m for m in backend.mail.sent(backend.sender) if m.to == (ADMINS,)]
+            if digest:
+                print(f"    The admins' daily digest: “{digest[0].subject}”")
+
             kinds: dict[str, int] = {}
-            for entry in due:
+            for entry in services.store.ledger_list(status="due"):
                 label = entry.payload.get("kind", entry.kind) if entry.kind == "message" else entry.kind
                 kinds[label] = kinds.get(label, 0) + 1
-            print("\n7. Hand-offs recorded for the next steps (messages, guest access, mailing list)")
-            print("    " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
+            _step(8, "Hand-offs waiting for the next features (participant messages, mailing list)")
+            print("    " + (", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none"))
         log = emulator.backend.log.summary()
         print(f"\nDone in {time.monotonic() - started:.1f} s. The emulator served {log['requests']} requests "
               f"({log['batch_entries']} more inside $batch).")

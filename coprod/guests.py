@@ -37,6 +37,7 @@ from coprod.outbox import Outbox
 from coprod.rules import as_text, normalise_email
 from coprod.state import MirrorItem, StateStore
 from coprod.templates import UK, render_email
+from coprod.words import count
 from graph_client import (
     DeltaResult,
     Directory,
@@ -58,7 +59,6 @@ CONFIRM_PURPOSE = "guest-confirm"
 CONFIRM_LIFETIME = timedelta(days=14)
 RECHECK_AFTER = 300.0  # seconds before an unfinished invitation is checked against the directory
 RETRY_FAILED_AFTER = 3600.0  # a refused invitation is tried again after an hour (a permission may be fixed)
-INVITES_PER_WINDOW, INVITE_WINDOW = 150, 5.0  # the invitations API's own limit, per tenant
 
 
 class GuestNotes:
@@ -106,6 +106,8 @@ class GuestConfig:
     public_url: str  # where the pages are: links in emails point at {public_url}/api/pages/...
     policy: GuestPolicy = GuestPolicy()
     max_invites: int = 50
+    invites_per_window: int = 150  # the invitations API's own limit, per tenant ...
+    invite_window: float = 5.0  # ... per this many seconds
     admin_email: str | None = None
     site_name: str = "the co-production programme's SharePoint site"
 
@@ -128,24 +130,20 @@ class GuestReport:
     statuses: dict[str, int] = field(default_factory=dict)
 
     def line(self) -> str:
-        parts = [f"{self.invited} invited", f"{self.already_members} already had an account"]
-        if self.rows_created:
-            parts.insert(0, f"{self.rows_created} new requests from registrations")
-        if self.already_in_directory:
-            parts.append(f"{self.already_in_directory} registrations needed no request (already in the directory)")
-        if self.rejected:
-            parts.append(f"{self.rejected} refused")
-        if self.awaiting_admin:
-            parts.append(f"{self.awaiting_admin} waiting for an admin")
-        if self.awaiting_confirmation:
-            parts.append(f"{self.awaiting_confirmation} waiting for the person to confirm their address")
-        if self.deferred:
-            parts.append(f"{self.deferred} approved and queued for the next run (invitation cap)")
-        if self.failed:
-            parts.append(f"{self.failed} failed (see the list's notes)")
-        if self.digest_queued:
-            parts.append("the admins' daily digest queued")
-        return "Guest access: " + ", ".join(parts) + f"; {self.writes} items updated."
+        parts = [text for n, text in (
+            (self.rows_created, f"{count(self.rows_created, 'new request')} from registrations"),
+            (self.invited, f"{self.invited} invited"),
+            (self.already_members, f"{self.already_members} already had an account and got access"),
+            (self.already_in_directory,
+             f"{count(self.already_in_directory, 'registration')} needed no request (already in the directory)"),
+            (self.rejected, f"{self.rejected} refused"),
+            (self.awaiting_admin, f"{self.awaiting_admin} waiting for an admin"),
+            (self.awaiting_confirmation,
+             f"{self.awaiting_confirmation} waiting for the person to confirm their address"),
+            (self.deferred, f"{self.deferred} approved and queued for the next run (invitation cap)"),
+            (self.failed, f"{self.failed} failed (see the list's notes)"),
+            (self.digest_queued, "the admins' daily digest queued")) if n]
+        return "Guest access: " + (", ".join(parts) or "nothing waiting") + f"; {count(self.writes, 'item')} updated."
 
 
 @dataclass(frozen=True)
@@ -344,6 +342,7 @@ class GuestAccess:
         self._invites_left -= 1
         try:
             invitation = self.directory.invite(address, name, self._redirect_url(), message)
+            self._invite_times.append(self.clock())  # timed at the answer: later than Graph counted it
         except ThrottledError:
             self.store.ledger_set(key, "throttled")  # refused, so not sent: a later run tries again
             raise _Unsure() from None
@@ -358,12 +357,13 @@ class GuestAccess:
 
     def _pace(self) -> None:
         """Stay under the invitations API's 150 requests per 5 seconds (Graph would answer 429)."""
+        window, limit = self.config.invite_window, self.config.invites_per_window
         now = self.clock()
-        while self._invite_times and self._invite_times[0] <= now - INVITE_WINDOW:
+        while self._invite_times and self._invite_times[0] <= now - window:
             self._invite_times.popleft()
-        if len(self._invite_times) >= INVITES_PER_WINDOW:
-            self.sleep(self._invite_times[0] + INVITE_WINDOW - now)
-        self._invite_times.append(self.clock())
+        if len(self._invite_times) >= limit:
+            self.sleep(self._invite_times[-limit] + window - now)
+            self._invite_times.popleft()
 
     def _redirect_url(self) -> str:
         if self._site_url is None:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from coprod.state import OutboxEntry, StateStore
+from coprod.words import count
 from graph_client import (
     Attachment,
     GraphError,
@@ -46,6 +47,7 @@ log = logging.getLogger("coprod.outbox")
 RECHECK_AFTER = 300.0  # seconds a `sending` message is left before Sent Items is asked about it
 MAX_ATTEMPTS = 5
 PAUSED = "outbox.paused-until"  # a checkpoint: the time the mailbox's Retry-After ends
+KIND_WORDS = {"guest-confirm": ("address confirmation", None), "guest-digest": ("admins' digest", None)}
 
 
 class MailTransport(Protocol):
@@ -87,7 +89,7 @@ class DrainReport:
     by_kind: dict[str, int] = field(default_factory=dict)
 
     def line(self) -> str:
-        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(self.by_kind.items()))
+        kinds = ", ".join(count(n, *KIND_WORDS.get(kind, (kind, None))) for kind, n in sorted(self.by_kind.items()))
         parts = [f"{self.sent} sent" + (f" ({kinds})" if kinds else "")]
         if self.waiting:
             parts.append(f"{self.waiting} waiting for the mailbox's sending limit")

@@ -27,6 +27,7 @@ from typing import Any
 from coprod.listsync import ListMirror, read_changes, save_link
 from coprod.rules import HELD, Decision, Session, allocate, message_kind, parse_registration, parse_session
 from coprod.state import MirrorItem, StateStore
+from coprod.words import count
 from graph_client import DeltaResult, FieldUpdate, SharePointLists
 
 __all__ = ["RegistrationSync", "SyncReport"]
@@ -57,21 +58,19 @@ class SyncReport:
         words = {"NeedsAttention": "need attention", "Waitlisted": "on the waiting list"}
         changed = ", ".join(f"{n} {words.get(status, status.lower())}"
                             for status, n in sorted(self.decided.items())) or "no changes"
-        extra = [f"{self.writes} items updated"]
+        extra = [f"{count(self.writes, 'item')} updated"]
         if self.conflicts:
             extra.append(f"{self.conflicts} re-read after someone else changed them")
         if self.failed_writes:
             extra.append(f"{self.failed_writes} could not be written (will retry next run)")
         if self.registrations_read or self.sessions_read or self.full_read:
-            read = (f"{_count(self.registrations_read, 'registration')} and {_count(self.sessions_read, 'session')} "
+            read = (f"{count(self.registrations_read, 'registration')} and {count(self.sessions_read, 'session')} "
                     f"{'read (whole lists)' if self.full_read else 'new or changed'}")
         else:
             read = "nothing new in the lists"
         return f"Registrations: {read}; {changed}; " + "; ".join(extra) + "."
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 NO_SESSION = "-"  # the group of registrations that name no session

@@ -66,7 +66,17 @@ def test_the_demo_runs_the_programme_twice_and_the_second_run_changes_nothing(
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "Provisioning again: nothing changed." in out
-    assert "Second sync, with nothing changed in the lists\n    Registrations: nothing new in the lists; no changes; " \
-           "0 items updated." in out
+    assert ("Second run, with nothing changed in the lists\n"
+            "    Registrations: nothing new in the lists; no changes; 0 items updated.\n"
+            "    Guest access: 7 waiting for an admin; 0 items updated.\n"
+            "    Emails: 0 sent.\n"
+            "    Graph requests: 1") in out
     assert "Giving my carers a break and doing what I want to do" in out  # a session from the seeds
+    # the five guest-access paths of issue 4
+    assert "Amira Ahmed            Invited" in out  # approved by an admin's edit
+    assert "Priya Shah             Invited" in out  # auto-approved domain, after confirming her address
+    assert "Farid Fraser           AwaitingDecision" in out  # waiting
+    assert "Quinn Bot              Rejected" in out  # a blocked domain
+    assert "Olu Officer            AlreadyMember" in out
+    assert "The admins' daily digest: “7 people are waiting for access to the co-production site”" in out
     assert "@example" not in out  # addresses never printed

@@ -254,6 +254,19 @@ class TestLimits:
         assert guests.state(rows[2])[0] == "Invited" and len(guests.invited()) == 3
 
 
+    def test_invitations_keep_under_the_invitation_apis_own_limit(self, guests: Guests) -> None:
+        """Graph allows 150 invitations per 5 s per tenant (here 3 per second): paced, 7 go and none is refused."""
+        guests.directory.set_limit(per_window=3, window_seconds=1.0)
+        for n in range(7):
+            guests.request(f"Person {n}", f"person{n}@example.com", Decision="Approved")
+        started = time.monotonic()
+        report = guests.run(invites_per_window=3, invite_window=1.0)
+        assert report.invited == 7 and len(guests.invited()) == 7
+        invitations = [e for e in guests.backend.log.snapshot() if e.operation == "POST /invitations"]
+        assert [e.status for e in invitations] == [201] * 7  # no 429 met
+        assert time.monotonic() - started >= 2.0  # 7 at 3 a second take two waits
+
+
 class TestFromRegistrations:
     def test_a_registration_asking_for_access_becomes_a_request_unless_already_in_the_directory(
             self, guests: Guests) -> None:
@@ -284,7 +297,7 @@ def test_the_whole_run_registers_then_requests_access_end_to_end(guests: Guests)
     sp.create_item(site, "Registrations", {"Title": "Nia Example", "Email": "nia@example.com", "Consent": True,
                                            "SessionLookupId": str(session.id), "WantsSiteAccess": True})
     lines = run_once(guests.services, drain_seconds=0)
-    assert lines[1].startswith("Guest access: 1 new requests from registrations")
+    assert lines[1].startswith("Guest access: 1 new request from registrations")
     row = str(next(iter(sp.get_list(site, "GuestRequests").items)))
     guests.decide(row, "Approved")
     run_once(guests.services, drain_seconds=0)
