@@ -65,16 +65,25 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from coprod.state import open_store
+    from coprod.words import count
 
     store = open_store(load_settings().state)
+    lines: list[str] = []
     due: dict[str, int] = {}
     for entry in store.ledger_list(status="due"):
         due[entry.kind] = due.get(entry.kind, 0) + 1
-    if not due:
-        print("Nothing is waiting.")
-    for kind, count in sorted(due.items()):
+    for kind, n in sorted(due.items()):
         singular, plural = _WAITING.get(kind, (f"{kind} hand-off", f"{kind} hand-offs"))
-        print(f"{count} {singular if count == 1 else plural} waiting")
+        lines.append(f"{count(n, singular, plural)} waiting")
+    awaiting = [r for r in store.mirror_items("GuestRequests") if r.fields.get("Status") == "AwaitingDecision"]
+    if awaiting:
+        lines.append(f"{count(len(awaiting), 'guest access request')} not yet granted (see the GuestRequests list)")
+    emails = store.outbox_counts()
+    for status, words in (("queued", "queued to send"), ("sending", "being checked after an interruption"),
+                          ("failed", "could not be sent")):
+        if emails.get(status):
+            lines.append(f"{count(emails[status], 'email')} {words}")
+    print("\n".join(lines) if lines else "Nothing is waiting.")
     return 0
 
 
