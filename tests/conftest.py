@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from config import Settings, load_settings
+from coprod.state import SqliteStore
 from graph_client import GraphClient, SharePointLists
 from graph_emulator import EmulatorServer
 from graph_emulator.testing import IN_PROCESS_BASE, InProcessTransport
@@ -34,6 +35,14 @@ def emulator(emulator_server: EmulatorServer) -> EmulatorServer:
 def env(emulator: EmulatorServer, tmp_path) -> dict[str, str]:  # type: ignore[no-untyped-def]
     return emulator.env() | {"COPROD_SIGNING_KEY": SIGNING_KEY,
                              "COPROD_STATE": f"sqlite:///{tmp_path / 'state.sqlite3'}"}
+
+
+@pytest.fixture
+def store(tmp_path) -> Iterator[SqliteStore]:  # type: ignore[no-untyped-def]
+    """An empty state store in a file of its own."""
+    db = SqliteStore(tmp_path / "state.sqlite3")
+    yield db
+    db.close()
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from config import LISTS
@@ -13,13 +11,6 @@ from coprod.state import SqliteStore
 from graph_client import SharePointLists
 from graph_emulator import EmulatorServer
 from tests.programme import Programme
-
-
-@pytest.fixture
-def store(tmp_path) -> Iterator[SqliteStore]:  # type: ignore[no-untyped-def]
-    db = SqliteStore(tmp_path / "state.sqlite3")
-    yield db
-    db.close()
 
 
 @pytest.fixture

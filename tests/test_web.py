@@ -17,13 +17,6 @@ from tests.conftest import SIGNING_KEY
 
 
 @pytest.fixture
-def store(tmp_path) -> Iterator[SqliteStore]:  # type: ignore[no-untyped-def]
-    db = SqliteStore(tmp_path / "state.sqlite3")
-    yield db
-    db.close()
-
-
-@pytest.fixture
 def client(store: SqliteStore) -> Iterator[httpx.Client]:
     app = create_web_app(lambda: WebContext(Signer(SIGNING_KEY), store, "Having your say"))
     with httpx.Client(transport=AsgiTransport(app), base_url="http://localhost:7071") as http:
