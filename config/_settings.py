@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     """Recipients the sender's mailbox may reach a day (Exchange Online: 10,000)."""
     reminder_hours: float = Field(default=24, gt=0, validation_alias="COPROD_REMINDER_HOURS")
     """How long before a session its reminder goes."""
+    brief_hours: float = Field(default=48, gt=0, validation_alias="COPROD_BRIEF_HOURS")
+    """How long before a session its facilitators get their brief."""
+    meeting_lobby: Literal["organization", "organizer", "everyone"] = Field(
+        default="organization", validation_alias="COPROD_MEETING_LOBBY")
+    """Who skips the Teams lobby: `organization` (people from outside wait to be let in), `organizer` (everyone
+    but the organiser waits), or `everyone` (no lobby)."""
     graph_timeout_seconds: float = Field(default=30, gt=0, validation_alias="COPROD_GRAPH_TIMEOUT")
     """Timeout of one Graph request."""
     graph_max_attempts: int = Field(default=8, ge=1, validation_alias="COPROD_GRAPH_MAX_ATTEMPTS")

@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from coprod.templates import UK
+
 __all__ = ["PROGRAMME", "run_demo", "seed_programme"]
 
 # (title, theme, audience, days from now, start hour UTC, minutes, places, status)
@@ -86,10 +88,10 @@ def seed_programme(backend: Any, now: datetime) -> dict[str, Any]:
 def _print_sessions(store: Any) -> None:
     from coprod.registrations import session_summaries
 
-    print(f"    {'Session':<56} {'When (UTC)':<17} {'Places':>6} {'Conf.':>5} {'Wait':>4} {'Check':>5}")
+    print(f"    {'Session':<56} {'When (UK time)':<17} {'Places':>6} {'Conf.':>5} {'Wait':>4} {'Check':>5}")
     for row in session_summaries(store):
         counts = row["counts"]
-        when = row["start"].strftime("%a %d %b %H:%M") if row["start"] else "?"
+        when = row["start"].astimezone(UK).strftime("%a %d %b %H:%M") if row["start"] else "?"
         places = "no limit" if row["capacity"] == 0 else str(row["capacity"])
         title = row["title"] if len(row["title"]) <= 55 else row["title"][:54] + "…"
         if row["status"] != "Open":
@@ -98,6 +100,16 @@ def _print_sessions(store: Any) -> None:
               f"{counts.get('Waitlisted', 0):>4} {counts.get('NeedsAttention', 0):>5}")
         if row["note"]:
             print(f"      note for the team: {row['note']}")
+
+
+class _Clock:
+    """The demo's clock: real time, until it jumps a week ahead to show reminders."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
 
 
 AUTO_DOMAIN = "partner-charity.example.org"
@@ -110,10 +122,12 @@ def _step(number: int, title: str) -> None:
 
 
 def _run(services: Any, label: str | None = None) -> None:
+    """One run, five minutes after the last on the demo's clock (the timer's default), as in real running."""
     from coprod.run import run_once
 
+    services.clock.offset += 300
     before = services.graph.stats["requests"]
-    for line in run_once(services, lambda m: print(f"    … {m}", file=sys.stderr), drain_seconds=60):
+    for line in run_once(services, lambda m: print(f"    … {m}", file=sys.stderr), drain_seconds=5):
         print(f"    {line}")
     print(f"    Graph requests: {services.graph.stats['requests'] - before}" + (f" ({label})" if label else ""))
 
@@ -154,6 +168,7 @@ def _confirm_from_email(emulator: Any, services: Any, to: str) -> bool:
 
 def run_demo(state: str | None = None) -> int:
     from config import load_settings
+    from coprod.meetings import meeting_record
     from coprod.provision import provision
     from coprod.runtime import Services
     from graph_emulator import EmulatorServer
@@ -169,7 +184,8 @@ def run_demo(state: str | None = None) -> int:
             "COPROD_ADMIN_EMAIL": ADMINS, "COPROD_PROGRAMME_NAME": "Having your say"})
         print(f"  Graph emulator: {emulator.url} · state file: {state_path}")
         backend, site = emulator.backend, settings.site_id
-        with Services.open(settings) as services:
+        clock = _Clock()
+        with Services.open(settings, clock=clock) as services:
             _step(1, "Setting up the SharePoint lists")
             for line in provision(services.lists) or ["Nothing to do."]:
                 print(f"    {line}")
@@ -185,7 +201,8 @@ def run_demo(state: str | None = None) -> int:
             _run(services)
             _print_sessions(services.store)
             _step(4, "Second run, with nothing changed in the lists")
-            _run(services, "one $batch reads every list's changes")
+            _run(services, "one $batch reads every list's changes; the rest send the emails the mailbox's "
+                           "limit held back")
 
             full = next(s for s in services.store.mirror_items("Sessions") if s.fields.get("Capacity") == 6)
             confirmed = sorted((r for r in services.store.mirror_items("Registrations", group=full.item_id)
@@ -226,12 +243,42 @@ def run_demo(state: str | None = None) -> int:
             if digest:
                 print(f"    The admins' daily digest: “{digest[0].subject}”")
 
-            kinds: dict[str, int] = {}
-            for entry in services.store.ledger_list(status="due"):
-                label = entry.payload.get("kind", entry.kind) if entry.kind == "message" else entry.kind
-                kinds[label] = kinds.get(label, 0) + 1
-            _step(8, "Hand-offs waiting for the next features (participant messages, mailing list)")
-            print("    " + (", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none"))
+            _step(8, "A Teams meeting for every Open session (nobody is invited: each person gets their own email)")
+            for session in sorted(services.store.mirror_items("Sessions"), key=lambda i: int(i.item_id)):
+                record = meeting_record(services.store.ledger_get(f"meeting:{session.item_id}"))
+                link = f"{record.join_url[:58]}…" if record else "(no meeting: the session is a Draft)"
+                print(f"    {str(session.fields.get('Title'))[:44]:<45} {link}")
+            print("    Lobby: people from outside the organisation wait to be let in; presenters: the organiser "
+                  "and the facilitators.")
+
+            by_title = {str(i.fields.get("Title")): i for i in services.store.mirror_items("Sessions")}
+            moved = by_title["Having choice: what I do with my day"]
+            new_start = datetime.fromisoformat(str(moved.fields["StartTime"]).replace("Z", "+00:00")) + \
+                timedelta(hours=1)
+            backend.sharepoint.update_fields(site, "Sessions", moved.item_id, {
+                "StartTime": _iso(new_start), "EndTime": _iso(new_start + timedelta(minutes=90))})
+            backend.sharepoint.update_fields(site, "Sessions", by_title["Drop-in: a one-to-one conversation"].item_id,
+                                             {"Status": "Cancelled"})
+            _step(9, "The team moves “Having choice” an hour later, and cancels the drop-in")
+            _run(services)
+
+            first = min(services.store.mirror_items("Sessions"), key=lambda i: str(i.fields.get("StartTime")))
+            first_start = datetime.fromisoformat(str(first.fields["StartTime"]).replace("Z", "+00:00"))
+            clock.offset = (first_start - timedelta(hours=20)).timestamp() - time.time()
+            _step(10, f"A week on, 20 hours before “{first.fields.get('Title')}”: reminders and the "
+                      "facilitators' brief")
+            _run(services)
+
+            _step(11, "One of each message, as people read them (the plain-text part; each also has HTML)")
+            shown: set[str] = set()
+            for entry in services.store.outbox_list("sent", limit=10_000):
+                if entry.kind in shown or entry.kind.startswith("guest"):
+                    continue
+                shown.add(entry.kind)
+                files = [a["filename"] for a in entry.payload.get("attachments", [])]
+                print(f"\n    ── {entry.payload['subject']}" + (f"   [attached: {', '.join(files)}]" if files else ""))
+                for line in str(entry.payload["text"]).strip().splitlines():
+                    print(f"    │ {line}" if line else "    │")
         log = emulator.backend.log.summary()
         print(f"\nDone in {time.monotonic() - started:.1f} s. The emulator served {log['requests']} requests "
               f"({log['batch_entries']} more inside $batch).")

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from coprod.state import OutboxEntry, StateStore
-from coprod.words import count
+from coprod.words import count_kind
 from graph_client import (
     Attachment,
     GraphError,
@@ -47,7 +47,6 @@ log = logging.getLogger("coprod.outbox")
 RECHECK_AFTER = 300.0  # seconds a `sending` message is left before Sent Items is asked about it
 MAX_ATTEMPTS = 5
 PAUSED = "outbox.paused-until"  # a checkpoint: the time the mailbox's Retry-After ends
-KIND_WORDS = {"guest-confirm": ("address confirmation", None), "guest-digest": ("admins' digest", None)}
 
 
 class MailTransport(Protocol):
@@ -89,7 +88,7 @@ class DrainReport:
     by_kind: dict[str, int] = field(default_factory=dict)
 
     def line(self) -> str:
-        kinds = ", ".join(count(n, *KIND_WORDS.get(kind, (kind, None))) for kind, n in sorted(self.by_kind.items()))
+        kinds = ", ".join(count_kind(n, kind) for kind, n in sorted(self.by_kind.items()))
         parts = [f"{self.sent} sent" + (f" ({kinds})" if kinds else "")]
         if self.waiting:
             parts.append(f"{self.waiting} waiting for the mailbox's sending limit")
@@ -106,7 +105,7 @@ def to_payload(mail: OutgoingMail) -> dict[str, Any]:
     return {"to": list(mail.to), "to_name": mail.to_name, "subject": mail.subject, "text": mail.text,
             "html": mail.html, "headers": dict(mail.headers),
             "attachments": [{"filename": a.filename, "content_type": a.content_type,
-                             "content": base64.b64encode(a.content).decode(), "inline": a.inline_alternative}
+                             "content": base64.b64encode(a.content).decode()}
                             for a in mail.attachments]}
 
 
@@ -114,8 +113,8 @@ def from_payload(key: str, payload: dict[str, Any]) -> OutgoingMail:
     return OutgoingMail(key=key, to=tuple(payload["to"]), subject=payload["subject"], text=payload["text"],
                         html=payload.get("html"), headers=dict(payload.get("headers") or {}),
                         to_name=payload.get("to_name"),
-                        attachments=tuple(Attachment(a["filename"], a["content_type"], base64.b64decode(a["content"]),
-                                                     bool(a.get("inline"))) for a in payload.get("attachments", [])))
+                        attachments=tuple(Attachment(a["filename"], a["content_type"], base64.b64decode(a["content"]))
+                                          for a in payload.get("attachments", [])))
 
 
 class Outbox:

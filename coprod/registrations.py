@@ -17,6 +17,7 @@ Running it again with no changes in the lists writes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -24,8 +25,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from coprod.links import address_hash
 from coprod.listsync import ListMirror, read_changes, save_link
-from coprod.rules import HELD, Decision, Session, allocate, message_kind, parse_registration, parse_session
+from coprod.rules import (
+    HELD,
+    Decision,
+    Session,
+    allocate,
+    message_kind,
+    normalise_email,
+    parse_registration,
+    parse_session,
+)
 from coprod.state import MirrorItem, StateStore
 from coprod.words import count
 from graph_client import DeltaResult, FieldUpdate, SharePointLists
@@ -95,6 +106,8 @@ class RegistrationSync:
         self.progress = progress or (lambda message: None)
         self.sessions = ListMirror(store, "Sessions")
         self.registrations = ListMirror(store, "Registrations", _group)
+        self._cancelling: set[str] = set()  # registrations cancelled from the link in an email, this run
+        self._cancel_keys: list[str] = []
 
     # --- reading ---------------------------------------------------------------
     def _apply_sessions(self, delta: DeltaResult, report: SyncReport) -> tuple[set[str], set[str]]:
@@ -120,6 +133,25 @@ class RegistrationSync:
             if new.group:
                 touched.add(new.group)
         return touched
+
+    def _cancel_requests(self) -> set[str]:
+        """Cancellations made from the link in a participant's email; returns their sessions.
+
+        The service writes only Status and StatusNote, so the request is applied as if the person had
+        ticked Cancel: their place is freed, the next person waiting gets it, and they are told.
+        """
+        sessions: set[str] = set()
+        for entry in self.store.ledger_list(kind="cancel-request", status="due"):
+            item = self.registrations.get(str(entry.payload.get("registration")))
+            address = normalise_email(item.fields.get("Email")) if item else None
+            if item is None or address is None or address_hash(address) != entry.payload.get("address"):
+                self.store.ledger_set(entry.key, "done", entry.payload | {"outcome": "no such booking"})
+                continue
+            self._cancelling.add(item.item_id)
+            self._cancel_keys.append(entry.key)
+            if item.group:
+                sessions.add(item.group)
+        return sessions
 
     # --- hand-offs ---------------------------------------------------------------
     def _message_due(self, kind: str, item: MirrorItem, report: SyncReport) -> None:
@@ -157,6 +189,7 @@ class RegistrationSync:
             session: Session | None = parse_session(session_id, mirrored.fields) if mirrored else None
             items = self.store.mirror_items("Registrations", group=session_id)
             regs = [parse_registration(i.item_id, i.created, i.fields) for i in items]
+            regs = [dataclasses.replace(r, cancel=True) if r.id in self._cancelling else r for r in regs]
             decisions, admin_note = allocate(session, regs, now, session_deleted=session_id in deleted_sessions)
             for item, reg in zip(items, regs, strict=True):
                 decision = decisions[reg.id]
@@ -172,6 +205,9 @@ class RegistrationSync:
                     reg_updates.append(FieldUpdate(item.item_id, changes, item.etag))
             if mirrored is not None and session is not None:
                 notes = list(session.problems) + ([admin_note] if admin_note else [])
+                meeting = self.store.ledger_get(f"meeting:{session_id}")
+                if meeting is not None and meeting.status == "failed" and session.status == "Open":
+                    notes.append(str(meeting.payload.get("problem", "")))
                 wanted = " ".join(notes) if notes else None
                 if (mirrored.fields.get("SyncNote") or None) != wanted:
                     session_updates.append(FieldUpdate(session_id, {"SyncNote": wanted or ""}, mirrored.etag))
@@ -195,14 +231,15 @@ class RegistrationSync:
         sessions, registrations = changes["Sessions"], changes["Registrations"]
         for name in self.LISTS:
             report.full_read = report.full_read or changes[name].full
-            self.progress(f"{name}: {len(changes[name].changed)} changed, {len(changes[name].deleted)} removed"
-                          f"{' (whole list)' if changes[name].full else ''}")
+            self.progress(f"{name}: {len(changes[name].changed)} items in the change feed, "
+                          f"{len(changes[name].deleted)} removed{' (whole list)' if changes[name].full else ''}")
         touched, deleted_sessions = self._apply_sessions(sessions, report)
         touched |= self._apply_registrations(registrations, report)
         touched |= set(json.loads(self.store.get_checkpoint(DIRTY) or "[]"))
         if sessions.full or registrations.full:
             touched |= {i.group for i in self.store.mirror_items("Registrations") if i.group}
             touched |= {i.item_id for i in self.store.mirror_items("Sessions")}
+        touched |= self._cancel_requests()
 
         retry_later: set[str] = set()
         for _round in range(MAX_CONFLICT_ROUNDS):
@@ -218,6 +255,8 @@ class RegistrationSync:
             retry_later |= touched
         retry_later.discard("")
         self.store.set_checkpoint(DIRTY, json.dumps(sorted(retry_later)))
+        for key in self._cancel_keys:
+            self.store.ledger_set(key, "done")
         save_link(self.store, "Sessions", sessions)
         save_link(self.store, "Registrations", registrations)
         return report

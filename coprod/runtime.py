@@ -10,10 +10,11 @@ from types import TracebackType
 from config import Settings
 from coprod.guests import GuestConfig, GuestPolicy
 from coprod.links import Signer
+from coprod.messages import MessageConfig
 from coprod.outbox import GraphTransport, Outbox, SendLimits
 from coprod.state import StateStore, open_store
 from coprod.web import WebContext
-from graph_client import Directory, GraphClient, Mail, SharePointLists
+from graph_client import Directory, GraphClient, Mail, OnlineMeetings, SharePointLists
 
 __all__ = ["Services"]
 
@@ -25,6 +26,7 @@ class Services:
     lists: SharePointLists
     store: StateStore
     directory: Directory
+    meetings: OnlineMeetings
     outbox: Outbox
     signer: Signer
     clock: Callable[[], float] = field(default=time.time)
@@ -38,7 +40,8 @@ class Services:
         mail = Mail(graph, settings.sender, sender_name=settings.programme_name)
         limits = limits or SendLimits(per_window=settings.send_per_minute, per_day=settings.send_per_day)
         outbox = Outbox(store, GraphTransport(mail), limits, clock=clock, sleep=sleep)
-        return cls(settings, graph, SharePointLists(graph, settings.site_id), store, Directory(graph), outbox,
+        return cls(settings, graph, SharePointLists(graph, settings.site_id), store, Directory(graph),
+                   OnlineMeetings(graph, settings.organizer_id), outbox,
                    Signer(settings.signing_key.get_secret_value(), clock=clock), clock, sleep)
 
     def guest_config(self) -> GuestConfig:
@@ -47,6 +50,11 @@ class Services:
                            admin_email=s.admin_email, site_name=f"the {s.programme_name} SharePoint site",
                            policy=GuestPolicy(auto_approve=s.guest_auto_approve_domains,
                                               blocked=s.guest_blocked_domains))
+
+    def message_config(self) -> MessageConfig:
+        s = self.settings
+        return MessageConfig(sender=s.sender, programme=s.programme_name, public_url=s.public_url,
+                             reminder_hours=s.reminder_hours, brief_hours=s.brief_hours)
 
     def web_context(self) -> WebContext:
         return WebContext(self.signer, self.store, self.settings.programme_name,

@@ -15,17 +15,26 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
-__all__ = ["UK", "render_email", "render_page", "uk_time"]
+__all__ = ["UK", "render_email", "render_page", "uk_clock", "uk_time"]
 
 UK = ZoneInfo("Europe/London")
 _ROOT = Path(__file__).with_name("templates")
 
 
+def uk_clock(moment: datetime) -> str:
+    """`2pm`, `10:30am` in UK time."""
+    return moment.astimezone(UK).strftime("%I:%M%p").lstrip("0").replace(":00", "").lower()
+
+
 def uk_time(moment: datetime) -> str:
     """`Tuesday 1 December 2026, 2pm` in UK time (GMT or BST as the date has it)."""
     local = moment.astimezone(UK)
-    clock = local.strftime("%I:%M%p").lstrip("0").replace(":00", "").lower()
-    return f"{local.strftime('%A')} {local.day} {local.strftime('%B %Y')}, {clock}"
+    return f"{local.strftime('%A')} {local.day} {local.strftime('%B %Y')}, {uk_clock(moment)}"
+
+
+def _without_link(session: dict[str, Any]) -> dict[str, Any]:
+    """A session's details for someone who has no place (yet): no joining link."""
+    return session | {"join_url": None}
 
 
 @cache
@@ -35,6 +44,8 @@ def _environment(autoescape: bool) -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                              keep_trailing_newline=True)
     env.filters["uk_time"] = uk_time
+    env.filters["uk_end"] = uk_clock
+    env.filters["waiting"] = _without_link
     return env
 
 

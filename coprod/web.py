@@ -83,6 +83,47 @@ class Pages:
         self.context.store.ledger_add(f"guest-confirmed:{subject}", "guest-confirmed", {}, status="done")
         return self.page("guest_confirmed")
 
+    # --- a participant cancels their place -----------------------------------------------
+    CANCEL_NEXT = "If you still want to cancel, reply to any of our emails and we'll do it for you."
+
+    async def cancel_place(self, request: Request) -> Response:
+        from coprod.messages import CANCEL_PURPOSE
+
+        token = request.query_params.get("t", "") if request.method == "GET" else \
+            str((await request.form()).get("t", ""))
+        try:
+            subject = self.context.signer.read(token, CANCEL_PURPOSE)
+        except LinkError as error:
+            return self.link_problem(error, self.CANCEL_NEXT)
+        registration_id, _, address = subject.partition(":")
+        booking = self._booking(registration_id, address)
+        if booking is None:
+            return self.link_problem(LinkError("invalid"), self.CANCEL_NEXT)
+        if booking["status"] == "Cancelled" or self.context.store.ledger_get(f"cancel-request:{registration_id}"):
+            return self.page("cancel_done", session=booking)
+        if request.method == "GET":
+            return self.page("cancel_confirm", token=token, session=booking)
+        self.context.store.ledger_add(f"cancel-request:{registration_id}", "cancel-request",
+                                      {"registration": registration_id, "address": address})
+        return self.page("cancel_done", session=booking)
+
+    def _booking(self, registration_id: str, address: str) -> dict[str, Any] | None:
+        """The registration a cancel link is for, if its address is still the one the link was sent to."""
+        from coprod.links import address_hash
+        from coprod.meetings import meeting_record
+        from coprod.rules import normalise_email, parse_session
+
+        store = self.context.store
+        item = store.mirror_get("Registrations", registration_id)
+        email = normalise_email(item.fields.get("Email")) if item else None
+        if item is None or email is None or address_hash(email) != address:
+            return None
+        session = store.mirror_get("Sessions", item.group or "")
+        record = meeting_record(store.ledger_get(f"meeting:{item.group}"))
+        parsed = parse_session(session.item_id, session.fields) if session else None
+        return {"status": item.fields.get("Status"), "title": parsed.title if parsed else "your session",
+                "start": record.start if record else (parsed.start if parsed else None)}
+
     async def stylesheet(self, request: Request) -> Response:
         return FileResponse(STATIC / "site.css", media_type="text/css",
                             headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"})
@@ -97,4 +138,5 @@ def create_web_app(context: Callable[[], WebContext]) -> Starlette:
     return Starlette(routes=[Mount(BASE, routes=[
         Route("/static/site.css", pages.stylesheet, methods=["GET"]),
         Route("/guest/confirm", pages.guest_confirm, methods=["GET", "POST"]),
+        Route("/cancel", pages.cancel_place, methods=["GET", "POST"]),
     ])], exception_handlers={404: pages.not_found})

@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
-__all__ = ["count"]
+__all__ = ["MESSAGE_KINDS", "count", "count_kind"]
 
 
 def count(n: int, noun: str, plural: str | None = None) -> str:
     """`1 item`, `2 items`, `0 items` (or the plural given)."""
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+# What each kind of email is called in summaries: (one, many).
+MESSAGE_KINDS = {
+    "confirmed": ("booking confirmation", None),
+    "promoted": ("place offered from the waiting list", "places offered from the waiting list"),
+    "waitlisted": ("waiting-list notice", None),
+    "changed": ("change notice", None),
+    "cancelled_by_you": ("cancellation", None),
+    "session_cancelled": ("session cancellation", None),
+    "reminder": ("reminder", None),
+    "facilitator_brief": ("facilitator brief", None),
+    "guest-confirm": ("address confirmation", None),
+    "guest-digest": ("admins' digest", "admins' digests"),
+}
+
+
+def count_kind(n: int, kind: str) -> str:
+    """`3 booking confirmations`, `1 reminder`: an email kind, counted."""
+    return count(n, *MESSAGE_KINDS.get(kind, (kind.replace("_", " "), None)))

@@ -24,6 +24,7 @@ from graph_client._errors import (
 )
 from graph_client._lists import DeltaResult, FieldUpdate, SharePointLists
 from graph_client._mail import Attachment, Mail, OutgoingMail, message_id_for
+from graph_client._meetings import OnlineMeeting, OnlineMeetings, graph_time
 from graph_client._models import BatchResponse, Column, Invitation, ListInfo, ListItem, Message, Page, Site, User
 from graph_client._retry import RetryPolicy, parse_retry_after
 
@@ -54,6 +55,8 @@ __all__ = [
     "Message",
     "MsalCredential",
     "NotFoundError",
+    "OnlineMeeting",
+    "OnlineMeetings",
     "OutgoingMail",
     "Page",
     "PreconditionFailedError",
@@ -64,6 +67,7 @@ __all__ = [
     "ThrottledError",
     "TokenError",
     "User",
+    "graph_time",
     "message_id_for",
     "odata_string",
     "parse_retry_after",

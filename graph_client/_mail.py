@@ -27,12 +27,11 @@ __all__ = ["Attachment", "Mail", "OutgoingMail", "message_id_for"]
 
 @dataclass(frozen=True)
 class Attachment:
-    """A file to attach. `inline_alternative` puts it beside the text and HTML (a calendar invitation)."""
+    """A file to attach (a calendar file is `text/calendar; method=REQUEST`)."""
 
     filename: str
-    content_type: str  # e.g. "text/calendar; method=REQUEST"
+    content_type: str
     content: bytes
-    inline_alternative: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,11 +69,6 @@ def to_mime(mail: OutgoingMail, sender: str, sender_name: str | None = None) -> 
     message.set_content(mail.text)
     if mail.html is not None:
         message.add_alternative(mail.html, subtype="html")
-    for attachment in mail.attachments:
-        maintype, subtype, params = _split_type(attachment.content_type)
-        if attachment.inline_alternative and maintype == "text":
-            # A calendar invitation shows as one (accept / decline) when it is an alternative of the body.
-            message.add_alternative(attachment.content.decode("utf-8"), subtype=subtype, params=params)
     for attachment in mail.attachments:
         maintype, subtype, params = _split_type(attachment.content_type)
         message.add_attachment(attachment.content, maintype=maintype, subtype=subtype,

@@ -1,0 +1,206 @@
+"""Teams meetings: one for every Open session, kept in step with its title and time, removed when it is cancelled.
+
+`POST /users/{organizer}/onlineMeetings/createOrGet` with `externalId`
+`session-<item id>` makes the meeting or finds the one made before, so a
+repeat (or a run that died before writing back) never makes a second. It
+invites nobody: participants get their own email and calendar file, so no
+one ever sees another's address. Then a PATCH sets the lobby (people from
+outside the organisation wait, by default) and who presents (the organiser
+and the session's facilitators only).
+
+Each session's meeting is recorded in the ledger (`meeting:<session id>`)
+with the title and times it was made for and a version. A new title or time
+updates the meeting and raises the version; the participant messages take
+that as "the session changed" (an updated calendar file, a higher
+SEQUENCE). A cancelled or deleted session's meeting is deleted. A session
+that goes back to Draft keeps its meeting: links already sent still work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from coprod.listsync import ListMirror
+from coprod.rules import normalise_email, parse_session
+from coprod.state import LedgerEntry, StateStore
+from coprod.words import count
+from graph_client import (
+    FieldUpdate,
+    GraphError,
+    GraphResponseError,
+    OnlineMeeting,
+    OnlineMeetings,
+    SharePointLists,
+    graph_time,
+)
+
+__all__ = ["MeetingRecord", "MeetingReport", "MeetingSync", "facilitators", "meeting_record"]
+
+log = logging.getLogger("coprod.meetings")
+LOBBY_SCOPES = {"organization": "organization", "organizer": "organizer", "everyone": "everyone"}
+
+
+def facilitators(value: Any) -> list[str]:
+    """The usable addresses in a Facilitators column (commas, semicolons, spaces or lines between them)."""
+    if not isinstance(value, str):
+        return []
+    found = (normalise_email(part) for part in re.split(r"[,;\s]+", value))
+    return sorted({address for address in found if address})
+
+
+@dataclass(frozen=True)
+class MeetingRecord:
+    """What the ledger remembers of a session's meeting."""
+
+    session_id: str
+    meeting_id: str
+    join_url: str
+    title: str
+    start: datetime
+    end: datetime
+    version: int
+    presenters: tuple[str, ...]
+    lobby: str
+    deleted: bool = False
+
+    def payload(self) -> dict[str, Any]:
+        return {"id": self.meeting_id, "join_url": self.join_url, "title": self.title,
+                "start": self.start.isoformat(), "end": self.end.isoformat(), "version": self.version,
+                "presenters": list(self.presenters), "lobby": self.lobby, "deleted": self.deleted}
+
+
+def meeting_record(entry: LedgerEntry | None) -> MeetingRecord | None:
+    if entry is None or "id" not in entry.payload:
+        return None
+    p = entry.payload
+    return MeetingRecord(entry.key.removeprefix("meeting:"), p["id"], p["join_url"], p["title"],
+                         datetime.fromisoformat(p["start"]), datetime.fromisoformat(p["end"]), int(p["version"]),
+                         tuple(p.get("presenters", ())), str(p.get("lobby", "")), bool(p.get("deleted")))
+
+
+@dataclass
+class MeetingReport:
+    created: int = 0
+    updated: int = 0  # new title or time: participants are told
+    settings_updated: int = 0  # lobby or presenters only
+    deleted: int = 0
+    failed: int = 0
+    writes: int = 0
+    changed_sessions: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        parts = [text for n, text in (
+            (self.created, f"{count(self.created, 'meeting')} made"),
+            (self.updated, f"{count(self.updated, 'meeting')} moved or renamed with its session"),
+            (self.settings_updated, f"{count(self.settings_updated, 'meeting')} given new lobby or presenters"),
+            (self.deleted, f"{count(self.deleted, 'meeting')} removed with a cancelled session"),
+            (self.failed, f"{count(self.failed, 'session')} could not get a meeting (see its Sync note)")) if n]
+        return "Teams meetings: " + (", ".join(parts) or "all in place") + f"; {count(self.writes, 'item')} updated."
+
+
+class MeetingSync:
+    def __init__(self, lists: SharePointLists, meetings: OnlineMeetings, store: StateStore, *, lobby: str,
+                 progress: Callable[[str], None] | None = None) -> None:
+        self.lists = lists
+        self.meetings = meetings
+        self.store = store
+        self.lobby = LOBBY_SCOPES[lobby]
+        self.progress = progress or (lambda message: None)
+        self.sessions = ListMirror(store, "Sessions")
+
+    def run(self) -> MeetingReport:
+        report = MeetingReport()
+        updates = []
+        seen = set()
+        for item in self.sessions.items():
+            seen.add(item.item_id)
+            session = parse_session(item.item_id, item.fields)
+            key = f"meeting:{item.item_id}"
+            record = meeting_record(self.store.ledger_get(key))
+            try:
+                if session.status == "Open" and session.start and session.end and session.end >= session.start:
+                    record = self._ensure(item.item_id, session.title, session.start, session.end,
+                                          facilitators(item.fields.get("Facilitators")), record, report)
+                elif session.status == "Cancelled" and record is not None and not record.deleted:
+                    record = self._remove(record, report)
+                else:
+                    continue  # Draft, or times to fix first (the registration sync's note says which)
+            except GraphError as error:
+                report.failed += 1
+                self.store.ledger_add(key, "meeting", {})
+                self.store.ledger_set(key, "failed", (record.payload() if record else {}) | {"problem": _say(error)})
+                log.warning("Teams meeting for session %s: %s", item.item_id, error)
+                continue
+            wanted = {"JoinUrl": "" if record.deleted else record.join_url,
+                      "MeetingId": "" if record.deleted else record.meeting_id}
+            changes = {k: v for k, v in wanted.items() if (item.fields.get(k) or "") != v}
+            if changes:
+                updates.append(FieldUpdate(item.item_id, changes, item.etag))
+        for entry in self.store.ledger_list(kind="meeting", status="done"):
+            record = meeting_record(entry)
+            if record is not None and not record.deleted and record.session_id not in seen:
+                try:  # the session was deleted from the list
+                    self._remove(record, report)
+                except GraphError as error:
+                    log.warning("Teams meeting for deleted session %s: %s", record.session_id, error)
+        report.writes = self.sessions.write(self.lists, updates, self.progress).written
+        return report
+
+    def _save(self, record: MeetingRecord) -> MeetingRecord:
+        key = f"meeting:{record.session_id}"
+        self.store.ledger_add(key, "meeting", {}, status="done")
+        self.store.ledger_set(key, "done", record.payload())
+        return record
+
+    def _ensure(self, session_id: str, title: str, start: datetime, end: datetime, presenters: list[str],
+                record: MeetingRecord | None, report: MeetingReport) -> MeetingRecord:
+        if record is None or record.deleted:
+            made = self.meetings.create_or_get(f"session-{session_id}", title, start, end, presenters)
+            meeting = self._settings(made.id, presenters)
+            report.created += 1
+            version = record.version + 1 if record else 1
+            return self._save(self._record(session_id, meeting, title, start, end, version, presenters))
+        if (record.title, record.start, record.end) != (title, start, end):
+            meeting = self.meetings.update(record.meeting_id, {"subject": title, "startDateTime": graph_time(start),
+                                                               "endDateTime": graph_time(end)})
+            report.updated += 1
+            report.changed_sessions.append(session_id)
+            saved = self._save(self._record(session_id, meeting, title, start, end, record.version + 1, presenters))
+            self.store.ledger_add(f"session-changed:{session_id}:v{saved.version}", "session-change", {
+                "session": session_id, "version": saved.version,
+                "previous": {"title": record.title, "start": record.start.isoformat(), "end": record.end.isoformat()}})
+            return saved
+        if (list(record.presenters), record.lobby) != (presenters, self.lobby):
+            meeting = self._settings(record.meeting_id, presenters)
+            report.settings_updated += 1
+            return self._save(self._record(session_id, meeting, title, start, end, record.version, presenters))
+        return record
+
+    def _settings(self, meeting_id: str, presenters: list[str]) -> OnlineMeeting:
+        """Lobby and presenters: createOrGet does not take them, so they are set after."""
+        return self.meetings.update(meeting_id, {
+            "lobbyBypassSettings": {"scope": self.lobby, "isDialInBypassEnabled": False},
+            "allowedPresenters": "roleIsPresenter",
+            "participants": {"attendees": [{"upn": upn, "role": "presenter"} for upn in presenters]}})
+
+    def _record(self, session_id: str, meeting: OnlineMeeting, title: str, start: datetime, end: datetime,
+                version: int, presenters: list[str]) -> MeetingRecord:
+        return MeetingRecord(session_id, meeting.id, meeting.join_web_url, title, start, end, version,
+                             tuple(presenters), self.lobby)
+
+    def _remove(self, record: MeetingRecord, report: MeetingReport) -> MeetingRecord:
+        self.meetings.delete(record.meeting_id)
+        report.deleted += 1
+        return self._save(dataclasses.replace(record, deleted=True))
+
+
+def _say(error: GraphError) -> str:
+    if isinstance(error, GraphResponseError):
+        return f"We couldn't make the Teams meeting (Microsoft answered {error.status} {error.code or ''})."
+    return "We couldn't reach Microsoft to make the Teams meeting; we'll try again shortly."

@@ -1,0 +1,260 @@
+"""Every message a participant (or a facilitator) gets, each queued exactly once.
+
+From the registration sync's hand-offs: confirmed and promoted (the join link
+and a calendar file), waitlisted (with their place in the queue), cancelled
+(by them, or the whole session: a cancelling calendar file). From the
+meeting sync: a session that changed title or time (an updated calendar file,
+same UID, higher SEQUENCE) goes to everyone already told about it. From the
+clock: a reminder a set time before (COPROD_REMINDER_HOURS), and the
+facilitators' brief (COPROD_BRIEF_HOURS): numbers, the access needs to
+prepare for (no addresses), the join link.
+
+Every message is one email to one person (a brief: to the session's
+facilitators), so nobody sees another participant's address. Each has an
+outbox key made from the hand-off's key, or from person, session, kind and
+session version, so reruns and crashes never send one twice. A person's
+latest news is kept in the ledger (`told:registration-<id>`: the session
+version and when), so a change is only sent to those who had the old details,
+and a reminder not to someone who heard from us moments ago.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from coprod.calendar import SessionEvent, session_ics
+from coprod.links import Signer, address_hash
+from coprod.meetings import MeetingRecord, facilitators, meeting_record
+from coprod.outbox import Outbox
+from coprod.rules import as_text, normalise_email, parse_session
+from coprod.state import LedgerEntry, MirrorItem, StateStore
+from coprod.templates import render_email
+from coprod.words import count, count_kind
+from graph_client import Attachment, OutgoingMail
+
+__all__ = ["CANCEL_PURPOSE", "MessageConfig", "MessageReport", "ParticipantMessages"]
+
+CANCEL_PURPOSE = "cancel-place"
+EXPECTED = {"confirmed": "Confirmed", "promoted": "Confirmed", "waitlisted": "Waitlisted", "cancelled": "Cancelled"}
+SUBJECTS = {
+    "confirmed": "Your place is booked: {title}",
+    "promoted": "A place has come up for you: {title}",
+    "waitlisted": "You're on the waiting list: {title}",
+    "changed": "A session you're signed up for has changed: {title}",
+    "cancelled_by_you": "Your place is cancelled: {title}",
+    "session_cancelled": "Cancelled: {title}",
+    "reminder": "Coming up: {title}",
+    "facilitator_brief": "Your facilitator brief: {title}",
+}
+
+
+@dataclass(frozen=True)
+class Told:
+    version: int  # the session version of the details they last had
+    at: float  # when
+    calendar: bool  # whether they ever had a calendar file (so a cancellation sends a cancelling one)
+
+
+@dataclass(frozen=True)
+class MessageConfig:
+    sender: str
+    programme: str
+    public_url: str
+    reminder_hours: float = 24
+    brief_hours: float = 48
+
+
+@dataclass
+class MessageReport:
+    queued: dict[str, int] = field(default_factory=dict)
+    waiting_for_meeting: int = 0  # confirmations held until their session's meeting exists
+
+    def add(self, kind: str) -> None:
+        self.queued[kind] = self.queued.get(kind, 0) + 1
+
+    def line(self) -> str:
+        parts = [count_kind(n, kind) for kind, n in sorted(self.queued.items())]
+        if self.waiting_for_meeting:
+            parts.append(f"{count(self.waiting_for_meeting, 'confirmation')} waiting for the session's Teams meeting")
+        return "Participant messages: " + (", ".join(parts) + " queued" if parts else "none due") + "."
+
+
+class ParticipantMessages:
+    def __init__(self, store: StateStore, outbox: Outbox, signer: Signer, config: MessageConfig, *,
+                 clock: Callable[[], float]) -> None:
+        self.store = store
+        self.outbox = outbox
+        self.signer = signer
+        self.config = config
+        self.clock = clock
+
+    def run(self) -> MessageReport:
+        report = MessageReport()
+        for entry in self.store.ledger_list(kind="message", status="due"):
+            self._handoff(entry, report)
+        for entry in self.store.ledger_list(kind="session-change", status="due"):
+            self._changed(entry, report)
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        for item in self.store.mirror_items("Sessions"):
+            record = meeting_record(self.store.ledger_get(f"meeting:{item.item_id}"))
+            if record is None or record.deleted or parse_session(item.item_id, item.fields).status != "Open":
+                continue
+            if record.start - timedelta(hours=self.config.reminder_hours) <= now < record.start:
+                self._reminders(record, report)
+            if record.start - timedelta(hours=self.config.brief_hours) <= now < record.start:
+                self._brief(item, record, report)
+        return report
+
+    # --- what we know of a session and a person -----------------------------------------
+    def _session(self, session_id: str) -> tuple[dict[str, Any], MeetingRecord | None, str]:
+        """(details for the templates, its meeting, its status: Open, Draft, Cancelled or Deleted)."""
+        record = meeting_record(self.store.ledger_get(f"meeting:{session_id}"))
+        item = self.store.mirror_get("Sessions", session_id)
+        parsed = parse_session(session_id, item.fields) if item else None
+        view = {"title": record.title if record else (parsed.title if parsed else "the session"),
+                "start": record.start if record else (parsed.start if parsed else None),
+                "end": record.end if record else (parsed.end if parsed else None),
+                "join_url": record.join_url if record and not record.deleted else None}
+        return view, record, parsed.status if parsed else "Deleted"
+
+    def _told(self, registration_id: str) -> Told | None:
+        entry = self.store.ledger_get(f"told:registration-{registration_id}")
+        return Told(int(entry.payload["version"]), float(entry.payload["at"]), bool(entry.payload.get("calendar"))) \
+            if entry else None
+
+    def _remember(self, registration_id: str, version: int, *, calendar: bool) -> None:
+        """What this person last heard: the session version, when, and whether they ever had a calendar file."""
+        key = f"told:registration-{registration_id}"
+        before = self._told(registration_id)
+        payload = {"version": version, "at": self.clock(), "calendar": calendar or bool(before and before.calendar)}
+        if not self.store.ledger_add(key, "told", payload, status="done"):
+            self.store.ledger_set(key, "done", payload)
+
+    def _cancel_link(self, registration_id: str, address: str, end: datetime | None) -> str:
+        lifetime = max(86_400.0, ((end.timestamp() if end else self.clock()) - self.clock()) + 86_400)
+        token = self.signer.make(CANCEL_PURPOSE, f"{registration_id}:{address_hash(address)}", lifetime)
+        return f"{self.config.public_url}/api/pages/cancel?t={token}"
+
+    def _calendar(self, session_id: str, view: dict[str, Any], version: int, address: str, name: str,
+                  cancel: bool = False) -> Attachment:
+        event = SessionEvent(session_id, view["title"], view["start"], view["end"], view["join_url"], version)
+        content = session_ics(event, organizer=self.config.sender, organizer_name=self.config.programme,
+                              attendee=address, attendee_name=name, cancel=cancel,
+                              now=datetime.fromtimestamp(self.clock(), UTC))
+        method = "CANCEL" if cancel else "REQUEST"
+        return Attachment("session.ics", f"text/calendar; method={method}", content)
+
+    def _queue(self, key: str, template: str, to: str, name: str | None, view: dict[str, Any],
+               report: MessageReport, attachments: tuple[Attachment, ...] = (), **context: Any) -> None:
+        text, html = render_email(template, name=name or "there", session=view, **context)
+        mail = OutgoingMail(key=key, to=(to,), to_name=name, subject=SUBJECTS[template].format(title=view["title"]),
+                            text=text, html=html, attachments=attachments)
+        if self.outbox.enqueue(mail, template):
+            report.add(template)
+
+    # --- the registration sync's hand-offs ------------------------------------------------
+    def _handoff(self, entry: LedgerEntry, report: MessageReport) -> None:
+        kind, registration_id = str(entry.payload["kind"]), str(entry.payload["registration"])
+        session_id = str(entry.payload.get("session") or "")
+        item = self.store.mirror_get("Registrations", registration_id)
+        status = item.fields.get("Status") if item else None
+        address = normalise_email(item.fields.get("Email")) if item else None
+        if item is None or address is None or status != EXPECTED.get(kind):
+            # gone, or its status moved on before we wrote (the newer hand-off says what happened)
+            self.store.ledger_set(entry.key, "done", entry.payload | {"outcome": "not sent: status moved on"})
+            return
+        name = as_text(item.fields.get("Title"), 80)
+        view, record, session_status = self._session(session_id)
+        if view["start"] is None or view["end"] is None:
+            self.store.ledger_set(entry.key, "done", entry.payload | {"outcome": "not sent: session has no time"})
+            return
+        key = f"mail:{entry.key}"
+        if kind in ("confirmed", "promoted"):
+            if record is None or record.deleted:
+                report.waiting_for_meeting += 1
+                return  # stays due: the confirmation carries the join link, so it waits for the meeting
+            self._queue(key, kind, address, name, view, report,
+                        (self._calendar(session_id, view, record.version, address, name),),
+                        access_needs=as_text(item.fields.get("AccessNeeds"), 500),
+                        cancel_link=self._cancel_link(registration_id, address, view["end"]))
+            self._remember(registration_id, record.version, calendar=True)
+        elif kind == "waitlisted":
+            self._queue(key, "waitlisted", address, name, view, report, position=self._position(item))
+            self._remember(registration_id, record.version if record else 0, calendar=False)
+        else:  # cancelled
+            told = self._told(registration_id)
+            had_calendar = told is not None and told.calendar
+            version = max(told.version if told else 0, record.version if record else 0)
+            template = "session_cancelled" if session_status in ("Cancelled", "Deleted") else "cancelled_by_you"
+            calendar = (self._calendar(session_id, view, version, address, name, cancel=True),) if had_calendar else ()
+            self._queue(key, template, address, name, view, report, calendar, had_calendar=had_calendar)
+        self.store.ledger_set(entry.key, "done", entry.payload | {"outcome": "queued"})
+
+    def _position(self, item: MirrorItem) -> int:
+        waiting = sorted((r for r in self.store.mirror_items("Registrations", group=item.group)
+                          if r.fields.get("Status") == "Waitlisted"),
+                         key=lambda r: (r.created, int(r.item_id) if r.item_id.isdigit() else 0))
+        return next((n for n, r in enumerate(waiting, 1) if r.item_id == item.item_id), len(waiting) or 1)
+
+    # --- a session's title or time changed -----------------------------------------------
+    def _changed(self, entry: LedgerEntry, report: MessageReport) -> None:
+        session_id, version = str(entry.payload["session"]), int(entry.payload["version"])
+        view, _, _ = self._session(session_id)
+        previous = entry.payload.get("previous") or {}
+        before = {"title": previous.get("title"), "start": _when(previous.get("start"))} if previous else None
+        for item in self.store.mirror_items("Registrations", group=session_id):
+            status = item.fields.get("Status")
+            told = self._told(item.item_id)
+            address = normalise_email(item.fields.get("Email"))
+            if status not in ("Confirmed", "Waitlisted") or told is None or told.version >= version or address is None:
+                continue  # only people who had the old details hear of the new ones
+            name = as_text(item.fields.get("Title"), 80)
+            confirmed = status == "Confirmed"
+            calendar = (self._calendar(session_id, view, version, address, name),) if confirmed else ()
+            self._queue(f"mail:changed:registration-{item.item_id}:session-{session_id}:v{version}", "changed",
+                        address, name, view, report, calendar, previous=before, confirmed=confirmed,
+                        cancel_link=self._cancel_link(item.item_id, address, view["end"]))
+            self._remember(item.item_id, version, calendar=confirmed)
+        self.store.ledger_set(entry.key, "done", entry.payload)
+
+    # --- by the clock ------------------------------------------------------------------
+    def _reminders(self, record: MeetingRecord, report: MessageReport) -> None:
+        reminder_time = record.start.timestamp() - self.config.reminder_hours * 3600
+        view, _, _ = self._session(record.session_id)
+        for item in self.store.mirror_items("Registrations", group=record.session_id):
+            key = f"mail:reminder:registration-{item.item_id}:session-{record.session_id}:v{record.version}"
+            told = self._told(item.item_id)
+            address = normalise_email(item.fields.get("Email"))
+            if (item.fields.get("Status") != "Confirmed" or told is None or told.at >= reminder_time
+                    or address is None or self.store.outbox_get(key) is not None):
+                continue  # not booked, not told yet, told moments ago, or reminded already
+            name = as_text(item.fields.get("Title"), 80)
+            self._queue(key, "reminder", address, name, view, report,
+                        cancel_link=self._cancel_link(item.item_id, address, view["end"]))
+
+    def _brief(self, session: MirrorItem, record: MeetingRecord, report: MessageReport) -> None:
+        key = f"mail:brief:session-{record.session_id}:v{record.version}"
+        team = facilitators(session.fields.get("Facilitators"))
+        if not team or self.store.outbox_get(key) is not None:
+            return
+        registrations = self.store.mirror_items("Registrations", group=record.session_id)
+        confirmed = [r for r in registrations if r.fields.get("Status") == "Confirmed"]
+        needs = sorted({n for n in (as_text(r.fields.get("AccessNeeds"), 500) for r in confirmed) if n})
+        view, _, _ = self._session(record.session_id)
+        text, html = render_email("facilitator_brief", session=view, capacity=parse_session(
+            session.item_id, session.fields).capacity, confirmed=len(confirmed), access_needs=needs,
+            waiting=sum(1 for r in registrations if r.fields.get("Status") == "Waitlisted"))
+        if self.outbox.enqueue(OutgoingMail(key=key, to=tuple(team), text=text, html=html,
+                                            subject=SUBJECTS["facilitator_brief"].format(title=view["title"])),
+                               "facilitator_brief"):
+            report.add("facilitator_brief")
+
+
+def _when(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
