@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from coprod.listsync import ListMirror
+from coprod.registrations import decide_again
 from coprod.rules import normalise_email, parse_session
 from coprod.state import LedgerEntry, StateStore
 from coprod.words import count
@@ -118,11 +119,14 @@ class MeetingSync:
         report = MeetingReport()
         updates = []
         seen = set()
+        renote: set[str] = set()  # sessions whose Sync note must say (or stop saying) the meeting failed
         for item in self.sessions.items():
             seen.add(item.item_id)
             session = parse_session(item.item_id, item.fields)
             key = f"meeting:{item.item_id}"
-            record = meeting_record(self.store.ledger_get(key))
+            entry = self.store.ledger_get(key)
+            failed_before = entry is not None and entry.status == "failed"
+            record = meeting_record(entry)
             try:
                 if session.status == "Open" and session.start and session.end and session.end >= session.start:
                     record = self._ensure(item.item_id, session.title, session.start, session.end,
@@ -135,8 +139,11 @@ class MeetingSync:
                 report.failed += 1
                 self.store.ledger_add(key, "meeting", {})
                 self.store.ledger_set(key, "failed", (record.payload() if record else {}) | {"problem": _say(error)})
+                renote.add(item.item_id)
                 log.warning("Teams meeting for session %s: %s", item.item_id, error)
                 continue
+            if failed_before:
+                renote.add(item.item_id)  # it works now: the note about it goes
             wanted = {"JoinUrl": "" if record.deleted else record.join_url,
                       "MeetingId": "" if record.deleted else record.meeting_id}
             changes = {k: v for k, v in wanted.items() if (item.fields.get(k) or "") != v}
@@ -150,6 +157,8 @@ class MeetingSync:
                 except GraphError as error:
                     log.warning("Teams meeting for deleted session %s: %s", record.session_id, error)
         report.writes = self.sessions.write(self.lists, updates, self.progress).written
+        if renote:
+            decide_again(self.store, renote)
         return report
 
     def _save(self, record: MeetingRecord) -> MeetingRecord:

@@ -41,11 +41,17 @@ from coprod.state import MirrorItem, StateStore
 from coprod.words import count
 from graph_client import DeltaResult, FieldUpdate, SharePointLists
 
-__all__ = ["RegistrationSync", "SyncReport"]
+__all__ = ["RegistrationSync", "SyncReport", "decide_again"]
 
 log = logging.getLogger("coprod.registrations")
 MAX_CONFLICT_ROUNDS = 3
 DIRTY = "registrations.dirty-sessions"
+
+
+def decide_again(store: StateStore, session_ids: Iterable[str]) -> None:
+    """Have the next registration run decide these sessions again (and rewrite their Sync notes)."""
+    dirty = set(json.loads(store.get_checkpoint(DIRTY) or "[]")) | set(session_ids)
+    store.set_checkpoint(DIRTY, json.dumps(sorted(dirty)))
 
 
 @dataclass

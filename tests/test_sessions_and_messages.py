@@ -1,0 +1,348 @@
+"""Teams meetings and participant messages, end to end: lists in the emulator -> a full run over HTTPS ->
+meetings, the list, and the mail in the sender's mailbox (read back, calendar files parsed with icalendar)."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import icalendar
+import pytest
+
+from config import load_settings
+from coprod.provision import provision
+from coprod.run import run_once
+from coprod.runtime import Services
+from coprod.web import create_web_app
+from graph_emulator import EmulatorServer
+from graph_emulator.testing import AsgiTransport
+
+LONDON = ZoneInfo("Europe/London")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def sleep(self, seconds: float) -> None:
+        self.offset += seconds  # the mailbox's minute passes at once
+
+
+class Programme:
+    """The lists as people edit them, the service's runs, and what people received."""
+
+    def __init__(self, emulator: EmulatorServer, services: Services, clock: Clock) -> None:
+        self.backend = emulator.backend
+        self.services = services
+        self.clock = clock
+        self.site = services.settings.site_id
+        self._created = datetime.now(UTC) - timedelta(days=1)
+        provision(services.lists)
+
+    def session(self, title: str, start: datetime, *, minutes: int = 60, capacity: int = 10,
+                **fields: Any) -> str:
+        values = {"Title": title, "Status": "Open", "Capacity": capacity, "Theme": "Carers",
+                  "StartTime": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                  "EndTime": (start + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")} | fields
+        return str(self.backend.sharepoint.create_item(self.site, "Sessions", values).id)
+
+    def register(self, session: str, name: str, **fields: Any) -> str:
+        self._created += timedelta(minutes=1)
+        email = fields.pop("Email", name.lower().replace(" ", ".") + "@example.org")
+        values = {"Title": name, "Email": email, "Consent": True, "SessionLookupId": session} | fields
+        return str(self.backend.sharepoint.create_item(self.site, "Registrations", values,
+                                                       created=self._created.timestamp()).id)
+
+    def edit(self, list_name: str, item_id: str, **fields: Any) -> None:
+        self.backend.sharepoint.update_fields(self.site, list_name, item_id, fields)
+
+    def run(self, minutes: float = 5) -> list[str]:
+        self.clock.offset += minutes * 60
+        return run_once(self.services, drain_seconds=600)
+
+    def mail(self) -> list[Any]:
+        return self.backend.mail.sent(self.backend.sender)
+
+    def mail_to(self, address: str) -> list[Any]:
+        return [m for m in self.mail() if address in m.to]
+
+    def field(self, list_name: str, item_id: str, name: str) -> Any:
+        return self.backend.sharepoint.get_item(self.site, list_name, item_id)[1].fields.get(name)
+
+    def meetings(self) -> list[Any]:
+        return self.backend.meetings.for_organizer(self.backend.organizer.id)
+
+
+def calendar_of(message: Any) -> icalendar.Calendar:
+    [ics] = [a for a in message.attachments if a.name == "session.ics"]
+    return icalendar.Calendar.from_ical(ics.content)
+
+
+def event_of(calendar: icalendar.Calendar) -> Any:
+    [event] = calendar.walk("VEVENT")
+    return event
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def programme(emulator: EmulatorServer, env: dict[str, str], clock: Clock) -> Iterator[Programme]:
+    settings = load_settings(env | {"COPROD_PUBLIC_URL": "https://coprod.example.org",
+                                    "COPROD_PROGRAMME_NAME": "Having your say"})
+    with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
+        yield Programme(emulator, services, clock)
+
+
+def soon(days: float = 10, hour: int = 14) -> datetime:
+    return (datetime.now(UTC) + timedelta(days=days)).replace(hour=hour, minute=0, second=0, microsecond=0)
+
+
+class TestMeetings:
+    def test_every_open_session_gets_one_meeting_with_its_link_written_back(self, programme: Programme) -> None:
+        session = programme.session("Being included", soon(), Facilitators="fac.one@council.example.org; "
+                                                                           "Fac.Two@council.example.org")
+        draft = programme.session("Being healthy", soon(12), Status="Draft")
+        programme.run()
+        programme.run()
+        [meeting] = programme.meetings()
+        assert meeting.external_id == f"session-{session}"
+        body = meeting.as_json()
+        assert (body["subject"], body["startDateTime"]) == ("Being included", soon().strftime("%Y-%m-%dT%H:%M:%SZ"))
+        assert body["lobbyBypassSettings"]["scope"] == "organization"  # people from outside wait in the lobby
+        assert body["allowedPresenters"] == "roleIsPresenter"
+        assert sorted((a["upn"], a["role"]) for a in body["participants"]["attendees"]) == [
+            ("fac.one@council.example.org", "presenter"), ("fac.two@council.example.org", "presenter")]
+        assert programme.field("Sessions", session, "JoinUrl") == meeting.join_web_url
+        assert programme.field("Sessions", session, "MeetingId") == meeting.id
+        assert programme.field("Sessions", draft, "JoinUrl") is None
+        creates = [e for e in programme.backend.log.snapshot() if e.operation.endswith("/createOrGet")]
+        assert len(creates) == 1  # the second run asked for nothing
+
+    def test_a_new_time_or_title_moves_the_meeting_and_a_cancelled_session_removes_it(
+            self, programme: Programme) -> None:
+        session = programme.session("Carers' drop-in", soon())
+        programme.run()
+        programme.edit("Sessions", session, Title="Carers' catch-up", StartTime=soon(11).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                       EndTime=(soon(11) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        programme.run()
+        [meeting] = programme.meetings()
+        assert (meeting.as_json()["subject"], meeting.as_json()["startDateTime"]) == (
+            "Carers' catch-up", soon(11).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        programme.edit("Sessions", session, Status="Cancelled")
+        programme.run()
+        assert programme.meetings() == []
+        assert programme.field("Sessions", session, "JoinUrl") == ""
+
+    def test_a_run_that_died_before_recording_its_meeting_makes_no_second_one(self, programme: Programme) -> None:
+        """createOrGet finds the meeting by its external id: a repeat returns the same meeting."""
+        session = programme.session("Being included", soon())
+        real_add = programme.services.store.ledger_add
+
+        def die_recording(key: str, kind: str, payload: dict[str, Any], status: str = "due") -> bool:
+            if key.startswith("meeting:"):
+                raise KeyboardInterrupt("the host stopped the run")
+            return real_add(key, kind, payload, status)
+
+        programme.services.store.ledger_add = die_recording  # type: ignore[method-assign]
+        with pytest.raises(KeyboardInterrupt):
+            programme.run()
+        programme.services.store.ledger_add = real_add  # type: ignore[method-assign]
+        programme.run()
+        assert len(programme.meetings()) == 1
+        assert programme.field("Sessions", session, "MeetingId") == programme.meetings()[0].id
+
+    def test_no_meeting_yet_holds_the_confirmation_and_says_why(self, programme: Programme,
+                                                                 emulator: EmulatorServer) -> None:
+        session = programme.session("Being included", soon())
+        programme.register(session, "Ann Example")
+        emulator.add_fault(status=403, rate=1.0, path="/onlineMeetings", code="Forbidden")
+        lines = programme.run()
+        assert "1 session could not get a meeting" in lines[2]
+        assert "1 confirmation waiting for the session's Teams meeting" in lines[3]
+        programme.run()  # the registration run after the failure writes it in the session's note
+        assert programme.field("Sessions", session, "SyncNote") == \
+            "We couldn't make the Teams meeting (Microsoft answered 403 Forbidden)."
+        assert programme.mail() == []
+        emulator.backend.faults.clear()
+        programme.run()
+        assert [m.subject for m in programme.mail_to("ann.example@example.org")] == [
+            "Your place is booked: Being included"]
+        programme.run()
+        assert programme.field("Sessions", session, "SyncNote") == ""  # and the note goes once it works
+
+
+class TestMessages:
+    def test_the_confirmation_says_when_in_uk_time_how_to_join_and_cancel(self, programme: Programme) -> None:
+        start = datetime(2027, 7, 1, 13, 0, tzinfo=UTC)  # 2pm in summer time
+        session = programme.session("Having choice", start, minutes=90)
+        programme.register(session, "Ann Example", AccessNeeds="I use a screen reader")
+        programme.run()
+        [message] = programme.mail_to("ann.example@example.org")
+        join_url = programme.meetings()[0].join_web_url
+        assert message.subject == "Your place is booked: Having choice"
+        assert "When: Thursday 1 July 2027, 2pm to 3:30pm (UK time)" in message.text_body
+        assert f"Join online: {join_url}" in message.text_body
+        assert 'your access needs: "I use a screen reader"' in message.text_body
+        assert re.search(r"https://coprod\.example\.org/api/pages/cancel\?t=\S+", message.text_body)
+        assert message.html_body and "Thursday 1 July 2027, 2pm to 3:30pm" in message.html_body
+
+    def test_the_waiting_list_hears_its_place_and_a_freed_place_is_offered(self, programme: Programme) -> None:
+        session = programme.session("Carers' forum", soon(), capacity=1)
+        programme.register(session, "Ann Example")
+        ben = programme.register(session, "Ben Example")
+        programme.register(session, "Cat Example")
+        programme.run()
+        assert [m.subject for m in programme.mail_to("cat.example@example.org")] == [
+            "You're on the waiting list: Carers' forum"]
+        assert "You're number 2." in programme.mail_to("cat.example@example.org")[0].text_body
+        assert "Join online" not in programme.mail_to("ben.example@example.org")[0].text_body  # no link yet
+        programme.edit("Registrations", "1", Cancel=True)
+        programme.run()
+        assert [m.subject for m in programme.mail_to("ben.example@example.org")][-1] == \
+            "A place has come up for you: Carers' forum"
+        assert programme.field("Registrations", ben, "Status") == "Confirmed"
+        assert [m.subject for m in programme.mail_to("ann.example@example.org")][-1] == \
+            "Your place is cancelled: Carers' forum"
+
+    def test_calendar_files_keep_their_uid_raise_sequence_and_keep_uk_time_across_the_clock_change(
+            self, programme: Programme) -> None:
+        """Booked for Friday 26 March 2027, 2pm (GMT); moved to Monday 29 March, 2pm (BST); then cancelled."""
+        before = datetime(2027, 3, 26, 14, 0, tzinfo=UTC)  # 2pm GMT
+        after = datetime(2027, 3, 29, 13, 0, tzinfo=UTC)  # 2pm BST: the clocks went forward on the 28th
+        session = programme.session("Being healthy", before)
+        programme.register(session, "Ann Example")
+        programme.run()
+        programme.edit("Sessions", session, StartTime=after.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                       EndTime=(after + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        programme.run()
+        programme.edit("Sessions", session, Status="Cancelled")
+        programme.run()
+        booked, moved, cancelled = programme.mail_to("ann.example@example.org")
+        assert [booked.subject, moved.subject, cancelled.subject] == [
+            "Your place is booked: Being healthy", "A session you're signed up for has changed: Being healthy",
+            "Cancelled: Being healthy"]
+        calendars = [calendar_of(m) for m in (booked, moved, cancelled)]
+        events = [event_of(c) for c in calendars]
+        assert [str(c["METHOD"]) for c in calendars] == ["REQUEST", "REQUEST", "CANCEL"]
+        assert len({str(e["UID"]) for e in events}) == 1
+        assert [int(e["SEQUENCE"]) for e in events] == [1, 2, 2]
+        starts = [e.decoded("DTSTART") for e in events]
+        assert [(s.tzinfo.key, s.hour, s.minute) for s in starts] == [("Europe/London", 14, 0)] * 3  # type: ignore[union-attr]
+        assert [s.astimezone(UTC) for s in starts] == [before, after, after]
+        assert "Thursday" not in moved.text_body and "Monday 29 March 2027, 2pm to 3pm (UK time)" in moved.text_body
+        assert "It was: Being healthy, Friday 26 March 2027, 2pm." in moved.text_body
+        assert [str(e["ATTENDEE"]) for e in events] == ["mailto:ann.example@example.org"] * 3  # only her
+        assert calendars[0].walk("VTIMEZONE")[0]["TZID"] == "Europe/London"
+
+    def test_reminders_and_the_facilitators_brief_go_once_at_their_time(self, programme: Programme) -> None:
+        start = soon(5)
+        session = programme.session("Being included", start, capacity=1, Facilitators="fac@council.example.org")
+        programme.register(session, "Ann Example", AccessNeeds="Please send the papers a week before")
+        programme.register(session, "Ben Example", AccessNeeds="Needs a BSL interpreter")  # waitlisted
+        programme.run()
+        programme.clock.offset += (start - timedelta(hours=47)).timestamp() - programme.clock()
+        programme.run(minutes=0)
+        [brief] = programme.mail_to("fac@council.example.org")
+        assert brief.subject == "Your facilitator brief: Being included"
+        assert "Confirmed: 1" in brief.text_body and "On the waiting list: 1" in brief.text_body
+        assert "- Please send the papers a week before" in brief.text_body
+        assert "BSL" not in brief.text_body  # only the needs of people coming
+        assert "@example.org" not in brief.text_body  # no participant's address
+        assert [m.subject for m in programme.mail_to("ann.example@example.org")] == [
+            "Your place is booked: Being included"]  # too early for the reminder
+        programme.clock.offset += (start - timedelta(hours=23)).timestamp() - programme.clock()
+        programme.run(minutes=0)
+        programme.run()
+        assert [m.subject for m in programme.mail_to("ann.example@example.org")] == [
+            "Your place is booked: Being included", "Coming up: Being included"]
+        assert [m.subject for m in programme.mail_to("ben.example@example.org")] == [
+            "You're on the waiting list: Being included"]  # no reminder without a place
+        assert len(programme.mail_to("fac@council.example.org")) == 1
+
+    def test_cancelling_from_the_link_frees_the_place(self, programme: Programme) -> None:
+        session = programme.session("Carers' forum", soon(), capacity=1)
+        ann = programme.register(session, "Ann Example")
+        ben = programme.register(session, "Ben Example")
+        programme.run()
+        link = re.search(r"https://coprod\.example\.org(/api/pages/cancel\?t=\S+)",
+                         programme.mail_to("ann.example@example.org")[0].text_body)
+        assert link is not None
+        pages = create_web_app(programme.services.web_context)
+        with httpx.Client(transport=AsgiTransport(pages), base_url="https://coprod.example.org") as browser:
+            page = browser.get(link.group(1))
+            assert "Do you want to cancel your place?" in page.text and "Carers&#39; forum" in page.text
+            programme.run()
+            assert programme.field("Registrations", ann, "Status") == "Confirmed"  # opening the link changed nothing
+            token = re.search(r'name="t" value="([^"]+)"', page.text)
+            assert token is not None
+            done = browser.post("/api/pages/cancel", data={"t": token.group(1)})
+            assert "Your place is cancelled" in done.text
+        programme.run()
+        assert [programme.field("Registrations", r, "Status") for r in (ann, ben)] == ["Cancelled", "Confirmed"]
+        assert programme.field("Registrations", ann, "Cancel") is None  # the service wrote only Status and the note
+        assert [m.subject for m in programme.mail_to("ann.example@example.org")][-1] == \
+            "Your place is cancelled: Carers' forum"
+
+
+class TestOnceAndPrivate:
+    def busy_programme(self, programme: Programme) -> list[str]:
+        first = programme.session("Carers' forum", soon(), capacity=2)
+        second = programme.session("Having choice", soon(3), capacity=0, Facilitators="fac@council.example.org")
+        people = [programme.register(first, f"Person {n}") for n in range(4)]
+        people += [programme.register(second, f"Guest {n}", AccessNeeds=f"need {n}") for n in range(3)]
+        return [first, second, *people]
+
+    def test_no_message_to_one_person_carries_anyone_elses_address(self, programme: Programme) -> None:
+        first, second, *people = self.busy_programme(programme)
+        programme.run()
+        programme.edit("Registrations", people[0], Cancel=True)
+        programme.edit("Sessions", second, Title="Having choice (moved)")
+        programme.run()
+        programme.edit("Sessions", first, Status="Cancelled")
+        programme.clock.offset += (soon(3) - timedelta(hours=20)).timestamp() - programme.clock()
+        programme.run(minutes=0)
+        addresses = {str(programme.field("Registrations", r, "Email")) for r in people}
+        sent = programme.mail()
+        assert len(sent) >= 15  # confirmations, a waiting list, a cancellation, changes, reminders, a brief
+        for message in sent:
+            raw = message.raw.decode("utf-8", "replace").lower()
+            others = {a for a in addresses if a not in message.to and a in raw}
+            assert not others, f"{message.subject!r} to {message.to} mentions {others}"
+            assert len(message.to) == 1 or message.to == ("fac@council.example.org",)
+
+    def test_a_rerun_sends_nothing_and_a_run_stopped_half_way_sends_each_message_once(
+            self, programme: Programme) -> None:
+        self.busy_programme(programme)
+        transport = programme.services.outbox.transport
+        real_send = transport.send
+        sends = 0
+
+        def stop_after_the_fourth(mail: Any) -> None:
+            nonlocal sends
+            real_send(mail)  # Graph has the message...
+            sends += 1
+            if sends == 4:
+                raise KeyboardInterrupt("...and the host stops the run before it is marked sent")
+
+        transport.send = stop_after_the_fourth  # type: ignore[method-assign]
+        with pytest.raises(KeyboardInterrupt):
+            programme.run()
+        transport.send = real_send  # type: ignore[method-assign]
+        programme.run()  # straight after: the fourth stays unsettled (it may still be filing into Sent Items)
+        programme.run(minutes=10)  # later: found in Sent Items, not sent again
+        programme.run()
+        sent = programme.mail()
+        assert len(sent) == 7  # 4 + 3 people, one message each
+        assert len({(m.to, m.subject) for m in sent}) == 7
+        assert programme.services.store.outbox_counts() == {"sent": 7}
