@@ -1,0 +1,88 @@
+"""1,000 booking confirmations through the emulator, with the mailbox's send limit on, on a compressed clock.
+
+    python bench/messages.py [--count 1000] [--compression 100]
+
+The emulator enforces 30 messages per window per mailbox (Exchange Online:
+a minute) with 429 and Retry-After; the compression shrinks the minute (100:
+0.6 s) for the emulator and the outbox alike. Prints the sustained rate as a
+share of the limit (goal: at least 95%: messages per full window, averaged)
+and the 429s met (goal: 0). Each confirmation is a real one: rendered from
+the templates with its calendar file, sent as MIME through sendMail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import emulator_process
+from config import load_settings
+from coprod.listsync import read_changes
+from coprod.meetings import MeetingSync
+from coprod.messages import ParticipantMessages
+from coprod.outbox import SendLimits
+from coprod.provision import provision
+from coprod.registrations import RegistrationSync
+from coprod.runtime import Services
+
+PER_WINDOW = 30
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--compression", type=float, default=100.0, help="how many times faster a minute passes")
+    args = parser.parse_args()
+    window = 60.0 / args.compression
+    with emulator_process() as emulator, tempfile.TemporaryDirectory() as temp:
+        env = emulator.reset()
+        emulator.call("POST", "/_emulator/limits", {"mail": {
+            "per_window": PER_WINDOW, "window_seconds": window, "recipients_per_day": 10_000,
+            "day_seconds": 86_400.0 / args.compression}})
+        settings = load_settings(env | {"COPROD_SIGNING_KEY": "bench-signing-key-0123456789",
+                                        "COPROD_STATE": f"sqlite:///{Path(temp) / 'state.sqlite3'}"})
+        with Services.open(settings, limits=SendLimits(per_window=PER_WINDOW, window_seconds=window,
+                                                       day_seconds=86_400.0 / args.compression)) as services:
+            provision(services.lists)
+            start = (datetime.now(UTC) + timedelta(days=14)).strftime("%Y-%m-%dT%H:00:00Z")
+            end = (datetime.now(UTC) + timedelta(days=14, hours=1)).strftime("%Y-%m-%dT%H:00:00Z")
+            [session] = emulator.seed("Sessions", [{"Title": "Having your say: the big conversation", "Status": "Open",
+                                                    "Capacity": 0, "StartTime": start, "EndTime": end}])
+            emulator.seed("Registrations", [{"Title": f"Person {n}", "Email": f"person{n}@example.org",
+                                             "Consent": True, "SessionLookupId": session}
+                                            for n in range(args.count)])
+            queued = time.perf_counter()
+            RegistrationSync(services.lists, services.store).run(
+                read_changes(services.lists, services.store, RegistrationSync.LISTS))
+            MeetingSync(services.lists, services.meetings, services.store, lobby="organization").run()
+            ParticipantMessages(services.store, services.outbox, services.signer, services.message_config(),
+                                clock=services.clock).run()
+            print(f"{args.count:,} registrations synced and their confirmations queued in "
+                  f"{time.perf_counter() - queued:.1f} s")
+            emulator.call("DELETE", "/_emulator/log")
+            began = time.time()
+            report = services.outbox.drain(deadline=None)
+            took = time.time() - began
+            times = sorted(t - began for t in services.store.outbox_send_times(began - 1))
+        refused = emulator.log()["by_status"].get("429", 0)
+    full_windows = int(times[-1] // window)
+    per_window = [sum(1 for t in times if k * window <= t < (k + 1) * window) for k in range(full_windows)]
+    share = statistics.mean(per_window) / PER_WINDOW if per_window else 0.0
+    print(f"Sent {report.sent:,} in {took:.1f} s with the limit at {PER_WINDOW} per {window:g} s "
+          f"(a minute compressed {args.compression:g} times)")
+    print(f"sustained rate: {statistics.mean(per_window):.2f} messages per window over {full_windows} full windows "
+          f"= {share:.1%} of the limit   [goal: >= 95%]")
+    print(f"fewest in a full window: {min(per_window)}, most in any window: "
+          f"{max(sum(1 for u in times if t <= u < t + window) for t in times)}   [the limit: {PER_WINDOW}]")
+    print(f"429s met: {refused} from the emulator, {report.throttled} seen by the outbox   [goal: 0]")
+
+
+if __name__ == "__main__":
+    main()
