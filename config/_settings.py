@@ -89,6 +89,13 @@ class Settings(BaseSettings):
     """Messages the sender's mailbox may send a minute (Exchange Online: 30)."""
     send_per_day: int = Field(default=10_000, ge=1, validation_alias="COPROD_SEND_PER_DAY")
     """Recipients the sender's mailbox may reach a day (Exchange Online: 10,000)."""
+    mail_transport: Literal["graph", "acs"] = Field(default="graph", validation_alias="COPROD_MAIL_TRANSPORT")
+    """How email leaves: `graph` (sendMail from M365_SENDER) or `acs` (Azure Communication Services Email, for
+    lists beyond Exchange's 10,000 recipients a day)."""
+    acs_connection_string: SecretStr | None = Field(default=None, validation_alias="COPROD_ACS_CONNECTION_STRING")
+    """Azure Communication Services connection string (`endpoint=https://...;accesskey=...`), when `acs`."""
+    acs_sender: str | None = Field(default=None, validation_alias="COPROD_ACS_SENDER")
+    """The verified sender address of the ACS Email domain (`DoNotReply@...`), when `acs`."""
     reminder_hours: float = Field(default=24, gt=0, validation_alias="COPROD_REMINDER_HOURS")
     """How long before a session its reminder goes."""
     brief_hours: float = Field(default=48, gt=0, validation_alias="COPROD_BRIEF_HOURS")
@@ -135,6 +142,11 @@ class Settings(BaseSettings):
     def _one_credential(self) -> Settings:
         if self.client_secret is None and self.client_certificate_path is None:
             raise ValueError("M365_CLIENT_SECRET or M365_CLIENT_CERTIFICATE_PATH must be set")
+        if self.mail_transport == "acs":
+            for value, name in ((self.acs_connection_string, "COPROD_ACS_CONNECTION_STRING"),
+                                (self.acs_sender, "COPROD_ACS_SENDER")):
+                if not value:
+                    raise ValueError(f"{name} must be set when COPROD_MAIL_TRANSPORT is acs")
         return self
 
     @property
@@ -161,7 +173,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         variable = _ALIASES.get(str(location[0]), str(location[0])) if location else ""
         if not variable:
             message = str(error.get("msg", "invalid"))
-            variable = "M365_CLIENT_SECRET" if "M365_CLIENT_SECRET" in message else "settings"
+            named = re.search(r"\b(?:M365|COPROD)_[A-Z0-9_]+", message)  # a rule across settings names its variable
+            variable = named.group(0) if named else "settings"
             raise SettingsError(variable, message.removeprefix("Value error, ")) from None
         if error.get("type") == "missing":
             raise SettingsError(variable, "is required but not set") from None

@@ -69,3 +69,12 @@ def test_process_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("COPROD_GUEST_BLOCKED_DOMAINS", "spam.example.com")
     assert load_settings().guest_blocked_domains == ("spam.example.com",)
+
+
+def test_the_acs_transport_needs_its_connection_string_and_sender() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(BASE | {"COPROD_MAIL_TRANSPORT": "acs", "COPROD_ACS_SENDER": "DoNotReply@mail.example.org"})
+    assert caught.value.variable == "COPROD_ACS_CONNECTION_STRING"
+    settings = load_settings(BASE | {"COPROD_MAIL_TRANSPORT": "acs", "COPROD_ACS_SENDER": "DoNotReply@mail.example.org",
+                                     "COPROD_ACS_CONNECTION_STRING": "endpoint=https://acs.example.org/;accesskey=a2V5"})
+    assert "a2V5" not in repr(settings)
