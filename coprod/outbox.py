@@ -41,7 +41,8 @@ from graph_client import (
     ThrottledError,
 )
 
-__all__ = ["DrainReport", "GraphTransport", "MailTransport", "Outbox", "SendLimits", "from_payload", "to_payload"]
+__all__ = ["DrainReport", "GraphTransport", "MailError", "MailRefused", "MailThrottled", "MailTransport",
+           "MailUncertain", "Outbox", "SendLimits", "from_payload", "to_payload"]
 
 log = logging.getLogger("coprod.outbox")
 RECHECK_AFTER = 300.0  # seconds a `sending` message is left before Sent Items is asked about it
@@ -49,8 +50,41 @@ MAX_ATTEMPTS = 5
 PAUSED = "outbox.paused-until"  # a checkpoint: the time the mailbox's Retry-After ends
 
 
+class MailError(Exception):
+    """A transport could not send a message. `detail` is safe to log (no addresses)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class MailThrottled(MailError):
+    """The service said: not now (nothing was sent). The whole sender waits `retry_after` seconds."""
+
+    def __init__(self, detail: str, retry_after: float | None) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class MailUncertain(MailError):
+    """No clear answer (a timeout, a 5xx): the message may have gone. Settled later with `was_sent`."""
+
+
+class MailRefused(MailError):
+    """Refused: not sent. `final` when trying again cannot help (a bad address, a missing permission)."""
+
+    def __init__(self, detail: str, *, final: bool) -> None:
+        super().__init__(detail)
+        self.final = final
+
+
 class MailTransport(Protocol):
-    """How messages leave: Graph's sendMail by default."""
+    """How messages leave: Graph's sendMail by default, or Azure Communication Services Email.
+
+    `send` returns when the service has taken the message, or raises one of `MailThrottled`,
+    `MailUncertain`, `MailRefused`. `was_sent(key)` says whether the message with that key went (after a
+    lost answer), raising `MailError` when it cannot tell now.
+    """
 
     def send(self, mail: OutgoingMail) -> None: ...
     def was_sent(self, key: str) -> bool: ...
@@ -63,10 +97,22 @@ class GraphTransport:
         self.mail = mail
 
     def send(self, mail: OutgoingMail) -> None:
-        self.mail.send(mail)
+        try:
+            self.mail.send(mail)
+        except ThrottledError as error:
+            raise MailThrottled(str(error), error.retry_after) from error
+        except (GraphTransportError, ServiceError) as error:
+            raise MailUncertain(str(error)) from error
+        except GraphResponseError as error:
+            raise MailRefused(str(error), final=error.status in (400, 403, 404)) from error
+        except GraphError as error:  # no token: nothing was sent
+            raise MailRefused(str(error), final=False) from error
 
     def was_sent(self, key: str) -> bool:
-        return self.mail.find_sent(key) is not None
+        try:
+            return self.mail.find_sent(key) is not None
+        except GraphError as error:
+            raise MailError(str(error)) from error
 
 
 @dataclass(frozen=True)
@@ -151,8 +197,8 @@ class Outbox:
         for entry in self.store.outbox_list("sending", updated_before=self.clock() - self.recheck_after):
             try:
                 found = self.transport.was_sent(entry.key)
-            except GraphError as error:
-                log.warning("Could not check whether a message was sent: %s", error)
+            except MailError as error:
+                log.warning("Could not check whether a message was sent: %s", error.detail)
                 continue
             if found:
                 self.store.outbox_set(entry.key, "sent", sent_at=entry.updated)
@@ -189,17 +235,17 @@ class Outbox:
         self.store.outbox_set(entry.key, "sending", attempt=True)
         try:
             self.transport.send(from_payload(entry.key, entry.payload))
-        except ThrottledError as error:  # the limiter should prevent this; if it comes, the whole mailbox waits
+        except MailThrottled as error:  # the limiter should prevent this; if it comes, the whole mailbox waits
             report.throttled += 1
             self.store.outbox_set(entry.key, "queued")
             self.store.set_checkpoint(PAUSED, str(self.clock() + (error.retry_after or 60.0)))
             return False
-        except (GraphTransportError, ServiceError) as error:
-            log.warning("A message may or may not have gone; it will be checked before any resend: %s", error)
+        except MailUncertain as error:
+            log.warning("A message may or may not have gone; it will be checked before any resend: %s", error.detail)
             return True  # stays `sending`: settled by _recover on a later run
-        except GraphResponseError as error:
-            final = entry.attempts + 1 >= MAX_ATTEMPTS or error.status in (400, 403, 404)
-            self.store.outbox_set(entry.key, "failed" if final else "queued", error=str(error)[:500])
+        except MailRefused as error:
+            final = error.final or entry.attempts + 1 >= MAX_ATTEMPTS
+            self.store.outbox_set(entry.key, "failed" if final else "queued", error=error.detail[:500])
             report.failed += final
             return True
         self.store.outbox_set(entry.key, "sent", sent_at=self.clock())

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from coprod.outbox import Outbox, SendLimits
+from coprod.outbox import MailThrottled, MailUncertain, Outbox, SendLimits
 from coprod.state import SqliteStore
-from graph_client import GraphTransportError, OutgoingMail, ThrottledError
+from graph_client import OutgoingMail
 
 
 class Clock:
@@ -39,7 +39,7 @@ class FakeMailbox:
             raise self.fail.pop(0)
         self.sent.append((self.clock(), mail.key))
         if mail.key in self.lost_answers:
-            raise GraphTransportError("send an email", TimeoutError("read timed out"))
+            raise MailUncertain("send an email: read timed out")
 
     def was_sent(self, key: str) -> bool:
         return any(k == key for _, k in self.sent)
@@ -129,7 +129,7 @@ def test_a_crash_before_the_send_left_it_sending_and_it_goes_once(store: SqliteS
 
 def test_throttling_stops_the_drain_and_respects_retry_after(store: SqliteStore, clock: Clock) -> None:
     mailbox = FakeMailbox(clock)
-    mailbox.fail.append(ThrottledError("send an email", 429, "ApplicationThrottled", "slow down", "req-1", 120.0))
+    mailbox.fail.append(MailThrottled("send an email: HTTP 429 ApplicationThrottled", retry_after=120.0))
     outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep)
     outbox.enqueue(mail(1), "test")
     outbox.enqueue(mail(2), "test")
