@@ -78,6 +78,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     awaiting = [r for r in store.mirror_items("GuestRequests") if r.fields.get("Status") == "AwaitingDecision"]
     if awaiting:
         lines.append(f"{count(len(awaiting), 'guest access request')} not yet granted (see the GuestRequests list)")
+    pending = [r for r in store.mirror_items("Subscribers") if r.fields.get("Status") == "Pending"]
+    if pending:
+        lines.append(f"{count(len(pending), 'subscriber')} yet to confirm their address")
+    sending = [r for r in store.mirror_items("Updates") if r.fields.get("Status") == "Sending"]
+    if sending:
+        lines.append(f"{count(len(sending), 'update')} being sent to the mailing list")
     emails = store.outbox_counts()
     for status, words in (("queued", "queued to send"), ("sending", "being checked after an interruption"),
                           ("failed", "could not be sent")):

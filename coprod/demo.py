@@ -141,8 +141,22 @@ def _print_guest_requests(services: Any) -> None:
         print(f"    {name[:21]:<22} {status:<17} {note[:70] + ('…' if len(note) > 70 else '')}")
 
 
-def _confirm_from_email(emulator: Any, services: Any, to: str) -> bool:
-    """Play the person: read the confirmation email from Sent Items, open the link, press the button."""
+def _sent_links(services: Any, path: str) -> dict[str, str]:
+    """The links to one of our pages in the emails in Sent Items, read the standard way: address -> link."""
+    import re
+
+    sent = services.graph.get_json("read the sent emails", f"/users/{services.settings.sender}/mailFolders/"
+                                   "sentItems/messages", params={"$select": "toRecipients,body", "$top": "1000"})
+    links = {}
+    for message in sent["value"]:
+        found = re.search(rf'href="[^"]*({re.escape(path)}\?t=[^"]+)"', message["body"]["content"])
+        if found:
+            links[message["toRecipients"][0]["emailAddress"]["address"]] = found.group(1).replace("&amp;", "&")
+    return links
+
+
+def _press(services: Any, link: str, **form: Any) -> str:
+    """Play the person: open the link, then press the page's button (with `form` filled in). Returns the page."""
     import re
 
     import httpx
@@ -150,20 +164,15 @@ def _confirm_from_email(emulator: Any, services: Any, to: str) -> bool:
     from coprod.web import create_web_app
     from graph_emulator.testing import AsgiTransport
 
-    sent = services.graph.get_json("read the sent emails", f"/users/{services.settings.sender}/mailFolders/"
-                                   "sentItems/messages", params={"$select": "subject,toRecipients,body", "$top": "50"})
-    for message in sent["value"]:
-        if to in [r["emailAddress"]["address"] for r in message["toRecipients"]]:
-            link = re.search(r'href="[^"]*(/api/pages/guest/confirm\?t=[^"]+)"', message["body"]["content"])
-            if link is None:
-                continue
-            pages = create_web_app(services.web_context)
-            with httpx.Client(transport=AsgiTransport(pages), base_url=services.settings.public_url) as browser:
-                page = browser.get(link.group(1).replace("&amp;", "&"))
-                token = re.search(r'name="t" value="([^"]+)"', page.text)
-                return token is not None and browser.post("/api/pages/guest/confirm",
-                                                          data={"t": token.group(1)}).status_code == 200
-    return False
+    pages = create_web_app(services.web_context)
+    with httpx.Client(transport=AsgiTransport(pages), base_url=services.settings.public_url) as browser:
+        page = browser.get(link)
+        action = re.search(r'<form method="post" action="([^"]+)"', page.text)
+        token = re.search(r'name="t" value="([^"]+)"', page.text)
+        if action is None:
+            return page.text
+        data = {"t": token.group(1)} if token else {}
+        return browser.post(action.group(1), data=data | form).text
 
 
 def run_demo(state: str | None = None) -> int:
@@ -203,6 +212,10 @@ def run_demo(state: str | None = None) -> int:
             _step(4, "Second run, with nothing changed in the lists")
             _run(services, "one $batch reads every list's changes; the rest send the emails the mailbox's "
                            "limit held back")
+            asked = _sent_links(services, "/api/pages/subscribe/confirm")
+            pressed = sum("You're subscribed" in _press(services, asked[a]) for a in sorted(asked)[:5])
+            print(f"    {len(asked)} people who ticked “Join the mailing list” were emailed to confirm; {pressed} "
+                  "open the link and press “Yes, send me updates”.")
 
             full = next(s for s in services.store.mirror_items("Sessions") if s.fields.get("Capacity") == 6)
             confirmed = sorted((r for r in services.store.mirror_items("Registrations", group=full.item_id)
@@ -231,9 +244,10 @@ def run_demo(state: str | None = None) -> int:
             print(f"    An admin approves {waiting[0].fields.get('Title')}'s request in the list, and adds an "
                   "approved row for a colleague, Olu.")
             _run(services)
-            confirmed_link = _confirm_from_email(emulator, services, f"priya.shah@{AUTO_DOMAIN}")
+            link = _sent_links(services, "/api/pages/guest/confirm").get(f"priya.shah@{AUTO_DOMAIN}")
+            confirmed = link is not None and "your address is confirmed" in _press(services, link)
             print("    Priya opens the link in her email and presses “Confirm my email address”"
-                  + (" (done)." if confirmed_link else " (could not be done!)."))
+                  + (" (done)." if confirmed else " (could not be done!)."))
             _run(services)
             _print_guest_requests(services)
             invited = backend.directory.invitations
@@ -269,14 +283,55 @@ def run_demo(state: str | None = None) -> int:
                       "facilitators' brief")
             _run(services)
 
-            _step(11, "One of each message, as people read them (the plain-text part; each also has HTML)")
+            _step(11, "The mailing list: someone signs up on the page, an admin imports a list, an update goes "
+                      "out, and someone leaves")
+            _press(services, "/api/pages/subscribe", name="Sam Taylor", email="sam.taylor@example.com",
+                   topics=["Carers", "Being included"])
+            print("    Sam signs up on the subscribe page, for news about carers and being included.")
+            for n, (name, topics) in enumerate((("Val Imported", ["Carers"]), ("Wyn Imported", ["Having choice"]))):
+                backend.sharepoint.create_item(site, "Subscribers", {
+                    "Title": name, "Email": f"{name.split()[0].lower()}@example.com", "Topics": topics,
+                    "Status": "Subscribed", "ConfirmedAt": f"2025-06-0{n + 1}T10:00:00Z", "Source": "Import"})
+            print("    An admin imports two people who agreed to updates before (Status Subscribed, with "
+                  "ConfirmedAt).")
+            _run(services)
+            sam = _sent_links(services, "/api/pages/subscribe/confirm").get("sam.taylor@example.com")
+            if sam:
+                _press(services, sam)
+            backend.sharepoint.create_item(site, "Updates", {
+                "Title": "Carers' week: what we heard, and what happens next",
+                "Body": "Thank you to everyone who came to **Giving my carers a break**.\n\n"
+                        "You told us three things:\n\n1. Breaks need planning help\n2. Evenings matter\n"
+                        "3. Information should be in one place\n\n<script>alert('not run')</script> "
+                        "[Read the notes](https://council.example.org/coproduction/carers-week)",
+                "Topics": ["Carers"], "Ready": True, "SendAt": _iso(datetime.fromtimestamp(clock(), UTC))})
+            print("    The team posts an update for carers in the Updates list, Ready, to send now.")
+            _run(services)
+            update = next(i for i in services.store.mirror_items("Updates"))
+            print(f"    The update's Status: {update.fields.get('Status')}, "
+                  f"SentCount: {int(update.fields.get('SentCount') or 0)}.")
+            leaving = _sent_links(services, "/api/pages/unsubscribe")
+            if leaving:
+                first_out = sorted(leaving)[0]
+                _press(services, leaving[first_out])
+                print("    One of them presses “Unsubscribe” in the update's footer.")
+            _run(services)
+            subscribers = services.store.mirror_items("Subscribers")
+            states: dict[str, int] = {}
+            for row in subscribers:
+                states[str(row.fields.get("Status"))] = states.get(str(row.fields.get("Status")), 0) + 1
+            print("    Subscribers now: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items())) + ".")
+
+            _step(12, "One of each message, as people read them (the plain-text part; each also has HTML)")
             shown: set[str] = set()
             for entry in services.store.outbox_list("sent", limit=10_000):
                 if entry.kind in shown or entry.kind.startswith("guest"):
                     continue
                 shown.add(entry.kind)
                 files = [a["filename"] for a in entry.payload.get("attachments", [])]
-                print(f"\n    ── {entry.payload['subject']}" + (f"   [attached: {', '.join(files)}]" if files else ""))
+                headers = [h for h in entry.payload.get("headers", {}) if h.startswith("List-")]
+                print(f"\n    ── {entry.payload['subject']}" + (f"   [attached: {', '.join(files)}]" if files else "")
+                      + (f"   [headers: {', '.join(headers)}]" if headers else ""))
                 for line in str(entry.payload["text"]).strip().splitlines():
                     print(f"    │ {line}" if line else "    │")
         log = emulator.backend.log.summary()

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from coprod.guests import GuestAccess
 from coprod.listsync import read_changes
+from coprod.mailinglist import MailingList
 from coprod.meetings import MeetingSync
 from coprod.messages import ParticipantMessages
 from coprod.registrations import RegistrationSync
@@ -23,7 +24,7 @@ from coprod.runtime import Services
 
 __all__ = ["DRAIN_SECONDS", "LISTS", "run_once"]
 
-LISTS = ("Sessions", "Registrations", "GuestRequests")
+LISTS = ("Sessions", "Registrations", "GuestRequests", "Subscribers", "Updates")
 DRAIN_SECONDS = 240.0  # a timer run (every 5 minutes) sends for at most 4; the outbox keeps the rest
 
 
@@ -40,6 +41,10 @@ def run_once(services: Services, progress: Callable[[str], None] = lambda messag
                            progress=progress).run()
     messages = ParticipantMessages(services.store, services.outbox, services.signer, services.message_config(),
                                    clock=services.clock).run()
+    mailing_list = MailingList(services.lists, services.store, services.outbox, services.signer,
+                               services.list_config(), clock=services.clock, progress=progress)
+    subscribers = mailing_list.run(changes)
     deadline = None if drain_seconds is None else services.clock() + drain_seconds
     sent = services.outbox.drain(deadline=deadline, progress=progress)
-    return [registrations.line(), guests.line(), meetings.line(), messages.line(), sent.line()]
+    subscribers.writes += mailing_list.settle()
+    return [registrations.line(), guests.line(), meetings.line(), messages.line(), subscribers.line(), sent.line()]

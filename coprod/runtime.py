@@ -10,6 +10,7 @@ from types import TracebackType
 from config import Settings
 from coprod.guests import GuestConfig, GuestPolicy
 from coprod.links import Signer
+from coprod.mailinglist import ListConfig
 from coprod.messages import MessageConfig
 from coprod.outbox import GraphTransport, Outbox, SendLimits
 from coprod.state import StateStore, open_store
@@ -55,6 +56,10 @@ class Services:
         s = self.settings
         return MessageConfig(sender=s.sender, programme=s.programme_name, public_url=s.public_url,
                              reminder_hours=s.reminder_hours, brief_hours=s.brief_hours)
+
+    def list_config(self) -> ListConfig:
+        return ListConfig(programme=self.settings.programme_name, public_url=self.settings.public_url,
+                          sender=self.settings.sender)
 
     def web_context(self) -> WebContext:
         return WebContext(self.signer, self.store, self.settings.programme_name,

@@ -87,6 +87,8 @@ class StateStore(Protocol):
     def outbox_sent_since(self, since: float) -> tuple[int, int]: ...
     def outbox_send_times(self, since: float) -> list[float]: ...
     def outbox_counts(self) -> dict[str, int]: ...
+    def outbox_tally(self, key_prefix: str) -> dict[str, int]: ...
+    def outbox_cancel(self, key_prefix: str, key_suffix: str) -> int: ...
 
     def close(self) -> None: ...
 
@@ -289,6 +291,21 @@ class SqliteStore:
             rows = self._db.execute("SELECT COALESCE(sent_at, updated) AS at FROM outbox WHERE sent_at >= ? "
                                     "OR (status = 'sending' AND updated >= ?) ORDER BY at", (since, since))
             return [row[0] for row in rows]
+
+    def outbox_tally(self, key_prefix: str) -> dict[str, int]:
+        """How many messages whose key starts with `key_prefix` are in each status (a campaign's progress)."""
+        with self._lock:
+            rows = self._db.execute("SELECT status, COUNT(*) FROM outbox WHERE substr(key, 1, ?) = ? GROUP BY status",
+                                    (len(key_prefix), key_prefix))
+            return {status: n for status, n in rows}
+
+    def outbox_cancel(self, key_prefix: str, key_suffix: str) -> int:
+        """Withdraw queued messages whose key starts and ends so (someone's updates, when they unsubscribe)."""
+        with self._tx() as db:
+            cursor = db.execute("UPDATE outbox SET status = 'cancelled', updated = ? WHERE status = 'queued' "
+                                "AND substr(key, 1, ?) = ? AND substr(key, -?) = ?",
+                                (self.clock(), len(key_prefix), key_prefix, len(key_suffix), key_suffix))
+            return cursor.rowcount
 
     def outbox_counts(self) -> dict[str, int]:
         with self._lock:

@@ -10,6 +10,7 @@ and changes nothing.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -18,7 +19,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
 from coprod.links import LinkError, Signer
@@ -124,6 +125,101 @@ class Pages:
         return {"status": item.fields.get("Status"), "title": parsed.title if parsed else "your session",
                 "start": record.start if record else (parsed.start if parsed else None)}
 
+    # --- the mailing list ---------------------------------------------------------------
+    LIST_NEXT = "You can subscribe again from the sign-up page, or reply to any of our emails."
+
+    async def _token(self, request: Request) -> tuple[str, Any]:
+        if request.method == "GET":
+            return request.query_params.get("t", ""), None
+        form = await request.form()
+        return str(form.get("t", "")), form
+
+    async def subscribe(self, request: Request) -> Response:
+        from config import THEMES
+        from coprod.rules import as_text, normalise_email
+
+        if request.method == "GET":
+            return self.page("subscribe", all_topics=THEMES, values={"name": "", "email": "", "topics": []},
+                             errors={})
+        form = await request.form()
+        values = {"name": as_text(form.get("name"), 120), "email": as_text(form.get("email"), 320),
+                  "topics": [t for t in form.getlist("topics") if t in THEMES]}
+        address = normalise_email(values["email"])
+        if address is None:
+            message = ("Enter an email address in the correct format, like name@example.com" if values["email"]
+                       else "Enter your email address")
+            return self.page("subscribe", 400, all_topics=THEMES, values=values, errors={"email": message},
+                             error_summary=[("email", message)])
+        day = time.strftime("%Y-%m-%d", time.gmtime())
+        # whether or not they are on the list already, the same answer: nobody can test an address here
+        self.context.store.ledger_add(f"subscriber:web:{address}:{day}", "subscriber",
+                                      {"name": values["name"], "email": address, "topics": values["topics"],
+                                       "source": "website"})
+        return self.page("subscribe_sent", email=values["email"])
+
+    async def subscribe_confirm(self, request: Request) -> Response:
+        from coprod.mailinglist import CONFIRM_PURPOSE, PREFERENCES_PURPOSE, record
+
+        token, _form = await self._token(request)
+        try:
+            subject = self.context.signer.read(token, CONFIRM_PURPOSE)
+        except LinkError as error:
+            return self.link_problem(error, self.LIST_NEXT)
+        if request.method == "GET":
+            return self.page("subscribe_confirm", token=token)
+        record(self.context.store, "subscribe-confirmed", subject)
+        return self.page("subscribed", preferences_token=self.context.signer.make(
+            PREFERENCES_PURPOSE, subject, 400 * 86_400))
+
+    async def preferences(self, request: Request) -> Response:
+        from config import THEMES
+        from coprod.mailinglist import PREFERENCES_PURPOSE, UNSUBSCRIBE_PURPOSE, record, subscriber_topics
+
+        token, form = await self._token(request)
+        try:
+            subject = self.context.signer.read(token, PREFERENCES_PURPOSE)
+        except LinkError as error:
+            return self.link_problem(error, self.LIST_NEXT)
+        if form is not None:
+            chosen = [t for t in form.getlist("topics") if t in THEMES]
+            record(self.context.store, "topics", subject, {"topics": chosen})
+            return self.page("preferences_saved", chosen=chosen, token=token)
+        row = self.context.store.mirror_get("Subscribers", subject.partition(":")[0])
+        pending = self.context.store.ledger_get(f"topics:{subject}")
+        chosen = pending.payload.get("topics", []) if pending is not None and pending.status == "due" else \
+            subscriber_topics(row.fields) if row else []
+        return self.page("preferences", token=token, all_topics=THEMES, chosen=chosen,
+                         unsubscribe_token=self.context.signer.make(UNSUBSCRIBE_PURPOSE, subject, 400 * 86_400))
+
+    async def unsubscribe_page(self, request: Request) -> Response:
+        from coprod.mailinglist import PREFERENCES_PURPOSE, UNSUBSCRIBE_PURPOSE, unsubscribe
+
+        token, form = await self._token(request)
+        try:
+            subject = self.context.signer.read(token, UNSUBSCRIBE_PURPOSE)
+        except LinkError as error:
+            return self.link_problem(error, self.LIST_NEXT)
+        if form is None:
+            return self.page("unsubscribe", token=token, preferences_token=self.context.signer.make(
+                PREFERENCES_PURPOSE, subject, 400 * 86_400))
+        unsubscribe(self.context.store, subject)
+        return self.page("unsubscribed")
+
+    async def one_click(self, request: Request) -> Response:
+        """RFC 8058: the mail client POSTs `List-Unsubscribe=One-Click` to the URI from the header."""
+        from coprod.mailinglist import UNSUBSCRIBE_PURPOSE, unsubscribe
+
+        token = request.query_params.get("t", "")
+        if request.method == "GET":  # a person (or a scanner) opening the address: show the page, change nothing
+            return await self.unsubscribe_page(request)
+        try:
+            subject = self.context.signer.read(token, UNSUBSCRIBE_PURPOSE)
+        except LinkError as error:
+            return PlainTextResponse(f"This unsubscribe link can't be used ({error.reason}).", 400,
+                                     headers=SECURITY_HEADERS)
+        unsubscribe(self.context.store, subject)
+        return PlainTextResponse("You've unsubscribed.", headers=SECURITY_HEADERS)
+
     async def stylesheet(self, request: Request) -> Response:
         return FileResponse(STATIC / "site.css", media_type="text/css",
                             headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"})
@@ -139,4 +235,9 @@ def create_web_app(context: Callable[[], WebContext]) -> Starlette:
         Route("/static/site.css", pages.stylesheet, methods=["GET"]),
         Route("/guest/confirm", pages.guest_confirm, methods=["GET", "POST"]),
         Route("/cancel", pages.cancel_place, methods=["GET", "POST"]),
+        Route("/subscribe", pages.subscribe, methods=["GET", "POST"]),
+        Route("/subscribe/confirm", pages.subscribe_confirm, methods=["GET", "POST"]),
+        Route("/preferences", pages.preferences, methods=["GET", "POST"]),
+        Route("/unsubscribe", pages.unsubscribe_page, methods=["GET", "POST"]),
+        Route("/unsubscribe/one-click", pages.one_click, methods=["GET", "POST"]),
     ])], exception_handlers={404: pages.not_found})

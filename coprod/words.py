@@ -22,6 +22,8 @@ MESSAGE_KINDS = {
     "facilitator_brief": ("facilitator brief", None),
     "guest-confirm": ("address confirmation", None),
     "guest-digest": ("admins' digest", "admins' digests"),
+    "subscribe-confirm": ("mailing-list confirmation request", None),
+    "update": ("mailing-list update", None),
 }
 
 

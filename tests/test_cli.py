@@ -57,8 +57,9 @@ def test_sync_once_exits_0_when_items_need_attention_and_status_shows_what_waits
     assert "1 confirmed, 1 need attention" in out
     assert "ann@example.org" not in out and "ben(at)example.org" not in out  # no personal data on the console
     assert main(["status"]) == 0
-    # the confirmation was sent in the run (the session got its meeting first); the subscriber waits for issue 6
-    assert capsys.readouterr().out.splitlines() == ["1 mailing-list subscriber to add waiting"]
+    # the booking confirmation went in the same run (the session got its meeting first); Ann was asked to
+    # confirm she wants the mailing list, and has not yet
+    assert capsys.readouterr().out.splitlines() == ["1 subscriber yet to confirm their address"]
 
 
 def test_the_demo_runs_the_programme_twice_and_the_second_run_changes_nothing(
@@ -71,8 +72,9 @@ def test_the_demo_runs_the_programme_twice_and_the_second_run_changes_nothing(
             "    Guest access: 7 waiting for an admin; 0 items updated.\n"
             "    Teams meetings: all in place; 0 items updated.\n"
             "    Participant messages: none due.\n"
-            "    Emails: 4 sent (4 booking confirmations).\n"
-            "    Graph requests: 5 (one $batch reads every list's changes;") in out
+            "    Mailing list: nothing new; 0 items updated.\n"
+            "    Emails: 13 sent (4 booking confirmations, 9 mailing-list confirmation requests).\n"
+            "    Graph requests: 14 (one $batch reads every list's changes;") in out
     assert "Giving my carers a break and doing what I want to do" in out  # a session from the seeds
     # the five guest-access paths of issue 4
     assert "Amira Ahmed            Invited" in out  # approved by an admin's edit
@@ -87,4 +89,9 @@ def test_the_demo_runs_the_programme_twice_and_the_second_run_changes_nothing(
                     "A session you're signed up for has changed:", "Your place is cancelled:", "Cancelled: Drop-in",
                     "Coming up:", "Your facilitator brief:"):
         assert f"── {subject}" in out
+    # issue 6: double opt-in, an import kept as it is, an update to the matching subscribers, one leaving
+    assert "The update's Status: Sent, SentCount: 7." in out
+    assert "Subscribers now: 4 Pending, 7 Subscribed, 1 Unsubscribed." in out
+    assert ("── Carers' week: what we heard, and what happens next"
+            "   [headers: List-Unsubscribe, List-Unsubscribe-Post]") in out
     assert "@example" not in out  # addresses never printed

@@ -1,0 +1,347 @@
+"""The mailing list: double opt-in, topics, unsubscribing, and campaigns from the Updates list.
+
+Subscribers come from registrations that tick "Join the mailing list", from
+the public subscribe page, and from rows admins add. A new one is Pending
+and gets a confirmation email (a signed link, 7 days); only the press of the
+button on the page it opens makes them Subscribed, with ConfirmedAt. Rows an
+admin imports as Subscribed (people who consented before) are kept as they
+are. Nobody Pending or Unsubscribed gets an update.
+
+An Updates row with Ready and its SendAt reached becomes a campaign: one
+outbox entry per Subscribed subscriber whose topics match (no topics on
+either side means everything), keyed `mail:update-<update>-<subscriber>`,
+so a campaign stopped half-way and run again sends each once. The outbox
+drains it at the mailbox's rate, across runs; Status goes Scheduled ->
+Sending -> Sent with SentCount. Unsubscribing withdraws that person's
+queued updates at once (the page does it, not the next run).
+
+The service writes Subscribers' Status and ConfirmedAt, and Updates' Status
+and SentCount; and Topics only when the subscriber changes their own on the
+preferences page.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
+
+from config import THEMES
+from coprod.links import Signer, address_hash
+from coprod.listsync import ListMirror, read_changes, save_link
+from coprod.outbox import Outbox
+from coprod.rules import as_bool, as_datetime, as_text, normalise_email
+from coprod.state import MirrorItem, StateStore
+from coprod.templates import UK, render_email
+from coprod.words import count
+from graph_client import FieldUpdate, GraphError, OutgoingMail, SharePointLists
+
+__all__ = ["CONFIRM_PURPOSE", "PREFERENCES_PURPOSE", "UNSUBSCRIBE_PURPOSE", "ListConfig", "ListReport",
+           "MailingList", "record", "render_markdown", "subscriber_topics", "unsubscribe"]
+
+log = logging.getLogger("coprod.mailinglist")
+CONFIRM_PURPOSE, PREFERENCES_PURPOSE, UNSUBSCRIBE_PURPOSE = "subscribe-confirm", "preferences", "unsubscribe"
+CONFIRM_LIFETIME = timedelta(days=7)
+LINK_LIFETIME = timedelta(days=400)  # preferences and unsubscribe links in updates: over a year
+RECHECK_AFTER = 300.0
+
+
+@dataclass(frozen=True)
+class ListConfig:
+    programme: str
+    public_url: str
+    sender: str
+
+
+@dataclass
+class ListReport:
+    new_subscribers: int = 0
+    confirmations_sent: int = 0
+    subscribed: int = 0
+    unsubscribed: int = 0
+    topics_changed: int = 0
+    unusable: int = 0
+    campaigns_started: int = 0
+    campaigns_finished: int = 0
+    queued: int = 0
+    writes: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+
+    def line(self) -> str:
+        parts = [text for n, text in (
+            (self.new_subscribers, f"{count(self.new_subscribers, 'new subscriber')}"),
+            (self.confirmations_sent, f"{count(self.confirmations_sent, 'confirmation request')} queued"),
+            (self.subscribed, f"{self.subscribed} confirmed"),
+            (self.unsubscribed, f"{self.unsubscribed} unsubscribed"),
+            (self.topics_changed, f"{count(self.topics_changed, 'subscriber')} changed their topics"),
+            (self.unusable, f"{count(self.unusable, 'row')} with an unusable address"),
+            (self.campaigns_started, f"{count(self.campaigns_started, 'update')} started"),
+            (self.queued, f"{count(self.queued, 'email')} queued for updates"),
+            (self.campaigns_finished, f"{count(self.campaigns_finished, 'update')} finished")) if n]
+        return "Mailing list: " + (", ".join(parts) or "nothing new") + f"; {count(self.writes, 'item')} updated."
+
+
+def subscriber_topics(fields: dict[str, Any]) -> list[str]:
+    """A row's topics, as the ones the list knows (anything else ignored)."""
+    value = fields.get("Topics")
+    values = value if isinstance(value, list) else [value] if isinstance(value, str) else []
+    return [t for t in THEMES if t in values]
+
+
+@cache
+def _markdown() -> Any:
+    from markdown_it import MarkdownIt
+
+    # "js-default": CommonMark with raw HTML off, so an update's HTML is shown as text, never run
+    return MarkdownIt("js-default", {"linkify": False, "typographer": False})
+
+
+def render_markdown(text: str) -> str:
+    """An update's body as HTML: Markdown allowed, HTML escaped, javascript: links refused."""
+    return str(_markdown().render(text))
+
+
+def record(store: StateStore, kind: str, subject: str, payload: dict[str, Any] | None = None) -> None:
+    """A command from the pages (`unsubscribe`, `subscribe-confirmed`, `topics`), applied by the next run."""
+    key = f"{kind}:{subject}"
+    if not store.ledger_add(key, kind, payload or {}):
+        store.ledger_set(key, "due", payload)
+
+
+def unsubscribe(store: StateStore, subject: str) -> None:
+    """Record an unsubscribe (from the page or a one-click POST) and withdraw their queued updates now."""
+    record(store, "unsubscribe", subject)
+    store.outbox_cancel("mail:update-", f"-{subject.partition(':')[0]}")
+
+
+class MailingList:
+    LISTS = ("Subscribers", "Updates")
+
+    def __init__(self, lists: SharePointLists, store: StateStore, outbox: Outbox, signer: Signer,
+                 config: ListConfig, *, clock: Callable[[], float] = time.time,
+                 progress: Callable[[str], None] | None = None) -> None:
+        self.lists = lists
+        self.store = store
+        self.outbox = outbox
+        self.signer = signer
+        self.config = config
+        self.clock = clock
+        self.progress = progress or (lambda message: None)
+        self.subscribers = ListMirror(store, "Subscribers")
+        self.updates = ListMirror(store, "Updates")
+        self._asked: set[str] = set()  # rows whose person asked to join in this run: they get a confirmation
+        self._left: set[str] = set()  # rows an admin set to Unsubscribed since the last run
+
+    # --- the run ------------------------------------------------------------------------
+    def run(self, changes: dict[str, Any] | None = None) -> ListReport:
+        report = ListReport()
+        changes = changes or read_changes(self.lists, self.store, self.LISTS)
+        applied = self.subscribers.apply(changes["Subscribers"])
+        self.updates.apply(changes["Updates"])
+        self._asked = set()
+        self._left = {new.item_id for _, new in applied.changed if new.fields.get("Status") == "Unsubscribed"}
+        for entry in self.store.ledger_list(kind="subscriber", status="due"):
+            self._handoff(entry.key, entry.payload, report)
+        report.writes += self.subscribers.write(self.lists, self._subscriber_updates(report), self.progress).written
+        report.writes += self._write_updates(report)
+        save_link(self.store, "Subscribers", changes["Subscribers"])
+        save_link(self.store, "Updates", changes["Updates"])
+        return report
+
+    # --- subscribers ------------------------------------------------------------------------
+    def _row_for(self, address: str) -> MirrorItem | None:
+        return next((r for r in self.subscribers.items() if normalise_email(r.fields.get("Email")) == address), None)
+
+    def _handoff(self, key: str, payload: dict[str, Any], report: ListReport) -> None:
+        """Someone asked to join (a registration's tick box, or the subscribe page): a Pending row, once."""
+        address = normalise_email(payload.get("email"))
+        if address is None:
+            self.store.ledger_set(key, "done", payload | {"outcome": "unusable address"})
+            return
+        row = self._row_for(address)
+        if row is not None:
+            if row.fields.get("Status") != "Subscribed":
+                self._asked.add(row.item_id)  # Pending or Unsubscribed, and asking (again): a new confirmation
+            self.store.ledger_set(key, "done", payload | {"outcome": "on the list", "row": row.item_id})
+            return
+        guard = f"subscriber-row:{address}"
+        previous = self.store.ledger_get(guard)
+        if previous is not None and previous.status == "sending" and self.clock() - previous.updated < RECHECK_AFTER:
+            return  # being added when a run stopped: the next delta shows it
+        if not self.store.ledger_add(guard, "subscriber-row", {}, status="sending"):
+            self.store.ledger_set(guard, "sending")
+        topics = [t for t in payload.get("topics") or [] if t in THEMES]
+        try:
+            item = self.lists.create_item("Subscribers", {
+                "Title": as_text(payload.get("name"), 255) or address, "Email": address, "Topics": topics,
+                "Status": "Pending", "Source": "Website" if payload.get("source") == "website" else "Registration"},
+                label="Subscribers")
+        except GraphError as error:
+            log.warning("Could not add a subscriber; tried again next run: %s", error)
+            return
+        self.subscribers.put([self.subscribers.item(item)])
+        self.store.ledger_set(guard, "done", {"row": item.id})
+        self.store.ledger_set(key, "done", payload | {"outcome": "added", "row": item.id})
+        self._asked.add(item.id)
+        report.new_subscribers += 1
+
+    def _subscriber_updates(self, report: ListReport) -> list[FieldUpdate]:
+        """Apply what people did (confirm, unsubscribe, choose topics) and what admins added, row by row.
+
+        The pages record commands; each is applied once, then the list's Status is the truth (so an admin
+        may still unsubscribe someone, and an old confirmation link cannot undo an unsubscribe).
+        """
+        updates = []
+        commands = {kind: {e.key.split(":", 1)[1]: e for e in self.store.ledger_list(kind=kind, status="due")}
+                    for kind in ("unsubscribe", "subscribe-confirmed", "topics")}
+        for row in self.subscribers.items():
+            address = normalise_email(row.fields.get("Email"))
+            if address is None:
+                report.unusable += 1
+                continue
+            subject = f"{row.item_id}:{address_hash(address)}"
+            status = as_text(row.fields.get("Status"), 20)
+            wanted: dict[str, Any] = {}
+            unsubscribe_, confirm = commands["unsubscribe"].get(subject), commands["subscribe-confirmed"].get(subject)
+            if unsubscribe_ is not None:
+                if status != "Unsubscribed":
+                    wanted["Status"] = "Unsubscribed"
+                    report.unsubscribed += 1
+            elif confirm is not None and status in ("", "Pending"):
+                wanted |= {"Status": "Subscribed", "ConfirmedAt": _iso(self.clock())}
+                report.subscribed += 1
+            elif status == "" or row.item_id in self._asked:  # an admin's new row, or someone asking (again)
+                if status != "Pending":
+                    wanted["Status"] = "Pending"
+                report.confirmations_sent += self._ask_to_confirm(row, address, subject)
+            if status == "Unsubscribed" or ("Status" in wanted and wanted["Status"] == "Unsubscribed"):
+                self.store.outbox_cancel("mail:update-", f"-{row.item_id}")  # nothing queued still goes
+            topics_command = commands["topics"].get(subject)
+            if topics_command is not None:
+                topics = [t for t in topics_command.payload.get("topics", []) if t in THEMES]
+                if topics != subscriber_topics(row.fields):
+                    wanted["Topics"] = topics
+                    report.topics_changed += 1
+            for command in (unsubscribe_, confirm, topics_command):
+                if command is not None:
+                    self.store.ledger_set(command.key, "done")
+            if wanted:
+                updates.append(FieldUpdate(row.item_id, wanted, row.etag))
+        return updates
+
+    def _ask_to_confirm(self, row: MirrorItem, address: str, subject: str) -> int:
+        # one a day at most, so nobody's inbox can be filled by someone typing their address in the form
+        day = datetime.fromtimestamp(self.clock(), UK).date().isoformat()
+        if self.store.outbox_get(f"mail:subscribe-confirm:{subject}:{day}") is not None:
+            return 0
+        token = self.signer.make(CONFIRM_PURPOSE, subject, CONFIRM_LIFETIME.total_seconds())
+        name = as_text(row.fields.get("Title"), 80)
+        text, html = render_email("subscribe_confirm", name=name if name and name != address else "",
+                                  programme=self.config.programme,
+                                  expires=datetime.fromtimestamp(self.clock(), UTC) + CONFIRM_LIFETIME,
+                                  link=f"{self.config.public_url}/api/pages/subscribe/confirm?t={token}")
+        return int(self.outbox.enqueue(OutgoingMail(
+            key=f"mail:subscribe-confirm:{subject}:{day}", to=(address,), text=text, html=html,
+            subject=f"Please confirm: updates from {self.config.programme}"), "subscribe-confirm"))
+
+    # --- campaigns ------------------------------------------------------------------------------
+    def _write_updates(self, report: ListReport) -> int:
+        updates = []
+        for row in self.updates.items():
+            wanted = self._campaign(row, report)
+            changes = {k: v for k, v in wanted.items() if row.fields.get(k) != v}
+            if changes:
+                updates.append(FieldUpdate(row.item_id, changes, row.etag))
+        return self.updates.write(self.lists, updates, self.progress).written
+
+    def _campaign(self, row: MirrorItem, report: ListReport) -> dict[str, Any]:
+        status = as_text(row.fields.get("Status"), 20)
+        if status in ("Sent", "Failed") or not as_bool(row.fields.get("Ready")):
+            return {}
+        send_at = as_datetime(row.fields.get("SendAt")) if row.fields.get("SendAt") else None
+        if row.fields.get("SendAt") and send_at is None:
+            return {"Status": "Failed"}  # SendAt is not a date: nothing sent until an admin fixes it
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        if send_at is not None and send_at > now:
+            return {"Status": "Scheduled"}
+        prefix = f"mail:update-{row.item_id}-"
+        campaign = self.store.ledger_get(f"campaign:{row.item_id}")
+        if campaign is None or campaign.status != "done":
+            report.queued += self._fan_out(row, prefix)
+            self.store.ledger_add(f"campaign:{row.item_id}", "campaign", {}, status="done")
+            self.store.ledger_set(f"campaign:{row.item_id}", "done", {"started": self.clock()})
+            report.campaigns_started += 1
+        return self.progress_of(row.item_id, report)
+
+    def settle(self) -> int:
+        """After the outbox has sent what it could: started campaigns' Status and SentCount, written back."""
+        updates = []
+        for row in self.updates.items():
+            entry = self.store.ledger_get(f"campaign:{row.item_id}")
+            if entry is None or row.fields.get("Status") not in ("Sending", "Scheduled", None, ""):
+                continue
+            wanted = self.progress_of(row.item_id)
+            changes = {k: v for k, v in wanted.items() if row.fields.get(k) != v}
+            if changes:
+                updates.append(FieldUpdate(row.item_id, changes, row.etag))
+        return self.updates.write(self.lists, updates, self.progress).written
+
+    def progress_of(self, update_id: str, report: ListReport | None = None) -> dict[str, Any]:
+        """Status and SentCount of a started campaign, from its outbox entries."""
+        tally = self.store.outbox_tally(f"mail:update-{update_id}-")
+        sent, waiting = tally.get("sent", 0), tally.get("queued", 0) + tally.get("sending", 0)
+        if waiting:
+            return {"Status": "Sending", "SentCount": sent}
+        if report is not None:
+            report.campaigns_finished += 1
+        return {"Status": "Failed" if tally.get("failed") and not sent else "Sent", "SentCount": sent}
+
+    def _fan_out(self, update: MirrorItem, prefix: str) -> int:
+        """One outbox entry per Subscribed subscriber whose topics match; returns how many were queued now."""
+        wanted = set(subscriber_topics(update.fields))
+        subject = as_text(update.fields.get("Title"), 200) or f"News from {self.config.programme}"
+        body = str(update.fields.get("Body") or "")
+        body_html = render_markdown(body)
+        queued = 0
+        for row in self.subscribers.items():
+            address = normalise_email(row.fields.get("Email"))
+            topics = set(subscriber_topics(row.fields))
+            if row.fields.get("Status") != "Subscribed" or address is None:
+                continue
+            if wanted and topics and not wanted & topics:
+                continue
+            queued += self.outbox.enqueue(self._update_mail(prefix + row.item_id, row, address, subject, body,
+                                                            body_html, sorted(topics)), "update")
+        return queued
+
+    def _update_mail(self, key: str, row: MirrorItem, address: str, subject: str, body: str, body_html: str,
+                     topics: list[str]) -> OutgoingMail:
+        who = f"{row.item_id}:{address_hash(address)}"
+        lifetime = LINK_LIFETIME.total_seconds()
+        pages = f"{self.config.public_url}/api/pages"
+        unsubscribe_token = self.signer.make(UNSUBSCRIBE_PURPOSE, who, lifetime)
+        context = {"programme": self.config.programme, "subject": subject, "body": body, "body_html": body_html,
+                   "topics": ", ".join(topics), "since": _since(row.fields.get("ConfirmedAt")),
+                   "preferences_link": f"{pages}/preferences?t={self.signer.make(PREFERENCES_PURPOSE, who, lifetime)}",
+                   "unsubscribe_link": f"{pages}/unsubscribe?t={unsubscribe_token}"}
+        text, html = render_email("update", **context)
+        # RFC 8058: a mail client's one-click unsubscribe POSTs "List-Unsubscribe=One-Click" to the https URI
+        headers = {"List-Unsubscribe": f"<{pages}/unsubscribe/one-click?t={unsubscribe_token}>, "
+                                       f"<mailto:{self.config.sender}?subject=unsubscribe>",
+                   "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+        return OutgoingMail(key=key, to=(address,), subject=subject, text=text, html=html, headers=headers)
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _since(value: Any) -> str:
+    moment = as_datetime(value)
+    return f"{moment.astimezone(UK).day} {moment.astimezone(UK).strftime('%B %Y')}" if moment else ""
+
+
