@@ -245,9 +245,9 @@ def run_demo(state: str | None = None) -> int:
                   "approved row for a colleague, Olu.")
             _run(services)
             link = _sent_links(services, "/api/pages/guest/confirm").get(f"priya.shah@{AUTO_DOMAIN}")
-            confirmed = link is not None and "your address is confirmed" in _press(services, link)
+            priya_confirmed = link is not None and "your address is confirmed" in _press(services, link)
             print("    Priya opens the link in her email and presses “Confirm my email address”"
-                  + (" (done)." if confirmed else " (could not be done!)."))
+                  + (" (done)." if priya_confirmed else " (could not be done!)."))
             _run(services)
             _print_guest_requests(services)
             invited = backend.directory.invitations

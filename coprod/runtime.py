@@ -12,7 +12,7 @@ from coprod.guests import GuestConfig, GuestPolicy
 from coprod.links import Signer
 from coprod.mailinglist import ListConfig
 from coprod.messages import MessageConfig
-from coprod.outbox import GraphTransport, Outbox, SendLimits
+from coprod.outbox import GraphTransport, MailTransport, Outbox, SendLimits
 from coprod.state import StateStore, open_store
 from coprod.web import WebContext
 from graph_client import Directory, GraphClient, Mail, OnlineMeetings, SharePointLists
@@ -40,7 +40,7 @@ class Services:
         store = open_store(settings.state, clock=clock)
         mail = Mail(graph, settings.sender, sender_name=settings.programme_name)
         limits = limits or SendLimits(per_window=settings.send_per_minute, per_day=settings.send_per_day)
-        outbox = Outbox(store, GraphTransport(mail), limits, clock=clock, sleep=sleep)
+        outbox = Outbox(store, _transport(settings, mail), limits, clock=clock, sleep=sleep)
         return cls(settings, graph, SharePointLists(graph, settings.site_id), store, Directory(graph),
                    OnlineMeetings(graph, settings.organizer_id), outbox,
                    Signer(settings.signing_key.get_secret_value(), clock=clock), clock, sleep)
@@ -68,6 +68,9 @@ class Services:
     def close(self) -> None:
         self.graph.close()
         self.store.close()
+        close = getattr(self.outbox.transport, "close", None)
+        if close is not None:
+            close()
 
     def __enter__(self) -> Services:
         return self
@@ -75,3 +78,16 @@ class Services:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+def _transport(settings: Settings, mail: Mail) -> MailTransport:
+    """Graph's sendMail, or Azure Communication Services Email (COPROD_MAIL_TRANSPORT=acs)."""
+    if settings.mail_transport == "acs":
+        from coprod.transport_acs import AcsTransport
+
+        assert settings.acs_connection_string is not None and settings.acs_sender is not None  # settings check it
+        return AcsTransport(settings.acs_connection_string.get_secret_value(), settings.acs_sender,
+                            sender_name=settings.programme_name,
+                            ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
+                            timeout=settings.graph_timeout_seconds)
+    return GraphTransport(mail)
