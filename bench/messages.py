@@ -1,6 +1,7 @@
-"""1,000 booking confirmations through the emulator, with the mailbox's send limit on, on a compressed clock.
+"""1,000 booking confirmations (or one mailing-list update to 1,000 subscribers) through the emulator, with the
+mailbox's send limit on, on a compressed clock.
 
-    python bench/messages.py [--count 1000] [--compression 100]
+    python bench/messages.py [--count 1000] [--compression 100] [--update]
 
 The emulator enforces 30 messages per window per mailbox (Exchange Online:
 a minute) with 429 and Retry-After; the compression shrinks the minute (100:
@@ -25,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import emulator_process
 from config import load_settings
 from coprod.listsync import read_changes
+from coprod.mailinglist import MailingList
 from coprod.meetings import MeetingSync
 from coprod.messages import ParticipantMessages
 from coprod.outbox import SendLimits
@@ -39,6 +41,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--compression", type=float, default=100.0, help="how many times faster a minute passes")
+    parser.add_argument("--update", action="store_true",
+                        help="a mailing-list campaign to --count subscribers instead of booking confirmations")
     args = parser.parse_args()
     window = 60.0 / args.compression
     with emulator_process() as emulator, tempfile.TemporaryDirectory() as temp:
@@ -51,21 +55,32 @@ def main() -> None:
         with Services.open(settings, limits=SendLimits(per_window=PER_WINDOW, window_seconds=window,
                                                        day_seconds=86_400.0 / args.compression)) as services:
             provision(services.lists)
-            start = (datetime.now(UTC) + timedelta(days=14)).strftime("%Y-%m-%dT%H:00:00Z")
-            end = (datetime.now(UTC) + timedelta(days=14, hours=1)).strftime("%Y-%m-%dT%H:00:00Z")
-            [session] = emulator.seed("Sessions", [{"Title": "Having your say: the big conversation", "Status": "Open",
-                                                    "Capacity": 0, "StartTime": start, "EndTime": end}])
-            emulator.seed("Registrations", [{"Title": f"Person {n}", "Email": f"person{n}@example.org",
-                                             "Consent": True, "SessionLookupId": session}
-                                            for n in range(args.count)])
             queued = time.perf_counter()
-            RegistrationSync(services.lists, services.store).run(
-                read_changes(services.lists, services.store, RegistrationSync.LISTS))
-            MeetingSync(services.lists, services.meetings, services.store, lobby="organization").run()
-            ParticipantMessages(services.store, services.outbox, services.signer, services.message_config(),
-                                clock=services.clock).run()
-            print(f"{args.count:,} registrations synced and their confirmations queued in "
-                  f"{time.perf_counter() - queued:.1f} s")
+            if args.update:
+                what = "subscribers' update"
+                emulator.seed("Subscribers", [{"Title": f"Person {n}", "Email": f"person{n}@example.org",
+                                               "Status": "Subscribed", "ConfirmedAt": "2025-01-01T10:00:00Z"}
+                                              for n in range(args.count)])
+                emulator.seed("Updates", [{"Title": "What we heard this season", "Body": "Thank you **all**.",
+                                           "Ready": True}])
+                MailingList(services.lists, services.store, services.outbox, services.signer,
+                            services.list_config()).run()
+            else:
+                what = "confirmations"
+                start = (datetime.now(UTC) + timedelta(days=14)).strftime("%Y-%m-%dT%H:00:00Z")
+                end = (datetime.now(UTC) + timedelta(days=14, hours=1)).strftime("%Y-%m-%dT%H:00:00Z")
+                [session] = emulator.seed("Sessions", [{"Title": "Having your say: the big conversation",
+                                                        "Status": "Open", "Capacity": 0, "StartTime": start,
+                                                        "EndTime": end}])
+                emulator.seed("Registrations", [{"Title": f"Person {n}", "Email": f"person{n}@example.org",
+                                                 "Consent": True, "SessionLookupId": session}
+                                                for n in range(args.count)])
+                RegistrationSync(services.lists, services.store).run(
+                    read_changes(services.lists, services.store, RegistrationSync.LISTS))
+                MeetingSync(services.lists, services.meetings, services.store, lobby="organization").run()
+                ParticipantMessages(services.store, services.outbox, services.signer, services.message_config(),
+                                    clock=services.clock).run()
+            print(f"{args.count:,} {what} queued in {time.perf_counter() - queued:.1f} s")
             emulator.call("DELETE", "/_emulator/log")
             began = time.time()
             report = services.outbox.drain(deadline=None)
