@@ -72,8 +72,7 @@ class Pages:
     async def guest_confirm(self, request: Request) -> Response:
         from coprod.guests import CONFIRM_PURPOSE
 
-        token = request.query_params.get("t", "") if request.method == "GET" else \
-            str((await request.form()).get("t", ""))
+        token, _form = await self._token(request)
         try:
             subject = self.context.signer.read(token, CONFIRM_PURPOSE)
         except LinkError as error:
@@ -90,8 +89,7 @@ class Pages:
     async def cancel_place(self, request: Request) -> Response:
         from coprod.messages import CANCEL_PURPOSE
 
-        token = request.query_params.get("t", "") if request.method == "GET" else \
-            str((await request.form()).get("t", ""))
+        token, _form = await self._token(request)
         try:
             subject = self.context.signer.read(token, CANCEL_PURPOSE)
         except LinkError as error:
@@ -129,6 +127,7 @@ class Pages:
     LIST_NEXT = "You can subscribe again from the sign-up page, or reply to any of our emails."
 
     async def _token(self, request: Request) -> tuple[str, Any]:
+        """The signed token a page was opened with (GET) or its form carried (POST), and the form if any."""
         if request.method == "GET":
             return request.query_params.get("t", ""), None
         form = await request.form()

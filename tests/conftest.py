@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -15,6 +16,19 @@ from graph_emulator import EmulatorServer
 from graph_emulator.testing import IN_PROCESS_BASE, InProcessTransport
 
 SIGNING_KEY = "test-signing-key-0123456789abcdef"
+
+
+class OffsetClock:
+    """Real time plus an offset a test moves (the emulator keeps real time). `sleep` moves it instead of waiting."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def sleep(self, seconds: float) -> None:
+        self.offset += max(0.0, seconds)
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 
 
@@ -79,3 +93,8 @@ def http(request: pytest.FixtureRequest, emulator: EmulatorServer) -> Iterator[h
             "client_secret": env["M365_CLIENT_SECRET"], "scope": GRAPH_SCOPE}).json()
         client.headers["Authorization"] = f"Bearer {token['access_token']}"
         yield client
+
+
+@pytest.fixture
+def clock() -> OffsetClock:
+    return OffsetClock()

@@ -16,19 +16,14 @@ from coprod.run import run_once
 from coprod.runtime import Services
 from graph_client import Directory
 from graph_emulator import EmulatorServer
+from tests.conftest import OffsetClock
 
 AUTO = "partner.example.org"
 BLOCKED = "blocked.example.com"
 
 
-class Clock:
-    """Real time plus an offset the test can move (the emulator keeps real time)."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
+class Clock(OffsetClock):
+    """Sleeps for real: the emulator's invitation throttle counts real seconds."""
 
     def sleep(self, seconds: float) -> None:
         time.sleep(max(0.0, seconds))

@@ -20,24 +20,13 @@ from coprod.runtime import Services
 from coprod.web import create_web_app
 from graph_emulator import EmulatorServer
 from graph_emulator.testing import AsgiTransport
-from tests.conftest import SIGNING_KEY
+from tests.conftest import SIGNING_KEY, OffsetClock
 
 PUBLIC = "https://coprod.example.org"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-    def sleep(self, seconds: float) -> None:
-        self.offset += seconds
-
-
 class MailingList:
-    def __init__(self, emulator: EmulatorServer, services: Services, clock: Clock) -> None:
+    def __init__(self, emulator: EmulatorServer, services: Services, clock: OffsetClock) -> None:
         self.backend = emulator.backend
         self.services = services
         self.clock = clock
@@ -86,12 +75,7 @@ class MailingList:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def mailing(emulator: EmulatorServer, env: dict[str, str], clock: Clock) -> Iterator[MailingList]:
+def mailing(emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock) -> Iterator[MailingList]:
     settings = load_settings(env | {"COPROD_PUBLIC_URL": PUBLIC, "COPROD_PROGRAMME_NAME": "Having your say"})
     with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
         mailing = MailingList(emulator, services, clock)

@@ -4,7 +4,6 @@ meetings, the list, and the mail in the sender's mailbox (read back, calendar fi
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,25 +20,15 @@ from coprod.runtime import Services
 from coprod.web import create_web_app
 from graph_emulator import EmulatorServer
 from graph_emulator.testing import AsgiTransport
+from tests.conftest import OffsetClock
 
 LONDON = ZoneInfo("Europe/London")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-    def sleep(self, seconds: float) -> None:
-        self.offset += seconds  # the mailbox's minute passes at once
 
 
 class Programme:
     """The lists as people edit them, the service's runs, and what people received."""
 
-    def __init__(self, emulator: EmulatorServer, services: Services, clock: Clock) -> None:
+    def __init__(self, emulator: EmulatorServer, services: Services, clock: OffsetClock) -> None:
         self.backend = emulator.backend
         self.services = services
         self.clock = clock
@@ -92,12 +81,7 @@ def event_of(calendar: icalendar.Calendar) -> Any:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def programme(emulator: EmulatorServer, env: dict[str, str], clock: Clock) -> Iterator[Programme]:
+def programme(emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock) -> Iterator[Programme]:
     settings = load_settings(env | {"COPROD_PUBLIC_URL": "https://coprod.example.org",
                                     "COPROD_PROGRAMME_NAME": "Having your say"})
     with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
