@@ -150,6 +150,11 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def site_name(self) -> str:
+        """How participants' emails and pages name the programme's SharePoint site."""
+        return f"the {self.programme_name} SharePoint site"
+
+    @property
     def graph_base_url(self) -> str:
         """`https://graph.microsoft.com/v1.0`, without a trailing slash."""
         return f"{self.graph_endpoint}/v1.0"

@@ -102,14 +102,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """The public pages on http://host:port/api/pages/..., as the function app serves them."""
     import uvicorn
 
-    from coprod.links import Signer
-    from coprod.state import open_store
-    from coprod.web import WebContext, create_web_app
+    from coprod.web import context_from_settings, create_web_app
 
     settings = load_settings()
-    app = create_web_app(lambda: WebContext(Signer(settings.signing_key.get_secret_value()),
-                                            open_store(settings.state), settings.programme_name,
-                                            f"the {settings.programme_name} SharePoint site"))
+    app = create_web_app(lambda: context_from_settings(settings))
     print(f"Public pages on http://{args.host}:{args.port}/api/pages/ (Ctrl+C to stop)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

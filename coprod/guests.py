@@ -27,7 +27,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -127,7 +127,6 @@ class GuestReport:
     confirmations_sent: int = 0
     digest_queued: bool = False
     writes: int = 0
-    statuses: dict[str, int] = field(default_factory=dict)
 
     def line(self) -> str:
         parts = [text for n, text in (
@@ -151,6 +150,12 @@ class Outcome:
     status: str
     note: str
     user_id: str | None = None
+    waiting: str | None = None  # for AwaitingDecision: the GuestReport count it adds to
+
+
+WAITING_ADMIN = Outcome("AwaitingDecision", GuestNotes.WAITING_ADMIN, waiting="awaiting_admin")
+WAITING_CONFIRMATION = Outcome("AwaitingDecision", GuestNotes.CONFIRM_SENT, waiting="awaiting_confirmation")
+QUEUED = Outcome("AwaitingDecision", GuestNotes.QUEUED, waiting="deferred")
 
 
 class GuestAccess:
@@ -186,7 +191,7 @@ class GuestAccess:
                 continue
             outcome = self._decide(row, report)
             self._count(outcome, report)
-            if outcome.status == "AwaitingDecision" and outcome.note == GuestNotes.WAITING_ADMIN:
+            if outcome is WAITING_ADMIN:
                 waiting_for_admin.append(row)
             changes_ = {k: v for k, v in (("Status", outcome.status), ("StatusNote", outcome.note),
                                           ("UserId", outcome.user_id)) if v is not None and row.fields.get(k) != v}
@@ -200,17 +205,12 @@ class GuestAccess:
 
     @staticmethod
     def _count(outcome: Outcome, report: GuestReport) -> None:
-        report.statuses[outcome.status] = report.statuses.get(outcome.status, 0) + 1
         if outcome.status == "Rejected":
             report.rejected += 1
         elif outcome.status == "Failed":
             report.failed += 1
-        elif outcome.note == GuestNotes.WAITING_ADMIN:
-            report.awaiting_admin += 1
-        elif outcome.note == GuestNotes.CONFIRM_SENT:
-            report.awaiting_confirmation += 1
-        elif outcome.note == GuestNotes.QUEUED:
-            report.deferred += 1
+        elif outcome.waiting is not None:
+            setattr(report, outcome.waiting, getattr(report, outcome.waiting) + 1)
 
     # --- hand-offs from the registration sync ------------------------------------------
     def _handoff(self, key: str, payload: dict[str, Any], report: GuestReport) -> None:
@@ -231,9 +231,7 @@ class GuestAccess:
                 self.store.ledger_set(key, "done", payload | {"outcome": "in directory"})
                 report.already_in_directory += 1
                 return
-            if not self.store.ledger_add(row_key, "guest-row", {"registration": payload.get("registration")},
-                                         status="sending"):
-                self.store.ledger_set(row_key, "sending")
+            self.store.ledger_put(row_key, "guest-row", "sending", {"registration": payload.get("registration")})
             item = self.lists.create_item(LIST, {
                 "Title": as_text(payload.get("name"), 255) or address, "Email": address, "Decision": "Pending",
                 "Reason": "Asked for access when registering for a session."}, label=LIST)
@@ -264,8 +262,8 @@ class GuestAccess:
         if decision != "Approved" and not (verdict == "auto" and self._confirmed(row, address)):
             if verdict == "auto":
                 report.confirmations_sent += self._ask_to_confirm(row, address)
-                return Outcome("AwaitingDecision", GuestNotes.CONFIRM_SENT)
-            return Outcome("AwaitingDecision", GuestNotes.WAITING_ADMIN)
+                return WAITING_CONFIRMATION
+            return WAITING_ADMIN
         return self._grant(row, address, report)
 
     def _confirmed(self, row: MirrorItem, address: str) -> bool:
@@ -307,24 +305,23 @@ class GuestAccess:
                     how = "invited" if entry is not None and entry.status == "sending" else "member"
                     user_id = user.id
                 elif entry is not None and entry.status == "sending" and self.clock() - entry.updated < RECHECK_AFTER:
-                    return Outcome("AwaitingDecision", GuestNotes.QUEUED)  # the directory may not show it yet
+                    return QUEUED  # the directory may not show it yet
                 else:
                     if self._invites_left <= 0:
-                        return Outcome("AwaitingDecision", GuestNotes.QUEUED)
+                        return QUEUED
                     user_id, how = self._invite(row, address, key), "invited"
-                self.store.ledger_add(key, "invitation", {}, status="done")
-                self.store.ledger_set(key, "done", {"user": user_id, "how": how, "row": row.item_id})
+                self.store.ledger_put(key, "invitation", "done", {"user": user_id, "how": how, "row": row.item_id})
                 if how == "invited":
                     report.invited += 1
                 else:
                     report.already_members += 1
         except _Unsure:
-            return Outcome("AwaitingDecision", GuestNotes.QUEUED)
+            return QUEUED
         except GraphResponseError as error:
             return Outcome("Failed", GuestNotes.INVITE_FAILED.format(reason=_reason(error)))
         except GraphError as error:  # Graph unreachable: nothing happened, try next run
             log.warning("Guest access: %s", error)
-            return Outcome("AwaitingDecision", GuestNotes.QUEUED)
+            return QUEUED
         try:
             self.directory.add_to_group(self.config.group_id, user_id)
         except GraphError as error:
@@ -334,8 +331,7 @@ class GuestAccess:
 
     def _invite(self, row: MirrorItem, address: str, key: str) -> str:
         self._pace()
-        if not self.store.ledger_add(key, "invitation", {"row": row.item_id}, status="sending"):
-            self.store.ledger_set(key, "sending", {"row": row.item_id})
+        self.store.ledger_put(key, "invitation", "sending", {"row": row.item_id})
         name = as_text(row.fields.get("Title"), 255) or address
         message = (f"Hello {name}. You asked for access to {self.config.site_name}. Accept this invitation to get in. "
                    "If you didn't ask for this, you can ignore this email.")
@@ -381,7 +377,10 @@ class GuestAccess:
         if self.store.outbox_get(key) is not None:
             return
         try:
-            list_url = self.store.get_checkpoint("url.GuestRequests") or (self.lists.find_list(LIST) or _NoList).web_url
+            list_url = self.store.get_checkpoint("url.GuestRequests")
+            if not list_url:
+                found = self.lists.find_list(LIST)
+                list_url = found.web_url if found else None
         except GraphError as error:
             log.warning("The admins' digest waits for the next run: %s", error)
             return
@@ -400,10 +399,6 @@ class GuestAccess:
 
 class _Unsure(Exception):
     """An invitation whose fate is unknown (or that was refused for now): decided on a later run."""
-
-
-class _NoList:
-    web_url = ""
 
 
 def confirmation_subject(item_id: str, address: str) -> str:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -69,7 +69,6 @@ class ListReport:
     campaigns_finished: int = 0
     queued: int = 0
     writes: int = 0
-    statuses: dict[str, int] = field(default_factory=dict)
 
     def line(self) -> str:
         parts = [text for n, text in (
@@ -107,9 +106,7 @@ def render_markdown(text: str) -> str:
 
 def record(store: StateStore, kind: str, subject: str, payload: dict[str, Any] | None = None) -> None:
     """A command from the pages (`unsubscribe`, `subscribe-confirmed`, `topics`), applied by the next run."""
-    key = f"{kind}:{subject}"
-    if not store.ledger_add(key, kind, payload or {}):
-        store.ledger_set(key, "due", payload)
+    store.ledger_put(f"{kind}:{subject}", kind, "due", payload or {})
 
 
 def unsubscribe(store: StateStore, subject: str) -> None:
@@ -172,8 +169,7 @@ class MailingList:
         previous = self.store.ledger_get(guard)
         if previous is not None and previous.status == "sending" and self.clock() - previous.updated < RECHECK_AFTER:
             return  # being added when a run stopped: the next delta shows it
-        if not self.store.ledger_add(guard, "subscriber-row", {}, status="sending"):
-            self.store.ledger_set(guard, "sending")
+        self.store.ledger_put(guard, "subscriber-row", "sending", {})
         topics = [t for t in payload.get("topics") or [] if t in THEMES]
         try:
             item = self.lists.create_item("Subscribers", {
@@ -272,8 +268,7 @@ class MailingList:
         campaign = self.store.ledger_get(f"campaign:{row.item_id}")
         if campaign is None or campaign.status != "done":
             report.queued += self._fan_out(row, prefix)
-            self.store.ledger_add(f"campaign:{row.item_id}", "campaign", {}, status="done")
-            self.store.ledger_set(f"campaign:{row.item_id}", "done", {"started": self.clock()})
+            self.store.ledger_put(f"campaign:{row.item_id}", "campaign", "done", {"started": self.clock()})
             report.campaigns_started += 1
         return self.progress_of(row.item_id, report)
 

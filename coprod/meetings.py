@@ -137,8 +137,8 @@ class MeetingSync:
                     continue  # Draft, or times to fix first (the registration sync's note says which)
             except GraphError as error:
                 report.failed += 1
-                self.store.ledger_add(key, "meeting", {})
-                self.store.ledger_set(key, "failed", (record.payload() if record else {}) | {"problem": _say(error)})
+                self.store.ledger_put(key, "meeting", "failed",
+                                      (record.payload() if record else {}) | {"problem": _say(error)})
                 renote.add(item.item_id)
                 log.warning("Teams meeting for session %s: %s", item.item_id, error)
                 continue
@@ -163,8 +163,7 @@ class MeetingSync:
 
     def _save(self, record: MeetingRecord) -> MeetingRecord:
         key = f"meeting:{record.session_id}"
-        self.store.ledger_add(key, "meeting", {}, status="done")
-        self.store.ledger_set(key, "done", record.payload())
+        self.store.ledger_put(key, "meeting", "done", record.payload())
         return record
 
     def _ensure(self, session_id: str, title: str, start: datetime, end: datetime, presenters: list[str],

@@ -130,8 +130,7 @@ class ParticipantMessages:
         key = f"told:registration-{registration_id}"
         before = self._told(registration_id)
         payload = {"version": version, "at": self.clock(), "calendar": calendar or bool(before and before.calendar)}
-        if not self.store.ledger_add(key, "told", payload, status="done"):
-            self.store.ledger_set(key, "done", payload)
+        self.store.ledger_put(key, "told", "done", payload)
 
     def _cancel_link(self, registration_id: str, address: str, end: datetime | None) -> str:
         lifetime = max(86_400.0, ((end.timestamp() if end else self.clock()) - self.clock()) + 86_400)

@@ -48,7 +48,7 @@ class Services:
     def guest_config(self) -> GuestConfig:
         s = self.settings
         return GuestConfig(group_id=s.guest_group_id, public_url=s.public_url, max_invites=s.max_invites_per_run,
-                           admin_email=s.admin_email, site_name=f"the {s.programme_name} SharePoint site",
+                           admin_email=s.admin_email, site_name=s.site_name,
                            policy=GuestPolicy(auto_approve=s.guest_auto_approve_domains,
                                               blocked=s.guest_blocked_domains))
 
@@ -63,7 +63,7 @@ class Services:
 
     def web_context(self) -> WebContext:
         return WebContext(self.signer, self.store, self.settings.programme_name,
-                          f"the {self.settings.programme_name} SharePoint site")
+                          self.settings.site_name)
 
     def close(self) -> None:
         self.graph.close()

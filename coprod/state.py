@@ -76,6 +76,7 @@ class StateStore(Protocol):
     def ledger_add(self, key: str, kind: str, payload: dict[str, Any], status: str = "due") -> bool: ...
     def ledger_get(self, key: str) -> LedgerEntry | None: ...
     def ledger_set(self, key: str, status: str, payload: dict[str, Any] | None = None) -> None: ...
+    def ledger_put(self, key: str, kind: str, status: str, payload: dict[str, Any]) -> None: ...
     def ledger_list(self, kind: str | None = None, status: str | None = None) -> list[LedgerEntry]: ...
 
     def outbox_add(self, key: str, kind: str, payload: dict[str, Any], recipients: int) -> bool: ...
@@ -215,6 +216,14 @@ class SqliteStore:
             else:
                 db.execute("UPDATE ledger SET status = ?, payload = ?, updated = ? WHERE key = ?",
                            (status, json.dumps(payload, ensure_ascii=False), self.clock(), key))
+
+    def ledger_put(self, key: str, kind: str, status: str, payload: dict[str, Any]) -> None:
+        """Record a key with this status and payload, whether or not it was recorded before."""
+        now = self.clock()
+        with self._tx() as db:
+            db.execute("INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
+                       "status = excluded.status, payload = excluded.payload, updated = excluded.updated",
+                       (key, kind, status, json.dumps(payload, ensure_ascii=False), now, now))
 
     def ledger_list(self, kind: str | None = None, status: str | None = None) -> list[LedgerEntry]:
         query, args = "SELECT key, kind, status, payload, created, updated FROM ledger WHERE 1 = 1", []

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -26,7 +26,10 @@ from coprod.links import LinkError, Signer
 from coprod.state import StateStore
 from coprod.templates import render_page
 
-__all__ = ["BASE", "WebContext", "create_web_app"]
+if TYPE_CHECKING:
+    from config import Settings
+
+__all__ = ["BASE", "WebContext", "context_from_settings", "create_web_app"]
 
 BASE = "/api/pages"
 STATIC = Path(__file__).with_name("static")
@@ -225,6 +228,15 @@ class Pages:
 
     async def not_found(self, request: Request, exc: Exception) -> Response:
         return self.page("not_found", 404)
+
+
+def context_from_settings(settings: Settings) -> WebContext:
+    """The pages' context for a process of their own (the function app, `coprod serve`)."""
+    from coprod.links import Signer
+    from coprod.state import open_store
+
+    return WebContext(Signer(settings.signing_key.get_secret_value()), open_store(settings.state),
+                      settings.programme_name, settings.site_name)
 
 
 def create_web_app(context: Callable[[], WebContext]) -> Starlette:

@@ -13,17 +13,10 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves
 @cache
 def _middleware() -> Any:
     from config import load_settings
-    from coprod.web import WebContext, create_web_app
+    from coprod.web import context_from_settings, create_web_app
 
-    def context() -> WebContext:
-        from coprod.links import Signer
-        from coprod.state import open_store
-
-        settings = load_settings()
-        return WebContext(Signer(settings.signing_key.get_secret_value()), open_store(settings.state),
-                          settings.programme_name, f"the {settings.programme_name} SharePoint site")
-
-    return func.AsgiMiddleware(create_web_app(context))  # type: ignore[no-untyped-call]
+    return func.AsgiMiddleware(  # type: ignore[no-untyped-call]
+        create_web_app(lambda: context_from_settings(load_settings())))
 
 
 @bp.route(route="pages/{*path}", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -3,6 +3,7 @@ the directory, the guest group, the list's notes and the emails."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -50,12 +51,10 @@ class Guests:
         self.backend.sharepoint.update_fields(self.site, "GuestRequests", item_id, {"Decision": decision})
 
     def run(self, **config: Any) -> Any:
-        guests = GuestAccess(self.services.lists, self.services.directory, self.services.store, self.services.outbox,
-                             self.services.signer, self.services.guest_config(), clock=self.clock,
-                             sleep=self.clock.sleep)
-        guests.config = type(guests.config)(**{**guests.config.__dict__, **config})
-        guests._invites_left = guests.config.max_invites
-        return guests.run()
+        """One guest-access run; `config` overrides the settings' GuestConfig (a lower cap, a tighter limit)."""
+        return GuestAccess(self.services.lists, self.services.directory, self.services.store, self.services.outbox,
+                           self.services.signer, dataclasses.replace(self.services.guest_config(), **config),
+                           clock=self.clock, sleep=self.clock.sleep).run()
 
     def row(self, item_id: str) -> dict[str, Any]:
         _, item = self.backend.sharepoint.get_item(self.site, "GuestRequests", item_id)
@@ -192,19 +191,19 @@ class TestExactlyOnce:
     def crash_after_inviting(guests: Guests, row: str) -> None:
         """Run, and stop the run (as the host would) after POST /invitations and before anything is written."""
         store = guests.services.store
-        real_set = store.ledger_set
+        real_put = store.ledger_put
 
-        def die_after_inviting(key: str, status: str, payload: dict[str, Any] | None = None) -> None:
+        def die_after_inviting(key: str, kind: str, status: str, payload: dict[str, Any]) -> None:
             if key.startswith("invite:") and status == "done":
                 raise KeyboardInterrupt("the function host stopped the run")
-            real_set(key, status, payload)
+            real_put(key, kind, status, payload)
 
-        store.ledger_set = die_after_inviting  # type: ignore[method-assign]
+        store.ledger_put = die_after_inviting  # type: ignore[method-assign]
         try:
             with pytest.raises(KeyboardInterrupt):
                 guests.run()
         finally:
-            store.ledger_set = real_set  # type: ignore[method-assign]
+            store.ledger_put = real_put  # type: ignore[method-assign]
         assert guests.invited() == ["jo@example.com"] and guests.row(row).get("Status") is None
 
     def test_a_run_stopped_after_the_invitation_and_before_the_write_back_invites_once(self, guests: Guests) -> None:

@@ -131,17 +131,17 @@ class TestMeetings:
     def test_a_run_that_died_before_recording_its_meeting_makes_no_second_one(self, programme: Programme) -> None:
         """createOrGet finds the meeting by its external id: a repeat returns the same meeting."""
         session = programme.session("Being included", soon())
-        real_add = programme.services.store.ledger_add
+        real_put = programme.services.store.ledger_put
 
-        def die_recording(key: str, kind: str, payload: dict[str, Any], status: str = "due") -> bool:
+        def die_recording(key: str, kind: str, status: str, payload: dict[str, Any]) -> None:
             if key.startswith("meeting:"):
                 raise KeyboardInterrupt("the host stopped the run")
-            return real_add(key, kind, payload, status)
+            real_put(key, kind, status, payload)
 
-        programme.services.store.ledger_add = die_recording  # type: ignore[method-assign]
+        programme.services.store.ledger_put = die_recording  # type: ignore[method-assign]
         with pytest.raises(KeyboardInterrupt):
             programme.run()
-        programme.services.store.ledger_add = real_add  # type: ignore[method-assign]
+        programme.services.store.ledger_put = real_put  # type: ignore[method-assign]
         programme.run()
         assert len(programme.meetings()) == 1
         assert programme.field("Sessions", session, "MeetingId") == programme.meetings()[0].id
