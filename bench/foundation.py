@@ -43,7 +43,7 @@ def main() -> None:
     from graph_client import GraphClient, SharePointLists
 
     with emulator_process() as emulator:
-        settings = load_settings(emulator.env() | {"COPROD_SIGNING_KEY": "bench-signing-key-0123456789"})
+        settings = load_settings(emulator.env() | {"COPROD_SIGNING_KEY": "bench-signing-key-0123456789abcdef"})
         with GraphClient.from_settings(settings) as graph:
             lists = SharePointLists(graph, settings.site_id)
             lst = lists.create_list("People", [{"name": "Email", "text": {}}, {"name": "Consent", "boolean": {}},

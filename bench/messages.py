@@ -50,7 +50,7 @@ def main() -> None:
         emulator.call("POST", "/_emulator/limits", {"mail": {
             "per_window": PER_WINDOW, "window_seconds": window, "recipients_per_day": 10_000,
             "day_seconds": 86_400.0 / args.compression}})
-        settings = load_settings(env | {"COPROD_SIGNING_KEY": "bench-signing-key-0123456789",
+        settings = load_settings(env | {"COPROD_SIGNING_KEY": "bench-signing-key-0123456789abcdef",
                                         "COPROD_STATE": f"sqlite:///{Path(temp) / 'state.sqlite3'}"})
         with Services.open(settings, limits=SendLimits(per_window=PER_WINDOW, window_seconds=window,
                                                        day_seconds=86_400.0 / args.compression)) as services:

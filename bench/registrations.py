@@ -122,7 +122,7 @@ def naive_sync(services: Services) -> int:
 
 def fresh(emulator: Emulator, state: Path) -> Services:
     env = emulator.reset()
-    settings = load_settings(env | {"COPROD_SIGNING_KEY": "bench-signing-key-0123456789",
+    settings = load_settings(env | {"COPROD_SIGNING_KEY": "bench-signing-key-0123456789abcdef",
                                     "COPROD_STATE": f"sqlite:///{state}"})
     services = Services.open(settings)
     provision(services.lists)

@@ -7,10 +7,13 @@ hold a list are comma-separated, as a person would type them.
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -19,6 +22,12 @@ __all__ = ["DEFAULT_SYNC_SCHEDULE", "Settings", "SettingsError", "load_settings"
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
 DEFAULT_SYNC_SCHEDULE = "0 */5 * * * *"
+MIN_SIGNING_KEY = 32  # characters
+MIN_SIGNING_BITS = 100  # estimated entropy: 32 random hex digits give about 110, a word repeated far less
+# Values the documentation shows as placeholders: a deployment that copied one has no secret at all.
+PLACEHOLDER_KEYS = frozenset({"set-me-from-key-vault-at-least-16-characters",
+                              "set-me-from-key-vault-at-least-32-random-characters"})
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 class SettingsError(Exception):
@@ -74,7 +83,9 @@ class Settings(BaseSettings):
     public_url: str = Field(default="http://localhost:7071", validation_alias="COPROD_PUBLIC_URL")
     """Base URL of the public pages, used in links in emails."""
     signing_key: SecretStr = Field(validation_alias="COPROD_SIGNING_KEY")
-    """Secret for signed links (confirm, unsubscribe). At least 16 characters."""
+    """Secret for signed links (confirm, unsubscribe) and the address digests in them: at least 32 random
+    characters (`python -c "import secrets; print(secrets.token_urlsafe(32))"`); placeholders and repetitive
+    values are refused."""
     guest_auto_approve_domains: CommaList = Field(default=(), validation_alias="COPROD_GUEST_AUTO_APPROVE_DOMAINS")
     """Domains whose verified addresses are approved without an admin."""
     guest_blocked_domains: CommaList = Field(default=(), validation_alias="COPROD_GUEST_BLOCKED_DOMAINS")
@@ -110,6 +121,12 @@ class Settings(BaseSettings):
     """Attempts of one Graph request before a throttled or failing call gives up."""
     graph_max_retry_seconds: float = Field(default=300, gt=0, validation_alias="COPROD_GRAPH_MAX_RETRY_SECONDS")
     """Total time one Graph request may spend waiting between retries."""
+    subscribe_per_client_per_minute: int = Field(default=5, ge=1, validation_alias="COPROD_SUBSCRIBE_PER_CLIENT")
+    """Posts of the public subscribe form taken from one client (network address) a minute; past it the form
+    answers as usual and records nothing."""
+    subscribe_per_hour: int = Field(default=100, ge=1, validation_alias="COPROD_SUBSCRIBE_PER_HOUR")
+    """Posts of the public subscribe form taken from everyone together an hour, so a flood cannot spend the
+    mailbox's daily allowance ahead of booking confirmations."""
 
     @field_validator("guest_auto_approve_domains", "guest_blocked_domains", mode="before")
     @classmethod
@@ -123,6 +140,15 @@ class Settings(BaseSettings):
             raise ValueError("must be a URL starting with https://")
         return value.rstrip("/")
 
+    @field_validator("public_url")
+    @classmethod
+    def _https_unless_local(cls, value: str) -> str:
+        # links in emails carry tokens: over plain http anyone on the way could read and use them
+        host = urlsplit(value).hostname or ""
+        if value.startswith("http://") and host not in LOCAL_HOSTS:
+            raise ValueError("must start with https:// (plain http is only for localhost)")
+        return value
+
     @field_validator("sync_schedule")
     @classmethod
     def _ncrontab(cls, value: str) -> str:
@@ -133,9 +159,15 @@ class Settings(BaseSettings):
 
     @field_validator("signing_key")
     @classmethod
-    def _long_enough(cls, value: SecretStr) -> SecretStr:
-        if len(value.get_secret_value()) < 16:
-            raise ValueError("must be at least 16 characters long")
+    def _strong_enough(cls, value: SecretStr) -> SecretStr:
+        key = value.get_secret_value()
+        if key.strip().lower() in PLACEHOLDER_KEYS:
+            raise ValueError("is the documentation's placeholder; set a random value of your own")
+        if len(key) < MIN_SIGNING_KEY:
+            raise ValueError(f"must be at least {MIN_SIGNING_KEY} characters long")
+        if _entropy_bits(key) < MIN_SIGNING_BITS or _repeats(key):
+            raise ValueError("is too predictable (repeated or few different characters); use a random value, e.g. "
+                             "python -c \"import secrets; print(secrets.token_urlsafe(32))\"")
         return value
 
     @model_validator(mode="after")
@@ -158,6 +190,17 @@ class Settings(BaseSettings):
     def graph_base_url(self) -> str:
         """`https://graph.microsoft.com/v1.0`, without a trailing slash."""
         return f"{self.graph_endpoint}/v1.0"
+
+
+def _entropy_bits(text: str) -> float:
+    """Shannon entropy of the characters as they occur, times the length: a rough count of a key's bits."""
+    counts = Counter(text)
+    return -sum(n * math.log2(n / len(text)) for n in counts.values())
+
+
+def _repeats(text: str) -> bool:
+    """A short pattern repeated (`abcabcabc...`): long, varied-looking, and guessable."""
+    return any(text == (text[:size] * (len(text) // size + 1))[:len(text)] for size in range(1, len(text) // 2 + 1))
 
 
 _ALIASES = {name: str(field.validation_alias) for name, field in Settings.model_fields.items()}

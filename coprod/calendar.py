@@ -64,6 +64,6 @@ def session_ics(event: SessionEvent, *, organizer: str, organizer_name: str, att
     vevent.add("attendee", attendee_prop)
     calendar.add_component(vevent)
     # the clock changes of the session's year and the next, not every year since 1970
-    calendar.add_missing_timezones(first_date=date(event.start.year - 1, 1, 1),
-                                   last_date=date(event.end.year + 2, 1, 1))
+    calendar.add_missing_timezones(first_date=date(max(event.start.year - 1, 1), 1, 1),
+                                   last_date=date(min(event.end.year + 2, 9999), 1, 1))
     return bytes(calendar.to_ical())

@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from coprod.links import Signer, address_hash
+from coprod.links import Signer
 from coprod.listsync import ListMirror, read_changes, save_link
 from coprod.outbox import Outbox
-from coprod.rules import as_text, normalise_email
+from coprod.rules import Notes, as_text, check_email, normalise_email
 from coprod.state import MirrorItem, StateStore
 from coprod.templates import UK, render_email
 from coprod.words import count
@@ -79,6 +79,14 @@ class GuestNotes:
     INVITE_FAILED = "We couldn't send the invitation ({reason}). The programme team will look at it."
     GROUP_FAILED = ("The invitation is done but we couldn't add access to the site yet ({reason}). We'll try again "
                     "shortly.")
+    UNEXPECTED = "Something went wrong on our side with this request. The programme team will look at it."
+
+    @classmethod
+    def for_address(cls, problem: str | None, shown: str) -> str:
+        """The note for an address we cannot use (`check_email`'s problem)."""
+        if problem == "international":
+            return Notes.INTERNATIONAL_EMAIL.format(value=shown)
+        return cls.BAD_EMAIL.format(value=shown) if shown else cls.NO_EMAIL
 
 
 @dataclass(frozen=True)
@@ -249,10 +257,10 @@ class GuestAccess:
     # --- deciding one row ------------------------------------------------------------------
     def _decide(self, row: MirrorItem, report: GuestReport) -> Outcome:
         fields = row.fields
-        shown = as_text(fields.get("Email"), 80)
-        address = normalise_email(fields.get("Email"))
+        email = check_email(fields.get("Email"))
+        address = email.address
         if address is None:
-            return Outcome("Failed", GuestNotes.BAD_EMAIL.format(value=shown) if shown else GuestNotes.NO_EMAIL)
+            return Outcome("Failed", GuestNotes.for_address(email.problem, email.shown))
         verdict = self.config.policy.verdict(address)
         decision = as_text(fields.get("Decision"), 40)
         if verdict == "blocked":
@@ -267,15 +275,15 @@ class GuestAccess:
         return self._grant(row, address, report)
 
     def _confirmed(self, row: MirrorItem, address: str) -> bool:
-        entry = self.store.ledger_get(confirmation_key(row.item_id, address))
+        entry = self.store.ledger_get(confirmation_key(self.signer, row.item_id, address))
         return entry is not None and entry.status == "done"
 
     def _ask_to_confirm(self, row: MirrorItem, address: str) -> int:
         """Email the confirmation link, once per row and address; returns 1 if queued now."""
-        key = f"mail:guest-confirm:{row.item_id}:{address_hash(address)}"
+        key = f"mail:guest-confirm:{row.item_id}:{self.signer.digest(address)}"
         if self.store.outbox_get(key) is not None:
             return 0
-        token = self.signer.make(CONFIRM_PURPOSE, confirmation_subject(row.item_id, address),
+        token = self.signer.make(CONFIRM_PURPOSE, confirmation_subject(self.signer, row.item_id, address),
                                  CONFIRM_LIFETIME.total_seconds())
         expires = datetime.fromtimestamp(self.clock(), UTC) + CONFIRM_LIFETIME
         name = as_text(row.fields.get("Title"), 80) or "there"
@@ -401,12 +409,12 @@ class _Unsure(Exception):
     """An invitation whose fate is unknown (or that was refused for now): decided on a later run."""
 
 
-def confirmation_subject(item_id: str, address: str) -> str:
-    return f"{item_id}:{address_hash(address)}"
+def confirmation_subject(signer: Signer, item_id: str, address: str) -> str:
+    return f"{item_id}:{signer.digest(address)}"
 
 
-def confirmation_key(item_id: str, address: str) -> str:
-    return f"guest-confirmed:{confirmation_subject(item_id, address)}"
+def confirmation_key(signer: Signer, item_id: str, address: str) -> str:
+    return f"guest-confirmed:{confirmation_subject(signer, item_id, address)}"
 
 
 def _reason(error: GraphError) -> str:

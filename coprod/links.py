@@ -1,11 +1,15 @@
 """Signed, expiring links (confirm an address, confirm a subscription, unsubscribe).
 
 A token is `payload.signature`: the payload (base64url JSON) names what the
-link is for (`purpose`), whom it is about (`subject`: an item id and a hash
-of the address, never the address itself, so no personal data sits in URLs
-and web logs) and when it expires; the signature is HMAC-SHA256 with
-COPROD_SIGNING_KEY over the payload. A token made for one purpose is refused
-for another.
+link is for (`purpose`), whom it is about (`subject`: an item id and a
+digest of the address, never the address itself, so no personal data sits
+in URLs and web logs) and when it expires; the signature is HMAC-SHA256
+with COPROD_SIGNING_KEY over the payload. A token made for one purpose is
+refused for another. The address digest is keyed too (`Signer.digest`), so
+a link cannot be used to confirm a guess at whose it is.
+
+Reading a token never raises anything but LinkError, whatever the text
+(non-ASCII, huge, nested JSON, not base64).
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import json
 import time
 from collections.abc import Callable
 
-__all__ = ["LinkError", "Signer", "address_hash"]
+__all__ = ["MAX_TOKEN", "LinkError", "Signer"]
+
+MAX_TOKEN = 1000  # characters: ours are about 120; anything much longer is not ours
 
 
 class LinkError(Exception):
@@ -26,11 +32,6 @@ class LinkError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-def address_hash(address: str) -> str:
-    """A short, stable stand-in for an (already normalised) email address."""
-    return hashlib.sha256(address.encode()).hexdigest()[:20]
 
 
 def _b64(data: bytes) -> str:
@@ -44,10 +45,16 @@ def _unb64(text: str) -> bytes:
 class Signer:
     def __init__(self, key: str, *, clock: Callable[[], float] = time.time) -> None:
         self._key = hashlib.sha256(b"coprod-links\0" + key.encode()).digest()
+        self._digest_key = hashlib.sha256(b"coprod-address\0" + key.encode()).digest()
         self.clock = clock
 
     def _mac(self, payload: str) -> str:
         return _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest()[:20])
+
+    def digest(self, address: str) -> str:
+        """A short, stable stand-in for an (already normalised) email address, keyed with the signing key: it
+        tells nobody without the key whose address it is, and cannot be checked against a guess."""
+        return hmac.new(self._digest_key, address.encode(), hashlib.sha256).hexdigest()[:20]
 
     def make(self, purpose: str, subject: str, lifetime: float) -> str:
         payload = _b64(json.dumps({"p": purpose, "s": subject, "e": int(self.clock() + lifetime)},
@@ -56,12 +63,15 @@ class Signer:
 
     def read(self, token: str, purpose: str) -> str:
         """The subject of a good token for `purpose`; LinkError otherwise."""
-        payload, _, signature = (token or "").strip().partition(".")
-        if not payload or not signature or not hmac.compare_digest(signature, self._mac(payload)):
+        text = (token or "").strip()
+        if len(text) > MAX_TOKEN or not text.isascii():
+            raise LinkError("invalid")
+        payload, _, signature = text.partition(".")
+        if not payload or not signature or not hmac.compare_digest(signature.encode(), self._mac(payload).encode()):
             raise LinkError("invalid")
         try:
             data = json.loads(_unb64(payload))
-        except ValueError:
+        except (ValueError, RecursionError):  # binascii.Error and UnicodeDecodeError are ValueErrors
             raise LinkError("invalid") from None
         if not isinstance(data, dict) or data.get("p") != purpose or not isinstance(data.get("s"), str):
             raise LinkError("invalid")

@@ -7,6 +7,11 @@ button on the page it opens makes them Subscribed, with ConfirmedAt. Rows an
 admin imports as Subscribed (people who consented before) are kept as they
 are. Nobody Pending or Unsubscribed gets an update.
 
+Someone who unsubscribed (or whom an admin unsubscribed) is never put back
+by a form anyone can fill in: asking again sends at most one "do you want to
+rejoin?" email in 30 days, and only the button on the page its link opens
+subscribes them again.
+
 An Updates row with Ready and its SendAt reached becomes a campaign: one
 outbox entry per Subscribed subscriber whose topics match (no topics on
 either side means everything), keyed `mail:update-<update>-<subscriber>`,
@@ -31,21 +36,23 @@ from functools import cache
 from typing import Any
 
 from config import THEMES
-from coprod.links import Signer, address_hash
+from coprod.links import Signer
 from coprod.listsync import ListMirror, read_changes, save_link
 from coprod.outbox import Outbox
 from coprod.rules import as_bool, as_datetime, as_text, normalise_email
-from coprod.state import MirrorItem, StateStore
+from coprod.state import LedgerEntry, MirrorItem, OutboxEntry, StateStore
 from coprod.templates import UK, render_email
 from coprod.words import count
 from graph_client import FieldUpdate, GraphError, OutgoingMail, SharePointLists
 
-__all__ = ["CONFIRM_PURPOSE", "PREFERENCES_PURPOSE", "UNSUBSCRIBE_PURPOSE", "ListConfig", "ListReport",
-           "MailingList", "record", "render_markdown", "subscriber_topics", "unsubscribe"]
+__all__ = ["CONFIRM_PURPOSE", "PREFERENCES_PURPOSE", "REJOIN_PURPOSE", "UNSUBSCRIBE_PURPOSE", "ListConfig",
+           "ListReport", "MailingList", "record", "render_markdown", "subscriber_topics", "unsubscribe"]
 
 log = logging.getLogger("coprod.mailinglist")
 CONFIRM_PURPOSE, PREFERENCES_PURPOSE, UNSUBSCRIBE_PURPOSE = "subscribe-confirm", "preferences", "unsubscribe"
+REJOIN_PURPOSE = "subscribe-rejoin"
 CONFIRM_LIFETIME = timedelta(days=7)
+REJOIN_EVERY = timedelta(days=30)  # at most one "do you want to rejoin?" email to a row in this time
 LINK_LIFETIME = timedelta(days=400)  # preferences and unsubscribe links in updates: over a year
 RECHECK_AFTER = 300.0
 
@@ -65,6 +72,8 @@ class ListReport:
     unsubscribed: int = 0
     topics_changed: int = 0
     unusable: int = 0
+    rejoin_asked: int = 0
+    failed: int = 0  # rows or messages that met an error nobody foresaw (logged by type; the rest went on)
     campaigns_started: int = 0
     campaigns_finished: int = 0
     queued: int = 0
@@ -78,6 +87,9 @@ class ListReport:
             (self.unsubscribed, f"{self.unsubscribed} unsubscribed"),
             (self.topics_changed, f"{count(self.topics_changed, 'subscriber')} changed their topics"),
             (self.unusable, f"{count(self.unusable, 'row')} with an unusable address"),
+            (self.rejoin_asked, f"{count(self.rejoin_asked, 'person', 'people')} who had left asked if they want to "
+                                "rejoin"),
+            (self.failed, f"{count(self.failed, 'row')} skipped after an unexpected error (see the log)"),
             (self.campaigns_started, f"{count(self.campaigns_started, 'update')} started"),
             (self.queued, f"{count(self.queued, 'email')} queued for updates"),
             (self.campaigns_finished, f"{count(self.campaigns_finished, 'update')} finished")) if n]
@@ -131,6 +143,7 @@ class MailingList:
         self.subscribers = ListMirror(store, "Subscribers")
         self.updates = ListMirror(store, "Updates")
         self._asked: set[str] = set()  # rows whose person asked to join in this run: they get a confirmation
+        self._rejoin: set[str] = set()  # Unsubscribed rows whose address asked to join again: asked if they mean it
         self._left: set[str] = set()  # rows an admin set to Unsubscribed since the last run
 
     # --- the run ------------------------------------------------------------------------
@@ -139,15 +152,32 @@ class MailingList:
         changes = changes or read_changes(self.lists, self.store, self.LISTS)
         applied = self.subscribers.apply(changes["Subscribers"])
         self.updates.apply(changes["Updates"])
-        self._asked = set()
+        self._asked, self._rejoin = set(), set()
         self._left = {new.item_id for _, new in applied.changed if new.fields.get("Status") == "Unsubscribed"}
         for entry in self.store.ledger_list(kind="subscriber", status="due"):
-            self._handoff(entry.key, entry.payload, report)
+            try:
+                self._handoff(entry.key, entry.payload, report)
+            except Exception as error:  # this request alone is set aside; the list goes on
+                self._failed("a request to join", error, report)
+                self.store.ledger_set(entry.key, "failed", {"outcome": f"error ({type(error).__name__})"})
         report.writes += self.subscribers.write(self.lists, self._subscriber_updates(report), self.progress).written
         report.writes += self._write_updates(report)
         save_link(self.store, "Subscribers", changes["Subscribers"])
         save_link(self.store, "Updates", changes["Updates"])
         return report
+
+    @staticmethod
+    def _failed(what: str, error: Exception, report: ListReport) -> None:
+        report.failed += 1
+        log.warning("Mailing list: %s was set aside after an unexpected error (%s)", what, type(error).__name__)
+
+    def still_subscribed(self, entry: OutboxEntry) -> bool:
+        """Asked by the outbox right before an update goes: is its subscriber's row still Subscribed?"""
+        subscriber = (entry.payload.get("about") or {}).get("subscriber")
+        if not subscriber:
+            return True  # not an update for a subscriber row
+        row = self.subscribers.get(str(subscriber))
+        return row is not None and row.fields.get("Status") == "Subscribed"
 
     # --- subscribers ------------------------------------------------------------------------
     def _row_for(self, address: str) -> MirrorItem | None:
@@ -161,8 +191,11 @@ class MailingList:
             return
         row = self._row_for(address)
         if row is not None:
-            if row.fields.get("Status") != "Subscribed":
-                self._asked.add(row.item_id)  # Pending or Unsubscribed, and asking (again): a new confirmation
+            status = row.fields.get("Status")
+            if status == "Unsubscribed":
+                self._rejoin.add(row.item_id)  # never put back by a form: asked whether they mean it
+            elif status != "Subscribed":
+                self._asked.add(row.item_id)  # Pending, and asking again: a new confirmation
             self.store.ledger_set(key, "done", payload | {"outcome": "on the list", "row": row.item_id})
             return
         guard = f"subscriber-row:{address}"
@@ -193,41 +226,72 @@ class MailingList:
         """
         updates = []
         commands = {kind: {e.key.split(":", 1)[1]: e for e in self.store.ledger_list(kind=kind, status="due")}
-                    for kind in ("unsubscribe", "subscribe-confirmed", "topics")}
+                    for kind in ("unsubscribe", "subscribe-confirmed", "rejoin-confirmed", "topics")}
         for row in self.subscribers.items():
-            address = normalise_email(row.fields.get("Email"))
-            if address is None:
-                report.unusable += 1
+            try:
+                wanted = self._subscriber_row(row, commands, report)
+            except Exception as error:  # this row alone waits for a fix; the rest go on
+                self._failed("a subscriber's row", error, report)
                 continue
-            subject = f"{row.item_id}:{address_hash(address)}"
-            status = as_text(row.fields.get("Status"), 20)
-            wanted: dict[str, Any] = {}
-            unsubscribe_, confirm = commands["unsubscribe"].get(subject), commands["subscribe-confirmed"].get(subject)
-            if unsubscribe_ is not None:
-                if status != "Unsubscribed":
-                    wanted["Status"] = "Unsubscribed"
-                    report.unsubscribed += 1
-            elif confirm is not None and status in ("", "Pending"):
-                wanted |= {"Status": "Subscribed", "ConfirmedAt": _iso(self.clock())}
-                report.subscribed += 1
-            elif status == "" or row.item_id in self._asked:  # an admin's new row, or someone asking (again)
-                if status != "Pending":
-                    wanted["Status"] = "Pending"
-                report.confirmations_sent += self._ask_to_confirm(row, address, subject)
-            if status == "Unsubscribed" or ("Status" in wanted and wanted["Status"] == "Unsubscribed"):
-                self.store.outbox_cancel("mail:update-", f"-{row.item_id}")  # nothing queued still goes
-            topics_command = commands["topics"].get(subject)
-            if topics_command is not None:
-                topics = [t for t in topics_command.payload.get("topics", []) if t in THEMES]
-                if topics != subscriber_topics(row.fields):
-                    wanted["Topics"] = topics
-                    report.topics_changed += 1
-            for command in (unsubscribe_, confirm, topics_command):
-                if command is not None:
-                    self.store.ledger_set(command.key, "done")
             if wanted:
                 updates.append(FieldUpdate(row.item_id, wanted, row.etag))
         return updates
+
+    def _subscriber_row(self, row: MirrorItem, commands: dict[str, dict[str, LedgerEntry]],
+                        report: ListReport) -> dict[str, Any]:
+        address = normalise_email(row.fields.get("Email"))
+        if address is None:
+            report.unusable += 1
+            return {}
+        subject = f"{row.item_id}:{self.signer.digest(address)}"
+        status = as_text(row.fields.get("Status"), 20)
+        wanted: dict[str, Any] = {}
+        unsubscribe_, confirm = commands["unsubscribe"].get(subject), commands["subscribe-confirmed"].get(subject)
+        rejoin = commands["rejoin-confirmed"].get(subject)
+        if unsubscribe_ is not None:
+            if status != "Unsubscribed":
+                wanted["Status"] = "Unsubscribed"
+                report.unsubscribed += 1
+        elif ((confirm is not None and status in ("", "Pending"))
+              or (rejoin is not None and status == "Unsubscribed")):  # "rejoin": the button its email's link opened
+            wanted |= {"Status": "Subscribed", "ConfirmedAt": _iso(self.clock())}
+            report.subscribed += 1
+        elif status == "Unsubscribed" and row.item_id in self._rejoin:
+            report.rejoin_asked += self._ask_to_rejoin(row, address, subject)
+        elif status == "" or row.item_id in self._asked:  # an admin's new row, or someone asking (again)
+            if status != "Pending":
+                wanted["Status"] = "Pending"
+            report.confirmations_sent += self._ask_to_confirm(row, address, subject)
+        if status == "Unsubscribed" or ("Status" in wanted and wanted["Status"] == "Unsubscribed"):
+            self.store.outbox_cancel("mail:update-", f"-{row.item_id}")  # nothing queued still goes
+        topics_command = commands["topics"].get(subject)
+        if topics_command is not None:
+            topics = [t for t in topics_command.payload.get("topics", []) if t in THEMES]
+            if topics != subscriber_topics(row.fields):
+                wanted["Topics"] = topics
+                report.topics_changed += 1
+        for command in (unsubscribe_, confirm, rejoin, topics_command):
+            if command is not None:
+                self.store.ledger_set(command.key, "done")
+        return wanted
+
+    def _ask_to_rejoin(self, row: MirrorItem, address: str, subject: str) -> int:
+        """At most one "do you want to rejoin?" email a row in REJOIN_EVERY; returns 1 if one was queued now."""
+        asked = self.store.ledger_get(f"rejoin-asked:{row.item_id}")
+        if asked is not None and self.clock() - float(asked.payload.get("at", 0)) < REJOIN_EVERY.total_seconds():
+            return 0
+        token = self.signer.make(REJOIN_PURPOSE, subject, CONFIRM_LIFETIME.total_seconds())
+        name = as_text(row.fields.get("Title"), 80)
+        text, html = render_email("subscribe_rejoin", name=name if name and name != address else "",
+                                  programme=self.config.programme,
+                                  expires=datetime.fromtimestamp(self.clock(), UTC) + CONFIRM_LIFETIME,
+                                  link=f"{self.config.public_url}/api/pages/subscribe/rejoin?t={token}")
+        day = datetime.fromtimestamp(self.clock(), UK).date().isoformat()
+        queued = self.outbox.enqueue(OutgoingMail(
+            key=f"mail:subscribe-rejoin:{subject}:{day}", to=(address,), text=text, html=html,
+            subject=f"Do you want updates from {self.config.programme} again?"), "subscribe-rejoin")
+        self.store.ledger_put(f"rejoin-asked:{row.item_id}", "rejoin-asked", "done", {"at": self.clock()})
+        return int(queued)
 
     def _ask_to_confirm(self, row: MirrorItem, address: str, subject: str) -> int:
         # one a day at most, so nobody's inbox can be filled by someone typing their address in the form
@@ -248,7 +312,11 @@ class MailingList:
     def _write_updates(self, report: ListReport) -> int:
         updates = []
         for row in self.updates.items():
-            wanted = self._campaign(row, report)
+            try:
+                wanted = self._campaign(row, report)
+            except Exception as error:  # this update alone stops (Failed, for its author to see); the rest go on
+                self._failed("an update", error, report)
+                wanted = {"Status": "Failed"}
             changes = {k: v for k, v in wanted.items() if row.fields.get(k) != v}
             if changes:
                 updates.append(FieldUpdate(row.item_id, changes, row.etag))
@@ -309,13 +377,17 @@ class MailingList:
                 continue
             if wanted and topics and not wanted & topics:
                 continue
-            queued += self.outbox.enqueue(self._update_mail(prefix + row.item_id, row, address, subject, body,
-                                                            body_html, sorted(topics)), "update")
+            try:
+                mail = self._update_mail(prefix + row.item_id, row, address, subject, body, body_html, sorted(topics))
+            except Exception as error:  # this subscriber's copy alone; the campaign goes on
+                log.warning("An update could not be prepared for one subscriber (%s)", type(error).__name__)
+                continue
+            queued += self.outbox.enqueue(mail, "update", {"subscriber": row.item_id})
         return queued
 
     def _update_mail(self, key: str, row: MirrorItem, address: str, subject: str, body: str, body_html: str,
                      topics: list[str]) -> OutgoingMail:
-        who = f"{row.item_id}:{address_hash(address)}"
+        who = f"{row.item_id}:{self.signer.digest(address)}"
         lifetime = LINK_LIFETIME.total_seconds()
         pages = f"{self.config.public_url}/api/pages"
         unsubscribe_token = self.signer.make(UNSUBSCRIBE_PURPOSE, who, lifetime)

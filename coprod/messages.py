@@ -20,13 +20,15 @@ and a reminder not to someone who heard from us moments ago.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from coprod.calendar import SessionEvent, session_ics
-from coprod.links import Signer, address_hash
+from coprod.links import Signer
 from coprod.meetings import MeetingRecord, facilitators, meeting_record
 from coprod.outbox import Outbox
 from coprod.rules import as_text, normalise_email, parse_session
@@ -36,6 +38,8 @@ from coprod.words import count, count_kind
 from graph_client import Attachment, OutgoingMail
 
 __all__ = ["CANCEL_PURPOSE", "MessageConfig", "MessageReport", "ParticipantMessages"]
+
+log = logging.getLogger("coprod.messages")
 
 CANCEL_PURPOSE = "cancel-place"
 EXPECTED = {"confirmed": "Confirmed", "promoted": "Confirmed", "waitlisted": "Waitlisted", "cancelled": "Cancelled"}
@@ -71,6 +75,7 @@ class MessageConfig:
 class MessageReport:
     queued: dict[str, int] = field(default_factory=dict)
     waiting_for_meeting: int = 0  # confirmations held until their session's meeting exists
+    failed: int = 0  # could not be prepared (noted on the registration or session; the rest went on)
 
     def add(self, kind: str) -> None:
         self.queued[kind] = self.queued.get(kind, 0) + 1
@@ -79,6 +84,8 @@ class MessageReport:
         parts = [count_kind(n, kind) for kind, n in sorted(self.queued.items())]
         if self.waiting_for_meeting:
             parts.append(f"{count(self.waiting_for_meeting, 'confirmation')} waiting for the session's Teams meeting")
+        if self.failed:
+            parts.append(f"{count(self.failed, 'message')} could not be prepared (noted on the list)")
         return "Participant messages: " + (", ".join(parts) + " queued" if parts else "none due") + "."
 
 
@@ -92,9 +99,15 @@ class ParticipantMessages:
         self.clock = clock
 
     def run(self) -> MessageReport:
+        """Queue what is due. A message that cannot be prepared fails alone: noted on its item, the rest go on."""
         report = MessageReport()
         for entry in self.store.ledger_list(kind="message", status="due"):
-            self._handoff(entry, report)
+            with self._isolated(f"mail:{entry.key}", str(entry.payload.get("kind")), _about(entry.payload), report):
+                try:
+                    self._handoff(entry, report)
+                except Exception:
+                    self.store.ledger_set(entry.key, "failed", entry.payload | {"outcome": "could not be prepared"})
+                    raise
         for entry in self.store.ledger_list(kind="session-change", status="due"):
             self._changed(entry, report)
         now = datetime.fromtimestamp(self.clock(), UTC)
@@ -105,8 +118,23 @@ class ParticipantMessages:
             if record.start - timedelta(hours=self.config.reminder_hours) <= now < record.start:
                 self._reminders(record, report)
             if record.start - timedelta(hours=self.config.brief_hours) <= now < record.start:
-                self._brief(item, record, report)
+                with self._isolated(f"mail:brief:session-{record.session_id}:v{record.version}", "facilitator_brief",
+                                    {"session": record.session_id}, report):
+                    self._brief(item, record, report)
         return report
+
+    @contextmanager
+    def _isolated(self, key: str, kind: str, about: dict[str, str], report: MessageReport) -> Iterator[None]:
+        """Run one message's preparation; an error nobody foresaw fails that message alone, recorded like a
+        message the outbox gave up on (`mail-failed`), so the registration or session gets a note."""
+        try:
+            yield
+        except Exception as error:
+            report.failed += 1
+            log.warning("A %s could not be prepared (%s); noted on its item, the rest go on", kind.replace("_", " "),
+                        type(error).__name__)
+            self.store.ledger_add(f"mail-failed:{key}", "mail-failed",
+                                  {**about, "kind": kind, "reason": f"could not be prepared ({type(error).__name__})"})
 
     # --- what we know of a session and a person -----------------------------------------
     def _session(self, session_id: str) -> tuple[dict[str, Any], MeetingRecord | None, str]:
@@ -134,7 +162,7 @@ class ParticipantMessages:
 
     def _cancel_link(self, registration_id: str, address: str, end: datetime | None) -> str:
         lifetime = max(86_400.0, ((end.timestamp() if end else self.clock()) - self.clock()) + 86_400)
-        token = self.signer.make(CANCEL_PURPOSE, f"{registration_id}:{address_hash(address)}", lifetime)
+        token = self.signer.make(CANCEL_PURPOSE, f"{registration_id}:{self.signer.digest(address)}", lifetime)
         return f"{self.config.public_url}/api/pages/cancel?t={token}"
 
     def _calendar(self, session_id: str, view: dict[str, Any], version: int, address: str, name: str,
@@ -147,11 +175,12 @@ class ParticipantMessages:
         return Attachment("session.ics", f"text/calendar; method={method}", content)
 
     def _queue(self, key: str, template: str, to: str, name: str | None, view: dict[str, Any],
-               report: MessageReport, attachments: tuple[Attachment, ...] = (), **context: Any) -> None:
+               report: MessageReport, attachments: tuple[Attachment, ...] = (), *, about: dict[str, str],
+               **context: Any) -> None:
         text, html = render_email(template, name=name or "there", session=view, **context)
         mail = OutgoingMail(key=key, to=(to,), to_name=name, subject=SUBJECTS[template].format(title=view["title"]),
                             text=text, html=html, attachments=attachments)
-        if self.outbox.enqueue(mail, template):
+        if self.outbox.enqueue(mail, template, about):
             report.add(template)
 
     # --- the registration sync's hand-offs ------------------------------------------------
@@ -171,17 +200,18 @@ class ParticipantMessages:
             self.store.ledger_set(entry.key, "done", entry.payload | {"outcome": "not sent: session has no time"})
             return
         key = f"mail:{entry.key}"
+        about = {"registration": registration_id, "session": session_id}
         if kind in ("confirmed", "promoted"):
             if record is None or record.deleted:
                 report.waiting_for_meeting += 1
                 return  # stays due: the confirmation carries the join link, so it waits for the meeting
             self._queue(key, kind, address, name, view, report,
-                        (self._calendar(session_id, view, record.version, address, name),),
+                        (self._calendar(session_id, view, record.version, address, name),), about=about,
                         access_needs=as_text(item.fields.get("AccessNeeds"), 500),
                         cancel_link=self._cancel_link(registration_id, address, view["end"]))
             self._remember(registration_id, record.version, calendar=True)
         elif kind == "waitlisted":
-            self._queue(key, "waitlisted", address, name, view, report, position=self._position(item))
+            self._queue(key, "waitlisted", address, name, view, report, about=about, position=self._position(item))
             self._remember(registration_id, record.version if record else 0, calendar=False)
         else:  # cancelled
             told = self._told(registration_id)
@@ -189,7 +219,7 @@ class ParticipantMessages:
             version = max(told.version if told else 0, record.version if record else 0)
             template = "session_cancelled" if session_status in ("Cancelled", "Deleted") else "cancelled_by_you"
             calendar = (self._calendar(session_id, view, version, address, name, cancel=True),) if had_calendar else ()
-            self._queue(key, template, address, name, view, report, calendar, had_calendar=had_calendar)
+            self._queue(key, template, address, name, view, report, calendar, about=about, had_calendar=had_calendar)
         self.store.ledger_set(entry.key, "done", entry.payload | {"outcome": "queued"})
 
     def _position(self, item: MirrorItem) -> int:
@@ -210,13 +240,15 @@ class ParticipantMessages:
             address = normalise_email(item.fields.get("Email"))
             if status not in ("Confirmed", "Waitlisted") or told is None or told.version >= version or address is None:
                 continue  # only people who had the old details hear of the new ones
-            name = as_text(item.fields.get("Title"), 80)
-            confirmed = status == "Confirmed"
-            calendar = (self._calendar(session_id, view, version, address, name),) if confirmed else ()
-            self._queue(f"mail:changed:registration-{item.item_id}:session-{session_id}:v{version}", "changed",
-                        address, name, view, report, calendar, previous=before, confirmed=confirmed,
-                        cancel_link=self._cancel_link(item.item_id, address, view["end"]))
-            self._remember(item.item_id, version, calendar=confirmed)
+            key = f"mail:changed:registration-{item.item_id}:session-{session_id}:v{version}"
+            about = {"registration": item.item_id, "session": session_id}
+            with self._isolated(key, "changed", about, report):
+                name = as_text(item.fields.get("Title"), 80)
+                confirmed = status == "Confirmed"
+                calendar = (self._calendar(session_id, view, version, address, name),) if confirmed else ()
+                self._queue(key, "changed", address, name, view, report, calendar, about=about, previous=before,
+                            confirmed=confirmed, cancel_link=self._cancel_link(item.item_id, address, view["end"]))
+                self._remember(item.item_id, version, calendar=confirmed)
         self.store.ledger_set(entry.key, "done", entry.payload)
 
     # --- by the clock ------------------------------------------------------------------
@@ -230,9 +262,11 @@ class ParticipantMessages:
             if (item.fields.get("Status") != "Confirmed" or told is None or told.at >= reminder_time
                     or address is None or self.store.outbox_get(key) is not None):
                 continue  # not booked, not told yet, told moments ago, or reminded already
-            name = as_text(item.fields.get("Title"), 80)
-            self._queue(key, "reminder", address, name, view, report,
-                        cancel_link=self._cancel_link(item.item_id, address, view["end"]))
+            about = {"registration": item.item_id, "session": record.session_id}
+            with self._isolated(key, "reminder", about, report):
+                name = as_text(item.fields.get("Title"), 80)
+                self._queue(key, "reminder", address, name, view, report, about=about,
+                            cancel_link=self._cancel_link(item.item_id, address, view["end"]))
 
     def _brief(self, session: MirrorItem, record: MeetingRecord, report: MessageReport) -> None:
         key = f"mail:brief:session-{record.session_id}:v{record.version}"
@@ -248,8 +282,12 @@ class ParticipantMessages:
             waiting=sum(1 for r in registrations if r.fields.get("Status") == "Waitlisted"))
         if self.outbox.enqueue(OutgoingMail(key=key, to=tuple(team), text=text, html=html,
                                             subject=SUBJECTS["facilitator_brief"].format(title=view["title"])),
-                               "facilitator_brief"):
+                               "facilitator_brief", {"session": record.session_id}):
             report.add("facilitator_brief")
+
+
+def _about(payload: dict[str, Any]) -> dict[str, str]:
+    return {"registration": str(payload.get("registration") or ""), "session": str(payload.get("session") or "")}
 
 
 def _when(value: Any) -> datetime | None:

@@ -1,15 +1,28 @@
-"""The outbox: every email the service sends, each exactly once, at the sending mailbox's rate.
+r"""The outbox: every email the service sends, each exactly once, at the sending mailbox's rate.
 
 A message is queued under its idempotency key (queuing the same key again
 does nothing), then drained:
 
-    queued --(marked before the request)--> sending --(202)--> sent
-                                                \\--(refused: bad address)--> failed
+    queued --(claimed: only if still queued)--> sending --(202)--> sent
+      |                                            |--(429: nothing sent)--> queued; the mailbox waits
+      \--(its person unsubscribed)--> cancelled     |--(lost answer)--> stays sending; settled later
+                                                   \--(refused, or cannot be built)--> failed
 
-`sending` is written before the request goes, so a crash (or a lost answer)
-leaves the message `sending`; it is never sent again blindly. A later drain,
-once the mailbox has had time to file it, looks for it in Sent Items by its
-Message-ID: found means sent, not found means it goes again.
+The claim (`queued -> sending`) is conditional and made right before the
+request, so a message cancelled meanwhile (an unsubscribe during a drain)
+or taken by another runner is not sent. `sending` is written before the
+request goes, so a crash (or a lost answer) leaves the message `sending`;
+it is never sent again blindly. A later drain, once the mailbox has had
+time to file it, looks for it in Sent Items by its Message-ID: found means
+sent, not found means it goes again.
+
+Each claim is an attempt, and attempts are bounded across runs (a 429 does
+not count: nothing was sent): after MAX_ATTEMPTS a message is `failed`.
+So is one that cannot be built or meets an error nobody foresaw: that one
+message fails with its reason, the rest of the queue goes on. A failed
+message that names what it is about (`about`: a registration, a session)
+is recorded in the ledger as `mail-failed`, so the team sees a note on
+that item.
 
 The limiter counts what the outbox itself sent in the last window: at most
 `per_window` messages per `window_seconds` (Exchange Online: 30 a minute)
@@ -24,7 +37,7 @@ from __future__ import annotations
 import base64
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -35,18 +48,21 @@ from graph_client import (
     GraphError,
     GraphResponseError,
     GraphTransportError,
+    InvalidResponseError,
     Mail,
     OutgoingMail,
     ServiceError,
     ThrottledError,
+    TokenError,
 )
 
-__all__ = ["DrainReport", "GraphTransport", "MailError", "MailRefused", "MailThrottled", "MailTransport",
-           "MailUncertain", "Outbox", "SendLimits", "from_payload", "to_payload"]
+__all__ = ["MAX_ATTEMPTS", "DrainReport", "GraphTransport", "MailError", "MailRefused", "MailThrottled",
+           "MailTransport", "MailUncertain", "Outbox", "SendLimits", "from_payload", "to_payload"]
 
 log = logging.getLogger("coprod.outbox")
 RECHECK_AFTER = 300.0  # seconds a `sending` message is left before Sent Items is asked about it
-MAX_ATTEMPTS = 5
+MAX_ATTEMPTS = 5  # claims of one message, across runs, before it is given up as failed
+FINAL_STATUSES = frozenset({400, 403, 404})  # refusals that trying again cannot mend (a bad address, no permission)
 PAUSED = "outbox.paused-until"  # a checkpoint: the time the mailbox's Retry-After ends
 
 
@@ -97,16 +113,19 @@ class GraphTransport:
         self.mail = mail
 
     def send(self, mail: OutgoingMail) -> None:
+        """Graph's errors as the outbox's outcomes (the client has already retried what it safely could)."""
         try:
             self.mail.send(mail)
-        except ThrottledError as error:
+        except ThrottledError as error:  # refused: nothing was sent
             raise MailThrottled(str(error), error.retry_after) from error
-        except (GraphTransportError, ServiceError) as error:
-            raise MailUncertain(str(error)) from error
-        except GraphResponseError as error:
-            raise MailRefused(str(error), final=error.status in (400, 403, 404)) from error
-        except GraphError as error:  # no token: nothing was sent
+        except TokenError as error:  # no token, so no request: nothing was sent
             raise MailRefused(str(error), final=False) from error
+        except GraphResponseError as error:
+            if isinstance(error, ServiceError):  # a 5xx after retries: Exchange may have taken it
+                raise MailUncertain(str(error)) from error
+            raise MailRefused(str(error), final=error.status in FINAL_STATUSES) from error
+        except (GraphTransportError, InvalidResponseError, GraphError) as error:  # no readable answer: may have gone
+            raise MailUncertain(str(error)) from error
 
     def was_sent(self, key: str) -> bool:
         try:
@@ -131,6 +150,8 @@ class DrainReport:
     recovered: int = 0  # `sending` messages found in Sent Items after a crash or a lost answer
     resent: int = 0  # `sending` messages not found there, so queued again
     waiting: int = 0  # still queued when the drain stopped
+    cancelled: int = 0  # withdrawn just before sending (their person unsubscribed meanwhile)
+    skipped: int = 0  # no longer queued when their turn came (cancelled, or another runner took them)
     by_kind: dict[str, int] = field(default_factory=dict)
 
     def line(self) -> str:
@@ -142,6 +163,8 @@ class DrainReport:
             parts.append(f"{self.failed} could not be sent (see `status`)")
         if self.recovered:
             parts.append(f"{self.recovered} found already sent after an interruption")
+        if self.cancelled + self.skipped:
+            parts.append(f"{self.cancelled + self.skipped} withdrawn before sending")
         if self.throttled:
             parts.append(f"{self.throttled} throttled by the mailbox")
         return "Emails: " + "; ".join(parts) + "."
@@ -163,6 +186,9 @@ def from_payload(key: str, payload: dict[str, Any]) -> OutgoingMail:
                                           for a in payload.get("attachments", [])))
 
 
+StillWanted = Callable[[OutboxEntry], bool]
+
+
 class Outbox:
     def __init__(self, store: StateStore, transport: MailTransport, limits: SendLimits | None = None, *,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
@@ -173,10 +199,27 @@ class Outbox:
         self.clock = clock
         self.sleep = sleep
         self.recheck_after = recheck_after
+        self.checks: dict[str, StillWanted] = {}  # per kind: asked right before sending, False withdraws it
 
-    def enqueue(self, mail: OutgoingMail, kind: str) -> bool:
-        """Queue a message under its key; False (and nothing queued) if that key was queued before."""
-        return self.store.outbox_add(mail.key, kind, to_payload(mail), len(mail.to))
+    def enqueue(self, mail: OutgoingMail, kind: str, about: Mapping[str, str] | None = None) -> bool:
+        """Queue a message under its key; False (and nothing queued) if that key was queued before.
+
+        `about` names the list item the message is for (`{"registration": id, "session": id}`), so a message
+        that fails can be noted on it.
+        """
+        payload = to_payload(mail) | ({"about": dict(about)} if about else {})
+        return self.store.outbox_add(mail.key, kind, payload, len(mail.to))
+
+    def _fail(self, entry: OutboxEntry, reason: str, report: DrainReport) -> None:
+        """Give a message up: `failed` with its reason (safe to show: no addresses), and noted on its item."""
+        if not self.store.outbox_set(entry.key, "failed", error=reason[:500], expect="sending"):
+            return
+        report.failed += 1
+        about = entry.payload.get("about")
+        if isinstance(about, dict):
+            self.store.ledger_add(f"mail-failed:{entry.key}", "mail-failed",
+                                  {**about, "kind": entry.kind, "to": list(entry.payload.get("to") or []),
+                                   "reason": reason[:200]})
 
     # --- draining ----------------------------------------------------------------
     def _next_slot(self, recipients: int) -> float:
@@ -193,7 +236,8 @@ class Outbox:
         return max(0.0, wait)
 
     def _recover(self, report: DrainReport) -> None:
-        """Settle messages left `sending` by a crash or a lost answer: sent if Sent Items has them, else queued."""
+        """Settle messages left `sending` by a crash or a lost answer: sent if Sent Items has them, else queued
+        (or failed, once its attempts are spent). One that cannot be checked now waits; the rest go on."""
         for entry in self.store.outbox_list("sending", updated_before=self.clock() - self.recheck_after):
             try:
                 found = self.transport.was_sent(entry.key)
@@ -201,11 +245,11 @@ class Outbox:
                 log.warning("Could not check whether a message was sent: %s", error.detail)
                 continue
             if found:
-                self.store.outbox_set(entry.key, "sent", sent_at=entry.updated)
-                report.recovered += 1
+                report.recovered += self.store.outbox_set(entry.key, "sent", sent_at=entry.updated, expect="sending")
+            elif entry.attempts >= MAX_ATTEMPTS:
+                self._fail(entry, f"not sent after {entry.attempts} attempts", report)
             else:
-                self.store.outbox_set(entry.key, "queued")
-                report.resent += 1
+                report.resent += self.store.outbox_set(entry.key, "queued", expect="sending")
 
     def drain(self, *, deadline: float | None = None, progress: Callable[[str], None] | None = None) -> DrainReport:
         """Send what is queued, at the mailbox's rate, until done or `deadline` (a `clock()` time) would pass."""
@@ -223,7 +267,15 @@ class Outbox:
                 break
             if wait:
                 self.sleep(wait)
-            if not self._send(entry, report):
+            claimed = self.store.outbox_claim(entry.key)
+            if claimed is None:  # cancelled since the queue was read, or another runner has it
+                report.skipped += 1
+                continue
+            check = self.checks.get(claimed.kind)
+            if check is not None and not check(claimed):
+                report.cancelled += self.store.outbox_set(claimed.key, "cancelled", expect="sending")
+                continue
+            if not self._send(claimed, report):
                 report.waiting = len(queue) - position
                 break
             if progress and report.sent and report.sent % 25 == 0:
@@ -231,24 +283,31 @@ class Outbox:
         return report
 
     def _send(self, entry: OutboxEntry, report: DrainReport) -> bool:
-        """Send one message; False when the mailbox says stop for now."""
-        self.store.outbox_set(entry.key, "sending", attempt=True)
+        """Send one claimed message; False when the mailbox says stop for now."""
         try:
             self.transport.send(from_payload(entry.key, entry.payload))
         except MailThrottled as error:  # the limiter should prevent this; if it comes, the whole mailbox waits
             report.throttled += 1
-            self.store.outbox_set(entry.key, "queued")
+            # nothing was sent, so the attempt is given back
+            self.store.outbox_set(entry.key, "queued", attempts=entry.attempts - 1, expect="sending")
             self.store.set_checkpoint(PAUSED, str(self.clock() + (error.retry_after or 60.0)))
             return False
         except MailUncertain as error:
             log.warning("A message may or may not have gone; it will be checked before any resend: %s", error.detail)
             return True  # stays `sending`: settled by _recover on a later run
         except MailRefused as error:
-            final = error.final or entry.attempts + 1 >= MAX_ATTEMPTS
-            self.store.outbox_set(entry.key, "failed" if final else "queued", error=error.detail[:500])
-            report.failed += final
+            if error.final or entry.attempts >= MAX_ATTEMPTS:
+                self._fail(entry, error.detail, report)
+            else:
+                self.store.outbox_set(entry.key, "queued", error=error.detail[:500], expect="sending")
             return True
-        self.store.outbox_set(entry.key, "sent", sent_at=self.clock())
+        except Exception as error:  # one message that cannot be built must not stop the queue
+            # Never resent: whatever happened, a second copy is worse than a failure the team can see.
+            log.warning("A message could not be built or sent (%s); marked failed, the rest go on",
+                        type(error).__name__)
+            self._fail(entry, f"could not be built or sent ({type(error).__name__})", report)
+            return True
+        self.store.outbox_set(entry.key, "sent", sent_at=self.clock(), expect="sending")
         report.sent += 1
         report.by_kind[entry.kind] = report.by_kind.get(entry.kind, 0) + 1
         return True

@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from coprod.links import address_hash
+from coprod.links import Signer
 from coprod.listsync import ListMirror, read_changes, save_link
 from coprod.rules import (
     HELD,
     Decision,
+    Notes,
     Session,
     allocate,
     message_kind,
@@ -105,15 +106,18 @@ class RegistrationSync:
     LISTS = ("Sessions", "Registrations")
 
     def __init__(self, lists: SharePointLists, store: StateStore, *, now: Callable[[], datetime] | None = None,
-                 progress: Callable[[str], None] | None = None) -> None:
+                 progress: Callable[[str], None] | None = None, signer: Signer | None = None) -> None:
         self.lists = lists
         self.store = store
+        self.signer = signer  # checks the address digest in a cancel link's request; without it none is honoured
         self.now = now or (lambda: datetime.now(UTC))
         self.progress = progress or (lambda message: None)
         self.sessions = ListMirror(store, "Sessions")
         self.registrations = ListMirror(store, "Registrations", _group)
         self._cancelling: set[str] = set()  # registrations cancelled from the link in an email, this run
         self._cancel_keys: list[str] = []
+        self._undelivered: dict[str, set[str]] = {}  # registration -> addresses an email to it failed for
+        self._session_problems: dict[str, set[str]] = {}  # session -> kinds of message that failed for it
 
     # --- reading ---------------------------------------------------------------
     def _apply_sessions(self, delta: DeltaResult, report: SyncReport) -> tuple[set[str], set[str]]:
@@ -136,6 +140,7 @@ class RegistrationSync:
                     touched.add(old.group)  # the booking may have moved from this session
                 if old.fields.get("Status") in HELD and new.fields.get("Status") == "Cancelled":
                     self._message_due("cancelled", new, report)  # an admin cancelled the place
+                self._address_changed(old, new, report)
             if new.group:
                 touched.add(new.group)
         return touched
@@ -150,7 +155,8 @@ class RegistrationSync:
         for entry in self.store.ledger_list(kind="cancel-request", status="due"):
             item = self.registrations.get(str(entry.payload.get("registration")))
             address = normalise_email(item.fields.get("Email")) if item else None
-            if item is None or address is None or address_hash(address) != entry.payload.get("address"):
+            if (item is None or address is None or self.signer is None
+                    or self.signer.digest(address) != entry.payload.get("address")):
                 self.store.ledger_set(entry.key, "done", entry.payload | {"outcome": "no such booking"})
                 continue
             self._cancelling.add(item.item_id)
@@ -159,12 +165,49 @@ class RegistrationSync:
                 sessions.add(item.group)
         return sessions
 
+    def _mail_failures(self) -> set[str]:
+        """Messages that could not be sent (or prepared): noted on their registration or session while they
+        matter. Returns the sessions to decide again because a failure is new since the last run."""
+        self._undelivered, self._session_problems = {}, {}
+        touched: set[str] = set()
+        for entry in self.store.ledger_list(kind="mail-failed"):
+            registration, session = str(entry.payload.get("registration") or ""), str(entry.payload.get("session")
+                                                                                        or "")
+            if registration:
+                self._undelivered.setdefault(registration, set()).update(
+                    str(a) for a in entry.payload.get("to") or ["?"])
+            elif session:
+                self._session_problems.setdefault(session, set()).add(str(entry.payload.get("kind")))
+            if entry.status == "due":
+                if session:
+                    touched.add(session)
+                self.store.ledger_set(entry.key, "done")
+        return touched
+
+    def _note(self, reg_id: str, address: str | None, decision: Decision) -> str:
+        """The StatusNote: the decision's, and a word if an email to this address could not be delivered."""
+        failed_to = self._undelivered.get(reg_id)
+        if failed_to and (address in failed_to or "?" in failed_to) and decision.status != "NeedsAttention":
+            return f"{decision.note} {Notes.EMAIL_FAILED}"
+        return decision.note
+
     # --- hand-offs ---------------------------------------------------------------
-    def _message_due(self, kind: str, item: MirrorItem, report: SyncReport) -> None:
-        key = f"message:{kind}:registration-{item.item_id}:session-{item.group}"
+    def _message_due(self, kind: str, item: MirrorItem, report: SyncReport, again: str = "") -> None:
+        key = f"message:{kind}:registration-{item.item_id}:session-{item.group}{again}"
         if self.store.ledger_add(key, "message", {"kind": kind, "registration": item.item_id,
                                                   "session": item.group}):
             report.messages_due[kind] = report.messages_due.get(kind, 0) + 1
+
+    def _address_changed(self, old: MirrorItem, new: MirrorItem, report: SyncReport) -> None:
+        """Someone corrected the address of a booking that holds a place: what the person was told goes again,
+        to the new address (an email to the old one may never have arrived)."""
+        status = new.fields.get("Status")
+        before, after = normalise_email(old.fields.get("Email")), normalise_email(new.fields.get("Email"))
+        if status not in HELD or old.fields.get("Status") != status or after is None or before == after:
+            return
+        # keyed by the edit (its eTag): a rerun of this run finds the same key, a later correction makes a new one
+        self._message_due("confirmed" if status == "Confirmed" else "waitlisted", new, report,
+                          f":address-changed-{new.etag or new.created}")
 
     def _handoffs(self, item: MirrorItem, before: str | None, decision: Decision, report: SyncReport) -> None:
         kind = message_kind(before, decision.status)
@@ -199,11 +242,12 @@ class RegistrationSync:
             decisions, admin_note = allocate(session, regs, now, session_deleted=session_id in deleted_sessions)
             for item, reg in zip(items, regs, strict=True):
                 decision = decisions[reg.id]
+                note = self._note(reg.id, reg.email, decision)
                 changes: dict[str, Any] = {}
                 if item.fields.get("Status") != decision.status:
                     changes["Status"] = decision.status
-                if item.fields.get("StatusNote") != decision.note:
-                    changes["StatusNote"] = decision.note
+                if item.fields.get("StatusNote") != note:
+                    changes["StatusNote"] = note
                 self._handoffs(item, reg.status, decision, report)
                 if changes:
                     if "Status" in changes:
@@ -214,6 +258,8 @@ class RegistrationSync:
                 meeting = self.store.ledger_get(f"meeting:{session_id}")
                 if meeting is not None and meeting.status == "failed" and session.status == "Open":
                     notes.append(str(meeting.payload.get("problem", "")))
+                if session_id in self._session_problems and (session.end is None or session.end >= now):
+                    notes.append(Notes.BRIEF_FAILED)
                 wanted = " ".join(notes) if notes else None
                 if (mirrored.fields.get("SyncNote") or None) != wanted:
                     session_updates.append(FieldUpdate(session_id, {"SyncNote": wanted or ""}, mirrored.etag))
@@ -246,6 +292,7 @@ class RegistrationSync:
             touched |= {i.group for i in self.store.mirror_items("Registrations") if i.group}
             touched |= {i.item_id for i in self.store.mirror_items("Sessions")}
         touched |= self._cancel_requests()
+        touched |= self._mail_failures()
 
         retry_later: set[str] = set()
         for _round in range(MAX_CONFLICT_ROUNDS):

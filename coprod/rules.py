@@ -7,13 +7,14 @@ participants read: short, plain English, saying what to do.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
+
+from graph_client import header_text
 
 __all__ = [
     "Decision",
@@ -23,13 +24,14 @@ __all__ = [
     "allocate",
     "as_bool",
     "as_text",
+    "check_email",
     "normalise_email",
     "parse_registration",
     "parse_session",
 ]
 
 HELD = ("Confirmed", "Waitlisted")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+FIRST_YEAR, LAST_YEAR = 2000, 2199  # dates outside these are typing mistakes (and break calendar files)
 
 
 class Notes:
@@ -43,6 +45,9 @@ class Notes:
     NO_NAME = "Please add your name, so we know who is coming."
     NO_EMAIL = "Please add your email address, so we can send you the joining link."
     BAD_EMAIL = "We couldn't use the email address “{value}”. Please check it for typing mistakes."
+    INTERNATIONAL_EMAIL = ("We can't yet send email to an address with accented or non-English letters before "
+                           "the @, like “{value}”. Please give us another address, or ask the programme team to "
+                           "book for you.")
     NO_CONSENT = ("We need your agreement to keep your details before we can book your place. "
                   "Please tick the consent box.")
     NO_SESSION = "Please choose the session you'd like to join."
@@ -51,17 +56,20 @@ class Notes:
     SESSION_OVER = "This session has already taken place. Please choose another session."
     DUPLICATE = ("You're already registered for this session (registration {other}), so we haven't booked "
                  "a second place.")
+    EMAIL_FAILED = ("We couldn't email you at this address, so you may have missed our message. Please check the "
+                    "address, or contact the programme team.")
+    BRIEF_FAILED = ("We couldn't send the facilitators' brief for this session. Please check the addresses in "
+                    "Facilitators.")
     CHECKING_PLACES = ("We're checking how many places this session has. You're number {n} in the queue, "
                        "and we'll be in touch.")
 
 
 def as_text(value: Any, limit: int = 500) -> str:
-    """A clean, single-line string from any field value ('' for nothing usable)."""
+    """A clean, single-line string from any field value ('' for nothing usable): NFKC-normalised, every line
+    break, control character and bidirectional override a space (see `graph_client.header_text`)."""
     if value is None or isinstance(value, (dict, list, bool)):
         return ""
-    text = unicodedata.normalize("NFKC", str(value))
-    text = _CONTROL.sub("", text).replace("\r", " ").replace("\n", " ").strip()
-    return text[:limit]
+    return header_text(unicodedata.normalize("NFKC", str(value)[:limit * 4]))[:limit].rstrip()
 
 
 def as_bool(value: Any) -> bool:
@@ -88,25 +96,47 @@ def as_int(value: Any) -> int | None:
 
 
 def as_datetime(value: Any) -> datetime | None:
+    """A date-time column's value (UTC when it names no zone); None if it is not one, or not a plausible year."""
     if not isinstance(value, str):
         return None
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         return None
+    if not FIRST_YEAR <= parsed.year <= LAST_YEAR:
+        return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def normalise_email(value: Any) -> str | None:
-    """The address as compared for duplicates: trimmed, NFKC-normalised, lower-case; None if unusable."""
+@dataclass(frozen=True)
+class EmailCheck:
+    """An email column read: `address` to send to and compare (None if unusable), else `problem` says why."""
+
+    address: str | None
+    problem: str | None  # None, "missing", "invalid" or "international"
+    shown: str  # what was typed, cut short, for a note
+
+
+def check_email(value: Any) -> EmailCheck:
+    """An address as we send to it and compare it: trimmed, NFKC-normalised, lower-case, the domain in its
+    ASCII (IDNA `xn--`) form. A local part with non-ASCII letters (`josé@...`) is refused as "international":
+    it needs SMTPUTF8 all the way, which Exchange Online's sendMail does not document."""
     text = as_text(value, 320)
+    shown = text[:60]
     if not text:
-        return None
+        return EmailCheck(None, "missing", "")
     try:
         checked = validate_email(text, check_deliverability=False)
     except (EmailNotValidError, UnicodeError, ValueError):
-        return None
-    return unicodedata.normalize("NFKC", checked.normalized).lower()
+        return EmailCheck(None, "invalid", shown)
+    if checked.ascii_email is None:
+        return EmailCheck(None, "international", shown)
+    return EmailCheck(checked.ascii_email.lower(), None, shown)
+
+
+def normalise_email(value: Any) -> str | None:
+    """The address as compared for duplicates and sent to (see `check_email`); None if unusable."""
+    return check_email(value).address
 
 
 @dataclass(frozen=True)
@@ -152,6 +182,7 @@ class Registration:
     name: str
     email: str | None
     email_shown: str
+    email_problem: str | None
     session_id: str | None
     consent: bool
     cancel: bool
@@ -171,9 +202,10 @@ def parse_registration(item_id: str, created: str, fields: dict[str, Any]) -> Re
     session_id = as_text(raw_session, 20) if raw_session not in (None, "", 0, "0") else None
     status = as_text(fields.get("Status"), 40) or None
     note = fields.get("StatusNote")
+    email = check_email(fields.get("Email"))
     return Registration(
         id=item_id, created=created, name=as_text(fields.get("Title"), 255),
-        email=normalise_email(fields.get("Email")), email_shown=as_text(fields.get("Email"), 60),
+        email=email.address, email_shown=email.shown, email_problem=email.problem,
         session_id=session_id, consent=as_bool(fields.get("Consent")), cancel=as_bool(fields.get("Cancel")),
         status=status, note=note if isinstance(note, str) else None,
         wants_site_access=as_bool(fields.get("WantsSiteAccess")),
@@ -191,6 +223,8 @@ def _problem(reg: Registration, session: Session | None, now: datetime) -> str |
     if not reg.name:
         return Notes.NO_NAME
     if reg.email is None:
+        if reg.email_problem == "international":
+            return Notes.INTERNATIONAL_EMAIL.format(value=reg.email_shown)
         return Notes.BAD_EMAIL.format(value=reg.email_shown) if reg.email_shown else Notes.NO_EMAIL
     if not reg.consent:
         return Notes.NO_CONSENT

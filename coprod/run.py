@@ -7,44 +7,89 @@ waits for its session's meeting, since it carries the join link).
 All lists' changes are read first, in one `$batch` (a quiet run is one Graph
 request for the lists); each reconciler then saves its own lists' delta links
 once it has processed them, so one failing does not lose another's work.
+
+Each reconciler handles its own items one at a time (a bad item is noted on
+that item); and should one stop on an error nobody foresaw, the rest of the
+run still goes on: its summary line says it stopped and why (the error's
+type and where, never its message, which may quote personal data), and it
+picks up again next run from its saved delta link.
 """
 
 from __future__ import annotations
 
+import logging
+import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from coprod.guests import GuestAccess
 from coprod.listsync import read_changes
-from coprod.mailinglist import MailingList
+from coprod.mailinglist import ListReport, MailingList
 from coprod.meetings import MeetingSync
 from coprod.messages import ParticipantMessages
 from coprod.registrations import RegistrationSync
 from coprod.runtime import Services
+from graph_client import GraphError
 
-__all__ = ["DRAIN_SECONDS", "LISTS", "run_once"]
+__all__ = ["DRAIN_SECONDS", "LISTS", "describe", "run_once"]
 
+log = logging.getLogger("coprod.run")
 LISTS = ("Sessions", "Registrations", "GuestRequests", "Subscribers", "Updates")
 DRAIN_SECONDS = 240.0  # a timer run (every 5 minutes) sends for at most 4; the outbox keeps the rest
+
+
+def describe(error: BaseException) -> str:
+    """An error in words safe for a log: Graph's errors as they are (addresses masked), anything else by its type
+    and the line that raised it (an exception's message may quote the value that broke it)."""
+    if isinstance(error, GraphError):
+        return str(error)
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"{type(error).__name__}{where}"
 
 
 def run_once(services: Services, progress: Callable[[str], None] = lambda message: None, *,
              drain_seconds: float | None = DRAIN_SECONDS) -> list[str]:
     """Run every reconciler once and drain the outbox; returns one summary line each (no personal data)."""
+    lines: list[str] = []
+
+    def step(name: str, work: Callable[[], str]) -> None:
+        try:
+            lines.append(work())
+        except Exception as error:  # one reconciler's bug must not stop the others, nor the emails
+            lines.append(_stopped(name, error))
+
     changes = read_changes(services.lists, services.store, LISTS)
-    registrations = RegistrationSync(services.lists, services.store, progress=progress,
-                                     now=lambda: datetime.fromtimestamp(services.clock(), UTC)).run(changes)
-    guests = GuestAccess(services.lists, services.directory, services.store, services.outbox, services.signer,
-                         services.guest_config(), clock=services.clock, sleep=services.sleep,
-                         progress=progress).run(changes)
-    meetings = MeetingSync(services.lists, services.meetings, services.store, lobby=services.settings.meeting_lobby,
-                           progress=progress).run()
-    messages = ParticipantMessages(services.store, services.outbox, services.signer, services.message_config(),
-                                   clock=services.clock).run()
+    now = lambda: datetime.fromtimestamp(services.clock(), UTC)  # noqa: E731 - the one clock, as a datetime
+    step("Registrations", lambda: RegistrationSync(services.lists, services.store, progress=progress, now=now,
+                                                   signer=services.signer).run(changes).line())
+    step("Guest access", lambda: GuestAccess(
+        services.lists, services.directory, services.store, services.outbox, services.signer,
+        services.guest_config(), clock=services.clock, sleep=services.sleep, progress=progress).run(changes).line())
+    step("Teams meetings", lambda: MeetingSync(services.lists, services.meetings, services.store,
+                                               lobby=services.settings.meeting_lobby, progress=progress).run().line())
+    step("Participant messages", lambda: ParticipantMessages(
+        services.store, services.outbox, services.signer, services.message_config(), clock=services.clock).run().line())
     mailing_list = MailingList(services.lists, services.store, services.outbox, services.signer,
                                services.list_config(), clock=services.clock, progress=progress)
-    subscribers = mailing_list.run(changes)
+    services.outbox.checks["update"] = mailing_list.still_subscribed
+    subscribers: ListReport | None = None
+    try:
+        subscribers = mailing_list.run(changes)
+    except Exception as error:
+        lines.append(_stopped("Mailing list", error))
     deadline = None if drain_seconds is None else services.clock() + drain_seconds
-    sent = services.outbox.drain(deadline=deadline, progress=progress)
-    subscribers.writes += mailing_list.settle()
-    return [registrations.line(), guests.line(), meetings.line(), messages.line(), subscribers.line(), sent.line()]
+    step("Emails", lambda: services.outbox.drain(deadline=deadline, progress=progress).line())
+    if subscribers is not None:
+        try:  # the updates' progress (Status, SentCount), now that the outbox has sent what it could
+            subscribers.writes += mailing_list.settle()
+        except Exception as error:
+            log.error("Mailing list: the updates' progress was not written: %s", describe(error))
+        lines.insert(len(lines) - 1, subscribers.line())
+    return lines
+
+
+def _stopped(name: str, error: Exception) -> str:
+    log.error("%s stopped: %s", name, describe(error))
+    return f"{name}: stopped by an unexpected error ({describe(error)}); it carries on next run."

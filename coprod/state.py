@@ -7,7 +7,10 @@
   invitation) is recorded `due` before it happens and `done` after; a key is
   never recorded twice, so a rerun or a crash never repeats it.
 - Outbox: every email, keyed like the ledger, queued -> sending -> sent (or
-  failed); the send times it keeps are what the rate limiter counts.
+  failed, or cancelled); the send times it keeps are what the rate limiter
+  counts. `queued -> sending` is a conditional claim: a message cancelled
+  meanwhile (or taken by another runner) is not claimed.
+- Counters: fixed-window counts that expire (the public forms' limits).
 
 `StateStore` is the interface; `SqliteStore` the embedded default. An Azure
 Table Storage implementation fills the same interface in production.
@@ -83,13 +86,16 @@ class StateStore(Protocol):
     def outbox_get(self, key: str) -> OutboxEntry | None: ...
     def outbox_list(self, status: str, *, ready_by: float | None = None, updated_before: float | None = None,
                     limit: int = 1000) -> list[OutboxEntry]: ...
+    def outbox_claim(self, key: str) -> OutboxEntry | None: ...
     def outbox_set(self, key: str, status: str, *, error: str | None = None, not_before: float | None = None,
-                   sent_at: float | None = None, attempt: bool = False) -> None: ...
+                   sent_at: float | None = None, attempts: int | None = None, expect: str | None = None) -> bool: ...
     def outbox_sent_since(self, since: float) -> tuple[int, int]: ...
     def outbox_send_times(self, since: float) -> list[float]: ...
     def outbox_counts(self) -> dict[str, int]: ...
     def outbox_tally(self, key_prefix: str) -> dict[str, int]: ...
     def outbox_cancel(self, key_prefix: str, key_suffix: str) -> int: ...
+
+    def counter_add(self, name: str, expires: float) -> int: ...
 
     def close(self) -> None: ...
 
@@ -110,6 +116,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     not_before REAL NOT NULL DEFAULT 0, sent_at REAL, error TEXT);
 CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status, created);
 CREATE INDEX IF NOT EXISTS outbox_sent ON outbox (sent_at);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL, expires REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS counters_expires ON counters (expires);
 """
 
 
@@ -274,18 +282,32 @@ class SqliteStore:
             rows = self._db.execute(query + " ORDER BY created, key LIMIT ?", [*args, limit]).fetchall()
         return [self._outbox(row) for row in rows]
 
+    def outbox_claim(self, key: str) -> OutboxEntry | None:
+        """`queued -> sending` (one more attempt), only if it is still queued: the entry as claimed, else None."""
+        with self._tx() as db:
+            row = db.execute("UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated = ? "
+                             "WHERE key = ? AND status = 'queued' RETURNING key, kind, status, payload, recipients, "
+                             "attempts, created, updated, not_before, sent_at, error", (self.clock(), key)).fetchone()
+        return self._outbox(row) if row else None
+
     def outbox_set(self, key: str, status: str, *, error: str | None = None, not_before: float | None = None,
-                   sent_at: float | None = None, attempt: bool = False) -> None:
+                   sent_at: float | None = None, attempts: int | None = None, expect: str | None = None) -> bool:
+        """Change an entry; with `expect`, only if its status is that now. True if it changed."""
         sets: list[str] = ["status = ?", "updated = ?"]
         args: list[Any] = [status, self.clock()]
-        for column, value in (("error", error), ("not_before", not_before), ("sent_at", sent_at)):
+        for column, value in (("error", error), ("not_before", not_before), ("sent_at", sent_at),
+                              ("attempts", attempts)):
             if value is not None:
                 sets.append(f"{column} = ?")
                 args.append(value)
-        if attempt:
-            sets.append("attempts = attempts + 1")
+        where, args_where = "key = ?", [key]
+        if expect is not None:
+            where += " AND status = ?"
+            args_where.append(expect)
         with self._tx() as db:
-            db.execute(f"UPDATE outbox SET {', '.join(sets)} WHERE key = ?", [*args, key])  # noqa: S608 - fixed names
+            cursor = db.execute(f"UPDATE outbox SET {', '.join(sets)} WHERE {where}",  # noqa: S608 - fixed names
+                                [*args, *args_where])
+            return cursor.rowcount == 1
 
     def outbox_sent_since(self, since: float) -> tuple[int, int]:
         """(messages, recipients) sent at or after `since`: what the mailbox's limits count."""
@@ -319,6 +341,17 @@ class SqliteStore:
     def outbox_counts(self) -> dict[str, int]:
         with self._lock:
             return {status: n for status, n in self._db.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status")}
+
+    # --- counters ----------------------------------------------------------
+    def counter_add(self, name: str, expires: float) -> int:
+        """Add one to the counter `name` (a new one, if it was absent or has expired, lasts until `expires`);
+        returns its value now."""
+        now = self.clock()
+        with self._tx() as db:
+            db.execute("DELETE FROM counters WHERE expires <= ?", (now,))
+            row = db.execute("INSERT INTO counters VALUES (?, 1, ?) ON CONFLICT(name) DO UPDATE SET "
+                             "value = value + 1 RETURNING value", (name, expires)).fetchone()
+        return int(row[0])
 
 
 def open_store(url: str, *, clock: Callable[[], float] = time.time) -> StateStore:

@@ -23,6 +23,7 @@ MESSAGE_KINDS = {
     "guest-confirm": ("address confirmation", None),
     "guest-digest": ("admins' digest", "admins' digests"),
     "subscribe-confirm": ("mailing-list confirmation request", None),
+    "subscribe-rejoin": ("question about rejoining the mailing list", "questions about rejoining the mailing list"),
     "update": ("mailing-list update", None),
 }
 

@@ -19,7 +19,7 @@ def _middleware() -> Any:
         create_web_app(lambda: context_from_settings(load_settings())))
 
 
-@bp.route(route="pages/{*path}", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route="pages/{*path}", methods=["GET", "HEAD", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
 async def pages(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     response: func.HttpResponse = await _middleware().handle_async(req, context)
     return response

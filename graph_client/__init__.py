@@ -23,7 +23,7 @@ from graph_client._errors import (
     TokenError,
 )
 from graph_client._lists import DeltaResult, FieldUpdate, SharePointLists
-from graph_client._mail import Attachment, Mail, OutgoingMail, message_id_for
+from graph_client._mail import Attachment, Mail, OutgoingMail, header_text, message_id_for
 from graph_client._meetings import OnlineMeeting, OnlineMeetings, graph_time
 from graph_client._models import BatchResponse, Column, Invitation, ListInfo, ListItem, Message, Page, Site, User
 from graph_client._retry import RetryPolicy, parse_retry_after
@@ -68,6 +68,7 @@ __all__ = [
     "TokenError",
     "User",
     "graph_time",
+    "header_text",
     "message_id_for",
     "odata_string",
     "parse_retry_after",

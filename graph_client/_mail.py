@@ -12,17 +12,53 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 
 from graph_client._client import GraphClient
 from graph_client._directory import odata_string
 from graph_client._models import Message, Page
 
-__all__ = ["Attachment", "Mail", "OutgoingMail", "message_id_for"]
+__all__ = ["Attachment", "Mail", "OutgoingMail", "header_text", "message_id_for", "to_mime"]
+
+# Bidirectional overrides and isolates: shown as nothing, they reorder what is shown (a name that reads as
+# another address). Everything else that is not printable on one line is folded to a space.
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_SPACES = re.compile(r"\s+")
+# What we send to: a plain ASCII addr-spec (a non-ASCII domain arrives in its IDNA `xn--` form; the application
+# refuses non-ASCII local parts before anything is queued). Quoted local parts and comments are refused too.
+_ADDR_SPEC = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+_HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 field name: printable ASCII but the colon
+
+
+def header_text(value: str) -> str:
+    """`value` as one line, fit for a header: every line or paragraph separator, control character and
+    bidirectional override becomes a space (runs of spaces become one), ends trimmed.
+
+    Python's email package refuses a header with a line break in it (and CR or LF could start a new header);
+    Unicode's own separators (U+2028, U+2029, U+0085) would be taken as line ends by other readers.
+    """
+    folded = "".join(" " if ch in _BIDI or unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in value)
+    return _SPACES.sub(" ", folded).strip()
+
+
+def _phrase(value: str) -> str:
+    """Header text as a reader will show it: a literal `=?` gets an invisible word joiner, so typed text that
+    looks like an RFC 2047 encoded word (`=?utf-8?q?...?=`) is shown as typed, not decoded into something else."""
+    return header_text(value).replace("=?", "=\u2060?")
+
+
+def checked_address(address: str) -> str:
+    """The address itself if it is a plain ASCII addr-spec we can put in a header; ValueError otherwise."""
+    if not _ADDR_SPEC.fullmatch(address) or len(address) > 254:
+        raise ValueError("an address that cannot be put in a header (not a plain ASCII address)")
+    return address
 
 
 @dataclass(frozen=True)
@@ -47,6 +83,14 @@ class OutgoingMail:
     headers: Mapping[str, str] = field(default_factory=dict)
     to_name: str | None = None
 
+    def __post_init__(self) -> None:
+        # Cleaned once, here, so every transport (MIME for Graph, JSON for ACS) gets the same single lines.
+        object.__setattr__(self, "subject", _phrase(self.subject))
+        object.__setattr__(self, "to_name", _phrase(self.to_name) if self.to_name else None)
+        object.__setattr__(self, "headers", {name: header_text(value) for name, value in self.headers.items()})
+        object.__setattr__(self, "attachments", tuple(
+            Attachment(_phrase(a.filename) or "attachment", a.content_type, a.content) for a in self.attachments))
+
 
 def message_id_for(key: str, sender: str) -> str:
     """The Message-ID of the message with this key: stable, and revealing nothing of the key."""
@@ -55,17 +99,23 @@ def message_id_for(key: str, sender: str) -> str:
 
 
 def to_mime(mail: OutgoingMail, sender: str, sender_name: str | None = None) -> EmailMessage:
+    """The RFC 5322 message. Recipients are structured `Address` objects, never text joined by hand: a display
+    name is always one encoded phrase, so no name can add, drop or change a recipient. ValueError for an address
+    that is not a plain ASCII addr-spec, or a header name that is not one."""
+    if not mail.to:
+        raise ValueError("a message with no recipient")
     message = EmailMessage()
-    message["From"] = formataddr((sender_name or "", sender)) if sender_name else sender
-    if len(mail.to) == 1 and mail.to_name:
-        message["To"] = formataddr((mail.to_name, mail.to[0]))
-    else:
-        message["To"] = ", ".join(mail.to)
+    if "@" in sender:  # a mailbox named by its object id gets the From that Exchange stamps for it
+        message["From"] = Address(display_name=_phrase(sender_name or ""), addr_spec=checked_address(sender))
+    name = mail.to_name if len(mail.to) == 1 else None
+    message["To"] = tuple(Address(display_name=name or "", addr_spec=checked_address(a)) for a in mail.to)
     message["Subject"] = mail.subject
     message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = message_id_for(mail.key, sender)
-    for name, value in mail.headers.items():
-        message[name] = value
+    for header, value in mail.headers.items():
+        if not _HEADER_NAME.fullmatch(header) or header.lower() in _OURS:
+            raise ValueError(f"a header that cannot be set: {header[:40]!r}")
+        message[header] = value
     message.set_content(mail.text)
     if mail.html is not None:
         message.add_alternative(mail.html, subtype="html")
@@ -74,6 +124,9 @@ def to_mime(mail: OutgoingMail, sender: str, sender_name: str | None = None) -> 
         message.add_attachment(attachment.content, maintype=maintype, subtype=subtype,
                                filename=attachment.filename, params=params)
     return message
+
+
+_OURS = frozenset({"from", "to", "cc", "bcc", "reply-to", "sender", "subject", "date", "message-id"})
 
 
 def _split_type(content_type: str) -> tuple[str, str, dict[str, str]]:

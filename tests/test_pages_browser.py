@@ -22,7 +22,7 @@ from starlette.routing import Route
 import tests.browser
 from coprod import mailinglist
 from coprod.guests import CONFIRM_PURPOSE, confirmation_subject
-from coprod.links import Signer, address_hash
+from coprod.links import Signer
 from coprod.messages import CANCEL_PURPOSE
 from coprod.state import MirrorItem, SqliteStore
 from coprod.web import SECURITY_HEADERS, WebContext, create_web_app
@@ -37,7 +37,7 @@ GUEST_ITEM = "7"  # a GuestRequests item
 REGISTRATION = "12"  # Ann's booking for...
 SESSION = "3"  # ...the Carers' forum, Friday 26 March 2027, 2pm to 4pm UK time (GMT)
 SUBSCRIBER_ITEM = "5"  # Ann's row in Subscribers
-SUBSCRIBER = f"{SUBSCRIBER_ITEM}:{address_hash(ANN)}"  # the subject of her mailing-list links
+SUBSCRIBER = f"{SUBSCRIBER_ITEM}:{Signer(SIGNING_KEY).digest(ANN)}"  # the subject of her mailing-list links
 DAY = 86_400.0
 
 
@@ -50,11 +50,11 @@ class Site:
     signer: Signer
 
     def guest_link(self, lifetime: float = 14 * DAY) -> str:
-        token = self.signer.make(CONFIRM_PURPOSE, confirmation_subject(GUEST_ITEM, ANN), lifetime)
+        token = self.signer.make(CONFIRM_PURPOSE, confirmation_subject(self.signer, GUEST_ITEM, ANN), lifetime)
         return f"{self.url}/api/pages/guest/confirm?t={token}"
 
     def cancel_link(self, lifetime: float = 30 * DAY, address: str = ANN) -> str:
-        token = self.signer.make(CANCEL_PURPOSE, f"{REGISTRATION}:{address_hash(address)}", lifetime)
+        token = self.signer.make(CANCEL_PURPOSE, f"{REGISTRATION}:{self.signer.digest(address)}", lifetime)
         return f"{self.url}/api/pages/cancel?t={token}"
 
     def cancel_link_after_cancelled(self) -> str:
@@ -86,7 +86,8 @@ class Site:
         return self.store.ledger_get(f"{command}:{SUBSCRIBER}") is not None
 
     def guest_confirmed(self) -> bool:
-        return self.store.ledger_get(f"guest-confirmed:{confirmation_subject(GUEST_ITEM, ANN)}") is not None
+        subject = confirmation_subject(self.signer, GUEST_ITEM, ANN)
+        return self.store.ledger_get(f"guest-confirmed:{subject}") is not None
 
     def cancel_requested(self) -> bool:
         return self.store.ledger_get(f"cancel-request:{REGISTRATION}") is not None

@@ -15,7 +15,7 @@ def test_graph_client_exports() -> None:
         "Invitation", "ListInfo", "ListItem", "Mail", "Message", "MsalCredential", "NotFoundError", "OnlineMeeting",
         "OnlineMeetings", "OutgoingMail",
         "Page", "PreconditionFailedError", "RetryPolicy", "ServiceError", "SharePointLists", "Site", "ThrottledError",
-        "TokenError", "User", "graph_time", "message_id_for", "odata_string", "parse_retry_after"])
+        "TokenError", "User", "graph_time", "header_text", "message_id_for", "odata_string", "parse_retry_after"])
     assert all(hasattr(graph_client, name) for name in graph_client.__all__)
 
 

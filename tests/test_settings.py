@@ -9,7 +9,7 @@ from config import SettingsError, load_settings
 BASE = {
     "M365_TENANT_ID": "tenant", "M365_CLIENT_ID": "client", "M365_CLIENT_SECRET": "s3cret-value",
     "M365_SITE_ID": "site", "M365_ORGANIZER_ID": "organiser", "M365_SENDER": "team@example.org",
-    "M365_GUEST_GROUP_ID": "group", "COPROD_SIGNING_KEY": "0123456789abcdef0123",
+    "M365_GUEST_GROUP_ID": "group", "COPROD_SIGNING_KEY": "settings-test-key-0123456789abcdef",
 }
 
 
@@ -55,13 +55,49 @@ def test_secrets_are_never_shown() -> None:
     """repr() of the settings (what a log or traceback shows) hides the secret and signing key."""
     settings = load_settings(BASE)
     shown = repr(settings) + str(settings)
-    assert "s3cret-value" not in shown and "0123456789abcdef0123" not in shown
+    assert "s3cret-value" not in shown and "settings-test-key" not in shown
 
 
 def test_a_short_signing_key_is_refused() -> None:
     with pytest.raises(SettingsError) as caught:
-        load_settings(BASE | {"COPROD_SIGNING_KEY": "short"})
-    assert str(caught.value) == "COPROD_SIGNING_KEY: must be at least 16 characters long"
+        load_settings(BASE | {"COPROD_SIGNING_KEY": "sh0rt-but-not-32-characters"})
+    assert str(caught.value) == "COPROD_SIGNING_KEY: must be at least 32 characters long"
+
+
+@pytest.mark.parametrize(("key", "problem"), [
+    ("set-me-from-key-vault-at-least-32-random-characters", "is the documentation's placeholder"),
+    ("a" * 40, "is too predictable"),
+    ("councilcouncilcouncilcouncilcouncil", "is too predictable"),
+    ("Password1Password1Password1Password1", "is too predictable"),
+    ("0101010101010101010101010101010101010101", "is too predictable"),
+])
+def test_a_placeholder_or_guessable_signing_key_is_refused(key: str, problem: str) -> None:
+    """Finding: the example's placeholder and `aaaa...` were accepted; anyone could then forge every link."""
+    with pytest.raises(SettingsError) as caught:
+        load_settings(BASE | {"COPROD_SIGNING_KEY": key})
+    assert caught.value.variable == "COPROD_SIGNING_KEY" and caught.value.problem.startswith(problem)
+    assert key not in str(caught.value)  # the message never shows the value
+
+
+def test_a_random_signing_key_is_taken() -> None:
+    import secrets
+
+    for key in (secrets.token_urlsafe(32), secrets.token_hex(16), secrets.token_hex(32)):
+        assert load_settings(BASE | {"COPROD_SIGNING_KEY": key}).signing_key.get_secret_value() == key
+
+
+@pytest.mark.parametrize("url", ["http://coprod.council.example.org", "http://203.0.113.9:7071"])
+def test_plain_http_public_pages_are_refused_off_this_machine(url: str) -> None:
+    """Links in emails carry tokens: over plain http anyone on the way could read and use them."""
+    with pytest.raises(SettingsError) as caught:
+        load_settings(BASE | {"COPROD_PUBLIC_URL": url})
+    assert str(caught.value) == "COPROD_PUBLIC_URL: must start with https:// (plain http is only for localhost)"
+
+
+@pytest.mark.parametrize("url", ["http://localhost:7071", "http://127.0.0.1:8080/", "http://[::1]:7071",
+                                 "https://coprod.council.example.org"])
+def test_https_or_this_machine_is_taken(url: str) -> None:
+    assert load_settings(BASE | {"COPROD_PUBLIC_URL": url}).public_url == url.rstrip("/")
 
 
 def test_process_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
