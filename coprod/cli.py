@@ -48,16 +48,25 @@ def run_sync_once(services: object, progress: Callable[[str], None] = _progress)
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
+    """One run (`--once`), or a run every `--interval` seconds: a run that fails says why in one line, and the
+    loop goes on to the next (Graph down for a while, a bug met by one run)."""
+    from coprod.run import describe
     from coprod.runtime import Services
 
     settings = load_settings()
     while True:
         started = time.monotonic()
-        with Services.open(settings) as services:
-            for line in run_sync_once(services):
-                print(line, flush=True)
-            print(f"Graph requests: {services.graph.stats['requests']}; took {time.monotonic() - started:.1f} s",
-                  flush=True)
+        try:
+            with Services.open(settings) as services:
+                for line in run_sync_once(services):
+                    print(line, flush=True)
+                print(f"Graph requests: {services.graph.stats['requests']}; took {time.monotonic() - started:.1f} s",
+                      flush=True)
+        except Exception as error:
+            if args.once:
+                raise
+            print(f"coprod: this run stopped: {describe(error)}; the next starts in {args.interval:.0f} s",
+                  file=sys.stderr, flush=True)
         if args.once:
             return 0
         time.sleep(max(1.0, args.interval - (time.monotonic() - started)))
@@ -147,3 +156,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as error:  # one line (no value that broke it: it may be personal data); -v for the traceback
+        from coprod.run import describe
+
+        if args.verbose:
+            logging.getLogger("coprod").exception("coprod stopped")
+        print(f"coprod: stopped by an unexpected error: {describe(error)}", file=sys.stderr)
+        return 1

@@ -191,13 +191,21 @@ class GuestAccess:
         applied = self.mirror.apply(delta)
         report.requests_read = applied.count
         for entry in self.store.ledger_list(kind="guest-request", status="due"):
-            self._handoff(entry.key, entry.payload, report)
+            try:
+                self._handoff(entry.key, entry.payload, report)
+            except Exception as error:  # this request alone is set aside (and logged by type); the rest go on
+                log.warning("Guest access: a request from a registration was set aside (%s)", type(error).__name__)
+                self.store.ledger_set(entry.key, "failed", {"outcome": f"error ({type(error).__name__})"})
         updates = []
         waiting_for_admin: list[MirrorItem] = []
-        for row in sorted(self.mirror.items(), key=lambda r: (r.created, int(r.item_id))):
+        for row in sorted(self.mirror.items(), key=lambda r: (r.created, _number(r.item_id))):
             if row.fields.get("Status") in FINAL:
                 continue
-            outcome = self._decide(row, report)
+            try:
+                outcome = self._decide(row, report)
+            except Exception as error:  # noted on this row; the other requests go on
+                log.warning("Guest access: a request met an unexpected error (%s)", type(error).__name__)
+                outcome = Outcome("Failed", GuestNotes.UNEXPECTED)
             self._count(outcome, report)
             if outcome is WAITING_ADMIN:
                 waiting_for_admin.append(row)
@@ -415,6 +423,10 @@ def confirmation_subject(signer: Signer, item_id: str, address: str) -> str:
 
 def confirmation_key(signer: Signer, item_id: str, address: str) -> str:
     return f"guest-confirmed:{confirmation_subject(signer, item_id, address)}"
+
+
+def _number(item_id: str) -> int:
+    return int(item_id) if item_id.isdigit() else 0
 
 
 def _reason(error: GraphError) -> str:

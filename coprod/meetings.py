@@ -135,12 +135,13 @@ class MeetingSync:
                     record = self._remove(record, report)
                 else:
                     continue  # Draft, or times to fix first (the registration sync's note says which)
-            except GraphError as error:
+            except Exception as error:  # noted on this session (its Sync note); the other sessions go on
                 report.failed += 1
                 self.store.ledger_put(key, "meeting", "failed",
                                       (record.payload() if record else {}) | {"problem": _say(error)})
                 renote.add(item.item_id)
-                log.warning("Teams meeting for session %s: %s", item.item_id, error)
+                log.warning("Teams meeting for session %s: %s", item.item_id,
+                            error if isinstance(error, GraphError) else type(error).__name__)
                 continue
             if failed_before:
                 renote.add(item.item_id)  # it works now: the note about it goes
@@ -208,7 +209,9 @@ class MeetingSync:
         return self._save(dataclasses.replace(record, deleted=True))
 
 
-def _say(error: GraphError) -> str:
+def _say(error: Exception) -> str:
     if isinstance(error, GraphResponseError):
         return f"We couldn't make the Teams meeting (Microsoft answered {error.status} {error.code or ''})."
-    return "We couldn't reach Microsoft to make the Teams meeting; we'll try again shortly."
+    if isinstance(error, GraphError):
+        return "We couldn't reach Microsoft to make the Teams meeting; we'll try again shortly."
+    return "Something went wrong on our side making the Teams meeting; we'll try again shortly."

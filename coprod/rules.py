@@ -54,6 +54,8 @@ class Notes:
     UNKNOWN_SESSION = "We couldn't find the session you chose. Please choose one from the list of sessions."
     NOT_OPEN = "This session isn't open for booking yet. Your request will be looked at when it opens."
     SESSION_OVER = "This session has already taken place. Please choose another session."
+    NO_TIME = ("This session's date and time aren't set yet. Your request will be looked at as soon as they "
+               "are.")
     DUPLICATE = ("You're already registered for this session (registration {other}), so we haven't booked "
                  "a second place.")
     EMAIL_FAILED = ("We couldn't email you at this address, so you may have missed our message. Please check the "
@@ -234,7 +236,11 @@ def _problem(reg: Registration, session: Session | None, now: datetime) -> str |
         return Notes.UNKNOWN_SESSION
     if session.status != "Open":
         return Notes.NOT_OPEN
-    if session.end is not None and session.end < now and reg.status not in HELD:
+    if reg.status in HELD:
+        return None  # a place once given is kept: the team is told about the session's own problems
+    if session.start is None or session.end is None or session.end <= session.start:
+        return Notes.NO_TIME  # no meeting, no calendar file, no "when": nothing to book yet
+    if session.end < now:
         return Notes.SESSION_OVER
     return None
 

@@ -31,6 +31,7 @@ from graph_client._errors import (
     GraphTransportError,
     InvalidResponseError,
     error_for_status,
+    mask,
 )
 from graph_client._models import BatchEnvelope, BatchResponse, Page
 from graph_client._retry import IDEMPOTENT, RETRY_STATUSES, RetryPolicy, may_retry, parse_retry_after
@@ -44,6 +45,20 @@ log = logging.getLogger("graph_client")
 M = TypeVar("M", bound=BaseModel)
 MAX_BATCH = 20
 USER_AGENT = "coprod-hub/0.1 (+https://example.org/coprod)"
+
+
+class UrlsWithoutData(logging.Filter):
+    """httpx logs every request's URL at INFO (the level Azure Functions keeps). A directory look-up's query names
+    the address it looks for (`$filter=mail eq '...'`), and a path may hold one: log the path alone, masked."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(mask(str(arg.copy_with(query=None))) if isinstance(arg, httpx.URL) else arg
+                                for arg in record.args)
+        return True
+
+
+logging.getLogger("httpx").addFilter(UrlsWithoutData())
 
 
 @dataclass(frozen=True)

@@ -30,11 +30,12 @@ __all__ = [
     "PreconditionFailedError", "ServiceError", "ThrottledError", "TokenError", "error_for_status", "mask",
 ]
 
-_EMAIL = re.compile(r"[^\s'\"<>(),;:]+@[^\s'\"<>(),;:]+")
+_EMAIL = re.compile(r"[^\s'\"<>(),;:]+@[^\s'\"<>(),;:]+|[^\s'\"<>(),;:/?&=]+%40[^\s'\"<>(),;:/?&]+",
+                    re.IGNORECASE)
 
 
 def mask(text: str) -> str:
-    """Text with email addresses replaced, safe for logs."""
+    """Text with email addresses (plain, or URL-encoded as `name%40domain`) replaced, safe for logs."""
     return _EMAIL.sub("<address>", text)
 
 
