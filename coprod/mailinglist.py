@@ -51,6 +51,7 @@ __all__ = ["CONFIRM_PURPOSE", "PREFERENCES_PURPOSE", "REJOIN_PURPOSE", "UNSUBSCR
 log = logging.getLogger("coprod.mailinglist")
 CONFIRM_PURPOSE, PREFERENCES_PURPOSE, UNSUBSCRIBE_PURPOSE = "subscribe-confirm", "preferences", "unsubscribe"
 REJOIN_PURPOSE = "subscribe-rejoin"
+STATUSES = ("Pending", "Subscribed", "Unsubscribed")
 CONFIRM_LIFETIME = timedelta(days=7)
 REJOIN_EVERY = timedelta(days=30)  # at most one "do you want to rejoin?" email to a row in this time
 LINK_LIFETIME = timedelta(days=400)  # preferences and unsubscribe links in updates: over a year
@@ -258,7 +259,8 @@ class MailingList:
             report.subscribed += 1
         elif status == "Unsubscribed" and row.item_id in self._rejoin:
             report.rejoin_asked += self._ask_to_rejoin(row, address, subject)
-        elif status == "" or row.item_id in self._asked:  # an admin's new row, or someone asking (again)
+        elif status not in STATUSES or row.item_id in self._asked:  # an admin's new row (or a status we do not
+            # know: they have not confirmed with us), or someone asking (again)
             if status != "Pending":
                 wanted["Status"] = "Pending"
             report.confirmations_sent += self._ask_to_confirm(row, address, subject)
@@ -280,33 +282,30 @@ class MailingList:
         asked = self.store.ledger_get(f"rejoin-asked:{row.item_id}")
         if asked is not None and self.clock() - float(asked.payload.get("at", 0)) < REJOIN_EVERY.total_seconds():
             return 0
-        token = self.signer.make(REJOIN_PURPOSE, subject, CONFIRM_LIFETIME.total_seconds())
-        name = as_text(row.fields.get("Title"), 80)
-        text, html = render_email("subscribe_rejoin", name=name if name and name != address else "",
-                                  programme=self.config.programme,
-                                  expires=datetime.fromtimestamp(self.clock(), UTC) + CONFIRM_LIFETIME,
-                                  link=f"{self.config.public_url}/api/pages/subscribe/rejoin?t={token}")
-        day = datetime.fromtimestamp(self.clock(), UK).date().isoformat()
-        queued = self.outbox.enqueue(OutgoingMail(
-            key=f"mail:subscribe-rejoin:{subject}:{day}", to=(address,), text=text, html=html,
-            subject=f"Do you want updates from {self.config.programme} again?"), "subscribe-rejoin")
+        queued = self._ask(row, address, subject, "subscribe-rejoin", REJOIN_PURPOSE, "subscribe/rejoin",
+                           f"Do you want updates from {self.config.programme} again?")
         self.store.ledger_put(f"rejoin-asked:{row.item_id}", "rejoin-asked", "done", {"at": self.clock()})
-        return int(queued)
+        return queued
 
     def _ask_to_confirm(self, row: MirrorItem, address: str, subject: str) -> int:
-        # one a day at most, so nobody's inbox can be filled by someone typing their address in the form
-        day = datetime.fromtimestamp(self.clock(), UK).date().isoformat()
-        if self.store.outbox_get(f"mail:subscribe-confirm:{subject}:{day}") is not None:
+        return self._ask(row, address, subject, "subscribe-confirm", CONFIRM_PURPOSE, "subscribe/confirm",
+                         f"Please confirm: updates from {self.config.programme}")
+
+    def _ask(self, row: MirrorItem, address: str, subject: str, kind: str, purpose: str, page: str,
+             title: str) -> int:
+        """Email a link to a page whose button says yes (confirm, rejoin); one a day at most per row and address,
+        so nobody's inbox can be filled by someone typing their address in the form. 1 if queued now."""
+        key = f"mail:{kind}:{subject}:{datetime.fromtimestamp(self.clock(), UK).date().isoformat()}"
+        if self.store.outbox_get(key) is not None:
             return 0
-        token = self.signer.make(CONFIRM_PURPOSE, subject, CONFIRM_LIFETIME.total_seconds())
+        token = self.signer.make(purpose, subject, CONFIRM_LIFETIME.total_seconds())
         name = as_text(row.fields.get("Title"), 80)
-        text, html = render_email("subscribe_confirm", name=name if name and name != address else "",
+        text, html = render_email(kind.replace("-", "_"), name=name if name and name != address else "",
                                   programme=self.config.programme,
                                   expires=datetime.fromtimestamp(self.clock(), UTC) + CONFIRM_LIFETIME,
-                                  link=f"{self.config.public_url}/api/pages/subscribe/confirm?t={token}")
-        return int(self.outbox.enqueue(OutgoingMail(
-            key=f"mail:subscribe-confirm:{subject}:{day}", to=(address,), text=text, html=html,
-            subject=f"Please confirm: updates from {self.config.programme}"), "subscribe-confirm"))
+                                  link=f"{self.config.public_url}/api/pages/{page}?t={token}")
+        return int(self.outbox.enqueue(OutgoingMail(key=key, to=(address,), text=text, html=html, subject=title),
+                                       kind))
 
     # --- campaigns ------------------------------------------------------------------------------
     def _write_updates(self, report: ListReport) -> int:

@@ -6,12 +6,26 @@ Sending through Graph to the emulator is covered in the end-to-end tests; these 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
+import httpx
 import pytest
 
-from coprod.outbox import MailThrottled, MailUncertain, Outbox, SendLimits
+from coprod.outbox import (
+    MAX_ATTEMPTS,
+    PAUSED,
+    GraphTransport,
+    MailError,
+    MailRefused,
+    MailThrottled,
+    MailUncertain,
+    Outbox,
+    SendLimits,
+    from_payload,
+    to_payload,
+)
 from coprod.state import SqliteStore
-from graph_client import OutgoingMail
+from graph_client import Attachment, GraphClient, Mail, OutgoingMail, RetryPolicy, TokenError, message_id_for
 
 
 class Clock:
@@ -139,3 +153,467 @@ def test_throttling_stops_the_drain_and_respects_retry_after(store: SqliteStore,
     assert outbox.drain().sent == 0  # Retry-After (120 s) not over yet for the first
     clock.now += 61
     assert outbox.drain().sent == 2
+
+
+class TestGivingUp:
+    """A message is tried a bounded number of times across runs, then failed with its reason; a 429 costs none."""
+
+    def test_a_final_refusal_fails_at_once_with_its_reason_and_is_never_tried_again(self, store: SqliteStore,
+                                                                                    clock: Clock) -> None:
+        mailbox = FakeMailbox(clock)
+        mailbox.fail.append(MailRefused("send an email: HTTP 400 ErrorInvalidRecipients", final=True))
+        outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep)
+        outbox.enqueue(mail(1), "test")
+        outbox.enqueue(mail(2), "test")
+        report = outbox.drain()
+        assert (report.sent, report.failed) == (1, 1)
+        entry = store.outbox_get("mail:test:1")
+        assert entry is not None and (entry.status, entry.error, entry.attempts) == (
+            "failed", "send an email: HTTP 400 ErrorInvalidRecipients", 1)
+        clock.now += 3600
+        assert outbox.drain().sent == 0 and [k for _, k in mailbox.sent] == ["mail:test:2"]
+        assert report.line() == "Emails: 1 sent (1 test); 1 could not be sent (see `status`)."
+
+    def test_a_refusal_that_may_mend_is_tried_again_up_to_the_limit(self, store: SqliteStore, clock: Clock) -> None:
+        mailbox = FakeMailbox(clock)
+        mailbox.fail.extend(MailRefused("send an email: no token", final=False) for _ in range(MAX_ATTEMPTS + 2))
+        outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep)
+        outbox.enqueue(mail(1), "test")
+        failed = [outbox.drain().failed for _ in range(MAX_ATTEMPTS + 2)]
+        assert failed == [0] * (MAX_ATTEMPTS - 1) + [1, 0, 0]
+        entry = store.outbox_get("mail:test:1")
+        assert entry is not None and (entry.status, entry.attempts) == ("failed", MAX_ATTEMPTS)
+        assert len(mailbox.fail) == 2  # tried exactly MAX_ATTEMPTS times
+
+    def test_a_refusal_that_mends_is_sent_once(self, store: SqliteStore, clock: Clock) -> None:
+        mailbox = FakeMailbox(clock)
+        mailbox.fail.append(MailRefused("send an email: no token", final=False))
+        outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep)
+        outbox.enqueue(mail(1), "test")
+        assert (outbox.drain().sent, outbox.drain().sent) == (0, 1)
+        entry = store.outbox_get("mail:test:1")
+        assert entry is not None and (entry.status, entry.error, entry.attempts) == (
+            "sent", "send an email: no token", 2)
+
+    def test_throttling_costs_no_attempt_and_without_retry_after_waits_a_minute(self, store: SqliteStore,
+                                                                                clock: Clock) -> None:
+        mailbox = FakeMailbox(clock)
+        outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep)
+        outbox.enqueue(mail(1), "test")
+        for _ in range(MAX_ATTEMPTS + 1):
+            mailbox.fail.append(MailThrottled("send an email: HTTP 429", retry_after=None))
+            assert outbox.drain().throttled == 1
+            assert float(store.get_checkpoint(PAUSED) or 0) == clock.now + 60.0
+            clock.now += 59
+            assert outbox.drain().sent == 0  # still paused
+            clock.now += 2
+        entry = store.outbox_get("mail:test:1")
+        assert entry is not None and (entry.status, entry.attempts) == ("queued", 0)
+        assert outbox.drain().sent == 1
+
+    def test_a_message_whose_answer_is_lost_again_and_again_is_given_up_not_sent_for_ever(
+            self, store: SqliteStore, clock: Clock) -> None:
+        """Each lost answer is settled (not in Sent Items: queued again), and that cycle is bounded too."""
+
+        class NeverFiled(FakeMailbox):
+            def send(self, mail_: OutgoingMail) -> None:
+                self.sent.append((self.clock(), mail_.key))
+                raise MailUncertain("send an email: read timed out")
+
+            def was_sent(self, key: str) -> bool:
+                return False
+
+        mailbox = NeverFiled(clock)
+        outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep, recheck_after=300)
+        outbox.enqueue(mail(1), "test")
+        for _ in range(MAX_ATTEMPTS + 3):
+            outbox.drain()
+            clock.now += 301
+        outbox.drain()
+        entry = store.outbox_get("mail:test:1")
+        assert entry is not None and (entry.status, entry.error) == (
+            "failed", f"not sent after {MAX_ATTEMPTS} attempts")
+        assert len(mailbox.sent) == MAX_ATTEMPTS
+
+
+class TestOneMessageNeverStopsTheRest:
+    def test_a_lost_answer_leaves_that_message_for_checking_and_the_drain_goes_on(self, store: SqliteStore,
+                                                                                  clock: Clock) -> None:
+        mailbox = FakeMailbox(clock)
+        mailbox.lost_answers.add("mail:test:1")
+        outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep)
+        for n in (1, 2, 3):
+            outbox.enqueue(mail(n), "test")
+        report = outbox.drain()
+        assert (report.sent, report.waiting) == (2, 0)
+        assert store.outbox_counts() == {"sending": 1, "sent": 2}
+
+    def test_a_message_that_cannot_be_checked_waits_and_the_others_are_settled(self, store: SqliteStore,
+                                                                               clock: Clock) -> None:
+        class Unsure(FakeMailbox):
+            def was_sent(self, key: str) -> bool:
+                if key == "mail:test:1":
+                    raise MailError("look for a sent email: HTTP 403 ErrorAccessDenied")
+                return super().was_sent(key)
+
+        mailbox = Unsure(clock)
+        mailbox.lost_answers.update({"mail:test:1", "mail:test:2"})
+        outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep, recheck_after=300)
+        outbox.enqueue(mail(1), "test")
+        outbox.enqueue(mail(2), "test")
+        outbox.drain()
+        clock.now += 301
+        report = outbox.drain()
+        assert (report.recovered, store.outbox_get("mail:test:1").status) == (1, "sending")  # type: ignore[union-attr]
+        assert len(mailbox.sent) == 2  # and neither was sent again
+
+    def test_the_report_says_what_waits_and_what_was_found(self, store: SqliteStore, clock: Clock) -> None:
+        outbox = Outbox(store, FakeMailbox(clock), SendLimits(per_window=2, window_seconds=60), clock=clock,
+                        sleep=clock.sleep)
+        for n in range(5):
+            outbox.enqueue(mail(n), "confirmed" if n % 2 else "reminder")
+        report = outbox.drain(deadline=clock() + 1)
+        assert (report.sent, report.waiting) == (2, 3)
+        assert report.line() == ("Emails: 2 sent (1 booking confirmation, 1 reminder); 3 waiting for the mailbox's "
+                                 "sending limit.")
+
+
+class TestGraphOutcomes:
+    """Graph's answers to sendMail, as the outbox's outcomes: nothing sent, maybe sent, or refused."""
+
+    @staticmethod
+    def outcome(response: httpx.Response | Exception) -> Exception:
+        def handler(request: httpx.Request) -> httpx.Response:
+            if isinstance(response, Exception):
+                raise response
+            return response
+
+        client = GraphClient("https://graph.test/v1.0", StaticToken(), transport=httpx.MockTransport(handler),
+                             sleep=lambda s: None, policy=RetryPolicy(max_attempts=1))
+        transport = GraphTransport(Mail(client, "team@council.example.org"))
+        with pytest.raises(MailError) as caught:
+            transport.send(mail(1))
+        return caught.value
+
+    @pytest.mark.parametrize(("status", "final"), [(400, True), (403, True), (404, True), (401, False),
+                                                   (409, False), (413, False)])
+    def test_a_refusal_is_final_only_when_trying_again_cannot_help(self, status: int, final: bool) -> None:
+        error = self.outcome(httpx.Response(status, json={"error": {"code": "Refused", "message": "no"}}))
+        assert isinstance(error, MailRefused) and error.final is final
+        assert f"HTTP {status} Refused" in error.detail
+
+    def test_a_429_is_throttling_with_its_retry_after(self) -> None:
+        error = self.outcome(httpx.Response(429, headers={"Retry-After": "7"},
+                                            json={"error": {"code": "ApplicationThrottled", "message": "slow"}}))
+        assert isinstance(error, MailThrottled) and error.retry_after == 7.0
+        assert error.detail == "send an email: HTTP 429 ApplicationThrottled (request-id none): slow"
+
+    @pytest.mark.parametrize("response", [
+        httpx.Response(500, json={"error": {"code": "InternalServerError", "message": "x"}}),
+        httpx.Response(504, json={"error": {"code": "GatewayTimeout", "message": "x"}}),
+        httpx.Response(502, text="<html>Bad gateway</html>", headers={"content-type": "text/html"}),
+        httpx.ReadTimeout("read timed out"),
+        httpx.RemoteProtocolError("peer closed connection"),
+    ])
+    def test_no_readable_answer_means_it_may_have_gone(self, response: httpx.Response | Exception) -> None:
+        error = self.outcome(response)
+        assert type(error) is MailUncertain and isinstance(error, MailError)
+        assert error.detail.startswith("send an email: ")  # what the operator reads says which call it was
+
+    def test_no_token_means_nothing_was_sent(self) -> None:
+        class NoToken:
+            def get_token(self, *, force_refresh: bool = False) -> str:
+                raise TokenError("get a token", "invalid_client", "AADSTS7000215: Invalid client secret.")
+
+        client = GraphClient("https://graph.test/v1.0", NoToken(), transport=httpx.MockTransport(
+            lambda r: httpx.Response(202)), sleep=lambda s: None)
+        with pytest.raises(MailRefused) as caught:
+            GraphTransport(Mail(client, "team@council.example.org")).send(mail(1))
+        assert caught.value.final is False
+        assert caught.value.detail.startswith("get a token: the token authority refused: invalid_client")
+
+
+class StaticToken:
+    def get_token(self, *, force_refresh: bool = False) -> str:
+        return "token"
+
+
+class TestWhatIsKept:
+    def test_a_message_reads_back_exactly_as_it_was_queued(self, store: SqliteStore, clock: Clock) -> None:
+        """The outbox keeps the rendered message: a later run sends exactly what was decided."""
+        full = OutgoingMail(key="mail:k", to=("ann@example.org", "bob@example.org"), subject="Your place",
+                            text="Hi", html="<p>Hi</p>", headers={"List-Unsubscribe": "<https://x.example/u>"},
+                            to_name="Ann", attachments=(Attachment("session.ics", "text/calendar; method=REQUEST",
+                                                                   b"BEGIN:VCALENDAR\r\n\xe2\x80\x94"),))
+        Outbox(store, FakeMailbox(clock)).enqueue(full, "confirmed", {"registration": "5", "session": "2"})
+        entry = store.outbox_get("mail:k")
+        assert entry is not None and (entry.kind, entry.recipients, entry.payload["about"]) == (
+            "confirmed", 2, {"registration": "5", "session": "2"})
+        assert from_payload("mail:k", entry.payload) == full
+        assert to_payload(full) == {k: v for k, v in entry.payload.items() if k != "about"}
+
+    def test_a_payload_of_an_older_version_without_the_optional_parts_still_reads(self) -> None:
+        assert from_payload("k", {"to": ["ann@example.org"], "subject": "Hi", "text": "Hello"}) == OutgoingMail(
+            key="k", to=("ann@example.org",), subject="Hi", text="Hello")
+
+
+class Interferes(FakeMailbox):
+    """While a message is being sent, another runner settles it (its recovery found it in Sent Items)."""
+
+    def __init__(self, clock: Clock, store: SqliteStore, outcome: Exception | None) -> None:
+        super().__init__(clock)
+        self.store = store
+        self.outcome = outcome
+
+    def send(self, mail_: OutgoingMail) -> None:
+        self.store.outbox_set(mail_.key, "sent", sent_at=1.0)
+        if self.outcome is not None:
+            raise self.outcome
+        super().send(mail_)
+
+
+@pytest.mark.parametrize("outcome", [
+    None, MailThrottled("429", retry_after=5), MailRefused("refused", final=True),
+    MailRefused("refused for now", final=False), RuntimeError("a bug")])
+def test_what_another_runner_settled_meanwhile_stands(store: SqliteStore, clock: Clock,
+                                                      outcome: Exception | None) -> None:
+    """Each outcome applies only to the message this runner still holds (`sending`): never over another's record."""
+    outbox = Outbox(store, Interferes(clock, store, outcome), clock=clock, sleep=clock.sleep)
+    outbox.enqueue(mail(1), "test", {"registration": "1"})
+    report = outbox.drain()
+    entry = store.outbox_get("mail:test:1")
+    assert entry is not None and (entry.status, entry.sent_at, entry.error) == ("sent", 1.0, None)
+    assert report.failed == 0 and store.ledger_list(kind="mail-failed") == []
+
+
+class TestCounting:
+    def test_every_settled_withdrawn_and_skipped_message_is_counted(self, store: SqliteStore, clock: Clock) -> None:
+        mailbox = FakeMailbox(clock)
+        mailbox.lost_answers.update({"mail:test:1", "mail:test:2", "mail:test:3", "mail:test:4"})
+        outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep, recheck_after=300)
+        for n in range(1, 5):
+            outbox.enqueue(mail(n), "test")
+        outbox.drain()
+        mailbox.sent = [(t, k) for t, k in mailbox.sent if k in ("mail:test:1", "mail:test:2")]  # 3, 4: never went
+        mailbox.lost_answers.clear()
+        for n in range(5, 11):
+            outbox.enqueue(mail(n), "update" if n < 9 else "test")
+        outbox.checks["update"] = lambda entry: entry.key not in ("mail:test:5", "mail:test:6")
+        taken = ("mail:test:9", "mail:test:10")
+        original = outbox.store.outbox_claim
+
+        def claim(key: str) -> Any:  # another runner took these two between our read of the queue and our turn
+            if key in taken:
+                return None
+            return original(key)
+
+        outbox.store.outbox_claim = claim  # type: ignore[method-assign]
+        clock.now += 301
+        report = outbox.drain()
+        assert (report.recovered, report.resent, report.cancelled, report.skipped, report.sent) == (2, 2, 2, 2, 4)
+        assert report.line() == ("Emails: 4 sent (2 tests, 2 mailing-list updates); 2 found already sent after an "
+                                 "interruption; 4 withdrawn before sending.")
+
+    def test_a_failure_keeps_at_most_500_characters_of_its_reason_and_notes_200(self, store: SqliteStore,
+                                                                                  clock: Clock) -> None:
+        mailbox = FakeMailbox(clock)
+        mailbox.fail.append(MailRefused("x" * 1000, final=True))
+        outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep)
+        outbox.enqueue(mail(1), "confirmed", {"registration": "4", "session": "2"})
+        outbox.drain()
+        entry = store.outbox_get("mail:test:1")
+        assert entry is not None and entry.error == "x" * 500
+        [noted] = store.ledger_list(kind="mail-failed")
+        assert (noted.key, noted.payload) == ("mail-failed:mail:test:1", {
+            "registration": "4", "session": "2", "kind": "confirmed", "to": ["person1@example.org"],
+            "reason": "x" * 200})
+
+    def test_a_message_about_nothing_in_particular_fails_without_a_note(self, store: SqliteStore,
+                                                                         clock: Clock) -> None:
+        mailbox = FakeMailbox(clock)
+        mailbox.fail.append(MailRefused("refused", final=True))
+        outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep)
+        outbox.enqueue(mail(1), "guest-digest")
+        assert outbox.drain().failed == 1 and store.ledger_list(kind="mail-failed") == []
+
+
+class TestTiming:
+    def test_the_mailbox_sends_again_the_moment_its_retry_after_ends(self, store: SqliteStore, clock: Clock) -> None:
+        mailbox = FakeMailbox(clock)
+        mailbox.fail.append(MailThrottled("429", retry_after=120.0))
+        outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep)
+        for n in (1, 2, 3):
+            outbox.enqueue(mail(n), "test")
+        assert outbox.drain().waiting == 3
+        clock.now += 119.5
+        paused = outbox.drain()
+        assert (paused.sent, paused.waiting) == (0, 3)
+        clock.now += 0.5
+        assert outbox.drain().sent == 3
+
+    def test_a_send_that_fits_exactly_before_the_deadline_goes(self, store: SqliteStore, clock: Clock) -> None:
+        mailbox = FakeMailbox(clock)
+        outbox = Outbox(store, mailbox, SendLimits(per_window=1, window_seconds=60), clock=clock, sleep=clock.sleep)
+        for n in (1, 2, 3):
+            outbox.enqueue(mail(n), "test")
+        report = outbox.drain(deadline=clock() + 60)
+        assert (report.sent, report.waiting) == (2, 1)
+
+    def test_a_throttle_midway_leaves_the_rest_waiting(self, store: SqliteStore, clock: Clock) -> None:
+        mailbox = FakeMailbox(clock)
+        outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep)
+        for n in range(1, 6):
+            outbox.enqueue(mail(n), "test")
+
+        class ThrottleThird(FakeMailbox):
+            def send(self, mail_: OutgoingMail) -> None:
+                if mail_.key == "mail:test:3":
+                    raise MailThrottled("429", retry_after=30)
+                super().send(mail_)
+
+        outbox.transport = ThrottleThird(clock)
+        report = outbox.drain()
+        assert (report.sent, report.throttled, report.waiting) == (2, 1, 3)
+
+    def test_progress_is_told_every_25_emails(self, store: SqliteStore, clock: Clock) -> None:
+        outbox = Outbox(store, FakeMailbox(clock), SendLimits(per_window=1000), clock=clock, sleep=clock.sleep)
+        for n in range(60):
+            outbox.enqueue(mail(n), "test")
+        told: list[str] = []
+        outbox.drain(progress=told.append)
+        assert told == ["emails: 25 sent, 35 to go", "emails: 50 sent, 10 to go"]
+
+
+class TestLogs:
+    def test_what_an_operator_reads_names_the_problem_and_no_address(self, store: SqliteStore, clock: Clock,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+        class Troubled(FakeMailbox):
+            def send(self, mail_: OutgoingMail) -> None:
+                if mail_.key == "mail:test:2":
+                    raise MailUncertain("send an email: read timed out")
+                if mail_.key == "mail:test:3":
+                    raise KeyError("person3@example.org")
+                super().send(mail_)
+
+            def was_sent(self, key: str) -> bool:
+                raise MailError("look for a sent email: HTTP 403 ErrorAccessDenied")
+
+        caplog.set_level("WARNING", logger="coprod.outbox")
+        outbox = Outbox(store, Troubled(clock), clock=clock, sleep=clock.sleep, recheck_after=300)
+        for n in (1, 2, 3):
+            outbox.enqueue(mail(n), "test")
+        outbox.drain()
+        clock.now += 301
+        outbox.drain()
+        assert [r.getMessage() for r in caplog.records] == [
+            "A message may or may not have gone; it will be checked before any resend: send an email: read timed out",
+            "A message could not be built or sent (KeyError); marked failed, the rest go on",
+            "Could not check whether a message was sent: look for a sent email: HTTP 403 ErrorAccessDenied"]
+
+
+class TestGraphSentItems:
+    @staticmethod
+    def transport(answer: httpx.Response) -> tuple[GraphTransport, list[httpx.Request]]:
+        seen: list[httpx.Request] = []
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            seen.append(request)
+            return answer
+
+        client = GraphClient("https://graph.test/v1.0", StaticToken(), transport=httpx.MockTransport(handler),
+                             sleep=lambda s: None, policy=RetryPolicy(max_attempts=1))
+        return GraphTransport(Mail(client, "team@council.example.org")), seen
+
+    def test_a_message_in_sent_items_was_sent_and_is_looked_for_by_its_message_id(self) -> None:
+        transport, seen = self.transport(httpx.Response(200, json={"value": [
+            {"id": "AAMk1", "subject": "Hi", "internetMessageId": "<x@council.example.org>"}]}))
+        assert transport.was_sent("mail:test:1") is True
+        wanted = message_id_for("mail:test:1", "team@council.example.org")
+        assert seen[0].url.params["$filter"] == f"internetMessageId eq '{wanted}'"
+
+    def test_no_such_message_was_not_sent(self) -> None:
+        transport, _ = self.transport(httpx.Response(200, json={"value": []}))
+        assert transport.was_sent("mail:test:1") is False
+
+    def test_not_being_able_to_look_is_an_error_that_says_why(self) -> None:
+        transport, _ = self.transport(httpx.Response(403, json={"error": {"code": "ErrorAccessDenied",
+                                                                          "message": "Access is denied."}}))
+        with pytest.raises(MailError) as caught:
+            transport.was_sent("mail:test:1")
+        assert caught.value.detail.startswith("look for a sent email: HTTP 403 ErrorAccessDenied")
+
+
+def test_errors_carry_what_the_outbox_needs() -> None:
+    throttled = MailThrottled("send an email: HTTP 429", retry_after=12.5)
+    assert (throttled.detail, throttled.retry_after, str(throttled)) == (
+        "send an email: HTTP 429", 12.5, "send an email: HTTP 429")
+    assert MailRefused("no", final=True).final is True
+
+
+class TestRaces:
+    """Settling a message applies only while it is still `sending`: another runner's record stands."""
+
+    def test_a_recovery_never_overwrites_what_another_runner_settled_while_it_looked(self, store: SqliteStore,
+                                                                                      clock: Clock) -> None:
+        class LooksSlowly(FakeMailbox):
+            def was_sent(self, key: str) -> bool:
+                found = key == "mail:test:1"
+                store.outbox_set(key, "failed", error="settled by another runner")  # meanwhile, elsewhere
+                return found
+
+        mailbox = LooksSlowly(clock)
+        mailbox.lost_answers.update({"mail:test:1", "mail:test:2"})
+        outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep, recheck_after=300)
+        outbox.enqueue(mail(1), "test")
+        outbox.enqueue(mail(2), "test")
+        outbox.drain()
+        clock.now += 301
+        report = outbox.drain()
+        assert (report.recovered, report.resent) == (0, 0)
+        assert {store.outbox_get(f"mail:test:{n}").status for n in (1, 2)} == {"failed"}  # type: ignore[union-attr]
+
+    def test_a_withdrawal_never_overwrites_what_another_runner_settled(self, store: SqliteStore,
+                                                                        clock: Clock) -> None:
+        outbox = Outbox(store, FakeMailbox(clock), clock=clock, sleep=clock.sleep)
+        outbox.enqueue(mail(1), "update")
+
+        def unwanted_and_meanwhile_failed(entry: Any) -> bool:
+            store.outbox_set(entry.key, "failed", error="settled elsewhere")
+            return False
+
+        outbox.checks["update"] = unwanted_and_meanwhile_failed
+        assert outbox.drain().cancelled == 0
+        assert store.outbox_get("mail:test:1").status == "failed"  # type: ignore[union-attr]
+
+    def test_a_recovered_message_counts_against_the_limit_from_when_it_went(self, store: SqliteStore,
+                                                                             clock: Clock) -> None:
+        mailbox = FakeMailbox(clock)
+        mailbox.lost_answers.add("mail:test:1")
+        outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep, recheck_after=300)
+        outbox.enqueue(mail(1), "test")
+        outbox.drain()
+        went = store.outbox_get("mail:test:1").updated  # type: ignore[union-attr]
+        clock.now += 301
+        assert outbox.drain().recovered == 1
+        assert store.outbox_get("mail:test:1").sent_at == went  # type: ignore[union-attr]
+
+
+def test_two_failures_in_one_drain_are_both_counted_and_reasons_kept_to_500(store: SqliteStore,
+                                                                           clock: Clock) -> None:
+    mailbox = FakeMailbox(clock)
+    mailbox.fail.extend([MailRefused("a" * 900, final=True), MailRefused("b" * 900, final=False),
+                         MailRefused("c", final=True)])
+    outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep)
+    for n in (1, 2, 3):
+        outbox.enqueue(mail(n), "test")
+    report = outbox.drain()
+    assert report.failed == 2
+    assert [store.outbox_get(f"mail:test:{n}").error for n in (1, 2, 3)] == ["a" * 500, "b" * 500, "c"]  # type: ignore[union-attr]
+
+
+def test_the_summary_of_a_quiet_or_throttled_drain() -> None:
+    from coprod.outbox import DrainReport
+
+    assert DrainReport().line() == "Emails: 0 sent."
+    assert DrainReport(sent=1, by_kind={"reminder": 1}, throttled=1, waiting=4).line() == (
+        "Emails: 1 sent (1 reminder); 4 waiting for the mailbox's sending limit; 1 throttled by the mailbox.")

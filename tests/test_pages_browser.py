@@ -72,6 +72,9 @@ class Site:
     def subscribe_confirm_link(self) -> str:
         return self.list_link(mailinglist.CONFIRM_PURPOSE, "subscribe/confirm", 7 * DAY)
 
+    def rejoin_link(self) -> str:
+        return self.list_link(mailinglist.REJOIN_PURPOSE, "subscribe/rejoin", 7 * DAY)
+
     def preferences_link(self, lifetime: float = 400 * DAY) -> str:
         return self.list_link(mailinglist.PREFERENCES_PURPOSE, "preferences", lifetime)
 
@@ -211,6 +214,9 @@ STATES: dict[str, tuple[list[Step], int, str]] = {
     "subscription: confirm": ([Open(Site.subscribe_confirm_link)], 200, "Confirm you'd like updates"),
     "subscription: confirmed": ([Open(Site.subscribe_confirm_link), Press("Yes, send me updates")], 200,
                                 "You're subscribed"),
+    "rejoin after unsubscribing: confirm": ([Open(Site.rejoin_link)], 200, "Get updates again"),
+    "rejoin after unsubscribing: done": ([Open(Site.rejoin_link), Press("Yes, send me updates again")], 200,
+                                         "You're subscribed"),
     "choose topics": ([Open(Site.preferences_link)], 200, "Choose what you hear about"),
     "choose topics: saved": ([Open(Site.preferences_link), Tick("Being healthy"), Press("Save my choices")], 200,
                              "Your choices are saved"),
