@@ -95,3 +95,29 @@ def test_the_demo_runs_the_programme_twice_and_the_second_run_changes_nothing(
     assert ("── Carers' week: what we heard, and what happens next"
             "   [headers: List-Unsubscribe, List-Unsubscribe-Post]") in out
     assert "@example" not in out  # addresses never printed
+
+
+def test_sync_without_once_survives_a_failed_run_and_runs_again(
+        configured: dict[str, str], emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The looping mode: a run that cannot reach Graph says why in one line; the next run goes ahead."""
+    import coprod.cli
+
+    main(["provision"])
+    capsys.readouterr()
+    emulator.add_fault(status=400, path=r"\$batch", count=1, code="BadRequest")  # the first run's read fails
+    pauses: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 2:
+            raise KeyboardInterrupt  # the operator stops it after the second run
+
+    monkeypatch.setattr(coprod.cli.time, "sleep", sleep)
+    assert main(["sync", "--interval", "60"]) == 130
+    out, err = capsys.readouterr()
+    [stopped] = [line for line in err.splitlines() if line.startswith("coprod:")]
+    assert stopped.startswith("coprod: this run stopped: read list changes: HTTP 400 BadRequest (request-id ")
+    assert stopped.endswith("; the next starts in 60 s")
+    assert out.startswith("Registrations: ")  # the second run went ahead
+    assert len(pauses) == 2
