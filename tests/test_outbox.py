@@ -14,6 +14,7 @@ import pytest
 from coprod.outbox import (
     MAX_ATTEMPTS,
     PAUSED,
+    DrainReport,
     GraphTransport,
     MailError,
     MailRefused,
@@ -69,6 +70,17 @@ def store(tmp_path, clock: Clock) -> Iterator[SqliteStore]:  # type: ignore[no-u
     db = SqliteStore(tmp_path / "state.sqlite3", clock=clock)
     yield db
     db.close()
+
+
+def lose_two_answers_then_recheck(store: SqliteStore, clock: Clock, mailbox: FakeMailbox) -> DrainReport:
+    """Two messages whose send answers are lost; the drain after the recheck time: its report."""
+    mailbox.lost_answers.update({"mail:test:1", "mail:test:2"})
+    outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep, recheck_after=300)
+    outbox.enqueue(mail(1), "test")
+    outbox.enqueue(mail(2), "test")
+    outbox.drain()
+    clock.now += 301
+    return outbox.drain()
 
 
 def mail(n: int) -> OutgoingMail:
@@ -257,13 +269,7 @@ class TestOneMessageNeverStopsTheRest:
                 return super().was_sent(key)
 
         mailbox = Unsure(clock)
-        mailbox.lost_answers.update({"mail:test:1", "mail:test:2"})
-        outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep, recheck_after=300)
-        outbox.enqueue(mail(1), "test")
-        outbox.enqueue(mail(2), "test")
-        outbox.drain()
-        clock.now += 301
-        report = outbox.drain()
+        report = lose_two_answers_then_recheck(store, clock, mailbox)
         assert (report.recovered, store.outbox_get("mail:test:1").status) == (1, "sending")  # type: ignore[union-attr]
         assert len(mailbox.sent) == 2  # and neither was sent again
 
@@ -562,13 +568,7 @@ class TestRaces:
                 return found
 
         mailbox = LooksSlowly(clock)
-        mailbox.lost_answers.update({"mail:test:1", "mail:test:2"})
-        outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep, recheck_after=300)
-        outbox.enqueue(mail(1), "test")
-        outbox.enqueue(mail(2), "test")
-        outbox.drain()
-        clock.now += 301
-        report = outbox.drain()
+        report = lose_two_answers_then_recheck(store, clock, mailbox)
         assert (report.recovered, report.resent) == (0, 0)
         assert {store.outbox_get(f"mail:test:{n}").status for n in (1, 2)} == {"failed"}  # type: ignore[union-attr]
 
@@ -612,8 +612,6 @@ def test_two_failures_in_one_drain_are_both_counted_and_reasons_kept_to_500(stor
 
 
 def test_the_summary_of_a_quiet_or_throttled_drain() -> None:
-    from coprod.outbox import DrainReport
-
     assert DrainReport().line() == "Emails: 0 sent."
     assert DrainReport(sent=1, by_kind={"reminder": 1}, throttled=1, waiting=4).line() == (
         "Emails: 1 sent (1 reminder); 4 waiting for the mailbox's sending limit; 1 throttled by the mailbox.")
