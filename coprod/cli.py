@@ -73,7 +73,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from coprod.state import open_store
+    from coprod.store import open_store
     from coprod.words import count
 
     store = open_store(load_settings().state)

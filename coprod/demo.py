@@ -177,7 +177,7 @@ def _press(services: Any, link: str, **form: Any) -> str:
 
 def run_demo(state: str | None = None) -> int:
     from config import load_settings
-    from coprod.meetings import meeting_record
+    from coprod.handoffs import MeetingRecord
     from coprod.provision import provision
     from coprod.runtime import Services
     from graph_emulator import EmulatorServer
@@ -259,7 +259,7 @@ def run_demo(state: str | None = None) -> int:
 
             _step(8, "A Teams meeting for every Open session (nobody is invited: each person gets their own email)")
             for session in sorted(services.store.mirror_items("Sessions"), key=lambda i: int(i.item_id)):
-                record = meeting_record(services.store.ledger_get(f"meeting:{session.item_id}"))
+                record = MeetingRecord.of(services.store, session.item_id)
                 link = f"{record.join_url[:58]}…" if record else "(no meeting: the session is a Draft)"
                 print(f"    {str(session.fields.get('Title'))[:44]:<45} {link}")
             print("    Lobby: people from outside the organisation wait to be let in; presenters: the organiser "

@@ -28,14 +28,15 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
 
+from coprod import handoffs
+from coprod.handoffs import GUEST_CONFIRM, GuestConfirmed, GuestRequestDue, Invitation, RowGuard, mail_keys
 from coprod.links import Signer
 from coprod.listsync import ListMirror, read_changes, save_link
 from coprod.outbox import Outbox
 from coprod.rules import Notes, as_text, check_email, normalise_email
-from coprod.state import MirrorItem, StateStore
+from coprod.store import LedgerEntry, MirrorItem, StateStore
 from coprod.templates import UK, render_email
 from coprod.words import count
 from graph_client import (
@@ -50,13 +51,11 @@ from graph_client import (
     User,
 )
 
-__all__ = ["GuestAccess", "GuestConfig", "GuestNotes", "GuestPolicy", "GuestReport"]
+__all__ = ["GuestAccess", "GuestConfig", "GuestNotes", "GuestPolicy", "GuestReport", "confirmation_subject"]
 
 log = logging.getLogger("coprod.guests")
 LIST = "GuestRequests"
 FINAL = ("Invited", "AlreadyMember", "Rejected")
-CONFIRM_PURPOSE = "guest-confirm"
-CONFIRM_LIFETIME = timedelta(days=14)
 RECHECK_AFTER = 300.0  # seconds before an unfinished invitation is checked against the directory
 RETRY_FAILED_AFTER = 3600.0  # a refused invitation is tried again after an hour (a permission may be fixed)
 
@@ -190,12 +189,12 @@ class GuestAccess:
         delta = (changes or read_changes(self.lists, self.store, [LIST]))[LIST]
         applied = self.mirror.apply(delta)
         report.requests_read = applied.count
-        for entry in self.store.ledger_list(kind="guest-request", status="due"):
+        for entry, request in handoffs.pending(self.store, GuestRequestDue):
             try:
-                self._handoff(entry.key, entry.payload, report)
+                self._handoff(entry, request, report)
             except Exception as error:  # this request alone is set aside (and logged by type); the rest go on
                 log.warning("Guest access: a request from a registration was set aside (%s)", type(error).__name__)
-                self.store.ledger_set(entry.key, "failed", {"outcome": f"error ({type(error).__name__})"})
+                handoffs.settle(self.store, entry, "failed", outcome=f"error ({type(error).__name__})")
         updates = []
         waiting_for_admin: list[MirrorItem] = []
         for row in sorted(self.mirror.items(), key=lambda r: (r.created, _number(r.item_id))):
@@ -229,34 +228,33 @@ class GuestAccess:
             setattr(report, outcome.waiting, getattr(report, outcome.waiting) + 1)
 
     # --- hand-offs from the registration sync ------------------------------------------
-    def _handoff(self, key: str, payload: dict[str, Any], report: GuestReport) -> None:
+    def _handoff(self, entry: LedgerEntry, request: GuestRequestDue, report: GuestReport) -> None:
         """A registration asked for site access: one GuestRequests row, unless they can sign in already."""
-        address = normalise_email(payload.get("email"))
+        address = normalise_email(request.email)
         if address is None:
-            self.store.ledger_set(key, "done", payload | {"outcome": "unusable address"})
+            handoffs.settle(self.store, entry, outcome="unusable address")
             return
         if self._row_for(address) is not None:
-            self.store.ledger_set(key, "done", payload | {"outcome": "request exists"})
+            handoffs.settle(self.store, entry, outcome="request exists")
             return
-        row_key = f"guest-row:{address}"
-        previous = self.store.ledger_get(row_key)
-        if previous is not None and previous.status == "sending" and self.clock() - previous.updated < RECHECK_AFTER:
+        guard = RowGuard("guest-row", address, registration=request.registration)
+        if guard.being_added(self.store, self.clock(), RECHECK_AFTER):
             return  # a row was being added when a run stopped: the next delta shows it (or the recheck adds it)
         try:
             if self._lookup(address):
-                self.store.ledger_set(key, "done", payload | {"outcome": "in directory"})
+                handoffs.settle(self.store, entry, outcome="in directory")
                 report.already_in_directory += 1
                 return
-            self.store.ledger_put(row_key, "guest-row", "sending", {"registration": payload.get("registration")})
+            handoffs.put(self.store, guard, "sending")
             item = self.lists.create_item(LIST, {
-                "Title": as_text(payload.get("name"), 255) or address, "Email": address, "Decision": "Pending",
+                "Title": as_text(request.name, 255) or address, "Email": address, "Decision": "Pending",
                 "Reason": "Asked for access when registering for a session."}, label=LIST)
         except GraphError as error:
             log.warning("Could not add a guest request; it will be tried again next run: %s", error)
             return
         self.mirror.put([self.mirror.item(item)])
-        self.store.ledger_set(row_key, "done", {"row": item.id})
-        self.store.ledger_set(key, "done", payload | {"outcome": "request added", "row": item.id})
+        handoffs.put(self.store, RowGuard("guest-row", address, row=item.id))
+        handoffs.settle(self.store, entry, outcome="request added", row=item.id)
         report.rows_created += 1
 
     def _row_for(self, address: str) -> MirrorItem | None:
@@ -283,20 +281,20 @@ class GuestAccess:
         return self._grant(row, address, report)
 
     def _confirmed(self, row: MirrorItem, address: str) -> bool:
-        entry = self.store.ledger_get(confirmation_key(self.signer, row.item_id, address))
+        entry = handoffs.get(self.store, GuestConfirmed(confirmation_subject(self.signer, row.item_id, address)))
         return entry is not None and entry.status == "done"
 
     def _ask_to_confirm(self, row: MirrorItem, address: str) -> int:
         """Email the confirmation link, once per row and address; returns 1 if queued now."""
-        key = f"mail:guest-confirm:{row.item_id}:{self.signer.digest(address)}"
+        key = mail_keys.guest_confirm(row.item_id, self.signer.digest(address))
         if self.store.outbox_get(key) is not None:
             return 0
-        token = self.signer.make(CONFIRM_PURPOSE, confirmation_subject(self.signer, row.item_id, address),
-                                 CONFIRM_LIFETIME.total_seconds())
-        expires = datetime.fromtimestamp(self.clock(), UTC) + CONFIRM_LIFETIME
+        token = self.signer.make(GUEST_CONFIRM.purpose, confirmation_subject(self.signer, row.item_id, address),
+                                 GUEST_CONFIRM.lifetime.total_seconds())
+        expires = datetime.fromtimestamp(self.clock(), UTC) + GUEST_CONFIRM.lifetime
         name = as_text(row.fields.get("Title"), 80) or "there"
         text, html = render_email("guest_confirm", name=name, site_name=self.config.site_name, expires=expires,
-                                  link=f"{self.config.public_url}/api/pages/guest/confirm?t={token}")
+                                  link=GUEST_CONFIRM.url(self.config.public_url, token))
         return int(self.outbox.enqueue(OutgoingMail(key=key, to=(address,), to_name=name, text=text, html=html,
                                                     subject="Please confirm your email address"), "guest-confirm"))
 
@@ -307,26 +305,27 @@ class GuestAccess:
         return min(found, key=lambda u: u.user_type != "Member") if found else None
 
     def _grant(self, row: MirrorItem, address: str, report: GuestReport) -> Outcome:
-        key = f"invite:{address}"
-        entry = self.store.ledger_get(key)
+        found = Invitation.of(self.store, address)
+        status, before = found if found is not None else (None, None)
+        since = self.clock() - Invitation.updated(self.store, address)
         try:
-            if entry is not None and entry.status == "done":
-                user_id, how = str(entry.payload["user"]), str(entry.payload["how"])
-            elif entry is not None and entry.status == "failed" and self.clock() - entry.updated < RETRY_FAILED_AFTER:
-                return Outcome("Failed", GuestNotes.INVITE_FAILED.format(reason=entry.payload.get("error", "")))
+            if before is not None and status == "done":
+                user_id, how = str(before.user), str(before.how)
+            elif before is not None and status == "failed" and since < RETRY_FAILED_AFTER:
+                return Outcome("Failed", GuestNotes.INVITE_FAILED.format(reason=before.error or ""))
             else:
                 user = self._lookup(address)
                 if user is not None:
                     # found: someone already had an account, or our invitation went before a run stopped
-                    how = "invited" if entry is not None and entry.status == "sending" else "member"
+                    how = "invited" if status == "sending" else "member"
                     user_id = user.id
-                elif entry is not None and entry.status == "sending" and self.clock() - entry.updated < RECHECK_AFTER:
+                elif status == "sending" and since < RECHECK_AFTER:
                     return QUEUED  # the directory may not show it yet
                 else:
                     if self._invites_left <= 0:
                         return QUEUED
-                    user_id, how = self._invite(row, address, key), "invited"
-                self.store.ledger_put(key, "invitation", "done", {"user": user_id, "how": how, "row": row.item_id})
+                    user_id, how = self._invite(row, address), "invited"
+                handoffs.put(self.store, Invitation(address, row.item_id, user=user_id, how=how))
                 if how == "invited":
                     report.invited += 1
                 else:
@@ -345,9 +344,9 @@ class GuestAccess:
         return Outcome("Invited" if how == "invited" else "AlreadyMember",
                        GuestNotes.INVITED if how == "invited" else GuestNotes.ALREADY_MEMBER, user_id)
 
-    def _invite(self, row: MirrorItem, address: str, key: str) -> str:
+    def _invite(self, row: MirrorItem, address: str) -> str:
         self._pace()
-        self.store.ledger_put(key, "invitation", "sending", {"row": row.item_id})
+        handoffs.put(self.store, Invitation(address, row.item_id), "sending")
         name = as_text(row.fields.get("Title"), 255) or address
         message = (f"Hello {name}. You asked for access to {self.config.site_name}. Accept this invitation to get in. "
                    "If you didn't ask for this, you can ignore this email.")
@@ -356,12 +355,13 @@ class GuestAccess:
             invitation = self.directory.invite(address, name, self._redirect_url(), message)
             self._invite_times.append(self.clock())  # timed at the answer: later than Graph counted it
         except ThrottledError:
-            self.store.ledger_set(key, "throttled")  # refused, so not sent: a later run tries again
+            # refused, so not sent: a later run tries again
+            handoffs.put(self.store, Invitation(address, row.item_id), "throttled")
             raise _Unsure() from None
         except GraphResponseError as error:
             if error.status >= 500:
                 raise _Unsure() from None  # it may have gone: stays `sending`, settled by a lookup next run
-            self.store.ledger_set(key, "failed", {"row": row.item_id, "error": _reason(error)})
+            handoffs.put(self.store, Invitation(address, row.item_id, error=_reason(error)), "failed")
             raise
         except GraphError:
             raise _Unsure() from None
@@ -389,7 +389,7 @@ class GuestAccess:
         if not waiting or not self.config.admin_email:
             return
         today = datetime.fromtimestamp(self.clock(), UK).date().isoformat()
-        key = f"mail:guest-digest:{today}"
+        key = mail_keys.guest_digest(today)
         if self.store.outbox_get(key) is not None:
             return
         try:
@@ -418,11 +418,8 @@ class _Unsure(Exception):
 
 
 def confirmation_subject(signer: Signer, item_id: str, address: str) -> str:
+    """Whom a guest confirmation link is about: the request's row and the address's keyed digest."""
     return f"{item_id}:{signer.digest(address)}"
-
-
-def confirmation_key(signer: Signer, item_id: str, address: str) -> str:
-    return f"guest-confirmed:{confirmation_subject(signer, item_id, address)}"
 
 
 def _number(item_id: str) -> int:

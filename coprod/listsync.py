@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from coprod.state import MirrorItem, StateStore
+from coprod.store import MirrorItem, StateStore
 from graph_client import DeltaResult, FieldUpdate, GraphError, ListItem, SharePointLists
 
 __all__ = ["Applied", "ListMirror", "Written", "mirror_item", "read_changes", "save_link"]

@@ -36,25 +36,35 @@ from functools import cache
 from typing import Any
 
 from config import THEMES
+from coprod import handoffs
+from coprod.handoffs import (
+    ONE_CLICK_PAGE,
+    PREFERENCES,
+    REJOIN,
+    SUBSCRIBE_CONFIRM,
+    UNSUBSCRIBE,
+    Campaign,
+    LinkKind,
+    ListCommand,
+    RejoinAsked,
+    RowGuard,
+    SubscriberDue,
+    mail_keys,
+)
 from coprod.links import Signer
 from coprod.listsync import ListMirror, read_changes, save_link
 from coprod.outbox import Outbox
-from coprod.rules import as_bool, as_datetime, as_text, normalise_email
-from coprod.state import LedgerEntry, MirrorItem, OutboxEntry, StateStore
+from coprod.rules import as_bool, as_datetime, as_text, normalise_email, subscriber_topics
+from coprod.store import LedgerEntry, MirrorItem, OutboxEntry, StateStore
 from coprod.templates import UK, render_email
 from coprod.words import count
 from graph_client import FieldUpdate, GraphError, OutgoingMail, SharePointLists
 
-__all__ = ["CONFIRM_PURPOSE", "PREFERENCES_PURPOSE", "REJOIN_PURPOSE", "UNSUBSCRIBE_PURPOSE", "ListConfig",
-           "ListReport", "MailingList", "record", "render_markdown", "subscriber_topics", "unsubscribe"]
+__all__ = ["ListConfig", "ListReport", "MailingList", "render_markdown"]
 
 log = logging.getLogger("coprod.mailinglist")
-CONFIRM_PURPOSE, PREFERENCES_PURPOSE, UNSUBSCRIBE_PURPOSE = "subscribe-confirm", "preferences", "unsubscribe"
-REJOIN_PURPOSE = "subscribe-rejoin"
 STATUSES = ("Pending", "Subscribed", "Unsubscribed")
-CONFIRM_LIFETIME = timedelta(days=7)
 REJOIN_EVERY = timedelta(days=30)  # at most one "do you want to rejoin?" email to a row in this time
-LINK_LIFETIME = timedelta(days=400)  # preferences and unsubscribe links in updates: over a year
 RECHECK_AFTER = 300.0
 
 
@@ -97,13 +107,6 @@ class ListReport:
         return "Mailing list: " + (", ".join(parts) or "nothing new") + f"; {count(self.writes, 'item')} updated."
 
 
-def subscriber_topics(fields: dict[str, Any]) -> list[str]:
-    """A row's topics, as the ones the list knows (anything else ignored)."""
-    value = fields.get("Topics")
-    values = value if isinstance(value, list) else [value] if isinstance(value, str) else []
-    return [t for t in THEMES if t in values]
-
-
 @cache
 def _markdown() -> Any:
     from markdown_it import MarkdownIt
@@ -115,17 +118,6 @@ def _markdown() -> Any:
 def render_markdown(text: str) -> str:
     """An update's body as HTML: Markdown allowed, HTML escaped, javascript: links refused."""
     return str(_markdown().render(text))
-
-
-def record(store: StateStore, kind: str, subject: str, payload: dict[str, Any] | None = None) -> None:
-    """A command from the pages (`unsubscribe`, `subscribe-confirmed`, `topics`), applied by the next run."""
-    store.ledger_put(f"{kind}:{subject}", kind, "due", payload or {})
-
-
-def unsubscribe(store: StateStore, subject: str) -> None:
-    """Record an unsubscribe (from the page or a one-click POST) and withdraw their queued updates now."""
-    record(store, "unsubscribe", subject)
-    store.outbox_cancel("mail:update-", f"-{subject.partition(':')[0]}")
 
 
 class MailingList:
@@ -155,12 +147,12 @@ class MailingList:
         self.updates.apply(changes["Updates"])
         self._asked, self._rejoin = set(), set()
         self._left = {new.item_id for _, new in applied.changed if new.fields.get("Status") == "Unsubscribed"}
-        for entry in self.store.ledger_list(kind="subscriber", status="due"):
+        for entry, request in handoffs.pending(self.store, SubscriberDue):
             try:
-                self._handoff(entry.key, entry.payload, report)
+                self._handoff(entry, request, report)
             except Exception as error:  # this request alone is set aside; the list goes on
                 self._failed("a request to join", error, report)
-                self.store.ledger_set(entry.key, "failed", {"outcome": f"error ({type(error).__name__})"})
+                handoffs.settle(self.store, entry, "failed", outcome=f"error ({type(error).__name__})")
         report.writes += self.subscribers.write(self.lists, self._subscriber_updates(report), self.progress).written
         report.writes += self._write_updates(report)
         save_link(self.store, "Subscribers", changes["Subscribers"])
@@ -184,11 +176,11 @@ class MailingList:
     def _row_for(self, address: str) -> MirrorItem | None:
         return next((r for r in self.subscribers.items() if normalise_email(r.fields.get("Email")) == address), None)
 
-    def _handoff(self, key: str, payload: dict[str, Any], report: ListReport) -> None:
+    def _handoff(self, entry: LedgerEntry, request: SubscriberDue, report: ListReport) -> None:
         """Someone asked to join (a registration's tick box, or the subscribe page): a Pending row, once."""
-        address = normalise_email(payload.get("email"))
+        address = normalise_email(request.email)
         if address is None:
-            self.store.ledger_set(key, "done", payload | {"outcome": "unusable address"})
+            handoffs.settle(self.store, entry, outcome="unusable address")
             return
         row = self._row_for(address)
         if row is not None:
@@ -197,25 +189,24 @@ class MailingList:
                 self._rejoin.add(row.item_id)  # never put back by a form: asked whether they mean it
             elif status != "Subscribed":
                 self._asked.add(row.item_id)  # Pending, and asking again: a new confirmation
-            self.store.ledger_set(key, "done", payload | {"outcome": "on the list", "row": row.item_id})
+            handoffs.settle(self.store, entry, outcome="on the list", row=row.item_id)
             return
-        guard = f"subscriber-row:{address}"
-        previous = self.store.ledger_get(guard)
-        if previous is not None and previous.status == "sending" and self.clock() - previous.updated < RECHECK_AFTER:
+        guard = RowGuard("subscriber-row", address)
+        if guard.being_added(self.store, self.clock(), RECHECK_AFTER):
             return  # being added when a run stopped: the next delta shows it
-        self.store.ledger_put(guard, "subscriber-row", "sending", {})
-        topics = [t for t in payload.get("topics") or [] if t in THEMES]
+        handoffs.put(self.store, guard, "sending")
+        topics = [t for t in request.topics if t in THEMES]
         try:
             item = self.lists.create_item("Subscribers", {
-                "Title": as_text(payload.get("name"), 255) or address, "Email": address, "Topics": topics,
-                "Status": "Pending", "Source": "Website" if payload.get("source") == "website" else "Registration"},
+                "Title": as_text(request.name, 255) or address, "Email": address, "Topics": topics,
+                "Status": "Pending", "Source": "Website" if request.source == "website" else "Registration"},
                 label="Subscribers")
         except GraphError as error:
             log.warning("Could not add a subscriber; tried again next run: %s", error)
             return
         self.subscribers.put([self.subscribers.item(item)])
-        self.store.ledger_set(guard, "done", {"row": item.id})
-        self.store.ledger_set(key, "done", payload | {"outcome": "added", "row": item.id})
+        handoffs.put(self.store, RowGuard("subscriber-row", address, row=item.id))
+        handoffs.settle(self.store, entry, outcome="added", row=item.id)
         self._asked.add(item.id)
         report.new_subscribers += 1
 
@@ -226,8 +217,7 @@ class MailingList:
         may still unsubscribe someone, and an old confirmation link cannot undo an unsubscribe).
         """
         updates = []
-        commands = {kind: {e.key.split(":", 1)[1]: e for e in self.store.ledger_list(kind=kind, status="due")}
-                    for kind in ("unsubscribe", "subscribe-confirmed", "rejoin-confirmed", "topics")}
+        commands = ListCommand.pending_by_subject(self.store)
         for row in self.subscribers.items():
             try:
                 wanted = self._subscriber_row(row, commands, report)
@@ -265,7 +255,7 @@ class MailingList:
                 wanted["Status"] = "Pending"
             report.confirmations_sent += self._ask_to_confirm(row, address, subject)
         if status == "Unsubscribed" or ("Status" in wanted and wanted["Status"] == "Unsubscribed"):
-            self.store.outbox_cancel("mail:update-", f"-{row.item_id}")  # nothing queued still goes
+            self.store.outbox_cancel(mail_keys.UPDATE, f"-{row.item_id}")  # nothing queued still goes
         topics_command = commands["topics"].get(subject)
         if topics_command is not None:
             topics = [t for t in topics_command.payload.get("topics", []) if t in THEMES]
@@ -274,36 +264,35 @@ class MailingList:
                 report.topics_changed += 1
         for command in (unsubscribe_, confirm, rejoin, topics_command):
             if command is not None:
-                self.store.ledger_set(command.key, "done")
+                handoffs.settle(self.store, command)
         return wanted
 
     def _ask_to_rejoin(self, row: MirrorItem, address: str, subject: str) -> int:
         """At most one "do you want to rejoin?" email a row in REJOIN_EVERY; returns 1 if one was queued now."""
-        asked = self.store.ledger_get(f"rejoin-asked:{row.item_id}")
-        if asked is not None and self.clock() - float(asked.payload.get("at", 0)) < REJOIN_EVERY.total_seconds():
+        asked = RejoinAsked.last(self.store, row.item_id)
+        if asked is not None and self.clock() - asked < REJOIN_EVERY.total_seconds():
             return 0
-        queued = self._ask(row, address, subject, "subscribe-rejoin", REJOIN_PURPOSE, "subscribe/rejoin",
+        queued = self._ask(row, address, subject, "subscribe-rejoin", REJOIN,
                            f"Do you want updates from {self.config.programme} again?")
-        self.store.ledger_put(f"rejoin-asked:{row.item_id}", "rejoin-asked", "done", {"at": self.clock()})
+        handoffs.put(self.store, RejoinAsked(row.item_id, self.clock()))
         return queued
 
     def _ask_to_confirm(self, row: MirrorItem, address: str, subject: str) -> int:
-        return self._ask(row, address, subject, "subscribe-confirm", CONFIRM_PURPOSE, "subscribe/confirm",
+        return self._ask(row, address, subject, "subscribe-confirm", SUBSCRIBE_CONFIRM,
                          f"Please confirm: updates from {self.config.programme}")
 
-    def _ask(self, row: MirrorItem, address: str, subject: str, kind: str, purpose: str, page: str,
-             title: str) -> int:
+    def _ask(self, row: MirrorItem, address: str, subject: str, kind: str, link: LinkKind, title: str) -> int:
         """Email a link to a page whose button says yes (confirm, rejoin); one a day at most per row and address,
         so nobody's inbox can be filled by someone typing their address in the form. 1 if queued now."""
-        key = f"mail:{kind}:{subject}:{datetime.fromtimestamp(self.clock(), UK).date().isoformat()}"
+        key = mail_keys.list_question(kind, subject, datetime.fromtimestamp(self.clock(), UK).date().isoformat())
         if self.store.outbox_get(key) is not None:
             return 0
-        token = self.signer.make(purpose, subject, CONFIRM_LIFETIME.total_seconds())
+        token = self.signer.make(link.purpose, subject, link.lifetime.total_seconds())
         name = as_text(row.fields.get("Title"), 80)
         text, html = render_email(kind.replace("-", "_"), name=name if name and name != address else "",
                                   programme=self.config.programme,
-                                  expires=datetime.fromtimestamp(self.clock(), UTC) + CONFIRM_LIFETIME,
-                                  link=f"{self.config.public_url}/api/pages/{page}?t={token}")
+                                  expires=datetime.fromtimestamp(self.clock(), UTC) + link.lifetime,
+                                  link=link.url(self.config.public_url, token))
         return int(self.outbox.enqueue(OutgoingMail(key=key, to=(address,), text=text, html=html, subject=title),
                                        kind))
 
@@ -331,11 +320,9 @@ class MailingList:
         now = datetime.fromtimestamp(self.clock(), UTC)
         if send_at is not None and send_at > now:
             return {"Status": "Scheduled"}
-        prefix = f"mail:update-{row.item_id}-"
-        campaign = self.store.ledger_get(f"campaign:{row.item_id}")
-        if campaign is None or campaign.status != "done":
-            report.queued += self._fan_out(row, prefix)
-            self.store.ledger_put(f"campaign:{row.item_id}", "campaign", "done", {"started": self.clock()})
+        if not Campaign.started_for(self.store, row.item_id):
+            report.queued += self._fan_out(row)
+            handoffs.put(self.store, Campaign(row.item_id, self.clock()))
             report.campaigns_started += 1
         return self.progress_of(row.item_id, report)
 
@@ -343,8 +330,8 @@ class MailingList:
         """After the outbox has sent what it could: started campaigns' Status and SentCount, written back."""
         updates = []
         for row in self.updates.items():
-            entry = self.store.ledger_get(f"campaign:{row.item_id}")
-            if entry is None or row.fields.get("Status") not in ("Sending", "Scheduled", None, ""):
+            if not Campaign.started_for(self.store, row.item_id) or row.fields.get("Status") not in (
+                    "Sending", "Scheduled", None, ""):
                 continue
             wanted = self.progress_of(row.item_id)
             changes = {k: v for k, v in wanted.items() if row.fields.get(k) != v}
@@ -354,7 +341,7 @@ class MailingList:
 
     def progress_of(self, update_id: str, report: ListReport | None = None) -> dict[str, Any]:
         """Status and SentCount of a started campaign, from its outbox entries."""
-        tally = self.store.outbox_tally(f"mail:update-{update_id}-")
+        tally = self.store.outbox_tally(mail_keys.campaign(update_id))
         sent, waiting = tally.get("sent", 0), tally.get("queued", 0) + tally.get("sending", 0)
         if waiting:
             return {"Status": "Sending", "SentCount": sent}
@@ -362,7 +349,7 @@ class MailingList:
             report.campaigns_finished += 1
         return {"Status": "Failed" if tally.get("failed") and not sent else "Sent", "SentCount": sent}
 
-    def _fan_out(self, update: MirrorItem, prefix: str) -> int:
+    def _fan_out(self, update: MirrorItem) -> int:
         """One outbox entry per Subscribed subscriber whose topics match; returns how many were queued now."""
         wanted = set(subscriber_topics(update.fields))
         subject = as_text(update.fields.get("Title"), 200) or f"News from {self.config.programme}"
@@ -377,7 +364,8 @@ class MailingList:
             if wanted and topics and not wanted & topics:
                 continue
             try:
-                mail = self._update_mail(prefix + row.item_id, row, address, subject, body, body_html, sorted(topics))
+                mail = self._update_mail(mail_keys.update(update.item_id, row.item_id), row, address, subject, body,
+                                         body_html, sorted(topics))
             except Exception as error:  # this subscriber's copy alone; the campaign goes on
                 log.warning("An update could not be prepared for one subscriber (%s)", type(error).__name__)
                 continue
@@ -387,16 +375,16 @@ class MailingList:
     def _update_mail(self, key: str, row: MirrorItem, address: str, subject: str, body: str, body_html: str,
                      topics: list[str]) -> OutgoingMail:
         who = f"{row.item_id}:{self.signer.digest(address)}"
-        lifetime = LINK_LIFETIME.total_seconds()
-        pages = f"{self.config.public_url}/api/pages"
-        unsubscribe_token = self.signer.make(UNSUBSCRIBE_PURPOSE, who, lifetime)
+        public = self.config.public_url
+        unsubscribe_token = self.signer.make(UNSUBSCRIBE.purpose, who, UNSUBSCRIBE.lifetime.total_seconds())
+        preferences_token = self.signer.make(PREFERENCES.purpose, who, PREFERENCES.lifetime.total_seconds())
         context = {"programme": self.config.programme, "subject": subject, "body": body, "body_html": body_html,
                    "topics": ", ".join(topics), "since": _since(row.fields.get("ConfirmedAt")),
-                   "preferences_link": f"{pages}/preferences?t={self.signer.make(PREFERENCES_PURPOSE, who, lifetime)}",
-                   "unsubscribe_link": f"{pages}/unsubscribe?t={unsubscribe_token}"}
+                   "preferences_link": PREFERENCES.url(public, preferences_token),
+                   "unsubscribe_link": UNSUBSCRIBE.url(public, unsubscribe_token)}
         text, html = render_email("update", **context)
         # RFC 8058: a mail client's one-click unsubscribe POSTs "List-Unsubscribe=One-Click" to the https URI
-        headers = {"List-Unsubscribe": f"<{pages}/unsubscribe/one-click?t={unsubscribe_token}>, "
+        headers = {"List-Unsubscribe": f"<{UNSUBSCRIBE.url(public, unsubscribe_token, ONE_CLICK_PAGE)}>, "
                                        f"<mailto:{self.config.sender}?subject=unsubscribe>",
                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
         return OutgoingMail(key=key, to=(address,), subject=subject, text=text, html=html, headers=headers)

@@ -18,18 +18,16 @@ that goes back to Draft keeps its meeting: links already sent still work.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
+from coprod import handoffs
+from coprod.handoffs import MeetingRecord, SessionChanged, decide_again
 from coprod.listsync import ListMirror
-from coprod.registrations import decide_again
-from coprod.rules import normalise_email, parse_session
-from coprod.state import LedgerEntry, StateStore
+from coprod.rules import facilitators, parse_session
+from coprod.store import StateStore
 from coprod.words import count
 from graph_client import (
     FieldUpdate,
@@ -41,48 +39,10 @@ from graph_client import (
     graph_time,
 )
 
-__all__ = ["MeetingRecord", "MeetingReport", "MeetingSync", "facilitators", "meeting_record"]
+__all__ = ["MeetingReport", "MeetingSync"]
 
 log = logging.getLogger("coprod.meetings")
 LOBBY_SCOPES = {"organization": "organization", "organizer": "organizer", "everyone": "everyone"}
-
-
-def facilitators(value: Any) -> list[str]:
-    """The usable addresses in a Facilitators column (commas, semicolons, spaces or lines between them)."""
-    if not isinstance(value, str):
-        return []
-    found = (normalise_email(part) for part in re.split(r"[,;\s]+", value))
-    return sorted({address for address in found if address})
-
-
-@dataclass(frozen=True)
-class MeetingRecord:
-    """What the ledger remembers of a session's meeting."""
-
-    session_id: str
-    meeting_id: str
-    join_url: str
-    title: str
-    start: datetime
-    end: datetime
-    version: int
-    presenters: tuple[str, ...]
-    lobby: str
-    deleted: bool = False
-
-    def payload(self) -> dict[str, Any]:
-        return {"id": self.meeting_id, "join_url": self.join_url, "title": self.title,
-                "start": self.start.isoformat(), "end": self.end.isoformat(), "version": self.version,
-                "presenters": list(self.presenters), "lobby": self.lobby, "deleted": self.deleted}
-
-
-def meeting_record(entry: LedgerEntry | None) -> MeetingRecord | None:
-    if entry is None or "id" not in entry.payload:
-        return None
-    p = entry.payload
-    return MeetingRecord(entry.key.removeprefix("meeting:"), p["id"], p["join_url"], p["title"],
-                         datetime.fromisoformat(p["start"]), datetime.fromisoformat(p["end"]), int(p["version"]),
-                         tuple(p.get("presenters", ())), str(p.get("lobby", "")), bool(p.get("deleted")))
 
 
 @dataclass
@@ -123,10 +83,8 @@ class MeetingSync:
         for item in self.sessions.items():
             seen.add(item.item_id)
             session = parse_session(item.item_id, item.fields)
-            key = f"meeting:{item.item_id}"
-            entry = self.store.ledger_get(key)
-            failed_before = entry is not None and entry.status == "failed"
-            record = meeting_record(entry)
+            failed_before = MeetingRecord.problem(self.store, item.item_id) is not None
+            record = MeetingRecord.of(self.store, item.item_id)
             try:
                 if session.status == "Open" and session.start and session.end and session.end >= session.start:
                     record = self._ensure(item.item_id, session.title, session.start, session.end,
@@ -137,8 +95,7 @@ class MeetingSync:
                     continue  # Draft, or times to fix first (the registration sync's note says which)
             except Exception as error:  # noted on this session (its Sync note); the other sessions go on
                 report.failed += 1
-                self.store.ledger_put(key, "meeting", "failed",
-                                      (record.payload() if record else {}) | {"problem": _say(error)})
+                MeetingRecord.failed(self.store, item.item_id, record, _say(error))
                 renote.add(item.item_id)
                 log.warning("Teams meeting for session %s: %s", item.item_id,
                             error if isinstance(error, GraphError) else type(error).__name__)
@@ -150,9 +107,8 @@ class MeetingSync:
             changes = {k: v for k, v in wanted.items() if (item.fields.get(k) or "") != v}
             if changes:
                 updates.append(FieldUpdate(item.item_id, changes, item.etag))
-        for entry in self.store.ledger_list(kind="meeting", status="done"):
-            record = meeting_record(entry)
-            if record is not None and not record.deleted and record.session_id not in seen:
+        for record in MeetingRecord.all_made(self.store):
+            if not record.deleted and record.session_id not in seen:
                 try:  # the session was deleted from the list
                     self._remove(record, report)
                 except GraphError as error:
@@ -163,9 +119,7 @@ class MeetingSync:
         return report
 
     def _save(self, record: MeetingRecord) -> MeetingRecord:
-        key = f"meeting:{record.session_id}"
-        self.store.ledger_put(key, "meeting", "done", record.payload())
-        return record
+        return record.save(self.store)
 
     def _ensure(self, session_id: str, title: str, start: datetime, end: datetime, presenters: list[str],
                 record: MeetingRecord | None, report: MeetingReport) -> MeetingRecord:
@@ -181,9 +135,8 @@ class MeetingSync:
             report.updated += 1
             report.changed_sessions.append(session_id)
             saved = self._save(self._record(session_id, meeting, title, start, end, record.version + 1, presenters))
-            self.store.ledger_add(f"session-changed:{session_id}:v{saved.version}", "session-change", {
-                "session": session_id, "version": saved.version,
-                "previous": {"title": record.title, "start": record.start.isoformat(), "end": record.end.isoformat()}})
+            handoffs.record(self.store, SessionChanged(session_id, saved.version, {
+                "title": record.title, "start": record.start.isoformat(), "end": record.end.isoformat()}))
             return saved
         if (list(record.presenters), record.lobby) != (presenters, self.lobby):
             meeting = self._settings(record.meeting_id, presenters)
@@ -206,7 +159,7 @@ class MeetingSync:
     def _remove(self, record: MeetingRecord, report: MeetingReport) -> MeetingRecord:
         self.meetings.delete(record.meeting_id)
         report.deleted += 1
-        return self._save(dataclasses.replace(record, deleted=True))
+        return self._save(record.deleted_now())
 
 
 def _say(error: Exception) -> str:

@@ -27,21 +27,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from coprod import handoffs
 from coprod.calendar import SessionEvent, session_ics
+from coprod.handoffs import CANCEL, MailFailed, MeetingRecord, MessageDue, SessionChanged, Told, mail_keys, pending
 from coprod.links import Signer
-from coprod.meetings import MeetingRecord, facilitators, meeting_record
 from coprod.outbox import Outbox
-from coprod.rules import as_text, normalise_email, parse_session
-from coprod.state import LedgerEntry, MirrorItem, StateStore
+from coprod.rules import as_text, facilitators, normalise_email, parse_session
+from coprod.store import LedgerEntry, MirrorItem, StateStore
 from coprod.templates import render_email
 from coprod.words import count, count_kind
 from graph_client import Attachment, OutgoingMail
 
-__all__ = ["CANCEL_PURPOSE", "MessageConfig", "MessageReport", "ParticipantMessages"]
+__all__ = ["MessageConfig", "MessageReport", "ParticipantMessages"]
 
 log = logging.getLogger("coprod.messages")
 
-CANCEL_PURPOSE = "cancel-place"
 EXPECTED = {"confirmed": "Confirmed", "promoted": "Confirmed", "waitlisted": "Waitlisted", "cancelled": "Cancelled"}
 SUBJECTS = {
     "confirmed": "Your place is booked: {title}",
@@ -53,13 +53,6 @@ SUBJECTS = {
     "reminder": "Coming up: {title}",
     "facilitator_brief": "Your facilitator brief: {title}",
 }
-
-
-@dataclass(frozen=True)
-class Told:
-    version: int  # the session version of the details they last had
-    at: float  # when
-    calendar: bool  # whether they ever had a calendar file (so a cancellation sends a cancelling one)
 
 
 @dataclass(frozen=True)
@@ -101,24 +94,25 @@ class ParticipantMessages:
     def run(self) -> MessageReport:
         """Queue what is due. A message that cannot be prepared fails alone: noted on its item, the rest go on."""
         report = MessageReport()
-        for entry in self.store.ledger_list(kind="message", status="due"):
-            with self._isolated(f"mail:{entry.key}", str(entry.payload.get("kind")), _about(entry.payload), report):
+        for entry, due in pending(self.store, MessageDue):
+            with self._isolated(mail_keys.for_handoff(entry.key), due.message,
+                                {"registration": due.registration, "session": due.session}, report):
                 try:
-                    self._handoff(entry, report)
+                    self._handoff(entry, due, report)
                 except Exception:
-                    self.store.ledger_set(entry.key, "failed", entry.payload | {"outcome": "could not be prepared"})
+                    handoffs.settle(self.store, entry, "failed", outcome="could not be prepared")
                     raise
-        for entry in self.store.ledger_list(kind="session-change", status="due"):
-            self._changed(entry, report)
+        for entry, change in pending(self.store, SessionChanged):
+            self._changed(entry, change, report)
         now = datetime.fromtimestamp(self.clock(), UTC)
         for item in self.store.mirror_items("Sessions"):
-            record = meeting_record(self.store.ledger_get(f"meeting:{item.item_id}"))
+            record = MeetingRecord.of(self.store, item.item_id)
             if record is None or record.deleted or parse_session(item.item_id, item.fields).status != "Open":
                 continue
             if record.start - timedelta(hours=self.config.reminder_hours) <= now < record.start:
                 self._reminders(record, report)
             if record.start - timedelta(hours=self.config.brief_hours) <= now < record.start:
-                with self._isolated(f"mail:brief:session-{record.session_id}:v{record.version}", "facilitator_brief",
+                with self._isolated(mail_keys.brief(record.session_id, record.version), "facilitator_brief",
                                     {"session": record.session_id}, report):
                     self._brief(item, record, report)
         return report
@@ -133,13 +127,12 @@ class ParticipantMessages:
             report.failed += 1
             log.warning("A %s could not be prepared (%s); noted on its item, the rest go on", kind.replace("_", " "),
                         type(error).__name__)
-            self.store.ledger_add(f"mail-failed:{key}", "mail-failed",
-                                  {**about, "kind": kind, "reason": f"could not be prepared ({type(error).__name__})"})
+            handoffs.record(self.store, MailFailed(key, kind, f"could not be prepared ({type(error).__name__})", about))
 
     # --- what we know of a session and a person -----------------------------------------
     def _session(self, session_id: str) -> tuple[dict[str, Any], MeetingRecord | None, str]:
         """(details for the templates, its meeting, its status: Open, Draft, Cancelled or Deleted)."""
-        record = meeting_record(self.store.ledger_get(f"meeting:{session_id}"))
+        record = MeetingRecord.of(self.store, session_id)
         item = self.store.mirror_get("Sessions", session_id)
         parsed = parse_session(session_id, item.fields) if item else None
         view = {"title": record.title if record else (parsed.title if parsed else "the session"),
@@ -149,21 +142,20 @@ class ParticipantMessages:
         return view, record, parsed.status if parsed else "Deleted"
 
     def _told(self, registration_id: str) -> Told | None:
-        entry = self.store.ledger_get(f"told:registration-{registration_id}")
-        return Told(int(entry.payload["version"]), float(entry.payload["at"]), bool(entry.payload.get("calendar"))) \
-            if entry else None
+        return Told.of(self.store, registration_id)
 
     def _remember(self, registration_id: str, version: int, *, calendar: bool) -> None:
         """What this person last heard: the session version, when, and whether they ever had a calendar file."""
-        key = f"told:registration-{registration_id}"
         before = self._told(registration_id)
-        payload = {"version": version, "at": self.clock(), "calendar": calendar or bool(before and before.calendar)}
-        self.store.ledger_put(key, "told", "done", payload)
+        handoffs.put(self.store, Told(registration_id, version, self.clock(),
+                                      calendar or bool(before and before.calendar)))
 
     def _cancel_link(self, registration_id: str, address: str, end: datetime | None) -> str:
-        lifetime = max(86_400.0, ((end.timestamp() if end else self.clock()) - self.clock()) + 86_400)
-        token = self.signer.make(CANCEL_PURPOSE, f"{registration_id}:{self.signer.digest(address)}", lifetime)
-        return f"{self.config.public_url}/api/pages/cancel?t={token}"
+        """Good until a day after the session ends (a day at least)."""
+        grace = CANCEL.lifetime.total_seconds()
+        lifetime = max(grace, ((end.timestamp() if end else self.clock()) - self.clock()) + grace)
+        token = self.signer.make(CANCEL.purpose, f"{registration_id}:{self.signer.digest(address)}", lifetime)
+        return CANCEL.url(self.config.public_url, token)
 
     def _calendar(self, session_id: str, view: dict[str, Any], version: int, address: str, name: str,
                   cancel: bool = False) -> Attachment:
@@ -184,22 +176,21 @@ class ParticipantMessages:
             report.add(template)
 
     # --- the registration sync's hand-offs ------------------------------------------------
-    def _handoff(self, entry: LedgerEntry, report: MessageReport) -> None:
-        kind, registration_id = str(entry.payload["kind"]), str(entry.payload["registration"])
-        session_id = str(entry.payload.get("session") or "")
+    def _handoff(self, entry: LedgerEntry, due: MessageDue, report: MessageReport) -> None:
+        kind, registration_id, session_id = due.message, due.registration, due.session
         item = self.store.mirror_get("Registrations", registration_id)
         status = item.fields.get("Status") if item else None
         address = normalise_email(item.fields.get("Email")) if item else None
         if item is None or address is None or status != EXPECTED.get(kind):
             # gone, or its status moved on before we wrote (the newer hand-off says what happened)
-            self.store.ledger_set(entry.key, "done", entry.payload | {"outcome": "not sent: status moved on"})
+            handoffs.settle(self.store, entry, outcome="not sent: status moved on")
             return
         name = as_text(item.fields.get("Title"), 80)
         view, record, session_status = self._session(session_id)
         if view["start"] is None or view["end"] is None:
-            self.store.ledger_set(entry.key, "done", entry.payload | {"outcome": "not sent: session has no time"})
+            handoffs.settle(self.store, entry, outcome="not sent: session has no time")
             return
-        key = f"mail:{entry.key}"
+        key = mail_keys.for_handoff(entry.key)
         about = {"registration": registration_id, "session": session_id}
         if kind in ("confirmed", "promoted"):
             if record is None or record.deleted:
@@ -220,7 +211,7 @@ class ParticipantMessages:
             template = "session_cancelled" if session_status in ("Cancelled", "Deleted") else "cancelled_by_you"
             calendar = (self._calendar(session_id, view, version, address, name, cancel=True),) if had_calendar else ()
             self._queue(key, template, address, name, view, report, calendar, about=about, had_calendar=had_calendar)
-        self.store.ledger_set(entry.key, "done", entry.payload | {"outcome": "queued"})
+        handoffs.settle(self.store, entry, outcome="queued")
 
     def _position(self, item: MirrorItem) -> int:
         waiting = sorted((r for r in self.store.mirror_items("Registrations", group=item.group)
@@ -229,10 +220,9 @@ class ParticipantMessages:
         return next((n for n, r in enumerate(waiting, 1) if r.item_id == item.item_id), len(waiting) or 1)
 
     # --- a session's title or time changed -----------------------------------------------
-    def _changed(self, entry: LedgerEntry, report: MessageReport) -> None:
-        session_id, version = str(entry.payload["session"]), int(entry.payload["version"])
+    def _changed(self, entry: LedgerEntry, change: SessionChanged, report: MessageReport) -> None:
+        session_id, version, previous = change.session, change.version, change.previous
         view, _, _ = self._session(session_id)
-        previous = entry.payload.get("previous") or {}
         before = {"title": previous.get("title"), "start": _when(previous.get("start"))} if previous else None
         for item in self.store.mirror_items("Registrations", group=session_id):
             status = item.fields.get("Status")
@@ -240,7 +230,7 @@ class ParticipantMessages:
             address = normalise_email(item.fields.get("Email"))
             if status not in ("Confirmed", "Waitlisted") or told is None or told.version >= version or address is None:
                 continue  # only people who had the old details hear of the new ones
-            key = f"mail:changed:registration-{item.item_id}:session-{session_id}:v{version}"
+            key = mail_keys.changed(item.item_id, session_id, version)
             about = {"registration": item.item_id, "session": session_id}
             with self._isolated(key, "changed", about, report):
                 name = as_text(item.fields.get("Title"), 80)
@@ -249,14 +239,14 @@ class ParticipantMessages:
                 self._queue(key, "changed", address, name, view, report, calendar, about=about, previous=before,
                             confirmed=confirmed, cancel_link=self._cancel_link(item.item_id, address, view["end"]))
                 self._remember(item.item_id, version, calendar=confirmed)
-        self.store.ledger_set(entry.key, "done", entry.payload)
+        handoffs.settle(self.store, entry)
 
     # --- by the clock ------------------------------------------------------------------
     def _reminders(self, record: MeetingRecord, report: MessageReport) -> None:
         reminder_time = record.start.timestamp() - self.config.reminder_hours * 3600
         view, _, _ = self._session(record.session_id)
         for item in self.store.mirror_items("Registrations", group=record.session_id):
-            key = f"mail:reminder:registration-{item.item_id}:session-{record.session_id}:v{record.version}"
+            key = mail_keys.reminder(item.item_id, record.session_id, record.version)
             told = self._told(item.item_id)
             address = normalise_email(item.fields.get("Email"))
             if (item.fields.get("Status") != "Confirmed" or told is None or told.at >= reminder_time
@@ -269,7 +259,7 @@ class ParticipantMessages:
                             cancel_link=self._cancel_link(item.item_id, address, view["end"]))
 
     def _brief(self, session: MirrorItem, record: MeetingRecord, report: MessageReport) -> None:
-        key = f"mail:brief:session-{record.session_id}:v{record.version}"
+        key = mail_keys.brief(record.session_id, record.version)
         team = facilitators(session.fields.get("Facilitators"))
         if not team or self.store.outbox_get(key) is not None:
             return
@@ -284,10 +274,6 @@ class ParticipantMessages:
                                             subject=SUBJECTS["facilitator_brief"].format(title=view["title"])),
                                "facilitator_brief", {"session": record.session_id}):
             report.add("facilitator_brief")
-
-
-def _about(payload: dict[str, Any]) -> dict[str, str]:
-    return {"registration": str(payload.get("registration") or ""), "session": str(payload.get("session") or "")}
 
 
 def _when(value: Any) -> datetime | None:

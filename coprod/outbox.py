@@ -41,7 +41,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from coprod.state import OutboxEntry, StateStore
+from coprod import handoffs
+from coprod.handoffs import MailFailed
+from coprod.store import OutboxEntry, StateStore
 from coprod.words import count_kind
 from graph_client import (
     Attachment,
@@ -217,9 +219,8 @@ class Outbox:
         report.failed += 1
         about = entry.payload.get("about")
         if isinstance(about, dict):
-            self.store.ledger_add(f"mail-failed:{entry.key}", "mail-failed",
-                                  {**about, "kind": entry.kind, "to": list(entry.payload.get("to") or []),
-                                   "reason": reason[:200]})
+            handoffs.record(self.store, MailFailed(entry.key, entry.kind, reason, about,
+                                                   tuple(entry.payload.get("to") or ())))
 
     # --- draining ----------------------------------------------------------------
     def _next_slot(self, recipients: int) -> float:

@@ -18,13 +18,25 @@ Running it again with no changes in the lists writes nothing.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from coprod.handoffs import (
+    CancelRequest,
+    GuestRequestDue,
+    MailFailed,
+    MeetingRecord,
+    MessageDue,
+    SubscriberDue,
+    pending,
+    record,
+    sessions_to_decide,
+    set_sessions_to_decide,
+    settle,
+)
 from coprod.links import Signer
 from coprod.listsync import ListMirror, read_changes, save_link
 from coprod.rules import (
@@ -38,21 +50,14 @@ from coprod.rules import (
     parse_registration,
     parse_session,
 )
-from coprod.state import MirrorItem, StateStore
+from coprod.store import LedgerEntry, MirrorItem, StateStore
 from coprod.words import count
 from graph_client import DeltaResult, FieldUpdate, SharePointLists
 
-__all__ = ["RegistrationSync", "SyncReport", "decide_again"]
+__all__ = ["RegistrationSync", "SyncReport"]
 
 log = logging.getLogger("coprod.registrations")
 MAX_CONFLICT_ROUNDS = 3
-DIRTY = "registrations.dirty-sessions"
-
-
-def decide_again(store: StateStore, session_ids: Iterable[str]) -> None:
-    """Have the next registration run decide these sessions again (and rewrite their Sync notes)."""
-    dirty = set(json.loads(store.get_checkpoint(DIRTY) or "[]")) | set(session_ids)
-    store.set_checkpoint(DIRTY, json.dumps(sorted(dirty)))
 
 
 @dataclass
@@ -115,7 +120,7 @@ class RegistrationSync:
         self.sessions = ListMirror(store, "Sessions")
         self.registrations = ListMirror(store, "Registrations", _group)
         self._cancelling: set[str] = set()  # registrations cancelled from the link in an email, this run
-        self._cancel_keys: list[str] = []
+        self._cancel_entries: list[LedgerEntry] = []
         self._undelivered: dict[str, set[str]] = {}  # registration -> addresses an email to it failed for
         self._session_problems: dict[str, set[str]] = {}  # session -> kinds of message that failed for it
 
@@ -152,15 +157,15 @@ class RegistrationSync:
         ticked Cancel: their place is freed, the next person waiting gets it, and they are told.
         """
         sessions: set[str] = set()
-        for entry in self.store.ledger_list(kind="cancel-request", status="due"):
-            item = self.registrations.get(str(entry.payload.get("registration")))
+        for entry, request in pending(self.store, CancelRequest):
+            item = self.registrations.get(request.registration)
             address = normalise_email(item.fields.get("Email")) if item else None
             if (item is None or address is None or self.signer is None
-                    or self.signer.digest(address) != entry.payload.get("address")):
-                self.store.ledger_set(entry.key, "done", entry.payload | {"outcome": "no such booking"})
+                    or self.signer.digest(address) != request.address):
+                settle(self.store, entry, outcome="no such booking")
                 continue
             self._cancelling.add(item.item_id)
-            self._cancel_keys.append(entry.key)
+            self._cancel_entries.append(entry)
             if item.group:
                 sessions.add(item.group)
         return sessions
@@ -170,18 +175,16 @@ class RegistrationSync:
         matter. Returns the sessions to decide again because a failure is new since the last run."""
         self._undelivered, self._session_problems = {}, {}
         touched: set[str] = set()
-        for entry in self.store.ledger_list(kind="mail-failed"):
-            registration, session = str(entry.payload.get("registration") or ""), str(entry.payload.get("session")
-                                                                                        or "")
+        for entry, failure in MailFailed.every(self.store):
+            registration, session = failure.about.get("registration"), failure.about.get("session")
             if registration:
-                self._undelivered.setdefault(registration, set()).update(
-                    str(a) for a in entry.payload.get("to") or ["?"])
+                self._undelivered.setdefault(registration, set()).update(failure.to or ("?",))
             elif session:
-                self._session_problems.setdefault(session, set()).add(str(entry.payload.get("kind")))
+                self._session_problems.setdefault(session, set()).add(failure.kind)
             if entry.status == "due":
                 if session:
                     touched.add(session)
-                self.store.ledger_set(entry.key, "done")
+                settle(self.store, entry)
         return touched
 
     def _note(self, reg_id: str, address: str | None, decision: Decision) -> str:
@@ -193,9 +196,7 @@ class RegistrationSync:
 
     # --- hand-offs ---------------------------------------------------------------
     def _message_due(self, kind: str, item: MirrorItem, report: SyncReport, again: str = "") -> None:
-        key = f"message:{kind}:registration-{item.item_id}:session-{item.group}{again}"
-        if self.store.ledger_add(key, "message", {"kind": kind, "registration": item.item_id,
-                                                  "session": item.group}):
+        if record(self.store, MessageDue(kind, item.item_id, item.group or "", again)):
             report.messages_due[kind] = report.messages_due.get(kind, 0) + 1
 
     def _address_changed(self, old: MirrorItem, new: MirrorItem, report: SyncReport) -> None:
@@ -218,13 +219,10 @@ class RegistrationSync:
         reg = parse_registration(item.item_id, item.created, item.fields)
         if reg.email is None:
             return
-        if reg.wants_site_access and self.store.ledger_add(
-                f"guest:{reg.email}", "guest-request",
-                {"name": reg.name, "email": reg.email, "registration": item.item_id}):
+        if reg.wants_site_access and record(self.store, GuestRequestDue(reg.email, reg.name, item.item_id)):
             report.guest_requests_due += 1
-        if reg.join_mailing_list and self.store.ledger_add(
-                f"subscriber:{reg.email}", "subscriber",
-                {"name": reg.name, "email": reg.email, "source": "registration", "registration": item.item_id}):
+        if reg.join_mailing_list and record(self.store, SubscriberDue(reg.email, reg.name, "registration",
+                                                                      registration=item.item_id)):
             report.subscribers_due += 1
 
     # --- deciding ------------------------------------------------------------------
@@ -255,9 +253,9 @@ class RegistrationSync:
                     reg_updates.append(FieldUpdate(item.item_id, changes, item.etag))
             if mirrored is not None and session is not None:
                 notes = list(session.problems) + ([admin_note] if admin_note else [])
-                meeting = self.store.ledger_get(f"meeting:{session_id}")
-                if meeting is not None and meeting.status == "failed" and session.status == "Open":
-                    notes.append(str(meeting.payload.get("problem", "")))
+                meeting_problem = MeetingRecord.problem(self.store, session_id)
+                if meeting_problem is not None and session.status == "Open":
+                    notes.append(meeting_problem)
                 if session_id in self._session_problems and (session.end is None or session.end >= now):
                     notes.append(Notes.BRIEF_FAILED)
                 wanted = " ".join(notes) if notes else None
@@ -287,7 +285,7 @@ class RegistrationSync:
                           f"{len(changes[name].deleted)} removed{' (whole list)' if changes[name].full else ''}")
         touched, deleted_sessions = self._apply_sessions(sessions, report)
         touched |= self._apply_registrations(registrations, report)
-        touched |= set(json.loads(self.store.get_checkpoint(DIRTY) or "[]"))
+        touched |= set(sessions_to_decide(self.store))
         if sessions.full or registrations.full:
             touched |= {i.group for i in self.store.mirror_items("Registrations") if i.group}
             touched |= {i.item_id for i in self.store.mirror_items("Sessions")}
@@ -307,9 +305,9 @@ class RegistrationSync:
         else:
             retry_later |= touched
         retry_later.discard("")
-        self.store.set_checkpoint(DIRTY, json.dumps(sorted(retry_later)))
-        for key in self._cancel_keys:
-            self.store.ledger_set(key, "done")
+        set_sessions_to_decide(self.store, retry_later)
+        for entry in self._cancel_entries:
+            settle(self.store, entry)
         save_link(self.store, "Sessions", sessions)
         save_link(self.store, "Registrations", registrations)
         return report

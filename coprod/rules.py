@@ -7,6 +7,7 @@ participants read: short, plain English, saying what to do.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
+from config import THEMES
 from graph_client import header_text
 
 __all__ = [
@@ -25,9 +27,11 @@ __all__ = [
     "as_bool",
     "as_text",
     "check_email",
+    "facilitators",
     "normalise_email",
     "parse_registration",
     "parse_session",
+    "subscriber_topics",
 ]
 
 HELD = ("Confirmed", "Waitlisted")
@@ -73,6 +77,21 @@ def as_text(value: Any, limit: int = 500) -> str:
         return ""
     bounded = str(value)[:limit * 4]  # pragma: no mutate - bounds the work on a value of megabytes; not the limit
     return header_text(unicodedata.normalize("NFKC", bounded))[:limit].rstrip()
+
+
+def facilitators(value: Any) -> list[str]:
+    """The usable addresses in a Facilitators column (commas, semicolons, spaces or lines between them)."""
+    if not isinstance(value, str):
+        return []
+    found = (normalise_email(part) for part in re.split(r"[,;\s]+", value))
+    return sorted({address for address in found if address})
+
+
+def subscriber_topics(fields: dict[str, Any]) -> list[str]:
+    """A Subscribers or Updates row's topics, as the ones the list knows (anything else ignored)."""
+    value = fields.get("Topics")
+    values = value if isinstance(value, list) else [value] if isinstance(value, str) else []
+    return [t for t in THEMES if t in values]
 
 
 def as_bool(value: Any) -> bool:

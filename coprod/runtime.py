@@ -13,7 +13,7 @@ from coprod.links import Signer
 from coprod.mailinglist import ListConfig
 from coprod.messages import MessageConfig
 from coprod.outbox import GraphTransport, MailTransport, Outbox, SendLimits
-from coprod.state import StateStore, open_store
+from coprod.store import StateStore, open_store
 from coprod.web import WebContext
 from graph_client import Directory, GraphClient, Mail, OnlineMeetings, SharePointLists
 

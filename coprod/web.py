@@ -28,8 +28,26 @@ from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, R
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from config import THEMES
+from coprod import handoffs
+from coprod.handoffs import (
+    CANCEL,
+    GUEST_CONFIRM,
+    PAGES,
+    PREFERENCES,
+    REJOIN,
+    SUBSCRIBE_CONFIRM,
+    UNSUBSCRIBE,
+    CancelRequest,
+    GuestConfirmed,
+    LinkKind,
+    ListCommand,
+    MeetingRecord,
+    SubscriberDue,
+)
 from coprod.links import LinkError, Signer
-from coprod.state import StateStore
+from coprod.rules import as_text, check_email, normalise_email, parse_session, subscriber_topics
+from coprod.store import StateStore
 from coprod.templates import render_page
 
 if TYPE_CHECKING:
@@ -37,7 +55,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BASE", "WebContext", "context_from_settings", "create_web_app"]
 
-BASE = "/api/pages"
+BASE = PAGES
 STATIC = Path(__file__).with_name("static")
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; "
@@ -67,7 +85,26 @@ class WebContext:
     limits: FormLimits = field(default_factory=FormLimits)
 
 
+@dataclass(frozen=True)
+class Opened:
+    """A page opened from a good link: its token, whom it is about, and the form if it was a POST."""
+
+    token: str
+    subject: str
+    form: Any  # starlette's FormData, or None for a GET
+
+    @property
+    def pressed(self) -> bool:
+        return self.form is not None
+
+
 class Pages:
+    """Each page reads its link, renders, and records what the person did (a hand-off): nothing more."""
+
+    GUEST_NEXT = "If you still need access, reply to the email we sent you and we'll send a new link."
+    CANCEL_NEXT = "If you still want to cancel, reply to any of our emails and we'll do it for you."
+    LIST_NEXT = "You can subscribe again from the sign-up page, or reply to any of our emails."
+
     def __init__(self, context: Callable[[], WebContext]) -> None:
         self._make_context = context
 
@@ -84,82 +121,70 @@ class Pages:
         return self.page("link_problem", 410 if error.reason == "expired" else 400, reason=error.reason,
                          next_step=next_step)
 
-    # --- guest access: confirm an address --------------------------------------------
-    GUEST_NEXT = "If you still need access, reply to the email we sent you and we'll send a new link."
-
-    async def guest_confirm(self, request: Request) -> Response:
-        from coprod.guests import CONFIRM_PURPOSE
-
-        token, _form = await self._token(request)
+    async def opened(self, request: Request, link: LinkKind, next_step: str) -> Opened | HTMLResponse:
+        """The link a page was opened with (GET: in the address) or its form carried (POST), read and checked;
+        a kind page saying what to do instead if it is tampered with, cut short or expired."""
+        form = await request.form() if request.method == "POST" else None
+        token = str(form.get("t", "")) if form is not None else request.query_params.get("t", "")
         try:
-            subject = self.context.signer.read(token, CONFIRM_PURPOSE)
+            return Opened(token, self.context.signer.read(token, link.purpose), form)
         except LinkError as error:
-            return self.link_problem(error, self.GUEST_NEXT)
-        if request.method == "GET":
-            return self.page("guest_confirm", token=token)
+            return self.link_problem(error, next_step)
+
+    def link(self, link: LinkKind, subject: str) -> str:
+        """A fresh token for another page about the same person (preferences from a confirmation, ...)."""
+        return self.context.signer.make(link.purpose, subject, link.lifetime.total_seconds())
+
+    # --- guest access: confirm an address --------------------------------------------
+    async def guest_confirm(self, request: Request) -> Response:
+        opened = await self.opened(request, GUEST_CONFIRM, self.GUEST_NEXT)
+        if not isinstance(opened, Opened):
+            return opened
+        if not opened.pressed:
+            return self.page("guest_confirm", token=opened.token)
         # a second press (or the back button) finds it recorded already, and gets the same thank-you
-        self.context.store.ledger_add(f"guest-confirmed:{subject}", "guest-confirmed", {}, status="done")
+        handoffs.record(self.context.store, GuestConfirmed(opened.subject), status="done")
         return self.page("guest_confirmed")
 
     # --- a participant cancels their place -----------------------------------------------
-    CANCEL_NEXT = "If you still want to cancel, reply to any of our emails and we'll do it for you."
-
     async def cancel_place(self, request: Request) -> Response:
-        from coprod.messages import CANCEL_PURPOSE
-
-        token, _form = await self._token(request)
-        try:
-            subject = self.context.signer.read(token, CANCEL_PURPOSE)
-        except LinkError as error:
-            return self.link_problem(error, self.CANCEL_NEXT)
-        registration_id, _, address = subject.partition(":")
+        opened = await self.opened(request, CANCEL, self.CANCEL_NEXT)
+        if not isinstance(opened, Opened):
+            return opened
+        registration_id, _, address = opened.subject.partition(":")
         booking = self._booking(registration_id, address)
         if booking is None:
             return self.link_problem(LinkError("invalid"), self.CANCEL_NEXT)
-        if booking["status"] == "Cancelled" or self.context.store.ledger_get(f"cancel-request:{registration_id}"):
+        request_ = CancelRequest(registration_id, address)
+        if booking["status"] == "Cancelled" or handoffs.get(self.context.store, request_) is not None:
             return self.page("cancel_done", session=booking)
-        if request.method == "GET":
-            return self.page("cancel_confirm", token=token, session=booking)
-        self.context.store.ledger_add(f"cancel-request:{registration_id}", "cancel-request",
-                                      {"registration": registration_id, "address": address})
+        if not opened.pressed:
+            return self.page("cancel_confirm", token=opened.token, session=booking)
+        handoffs.record(self.context.store, request_)
         return self.page("cancel_done", session=booking)
 
     def _booking(self, registration_id: str, address: str) -> dict[str, Any] | None:
         """The registration a cancel link is for, if its address is still the one the link was sent to."""
-        from coprod.meetings import meeting_record
-        from coprod.rules import normalise_email, parse_session
-
         store = self.context.store
         item = store.mirror_get("Registrations", registration_id)
         email = normalise_email(item.fields.get("Email")) if item else None
         if item is None or email is None or self.context.signer.digest(email) != address:
             return None
         session = store.mirror_get("Sessions", item.group or "")
-        record = meeting_record(store.ledger_get(f"meeting:{item.group}"))
+        record = MeetingRecord.of(store, item.group or "")
         parsed = parse_session(session.item_id, session.fields) if session else None
         return {"status": item.fields.get("Status"), "title": parsed.title if parsed else "your session",
                 "start": record.start if record else (parsed.start if parsed else None)}
 
     # --- the mailing list ---------------------------------------------------------------
-    LIST_NEXT = "You can subscribe again from the sign-up page, or reply to any of our emails."
-
-    async def _token(self, request: Request) -> tuple[str, Any]:
-        """The signed token a page was opened with (GET) or its form carried (POST), and the form if any."""
-        if request.method != "POST":
-            return request.query_params.get("t", ""), None
-        form = await request.form()
-        return str(form.get("t", "")), form
-
     async def subscribe(self, request: Request) -> Response:
-        from config import THEMES
-        from coprod.rules import as_text, check_email
-
         if request.method == "GET":
             return self.page("subscribe", all_topics=THEMES, values={"name": "", "email": "", "topics": []},
                              errors={})
         form = await request.form()
-        values = {"name": as_text(form.get("name"), 120), "email": as_text(form.get("email"), 320),
-                  "topics": [t for t in form.getlist("topics") if t in THEMES]}
+        topics = [t for t in form.getlist("topics") if t in THEMES]
+        values: dict[str, Any] = {"name": as_text(form.get("name"), 120), "email": as_text(form.get("email"), 320),
+                                  "topics": topics}
         checked = check_email(values["email"])
         address = checked.address
         if address is None:
@@ -173,9 +198,8 @@ class Pages:
         # whether or not they are on the list already, and whether or not the form's limits were reached, the
         # same answer: nobody can test an address here, nor tell when they have been cut off
         if self._within_limits(request):
-            self.context.store.ledger_add(f"subscriber:web:{address}:{day}", "subscriber",
-                                          {"name": values["name"], "email": address, "topics": values["topics"],
-                                           "source": "website"})
+            handoffs.record(self.context.store, SubscriberDue(address, values["name"], "website",
+                                                              topics=tuple(topics), day=day))
         return self.page("subscribe_sent", email=values["email"])
 
     def _within_limits(self, request: Request) -> bool:
@@ -190,81 +214,56 @@ class Pages:
         return store.counter_add(f"subscribe:all:{hour}", (hour + 1) * 3600.0) <= limits.per_hour
 
     async def subscribe_confirm(self, request: Request) -> Response:
-        from coprod.mailinglist import CONFIRM_PURPOSE, PREFERENCES_PURPOSE, record
-
-        token, _form = await self._token(request)
-        try:
-            subject = self.context.signer.read(token, CONFIRM_PURPOSE)
-        except LinkError as error:
-            return self.link_problem(error, self.LIST_NEXT)
-        if request.method == "GET":
-            return self.page("subscribe_confirm", token=token)
-        record(self.context.store, "subscribe-confirmed", subject)
-        return self.page("subscribed", preferences_token=self.context.signer.make(
-            PREFERENCES_PURPOSE, subject, 400 * 86_400))
+        return await self._list_yes(request, SUBSCRIBE_CONFIRM, "subscribe_confirm", "subscribe-confirmed")
 
     async def subscribe_rejoin(self, request: Request) -> Response:
         """Someone who unsubscribed asked (or was asked about) rejoining: only this button puts them back."""
-        from coprod.mailinglist import PREFERENCES_PURPOSE, REJOIN_PURPOSE, record
+        return await self._list_yes(request, REJOIN, "subscribe_rejoin", "rejoin-confirmed")
 
-        token, _form = await self._token(request)
-        try:
-            subject = self.context.signer.read(token, REJOIN_PURPOSE)
-        except LinkError as error:
-            return self.link_problem(error, self.LIST_NEXT)
-        if _form is None:
-            return self.page("subscribe_rejoin", token=token)
-        record(self.context.store, "rejoin-confirmed", subject)
-        return self.page("subscribed", preferences_token=self.context.signer.make(
-            PREFERENCES_PURPOSE, subject, 400 * 86_400))
+    async def _list_yes(self, request: Request, link: LinkKind, template: str, command: str) -> Response:
+        """A page whose button says yes to updates (confirm, rejoin): recorded for the next run to apply."""
+        opened = await self.opened(request, link, self.LIST_NEXT)
+        if not isinstance(opened, Opened):
+            return opened
+        if not opened.pressed:
+            return self.page(template, token=opened.token)
+        handoffs.put(self.context.store, ListCommand(command, opened.subject), "due")
+        return self.page("subscribed", preferences_token=self.link(PREFERENCES, opened.subject))
 
     async def preferences(self, request: Request) -> Response:
-        from config import THEMES
-        from coprod.mailinglist import PREFERENCES_PURPOSE, UNSUBSCRIBE_PURPOSE, record, subscriber_topics
-
-        token, form = await self._token(request)
-        try:
-            subject = self.context.signer.read(token, PREFERENCES_PURPOSE)
-        except LinkError as error:
-            return self.link_problem(error, self.LIST_NEXT)
-        if form is not None:
-            chosen = [t for t in form.getlist("topics") if t in THEMES]
-            record(self.context.store, "topics", subject, {"topics": chosen})
-            return self.page("preferences_saved", chosen=chosen, token=token)
-        row = self.context.store.mirror_get("Subscribers", subject.partition(":")[0])
-        pending = self.context.store.ledger_get(f"topics:{subject}")
-        chosen = pending.payload.get("topics", []) if pending is not None and pending.status == "due" else \
-            subscriber_topics(row.fields) if row else []
-        return self.page("preferences", token=token, all_topics=THEMES, chosen=chosen,
-                         unsubscribe_token=self.context.signer.make(UNSUBSCRIBE_PURPOSE, subject, 400 * 86_400))
+        opened = await self.opened(request, PREFERENCES, self.LIST_NEXT)
+        if not isinstance(opened, Opened):
+            return opened
+        if opened.pressed:
+            chosen = [t for t in opened.form.getlist("topics") if t in THEMES]
+            handoffs.put(self.context.store, ListCommand("topics", opened.subject, tuple(chosen)), "due")
+            return self.page("preferences_saved", chosen=chosen, token=opened.token)
+        row = self.context.store.mirror_get("Subscribers", opened.subject.partition(":")[0])
+        pending_topics = ListCommand.pending_topics(self.context.store, opened.subject)
+        shown = pending_topics if pending_topics is not None else subscriber_topics(row.fields) if row else []
+        return self.page("preferences", token=opened.token, all_topics=THEMES, chosen=shown,
+                         unsubscribe_token=self.link(UNSUBSCRIBE, opened.subject))
 
     async def unsubscribe_page(self, request: Request) -> Response:
-        from coprod.mailinglist import PREFERENCES_PURPOSE, UNSUBSCRIBE_PURPOSE, unsubscribe
-
-        token, form = await self._token(request)
-        try:
-            subject = self.context.signer.read(token, UNSUBSCRIBE_PURPOSE)
-        except LinkError as error:
-            return self.link_problem(error, self.LIST_NEXT)
-        if form is None:
-            return self.page("unsubscribe", token=token, preferences_token=self.context.signer.make(
-                PREFERENCES_PURPOSE, subject, 400 * 86_400))
-        unsubscribe(self.context.store, subject)
+        opened = await self.opened(request, UNSUBSCRIBE, self.LIST_NEXT)
+        if not isinstance(opened, Opened):
+            return opened
+        if not opened.pressed:
+            return self.page("unsubscribe", token=opened.token,
+                             preferences_token=self.link(PREFERENCES, opened.subject))
+        handoffs.unsubscribe(self.context.store, opened.subject)
         return self.page("unsubscribed")
 
     async def one_click(self, request: Request) -> Response:
         """RFC 8058: the mail client POSTs `List-Unsubscribe=One-Click` to the URI from the header."""
-        from coprod.mailinglist import UNSUBSCRIBE_PURPOSE, unsubscribe
-
-        token = request.query_params.get("t", "")
         if request.method != "POST":  # a person (or a scanner) opening the address: show the page, change nothing
             return await self.unsubscribe_page(request)
-        try:
-            subject = self.context.signer.read(token, UNSUBSCRIBE_PURPOSE)
+        try:  # the token is in the address here (the POST's body is `List-Unsubscribe=One-Click`)
+            subject = self.context.signer.read(request.query_params.get("t", ""), UNSUBSCRIBE.purpose)
         except LinkError as error:
             return PlainTextResponse(f"This unsubscribe link can't be used ({error.reason}).", 400,
                                      headers=SECURITY_HEADERS)
-        unsubscribe(self.context.store, subject)
+        handoffs.unsubscribe(self.context.store, subject)
         return PlainTextResponse("You've unsubscribed.", headers=SECURITY_HEADERS)
 
     async def stylesheet(self, request: Request) -> Response:
@@ -278,7 +277,7 @@ class Pages:
 def context_from_settings(settings: Settings) -> WebContext:
     """The pages' context for a process of their own (the function app, `coprod serve`)."""
     from coprod.links import Signer
-    from coprod.state import open_store
+    from coprod.store import open_store
 
     return WebContext(Signer(settings.signing_key.get_secret_value()), open_store(settings.state),
                       settings.programme_name, settings.site_name, form_limits(settings))

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from config import Settings, load_settings
-from coprod.state import SqliteStore
+from coprod.store import SqliteStore
 from graph_client import GraphClient, SharePointLists
 from graph_emulator import EmulatorServer
 from graph_emulator.testing import IN_PROCESS_BASE, InProcessTransport

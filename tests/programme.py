@@ -7,7 +7,7 @@ from typing import Any
 
 from coprod.provision import provision
 from coprod.registrations import RegistrationSync, SyncReport
-from coprod.state import SqliteStore
+from coprod.store import SqliteStore
 from graph_client import SharePointLists
 from graph_emulator import EmulatorServer
 

@@ -15,10 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from coprod.cli import main
+from coprod.handoffs import UNSUBSCRIBE, unsubscribe
 from coprod.links import LinkError, Signer
-from coprod.mailinglist import UNSUBSCRIBE_PURPOSE, unsubscribe
 from coprod.outbox import Outbox
-from coprod.state import OutboxEntry, SqliteStore
+from coprod.store import OutboxEntry, SqliteStore
 from coprod.web import FormLimits, WebContext, create_web_app
 from graph_client import OutgoingMail
 from graph_emulator import EmulatorServer
@@ -187,7 +187,7 @@ def pages(store: SqliteStore) -> Iterator[httpx.Client]:
 
 
 def unsubscribe_token(subject: str = "12:abcdef") -> str:
-    return Signer(SIGNING_KEY).make(UNSUBSCRIBE_PURPOSE, subject, 3600)
+    return Signer(SIGNING_KEY).make(UNSUBSCRIBE.purpose, subject, 3600)
 
 
 class TestHead:

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from config import load_settings
+from coprod.handoffs import UNSUBSCRIBE
 from coprod.links import Signer
-from coprod.mailinglist import UNSUBSCRIBE_PURPOSE
 from coprod.provision import provision
 from coprod.run import run_once
 from coprod.runtime import Services
@@ -310,7 +310,7 @@ class TestLeaving:
         assert mailing.mail_to(leaver) == []  # not reached yet, and now they unsubscribe (one click)
         row9 = next(r for r in mailing.services.store.mirror_items("Subscribers") if r.fields["Email"] == leaver)
         signer = mailing.services.signer
-        token = signer.make(UNSUBSCRIBE_PURPOSE, f"{row9.item_id}:{signer.digest(leaver)}", 3600)
+        token = signer.make(UNSUBSCRIBE.purpose, f"{row9.item_id}:{signer.digest(leaver)}", 3600)
         assert mailing.browser.post("/api/pages/unsubscribe/one-click", params={"t": token},
                                     content=b"List-Unsubscribe=One-Click").status_code == 200
         mailing.run(minutes=10)  # later: the third (taken by Graph, unmarked) is found in Sent Items

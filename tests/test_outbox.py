@@ -25,7 +25,7 @@ from coprod.outbox import (
     from_payload,
     to_payload,
 )
-from coprod.state import SqliteStore
+from coprod.store import SqliteStore
 from graph_client import Attachment, GraphClient, Mail, OutgoingMail, RetryPolicy, TokenError, message_id_for
 
 

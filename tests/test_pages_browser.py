@@ -20,11 +20,10 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 import tests.browser
-from coprod import mailinglist
-from coprod.guests import CONFIRM_PURPOSE, confirmation_subject
+from coprod.guests import confirmation_subject
+from coprod.handoffs import CANCEL, GUEST_CONFIRM, PREFERENCES, REJOIN, SUBSCRIBE_CONFIRM, UNSUBSCRIBE
 from coprod.links import Signer
-from coprod.messages import CANCEL_PURPOSE
-from coprod.state import MirrorItem, SqliteStore
+from coprod.store import MirrorItem, SqliteStore
 from coprod.web import SECURITY_HEADERS, WebContext, create_web_app
 from tests.browser import assert_accessible, csp_refusals, require_browser, serve_asgi
 from tests.conftest import SIGNING_KEY
@@ -50,11 +49,11 @@ class Site:
     signer: Signer
 
     def guest_link(self, lifetime: float = 14 * DAY) -> str:
-        token = self.signer.make(CONFIRM_PURPOSE, confirmation_subject(self.signer, GUEST_ITEM, ANN), lifetime)
+        token = self.signer.make(GUEST_CONFIRM.purpose, confirmation_subject(self.signer, GUEST_ITEM, ANN), lifetime)
         return f"{self.url}/api/pages/guest/confirm?t={token}"
 
     def cancel_link(self, lifetime: float = 30 * DAY, address: str = ANN) -> str:
-        token = self.signer.make(CANCEL_PURPOSE, f"{REGISTRATION}:{self.signer.digest(address)}", lifetime)
+        token = self.signer.make(CANCEL.purpose, f"{REGISTRATION}:{self.signer.digest(address)}", lifetime)
         return f"{self.url}/api/pages/cancel?t={token}"
 
     def cancel_link_after_cancelled(self) -> str:
@@ -70,19 +69,19 @@ class Site:
         return f"{self.url}/api/pages/{path}?t={token}"
 
     def subscribe_confirm_link(self) -> str:
-        return self.list_link(mailinglist.CONFIRM_PURPOSE, "subscribe/confirm", 7 * DAY)
+        return self.list_link(SUBSCRIBE_CONFIRM.purpose, "subscribe/confirm", 7 * DAY)
 
     def rejoin_link(self) -> str:
-        return self.list_link(mailinglist.REJOIN_PURPOSE, "subscribe/rejoin", 7 * DAY)
+        return self.list_link(REJOIN.purpose, "subscribe/rejoin", 7 * DAY)
 
     def preferences_link(self, lifetime: float = 400 * DAY) -> str:
-        return self.list_link(mailinglist.PREFERENCES_PURPOSE, "preferences", lifetime)
+        return self.list_link(PREFERENCES.purpose, "preferences", lifetime)
 
     def unsubscribe_link(self) -> str:
-        return self.list_link(mailinglist.UNSUBSCRIBE_PURPOSE, "unsubscribe")
+        return self.list_link(UNSUBSCRIBE.purpose, "unsubscribe")
 
     def one_click_link(self) -> str:
-        return self.list_link(mailinglist.UNSUBSCRIBE_PURPOSE, "unsubscribe/one-click")
+        return self.list_link(UNSUBSCRIBE.purpose, "unsubscribe/one-click")
 
     def recorded(self, command: str) -> bool:
         """Whether the pages recorded a mailing-list command (`subscribe-confirmed`, `unsubscribe`) for Ann."""

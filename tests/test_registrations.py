@@ -7,7 +7,7 @@ import pytest
 from config import LISTS
 from coprod.provision import provision
 from coprod.registrations import RegistrationSync
-from coprod.state import SqliteStore
+from coprod.store import SqliteStore
 from graph_client import SharePointLists
 from graph_emulator import EmulatorServer
 from tests.programme import Programme

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from coprod.outbox import MailError, MailRefused, MailThrottled, MailUncertain, Outbox, SendLimits
-from coprod.state import SqliteStore
+from coprod.store import SqliteStore
 from coprod.transport_acs import AcsTransport, acs_message, operation_id_for
 from graph_client import Attachment, OutgoingMail
 from graph_emulator import EmulatorServer

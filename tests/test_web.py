@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from coprod.links import Signer
-from coprod.state import SqliteStore
+from coprod.store import SqliteStore
 from coprod.web import WebContext, create_web_app
 from graph_emulator.testing import AsgiTransport
 from tests.conftest import SIGNING_KEY

@@ -1,19 +1,7 @@
-"""The state store: checkpoints (delta links), a mirror of list items, and the ledger.
+"""The embedded state store: one SQLite file (WAL), for the CLI, the demo and the tests.
 
-- Checkpoints: a delta link per list, saved only after its changes are processed.
-- Mirror: the last state we saw (or wrote) of each list item, with its eTag, so a
-  run needs only the changes to decide what every session's places are.
-- Ledger: idempotency keys with a status. A side effect (a message, a guest
-  invitation) is recorded `due` before it happens and `done` after; a key is
-  never recorded twice, so a rerun or a crash never repeats it.
-- Outbox: every email, keyed like the ledger, queued -> sending -> sent (or
-  failed, or cancelled); the send times it keeps are what the rate limiter
-  counts. `queued -> sending` is a conditional claim: a message cancelled
-  meanwhile (or taken by another runner) is not claimed.
-- Counters: fixed-window counts that expire (the public forms' limits).
-
-`StateStore` is the interface; `SqliteStore` the embedded default. An Azure
-Table Storage implementation fills the same interface in production.
+Each change is one transaction (`BEGIN IMMEDIATE`), so two processes sharing the file see each other's
+writes whole; conditional changes (add-if-absent, claim-if-queued) are single statements.
 """
 
 from __future__ import annotations
@@ -24,81 +12,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-__all__ = ["LedgerEntry", "MirrorItem", "OutboxEntry", "SqliteStore", "StateStore", "open_store"]
+from coprod.store._base import LedgerEntry, MirrorItem, OutboxEntry
 
-
-@dataclass(frozen=True)
-class MirrorItem:
-    list_name: str
-    item_id: str
-    etag: str | None
-    created: str  # ISO 8601, as Graph gave it
-    fields: dict[str, Any]
-    group: str | None = None  # the item's session id, for registrations
-
-
-@dataclass(frozen=True)
-class LedgerEntry:
-    key: str
-    kind: str
-    status: str  # due, done, failed, ...
-    payload: dict[str, Any]
-    created: float
-    updated: float
-
-
-@dataclass(frozen=True)
-class OutboxEntry:
-    key: str
-    kind: str
-    status: str  # queued, sending, sent, failed
-    payload: dict[str, Any]  # the message (see coprod.outbox)
-    recipients: int
-    attempts: int
-    created: float
-    updated: float
-    not_before: float
-    sent_at: float | None
-    error: str | None
-
-
-class StateStore(Protocol):
-    def get_checkpoint(self, name: str) -> str | None: ...
-    def set_checkpoint(self, name: str, value: str) -> None: ...
-
-    def mirror_get(self, list_name: str, item_id: str) -> MirrorItem | None: ...
-    def mirror_items(self, list_name: str, group: str | None = None) -> list[MirrorItem]: ...
-    def mirror_put(self, items: Iterable[MirrorItem]) -> None: ...
-    def mirror_delete(self, list_name: str, item_ids: Iterable[str]) -> None: ...
-    def mirror_replace(self, list_name: str, items: Iterable[MirrorItem]) -> set[str]: ...
-
-    def ledger_add(self, key: str, kind: str, payload: dict[str, Any], status: str = "due") -> bool: ...
-    def ledger_get(self, key: str) -> LedgerEntry | None: ...
-    def ledger_set(self, key: str, status: str, payload: dict[str, Any] | None = None) -> None: ...
-    def ledger_put(self, key: str, kind: str, status: str, payload: dict[str, Any]) -> None: ...
-    def ledger_list(self, kind: str | None = None, status: str | None = None) -> list[LedgerEntry]: ...
-
-    def outbox_add(self, key: str, kind: str, payload: dict[str, Any], recipients: int) -> bool: ...
-    def outbox_get(self, key: str) -> OutboxEntry | None: ...
-    def outbox_list(self, status: str, *, ready_by: float | None = None, updated_before: float | None = None,
-                    limit: int = 1000) -> list[OutboxEntry]: ...
-    def outbox_claim(self, key: str) -> OutboxEntry | None: ...
-    def outbox_set(self, key: str, status: str, *, error: str | None = None, not_before: float | None = None,
-                   sent_at: float | None = None, attempts: int | None = None, expect: str | None = None) -> bool: ...
-    def outbox_sent_since(self, since: float) -> tuple[int, int]: ...
-    def outbox_send_times(self, since: float) -> list[float]: ...
-    def outbox_counts(self) -> dict[str, int]: ...
-    def outbox_tally(self, key_prefix: str) -> dict[str, int]: ...
-    def outbox_cancel(self, key_prefix: str, key_suffix: str) -> int: ...
-
-    def counter_add(self, name: str, expires: float) -> int: ...
-
-    def close(self) -> None: ...
-
+__all__ = ["SqliteStore"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated REAL NOT NULL);
@@ -352,12 +271,3 @@ class SqliteStore:
             row = db.execute("INSERT INTO counters VALUES (?, 1, ?) ON CONFLICT(name) DO UPDATE SET "
                              "value = value + 1 RETURNING value", (name, expires)).fetchone()
         return int(row[0])
-
-
-def open_store(url: str, *, clock: Callable[[], float] = time.time) -> StateStore:
-    """A store from `COPROD_STATE`: `sqlite:///path` (relative) or `sqlite:////abs/path`."""
-    if url.startswith("sqlite:///"):
-        return SqliteStore(url[len("sqlite:///"):] or ":memory:", clock=clock)
-    if "AccountName=" in url or "UseDevelopmentStorage=true" in url:
-        raise NotImplementedError("COPROD_STATE: the Azure Table Storage store is not built yet; use sqlite:///path")
-    raise ValueError("COPROD_STATE: expected sqlite:///path or an Azure Storage connection string")

@@ -1,0 +1,106 @@
+"""What the state store holds (records) and what it can do (one small protocol per concern).
+
+Each part of the service asks for the concerns it uses: the outbox for `OutboxStore`, the pages for `Ledger`
+and `Mirror`, and so on. `StateStore` is all of them together, as an implementation provides. Every
+implementation passes the same contract tests (`tests/store_contract.py`), one class per concern.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+__all__ = ["Checkpoints", "Counters", "Ledger", "LedgerEntry", "Mirror", "MirrorItem", "OutboxEntry",
+           "OutboxStore", "StateStore"]
+
+
+@dataclass(frozen=True)
+class MirrorItem:
+    list_name: str
+    item_id: str
+    etag: str | None
+    created: str  # ISO 8601, as Graph gave it
+    fields: dict[str, Any]
+    group: str | None = None  # the item's session id, for registrations
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    key: str
+    kind: str
+    status: str  # due, done, failed, ...
+    payload: dict[str, Any]
+    created: float
+    updated: float
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    key: str
+    kind: str
+    status: str  # queued, sending, sent, failed
+    payload: dict[str, Any]  # the message (see coprod.outbox)
+    recipients: int
+    attempts: int
+    created: float
+    updated: float
+    not_before: float
+    sent_at: float | None
+    error: str | None
+
+
+class Checkpoints(Protocol):
+    """Named values that say how far something has got (a list's delta link, the mailbox's pause)."""
+
+    def get_checkpoint(self, name: str) -> str | None: ...
+    def set_checkpoint(self, name: str, value: str) -> None: ...
+
+
+class Mirror(Protocol):
+    """The last state we saw (or wrote) of each list item, grouped (a registration under its session)."""
+
+    def mirror_get(self, list_name: str, item_id: str) -> MirrorItem | None: ...
+    def mirror_items(self, list_name: str, group: str | None = None) -> list[MirrorItem]: ...
+    def mirror_put(self, items: Iterable[MirrorItem]) -> None: ...
+    def mirror_delete(self, list_name: str, item_ids: Iterable[str]) -> None: ...
+    def mirror_replace(self, list_name: str, items: Iterable[MirrorItem]) -> set[str]: ...
+
+
+class Ledger(Protocol):
+    """Idempotency keys with a status and a payload: what was done, or is to be done, once."""
+
+    def ledger_add(self, key: str, kind: str, payload: dict[str, Any], status: str = "due") -> bool: ...
+    def ledger_get(self, key: str) -> LedgerEntry | None: ...
+    def ledger_set(self, key: str, status: str, payload: dict[str, Any] | None = None) -> None: ...
+    def ledger_put(self, key: str, kind: str, status: str, payload: dict[str, Any]) -> None: ...
+    def ledger_list(self, kind: str | None = None, status: str | None = None) -> list[LedgerEntry]: ...
+
+
+class OutboxStore(Protocol):
+    """Every email, keyed: queued -> sending (a conditional claim) -> sent, failed or cancelled."""
+
+    def outbox_add(self, key: str, kind: str, payload: dict[str, Any], recipients: int) -> bool: ...
+    def outbox_get(self, key: str) -> OutboxEntry | None: ...
+    def outbox_list(self, status: str, *, ready_by: float | None = None, updated_before: float | None = None,
+                    limit: int = 1000) -> list[OutboxEntry]: ...
+    def outbox_claim(self, key: str) -> OutboxEntry | None: ...
+    def outbox_set(self, key: str, status: str, *, error: str | None = None, not_before: float | None = None,
+                   sent_at: float | None = None, attempts: int | None = None, expect: str | None = None) -> bool: ...
+    def outbox_sent_since(self, since: float) -> tuple[int, int]: ...
+    def outbox_send_times(self, since: float) -> list[float]: ...
+    def outbox_counts(self) -> dict[str, int]: ...
+    def outbox_tally(self, key_prefix: str) -> dict[str, int]: ...
+    def outbox_cancel(self, key_prefix: str, key_suffix: str) -> int: ...
+
+
+class Counters(Protocol):
+    """Fixed-window counts that expire (the public forms' limits), shared by every instance."""
+
+    def counter_add(self, name: str, expires: float) -> int: ...
+
+
+class StateStore(Checkpoints, Mirror, Ledger, OutboxStore, Counters, Protocol):
+    """Everything an implementation provides."""
+
+    def close(self) -> None: ...
