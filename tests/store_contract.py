@@ -1,0 +1,194 @@
+"""The state store's contract, one class per concern: what every implementation must do.
+
+A test module binds these to an implementation by defining a `store` fixture (an empty store whose clock is
+the `clock` fixture) and a `second_store` fixture (another handle on the same state, as a second process or
+instance would have), then subclassing the classes below. `tests/test_store.py` does it for SQLite.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from coprod.store import MirrorItem, StateStore
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def item(item_id: str, group: str | None = None, **fields: Any) -> MirrorItem:
+    return MirrorItem("Registrations", item_id, f'"etag-{item_id}"', "2030-01-01T10:00:00+00:00",
+                      fields or {"Title": f"Person {item_id}"}, group)
+
+
+class CheckpointsContract:
+    def test_a_checkpoint_is_absent_until_set_then_holds_the_last_value(self, store: StateStore) -> None:
+        assert store.get_checkpoint("delta.Sessions") is None
+        store.set_checkpoint("delta.Sessions", "https://graph/delta?token=1")
+        store.set_checkpoint("delta.Sessions", "https://graph/delta?token=2")
+        assert store.get_checkpoint("delta.Sessions") == "https://graph/delta?token=2"
+        assert store.get_checkpoint("delta.Registrations") is None
+
+
+class MirrorContract:
+    def test_items_read_back_whole_with_any_text(self, store: StateStore) -> None:
+        odd = item("7", "3", Title="Zoë “Ann” <a@b>\u2028", Topics=["Carers"], Capacity=0, Consent=True, Note=None)
+        store.mirror_put([odd, item("8", "3"), item("9", "4")])
+        assert store.mirror_get("Registrations", "7") == odd
+        assert store.mirror_get("Registrations", "10") is None
+        assert store.mirror_get("Sessions", "7") is None  # each list is its own
+
+    def test_items_are_read_by_group_and_a_later_put_replaces(self, store: StateStore) -> None:
+        store.mirror_put([item("7", "3"), item("8", "3"), item("9", "4")])
+        store.mirror_put([item("8", "4", Title="Moved")])
+        assert sorted(i.item_id for i in store.mirror_items("Registrations", group="3")) == ["7"]
+        assert sorted(i.item_id for i in store.mirror_items("Registrations", group="4")) == ["8", "9"]
+        assert sorted(i.item_id for i in store.mirror_items("Registrations")) == ["7", "8", "9"]
+
+    def test_delete_and_replace(self, store: StateStore) -> None:
+        store.mirror_put([item("7"), item("8"), item("9")])
+        store.mirror_delete("Registrations", ["7", "404"])
+        assert store.mirror_replace("Registrations", [item("9"), item("10")]) == {"8"}
+        assert sorted(i.item_id for i in store.mirror_items("Registrations")) == ["10", "9"]
+
+
+class LedgerContract:
+    def test_a_key_is_added_once_and_the_first_stays(self, store: StateStore, clock: Clock) -> None:
+        assert store.ledger_add("message:confirmed:registration-1", "message", {"n": 1}) is True
+        clock.now += 10
+        assert store.ledger_add("message:confirmed:registration-1", "message", {"n": 2}, "done") is False
+        entry = store.ledger_get("message:confirmed:registration-1")
+        assert entry is not None and (entry.kind, entry.status, entry.payload, entry.created, entry.updated) == (
+            "message", "due", {"n": 1}, clock.now - 10, clock.now - 10)
+        assert store.ledger_get("message:confirmed:registration-2") is None
+
+    def test_set_changes_the_status_and_keeps_or_replaces_the_payload(self, store: StateStore,
+                                                                      clock: Clock) -> None:
+        store.ledger_add("k", "message", {"n": 1})
+        clock.now += 5
+        store.ledger_set("k", "done")
+        entry = store.ledger_get("k")
+        assert entry is not None and (entry.status, entry.payload, entry.updated) == ("done", {"n": 1}, clock.now)
+        store.ledger_set("k", "failed", {"why": "Zoë"})
+        assert store.ledger_get("k").payload == {"why": "Zoë"}  # type: ignore[union-attr]
+        store.ledger_set("absent", "done")
+        assert store.ledger_get("absent") is None
+
+    def test_put_writes_whether_or_not_it_was_there(self, store: StateStore) -> None:
+        store.ledger_put("meeting:3", "meeting", "failed", {"problem": "403"})
+        store.ledger_put("meeting:3", "meeting", "done", {"id": "m1"})
+        entry = store.ledger_get("meeting:3")
+        assert entry is not None and (entry.status, entry.payload) == ("done", {"id": "m1"})
+
+    def test_lists_by_kind_and_status_oldest_first(self, store: StateStore, clock: Clock) -> None:
+        for n, (kind, status) in enumerate([("message", "due"), ("guest-request", "due"), ("message", "done"),
+                                            ("message", "due")]):
+            clock.now += 1
+            store.ledger_add(f"k{n}", kind, {}, status)
+        assert [e.key for e in store.ledger_list(kind="message", status="due")] == ["k0", "k3"]
+        assert [e.key for e in store.ledger_list(kind="message")] == ["k0", "k2", "k3"]
+        assert [e.key for e in store.ledger_list(status="due")] == ["k0", "k1", "k3"]
+        assert len(store.ledger_list()) == 4
+
+
+class OutboxContract:
+    def test_a_message_is_queued_once(self, store: StateStore, clock: Clock) -> None:
+        assert store.outbox_add("mail:1", "confirmed", {"to": ["a@x.org"], "subject": "Zoë"}, 1) is True
+        assert store.outbox_add("mail:1", "reminder", {"to": ["b@x.org"]}, 1) is False
+        entry = store.outbox_get("mail:1")
+        assert entry is not None and (entry.kind, entry.status, entry.payload["subject"], entry.recipients,
+                                      entry.attempts, entry.created, entry.sent_at, entry.error) == (
+            "confirmed", "queued", "Zoë", 1, 0, clock.now, None, None)
+        assert store.outbox_get("mail:2") is None
+
+    def test_a_claim_takes_a_queued_message_once(self, store: StateStore, clock: Clock) -> None:
+        store.outbox_add("mail:1", "test", {}, 1)
+        clock.now += 3
+        claimed = store.outbox_claim("mail:1")
+        assert claimed is not None and (claimed.status, claimed.attempts, claimed.updated) == ("sending", 1, clock.now)
+        assert store.outbox_claim("mail:1") is None
+        assert store.outbox_claim("mail:404") is None
+
+    def test_two_claims_at_once_give_the_message_to_one(self, store: StateStore, second_store: StateStore) -> None:
+        for n in range(20):
+            store.outbox_add(f"mail:{n}", "test", {}, 1)
+        won: list[list[str]] = [[], []]
+
+        def claim(which: int, handle: StateStore) -> None:
+            for n in range(20):
+                if handle.outbox_claim(f"mail:{n}") is not None:
+                    won[which].append(f"mail:{n}")
+
+        threads = [threading.Thread(target=claim, args=(i, h)) for i, h in enumerate((store, second_store))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(won[0] + won[1]) == sorted(f"mail:{n}" for n in range(20))
+        assert not set(won[0]) & set(won[1])
+
+    def test_set_is_conditional_on_the_status_it_expects(self, store: StateStore, clock: Clock) -> None:
+        store.outbox_add("mail:1", "test", {}, 1)
+        store.outbox_claim("mail:1")
+        assert store.outbox_set("mail:1", "queued", expect="queued") is False
+        assert store.outbox_set("mail:1", "sent", sent_at=clock.now, expect="sending") is True
+        assert store.outbox_set("mail:1", "failed", error="late", expect="sending") is False
+        entry = store.outbox_get("mail:1")
+        assert entry is not None and (entry.status, entry.sent_at, entry.error) == ("sent", clock.now, None)
+        assert store.outbox_set("mail:1", "failed", error="x" * 10, attempts=7) is True  # unconditional
+        entry = store.outbox_get("mail:1")
+        assert entry is not None and (entry.status, entry.error, entry.attempts) == ("failed", "x" * 10, 7)
+
+    def test_lists_by_status_oldest_first_with_filters_and_a_limit(self, store: StateStore, clock: Clock) -> None:
+        for n in range(5):
+            clock.now += 1
+            store.outbox_add(f"mail:{n}", "test", {}, 1)
+        store.outbox_claim("mail:1")
+        store.outbox_claim("mail:3")
+        assert [e.key for e in store.outbox_list("queued")] == ["mail:0", "mail:2", "mail:4"]
+        assert [e.key for e in store.outbox_list("queued", limit=2)] == ["mail:0", "mail:2"]
+        clock.now += 100
+        store.outbox_set("mail:3", "sending")  # touched just now
+        assert [e.key for e in store.outbox_list("sending", updated_before=clock.now - 50)] == ["mail:1"]
+
+    def test_what_was_sent_in_a_window_is_counted_for_the_limits(self, store: StateStore, clock: Clock) -> None:
+        for n, recipients in enumerate((1, 3, 2)):
+            store.outbox_add(f"mail:{n}", "test", {}, recipients)
+        store.outbox_claim("mail:0")
+        store.outbox_set("mail:0", "sent", sent_at=clock.now - 100)
+        store.outbox_claim("mail:1")
+        store.outbox_set("mail:1", "sent", sent_at=clock.now - 10)
+        store.outbox_claim("mail:2")  # its answer was lost: it counts, from when it was claimed
+        assert store.outbox_sent_since(clock.now - 50) == (1, 3)
+        assert store.outbox_sent_since(clock.now - 500) == (2, 4)
+        assert store.outbox_send_times(clock.now - 50) == [clock.now - 10, clock.now]
+
+    def test_tally_cancel_and_counts(self, store: StateStore) -> None:
+        for key in ("mail:update-7-1", "mail:update-7-2", "mail:update-8-1", "mail:update-7-12", "mail:other"):
+            store.outbox_add(key, "update", {}, 1)
+        store.outbox_claim("mail:update-7-2")
+        assert store.outbox_cancel("mail:update-", "-1") == 2  # subscriber 1's queued updates, not 12's
+        assert store.outbox_get("mail:update-7-12").status == "queued"  # type: ignore[union-attr]
+        assert store.outbox_cancel("mail:update-", "-2") == 0  # not queued any more: being sent
+        assert store.outbox_tally("mail:update-7-") == {"cancelled": 1, "sending": 1, "queued": 1}
+        assert store.outbox_counts() == {"cancelled": 2, "sending": 1, "queued": 2}
+
+
+class CountersContract:
+    def test_a_counter_counts_until_it_expires_then_starts_again(self, store: StateStore, clock: Clock) -> None:
+        assert [store.counter_add("subscribe:all:1", clock.now + 60) for _ in range(3)] == [1, 2, 3]
+        assert store.counter_add("subscribe:client:x:1", clock.now + 60) == 1
+        clock.now += 60
+        assert store.counter_add("subscribe:all:1", clock.now + 60) == 1
+
+    def test_counts_from_two_instances_add_up(self, store: StateStore, second_store: StateStore,
+                                              clock: Clock) -> None:
+        for _ in range(5):
+            store.counter_add("subscribe:all:1", clock.now + 60)
+            second_store.counter_add("subscribe:all:1", clock.now + 60)
+        assert store.counter_add("subscribe:all:1", clock.now + 60) == 11
