@@ -25,13 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import emulator_process
 from config import load_settings
-from coprod.listsync import read_changes
-from coprod.mailinglist import MailingList
-from coprod.meetings import MeetingSync
-from coprod.messages import ParticipantMessages
-from coprod.outbox import SendLimits
-from coprod.provision import provision
-from coprod.registrations import RegistrationSync
+from coprod.lists.mirror import read_changes
+from coprod.lists.provision import provision
+from coprod.mail.outbox import SendLimits
+from coprod.mailing.subscribers import MailingList
+from coprod.meetings.sync import MeetingSync
+from coprod.registrations.messages import ParticipantMessages
+from coprod.registrations.sync import RegistrationSync
 from coprod.runtime import Services
 
 PER_WINDOW = 30

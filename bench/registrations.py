@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import Emulator, emulator_process
 from config import load_settings
-from coprod.provision import provision
-from coprod.registrations import RegistrationSync
-from coprod.rules import allocate, parse_registration, parse_session
+from coprod.lists.provision import provision
+from coprod.registrations.rules import allocate, parse_registration, parse_session
+from coprod.registrations.sync import RegistrationSync
 from coprod.runtime import Services
 
 SESSIONS = 50

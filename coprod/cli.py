@@ -29,7 +29,7 @@ def _progress(message: str) -> None:
 
 
 def cmd_provision(args: argparse.Namespace) -> int:
-    from coprod.provision import provision
+    from coprod.lists.provision import provision
     from coprod.runtime import Services
 
     with Services.open(load_settings()) as services:
@@ -111,7 +111,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """The public pages on http://host:port/api/pages/..., as the function app serves them."""
     import uvicorn
 
-    from coprod.web import context_from_settings, create_web_app
+    from coprod.pages.app import context_from_settings, create_web_app
 
     settings = load_settings()
     app = create_web_app(lambda: context_from_settings(settings))
@@ -121,8 +121,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from coprod.demo import run_demo
-
+    try:  # the demo and the emulator it runs on live beside the service, not in a deployment of it
+        from demo import run_demo
+    except ImportError:
+        print("coprod: the demo is not part of a deployment; run it from a clone of the repository",
+              file=sys.stderr)
+        return 2
     return run_demo(state=args.state)
 
 

@@ -23,12 +23,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from coprod.guests import GuestAccess
-from coprod.listsync import read_changes
-from coprod.mailinglist import ListReport, MailingList
-from coprod.meetings import MeetingSync
-from coprod.messages import ParticipantMessages
-from coprod.registrations import RegistrationSync
+from coprod.guests.access import GuestAccess
+from coprod.lists.mirror import read_changes
+from coprod.mailing.subscribers import ListReport, MailingList
+from coprod.meetings.sync import MeetingSync
+from coprod.registrations.messages import ParticipantMessages
+from coprod.registrations.sync import RegistrationSync
 from coprod.runtime import Services
 from graph_client import GraphError
 

@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 from config import Settings
-from coprod.guests import GuestConfig, GuestPolicy
+from coprod.guests.access import GuestConfig, GuestPolicy
 from coprod.links import Signer
-from coprod.mailinglist import ListConfig
-from coprod.messages import MessageConfig
-from coprod.outbox import GraphTransport, MailTransport, Outbox, SendLimits
+from coprod.mail.outbox import GraphTransport, MailTransport, Outbox, SendLimits
+from coprod.mailing.subscribers import ListConfig
+from coprod.pages.app import WebContext
+from coprod.registrations.messages import MessageConfig
 from coprod.store import StateStore, open_store
-from coprod.web import WebContext
 from graph_client import Directory, GraphClient, Mail, OnlineMeetings, SharePointLists
 
 __all__ = ["Services"]
@@ -83,7 +83,7 @@ class Services:
 def _transport(settings: Settings, mail: Mail) -> MailTransport:
     """Graph's sendMail, or Azure Communication Services Email (COPROD_MAIL_TRANSPORT=acs)."""
     if settings.mail_transport == "acs":
-        from coprod.transport_acs import AcsTransport
+        from coprod.mail.acs import AcsTransport
 
         assert settings.acs_connection_string is not None and settings.acs_sender is not None  # settings check it
         return AcsTransport(settings.acs_connection_string.get_secret_value(), settings.acs_sender,

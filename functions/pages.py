@@ -1,4 +1,4 @@
-"""The public pages (`/api/pages/...`): handed to the Starlette app in `coprod.web` through Microsoft's ASGI adapter."""
+"""The public pages (`/api/pages/...`): the Starlette app in `coprod.pages.app`, through Microsoft's ASGI adapter."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves
 @cache
 def _middleware() -> Any:
     from config import load_settings
-    from coprod.web import context_from_settings, create_web_app
+    from coprod.pages.app import context_from_settings, create_web_app
 
     return func.AsgiMiddleware(  # type: ignore[no-untyped-call]
         create_web_app(lambda: context_from_settings(load_settings())))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from coprod.provision import provision
-from coprod.registrations import RegistrationSync, SyncReport
+from coprod.lists.provision import provision
+from coprod.registrations.sync import RegistrationSync, SyncReport
 from coprod.store import SqliteStore
 from graph_client import SharePointLists
 from graph_emulator import EmulatorServer

@@ -37,7 +37,7 @@ def test_the_sync_timer_runs_the_registration_sync(monkeypatch: pytest.MonkeyPat
     from azure.functions.timer import TimerRequest
 
     from config import load_settings
-    from coprod.provision import provision
+    from coprod.lists.provision import provision
     from functions.sync import sync_timer
     from graph_client import GraphClient, SharePointLists
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from config import load_settings
-from coprod.guests import GuestAccess, GuestNotes
-from coprod.provision import provision
+from coprod.guests.access import GuestAccess, GuestNotes
+from coprod.lists.provision import provision
 from coprod.run import run_once
 from coprod.runtime import Services
 from graph_client import Directory
@@ -308,7 +308,7 @@ class TestEmails:
 
         import httpx
 
-        from coprod.web import create_web_app
+        from coprod.pages.app import create_web_app
         from graph_emulator.testing import AsgiTransport
 
         row = guests.request("Eve Example", f"Eve@{AUTO}")

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from coprod.cli import main
 from coprod.handoffs import UNSUBSCRIBE, unsubscribe
 from coprod.links import LinkError, Signer
-from coprod.outbox import Outbox
+from coprod.mail.outbox import Outbox
+from coprod.pages.app import FormLimits, WebContext, create_web_app
 from coprod.store import OutboxEntry, SqliteStore
-from coprod.web import FormLimits, WebContext, create_web_app
 from graph_client import OutgoingMail
 from graph_emulator import EmulatorServer
 from graph_emulator.testing import AsgiTransport

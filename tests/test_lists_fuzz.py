@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from config import load_settings
-from coprod.guests import FINAL
-from coprod.provision import provision
-from coprod.rules import as_bool, normalise_email
+from coprod.guests.access import FINAL
+from coprod.lists.provision import provision
+from coprod.registrations.rules import as_bool, normalise_email
 from coprod.run import run_once
 from coprod.runtime import Services
 from graph_emulator import EmulatorServer

@@ -14,10 +14,10 @@ import pytest
 from config import load_settings
 from coprod.handoffs import UNSUBSCRIBE
 from coprod.links import Signer
-from coprod.provision import provision
+from coprod.lists.provision import provision
+from coprod.pages.app import create_web_app
 from coprod.run import run_once
 from coprod.runtime import Services
-from coprod.web import create_web_app
 from graph_emulator import EmulatorServer
 from graph_emulator.testing import AsgiTransport
 from tests.conftest import SIGNING_KEY, OffsetClock

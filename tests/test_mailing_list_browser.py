@@ -12,10 +12,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from config import load_settings
-from coprod.provision import provision
+from coprod.lists.provision import provision
+from coprod.pages.app import WebContext, create_web_app
 from coprod.run import run_once
 from coprod.runtime import Services
-from coprod.web import WebContext, create_web_app
 from graph_emulator import EmulatorServer
 from tests.browser import assert_accessible, serve_asgi
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from coprod.outbox import (
+from coprod.mail.outbox import (
     MAX_ATTEMPTS,
     PAUSED,
     DrainReport,
@@ -504,7 +504,7 @@ class TestLogs:
             def was_sent(self, key: str) -> bool:
                 raise MailError("look for a sent email: HTTP 403 ErrorAccessDenied")
 
-        caplog.set_level("WARNING", logger="coprod.outbox")
+        caplog.set_level("WARNING", logger="coprod.mail.outbox")
         outbox = Outbox(store, Troubled(clock), clock=clock, sleep=clock.sleep, recheck_after=300)
         for n in (1, 2, 3):
             outbox.enqueue(mail(n), "test")

@@ -20,11 +20,11 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 import tests.browser
-from coprod.guests import confirmation_subject
+from coprod.guests.access import confirmation_subject
 from coprod.handoffs import CANCEL, GUEST_CONFIRM, PREFERENCES, REJOIN, SUBSCRIBE_CONFIRM, UNSUBSCRIBE
 from coprod.links import Signer
+from coprod.pages.app import SECURITY_HEADERS, WebContext, create_web_app
 from coprod.store import MirrorItem, SqliteStore
-from coprod.web import SECURITY_HEADERS, WebContext, create_web_app
 from tests.browser import assert_accessible, csp_refusals, require_browser, serve_asgi
 from tests.conftest import SIGNING_KEY
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from config import LISTS
-from coprod.provision import provision
-from coprod.registrations import RegistrationSync
+from coprod.lists.provision import provision
+from coprod.registrations.sync import RegistrationSync
 from coprod.store import SqliteStore
 from graph_client import SharePointLists
 from graph_emulator import EmulatorServer

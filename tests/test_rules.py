@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from coprod.rules import (
+from coprod.registrations.rules import (
     Decision,
     Notes,
     Registration,

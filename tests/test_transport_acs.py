@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from coprod.outbox import MailError, MailRefused, MailThrottled, MailUncertain, Outbox, SendLimits
+from coprod.mail.acs import AcsTransport, acs_message, operation_id_for
+from coprod.mail.outbox import MailError, MailRefused, MailThrottled, MailUncertain, Outbox, SendLimits
 from coprod.store import SqliteStore
-from coprod.transport_acs import AcsTransport, acs_message, operation_id_for
 from graph_client import Attachment, OutgoingMail
 from graph_emulator import EmulatorServer
 from tests.acs_fake import AcsFake, SentAttachment, SentEmail
@@ -175,7 +175,7 @@ def test_a_wrong_access_key_is_refused_finally_and_sends_nothing(acs: AcsFake) -
 
 def test_importing_the_transport_loads_no_azure_sdk() -> None:
     loaded = subprocess.run(
-        [sys.executable, "-c", "import sys, coprod.transport_acs; print(sorted(m for m in sys.modules "
+        [sys.executable, "-c", "import sys, coprod.mail.acs; print(sorted(m for m in sys.modules "
                                "if m.split('.')[0] == 'azure'))"],
         cwd=ROOT, capture_output=True, text=True, check=True)
 
@@ -205,7 +205,7 @@ def test_the_setting_sends_the_services_email_through_acs_not_graph(
         emulator: EmulatorServer, env: dict[str, str], tmp_path: Path) -> None:
     """COPROD_MAIL_TRANSPORT=acs: a full run's booking confirmation goes by ACS, and nothing by sendMail."""
     from config import load_settings
-    from coprod.provision import provision
+    from coprod.lists.provision import provision
     from coprod.run import run_once
     from coprod.runtime import Services
 

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from coprod.links import Signer
+from coprod.pages.app import WebContext, create_web_app
 from coprod.store import SqliteStore
-from coprod.web import WebContext, create_web_app
 from graph_emulator.testing import AsgiTransport
 from tests.conftest import SIGNING_KEY
 

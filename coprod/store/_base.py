@@ -40,7 +40,7 @@ class OutboxEntry:
     key: str
     kind: str
     status: str  # queued, sending, sent, failed
-    payload: dict[str, Any]  # the message (see coprod.outbox)
+    payload: dict[str, Any]  # the message (see coprod.mail.outbox)
     recipients: int
     attempts: int
     created: float

@@ -52,9 +52,9 @@ from coprod.handoffs import (
     mail_keys,
 )
 from coprod.links import Signer
-from coprod.listsync import ListMirror, read_changes, save_link
-from coprod.outbox import Outbox
-from coprod.rules import as_bool, as_datetime, as_text, normalise_email, subscriber_topics
+from coprod.lists.mirror import ListMirror, read_changes, save_link
+from coprod.mail.outbox import Outbox
+from coprod.registrations.rules import as_bool, as_datetime, as_text, normalise_email, subscriber_topics
 from coprod.store import LedgerEntry, MirrorItem, OutboxEntry, StateStore
 from coprod.templates import UK, render_email
 from coprod.words import count
@@ -62,7 +62,7 @@ from graph_client import FieldUpdate, GraphError, OutgoingMail, SharePointLists
 
 __all__ = ["ListConfig", "ListReport", "MailingList", "render_markdown"]
 
-log = logging.getLogger("coprod.mailinglist")
+log = logging.getLogger("coprod.mailing.subscribers")
 STATUSES = ("Pending", "Subscribed", "Unsubscribed")
 REJOIN_EVERY = timedelta(days=30)  # at most one "do you want to rejoin?" email to a row in this time
 RECHECK_AFTER = 300.0

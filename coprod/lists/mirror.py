@@ -27,7 +27,7 @@ from graph_client import DeltaResult, FieldUpdate, GraphError, ListItem, SharePo
 
 __all__ = ["Applied", "ListMirror", "Written", "mirror_item", "read_changes", "save_link"]
 
-log = logging.getLogger("coprod.listsync")
+log = logging.getLogger("coprod.lists.mirror")
 Grouper = Callable[[dict[str, Any]], str | None]
 
 

@@ -38,8 +38,8 @@ from coprod.handoffs import (
     settle,
 )
 from coprod.links import Signer
-from coprod.listsync import ListMirror, read_changes, save_link
-from coprod.rules import (
+from coprod.lists.mirror import ListMirror, read_changes, save_link
+from coprod.registrations.rules import (
     HELD,
     Decision,
     Notes,

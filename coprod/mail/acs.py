@@ -29,7 +29,7 @@ import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from coprod.outbox import MailError, MailRefused, MailThrottled, MailUncertain
+from coprod.mail.outbox import MailError, MailRefused, MailThrottled, MailUncertain
 from graph_client import OutgoingMail, parse_retry_after
 
 if TYPE_CHECKING:

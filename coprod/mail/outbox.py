@@ -61,7 +61,7 @@ from graph_client import (
 __all__ = ["MAX_ATTEMPTS", "DrainReport", "GraphTransport", "MailError", "MailRefused", "MailThrottled",
            "MailTransport", "MailUncertain", "Outbox", "SendLimits", "from_payload", "to_payload"]
 
-log = logging.getLogger("coprod.outbox")
+log = logging.getLogger("coprod.mail.outbox")
 RECHECK_AFTER = 300.0  # seconds a `sending` message is left before Sent Items is asked about it
 MAX_ATTEMPTS = 5  # claims of one message, across runs, before it is given up as failed
 FINAL_STATUSES = frozenset({400, 403, 404})  # refusals that trying again cannot mend (a bad address, no permission)

@@ -28,11 +28,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from coprod import handoffs
-from coprod.calendar import SessionEvent, session_ics
 from coprod.handoffs import CANCEL, MailFailed, MeetingRecord, MessageDue, SessionChanged, Told, mail_keys, pending
 from coprod.links import Signer
-from coprod.outbox import Outbox
-from coprod.rules import as_text, facilitators, normalise_email, parse_session
+from coprod.mail.calendar import SessionEvent, session_ics
+from coprod.mail.outbox import Outbox
+from coprod.registrations.rules import as_text, facilitators, normalise_email, parse_session
 from coprod.store import LedgerEntry, MirrorItem, StateStore
 from coprod.templates import render_email
 from coprod.words import count, count_kind
@@ -40,7 +40,7 @@ from graph_client import Attachment, OutgoingMail
 
 __all__ = ["MessageConfig", "MessageReport", "ParticipantMessages"]
 
-log = logging.getLogger("coprod.messages")
+log = logging.getLogger("coprod.registrations.messages")
 
 EXPECTED = {"confirmed": "Confirmed", "promoted": "Confirmed", "waitlisted": "Waitlisted", "cancelled": "Cancelled"}
 SUBJECTS = {

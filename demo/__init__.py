@@ -86,7 +86,7 @@ def seed_programme(backend: Any, now: datetime) -> dict[str, Any]:
 
 
 def _print_sessions(store: Any) -> None:
-    from coprod.registrations import session_summaries
+    from coprod.registrations.sync import session_summaries
 
     print(f"    {'Session':<56} {'When (UK time)':<17} {'Places':>6} {'Conf.':>5} {'Wait':>4} {'Check':>5}")
     for row in session_summaries(store):
@@ -161,7 +161,7 @@ def _press(services: Any, link: str, **form: Any) -> str:
 
     import httpx
 
-    from coprod.web import create_web_app
+    from coprod.pages.app import create_web_app
     from graph_emulator.testing import AsgiTransport
 
     pages = create_web_app(services.web_context)
@@ -178,7 +178,7 @@ def _press(services: Any, link: str, **form: Any) -> str:
 def run_demo(state: str | None = None) -> int:
     from config import load_settings
     from coprod.handoffs import MeetingRecord
-    from coprod.provision import provision
+    from coprod.lists.provision import provision
     from coprod.runtime import Services
     from graph_emulator import EmulatorServer
 

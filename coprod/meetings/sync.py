@@ -25,8 +25,8 @@ from datetime import datetime
 
 from coprod import handoffs
 from coprod.handoffs import MeetingRecord, SessionChanged, decide_again
-from coprod.listsync import ListMirror
-from coprod.rules import facilitators, parse_session
+from coprod.lists.mirror import ListMirror
+from coprod.registrations.rules import facilitators, parse_session
 from coprod.store import StateStore
 from coprod.words import count
 from graph_client import (
@@ -41,7 +41,7 @@ from graph_client import (
 
 __all__ = ["MeetingReport", "MeetingSync"]
 
-log = logging.getLogger("coprod.meetings")
+log = logging.getLogger("coprod.meetings.sync")
 LOBBY_SCOPES = {"organization": "organization", "organizer": "organizer", "everyone": "everyone"}
 
 

@@ -33,9 +33,9 @@ from datetime import UTC, datetime
 from coprod import handoffs
 from coprod.handoffs import GUEST_CONFIRM, GuestConfirmed, GuestRequestDue, Invitation, RowGuard, mail_keys
 from coprod.links import Signer
-from coprod.listsync import ListMirror, read_changes, save_link
-from coprod.outbox import Outbox
-from coprod.rules import Notes, as_text, check_email, normalise_email
+from coprod.lists.mirror import ListMirror, read_changes, save_link
+from coprod.mail.outbox import Outbox
+from coprod.registrations.rules import Notes, as_text, check_email, normalise_email
 from coprod.store import LedgerEntry, MirrorItem, StateStore
 from coprod.templates import UK, render_email
 from coprod.words import count
@@ -53,7 +53,7 @@ from graph_client import (
 
 __all__ = ["GuestAccess", "GuestConfig", "GuestNotes", "GuestPolicy", "GuestReport", "confirmation_subject"]
 
-log = logging.getLogger("coprod.guests")
+log = logging.getLogger("coprod.guests.access")
 LIST = "GuestRequests"
 FINAL = ("Invited", "AlreadyMember", "Rejected")
 RECHECK_AFTER = 300.0  # seconds before an unfinished invitation is checked against the directory

@@ -46,7 +46,7 @@ from coprod.handoffs import (
     SubscriberDue,
 )
 from coprod.links import LinkError, Signer
-from coprod.rules import as_text, check_email, normalise_email, parse_session, subscriber_topics
+from coprod.registrations.rules import as_text, check_email, normalise_email, parse_session, subscriber_topics
 from coprod.store import StateStore
 from coprod.templates import render_page
 

@@ -1,0 +1,1 @@
+"""The SharePoint lists: creating them (`provision`) and keeping a mirror of them in step (`mirror`)."""

@@ -1,0 +1,1 @@
+"""Email: the outbox (each message once, at the mailbox's rate), its transports (Graph, ACS), calendar files."""

@@ -1,0 +1,1 @@
+"""The mailing list: subscribers (double opt-in, topics, leaving) and campaigns from the Updates list."""

@@ -1,0 +1,1 @@
+"""Teams meetings: one for every Open session, kept in step with it."""
