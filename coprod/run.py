@@ -25,7 +25,8 @@ from pathlib import Path
 
 from coprod.guests.access import GuestAccess
 from coprod.lists.mirror import read_changes
-from coprod.mailing.subscribers import ListReport, MailingList
+from coprod.mailing.common import ListReport
+from coprod.mailing.subscribers import MailingList
 from coprod.meetings.sync import MeetingSync
 from coprod.registrations.messages import ParticipantMessages
 from coprod.registrations.sync import RegistrationSync

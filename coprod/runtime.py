@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 from config import Settings
-from coprod.guests.access import GuestConfig, GuestPolicy
+from coprod.guests.access import GuestConfig
+from coprod.guests.rules import GuestPolicy
 from coprod.links import Signer
 from coprod.mail.outbox import GraphTransport, MailTransport, Outbox, SendLimits
-from coprod.mailing.subscribers import ListConfig
+from coprod.mailing.common import ListConfig
 from coprod.pages.app import WebContext
 from coprod.registrations.messages import MessageConfig
 from coprod.store import StateStore, open_store

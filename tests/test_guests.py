@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from config import load_settings
-from coprod.guests.access import GuestAccess, GuestNotes
+from coprod.guests.access import GuestAccess
+from coprod.guests.rules import GuestNotes
 from coprod.lists.provision import provision
 from coprod.run import run_once
 from coprod.runtime import Services

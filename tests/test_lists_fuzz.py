@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from config import load_settings
-from coprod.guests.access import FINAL
+from coprod.guests.rules import FINAL
 from coprod.lists.provision import provision
 from coprod.registrations.rules import as_bool, normalise_email
 from coprod.run import run_once

@@ -27,15 +27,24 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from coprod import handoffs
+from coprod.guests.rules import (
+    FINAL,
+    QUEUED,
+    WAITING_ADMIN,
+    WAITING_CONFIRMATION,
+    GuestNotes,
+    GuestPolicy,
+    Outcome,
+)
 from coprod.handoffs import GUEST_CONFIRM, GuestConfirmed, GuestRequestDue, Invitation, RowGuard, mail_keys
 from coprod.links import Signer
 from coprod.lists.mirror import ListMirror, read_changes, save_link
 from coprod.mail.outbox import Outbox
-from coprod.registrations.rules import Notes, as_text, check_email, normalise_email
+from coprod.registrations.rules import as_text, check_email, normalise_email
 from coprod.store import LedgerEntry, MirrorItem, StateStore
 from coprod.templates import UK, render_email
 from coprod.words import count
@@ -55,63 +64,15 @@ __all__ = ["GuestAccess", "GuestConfig", "GuestNotes", "GuestPolicy", "GuestRepo
 
 log = logging.getLogger("coprod.guests.access")
 LIST = "GuestRequests"
-FINAL = ("Invited", "AlreadyMember", "Rejected")
 RECHECK_AFTER = 300.0  # seconds before an unfinished invitation is checked against the directory
 RETRY_FAILED_AFTER = 3600.0  # a refused invitation is tried again after an hour (a permission may be fixed)
-
-
-class GuestNotes:
-    """What people (and the admins reading the list) see in StatusNote."""
-
-    BAD_EMAIL = "We couldn't use the email address “{value}”. Please check it for typing mistakes."
-    NO_EMAIL = "Please add the email address the person will sign in with."
-    BLOCKED = ("Thank you for asking. We can't give access to addresses from {domain}. If you think this is a "
-               "mistake, please reply to any of our emails and we'll look into it.")
-    REJECTED = "Thank you for asking. The programme team has decided not to give access this time."
-    WAITING_ADMIN = "Waiting for the programme team to approve. You'll get an invitation by email once they do."
-    CONFIRM_SENT = ("We've emailed a link to confirm this is your address. Access follows as soon as you've "
-                    "confirmed.")
-    QUEUED = "Approved. Your invitation is in the queue and will be sent within the hour."
-    INVITED = ("Invitation sent. Please open the email from Microsoft and accept it to get into the programme's "
-               "SharePoint site.")
-    ALREADY_MEMBER = "You already have an account with us, so you can sign in straight away. Access has been added."
-    INVITE_FAILED = "We couldn't send the invitation ({reason}). The programme team will look at it."
-    GROUP_FAILED = ("The invitation is done but we couldn't add access to the site yet ({reason}). We'll try again "
-                    "shortly.")
-    UNEXPECTED = "Something went wrong on our side with this request. The programme team will look at it."
-
-    @classmethod
-    def for_address(cls, problem: str | None, shown: str) -> str:
-        """The note for an address we cannot use (`check_email`'s problem)."""
-        if problem == "international":
-            return Notes.INTERNATIONAL_EMAIL.format(value=shown)
-        return cls.BAD_EMAIL.format(value=shown) if shown else cls.NO_EMAIL
-
-
-@dataclass(frozen=True)
-class GuestPolicy:
-    """Domains, as set in COPROD_GUEST_AUTO_APPROVE_DOMAINS and COPROD_GUEST_BLOCKED_DOMAINS (lower case)."""
-
-    auto_approve: tuple[str, ...] = ()
-    blocked: tuple[str, ...] = ()
-
-    @staticmethod
-    def _matches(domain: str, listed: tuple[str, ...]) -> bool:
-        return any(domain == d or domain.endswith("." + d) for d in listed)
-
-    def verdict(self, address: str) -> str:
-        """"blocked", "auto" (approved once the address is confirmed) or "admin" (an admin decides)."""
-        domain = address.rsplit("@", 1)[-1].lower()
-        if self._matches(domain, self.blocked):
-            return "blocked"
-        return "auto" if self._matches(domain, self.auto_approve) else "admin"
 
 
 @dataclass(frozen=True)
 class GuestConfig:
     group_id: str
     public_url: str  # where the pages are: links in emails point at {public_url}/api/pages/...
-    policy: GuestPolicy = GuestPolicy()
+    policy: GuestPolicy = field(default_factory=GuestPolicy)
     max_invites: int = 50
     invites_per_window: int = 150  # the invitations API's own limit, per tenant ...
     invite_window: float = 5.0  # ... per this many seconds
@@ -150,19 +111,6 @@ class GuestReport:
             (self.failed, f"{self.failed} failed (see the list's notes)"),
             (self.digest_queued, "the admins' daily digest queued")) if n]
         return "Guest access: " + (", ".join(parts) or "nothing waiting") + f"; {count(self.writes, 'item')} updated."
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: str
-    note: str
-    user_id: str | None = None
-    waiting: str | None = None  # for AwaitingDecision: the GuestReport count it adds to
-
-
-WAITING_ADMIN = Outcome("AwaitingDecision", GuestNotes.WAITING_ADMIN, waiting="awaiting_admin")
-WAITING_CONFIRMATION = Outcome("AwaitingDecision", GuestNotes.CONFIRM_SENT, waiting="awaiting_confirmation")
-QUEUED = Outcome("AwaitingDecision", GuestNotes.QUEUED, waiting="deferred")
 
 
 class GuestAccess:

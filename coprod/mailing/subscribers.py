@@ -12,13 +12,10 @@ by a form anyone can fill in: asking again sends at most one "do you want to
 rejoin?" email in 30 days, and only the button on the page its link opens
 subscribes them again.
 
-An Updates row with Ready and its SendAt reached becomes a campaign: one
-outbox entry per Subscribed subscriber whose topics match (no topics on
-either side means everything), keyed `mail:update-<update>-<subscriber>`,
-so a campaign stopped half-way and run again sends each once. The outbox
-drains it at the mailbox's rate, across runs; Status goes Scheduled ->
-Sending -> Sent with SentCount. Unsubscribing withdraws that person's
-queued updates at once (the page does it, not the next run).
+Updates rows become campaigns (`coprod.mailing.campaigns`), run as part of
+this reconciler since they go to the subscribers it keeps. Unsubscribing
+withdraws that person's queued updates at once (the page does it, not the
+next run), and the outbox asks `still_subscribed` right before each update.
 
 The service writes Subscribers' Status and ConfirmedAt, and Updates' Status
 and SentCount; and Topics only when the subscriber changes their own on the
@@ -30,20 +27,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache
 from typing import Any
 
 from config import THEMES
 from coprod import handoffs
 from coprod.handoffs import (
-    ONE_CLICK_PAGE,
-    PREFERENCES,
     REJOIN,
     SUBSCRIBE_CONFIRM,
-    UNSUBSCRIBE,
-    Campaign,
     LinkKind,
     ListCommand,
     RejoinAsked,
@@ -54,70 +45,19 @@ from coprod.handoffs import (
 from coprod.links import Signer
 from coprod.lists.mirror import ListMirror, read_changes, save_link
 from coprod.mail.outbox import Outbox
-from coprod.registrations.rules import as_bool, as_datetime, as_text, normalise_email, subscriber_topics
+from coprod.mailing.campaigns import Campaigns
+from coprod.mailing.common import ListConfig, ListReport
+from coprod.registrations.rules import as_text, normalise_email, subscriber_topics
 from coprod.store import LedgerEntry, MirrorItem, OutboxEntry, StateStore
 from coprod.templates import UK, render_email
-from coprod.words import count
 from graph_client import FieldUpdate, GraphError, OutgoingMail, SharePointLists
 
-__all__ = ["ListConfig", "ListReport", "MailingList", "render_markdown"]
+__all__ = ["MailingList"]
 
 log = logging.getLogger("coprod.mailing.subscribers")
 STATUSES = ("Pending", "Subscribed", "Unsubscribed")
 REJOIN_EVERY = timedelta(days=30)  # at most one "do you want to rejoin?" email to a row in this time
 RECHECK_AFTER = 300.0
-
-
-@dataclass(frozen=True)
-class ListConfig:
-    programme: str
-    public_url: str
-    sender: str
-
-
-@dataclass
-class ListReport:
-    new_subscribers: int = 0
-    confirmations_sent: int = 0
-    subscribed: int = 0
-    unsubscribed: int = 0
-    topics_changed: int = 0
-    unusable: int = 0
-    rejoin_asked: int = 0
-    failed: int = 0  # rows or messages that met an error nobody foresaw (logged by type; the rest went on)
-    campaigns_started: int = 0
-    campaigns_finished: int = 0
-    queued: int = 0
-    writes: int = 0
-
-    def line(self) -> str:
-        parts = [text for n, text in (
-            (self.new_subscribers, f"{count(self.new_subscribers, 'new subscriber')}"),
-            (self.confirmations_sent, f"{count(self.confirmations_sent, 'confirmation request')} queued"),
-            (self.subscribed, f"{self.subscribed} confirmed"),
-            (self.unsubscribed, f"{self.unsubscribed} unsubscribed"),
-            (self.topics_changed, f"{count(self.topics_changed, 'subscriber')} changed their topics"),
-            (self.unusable, f"{count(self.unusable, 'row')} with an unusable address"),
-            (self.rejoin_asked, f"{count(self.rejoin_asked, 'person', 'people')} who had left asked if they want to "
-                                "rejoin"),
-            (self.failed, f"{count(self.failed, 'row')} skipped after an unexpected error (see the log)"),
-            (self.campaigns_started, f"{count(self.campaigns_started, 'update')} started"),
-            (self.queued, f"{count(self.queued, 'email')} queued for updates"),
-            (self.campaigns_finished, f"{count(self.campaigns_finished, 'update')} finished")) if n]
-        return "Mailing list: " + (", ".join(parts) or "nothing new") + f"; {count(self.writes, 'item')} updated."
-
-
-@cache
-def _markdown() -> Any:
-    from markdown_it import MarkdownIt
-
-    # "js-default": CommonMark with raw HTML off, so an update's HTML is shown as text, never run
-    return MarkdownIt("js-default", {"linkify": False, "typographer": False})
-
-
-def render_markdown(text: str) -> str:
-    """An update's body as HTML: Markdown allowed, HTML escaped, javascript: links refused."""
-    return str(_markdown().render(text))
 
 
 class MailingList:
@@ -138,6 +78,8 @@ class MailingList:
         self._asked: set[str] = set()  # rows whose person asked to join in this run: they get a confirmation
         self._rejoin: set[str] = set()  # Unsubscribed rows whose address asked to join again: asked if they mean it
         self._left: set[str] = set()  # rows an admin set to Unsubscribed since the last run
+        self.campaigns = Campaigns(lists, store, outbox, signer, config, self.subscribers, self.updates, clock=clock,
+                                   progress=self.progress)
 
     # --- the run ------------------------------------------------------------------------
     def run(self, changes: dict[str, Any] | None = None) -> ListReport:
@@ -154,7 +96,7 @@ class MailingList:
                 self._failed("a request to join", error, report)
                 handoffs.settle(self.store, entry, "failed", outcome=f"error ({type(error).__name__})")
         report.writes += self.subscribers.write(self.lists, self._subscriber_updates(report), self.progress).written
-        report.writes += self._write_updates(report)
+        report.writes += self.campaigns.run(report)
         save_link(self.store, "Subscribers", changes["Subscribers"])
         save_link(self.store, "Updates", changes["Updates"])
         return report
@@ -163,6 +105,10 @@ class MailingList:
     def _failed(what: str, error: Exception, report: ListReport) -> None:
         report.failed += 1
         log.warning("Mailing list: %s was set aside after an unexpected error (%s)", what, type(error).__name__)
+
+    def settle(self) -> int:
+        """After the outbox has sent what it could: the updates' Status and SentCount, written back."""
+        return self.campaigns.settle()
 
     def still_subscribed(self, entry: OutboxEntry) -> bool:
         """Asked by the outbox right before an update goes: is its subscriber's row still Subscribed?"""
@@ -296,106 +242,7 @@ class MailingList:
         return int(self.outbox.enqueue(OutgoingMail(key=key, to=(address,), text=text, html=html, subject=title),
                                        kind))
 
-    # --- campaigns ------------------------------------------------------------------------------
-    def _write_updates(self, report: ListReport) -> int:
-        updates = []
-        for row in self.updates.items():
-            try:
-                wanted = self._campaign(row, report)
-            except Exception as error:  # this update alone stops (Failed, for its author to see); the rest go on
-                self._failed("an update", error, report)
-                wanted = {"Status": "Failed"}
-            changes = {k: v for k, v in wanted.items() if row.fields.get(k) != v}
-            if changes:
-                updates.append(FieldUpdate(row.item_id, changes, row.etag))
-        return self.updates.write(self.lists, updates, self.progress).written
-
-    def _campaign(self, row: MirrorItem, report: ListReport) -> dict[str, Any]:
-        status = as_text(row.fields.get("Status"), 20)
-        if status in ("Sent", "Failed") or not as_bool(row.fields.get("Ready")):
-            return {}
-        send_at = as_datetime(row.fields.get("SendAt")) if row.fields.get("SendAt") else None
-        if row.fields.get("SendAt") and send_at is None:
-            return {"Status": "Failed"}  # SendAt is not a date: nothing sent until an admin fixes it
-        now = datetime.fromtimestamp(self.clock(), UTC)
-        if send_at is not None and send_at > now:
-            return {"Status": "Scheduled"}
-        if not Campaign.started_for(self.store, row.item_id):
-            report.queued += self._fan_out(row)
-            handoffs.put(self.store, Campaign(row.item_id, self.clock()))
-            report.campaigns_started += 1
-        return self.progress_of(row.item_id, report)
-
-    def settle(self) -> int:
-        """After the outbox has sent what it could: started campaigns' Status and SentCount, written back."""
-        updates = []
-        for row in self.updates.items():
-            if not Campaign.started_for(self.store, row.item_id) or row.fields.get("Status") not in (
-                    "Sending", "Scheduled", None, ""):
-                continue
-            wanted = self.progress_of(row.item_id)
-            changes = {k: v for k, v in wanted.items() if row.fields.get(k) != v}
-            if changes:
-                updates.append(FieldUpdate(row.item_id, changes, row.etag))
-        return self.updates.write(self.lists, updates, self.progress).written
-
-    def progress_of(self, update_id: str, report: ListReport | None = None) -> dict[str, Any]:
-        """Status and SentCount of a started campaign, from its outbox entries."""
-        tally = self.store.outbox_tally(mail_keys.campaign(update_id))
-        sent, waiting = tally.get("sent", 0), tally.get("queued", 0) + tally.get("sending", 0)
-        if waiting:
-            return {"Status": "Sending", "SentCount": sent}
-        if report is not None:
-            report.campaigns_finished += 1
-        return {"Status": "Failed" if tally.get("failed") and not sent else "Sent", "SentCount": sent}
-
-    def _fan_out(self, update: MirrorItem) -> int:
-        """One outbox entry per Subscribed subscriber whose topics match; returns how many were queued now."""
-        wanted = set(subscriber_topics(update.fields))
-        subject = as_text(update.fields.get("Title"), 200) or f"News from {self.config.programme}"
-        body = str(update.fields.get("Body") or "")
-        body_html = render_markdown(body)
-        queued = 0
-        for row in self.subscribers.items():
-            address = normalise_email(row.fields.get("Email"))
-            topics = set(subscriber_topics(row.fields))
-            if row.fields.get("Status") != "Subscribed" or address is None:
-                continue
-            if wanted and topics and not wanted & topics:
-                continue
-            try:
-                mail = self._update_mail(mail_keys.update(update.item_id, row.item_id), row, address, subject, body,
-                                         body_html, sorted(topics))
-            except Exception as error:  # this subscriber's copy alone; the campaign goes on
-                log.warning("An update could not be prepared for one subscriber (%s)", type(error).__name__)
-                continue
-            queued += self.outbox.enqueue(mail, "update", {"subscriber": row.item_id})
-        return queued
-
-    def _update_mail(self, key: str, row: MirrorItem, address: str, subject: str, body: str, body_html: str,
-                     topics: list[str]) -> OutgoingMail:
-        who = f"{row.item_id}:{self.signer.digest(address)}"
-        public = self.config.public_url
-        unsubscribe_token = self.signer.make(UNSUBSCRIBE.purpose, who, UNSUBSCRIBE.lifetime.total_seconds())
-        preferences_token = self.signer.make(PREFERENCES.purpose, who, PREFERENCES.lifetime.total_seconds())
-        context = {"programme": self.config.programme, "subject": subject, "body": body, "body_html": body_html,
-                   "topics": ", ".join(topics), "since": _since(row.fields.get("ConfirmedAt")),
-                   "preferences_link": PREFERENCES.url(public, preferences_token),
-                   "unsubscribe_link": UNSUBSCRIBE.url(public, unsubscribe_token)}
-        text, html = render_email("update", **context)
-        # RFC 8058: a mail client's one-click unsubscribe POSTs "List-Unsubscribe=One-Click" to the https URI
-        headers = {"List-Unsubscribe": f"<{UNSUBSCRIBE.url(public, unsubscribe_token, ONE_CLICK_PAGE)}>, "
-                                       f"<mailto:{self.config.sender}?subject=unsubscribe>",
-                   "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
-        return OutgoingMail(key=key, to=(address,), subject=subject, text=text, html=html, headers=headers)
-
-
 def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _since(value: Any) -> str:
-    moment = as_datetime(value)
-    return f"{moment.astimezone(UK).day} {moment.astimezone(UK).strftime('%B %Y')}" if moment else ""
 
 

@@ -1,0 +1,106 @@
+"""Hand-offs: every kind of record that one part of the service leaves in the ledger for another, typed.
+
+The ledger is how the parts talk without calling each other: the registration
+sync decides a message is due and a later step queues it; a page records
+that someone pressed "unsubscribe" and the next run applies it. Each kind is
+a small frozen type here, with its key (what makes it happen once), its
+payload (what is stored) and how it is read back. Nothing outside this module
+spells a ledger key, an email's outbox key, or a link's purpose.
+
+    kind              key                                       written by          read by
+    message           message:<kind>:registration-<id>:...      registrations       messages
+    guest-request     guest:<address>                           registrations       guests
+    subscriber        subscriber:<address> (or :web:...:<day>)  registrations, page mailing list
+    cancel-request    cancel-request:<registration>             cancel page         registrations
+    session-change    session-changed:<session>:v<version>      meetings            messages
+    meeting           meeting:<session>                         meetings            messages, registrations, pages
+    guest-confirmed   guest-confirmed:<row>:<digest>            guest page          guests
+    told              told:registration-<id>                    messages            messages
+    invitation        invite:<address>                          guests              guests
+    guest-row,        guest-row:<address>,                      guests,             (guards against a second
+    subscriber-row    subscriber-row:<address>                  mailing list         row after a crash)
+    campaign          campaign:<update>                         mailing list        mailing list
+    unsubscribe, subscribe-confirmed, rejoin-confirmed, topics
+                      <command>:<row>:<digest>                  mailing-list pages  mailing list
+    mail-failed       mail-failed:<outbox key>                  outbox, messages    registrations
+    rejoin-asked      rejoin-asked:<row>                        mailing list        mailing list
+
+Statuses: `due` (to do), `done`, and for side effects in flight `sending`,
+`failed`, `throttled`. A key is written once (`record`) or overwritten on
+purpose (`put`); the ledger itself is in `coprod.store`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from coprod.handoffs._base import H, Handoff, Readable
+from coprod.handoffs._guests import GuestConfirmed, Invitation, RowGuard
+from coprod.handoffs._keys import mail_keys
+from coprod.handoffs._links import (
+    CANCEL,
+    GUEST_CONFIRM,
+    ONE_CLICK_PAGE,
+    PAGES,
+    PREFERENCES,
+    REJOIN,
+    SUBSCRIBE_CONFIRM,
+    UNSUBSCRIBE,
+    LinkKind,
+)
+from coprod.handoffs._mailing import COMMANDS, Campaign, ListCommand, RejoinAsked
+from coprod.handoffs._meetings import MeetingRecord, SessionChanged
+from coprod.handoffs._registrations import (
+    CancelRequest,
+    GuestRequestDue,
+    MailFailed,
+    MessageDue,
+    SubscriberDue,
+    Told,
+    decide_again,
+    sessions_to_decide,
+    set_sessions_to_decide,
+)
+from coprod.store import Ledger, LedgerEntry, OutboxStore
+
+__all__ = [
+    "CANCEL", "COMMANDS", "GUEST_CONFIRM", "ONE_CLICK_PAGE", "PAGES", "PREFERENCES", "REJOIN", "SUBSCRIBE_CONFIRM",
+    "UNSUBSCRIBE", "Campaign", "CancelRequest", "GuestConfirmed", "GuestRequestDue", "Handoff", "Invitation",
+    "LinkKind", "ListCommand", "MailFailed", "MeetingRecord", "MessageDue", "Readable", "RejoinAsked", "RowGuard",
+    "SessionChanged", "StoreForPages", "SubscriberDue", "Told", "decide_again", "get", "mail_keys", "pending", "put",
+    "record", "sessions_to_decide", "set_sessions_to_decide", "settle", "unsubscribe",
+]
+
+
+def record(ledger: Ledger, handoff: Handoff, status: str = "due") -> bool:
+    """Record a hand-off once; False (and nothing changes) if its key was recorded before."""
+    return ledger.ledger_add(handoff.key, handoff.KIND, handoff.payload(), status)
+
+
+def put(ledger: Ledger, handoff: Handoff, status: str = "done") -> None:
+    """Record a hand-off with this status, whether or not it was recorded before."""
+    ledger.ledger_put(handoff.key, handoff.KIND, status, handoff.payload())
+
+
+def get(ledger: Ledger, handoff: Handoff) -> LedgerEntry | None:
+    return ledger.ledger_get(handoff.key)
+
+
+def pending(ledger: Ledger, kind: type[H]) -> list[tuple[LedgerEntry, H]]:
+    """Every hand-off of this kind still `due`, oldest first, with its entry (to settle it)."""
+    return [(entry, kind.read(entry)) for entry in ledger.ledger_list(kind=kind.KIND, status="due")]
+
+
+def settle(ledger: Ledger, entry: LedgerEntry, status: str = "done", **outcome: Any) -> None:
+    """Mark a hand-off dealt with; `outcome` (words, ids: no personal data) is kept beside its payload."""
+    ledger.ledger_set(entry.key, status, entry.payload | outcome if outcome else None)
+
+
+def unsubscribe(store: StoreForPages, subject: str) -> None:
+    """Record an unsubscribe (from the page or a one-click POST) and withdraw their queued updates now."""
+    put(store, ListCommand("unsubscribe", subject), "due")
+    store.outbox_cancel(mail_keys.UPDATE, f"-{subject.partition(':')[0]}")
+
+
+class StoreForPages(Ledger, OutboxStore, Protocol):
+    """What `unsubscribe` needs: the ledger, and the outbox to withdraw from."""

@@ -1,0 +1,46 @@
+"""The outbox key of every email the service sends."""
+
+from __future__ import annotations
+
+
+class mail_keys:
+    """The outbox key of each email: what makes it go once. Never shown to anyone (Message-IDs hash it)."""
+
+    UPDATE = "mail:update-"  # every update's key starts so; one subscriber's end in -<row>
+
+    @staticmethod
+    def for_handoff(key: str) -> str:
+        return f"mail:{key}"
+
+    @staticmethod
+    def changed(registration: str, session: str, version: int) -> str:
+        return f"mail:changed:registration-{registration}:session-{session}:v{version}"
+
+    @staticmethod
+    def reminder(registration: str, session: str, version: int) -> str:
+        return f"mail:reminder:registration-{registration}:session-{session}:v{version}"
+
+    @staticmethod
+    def brief(session: str, version: int) -> str:
+        return f"mail:brief:session-{session}:v{version}"
+
+    @staticmethod
+    def guest_confirm(row: str, digest: str) -> str:
+        return f"mail:guest-confirm:{row}:{digest}"
+
+    @staticmethod
+    def guest_digest(day: str) -> str:
+        return f"mail:guest-digest:{day}"
+
+    @staticmethod
+    def list_question(kind: str, subject: str, day: str) -> str:
+        """A confirmation or rejoin question to a subscriber: one a day at most."""
+        return f"mail:{kind}:{subject}:{day}"
+
+    @staticmethod
+    def campaign(update: str) -> str:
+        return f"mail:update-{update}-"
+
+    @staticmethod
+    def update(update: str, subscriber: str) -> str:
+        return f"mail:update-{update}-{subscriber}"

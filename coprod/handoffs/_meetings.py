@@ -1,0 +1,100 @@
+"""Hand-offs of the meeting sync: each session's meeting, and sessions that changed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, ClassVar
+
+from coprod.store import Ledger, LedgerEntry
+
+
+@dataclass(frozen=True)
+class SessionChanged:
+    """A session's title or time changed (its meeting moved): people who had the old details hear of the new."""
+
+    KIND: ClassVar[str] = "session-change"
+    session: str
+    version: int
+    previous: dict[str, str] = field(default_factory=dict)  # title, start, end (ISO 8601) before the change
+
+    @property
+    def key(self) -> str:
+        return f"session-changed:{self.session}:v{self.version}"
+
+    def payload(self) -> dict[str, Any]:
+        return {"session": self.session, "version": self.version, "previous": dict(self.previous)}
+
+    @classmethod
+    def read(cls, entry: LedgerEntry) -> SessionChanged:
+        p = entry.payload
+        previous = p["previous"] if isinstance(p.get("previous"), dict) else {}
+        return cls(str(p.get("session") or ""), int(p.get("version") or 0),
+                   {str(k): str(v) for k, v in previous.items()})
+
+
+@dataclass(frozen=True)
+class MeetingRecord:
+    """What the ledger remembers of a session's Teams meeting (`done`), or why it could not be made (`failed`)."""
+
+    KIND: ClassVar[str] = "meeting"
+    session_id: str
+    meeting_id: str
+    join_url: str
+    title: str
+    start: datetime
+    end: datetime
+    version: int
+    presenters: tuple[str, ...]
+    lobby: str
+    deleted: bool = False
+
+    @staticmethod
+    def key_for(session_id: str) -> str:
+        return f"meeting:{session_id}"
+
+    @property
+    def key(self) -> str:
+        return self.key_for(self.session_id)
+
+    def payload(self) -> dict[str, Any]:
+        return {"id": self.meeting_id, "join_url": self.join_url, "title": self.title,
+                "start": self.start.isoformat(), "end": self.end.isoformat(), "version": self.version,
+                "presenters": list(self.presenters), "lobby": self.lobby, "deleted": self.deleted}
+
+    @classmethod
+    def from_entry(cls, entry: LedgerEntry | None) -> MeetingRecord | None:
+        if entry is None or "id" not in entry.payload:
+            return None
+        p = entry.payload
+        return cls(entry.key.removeprefix("meeting:"), p["id"], p["join_url"], p["title"],
+                   datetime.fromisoformat(p["start"]), datetime.fromisoformat(p["end"]), int(p["version"]),
+                   tuple(p.get("presenters", ())), str(p.get("lobby", "")), bool(p.get("deleted")))
+
+    @classmethod
+    def of(cls, ledger: Ledger, session_id: str) -> MeetingRecord | None:
+        """The session's meeting as last made (also while a later change of it is failing)."""
+        return cls.from_entry(ledger.ledger_get(cls.key_for(session_id)))
+
+    @classmethod
+    def problem(cls, ledger: Ledger, session_id: str) -> str | None:
+        """Why the session's meeting could not be made or changed, if the last try failed."""
+        entry = ledger.ledger_get(cls.key_for(session_id))
+        return str(entry.payload.get("problem", "")) if entry is not None and entry.status == "failed" else None
+
+    @classmethod
+    def all_made(cls, ledger: Ledger) -> list[MeetingRecord]:
+        return [r for r in map(cls.from_entry, ledger.ledger_list(kind=cls.KIND, status="done")) if r is not None]
+
+    def save(self, ledger: Ledger) -> MeetingRecord:
+        ledger.ledger_put(self.key, self.KIND, "done", self.payload())
+        return self
+
+    @classmethod
+    def failed(cls, ledger: Ledger, session_id: str, record: MeetingRecord | None, problem: str) -> None:
+        """Keep what was made before (links already sent still point at it) and say what went wrong."""
+        ledger.ledger_put(cls.key_for(session_id), cls.KIND, "failed",
+                          (record.payload() if record else {}) | {"problem": problem})
+
+    def deleted_now(self) -> MeetingRecord:
+        return replace(self, deleted=True)

@@ -1,0 +1,191 @@
+"""Hand-offs of the registration sync: messages due, guest and subscriber requests, cancellations,
+what each person was told, messages that failed, and sessions to decide again."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from coprod.store import Checkpoints, Ledger, LedgerEntry
+
+
+@dataclass(frozen=True)
+class MessageDue:
+    """The registration sync decided a person must hear something: confirmed, promoted, waitlisted, cancelled."""
+
+    KIND: ClassVar[str] = "message"
+    message: str
+    registration: str
+    session: str
+    again: str = ""  # a second copy of one (the address was corrected): part of the key only
+
+    @property
+    def key(self) -> str:
+        return f"message:{self.message}:registration-{self.registration}:session-{self.session}{self.again}"
+
+    def payload(self) -> dict[str, Any]:
+        return {"kind": self.message, "registration": self.registration, "session": self.session}
+
+    @classmethod
+    def read(cls, entry: LedgerEntry) -> MessageDue:
+        p = entry.payload
+        return cls(str(p.get("kind")), str(p.get("registration") or ""), str(p.get("session") or ""))
+
+
+@dataclass(frozen=True)
+class GuestRequestDue:
+    """A registration asked for access to the site: a GuestRequests row, once per address."""
+
+    KIND: ClassVar[str] = "guest-request"
+    email: str
+    name: str
+    registration: str
+
+    @property
+    def key(self) -> str:
+        return f"guest:{self.email}"
+
+    def payload(self) -> dict[str, Any]:
+        return {"name": self.name, "email": self.email, "registration": self.registration}
+
+    @classmethod
+    def read(cls, entry: LedgerEntry) -> GuestRequestDue:
+        p = entry.payload
+        return cls(str(p.get("email") or ""), str(p.get("name") or ""), str(p.get("registration") or ""))
+
+
+@dataclass(frozen=True)
+class SubscriberDue:
+    """Someone asked to join the mailing list: from a registration (once per address), or the subscribe page
+    (once per address a day, `day`)."""
+
+    KIND: ClassVar[str] = "subscriber"
+    email: str
+    name: str = ""
+    source: str = "registration"  # or "website"
+    registration: str | None = None
+    topics: tuple[str, ...] = ()
+    day: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"subscriber:web:{self.email}:{self.day}" if self.source == "website" else f"subscriber:{self.email}"
+
+    def payload(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {"name": self.name, "email": self.email, "source": self.source}
+        if self.registration is not None:
+            payload["registration"] = self.registration
+        if self.topics:
+            payload["topics"] = list(self.topics)
+        return payload
+
+    @classmethod
+    def read(cls, entry: LedgerEntry) -> SubscriberDue:
+        p = entry.payload
+        topics = p["topics"] if isinstance(p.get("topics"), list) else []
+        return cls(str(p.get("email") or ""), str(p.get("name") or ""), str(p.get("source") or "registration"),
+                   str(p["registration"]) if p.get("registration") else None, tuple(str(t) for t in topics))
+
+
+@dataclass(frozen=True)
+class CancelRequest:
+    """A participant pressed "cancel my place" on the page their email's link opened."""
+
+    KIND: ClassVar[str] = "cancel-request"
+    registration: str
+    address: str  # the keyed digest of the address the link was sent to
+
+    @property
+    def key(self) -> str:
+        return f"cancel-request:{self.registration}"
+
+    def payload(self) -> dict[str, Any]:
+        return {"registration": self.registration, "address": self.address}
+
+    @classmethod
+    def read(cls, entry: LedgerEntry) -> CancelRequest:
+        return cls(str(entry.payload.get("registration") or ""), str(entry.payload.get("address") or ""))
+
+
+@dataclass(frozen=True)
+class Told:
+    """What a participant last heard from us: the session version of their details, when, and whether they ever
+    had a calendar file (so a cancellation sends a cancelling one)."""
+
+    KIND: ClassVar[str] = "told"
+    registration: str
+    version: int
+    at: float
+    calendar: bool
+
+    @staticmethod
+    def key_for(registration: str) -> str:
+        return f"told:registration-{registration}"
+
+    @property
+    def key(self) -> str:
+        return self.key_for(self.registration)
+
+    def payload(self) -> dict[str, Any]:
+        return {"version": self.version, "at": self.at, "calendar": self.calendar}
+
+    @classmethod
+    def of(cls, ledger: Ledger, registration: str) -> Told | None:
+        entry = ledger.ledger_get(cls.key_for(registration))
+        if entry is None:
+            return None
+        p = entry.payload
+        return cls(registration, int(p["version"]), float(p["at"]), bool(p.get("calendar")))
+
+
+@dataclass(frozen=True)
+class MailFailed:
+    """A message that could not be sent (or prepared): noted on the registration or session it was about."""
+
+    KIND: ClassVar[str] = "mail-failed"
+    message_key: str
+    kind: str
+    reason: str
+    about: dict[str, str] = field(default_factory=dict)  # registration, session, subscriber
+    to: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"mail-failed:{self.message_key}"
+
+    def payload(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {**self.about, "kind": self.kind, "reason": self.reason[:200]}
+        if self.to:
+            payload["to"] = list(self.to)
+        return payload
+
+    @classmethod
+    def read(cls, entry: LedgerEntry) -> MailFailed:
+        p = entry.payload
+        about = {k: str(p[k]) for k in ("registration", "session", "subscriber") if p.get(k)}
+        return cls(entry.key.removeprefix("mail-failed:"), str(p.get("kind") or ""), str(p.get("reason") or ""),
+                   about, tuple(str(a) for a in p.get("to") or ()))
+
+    @classmethod
+    def every(cls, ledger: Ledger) -> list[tuple[LedgerEntry, MailFailed]]:
+        """Every failure recorded, noted already (`done`) or not yet (`due`)."""
+        return [(entry, cls.read(entry)) for entry in ledger.ledger_list(kind=cls.KIND)]
+
+
+_DIRTY = "registrations.dirty-sessions"
+
+
+def decide_again(checkpoints: Checkpoints, session_ids: Iterable[str]) -> None:
+    """Have the next registration run decide these sessions again (and rewrite their Sync notes)."""
+    dirty = set(sessions_to_decide(checkpoints)) | set(session_ids)
+    checkpoints.set_checkpoint(_DIRTY, json.dumps(sorted(dirty)))
+
+
+def sessions_to_decide(checkpoints: Checkpoints) -> list[str]:
+    return list(json.loads(checkpoints.get_checkpoint(_DIRTY) or "[]"))
+
+
+def set_sessions_to_decide(checkpoints: Checkpoints, session_ids: Iterable[str]) -> None:
+    checkpoints.set_checkpoint(_DIRTY, json.dumps(sorted(session_ids)))

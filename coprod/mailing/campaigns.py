@@ -1,0 +1,163 @@
+"""Campaigns: an Updates row with Ready, and its SendAt reached (or none), goes to every Subscribed subscriber
+whose topics match (no topics on either side means everything), once each.
+
+One outbox entry per subscriber, keyed by update and subscriber, so a campaign stopped half-way and run again
+sends each once; the outbox drains it at the mailbox's rate, across runs. Status goes Scheduled -> Sending ->
+Sent with SentCount (`settle`, after the outbox has sent what it could); Failed when SendAt is not a date, or
+nothing could be sent. The body is Markdown (raw HTML shown as text, `javascript:` links refused); every update
+carries its subscriber's own preferences and one-click unsubscribe links.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from coprod import handoffs
+from coprod.handoffs import ONE_CLICK_PAGE, PREFERENCES, UNSUBSCRIBE, Campaign, mail_keys
+from coprod.links import Signer
+from coprod.lists.mirror import ListMirror
+from coprod.mail.outbox import Outbox
+from coprod.mailing.common import ListConfig, ListReport
+from coprod.registrations.rules import as_bool, as_datetime, as_text, normalise_email, subscriber_topics
+from coprod.store import MirrorItem, StateStore
+from coprod.templates import UK, render_email
+from graph_client import FieldUpdate, OutgoingMail, SharePointLists
+
+__all__ = ["Campaigns", "render_markdown"]
+
+log = logging.getLogger("coprod.mailing.campaigns")
+
+
+@cache
+def _markdown() -> Any:
+    from markdown_it import MarkdownIt
+
+    # "js-default": CommonMark with raw HTML off, so an update's HTML is shown as text, never run
+    return MarkdownIt("js-default", {"linkify": False, "typographer": False})
+
+
+def render_markdown(text: str) -> str:
+    """An update's body as HTML: Markdown allowed, HTML escaped, javascript: links refused."""
+    return str(_markdown().render(text))
+
+
+class Campaigns:
+    def __init__(self, lists: SharePointLists, store: StateStore, outbox: Outbox, signer: Signer,
+                 config: ListConfig, subscribers: ListMirror, updates: ListMirror, *,
+                 clock: Callable[[], float] = time.time, progress: Callable[[str], None] | None = None) -> None:
+        self.lists = lists
+        self.store = store
+        self.outbox = outbox
+        self.signer = signer
+        self.config = config
+        self.subscribers = subscribers
+        self.updates = updates
+        self.clock = clock
+        self.progress = progress or (lambda message: None)
+
+    def run(self, report: ListReport) -> int:
+        """Start the campaigns that are due and write each update's Status; returns the rows written."""
+        updates = []
+        for row in self.updates.items():
+            try:
+                wanted = self._campaign(row, report)
+            except Exception as error:  # this update alone stops (Failed, for its author to see); the rest go on
+                report.failed += 1
+                log.warning("Mailing list: an update was set aside after an unexpected error (%s)",
+                            type(error).__name__)
+                wanted = {"Status": "Failed"}
+            changes = {k: v for k, v in wanted.items() if row.fields.get(k) != v}
+            if changes:
+                updates.append(FieldUpdate(row.item_id, changes, row.etag))
+        return self.updates.write(self.lists, updates, self.progress).written
+
+    def _campaign(self, row: MirrorItem, report: ListReport) -> dict[str, Any]:
+        status = as_text(row.fields.get("Status"), 20)
+        if status in ("Sent", "Failed") or not as_bool(row.fields.get("Ready")):
+            return {}
+        send_at = as_datetime(row.fields.get("SendAt")) if row.fields.get("SendAt") else None
+        if row.fields.get("SendAt") and send_at is None:
+            return {"Status": "Failed"}  # SendAt is not a date: nothing sent until an admin fixes it
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        if send_at is not None and send_at > now:
+            return {"Status": "Scheduled"}
+        if not Campaign.started_for(self.store, row.item_id):
+            report.queued += self._fan_out(row)
+            handoffs.put(self.store, Campaign(row.item_id, self.clock()))
+            report.campaigns_started += 1
+        return self.progress_of(row.item_id, report)
+
+    def settle(self) -> int:
+        """After the outbox has sent what it could: started campaigns' Status and SentCount, written back."""
+        updates = []
+        for row in self.updates.items():
+            if not Campaign.started_for(self.store, row.item_id) or row.fields.get("Status") not in (
+                    "Sending", "Scheduled", None, ""):
+                continue
+            wanted = self.progress_of(row.item_id)
+            changes = {k: v for k, v in wanted.items() if row.fields.get(k) != v}
+            if changes:
+                updates.append(FieldUpdate(row.item_id, changes, row.etag))
+        return self.updates.write(self.lists, updates, self.progress).written
+
+    def progress_of(self, update_id: str, report: ListReport | None = None) -> dict[str, Any]:
+        """Status and SentCount of a started campaign, from its outbox entries."""
+        tally = self.store.outbox_tally(mail_keys.campaign(update_id))
+        sent, waiting = tally.get("sent", 0), tally.get("queued", 0) + tally.get("sending", 0)
+        if waiting:
+            return {"Status": "Sending", "SentCount": sent}
+        if report is not None:
+            report.campaigns_finished += 1
+        return {"Status": "Failed" if tally.get("failed") and not sent else "Sent", "SentCount": sent}
+
+    def _fan_out(self, update: MirrorItem) -> int:
+        """One outbox entry per Subscribed subscriber whose topics match; returns how many were queued now."""
+        wanted = set(subscriber_topics(update.fields))
+        subject = as_text(update.fields.get("Title"), 200) or f"News from {self.config.programme}"
+        body = str(update.fields.get("Body") or "")
+        body_html = render_markdown(body)
+        queued = 0
+        for row in self.subscribers.items():
+            address = normalise_email(row.fields.get("Email"))
+            topics = set(subscriber_topics(row.fields))
+            if row.fields.get("Status") != "Subscribed" or address is None:
+                continue
+            if wanted and topics and not wanted & topics:
+                continue
+            try:
+                mail = self._update_mail(mail_keys.update(update.item_id, row.item_id), row, address, subject, body,
+                                         body_html, sorted(topics))
+            except Exception as error:  # this subscriber's copy alone; the campaign goes on
+                log.warning("An update could not be prepared for one subscriber (%s)", type(error).__name__)
+                continue
+            queued += self.outbox.enqueue(mail, "update", {"subscriber": row.item_id})
+        return queued
+
+    def _update_mail(self, key: str, row: MirrorItem, address: str, subject: str, body: str, body_html: str,
+                     topics: list[str]) -> OutgoingMail:
+        who = f"{row.item_id}:{self.signer.digest(address)}"
+        public = self.config.public_url
+        unsubscribe_token = self.signer.make(UNSUBSCRIBE.purpose, who, UNSUBSCRIBE.lifetime.total_seconds())
+        preferences_token = self.signer.make(PREFERENCES.purpose, who, PREFERENCES.lifetime.total_seconds())
+        context = {"programme": self.config.programme, "subject": subject, "body": body, "body_html": body_html,
+                   "topics": ", ".join(topics), "since": _since(row.fields.get("ConfirmedAt")),
+                   "preferences_link": PREFERENCES.url(public, preferences_token),
+                   "unsubscribe_link": UNSUBSCRIBE.url(public, unsubscribe_token)}
+        text, html = render_email("update", **context)
+        # RFC 8058: a mail client's one-click unsubscribe POSTs "List-Unsubscribe=One-Click" to the https URI
+        headers = {"List-Unsubscribe": f"<{UNSUBSCRIBE.url(public, unsubscribe_token, ONE_CLICK_PAGE)}>, "
+                                       f"<mailto:{self.config.sender}?subject=unsubscribe>",
+                   "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+        return OutgoingMail(key=key, to=(address,), subject=subject, text=text, html=html, headers=headers)
+
+
+def _since(value: Any) -> str:
+    moment = as_datetime(value)
+    return f"{moment.astimezone(UK).day} {moment.astimezone(UK).strftime('%B %Y')}" if moment else ""
+
+
