@@ -24,7 +24,7 @@ from graph_emulator._backend import Backend
 from graph_emulator._errors import GraphFault, bad_request
 from graph_emulator._faults import LogEntry
 
-__all__ = ["JSON_TYPE", "MAX_BATCH", "Call", "GraphService", "Handler", "Reply", "Route", "error_body"]
+__all__ = ["JSON_TYPE", "MAX_BATCH", "Call", "GraphService", "Handler", "Reply", "Route", "error_body", "parse_select"]
 
 JSON_TYPE = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
 DEFAULT_PAGE = 200
@@ -91,6 +91,23 @@ class Route:
     method: str
     template: str  # e.g. /sites/{site}/lists/{list}
     handler: Handler
+
+
+def parse_select(raw: str | None, properties: Iterable[str] | None = None,
+                 unknown: Callable[[str], Exception] | None = None) -> list[str] | None:
+    """A `$select` as the list of names it asks for (None: no `$select`). With `properties`, each name in its
+    canonical case (Graph takes them in any case, once each), and `unknown(name)` raised for one the type lacks."""
+    if not raw:
+        return None
+    canonical = {name.casefold(): name for name in properties or ()}
+    chosen: list[str] = []
+    for part in (p.strip() for p in raw.split(",") if p.strip()):
+        name = canonical.get(part.casefold(), part if properties is None else None)
+        if name is None:
+            raise (unknown(part) if unknown else ValueError(part))
+        if name not in chosen:
+            chosen.append(name)
+    return chosen
 
 
 def error_body(code: str, message: str, request_id: str, client_request_id: str | None) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from graph_emulator._backend import Backend
 from graph_emulator._directory import USER_PROPERTIES, Group
 from graph_emulator._errors import GraphFault, bad_request
-from graph_emulator._http import Call, Reply, Route
+from graph_emulator._http import Call, Reply, Route, parse_select
 
 __all__ = ["directory_routes"]
 
@@ -62,19 +62,9 @@ def _page(call: Call, items: Sequence[T]) -> tuple[Sequence[T], str | None]:
 
 def _select(call: Call, properties: Sequence[str], type_name: str) -> list[str] | None:
     """The `$select`ed properties in their canonical names (Graph takes them in any case), or None."""
-    raw = call.query.get("$select")
-    if raw is None:
-        return None
-    canonical = {name.casefold(): name for name in properties}
-    chosen: list[str] = []
-    for part in (p.strip() for p in raw.split(",")):
-        name = canonical.get(part.casefold())
-        if name is None:
-            raise bad_request(f"Parsing OData Select and Expand failed: Could not find a property named '{part}' "
-                              f"on type 'microsoft.graph.{type_name}'.", code="BadRequest")
-        if name not in chosen:
-            chosen.append(name)
-    return chosen
+    return parse_select(call.query.get("$select"), properties, lambda part: bad_request(
+        f"Parsing OData Select and Expand failed: Could not find a property named '{part}' "
+        f"on type 'microsoft.graph.{type_name}'.", code="BadRequest"))
 
 
 def _context(call: Call, entity_set: str, select: list[str] | None, *, single: bool = False) -> str:

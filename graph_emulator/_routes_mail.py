@@ -14,7 +14,7 @@ from typing import Any
 from graph_emulator._backend import Backend
 from graph_emulator._directory import User
 from graph_emulator._errors import GraphFault, bad_request, not_found
-from graph_emulator._http import Call, Reply, Route
+from graph_emulator._http import Call, Reply, Route, parse_select
 from graph_emulator._mail import MESSAGE_PROPERTIES, SENT_ITEMS, SentMessage, attachment_json, extended_key
 
 __all__ = ["mail_routes"]
@@ -27,8 +27,8 @@ _WELL_KNOWN = frozenset({"inbox", "drafts", "deleteditems", "junkemail", "outbox
 _FOLDER_CALL = re.compile(r"mailFolders\('([^']*)'\)", re.IGNORECASE)
 _STRING = r"'((?:[^']|'')*)'"
 _SORTABLE = {"sentDateTime", "receivedDateTime", "createdDateTime", "lastModifiedDateTime", "subject"}
-_CANONICAL = {name.lower(): name for name in MESSAGE_PROPERTIES}
 _TEXT_BODY = re.compile(r'outlook\.body-content-type\s*=\s*"?(text|html)"?', re.IGNORECASE)
+_CANONICAL = {name.lower(): name for name in MESSAGE_PROPERTIES}  # $filter and $orderby name properties too
 DEFAULT_PAGE = 10
 MAX_PAGE = 1000
 
@@ -153,15 +153,7 @@ def _parse_orderby(raw: str | None, filtered: list[str]) -> list[tuple[str, bool
 
 
 def _parse_select(raw: str | None) -> list[str] | None:
-    if not raw:
-        return None
-    selected = []
-    for name in (part.strip() for part in raw.split(",") if part.strip()):
-        prop = _CANONICAL.get(name.lower())
-        if prop is None:
-            raise _no_property(name)
-        selected.append(prop)
-    return selected
+    return parse_select(raw, MESSAGE_PROPERTIES, _no_property)
 
 
 def _parse_expand(raw: str | None) -> tuple[bool, list[str] | None]:

@@ -7,13 +7,9 @@ from typing import Any
 
 from graph_emulator._backend import Backend
 from graph_emulator._errors import GraphFault, bad_request
-from graph_emulator._http import Call, Reply, Route
+from graph_emulator._http import Call, Reply, Route, parse_select
 
 __all__ = ["sharepoint_routes"]
-
-
-def _split_select(raw: str | None) -> list[str] | None:
-    return [part.strip() for part in raw.split(",") if part.strip()] if raw else None
 
 
 def _expand_fields(raw: str | None) -> tuple[bool, list[str] | None]:
@@ -24,7 +20,7 @@ def _expand_fields(raw: str | None) -> tuple[bool, list[str] | None]:
     if not match:
         raise bad_request(f"Parsing OData Select and Expand failed: Could not find a property named "
                           f"'{raw.split('(')[0]}' on type 'microsoft.graph.listItem'.", code="BadRequest")
-    return True, _split_select(match.group(1))
+    return True, parse_select(match.group(1))
 
 
 def sharepoint_routes(backend: Backend) -> list[Route]:
@@ -71,7 +67,7 @@ def sharepoint_routes(backend: Backend) -> list[Route]:
         site = sp.site(call.params["site"])
         lst = sp.get_list(site.id, call.params["list"])
         expand, field_select = _expand_fields(call.query.get("$expand"))
-        select = _split_select(call.query.get("$select"))
+        select = parse_select(call.query.get("$select"))
         top = call.top()
         after = call.query.get("$skiptoken")
         after_id = int(after[len("Paged=TRUE&p_ID="):]) if after and after.startswith("Paged=TRUE&p_ID=") else 0
@@ -102,12 +98,12 @@ def sharepoint_routes(backend: Backend) -> list[Route]:
         lst, item = sp.get_item(site.id, call.params["list"], call.params["item"])
         expand, field_select = _expand_fields(call.query.get("$expand"))
         return Reply(200, sp.item_json(site, lst, item, expand_fields=expand, field_select=field_select,
-                                       select=_split_select(call.query.get("$select"))))
+                                       select=parse_select(call.query.get("$select"))))
 
     def get_item_fields(call: Call) -> Reply:
         sp = backend.sharepoint
         lst, item = sp.get_item(call.params["site"], call.params["list"], call.params["item"])
-        return Reply(200, sp.fields_json(lst, item, _split_select(call.query.get("$select"))))
+        return Reply(200, sp.fields_json(lst, item, parse_select(call.query.get("$select"))))
 
     def patch_fields(call: Call) -> Reply:
         sp = backend.sharepoint
@@ -136,7 +132,7 @@ def sharepoint_routes(backend: Backend) -> list[Route]:
         sp = backend.sharepoint
         site = sp.site(call.params["site"])
         expand, field_select = _expand_fields(call.query.get("$expand"))
-        select = _split_select(call.query.get("$select"))
+        select = parse_select(call.query.get("$select"))
         try:
             lst, changes, next_state, delta_state = sp.delta_page(site.id, call.params["list"],
                                                                   call.query.get("token"), call.top())

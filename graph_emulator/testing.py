@@ -25,8 +25,9 @@ import httpx
 
 from graph_emulator._app import create_app
 from graph_emulator._backend import Backend
+from graph_emulator._serving import BackgroundServer  # any ASGI app (a test's own fake) on loopback, in a thread
 
-__all__ = ["IN_PROCESS_BASE", "AsgiTransport", "InProcessToken", "InProcessTransport"]
+__all__ = ["IN_PROCESS_BASE", "AsgiTransport", "BackgroundServer", "InProcessToken", "InProcessTransport"]
 
 IN_PROCESS_BASE = "https://graph.emulator.invalid"
 

@@ -39,7 +39,6 @@ import hashlib
 import hmac
 import json
 import secrets
-import socket
 import tempfile
 import threading
 import time
@@ -50,13 +49,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from graph_emulator._tls import TlsFiles, make_tls_files
+from graph_emulator.testing import BackgroundServer
 
 __all__ = ["AcsEmailState", "AcsError", "AcsFake", "SentAttachment", "SentEmail", "Served"]
 
@@ -419,17 +418,10 @@ class AcsFake:
         self.sender = sender
         self.access_key = access_key or base64.b64encode(secrets.token_bytes(32)).decode()
         self.state = AcsEmailState(self.access_key, sender)
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._socket.bind((host, 0))
-        self.url = f"https://{host}:{self._socket.getsockname()[1]}"
         # http="h11": the connection dropping in `_DropAnswers` knows that protocol's request cycle
-        config = uvicorn.Config(_DropAnswers(create_app(self.state)), http="h11",
-                                ssl_certfile=str(self.tls.certificate), ssl_keyfile=str(self.tls.key),
-                                log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=1)
-        self._server = uvicorn.Server(config)
-        self._thread: threading.Thread | None = None
+        self._server = BackgroundServer(_DropAnswers(create_app(self.state)), host, name="acs-fake", http="h11",
+                                        certfile=str(self.tls.certificate), keyfile=str(self.tls.key))
+        self.url = self._server.url
 
     @property
     def ca_bundle(self) -> str:
@@ -440,21 +432,11 @@ class AcsFake:
         return f"endpoint={self.url}/;accesskey={access_key or self.access_key}"
 
     def start(self) -> AcsFake:
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._server.serve(sockets=[self._socket])),
-                                        name="acs-fake", daemon=True)
-        self._thread.start()
-        for _ in range(1000):
-            if self._server.started:
-                return self
-            threading.Event().wait(0.01)
-        raise RuntimeError("the ACS fake did not start")
+        self._server.start()
+        return self
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        self._server.force_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._socket.close()
+        self._server.stop()
         self._temp.cleanup()
 
     def __enter__(self) -> AcsFake:

@@ -21,26 +21,22 @@ pytest to rewrite this module's asserts (it would warn); the helpers report with
 
 from __future__ import annotations
 
-import asyncio
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
 from starlette.types import ASGIApp
 
+from graph_emulator.testing import BackgroundServer
+
 __all__ = [
-    "AXE_SCRIPT", "CHROMIUM", "CHROMIUM_ARGS", "WCAG_22_AA", "AsgiServer", "AxeViolation", "assert_accessible",
+    "AXE_SCRIPT", "CHROMIUM", "CHROMIUM_ARGS", "WCAG_22_AA", "AxeViolation", "assert_accessible",
     "axe_violations", "browser", "browser_missing", "chromium_browser", "csp_refusals", "launch_chromium", "page",
     "require_browser", "serve_asgi",
 ]
@@ -141,65 +137,10 @@ def csp_refusals(page: Page) -> list[str]:
 
 
 # --- serving an ASGI app ----------------------------------------------------------------------------------------------
-class AsgiServer:
-    """An ASGI app served by uvicorn on `http://127.0.0.1:<free port>` in a background thread; a context manager."""
-
-    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.host = host
-        # The socket is bound here, so the port is known (and ours) before the server starts; IPPROTO_TCP so that
-        # asyncio sets TCP_NODELAY (see graph_emulator/_server.py).
-        self._socket = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM,
-                                     socket.IPPROTO_TCP)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind((host, port))
-        self.port: int = self._socket.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=1)
-        self._server = uvicorn.Server(config)
-        self._thread: threading.Thread | None = None
-        self._failure: BaseException | None = None
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    def _serve(self) -> None:
-        try:
-            asyncio.run(self._server.serve(sockets=[self._socket]))
-        except BaseException as error:  # reported by start(), which is waiting for the server
-            self._failure = error
-
-    def start(self, timeout: float = 10) -> AsgiServer:
-        self._thread = threading.Thread(target=self._serve, name=f"asgi-server-{self.port}", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the ASGI server on {self.url} did not start") from self._failure
-            time.sleep(0.005)
-        return self
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._server.force_exit = True  # don't wait for the browser's idle keep-alive connections
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._socket.close()
-
-    def __enter__(self) -> AsgiServer:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-
-
 @contextmanager
 def serve_asgi(app: ASGIApp) -> Iterator[str]:
     """Serve `app` on loopback for the block; yields its base URL (`http://127.0.0.1:<port>`, no trailing slash)."""
-    with AsgiServer(app) as server:
+    with BackgroundServer(app, name="pages") as server:
         yield server.url
 
 
