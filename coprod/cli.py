@@ -16,7 +16,6 @@ import argparse
 import logging
 import sys
 import time
-from collections.abc import Callable
 
 from config import SettingsError, load_settings
 from graph_client import GraphError
@@ -38,19 +37,10 @@ def cmd_provision(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_sync_once(services: object, progress: Callable[[str], None] = _progress) -> list[str]:
-    """Run every reconciler once; returns one summary line each."""
-    from coprod.run import run_once
-    from coprod.runtime import Services
-
-    assert isinstance(services, Services)
-    return run_once(services, progress)
-
-
 def cmd_sync(args: argparse.Namespace) -> int:
     """One run (`--once`), or a run every `--interval` seconds: a run that fails says why in one line, and the
     loop goes on to the next (Graph down for a while, a bug met by one run)."""
-    from coprod.run import describe
+    from coprod.run import describe, run_once
     from coprod.runtime import Services
 
     settings = load_settings()
@@ -58,7 +48,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         started = time.monotonic()
         try:
             with Services.open(settings) as services:
-                for line in run_sync_once(services):
+                for line in run_once(services, _progress):
                     print(line, flush=True)
                 print(f"Graph requests: {services.graph.stats['requests']}; took {time.monotonic() - started:.1f} s",
                       flush=True)
@@ -111,10 +101,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """The public pages on http://host:port/api/pages/..., as the function app serves them."""
     import uvicorn
 
-    from coprod.pages.app import context_from_settings, create_web_app
+    from coprod.pages.app import create_web_app
+    from coprod.runtime import web_context
 
     settings = load_settings()
-    app = create_web_app(lambda: context_from_settings(settings))
+    app = create_web_app(lambda: web_context(settings))
     print(f"Public pages on http://{args.host}:{args.port}/api/pages/ (Ctrl+C to stop)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

@@ -1,4 +1,9 @@
-"""Wiring: the Graph client, list and directory operations, state store, outbox and signer a run needs."""
+"""The composition root: the one place that turns settings into the parts of the service.
+
+The CLI, the timer function and the pages all get what they use from here: a run gets `Services` (the Graph
+client, the lists, the directory, meetings, the store, the outbox, the signer); the pages get a `WebContext`
+(only the store and the signer: no Graph client, so a page never waits for a token).
+"""
 
 from __future__ import annotations
 
@@ -13,12 +18,23 @@ from coprod.guests.rules import GuestPolicy
 from coprod.links import Signer
 from coprod.mail.outbox import GraphTransport, MailTransport, Outbox, SendLimits
 from coprod.mailing.common import ListConfig
-from coprod.pages.app import WebContext
+from coprod.pages.app import FormLimits, WebContext
 from coprod.registrations.messages import MessageConfig
 from coprod.store import StateStore, open_store
 from graph_client import Directory, GraphClient, Mail, OnlineMeetings, SharePointLists
 
-__all__ = ["Services"]
+__all__ = ["Services", "signer_for", "web_context"]
+
+
+def signer_for(settings: Settings, clock: Callable[[], float] = time.time) -> Signer:
+    return Signer(settings.signing_key.get_secret_value(), clock=clock)
+
+
+def web_context(settings: Settings, store: StateStore | None = None, signer: Signer | None = None) -> WebContext:
+    """What the pages need, from the settings (or the store and signer a run already has)."""
+    return WebContext(signer or signer_for(settings), store or open_store(settings.state), settings.programme_name,
+                      settings.site_name, FormLimits(settings.subscribe_per_client_per_minute,
+                                                     settings.subscribe_per_hour))
 
 
 @dataclass
@@ -44,7 +60,7 @@ class Services:
         outbox = Outbox(store, _transport(settings, mail), limits, clock=clock, sleep=sleep)
         return cls(settings, graph, SharePointLists(graph, settings.site_id), store, Directory(graph),
                    OnlineMeetings(graph, settings.organizer_id), outbox,
-                   Signer(settings.signing_key.get_secret_value(), clock=clock), clock, sleep)
+                   signer_for(settings, clock), clock, sleep)
 
     def guest_config(self) -> GuestConfig:
         s = self.settings
@@ -63,8 +79,7 @@ class Services:
                           sender=self.settings.sender)
 
     def web_context(self) -> WebContext:
-        return WebContext(self.signer, self.store, self.settings.programme_name,
-                          self.settings.site_name)
+        return web_context(self.settings, self.store, self.signer)
 
     def close(self) -> None:
         self.graph.close()

@@ -13,10 +13,11 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves
 @cache
 def _middleware() -> Any:
     from config import load_settings
-    from coprod.pages.app import context_from_settings, create_web_app
+    from coprod.pages.app import create_web_app
+    from coprod.runtime import web_context
 
     return func.AsgiMiddleware(  # type: ignore[no-untyped-call]
-        create_web_app(lambda: context_from_settings(load_settings())))
+        create_web_app(lambda: web_context(load_settings())))
 
 
 @bp.route(route="pages/{*path}", methods=["GET", "HEAD", "POST"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -160,10 +160,11 @@ class GraphClient:
 
     def send(self, operation: str, method: str, path: str, *, json: Any = None, params: Mapping[str, str] | None = None,
              headers: Mapping[str, str] | None = None, idempotent: bool | None = None, content: bytes | None = None,
-             content_type: str | None = None) -> httpx.Response:
+             content_type: str | None = None, retry: bool = True) -> httpx.Response:
         """Send one request, retrying what may be retried; raise a GraphError for anything but 2xx.
 
-        The body is `json`, or raw `content` of `content_type` (a MIME message for sendMail).
+        The body is `json`, or raw `content` of `content_type` (a MIME message for sendMail). `retry=False`: one
+        try, for a caller that owns the retrying of this request itself (`batch`).
         """
         url = self.url(path)
         if json is not None:
@@ -189,7 +190,8 @@ class GraphClient:
                         getattr(getattr(error, "error", None), "detail", "failed"), state.attempt_number,
                         state.upcoming_sleep)
 
-        retrying = tenacity.Retrying(stop=stop, wait=wait, sleep=self._sleep, before_sleep=before_sleep,
+        retrying = tenacity.Retrying(stop=stop if retry else tenacity.stop_after_attempt(1), wait=wait,
+                                     sleep=self._sleep, before_sleep=before_sleep,
                                      retry=tenacity.retry_if_exception_type(_Retryable), reraise=True)
         try:
             for attempt in retrying:
@@ -296,7 +298,10 @@ class GraphClient:
 
         Entries answered 429/503 (and 504 where safe) go again, alone, after
         the longest Retry-After among them; the rest are returned as they
-        came, failures included (see `raise_for_entry`).
+        came, failures included (see `raise_for_entry`). This loop is the
+        only one that retries a `$batch`: a throttled or failed envelope is
+        sent once by `send` and counts here as every entry in it answered so,
+        so attempts never multiply.
         """
         pending = list(requests)
         ids = [r.id for r in pending]
@@ -309,8 +314,18 @@ class GraphClient:
             for start in range(0, len(pending), MAX_BATCH):
                 chunk = pending[start:start + MAX_BATCH]
                 safe = all(r.method.upper() in IDEMPOTENT for r in chunk)
-                response = self.send(operation, "POST", "/$batch",
-                                     json={"requests": [r.as_json() for r in chunk]}, idempotent=safe)
+                try:
+                    response = self.send(operation, "POST", "/$batch",
+                                         json={"requests": [r.as_json() for r in chunk]}, idempotent=safe, retry=False)
+                except (GraphResponseError, GraphTransportError) as error:
+                    if not _envelope_may_retry(error, safe):
+                        raise
+                    status = error.status if isinstance(error, GraphResponseError) else 503
+                    wait = error.retry_after if isinstance(error, GraphResponseError) else None
+                    headers = {"Retry-After": str(wait)} if wait is not None else {}
+                    for request in chunk:  # the whole envelope was refused: each entry as if answered so
+                        results[request.id] = BatchResponse(id=request.id, status=status, headers=headers)
+                    continue
                 envelope = self.parse(operation, response, BatchEnvelope)
                 answered = {entry.id: entry for entry in envelope.responses}
                 for request in chunk:
@@ -347,5 +362,9 @@ class GraphClient:
         raise error
 
 
-def is_response_error(error: BaseException, *statuses: int) -> bool:
-    return isinstance(error, GraphResponseError) and error.status in statuses
+def _envelope_may_retry(error: GraphResponseError | GraphTransportError, safe: bool) -> bool:
+    """Whether a `$batch` envelope that failed may go again: refused (429, 503), or lost where that is safe."""
+    if isinstance(error, GraphTransportError):
+        sent = not isinstance(error.cause, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+        return may_retry("POST", None, sent=sent, idempotent=safe)
+    return error.status in RETRY_STATUSES and may_retry("POST", error.status, sent=True, idempotent=safe)

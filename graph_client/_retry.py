@@ -3,7 +3,26 @@
 Graph asks throttled clients to wait `Retry-After` (seconds, or an HTTP
 date); without it we back off exponentially with jitter. Attempts and the
 total wait are bounded. Nothing else in the stack retries (no kiota retry
-handler, no httpx retries), so attempts never multiply.
+handler, no httpx retries, no retry policy in host.json), so attempts never
+multiply.
+
+Who retries what, across the whole service (each failure has one owner):
+
+    what failed                        owner                            how
+    a Graph request (429, 503, 504,    GraphClient.send (tenacity,      this policy; a request that may have
+      a dropped connection)              this module)                     been carried out only if idempotent
+    entries of a `$batch`, or the      GraphClient.batch                this policy's bounds; the envelope is
+      whole envelope                                                      sent by `send` with retry=False
+    an email (throttled, no answer,    coprod.mail.outbox               throttled: the mailbox pauses; no
+      refused)                                                           answer: checked in Sent Items, never
+                                                                         resent blindly; refused: at most
+                                                                         MAX_ATTEMPTS tries across runs
+    an email by ACS                    coprod.mail.outbox               the SDK's own retries are off
+    a guest invitation refused         coprod.guests.access             tried again an hour later (a
+                                                                         permission may have been fixed); a
+                                                                         lost answer is settled by a directory
+                                                                         look-up, never a second invitation
+    a whole run                        the next run (the timer)         the Functions host does not retry it
 """
 
 from __future__ import annotations

@@ -224,3 +224,33 @@ class TestBatch:
         client, _, _ = make(handler)
         results = client.batch("update items", [BatchRequest(str(i), "DELETE", f"/items/{i}") for i in range(45)])
         assert sizes == [20, 20, 5] and len(results) == 45
+
+
+class TestBatchRetriesHaveOneOwner:
+    def test_a_throttled_envelope_is_retried_by_the_batch_loop_alone_within_its_budget(self) -> None:
+        """A 429 on the whole `$batch` is not retried twice over (once by the request, again by the loop)."""
+        seen = 0
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            nonlocal seen
+            seen += 1
+            return graph_error(429, "TooManyRequests", retry_after="2")
+
+        client, sleeps, _ = make(handler, policy=RetryPolicy(max_attempts=4, max_wait=300))
+        answers = client.batch("read lists", [BatchRequest("1", "GET", "/sites/s/lists")])
+        assert seen == 4 and answers["1"].status == 429  # four tries in all, each honouring Retry-After
+        assert len(sleeps) == 3 and all(2.0 <= s <= 2.2 for s in sleeps)
+
+    def test_a_throttled_envelope_then_an_answer(self) -> None:
+        handler, seen = scripted(graph_error(503, "ServiceUnavailable", retry_after="1"),
+                                 httpx.Response(200, json={"responses": [{"id": "1", "status": 200, "body": {}}]}))
+        client, sleeps, _ = make(handler)
+        assert client.batch("read lists", [BatchRequest("1", "GET", "/sites/s/lists")])["1"].status == 200
+        assert len(seen) == 2 and len(sleeps) == 1
+
+    def test_a_lost_answer_to_a_batch_of_writes_is_not_sent_again(self) -> None:
+        handler, seen = scripted(graph_error(504, "GatewayTimeout"))
+        client, _, _ = make(handler)
+        with pytest.raises(ServiceError):
+            client.batch("write items", [BatchRequest("1", "POST", "/sites/s/lists/l/items", body={})])
+        assert len(seen) == 1

@@ -51,9 +51,9 @@ from coprod.store import StateStore
 from coprod.templates import render_page
 
 if TYPE_CHECKING:
-    from config import Settings
+    pass
 
-__all__ = ["BASE", "WebContext", "context_from_settings", "create_web_app"]
+__all__ = ["BASE", "FormLimits", "WebContext", "create_web_app"]
 
 BASE = PAGES
 STATIC = Path(__file__).with_name("static")
@@ -272,19 +272,6 @@ class Pages:
 
     async def not_found(self, request: Request, exc: Exception) -> Response:
         return self.page("not_found", 404)
-
-
-def context_from_settings(settings: Settings) -> WebContext:
-    """The pages' context for a process of their own (the function app, `coprod serve`)."""
-    from coprod.links import Signer
-    from coprod.store import open_store
-
-    return WebContext(Signer(settings.signing_key.get_secret_value()), open_store(settings.state),
-                      settings.programme_name, settings.site_name, form_limits(settings))
-
-
-def form_limits(settings: Settings) -> FormLimits:
-    return FormLimits(settings.subscribe_per_client_per_minute, settings.subscribe_per_hour)
 
 
 def _client(request: Request) -> str:
