@@ -27,5 +27,5 @@ def test_every_graph_error_is_a_graph_error() -> None:
 
 def test_emulator_exports() -> None:
     assert sorted(graph_emulator.__all__) == ["Backend", "EmulatorServer", "FaultRule", "create_app"]
-    assert sorted(graph_emulator.testing.__all__) == ["AsgiTransport", "IN_PROCESS_BASE", "InProcessToken",
-                                                    "InProcessTransport"]
+    assert sorted(graph_emulator.testing.__all__) == ["AsgiTransport", "BackgroundServer", "IN_PROCESS_BASE",
+                                                    "InProcessToken", "InProcessTransport"]
