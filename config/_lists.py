@@ -59,9 +59,6 @@ class ListSchema:
     columns: tuple[dict[str, Any], ...]
     writes: frozenset[str]
 
-    def column_names(self) -> list[str]:
-        return [c["name"] for c in self.columns]
-
 
 SESSIONS = ListSchema("Sessions", (
     choice("Theme", THEMES),

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["MESSAGE_KINDS", "count", "count_kind"]
+from collections.abc import Iterable
+
+__all__ = ["MESSAGE_KINDS", "count", "count_kind", "summary"]
+
+
+def summary(title: str, parts: Iterable[tuple[int | bool, str]], *, otherwise: str, updated: int) -> str:
+    """A reconciler's line: `Title: a, b; 3 items updated.`, leaving out every part whose number is 0."""
+    said = ", ".join(text for n, text in parts if n) or otherwise
+    return f"{title}: {said}; {count(updated, 'item')} updated."
 
 
 def count(n: int, noun: str, plural: str | None = None) -> str:

@@ -19,8 +19,6 @@ __all__ = ["DeltaResult", "FieldUpdate", "SharePointLists"]
 
 log = logging.getLogger("graph_client.lists")
 ItemPage = Page[ListItem]
-ColumnPage = Page[Column]
-ListPage = Page[ListInfo]
 
 
 @dataclass

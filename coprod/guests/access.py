@@ -47,7 +47,7 @@ from coprod.mail.outbox import Outbox
 from coprod.registrations.rules import as_text, check_email, normalise_email
 from coprod.store import LedgerEntry, MirrorItem, StateStore
 from coprod.templates import UK, render_email
-from coprod.words import count
+from coprod.words import count, summary
 from graph_client import (
     DeltaResult,
     Directory,
@@ -97,7 +97,7 @@ class GuestReport:
     writes: int = 0
 
     def line(self) -> str:
-        parts = [text for n, text in (
+        return summary("Guest access", (
             (self.rows_created, f"{count(self.rows_created, 'new request')} from registrations"),
             (self.invited, f"{self.invited} invited"),
             (self.already_members, f"{self.already_members} already had an account and got access"),
@@ -109,8 +109,8 @@ class GuestReport:
              f"{self.awaiting_confirmation} waiting for the person to confirm their address"),
             (self.deferred, f"{self.deferred} approved and queued for the next run (invitation cap)"),
             (self.failed, f"{self.failed} failed (see the list's notes)"),
-            (self.digest_queued, "the admins' daily digest queued")) if n]
-        return "Guest access: " + (", ".join(parts) or "nothing waiting") + f"; {count(self.writes, 'item')} updated."
+            (self.digest_queued, "the admins' daily digest queued")),
+            otherwise="nothing waiting", updated=self.writes)
 
 
 class GuestAccess:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from coprod.words import count
+from coprod.words import count, summary
 
 __all__ = ["ListConfig", "ListReport"]
 
@@ -32,7 +32,7 @@ class ListReport:
     writes: int = 0
 
     def line(self) -> str:
-        parts = [text for n, text in (
+        return summary("Mailing list", (
             (self.new_subscribers, f"{count(self.new_subscribers, 'new subscriber')}"),
             (self.confirmations_sent, f"{count(self.confirmations_sent, 'confirmation request')} queued"),
             (self.subscribed, f"{self.subscribed} confirmed"),
@@ -44,5 +44,5 @@ class ListReport:
             (self.failed, f"{count(self.failed, 'row')} skipped after an unexpected error (see the log)"),
             (self.campaigns_started, f"{count(self.campaigns_started, 'update')} started"),
             (self.queued, f"{count(self.queued, 'email')} queued for updates"),
-            (self.campaigns_finished, f"{count(self.campaigns_finished, 'update')} finished")) if n]
-        return "Mailing list: " + (", ".join(parts) or "nothing new") + f"; {count(self.writes, 'item')} updated."
+            (self.campaigns_finished, f"{count(self.campaigns_finished, 'update')} finished")),
+            otherwise="nothing new", updated=self.writes)

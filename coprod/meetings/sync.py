@@ -28,7 +28,7 @@ from coprod.handoffs import MeetingRecord, SessionChanged, decide_again
 from coprod.lists.mirror import ListMirror
 from coprod.registrations.rules import facilitators, parse_session
 from coprod.store import StateStore
-from coprod.words import count
+from coprod.words import count, summary
 from graph_client import (
     FieldUpdate,
     GraphError,
@@ -56,13 +56,13 @@ class MeetingReport:
     changed_sessions: list[str] = field(default_factory=list)
 
     def line(self) -> str:
-        parts = [text for n, text in (
+        return summary("Teams meetings", (
             (self.created, f"{count(self.created, 'meeting')} made"),
             (self.updated, f"{count(self.updated, 'meeting')} moved or renamed with its session"),
             (self.settings_updated, f"{count(self.settings_updated, 'meeting')} given new lobby or presenters"),
             (self.deleted, f"{count(self.deleted, 'meeting')} removed with a cancelled session"),
-            (self.failed, f"{count(self.failed, 'session')} could not get a meeting (see its Sync note)")) if n]
-        return "Teams meetings: " + (", ".join(parts) or "all in place") + f"; {count(self.writes, 'item')} updated."
+            (self.failed, f"{count(self.failed, 'session')} could not get a meeting (see its Sync note)")),
+            otherwise="all in place", updated=self.writes)
 
 
 class MeetingSync:

@@ -31,6 +31,7 @@ __all__ = [
     "normalise_email",
     "parse_registration",
     "parse_session",
+    "session_of",
     "subscriber_topics",
 ]
 
@@ -222,8 +223,7 @@ class Registration:
 
 
 def parse_registration(item_id: str, created: str, fields: dict[str, Any]) -> Registration:
-    raw_session = fields.get("SessionLookupId")
-    session_id = as_text(raw_session, 20) if raw_session not in (None, "", 0, "0") else None
+    session_id = session_of(fields)
     status = as_text(fields.get("Status"), 40) or None
     note = fields.get("StatusNote")
     email = check_email(fields.get("Email"))
@@ -234,6 +234,15 @@ def parse_registration(item_id: str, created: str, fields: dict[str, Any]) -> Re
         status=status, note=note if isinstance(note, str) else None,
         wants_site_access=as_bool(fields.get("WantsSiteAccess")),
         join_mailing_list=as_bool(fields.get("JoinMailingList")))
+
+
+def session_of(fields: dict[str, Any]) -> str | None:
+    """The session a registration names (its `SessionLookupId`: a list item id), or None if it names none."""
+    value = fields.get("SessionLookupId")
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        return None
+    text = as_text(value, 20)
+    return text if text not in ("", "0") else None
 
 
 @dataclass(frozen=True)

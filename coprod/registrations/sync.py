@@ -49,6 +49,7 @@ from coprod.registrations.rules import (
     normalise_email,
     parse_registration,
     parse_session,
+    session_of,
 )
 from coprod.store import LedgerEntry, MirrorItem, StateStore
 from coprod.words import count
@@ -101,10 +102,7 @@ NO_SESSION = "-"  # the group of registrations that name no session
 
 def _group(fields: dict[str, Any]) -> str:
     """The session a registration points at (as the mirror groups it)."""
-    value = fields.get("SessionLookupId")
-    if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip() not in ("", "0"):
-        return str(value).strip()[:40]
-    return NO_SESSION
+    return session_of(fields) or NO_SESSION
 
 
 class RegistrationSync:

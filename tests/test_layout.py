@@ -1,0 +1,76 @@
+"""The shape the code keeps: imports point one way, ledger keys are spelt in one place, modules stay small.
+
+These read the source as text; they fail when a change breaks a rule a reader relies on to find their way.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import tokenize
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOYED = ("coprod", "graph_client", "config", "functions")
+# What every ledger key (and every email's outbox key) starts with; only coprod/handoffs spells them.
+KEY_PREFIXES = ("message:", "guest:", "subscriber:", "cancel-request:", "session-changed:", "meeting:",
+                "guest-confirmed:", "told:", "invite:", "guest-row:", "subscriber-row:", "campaign:",
+                "unsubscribe:", "subscribe-confirmed:", "rejoin-confirmed:", "topics:", "mail-failed:",
+                "rejoin-asked:", "mail:")
+# Who may import whom: each package, and the packages it must never import.
+NEVER = {
+    "config": ("graph_client", "coprod", "functions", "graph_emulator", "demo"),
+    "graph_client": ("coprod", "functions", "graph_emulator", "demo"),
+    "coprod": ("functions", "graph_emulator", "demo"),
+    "functions": ("graph_emulator", "demo"),
+    "graph_emulator": ("config", "graph_client", "coprod", "functions", "demo"),
+}
+
+# The one exception: `python -m coprod demo` is a contract, so the CLI imports the demo when asked (guarded: a
+# deployment has no demo folder, and says so).
+ALLOWED = {("coprod/cli.py", "demo")}
+
+
+def sources(*packages: str) -> list[Path]:
+    return sorted(path for package in packages for path in (ROOT / package).rglob("*.py"))
+
+
+def imported(path: Path) -> set[str]:
+    """Every module a file imports, at the top or inside a function."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("package", sorted(NEVER))
+def test_imports_point_one_way(package: str) -> None:
+    """functions -> coprod -> graph_client -> config; the emulator and the demo stand apart."""
+    wrong = sorted(f"{path.relative_to(ROOT)} imports {name}" for path in sources(package) for name in imported(path)
+                   if name.split(".")[0] in NEVER[package] and (str(path.relative_to(ROOT)), name) not in ALLOWED)
+    assert wrong == []
+
+
+def test_no_ledger_or_outbox_key_is_spelt_outside_the_handoffs_module() -> None:
+    spelt = []
+    for path in sources(*DEPLOYED):
+        if path.is_relative_to(ROOT / "coprod" / "handoffs"):
+            continue
+        for token in tokenize.generate_tokens(io.StringIO(path.read_text(encoding="utf-8")).readline):
+            if token.type != tokenize.STRING:
+                continue
+            text = token.string.lstrip("rbfuRBFU").strip("'\"")
+            if text.startswith(KEY_PREFIXES):
+                spelt.append(f"{path.relative_to(ROOT)}:{token.start[0]}: {token.string}")
+    assert spelt == []
+
+
+def test_no_module_of_the_deployed_packages_is_over_400_lines() -> None:
+    long = {str(p.relative_to(ROOT)): n for p in sources(*DEPLOYED)
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400}
+    assert long == {}
