@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from config import load_settings
 from coprod.guests.rules import FINAL
+from coprod.lists.fields import as_bool, normalise_email
 from coprod.lists.provision import provision
-from coprod.registrations.rules import as_bool, normalise_email
 from coprod.run import run_once
 from coprod.runtime import Services
 from graph_emulator import EmulatorServer

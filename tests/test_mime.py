@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coprod.registrations.rules import check_email
+from coprod.lists.fields import check_email
 from graph_client import Attachment, OutgoingMail, header_text
 from graph_client._mail import to_mime
 

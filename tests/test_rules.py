@@ -11,19 +11,14 @@ from typing import Any
 
 import pytest
 
+from coprod.lists.fields import as_bool, as_datetime, as_int, as_text, check_email, normalise_email
 from coprod.registrations.rules import (
     Decision,
     Notes,
     Registration,
     Session,
     allocate,
-    as_bool,
-    as_datetime,
-    as_int,
-    as_text,
-    check_email,
     message_kind,
-    normalise_email,
     parse_registration,
     parse_session,
 )

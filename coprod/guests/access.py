@@ -42,9 +42,9 @@ from coprod.guests.rules import (
 )
 from coprod.handoffs import GUEST_CONFIRM, GuestConfirmed, GuestRequestDue, Invitation, RowGuard, mail_keys
 from coprod.links import Signer
+from coprod.lists.fields import as_text, check_email, normalise_email
 from coprod.lists.mirror import ListMirror, read_changes, save_link
 from coprod.mail.outbox import Outbox
-from coprod.registrations.rules import as_text, check_email, normalise_email
 from coprod.store import LedgerEntry, MirrorItem, StateStore
 from coprod.templates import UK, render_email
 from coprod.words import count, summary

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from coprod.registrations.rules import Notes
+from coprod.lists.fields import INTERNATIONAL_NOTE
 
 __all__ = ["FINAL", "QUEUED", "WAITING_ADMIN", "WAITING_CONFIRMATION", "GuestNotes", "GuestPolicy", "Outcome"]
 
@@ -36,7 +36,7 @@ class GuestNotes:
     def for_address(cls, problem: str | None, shown: str) -> str:
         """The note for an address we cannot use (`check_email`'s problem)."""
         if problem == "international":
-            return Notes.INTERNATIONAL_EMAIL.format(value=shown)
+            return INTERNATIONAL_NOTE.format(value=shown)
         return cls.BAD_EMAIL.format(value=shown) if shown else cls.NO_EMAIL
 
 

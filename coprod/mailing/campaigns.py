@@ -20,10 +20,10 @@ from typing import Any
 from coprod import handoffs
 from coprod.handoffs import ONE_CLICK_PAGE, PREFERENCES, UNSUBSCRIBE, Campaign, mail_keys
 from coprod.links import Signer
+from coprod.lists.fields import as_bool, as_datetime, as_text, normalise_email, subscriber_topics
 from coprod.lists.mirror import ListMirror
 from coprod.mail.outbox import Outbox
 from coprod.mailing.common import ListConfig, ListReport
-from coprod.registrations.rules import as_bool, as_datetime, as_text, normalise_email, subscriber_topics
 from coprod.store import MirrorItem, StateStore
 from coprod.templates import UK, render_email
 from graph_client import FieldUpdate, OutgoingMail, SharePointLists

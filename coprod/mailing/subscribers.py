@@ -43,11 +43,11 @@ from coprod.handoffs import (
     mail_keys,
 )
 from coprod.links import Signer
+from coprod.lists.fields import as_text, normalise_email, subscriber_topics
 from coprod.lists.mirror import ListMirror, read_changes, save_link
 from coprod.mail.outbox import Outbox
 from coprod.mailing.campaigns import Campaigns
 from coprod.mailing.common import ListConfig, ListReport
-from coprod.registrations.rules import as_text, normalise_email, subscriber_topics
 from coprod.store import LedgerEntry, MirrorItem, OutboxEntry, StateStore
 from coprod.templates import UK, render_email
 from graph_client import FieldUpdate, GraphError, OutgoingMail, SharePointLists

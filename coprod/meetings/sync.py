@@ -25,8 +25,9 @@ from datetime import datetime
 
 from coprod import handoffs
 from coprod.handoffs import MeetingRecord, SessionChanged, decide_again
+from coprod.lists.fields import facilitators
 from coprod.lists.mirror import ListMirror
-from coprod.registrations.rules import facilitators, parse_session
+from coprod.registrations.rules import parse_session
 from coprod.store import StateStore
 from coprod.words import count, summary
 from graph_client import (

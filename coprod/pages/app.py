@@ -46,7 +46,8 @@ from coprod.handoffs import (
     SubscriberDue,
 )
 from coprod.links import LinkError, Signer
-from coprod.registrations.rules import as_text, check_email, normalise_email, parse_session, subscriber_topics
+from coprod.lists.fields import as_text, check_email, normalise_email, subscriber_topics
+from coprod.registrations.rules import parse_session
 from coprod.store import StateStore
 from coprod.templates import render_page
 

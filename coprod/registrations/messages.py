@@ -30,9 +30,10 @@ from typing import Any
 from coprod import handoffs
 from coprod.handoffs import CANCEL, MailFailed, MeetingRecord, MessageDue, SessionChanged, Told, mail_keys, pending
 from coprod.links import Signer
+from coprod.lists.fields import as_text, facilitators, normalise_email
 from coprod.mail.calendar import SessionEvent, session_ics
 from coprod.mail.outbox import Outbox
-from coprod.registrations.rules import as_text, facilitators, normalise_email, parse_session
+from coprod.registrations.rules import parse_session
 from coprod.store import LedgerEntry, MirrorItem, StateStore
 from coprod.templates import render_email
 from coprod.words import count, count_kind

@@ -38,6 +38,7 @@ from coprod.handoffs import (
     settle,
 )
 from coprod.links import Signer
+from coprod.lists.fields import normalise_email
 from coprod.lists.mirror import ListMirror, read_changes, save_link
 from coprod.registrations.rules import (
     HELD,
@@ -46,7 +47,6 @@ from coprod.registrations.rules import (
     Session,
     allocate,
     message_kind,
-    normalise_email,
     parse_registration,
     parse_session,
     session_of,

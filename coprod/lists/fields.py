@@ -1,0 +1,120 @@
+"""Reading list columns safely, with no I/O: any value people (or a bad import) put in a SharePoint column.
+
+Every reader here accepts any value (missing, wrong type, huge, HTML, control characters) and never raises:
+it returns what it could read, or a plain "nothing usable". Each job's rules decide what that means for them.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+
+from config import THEMES
+from graph_client import header_text
+
+__all__ = ["INTERNATIONAL_NOTE", "EmailCheck", "as_bool", "as_datetime", "as_int", "as_text", "check_email",
+           "facilitators", "normalise_email", "subscriber_topics"]
+
+FIRST_YEAR, LAST_YEAR = 2000, 2199  # dates outside these are typing mistakes (and break calendar files)
+# What a person reads when their address has non-English letters before the @ (see `check_email`).
+INTERNATIONAL_NOTE = ("We can't yet send email to an address with accented or non-English letters before "
+                      "the @, like “{value}”. Please give us another address, or ask the programme team to "
+                      "book for you.")
+
+
+def as_text(value: Any, limit: int = 500) -> str:
+    """A clean, single-line string from any field value ('' for nothing usable): NFKC-normalised, every line
+    break, control character and bidirectional override a space (see `graph_client.header_text`)."""
+    if value is None or isinstance(value, (dict, list, bool)):
+        return ""
+    bounded = str(value)[:limit * 4]  # pragma: no mutate - bounds the work on a value of megabytes; not the limit
+    return header_text(unicodedata.normalize("NFKC", bounded))[:limit].rstrip()
+
+
+def facilitators(value: Any) -> list[str]:
+    """The usable addresses in a Facilitators column (commas, semicolons, spaces or lines between them)."""
+    if not isinstance(value, str):
+        return []
+    found = (normalise_email(part) for part in re.split(r"[,;\s]+", value))
+    return sorted({address for address in found if address})
+
+
+def subscriber_topics(fields: dict[str, Any]) -> list[str]:
+    """A Subscribers or Updates row's topics, as the ones the list knows (anything else ignored)."""
+    value = fields.get("Topics")
+    values = value if isinstance(value, list) else [value] if isinstance(value, str) else []
+    return [t for t in THEMES if t in values]
+
+
+def as_bool(value: Any) -> bool:
+    """A yes/no column's value; only a clear yes counts as yes."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "yes", "1")
+    return False
+
+
+def as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return int(value) if value == value and abs(value) < 1e9 else None  # NaN and absurd values are unusable
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+        return int(number) if number == number and abs(number) < 1e9 else None
+    return None
+
+
+def as_datetime(value: Any) -> datetime | None:
+    """A date-time column's value (UTC when it names no zone); None if it is not one, or not a plausible year."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())  # Python 3.11 reads Graph's "Z" itself
+    except ValueError:
+        return None
+    if not FIRST_YEAR <= parsed.year <= LAST_YEAR:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class EmailCheck:
+    """An email column read: `address` to send to and compare (None if unusable), else `problem` says why."""
+
+    address: str | None
+    problem: str | None  # None, "missing", "invalid" or "international"
+    shown: str  # what was typed, cut short, for a note
+
+
+def check_email(value: Any) -> EmailCheck:
+    """An address as we send to it and compare it: trimmed, NFKC-normalised, lower-case, the domain in its
+    ASCII (IDNA `xn--`) form. A local part with non-ASCII letters (`josé@...`) is refused as "international":
+    it needs SMTPUTF8 all the way, which Exchange Online's sendMail does not document."""
+    text = as_text(value, 320)  # pragma: no mutate - a bound on work: an address over 254 is refused below anyway
+    shown = text[:60]
+    if not text:
+        return EmailCheck(None, "missing", "")
+    try:
+        checked = validate_email(text, check_deliverability=False)
+    except (EmailNotValidError, UnicodeError, ValueError):
+        return EmailCheck(None, "invalid", shown)
+    if checked.ascii_email is None:
+        return EmailCheck(None, "international", shown)
+    if len(checked.local_part) > 64:  # RFC 5321's limit, which mail servers enforce
+        return EmailCheck(None, "invalid", shown)
+    return EmailCheck(checked.ascii_email.lower(), None, shown)
+
+
+def normalise_email(value: Any) -> str | None:
+    """The address as compared for duplicates and sent to (see `check_email`); None if unusable."""
+    return check_email(value).address
