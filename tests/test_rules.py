@@ -11,7 +11,16 @@ from typing import Any
 
 import pytest
 
-from coprod.lists.fields import as_bool, as_datetime, as_int, as_text, check_email, normalise_email
+from coprod.lists.fields import (
+    as_bool,
+    as_datetime,
+    as_int,
+    as_text,
+    check_email,
+    facilitators,
+    normalise_email,
+    subscriber_topics,
+)
 from coprod.registrations.rules import (
     Decision,
     Notes,
@@ -135,7 +144,8 @@ class TestParsing:
         assert f"Status should be Draft, Open or Cancelled (it's “{'S' * 40}”)." in session.problems
 
     @pytest.mark.parametrize(("lookup", "session_id"), [
-        (None, None), ("", None), (0, None), ("0", None), (12, "12"), (" 12 ", "12"), ("1.5", "1.5")])
+        (None, None), ("", None), (0, None), ("0", None), (12, "12"), (" 12 ", "12"), ("1.5", "1.5"), (2.0, None),
+        (True, None), (["12"], None)])
     def test_the_session_a_registration_names(self, lookup: Any, session_id: str | None) -> None:
         assert parse_registration("1", "", {"SessionLookupId": lookup}).session_id == session_id
 
@@ -150,6 +160,23 @@ class TestParsing:
     def test_long_values_are_cut(self) -> None:
         reg = parse_registration("1", "", {"Title": "N" * 300, "Status": "S" * 60, "SessionLookupId": "9" * 30})
         assert (reg.name, reg.status, reg.session_id) == ("N" * 255, "S" * 40, "9" * 20)
+
+    @pytest.mark.parametrize(("value", "read"), [
+        ("fac.one@council.example.org; Fac.Two@Council.example.org", ["fac.one@council.example.org",
+                                                                      "fac.two@council.example.org"]),
+        ("a@x.org,b@x.org\nc@x.org  a@x.org", ["a@x.org", "b@x.org", "c@x.org"]),
+        ("not an address; a@x.org", ["a@x.org"]), ("", []), (None, []), (["a@x.org"], []),
+    ])
+    def test_facilitators_are_every_usable_address_once(self, value: Any, read: list[str]) -> None:
+        assert facilitators(value) == read
+
+    @pytest.mark.parametrize(("value", "read"), [
+        (["Carers", "Nonsense", "Having choice"], ["Having choice", "Carers"]), ("Carers", ["Carers"]),
+        ("carers", []), (None, []), (3, []), ([], []),
+    ])
+    def test_topics_are_the_ones_the_list_knows_in_its_order(self, value: Any, read: list[str]) -> None:
+        assert subscriber_topics({"Topics": value}) == read
+        assert subscriber_topics({}) == []
 
     def test_order_of_registration_is_created_time_then_item_number(self) -> None:
         regs = [parse_registration(i, created, {}) for i, created in (("10", "b"), ("9", "b"), ("11", "a"))]

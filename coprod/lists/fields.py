@@ -47,7 +47,7 @@ def facilitators(value: Any) -> list[str]:
 def subscriber_topics(fields: dict[str, Any]) -> list[str]:
     """A Subscribers or Updates row's topics, as the ones the list knows (anything else ignored)."""
     value = fields.get("Topics")
-    values = value if isinstance(value, list) else [value] if isinstance(value, str) else []
+    values = value if isinstance(value, list) else [value]  # one topic typed as text; anything else matches none
     return [t for t in THEMES if t in values]
 
 

@@ -132,9 +132,7 @@ def parse_registration(item_id: str, created: str, fields: dict[str, Any]) -> Re
 def session_of(fields: dict[str, Any]) -> str | None:
     """The session a registration names (its `SessionLookupId`: a list item id), or None if it names none."""
     value = fields.get("SessionLookupId")
-    if not isinstance(value, (str, int)) or isinstance(value, bool):
-        return None
-    text = as_text(value, 20)
+    text = as_text(value, 20) if isinstance(value, (str, int)) else ""  # as_text reads a yes/no as nothing
     return text if text not in ("", "0") else None
 
 
