@@ -79,11 +79,36 @@ class LedgerContract:
         store.ledger_set("absent", "done")
         assert store.ledger_get("absent") is None
 
+    def test_any_key_reads_back_as_it_was_written(self, store: StateStore) -> None:
+        """Keys hold addresses, which may contain characters a key-value store refuses (`/ # ? \\ %`)."""
+        keys = ["subscriber:a/b#c?d\\e%41@example.org", "guest:o'brien@example.org", "told:registration-1\x07",
+                "mail:update-7-1", "mail:update-7-1%"]
+        for key in keys:
+            assert store.ledger_add(key, "test", {"key": key}) is True
+        assert sorted(e.key for e in store.ledger_list(kind="test")) == sorted(keys)
+        assert all(store.ledger_get(k).payload == {"key": k} for k in keys)  # type: ignore[union-attr]
+
     def test_put_writes_whether_or_not_it_was_there(self, store: StateStore) -> None:
         store.ledger_put("meeting:3", "meeting", "failed", {"problem": "403"})
         store.ledger_put("meeting:3", "meeting", "done", {"id": "m1"})
         entry = store.ledger_get("meeting:3")
         assert entry is not None and (entry.status, entry.payload) == ("done", {"id": "m1"})
+
+    def test_a_swap_takes_over_an_entry_only_if_it_is_unchanged_since_it_was_read(self, store: StateStore,
+                                                                                  second_store: StateStore,
+                                                                                  clock: Clock) -> None:
+        """Two runners that both find a stale `sending` entry: one takes it over, the other learns it lost."""
+        store.ledger_add("invite:ann@example.org", "invitation", {"row": "1"}, "sending")
+        clock.now += 600
+        seen_by_first = store.ledger_get("invite:ann@example.org")
+        seen_by_second = second_store.ledger_get("invite:ann@example.org")
+        assert seen_by_first is not None and seen_by_second is not None
+        assert store.ledger_swap("invite:ann@example.org", seen_by_first, "sending", {"row": "1", "try": 2}) is True
+        assert second_store.ledger_swap("invite:ann@example.org", seen_by_second, "sending", {"try": 3}) is False
+        entry = store.ledger_get("invite:ann@example.org")
+        assert entry is not None and (entry.status, entry.payload, entry.updated) == (
+            "sending", {"row": "1", "try": 2}, clock.now)
+        assert store.ledger_swap("absent", seen_by_first, "done", {}) is False
 
     def test_lists_by_kind_and_status_oldest_first(self, store: StateStore, clock: Clock) -> None:
         for n, (kind, status) in enumerate([("message", "due"), ("guest-request", "due"), ("message", "done"),
@@ -192,3 +217,48 @@ class CountersContract:
             store.counter_add("subscribe:all:1", clock.now + 60)
             second_store.counter_add("subscribe:all:1", clock.now + 60)
         assert store.counter_add("subscribe:all:1", clock.now + 60) == 11
+
+
+class LeasesContract:
+    def test_one_holder_at_a_time_until_it_lets_go_or_its_lease_runs_out(self, store: StateStore,
+                                                                         clock: Clock) -> None:
+        assert store.lease_get("sync") is None
+        assert store.lease_acquire("sync", "runner-a", 120) is True
+        assert store.lease_acquire("sync", "runner-b", 120) is False
+        lease = store.lease_get("sync")
+        assert lease is not None and (lease.holder, lease.since, lease.expires) == ("runner-a", clock.now,
+                                                                                    clock.now + 120)
+        clock.now += 60
+        assert store.lease_acquire("sync", "runner-a", 120) is True  # renewed: held since the start
+        renewed = store.lease_get("sync")
+        assert renewed is not None and (renewed.since, renewed.expires) == (clock.now - 60, clock.now + 120)
+        store.lease_release("sync", "runner-b")  # not theirs: nothing happens
+        assert store.lease_get("sync") is not None
+        store.lease_release("sync", "runner-a")
+        assert store.lease_acquire("sync", "runner-b", 120) is True
+
+    def test_a_lease_whose_holder_died_is_taken_once_it_runs_out(self, store: StateStore, clock: Clock) -> None:
+        store.lease_acquire("sync", "died", 120)
+        clock.now += 119
+        assert store.lease_acquire("sync", "next", 120) is False
+        clock.now += 1
+        assert store.lease_get("sync") is None
+        assert store.lease_acquire("sync", "next", 120) is True
+        lease = store.lease_get("sync")
+        assert lease is not None and (lease.holder, lease.since) == ("next", clock.now)
+
+    def test_two_runners_reaching_for_a_free_lease_at_once_one_gets_it(self, store: StateStore,
+                                                                       second_store: StateStore) -> None:
+        won: list[str] = []
+
+        def reach(name: str, handle: StateStore) -> None:
+            if handle.lease_acquire("sync", name, 120):
+                won.append(name)
+
+        threads = [threading.Thread(target=reach, args=(f"runner-{n}", handle))
+                   for n, handle in enumerate([store, second_store] * 4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(won) == 1

@@ -1,17 +1,22 @@
-"""The SQLite store keeps the store's contract (tests/store_contract.py), concern by concern."""
+"""Both stores keep the store's contract (tests/store_contract.py), concern by concern: SQLite, and Azure Table
+Storage on Azurite."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from coprod.store import SqliteStore, open_store
+from coprod.store import SqliteStore, StateStore, open_store
+from coprod.store.azure import AzureTableStore
+from tests.azurite import azurite_tables
 from tests.store_contract import (
     CheckpointsContract,
     Clock,
     CountersContract,
+    LeasesContract,
     LedgerContract,
     MirrorContract,
     OutboxContract,
@@ -23,17 +28,38 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> Iterator[SqliteStore]:
-    db = SqliteStore(tmp_path / "state.sqlite3", clock=clock)
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[str]:
+    with azurite_tables() as connection:
+        yield connection
+
+
+def azure_store(connection: str, clock: Clock, prefix: str) -> AzureTableStore:
+    from azure.data.tables import TableServiceClient
+
+    store = AzureTableStore(TableServiceClient.from_connection_string(connection), clock=clock, prefix=prefix)
+    store.connection = connection  # type: ignore[attr-defined]  # for a second handle on the same tables
+    return store
+
+
+@pytest.fixture(params=["sqlite", "azurite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[StateStore]:
+    if request.param == "sqlite":
+        db: StateStore = SqliteStore(tmp_path / "state.sqlite3", clock=clock)
+    else:  # a fresh set of tables for each test, in the one Azurite of the session
+        db = azure_store(request.getfixturevalue("azurite"), clock, f"t{uuid.uuid4().hex[:12]}")
     yield db
     db.close()
 
 
 @pytest.fixture
-def second_store(store: SqliteStore, clock: Clock) -> Iterator[SqliteStore]:
-    """Another process's handle on the same file."""
-    db = SqliteStore(store.path, clock=clock)
+def second_store(store: StateStore, clock: Clock) -> Iterator[StateStore]:
+    """Another process's (or instance's) handle on the same state."""
+    if isinstance(store, SqliteStore):
+        db: StateStore = SqliteStore(store.path, clock=clock)
+    else:
+        assert isinstance(store, AzureTableStore)
+        db = azure_store(store.connection, clock, store.prefix)  # type: ignore[attr-defined]
     yield db
     db.close()
 
@@ -58,9 +84,52 @@ class TestCounters(CountersContract):
     pass
 
 
-def test_the_store_is_chosen_by_its_url(tmp_path: Path) -> None:
+class TestLeases(LeasesContract):
+    pass
+
+
+def test_the_store_is_chosen_by_its_url(tmp_path: Path, azurite: str) -> None:
     store = open_store(f"sqlite:///{tmp_path / 'a' / 'state.sqlite3'}")
     assert isinstance(store, SqliteStore) and Path(store.path).parent.is_dir()
     store.close()
+    tables = open_store(azurite)
+    assert isinstance(tables, AzureTableStore)
+    tables.close()
     with pytest.raises(ValueError, match="COPROD_STATE"):
         open_store("postgres://somewhere")
+
+
+class TestTableStorageLimits:
+    """What Table Storage cannot hold as it is (64 KiB a property, 1 MiB an entity) and how it is kept."""
+
+    @pytest.fixture
+    def tables(self, azurite: str, clock: Clock) -> Iterator[AzureTableStore]:
+        db = azure_store(azurite, clock, f"t{uuid.uuid4().hex[:12]}")
+        yield db
+        db.close()
+
+    def test_a_record_longer_than_a_property_is_split_and_read_back_whole(self, tables: AzureTableStore) -> None:
+        body = "Zoë “quoted” " * 20_000  # 260,000 characters over several properties
+        assert tables.outbox_add("mail:update-1-2", "update", {"html": body}, 1) is True
+        assert tables.outbox_get("mail:update-1-2").payload == {"html": body}  # type: ignore[union-attr]
+
+    def test_a_mirror_item_too_big_for_an_entity_keeps_its_longest_values_cut(self, tables: AzureTableStore) -> None:
+        from coprod.store import MirrorItem
+
+        huge = MirrorItem("Registrations", "9", None, "", {"Title": "x" * 2_000_000, "Email": "a@x.org"}, "3")
+        tables.mirror_put([huge])
+        kept = tables.mirror_get("Registrations", "9")
+        assert kept is not None and kept.fields == {"Title": "x" * 10_000, "Email": "a@x.org"}
+
+    def test_any_other_record_too_big_is_refused_with_a_clear_error(self, tables: AzureTableStore) -> None:
+        with pytest.raises(ValueError, match="too large for Table Storage"):
+            tables.ledger_add("k", "test", {"x": "y" * 1_000_000})
+        assert tables.ledger_get("k") is None
+
+    def test_more_than_a_transaction_holds_goes_in_several(self, tables: AzureTableStore) -> None:
+        from coprod.store import MirrorItem
+
+        items = [MirrorItem("Registrations", str(n), f'"e{n}"', "", {"Title": "t" * 20_000}, "1") for n in range(250)]
+        tables.mirror_put(items)
+        assert len(tables.mirror_items("Registrations", group="1")) == 250
+        assert tables.mirror_replace("Registrations", items[:10]) == {str(n) for n in range(10, 250)}

@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from coprod.store._base import (
     Checkpoints,
     Counters,
+    Lease,
+    Leases,
     Ledger,
     LedgerEntry,
     Mirror,
@@ -35,14 +38,34 @@ from coprod.store._base import (
 )
 from coprod.store.sqlite import SqliteStore
 
-__all__ = ["Checkpoints", "Counters", "Ledger", "LedgerEntry", "Mirror", "MirrorItem", "OutboxEntry", "OutboxStore",
-           "SqliteStore", "StateStore", "open_store"]
+__all__ = ["Checkpoints", "Counters", "Lease", "Leases", "Ledger", "LedgerEntry", "Mirror", "MirrorItem", "OutboxEntry",
+           "OutboxStore", "SqliteStore", "StateStore", "open_store"]
 
 
-def open_store(url: str, *, clock: Callable[[], float] = time.time) -> StateStore:
-    """A store from `COPROD_STATE`: `sqlite:///path` (relative) or `sqlite:////abs/path`."""
+def open_store(url: str, *, clock: Callable[[], float] = time.time, client_id: str | None = None) -> StateStore:
+    """The store COPROD_STATE names: `sqlite:///path` (relative) or `sqlite:////abs/path`; an Azure Storage
+    connection string (`UseDevelopmentStorage=true`, or with `TableEndpoint=` or `AccountName=`); or an account
+    URL `https://<account>.table.core.windows.net`, reached with the managed identity `client_id` (a
+    user-assigned one) or the environment's Azure credential."""
     if url.startswith("sqlite:///"):
         return SqliteStore(url[len("sqlite:///"):] or ":memory:", clock=clock)
-    if "AccountName=" in url or "UseDevelopmentStorage=true" in url:
-        raise NotImplementedError("COPROD_STATE: the Azure Table Storage store is not built yet; use sqlite:///path")
-    raise ValueError("COPROD_STATE: expected sqlite:///path or an Azure Storage connection string")
+    if any(part in url for part in ("UseDevelopmentStorage=true", "TableEndpoint=", "AccountName=")):
+        from azure.data.tables import TableServiceClient
+
+        from coprod.store.azure import AzureTableStore
+
+        return AzureTableStore(TableServiceClient.from_connection_string(url), clock=clock)
+    if url.startswith("https://") and ".table." in url:
+        from azure.data.tables import TableServiceClient
+
+        from coprod.store.azure import AzureTableStore
+
+        return AzureTableStore(TableServiceClient(endpoint=url, credential=_azure_credential(client_id)), clock=clock)
+    raise ValueError("COPROD_STATE: expected sqlite:///path, an Azure Storage connection string, or "
+                     "https://<account>.table.core.windows.net")
+
+
+def _azure_credential(client_id: str | None) -> Any:
+    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
+    return ManagedIdentityCredential(client_id=client_id) if client_id else DefaultAzureCredential()

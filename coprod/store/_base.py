@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Checkpoints", "Counters", "Ledger", "LedgerEntry", "Mirror", "MirrorItem", "OutboxEntry",
-           "OutboxStore", "StateStore"]
+__all__ = ["Checkpoints", "Counters", "Lease", "Leases", "Ledger", "LedgerEntry", "Mirror", "MirrorItem",
+           "OutboxEntry", "OutboxStore", "StateStore"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,16 @@ class OutboxEntry:
     error: str | None
 
 
+@dataclass(frozen=True)
+class Lease:
+    """Who holds a lease, since when, and until when (unless renewed)."""
+
+    name: str
+    holder: str
+    since: float
+    expires: float
+
+
 class Checkpoints(Protocol):
     """Named values that say how far something has got (a list's delta link, the mailbox's pause)."""
 
@@ -75,6 +85,7 @@ class Ledger(Protocol):
     def ledger_set(self, key: str, status: str, payload: dict[str, Any] | None = None) -> None: ...
     def ledger_put(self, key: str, kind: str, status: str, payload: dict[str, Any]) -> None: ...
     def ledger_list(self, kind: str | None = None, status: str | None = None) -> list[LedgerEntry]: ...
+    def ledger_swap(self, key: str, expect: LedgerEntry, status: str, payload: dict[str, Any]) -> bool: ...
 
 
 class OutboxStore(Protocol):
@@ -100,7 +111,15 @@ class Counters(Protocol):
     def counter_add(self, name: str, expires: float) -> int: ...
 
 
-class StateStore(Checkpoints, Mirror, Ledger, OutboxStore, Counters, Protocol):
+class Leases(Protocol):
+    """Leases with an expiry: one runner at a time. A holder that dies loses its lease when it expires."""
+
+    def lease_acquire(self, name: str, holder: str, seconds: float) -> bool: ...
+    def lease_release(self, name: str, holder: str) -> None: ...
+    def lease_get(self, name: str) -> Lease | None: ...
+
+
+class StateStore(Checkpoints, Mirror, Ledger, OutboxStore, Counters, Leases, Protocol):
     """Everything an implementation provides."""
 
     def close(self) -> None: ...

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from coprod.store._base import LedgerEntry, MirrorItem, OutboxEntry
+from coprod.store._base import Lease, LedgerEntry, MirrorItem, OutboxEntry
 
 __all__ = ["SqliteStore"]
 
@@ -37,6 +37,8 @@ CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status, created);
 CREATE INDEX IF NOT EXISTS outbox_sent ON outbox (sent_at);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL, expires REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS counters_expires ON counters (expires);
+CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, since REAL NOT NULL,
+    expires REAL NOT NULL);
 """
 
 
@@ -151,6 +153,15 @@ class SqliteStore:
             db.execute("INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
                        "status = excluded.status, payload = excluded.payload, updated = excluded.updated",
                        (key, kind, status, json.dumps(payload, ensure_ascii=False), now, now))
+
+    def ledger_swap(self, key: str, expect: LedgerEntry, status: str, payload: dict[str, Any]) -> bool:
+        """Change an entry only if it is still as `expect` saw it (same status, same last update): True if so.
+        Two runners taking over the same stale entry: one wins."""
+        with self._tx() as db:
+            cursor = db.execute("UPDATE ledger SET status = ?, payload = ?, updated = ? WHERE key = ? AND status = ? "
+                                "AND updated = ?", (status, json.dumps(payload, ensure_ascii=False), self.clock(), key,
+                                                    expect.status, expect.updated))
+            return cursor.rowcount == 1
 
     def ledger_list(self, kind: str | None = None, status: str | None = None) -> list[LedgerEntry]:
         query, args = "SELECT key, kind, status, payload, created, updated FROM ledger WHERE 1 = 1", []
@@ -271,3 +282,26 @@ class SqliteStore:
             row = db.execute("INSERT INTO counters VALUES (?, 1, ?) ON CONFLICT(name) DO UPDATE SET "
                              "value = value + 1 RETURNING value", (name, expires)).fetchone()
         return int(row[0])
+
+    # --- leases -------------------------------------------------------------
+    def lease_acquire(self, name: str, holder: str, seconds: float) -> bool:
+        """Take the lease (free, expired, or ours already: renewed) until now + `seconds`; False if another holds it."""
+        now = self.clock()
+        with self._tx() as db:
+            row = db.execute("SELECT holder, since, expires FROM leases WHERE name = ?", (name,)).fetchone()
+            if row is not None and row[0] != holder and row[2] > now:
+                return False
+            since = row[1] if row is not None and row[0] == holder and row[2] > now else now
+            db.execute("INSERT INTO leases VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
+                       "holder = excluded.holder, since = excluded.since, expires = excluded.expires",
+                       (name, holder, since, now + seconds))
+            return True
+
+    def lease_release(self, name: str, holder: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
+
+    def lease_get(self, name: str) -> Lease | None:
+        with self._lock:
+            row = self._db.execute("SELECT holder, since, expires FROM leases WHERE name = ?", (name,)).fetchone()
+        return Lease(name, row[0], row[1], row[2]) if row is not None and row[2] > self.clock() else None

@@ -1,0 +1,57 @@
+"""How the store's records become Table Storage entities: escaped keys, and JSON split over properties."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = ["BATCH", "BATCH_BYTES", "after", "escape_key", "fit_fields", "pack", "unescape_key", "unpack"]
+
+CHUNK = 30_000  # characters of JSON per property (64 KiB of UTF-16)
+MAX_CHUNKS = 15  # about 900 KB: under the entity's 1 MiB with the other properties
+SHRINK_TO = 10_000  # a mirror item's longest values, when its fields would not fit whole
+BATCH = 100  # operations in one entity group transaction
+BATCH_BYTES = 3_500_000  # and under the transaction's 4 MiB
+_FORBIDDEN = frozenset("/\\#?%")
+
+
+def escape_key(key: str) -> str:
+    """A key as Table Storage takes it: `/ \\ # ?`, `%` and control characters as `%XX` (prefix-preserving)."""
+    return "".join(f"%{ord(ch):02X}" if ch in _FORBIDDEN or ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F else ch
+                   for ch in key)
+
+
+def unescape_key(key: str) -> str:
+    out, i = [], 0
+    while i < len(key):
+        if key[i] == "%" and i + 3 <= len(key):
+            out.append(chr(int(key[i + 1:i + 3], 16)))
+            i += 3
+        else:
+            out.append(key[i])
+            i += 1
+    return "".join(out)
+
+
+def after(prefix: str) -> str:
+    """The smallest string greater than every string starting with `prefix` (for a RowKey range)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else "\uffff"
+
+
+def pack(name: str, value: Any) -> dict[str, Any]:
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    chunks = [text[i:i + CHUNK] for i in range(0, len(text), CHUNK)] or [""]
+    if len(chunks) > MAX_CHUNKS:
+        raise ValueError(f"a record of {len(text)} characters is too large for Table Storage")
+    return {f"{name}_n": len(chunks)} | {f"{name}{i}": chunk for i, chunk in enumerate(chunks)}
+
+
+def unpack(entity: Any, name: str) -> Any:
+    return json.loads("".join(str(entity.get(f"{name}{i}", "")) for i in range(int(entity.get(f"{name}_n", 0)))))
+
+
+def fit_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """A mirror item's fields, with the longest values cut if they would not fit one entity whole."""
+    if len(json.dumps(fields, ensure_ascii=False)) <= CHUNK * MAX_CHUNKS - 1_000:
+        return fields
+    return {k: v[:SHRINK_TO] if isinstance(v, str) else v for k, v in fields.items()}

@@ -1,0 +1,384 @@
+"""The state store on Azure Table Storage: what survives an instance being recycled, shared by every instance.
+
+Chosen by COPROD_STATE: a connection string (`UseDevelopmentStorage=true`, or one with `TableEndpoint=` or
+`AccountName=`, as Azurite and Azure give), or an account URL `https://<account>.table.core.windows.net`,
+used with the Function App's managed identity.
+
+Entity design (one table per concern, named `<prefix><concern>`, prefix `coprod`):
+
+    table        PartitionKey        RowKey              properties
+    checkpoints  "checkpoint"        name                value
+    mirror       list name           item id             etag, created, grp (the session), fields*
+    ledger       "ledger"            key                 kind, status, payload*, created, updated
+    outbox       "outbox"            key                 kind, status, payload*, recipients, attempts, created,
+                                                         updated, not_before, sent_at, error
+    counters     "counter"           name                value, expires
+    leases       "lease"             name                holder, since, expires
+
+- Keys are escaped for Table Storage, which refuses `/ \\ # ?` and control characters in keys: each of those
+  (and `%`) becomes `%XX`. Escaping is character by character, so a key's prefix is its escaped key's prefix,
+  and a prefix is a RowKey range (`outbox_tally`, `outbox_cancel`). A key is 1 KiB at most; ours are far less.
+- `*`: JSON, split over properties `<name>0`, `<name>1`, ... of 30,000 characters each (a string property holds
+  64 KiB, UTF-16), with `<name>_n` the count. An entity holds 1 MiB: a mirror item whose fields would not fit
+  keeps its longest values cut to 10,000 characters (every reader cuts them far shorter); any other record that
+  would not fit is refused with `ValueError`, which the caller treats as that one record failing.
+- Writes where two writers could race are conditional on the entity's ETag (If-Match): claiming a queued email,
+  settling it only while `sending`, taking over a stale ledger entry (`ledger_swap`), counters, leases. Adding a
+  key once is an insert, refused when it exists. A lost race is simply read again.
+- Many writes to one partition go in entity group transactions of at most 100 operations (and under 4 MiB).
+- Queries follow continuation tokens (the SDK's pager does), and filters are parameterised, never built by hand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from coprod.store._base import Lease, LedgerEntry, MirrorItem, OutboxEntry
+from coprod.store._entities import BATCH, BATCH_BYTES, after, escape_key, fit_fields, pack, unescape_key, unpack
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient, TableServiceClient
+
+__all__ = ["AzureTableStore"]
+
+class AzureTableStore:
+    """The state store on Table Storage (see the module's docstring for the entity design)."""
+
+    def __init__(self, service: TableServiceClient, *, clock: Callable[[], float] = time.time,
+                 prefix: str = "coprod") -> None:
+        from azure.core.exceptions import ResourceExistsError
+
+        self.clock = clock
+        self.prefix = prefix
+        self._service = service
+        self._tables: dict[str, TableClient] = {}
+        for concern in ("checkpoints", "mirror", "ledger", "outbox", "counters", "leases"):
+            client = service.get_table_client(f"{prefix}{concern}")
+            with contextlib.suppress(ResourceExistsError):
+                client.create_table()
+            self._tables[concern] = client
+
+    def close(self) -> None:
+        for client in self._tables.values():
+            client.close()
+        self._service.close()
+
+    # --- plumbing -----------------------------------------------------------------------------------------------
+    def _get(self, table: str, partition: str, key: str) -> Any | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return self._tables[table].get_entity(partition, escape_key(key))
+        except ResourceNotFoundError:
+            return None
+
+    def _insert(self, table: str, entity: dict[str, Any]) -> bool:
+        from azure.core.exceptions import ResourceExistsError
+
+        try:
+            self._tables[table].create_entity(entity)
+        except ResourceExistsError:
+            return False
+        return True
+
+    def _update_if(self, table: str, entity: dict[str, Any], etag: str, *, replace: bool = False) -> bool:
+        """Write `entity` only if it is unchanged since it was read with `etag`; False if someone wrote first."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+        from azure.data.tables import UpdateMode
+
+        try:
+            self._tables[table].update_entity(entity, mode=UpdateMode.REPLACE if replace else UpdateMode.MERGE,
+                                              etag=etag, match_condition=MatchConditions.IfNotModified)
+        except ResourceNotFoundError:
+            return False
+        except HttpResponseError as error:
+            if error.status_code == 412:
+                return False
+            raise
+        return True
+
+    def _query(self, table: str, query: str, parameters: dict[str, Any], select: list[str] | None = None
+               ) -> Iterator[Any]:
+        return iter(self._tables[table].query_entities(query, parameters=parameters, select=select))
+
+    def _transact(self, table: str, operations: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """Operations on one partition in transactions of at most BATCH operations and BATCH_BYTES."""
+        from azure.data.tables import UpdateMode
+
+        batch: list[Any] = []
+        size = 0
+        for action, entity in operations:
+            weight = len(json.dumps(entity, ensure_ascii=False, default=str)) * 2
+            if batch and (len(batch) >= BATCH or size + weight > BATCH_BYTES):
+                self._tables[table].submit_transaction(batch)
+                batch, size = [], 0
+            batch.append((action, entity, {"mode": UpdateMode.REPLACE}) if action == "upsert" else (action, entity))
+            size += weight
+        if batch:
+            self._tables[table].submit_transaction(batch)
+
+    # --- checkpoints --------------------------------------------------------------------------------------------
+    def get_checkpoint(self, name: str) -> str | None:
+        entity = self._get("checkpoints", "checkpoint", name)
+        return str(entity["value"]) if entity is not None else None
+
+    def set_checkpoint(self, name: str, value: str) -> None:
+        from azure.data.tables import UpdateMode
+
+        self._tables["checkpoints"].upsert_entity({"PartitionKey": "checkpoint", "RowKey": escape_key(name),
+                                                   "value": value, "updated": self.clock()}, mode=UpdateMode.REPLACE)
+
+    # --- mirror -------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _mirror_entity(item: MirrorItem) -> dict[str, Any]:
+        return {"PartitionKey": item.list_name, "RowKey": escape_key(item.item_id), "etag": item.etag or "",
+                "created": item.created, "grp": item.group or ""} | pack("fields", fit_fields(item.fields))
+
+    @staticmethod
+    def _item(entity: Any) -> MirrorItem:
+        return MirrorItem(str(entity["PartitionKey"]), unescape_key(str(entity["RowKey"])), entity.get("etag") or None,
+                          str(entity.get("created", "")), unpack(entity, "fields"), entity.get("grp") or None)
+
+    def mirror_get(self, list_name: str, item_id: str) -> MirrorItem | None:
+        entity = self._get("mirror", list_name, item_id)
+        return self._item(entity) if entity is not None else None
+
+    def mirror_items(self, list_name: str, group: str | None = None) -> list[MirrorItem]:
+        if group is None:
+            entities = self._query("mirror", "PartitionKey eq @list", {"list": list_name})
+        else:
+            entities = self._query("mirror", "PartitionKey eq @list and grp eq @grp", {"list": list_name, "grp": group})
+        return [self._item(e) for e in entities]
+
+    def mirror_put(self, items: Iterable[MirrorItem]) -> None:
+        by_list: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for item in items:
+            by_list.setdefault(item.list_name, []).append(("upsert", self._mirror_entity(item)))
+        for operations in by_list.values():
+            self._transact("mirror", operations)
+
+    def mirror_delete(self, list_name: str, item_ids: Iterable[str]) -> None:
+        known = {unescape_key(str(e["RowKey"])) for e in self._query(
+            "mirror", "PartitionKey eq @list", {"list": list_name}, select=["RowKey"])}
+        self._transact("mirror", [("delete", {"PartitionKey": list_name, "RowKey": escape_key(i)})
+                                  for i in dict.fromkeys(item_ids) if i in known])
+
+    def mirror_replace(self, list_name: str, items: Iterable[MirrorItem]) -> set[str]:
+        items = list(items)
+        keep = {i.item_id for i in items}
+        known = {unescape_key(str(e["RowKey"])) for e in self._query(
+            "mirror", "PartitionKey eq @list", {"list": list_name}, select=["RowKey"])}
+        dropped = known - keep
+        self._transact("mirror", [("delete", {"PartitionKey": list_name, "RowKey": escape_key(i)})
+                                  for i in sorted(dropped)])
+        self.mirror_put(items)
+        return dropped
+
+    # --- ledger -------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _entry(entity: Any) -> LedgerEntry:
+        return LedgerEntry(unescape_key(str(entity["RowKey"])), str(entity["kind"]), str(entity["status"]),
+                           unpack(entity, "payload"), float(entity["created"]), float(entity["updated"]))
+
+    def ledger_add(self, key: str, kind: str, payload: dict[str, Any], status: str = "due") -> bool:
+        now = self.clock()
+        return self._insert("ledger", {"PartitionKey": "ledger", "RowKey": escape_key(key), "kind": kind,
+                                       "status": status, "created": now, "updated": now} | pack("payload", payload))
+
+    def ledger_get(self, key: str) -> LedgerEntry | None:
+        entity = self._get("ledger", "ledger", key)
+        return self._entry(entity) if entity is not None else None
+
+    def ledger_set(self, key: str, status: str, payload: dict[str, Any] | None = None) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+        from azure.data.tables import UpdateMode
+
+        change = {"PartitionKey": "ledger", "RowKey": escape_key(key), "status": status, "updated": self.clock()}
+        if payload is not None:
+            change |= pack("payload", payload)
+        with contextlib.suppress(ResourceNotFoundError):  # as in SQLite: setting a key not there changes nothing
+            self._tables["ledger"].update_entity(change, mode=UpdateMode.MERGE)
+
+    def ledger_put(self, key: str, kind: str, status: str, payload: dict[str, Any]) -> None:
+        if not self.ledger_add(key, kind, payload, status):
+            self.ledger_set(key, status, payload)  # keeps its kind and when it was first written
+
+    def ledger_list(self, kind: str | None = None, status: str | None = None) -> list[LedgerEntry]:
+        clauses, parameters = ["PartitionKey eq 'ledger'"], dict[str, Any]()
+        if kind is not None:
+            clauses.append("kind eq @kind")
+            parameters["kind"] = kind
+        if status is not None:
+            clauses.append("status eq @status")
+            parameters["status"] = status
+        entries = [self._entry(e) for e in self._query("ledger", " and ".join(clauses), parameters)]
+        return sorted(entries, key=lambda e: (e.created, e.key))
+
+    def ledger_swap(self, key: str, expect: LedgerEntry, status: str, payload: dict[str, Any]) -> bool:
+        entity = self._get("ledger", "ledger", key)
+        if entity is None or entity["status"] != expect.status or float(entity["updated"]) != expect.updated:
+            return False
+        change = {"PartitionKey": "ledger", "RowKey": escape_key(key), "status": status,
+                  "updated": self.clock()} | pack("payload", payload)
+        return self._update_if("ledger", change, entity.metadata["etag"])
+
+    # --- outbox -------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _outbox(entity: Any) -> OutboxEntry:
+        sent_at = entity.get("sent_at")
+        return OutboxEntry(unescape_key(str(entity["RowKey"])), str(entity["kind"]), str(entity["status"]),
+                           unpack(entity, "payload"), int(entity["recipients"]), int(entity["attempts"]),
+                           float(entity["created"]), float(entity["updated"]), float(entity.get("not_before", 0.0)),
+                           float(sent_at) if sent_at is not None else None, entity.get("error") or None)
+
+    def outbox_add(self, key: str, kind: str, payload: dict[str, Any], recipients: int) -> bool:
+        now = self.clock()
+        return self._insert("outbox", {"PartitionKey": "outbox", "RowKey": escape_key(key), "kind": kind,
+                                       "status": "queued", "recipients": recipients, "attempts": 0, "created": now,
+                                       "updated": now, "not_before": 0.0} | pack("payload", payload))
+
+    def outbox_get(self, key: str) -> OutboxEntry | None:
+        entity = self._get("outbox", "outbox", key)
+        return self._outbox(entity) if entity is not None else None
+
+    def outbox_list(self, status: str, *, ready_by: float | None = None, updated_before: float | None = None,
+                    limit: int = 1000) -> list[OutboxEntry]:
+        query = "PartitionKey eq 'outbox' and status eq @status"
+        parameters: dict[str, Any] = {"status": status}
+        if ready_by is not None:
+            query += " and not_before le @ready"
+            parameters["ready"] = ready_by
+        if updated_before is not None:
+            query += " and updated lt @before"
+            parameters["before"] = updated_before
+        entries = sorted((self._outbox(e) for e in self._query("outbox", query, parameters)),
+                         key=lambda e: (e.created, e.key))
+        return entries[:limit]
+
+    def outbox_claim(self, key: str) -> OutboxEntry | None:
+        entity = self._get("outbox", "outbox", key)
+        if entity is None or entity["status"] != "queued":
+            return None
+        change = {"PartitionKey": "outbox", "RowKey": escape_key(key), "status": "sending",
+                  "attempts": int(entity["attempts"]) + 1, "updated": self.clock()}
+        if not self._update_if("outbox", change, entity.metadata["etag"]):
+            return None  # another runner claimed it first
+        return self.outbox_get(key)
+
+    def outbox_set(self, key: str, status: str, *, error: str | None = None, not_before: float | None = None,
+                   sent_at: float | None = None, attempts: int | None = None, expect: str | None = None) -> bool:
+        change: dict[str, Any] = {"PartitionKey": "outbox", "RowKey": escape_key(key), "status": status}
+        for name, value in (("error", error), ("not_before", not_before), ("sent_at", sent_at),
+                            ("attempts", attempts)):
+            if value is not None:
+                change[name] = value
+        while True:  # read, check, write if unchanged meanwhile; a lost race is read again
+            entity = self._get("outbox", "outbox", key)
+            if entity is None or (expect is not None and entity["status"] != expect):
+                return False
+            if self._update_if("outbox", change | {"updated": self.clock()}, entity.metadata["etag"]):
+                return True
+
+    def outbox_sent_since(self, since: float) -> tuple[int, int]:
+        rows = list(self._query("outbox", "PartitionKey eq 'outbox' and sent_at ge @since", {"since": since},
+                                select=["recipients"]))
+        return len(rows), sum(int(r["recipients"]) for r in rows)
+
+    def outbox_send_times(self, since: float) -> list[float]:
+        # (a parameter must be followed by a space: the SDK reads its name up to the next one)
+        rows = self._query("outbox", "PartitionKey eq 'outbox' and (sent_at ge @since or (status eq 'sending' and "
+                           "updated ge @since ) )", {"since": since}, select=["sent_at", "updated"])
+        return sorted(float(r["sent_at"]) if r.get("sent_at") is not None else float(r["updated"]) for r in rows)
+
+    def _with_prefix(self, key_prefix: str, extra: str = "", parameters: dict[str, Any] | None = None,
+                     select: list[str] | None = None) -> Iterator[Any]:
+        low = escape_key(key_prefix)
+        return self._query("outbox", "PartitionKey eq 'outbox' and RowKey ge @low and RowKey lt @high" + extra,
+                           {"low": low, "high": after(low)} | (parameters or {}), select=select)
+
+    def outbox_tally(self, key_prefix: str) -> dict[str, int]:
+        tally: dict[str, int] = {}
+        for row in self._with_prefix(key_prefix, select=["status"]):
+            tally[str(row["status"])] = tally.get(str(row["status"]), 0) + 1
+        return tally
+
+    def outbox_cancel(self, key_prefix: str, key_suffix: str) -> int:
+        cancelled = 0
+        for entity in self._with_prefix(key_prefix, " and status eq 'queued'"):
+            if not unescape_key(str(entity["RowKey"])).endswith(key_suffix):
+                continue
+            change = {"PartitionKey": "outbox", "RowKey": entity["RowKey"], "status": "cancelled",
+                      "updated": self.clock()}
+            cancelled += self._update_if("outbox", change, entity.metadata["etag"])
+        return cancelled
+
+    def outbox_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for row in self._query("outbox", "PartitionKey eq 'outbox'", {}, select=["status"]):
+            counts[str(row["status"])] = counts.get(str(row["status"]), 0) + 1
+        return counts
+
+    # --- counters -----------------------------------------------------------------------------------------------
+    def counter_add(self, name: str, expires: float) -> int:
+        while True:
+            now = self.clock()
+            entity = self._get("counters", "counter", name)
+            if entity is None:
+                if self._insert("counters", {"PartitionKey": "counter", "RowKey": escape_key(name), "value": 1,
+                                             "expires": expires}):
+                    self._forget_expired_counters(now)
+                    return 1
+                continue
+            value = 1 if float(entity["expires"]) <= now else int(entity["value"]) + 1
+            change = {"PartitionKey": "counter", "RowKey": escape_key(name), "value": value,
+                      "expires": expires if value == 1 else float(entity["expires"])}
+            if self._update_if("counters", change, entity.metadata["etag"]):
+                return value
+
+    def _forget_expired_counters(self, now: float) -> None:
+        """A new window's counter: clear away some that have expired (each window has its own name)."""
+        expired = self._query("counters", "PartitionKey eq 'counter' and expires le @now", {"now": now},
+                              select=["RowKey"])
+        self._transact("counters", [("delete", {"PartitionKey": "counter", "RowKey": row["RowKey"]})
+                                    for _, row in zip(range(BATCH), expired, strict=False)])
+
+    # --- leases -------------------------------------------------------------------------------------------------
+    def lease_acquire(self, name: str, holder: str, seconds: float) -> bool:
+        while True:
+            now = self.clock()
+            entity = self._get("leases", "lease", name)
+            lease = {"PartitionKey": "lease", "RowKey": escape_key(name), "holder": holder, "since": now,
+                     "expires": now + seconds}
+            if entity is None:
+                if self._insert("leases", lease):
+                    return True
+                continue
+            mine = entity["holder"] == holder and float(entity["expires"]) > now
+            if not mine and float(entity["expires"]) > now:
+                return False  # held by another, and not expired
+            if mine:
+                lease["since"] = float(entity["since"])
+            if self._update_if("leases", lease, entity.metadata["etag"], replace=True):
+                return True
+
+    def lease_release(self, name: str, holder: str) -> None:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import HttpResponseError
+
+        entity = self._get("leases", "lease", name)
+        if entity is None or entity["holder"] != holder:
+            return
+        with contextlib.suppress(HttpResponseError):  # taken over meanwhile (ours had expired): theirs stands
+            self._tables["leases"].delete_entity("lease", escape_key(name), etag=entity.metadata["etag"],
+                                                 match_condition=MatchConditions.IfNotModified)
+
+    def lease_get(self, name: str) -> Lease | None:
+        entity = self._get("leases", "lease", name)
+        if entity is None or float(entity["expires"]) <= self.clock():
+            return None
+        return Lease(name, str(entity["holder"]), float(entity["since"]), float(entity["expires"]))
