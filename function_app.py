@@ -9,9 +9,11 @@ import azure.functions as func
 
 from functions.health import bp as health_bp
 from functions.pages import bp as pages_bp
+from functions.status import bp as status_bp
 from functions.sync import bp as sync_bp
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(health_bp)
 app.register_functions(sync_bp)
 app.register_functions(pages_bp)
+app.register_functions(status_bp)

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     """Client secret. A certificate is preferred; one of the two is required."""
     client_certificate_path: Path | None = Field(default=None, validation_alias="M365_CLIENT_CERTIFICATE_PATH")
     """PEM file holding the private key and the certificate of the app."""
+    use_managed_identity: bool = Field(default=False, validation_alias="M365_USE_MANAGED_IDENTITY")
+    """`true`: Graph tokens (and the state store, given an account URL) from the Function App's managed identity,
+    with no secret or certificate; M365_CLIENT_ID is then the user-assigned identity's client id."""
     authority_host: str = Field(default="https://login.microsoftonline.com", validation_alias="M365_AUTHORITY_HOST")
     """Token authority; national clouds have their own."""
     graph_endpoint: str = Field(default="https://graph.microsoft.com", validation_alias="M365_GRAPH_ENDPOINT")
@@ -80,6 +83,10 @@ class Settings(BaseSettings):
     """The programme's name, as participants see it on pages and in emails."""
     state: str = Field(default="sqlite:///coprod-state.sqlite3", validation_alias="COPROD_STATE")
     """State store: `sqlite:///path`, or an Azure Storage connection string."""
+    state_prefix: str = Field(default="coprod", pattern=r"^[A-Za-z][A-Za-z0-9]{0,40}$",
+                              validation_alias="COPROD_STATE_PREFIX")
+    """On Azure Table Storage, the start of the tables' names (`<prefix>ledger`, ...): two deployments may share
+    one storage account with different prefixes. Letters and digits, starting with a letter."""
     public_url: str = Field(default="http://localhost:7071", validation_alias="COPROD_PUBLIC_URL")
     """Base URL of the public pages, used in links in emails."""
     signing_key: SecretStr = Field(validation_alias="COPROD_SIGNING_KEY")
@@ -172,8 +179,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _one_credential(self) -> Settings:
-        if self.client_secret is None and self.client_certificate_path is None:
-            raise ValueError("M365_CLIENT_SECRET or M365_CLIENT_CERTIFICATE_PATH must be set")
+        if self.client_secret is None and self.client_certificate_path is None and not self.use_managed_identity:
+            raise ValueError("M365_CLIENT_SECRET or M365_CLIENT_CERTIFICATE_PATH must be set (or "
+                             "M365_USE_MANAGED_IDENTITY=true in Azure)")
         if self.mail_transport == "acs":
             for value, name in ((self.acs_connection_string, "COPROD_ACS_CONNECTION_STRING"),
                                 (self.acs_sender, "COPROD_ACS_SENDER")):

@@ -40,7 +40,7 @@ def cmd_provision(args: argparse.Namespace) -> int:
 def cmd_sync(args: argparse.Namespace) -> int:
     """One run (`--once`), or a run every `--interval` seconds: a run that fails says why in one line, and the
     loop goes on to the next (Graph down for a while, a bug met by one run)."""
-    from coprod.run import describe, run_once
+    from coprod.run import describe, run_held
     from coprod.runtime import Services
 
     settings = load_settings()
@@ -48,10 +48,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
         started = time.monotonic()
         try:
             with Services.open(settings) as services:
-                for line in run_once(services, _progress):
+                result = run_held(services, _progress)
+                for line in result.lines:
                     print(line, flush=True)
-                print(f"Graph requests: {services.graph.stats['requests']}; took {time.monotonic() - started:.1f} s",
-                      flush=True)
+                print(result.busy or f"Graph requests: {services.graph.stats['requests']}; "
+                                     f"took {time.monotonic() - started:.1f} s", flush=True)
         except Exception as error:
             if args.once:
                 raise
@@ -63,38 +64,16 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from coprod.store import open_store
-    from coprod.words import count
+    """What is waiting and how the last run went, from the configured store (no personal data)."""
+    from coprod.runtime import store_for
+    from coprod.status import status, status_lines
 
-    store = open_store(load_settings().state)
-    lines: list[str] = []
-    due: dict[str, int] = {}
-    for entry in store.ledger_list(status="due"):
-        due[entry.kind] = due.get(entry.kind, 0) + 1
-    for kind, n in sorted(due.items()):
-        singular, plural = _WAITING.get(kind, (f"{kind} hand-off", f"{kind} hand-offs"))
-        lines.append(f"{count(n, singular, plural)} waiting")
-    awaiting = [r for r in store.mirror_items("GuestRequests") if r.fields.get("Status") == "AwaitingDecision"]
-    if awaiting:
-        lines.append(f"{count(len(awaiting), 'guest access request')} not yet granted (see the GuestRequests list)")
-    pending = [r for r in store.mirror_items("Subscribers") if r.fields.get("Status") == "Pending"]
-    if pending:
-        lines.append(f"{count(len(pending), 'subscriber')} yet to confirm their address")
-    sending = [r for r in store.mirror_items("Updates") if r.fields.get("Status") == "Sending"]
-    if sending:
-        lines.append(f"{count(len(sending), 'update')} being sent to the mailing list")
-    emails = store.outbox_counts()
-    for status, words in (("queued", "queued to send"), ("sending", "being checked after an interruption"),
-                          ("failed", "could not be sent")):
-        if emails.get(status):
-            lines.append(f"{count(emails[status], 'email')} {words}")
-    print("\n".join(lines) if lines else "Nothing is waiting.")
+    store = store_for(load_settings())
+    try:
+        print("\n".join(status_lines(status(store))))
+    finally:
+        store.close()
     return 0
-
-
-_WAITING = {"message": ("message to send", "messages to send"),
-            "guest-request": ("guest access request", "guest access requests"),
-            "subscriber": ("mailing-list subscriber to add", "mailing-list subscribers to add")}
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

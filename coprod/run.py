@@ -8,6 +8,10 @@ All lists' changes are read first, in one `$batch` (a quiet run is one Graph
 request for the lists); each reconciler then saves its own lists' delta links
 once it has processed them, so one failing does not lose another's work.
 
+`run_held` is what the CLI and the timer call: `run_once` under the lease
+(coprod/lease.py), so overlapping runs do not both work, and a record of
+the run for `status`.
+
 Each reconciler handles its own items one at a time (a bad item is noted on
 that item); and should one stop on an error nobody foresaw, the rest of the
 run still goes on: its summary line says it stopped and why (the error's
@@ -20,10 +24,12 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from coprod.guests.access import GuestAccess
+from coprod.lease import RunLease, record_run
 from coprod.lists.mirror import read_changes
 from coprod.mailing.common import ListReport
 from coprod.mailing.subscribers import MailingList
@@ -33,7 +39,7 @@ from coprod.registrations.sync import RegistrationSync
 from coprod.runtime import Services
 from graph_client import GraphError
 
-__all__ = ["DRAIN_SECONDS", "LISTS", "describe", "run_once"]
+__all__ = ["DRAIN_SECONDS", "LISTS", "RunResult", "describe", "run_held", "run_once"]
 
 log = logging.getLogger("coprod.run")
 LISTS = ("Sessions", "Registrations", "GuestRequests", "Subscribers", "Updates")
@@ -50,12 +56,37 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}{where}"
 
 
+@dataclass(frozen=True)
+class RunResult:
+    """A run's summary lines, or (`busy`) the one line saying another run holds the lease."""
+
+    lines: tuple[str, ...] = ()
+    busy: str | None = None
+
+
+def run_held(services: Services, progress: Callable[[str], None] = lambda message: None, *,
+             drain_seconds: float | None = DRAIN_SECONDS) -> RunResult:
+    """`run_once` under the lease: one runner at a time. A run that finds it held does nothing."""
+    started = services.clock()
+    with RunLease(services.store, clock=services.clock) as lease:
+        if not lease.held:
+            return RunResult(busy=lease.says_busy())
+        lines = run_once(services, progress, drain_seconds=drain_seconds, lease=lease)
+        record_run(services.store, started, services.clock(), lease.holder, lines)
+        return RunResult(tuple(lines))
+
+
 def run_once(services: Services, progress: Callable[[str], None] = lambda message: None, *,
-             drain_seconds: float | None = DRAIN_SECONDS) -> list[str]:
-    """Run every reconciler once and drain the outbox; returns one summary line each (no personal data)."""
+             drain_seconds: float | None = DRAIN_SECONDS, lease: RunLease | None = None) -> list[str]:
+    """Run every reconciler once and drain the outbox; returns one summary line each (no personal data).
+
+    With a `lease`, a step starts only while the lease is still ours."""
     lines: list[str] = []
 
     def step(name: str, work: Callable[[], str]) -> None:
+        if lease is not None and lease.lost:
+            lines.append(f"{name}: not run: another run took over the lease (this one stalled past it).")
+            return
         try:
             lines.append(work())
         except Exception as error:  # one reconciler's bug must not stop the others, nor the emails

@@ -23,16 +23,22 @@ from coprod.registrations.messages import MessageConfig
 from coprod.store import StateStore, open_store
 from graph_client import Directory, GraphClient, Mail, OnlineMeetings, SharePointLists
 
-__all__ = ["Services", "signer_for", "web_context"]
+__all__ = ["Services", "signer_for", "store_for", "web_context"]
 
 
 def signer_for(settings: Settings, clock: Callable[[], float] = time.time) -> Signer:
     return Signer(settings.signing_key.get_secret_value(), clock=clock)
 
 
+def store_for(settings: Settings, clock: Callable[[], float] = time.time) -> StateStore:
+    """The configured store; an Azure account URL is reached with the managed identity when one is used."""
+    return open_store(settings.state, clock=clock, prefix=settings.state_prefix,
+                      client_id=settings.client_id if settings.use_managed_identity else None)
+
+
 def web_context(settings: Settings, store: StateStore | None = None, signer: Signer | None = None) -> WebContext:
     """What the pages need, from the settings (or the store and signer a run already has)."""
-    return WebContext(signer or signer_for(settings), store or open_store(settings.state), settings.programme_name,
+    return WebContext(signer or signer_for(settings), store or store_for(settings), settings.programme_name,
                       settings.site_name, FormLimits(settings.subscribe_per_client_per_minute,
                                                      settings.subscribe_per_hour))
 
@@ -54,7 +60,7 @@ class Services:
     def open(cls, settings: Settings, *, clock: Callable[[], float] = time.time,
              sleep: Callable[[float], None] = time.sleep, limits: SendLimits | None = None) -> Services:
         graph = GraphClient.from_settings(settings)
-        store = open_store(settings.state, clock=clock)
+        store = store_for(settings, clock)
         mail = Mail(graph, settings.sender, sender_name=settings.programme_name)
         limits = limits or SendLimits(per_window=settings.send_per_minute, per_day=settings.send_per_day)
         outbox = Outbox(store, _transport(settings, mail), limits, clock=clock, sleep=sleep)

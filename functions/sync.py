@@ -21,12 +21,13 @@ SCHEDULE = os.environ.get("COPROD_SYNC_SCHEDULE", "").strip() or DEFAULT_SYNC_SC
 @bp.timer_trigger(arg_name="timer", schedule=SCHEDULE, run_on_startup=False, use_monitor=True)
 def sync_timer(timer: func.TimerRequest) -> None:
     from config import load_settings
-    from coprod.run import run_once
+    from coprod.run import run_held
     from coprod.runtime import Services
 
     if timer.past_due:
         log.info("The sync timer is running late; catching up now.")
     with Services.open(load_settings()) as services:
-        for line in run_once(services, progress=log.info):
+        result = run_held(services, progress=log.info)
+        for line in result.lines or (result.busy or "",):
             log.info(line)
         log.info("Graph requests this run: %d", services.graph.stats["requests"])

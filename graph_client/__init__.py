@@ -3,7 +3,7 @@
 Imports only `config` (for `GraphClient.from_settings`), never the application.
 """
 
-from graph_client._auth import AccessTokenSource, MsalCredential
+from graph_client._auth import AccessTokenSource, ManagedIdentityCredential, MsalCredential
 from graph_client._client import MAX_BATCH, BatchRequest, GraphClient
 from graph_client._directory import Directory, odata_string
 from graph_client._errors import (
@@ -52,6 +52,7 @@ __all__ = [
     "ListInfo",
     "ListItem",
     "Mail",
+    "ManagedIdentityCredential",
     "Message",
     "MsalCredential",
     "NotFoundError",

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from graph_client._errors import TokenError
 
-__all__ = ["AccessTokenSource", "MsalCredential", "ca_bundle_with_defaults"]
+__all__ = ["AccessTokenSource", "ManagedIdentityCredential", "MsalCredential", "ca_bundle_with_defaults"]
 
 log = logging.getLogger("graph_client.auth")
 _apps: dict[tuple[str, ...], Any] = {}
@@ -116,5 +116,45 @@ class MsalCredential:
         token = result.get("access_token") if isinstance(result, dict) else None
         if not token:
             raise TokenError("get an access token", str(result.get("error", "unknown_error")),
+                             str(result.get("error_description", "")), result.get("correlation_id"))
+        return str(token)
+
+
+@dataclass(frozen=True)
+class ManagedIdentityCredential:
+    """Tokens from the Azure host's managed identity: no secret or certificate anywhere.
+
+    On App Service and Azure Functions the host gives the process IDENTITY_ENDPOINT and IDENTITY_HEADER, and msal
+    asks that endpoint for a token for `resource` (Graph). `client_id` names a user-assigned identity (the one the
+    deployment gives the Function App); None means the system-assigned one.
+    """
+
+    client_id: str | None
+    resource: str = "https://graph.microsoft.com"
+
+    def _client(self, fresh: bool = False) -> Any:
+        key = ("managed-identity", self.client_id or "", self.resource)
+        with _apps_lock:
+            client = None if fresh else _apps.get(key)
+            if client is None:
+                import msal
+                import requests
+
+                session = requests.Session()
+                session.trust_env = False  # the identity endpoint is the host's own, never through a proxy
+                identity = (msal.UserAssignedManagedIdentity(client_id=self.client_id) if self.client_id
+                            else msal.SystemAssignedManagedIdentity())
+                client = msal.ManagedIdentityClient(identity, http_client=session)
+                _apps[key] = client
+            return client
+
+    def get_token(self, *, force_refresh: bool = False) -> str:
+        try:  # a fresh client has an empty cache: the way to refresh (msal's cache is per client)
+            result = self._client(fresh=force_refresh).acquire_token_for_client(resource=self.resource)
+        except Exception as exc:  # msal raises for a host without a managed identity, and requests' errors
+            raise TokenError("get a managed identity token", "unavailable", f"{type(exc).__name__}: {exc}") from exc
+        token = result.get("access_token") if isinstance(result, dict) else None
+        if not token:
+            raise TokenError("get a managed identity token", str(result.get("error", "unknown_error")),
                              str(result.get("error_description", "")), result.get("correlation_id"))
         return str(token)

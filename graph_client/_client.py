@@ -23,7 +23,7 @@ import httpx
 import tenacity
 from pydantic import BaseModel, ValidationError
 
-from graph_client._auth import AccessTokenSource, MsalCredential
+from graph_client._auth import AccessTokenSource, ManagedIdentityCredential, MsalCredential
 from graph_client._errors import (
     GoneError,
     GraphError,
@@ -111,10 +111,14 @@ class GraphClient:
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> GraphClient:
-        credential = MsalCredential(
-            authority_host=settings.authority_host, tenant_id=settings.tenant_id, client_id=settings.client_id,
-            client_secret=settings.client_secret.get_secret_value() if settings.client_secret else None,
-            certificate_path=settings.client_certificate_path, ca_bundle=settings.ca_bundle)
+        credential: AccessTokenSource
+        if settings.use_managed_identity:
+            credential = ManagedIdentityCredential(settings.client_id, resource=settings.graph_endpoint)
+        else:
+            credential = MsalCredential(
+                authority_host=settings.authority_host, tenant_id=settings.tenant_id, client_id=settings.client_id,
+                client_secret=settings.client_secret.get_secret_value() if settings.client_secret else None,
+                certificate_path=settings.client_certificate_path, ca_bundle=settings.ca_bundle)
         verify: ssl.SSLContext | bool = True
         if settings.ca_bundle is not None:
             import certifi

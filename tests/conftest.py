@@ -33,6 +33,15 @@ GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 
 
 @pytest.fixture(scope="session")
+def azurite() -> Iterator[str]:
+    """Azurite's Table service for the session: its connection string (tests use tables of their own)."""
+    from tests.azurite import azurite_tables
+
+    with azurite_tables() as connection:
+        yield connection
+
+
+@pytest.fixture(scope="session")
 def emulator_server() -> Iterator[EmulatorServer]:
     with EmulatorServer() as server:
         yield server

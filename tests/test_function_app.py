@@ -11,8 +11,32 @@ import pytest
 def test_the_app_registers_its_functions() -> None:
     import function_app
 
-    names = {f.get_function_name() for f in function_app.app.get_functions()}
-    assert {"health", "sync_timer"} <= names
+    functions = {f.get_function_name(): f for f in function_app.app.get_functions()}
+    assert {"health", "sync_timer", "pages", "status"} <= set(functions)
+    auth = {name: f.get_bindings_dict()["bindings"][0].get("authLevel") for name, f in functions.items()}
+    assert (auth["health"], auth["pages"], auth["status"]) == (
+        func.AuthLevel.ANONYMOUS, func.AuthLevel.ANONYMOUS, func.AuthLevel.FUNCTION)
+
+
+def test_status_answers_json_with_no_personal_data(monkeypatch: pytest.MonkeyPatch, env: dict[str, str],
+                                                   emulator) -> None:  # type: ignore[no-untyped-def]
+    """GET /api/status: the lease, the last run, what waits; counts and times only."""
+    from coprod.store import open_store
+    from functions.status import status
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    store = open_store(env["COPROD_STATE"])
+    store.ledger_add("guest:ann@example.org", "guest-request", {"email": "ann@example.org"})
+    store.outbox_add("mail:x", "confirmed", {"to": ["ann@example.org"]}, 1)
+    store.lease_acquire("sync", "host-1:99:abc", 120)
+    store.close()
+    answer = status.build().get_user_function()(func.HttpRequest("GET", "/api/status", body=b""))
+    body = json.loads(answer.get_body())
+    assert answer.status_code == 200 and answer.mimetype == "application/json"
+    assert (body["lease"]["holder"], body["last_run"], body["waiting"], body["emails"]) == (
+        "host-1:99:abc", None, {"guest-request": 1}, {"queued": 1})
+    assert "ann" not in answer.get_body().decode()
 
 
 def test_health_names_a_missing_setting_without_showing_values(monkeypatch: pytest.MonkeyPatch,

@@ -12,9 +12,9 @@ def test_graph_client_exports() -> None:
         "MAX_BATCH", "AccessTokenSource", "Attachment", "AuthenticationError", "BadRequestError", "BatchRequest",
         "BatchResponse", "Column", "ConflictError", "DeltaResult", "Directory", "FieldUpdate", "ForbiddenError",
         "GoneError", "GraphClient", "GraphError", "GraphResponseError", "GraphTransportError", "InvalidResponseError",
-        "Invitation", "ListInfo", "ListItem", "Mail", "Message", "MsalCredential", "NotFoundError", "OnlineMeeting",
-        "OnlineMeetings", "OutgoingMail",
-        "Page", "PreconditionFailedError", "RetryPolicy", "ServiceError", "SharePointLists", "Site", "ThrottledError",
+        "Invitation", "ListInfo", "ListItem", "Mail", "ManagedIdentityCredential", "Message", "MsalCredential",
+        "NotFoundError", "OnlineMeeting", "OnlineMeetings", "OutgoingMail", "Page", "PreconditionFailedError",
+        "RetryPolicy", "ServiceError", "SharePointLists", "Site", "ThrottledError",
         "TokenError", "User", "graph_time", "header_text", "message_id_for", "odata_string", "parse_retry_after"])
     assert all(hasattr(graph_client, name) for name in graph_client.__all__)
 

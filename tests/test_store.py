@@ -11,7 +11,6 @@ import pytest
 
 from coprod.store import SqliteStore, StateStore, open_store
 from coprod.store.azure import AzureTableStore
-from tests.azurite import azurite_tables
 from tests.store_contract import (
     CheckpointsContract,
     Clock,
@@ -26,12 +25,6 @@ from tests.store_contract import (
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
-
-
-@pytest.fixture(scope="session")
-def azurite() -> Iterator[str]:
-    with azurite_tables() as connection:
-        yield connection
 
 
 def azure_store(connection: str, clock: Clock, prefix: str) -> AzureTableStore:

@@ -186,14 +186,13 @@ class GuestAccess:
             handoffs.settle(self.store, entry, outcome="request exists")
             return
         guard = RowGuard("guest-row", address, registration=request.registration)
-        if guard.being_added(self.store, self.clock(), RECHECK_AFTER):
-            return  # a row was being added when a run stopped: the next delta shows it (or the recheck adds it)
         try:
             if self._lookup(address):
                 handoffs.settle(self.store, entry, outcome="in directory")
                 report.already_in_directory += 1
                 return
-            handoffs.put(self.store, guard, "sending")
+            if not guard.take(self.store, self.clock(), RECHECK_AFTER):
+                return  # another run is adding it, or stopped while adding it: the next delta shows it
             item = self.lists.create_item(LIST, {
                 "Title": as_text(request.name, 255) or address, "Email": address, "Decision": "Pending",
                 "Reason": "Asked for access when registering for a session."}, label=LIST)
@@ -253,9 +252,9 @@ class GuestAccess:
         return min(found, key=lambda u: u.user_type != "Member") if found else None
 
     def _grant(self, row: MirrorItem, address: str, report: GuestReport) -> Outcome:
-        found = Invitation.of(self.store, address)
-        status, before = found if found is not None else (None, None)
-        since = self.clock() - Invitation.updated(self.store, address)
+        seen = Invitation.entry(self.store, address)
+        status, before = (seen.status, Invitation.read(seen)) if seen is not None else (None, None)
+        since = self.clock() - (seen.updated if seen is not None else 0.0)
         try:
             if before is not None and status == "done":
                 user_id, how = str(before.user), str(before.how)
@@ -272,7 +271,7 @@ class GuestAccess:
                 else:
                     if self._invites_left <= 0:
                         return QUEUED
-                    user_id, how = self._invite(row, address), "invited"
+                    user_id, how = self._invite(row, address, seen), "invited"
                 handoffs.put(self.store, Invitation(address, row.item_id, user=user_id, how=how))
                 if how == "invited":
                     report.invited += 1
@@ -292,9 +291,12 @@ class GuestAccess:
         return Outcome("Invited" if how == "invited" else "AlreadyMember",
                        GuestNotes.INVITED if how == "invited" else GuestNotes.ALREADY_MEMBER, user_id)
 
-    def _invite(self, row: MirrorItem, address: str) -> str:
+    def _invite(self, row: MirrorItem, address: str, seen: LedgerEntry | None) -> str:
+        """Invite, once: the ledger entry is claimed `sending` first (as it was seen: absent, or a try that
+        stopped), so of two runners that get here at once only one sends the invitation."""
         self._pace()
-        handoffs.put(self.store, Invitation(address, row.item_id), "sending")
+        if not handoffs.claim(self.store, Invitation(address, row.item_id), seen):
+            raise _Unsure()  # another run is inviting them now
         name = as_text(row.fields.get("Title"), 255) or address
         message = (f"Hello {name}. You asked for access to {self.config.site_name}. Accept this invitation to get in. "
                    "If you didn't ask for this, you can ignore this email.")

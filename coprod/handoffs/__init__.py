@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from coprod.handoffs._base import H, Handoff, Readable
+from coprod.handoffs._base import H, Handoff, Readable, claim
 from coprod.handoffs._guests import GuestConfirmed, Invitation, RowGuard
 from coprod.handoffs._keys import mail_keys
 from coprod.handoffs._links import (
@@ -67,7 +67,8 @@ __all__ = [
     "CANCEL", "COMMANDS", "GUEST_CONFIRM", "ONE_CLICK_PAGE", "PAGES", "PREFERENCES", "REJOIN", "SUBSCRIBE_CONFIRM",
     "UNSUBSCRIBE", "Campaign", "CancelRequest", "GuestConfirmed", "GuestRequestDue", "Handoff", "Invitation",
     "LinkKind", "ListCommand", "MailFailed", "MeetingRecord", "MessageDue", "Readable", "RejoinAsked", "RowGuard",
-    "SessionChanged", "StoreForPages", "SubscriberDue", "Told", "decide_again", "get", "mail_keys", "pending", "put",
+    "SessionChanged", "StoreForPages", "SubscriberDue", "Told", "claim", "decide_again", "get", "mail_keys", "pending",
+    "put",
     "record", "sessions_to_decide", "set_sessions_to_decide", "settle", "unsubscribe",
 ]
 

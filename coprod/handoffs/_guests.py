@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from coprod.store import Ledger
+from coprod.handoffs._base import claim
+from coprod.store import Ledger, LedgerEntry
 
 
 @dataclass(frozen=True)
@@ -47,19 +48,16 @@ class Invitation:
                                   ("error", self.error)) if v is not None}
 
     @classmethod
-    def of(cls, ledger: Ledger, address: str) -> tuple[str, Invitation] | None:
-        """(status, invitation) of the address's invitation, if one was ever started."""
-        entry = ledger.ledger_get(cls.key_for(address))
-        if entry is None:
-            return None
-        p = entry.payload
-        return entry.status, cls(address, str(p.get("row") or ""), str(p["user"]) if p.get("user") else None,
-                                 str(p["how"]) if p.get("how") else None, str(p["error"]) if p.get("error") else None)
+    def entry(cls, ledger: Ledger, address: str) -> LedgerEntry | None:
+        """The address's invitation as the ledger has it (None: never started)."""
+        return ledger.ledger_get(cls.key_for(address))
 
     @classmethod
-    def updated(cls, ledger: Ledger, address: str) -> float:
-        entry = ledger.ledger_get(cls.key_for(address))
-        return entry.updated if entry is not None else 0.0
+    def read(cls, entry: LedgerEntry) -> Invitation:
+        p = entry.payload
+        return cls(entry.key.removeprefix("invite:"), str(p.get("row") or ""),
+                   str(p["user"]) if p.get("user") else None, str(p["how"]) if p.get("how") else None,
+                   str(p["error"]) if p.get("error") else None)
 
 
 @dataclass(frozen=True)
@@ -83,6 +81,10 @@ class RowGuard:
     def payload(self) -> dict[str, Any]:
         return {k: v for k, v in (("registration", self.registration), ("row", self.row)) if v is not None}
 
-    def being_added(self, ledger: Ledger, now: float, recheck_after: float) -> bool:
+    def take(self, ledger: Ledger, now: float, recheck_after: float) -> bool:
+        """Whether this runner alone may add the row now: not while another run is adding it (`sending` for
+        less than `recheck_after`), and of several runners at once, only one."""
         entry = ledger.ledger_get(self.key)
-        return entry is not None and entry.status == "sending" and now - entry.updated < recheck_after
+        if entry is not None and entry.status == "sending" and now - entry.updated < recheck_after:
+            return False
+        return claim(ledger, self, entry)

@@ -138,9 +138,8 @@ class MailingList:
             handoffs.settle(self.store, entry, outcome="on the list", row=row.item_id)
             return
         guard = RowGuard("subscriber-row", address)
-        if guard.being_added(self.store, self.clock(), RECHECK_AFTER):
-            return  # being added when a run stopped: the next delta shows it
-        handoffs.put(self.store, guard, "sending")
+        if not guard.take(self.store, self.clock(), RECHECK_AFTER):
+            return  # another run is adding it, or stopped while adding it: the next delta shows it
         topics = [t for t in request.topics if t in THEMES]
         try:
             item = self.lists.create_item("Subscribers", {

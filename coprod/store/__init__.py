@@ -42,7 +42,8 @@ __all__ = ["Checkpoints", "Counters", "Lease", "Leases", "Ledger", "LedgerEntry"
            "OutboxStore", "SqliteStore", "StateStore", "open_store"]
 
 
-def open_store(url: str, *, clock: Callable[[], float] = time.time, client_id: str | None = None) -> StateStore:
+def open_store(url: str, *, clock: Callable[[], float] = time.time, client_id: str | None = None,
+               prefix: str = "coprod") -> StateStore:
     """The store COPROD_STATE names: `sqlite:///path` (relative) or `sqlite:////abs/path`; an Azure Storage
     connection string (`UseDevelopmentStorage=true`, or with `TableEndpoint=` or `AccountName=`); or an account
     URL `https://<account>.table.core.windows.net`, reached with the managed identity `client_id` (a
@@ -54,13 +55,14 @@ def open_store(url: str, *, clock: Callable[[], float] = time.time, client_id: s
 
         from coprod.store.azure import AzureTableStore
 
-        return AzureTableStore(TableServiceClient.from_connection_string(url), clock=clock)
+        return AzureTableStore(TableServiceClient.from_connection_string(url), clock=clock, prefix=prefix)
     if url.startswith("https://") and ".table." in url:
         from azure.data.tables import TableServiceClient
 
         from coprod.store.azure import AzureTableStore
 
-        return AzureTableStore(TableServiceClient(endpoint=url, credential=_azure_credential(client_id)), clock=clock)
+        return AzureTableStore(TableServiceClient(endpoint=url, credential=_azure_credential(client_id)), clock=clock,
+                               prefix=prefix)
     raise ValueError("COPROD_STATE: expected sqlite:///path, an Azure Storage connection string, or "
                      "https://<account>.table.core.windows.net")
 

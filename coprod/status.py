@@ -1,0 +1,81 @@
+"""What is waiting, from the configured state store (so it works against Azure): no personal data.
+
+`python -m coprod status` prints it in words; `GET /api/status` (function key) answers it as JSON.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from coprod.handoffs import GuestRequestDue, MessageDue, SubscriberDue
+from coprod.lease import LEASE, last_run
+from coprod.store import StateStore
+from coprod.words import count
+
+__all__ = ["status", "status_lines"]
+
+WAITING = {MessageDue.KIND: ("message to send", "messages to send"),
+           GuestRequestDue.KIND: ("guest access request", "guest access requests"),
+           SubscriberDue.KIND: ("mailing-list subscriber to add", "mailing-list subscribers to add")}
+
+
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def status(store: StateStore, now: float | None = None) -> dict[str, Any]:
+    """Counts and times only: who holds the lease (a process name), the last run, what waits."""
+    now = time.time() if now is None else now
+    lease = store.lease_get(LEASE)
+    run = last_run(store)
+    waiting: dict[str, int] = {}
+    for entry in store.ledger_list(status="due"):
+        waiting[entry.kind] = waiting.get(entry.kind, 0) + 1
+
+    def rows(list_name: str, state: str) -> int:
+        return sum(1 for r in store.mirror_items(list_name) if r.fields.get("Status") == state)
+
+    return {
+        "lease": None if lease is None else {"holder": lease.holder, "since": _iso(lease.since),
+                                             "expires": _iso(lease.expires), "held_for_s": round(now - lease.since)},
+        "last_run": None if run is None else {"started": _iso(run.started), "finished": _iso(run.finished),
+                                              "took_s": round(run.finished - run.started, 1), "outcome": run.outcome,
+                                              "lines": list(run.lines)},
+        "waiting": dict(sorted(waiting.items())),
+        "guest_requests_awaiting": rows("GuestRequests", "AwaitingDecision"),
+        "subscribers_pending": rows("Subscribers", "Pending"),
+        "updates_sending": rows("Updates", "Sending"),
+        "emails": store.outbox_counts(),
+    }
+
+
+def status_lines(report: dict[str, Any]) -> list[str]:
+    """The status in plain words, a line each."""
+    lines: list[str] = []
+    lease = report["lease"]
+    if lease is not None:
+        lines.append(f"A run is working: {lease['holder']}, for {lease['held_for_s']} s so far.")
+    run = report["last_run"]
+    if run is None:
+        lines.append("No run has finished yet.")
+    else:
+        lines.append(f"Last run: {run['started']} to {run['finished']} ({run['took_s']} s): {run['outcome']}.")
+    for kind, n in report["waiting"].items():
+        singular, plural = WAITING.get(kind, (f"{kind} hand-off", f"{kind} hand-offs"))
+        lines.append(f"{count(n, singular, plural)} waiting")
+    for key, words in (("guest_requests_awaiting", ("guest access request", "not yet granted (see the "
+                                                                           "GuestRequests list)")),
+                       ("subscribers_pending", ("subscriber", "yet to confirm their address")),
+                       ("updates_sending", ("update", "being sent to the mailing list"))):
+        if report[key]:
+            lines.append(f"{count(report[key], words[0])} {words[1]}")
+    emails = report["emails"]
+    for state, words_ in (("queued", "queued to send"), ("sending", "being checked after an interruption"),
+                          ("failed", "could not be sent")):
+        if emails.get(state):
+            lines.append(f"{count(emails[state], 'email')} {words_}")
+    if len(lines) == 1 + (lease is not None):
+        lines.append("Nothing is waiting.")
+    return lines
