@@ -128,6 +128,13 @@ class Settings(BaseSettings):
     """Attempts of one Graph request before a throttled or failing call gives up."""
     graph_max_retry_seconds: float = Field(default=300, gt=0, validation_alias="COPROD_GRAPH_MAX_RETRY_SECONDS")
     """Total time one Graph request may spend waiting between retries."""
+    recheck_seconds: float = Field(default=300, gt=0, validation_alias="COPROD_RECHECK_SECONDS")
+    """How long an email or invitation whose answer was lost is left before the service looks whether it went
+    (Sent Items, the directory), and a list row being added before another run may add it: Exchange and Entra
+    take a few minutes to show what they did."""
+    lease_seconds: float = Field(default=120, ge=10, validation_alias="COPROD_LEASE_SECONDS")
+    """How long a run's lease lasts unless renewed (it is renewed every third of this while the run works): the
+    longest a run that died keeps the next one waiting."""
     subscribe_per_client_per_minute: int = Field(default=5, ge=1, validation_alias="COPROD_SUBSCRIBE_PER_CLIENT")
     """Posts of the public subscribe form taken from one client (network address) a minute; past it the form
     answers as usual and records nothing."""

@@ -68,7 +68,7 @@ def run_held(services: Services, progress: Callable[[str], None] = lambda messag
              drain_seconds: float | None = DRAIN_SECONDS) -> RunResult:
     """`run_once` under the lease: one runner at a time. A run that finds it held does nothing."""
     started = services.clock()
-    with RunLease(services.store, clock=services.clock) as lease:
+    with RunLease(services.store, seconds=services.settings.lease_seconds, clock=services.clock) as lease:
         if not lease.held:
             return RunResult(busy=lease.says_busy())
         lines = run_once(services, progress, drain_seconds=drain_seconds, lease=lease)

@@ -63,7 +63,8 @@ class Services:
         store = store_for(settings, clock)
         mail = Mail(graph, settings.sender, sender_name=settings.programme_name)
         limits = limits or SendLimits(per_window=settings.send_per_minute, per_day=settings.send_per_day)
-        outbox = Outbox(store, _transport(settings, mail), limits, clock=clock, sleep=sleep)
+        outbox = Outbox(store, _transport(settings, mail), limits, clock=clock, sleep=sleep,
+                        recheck_after=settings.recheck_seconds)
         return cls(settings, graph, SharePointLists(graph, settings.site_id), store, Directory(graph),
                    OnlineMeetings(graph, settings.organizer_id), outbox,
                    signer_for(settings, clock), clock, sleep)
@@ -71,7 +72,7 @@ class Services:
     def guest_config(self) -> GuestConfig:
         s = self.settings
         return GuestConfig(group_id=s.guest_group_id, public_url=s.public_url, max_invites=s.max_invites_per_run,
-                           admin_email=s.admin_email, site_name=s.site_name,
+                           admin_email=s.admin_email, site_name=s.site_name, recheck_after=s.recheck_seconds,
                            policy=GuestPolicy(auto_approve=s.guest_auto_approve_domains,
                                               blocked=s.guest_blocked_domains))
 
@@ -82,7 +83,7 @@ class Services:
 
     def list_config(self) -> ListConfig:
         return ListConfig(programme=self.settings.programme_name, public_url=self.settings.public_url,
-                          sender=self.settings.sender)
+                          sender=self.settings.sender, recheck_after=self.settings.recheck_seconds)
 
     def web_context(self) -> WebContext:
         return web_context(self.settings, self.store, self.signer)

@@ -115,6 +115,16 @@ def create_app(backend: Backend | None = None, *, ca_bundle: str | None = None) 
             return JSONResponse({"error": f"bad limits: {exc}"}, status_code=400)
         return JSONResponse({name: target.limit_json() for name, target in targets.items()})
 
+    async def control_done(request: Request) -> Response:
+        """What the service did, for tools outside the process: the sender's mail, invitations, meetings."""
+        with backend.lock:
+            sent = [{"to": list(m.to), "cc": list(m.cc), "bcc": list(m.bcc), "subject": m.subject,
+                     "internetMessageId": m.internet_message_id} for m in backend.mail.sent(backend.sender)]
+            invitations = [{"address": i.address, "userId": i.user_id} for i in backend.directory.invitations]
+            meetings = [{"id": m.id, "externalId": m.external_id}
+                        for m in backend.meetings.for_organizer(backend.organizer.id, include_deleted=True)]
+        return JSONResponse({"sent": sent, "invitations": invitations, "meetings": meetings})
+
     async def control_tokens(request: Request) -> Response:
         return JSONResponse({"expired": backend.identity.expire_all()})
 
@@ -153,6 +163,7 @@ def create_app(backend: Backend | None = None, *, ca_bundle: str | None = None) 
         StarletteRoute("/_emulator/faults", control_faults, methods=["GET", "POST", "DELETE"]),
         StarletteRoute("/_emulator/log", control_log, methods=["GET", "DELETE"]),
         StarletteRoute("/_emulator/limits", control_limits, methods=["POST"]),
+        StarletteRoute("/_emulator/done", control_done, methods=["GET"]),
         StarletteRoute("/_emulator/expire-tokens", control_tokens, methods=["POST"]),
         StarletteRoute("/_emulator/delta-resync", control_resync, methods=["POST"]),
         StarletteRoute("/_emulator/lists/{list}/items", control_items, methods=["POST"]),

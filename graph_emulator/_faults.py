@@ -28,7 +28,9 @@ class FaultRule:
     `/v1.0`); `method` an HTTP method; `rate` the share of matching requests
     hit (0..1); `count` how many at most (None: no limit); `status` 0 means
     latency only. Rules apply to `$batch` entries one by one, and to the
-    `$batch` call itself.
+    `$batch` call itself. `after`: the request is carried out, and then the
+    answer is the fault (a 504 that hides a request that went through: what a
+    client must never simply send again).
     """
 
     status: int = 429
@@ -39,6 +41,7 @@ class FaultRule:
     count: int | None = None
     latency_ms: int = 0
     code: str | None = None
+    after: bool = False
     hits: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -54,6 +57,7 @@ class Fault:
     message: str
     headers: dict[str, str]
     latency_ms: int
+    after: bool = False
 
 
 class Faults:
@@ -88,7 +92,8 @@ class Faults:
                     if rule.retry_after is not None and rule.status in (429, 503):
                         headers["Retry-After"] = _fmt_seconds(rule.retry_after)
                     return latency, Fault(rule.status, rule.code or _CODES.get(rule.status, "UnknownError"),
-                                          _MESSAGES.get(rule.status, "Injected fault."), headers, latency)
+                                          _MESSAGES.get(rule.status, "Injected fault."), headers, latency,
+                                          rule.after)
         return latency, None
 
     def as_json(self) -> list[dict[str, Any]]:

@@ -161,7 +161,7 @@ class GraphService:
             if not in_batch:  # a $batch is authorised once, as a whole
                 self._check_auth(call)
             latency_ms, fault = self.backend.faults.draw(call.method, call.path)
-            if fault is not None:
+            if fault is not None and not fault.after:
                 raise GraphFault(fault.status, fault.code, fault.message, fault.headers)
             if handler is None:
                 if "not allowed" in operation:
@@ -170,6 +170,8 @@ class GraphService:
             call.params = params
             with self.backend.lock:
                 reply = handler(call)
+            if fault is not None:  # done, and then the answer lost
+                raise GraphFault(fault.status, fault.code, fault.message, fault.headers)
         except GraphFault as fault_:
             reply = Reply(fault_.status, error_body(fault_.code, fault_.message, request_id,
                                                     call.headers.get("client-request-id")), dict(fault_.headers))

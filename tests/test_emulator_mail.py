@@ -391,3 +391,14 @@ def test_a_throttled_sender_is_accepted_again_after_waiting_retry_after_on_the_r
     assert [m.subject for m in emulator.backend.mail.sent_items(mailbox)] == [
         "Quick 0", "Quick 1", "Quick 2", "After waiting"]
     assert http.get("/_emulator/log").json()["by_status"]["429"] == 1
+
+
+def test_a_lost_answer_fault_carries_the_send_out_then_answers_504(http: httpx.Client, mailbox: str) -> None:
+    """`after`: the gateway timed out but the message went: what a client must check before sending again."""
+    http.post("/_emulator/faults", json={"status": 504, "path": "/sendMail", "count": 1, "after": True})
+    assert send_mime(http, mailbox, newsletter(mailbox).as_bytes()).status_code == 504
+    assert send_mime(http, mailbox, newsletter(mailbox).as_bytes()).status_code == 202
+    done = http.get("/_emulator/done").json()
+    assert [(m["subject"], m["internetMessageId"]) for m in done["sent"]] == [
+        ("Co-production news", "<key-0042@council.example.org>")] * 2  # both went; only the first answer was lost
+    assert (done["invitations"], done["meetings"]) == ([], [])

@@ -64,7 +64,6 @@ __all__ = ["GuestAccess", "GuestConfig", "GuestNotes", "GuestPolicy", "GuestRepo
 
 log = logging.getLogger("coprod.guests.access")
 LIST = "GuestRequests"
-RECHECK_AFTER = 300.0  # seconds before an unfinished invitation is checked against the directory
 RETRY_FAILED_AFTER = 3600.0  # a refused invitation is tried again after an hour (a permission may be fixed)
 
 
@@ -77,6 +76,7 @@ class GuestConfig:
     invites_per_window: int = 150  # the invitations API's own limit, per tenant ...
     invite_window: float = 5.0  # ... per this many seconds
     admin_email: str | None = None
+    recheck_after: float = 300.0  # seconds before an unfinished invitation is checked against the directory
     site_name: str = "the co-production programme's SharePoint site"
 
 
@@ -191,7 +191,7 @@ class GuestAccess:
                 handoffs.settle(self.store, entry, outcome="in directory")
                 report.already_in_directory += 1
                 return
-            if not guard.take(self.store, self.clock(), RECHECK_AFTER):
+            if not guard.take(self.store, self.clock(), self.config.recheck_after):
                 return  # another run is adding it, or stopped while adding it: the next delta shows it
             item = self.lists.create_item(LIST, {
                 "Title": as_text(request.name, 255) or address, "Email": address, "Decision": "Pending",
@@ -266,7 +266,7 @@ class GuestAccess:
                     # found: someone already had an account, or our invitation went before a run stopped
                     how = "invited" if status == "sending" else "member"
                     user_id = user.id
-                elif status == "sending" and since < RECHECK_AFTER:
+                elif status == "sending" and since < self.config.recheck_after:
                     return QUEUED  # the directory may not show it yet
                 else:
                     if self._invites_left <= 0:

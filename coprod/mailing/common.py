@@ -14,6 +14,7 @@ class ListConfig:
     programme: str
     public_url: str
     sender: str
+    recheck_after: float = 300.0  # seconds before a row being added may be added by another run
 
 
 @dataclass

@@ -57,7 +57,6 @@ __all__ = ["MailingList"]
 log = logging.getLogger("coprod.mailing.subscribers")
 STATUSES = ("Pending", "Subscribed", "Unsubscribed")
 REJOIN_EVERY = timedelta(days=30)  # at most one "do you want to rejoin?" email to a row in this time
-RECHECK_AFTER = 300.0
 
 
 class MailingList:
@@ -138,7 +137,7 @@ class MailingList:
             handoffs.settle(self.store, entry, outcome="on the list", row=row.item_id)
             return
         guard = RowGuard("subscriber-row", address)
-        if not guard.take(self.store, self.clock(), RECHECK_AFTER):
+        if not guard.take(self.store, self.clock(), self.config.recheck_after):
             return  # another run is adding it, or stopped while adding it: the next delta shows it
         topics = [t for t in request.topics if t in THEMES]
         try:
