@@ -128,6 +128,29 @@ def create_app(backend: Backend | None = None, *, ca_bundle: str | None = None) 
     async def control_tokens(request: Request) -> Response:
         return JSONResponse({"expired": backend.identity.expire_all()})
 
+    async def control_roles(request: Request) -> Response:
+        """The app's application permissions (admin consent): `{"roles": [...]}`; tokens issued after carry them."""
+        if request.method == "PUT":
+            payload = await request.json()
+            roles = payload.get("roles") if isinstance(payload, dict) else None
+            if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+                return JSONResponse({"error": 'send {"roles": ["Mail.Send", ...]}'}, status_code=400)
+            backend.identity.set_roles(roles)
+        return JSONResponse({"roles": sorted(backend.identity.roles)})
+
+    async def control_tenant(request: Request) -> Response:
+        """The tenant's policies: `{"teams_policy": bool, "invitations": ..., "directory_delay_s": N}`, any subset."""
+        if request.method == "PUT":
+            payload = await request.json()
+            try:
+                if not isinstance(payload, dict):
+                    raise ValueError("send a JSON object of tenant settings")
+                with backend.lock:
+                    backend.tenant.update(payload)
+            except ValueError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(backend.tenant.as_json())
+
     async def control_resync(request: Request) -> Response:
         return JSONResponse({"lists": backend.sharepoint.expire_delta_links(backend.site.id)})
 
@@ -165,6 +188,8 @@ def create_app(backend: Backend | None = None, *, ca_bundle: str | None = None) 
         StarletteRoute("/_emulator/limits", control_limits, methods=["POST"]),
         StarletteRoute("/_emulator/done", control_done, methods=["GET"]),
         StarletteRoute("/_emulator/expire-tokens", control_tokens, methods=["POST"]),
+        StarletteRoute("/_emulator/app-roles", control_roles, methods=["GET", "PUT"]),
+        StarletteRoute("/_emulator/tenant", control_tenant, methods=["GET", "PUT"]),
         StarletteRoute("/_emulator/delta-resync", control_resync, methods=["POST"]),
         StarletteRoute("/_emulator/lists/{list}/items", control_items, methods=["POST"]),
         StarletteRoute("/_emulator/lists/{list}/items/{item}", control_items, methods=["PATCH", "DELETE"]),

@@ -16,6 +16,7 @@ from graph_emulator._faults import Faults, RequestLog
 from graph_emulator._identity import Identity
 from graph_emulator._mail import Mailboxes
 from graph_emulator._meetings import Meetings
+from graph_emulator._permissions import ALL_ROLES, TenantPolicy
 from graph_emulator._sharepoint import SharePoint, Site
 
 __all__ = ["Backend"]
@@ -36,7 +37,8 @@ class Backend:
 
     def reset(self) -> None:
         with self.lock:
-            self.identity = Identity(self.clock)
+            self.identity = Identity(self.clock, roles=frozenset(ALL_ROLES))
+            self.tenant = TenantPolicy()
             self.sharepoint = SharePoint(self.clock, SHAREPOINT_HOST)
             self.site: Site = self.sharepoint.add_site("coproduction", "Co-production programme")
             self.directory = Directory(self.clock, TENANT_DOMAIN)

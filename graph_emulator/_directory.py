@@ -257,11 +257,12 @@ class Directory:
         group = self.group(group_id)
         return [self.users[m] for m in group.members if m in self.users]
 
-    def add_member(self, group_id: str, user_id: str) -> None:
+    def add_member(self, group_id: str, user_id: str, *, lag_s: float = 0.0) -> None:
+        """Add a user to a group; one created less than `lag_s` ago is not there yet (replicas catching up)."""
         group = self.group(group_id)
         user = self.users.get(user_id) or next((u for u in self.users.values()
                                                 if u.id.casefold() == user_id.casefold()), None)
-        if user is None:
+        if user is None or user.created > self.clock() - lag_s:
             raise resource_not_found(user_id)
         with self.lock:
             if user.id in group.members:

@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 from graph_emulator._backend import Backend
 from graph_emulator._errors import GraphFault, bad_request
 from graph_emulator._faults import LogEntry
+from graph_emulator._permissions import denied_error, need_for, site_role_covers
 
 __all__ = ["JSON_TYPE", "MAX_BATCH", "Call", "GraphService", "Handler", "Reply", "Route", "error_body", "parse_select"]
 
@@ -153,13 +154,16 @@ class GraphService:
             return self._batch(call)
         return self.dispatch(call)
 
-    def dispatch(self, call: Call, *, in_batch: bool = False) -> tuple[Reply, float]:
+    def dispatch(self, call: Call, *, batch_authorization: str | None = None) -> tuple[Reply, float]:
+        """Answer one request; inside a `$batch`, `batch_authorization` is the batch's bearer (checked once)."""
+        in_batch = batch_authorization is not None
         operation, handler, params = self.match(call.method, call.path)
         request_id = str(uuid.uuid4())
         latency_ms = 0
         try:
-            if not in_batch:  # a $batch is authorised once, as a whole
+            if not in_batch:  # a $batch is authenticated once, as a whole; each request in it is authorised
                 self._check_auth(call)
+            self._check_permission(operation, params, batch_authorization or call.headers.get("authorization"))
             latency_ms, fault = self.backend.faults.draw(call.method, call.path)
             if fault is not None and not fault.after:
                 raise GraphFault(fault.status, fault.code, fault.message, fault.headers)
@@ -185,6 +189,22 @@ class GraphService:
         if problem:
             raise GraphFault(401, "InvalidAuthenticationToken", problem,
                              {"WWW-Authenticate": 'Bearer realm="", error="invalid_token"'})
+
+    def _check_permission(self, operation: str, params: dict[str, str], authorization: str | None) -> None:
+        """403 unless the token's roles hold one of the permissions the operation's reference page lists."""
+        need = need_for(operation)
+        if need is None:
+            return
+        roles = self.backend.identity.roles_of(authorization)
+        if roles.intersection(need.roles):
+            return
+        if need.site and "Sites.Selected" in roles and "site" in params:
+            with self.backend.lock:
+                granted = self.backend.sharepoint.app_role(params["site"], self.backend.identity.client_id)
+            if site_role_covers(granted, need.site):
+                return
+        code, message = denied_error(need)
+        raise GraphFault(403, code, message)
 
     def _log(self, call: Call, operation: str, reply: Reply, in_batch: bool) -> None:
         retry_after = reply.headers.get("Retry-After")
@@ -234,7 +254,7 @@ class GraphService:
                 (body or "").encode()
             sub = Call(str(entry.get("method", "GET")).upper(), split.path,
                        dict(parse_qsl(split.query, keep_blank_values=True)), sub_headers, raw, call.base)
-            reply, latency = self.dispatch(sub, in_batch=True)
+            reply, latency = self.dispatch(sub, batch_authorization=call.headers.get("authorization") or "")
             total_latency = max(total_latency, latency)
             statuses[entry["id"]] = reply.status
             answer: dict[str, Any] = {"id": entry["id"], "status": reply.status,

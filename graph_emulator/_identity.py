@@ -10,7 +10,7 @@ import hashlib
 import secrets
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -48,6 +48,9 @@ class Identity:
     token_lifetime: int = 3599
     certificates: dict[str, Any] = field(default_factory=dict)  # SHA-1 thumbprint (hex) -> public key
     tokens: dict[str, float] = field(default_factory=dict)  # access token -> expiry (clock time)
+    # the app's application permissions (admin-consented app roles); each token carries those of its issue
+    roles: frozenset[str] = field(default_factory=frozenset)
+    token_roles: dict[str, frozenset[str]] = field(default_factory=dict)
     issued: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -121,6 +124,7 @@ class Identity:
         token = "emu." + secrets.token_urlsafe(32)
         with self._lock:
             self.tokens[token] = self.clock() + self.token_lifetime
+            self.token_roles[token] = self.roles
             self.issued += 1
         return {"token_type": "Bearer", "expires_in": self.token_lifetime,
                 "ext_expires_in": self.token_lifetime, "access_token": token}
@@ -158,6 +162,16 @@ class Identity:
         if expiry <= self.clock():
             return "Lifetime validation failed, the token is expired."
         return None
+
+    def roles_of(self, authorization: str | None) -> frozenset[str]:
+        """The `roles` claim of the bearer token in `authorization` (empty for an unknown token)."""
+        token = (authorization or "")[7:].strip()
+        return self.token_roles.get(token, frozenset())
+
+    def set_roles(self, roles: Iterable[str]) -> None:
+        """Grant the app exactly `roles` (admin consent given or withdrawn); tokens issued after carry them."""
+        with self._lock:
+            self.roles = frozenset(roles)
 
     def expire_all(self) -> int:
         """Make every issued token expired now (as after a long pause); returns how many."""

@@ -13,12 +13,14 @@ from graph_emulator._directory import USER_PROPERTIES, Group
 from graph_emulator._errors import GraphFault, bad_request
 from graph_emulator._http import Call, Reply, Route, parse_select
 
-__all__ = ["directory_routes"]
+__all__ = ["INVITATIONS_OFF", "directory_routes"]
 
 T = TypeVar("T")
 DEFAULT_PAGE = 100  # directory collections page at 100 unless $top says otherwise
 MAX_PAGE = 999
 _REF_SEGMENTS = {"directoryobjects", "users"}
+# Entra's answer when the tenant lets nobody invite guests (azure-docs issue 78054; the API page is silent).
+INVITATIONS_OFF = "Guest invitations not allowed for your company. Contact your company administrator for more details."
 
 
 def _page_size(call: Call) -> int:
@@ -144,7 +146,7 @@ def directory_routes(backend: Backend) -> list[Route]:
         if len(segments) < 2 or segments[-2].casefold() not in _REF_SEGMENTS:
             raise GraphFault(400, "Request_BadRequest", f"Invalid object reference '{reference}': expected "
                                                         ".../directoryObjects/{id} or .../users/{id}.")
-        backend.directory.add_member(group.id, segments[-1])
+        backend.directory.add_member(group.id, segments[-1], lag_s=backend.tenant.directory_delay_s)
         return Reply(204)
 
     def delete_member(call: Call) -> Reply:
@@ -154,6 +156,8 @@ def directory_routes(backend: Backend) -> list[Route]:
     # --- invitations ---------------------------------------------------------------
     def post_invitation(call: Call) -> Reply:
         backend.directory.admit_invitation_request()  # every request on /invitations counts, even a bad one
+        if backend.tenant.invitations == "none":  # "No one in the organization can invite guest users"
+            raise GraphFault(403, "Forbidden", INVITATIONS_OFF)
         body = call.json_object()
         info = _json_field(body, "invitedUserMessageInfo", dict) or {}
         invited_user = _json_field(body, "invitedUser", dict) or {}

@@ -18,8 +18,11 @@ from graph_emulator._errors import GraphFault
 from graph_emulator._http import Call, Reply, Route
 from graph_emulator._meetings import Meeting
 
-__all__ = ["meeting_routes"]
+__all__ = ["TEAMS_POLICY_MISSING", "meeting_routes"]
 
+# What Graph answers an app that no Teams application access policy lets act for the user (microsoft-graph-docs
+# PR 21541; msgraph-sdk-dotnet issue 2350). Granting a policy takes up to 30 minutes to show.
+TEAMS_POLICY_MISSING = "No application access policy found for this app."
 _FILTER_RE = re.compile(r"^\s*(?P<prop>[A-Za-z]+(?:/[A-Za-z]+)?)\s+eq\s+'(?P<literal>(?:[^']|'')*)'\s*$")
 _FILTER_EXPECTED = "Filter expression expected - /onlineMeetings?$filter={ParameterName} eq '{id}'."
 
@@ -35,6 +38,8 @@ def meeting_routes(backend: Backend) -> list[Route]:
         user = next((u for u in backend.directory.users.values() if u.id.lower() == key), None)
         if user is None:
             raise GraphFault(404, "NotFound", f"User '{call.params['user']}' was not found.")
+        if not backend.tenant.teams_policy:  # no application access policy covers the organiser
+            raise GraphFault(403, "General", TEAMS_POLICY_MISSING)
         return user
 
     def entity(call: Call, user: User, meeting: Meeting) -> dict[str, Any]:

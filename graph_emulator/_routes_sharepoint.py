@@ -111,7 +111,9 @@ def sharepoint_routes(backend: Backend) -> list[Route]:
         item = sp.update_fields(call.params["site"], call.params["list"], call.params["item"], fields,
                                 call.headers.get("if-match"))
         lst = sp.get_list(call.params["site"], call.params["list"])
-        return Reply(200, sp.fields_json(lst, item))
+        body = sp.fields_json(lst, item)
+        body.pop("@odata.etag", None)  # the reference's answer (listitem-update) shows the fields, no eTag
+        return Reply(200, body)
 
     def patch_item(call: Call) -> Reply:
         sp = backend.sharepoint
@@ -129,19 +131,21 @@ def sharepoint_routes(backend: Backend) -> list[Route]:
         return Reply(204)
 
     def get_delta(call: Call) -> Reply:
+        """Graph's links are `.../items/delta?token=<opaque>`: the first call's options live inside the token."""
         sp = backend.sharepoint
         site = sp.site(call.params["site"])
-        expand, field_select = _expand_fields(call.query.get("$expand"))
-        select = parse_select(call.query.get("$select"))
+        options = {k: v for k, v in call.query.items() if k != "token"}
         try:
-            lst, changes, next_state, delta_state = sp.delta_page(site.id, call.params["list"],
-                                                                  call.query.get("token"), call.top())
+            lst, changes, next_state, delta_state, options = sp.delta_page(
+                site.id, call.params["list"], call.query.get("token"), options,
+                keep_query=backend.tenant.delta_keeps_query)
         except GraphFault as fault:
-            if fault.status == 410:
-                lst = sp.get_list(site.id, call.params["list"])
-                fault.headers["Location"] = call.link(call.path, **{k: v for k, v in call.query.items()
-                                                                    if k != "token"})
+            restart = fault.headers.pop("x-restart-token", None)
+            if restart:  # where to start again: a new enumeration, as the reference's 410 says
+                fault.headers["Location"] = call.link(call.path, token=restart)
             raise
+        expand, field_select = _expand_fields(options.get("$expand"))
+        select = parse_select(options.get("$select"))
         value: list[dict[str, Any]] = []
         for change in changes:
             if isinstance(change, int):
@@ -151,19 +155,39 @@ def sharepoint_routes(backend: Backend) -> list[Route]:
                                           select=select))
         body: dict[str, Any] = {
             "@odata.context": f"{call.base}/v1.0/$metadata#Collection(microsoft.graph.listItem)", "value": value}
-        query = {k: v for k, v in call.query.items() if k != "token"}
         if next_state is not None:
-            body["@odata.nextLink"] = call.link(call.path, **query, token=sp.encode_token(next_state))
+            body["@odata.nextLink"] = call.link(call.path, token=sp.encode_token(next_state))
         else:
             assert delta_state is not None
-            body["@odata.deltaLink"] = call.link(call.path, **query, token=sp.encode_token(delta_state))
+            body["@odata.deltaLink"] = call.link(call.path, token=sp.encode_token(delta_state))
         return Reply(200, body)
+
+    # --- Sites.Selected grants -------------------------------------------------
+    def get_permissions(call: Call) -> Reply:
+        site = backend.sharepoint.site(call.params["site"])
+        return Reply(200, {"@odata.context": call.context(f"sites('{site.id}')/permissions"),
+                           "value": list(site.permissions)})
+
+    def post_permission(call: Call) -> Reply:
+        return Reply(201, backend.sharepoint.grant(call.params["site"], call.json_object()))
+
+    def patch_permission(call: Call) -> Reply:
+        return Reply(200, backend.sharepoint.regrant(call.params["site"], call.params["permission"],
+                                                     call.json_object()))
+
+    def delete_permission(call: Call) -> Reply:
+        backend.sharepoint.revoke(call.params["site"], call.params["permission"])
+        return Reply(204)
 
     site_path = "/sites/{site}"
     list_path = site_path + "/lists/{list}"
     item_path = list_path + "/items/{item}"
     return [
         Route("GET", site_path, get_site),
+        Route("GET", site_path + "/permissions", get_permissions),
+        Route("POST", site_path + "/permissions", post_permission),
+        Route("PATCH", site_path + "/permissions/{permission}", patch_permission),
+        Route("DELETE", site_path + "/permissions/{permission}", delete_permission),
         Route("GET", site_path + "/lists", get_lists),
         Route("POST", site_path + "/lists", post_list),
         Route("GET", list_path, get_list),

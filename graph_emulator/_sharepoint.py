@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from graph_emulator._errors import GraphFault, bad_request, not_found
+from graph_emulator._permissions import SITE_ROLES, SITE_ROLES_ON_CREATE
 
 __all__ = ["SPItem", "SPList", "SharePoint", "Site", "iso"]
 
@@ -47,7 +48,20 @@ class SPItem:
 
     @property
     def etag(self) -> str:
+        """The listItem's eTag as the reference shows it: `"{GUID},version"`, braces and upper case."""
+        return f'"{{{self.guid.upper()}}},{self.version}"'
+
+    @property
+    def fields_etag(self) -> str:
+        """The fieldValueSet's `@odata.etag`: the same version, written without braces (clients must not care)."""
         return f'"{self.guid},{self.version}"'
+
+
+def etag_key(value: str) -> str:
+    """An eTag reduced to what identifies the version: no W/, quotes or braces, any case."""
+    text = value.strip()
+    text = text[2:] if text[:2].upper() == "W/" else text
+    return text.strip('"').replace("{", "").replace("}", "").casefold()
 
 
 @dataclass
@@ -72,6 +86,7 @@ class Site:
     web_url: str
     created: float
     lists: dict[str, SPList] = field(default_factory=dict)
+    permissions: list[dict[str, Any]] = field(default_factory=list)  # Sites.Selected grants (site-post-permissions)
 
 
 def _column(name: str, kind: str, spec: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
@@ -123,6 +138,56 @@ class SharePoint:
         return {"id": site.id, "name": site.name, "displayName": site.display_name, "webUrl": site.web_url,
                 "createdDateTime": iso(site.created), "lastModifiedDateTime": iso(site.created),
                 "siteCollection": {"hostname": self.host}}
+
+    # --- Sites.Selected grants ----------------------------------------------
+    def grant(self, site_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /sites/{id}/permissions: give applications a role on the site; answers the permission."""
+        site = self.site(site_id)
+        roles = body.get("roles")
+        identities = body.get("grantedToIdentities") or body.get("grantedToIdentitiesV2")
+        if not isinstance(roles, list) or not roles or any(r not in SITE_ROLES_ON_CREATE for r in roles):
+            raise bad_request("Invalid value for role")  # manage and fullcontrol: POST read/write, then PATCH
+        apps = [entry.get("application") for entry in identities or [] if isinstance(entry, dict)]
+        named = [a for a in apps if isinstance(a, dict) and isinstance(a.get("id"), str)]
+        if not named or len(named) != len(apps):
+            raise bad_request("grantedToIdentities must name each application by id.")
+        granted = [{"application": {"id": a["id"], "displayName": str(a.get("displayName") or "")}} for a in named]
+        permission = {"id": base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="),
+                      "roles": list(roles), "grantedToIdentitiesV2": granted, "grantedToIdentities": granted}
+        with self._lock:
+            site.permissions.append(permission)
+        return permission
+
+    def regrant(self, site_id: str, permission_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """PATCH /sites/{id}/permissions/{id}: change a grant's roles (how manage and fullcontrol are given)."""
+        site = self.site(site_id)
+        roles = body.get("roles")
+        if not isinstance(roles, list) or not roles or any(r not in SITE_ROLES for r in roles):
+            raise bad_request("Invalid value for role")
+        with self._lock:
+            for permission in site.permissions:
+                if permission["id"] == permission_id:
+                    permission["roles"] = list(roles)
+                    return permission
+        raise not_found("The permission was not found.")
+
+    def revoke(self, site_id: str, permission_id: str) -> None:
+        site = self.site(site_id)
+        with self._lock:
+            kept = [p for p in site.permissions if p["id"] != permission_id]
+            if len(kept) == len(site.permissions):
+                raise not_found("The permission was not found.")
+            site.permissions[:] = kept
+
+    def app_role(self, site_id: str, client_id: str) -> str | None:
+        """The highest role the site's grants give the application `client_id` (None: none, or no such site)."""
+        try:
+            site = self.site(site_id)
+        except GraphFault:
+            return None
+        held = [role for p in site.permissions for role in p["roles"]
+                if any(g["application"]["id"] == client_id for g in p["grantedToIdentitiesV2"])]
+        return max(held, key=SITE_ROLES.index, default=None)
 
     # --- lists -------------------------------------------------------------
     def get_list(self, site_id: str, list_ref: str) -> SPList:
@@ -230,7 +295,7 @@ class SharePoint:
                       if_match: str | None = None, *, check: bool = True) -> SPItem:
         lst, item = self.get_item(site_id, list_ref, item_id)
         with self._lock:
-            if if_match and if_match != "*" and if_match.strip() != item.etag:
+            if if_match and if_match.strip() != "*" and etag_key(if_match) != etag_key(item.etag):
                 raise GraphFault(412, "preconditionFailed", f"The request ETag value '{if_match}' does not match "
                                  f"the object's ETag value '{item.etag}'.")
             values = self._checked(lst, fields) if check else dict(fields)
@@ -340,7 +405,7 @@ class SharePoint:
         return body
 
     def fields_json(self, lst: SPList, item: SPItem, field_select: Iterable[str] | None = None) -> dict[str, Any]:
-        fields: dict[str, Any] = {"@odata.etag": item.etag}
+        fields: dict[str, Any] = {"@odata.etag": item.fields_etag}
         for key, value in item.fields.items():
             fields[key] = value
             name = key[: -len("LookupId")] if key.endswith("LookupId") else key
@@ -383,30 +448,43 @@ class SharePoint:
         except ValueError:
             raise bad_request("Invalid delta token.", code="invalidRequest") from None
 
-    def delta_page(self, site_id: str, list_ref: str, token: str | None, top: int
-                   ) -> tuple[SPList, list[SPItem | int], dict[str, Any] | None, dict[str, Any] | None]:
-        """One page of changes: (list, items or deleted ids, next-page state, delta-link state).
+    def delta_page(self, site_id: str, list_ref: str, token: str | None, query: dict[str, str], *,
+                   keep_query: bool = True) -> tuple[SPList, list[SPItem | int], dict[str, Any] | None,
+                                                     dict[str, Any] | None, dict[str, str]]:
+        """One page of changes: (list, items or deleted ids, next-page state, delta-link state, the query options).
 
-        Exactly one of the two states is returned. A token from an older
-        generation of the list raises 410, as Graph does when it can no longer
-        say what changed.
+        A first call's query options (`$expand`, `$select`, `$top`) travel inside the tokens it hands out, as
+        Graph's opaque `?token=` links carry them; with `keep_query` False they are dropped (the calls after the
+        first then read items without `fields`, which Graph does not promise never to do). Exactly one of the two
+        states is returned. A token from an older generation of the list raises 410, as Graph does when it can
+        no longer say what changed.
         """
         lst = self.get_list(site_id, list_ref)
         with self._lock:
+            base = {"l": lst.id, "g": lst.generation}
             if token == "latest":  # noqa: S105 - a delta token word, not a password
-                return lst, [], None, {"l": lst.id, "g": lst.generation, "f": lst.seq}
-            state: dict[str, Any] = self.decode_token(token) if token else {"l": lst.id, "g": lst.generation, "f": 0}
+                return lst, [], None, {**base, "f": lst.seq, "q": query if keep_query else {}}, query
+            state: dict[str, Any] = self.decode_token(token) if token else {**base, "f": 0, "q": query}
             if state.get("l") != lst.id:
                 raise bad_request("The delta token belongs to another list.")
+            saved = state.get("q")
+            saved = saved if isinstance(saved, dict) else {}
+            options = {str(k): str(v) for k, v in saved.items()} | query  # options on the call itself win
+            carried = options if keep_query else {}
             if state.get("g") != lst.generation:
-                raise GraphFault(410, "resyncRequired",
-                                 "The delta token is no longer valid; start a new delta enumeration.")
+                raise GraphFault(410, "resyncChangesApplyDifferences",
+                                 "The delta token is no longer valid: replace your copy of the list with the "
+                                 "server's, using the link in the Location header.",
+                                 {"x-restart-token": self.encode_token({**base, "f": 0, "q": carried})})
             try:
                 since = int(state.get("f") or 0)
                 upto = int(state.get("t") or lst.seq)
                 after = int(state["a"]) if state.get("a") is not None else None
+                top = min(int(options.get("$top") or 200), 5000)
             except (TypeError, ValueError):
                 raise bad_request("Invalid delta token.") from None
+            if top < 1:
+                raise bad_request("Invalid value for $top.", code="BadRequest")
             changed: list[tuple[int, SPItem | int]] = [(i.id, i) for i in lst.items.values() if i.seq > since]
             if since:
                 changed += [(item_id, item_id) for item_id, s in lst.tombstones.items() if s > since]
@@ -415,6 +493,6 @@ class SharePoint:
                 changed = [pair for pair in changed if pair[0] > after]
             page = changed[:top]
             if len(changed) > top:
-                return lst, [p[1] for p in page], {"l": lst.id, "g": lst.generation, "f": since, "t": upto,
-                                                   "a": page[-1][0]}, None
-            return lst, [p[1] for p in page], None, {"l": lst.id, "g": lst.generation, "f": upto}
+                return lst, [p[1] for p in page], {**base, "f": since, "t": upto, "a": page[-1][0], "q": carried}, \
+                    None, options
+            return lst, [p[1] for p in page], None, {**base, "f": upto, "q": carried}, options

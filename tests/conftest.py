@@ -84,6 +84,20 @@ def lists(graph: GraphClient, settings: Settings) -> SharePointLists:
     return SharePointLists(graph, settings.site_id)
 
 
+def new_token(client: httpx.Client, env: dict[str, str]) -> None:
+    """Give `client` a fresh token from the emulated authority: it carries the app's roles as they are now."""
+    token = client.post(f"/{env['M365_TENANT_ID']}/oauth2/v2.0/token", data={
+        "grant_type": "client_credentials", "client_id": env["M365_CLIENT_ID"],
+        "client_secret": env["M365_CLIENT_SECRET"], "scope": GRAPH_SCOPE}).json()
+    client.headers["Authorization"] = f"Bearer {token['access_token']}"
+
+
+def grant_roles(client: httpx.Client, env: dict[str, str], roles: list[str]) -> None:
+    """Consent to exactly `roles` for the app (the control API), and give `client` a token that carries them."""
+    assert client.put("/_emulator/app-roles", json={"roles": roles}).status_code == 200
+    new_token(client, env)
+
+
 @pytest.fixture(params=["https", "in-process"])
 def http(request: pytest.FixtureRequest, emulator: EmulatorServer) -> Iterator[httpx.Client]:
     """Plain httpx with a token from the emulated authority, over HTTPS or in-process: contract tests run twice.
@@ -97,10 +111,7 @@ def http(request: pytest.FixtureRequest, emulator: EmulatorServer) -> Iterator[h
     else:
         client = httpx.Client(transport=InProcessTransport(emulator.backend), base_url=IN_PROCESS_BASE)
     with client:
-        token = client.post(f"/{env['M365_TENANT_ID']}/oauth2/v2.0/token", data={
-            "grant_type": "client_credentials", "client_id": env["M365_CLIENT_ID"],
-            "client_secret": env["M365_CLIENT_SECRET"], "scope": GRAPH_SCOPE}).json()
-        client.headers["Authorization"] = f"Bearer {token['access_token']}"
+        new_token(client, env)
         yield client
 
 

@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from graph_emulator import EmulatorServer
+from graph_emulator import ALL_ROLES, EmulatorServer
+from tests.conftest import grant_roles
 from tests.test_emulator_contract import sdk_parse
 
 ICS = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nSUMMARY:Having choice\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
@@ -28,8 +29,9 @@ VOLATILE = {"@odata.etag", "id", "createdDateTime", "lastModifiedDateTime", "cha
 
 
 @pytest.fixture
-def mailbox(emulator: EmulatorServer) -> str:
-    """The sending mailbox's UPN."""
+def mailbox(http: httpx.Client, emulator: EmulatorServer) -> str:
+    """The sending mailbox's UPN. These tests read messages whole (MIME, attachments): that takes Mail.Read."""
+    grant_roles(http, emulator.env(), [*ALL_ROLES, "Mail.Read"])
     return emulator.backend.sender.user_principal_name
 
 

@@ -15,7 +15,8 @@ def test_graph_client_exports() -> None:
         "Invitation", "ListInfo", "ListItem", "Mail", "ManagedIdentityCredential", "Message", "MsalCredential",
         "NotFoundError", "OnlineMeeting", "OnlineMeetings", "OutgoingMail", "Page", "PreconditionFailedError",
         "RetryPolicy", "ServiceError", "SharePointLists", "Site", "ThrottledError",
-        "TokenError", "User", "graph_time", "header_text", "message_id_for", "odata_string", "parse_retry_after"])
+        "TokenError", "User", "etag_key", "graph_time", "header_text", "message_id_for", "odata_string",
+        "parse_retry_after"])
     assert all(hasattr(graph_client, name) for name in graph_client.__all__)
 
 
@@ -26,6 +27,7 @@ def test_every_graph_error_is_a_graph_error() -> None:
 
 
 def test_emulator_exports() -> None:
-    assert sorted(graph_emulator.__all__) == ["Backend", "EmulatorServer", "FaultRule", "create_app"]
+    assert sorted(graph_emulator.__all__) == ["ALL_ROLES", "Backend", "EmulatorServer", "FaultRule", "TenantPolicy",
+                                             "create_app"]
     assert sorted(graph_emulator.testing.__all__) == ["AsgiTransport", "BackgroundServer", "IN_PROCESS_BASE",
                                                     "InProcessToken", "InProcessTransport"]
