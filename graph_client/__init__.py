@@ -25,7 +25,18 @@ from graph_client._errors import (
 from graph_client._lists import DeltaResult, FieldUpdate, SharePointLists
 from graph_client._mail import Attachment, Mail, OutgoingMail, header_text, message_id_for
 from graph_client._meetings import OnlineMeeting, OnlineMeetings, graph_time
-from graph_client._models import BatchResponse, Column, Invitation, ListInfo, ListItem, Message, Page, Site, User
+from graph_client._models import (
+    BatchResponse,
+    Column,
+    Invitation,
+    ListInfo,
+    ListItem,
+    Message,
+    Page,
+    Site,
+    User,
+    etag_key,
+)
 from graph_client._retry import RetryPolicy, parse_retry_after
 
 __all__ = [
@@ -68,6 +79,7 @@ __all__ = [
     "ThrottledError",
     "TokenError",
     "User",
+    "etag_key",
     "graph_time",
     "header_text",
     "message_id_for",

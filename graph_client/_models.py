@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 __all__ = ["BatchEnvelope", "BatchResponse", "Column", "GraphModel", "Invitation", "ListInfo", "ListItem", "Message",
-           "Page", "Site", "User"]
+           "Page", "Site", "User", "etag_key"]
 
 T = TypeVar("T")
 
@@ -41,6 +41,30 @@ class ListItem(GraphModel):
     @property
     def is_deleted(self) -> bool:
         return self.deleted is not None
+
+    @property
+    def has_fields(self) -> bool:
+        """Whether Graph sent the item's `fields` (a delta page need not: then read the item again)."""
+        return "fields" in self.model_fields_set
+
+    @property
+    def etag(self) -> str | None:
+        """The item's eTag, from the item or else from its fields (Graph writes them differently: see etag_key)."""
+        value = self.e_tag or self.fields.get("@odata.etag")
+        return value if isinstance(value, str) and value else None
+
+
+def etag_key(value: str | None) -> str | None:
+    """An eTag reduced to what identifies the version, so differently written eTags of one version compare equal.
+
+    Graph writes a list item's eTag `"{GUID},3"` (listItem.eTag, as the reference shows) and may write
+    `"guid,3"` (its fields' `@odata.etag`); weak (`W/`) and unquoted forms turn up as well.
+    """
+    if not value:
+        return None
+    text = value.strip()
+    text = text[2:] if text[:2].upper() == "W/" else text
+    return text.strip('"').replace("{", "").replace("}", "").casefold() or None
 
 
 class Page(GraphModel, Generic[T]):

@@ -6,10 +6,16 @@ Every reconciler does the same three things with its lists, so they live here:
   links, the first page of each in one `$batch` (a quiet run is one request);
 - `ListMirror.apply`: put those changes into the mirror, telling people's
   changes from the echo of our own last writes (delta returns those too; their
-  eTag is the one our write got back);
+  eTag is the one our write got back, compared after `etag_key` evens out
+  quotes, braces and case; when the write's answer carried no eTag, as Graph's
+  PATCH of fields need not, the echo is told by its columns being what we
+  wrote);
 - `ListMirror.write`: write columns back in `$batch`es, each conditional on
   the eTag we read; an item changed meanwhile (412) is read again, never
-  overwritten, and handed back to be decided again.
+  overwritten, and handed back to be decided again. An item whose eTag we do
+  not know (our last write's answer had none) is read again first: unchanged
+  but for our write, it is written on its fresh eTag; changed by someone, it
+  is handed back to be decided again. A write is never unconditional.
 
 A delta link is saved (`save_link`) only by the caller, after it has
 processed the changes.
@@ -22,19 +28,38 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from coprod.permissions import explain
 from coprod.store import MirrorItem, StateStore
-from graph_client import DeltaResult, FieldUpdate, GraphError, ListItem, SharePointLists
+from graph_client import DeltaResult, FieldUpdate, GraphError, ListItem, SharePointLists, etag_key
 
-__all__ = ["Applied", "ListMirror", "Written", "mirror_item", "read_changes", "save_link"]
+__all__ = ["WRITE_REFUSED", "Applied", "ListMirror", "Written", "mirror_item", "read_changes", "same_columns",
+           "save_link"]
 
 log = logging.getLogger("coprod.lists.mirror")
 Grouper = Callable[[dict[str, Any]], str | None]
+WRITE_REFUSED = "lists.write-refused"  # a checkpoint: why the lists refuse our writes (plain words), "" once they don't
+
+# Fields SharePoint keeps itself; they change with every write, ours included.
+SYSTEM_FIELDS = frozenset({"id", "ContentType", "Modified", "Created", "AuthorLookupId", "EditorLookupId",
+                           "AppAuthorLookupId", "AppEditorLookupId", "Attachments", "Edit", "LinkTitle",
+                           "LinkTitleNoMenu", "ItemChildCount", "FolderChildCount"})
 
 
 def mirror_item(list_name: str, item: ListItem, group: str | None = None) -> MirrorItem:
     created = item.created_date_time.isoformat() if item.created_date_time else ""
-    return MirrorItem(list_name, item.id, item.e_tag or item.fields.get("@odata.etag"), created,
+    return MirrorItem(list_name, item.id, item.etag, created,
                       {k: v for k, v in item.fields.items() if not k.startswith("@")}, group)
+
+
+def _columns(fields: dict[str, Any]) -> dict[str, Any]:
+    """The list's own columns with a value (an empty column and a missing one are the same to SharePoint)."""
+    return {k: v for k, v in fields.items()
+            if k not in SYSTEM_FIELDS and not k.startswith(("@", "_")) and "@" not in k and v not in (None, "", [])}
+
+
+def same_columns(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two readings of an item hold the same values in the list's columns (system fields aside)."""
+    return _columns(a) == _columns(b)
 
 
 def read_changes(lists: SharePointLists, store: StateStore, names: Iterable[str]) -> dict[str, DeltaResult]:
@@ -91,9 +116,14 @@ class ListMirror:
     def put(self, items: Iterable[MirrorItem]) -> None:
         self.store.mirror_put(items)
 
-    def _is_own_write(self, old: MirrorItem | None, item: ListItem) -> bool:
-        etag = item.e_tag or item.fields.get("@odata.etag")
-        return old is not None and old.etag is not None and old.etag == etag
+    @staticmethod
+    def _is_own_write(old: MirrorItem | None, item: ListItem) -> bool:
+        """Whether a changed item is only the echo of our last write to it (or of our last reading)."""
+        if old is None:
+            return False
+        if old.etag is not None:
+            return etag_key(old.etag) == etag_key(item.etag)
+        return same_columns(old.fields, item.fields)  # our write's answer had no eTag: tell by its columns
 
     def apply(self, delta: DeltaResult) -> Applied:
         """Put a delta's changes into the mirror; a full read also drops what is no longer in the list."""
@@ -103,6 +133,8 @@ class ListMirror:
             old = self.get(item.id)
             if not delta.full and self._is_own_write(old, item):
                 applied.own_writes += 1
+                if old is not None and old.etag is None:
+                    items.append(self.item(item))  # learn the eTag our write was not told
                 continue
             new = self.item(item)
             applied.changed.append((old, new))
@@ -123,7 +155,8 @@ class ListMirror:
         outcome = Written()
         if not updates:
             return outcome
-        if progress:
+        updates = self._with_etags(lists, updates, outcome)
+        if progress and updates:
             progress(f"{self.name}: writing {len(updates)} items")
         answers = lists.update_fields(self.name, updates, label=self.name)
         written = []
@@ -131,8 +164,11 @@ class ListMirror:
             answer = answers[update.item_id]
             old = self.get(update.item_id)
             if answer.ok and isinstance(answer.body, dict) and old is not None:
-                fields = {k: v for k, v in answer.body.items() if not k.startswith("@")}
-                written.append(MirrorItem(self.name, update.item_id, answer.body.get("@odata.etag", old.etag),
+                # what the item now holds: what it held, what we wrote, and whatever the answer shows
+                fields = {**old.fields, **update.fields, **{k: v for k, v in answer.body.items()
+                                                            if not k.startswith("@")}}
+                etag = answer.body.get("@odata.etag")  # None: unknown until read again (see _with_etags)
+                written.append(MirrorItem(self.name, update.item_id, etag if isinstance(etag, str) else None,
                                           old.created, fields, self.group(fields)))
                 outcome.written += 1
             elif answer.status == 412:
@@ -147,6 +183,11 @@ class ListMirror:
                     lists.client.raise_for_entry(f"update {self.name} items", answer)
                 except GraphError as error:
                     log.warning("%s", error)
+                    refused = explain("lists-write", error)
+                    if refused:
+                        self.store.set_checkpoint(WRITE_REFUSED, refused)
+        if written and self.store.get_checkpoint(WRITE_REFUSED):
+            self.store.set_checkpoint(WRITE_REFUSED, "")  # writes work again
         self.put(written)
         for item_id in sorted(outcome.conflicted):
             try:
@@ -156,3 +197,36 @@ class ListMirror:
                 continue
             self.put([self.item(fresh)])
         return outcome
+
+    def _with_etags(self, lists: SharePointLists, updates: list[FieldUpdate], outcome: Written) -> list[FieldUpdate]:
+        """Give every update an eTag, reading again the items whose eTag we do not know (in `$batch`es).
+
+        An item that someone changed since we last saw it is not written: it goes in `outcome.conflicted`
+        with its fresh state in the mirror, to be decided again, as after a 412.
+        """
+        unknown = [u.item_id for u in updates if not u.etag]
+        if not unknown:
+            return updates
+        try:
+            fresh = lists.read_items(self.name, unknown, label=self.name)
+        except GraphError as error:  # cannot check them now: leave them for the next run
+            log.warning("%s", error)
+            outcome.failed.update(unknown)
+            return [u for u in updates if u.etag]
+        ready = []
+        for update in updates:
+            if update.etag:
+                ready.append(update)
+                continue
+            item, old = fresh.get(update.item_id), self.get(update.item_id)
+            if item is None:  # deleted meanwhile
+                self.store.mirror_delete(self.name, [update.item_id])
+                outcome.conflicted.add(update.item_id)
+            elif old is not None and item.etag and same_columns(old.fields, item.fields):
+                ready.append(FieldUpdate(update.item_id, update.fields, item.etag))
+                self.put([MirrorItem(self.name, old.item_id, item.etag, old.created, old.fields, old.group)])
+            else:  # changed since we last saw it (or SharePoint gave no eTag to write on)
+                self.put([self.item(item)])
+                outcome.conflicts += 1
+                outcome.conflicted.add(update.item_id)
+        return ready
