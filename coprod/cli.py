@@ -32,8 +32,13 @@ def cmd_provision(args: argparse.Namespace) -> int:
     from coprod.runtime import Services
 
     with Services.open(load_settings()) as services:
-        changes = provision(services.lists)
-    print("\n".join(changes) if changes else "All five lists are already in place; nothing changed.")
+        report = provision(services.lists)
+    print("\n".join(report.lines) if report.lines else "All five lists are already in place; nothing changed.")
+    if report.problems:
+        print(f"coprod: provisioning is not complete ({len(report.problems)} "
+              f"problem{'s' if len(report.problems) > 1 else ''} above); run it again once they are fixed",
+              file=sys.stderr)
+        return 1
     return 0
 
 

@@ -30,10 +30,11 @@ from pathlib import Path
 
 from coprod.guests.access import GuestAccess
 from coprod.lease import RunLease, record_run
-from coprod.lists.mirror import read_changes
+from coprod.lists.mirror import WRITE_REFUSED, read_changes
 from coprod.mailing.common import ListReport
 from coprod.mailing.subscribers import MailingList
 from coprod.meetings.sync import MeetingSync
+from coprod.permissions import explain
 from coprod.registrations.messages import ParticipantMessages
 from coprod.registrations.sync import RegistrationSync
 from coprod.runtime import Services
@@ -92,13 +93,19 @@ def run_once(services: Services, progress: Callable[[str], None] = lambda messag
         except Exception as error:  # one reconciler's bug must not stop the others, nor the emails
             lines.append(_stopped(name, error))
 
-    changes = read_changes(services.lists, services.store, LISTS)
+    try:
+        changes = read_changes(services.lists, services.store, LISTS)
+    except Exception as error:  # the lists cannot be read: what needs them waits; meetings and emails go on
+        lines.append(_unreadable(error))
+        changes = None
     now = lambda: datetime.fromtimestamp(services.clock(), UTC)  # noqa: E731 - the one clock, as a datetime
-    step("Registrations", lambda: RegistrationSync(services.lists, services.store, progress=progress, now=now,
-                                                   signer=services.signer).run(changes).line())
-    step("Guest access", lambda: GuestAccess(
-        services.lists, services.directory, services.store, services.outbox, services.signer,
-        services.guest_config(), clock=services.clock, sleep=services.sleep, progress=progress).run(changes).line())
+    if changes is not None:
+        step("Registrations", lambda: RegistrationSync(services.lists, services.store, progress=progress, now=now,
+                                                       signer=services.signer).run(changes).line())
+        step("Guest access", lambda: GuestAccess(
+            services.lists, services.directory, services.store, services.outbox, services.signer,
+            services.guest_config(), clock=services.clock, sleep=services.sleep, progress=progress
+        ).run(changes).line())
     step("Teams meetings", lambda: MeetingSync(services.lists, services.meetings, services.store,
                                                lobby=services.settings.meeting_lobby, progress=progress).run().line())
     step("Participant messages", lambda: ParticipantMessages(
@@ -108,7 +115,7 @@ def run_once(services: Services, progress: Callable[[str], None] = lambda messag
     services.outbox.checks["update"] = mailing_list.still_subscribed
     subscribers: ListReport | None = None
     try:
-        subscribers = mailing_list.run(changes)
+        subscribers = mailing_list.run(changes) if changes is not None else None
     except Exception as error:
         lines.append(_stopped("Mailing list", error))
     deadline = None if drain_seconds is None else services.clock() + drain_seconds
@@ -119,7 +126,21 @@ def run_once(services: Services, progress: Callable[[str], None] = lambda messag
         except Exception as error:
             log.error("Mailing list: the updates' progress was not written: %s", describe(error))
         lines.insert(len(lines) - 1, subscribers.line())
+    refused = services.store.get_checkpoint(WRITE_REFUSED)
+    if refused:
+        lines.append(f"Lists: not written. {refused}")
     return lines
+
+
+def _unreadable(error: Exception) -> str:
+    """The run's line when the lists' changes cannot be read: a missing permission in plain words, else the error."""
+    refused = explain("lists-read", error)
+    if refused:
+        log.error("Reading the lists: %s", describe(error))
+        return f"Lists: not read. {refused}"
+    log.error("Reading the lists stopped: %s", describe(error))
+    return (f"Lists: not read ({describe(error)}); registrations, guest requests and the mailing list wait for "
+            "the next run.")
 
 
 def _stopped(name: str, error: Exception) -> str:

@@ -11,10 +11,12 @@ from typing import Any
 
 from coprod.handoffs import GuestRequestDue, MessageDue, SubscriberDue
 from coprod.lease import LEASE, last_run
+from coprod.lists.mirror import WRITE_REFUSED
+from coprod.mail.outbox import BLOCKED
 from coprod.store import StateStore
 from coprod.words import count
 
-__all__ = ["status", "status_lines"]
+__all__ = ["blocked", "status", "status_lines"]
 
 WAITING = {MessageDue.KIND: ("message to send", "messages to send"),
            GuestRequestDue.KIND: ("guest access request", "guest access requests"),
@@ -48,12 +50,28 @@ def status(store: StateStore, now: float | None = None) -> dict[str, Any]:
         "subscribers_pending": rows("Subscribers", "Pending"),
         "updates_sending": rows("Updates", "Sending"),
         "emails": store.outbox_counts(),
+        "blocked": blocked(store),
     }
+
+
+def blocked(store: StateStore) -> dict[str, str]:
+    """What Microsoft 365 refuses the app right now (a permission or policy), in plain words, by what it stops.
+
+    The emails' and the lists' writes are kept until they work again; the last run's summary says the rest
+    (meetings, guest invitations, reading the lists)."""
+    found = {"emails": store.get_checkpoint(BLOCKED), "list writes": store.get_checkpoint(WRITE_REFUSED)}
+    run = last_run(store)
+    for line in run.lines if run is not None else ():
+        name, _, rest = line.partition(": ")
+        if "Microsoft 365 would not let the app" in rest or "application access policy" in rest or \
+                "guest invite settings" in rest:
+            found.setdefault(name.lower(), rest)
+    return {k: v for k, v in found.items() if v}
 
 
 def status_lines(report: dict[str, Any]) -> list[str]:
     """The status in plain words, a line each."""
-    lines: list[str] = []
+    lines: list[str] = [f"Blocked ({what}): {words}" for what, words in report.get("blocked", {}).items()]
     lease = report["lease"]
     if lease is not None:
         lines.append(f"A run is working: {lease['holder']}, for {lease['held_for_s']} s so far.")
@@ -76,6 +94,6 @@ def status_lines(report: dict[str, Any]) -> list[str]:
                           ("failed", "could not be sent")):
         if emails.get(state):
             lines.append(f"{count(emails[state], 'email')} {words_}")
-    if len(lines) == 1 + (lease is not None):
+    if len(lines) == 1 + (lease is not None) + len(report.get("blocked", {})):
         lines.append("Nothing is waiting.")
     return lines

@@ -196,9 +196,9 @@ def run_demo(state: str | None = None) -> int:
         clock = _Clock()
         with Services.open(settings, clock=clock) as services:
             _step(1, "Setting up the SharePoint lists")
-            for line in provision(services.lists) or ["Nothing to do."]:
+            for line in provision(services.lists).lines or ["Nothing to do."]:
                 print(f"    {line}")
-            again = provision(services.lists)
+            again = provision(services.lists).lines
             print(f"    Provisioning again: {again or 'nothing changed'}.")
 
             now = datetime.now(UTC)

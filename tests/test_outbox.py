@@ -16,6 +16,7 @@ from coprod.mail.outbox import (
     PAUSED,
     DrainReport,
     GraphTransport,
+    MailBlocked,
     MailError,
     MailRefused,
     MailThrottled,
@@ -301,12 +302,21 @@ class TestGraphOutcomes:
             transport.send(mail(1))
         return caught.value
 
-    @pytest.mark.parametrize(("status", "final"), [(400, True), (403, True), (404, True), (401, False),
+    @pytest.mark.parametrize(("status", "final"), [(400, True), (404, True), (401, False),
                                                    (409, False), (413, False)])
     def test_a_refusal_is_final_only_when_trying_again_cannot_help(self, status: int, final: bool) -> None:
         error = self.outcome(httpx.Response(status, json={"error": {"code": "Refused", "message": "no"}}))
         assert isinstance(error, MailRefused) and error.final is final
         assert f"HTTP {status} Refused" in error.detail
+
+    def test_a_403_blocks_the_mailbox_and_names_the_permission(self) -> None:
+        """Not this message's fault: every message waits, and the team reads what to grant."""
+        error = self.outcome(httpx.Response(403, json={"error": {"code": "ErrorAccessDenied",
+                                                                 "message": "Access is denied."}}))
+        assert isinstance(error, MailBlocked)
+        assert error.detail.startswith("Microsoft 365 would not let the app send email as the team's mailbox "
+                                       "(403 ErrorAccessDenied): the app registration needs the Mail.Send ")
+        assert "https://learn.microsoft.com/graph/api/user-sendmail?view=graph-rest-1.0" in error.detail
 
     def test_a_429_is_throttling_with_its_retry_after(self) -> None:
         error = self.outcome(httpx.Response(429, headers={"Retry-After": "7"},
@@ -544,9 +554,18 @@ class TestGraphSentItems:
     def test_not_being_able_to_look_is_an_error_that_says_why(self) -> None:
         transport, _ = self.transport(httpx.Response(403, json={"error": {"code": "ErrorAccessDenied",
                                                                           "message": "Access is denied."}}))
+        with pytest.raises(MailBlocked) as caught:
+            transport.was_sent("mail:test:1")
+        assert caught.value.detail.startswith("Microsoft 365 would not let the app check the mailbox's Sent Items "
+                                              "(403 ErrorAccessDenied): the app registration needs the "
+                                              "Mail.ReadBasic.All application permission")
+
+    def test_a_check_that_fails_otherwise_says_why_in_graphs_words(self) -> None:
+        transport, _ = self.transport(httpx.Response(400, json={"error": {"code": "BadRequest", "message": "no"}}))
         with pytest.raises(MailError) as caught:
             transport.was_sent("mail:test:1")
-        assert caught.value.detail.startswith("look for a sent email: HTTP 403 ErrorAccessDenied")
+        assert not isinstance(caught.value, MailBlocked)
+        assert caught.value.detail.startswith("look for a sent email: HTTP 400 BadRequest")
 
 
 def test_errors_carry_what_the_outbox_needs() -> None:

@@ -22,8 +22,9 @@ class TestProvision:
     def test_creates_the_five_lists_then_changes_nothing(self, emulator: EmulatorServer,
                                                           lists: SharePointLists) -> None:
         first = provision(lists)
-        assert first == [f"Created the {s.display_name} list with {len(s.columns)} columns." for s in LISTS]
-        assert provision(lists) == []
+        assert first.changes == [f"Created the {s.display_name} list with {len(s.columns)} columns." for s in LISTS]
+        assert first.problems == []
+        assert provision(lists).lines == []
         registrations = lists.find_list("Registrations")
         assert registrations is not None
         session_column = next(c for c in registrations.columns or [] if c.name == "Session")
@@ -33,18 +34,65 @@ class TestProvision:
         provision(lists)
         sessions = next(lst for lst in emulator.backend.site.lists.values() if lst.display_name == "Sessions")
         del sessions.columns["SyncNote"]
-        assert provision(lists) == ["Added the SyncNote column to the Sessions list."]
+        assert provision(lists).lines == ["Added the SyncNote column to the Sessions list."]
 
     def test_restores_the_choices_the_service_needs_and_keeps_an_admins_own(self, emulator: EmulatorServer,
                                                                              lists: SharePointLists) -> None:
         provision(lists)
         sessions = next(lst for lst in emulator.backend.site.lists.values() if lst.display_name == "Sessions")
         sessions.columns["Theme"]["choice"]["choices"] = ["Having choice", "Carers", "Young carers"]
-        assert provision(lists) == ["Added the choices Being included, Being healthy, Other to the Theme column "
-                                    "of the Sessions list."]
+        assert provision(lists).lines == ["Added the choices Being included, Being healthy, Other to the Theme "
+                                          "column of the Sessions list."]
         assert sessions.columns["Theme"]["choice"]["choices"] == [
             "Having choice", "Carers", "Young carers", "Being included", "Being healthy", "Other"]
-        assert provision(lists) == []
+        assert provision(lists).lines == []
+
+
+    def test_a_refused_column_costs_that_column_only_and_a_rerun_adds_it(self, emulator: EmulatorServer,
+                                                                          lists: SharePointLists) -> None:
+        """SharePoint refusing one column (multi-choice ones are reported to) must not block the list."""
+        emulator.add_fault(status=400, code="invalidRequest", method="POST", path=r"/lists/[^/]+/columns$", count=1)
+        first = provision(lists)
+        sessions = LISTS[0]
+        assert first.changes[0] == f"Created the Sessions list with {len(sessions.columns) - 1} of its " \
+                                   f"{len(sessions.columns)} columns."
+        [problem] = first.problems
+        refused = sessions.columns[0]["name"]
+        assert problem.startswith(f"Could not add the {refused} column to the Sessions list: add column {refused}: "
+                                  "HTTP 400 invalidRequest (request-id ")
+        assert first.changes[1:] == [f"Created the {s.display_name} list with {len(s.columns)} columns."
+                                     for s in LISTS[1:]]
+        assert provision(lists).lines == [f"Added the {refused} column to the Sessions list."]
+
+    def test_a_list_that_cannot_be_made_skips_the_lookup_to_it_and_says_so(self, emulator: EmulatorServer,
+                                                                            lists: SharePointLists) -> None:
+        emulator.add_fault(status=400, code="invalidRequest", method="POST", path=r"/lists$", count=1)
+        first = provision(lists)
+        assert first.problems[0].startswith("Could not make the Sessions list: create the Sessions list: HTTP 400")
+        assert first.problems[1] == ("Skipped the Session column of the Registrations list: it looks up the Sessions "
+                                     "list, which could not be made.")
+        assert [line.split(" list")[0] for line in first.changes] == [
+            f"Created the {s.display_name}" for s in LISTS[1:]]
+        again = provision(lists)
+        assert again.lines == [f"Created the Sessions list with {len(LISTS[0].columns)} columns.",
+                               "Added the Session column to the Registrations list."]
+        registrations = lists.find_list("Registrations")
+        assert registrations is not None
+        session_column = next(c for c in registrations.columns or [] if c.name == "Session")
+        assert session_column.model_extra["lookup"]["listId"] == lists.find_list("Sessions").id  # type: ignore[union-attr,index]
+
+    def test_without_sites_manage_it_says_in_plain_words_what_to_grant(self, emulator: EmulatorServer,
+                                                                       lists: SharePointLists) -> None:
+        emulator.backend.identity.set_roles(["Sites.ReadWrite.All"])
+        emulator.backend.identity.expire_all()
+        report = provision(lists)
+        assert report.changes == []
+        assert report.problems == [
+            "Microsoft 365 would not let the app create the lists and their columns (403 accessDenied): the app "
+            "registration needs the Sites.Manage.All application permission with admin consent (or, with "
+            "Sites.Selected, a manage grant on the site; only provisioning needs it); see "
+            "https://learn.microsoft.com/graph/api/list-post-columns?view=graph-rest-1.0. Until then, the lists "
+            "cannot be created or updated; everything else works on the lists that exist."]
 
 
 class TestValidation:

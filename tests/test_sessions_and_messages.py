@@ -150,13 +150,13 @@ class TestMeetings:
                                                                  emulator: EmulatorServer) -> None:
         session = programme.session("Being included", soon())
         programme.register(session, "Ann Example")
-        emulator.add_fault(status=403, rate=1.0, path="/onlineMeetings", code="Forbidden")
+        emulator.add_fault(status=400, rate=1.0, path="/onlineMeetings", code="BadRequest")
         lines = programme.run()
         assert "1 session could not get a meeting" in lines[2]
         assert "1 confirmation waiting for the session's Teams meeting" in lines[3]
         programme.run()  # the registration run after the failure writes it in the session's note
         assert programme.field("Sessions", session, "SyncNote") == \
-            "We couldn't make the Teams meeting (Microsoft answered 403 Forbidden)."
+            "We couldn't make the Teams meeting (Microsoft answered 400 BadRequest)."
         assert programme.mail() == []
         emulator.backend.faults.clear()
         programme.run()

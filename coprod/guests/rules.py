@@ -1,13 +1,15 @@
-"""Guest access's rules and words, with no I/O: the council's domain policy, what each outcome is, and the
-notes people and admins read in the GuestRequests list."""
+"""Guest access's rules and words, with no I/O: the council's domain policy, what each outcome is, the
+notes people and admins read in the GuestRequests list, the settings and the run's report."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from coprod.lists.fields import INTERNATIONAL_NOTE
+from coprod.words import count, summary
 
-__all__ = ["FINAL", "QUEUED", "WAITING_ADMIN", "WAITING_CONFIRMATION", "GuestNotes", "GuestPolicy", "Outcome"]
+__all__ = ["FINAL", "QUEUED", "WAITING_ADMIN", "WAITING_CONFIRMATION", "WAITING_PERMISSION", "GuestConfig",
+           "GuestNotes", "GuestPolicy", "GuestReport", "Outcome"]
 
 FINAL = ("Invited", "AlreadyMember", "Rejected")
 
@@ -28,6 +30,10 @@ class GuestNotes:
                "SharePoint site.")
     ALREADY_MEMBER = "You already have an account with us, so you can sign in straight away. Access has been added."
     INVITE_FAILED = "We couldn't send the invitation ({reason}). The programme team will look at it."
+    ACCESS_SOON = ("Invitation sent. Please open the email from Microsoft and accept it. Access to the SharePoint "
+                   "site follows within a few minutes.")
+    WAITING_PERMISSION = ("Approved. Your invitation is waiting for a setting on our side to be fixed; the "
+                          "programme team has been told, and it will be sent as soon as it is.")
     GROUP_FAILED = ("The invitation is done but we couldn't add access to the site yet ({reason}). We'll try again "
                     "shortly.")
     UNEXPECTED = "Something went wrong on our side with this request. The programme team will look at it."
@@ -70,3 +76,61 @@ class Outcome:
 WAITING_ADMIN = Outcome("AwaitingDecision", GuestNotes.WAITING_ADMIN, waiting="awaiting_admin")
 WAITING_CONFIRMATION = Outcome("AwaitingDecision", GuestNotes.CONFIRM_SENT, waiting="awaiting_confirmation")
 QUEUED = Outcome("AwaitingDecision", GuestNotes.QUEUED, waiting="deferred")
+WAITING_PERMISSION = Outcome("AwaitingDecision", GuestNotes.WAITING_PERMISSION, waiting="waiting_permission")
+
+
+@dataclass(frozen=True)
+class GuestConfig:
+    group_id: str
+    public_url: str  # where the pages are: links in emails point at {public_url}/api/pages/...
+    policy: GuestPolicy = field(default_factory=GuestPolicy)
+    max_invites: int = 50
+    invites_per_window: int = 150  # the invitations API's own limit, per tenant ...
+    invite_window: float = 5.0  # ... per this many seconds
+    admin_email: str | None = None
+    recheck_after: float = 300.0  # seconds before an unfinished invitation is checked against the directory
+    site_name: str = "the co-production programme's SharePoint site"
+
+
+@dataclass
+class GuestReport:
+    requests_read: int = 0
+    rows_created: int = 0
+    already_in_directory: int = 0  # registrations asking for access who can sign in already: no row needed
+    invited: int = 0
+    already_members: int = 0
+    rejected: int = 0
+    awaiting_admin: int = 0
+    awaiting_confirmation: int = 0
+    deferred: int = 0  # approved, left for the next run by the per-run cap
+    failed: int = 0
+    confirmations_sent: int = 0
+    digest_queued: bool = False
+    writes: int = 0
+    access_pending: int = 0  # invited; the group does not know them yet (the directory is catching up)
+    waiting_permission: int = 0  # approved; waiting for a permission or tenant setting
+    blocked: dict[str, str] = field(default_factory=dict)  # step -> what is missing, in plain words
+
+    def line(self) -> str:
+        line = self._counts()
+        if self.blocked:
+            line += " " + " ".join(dict.fromkeys(self.blocked.values()))
+        return line
+
+    def _counts(self) -> str:
+        return summary("Guest access", (
+            (self.rows_created, f"{count(self.rows_created, 'new request')} from registrations"),
+            (self.invited, f"{self.invited} invited"),
+            (self.already_members, f"{self.already_members} already had an account and got access"),
+            (self.already_in_directory,
+             f"{count(self.already_in_directory, 'registration')} needed no request (already in the directory)"),
+            (self.rejected, f"{self.rejected} refused"),
+            (self.awaiting_admin, f"{self.awaiting_admin} waiting for an admin"),
+            (self.awaiting_confirmation,
+             f"{self.awaiting_confirmation} waiting for the person to confirm their address"),
+            (self.deferred, f"{self.deferred} approved and queued for the next run (invitation cap)"),
+            (self.access_pending, f"{self.access_pending} invited, site access to follow within minutes"),
+            (self.waiting_permission, f"{self.waiting_permission} approved, waiting for a permission or setting"),
+            (self.failed, f"{self.failed} failed (see the list's notes)"),
+            (self.digest_queued, "the admins' daily digest queued")),
+            otherwise="nothing waiting", updated=self.writes)

@@ -145,6 +145,7 @@ class MailFailed:
     """A message that could not be sent (or prepared): noted on the registration or session it was about."""
 
     KIND: ClassVar[str] = "mail-failed"
+    MAY_HAVE_GONE: ClassVar[str] = "may have been sent"  # how the reason of an interrupted, uncheckable send starts
     message_key: str
     kind: str
     reason: str
@@ -154,6 +155,11 @@ class MailFailed:
     @property
     def key(self) -> str:
         return f"mail-failed:{self.message_key}"
+
+    @property
+    def uncertain(self) -> bool:
+        """Interrupted while sending and never confirmed: it may have arrived (it was not sent again)."""
+        return self.reason.startswith(self.MAY_HAVE_GONE)
 
     def payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = {**self.about, "kind": self.kind, "reason": self.reason[:200]}

@@ -5,6 +5,7 @@ does nothing), then drained:
 
     queued --(claimed: only if still queued)--> sending --(202)--> sent
       |                                            |--(429: nothing sent)--> queued; the mailbox waits
+      |                                            |--(403: may not send)--> queued; the drain stops
       \--(its person unsubscribed)--> cancelled     |--(lost answer)--> stays sending; settled later
                                                    \--(refused, or cannot be built)--> failed
 
@@ -14,7 +15,18 @@ or taken by another runner is not sent. `sending` is written before the
 request goes, so a crash (or a lost answer) leaves the message `sending`;
 it is never sent again blindly. A later drain, once the mailbox has had
 time to file it, looks for it in Sent Items by its Message-ID: found means
-sent, not found means it goes again.
+sent, not found means it goes again. If Sent Items cannot be read (the app
+lacks Mail.ReadBasic.All, or the check keeps failing), the message is
+checked again each run, and after UNCHECKED_LIMIT (a day) it is settled as
+`failed` with "may have been sent": never sent again, since a second copy
+is worse than a doubt the team can see (and clear up by phone).
+
+A 403 on sending (no Mail.Send, or an Exchange application access policy
+that leaves the mailbox out) is the mailbox's, not the message's: nothing
+was sent, the message goes back to the queue with its attempt given back,
+the drain stops, and the reason is kept (`BLOCKED`) for the run's summary
+and `status` until a send succeeds. Each run tries one message, so mail
+flows again the first run after the permission comes back.
 
 Each claim is an attempt, and attempts are bounded across runs (a 429 does
 not count: nothing was sent): after MAX_ATTEMPTS a message is `failed`.
@@ -43,10 +55,12 @@ from typing import Any, Protocol
 
 from coprod import handoffs
 from coprod.handoffs import MailFailed
+from coprod.permissions import explain
 from coprod.store import OutboxEntry, StateStore
-from coprod.words import count_kind
+from coprod.words import count, count_kind
 from graph_client import (
     Attachment,
+    ForbiddenError,
     GraphError,
     GraphResponseError,
     GraphTransportError,
@@ -58,14 +72,16 @@ from graph_client import (
     TokenError,
 )
 
-__all__ = ["MAX_ATTEMPTS", "DrainReport", "GraphTransport", "MailError", "MailRefused", "MailThrottled",
-           "MailTransport", "MailUncertain", "Outbox", "SendLimits", "from_payload", "to_payload"]
+__all__ = ["BLOCKED", "MAX_ATTEMPTS", "DrainReport", "GraphTransport", "MailBlocked", "MailError", "MailRefused",
+           "MailThrottled", "MailTransport", "MailUncertain", "Outbox", "SendLimits", "from_payload", "to_payload"]
 
 log = logging.getLogger("coprod.mail.outbox")
 RECHECK_AFTER = 300.0  # seconds a `sending` message is left before Sent Items is asked about it
 MAX_ATTEMPTS = 5  # claims of one message, across runs, before it is given up as failed
 FINAL_STATUSES = frozenset({400, 403, 404})  # refusals that trying again cannot mend (a bad address, no permission)
 PAUSED = "outbox.paused-until"  # a checkpoint: the time the mailbox's Retry-After ends
+BLOCKED = "outbox.blocked"  # a checkpoint: why the mailbox may not send (plain words), "" once it may
+UNCHECKED_LIMIT = 86_400.0  # seconds a `sending` message may stay uncheckable before it is settled
 
 
 class MailError(Exception):
@@ -86,6 +102,11 @@ class MailThrottled(MailError):
 
 class MailUncertain(MailError):
     """No clear answer (a timeout, a 5xx): the message may have gone. Settled later with `was_sent`."""
+
+
+class MailBlocked(MailError):
+    """The sender may not send at all (a missing permission or policy): nothing was sent; every message waits.
+    `detail` says, in words for the team, what is missing."""
 
 
 class MailRefused(MailError):
@@ -122,6 +143,9 @@ class GraphTransport:
             raise MailThrottled(str(error), error.retry_after) from error
         except TokenError as error:  # no token, so no request: nothing was sent
             raise MailRefused(str(error), final=False) from error
+        except ForbiddenError as error:  # the mailbox's permission, not this message's fault
+            log.warning("%s", error)
+            raise MailBlocked(explain("send", error) or str(error)) from error
         except GraphResponseError as error:
             if isinstance(error, ServiceError):  # a 5xx after retries: Exchange may have taken it
                 raise MailUncertain(str(error)) from error
@@ -132,6 +156,9 @@ class GraphTransport:
     def was_sent(self, key: str) -> bool:
         try:
             return self.mail.find_sent(key) is not None
+        except ForbiddenError as error:
+            log.warning("%s", error)
+            raise MailBlocked(explain("sent-items", error) or str(error)) from error
         except GraphError as error:
             raise MailError(str(error)) from error
 
@@ -154,12 +181,17 @@ class DrainReport:
     waiting: int = 0  # still queued when the drain stopped
     cancelled: int = 0  # withdrawn just before sending (their person unsubscribed meanwhile)
     skipped: int = 0  # no longer queued when their turn came (cancelled, or another runner took them)
+    unchecked: int = 0  # `sending` messages whose Sent Items check failed this run (they wait, up to a day)
+    check_problem: str | None = None  # why the check failed (plain words when it is a permission)
+    blocked: str | None = None  # why the mailbox may not send (plain words): everything waits
     by_kind: dict[str, int] = field(default_factory=dict)
 
     def line(self) -> str:
         kinds = ", ".join(count_kind(n, kind) for kind, n in sorted(self.by_kind.items()))
         parts = [f"{self.sent} sent" + (f" ({kinds})" if kinds else "")]
-        if self.waiting:
+        if self.blocked:
+            parts.append(f"paused, {count(self.waiting, 'email')} waiting. {self.blocked.rstrip('.')}")
+        if self.waiting and not self.blocked:
             parts.append(f"{self.waiting} waiting for the mailbox's sending limit")
         if self.failed:
             parts.append(f"{self.failed} could not be sent (see `status`)")
@@ -169,6 +201,9 @@ class DrainReport:
             parts.append(f"{self.cancelled + self.skipped} withdrawn before sending")
         if self.throttled:
             parts.append(f"{self.throttled} throttled by the mailbox")
+        if self.unchecked:
+            parts.append(f"{count(self.unchecked, 'interrupted email')} not yet checked in Sent Items"
+                         + (f". {self.check_problem.rstrip('.')}" if self.check_problem else ""))
         return "Emails: " + "; ".join(parts) + "."
 
 
@@ -243,6 +278,13 @@ class Outbox:
             try:
                 found = self.transport.was_sent(entry.key)
             except MailError as error:
+                if self.clock() - entry.updated >= UNCHECKED_LIMIT:
+                    self._fail(entry, f"{MailFailed.MAY_HAVE_GONE}: its sending was interrupted and it could not "
+                                      "be checked for a day, so it was not sent again", report)
+                    continue
+                report.unchecked += 1
+                if isinstance(error, MailBlocked):  # a permission: say which, and what it means
+                    report.check_problem = error.detail
                 log.warning("Could not check whether a message was sent: %s", error.detail)
                 continue
             if found:
@@ -257,6 +299,7 @@ class Outbox:
         report = DrainReport()
         self._recover(report)
         queue = self.store.outbox_list("queued")
+        blocked_before = bool(self.store.get_checkpoint(BLOCKED))
         paused_until = float(self.store.get_checkpoint(PAUSED) or 0)  # pragma: no mutate - 0, 1: long past alike
         if paused_until > self.clock():  # the mailbox said 429: nothing goes before its Retry-After
             report.waiting = len(queue)
@@ -279,6 +322,9 @@ class Outbox:
             if not self._send(claimed, report):
                 report.waiting = len(queue) - position
                 break
+            if blocked_before and report.sent:
+                self.store.set_checkpoint(BLOCKED, "")  # it may send again: status stops saying otherwise
+                blocked_before = False
             if progress and report.sent and report.sent % 25 == 0:
                 progress(f"emails: {report.sent} sent, {len(queue) - position - 1} to go")
         return report
@@ -292,6 +338,11 @@ class Outbox:
             # nothing was sent, so the attempt is given back
             self.store.outbox_set(entry.key, "queued", attempts=entry.attempts - 1, expect="sending")
             self.store.set_checkpoint(PAUSED, str(self.clock() + (error.retry_after or 60.0)))
+            return False
+        except MailBlocked as error:  # nothing was sent, and nothing will go until it is fixed
+            self.store.outbox_set(entry.key, "queued", attempts=entry.attempts - 1, expect="sending")
+            self.store.set_checkpoint(BLOCKED, error.detail[:1000])
+            report.blocked = error.detail
             return False
         except MailUncertain as error:
             log.warning("A message may or may not have gone; it will be checked before any resend: %s", error.detail)

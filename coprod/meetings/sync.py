@@ -14,6 +14,11 @@ updates the meeting and raises the version; the participant messages take
 that as "the session changed" (an updated calendar file, a higher
 SEQUENCE). A cancelled or deleted session's meeting is deleted. A session
 that goes back to Draft keeps its meeting: links already sent still work.
+
+A 403 (no OnlineMeetings.ReadWrite.All, or no Teams application access
+policy for the organiser) is the same for every session: the first one met
+stops the rest of the run's meeting calls, each waiting session's Sync note
+says what is missing, and confirmations keep waiting for their meeting.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from coprod import handoffs
 from coprod.handoffs import MeetingRecord, SessionChanged, decide_again
 from coprod.lists.fields import facilitators
 from coprod.lists.mirror import ListMirror
+from coprod.permissions import explain
 from coprod.registrations.rules import parse_session
 from coprod.store import StateStore
 from coprod.words import count, summary
@@ -55,8 +61,12 @@ class MeetingReport:
     failed: int = 0
     writes: int = 0
     changed_sessions: list[str] = field(default_factory=list)
+    blocked: str | None = None  # a missing permission or Teams policy, in plain words: no meeting can be made
 
     def line(self) -> str:
+        return self._counts() + (f" {self.blocked}" if self.blocked else "")
+
+    def _counts(self) -> str:
         return summary("Teams meetings", (
             (self.created, f"{count(self.created, 'meeting')} made"),
             (self.updated, f"{count(self.updated, 'meeting')} moved or renamed with its session"),
@@ -96,6 +106,7 @@ class MeetingSync:
                     continue  # Draft, or times to fix first (the registration sync's note says which)
             except Exception as error:  # noted on this session (its Sync note); the other sessions go on
                 report.failed += 1
+                report.blocked = report.blocked or explain("meetings", error)
                 MeetingRecord.failed(self.store, item.item_id, record, _say(error))
                 renote.add(item.item_id)
                 log.warning("Teams meeting for session %s: %s", item.item_id,
@@ -125,12 +136,14 @@ class MeetingSync:
     def _ensure(self, session_id: str, title: str, start: datetime, end: datetime, presenters: list[str],
                 record: MeetingRecord | None, report: MeetingReport) -> MeetingRecord:
         if record is None or record.deleted:
+            _go_on(report)
             made = self.meetings.create_or_get(f"session-{session_id}", title, start, end, presenters)
             meeting = self._settings(made.id, presenters)
             report.created += 1
             version = record.version + 1 if record else 1
             return self._save(self._record(session_id, meeting, title, start, end, version, presenters))
         if (record.title, record.start, record.end) != (title, start, end):
+            _go_on(report)
             meeting = self.meetings.update(record.meeting_id, {"subject": title, "startDateTime": graph_time(start),
                                                                "endDateTime": graph_time(end)})
             report.updated += 1
@@ -140,6 +153,7 @@ class MeetingSync:
                 "title": record.title, "start": record.start.isoformat(), "end": record.end.isoformat()}))
             return saved
         if (list(record.presenters), record.lobby) != (presenters, self.lobby):
+            _go_on(report)
             meeting = self._settings(record.meeting_id, presenters)
             report.settings_updated += 1
             return self._save(self._record(session_id, meeting, title, start, end, record.version, presenters))
@@ -158,12 +172,29 @@ class MeetingSync:
                              tuple(presenters), self.lobby)
 
     def _remove(self, record: MeetingRecord, report: MeetingReport) -> MeetingRecord:
+        _go_on(report)
         self.meetings.delete(record.meeting_id)
         report.deleted += 1
         return self._save(record.deleted_now())
 
 
+class _Blocked(Exception):
+    """The app may not make meetings at all (a 403 met on another session this run)."""
+
+
+def _go_on(report: MeetingReport) -> None:
+    """Refused for one session, refused for all: no request is spent on the others this run."""
+    if report.blocked:
+        raise _Blocked(report.blocked)
+
+
 def _say(error: Exception) -> str:
+    """The session's Sync note: what went wrong making its meeting, in words the team can act on."""
+    if isinstance(error, _Blocked):
+        return str(error)
+    refused = explain("meetings", error)
+    if refused:
+        return refused
     if isinstance(error, GraphResponseError):
         return f"We couldn't make the Teams meeting (Microsoft answered {error.status} {error.code or ''})."
     if isinstance(error, GraphError):

@@ -51,6 +51,8 @@ class Notes:
                  "a second place.")
     EMAIL_FAILED = ("We couldn't email you at this address, so you may have missed our message. Please check the "
                     "address, or contact the programme team.")
+    EMAIL_UNCERTAIN = ("Our email to you was interrupted while it was being sent, so it may not have reached you. "
+                       "If you haven't heard from us, please contact the programme team.")
     BRIEF_FAILED = ("We couldn't send the facilitators' brief for this session. Please check the addresses in "
                     "Facilitators.")
     CHECKING_PLACES = ("We're checking how many places this session has. You're number {n} in the queue, "

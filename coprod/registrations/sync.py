@@ -120,6 +120,7 @@ class RegistrationSync:
         self._cancelling: set[str] = set()  # registrations cancelled from the link in an email, this run
         self._cancel_entries: list[LedgerEntry] = []
         self._undelivered: dict[str, set[str]] = {}  # registration -> addresses an email to it failed for
+        self._doubtful: dict[str, set[str]] = {}  # registration -> addresses an email may or may not have reached
         self._session_problems: dict[str, set[str]] = {}  # session -> kinds of message that failed for it
 
     # --- reading ---------------------------------------------------------------
@@ -171,12 +172,13 @@ class RegistrationSync:
     def _mail_failures(self) -> set[str]:
         """Messages that could not be sent (or prepared): noted on their registration or session while they
         matter. Returns the sessions to decide again because a failure is new since the last run."""
-        self._undelivered, self._session_problems = {}, {}
+        self._undelivered, self._doubtful, self._session_problems = {}, {}, {}
         touched: set[str] = set()
         for entry, failure in MailFailed.every(self.store):
             registration, session = failure.about.get("registration"), failure.about.get("session")
             if registration:
-                self._undelivered.setdefault(registration, set()).update(failure.to or ("?",))
+                target = self._doubtful if failure.uncertain else self._undelivered
+                target.setdefault(registration, set()).update(failure.to or ("?",))
             elif session:
                 self._session_problems.setdefault(session, set()).add(failure.kind)
             if entry.status == "due":
@@ -187,9 +189,12 @@ class RegistrationSync:
 
     def _note(self, reg_id: str, address: str | None, decision: Decision) -> str:
         """The StatusNote: the decision's, and a word if an email to this address could not be delivered."""
-        failed_to = self._undelivered.get(reg_id)
-        if failed_to and (address in failed_to or "?" in failed_to) and decision.status != "NeedsAttention":
-            return f"{decision.note} {Notes.EMAIL_FAILED}"
+        if decision.status == "NeedsAttention":
+            return decision.note
+        for problems, words in ((self._undelivered, Notes.EMAIL_FAILED), (self._doubtful, Notes.EMAIL_UNCERTAIN)):
+            failed_to = problems.get(reg_id)
+            if failed_to and (address in failed_to or "?" in failed_to):
+                return f"{decision.note} {words}"
         return decision.note
 
     # --- hand-offs ---------------------------------------------------------------

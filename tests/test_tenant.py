@@ -1,0 +1,279 @@
+"""The service against what a real tenant does: each permission withdrawn in turn (what stops, what the team is
+told, and nothing doubled or lost once it is back), the Teams access policy, guest invite settings, directory
+lag, delta links that forget `$expand`, and PATCH answers without an eTag. Whole runs over HTTPS."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from config import load_settings
+from coprod.guests.rules import GuestNotes
+from coprod.lists.mirror import ListMirror
+from coprod.registrations.rules import Notes
+from coprod.run import run_held
+from coprod.runtime import Services
+from coprod.status import status, status_lines
+from graph_client import FieldUpdate
+from graph_emulator import ALL_ROLES, EmulatorServer
+from tests.conftest import OffsetClock
+from tests.test_sessions_and_messages import Programme, soon
+
+RUN_ROLES = [r for r in ALL_ROLES if r != "Sites.Manage.All"]  # what the runs need: provisioning is apart
+GUEST = "sam.guest@partner.example.org"
+BOOKED = "Your place is booked: Being included"
+
+
+@pytest.fixture
+def programme(emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock) -> Iterator[Programme]:
+    settings = load_settings(env | {"COPROD_PUBLIC_URL": "https://coprod.example.org"})
+    with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
+        made = Programme(emulator, services, clock)
+        grant(emulator, RUN_ROLES)  # provisioned with Sites.Manage.All; the runs go without it
+        yield made
+
+
+def grant(emulator: EmulatorServer, roles: list[str]) -> None:
+    """An admin changes the app's consented permissions; the service's next token carries them."""
+    emulator.backend.identity.set_roles(roles)
+    emulator.backend.identity.expire_all()
+
+
+def guest_request(programme: Programme) -> str:
+    """An admin adds and approves a guest access request."""
+    return str(programme.backend.sharepoint.create_item(programme.site, "GuestRequests", {
+        "Title": "Sam Guest", "Email": GUEST, "Decision": "Approved"}).id)
+
+
+def invitations(programme: Programme) -> list[Any]:
+    return [i for i in programme.backend.directory.invitations if i.address == GUEST]
+
+
+def in_group(programme: Programme) -> bool:
+    backend = programme.backend
+    return any(u.mail == GUEST for u in backend.directory.members(backend.guest_group.id))
+
+
+def line(lines: list[str], name: str) -> str:
+    [found] = [one for one in lines if one.startswith(name + ":")]
+    return found
+
+
+def everything_once(programme: Programme, session: str, row: str) -> None:
+    """After the permission comes back: each thing done exactly once, and nothing left saying it is blocked."""
+    assert [m.subject for m in programme.mail_to("ann.example@example.org")] == [BOOKED]
+    assert len(programme.meetings()) == 1
+    assert len(invitations(programme)) == 1 and in_group(programme)
+    assert programme.field("GuestRequests", row, "Status") == "Invited"
+    assert programme.field("Sessions", session, "JoinUrl") == programme.meetings()[0].join_web_url
+    assert not programme.field("Sessions", session, "SyncNote")
+    assert status(programme.services.store)["blocked"] == {}
+
+
+def test_the_runs_need_nothing_beyond_the_documented_permissions(programme: Programme) -> None:
+    session = programme.session("Being included", soon())
+    programme.register(session, "Ann Example")
+    row = guest_request(programme)
+    programme.run()
+    programme.run()
+    everything_once(programme, session, row)
+
+
+# What stops without each permission, and the words the team reads (in the run's summary, and where shown).
+WITHDRAWN = {
+    "Sites.ReadWrite.All": ("Lists", "read the SharePoint lists (403 accessDenied)"),
+    "User.Read.All": ("Guest access", "look people up in the directory (403 Authorization_RequestDenied)"),
+    "User.Invite.All": ("Guest access", "invite guests (403 Authorization_RequestDenied)"),
+    "GroupMember.ReadWrite.All": ("Guest access", "add guests to the guest group (403 Authorization_RequestDenied)"),
+    "Mail.Send": ("Emails", "send email as the team's mailbox (403 ErrorAccessDenied)"),
+    "OnlineMeetings.ReadWrite.All": ("Teams meetings", "create Teams meetings for the organiser (403 Forbidden)"),
+}
+
+
+@pytest.mark.parametrize("role", sorted(WITHDRAWN))
+def test_without_each_permission_that_step_waits_says_why_and_catches_up_once_it_is_back(
+        programme: Programme, emulator: EmulatorServer, role: str) -> None:
+    session = programme.session("Being included", soon())
+    programme.register(session, "Ann Example")
+    row = guest_request(programme)
+    grant(emulator, [r for r in RUN_ROLES if r != role])
+    lines = programme.run()
+    lines += programme.run()
+    name, words = WITHDRAWN[role]
+    told = [one for one in lines if one.startswith(name + ":") and words in one]
+    assert told and f"needs the {role} application permission" in told[0]
+    assert "see https://learn.microsoft.com/graph/api/" in told[0]
+    mail = [m.subject for m in programme.mail_to("ann.example@example.org")]
+    if role in ("Sites.ReadWrite.All", "Mail.Send", "OnlineMeetings.ReadWrite.All"):
+        assert mail == []  # the confirmation waits (for the lists, the mailbox, the meeting's join link)
+    else:
+        assert mail == [BOOKED]  # guest access is apart: the booking goes ahead
+    if role == "Mail.Send":
+        report = status(programme.services.store)
+        assert "Mail.Send" in report["blocked"]["emails"]
+        assert report["emails"].get("failed", 0) == 0 and report["emails"]["queued"] >= 1  # waiting, not lost
+        assert any(s.startswith("Blocked (emails): Microsoft 365 would not let the app send email")
+                   for s in status_lines(report))
+    if role == "OnlineMeetings.ReadWrite.All":
+        note = programme.field("Sessions", session, "SyncNote")
+        assert "OnlineMeetings.ReadWrite.All" in note and "confirmations (which carry the join link) wait" in note
+    if role in ("User.Read.All", "User.Invite.All"):
+        assert programme.field("GuestRequests", row, "StatusNote") == GuestNotes.WAITING_PERMISSION
+        assert invitations(programme) == []
+    if role == "GroupMember.ReadWrite.All":
+        assert len(invitations(programme)) == 1 and not in_group(programme)
+        assert programme.field("GuestRequests", row, "Status") == "Failed"
+    grant(emulator, RUN_ROLES)
+    programme.run()
+    programme.run()
+    everything_once(programme, session, row)
+
+
+def test_a_meeting_refused_for_one_session_is_not_asked_for_the_others_in_that_run(
+        programme: Programme, emulator: EmulatorServer) -> None:
+    for n in range(4):
+        programme.session(f"Session {n}", soon(days=10 + n))
+    grant(emulator, [r for r in RUN_ROLES if r != "OnlineMeetings.ReadWrite.All"])
+    emulator.backend.log.clear()
+    programme.run()
+    asked = [e for e in emulator.backend.log.entries if "onlineMeetings" in e.path]
+    assert len(asked) == 1
+
+
+class TestSentItemsUnreadable:
+    """Mail.ReadBasic.All settles a send whose answer was lost. Without it, the email is never sent twice."""
+
+    def lose_the_answer(self, programme: Programme, emulator: EmulatorServer) -> str:
+        session = programme.session("Being included", soon())
+        emulator.add_fault(status=504, method="POST", path="/sendMail$", count=1, after=True)
+        programme.register(session, "Ann Example")
+        grant(emulator, [r for r in RUN_ROLES if r != "Mail.ReadBasic.All"])
+        programme.run()  # the confirmation goes, and its answer is lost: it stays `sending`
+        return session
+
+    def test_it_waits_says_why_and_is_settled_as_sent_once_the_permission_is_back(
+            self, programme: Programme, emulator: EmulatorServer) -> None:
+        self.lose_the_answer(programme, emulator)
+        emails = line(programme.run(), "Emails")
+        assert "1 interrupted email not yet checked in Sent Items" in emails and "Mail.ReadBasic.All" in emails
+        grant(emulator, RUN_ROLES)
+        programme.run()
+        assert [m.subject for m in programme.mail_to("ann.example@example.org")] == [BOOKED]
+        assert programme.services.store.outbox_counts().get("sending", 0) == 0
+
+    def test_after_a_day_uncheckable_it_is_settled_as_may_have_gone_and_never_resent(
+            self, programme: Programme, emulator: EmulatorServer) -> None:
+        self.lose_the_answer(programme, emulator)
+        programme.run(minutes=24 * 60 + 10)
+        programme.run()  # the registration run after it notes it
+        registration = "1"
+        assert programme.field("Registrations", registration, "StatusNote").endswith(Notes.EMAIL_UNCERTAIN)
+        grant(emulator, RUN_ROLES)
+        programme.run()
+        assert [m.subject for m in programme.mail_to("ann.example@example.org")] == [BOOKED]  # once, ever
+        assert programme.services.store.outbox_counts() .get("sending", 0) == 0
+
+
+class TestTenantPolicies:
+    def test_without_a_teams_policy_confirmations_wait_and_the_session_says_why(
+            self, programme: Programme, emulator: EmulatorServer) -> None:
+        session = programme.session("Being included", soon())
+        for name in ("Ann Example", "Ben Example"):
+            programme.register(session, name)
+        emulator.backend.tenant.update({"teams_policy": False})
+        lines = programme.run()
+        programme.run()
+        assert "No Teams application access policy" in line(lines, "Teams meetings")
+        note = programme.field("Sessions", session, "SyncNote")
+        assert note.startswith("No Teams application access policy lets the app create meetings for the organiser")
+        assert "Grant-CsApplicationAccessPolicy" in note and programme.mail() == []
+        emulator.backend.tenant.update({"teams_policy": True})
+        programme.run()
+        programme.run()
+        assert sorted(m.subject for m in programme.mail()) == [BOOKED, BOOKED]
+        assert {m.to[0] for m in programme.mail()} == {"ann.example@example.org", "ben.example@example.org"}
+        assert len(programme.meetings()) == 1 and not programme.field("Sessions", session, "SyncNote")
+
+    def test_when_nobody_may_invite_guests_the_request_waits_and_the_team_is_told(
+            self, programme: Programme, emulator: EmulatorServer) -> None:
+        row = guest_request(programme)
+        emulator.backend.tenant.update({"invitations": "none"})
+        guests = line(programme.run(), "Guest access")
+        assert "guest invite settings let nobody invite guests" in guests
+        assert programme.field("GuestRequests", row, "Status") == "AwaitingDecision"
+        assert programme.field("GuestRequests", row, "StatusNote") == GuestNotes.WAITING_PERMISSION
+        emulator.backend.tenant.update({"invitations": "admins"})  # apps with User.Invite.All still may
+        programme.run()
+        assert programme.field("GuestRequests", row, "Status") == "Invited" and len(invitations(programme)) == 1
+
+    def test_a_new_guest_the_group_cannot_see_yet_waits_then_is_added(self, programme: Programme,
+                                                                       emulator: EmulatorServer) -> None:
+        row = guest_request(programme)
+        emulator.backend.tenant.update({"directory_delay_s": 3600})
+        guests = line(programme.run(), "Guest access")
+        assert "1 invited, site access to follow within minutes" in guests and "failed" not in guests
+        assert programme.field("GuestRequests", row, "Status") == "AwaitingDecision"
+        assert programme.field("GuestRequests", row, "StatusNote") == GuestNotes.ACCESS_SOON
+        emulator.backend.tenant.update({"directory_delay_s": 0})
+        programme.run()
+        assert programme.field("GuestRequests", row, "Status") == "Invited"
+        assert len(invitations(programme)) == 1 and in_group(programme)
+
+
+class TestListHabits:
+    def test_changes_that_come_without_fields_are_read_again_never_decided_blind(
+            self, programme: Programme, emulator: EmulatorServer) -> None:
+        emulator.backend.tenant.update({"delta_keeps_query": False})
+        session = programme.session("Being included", soon())
+        programme.run()  # the first read asks for fields; the links it saves do not keep them
+        registration = programme.register(session, "Ann Example")
+        programme.run()
+        assert programme.field("Registrations", registration, "Status") == "Confirmed"
+        assert [m.subject for m in programme.mail_to("ann.example@example.org")] == [BOOKED]
+
+    def test_a_quiet_run_is_one_request_even_though_write_answers_carry_no_etag(
+            self, programme: Programme, emulator: EmulatorServer) -> None:
+        session = programme.session("Being included", soon())
+        programme.register(session, "Ann Example")
+        programme.run()
+        programme.run()  # reads the echo of the first run's writes: told apart by their columns
+        emulator.backend.log.clear()
+        programme.run()
+        assert emulator.backend.log.summary()["requests"] == 1
+
+    def test_an_edit_made_after_our_write_is_never_overwritten_by_our_next_write(
+            self, programme: Programme, emulator: EmulatorServer) -> None:
+        """Our write's answer had no eTag, so the next write reads the item first: an edit in between wins."""
+        session = programme.session("Being included", soon())
+        lists, store = programme.services.lists, programme.services.store
+        mirror = ListMirror(store, "Sessions")
+        mirror.apply(lists.delta("Sessions", None))
+        first = mirror.write(lists, [FieldUpdate(session, {"SyncNote": "ours"}, mirror.get(session).etag)])
+        assert first.written == 1 and mirror.get(session).etag is None  # the answer carried none
+        programme.edit("Sessions", session, Title="Being included (renamed)")  # someone edits meanwhile
+        second = mirror.write(lists, [FieldUpdate(session, {"SyncNote": "ours again"}, None)])
+        assert (second.written, second.conflicted) == (0, {session})
+        assert programme.field("Sessions", session, "Title") == "Being included (renamed)"
+        assert programme.field("Sessions", session, "SyncNote") == "ours"
+        third = mirror.write(lists, [FieldUpdate(session, {"SyncNote": "ours again"}, mirror.get(session).etag)])
+        assert third.written == 1  # decided again on the fresh state, it goes
+        assert programme.field("Sessions", session, "Title") == "Being included (renamed)"
+
+
+def test_status_names_what_is_blocked_in_plain_words(programme: Programme, emulator: EmulatorServer) -> None:
+    session = programme.session("Being included", soon())
+    programme.register(session, "Ann Example")
+    grant(emulator, [r for r in RUN_ROLES if r not in ("Mail.Send", "OnlineMeetings.ReadWrite.All")])
+    run_held(programme.services, drain_seconds=60)  # as the timer and the CLI run: recorded for `status`
+    report = status(programme.services.store)
+    assert set(report["blocked"]) == {"teams meetings"}  # no meeting, so no confirmation tried: Mail.Send unmet
+    assert "OnlineMeetings.ReadWrite.All" in report["blocked"]["teams meetings"]
+    grant(emulator, [r for r in RUN_ROLES if r != "Mail.Send"])
+    run_held(programme.services, drain_seconds=60)
+    report = status(programme.services.store)
+    assert set(report["blocked"]) == {"emails"} and "Mail.Send" in report["blocked"]["emails"]
+    grant(emulator, RUN_ROLES)
+    run_held(programme.services, drain_seconds=60)
+    assert status(programme.services.store)["blocked"] == {}
