@@ -120,9 +120,10 @@ def site_role_covers(granted: str | None, needed: str) -> bool:
     return granted in SITE_ROLES and SITE_ROLES.index(granted) >= SITE_ROLES.index(needed)
 
 
-# Every application permission the service asks for, least privilege (the default grant of a fresh tenant).
-ALL_ROLES = ("Sites.Manage.All", "User.Read.All", "User.Invite.All", "GroupMember.ReadWrite.All", "Mail.Send",
-             "Mail.ReadBasic.All", "OnlineMeetings.ReadWrite.All")
+# Every application permission the service asks for, least privilege (the default grant of a fresh tenant):
+# Sites.Manage.All is for provisioning only; the runs need the rest.
+ALL_ROLES = ("Sites.ReadWrite.All", "Sites.Manage.All", "User.Read.All", "User.Invite.All",
+             "GroupMember.ReadWrite.All", "Mail.Send", "Mail.ReadBasic.All", "OnlineMeetings.ReadWrite.All")
 
 
 def denied_error(need: Need) -> tuple[str, str]:
