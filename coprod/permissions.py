@@ -29,9 +29,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from graph_client import ForbiddenError, GraphError
+from graph_client import ForbiddenError
 
-__all__ = ["STEPS", "Step", "explain", "is_refusal"]
+__all__ = ["STEPS", "Step", "explain", "is_refusal", "refusal"]
 
 REFERENCE = "https://learn.microsoft.com/graph/api/{page}?view=graph-rest-1.0"
 
@@ -96,15 +96,18 @@ def is_refusal(error: BaseException) -> bool:
 
 def explain(step: str, error: BaseException) -> str | None:
     """One plain sentence for the team when `error` is a 403 on `step`; None for any other error."""
-    if not isinstance(error, ForbiddenError):
-        return None
+    return refusal(step, error) if isinstance(error, ForbiddenError) else None
+
+
+def refusal(step: str, error: ForbiddenError) -> str:
+    """One plain sentence for the team about a 403 on `step`: the permission or tenant setting, and what waits."""
     said = (error.message or "").casefold()
     if step == "meetings" and "application access policy" in said:
         return _TEAMS_POLICY
     if step == "invite" and "guest invitations not allowed" in said:
         return _INVITES_OFF
     need = STEPS[step]
-    code = f" {error.code}" if isinstance(error, GraphError) and error.code else ""
+    code = f" {error.code}" if error.code else ""
     also = f" ({need.also})" if need.also else ""
     return (f"Microsoft 365 would not let the app {need.doing} (403{code}): the app registration needs the "
             f"{need.permission} application permission with admin consent{also}; see {need.reference}. Until "

@@ -11,9 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
+from coprod.handoffs import MailFailed
 from coprod.mail.outbox import (
+    BLOCKED,
     MAX_ATTEMPTS,
     PAUSED,
+    UNCHECKED_LIMIT,
     DrainReport,
     GraphTransport,
     MailBlocked,
@@ -634,3 +637,95 @@ def test_the_summary_of_a_quiet_or_throttled_drain() -> None:
     assert DrainReport().line() == "Emails: 0 sent."
     assert DrainReport(sent=1, by_kind={"reminder": 1}, throttled=1, waiting=4).line() == (
         "Emails: 1 sent (1 reminder); 4 waiting for the mailbox's sending limit; 1 throttled by the mailbox.")
+
+
+class TestBlockedMailbox:
+    """A 403 on sending is the mailbox's permission, not a message's fault: every message waits, none loses an
+    attempt, the reason is kept for `status`, and it clears the moment a message goes again."""
+
+    REASON = "Microsoft 365 would not let the app send email as the team's mailbox (403 ErrorAccessDenied)"
+
+    def test_a_block_stops_the_drain_and_gives_the_attempt_back(self, store: SqliteStore, clock: Clock) -> None:
+        mailbox = FakeMailbox(clock)
+        mailbox.fail.append(MailBlocked(self.REASON + "x" * 1500))
+        outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep)
+        for n in (1, 2, 3):
+            outbox.enqueue(mail(n), "confirmed")
+        report = outbox.drain()
+        assert (report.sent, report.waiting, mailbox.sent) == (0, 3, [])
+        first = store.outbox_get("mail:test:1")
+        assert first is not None and (first.status, first.attempts) == ("queued", 0)
+        assert store.get_checkpoint(BLOCKED) == (self.REASON + "x" * 1500)[:1000]
+        assert report.line() == f"Emails: 0 sent; paused, 3 emails waiting. {self.REASON}{'x' * 1500}."
+
+    def test_the_block_clears_when_one_message_goes(self, store: SqliteStore, clock: Clock) -> None:
+        store.set_checkpoint(BLOCKED, self.REASON)
+        outbox = Outbox(store, FakeMailbox(clock), clock=clock, sleep=clock.sleep)
+        outbox.enqueue(mail(1), "confirmed")
+        assert outbox.drain().sent == 1
+        assert store.get_checkpoint(BLOCKED) == ""
+
+    def test_a_refused_message_does_not_clear_the_block(self, store: SqliteStore, clock: Clock) -> None:
+        """Only a message that went shows the mailbox may send again."""
+        store.set_checkpoint(BLOCKED, self.REASON)
+        mailbox = FakeMailbox(clock)
+        mailbox.fail.append(MailRefused("HTTP 400 ErrorInvalidRecipients", final=True))
+        outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep)
+        outbox.enqueue(mail(1), "confirmed")
+        assert outbox.drain().failed == 1
+        assert store.get_checkpoint(BLOCKED) == self.REASON
+
+    def test_a_blocked_send_never_overwrites_what_another_runner_settled(self, store: SqliteStore,
+                                                                         clock: Clock) -> None:
+        outbox = Outbox(store, Interferes(clock, store, MailBlocked(self.REASON)), clock=clock, sleep=clock.sleep)
+        outbox.enqueue(mail(1), "test")
+        outbox.drain()
+        entry = store.outbox_get("mail:test:1")
+        assert entry is not None and (entry.status, entry.sent_at) == ("sent", 1.0)
+
+    @pytest.mark.parametrize("method", ["send", "was_sent"])
+    def test_graphs_own_words_for_a_403_go_to_the_log(self, method: str, caplog: pytest.LogCaptureFixture) -> None:
+        """The team reads the plain sentence; the log keeps Graph's code and request id for whoever fixes it."""
+        def handler(request: httpx.Request) -> httpx.Response:
+            return httpx.Response(403, headers={"request-id": "req-403"},
+                                  json={"error": {"code": "ErrorAccessDenied", "message": "Access is denied."}})
+
+        client = GraphClient("https://graph.test/v1.0", StaticToken(), transport=httpx.MockTransport(handler),
+                             sleep=lambda s: None, policy=RetryPolicy(max_attempts=1))
+        transport = GraphTransport(Mail(client, "team@council.example.org"))
+        with caplog.at_level("WARNING", logger="coprod.mail.outbox"), pytest.raises(MailBlocked):
+            transport.send(mail(1)) if method == "send" else transport.was_sent("mail:test:1")
+        [record] = [r for r in caplog.records if r.name == "coprod.mail.outbox"]
+        assert "HTTP 403 ErrorAccessDenied (request-id req-403)" in record.getMessage()
+
+
+class TestUncheckable:
+    """A message whose sending was interrupted and that cannot be checked in Sent Items waits, up to a day."""
+
+    @staticmethod
+    def unsure(clock: Clock) -> FakeMailbox:
+        class Unsure(FakeMailbox):
+            def was_sent(self, key: str) -> bool:
+                raise MailBlocked("Microsoft 365 would not let the app check the mailbox's Sent Items (403)")
+
+        return Unsure(clock)
+
+    def test_each_waits_and_is_counted_until_a_day_has_passed_then_fails_as_may_have_gone(
+            self, store: SqliteStore, clock: Clock) -> None:
+        mailbox = self.unsure(clock)
+        report = lose_two_answers_then_recheck(store, clock, mailbox)
+        assert (report.unchecked, report.recovered, report.failed) == (2, 0, 0)
+        assert report.line() == ("Emails: 0 sent; 2 interrupted emails not yet checked in Sent Items. Microsoft 365 "
+                                 "would not let the app check the mailbox's Sent Items (403).")
+        outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep, recheck_after=300)
+        clock.now += UNCHECKED_LIMIT - 301 - 1  # a second short of a day since they were claimed
+        assert outbox.drain().unchecked == 2
+        clock.now += 1  # exactly a day
+        report = outbox.drain()
+        assert (report.unchecked, report.failed) == (0, 2)
+        for n in (1, 2):
+            entry = store.outbox_get(f"mail:test:{n}")
+            assert entry is not None and (entry.status, entry.error) == (
+                "failed", f"{MailFailed.MAY_HAVE_GONE}: its sending was interrupted and it could not be checked "
+                          "for a day, so it was not sent again")
+        assert len(mailbox.sent) == 2  # never sent a second time

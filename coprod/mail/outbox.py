@@ -55,7 +55,7 @@ from typing import Any, Protocol
 
 from coprod import handoffs
 from coprod.handoffs import MailFailed
-from coprod.permissions import explain
+from coprod.permissions import refusal
 from coprod.store import OutboxEntry, StateStore
 from coprod.words import count, count_kind
 from graph_client import (
@@ -145,7 +145,7 @@ class GraphTransport:
             raise MailRefused(str(error), final=False) from error
         except ForbiddenError as error:  # the mailbox's permission, not this message's fault
             log.warning("%s", error)
-            raise MailBlocked(explain("send", error) or str(error)) from error
+            raise MailBlocked(refusal("send", error)) from error
         except GraphResponseError as error:
             if isinstance(error, ServiceError):  # a 5xx after retries: Exchange may have taken it
                 raise MailUncertain(str(error)) from error
@@ -158,7 +158,7 @@ class GraphTransport:
             return self.mail.find_sent(key) is not None
         except ForbiddenError as error:
             log.warning("%s", error)
-            raise MailBlocked(explain("sent-items", error) or str(error)) from error
+            raise MailBlocked(refusal("sent-items", error)) from error
         except GraphError as error:
             raise MailError(str(error)) from error
 
@@ -322,9 +322,8 @@ class Outbox:
             if not self._send(claimed, report):
                 report.waiting = len(queue) - position
                 break
-            if blocked_before and report.sent:
-                self.store.set_checkpoint(BLOCKED, "")  # it may send again: status stops saying otherwise
-                blocked_before = False
+            if blocked_before and report.sent == 1:  # it sends again: status stops saying otherwise
+                self.store.set_checkpoint(BLOCKED, "")
             if progress and report.sent and report.sent % 25 == 0:
                 progress(f"emails: {report.sent} sent, {len(queue) - position - 1} to go")
         return report
