@@ -8,6 +8,7 @@ hold a list are comma-separated, as a person would type them.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections import Counter
 from collections.abc import Mapping
@@ -27,16 +28,23 @@ MIN_SIGNING_BITS = 100  # estimated entropy: 32 random hex digits give about 110
 # Values the documentation shows as placeholders: a deployment that copied one has no secret at all.
 PLACEHOLDER_KEYS = frozenset({"set-me-from-key-vault-at-least-16-characters",
                               "set-me-from-key-vault-at-least-32-random-characters"})
+_NO_CREDENTIAL = ("M365_CLIENT_SECRET or M365_CLIENT_CERTIFICATE_PATH must be set (or M365_USE_MANAGED_IDENTITY=true "
+                  "in Azure)")
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 class SettingsError(Exception):
-    """A setting is missing or malformed. `variable` names it; str() is one line."""
+    """Settings are missing or malformed: every problem found, at once (a newcomer fixes them in one go).
 
-    def __init__(self, variable: str, problem: str) -> None:
+    `problems` lists (variable, problem) pairs; `variable` and `problem` are the first. str() is one line per
+    problem, each naming its variable, never showing a value.
+    """
+
+    def __init__(self, variable: str, problem: str, *more: tuple[str, str]) -> None:
+        self.problems: tuple[tuple[str, str], ...] = ((variable, problem), *more)
         self.variable = variable
         self.problem = problem
-        super().__init__(f"{variable}: {problem}")
+        super().__init__("\n".join(f"{name}: {text}" for name, text in self.problems))
 
 
 def _split_commas(value: Any) -> Any:
@@ -163,6 +171,34 @@ class Settings(BaseSettings):
             raise ValueError("must start with https:// (plain http is only for localhost)")
         return value
 
+    @field_validator("state")
+    @classmethod
+    def _state(cls, value: str) -> str:
+        # the three forms coprod.store.open_store takes; the store's own errors would otherwise come at first use
+        value = value.strip()
+        if value.startswith("sqlite:///"):  # the store makes its folder
+            return value
+        parts = {part.split("=", 1)[0].strip().lower() for part in value.split(";") if "=" in part}
+        if "usedevelopmentstorage" in parts:
+            return value
+        if parts & {"accountname", "tableendpoint"}:
+            if not parts & {"accountkey", "sharedaccesssignature"}:
+                raise ValueError("the Azure Storage connection string has no AccountKey or SharedAccessSignature "
+                                 "(in Azure, use the account URL https://<account>.table.core.windows.net and the "
+                                 "managed identity instead)")
+            return value
+        if value.startswith("https://") and ".table." in value:
+            return value
+        raise ValueError("expected sqlite:///path, an Azure Storage connection string, or "
+                         "https://<account>.table.core.windows.net")
+
+    @field_validator("ca_bundle", "client_certificate_path")
+    @classmethod
+    def _a_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
     @field_validator("sync_schedule")
     @classmethod
     def _ncrontab(cls, value: str) -> str:
@@ -187,8 +223,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _one_credential(self) -> Settings:
         if self.client_secret is None and self.client_certificate_path is None and not self.use_managed_identity:
-            raise ValueError("M365_CLIENT_SECRET or M365_CLIENT_CERTIFICATE_PATH must be set (or "
-                             "M365_USE_MANAGED_IDENTITY=true in Azure)")
+            raise ValueError(_NO_CREDENTIAL)
         if self.mail_transport == "acs":
             for value, name in ((self.acs_connection_string, "COPROD_ACS_CONNECTION_STRING"),
                                 (self.acs_sender, "COPROD_ACS_SENDER")):
@@ -224,21 +259,48 @@ _ALIASES = {name: str(field.validation_alias) for name, field in Settings.model_
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read the settings from `environ` (default: the process environment).
 
-    Raises SettingsError naming the first variable that is missing or wrong.
+    Raises SettingsError naming every variable that is missing or wrong, in the order of the contract.
     """
+    raw = {k: v for k, v in (os.environ if environ is None else environ).items() if v != ""}
     try:
         if environ is None:
             return Settings()  # type: ignore[call-arg]
-        return Settings.model_validate({k: v for k, v in environ.items() if v != ""})
+        return Settings.model_validate(raw)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        location = error.get("loc") or ()
-        variable = _ALIASES.get(str(location[0]), str(location[0])) if location else ""
-        if not variable:
-            message = str(error.get("msg", "invalid"))
-            named = re.search(r"\b(?:M365|COPROD)_[A-Z0-9_]+", message)  # a rule across settings names its variable
-            variable = named.group(0) if named else "settings"
-            raise SettingsError(variable, message.removeprefix("Value error, ")) from None
-        if error.get("type") == "missing":
-            raise SettingsError(variable, "is required but not set") from None
-        raise SettingsError(variable, str(error.get("msg", "invalid")).removeprefix("Value error, ")) from None
+        found: dict[str, str] = {}
+        for error in exc.errors():
+            variable, problem = _named(error)
+            found.setdefault(variable, problem)
+        for variable, problem in _across(raw):  # rules across settings, which pydantic skips after a field error
+            found.setdefault(variable, problem)
+        order = list(_ALIASES.values())
+        ranked = sorted(found.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order))
+        raise SettingsError(*ranked[0], *ranked[1:]) from None
+
+
+def _named(error: Any) -> tuple[str, str]:
+    """(variable, problem) of one pydantic error, in the words people see."""
+    location = error.get("loc") or ()
+    variable = _ALIASES.get(str(location[0]), str(location[0])) if location else ""
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    if not variable:
+        named = re.search(r"\b(?:M365|COPROD)_[A-Z0-9_]+", message)  # a rule across settings names its variable
+        return (named.group(0) if named else "settings"), message
+    if error.get("type") == "missing":
+        return variable, "is required but not set"
+    return variable, message
+
+
+def _across(raw: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The rules that span settings (Settings._one_credential), read from the raw values."""
+    def on(name: str) -> bool:
+        return raw.get(name, "").strip().lower() in {"1", "true", "yes", "on", "y", "t"}
+
+    problems = []
+    if not (raw.get("M365_CLIENT_SECRET") or raw.get("M365_CLIENT_CERTIFICATE_PATH") or
+            on("M365_USE_MANAGED_IDENTITY")):
+        problems.append(("M365_CLIENT_SECRET", _NO_CREDENTIAL))
+    if raw.get("COPROD_MAIL_TRANSPORT", "").strip() == "acs":
+        problems += [(name, f"{name} must be set when COPROD_MAIL_TRANSPORT is acs")
+                     for name in ("COPROD_ACS_CONNECTION_STRING", "COPROD_ACS_SENDER") if not raw.get(name)]
+    return problems

@@ -38,7 +38,7 @@ from coprod.permissions import explain
 from coprod.registrations.messages import ParticipantMessages
 from coprod.registrations.sync import RegistrationSync
 from coprod.runtime import Services
-from graph_client import GraphError
+from graph_client import GraphError, NotFoundError
 
 __all__ = ["DRAIN_SECONDS", "LISTS", "RunResult", "describe", "run_held", "run_once"]
 
@@ -67,8 +67,10 @@ class RunResult:
 
 def run_held(services: Services, progress: Callable[[str], None] = lambda message: None, *,
              drain_seconds: float | None = DRAIN_SECONDS) -> RunResult:
-    """`run_once` under the lease: one runner at a time. A run that finds it held does nothing."""
+    """`run_once` under the lease: one runner at a time. A run that finds it held does nothing. Without an access
+    token nothing can be done: TokenError is raised before the lease is taken, naming the cause once."""
     started = services.clock()
+    services.graph.ensure_token()
     with RunLease(services.store, seconds=services.settings.lease_seconds, clock=services.clock) as lease:
         if not lease.held:
             return RunResult(busy=lease.says_busy())
@@ -135,6 +137,11 @@ def run_once(services: Services, progress: Callable[[str], None] = lambda messag
 def _unreadable(error: Exception) -> str:
     """The run's line when the lists' changes cannot be read: a missing permission in plain words, else the error."""
     refused = explain("lists-read", error)
+    if isinstance(error, NotFoundError):  # the site or a list is not there: most often, not provisioned yet
+        log.error("Reading the lists: %s", describe(error))
+        return ("Lists: not found on the site. If they have not been created yet, run `python -m coprod provision` "
+                "once; otherwise check M365_SITE_ID. Until then registrations, guest requests and the mailing list "
+                "wait.")
     if refused:
         log.error("Reading the lists: %s", describe(error))
         return f"Lists: not read. {refused}"

@@ -18,7 +18,8 @@ def status(req: func.HttpRequest) -> func.HttpResponse:
     try:
         store = store_for(load_settings())
     except SettingsError as exc:
-        body = {"status": "misconfigured", "variable": exc.variable, "problem": exc.problem}
+        body = {"status": "misconfigured", "variable": exc.variable, "problem": exc.problem,
+                "problems": [{"variable": v, "problem": p} for v, p in exc.problems]}
         return func.HttpResponse(json.dumps(body), status_code=503, mimetype="application/json")
     try:
         return func.HttpResponse(json.dumps(report(store)), status_code=200, mimetype="application/json")

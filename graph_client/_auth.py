@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from graph_client._errors import TokenError
+from graph_client._errors import UNREACHABLE, TokenError, reason
 
 __all__ = ["AccessTokenSource", "ManagedIdentityCredential", "MsalCredential", "ca_bundle_with_defaults"]
 
@@ -100,8 +100,7 @@ class MsalCredential:
                         self.client_id, client_credential=self._client_credential(), authority=self.authority,
                         http_client=session, instance_discovery=False, timeout=30)
                 except (ValueError, OSError, requests.RequestException) as exc:
-                    raise TokenError("connect to the token authority", "unreachable",
-                                     f"{self.authority}: {type(exc).__name__}: {exc}") from exc
+                    raise TokenError("get an access token", UNREACHABLE, f"{self.authority}: {reason(exc)}") from exc
                 _apps[key] = app
             return app
 
@@ -112,7 +111,7 @@ class MsalCredential:
         try:
             result = app.acquire_token_for_client(scopes=[self.scope])
         except Exception as exc:  # msal raises requests' errors, and ValueError for odd answers
-            raise TokenError("get an access token", "unreachable", f"{type(exc).__name__}: {exc}") from exc
+            raise TokenError("get an access token", UNREACHABLE, f"{self.authority}: {reason(exc)}") from exc
         token = result.get("access_token") if isinstance(result, dict) else None
         if not token:
             raise TokenError("get an access token", str(result.get("error", "unknown_error")),

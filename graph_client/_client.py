@@ -155,6 +155,11 @@ class GraphClient:
         absolute = self.url(path_or_link)
         return "/" + absolute[len(self.base_url):].lstrip("/") if absolute.startswith(self.base_url) else absolute
 
+    def ensure_token(self) -> None:
+        """Get an access token now (msal's cache answers repeat calls): a run that cannot have one says so once,
+        before it starts, rather than once per step. Raises TokenError."""
+        self._bearer()
+
     def _bearer(self, force: bool = False) -> str:
         if force or self._token is None:
             self._token = self._credential.get_token(force_refresh=force)

@@ -58,8 +58,27 @@ class TokenError(GraphError):
         self.correlation_id = correlation_id
         first_line = description.strip().splitlines()[0] if description.strip() else ""
         first_line = re.sub(r"\s*Trace ID:.*", "", first_line)
+        if error == UNREACHABLE:
+            super().__init__(operation, f"cannot reach the token authority: {first_line}")
+            return
         super().__init__(operation, f"the token authority refused: {error}: {first_line}"
                          + (f" (correlation id {correlation_id})" if correlation_id else ""))
+
+
+UNREACHABLE = "unreachable"  # TokenError.error when no answer came
+
+
+def reason(exc: BaseException) -> str:
+    """The innermost reason of a connection failure (`Connection refused`, `Name or service not known`), not the
+    paragraph requests and urllib3 wrap around it."""
+    text = str(exc)
+    found = re.findall(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    if found:
+        return str(found[-1]).strip()
+    for known in ("CERTIFICATE_VERIFY_FAILED", "timed out", "Read timed out"):
+        if known in text:
+            return "the certificate is not trusted (M365_CA_BUNDLE?)" if known.startswith("CERT") else "timed out"
+    return f"{type(exc).__name__}: {text[:200]}"
 
 
 class GraphTransportError(GraphError):

@@ -50,7 +50,9 @@ def test_health_names_a_missing_setting_without_showing_values(monkeypatch: pyte
     answer = handler(func.HttpRequest("GET", "/api/health", body=b""))
     assert answer.status_code == 503
     assert json.loads(answer.get_body()) == {"status": "misconfigured", "variable": "M365_SITE_ID",
-                                             "problem": "is required but not set"}
+                                             "problem": "is required but not set",
+                                             "problems": [{"variable": "M365_SITE_ID",
+                                                           "problem": "is required but not set"}]}
     monkeypatch.setenv("M365_SITE_ID", env["M365_SITE_ID"])
     assert handler(func.HttpRequest("GET", "/api/health", body=b"")).status_code == 200
 

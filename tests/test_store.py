@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from config import SettingsError
 from coprod.store import SqliteStore, StateStore, open_store
 from coprod.store.azure import AzureTableStore
 from tests.store_contract import (
@@ -88,8 +89,11 @@ def test_the_store_is_chosen_by_its_url(tmp_path: Path, azurite: str) -> None:
     tables = open_store(azurite)
     assert isinstance(tables, AzureTableStore)
     tables.close()
-    with pytest.raises(ValueError, match="COPROD_STATE"):
+    with pytest.raises(SettingsError, match="COPROD_STATE"):
         open_store("postgres://somewhere")
+    with pytest.raises(SettingsError, match="COPROD_STATE: Azure Storage did not accept") as caught:
+        open_store("AccountName=council;AccountKey=not base64!;TableEndpoint=nope")
+    assert "not base64" not in str(caught.value)  # the string may hold a key: never shown
 
 
 class TestTableStorageLimits:

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from config import SettingsError
 from coprod.store._base import (
     Checkpoints,
     Counters,
@@ -51,11 +52,16 @@ def open_store(url: str, *, clock: Callable[[], float] = time.time, client_id: s
     if url.startswith("sqlite:///"):
         return SqliteStore(url[len("sqlite:///"):] or ":memory:", clock=clock)
     if any(part in url for part in ("UseDevelopmentStorage=true", "TableEndpoint=", "AccountName=")):
+        from azure.core.exceptions import ClientAuthenticationError
         from azure.data.tables import TableServiceClient
 
         from coprod.store.azure import AzureTableStore
 
-        return AzureTableStore(TableServiceClient.from_connection_string(url), clock=clock, prefix=prefix)
+        try:
+            return AzureTableStore(TableServiceClient.from_connection_string(url), clock=clock, prefix=prefix)
+        except (ValueError, ClientAuthenticationError):  # the SDK's reason may quote the key: not shown
+            raise SettingsError("COPROD_STATE", "Azure Storage did not accept the connection string (its account "
+                                "name or key is wrong); copy it again from the storage account's Access keys") from None
     if url.startswith("https://") and ".table." in url:
         from azure.data.tables import TableServiceClient
 
@@ -63,8 +69,8 @@ def open_store(url: str, *, clock: Callable[[], float] = time.time, client_id: s
 
         return AzureTableStore(TableServiceClient(endpoint=url, credential=_azure_credential(client_id)), clock=clock,
                                prefix=prefix)
-    raise ValueError("COPROD_STATE: expected sqlite:///path, an Azure Storage connection string, or "
-                     "https://<account>.table.core.windows.net")
+    raise SettingsError("COPROD_STATE", "expected sqlite:///path, an Azure Storage connection string, or "
+                        "https://<account>.table.core.windows.net")
 
 
 def _azure_credential(client_id: str | None) -> Any:
