@@ -82,16 +82,30 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """The public pages on http://host:port/api/pages/..., as the function app serves them."""
+    """The public pages on http://host:port/api/pages/..., as the function app serves them, with an index page
+    at / and /api/health."""
+    import socket
+
     import uvicorn
 
     from coprod.pages.app import create_web_app
+    from coprod.pages.local import local_app
     from coprod.runtime import web_context
 
     settings = load_settings()
-    app = create_web_app(lambda: web_context(settings))
-    print(f"Public pages on http://{args.host}:{args.port}/api/pages/ (Ctrl+C to stop)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    listener = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((args.host, args.port))
+    except OSError as error:
+        listener.close()
+        print(f"coprod: cannot serve on {args.host}:{args.port}: {error.strerror or error} (another program has the "
+              f"port? choose one with --port)", file=sys.stderr)
+        return 1
+    app = local_app(create_web_app(lambda: web_context(settings)), settings.programme_name, settings.site_name)
+    print(f"Pages on http://{args.host}:{listener.getsockname()[1]}/ (Ctrl+C to stop)", flush=True)
+    config = uvicorn.Config(app, log_level="warning")
+    uvicorn.Server(config).run(sockets=[listener])
     return 0
 
 
@@ -128,7 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except SettingsError as error:
-        print(f"coprod: cannot start: {error}", file=sys.stderr)
+        if len(error.problems) == 1:
+            print(f"coprod: cannot start: {error}", file=sys.stderr)
+        else:
+            print(f"coprod: cannot start: {len(error.problems)} settings need attention:", file=sys.stderr)
+            for variable, problem in error.problems:
+                print(f"  {variable}: {problem}", file=sys.stderr)
         return 2
     except GraphError as error:
         print(f"coprod: cannot run: {error}", file=sys.stderr)

@@ -27,13 +27,14 @@ class FaultRule:
     `path` is a regular expression searched in the request path (without
     `/v1.0`); `method` an HTTP method; `rate` the share of matching requests
     hit (0..1); `count` how many at most (None: no limit); `status` 0 means
-    latency only. Rules apply to `$batch` entries one by one, and to the
+    latency only, and a rule that gives `latency_ms` without a status is
+    latency only (otherwise the status defaults to 429). Rules apply to `$batch` entries one by one, and to the
     `$batch` call itself. `after`: the request is carried out, and then the
     answer is the fault (a 504 that hides a request that went through: what a
     client must never simply send again).
     """
 
-    status: int = 429
+    status: int | None = None  # None: 429, or 0 (latency only) when the rule gives latency_ms
     rate: float = 1.0
     path: str | None = None
     method: str | None = None
@@ -43,6 +44,10 @@ class FaultRule:
     code: str | None = None
     after: bool = False
     hits: int = 0
+
+    def __post_init__(self) -> None:
+        if self.status is None:
+            self.status = 0 if self.latency_ms else 429
 
     def matches(self, method: str, path: str) -> bool:
         if self.method and self.method.upper() != method.upper():

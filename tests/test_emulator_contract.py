@@ -8,6 +8,8 @@ the server, and in-process through `graph_emulator.testing`.
 from __future__ import annotations
 
 import json
+import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -112,6 +114,45 @@ def test_injected_throttling_carries_retry_after(http: httpx.Client, sessions: s
     assert http.get(f"{sessions}/items").status_code == 200
     log = http.get("/_emulator/log").json()
     assert log["by_status"]["429"] == 1
+
+
+def test_a_latency_rule_slows_requests_and_throttles_none(http: httpx.Client, sessions: str) -> None:
+    """Finding: a rule that gave only a latency also answered 429 (the status defaulted to throttling)."""
+    rule = http.post("/_emulator/faults", json={"latency_ms": 150, "count": 1}).json()["rules"][0]
+    assert rule["status"] == 0
+    started = time.monotonic()
+    assert http.get(f"{sessions}/items").status_code == 200
+    assert time.monotonic() - started >= 0.15
+    assert http.post("/_emulator/faults", json={"count": 1}).json()["rules"][1]["status"] == 429
+
+
+def test_the_emulator_prints_settings_a_shell_can_load(tmp_path: Path) -> None:
+    """`python -m graph_emulator` prints `export` lines (the secret too), and --env-file writes them; a shell
+    that loads them has every setting the service needs."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from config import load_settings
+
+    env_file = tmp_path / "emulator.env"
+    process = subprocess.Popen([sys.executable, "-m", "graph_emulator", "--port", "0",  # noqa: S603 - ours
+                                "--env-file", str(env_file)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        printed = [process.stdout.readline() for _ in range(14)]
+        command = ["bash", "-c", f"set -a; . {env_file}; set +a; env"]
+        loaded = subprocess.run(command, capture_output=True, text=True, check=True,  # noqa: S603 - ours
+                                env={"PATH": os.environ["PATH"]}).stdout
+        exports = [line for line in printed if line.startswith("export ")]
+        assert exports == [line + "\n" for line in env_file.read_text().splitlines()]
+        values = dict(line.split("=", 1) for line in loaded.splitlines() if line.startswith(("M365_", "COPROD_")))
+        settings = load_settings(values)  # while it runs: its CA file goes when it stops
+        assert settings.client_secret is not None and settings.client_secret.get_secret_value().startswith("emu~")
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=10)
 
 
 def test_env_names_the_settings_that_point_at_the_emulator(http: httpx.Client, emulator: EmulatorServer) -> None:

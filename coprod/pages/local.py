@@ -1,0 +1,32 @@
+"""What `python -m coprod serve` adds around the public pages on this machine: an index page at `/` and
+`GET /api/health`, as the function app answers it (in Azure the Functions host serves those routes)."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp
+
+from coprod.health import health
+from coprod.pages.app import BASE, SECURITY_HEADERS
+from coprod.templates import render_page
+
+__all__ = ["local_app"]
+
+
+def local_app(pages: ASGIApp, programme: str, site_name: str) -> ASGIApp:
+    """`pages` (the public pages' app) with `/` and `/api/health` beside it."""
+
+    async def index(request: Request) -> Response:
+        html = render_page("index", base=BASE, programme=programme, site_name=site_name, error_summary=None)
+        return HTMLResponse(html, headers=SECURITY_HEADERS)
+
+    async def health_route(request: Request) -> Response:
+        status, body = health()
+        return JSONResponse(body, status_code=status)
+
+    return Starlette(routes=[Route("/", index, methods=["GET", "HEAD"]),
+                             Route("/api/health", health_route, methods=["GET", "HEAD"]),
+                             Mount("/", app=pages)])
