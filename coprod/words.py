@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["MESSAGE_KINDS", "count", "count_kind", "summary"]
+__all__ = ["MESSAGE_KINDS", "count", "count_kind", "shorten", "summary"]
 
 
 def summary(title: str, parts: Iterable[tuple[int | bool, str]], *, otherwise: str, updated: int) -> str:
@@ -39,3 +39,13 @@ MESSAGE_KINDS = {
 def count_kind(n: int, kind: str) -> str:
     """`3 booking confirmations`, `1 reminder`: an email kind, counted."""
     return count(n, *MESSAGE_KINDS.get(kind, (kind.replace("_", " "), None)))
+
+
+def shorten(text: str, width: int) -> str:
+    """`text` in at most `width` characters: cut at the last space that fits, with `…`, never mid-word (a single
+    word longer than the width is cut, as nothing else fits)."""
+    if len(text) <= width:
+        return text
+    cut = text[:width - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > width // 3 else cut).rstrip(" ,;:") + "…"

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from coprod.templates import UK
+from coprod.words import shorten
 
 __all__ = ["PROGRAMME", "run_demo", "seed_programme"]
 
@@ -93,9 +94,9 @@ def _print_sessions(store: Any) -> None:
         counts = row["counts"]
         when = row["start"].astimezone(UK).strftime("%a %d %b %H:%M") if row["start"] else "?"
         places = "no limit" if row["capacity"] == 0 else str(row["capacity"])
-        title = row["title"] if len(row["title"]) <= 55 else row["title"][:54] + "…"
+        title = shorten(row["title"], 55)
         if row["status"] != "Open":
-            title = f"{title[:46]} [{row['status']}]"
+            title = f"{shorten(row['title'], 46)} [{row['status']}]"
         print(f"    {title:<56} {when:<17} {places:>6} {counts.get('Confirmed', 0):>5} "
               f"{counts.get('Waitlisted', 0):>4} {counts.get('NeedsAttention', 0):>5}")
         if row["note"]:
@@ -129,7 +130,8 @@ def _run(services: Any, label: str | None = None) -> None:
     before = services.graph.stats["requests"]
     for line in run_once(services, lambda m: print(f"    … {m}", file=sys.stderr), drain_seconds=5):
         print(f"    {line}")
-    print(f"    Graph requests: {services.graph.stats['requests'] - before}" + (f" ({label})" if label else ""))
+    print(f"    Requests to Microsoft 365: {services.graph.stats['requests'] - before}"
+          + (f" ({label})" if label else ""))
 
 
 def _print_guest_requests(services: Any) -> None:
@@ -138,7 +140,7 @@ def _print_guest_requests(services: Any) -> None:
     for row in rows:
         name, status = str(row.fields.get("Title") or ""), str(row.fields.get("Status") or "")
         note = str(row.fields.get("StatusNote") or "")
-        print(f"    {name[:21]:<22} {status:<17} {note[:70] + ('…' if len(note) > 70 else '')}")
+        print(f"    {shorten(name, 21):<22} {status:<17} {shorten(note, 70)}")
 
 
 def _sent_links(services: Any, path: str) -> dict[str, str]:
@@ -210,8 +212,8 @@ def run_demo(state: str | None = None) -> int:
             _run(services)
             _print_sessions(services.store)
             _step(4, "Second run, with nothing changed in the lists")
-            _run(services, "one $batch reads every list's changes; the rest send the emails the mailbox's "
-                           "limit held back")
+            _run(services, "one request reads the changes of every list; the rest send the emails the "
+                           "mailbox's limit held back")
             asked = _sent_links(services, "/api/pages/subscribe/confirm")
             pressed = sum("You're subscribed" in _press(services, asked[a]) for a in sorted(asked)[:5])
             print(f"    {len(asked)} people who ticked “Join the mailing list” were emailed to confirm; {pressed} "
@@ -261,7 +263,7 @@ def run_demo(state: str | None = None) -> int:
             for session in sorted(services.store.mirror_items("Sessions"), key=lambda i: int(i.item_id)):
                 record = MeetingRecord.of(services.store, session.item_id)
                 link = f"{record.join_url[:58]}…" if record else "(no meeting: the session is a Draft)"
-                print(f"    {str(session.fields.get('Title'))[:44]:<45} {link}")
+                print(f"    {shorten(str(session.fields.get('Title')), 44):<45} {link}")
             print("    Lobby: people from outside the organisation wait to be let in; presenters: the organiser "
                   "and the facilitators.")
 
@@ -302,7 +304,7 @@ def run_demo(state: str | None = None) -> int:
                 "Title": "Carers' week: what we heard, and what happens next",
                 "Body": "Thank you to everyone who came to **Giving my carers a break**.\n\n"
                         "You told us three things:\n\n1. Breaks need planning help\n2. Evenings matter\n"
-                        "3. Information should be in one place\n\n<script>alert('not run')</script> "
+                        "3. Information should be in one place\n\n"
                         "[Read the notes](https://council.example.org/coproduction/carers-week)",
                 "Topics": ["Carers"], "Ready": True, "SendAt": _iso(datetime.fromtimestamp(clock(), UTC))})
             print("    The team posts an update for carers in the Updates list, Ready, to send now.")
@@ -335,8 +337,8 @@ def run_demo(state: str | None = None) -> int:
                 for line in str(entry.payload["text"]).strip().splitlines():
                     print(f"    │ {line}" if line else "    │")
         log = emulator.backend.log.summary()
-        print(f"\nDone in {time.monotonic() - started:.1f} s. The emulator served {log['requests']} requests "
-              f"({log['batch_entries']} more inside $batch).")
+        print(f"\nDone in {time.monotonic() - started:.1f} s. The stand-in for Microsoft 365 answered "
+              f"{log['requests']} requests (some of them carried up to 20 changes at once).")
     if temp is not None:
         temp.cleanup()
     return 0

@@ -69,7 +69,7 @@ def test_sync_once_exits_0_when_items_need_attention_and_status_shows_what_waits
 def test_the_demo_runs_the_programme_twice_and_the_second_run_changes_nothing(
         capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo"]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "Provisioning again: nothing changed." in out
     assert ("Second run, with nothing changed in the lists\n"
             "    Registrations: nothing new in the lists; no changes; 0 items updated.\n"
@@ -78,7 +78,7 @@ def test_the_demo_runs_the_programme_twice_and_the_second_run_changes_nothing(
             "    Participant messages: none due.\n"
             "    Mailing list: nothing new; 0 items updated.\n"
             "    Emails: 13 sent (4 booking confirmations, 9 mailing-list confirmation requests).\n"
-            "    Graph requests: 14 (one $batch reads every list's changes;") in out
+            "    Requests to Microsoft 365: 14 (one request reads the changes of every list;") in out
     assert "Giving my carers a break and doing what I want to do" in out  # a session from the seeds
     # the five guest-access paths of issue 4
     assert "Amira Ahmed            Invited" in out  # approved by an admin's edit
@@ -99,6 +99,14 @@ def test_the_demo_runs_the_programme_twice_and_the_second_run_changes_nothing(
     assert ("── Carers' week: what we heard, and what happens next"
             "   [headers: List-Unsubscribe, List-Unsubscribe-Post]") in out
     assert "@example" not in out  # addresses never printed
+    # it speaks to an officer (issue 14): no protocol words, counts that agree, names cut between words
+    for jargon in ("$batch", "Graph requests", " 1 items", "(registration ", "<script>"):
+        assert jargon not in out, jargon
+    titles = [line.strip().split("  ")[0] for line in out.splitlines() if "https://teams.microsoft.com/" in line]
+    assert "Giving my carers a break and doing what I…" in titles  # was "...doing what I wa"
+    # the second run's progress says what the summary says: the change feed held only our own updates
+    assert "Registrations: 37 items in the change feed: 37 of our own updates coming back" in err
+    assert "Registrations: 1 item in the change feed: 1 new, changed or removed" in err
 
 
 def test_sync_without_once_survives_a_failed_run_and_runs_again(
@@ -139,3 +147,101 @@ def test_sync_without_once_survives_a_failed_run_and_runs_again(
     assert re.fullmatch(r"coprod: this run stopped: OSError at test_cli\.py:\d+; the next starts in 60 s", stopped)
     assert "Registrations: " in third  # the third run went ahead
     assert len(pauses) == 3
+
+
+def test_every_missing_setting_is_named_in_one_try(monkeypatch: pytest.MonkeyPatch, configured: dict[str, str],
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    for variable in ("M365_SITE_ID", "M365_SENDER", "COPROD_SIGNING_KEY"):
+        monkeypatch.delenv(variable)
+    assert main(["sync", "--once"]) == 2
+    assert capsys.readouterr().err == ("coprod: cannot start: 3 settings need attention:\n"
+                                       "  M365_SITE_ID: is required but not set\n"
+                                       "  M365_SENDER: is required but not set\n"
+                                       "  COPROD_SIGNING_KEY: is required but not set\n")
+
+
+# --- the first hour: one plain line for each way a newcomer's setup goes wrong -------------------------------
+
+def test_sync_before_provision_says_to_run_provision(configured: dict[str, str],
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sync", "--once"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Lists: not found on the site. If they have not been created yet, run "
+                          "`python -m coprod provision` once")
+
+
+@pytest.mark.parametrize(("authority", "reason"), [("https://127.0.0.1:1", "Connection refused"),
+                                                   ("https://login.nowhere.invalid", "")])
+def test_an_unreachable_authority_is_one_line_before_anything_runs(
+        monkeypatch: pytest.MonkeyPatch, configured: dict[str, str], capsys: pytest.CaptureFixture[str],
+        authority: str, reason: str) -> None:
+    monkeypatch.setenv("M365_AUTHORITY_HOST", authority)
+    assert main(["sync", "--once"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""  # no step ran, so no step says it failed
+    assert err.startswith(f"coprod: cannot run: get an access token: cannot reach the token authority: {authority}/")
+    assert err.count("\n") == 1 and reason in err and "HTTPSConnectionPool" not in err
+
+
+@pytest.mark.parametrize(("variable", "value", "problem"), [
+    ("M365_CA_BUNDLE", "/nowhere/ca.pem", "M365_CA_BUNDLE: no such file: /nowhere/ca.pem"),
+    ("M365_CLIENT_CERTIFICATE_PATH", "/nowhere/app.pem", "M365_CLIENT_CERTIFICATE_PATH: no such file"),
+    ("COPROD_STATE", "postgres://db/coprod", "COPROD_STATE: expected sqlite:///path, an Azure Storage"),
+    ("COPROD_STATE", "DefaultEndpointsProtocol=https;AccountName=council", "COPROD_STATE: the Azure Storage "
+                                                                           "connection string has no AccountKey"),
+])
+def test_a_file_or_store_that_is_not_there_is_a_setting_problem(
+        monkeypatch: pytest.MonkeyPatch, configured: dict[str, str], capsys: pytest.CaptureFixture[str],
+        variable: str, value: str, problem: str) -> None:
+    monkeypatch.setenv(variable, value)
+    for command in (["status"], ["sync", "--once"]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"coprod: cannot start: {problem}") and err.count("\n") == 1
+
+
+def test_serve_on_a_port_in_use_is_one_line(configured: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert main(["serve", "--port", str(taken.getsockname()[1])]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("coprod: cannot serve on 127.0.0.1:") and "Address already in use" in err
+    assert err.count("\n") == 1
+
+
+def test_serve_has_an_index_page_and_health(configured: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
+    from config import load_settings
+    from coprod.pages.app import create_web_app
+    from coprod.pages.local import local_app
+    from coprod.runtime import web_context
+    from graph_emulator.testing import AsgiTransport
+
+    settings = load_settings()
+    app = local_app(create_web_app(lambda: web_context(settings)), "Carers' Voice", "the site")
+    client = httpx.Client(transport=AsgiTransport(app), base_url="http://localhost:7071")
+    index = client.get("/")
+    assert index.status_code == 200 and 'href="/api/pages/subscribe"' in index.text
+    assert "Carers&#39; Voice" in index.text
+    assert client.get("/api/health").json() == {"status": "ok"}
+    assert client.get("/api/pages/subscribe").status_code == 200
+    monkeypatch.delenv("M365_SENDER")
+    answer = client.get("/api/health")
+    assert answer.status_code == 503 and answer.json()["problems"] == [
+        {"variable": "M365_SENDER", "problem": "is required but not set"}]
+
+
+@pytest.mark.parametrize(("text", "width", "shown"), [
+    ("Giving my carers a break and doing what I want to do", 44, "Giving my carers a break and doing what I…"),
+    ("Being included: getting out into the local community", 44, "Being included: getting out into the local…"),
+    ("Short title", 44, "Short title"),
+    ("Supercalifragilisticexpialidocious", 10, "Supercali…"),  # one long word: nothing else fits
+])
+def test_names_are_cut_between_words(text: str, width: int, shown: str) -> None:
+    from coprod.words import shorten
+
+    assert shorten(text, width) == shown and len(shown) <= width

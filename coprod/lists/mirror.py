@@ -30,10 +30,11 @@ from typing import Any
 
 from coprod.permissions import explain
 from coprod.store import MirrorItem, StateStore
+from coprod.words import count
 from graph_client import DeltaResult, FieldUpdate, GraphError, ListItem, SharePointLists, etag_key
 
-__all__ = ["WRITE_REFUSED", "Applied", "ListMirror", "Written", "mirror_item", "read_changes", "same_columns",
-           "save_link"]
+__all__ = ["WRITE_REFUSED", "Applied", "ListMirror", "Written", "feed_line", "mirror_item", "read_changes",
+           "same_columns", "save_link"]
 
 log = logging.getLogger("coprod.lists.mirror")
 Grouper = Callable[[dict[str, Any]], str | None]
@@ -86,6 +87,21 @@ class Applied:
     @property
     def count(self) -> int:
         return len(self.changed) + len(self.deleted)
+
+
+def feed_line(name: str, delta: DeltaResult, applied: Applied) -> str:
+    """A progress line on what a list's change feed held, agreeing with the run's summary: our own writes coming
+    back are told apart from what people changed."""
+    seen = len(delta.changed) + len(delta.deleted)
+    if applied.full:
+        return f"{name}: read the whole list ({count(seen, 'item')})"
+    if not seen:
+        return f"{name}: no changes in the list"
+    unchanged = seen - applied.count - applied.own_writes
+    parts = [f"{applied.count} new, changed or removed" if applied.count else "",
+             f"{applied.own_writes} of our own updates coming back" if applied.own_writes else "",
+             f"{unchanged} unchanged" if unchanged > 0 else ""]
+    return f"{name}: {count(seen, 'item')} in the change feed: " + ", ".join(p for p in parts if p)
 
 
 @dataclass
@@ -157,7 +173,7 @@ class ListMirror:
             return outcome
         updates = self._with_etags(lists, updates, outcome)
         if progress and updates:
-            progress(f"{self.name}: writing {len(updates)} items")
+            progress(f"{self.name}: writing {count(len(updates), 'item')}")
         answers = lists.update_fields(self.name, updates, label=self.name)
         written = []
         for update in updates:

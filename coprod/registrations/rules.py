@@ -47,8 +47,7 @@ class Notes:
     SESSION_OVER = "This session has already taken place. Please choose another session."
     NO_TIME = ("This session's date and time aren't set yet. Your request will be looked at as soon as they "
                "are.")
-    DUPLICATE = ("You're already registered for this session (registration {other}), so we haven't booked "
-                 "a second place.")
+    DUPLICATE = "You're already registered for this session, so we haven't booked a second place."
     EMAIL_FAILED = ("We couldn't email you at this address, so you may have missed our message. Please check the "
                     "address, or contact the programme team.")
     EMAIL_UNCERTAIN = ("Our email to you was interrupted while it was being sent, so it may not have reached you. "
@@ -204,7 +203,7 @@ def allocate(session: Session | None, regs: list[Registration], now: datetime, *
         assert reg.email is not None
         first = by_address.setdefault(reg.email, reg)
         if first is not reg:
-            decisions[reg.id] = Decision("NeedsAttention", Notes.DUPLICATE.format(other=first.id), valid=False)
+            decisions[reg.id] = Decision("NeedsAttention", Notes.DUPLICATE, valid=False)
     active = [r for r in candidates if r.id not in decisions]
 
     assert session is not None or not active

@@ -39,7 +39,7 @@ from coprod.handoffs import (
 )
 from coprod.links import Signer
 from coprod.lists.fields import normalise_email
-from coprod.lists.mirror import ListMirror, read_changes, save_link
+from coprod.lists.mirror import ListMirror, feed_line, read_changes, save_link
 from coprod.registrations.rules import (
     HELD,
     Decision,
@@ -127,6 +127,7 @@ class RegistrationSync:
     def _apply_sessions(self, delta: DeltaResult, report: SyncReport) -> tuple[set[str], set[str]]:
         """Mirror the session changes; returns (sessions touched, sessions deleted)."""
         applied = self.sessions.apply(delta)
+        self.progress(feed_line("Sessions", delta, applied))
         report.sessions_read += applied.count
         report.own_writes_seen += applied.own_writes
         deleted = {old.item_id for old in applied.deleted}
@@ -135,6 +136,7 @@ class RegistrationSync:
     def _apply_registrations(self, delta: DeltaResult, report: SyncReport) -> set[str]:
         """Mirror the registration changes; returns the session ids whose places must be decided again."""
         applied = self.registrations.apply(delta)
+        self.progress(feed_line("Registrations", delta, applied))
         report.registrations_read += applied.count
         report.own_writes_seen += applied.own_writes
         touched: set[str] = {old.group for old in applied.deleted if old.group}
@@ -284,8 +286,6 @@ class RegistrationSync:
         sessions, registrations = changes["Sessions"], changes["Registrations"]
         for name in self.LISTS:
             report.full_read = report.full_read or changes[name].full
-            self.progress(f"{name}: {len(changes[name].changed)} items in the change feed, "
-                          f"{len(changes[name].deleted)} removed{' (whole list)' if changes[name].full else ''}")
         touched, deleted_sessions = self._apply_sessions(sessions, report)
         touched |= self._apply_registrations(registrations, report)
         touched |= set(sessions_to_decide(self.store))
