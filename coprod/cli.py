@@ -4,6 +4,7 @@
     provision       create or update the lists (safe to re-run)
     sync --once     run every reconciler once
     status          what is pending
+    check           a preflight against the tenant: every permission and setting, changing nothing
     serve           the public pages, locally
 
 Exit codes: 0 when the run happened (even if some items need attention);
@@ -66,6 +67,20 @@ def cmd_sync(args: argparse.Namespace) -> int:
         if args.once:
             return 0
         time.sleep(max(1.0, args.interval - (time.monotonic() - started)))
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Exit 0 only when every check passed."""
+    from coprod.check import preflight
+    from coprod.runtime import store_for
+    from graph_client import GraphClient
+
+    settings = load_settings()
+    print(f"Checking the settings against tenant {settings.tenant_id} (nothing is changed):", flush=True)
+    with GraphClient.from_settings(settings) as graph:
+        report = preflight(settings, graph, lambda: store_for(settings))
+    print("\n".join(report.lines()), flush=True)
+    return 1 if report.failed else 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -132,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     sync.add_argument("--interval", type=float, default=300.0, help="seconds between runs without --once")
     sync.set_defaults(handler=cmd_sync)
     sub.add_parser("status", help="show what is pending").set_defaults(handler=cmd_status)
+    sub.add_parser("check", help="check the tenant's permissions and the settings, changing nothing"
+                   ).set_defaults(handler=cmd_check)
     serve = sub.add_parser("serve", help="serve the public pages locally (as the function app does)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=7071)

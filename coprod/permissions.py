@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from graph_client import ForbiddenError
 
-__all__ = ["STEPS", "Step", "explain", "is_refusal", "refusal"]
+__all__ = ["STEPS", "Step", "explain", "is_refusal", "needs", "refusal"]
 
 REFERENCE = "https://learn.microsoft.com/graph/api/{page}?view=graph-rest-1.0"
 
@@ -106,9 +106,13 @@ def refusal(step: str, error: ForbiddenError) -> str:
         return _TEAMS_POLICY
     if step == "invite" and "guest invitations not allowed" in said:
         return _INVITES_OFF
-    need = STEPS[step]
     code = f" {error.code}" if error.code else ""
+    return f"Microsoft 365 would not let the app {STEPS[step].doing} (403{code}): {needs(step)}"
+
+
+def needs(step: str) -> str:
+    """What to grant for `step`, and what waits until then: `the app registration needs ...`."""
+    need = STEPS[step]
     also = f" ({need.also})" if need.also else ""
-    return (f"Microsoft 365 would not let the app {need.doing} (403{code}): the app registration needs the "
-            f"{need.permission} application permission with admin consent{also}; see {need.reference}. Until "
-            f"then, {need.stops}.")
+    return (f"the app registration needs the {need.permission} application permission with admin consent{also}; "
+            f"see {need.reference}. Until then, {need.stops}.")

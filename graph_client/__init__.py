@@ -28,6 +28,7 @@ from graph_client._meetings import OnlineMeeting, OnlineMeetings, graph_time
 from graph_client._models import (
     BatchResponse,
     Column,
+    Group,
     Invitation,
     ListInfo,
     ListItem,
@@ -58,6 +59,7 @@ __all__ = [
     "GraphError",
     "GraphResponseError",
     "GraphTransportError",
+    "Group",
     "InvalidResponseError",
     "Invitation",
     "ListInfo",

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from graph_client._errors import UNREACHABLE, TokenError, reason
 
-__all__ = ["AccessTokenSource", "ManagedIdentityCredential", "MsalCredential", "ca_bundle_with_defaults"]
+__all__ = ["AccessTokenSource", "ManagedIdentityCredential", "MsalCredential", "ca_bundle_with_defaults", "roles_in"]
 
 log = logging.getLogger("graph_client.auth")
 _apps: dict[tuple[str, ...], Any] = {}
@@ -31,6 +31,24 @@ class AccessTokenSource(Protocol):
     """Anything that gives a bearer token for Graph."""
 
     def get_token(self, *, force_refresh: bool = False) -> str: ...
+
+
+def roles_in(token: str) -> frozenset[str] | None:
+    """The application permissions (`roles` claim) an access token carries, read without checking its signature
+    (only Graph checks that); None when the token is not a JWT we can read. Microsoft treats Graph tokens as
+    opaque and may change their format, so this is for diagnostics (`coprod check`) only, never for a decision."""
+    import base64
+    import json
+
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return None
+    roles = claims.get("roles", []) if isinstance(claims, dict) else None
+    return frozenset(str(role) for role in roles) if isinstance(roles, list) else None
 
 
 def ca_bundle_with_defaults(extra: Path | None) -> str | bool:

@@ -23,7 +23,7 @@ import httpx
 import tenacity
 from pydantic import BaseModel, ValidationError
 
-from graph_client._auth import AccessTokenSource, ManagedIdentityCredential, MsalCredential
+from graph_client._auth import AccessTokenSource, ManagedIdentityCredential, MsalCredential, roles_in
 from graph_client._errors import (
     GoneError,
     GraphError,
@@ -155,10 +155,15 @@ class GraphClient:
         absolute = self.url(path_or_link)
         return "/" + absolute[len(self.base_url):].lstrip("/") if absolute.startswith(self.base_url) else absolute
 
-    def ensure_token(self) -> None:
+    def granted_roles(self) -> frozenset[str] | None:
+        """The application permissions the current access token carries (None: not readable). Diagnostics only."""
+        return roles_in(self._bearer())
+
+    def ensure_token(self, *, fresh: bool = False) -> None:
         """Get an access token now (msal's cache answers repeat calls): a run that cannot have one says so once,
-        before it starts, rather than once per step. Raises TokenError."""
-        self._bearer()
+        before it starts, rather than once per step. `fresh`: not from the cache, so it carries the permissions
+        consented now (a cached one keeps those of its issue for up to an hour). Raises TokenError."""
+        self._bearer(force=fresh)
 
     def _bearer(self, force: bool = False) -> str:
         if force or self._token is None:

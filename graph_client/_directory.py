@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from graph_client._client import GraphClient
 from graph_client._errors import BadRequestError
-from graph_client._models import Invitation, Page, User
+from graph_client._models import Group, Invitation, Page, User
 
 __all__ = ["Directory", "odata_string"]
 
@@ -38,6 +39,16 @@ class Directory:
         for page in self.client.pages("look up an address in the directory", "/users", Page[User], params=query):
             found.extend(page.value)
         return found
+
+    def get_user(self, key: str, *, what: str = "a user") -> User:
+        """One user by object id or userPrincipalName (User.Read.All). Raises NotFoundError."""
+        return self.client.get(f"read {what}", f"/users/{quote(key, safe='@')}", User,
+                               params={"$select": "id,displayName,userType"})
+
+    def get_group(self, group_id: str) -> Group:
+        """One group by id (GroupMember.Read.All or higher). Raises NotFoundError."""
+        return self.client.get("read the guest group", f"/groups/{quote(group_id, safe='')}", Group,
+                               params={"$select": "id,displayName"})
 
     def invite(self, address: str, display_name: str, redirect_url: str, message: str) -> Invitation:
         """Invite a guest (Microsoft sends the invitation email, with `message` in it). Never retried when unsure."""

@@ -12,7 +12,13 @@ from urllib.parse import quote
 from pydantic import ValidationError
 
 from graph_client._client import BatchRequest, GraphClient
-from graph_client._errors import GoneError, InvalidResponseError, NotFoundError
+from graph_client._errors import (
+    BadRequestError,
+    GoneError,
+    InvalidResponseError,
+    NotFoundError,
+    PreconditionFailedError,
+)
 from graph_client._models import BatchResponse, Column, ListInfo, ListItem, Page, Site
 
 __all__ = ["DeltaResult", "FieldUpdate", "SharePointLists"]
@@ -123,6 +129,27 @@ class SharePointLists:
                 raise InvalidResponseError(operation, answer.status, "application/json",
                                            f"unexpected shape: {exc.errors()[0]['msg']}") from None
         return found
+
+    def first_item_id(self, list_id: str, *, label: str = "list") -> str | None:
+        """The id of one item of the list (any), or None when it is empty: one small read."""
+        page = self.client.get(f"read {label} items", f"{self._list_path(list_id)}/items", ItemPage,
+                               params={"$top": "1", "$select": "id"})
+        return page.value[0].id if page.value else None
+
+    def may_write(self, list_id: str, item_id: str, *, label: str = "list") -> bool | None:
+        """Whether the app may write items of the list, shown without writing: an update of no fields, on the
+        condition of an eTag no item can have. Graph answers 412 (the condition failed: the app may write, and
+        nothing changed) or 403 (it may not: raises ForbiddenError). None when the answer shows neither."""
+        impossible = '"{00000000-0000-0000-0000-000000000000},0"'
+        try:
+            self.client.send(f"try a write to {label} items", "PATCH",
+                             f"{self._list_path(list_id)}/items/{item_id}/fields", json={},
+                             headers={"If-Match": impossible}, idempotent=True)
+        except PreconditionFailedError:
+            return True
+        except BadRequestError:
+            return None
+        return True  # no condition was checked, and no field was sent: still nothing changed
 
     def create_item(self, list_id: str, fields: dict[str, Any], *, label: str = "list") -> ListItem:
         operation = f"add a {label} item"

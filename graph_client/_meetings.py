@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import Field
 
 from graph_client._client import GraphClient
 from graph_client._errors import NotFoundError
-from graph_client._models import GraphModel
+from graph_client._models import GraphModel, Page
 
 __all__ = ["OnlineMeeting", "OnlineMeetings", "graph_time"]
 
@@ -51,6 +52,13 @@ class OnlineMeetings:
         operation = "create a Teams meeting"
         response = self.client.send(operation, "POST", f"{self.base}/createOrGet", json=body, idempotent=True)
         return self.client.parse(operation, response, OnlineMeeting)
+
+    def find_by_join_url(self, join_url: str) -> OnlineMeeting | None:
+        """The organiser's meeting with this join link (`$filter=JoinWebUrl eq '...'`), or None. It reads only, so
+        `coprod check` uses it to show the Teams application access policy covers the organiser."""
+        query = {"$filter": f"JoinWebUrl eq '{quote(join_url, safe='')}'"}
+        page = self.client.get("look up a Teams meeting", self.base, Page[OnlineMeeting], params=query)
+        return page.value[0] if page.value else None
 
     def update(self, meeting_id: str, changes: dict[str, Any]) -> OnlineMeeting:
         operation = "update a Teams meeting"

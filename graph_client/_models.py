@@ -127,6 +127,11 @@ class User(GraphModel):
     other_mails: list[str] = Field(default_factory=list)
 
 
+class Group(GraphModel):
+    id: str
+    display_name: str | None = None
+
+
 class InvitedUser(GraphModel):
     id: str
 

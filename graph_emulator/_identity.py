@@ -52,6 +52,7 @@ class Identity:
     roles: frozenset[str] = field(default_factory=frozenset)
     token_roles: dict[str, frozenset[str]] = field(default_factory=dict)
     issued: int = 0
+    _token_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def openid_configuration(self, base: str, tenant: str) -> dict[str, Any]:
@@ -121,13 +122,25 @@ class Identity:
             raise OAuthError(400, "invalid_scope", 1002012, f"The provided value for scope {scope} is not valid. "
                              "Client credential flows must have a scope value with /.default suffixed to the "
                              "resource identifier (application ID URI).")
-        token = "emu." + secrets.token_urlsafe(32)
+        token = self._access_token()
         with self._lock:
             self.tokens[token] = self.clock() + self.token_lifetime
             self.token_roles[token] = self.roles
             self.issued += 1
         return {"token_type": "Bearer", "expires_in": self.token_lifetime,
                 "ext_expires_in": self.token_lifetime, "access_token": token}
+
+    def _access_token(self) -> str:
+        """A JWT shaped as Entra's app-only Graph tokens are (aud, iss, tid, appid, roles, a unique uti), so a
+        tool that reads its `roles` claim (as `coprod check` does) sees the app's permissions. Signed HS256 with
+        a key of the emulator's own; the emulator knows its tokens by their text, not by their signature."""
+        import jwt
+
+        now = int(self.clock())
+        claims = {"aud": "https://graph.microsoft.com", "iss": f"https://sts.windows.net/{self.tenant_id}/",
+                  "tid": self.tenant_id, "appid": self.client_id, "idtyp": "app", "roles": sorted(self.roles),
+                  "iat": now, "nbf": now, "exp": now + self.token_lifetime, "uti": secrets.token_urlsafe(16)}
+        return jwt.encode(claims, self._token_key, algorithm="HS256", headers={"typ": "JWT"})
 
     def _check_assertion(self, form: dict[str, str], token_url: str) -> None:
         import jwt  # PyJWT, already a dependency of msal

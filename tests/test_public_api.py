@@ -11,8 +11,9 @@ def test_graph_client_exports() -> None:
     assert sorted(graph_client.__all__) == sorted([
         "MAX_BATCH", "AccessTokenSource", "Attachment", "AuthenticationError", "BadRequestError", "BatchRequest",
         "BatchResponse", "Column", "ConflictError", "DeltaResult", "Directory", "FieldUpdate", "ForbiddenError",
-        "GoneError", "GraphClient", "GraphError", "GraphResponseError", "GraphTransportError", "InvalidResponseError",
-        "Invitation", "ListInfo", "ListItem", "Mail", "ManagedIdentityCredential", "Message", "MsalCredential",
+        "GoneError", "GraphClient", "GraphError", "GraphResponseError", "GraphTransportError", "Group",
+        "InvalidResponseError", "Invitation", "ListInfo", "ListItem", "Mail", "ManagedIdentityCredential", "Message",
+        "MsalCredential",
         "NotFoundError", "OnlineMeeting", "OnlineMeetings", "OutgoingMail", "Page", "PreconditionFailedError",
         "RetryPolicy", "ServiceError", "SharePointLists", "Site", "ThrottledError",
         "TokenError", "User", "etag_key", "graph_time", "header_text", "message_id_for", "odata_string",

@@ -1,0 +1,168 @@
+"""`python -m coprod check`: the preflight an IT admin runs after deploying. Against the emulator over HTTPS: healthy,
+then with permissions withdrawn, a tenant policy off, a Sites.Selected grant too small, a 403 from the faults API,
+a wrong credential or id; each cross names the permission, policy or setting to fix. It changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from coprod.cli import main
+from graph_emulator import ALL_ROLES, EmulatorServer
+
+
+@pytest.fixture
+def tenant(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], emulator: EmulatorServer,
+           capsys: pytest.CaptureFixture[str]) -> Iterator[EmulatorServer]:
+    """A provisioned tenant with an item in every list (so writing can be shown), the settings in the env."""
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert main(["provision"]) == 0
+    sp, site = emulator.backend.sharepoint, emulator.backend.site.id
+    for name in ("Sessions", "Registrations", "GuestRequests", "Subscribers", "Updates"):
+        sp.create_item(site, name, {"Title": f"A {name} row"})
+    capsys.readouterr()
+    yield emulator
+
+
+def check(capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
+    code = main(["check"])
+    return code, capsys.readouterr().out.splitlines()
+
+
+def crosses(lines: list[str]) -> dict[str, str]:
+    """Each crossed check: its line, then its fix (the next line)."""
+    return {line: lines[n + 1] for n, line in enumerate(lines) if line.startswith("✗ ")}
+
+
+def withdraw(emulator: EmulatorServer, *roles: str) -> None:
+    emulator.backend.identity.set_roles([r for r in ALL_ROLES if r not in roles])
+    emulator.backend.identity.expire_all()
+
+
+def test_a_healthy_tenant_passes_every_check(tenant: EmulatorServer, capsys: pytest.CaptureFixture[str]) -> None:
+    code, lines = check(capsys)
+    assert code == 0
+    assert lines[-1] == "All 24 checks passed."
+    assert not crosses(lines) and not [line for line in lines if line.startswith("– ")]
+    assert ("✓ Access token: issued; it carries 8 application permissions: GroupMember.ReadWrite.All, "
+            "Mail.ReadBasic.All, Mail.Send, OnlineMeetings.ReadWrite.All, Sites.Manage.All, Sites.ReadWrite.All, "
+            "User.Invite.All, User.Read.All") in lines
+    assert ("✓ Registrations list, writing: allowed (an update on a condition no item meets was turned down for "
+            "that condition; nothing changed)") in lines
+    assert ("✓ Teams meetings: the app may act for the organiser (a Teams application access policy covers "
+            "them)") in lines
+
+
+def test_the_check_changes_nothing(tenant: EmulatorServer, capsys: pytest.CaptureFixture[str]) -> None:
+    backend = tenant.backend
+    def versions() -> dict[str, list[tuple[int, str]]]:
+        return {name: [(n, item.etag) for n, item in backend.sharepoint.get_list(backend.site.id, name).items.items()]
+                for name in ("Sessions", "Registrations", "GuestRequests", "Subscribers", "Updates")}
+
+    before = versions()
+    backend.log.clear()
+    assert check(capsys)[0] == 0
+    writes = [(e.method, e.operation, e.status) for e in backend.log.snapshot() if e.method not in ("GET", "HEAD")]
+    assert len(writes) == 5 and {(method, status) for method, _, status in writes} == {("PATCH", 412)}
+    assert versions() == before
+    assert backend.mail.sent(backend.sender) == [] and backend.directory.invitations == []
+
+
+def test_two_permissions_withdrawn_are_named_with_their_fix(tenant: EmulatorServer,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    withdraw(tenant, "Mail.ReadBasic.All", "GroupMember.ReadWrite.All")
+    code, lines = check(capsys)
+    assert code == 1
+    failed = crosses(lines)
+    assert [line.split(":")[0] for line in failed] == ["✗ Sent Items", "✗ Guest group"]
+    sent_items = next(fix for line, fix in failed.items() if line.startswith("✗ Sent Items"))
+    assert sent_items.startswith("    Fix: The app registration needs the Mail.ReadBasic.All application permission "
+                                 "with admin consent")
+    group = next(fix for line, fix in failed.items() if line.startswith("✗ Guest group"))
+    assert "GroupMember.ReadWrite.All" in group
+    assert lines[-1].startswith(f"{len(failed)} of ") and "checks failed" in lines[-1]
+
+
+def test_a_permission_that_cannot_be_shown_by_a_read_is_read_from_the_token(
+        tenant: EmulatorServer, capsys: pytest.CaptureFixture[str]) -> None:
+    withdraw(tenant, "Mail.Send", "User.Invite.All")
+    code, lines = check(capsys)
+    assert code == 1
+    failed = crosses(lines)
+    assert set(failed) == {"✗ Sending: the token carries none of Mail.Send",
+                           "✗ Guest invitations: the token carries none of User.Invite.All, User.ReadWrite.All, "
+                           "Directory.ReadWrite.All"}
+    assert failed["✗ Sending: the token carries none of Mail.Send"].startswith(
+        "    Fix: The app registration needs the Mail.Send application permission")
+
+
+def test_without_the_teams_policy_the_fix_is_the_policy(tenant: EmulatorServer,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    tenant.backend.tenant.update({"teams_policy": False})
+    code, lines = check(capsys)
+    [(line, fix)] = crosses(lines).items()
+    assert code == 1 and line.startswith("✗ Teams meetings: refused (403 General, request-id ")
+    assert "New-CsApplicationAccessPolicy" in fix and "Grant-CsApplicationAccessPolicy" in fix
+
+
+def test_a_sites_selected_read_grant_shows_that_writing_is_refused(tenant: EmulatorServer, env: dict[str, str],
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    backend = tenant.backend
+    backend.sharepoint.grant(backend.site.id, {"roles": ["read"], "grantedToIdentities": [
+        {"application": {"id": env["M365_CLIENT_ID"], "displayName": "Co-production sync"}}]})
+    withdraw(tenant, "Sites.ReadWrite.All", "Sites.Manage.All")
+    backend.identity.set_roles([*backend.identity.roles, "Sites.Selected"])
+    code, lines = check(capsys)
+    failed = crosses(lines)
+    assert code == 1
+    assert sorted(line.split(":")[0] for line in failed) == sorted(
+        f"✗ {name} list, writing" for name in ("Sessions", "Registrations", "GuestRequests", "Subscribers", "Updates"))
+    assert all("a write grant on the site" in fix for fix in failed.values())
+    assert "✓ Sessions list: found, with every column the service uses; items can be read" in lines
+    assert any(line.startswith("– Provisioning: the token carries no Sites.Manage.All") for line in lines)
+
+
+def test_a_403_from_the_faults_api_is_named(tenant: EmulatorServer, capsys: pytest.CaptureFixture[str]) -> None:
+    tenant.add_fault(status=403, path=r"^/groups/", code="Authorization_RequestDenied")
+    code, lines = check(capsys)
+    [(line, fix)] = crosses(lines).items()
+    assert code == 1 and line.startswith("✗ Guest group: refused (403 Authorization_RequestDenied, request-id ")
+    assert "GroupMember.ReadWrite.All" in fix
+
+
+def test_a_wrong_secret_stops_at_the_token_and_says_what_to_check(
+        tenant: EmulatorServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("M365_CLIENT_SECRET", "an-old-secret-value-that-expired")
+    code, lines = check(capsys)
+    assert code == 1
+    [(line, fix)] = crosses(lines).items()
+    assert line.startswith("✗ Access token: get an access token: the token authority refused: invalid_client")
+    assert "M365_CLIENT_ID" in fix and "AADSTS7000215" in fix
+    assert lines[-2] == "– Everything else: not checked: nothing can be read from Microsoft 365 without a token"
+    assert "an-old-secret-value" not in "\n".join(lines)
+
+
+@pytest.mark.parametrize(("variable", "what"), [("M365_SITE_ID", "SharePoint site"),
+                                                ("M365_ORGANIZER_ID", "Meeting organiser"),
+                                                ("M365_GUEST_GROUP_ID", "Guest group"),
+                                                ("M365_SENDER", "Sending mailbox")])
+def test_an_id_that_names_nothing_is_named(tenant: EmulatorServer, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str], variable: str, what: str) -> None:
+    wrong = "nobody@council.example.org" if variable == "M365_SENDER" else "00000000-0000-0000-0000-0000000000aa"
+    monkeypatch.setenv(variable, wrong)
+    code, lines = check(capsys)
+    failed = crosses(lines)
+    line = next(line for line in failed if line.startswith(f"✗ {what}:"))
+    assert code == 1 and "not found (404 " in line and failed[line].startswith(f"    Fix: {variable} names no ")
+
+
+def test_a_missing_column_says_to_provision(tenant: EmulatorServer, capsys: pytest.CaptureFixture[str]) -> None:
+    backend = tenant.backend
+    columns = backend.sharepoint.get_list(backend.site.id, "Updates").columns
+    del columns[next(key for key, column in columns.items() if column["name"] == "SendAt")]
+    code, lines = check(capsys)
+    assert code == 1 and crosses(lines) == {
+        "✗ Updates list: missing 1 column: SendAt":
+            "    Fix: run `python -m coprod provision` (it adds what is missing and keeps what is there)"}
