@@ -633,6 +633,15 @@ def test_two_failures_in_one_drain_are_both_counted_and_reasons_kept_to_500(stor
     assert [store.outbox_get(f"mail:test:{n}").error for n in (1, 2, 3)] == ["a" * 500, "b" * 500, "c"]  # type: ignore[union-attr]
 
 
+def test_the_summary_of_a_blocked_or_uncheckable_drain_ends_its_reason_once() -> None:
+    reason = "The app needs Mail.Send; see section X."
+    assert DrainReport(blocked=reason, waiting=2).line() == (
+        "Emails: 0 sent; paused, 2 emails waiting. The app needs Mail.Send; see section X.")
+    assert DrainReport(unchecked=1, check_problem=reason).line() == (
+        "Emails: 0 sent; 1 interrupted email not yet checked in Sent Items. The app needs Mail.Send; see section X.")
+    assert DrainReport(unchecked=2).line() == "Emails: 0 sent; 2 interrupted emails not yet checked in Sent Items."
+
+
 def test_the_summary_of_a_quiet_or_throttled_drain() -> None:
     assert DrainReport().line() == "Emails: 0 sent."
     assert DrainReport(sent=1, by_kind={"reminder": 1}, throttled=1, waiting=4).line() == (
@@ -696,7 +705,8 @@ class TestBlockedMailbox:
         with caplog.at_level("WARNING", logger="coprod.mail.outbox"), pytest.raises(MailBlocked):
             transport.send(mail(1)) if method == "send" else transport.was_sent("mail:test:1")
         [record] = [r for r in caplog.records if r.name == "coprod.mail.outbox"]
-        assert "HTTP 403 ErrorAccessDenied (request-id req-403)" in record.getMessage()
+        operation = "send an email" if method == "send" else "look for a sent email"
+        assert record.getMessage() == f"{operation}: HTTP 403 ErrorAccessDenied (request-id req-403): Access is denied."
 
 
 class TestUncheckable:

@@ -144,7 +144,7 @@ class GraphTransport:
         except TokenError as error:  # no token, so no request: nothing was sent
             raise MailRefused(str(error), final=False) from error
         except ForbiddenError as error:  # the mailbox's permission, not this message's fault
-            log.warning("%s", error)
+            log.warning("%s", error)  # pragma: no mutate - log.warning(error) logs the same text
             raise MailBlocked(refusal("send", error)) from error
         except GraphResponseError as error:
             if isinstance(error, ServiceError):  # a 5xx after retries: Exchange may have taken it
@@ -157,7 +157,7 @@ class GraphTransport:
         try:
             return self.mail.find_sent(key) is not None
         except ForbiddenError as error:
-            log.warning("%s", error)
+            log.warning("%s", error)  # pragma: no mutate - log.warning(error) logs the same text
             raise MailBlocked(refusal("sent-items", error)) from error
         except GraphError as error:
             raise MailError(str(error)) from error
