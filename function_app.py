@@ -7,11 +7,13 @@ application lazily, inside their handlers.
 
 import azure.functions as func
 
+from coprod.telemetry import configure as configure_telemetry
 from functions.health import bp as health_bp
 from functions.pages import bp as pages_bp
 from functions.status import bp as status_bp
 from functions.sync import bp as sync_bp
 
+configure_telemetry()  # only with APPLICATIONINSIGHTS_CONNECTION_STRING set; otherwise nothing is loaded
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(health_bp)
 app.register_functions(sync_bp)

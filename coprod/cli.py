@@ -156,7 +156,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
                         format="%(levelname)s %(name)s: %(message)s")
+    if args.command != "demo":  # the demo runs on the emulator: nothing of it belongs in a council's telemetry
+        from coprod.telemetry import configure
+
+        configure()
     try:
+        return _handle(args)
+    finally:
+        from coprod.telemetry import flush
+
+        flush()  # what a short-lived command recorded reaches Application Insights before it exits
+
+
+def _handle(args: argparse.Namespace) -> int:
+    from coprod.telemetry import run_span
+
+    try:
+        if args.command in ("provision", "check"):  # one trace each; a run makes its own (coprod.run)
+            with run_span(f"coprod.{args.command}"):
+                return int(args.handler(args))
         return int(args.handler(args))
     except SettingsError as error:
         if len(error.problems) == 1:

@@ -33,7 +33,7 @@ from coprod.store import Checkpoints, Lease, Leases
 
 log = logging.getLogger("coprod.lease")
 
-__all__ = ["LEASE", "LEASE_SECONDS", "RunLease", "last_run", "record_run"]
+__all__ = ["LEASE", "LEASE_SECONDS", "RunLease", "last_run", "record_run", "run_outcome"]
 
 LEASE = "sync"
 LEASE_SECONDS = 120.0
@@ -110,8 +110,13 @@ class LastRun:
     lines: tuple[str, ...]
 
 
+def run_outcome(lines: list[str]) -> str:
+    """A run's outcome in two words, from its summary lines."""
+    return "some steps stopped" if any("stopped" in line for line in lines) else "done"
+
+
 def record_run(store: Checkpoints, started: float, finished: float, holder: str, lines: list[str]) -> None:
-    outcome = "some steps stopped" if any("stopped" in line for line in lines) else "done"
+    outcome = run_outcome(lines)
     store.set_checkpoint(LAST_RUN, json.dumps({"started": started, "finished": finished, "holder": holder,
                                                "outcome": outcome, "lines": lines}))
 

@@ -27,9 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from coprod import telemetry
 from coprod.guests.access import GuestAccess
-from coprod.lease import RunLease, record_run
+from coprod.lease import RunLease, record_run, run_outcome
 from coprod.lists.mirror import WRITE_REFUSED, read_changes
 from coprod.mailing.common import ListReport
 from coprod.mailing.subscribers import MailingList
@@ -70,13 +72,18 @@ def run_held(services: Services, progress: Callable[[str], None] = lambda messag
     """`run_once` under the lease: one runner at a time. A run that finds it held does nothing. Without an access
     token nothing can be done: TokenError is raised before the lease is taken, naming the cause once."""
     started = services.clock()
-    services.graph.ensure_token()
-    with RunLease(services.store, seconds=services.settings.lease_seconds, clock=services.clock) as lease:
-        if not lease.held:
-            return RunResult(busy=lease.says_busy())
-        lines = run_once(services, progress, drain_seconds=drain_seconds, lease=lease)
-        record_run(services.store, started, services.clock(), lease.holder, lines)
-        return RunResult(tuple(lines))
+    with telemetry.run_span() as span:
+        services.graph.ensure_token()
+        with RunLease(services.store, seconds=services.settings.lease_seconds, clock=services.clock) as lease:
+            if span is not None:
+                span.set_attribute("coprod.lease_held", lease.held)
+            if not lease.held:
+                return RunResult(busy=lease.says_busy())
+            lines = run_once(services, progress, drain_seconds=drain_seconds, lease=lease)
+            record_run(services.store, started, services.clock(), lease.holder, lines)
+            if span is not None:
+                span.set_attribute("coprod.outcome", run_outcome(lines))
+            return RunResult(tuple(lines))
 
 
 def run_once(services: Services, progress: Callable[[str], None] = lambda message: None, *,
@@ -86,12 +93,15 @@ def run_once(services: Services, progress: Callable[[str], None] = lambda messag
     With a `lease`, a step starts only while the lease is still ours."""
     lines: list[str] = []
 
-    def step(name: str, work: Callable[[], str]) -> None:
+    def step(name: str, work: Callable[[], Any]) -> None:
+        """`work` returns its report: its line goes in the summary, its numbers to telemetry."""
         if lease is not None and lease.lost:
             lines.append(f"{name}: not run: another run took over the lease (this one stalled past it).")
             return
         try:
-            lines.append(work())
+            report = work()
+            lines.append(report.line())
+            telemetry.record(report)
         except Exception as error:  # one reconciler's bug must not stop the others, nor the emails
             lines.append(_stopped(name, error))
 
@@ -103,15 +113,15 @@ def run_once(services: Services, progress: Callable[[str], None] = lambda messag
     now = lambda: datetime.fromtimestamp(services.clock(), UTC)  # noqa: E731 - the one clock, as a datetime
     if changes is not None:
         step("Registrations", lambda: RegistrationSync(services.lists, services.store, progress=progress, now=now,
-                                                       signer=services.signer).run(changes).line())
+                                                       signer=services.signer).run(changes))
         step("Guest access", lambda: GuestAccess(
             services.lists, services.directory, services.store, services.outbox, services.signer,
             services.guest_config(), clock=services.clock, sleep=services.sleep, progress=progress
-        ).run(changes).line())
+        ).run(changes))
     step("Teams meetings", lambda: MeetingSync(services.lists, services.meetings, services.store,
-                                               lobby=services.settings.meeting_lobby, progress=progress).run().line())
+                                               lobby=services.settings.meeting_lobby, progress=progress).run())
     step("Participant messages", lambda: ParticipantMessages(
-        services.store, services.outbox, services.signer, services.message_config(), clock=services.clock).run().line())
+        services.store, services.outbox, services.signer, services.message_config(), clock=services.clock).run())
     mailing_list = MailingList(services.lists, services.store, services.outbox, services.signer,
                                services.list_config(), clock=services.clock, progress=progress)
     services.outbox.checks["update"] = mailing_list.still_subscribed
@@ -121,7 +131,7 @@ def run_once(services: Services, progress: Callable[[str], None] = lambda messag
     except Exception as error:
         lines.append(_stopped("Mailing list", error))
     deadline = None if drain_seconds is None else services.clock() + drain_seconds
-    step("Emails", lambda: services.outbox.drain(deadline=deadline, progress=progress).line())
+    step("Emails", lambda: services.outbox.drain(deadline=deadline, progress=progress))
     if subscribers is not None:
         try:  # the updates' progress (Status, SentCount), now that the outbox has sent what it could
             subscribers.writes += mailing_list.settle()

@@ -38,6 +38,7 @@ from graph_client._models import (
     User,
     etag_key,
 )
+from graph_client._observe import CallRecord, observe
 from graph_client._retry import RetryPolicy, parse_retry_after
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "BadRequestError",
     "BatchRequest",
     "BatchResponse",
+    "CallRecord",
     "Column",
     "ConflictError",
     "DeltaResult",
@@ -85,6 +87,7 @@ __all__ = [
     "graph_time",
     "header_text",
     "message_id_for",
+    "observe",
     "odata_string",
     "parse_retry_after",
 ]

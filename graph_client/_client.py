@@ -34,6 +34,7 @@ from graph_client._errors import (
     mask,
 )
 from graph_client._models import BatchEnvelope, BatchResponse, Page
+from graph_client._observe import CallRecord, notify, observers
 from graph_client._retry import IDEMPOTENT, RETRY_STATUSES, RetryPolicy, may_retry, parse_retry_after
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["MAX_BATCH", "BatchRequest", "GraphClient"]
 
 log = logging.getLogger("graph_client")
+
 M = TypeVar("M", bound=BaseModel)
 MAX_BATCH = 20
 USER_AGENT = "coprod-hub/0.1 (+https://example.org/coprod)"
@@ -235,15 +237,23 @@ class GraphClient:
     def _transmit(self, operation: str, method: str, url: str, content: bytes | None, headers: dict[str, str],
                   idempotent: bool | None, params: Mapping[str, str] | None, token: str) -> httpx.Response:
         self.stats["requests"] += 1
+        started, clock = time.time(), time.monotonic()
+        status: int | None = None
+        request_id: str | None = None
         try:
-            return self._http.request(method, url, content=content, params=params,
-                                      headers={**headers, "Authorization": f"Bearer {token}"})
+            response = self._http.request(method, url, content=content, params=params,
+                                          headers={**headers, "Authorization": f"Bearer {token}"})
+            status, request_id = response.status_code, response.headers.get("request-id")
+            return response
         except httpx.TransportError as exc:
             sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
             error = GraphTransportError(operation, exc)
             if may_retry(method, None, sent=sent, idempotent=idempotent):
                 raise _Retryable(error, None) from exc
             raise error from exc
+        finally:
+            if observers:
+                notify(CallRecord(operation, method, status, started, time.monotonic() - clock, request_id))
 
     @staticmethod
     def error_from(operation: str, status: int, headers: Mapping[str, str], body: bytes) -> GraphError:

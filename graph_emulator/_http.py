@@ -265,7 +265,9 @@ class GraphService:
                 answer["body"] = reply.body
             responses.append(answer)
         self._shuffle.shuffle(responses)  # Graph does not promise the order: clients must match by id
-        return Reply(200, {"responses": responses}), total_latency
+        return Reply(200, {"responses": responses}, {  # Graph gives every answer its request-id, $batch too
+            "request-id": request_id,
+            "client-request-id": call.headers.get("client-request-id") or request_id}), total_latency
 
 
 def encode_body(reply: Reply) -> tuple[bytes, dict[str, str]]:
