@@ -56,7 +56,8 @@ def _split_commas(value: Any) -> Any:
 class Settings(BaseSettings):
     """All settings of the service. Build it with `load_settings()`."""
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    # A blank value means "not set": the deployment (infra/) lists every setting, blank where the default holds.
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True, env_ignore_empty=True)
 
     # --- Microsoft 365 -----------------------------------------------------
     tenant_id: str = Field(min_length=1, validation_alias="M365_TENANT_ID")

@@ -134,3 +134,14 @@ def test_the_acs_settings_are_listed_with_the_others() -> None:
         load_settings(env)
     assert [v for v, _ in caught.value.problems] == ["M365_SITE_ID", "COPROD_ACS_CONNECTION_STRING",
                                                      "COPROD_ACS_SENDER"]
+
+
+def test_a_blank_setting_in_the_environment_takes_its_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The deployment lists every setting, blank where the default holds (infra/resources.bicep)."""
+    for key, value in BASE.items():
+        monkeypatch.setenv(key, value)
+    for blank in ("COPROD_MAX_INVITES_PER_RUN", "COPROD_ADMIN_EMAIL", "COPROD_SYNC_SCHEDULE", "M365_AUTHORITY_HOST"):
+        monkeypatch.setenv(blank, "")
+    settings = load_settings()
+    assert (settings.max_invites_per_run, settings.admin_email, settings.authority_host) == (
+        50, None, "https://login.microsoftonline.com")
