@@ -8,6 +8,7 @@ application lazily, inside their handlers.
 import azure.functions as func
 
 from coprod.telemetry import configure as configure_telemetry
+from functions.admin import bp as admin_bp
 from functions.health import bp as health_bp
 from functions.pages import bp as pages_bp
 from functions.status import bp as status_bp
@@ -19,3 +20,4 @@ app.register_functions(health_bp)
 app.register_functions(sync_bp)
 app.register_functions(pages_bp)
 app.register_functions(status_bp)
+app.register_functions(admin_bp)

@@ -71,14 +71,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Exit 0 only when every check passed."""
-    from coprod.check import preflight
-    from coprod.runtime import store_for
-    from graph_client import GraphClient
+    from coprod.check import check_tenant
 
     settings = load_settings()
     print(f"Checking the settings against tenant {settings.tenant_id} (nothing is changed):", flush=True)
-    with GraphClient.from_settings(settings) as graph:
-        report = preflight(settings, graph, lambda: store_for(settings))
+    report = check_tenant(settings)
     print("\n".join(report.lines()), flush=True)
     return 1 if report.failed else 0
 

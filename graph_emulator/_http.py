@@ -198,6 +198,8 @@ class GraphService:
         roles = self.backend.identity.roles_of(authorization)
         if roles.intersection(need.roles):
             return
+        if need.service == "mail" and self._exchange_scoped(need.roles, params.get("user", "")):
+            return
         if need.site and "Sites.Selected" in roles and "site" in params:
             with self.backend.lock:
                 granted = self.backend.sharepoint.app_role(params["site"], self.backend.identity.client_id)
@@ -205,6 +207,13 @@ class GraphService:
                 return
         code, message = denied_error(need)
         raise GraphFault(403, code, message)
+
+    def _exchange_scoped(self, needed: tuple[str, ...], user: str) -> bool:
+        """Whether Exchange RBAC for Applications grants one of `needed` on this mailbox (the sender's only)."""
+        sender = self.backend.sender
+        granted = self.backend.tenant.exchange_app_roles
+        return bool(set(granted) & set(needed)) and user.lower() in (sender.id.lower(),
+                                                                      sender.user_principal_name.lower())
 
     def _log(self, call: Call, operation: str, reply: Reply, in_batch: bool) -> None:
         retry_after = reply.headers.get("Retry-After")

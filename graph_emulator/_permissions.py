@@ -14,7 +14,7 @@ before it. Creating lists and columns takes manage.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 __all__ = ["ALL_ROLES", "SITE_ROLES", "SITE_ROLES_ON_CREATE", "Need", "TenantPolicy", "denied_error", "need_for",
@@ -159,12 +159,16 @@ class TenantPolicy:
     replicas catch up), answering 404 Request_ResourceNotFound meanwhile.
     `delta_keeps_query`: whether a list-item delta token keeps the first call's `$expand`/`$select`/`$top`
     (undocumented for list items; False makes every page after the first come without `fields`).
+    `exchange_app_roles`: Graph permissions Exchange Online grants the app on the sending mailbox alone, through
+    RBAC for Applications (New-ManagementRoleAssignment -Role "Application Mail.Send" -CustomResourceScope ...).
+    They are not in the token's roles; Exchange honours them for that mailbox only.
     """
 
     teams_policy: bool = True
     invitations: str = "everyone"
     directory_delay_s: float = 0.0
     delta_keeps_query: bool = True
+    exchange_app_roles: list[str] = field(default_factory=list)
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply `changes` (a subset of the fields); ValueError naming the first bad one, and nothing changed."""
@@ -177,6 +181,10 @@ class TenantPolicy:
                 raise ValueError(f"{flag} must be true or false")
         if "invitations" in changes and changes["invitations"] not in INVITATION_SETTINGS:
             raise ValueError(f"invitations must be one of {', '.join(INVITATION_SETTINGS)}")
+        scoped = changes.get("exchange_app_roles", [])
+        if not isinstance(scoped, list) or not all(isinstance(role, str) and role.startswith("Mail.")
+                                                    for role in scoped):
+            raise ValueError("exchange_app_roles must be a list of Mail.* permissions, e.g. [\"Mail.Send\"]")
         delay = changes.get("directory_delay_s", 0)
         if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0:
             raise ValueError("directory_delay_s must be a number of seconds, 0 or more")
@@ -185,4 +193,5 @@ class TenantPolicy:
 
     def as_json(self) -> dict[str, Any]:
         return {"teams_policy": self.teams_policy, "invitations": self.invitations,
-                "directory_delay_s": self.directory_delay_s, "delta_keeps_query": self.delta_keeps_query}
+                "directory_delay_s": self.directory_delay_s, "delta_keeps_query": self.delta_keeps_query,
+                "exchange_app_roles": list(self.exchange_app_roles)}

@@ -166,3 +166,35 @@ def test_a_missing_column_says_to_provision(tenant: EmulatorServer, capsys: pyte
     assert code == 1 and crosses(lines) == {
         "✗ Updates list: missing 1 column: SendAt":
             "    Fix: run `python -m coprod provision` (it adds what is missing and keeps what is there)"}
+
+
+def test_a_mailbox_scoped_by_exchange_rbac_passes_and_sends(tenant: EmulatorServer,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Least privilege for mail: no tenant-wide Mail.* consent; Exchange RBAC for Applications grants Mail.Send
+    and Mail.ReadBasic.All on the sending mailbox alone. Such grants never show in a token, so the check reads
+    Sent Items, and says sending can't be shown rather than calling it missing."""
+    withdraw(tenant, "Mail.Send", "Mail.ReadBasic.All")
+    tenant.backend.tenant.update({"exchange_app_roles": ["Mail.Send", "Mail.ReadBasic.All"]})
+    code, lines = check(capsys)
+    assert code == 0 and not crosses(lines)
+    assert "✓ Sent Items: readable (an interrupted send is checked there before it is ever sent again)" in lines
+    assert any(line.startswith("– Sending: not shown: the mailbox is reached through Exchange RBAC") for line in lines)
+    sp, site = tenant.backend.sharepoint, tenant.backend.site.id
+    sp.create_item(site, "Subscribers", {"Title": "Sam", "Email": "sam.example@example.org"})
+    assert main(["sync", "--once"]) == 0
+    assert "Emails: 1 sent" in capsys.readouterr().out  # the confirmation request went, as the scoped mailbox
+
+
+def test_exchange_rbac_reaches_the_sending_mailbox_only(tenant: EmulatorServer, env: dict[str, str]) -> None:
+    import httpx
+
+    from tests.conftest import new_token
+
+    withdraw(tenant, "Mail.Send", "Mail.ReadBasic.All")
+    tenant.backend.tenant.update({"exchange_app_roles": ["Mail.ReadBasic.All"]})
+    with httpx.Client(base_url=tenant.url, verify=env["M365_CA_BUNDLE"]) as http:
+        new_token(http, env)
+        sender = env["M365_SENDER"]
+        other = tenant.backend.organizer.user_principal_name
+        assert http.get(f"/v1.0/users/{sender}/mailFolders/sentItems/messages").status_code == 200
+        assert http.get(f"/v1.0/users/{other}/mailFolders/sentItems/messages").status_code == 403

@@ -12,10 +12,11 @@ def test_the_app_registers_its_functions() -> None:
     import function_app
 
     functions = {f.get_function_name(): f for f in function_app.app.get_functions()}
-    assert {"health", "sync_timer", "pages", "status"} <= set(functions)
+    assert {"health", "sync_timer", "pages", "status", "check", "provision"} <= set(functions)
     auth = {name: f.get_bindings_dict()["bindings"][0].get("authLevel") for name, f in functions.items()}
-    assert (auth["health"], auth["pages"], auth["status"]) == (
-        func.AuthLevel.ANONYMOUS, func.AuthLevel.ANONYMOUS, func.AuthLevel.FUNCTION)
+    assert (auth["health"], auth["pages"], auth["status"], auth["check"], auth["provision"]) == (
+        func.AuthLevel.ANONYMOUS, func.AuthLevel.ANONYMOUS, func.AuthLevel.FUNCTION, func.AuthLevel.FUNCTION,
+        func.AuthLevel.ADMIN)  # provisioning changes the lists: the admin (master) key only
 
 
 def test_status_answers_json_with_no_personal_data(monkeypatch: pytest.MonkeyPatch, env: dict[str, str],
@@ -108,3 +109,23 @@ def test_a_malformed_schedule_is_named() -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings(BASE | {"COPROD_SYNC_SCHEDULE": "every 5 minutes"})
     assert caught.value.variable == "COPROD_SYNC_SCHEDULE"
+
+
+def test_provision_then_check_in_azure_as_the_apps_own_identity(monkeypatch: pytest.MonkeyPatch,
+                                                                env: dict[str, str]) -> None:
+    """POST /api/provision, then GET /api/check: plain text, a line each; 200 once all is well."""
+    from functions.admin import check, provision
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    checked = check.build().get_user_function()(func.HttpRequest("GET", "/api/check", body=b""))
+    assert checked.status_code == 503 and "✗ Sessions list: not on the site" in checked.get_body().decode()
+    made = provision.build().get_user_function()(func.HttpRequest("POST", "/api/provision", body=b""))
+    assert made.status_code == 200 and made.mimetype == "text/plain"
+    assert made.get_body().decode().startswith("Created the Sessions list with 11 columns.\n")
+    checked = check.build().get_user_function()(func.HttpRequest("GET", "/api/check", body=b""))
+    lines = checked.get_body().decode().splitlines()
+    assert checked.status_code == 200 and lines[-1].startswith("All ") and not any(x.startswith("✗") for x in lines)
+    monkeypatch.delenv("M365_SITE_ID")
+    refused = check.build().get_user_function()(func.HttpRequest("GET", "/api/check", body=b""))
+    assert (refused.status_code, refused.get_body()) == (503, "✗ M365_SITE_ID: is required but not set\n".encode())

@@ -1,0 +1,59 @@
+"""The IT admin's two calls in Azure, as the function app's managed identity (the CLI on a laptop would use
+another identity): `GET /api/check` (a function key) runs the preflight, changing nothing; `POST /api/provision`
+(the admin key) creates or completes the lists. Both answer plain text, a line a check or a change."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import azure.functions as func
+
+if TYPE_CHECKING:
+    from config import Settings
+
+bp = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves its __init__ untyped
+
+
+def _text(lines: list[str], status: int) -> func.HttpResponse:
+    return func.HttpResponse("\n".join(lines) + "\n", status_code=status, mimetype="text/plain",
+                             charset="utf-8")
+
+
+def _settings() -> Settings | func.HttpResponse:
+    """The settings, or the answer that names every one missing."""
+    from config import SettingsError, load_settings
+
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        return _text([f"✗ {variable}: {problem}" for variable, problem in exc.problems], 503)
+
+
+@bp.route(route="check", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def check(req: func.HttpRequest) -> func.HttpResponse:
+    """200 when every check passed, 503 otherwise (so a monitor can call it), the lines either way."""
+    from coprod.check import check_tenant
+    from coprod.telemetry import run_span
+
+    settings = _settings()
+    if isinstance(settings, func.HttpResponse):
+        return settings
+    with run_span("coprod.check"):
+        report = check_tenant(settings)
+    return _text(report.lines(), 503 if report.failed else 200)
+
+
+@bp.route(route="provision", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+def provision(req: func.HttpRequest) -> func.HttpResponse:
+    """Safe to repeat: what exists is kept. 200 when complete, 503 with the problems otherwise."""
+    from coprod.lists.provision import provision as make_lists
+    from coprod.runtime import Services
+    from coprod.telemetry import run_span
+
+    settings = _settings()
+    if isinstance(settings, func.HttpResponse):
+        return settings
+    with run_span("coprod.provision"), Services.open(settings) as services:
+        report = make_lists(services.lists)
+    lines = report.lines or ["All five lists are already in place; nothing changed."]
+    return _text(lines, 503 if report.problems else 200)
