@@ -283,8 +283,8 @@ def _graph_words(error: GraphResponseError) -> str:
 
 
 def _fix(sentence: str) -> str:
-    """A refusal's sentence as a fix: from what it needs on (`the app registration needs ...`)."""
-    at = sentence.find("the app registration needs")
+    """A refusal's sentence as a fix: from what it needs on (`the app's identity needs ...`)."""
+    at = sentence.find("the app's identity needs")
     text = sentence[at:] if at >= 0 else sentence
     return text[:1].upper() + text[1:]
 

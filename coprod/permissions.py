@@ -111,8 +111,8 @@ def refusal(step: str, error: ForbiddenError) -> str:
 
 
 def needs(step: str) -> str:
-    """What to grant for `step`, and what waits until then: `the app registration needs ...`."""
+    """What to grant for `step`, and what waits until then: `the app's identity needs ...`."""
     need = STEPS[step]
     also = f" ({need.also})" if need.also else ""
-    return (f"the app registration needs the {need.permission} application permission with admin consent{also}; "
+    return (f"the app's identity needs the {need.permission} application permission, with admin consent{also}; "
             f"see {need.reference}. Until then, {need.stops}.")

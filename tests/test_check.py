@@ -78,8 +78,8 @@ def test_two_permissions_withdrawn_are_named_with_their_fix(tenant: EmulatorServ
     failed = crosses(lines)
     assert [line.split(":")[0] for line in failed] == ["✗ Sent Items", "✗ Guest group"]
     sent_items = next(fix for line, fix in failed.items() if line.startswith("✗ Sent Items"))
-    assert sent_items.startswith("    Fix: The app registration needs the Mail.ReadBasic.All application permission "
-                                 "with admin consent")
+    assert sent_items.startswith("    Fix: The app's identity needs the Mail.ReadBasic.All application "
+                                 "permission, with admin consent")
     group = next(fix for line, fix in failed.items() if line.startswith("✗ Guest group"))
     assert "GroupMember.ReadWrite.All" in group
     assert lines[-1].startswith(f"{len(failed)} of ") and "checks failed" in lines[-1]
@@ -95,7 +95,7 @@ def test_a_permission_that_cannot_be_shown_by_a_read_is_read_from_the_token(
                            "✗ Guest invitations: the token carries none of User.Invite.All, User.ReadWrite.All, "
                            "Directory.ReadWrite.All"}
     assert failed["✗ Sending: the token carries none of Mail.Send"].startswith(
-        "    Fix: The app registration needs the Mail.Send application permission")
+        "    Fix: The app's identity needs the Mail.Send application permission")
 
 
 def test_without_the_teams_policy_the_fix_is_the_policy(tenant: EmulatorServer,
@@ -186,13 +186,15 @@ def test_a_mailbox_scoped_by_exchange_rbac_passes_and_sends(tenant: EmulatorServ
 
 
 def test_exchange_rbac_reaches_the_sending_mailbox_only(tenant: EmulatorServer, env: dict[str, str]) -> None:
+    import ssl
+
     import httpx
 
     from tests.conftest import new_token
 
     withdraw(tenant, "Mail.Send", "Mail.ReadBasic.All")
     tenant.backend.tenant.update({"exchange_app_roles": ["Mail.ReadBasic.All"]})
-    with httpx.Client(base_url=tenant.url, verify=env["M365_CA_BUNDLE"]) as http:
+    with httpx.Client(base_url=tenant.url, verify=ssl.create_default_context(cafile=env["M365_CA_BUNDLE"])) as http:
         new_token(http, env)
         sender = env["M365_SENDER"]
         other = tenant.backend.organizer.user_principal_name

@@ -318,7 +318,7 @@ class TestGraphOutcomes:
                                                                  "message": "Access is denied."}}))
         assert isinstance(error, MailBlocked)
         assert error.detail.startswith("Microsoft 365 would not let the app send email as the team's mailbox "
-                                       "(403 ErrorAccessDenied): the app registration needs the Mail.Send ")
+                                       "(403 ErrorAccessDenied): the app's identity needs the Mail.Send ")
         assert "https://learn.microsoft.com/graph/api/user-sendmail?view=graph-rest-1.0" in error.detail
 
     def test_a_429_is_throttling_with_its_retry_after(self) -> None:
@@ -560,7 +560,7 @@ class TestGraphSentItems:
         with pytest.raises(MailBlocked) as caught:
             transport.was_sent("mail:test:1")
         assert caught.value.detail.startswith("Microsoft 365 would not let the app check the mailbox's Sent Items "
-                                              "(403 ErrorAccessDenied): the app registration needs the "
+                                              "(403 ErrorAccessDenied): the app's identity needs the "
                                               "Mail.ReadBasic.All application permission")
 
     def test_a_check_that_fails_otherwise_says_why_in_graphs_words(self) -> None:

@@ -88,8 +88,8 @@ class TestProvision:
         report = provision(lists)
         assert report.changes == []
         assert report.problems == [
-            "Microsoft 365 would not let the app create the lists and their columns (403 accessDenied): the app "
-            "registration needs the Sites.Manage.All application permission with admin consent (or, with "
+            "Microsoft 365 would not let the app create the lists and their columns (403 accessDenied): the app's "
+            "identity needs the Sites.Manage.All application permission, with admin consent (or, with "
             "Sites.Selected, a manage grant on the site; only provisioning needs it); see "
             "https://learn.microsoft.com/graph/api/list-post-columns?view=graph-rest-1.0. Until then, the lists "
             "cannot be created or updated; everything else works on the lists that exist."]
