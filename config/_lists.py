@@ -1,4 +1,4 @@
-"""The five SharePoint lists of DESIGN.md, as Graph column definitions.
+"""The five SharePoint lists of docs/design.md, as Graph column definitions.
 
 Internal column names are a contract (other tools read them). The service
 writes only the columns in each schema's `writes`.
