@@ -129,3 +129,19 @@ def test_provision_then_check_in_azure_as_the_apps_own_identity(monkeypatch: pyt
     monkeypatch.delenv("M365_SITE_ID")
     refused = check.build().get_user_function()(func.HttpRequest("GET", "/api/check", body=b""))
     assert (refused.status_code, refused.get_body()) == (503, "✗ M365_SITE_ID: is required but not set\n".encode())
+
+
+def test_host_json_configures_only_what_exists() -> None:
+    """host.json v2's documented sections only; no retry policy (the Functions runtime applies those to a few
+    triggers; our timer run takes its own care: a lease, and conditional steps); a timeout the plan allows."""
+    from pathlib import Path
+
+    host = json.loads((Path(__file__).resolve().parent.parent / "host.json").read_text(encoding="utf-8"))
+    documented = {"version", "aggregator", "concurrency", "extensions", "extensionBundle", "functions",
+                  "functionTimeout", "healthMonitor", "logging", "managedDependency", "retry", "singleton",
+                  "telemetryMode", "watchDirectories", "watchFiles"}
+    assert host["version"] == "2.0" and set(host) <= documented
+    assert "retry" not in host
+    assert set(host["extensions"]) == {"http"} and host["extensions"]["http"] == {"routePrefix": "api"}
+    hours, minutes, seconds = (int(part) for part in host["functionTimeout"].split(":"))
+    assert 0 < hours * 3600 + minutes * 60 + seconds <= 30 * 60  # Flex Consumption's default limit
