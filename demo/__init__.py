@@ -294,8 +294,8 @@ def run_demo(state: str | None = None) -> int:
                 backend.sharepoint.create_item(site, "Subscribers", {
                     "Title": name, "Email": f"{name.split()[0].lower()}@example.com", "Topics": topics,
                     "Status": "Subscribed", "ConfirmedAt": f"2025-06-0{n + 1}T10:00:00Z", "Source": "Import"})
-            print("    An admin imports two people who agreed to updates before (Status Subscribed, with "
-                  "ConfirmedAt).")
+            print("    An admin adds two people who agreed to updates before: their rows say “Subscribed” and "
+                  "when they agreed.")
             _run(services)
             sam = _sent_links(services, "/api/pages/subscribe/confirm").get("sam.taylor@example.com")
             if sam:
@@ -307,11 +307,11 @@ def run_demo(state: str | None = None) -> int:
                         "3. Information should be in one place\n\n"
                         "[Read the notes](https://council.example.org/coproduction/carers-week)",
                 "Topics": ["Carers"], "Ready": True, "SendAt": _iso(datetime.fromtimestamp(clock(), UTC))})
-            print("    The team posts an update for carers in the Updates list, Ready, to send now.")
+            print("    The team writes an update for carers in the Updates list and ticks “Ready”, to send now.")
             _run(services)
             update = next(i for i in services.store.mirror_items("Updates"))
-            print(f"    The update's Status: {update.fields.get('Status')}, "
-                  f"SentCount: {int(update.fields.get('SentCount') or 0)}.")
+            print(f"    The update's row now says “{update.fields.get('Status')}”, to "
+                  f"{int(update.fields.get('SentCount') or 0)} people.")
             leaving = _sent_links(services, "/api/pages/unsubscribe")
             if leaving:
                 first_out = sorted(leaving)[0]

@@ -94,7 +94,7 @@ def test_the_demo_runs_the_programme_twice_and_the_second_run_changes_nothing(
                     "Coming up:", "Your facilitator brief:"):
         assert f"── {subject}" in out
     # issue 6: double opt-in, an import kept as it is, an update to the matching subscribers, one leaving
-    assert "The update's Status: Sent, SentCount: 7." in out
+    assert "The update's row now says “Sent”, to 7 people." in out
     assert "Subscribers now: 4 Pending, 7 Subscribed, 1 Unsubscribed." in out
     assert ("── Carers' week: what we heard, and what happens next"
             "   [headers: List-Unsubscribe, List-Unsubscribe-Post]") in out
