@@ -130,3 +130,21 @@ class TestTableStorageLimits:
         tables.mirror_put(items)
         assert len(tables.mirror_items("Registrations", group="1")) == 250
         assert tables.mirror_replace("Registrations", items[:10]) == {str(n) for n in range(10, 250)}
+
+
+def test_a_row_another_runner_just_added_is_not_added_again(tmp_path: Path) -> None:
+    """Found by six runs in threads on Azurite: runner B checked the list, runner A then added the row and marked
+    its guard done, and B took the done guard over and added a second row. A done guard whose row is still there
+    is final; one whose row an admin deleted since may be taken again."""
+    from coprod import handoffs
+    from coprod.handoffs import RowGuard
+
+    store = SqliteStore(tmp_path / "state.sqlite3")
+    try:
+        guard = RowGuard("subscriber-row", "ann@example.org")
+        assert guard.take(store, 1000.0, 300)  # A takes it...
+        handoffs.put(store, RowGuard("subscriber-row", "ann@example.org", row="7"))  # ...and adds row 7
+        assert not guard.take(store, 1001.0, 300, exists=lambda row: row == "7")  # B: row 7 is there
+        assert guard.take(store, 5000.0, 300, exists=lambda row: False)  # row 7 deleted since: add again
+    finally:
+        store.close()

@@ -132,7 +132,8 @@ class GuestAccess:
                 handoffs.settle(self.store, entry, outcome="in directory")
                 report.already_in_directory += 1
                 return
-            if not guard.take(self.store, self.clock(), self.config.recheck_after):
+            if not guard.take(self.store, self.clock(), self.config.recheck_after,
+                              lambda row: self.mirror.get(row) is not None):
                 return  # another run is adding it, or stopped while adding it: the next delta shows it
             item = self.lists.create_item(LIST, {
                 "Title": as_text(request.name, 255) or address, "Email": address, "Decision": "Pending",

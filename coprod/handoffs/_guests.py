@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -81,10 +82,15 @@ class RowGuard:
     def payload(self) -> dict[str, Any]:
         return {k: v for k, v in (("registration", self.registration), ("row", self.row)) if v is not None}
 
-    def take(self, ledger: Ledger, now: float, recheck_after: float) -> bool:
+    def take(self, ledger: Ledger, now: float, recheck_after: float,
+             exists: Callable[[str], bool] = lambda row: True) -> bool:
         """Whether this runner alone may add the row now: not while another run is adding it (`sending` for
-        less than `recheck_after`), and of several runners at once, only one."""
+        less than `recheck_after`), not once another run has added it and the row is still there (`exists`: the
+        mirror's word; a row an admin deleted since may be added again), and of several runners at once, only
+        one."""
         entry = ledger.ledger_get(self.key)
         if entry is not None and entry.status == "sending" and now - entry.updated < recheck_after:
             return False
+        if entry is not None and entry.status == "done" and exists(str(entry.payload.get("row") or "")):
+            return False  # made meanwhile by a runner that checked the list just before this one
         return claim(ledger, self, entry)

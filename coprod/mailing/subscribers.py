@@ -137,7 +137,8 @@ class MailingList:
             handoffs.settle(self.store, entry, outcome="on the list", row=row.item_id)
             return
         guard = RowGuard("subscriber-row", address)
-        if not guard.take(self.store, self.clock(), self.config.recheck_after):
+        if not guard.take(self.store, self.clock(), self.config.recheck_after,
+                          lambda row: self.subscribers.get(row) is not None):
             return  # another run is adding it, or stopped while adding it: the next delta shows it
         topics = [t for t in request.topics if t in THEMES]
         try:
