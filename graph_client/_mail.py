@@ -17,6 +17,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -109,7 +110,11 @@ def to_mime(mail: OutgoingMail, sender: str, sender_name: str | None = None) -> 
         message["From"] = Address(display_name=_phrase(sender_name or ""), addr_spec=checked_address(sender))
     name = mail.to_name if len(mail.to) == 1 else None
     message["To"] = tuple(Address(display_name=name or "", addr_spec=checked_address(a)) for a in mail.to)
-    message["Subject"] = mail.subject
+    if mail.subject.isascii():
+        message["Subject"] = mail.subject
+    else:  # encoded here: the email package's folder puts the fold in a space between two encoded words, where
+        # RFC 2047 says a reader drops it ("weekly ¡ news" came back "weekly¡ news"); Header keeps spaces inside
+        message.set_raw("Subject", Header(mail.subject, "utf-8", header_name="Subject").encode(linesep="\n"))
     message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = message_id_for(mail.key, sender)
     for header, value in mail.headers.items():

@@ -123,3 +123,13 @@ def test_a_header_name_cannot_be_smuggled_in() -> None:
     mail = OutgoingMail(key="k", to=("ann@example.org",), subject="Hi", text="Hi", headers={"Bcc": "x@evil.example"})
     with pytest.raises(ValueError, match="header that cannot be set"):
         to_mime(mail, SENDER)
+
+
+@pytest.mark.parametrize("subject", ["0000000000¡¡𐀀𐀀𐀀𐀀𐀀𐀀𐀀 ¡ ¡", "Carers’ week: what we heard " * 6,
+                                     "Diwali: दीपावली की शुभकामनाएं, and a session " * 3])
+def test_spaces_in_a_long_non_ascii_subject_survive_folding(subject: str) -> None:
+    """Found by the property above: the email package folded at a space between two encoded words, and readers
+    drop such a space (RFC 2047), so "𐀀 ¡" arrived as "𐀀¡"."""
+    mail = OutgoingMail(key="mail:test:1", to=("ann@example.org",), subject=subject, text="Hello")
+    _, headers = parsed(mail)
+    assert headers["subject"] == [header_text(subject)]
