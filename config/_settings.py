@@ -151,6 +151,14 @@ class Settings(BaseSettings):
     """Posts of the public subscribe form taken from everyone together an hour, so a flood cannot spend the
     mailbox's daily allowance ahead of booking confirmations."""
 
+    book_per_client_per_minute: int = Field(default=10, ge=1, validation_alias="COPROD_BOOK_PER_CLIENT")
+    """Bookings the public form takes from one client a minute (a family or a support worker booking for several
+    people); past it the page asks them to wait a minute."""
+    book_per_hour: int = Field(default=300, ge=1, validation_alias="COPROD_BOOK_PER_HOUR")
+    """Bookings the public form takes from everyone together an hour."""
+    book_per_address_per_day: int = Field(default=3, ge=1, validation_alias="COPROD_BOOK_PER_ADDRESS")
+    """Bookings the public form makes for one address a day; past it the page answers as usual and makes none."""
+
     @field_validator("guest_auto_approve_domains", "guest_blocked_domains", mode="before")
     @classmethod
     def _commas(cls, value: Any) -> Any:

@@ -19,6 +19,7 @@ from coprod.links import Signer
 from coprod.mail.outbox import GraphTransport, MailTransport, Outbox, SendLimits
 from coprod.mailing.common import ListConfig
 from coprod.pages.app import FormLimits, WebContext
+from coprod.pages.booking import BookingLimits
 from coprod.registrations.messages import MessageConfig
 from coprod.store import StateStore, open_store
 from graph_client import Directory, GraphClient, Mail, OnlineMeetings, SharePointLists
@@ -36,11 +37,24 @@ def store_for(settings: Settings, clock: Callable[[], float] = time.time) -> Sta
                       client_id=settings.client_id if settings.use_managed_identity else None)
 
 
-def web_context(settings: Settings, store: StateStore | None = None, signer: Signer | None = None) -> WebContext:
-    """What the pages need, from the settings (or the store and signer a run already has)."""
+def web_context(settings: Settings, store: StateStore | None = None, signer: Signer | None = None,
+                lists: Callable[[], SharePointLists] | None = None,
+                clock: Callable[[], float] = time.time) -> WebContext:
+    """What the pages need, from the settings (or the store and signer a run already has). The Graph client for
+    bookings is made on the first booking, not before: the other pages never wait for a token."""
+    made: list[SharePointLists] = []
+
+    def lists_on_demand() -> SharePointLists:
+        if not made:
+            made.append(SharePointLists(GraphClient.from_settings(settings), settings.site_id))
+        return made[0]
+
     return WebContext(signer or signer_for(settings), store or store_for(settings), settings.programme_name,
                       settings.site_name, FormLimits(settings.subscribe_per_client_per_minute,
-                                                     settings.subscribe_per_hour))
+                                                     settings.subscribe_per_hour),
+                      BookingLimits(settings.book_per_client_per_minute, settings.book_per_hour,
+                                    settings.book_per_address_per_day),
+                      settings.public_url, lists or lists_on_demand, clock)
 
 
 @dataclass
@@ -86,7 +100,7 @@ class Services:
                           sender=self.settings.sender, recheck_after=self.settings.recheck_seconds)
 
     def web_context(self) -> WebContext:
-        return web_context(self.settings, self.store, self.signer)
+        return web_context(self.settings, self.store, self.signer, lambda: self.lists, self.clock)
 
     def close(self) -> None:
         self.graph.close()

@@ -33,6 +33,7 @@ MESSAGE_KINDS = {
     "subscribe-confirm": ("mailing-list confirmation request", None),
     "subscribe-rejoin": ("question about rejoining the mailing list", "questions about rejoining the mailing list"),
     "update": ("mailing-list update", None),
+    "bookings-link": ("link to someone's bookings", "links to people's bookings"),
 }
 
 

@@ -12,6 +12,7 @@ spells a ledger key, an email's outbox key, or a link's purpose.
     guest-request     guest:<address>                           registrations       guests
     subscriber        subscriber:<address> (or :web:...:<day>)  registrations, page mailing list
     cancel-request    cancel-request:<registration>             cancel page         registrations
+    bookings-asked    bookings-asked:<address>:<day>            bookings page       messages
     session-change    session-changed:<session>:v<version>      meetings            messages
     meeting           meeting:<session>                         meetings            messages, registrations, pages
     guest-confirmed   guest-confirmed:<row>:<digest>            guest page          guests
@@ -40,6 +41,7 @@ from coprod.handoffs._keys import mail_keys
 from coprod.handoffs._links import (
     CANCEL,
     GUEST_CONFIRM,
+    MY_BOOKINGS,
     ONE_CLICK_PAGE,
     PAGES,
     PREFERENCES,
@@ -51,6 +53,7 @@ from coprod.handoffs._links import (
 from coprod.handoffs._mailing import COMMANDS, Campaign, ListCommand, RejoinAsked
 from coprod.handoffs._meetings import MeetingRecord, SessionChanged
 from coprod.handoffs._registrations import (
+    BookingsAsked,
     CancelRequest,
     GuestRequestDue,
     MailFailed,
@@ -64,12 +67,12 @@ from coprod.handoffs._registrations import (
 from coprod.store import Ledger, LedgerEntry, OutboxStore
 
 __all__ = [
-    "CANCEL", "COMMANDS", "GUEST_CONFIRM", "ONE_CLICK_PAGE", "PAGES", "PREFERENCES", "REJOIN", "SUBSCRIBE_CONFIRM",
-    "UNSUBSCRIBE", "Campaign", "CancelRequest", "GuestConfirmed", "GuestRequestDue", "Handoff", "Invitation",
-    "LinkKind", "ListCommand", "MailFailed", "MeetingRecord", "MessageDue", "Readable", "RejoinAsked", "RowGuard",
-    "SessionChanged", "StoreForPages", "SubscriberDue", "Told", "claim", "decide_again", "get", "mail_keys", "pending",
-    "put",
-    "record", "sessions_to_decide", "set_sessions_to_decide", "settle", "unsubscribe",
+    "CANCEL", "COMMANDS", "GUEST_CONFIRM", "MY_BOOKINGS", "ONE_CLICK_PAGE", "PAGES", "PREFERENCES", "REJOIN",
+    "SUBSCRIBE_CONFIRM", "UNSUBSCRIBE", "BookingsAsked", "Campaign", "CancelRequest", "GuestConfirmed",
+    "GuestRequestDue", "Handoff", "Invitation", "LinkKind", "ListCommand", "MailFailed", "MeetingRecord",
+    "MessageDue", "Readable", "RejoinAsked", "RowGuard", "SessionChanged", "StoreForPages", "SubscriberDue", "Told",
+    "claim", "decide_again", "get", "mail_keys", "pending", "put", "record", "sessions_to_decide",
+    "set_sessions_to_decide", "settle", "unsubscribe",
 ]
 
 

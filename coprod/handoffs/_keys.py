@@ -44,3 +44,8 @@ class mail_keys:
     @staticmethod
     def update(update: str, subscriber: str) -> str:
         return f"mail:update-{update}-{subscriber}"
+
+    @staticmethod
+    def bookings_link(digest: str, day: str) -> str:
+        """The link to someone's bookings: one a day at most per address (its keyed digest)."""
+        return f"mail:bookings-link:{digest}:{day}"

@@ -29,3 +29,4 @@ REJOIN = LinkKind("subscribe-rejoin", timedelta(days=7), "subscribe/rejoin")
 PREFERENCES = LinkKind("preferences", timedelta(days=400), "preferences")  # in every update: over a year
 UNSUBSCRIBE = LinkKind("unsubscribe", timedelta(days=400), "unsubscribe")
 ONE_CLICK_PAGE = "unsubscribe/one-click"  # RFC 8058's POST target; an UNSUBSCRIBE token
+MY_BOOKINGS = LinkKind("my-bookings", timedelta(days=2), "bookings/mine")  # asked for on the bookings page

@@ -195,3 +195,23 @@ def sessions_to_decide(checkpoints: Checkpoints) -> list[str]:
 
 def set_sessions_to_decide(checkpoints: Checkpoints, session_ids: Iterable[str]) -> None:
     checkpoints.set_checkpoint(_DIRTY, json.dumps(sorted(session_ids)))
+
+
+@dataclass(frozen=True)
+class BookingsAsked:
+    """Someone asked on the bookings page for a link to their bookings: at most one email per address a day."""
+
+    KIND: ClassVar[str] = "bookings-asked"
+    address: str
+    day: str  # YYYY-MM-DD, UK time
+
+    @property
+    def key(self) -> str:
+        return f"bookings-asked:{self.address}:{self.day}"
+
+    def payload(self) -> dict[str, Any]:
+        return {"address": self.address, "day": self.day}
+
+    @classmethod
+    def read(cls, entry: LedgerEntry) -> BookingsAsked:
+        return cls(str(entry.payload.get("address") or ""), str(entry.payload.get("day") or ""))

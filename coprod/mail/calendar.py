@@ -17,7 +17,7 @@ import icalendar
 
 from coprod.templates import UK
 
-__all__ = ["SessionEvent", "event_uid", "session_ics"]
+__all__ = ["SessionEvent", "event_uid", "session_ics", "timetable_ics"]
 
 
 def event_uid(session_id: str, sender: str) -> str:
@@ -66,4 +66,31 @@ def session_ics(event: SessionEvent, *, organizer: str, organizer_name: str, att
     # the clock changes of the session's year and the next, not every year since 1970
     calendar.add_missing_timezones(first_date=date(max(event.start.year - 1, 1), 1, 1),
                                    last_date=date(min(event.end.year + 2, 9999), 1, 1))
+    return bytes(calendar.to_ical())
+
+
+def timetable_ics(events: list[SessionEvent], *, programme: str, host: str, page_url: str,
+                  now: datetime | None = None) -> bytes:
+    """The timetable as a subscribable feed (METHOD:PUBLISH): one event per session, with a link to its booking
+    page; no attendee and no join link (those come with a booking). `page_url` has `{id}` for the session."""
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", "-//Co-production hub//EN")
+    calendar.add("version", "2.0")
+    calendar.add("method", "PUBLISH")
+    calendar.add("x-wr-calname", f"{programme}: sessions")
+    stamp = (now or datetime.now(UTC)).astimezone(UTC)
+    for event in events:
+        vevent = icalendar.Event()
+        vevent.add("uid", f"timetable-{event.session_id}@{host or 'coprod.invalid'}")
+        vevent.add("dtstamp", stamp)
+        vevent.add("dtstart", event.start.astimezone(UK))
+        vevent.add("dtend", event.end.astimezone(UK))
+        vevent.add("sequence", event.sequence)
+        vevent.add("summary", event.title)
+        vevent.add("url", page_url.format(id=event.session_id))
+        vevent.add("description", f"To book a place: {page_url.format(id=event.session_id)}")
+        calendar.add_component(vevent)
+    if events:
+        calendar.add_missing_timezones(first_date=date(min(e.start.year for e in events) - 1, 1, 1),
+                                       last_date=date(max(e.end.year for e in events) + 2, 1, 1))
     return bytes(calendar.to_ical())

@@ -47,12 +47,13 @@ from coprod.handoffs import (
 )
 from coprod.links import LinkError, Signer
 from coprod.lists.fields import as_text, check_email, normalise_email, subscriber_topics
+from coprod.pages.booking import BookingLimits, Bookings
 from coprod.registrations.rules import parse_session
 from coprod.store import StateStore
 from coprod.templates import render_page
 
 if TYPE_CHECKING:
-    pass
+    from graph_client import SharePointLists
 
 __all__ = ["BASE", "FormLimits", "WebContext", "create_web_app"]
 
@@ -84,6 +85,11 @@ class WebContext:
     programme: str = "Co-production programme"
     site_name: str = "the programme's SharePoint site"
     limits: FormLimits = field(default_factory=FormLimits)
+    booking_limits: BookingLimits = field(default_factory=BookingLimits)
+    public_url: str = "http://localhost:7071"
+    # the lists through Graph, for the one page that writes (a booking); made on the first booking
+    lists: Callable[[], SharePointLists] | None = None
+    clock: Callable[[], float] = time.time  # the store's clock: the form limits' minutes and days
 
 
 @dataclass(frozen=True)
@@ -271,6 +277,9 @@ class Pages:
         return FileResponse(STATIC / "site.css", media_type="text/css",
                             headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"})
 
+    async def privacy(self, request: Request) -> Response:
+        return self.page("privacy")
+
     async def not_found(self, request: Request, exc: Exception) -> Response:
         return self.page("not_found", 404)
 
@@ -307,8 +316,15 @@ class HeadAsGet:
 def create_web_app(context: Callable[[], WebContext]) -> ASGIApp:
     """The pages as an ASGI app; `context` is called once, on the first request that needs it."""
     pages = Pages(context)
+    booking = Bookings(pages)
     return HeadAsGet(Starlette(routes=[Mount(BASE, routes=[
         Route("/static/site.css", pages.stylesheet, methods=["GET"]),
+        Route("/sessions", booking.sessions, methods=["GET"]),
+        Route("/sessions.ics", booking.sessions_ics, methods=["GET"]),
+        Route("/sessions/{session_id:int}", booking.session, methods=["GET", "POST"]),
+        Route("/bookings", booking.bookings, methods=["GET", "POST"]),
+        Route("/bookings/mine", booking.mine, methods=["GET"]),
+        Route("/privacy", pages.privacy, methods=["GET"]),
         Route("/guest/confirm", pages.guest_confirm, methods=["GET", "POST"]),
         Route("/cancel", pages.cancel_place, methods=["GET", "POST"]),
         Route("/subscribe", pages.subscribe, methods=["GET", "POST"]),

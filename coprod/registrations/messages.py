@@ -28,7 +28,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from coprod import handoffs
-from coprod.handoffs import CANCEL, MailFailed, MeetingRecord, MessageDue, SessionChanged, Told, mail_keys, pending
+from coprod.handoffs import (
+    CANCEL,
+    MY_BOOKINGS,
+    BookingsAsked,
+    MailFailed,
+    MeetingRecord,
+    MessageDue,
+    SessionChanged,
+    Told,
+    mail_keys,
+    pending,
+)
 from coprod.links import Signer
 from coprod.lists.fields import as_text, facilitators, normalise_email
 from coprod.mail.calendar import SessionEvent, session_ics
@@ -105,6 +116,9 @@ class ParticipantMessages:
                     raise
         for entry, change in pending(self.store, SessionChanged):
             self._changed(entry, change, report)
+        for entry, asked in pending(self.store, BookingsAsked):
+            self._bookings_link(asked, report)
+            handoffs.settle(self.store, entry)
         now = datetime.fromtimestamp(self.clock(), UTC)
         for item in self.store.mirror_items("Sessions"):
             record = MeetingRecord.of(self.store, item.item_id)
@@ -117,6 +131,23 @@ class ParticipantMessages:
                                     {"session": record.session_id}, report):
                     self._brief(item, record, report)
         return report
+
+    def _bookings_link(self, asked: BookingsAsked, report: MessageReport) -> None:
+        """The link to someone's bookings, asked for on the bookings page: once a day at most, and only to an
+        address that has booked (the page answered the same either way)."""
+        booked = any(normalise_email(reg.fields.get("Email")) == asked.address
+                     for reg in self.store.mirror_items("Registrations"))
+        if not booked:
+            return
+        digest = self.signer.digest(asked.address)
+        token = self.signer.make(MY_BOOKINGS.purpose, digest, MY_BOOKINGS.lifetime.total_seconds())
+        text, html = render_email("bookings_link", programme=self.config.programme,
+                                  link=MY_BOOKINGS.url(self.config.public_url, token),
+                                  expires=datetime.fromtimestamp(self.clock(), UTC) + MY_BOOKINGS.lifetime)
+        mail = OutgoingMail(key=mail_keys.bookings_link(digest, asked.day), to=(asked.address,),
+                            subject=f"Your bookings with {self.config.programme}", text=text, html=html)
+        if self.outbox.enqueue(mail, "bookings-link"):
+            report.add("bookings-link")
 
     @contextmanager
     def _isolated(self, key: str, kind: str, about: dict[str, str], report: MessageReport) -> Iterator[None]:

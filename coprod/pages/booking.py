@@ -1,0 +1,272 @@
+"""Booking without a Microsoft account: the timetable, a session's page with its booking form, and "my bookings".
+
+The timetable and a session's page read the mirror the sync keeps (no Graph call, so they never wait for a
+token): places left are as of the last run. A booking is the one page that writes to Microsoft 365: a valid POST
+creates the Registrations item through Graph before it answers, so the officers see it in SharePoint at once
+and the sync applies every rule to it (duplicates, places, the waiting list, the emails). The person then reads
+"check your email"; the confirmation or waiting-list email comes from the usual flow.
+
+Abuse, without a CAPTCHA (it fails accessibility): a honeypot field hidden by the stylesheet; limits per client a
+minute and from everyone an hour (counted in the state store, shared by every instance); at most a few bookings
+per address a day and one per address and session a minute (a double click). Past the address limits the page
+answers as if booked and records nothing, so nobody can learn from it whether an address has booked.
+
+"My bookings" asks for an address and always answers the same; the next run emails that address a signed link
+(at most one a day) to a page listing its bookings, each with a cancel button.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from config import ROLES, THEMES
+from coprod import handoffs
+from coprod.handoffs import CANCEL, MY_BOOKINGS, PAGES, BookingsAsked
+from coprod.lists.fields import as_text, check_email, normalise_email
+from coprod.mail.calendar import SessionEvent, timetable_ics
+from coprod.registrations.rules import HELD, parse_session
+from coprod.templates import UK
+
+if TYPE_CHECKING:
+    from coprod.pages.app import Pages, WebContext
+    from graph_client import SharePointLists
+
+__all__ = ["AUDIENCES_SHOWN", "BookingLimits", "Bookings", "timetable"]
+
+AUDIENCES_SHOWN = ("People who use services", "Carers", "Professionals")
+EMAIL_PROBLEMS = {"missing": "Enter your email address",
+                  "international": "We can't yet send to an address with accented or non-English letters before "
+                                   "the @. Please use another address"}
+
+
+@dataclass(frozen=True)
+class BookingLimits:
+    """How many bookings the form takes: from one client a minute (a family or a support worker booking for
+    several people), from everyone an hour, and per address a day."""
+
+    per_client_per_minute: int = 10
+    per_hour: int = 300
+    per_address_per_day: int = 3
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A session as the timetable shows it."""
+
+    id: str
+    title: str
+    theme: str
+    audiences: tuple[str, ...]
+    start: datetime
+    end: datetime | None
+    description: str
+    places_left: int | None  # None: no limit
+
+    @property
+    def minutes(self) -> int:
+        return int((self.end - self.start).total_seconds() // 60) if self.end else 0
+
+    @property
+    def full(self) -> bool:
+        return self.places_left is not None and self.places_left <= 0
+
+
+def timetable(store: Any, now: datetime) -> list[Listed]:
+    """Open sessions still to come, soonest first, with the places left as of the last run."""
+    held: dict[str, int] = defaultdict(int)
+    for reg in store.mirror_items("Registrations"):
+        if reg.group and reg.fields.get("Status") in HELD:
+            held[reg.group] += 1
+    shown = []
+    for item in store.mirror_items("Sessions"):
+        session = parse_session(item.item_id, item.fields)
+        if session.status != "Open" or session.start is None or session.start <= now or session.capacity is None:
+            continue
+        audiences = item.fields.get("Audience")
+        places = None if session.unlimited else max(0, session.capacity - held[item.item_id])
+        shown.append(Listed(item.item_id, session.title, as_text(item.fields.get("Theme"), 60) or "Other",
+                            tuple(a for a in audiences if isinstance(a, str)) if isinstance(audiences, list) else (),
+                            session.start, session.end, as_text(item.fields.get("Description"), 2000), places))
+    return sorted(shown, key=lambda s: (s.start, int(s.id) if s.id.isdigit() else 0))
+
+
+class Bookings:
+    """The booking pages, on the same context as the other pages (`pages`)."""
+
+    def __init__(self, pages: Pages) -> None:
+        self.pages = pages
+
+    @property
+    def context(self) -> WebContext:
+        return self.pages.context
+
+    def clock(self) -> float:
+        return self.context.clock()
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    # --- the timetable -----------------------------------------------------------------------------
+    async def sessions(self, request: Request) -> Response:
+        theme = request.query_params.get("theme", "")
+        audience = request.query_params.get("audience", "")
+        listed = [s for s in timetable(self.context.store, self._now())
+                  if (not theme or s.theme == theme)
+                  and (not audience or audience in s.audiences or "Everyone" in s.audiences)]
+        weeks: dict[str, list[Listed]] = {}
+        for session in listed:
+            local = session.start.astimezone(UK)
+            monday = (local - timedelta(days=local.weekday())).date()
+            weeks.setdefault(f"Week beginning {monday.strftime('%A %-d %B %Y')}", []).append(session)
+        return self.pages.page("sessions", weeks=weeks, themes=THEMES, audiences=AUDIENCES_SHOWN, theme=theme,
+                               audience=audience, count=len(listed))
+
+    async def sessions_ics(self, request: Request) -> Response:
+        """The timetable as an iCalendar feed (no attendees, no join links: those come with a booking)."""
+        now = self._now()
+        events = [SessionEvent(s.id, s.title, s.start, s.end or s.start + timedelta(hours=1), None, 0)
+                  for s in timetable(self.context.store, now)]
+        public = self.context.public_url
+        feed = timetable_ics(events, programme=self.context.programme, host=urlsplit(public).hostname or "",
+                             page_url=f"{public}{PAGES}/sessions/{{id}}", now=now)
+        return Response(feed, media_type="text/calendar; charset=utf-8",
+                        headers={"Content-Disposition": 'inline; filename="sessions.ics"',
+                                 "X-Content-Type-Options": "nosniff"})
+
+    # --- one session, and booking it -------------------------------------------------------------
+    async def session(self, request: Request) -> Response:
+        session_id = str(request.path_params["session_id"])
+        listed = next((s for s in timetable(self.context.store, self._now()) if s.id == session_id), None)
+        if listed is None:
+            return self.pages.page("session_closed", 404)
+        blank = {"name": "", "email": "", "role": "", "access_needs": "", "phone": "", "consent": False,
+                 "join_mailing_list": False, "wants_site_access": False}
+        if request.method != "POST":
+            return self._form(listed, blank, {})
+        form = await request.form()
+        values = blank | {key: as_text(form.get(key), 2000 if key == "access_needs" else 320)
+                          for key in ("name", "email", "role", "access_needs", "phone")}
+        values |= {key: form.get(key) == "yes" for key in ("consent", "join_mailing_list", "wants_site_access")}
+        errors = _problems(values)
+        if errors:
+            return self._form(listed, values, errors, 400)
+        if as_text(form.get("website"), 200):  # the honeypot: people never see it, form-filling robots do
+            return self.pages.page("booked", email=values["email"], session=listed)
+        if not self._client_allowed(request):
+            return self.pages.page("booking_busy", 429)
+        address = check_email(values["email"]).address or ""
+        if self._address_allowed(address, listed.id) and not self._already_booked(address, listed.id):
+            try:
+                self._create(listed, values, address)
+            except Exception:  # Graph refused or is away: nothing was saved, and the person is told so
+                return self.pages.page("booking_failed", 503, session=listed)
+        return self.pages.page("booked", email=values["email"], session=listed)
+
+    def _form(self, listed: Listed, values: dict[str, Any], errors: dict[str, str], status: int = 200) -> Response:
+        return self.pages.page("session", status, session=listed, values=values, errors=errors, roles=ROLES,
+                               error_summary=list(errors.items()) or None)
+
+    def _client_allowed(self, request: Request) -> bool:
+        from coprod.pages.app import _client
+
+        now, limits, store = self.clock(), self.context.booking_limits, self.context.store
+        minute, hour = int(now // 60), int(now // 3600)
+        client = self.context.signer.digest(_client(request))
+        if store.counter_add(f"book:client:{client}:{minute}", (minute + 1) * 60.0) > limits.per_client_per_minute:
+            return False
+        return store.counter_add(f"book:all:{hour}", (hour + 1) * 3600.0) <= limits.per_hour
+
+    def _address_allowed(self, address: str, session_id: str) -> bool:
+        """One booking per address and session a minute (a double click, which spends nothing more), and at most
+        a few per address a day."""
+        now, store = self.clock(), self.context.store
+        digest = self.context.signer.digest(address)
+        day, minute = int(now // 86400), int(now // 60)
+        if store.counter_add(f"book:twice:{digest}:{session_id}:{minute}", (minute + 1) * 60.0) > 1:
+            return False
+        return store.counter_add(f"book:address:{digest}:{day}", (day + 1) * 86400.0) <= \
+            self.context.booking_limits.per_address_per_day
+
+    def _already_booked(self, address: str, session_id: str) -> bool:
+        """The mirror holds a live booking of this address for this session: no second item."""
+        return any(normalise_email(reg.fields.get("Email")) == address and reg.fields.get("Status") != "Cancelled"
+                   for reg in self.context.store.mirror_items("Registrations", group=session_id))
+
+    def _create(self, listed: Listed, values: dict[str, Any], address: str) -> None:
+        if self.context.lists is None:
+            raise RuntimeError("this deployment's pages have no Graph client")
+        lists: SharePointLists = self.context.lists()
+        fields: dict[str, Any] = {
+            "Title": values["name"], "Email": address, "SessionLookupId": listed.id, "Consent": True,
+            "JoinMailingList": values["join_mailing_list"], "WantsSiteAccess": values["wants_site_access"]}
+        if values["role"] in ROLES:
+            fields["Role"] = values["role"]
+        for key, column in (("access_needs", "AccessNeeds"), ("phone", "Phone")):
+            if values[key]:
+                fields[column] = values[key]
+        lists.create_item("Registrations", fields, label="Registrations")
+
+    # --- my bookings ------------------------------------------------------------------------------
+    async def bookings(self, request: Request) -> Response:
+        if request.method != "POST":
+            return self.pages.page("bookings", values={"email": ""}, errors={})
+        form = await request.form()
+        typed = as_text(form.get("email"), 320)
+        checked = check_email(typed)
+        if checked.address is None:
+            message = EMAIL_PROBLEMS.get(checked.problem or "",
+                                         "Enter an email address in the correct format, like name@example.com")
+            return self.pages.page("bookings", 400, values={"email": typed}, errors={"email": message},
+                                   error_summary=[("email", message)])
+        if self._client_allowed(request):  # the same answer either way: nobody learns whether an address booked
+            day = datetime.fromtimestamp(self.clock(), UK).date().isoformat()
+            handoffs.record(self.context.store, BookingsAsked(checked.address, day))
+        return self.pages.page("bookings_sent", email=typed)
+
+    async def mine(self, request: Request) -> Response:
+        from coprod.pages.app import Opened
+
+        opened = await self.pages.opened(request, MY_BOOKINGS, "Ask for a new link on the bookings page.")
+        if not isinstance(opened, Opened):
+            return opened
+        now = self._now()
+        sessions = {s.id: s for s in timetable(self.context.store, now)}
+        mine: list[dict[str, Any]] = []
+        for reg in self.context.store.mirror_items("Registrations"):
+            address = normalise_email(reg.fields.get("Email"))
+            if address is None or self.context.signer.digest(address) != opened.subject:
+                continue
+            session = sessions.get(reg.group or "")
+            status = str(reg.fields.get("Status") or "")
+            if session is None or status in ("", "Cancelled"):
+                continue
+            end = session.end or session.start
+            lifetime = max(CANCEL.lifetime.total_seconds(), (end - now).total_seconds() + 86400)
+            token = self.context.signer.make(CANCEL.purpose, f"{reg.item_id}:{opened.subject}", lifetime)
+            mine.append({"session": session, "status": status, "note": as_text(reg.fields.get("StatusNote"), 300),
+                         "cancel_token": token})
+        mine.sort(key=lambda booking: booking["session"].start)
+        return self.pages.page("my_bookings", bookings=mine)
+
+
+def _problems(values: dict[str, Any]) -> dict[str, str]:
+    """The form's errors, in the order of its fields, in GOV.UK's words."""
+    errors: dict[str, str] = {}
+    if not values["name"]:
+        errors["name"] = "Enter your name"
+    checked = check_email(values["email"])
+    if checked.address is None:
+        errors["email"] = EMAIL_PROBLEMS.get(checked.problem or "",
+                                             "Enter an email address in the correct format, like name@example.com")
+    if values["role"] and values["role"] not in ROLES:
+        errors["role"] = "Choose one of the options, or leave it blank"
+    if not values["consent"]:
+        errors["consent"] = "Tick the box to say we may keep your details, or we can't book your place"
+    return errors

@@ -1,0 +1,253 @@
+"""Booking without a Microsoft account: the timetable, its calendar feed, a session's page and form, what a booking
+does in SharePoint (at once, through Graph) and then through the usual sync, the limits, and "my bookings".
+
+The pages run in-process on the service's own store, signer and lists; Graph is the emulator over HTTPS."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import icalendar
+import pytest
+
+from config import load_settings
+from coprod.handoffs import MY_BOOKINGS, BookingsAsked, CancelRequest, pending
+from coprod.pages.app import create_web_app
+from coprod.pages.booking import BookingLimits
+from coprod.runtime import Services
+from graph_emulator import EmulatorServer
+from graph_emulator.testing import AsgiTransport, BackgroundServer
+from tests.conftest import OffsetClock
+from tests.test_sessions_and_messages import Programme, soon
+
+BASE = "http://localhost:7071/api/pages"
+GOOD = {"name": "Ann Example", "email": "ann.example@example.org", "role": "Carer", "access_needs": "Captions, please",
+        "phone": "", "consent": "yes", "join_mailing_list": "", "wants_site_access": ""}
+
+
+@pytest.fixture
+def programme(emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock) -> Iterator[Programme]:
+    settings = load_settings(env | {"COPROD_PUBLIC_URL": "https://coprod.example.org"})
+    with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
+        yield Programme(emulator, services, clock)
+
+
+def web(programme: Programme, limits: BookingLimits | None = None) -> httpx.Client:
+    context = programme.services.web_context()
+    if limits is not None:
+        context.booking_limits = limits
+    return httpx.Client(transport=AsgiTransport(create_web_app(lambda: context)), base_url=BASE)
+
+
+def registrations(programme: Programme) -> list[Any]:
+    items = programme.backend.sharepoint.get_list(programme.site, "Registrations").items
+    return [items[n] for n in sorted(items)]
+
+
+@pytest.fixture
+def timetable(programme: Programme) -> dict[str, str]:
+    """Four sessions, as the officers set them up, read by a run."""
+    made = {
+        "carers": programme.session("Carers' drop-in", soon(3), capacity=3, Theme="Carers", Audience=["Carers"]),
+        "choice": programme.session("Choosing my support", soon(10), capacity=0, Theme="Having choice",
+                                    Audience=["Everyone"]),
+        "draft": programme.session("Cooking together", soon(5), Status="Draft"),
+        "past": programme.session("Last month's", soon(-30)),
+    }
+    programme.run()
+    return made
+
+
+class TestTimetable:
+    def test_open_sessions_to_come_by_week_with_places_and_links(self, programme: Programme,
+                                                                 timetable: dict[str, str]) -> None:
+        page = web(programme).get("/sessions").text
+        assert "Carers&#39; drop-in" in page and "Choosing my support" in page
+        assert "Cooking together" not in page and "Last month" not in page  # a Draft, a past session
+        assert f'href="/api/pages/sessions/{timetable["carers"]}"' in page
+        assert "3 places left" in page and "Places available" in page
+        assert re.search(r"Week beginning \w+day \d+ \w+ \d{4}", page)
+        for n in range(3):
+            programme.register(timetable["carers"], f"Person {n}")
+        programme.run()
+        assert "Full: join the waiting list" in web(programme).get("/sessions").text
+
+    def test_filters_by_theme_and_audience(self, programme: Programme, timetable: dict[str, str]) -> None:
+        client = web(programme)
+        carers = client.get("/sessions", params={"theme": "Carers"}).text
+        assert "Carers&#39; drop-in" in carers and "Choosing my support" not in carers
+        professionals = client.get("/sessions", params={"audience": "Professionals"}).text
+        assert "Choosing my support" in professionals and "drop-in" not in professionals  # "Everyone" includes them
+
+    def test_the_calendar_feed_has_each_session_with_its_booking_page(self, programme: Programme,
+                                                                      timetable: dict[str, str]) -> None:
+        answer = web(programme).get("/sessions.ics")
+        assert answer.headers["content-type"].startswith("text/calendar")
+        feed = icalendar.Calendar.from_ical(answer.content)
+        events = {str(e["summary"]): e for e in feed.walk("VEVENT")}
+        assert set(events) == {"Carers' drop-in", "Choosing my support"} and feed["method"] == "PUBLISH"
+        assert str(events["Choosing my support"]["url"]) == (
+            f"https://coprod.example.org/api/pages/sessions/{timetable['choice']}")
+        assert "attendee" not in events["Choosing my support"]  # nobody's address in a public feed
+
+
+class TestBooking:
+    def test_the_form_has_the_fields_other_tools_post(self, programme: Programme, timetable: dict[str, str]) -> None:
+        page = web(programme).get(f"/sessions/{timetable['carers']}").text
+        for name in ("name", "email", "role", "access_needs", "phone", "consent", "join_mailing_list",
+                     "wants_site_access"):
+            assert f'name="{name}"' in page, name
+        assert 'href="/api/pages/privacy"' in page
+
+    def test_mistakes_are_listed_and_nothing_typed_is_lost(self, programme: Programme,
+                                                           timetable: dict[str, str]) -> None:
+        answer = web(programme).post(f"/sessions/{timetable['carers']}",
+                                     data=GOOD | {"email": "ann(at)example.org", "consent": ""})
+        assert answer.status_code == 400
+        page = answer.text
+        assert page.count('class="error-summary-list"') == 1
+        assert '<a href="#email">Enter an email address in the correct format' in page
+        assert '<a href="#consent">Tick the box' in page
+        assert 'value="Ann Example"' in page and 'value="ann(at)example.org"' in page and "Captions, please" in page
+        assert re.search(r'id="consent"[^>]*aria-invalid="true"', page)
+        assert registrations(programme) == []
+
+    def test_a_booking_is_in_sharepoint_before_the_page_answers_and_the_sync_confirms_it(
+            self, programme: Programme, timetable: dict[str, str]) -> None:
+        answer = web(programme).post(f"/sessions/{timetable['carers']}", data=GOOD)
+        assert answer.status_code == 200 and "Check your email" in answer.text
+        [item] = registrations(programme)
+        assert {k: item.fields.get(k) for k in ("Title", "Email", "Role", "AccessNeeds", "Consent",
+                                                "SessionLookupId")} == {
+            "Title": "Ann Example", "Email": "ann.example@example.org", "Role": "Carer",
+            "AccessNeeds": "Captions, please", "Consent": True, "SessionLookupId": timetable["carers"]}
+        programme.run()
+        assert programme.field("Registrations", str(item.id), "Status") == "Confirmed"
+        [mail] = programme.mail_to("ann.example@example.org")
+        assert mail.subject == "Your place is booked: Carers' drop-in"
+        assert "https://teams.microsoft.com/l/meetup-join/" in (mail.text_body or "")
+        assert [a.name for a in mail.attachments] == ["session.ics"]
+
+    def test_a_robot_filling_the_hidden_field_books_nothing(self, programme: Programme,
+                                                            timetable: dict[str, str]) -> None:
+        answer = web(programme).post(f"/sessions/{timetable['carers']}", data=GOOD | {"website": "http://spam"})
+        assert "Check your email" in answer.text and registrations(programme) == []
+
+    def test_a_double_click_books_once_and_an_address_a_few_times_a_day(self, programme: Programme,
+                                                                         timetable: dict[str, str]) -> None:
+        client = web(programme)
+        for _ in range(2):
+            assert "Check your email" in client.post(f"/sessions/{timetable['carers']}", data=GOOD).text
+        assert len(registrations(programme)) == 1
+        programme.clock.offset += 120
+        for _ in range(3):  # the same address for other sessions: 3 a day at most, then silently nothing
+            assert "Check your email" in client.post(f"/sessions/{timetable['choice']}", data=GOOD).text
+            programme.clock.offset += 120
+        assert len(registrations(programme)) == 3
+
+    def test_a_family_books_five_people_from_one_place_and_a_flood_waits(self, programme: Programme,
+                                                                         timetable: dict[str, str]) -> None:
+        client = web(programme)
+        answers = [client.post(f"/sessions/{timetable['choice']}",
+                               data=GOOD | {"name": f"Person {n}", "email": f"person{n}@example.org"})
+                   for n in range(12)]
+        assert [a.status_code for a in answers] == [200] * 10 + [429, 429]
+        assert "Please try again in a minute" in answers[-1].text
+        assert len(registrations(programme)) == 10
+
+    def test_graph_refusing_the_booking_says_nothing_was_saved(self, programme: Programme, emulator: EmulatorServer,
+                                                               timetable: dict[str, str]) -> None:
+        emulator.add_fault(status=403, method="POST", path="/lists/Registrations/items", count=5)
+        answer = web(programme).post(f"/sessions/{timetable['carers']}", data=GOOD)
+        assert answer.status_code == 503 and "nothing was saved" in answer.text
+
+    def test_a_session_not_open_has_no_form(self, programme: Programme, timetable: dict[str, str]) -> None:
+        for session in (timetable["draft"], timetable["past"], "99999"):
+            answer = web(programme).get(f"/sessions/{session}")
+            assert answer.status_code == 404 and "This session can't be booked" in answer.text
+
+
+def test_fifty_bookings_at_once_for_ten_places(programme: Programme) -> None:
+    """50 people press "Book" together: every booking is kept, and the first 10 created get the places."""
+    session = programme.session("Popular", soon(4), capacity=10)
+    programme.run()
+    context = programme.services.web_context()
+    context.booking_limits = BookingLimits(per_client_per_minute=100, per_hour=1000)
+    answers: list[int] = []
+    with BackgroundServer(create_web_app(lambda: context), name="pages") as server:
+        start = threading.Barrier(50)
+
+        def book(n: int) -> None:
+            with httpx.Client(base_url=f"{server.url}/api/pages", timeout=60) as http:
+                start.wait()
+                answers.append(http.post(f"/sessions/{session}", data=GOOD | {
+                    "name": f"Person {n}", "email": f"person{n}@example.org"}).status_code)
+
+        threads = [threading.Thread(target=book, args=(n,)) for n in range(50)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert answers == [200] * 50
+    items = registrations(programme)
+    assert len(items) == 50 and len({i.fields["Email"] for i in items}) == 50
+    programme.run()
+    by_creation = sorted(items, key=lambda i: (i.created, i.id))
+    statuses = [programme.field("Registrations", str(i.id), "Status") for i in by_creation]
+    assert statuses == ["Confirmed"] * 10 + ["Waitlisted"] * 40
+
+
+class TestMyBookings:
+    def test_the_page_answers_the_same_and_only_a_booked_address_gets_a_link(
+            self, programme: Programme, timetable: dict[str, str]) -> None:
+        client = web(programme)
+        client.post(f"/sessions/{timetable['carers']}", data=GOOD)
+        programme.run()
+        for address in ("ann.example@example.org", "nobody@example.org"):
+            answer = client.post("/bookings", data={"email": address})
+            assert answer.status_code == 200 and "If <strong>" in answer.text
+        assert len(pending(programme.services.store, BookingsAsked)) == 2
+        programme.run()
+        assert programme.mail_to("nobody@example.org") == []
+        [link_mail] = [m for m in programme.mail_to("ann.example@example.org") if m.subject.startswith("Your bookings")]
+        link = re.search(r"https://coprod\.example\.org(/api/pages/bookings/mine\?t=\S+)", link_mail.text_body or "")
+        assert link is not None
+        client.post("/bookings", data={"email": "ann.example@example.org"})  # again the same day: no second email
+        programme.run()
+        assert len([m for m in programme.mail_to("ann.example@example.org")
+                    if m.subject.startswith("Your bookings")]) == 1
+
+        page = client.get(link.group(1).removeprefix("/api/pages")).text
+        assert "Carers&#39; drop-in" in page and "Your place is booked." in page
+        token = re.search(r'name="t" value="([^"]+)"', page)
+        assert token is not None
+        assert "cancelled" in client.post("/cancel", data={"t": token.group(1)}).text.lower()
+        assert pending(programme.services.store, CancelRequest)
+        programme.run()
+        [item] = registrations(programme)
+        assert programme.field("Registrations", str(item.id), "Status") == "Cancelled"
+
+    def test_a_link_for_another_purpose_or_expired_shows_nothing(self, programme: Programme,
+                                                                 timetable: dict[str, str]) -> None:
+        signer = programme.services.signer
+        client = web(programme)
+        other = signer.make("preferences", "x", 3600)
+        assert client.get("/bookings/mine", params={"t": other}).status_code == 400
+        old = signer.make(MY_BOOKINGS.purpose, "x", -10)
+        assert client.get("/bookings/mine", params={"t": old}).status_code == 410
+
+    def test_a_mistyped_address_is_asked_again(self, programme: Programme) -> None:
+        answer = web(programme).post("/bookings", data={"email": "ann(at)example"})
+        assert answer.status_code == 400 and 'aria-invalid="true"' in answer.text
+
+
+def test_the_privacy_notice_is_linked_and_plain() -> None:
+    from coprod.templates import render_page
+
+    page = render_page("privacy", base="/api/pages", programme="Having your say", site_name="", error_summary=None)
+    assert "How we use your details" in page and "delete it" in page
+

@@ -1,0 +1,86 @@
+"""The whole booking journey in a real browser (headless chromium), as someone without a Microsoft account takes it:
+the timetable, a session, the form's errors, booked, the confirmation email (join link, calendar file), my bookings,
+cancel. Every page passes axe-core's WCAG 2.2 AA rules, also at 320 px wide. Graph is the emulator over HTTPS.
+
+Needs /usr/bin/chromium and `npm ci` (axe-core); see tests/browser.py.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from config import load_settings
+from coprod.pages.app import create_web_app
+from coprod.runtime import Services
+from graph_emulator import EmulatorServer
+from tests.browser import assert_accessible, serve_asgi
+from tests.conftest import OffsetClock
+from tests.test_sessions_and_messages import Programme, soon
+
+pytest_plugins = ["tests.browser"]
+
+ADDRESS = "sam.example@example.org"
+
+
+@pytest.fixture
+def programme(emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock) -> Iterator[Programme]:
+    settings = load_settings(env | {"COPROD_PUBLIC_URL": "https://coprod.example.org"})
+    with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
+        yield Programme(emulator, services, clock)
+
+
+def test_book_see_and_cancel_a_place_without_a_microsoft_account(page: Page, programme: Programme) -> None:
+    session = programme.session("Carers' drop-in", soon(3), capacity=5, Theme="Carers", Audience=["Carers"],
+                                Description="A relaxed hour to talk about breaks.")
+    programme.run()
+    context = programme.services.web_context()
+    with serve_asgi(create_web_app(lambda: context)) as url:
+        pages = f"{url}/api/pages"
+        page.goto(f"{pages}/sessions")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Sessions you can book")
+        expect(page.get_by_text("5 places left")).to_be_visible()
+        assert_accessible(page, "the timetable")
+        page.get_by_role("link", name="Carers' drop-in").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Carers' drop-in")
+        assert_accessible(page, "a session's page")
+
+        page.get_by_role("button", name="Book my place").click()  # nothing filled in
+        expect(page.get_by_role("heading", name="There is a problem")).to_be_visible()
+        assert_accessible(page, "the form with its errors")
+        page.set_viewport_size({"width": 320, "height": 640})
+        assert_accessible(page, "the form with its errors, 320 px wide")
+        page.get_by_label("Your name").fill("Sam Example")
+        page.get_by_label("Email address").fill(ADDRESS)
+        page.get_by_label("Carer", exact=True).check()
+        page.get_by_label("I agree to my details being kept").check()
+        page.get_by_role("button", name="Book my place").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
+        assert_accessible(page, "booked")
+
+        programme.run()
+        [confirmation] = programme.mail_to(ADDRESS)
+        assert confirmation.subject == "Your place is booked: Carers' drop-in"
+        assert "https://teams.microsoft.com/l/meetup-join/" in (confirmation.text_body or "")
+        assert [a.name for a in confirmation.attachments] == ["session.ics"]
+
+        page.goto(f"{pages}/bookings")
+        page.get_by_label("Email address").fill(ADDRESS)
+        page.get_by_role("button", name="Email me a link").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
+        programme.run()
+        [link_mail] = [m for m in programme.mail_to(ADDRESS) if m.subject.startswith("Your bookings")]
+        link = re.search(r"https://coprod\.example\.org(/api/pages/bookings/mine\?t=\S+)", link_mail.text_body or "")
+        assert link is not None
+        page.goto(url + link.group(1))
+        expect(page.get_by_role("heading", level=1)).to_have_text("Your bookings")
+        expect(page.get_by_text("Your place is booked.")).to_be_visible()
+        assert_accessible(page, "my bookings, 320 px wide")
+        page.get_by_role("button", name="Cancel my place for Carers' drop-in").click()
+        expect(page.get_by_role("heading", level=1)).to_contain_text("cancelled")
+    programme.run()
+    assert [m.subject for m in programme.mail_to(ADDRESS)][-1] == "Your place is cancelled: Carers' drop-in"
+    assert session
