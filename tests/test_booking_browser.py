@@ -84,3 +84,30 @@ def test_book_see_and_cancel_a_place_without_a_microsoft_account(page: Page, pro
     programme.run()
     assert [m.subject for m in programme.mail_to(ADDRESS)][-1] == "Your place is cancelled: Carers' drop-in"
     assert session
+
+
+def test_after_a_mistake_the_summary_has_focus_and_each_link_shows_its_label(page: Page,
+                                                                             programme: Programme) -> None:
+    """Findings (issue 15): without GOV.UK's JavaScript, focus stayed at the top after a failed submit, and an error
+    link scrolled the field's label and error out of view at 320 px; an empty required field had no
+    aria-invalid; a focused checkbox's yellow ring was 1.35:1 on white."""
+    programme.session("Carers' drop-in", soon(3), capacity=5)
+    programme.run()
+    context = programme.services.web_context()
+    with serve_asgi(create_web_app(lambda: context)) as url:
+        page.set_viewport_size({"width": 320, "height": 640})
+        page.goto(f"{url}/api/pages/sessions/1")
+        page.get_by_label("Your name").fill("Sam")
+        page.get_by_role("button", name="Book my place").click()
+        expect(page.get_by_role("heading", name="There is a problem")).to_be_visible()
+        assert page.evaluate("() => document.activeElement.classList.contains('error-summary')")
+        assert page.get_attribute("#email", "aria-invalid") == "true"
+        assert page.get_attribute("#consent", "aria-invalid") == "true"
+        assert page.get_attribute("#name", "aria-invalid") is None
+        for field, label in (("email", "Email address"), ("consent", "I agree to my details")):
+            page.locator(f'.error-summary-list a[href="#{field}"]').click()
+            box = page.locator("label", has_text=label).bounding_box()
+            assert box is not None and box["y"] >= 0, f"the label of {field} is above the screen"
+        page.locator("#join_mailing_list").focus()
+        ring = page.evaluate("() => getComputedStyle(document.activeElement).outlineColor")
+        assert ring == "rgb(11, 12, 12)"  # #0b0c0c: 19:1 on white

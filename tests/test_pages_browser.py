@@ -124,7 +124,7 @@ def assert_shows(page: Page, heading: str, refusals: list[str]) -> None:
     """The page is the one expected, styled as every user sees it: the strict CSP let its stylesheet through."""
     expect(page.get_by_role("heading", level=1)).to_have_text(heading)
     page.wait_for_load_state()  # this document's stylesheet is in
-    assert page.title().endswith(f" – {PROGRAMME}")
+    assert page.title().endswith(PROGRAMME) and page.title().count(PROGRAMME) == 1  # named once
     assert page.evaluate("() => getComputedStyle(document.body).fontFamily").startswith("Arial"), \
         "the stylesheet did not load, so colours and contrast are not what users see"
     assert refusals == []
@@ -315,13 +315,15 @@ def test_with_the_keyboard_a_subscriber_finds_their_mistake_from_the_error_summa
     with submitting(page) as answer:  # Enter in the email field sends the form, still empty
         page.keyboard.press("Enter")
     assert answer.value.status == 400
-    expect(page).to_have_title(f"Error: {SUBSCRIBE} – {PROGRAMME}")
+    expect(page).to_have_title(f"Error: {SUBSCRIBE}")  # the programme is in the heading already: named once
     email = page.get_by_label("Email address", exact=True)
     # WCAG 3.3.1: the message is tied to the field, so a screen reader reads it with the field
     expect(email).to_have_accessible_description("We'll only use this to send you updates. Error: Enter your email "
                                                  "address")
 
-    page.keyboard.press("Tab")  # the skip link
+    # the error summary has focus (WCAG 3.3.1, GOV.UK's pattern, without JavaScript: `autofocus`), so a screen
+    # reader announces it and the next Tab is its first link
+    expect(page.get_by_role("alert")).to_be_focused()
     page.keyboard.press("Tab")
     summary_link = page.get_by_role("link", name="Enter your email address")
     expect(summary_link).to_be_focused()

@@ -86,3 +86,33 @@ def test_the_function_app_serves_the_pages(monkeypatch: pytest.MonkeyPatch, env:
     finally:
         pages._middleware.cache_clear()
     assert answer.status_code == 200 and b"Confirm my email address" in answer.get_body()
+
+
+def test_a_title_names_the_programme_once() -> None:
+    """Finding: "Get updates from Having your say – Having your say"."""
+    from coprod.templates import render_page
+
+    for template, expected in (("subscribe", "Get updates from Having your say"),
+                               ("privacy", "How we use your details – Having your say")):
+        page = render_page(template, base="/api/pages", programme="Having your say", site_name="", values={
+            "name": "", "email": "", "topics": []}, errors={}, all_topics=(), error_summary=None)
+        assert f"<title>{expected}</title>" in page
+
+
+def test_emails_have_a_heading_a_named_cancel_link_and_a_digest_that_fits_a_phone() -> None:
+    """Findings: the session title was bold text, the cancel link said only "let us know", and the admins' digest
+    was a 474 px table that scrolled sideways on a phone."""
+    from datetime import UTC, datetime
+
+    from coprod.templates import render_email
+
+    session = {"title": "Carers' drop-in", "start": datetime(2027, 3, 26, 14, tzinfo=UTC),
+               "end": datetime(2027, 3, 26, 15, tzinfo=UTC), "join_url": "https://teams.example/x"}
+    _, html = render_email("confirmed", name="Ann", session=session, cancel_link="https://x.example/c",
+                           access_needs="")
+    assert '<h2 style="font-size:22px;line-height:1.3;margin:0 0 8px;">Carers&#39; drop-in</h2>' in html
+    assert '<a href="https://x.example/c">cancel my place</a>' in html
+    waiting = [{"name": "Sam", "email": "sam@example.org", "organisation": "Carers' Trust", "reason": "",
+                "asked": "today"}]
+    _, digest = render_email("guest_digest", requests=waiting, site_name="the site", list_url="https://x.example/list")
+    assert "<table" not in digest and "<h2" in digest
