@@ -81,6 +81,9 @@ REGISTRATIONS = ListSchema("Registrations", (
     choice("Role", ROLES),
     text("AccessNeeds", multiline=True, display="Access needs"),
     text("Phone"),
+    # Assisted bookings, entered by an officer for someone who prefers the phone or post: no email is sent to them
+    choice("ContactPreference", ("Email", "Phone", "Post"), display="How we contact them"),
+    text("PostalAddress", multiline=True, display="Postal address (for Post)"),
     yes_no("Consent", "I agree to my details being kept for this programme"),
     yes_no("JoinMailingList", "Join the mailing list"),
     yes_no("WantsSiteAccess", "I'd like access to the programme's SharePoint site"),

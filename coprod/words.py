@@ -34,6 +34,8 @@ MESSAGE_KINDS = {
     "subscribe-rejoin": ("question about rejoining the mailing list", "questions about rejoining the mailing list"),
     "update": ("mailing-list update", None),
     "bookings-link": ("link to someone's bookings", "links to people's bookings"),
+    "contact": ("message for the team to give by phone or post", "messages for the team to give by phone or post"),
+    "contact-digest": ("list of people to phone or write to", "lists of people to phone or write to"),
 }
 
 

@@ -251,3 +251,51 @@ def test_the_privacy_notice_is_linked_and_plain() -> None:
     page = render_page("privacy", base="/api/pages", programme="Having your say", site_name="", error_summary=None)
     assert "How we use your details" in page and "delete it" in page
 
+
+
+class TestAssistedBooking:
+    """An officer books for someone who doesn't use email (ContactPreference Phone or Post): the sync treats it
+    like any booking but emails nobody; the team's daily digest and the facilitators' brief say who to tell."""
+
+    ADMINS = "coproduction-admins@council.example.org"
+
+    @pytest.fixture
+    def team(self, emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock) -> Iterator[Programme]:
+        settings = load_settings(env | {"COPROD_PUBLIC_URL": "https://coprod.example.org",
+                                        "COPROD_ADMIN_EMAIL": self.ADMINS})
+        with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
+            yield Programme(emulator, services, clock)
+
+    def test_no_email_goes_and_the_team_gets_one_list_a_day(self, team: Programme) -> None:
+        session = team.session("Carers' drop-in", soon(3), capacity=1, Facilitators="fac@council.example.org")
+        by_phone = team.register(session, "Pat Phone", Email="", ContactPreference="Phone", Phone="01632 960 001")
+        by_post = team.register(session, "Pam Post", Email="", ContactPreference="Post",
+                                PostalAddress="1 High Street\nTowncastle\nTC1 1AA")
+        team.run()
+        assert [team.field("Registrations", r, "Status") for r in (by_phone, by_post)] == ["Confirmed", "Waitlisted"]
+        sent = team.mail()
+        assert [m.to for m in sent if m.to != (self.ADMINS,)] == []  # nobody was emailed about these bookings
+        [digest] = [m for m in sent if m.to == (self.ADMINS,)]
+        assert digest.subject == "2 people to phone or write to about their booking"
+        body = digest.text_body or ""
+        assert "Pat Phone: their place is booked." in body and "Phone: 01632 960 001" in body
+        assert "Pam Post: they're on the waiting list (number 1)." in body
+        assert "Post to: 1 High Street, Towncastle, TC1 1AA" in body
+        team.run()
+        assert len([m for m in team.mail() if m.to == (self.ADMINS,)]) == 1  # once a day, and each once
+
+    def test_a_post_booking_without_an_address_needs_attention(self, team: Programme) -> None:
+        session = team.session("Carers' drop-in", soon(3))
+        booking = team.register(session, "Pam Post", Email="", ContactPreference="Post")
+        team.run()
+        assert team.field("Registrations", booking, "Status") == "NeedsAttention"
+        assert "postal address" in str(team.field("Registrations", booking, "StatusNote"))
+
+    def test_the_facilitators_brief_lists_them_with_the_number_to_ring(self, team: Programme) -> None:
+        session = team.session("Carers' drop-in", soon(1), capacity=5, Facilitators="fac@council.example.org")
+        team.register(session, "Pat Phone", Email="", ContactPreference="Phone", Phone="01632 960 001")
+        team.register(session, "Ann Email")
+        team.run()
+        [brief] = [m for m in team.mail() if m.to == ("fac@council.example.org",)]
+        assert "- Pat Phone, by phone: 01632 960 001" in (brief.text_body or "")
+        assert "Ann Email" not in (brief.text_body or "")

@@ -13,6 +13,7 @@ spells a ledger key, an email's outbox key, or a link's purpose.
     subscriber        subscriber:<address> (or :web:...:<day>)  registrations, page mailing list
     cancel-request    cancel-request:<registration>             cancel page         registrations
     bookings-asked    bookings-asked:<address>:<day>            bookings page       messages
+    contact-due       contact:<message>:registration-<id>:...   messages            messages (the team's digest)
     session-change    session-changed:<session>:v<version>      meetings            messages
     meeting           meeting:<session>                         meetings            messages, registrations, pages
     guest-confirmed   guest-confirmed:<row>:<digest>            guest page          guests
@@ -55,6 +56,7 @@ from coprod.handoffs._meetings import MeetingRecord, SessionChanged
 from coprod.handoffs._registrations import (
     BookingsAsked,
     CancelRequest,
+    ContactDue,
     GuestRequestDue,
     MailFailed,
     MessageDue,
@@ -67,12 +69,47 @@ from coprod.handoffs._registrations import (
 from coprod.store import Ledger, LedgerEntry, OutboxStore
 
 __all__ = [
-    "CANCEL", "COMMANDS", "GUEST_CONFIRM", "MY_BOOKINGS", "ONE_CLICK_PAGE", "PAGES", "PREFERENCES", "REJOIN",
-    "SUBSCRIBE_CONFIRM", "UNSUBSCRIBE", "BookingsAsked", "Campaign", "CancelRequest", "GuestConfirmed",
-    "GuestRequestDue", "Handoff", "Invitation", "LinkKind", "ListCommand", "MailFailed", "MeetingRecord",
-    "MessageDue", "Readable", "RejoinAsked", "RowGuard", "SessionChanged", "StoreForPages", "SubscriberDue", "Told",
-    "claim", "decide_again", "get", "mail_keys", "pending", "put", "record", "sessions_to_decide",
-    "set_sessions_to_decide", "settle", "unsubscribe",
+    "CANCEL",
+    "COMMANDS",
+    "GUEST_CONFIRM",
+    "MY_BOOKINGS",
+    "ONE_CLICK_PAGE",
+    "PAGES",
+    "PREFERENCES",
+    "REJOIN",
+    "SUBSCRIBE_CONFIRM",
+    "UNSUBSCRIBE",
+    "BookingsAsked",
+    "Campaign",
+    "CancelRequest",
+    "ContactDue",
+    "GuestConfirmed",
+    "GuestRequestDue",
+    "Handoff",
+    "Invitation",
+    "LinkKind",
+    "ListCommand",
+    "MailFailed",
+    "MeetingRecord",
+    "MessageDue",
+    "Readable",
+    "RejoinAsked",
+    "RowGuard",
+    "SessionChanged",
+    "StoreForPages",
+    "SubscriberDue",
+    "Told",
+    "claim",
+    "decide_again",
+    "get",
+    "mail_keys",
+    "pending",
+    "put",
+    "record",
+    "sessions_to_decide",
+    "set_sessions_to_decide",
+    "settle",
+    "unsubscribe",
 ]
 
 

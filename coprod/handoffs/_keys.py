@@ -49,3 +49,8 @@ class mail_keys:
     def bookings_link(digest: str, day: str) -> str:
         """The link to someone's bookings: one a day at most per address (its keyed digest)."""
         return f"mail:bookings-link:{digest}:{day}"
+
+    @staticmethod
+    def contact_digest(day: str) -> str:
+        """The team's daily list of people to phone or write to."""
+        return f"mail:contact-digest:{day}"

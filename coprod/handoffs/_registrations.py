@@ -215,3 +215,29 @@ class BookingsAsked:
     @classmethod
     def read(cls, entry: LedgerEntry) -> BookingsAsked:
         return cls(str(entry.payload.get("address") or ""), str(entry.payload.get("day") or ""))
+
+
+@dataclass(frozen=True)
+class ContactDue:
+    """Someone booked by an officer (ContactPreference Phone or Post) must be told something: no email goes to them;
+    the team's daily digest lists it, and the facilitators' brief lists them."""
+
+    KIND: ClassVar[str] = "contact-due"
+    registration: str
+    message: str  # confirmed, promoted, waitlisted, cancelled, changed
+    session: str
+    version: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"contact:{self.message}:registration-{self.registration}:session-{self.session}:v{self.version}"
+
+    def payload(self) -> dict[str, Any]:
+        return {"registration": self.registration, "message": self.message, "session": self.session,
+                "version": self.version}
+
+    @classmethod
+    def read(cls, entry: LedgerEntry) -> ContactDue:
+        p = entry.payload
+        return cls(str(p.get("registration") or ""), str(p.get("message") or ""), str(p.get("session") or ""),
+                   int(p.get("version") or 0))

@@ -32,6 +32,7 @@ from coprod.handoffs import (
     CANCEL,
     MY_BOOKINGS,
     BookingsAsked,
+    ContactDue,
     MailFailed,
     MeetingRecord,
     MessageDue,
@@ -44,9 +45,9 @@ from coprod.links import Signer
 from coprod.lists.fields import as_text, facilitators, normalise_email
 from coprod.mail.calendar import SessionEvent, session_ics
 from coprod.mail.outbox import Outbox
-from coprod.registrations.rules import parse_session
+from coprod.registrations.rules import ASSISTED, HELD, contact_preference, parse_session
 from coprod.store import LedgerEntry, MirrorItem, StateStore
-from coprod.templates import render_email
+from coprod.templates import UK, render_email
 from coprod.words import count, count_kind
 from graph_client import Attachment, OutgoingMail
 
@@ -55,6 +56,13 @@ __all__ = ["MessageConfig", "MessageReport", "ParticipantMessages"]
 log = logging.getLogger("coprod.registrations.messages")
 
 EXPECTED = {"confirmed": "Confirmed", "promoted": "Confirmed", "waitlisted": "Waitlisted", "cancelled": "Cancelled"}
+CONTACT_WORDS = {  # what the team tells someone booked by phone or post, by the message they would have had
+    "confirmed": "their place is booked",
+    "promoted": "a place has come up for them",
+    "waitlisted": "they're on the waiting list",
+    "cancelled": "their place is cancelled",
+    "changed": "the session has changed",
+}
 SUBJECTS = {
     "confirmed": "Your place is booked: {title}",
     "promoted": "A place has come up for you: {title}",
@@ -74,6 +82,7 @@ class MessageConfig:
     public_url: str
     reminder_hours: float = 24
     brief_hours: float = 48
+    admin_email: str | None = None  # the team's daily list of people to phone or write to goes here
 
 
 @dataclass
@@ -119,6 +128,7 @@ class ParticipantMessages:
         for entry, asked in pending(self.store, BookingsAsked):
             self._bookings_link(asked, report)
             handoffs.settle(self.store, entry)
+        self._contact_digest(report)
         now = datetime.fromtimestamp(self.clock(), UTC)
         for item in self.store.mirror_items("Sessions"):
             record = MeetingRecord.of(self.store, item.item_id)
@@ -131,6 +141,39 @@ class ParticipantMessages:
                                     {"session": record.session_id}, report):
                     self._brief(item, record, report)
         return report
+
+    def _contact_digest(self, report: MessageReport) -> None:
+        """Once a day, the team's list of people booked by phone or post and what to tell each (to the admin
+        address). What is listed is settled: tomorrow's list has only what came since."""
+        due = pending(self.store, ContactDue)
+        if not due or not self.config.admin_email:
+            return
+        day = datetime.fromtimestamp(self.clock(), UK).date().isoformat()
+        key = mail_keys.contact_digest(day)
+        if self.store.outbox_get(key) is not None:
+            return  # today's went: the rest wait for tomorrow's
+        people = []
+        for entry, contact in due:
+            item = self.store.mirror_get("Registrations", contact.registration)
+            view, _, _ = self._session(contact.session)
+            if item is None:
+                handoffs.settle(self.store, entry, outcome="gone")
+                continue
+            how = contact_preference(item.fields)
+            people.append({"name": as_text(item.fields.get("Title"), 80), "how": how,
+                           "phone": as_text(item.fields.get("Phone"), 40),
+                           "postal": _lines(item.fields.get("PostalAddress")),
+                           "tell": CONTACT_WORDS.get(contact.message, contact.message), "session": view,
+                           "position": self._position(item) if contact.message == "waitlisted" else None})
+        if people:
+            text, html = render_email("contact_digest", people=people, programme=self.config.programme)
+            noun = "person" if len(people) == 1 else "people"
+            mail = OutgoingMail(key=key, to=(self.config.admin_email,), text=text, html=html,
+                                subject=f"{len(people)} {noun} to phone or write to about their booking")
+            if self.outbox.enqueue(mail, "contact-digest"):
+                report.add("contact-digest")
+        for entry, _ in due:
+            handoffs.settle(self.store, entry, outcome=f"in the digest of {day}")
 
     def _bookings_link(self, asked: BookingsAsked, report: MessageReport) -> None:
         """The link to someone's bookings, asked for on the bookings page: once a day at most, and only to an
@@ -213,6 +256,12 @@ class ParticipantMessages:
         item = self.store.mirror_get("Registrations", registration_id)
         status = item.fields.get("Status") if item else None
         address = normalise_email(item.fields.get("Email")) if item else None
+        if item is not None and status == EXPECTED.get(kind) and contact_preference(item.fields) in ASSISTED:
+            # booked by an officer for someone who prefers the phone or post: no email; the team is told
+            handoffs.record(self.store, ContactDue(registration_id, kind, session_id))
+            handoffs.settle(self.store, entry, outcome="to be told by phone or post")
+            report.add("contact")
+            return
         if item is None or address is None or status != EXPECTED.get(kind):
             # gone, or its status moved on before we wrote (the newer hand-off says what happened)
             handoffs.settle(self.store, entry, outcome="not sent: status moved on")
@@ -258,6 +307,10 @@ class ParticipantMessages:
         before = {"title": previous.get("title"), "start": _when(previous.get("start"))} if previous else None
         for item in self.store.mirror_items("Registrations", group=session_id):
             status = item.fields.get("Status")
+            if status in HELD and contact_preference(item.fields) in ASSISTED:
+                if handoffs.record(self.store, ContactDue(item.item_id, "changed", session_id, version)):
+                    report.add("contact")
+                continue
             told = self._told(item.item_id)
             address = normalise_email(item.fields.get("Email"))
             if status not in ("Confirmed", "Waitlisted") or told is None or told.version >= version or address is None:
@@ -282,7 +335,8 @@ class ParticipantMessages:
             told = self._told(item.item_id)
             address = normalise_email(item.fields.get("Email"))
             if (item.fields.get("Status") != "Confirmed" or told is None or told.at >= reminder_time
-                    or address is None or self.store.outbox_get(key) is not None):
+                    or address is None or contact_preference(item.fields) in ASSISTED
+                    or self.store.outbox_get(key) is not None):
                 continue  # not booked, not told yet, told moments ago, or reminded already
             about = {"registration": item.item_id, "session": record.session_id}
             with self._isolated(key, "reminder", about, report):
@@ -298,14 +352,23 @@ class ParticipantMessages:
         registrations = self.store.mirror_items("Registrations", group=record.session_id)
         confirmed = [r for r in registrations if r.fields.get("Status") == "Confirmed"]
         needs = sorted({n for n in (as_text(r.fields.get("AccessNeeds"), 500) for r in confirmed) if n})
+        assisted = [{"name": as_text(r.fields.get("Title"), 80), "how": contact_preference(r.fields),
+                     "phone": as_text(r.fields.get("Phone"), 40)}
+                    for r in confirmed if contact_preference(r.fields) in ASSISTED]
         view, _, _ = self._session(record.session_id)
         text, html = render_email("facilitator_brief", session=view, capacity=parse_session(
             session.item_id, session.fields).capacity, confirmed=len(confirmed), access_needs=needs,
-            waiting=sum(1 for r in registrations if r.fields.get("Status") == "Waitlisted"))
+            waiting=sum(1 for r in registrations if r.fields.get("Status") == "Waitlisted"), assisted=assisted)
         if self.outbox.enqueue(OutgoingMail(key=key, to=tuple(team), text=text, html=html,
                                             subject=SUBJECTS["facilitator_brief"].format(title=view["title"])),
                                "facilitator_brief", {"session": record.session_id}):
             report.add("facilitator_brief")
+
+
+def _lines(value: Any) -> str:
+    """A multi-line column (a postal address) on one line, its lines joined by commas, each cleaned."""
+    lines = (as_text(line, 120) for line in str(value or "").splitlines()[:10])
+    return ", ".join(line for line in lines if line)
 
 
 def _when(value: Any) -> datetime | None:

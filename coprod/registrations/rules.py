@@ -13,11 +13,13 @@ from typing import Any
 from coprod.lists.fields import INTERNATIONAL_NOTE, as_bool, as_datetime, as_int, as_text, check_email
 
 __all__ = [
+    "ASSISTED",
     "Decision",
     "Notes",
     "Registration",
     "Session",
     "allocate",
+    "contact_preference",
     "message_kind",
     "parse_registration",
     "parse_session",
@@ -25,6 +27,7 @@ __all__ = [
 ]
 
 HELD = ("Confirmed", "Waitlisted")
+ASSISTED = ("Phone", "Post")  # ContactPreference values of a booking an officer made: told by phone or post
 
 
 class Notes:
@@ -37,6 +40,8 @@ class Notes:
     SESSION_GONE = "This session is no longer running. We're sorry. We'll let you know about other sessions."
     NO_NAME = "Please add your name, so we know who is coming."
     NO_EMAIL = "Please add your email address, so we can send you the joining link."
+    NO_PHONE = "We need a phone number to ring about this booking (How we contact them says Phone)."
+    NO_POSTAL = "We need a postal address to write to about this booking (How we contact them says Post)."
     BAD_EMAIL = "We couldn't use the email address “{value}”. Please check it for typing mistakes."
     INTERNATIONAL_EMAIL = INTERNATIONAL_NOTE
     NO_CONSENT = ("We need your agreement to keep your details before we can book your place. "
@@ -109,6 +114,18 @@ class Registration:
     note: str | None
     wants_site_access: bool
     join_mailing_list: bool
+    contact: str = "Email"  # ContactPreference: Email, or Phone or Post for an assisted booking (no email sent)
+    phone: str = ""
+    postal: bool = False  # a postal address is given
+
+    @property
+    def assisted(self) -> bool:
+        return self.contact in ASSISTED
+
+    @property
+    def identity(self) -> str:
+        """What makes two bookings one person's: the address, or for an assisted booking its name and number."""
+        return self.email or f"{self.contact}:{self.name.casefold()}:{''.join(c for c in self.phone if c.isdigit())}"
 
     @property
     def order(self) -> tuple[str, int]:
@@ -127,7 +144,15 @@ def parse_registration(item_id: str, created: str, fields: dict[str, Any]) -> Re
         session_id=session_id, consent=as_bool(fields.get("Consent")), cancel=as_bool(fields.get("Cancel")),
         status=status, note=note if isinstance(note, str) else None,
         wants_site_access=as_bool(fields.get("WantsSiteAccess")),
-        join_mailing_list=as_bool(fields.get("JoinMailingList")))
+        join_mailing_list=as_bool(fields.get("JoinMailingList")),
+        contact=contact_preference(fields), phone=as_text(fields.get("Phone"), 40),
+        postal=bool(as_text(fields.get("PostalAddress"), 500)))
+
+
+def contact_preference(fields: dict[str, Any]) -> str:
+    """How a registration's person is told things: Email (the default), Phone or Post."""
+    value = as_text(fields.get("ContactPreference"), 20)
+    return value if value in ("Email", *ASSISTED) else "Email"
 
 
 def session_of(fields: dict[str, Any]) -> str | None:
@@ -147,7 +172,11 @@ class Decision:
 def _problem(reg: Registration, session: Session | None, now: datetime) -> str | None:
     if not reg.name:
         return Notes.NO_NAME
-    if reg.email is None:
+    if reg.contact == "Phone" and not reg.phone:
+        return Notes.NO_PHONE
+    if reg.contact == "Post" and not reg.postal:
+        return Notes.NO_POSTAL
+    if reg.email is None and not (reg.assisted and not reg.email_shown):
         if reg.email_problem == "international":
             return Notes.INTERNATIONAL_EMAIL.format(value=reg.email_shown)
         return Notes.BAD_EMAIL.format(value=reg.email_shown) if reg.email_shown else Notes.NO_EMAIL
@@ -200,8 +229,7 @@ def allocate(session: Session | None, regs: list[Registration], now: datetime, *
 
     by_address: dict[str, Registration] = {}
     for reg in sorted(candidates, key=lambda r: (r.status != "Confirmed", r.status != "Waitlisted", r.order)):
-        assert reg.email is not None
-        first = by_address.setdefault(reg.email, reg)
+        first = by_address.setdefault(reg.identity, reg)
         if first is not reg:
             decisions[reg.id] = Decision("NeedsAttention", Notes.DUPLICATE, valid=False)
     active = [r for r in candidates if r.id not in decisions]
