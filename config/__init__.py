@@ -1,6 +1,7 @@
 """Settings and list schemas: the floor of the import direction (nothing here imports the rest)."""
 
 from config._lists import (
+    CONTACT_METHODS,
     GUEST_REQUESTS,
     LISTS,
     REGISTRATIONS,
@@ -13,5 +14,5 @@ from config._lists import (
 )
 from config._settings import DEFAULT_SYNC_SCHEDULE, Settings, SettingsError, load_settings
 
-__all__ = ["DEFAULT_SYNC_SCHEDULE", "GUEST_REQUESTS", "LISTS", "REGISTRATIONS", "ROLES", "SESSIONS", "SUBSCRIBERS",
-           "THEMES", "UPDATES", "ListSchema", "Settings", "SettingsError", "load_settings"]
+__all__ = ["CONTACT_METHODS", "DEFAULT_SYNC_SCHEDULE", "GUEST_REQUESTS", "LISTS", "REGISTRATIONS", "ROLES",
+           "SESSIONS", "SUBSCRIBERS", "THEMES", "UPDATES", "ListSchema", "Settings", "SettingsError", "load_settings"]

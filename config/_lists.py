@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "CONTACT_METHODS",
     "GUEST_REQUESTS",
     "LISTS",
     "REGISTRATIONS",
@@ -24,6 +25,7 @@ __all__ = [
 THEMES = ("Having choice", "Being included", "Being healthy", "Carers", "Other")
 AUDIENCES = ("People who use services", "Carers", "Professionals", "Everyone")
 ROLES = ("Person who uses services", "Carer", "Professional", "Other")
+CONTACT_METHODS = ("Phone", "Teams", "In person")  # how a drop-in appointment happens
 
 
 def text(name: str, *, multiline: bool = False, display: str | None = None) -> dict[str, Any]:
@@ -72,6 +74,9 @@ SESSIONS = ListSchema("Sessions", (
     text("JoinUrl", multiline=True, display="Teams join link"),
     text("MeetingId", multiline=True, display="Teams meeting id"),
     text("SyncNote", multiline=True, display="Sync note"),
+    # Drop-ins by appointment: one person a slot of SlotMinutes, from StartTime to EndTime
+    choice("Kind", ("Group", "DropIn"), display="Kind of session"),
+    number("SlotMinutes", "Minutes a drop-in appointment"),
 ), frozenset({"JoinUrl", "MeetingId", "SyncNote"}))
 
 REGISTRATIONS = ListSchema("Registrations", (
@@ -83,6 +88,9 @@ REGISTRATIONS = ListSchema("Registrations", (
     text("Phone"),
     # Assisted bookings, entered by an officer for someone who prefers the phone or post: no email is sent to them
     choice("ContactPreference", ("Email", "Phone", "Post"), display="How we contact them"),
+    # A drop-in appointment: its start, and how the conversation happens
+    when("Slot", "Appointment time (UTC)"),
+    choice("ContactMethod", CONTACT_METHODS, display="Appointment by"),
     text("PostalAddress", multiline=True, display="Postal address (for Post)"),
     yes_no("Consent", "I agree to my details being kept for this programme"),
     yes_no("JoinMailingList", "Join the mailing list"),

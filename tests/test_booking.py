@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -19,10 +20,11 @@ from coprod.handoffs import MY_BOOKINGS, BookingsAsked, CancelRequest, pending
 from coprod.pages.app import create_web_app
 from coprod.pages.booking import BookingLimits
 from coprod.runtime import Services
+from coprod.templates import uk_clock
 from graph_emulator import EmulatorServer
 from graph_emulator.testing import AsgiTransport, BackgroundServer
 from tests.conftest import OffsetClock
-from tests.test_sessions_and_messages import Programme, soon
+from tests.test_sessions_and_messages import Programme, calendar_of, soon
 
 BASE = "http://localhost:7071/api/pages"
 GOOD = {"name": "Ann Example", "email": "ann.example@example.org", "role": "Carer", "access_needs": "Captions, please",
@@ -299,3 +301,77 @@ class TestAssistedBooking:
         [brief] = [m for m in team.mail() if m.to == ("fac@council.example.org",)]
         assert "- Pat Phone, by phone: 01632 960 001" in (brief.text_body or "")
         assert "Ann Email" not in (brief.text_body or "")
+
+
+class TestDropIns:
+    """A drop-in offers appointments of SlotMinutes from its start to its end: one person a time, each with how
+    they'd like to talk (phone, Teams, in person)."""
+
+    @pytest.fixture
+    def drop_in(self, programme: Programme) -> str:
+        start = soon(3, hour=10)  # 10am UTC; the facilitators' brief is due 48 hours before
+        made = programme.session("Drop-in: a one-to-one conversation", start, minutes=60, capacity=0,
+                                 Kind="DropIn", SlotMinutes=20, Facilitators="fac@council.example.org")
+        programme.run()
+        return made
+
+    @staticmethod
+    def slots(page: str) -> list[str]:
+        return re.findall(r'name="slot" type="radio" value="([^"]+)"', page)
+
+    def test_its_page_offers_the_free_times_and_the_ways_to_talk(self, programme: Programme, drop_in: str) -> None:
+        page = web(programme).get(f"/sessions/{drop_in}").text
+        assert len(self.slots(page)) == 3 and "3 times free." in page
+        assert re.findall(r'name="contact_method" type="radio" value="([^"]+)"', page) == ["Phone", "Teams",
+                                                                                            "In person"]
+        answer = web(programme).post(f"/sessions/{drop_in}", data=GOOD | {"contact_method": "Phone"})
+        assert answer.status_code == 400
+        assert '<a href="#slot">Choose a time</a>' in answer.text
+        assert '<a href="#phone">Enter a phone number, so we can ring you at your time</a>' in answer.text
+
+    def test_two_people_cannot_take_one_time(self, programme: Programme, drop_in: str) -> None:
+        client = web(programme)
+        first_time = self.slots(client.get(f"/sessions/{drop_in}").text)[0]
+        ann = client.post(f"/sessions/{drop_in}", data=GOOD | {"slot": first_time, "contact_method": "Teams"})
+        ben = client.post(f"/sessions/{drop_in}", data=GOOD | {"name": "Ben", "email": "ben@example.org",
+                                                                "slot": first_time, "contact_method": "Teams"})
+        assert ann.status_code == 200 and ben.status_code == 409
+        assert "Someone has just booked that time. Please choose another" in ben.text
+        assert len(registrations(programme)) == 1
+        programme.run()
+        assert first_time not in self.slots(client.get(f"/sessions/{drop_in}").text)  # taken, as the list shows
+
+    def test_two_bookings_for_one_time_in_the_list_keep_the_first(self, programme: Programme, drop_in: str) -> None:
+        time = web(programme).get(f"/sessions/{drop_in}").text
+        slot = self.slots(time)[1]
+        first = programme.register(drop_in, "Ann", Slot=slot, ContactMethod="Teams")
+        second = programme.register(drop_in, "Ben", Slot=slot, ContactMethod="In person")
+        none = programme.register(drop_in, "Cat", ContactMethod="Teams")
+        programme.run()
+        assert [programme.field("Registrations", r, "Status") for r in (first, second, none)] == [
+            "Confirmed", "NeedsAttention", "NeedsAttention"]
+        assert "Someone booked this appointment time just before you" in str(
+            programme.field("Registrations", second, "StatusNote"))
+
+    def test_the_confirmation_names_the_time_and_the_brief_lists_each_with_how(self, programme: Programme,
+                                                                              drop_in: str) -> None:
+        client = web(programme)
+        times = self.slots(client.get(f"/sessions/{drop_in}").text)
+        client.post(f"/sessions/{drop_in}", data=GOOD | {"slot": times[2], "contact_method": "Phone",
+                                                          "phone": "01632 960 002"})
+        programme.register(drop_in, "Ben", Slot=times[0], ContactMethod="Teams", Phone="01632 960 003")
+        programme.run()
+        programme.run(minutes=24 * 60)  # a day on: the brief is due
+        [confirmation] = programme.mail_to(GOOD["email"])
+        body = confirmation.text_body or ""
+        slot = datetime.fromisoformat(times[2])
+        assert f"to {uk_clock(slot + timedelta(minutes=20))} (UK time)" in body
+        assert "By phone: we'll ring you on the number you gave us." in body
+        assert "teams.microsoft.com" not in body  # a phone appointment has no join link
+        event = calendar_of(confirmation).walk("VEVENT")[0]
+        assert event.decoded("dtstart") == slot and event.decoded("dtend") == slot + timedelta(minutes=20)
+        [brief] = [m for m in programme.mail() if m.to == ("fac@council.example.org",)]
+        text = brief.text_body or ""
+        assert f"- {uk_clock(slot)} to {uk_clock(slot + timedelta(minutes=20))}: Ann Example, phone, ring " \
+               "01632 960 002" in text
+        assert "Ben, teams" in text and "01632 960 003" not in text  # a number only for an appointment by phone

@@ -107,7 +107,7 @@ def test_emails_have_a_heading_a_named_cancel_link_and_a_digest_that_fits_a_phon
     from coprod.templates import render_email
 
     session = {"title": "Carers' drop-in", "start": datetime(2027, 3, 26, 14, tzinfo=UTC),
-               "end": datetime(2027, 3, 26, 15, tzinfo=UTC), "join_url": "https://teams.example/x"}
+               "end": datetime(2027, 3, 26, 15, tzinfo=UTC), "join_url": "https://teams.example/x", "appointment": None}
     _, html = render_email("confirmed", name="Ann", session=session, cancel_link="https://x.example/c",
                            access_needs="")
     assert '<h2 style="font-size:22px;line-height:1.3;margin:0 0 8px;">Carers&#39; drop-in</h2>' in html

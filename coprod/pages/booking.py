@@ -26,19 +26,19 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
-from config import ROLES, THEMES
+from config import CONTACT_METHODS, ROLES, THEMES
 from coprod import handoffs
 from coprod.handoffs import CANCEL, MY_BOOKINGS, PAGES, BookingsAsked
-from coprod.lists.fields import as_text, check_email, normalise_email
+from coprod.lists.fields import as_datetime, as_text, check_email, normalise_email
 from coprod.mail.calendar import SessionEvent, timetable_ics
 from coprod.registrations.rules import HELD, parse_session
-from coprod.templates import UK
+from coprod.templates import UK, uk_clock
 
 if TYPE_CHECKING:
     from coprod.pages.app import Pages, WebContext
     from graph_client import SharePointLists
 
-__all__ = ["AUDIENCES_SHOWN", "BookingLimits", "Bookings", "timetable"]
+__all__ = ["AUDIENCES_SHOWN", "BookingLimits", "Bookings", "slot_value", "slot_words", "timetable"]
 
 AUDIENCES_SHOWN = ("People who use services", "Carers", "Professionals")
 EMAIL_PROBLEMS = {"missing": "Enter your email address",
@@ -68,6 +68,12 @@ class Listed:
     end: datetime | None
     description: str
     places_left: int | None  # None: no limit
+    slot_minutes: int = 0  # a drop-in's appointment length (0: a group session)
+    free_slots: tuple[datetime, ...] = ()  # a drop-in's appointment times nobody holds (as of the last run)
+
+    @property
+    def drop_in(self) -> bool:
+        return self.slot_minutes > 0
 
     @property
     def minutes(self) -> int:
@@ -81,19 +87,26 @@ class Listed:
 def timetable(store: Any, now: datetime) -> list[Listed]:
     """Open sessions still to come, soonest first, with the places left as of the last run."""
     held: dict[str, int] = defaultdict(int)
+    held_slots: dict[str, set[datetime]] = defaultdict(set)
     for reg in store.mirror_items("Registrations"):
         if reg.group and reg.fields.get("Status") in HELD:
             held[reg.group] += 1
+            slot = as_datetime(reg.fields.get("Slot"))
+            if slot is not None:
+                held_slots[reg.group].add(slot)
     shown = []
     for item in store.mirror_items("Sessions"):
         session = parse_session(item.item_id, item.fields)
         if session.status != "Open" or session.start is None or session.start <= now or session.capacity is None:
             continue
         audiences = item.fields.get("Audience")
-        places = None if session.unlimited else max(0, session.capacity - held[item.item_id])
+        free = tuple(t for t in session.slots if t not in held_slots[item.item_id] and t > now)
+        places = len(free) if session.drop_in else None if session.unlimited else max(
+            0, session.capacity - held[item.item_id])
         shown.append(Listed(item.item_id, session.title, as_text(item.fields.get("Theme"), 60) or "Other",
                             tuple(a for a in audiences if isinstance(a, str)) if isinstance(audiences, list) else (),
-                            session.start, session.end, as_text(item.fields.get("Description"), 2000), places))
+                            session.start, session.end, as_text(item.fields.get("Description"), 2000), places,
+                            session.slot_minutes, free))
     return sorted(shown, key=lambda s: (s.start, int(s.id) if s.id.isdigit() else 0))
 
 
@@ -147,22 +160,25 @@ class Bookings:
         if listed is None:
             return self.pages.page("session_closed", 404)
         blank = {"name": "", "email": "", "role": "", "access_needs": "", "phone": "", "consent": False,
-                 "join_mailing_list": False, "wants_site_access": False}
+                 "join_mailing_list": False, "wants_site_access": False, "slot": "", "contact_method": ""}
         if request.method != "POST":
             return self._form(listed, blank, {})
         form = await request.form()
         values = blank | {key: as_text(form.get(key), 2000 if key == "access_needs" else 320)
-                          for key in ("name", "email", "role", "access_needs", "phone")}
+                          for key in ("name", "email", "role", "access_needs", "phone", "slot", "contact_method")}
         values |= {key: form.get(key) == "yes" for key in ("consent", "join_mailing_list", "wants_site_access")}
-        errors = _problems(values)
+        errors = _problems(values) | (_appointment_problems(listed, values) if listed.drop_in else {})
         if errors:
-            return self._form(listed, values, errors, 400)
+            return self._form(listed, values, _in_form_order(errors), 400)
         if as_text(form.get("website"), 200):  # the honeypot: people never see it, form-filling robots do
             return self.pages.page("booked", email=values["email"], session=listed)
         if not self._client_allowed(request):
             return self.pages.page("booking_busy", 429)
         address = check_email(values["email"]).address or ""
         if self._address_allowed(address, listed.id) and not self._already_booked(address, listed.id):
+            if listed.drop_in and not self._claim_slot(listed, str(values["slot"])):
+                taken = {"slot": "Someone has just booked that time. Please choose another"}
+                return self._form(listed, values, taken, 409)
             try:
                 self._create(listed, values, address)
             except Exception:  # Graph refused or is away: nothing was saved, and the person is told so
@@ -171,6 +187,8 @@ class Bookings:
 
     def _form(self, listed: Listed, values: dict[str, Any], errors: dict[str, str], status: int = 200) -> Response:
         return self.pages.page("session", status, session=listed, values=values, errors=errors, roles=ROLES,
+                               methods=[(m, METHOD_WORDS[m]) for m in CONTACT_METHODS],
+                               slots=[(slot_value(t), slot_words(t, listed.slot_minutes)) for t in listed.free_slots],
                                error_summary=list(errors.items()) or None)
 
     def _client_allowed(self, request: Request) -> bool:
@@ -194,6 +212,13 @@ class Bookings:
         return store.counter_add(f"book:address:{digest}:{day}", (day + 1) * 86400.0) <= \
             self.context.booking_limits.per_address_per_day
 
+    def _claim_slot(self, listed: Listed, slot: str) -> bool:
+        """Claim a drop-in's time for this booking: of two people pressing "Book" for one time together, only
+        one gets it (the other is asked to choose again). The claim lasts 10 minutes, until the run has
+        mirrored the booking."""
+        now = self.clock()
+        return self.context.store.counter_add(f"book:slot:{listed.id}:{slot}", now + 600) == 1
+
     def _already_booked(self, address: str, session_id: str) -> bool:
         """The mirror holds a live booking of this address for this session: no second item."""
         return any(normalise_email(reg.fields.get("Email")) == address and reg.fields.get("Status") != "Cancelled"
@@ -208,6 +233,8 @@ class Bookings:
             "JoinMailingList": values["join_mailing_list"], "WantsSiteAccess": values["wants_site_access"]}
         if values["role"] in ROLES:
             fields["Role"] = values["role"]
+        if listed.drop_in:
+            fields |= {"Slot": values["slot"], "ContactMethod": values["contact_method"]}
         for key, column in (("access_needs", "AccessNeeds"), ("phone", "Phone")):
             if values[key]:
                 fields[column] = values[key]
@@ -254,6 +281,39 @@ class Bookings:
                          "cancel_token": token})
         mine.sort(key=lambda booking: booking["session"].start)
         return self.pages.page("my_bookings", bookings=mine)
+
+
+def _appointment_problems(listed: Listed, values: dict[str, Any]) -> dict[str, str]:
+    """A drop-in's own questions: one of the free times, how to talk, and a number if by phone."""
+    errors: dict[str, str] = {}
+    free = {slot_value(t) for t in listed.free_slots}
+    if values["slot"] not in free:
+        errors["slot"] = "Choose a time" if not values["slot"] else "That time isn't free any more. Choose another"
+    if values["contact_method"] not in CONTACT_METHODS:
+        errors["contact_method"] = "Choose how you'd like to talk"
+    elif values["contact_method"] == "Phone" and not values["phone"]:
+        errors["phone"] = "Enter a phone number, so we can ring you at your time"
+    return errors
+
+
+def slot_words(start: datetime, minutes: int) -> str:
+    """`10:20am to 10:40am` in UK time."""
+    return f"{uk_clock(start)} to {uk_clock(start + timedelta(minutes=minutes))}"
+
+
+def slot_value(moment: datetime) -> str:
+    """A slot as the form and the list carry it: UTC, to the second, with Z."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+METHOD_WORDS = {"Phone": "By phone: we'll ring you", "Teams": "On Teams: we'll email you the link",
+                "In person": "In person: we'll email you where"}
+FORM_ORDER = ("name", "email", "slot", "contact_method", "role", "access_needs", "phone", "consent")
+
+
+def _in_form_order(errors: dict[str, str]) -> dict[str, str]:
+    """The error summary lists mistakes in the order of the form's fields."""
+    return {key: errors[key] for key in sorted(errors, key=lambda k: FORM_ORDER.index(k) if k in FORM_ORDER else 99)}
 
 
 def _problems(values: dict[str, Any]) -> dict[str, str]:

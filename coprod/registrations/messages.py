@@ -30,7 +30,6 @@ from typing import Any
 from coprod import handoffs
 from coprod.handoffs import (
     CANCEL,
-    MY_BOOKINGS,
     BookingsAsked,
     ContactDue,
     MailFailed,
@@ -42,12 +41,13 @@ from coprod.handoffs import (
     pending,
 )
 from coprod.links import Signer
-from coprod.lists.fields import as_text, facilitators, normalise_email
+from coprod.lists.fields import as_datetime, as_text, facilitators, normalise_email
 from coprod.mail.calendar import SessionEvent, session_ics
 from coprod.mail.outbox import Outbox
+from coprod.registrations.notices import TeamNotices
 from coprod.registrations.rules import ASSISTED, HELD, contact_preference, parse_session
 from coprod.store import LedgerEntry, MirrorItem, StateStore
-from coprod.templates import UK, render_email
+from coprod.templates import render_email
 from coprod.words import count, count_kind
 from graph_client import Attachment, OutgoingMail
 
@@ -56,12 +56,10 @@ __all__ = ["MessageConfig", "MessageReport", "ParticipantMessages"]
 log = logging.getLogger("coprod.registrations.messages")
 
 EXPECTED = {"confirmed": "Confirmed", "promoted": "Confirmed", "waitlisted": "Waitlisted", "cancelled": "Cancelled"}
-CONTACT_WORDS = {  # what the team tells someone booked by phone or post, by the message they would have had
-    "confirmed": "their place is booked",
-    "promoted": "a place has come up for them",
-    "waitlisted": "they're on the waiting list",
-    "cancelled": "their place is cancelled",
-    "changed": "the session has changed",
+APPOINTMENT_WORDS = {  # how a drop-in appointment happens, as the person's emails say it
+    "Phone": "By phone: we'll ring you on the number you gave us.",
+    "Teams": "On Microsoft Teams: use the link below at your time.",
+    "In person": "In person: reply to this email if you need to know where to go.",
 }
 SUBJECTS = {
     "confirmed": "Your place is booked: {title}",
@@ -125,10 +123,11 @@ class ParticipantMessages:
                     raise
         for entry, change in pending(self.store, SessionChanged):
             self._changed(entry, change, report)
+        notices = TeamNotices(self)
         for entry, asked in pending(self.store, BookingsAsked):
-            self._bookings_link(asked, report)
+            notices.bookings_link(asked, report)
             handoffs.settle(self.store, entry)
-        self._contact_digest(report)
+        notices.contact_digest(report)
         now = datetime.fromtimestamp(self.clock(), UTC)
         for item in self.store.mirror_items("Sessions"):
             record = MeetingRecord.of(self.store, item.item_id)
@@ -141,56 +140,6 @@ class ParticipantMessages:
                                     {"session": record.session_id}, report):
                     self._brief(item, record, report)
         return report
-
-    def _contact_digest(self, report: MessageReport) -> None:
-        """Once a day, the team's list of people booked by phone or post and what to tell each (to the admin
-        address). What is listed is settled: tomorrow's list has only what came since."""
-        due = pending(self.store, ContactDue)
-        if not due or not self.config.admin_email:
-            return
-        day = datetime.fromtimestamp(self.clock(), UK).date().isoformat()
-        key = mail_keys.contact_digest(day)
-        if self.store.outbox_get(key) is not None:
-            return  # today's went: the rest wait for tomorrow's
-        people = []
-        for entry, contact in due:
-            item = self.store.mirror_get("Registrations", contact.registration)
-            view, _, _ = self._session(contact.session)
-            if item is None:
-                handoffs.settle(self.store, entry, outcome="gone")
-                continue
-            how = contact_preference(item.fields)
-            people.append({"name": as_text(item.fields.get("Title"), 80), "how": how,
-                           "phone": as_text(item.fields.get("Phone"), 40),
-                           "postal": _lines(item.fields.get("PostalAddress")),
-                           "tell": CONTACT_WORDS.get(contact.message, contact.message), "session": view,
-                           "position": self._position(item) if contact.message == "waitlisted" else None})
-        if people:
-            text, html = render_email("contact_digest", people=people, programme=self.config.programme)
-            noun = "person" if len(people) == 1 else "people"
-            mail = OutgoingMail(key=key, to=(self.config.admin_email,), text=text, html=html,
-                                subject=f"{len(people)} {noun} to phone or write to about their booking")
-            if self.outbox.enqueue(mail, "contact-digest"):
-                report.add("contact-digest")
-        for entry, _ in due:
-            handoffs.settle(self.store, entry, outcome=f"in the digest of {day}")
-
-    def _bookings_link(self, asked: BookingsAsked, report: MessageReport) -> None:
-        """The link to someone's bookings, asked for on the bookings page: once a day at most, and only to an
-        address that has booked (the page answered the same either way)."""
-        booked = any(normalise_email(reg.fields.get("Email")) == asked.address
-                     for reg in self.store.mirror_items("Registrations"))
-        if not booked:
-            return
-        digest = self.signer.digest(asked.address)
-        token = self.signer.make(MY_BOOKINGS.purpose, digest, MY_BOOKINGS.lifetime.total_seconds())
-        text, html = render_email("bookings_link", programme=self.config.programme,
-                                  link=MY_BOOKINGS.url(self.config.public_url, token),
-                                  expires=datetime.fromtimestamp(self.clock(), UTC) + MY_BOOKINGS.lifetime)
-        mail = OutgoingMail(key=mail_keys.bookings_link(digest, asked.day), to=(asked.address,),
-                            subject=f"Your bookings with {self.config.programme}", text=text, html=html)
-        if self.outbox.enqueue(mail, "bookings-link"):
-            report.add("bookings-link")
 
     @contextmanager
     def _isolated(self, key: str, kind: str, about: dict[str, str], report: MessageReport) -> Iterator[None]:
@@ -205,7 +154,7 @@ class ParticipantMessages:
             handoffs.record(self.store, MailFailed(key, kind, f"could not be prepared ({type(error).__name__})", about))
 
     # --- what we know of a session and a person -----------------------------------------
-    def _session(self, session_id: str) -> tuple[dict[str, Any], MeetingRecord | None, str]:
+    def session_view(self, session_id: str) -> tuple[dict[str, Any], MeetingRecord | None, str]:
         """(details for the templates, its meeting, its status: Open, Draft, Cancelled or Deleted)."""
         record = MeetingRecord.of(self.store, session_id)
         item = self.store.mirror_get("Sessions", session_id)
@@ -213,8 +162,21 @@ class ParticipantMessages:
         view = {"title": record.title if record else (parsed.title if parsed else "the session"),
                 "start": record.start if record else (parsed.start if parsed else None),
                 "end": record.end if record else (parsed.end if parsed else None),
-                "join_url": record.join_url if record and not record.deleted else None}
+                "join_url": record.join_url if record and not record.deleted else None, "appointment": None}
         return view, record, parsed.status if parsed else "Deleted"
+
+    def _for(self, item: MirrorItem, view: dict[str, Any]) -> dict[str, Any]:
+        """A session's details as one person is told them: at a drop-in, their own appointment's time and how
+        the conversation happens (a Teams link only for a Teams appointment)."""
+        session = self.store.mirror_get("Sessions", item.group or "")
+        parsed = parse_session(session.item_id, session.fields) if session else None
+        slot = as_datetime(item.fields.get("Slot"))
+        if parsed is None or not parsed.drop_in or slot is None:
+            return view
+        method = as_text(item.fields.get("ContactMethod"), 20)
+        return view | {"start": slot, "end": slot + timedelta(minutes=parsed.slot_minutes),
+                       "join_url": view["join_url"] if method == "Teams" else None,
+                       "appointment": APPOINTMENT_WORDS.get(method, "")}
 
     def _told(self, registration_id: str) -> Told | None:
         return Told.of(self.store, registration_id)
@@ -267,7 +229,8 @@ class ParticipantMessages:
             handoffs.settle(self.store, entry, outcome="not sent: status moved on")
             return
         name = as_text(item.fields.get("Title"), 80)
-        view, record, session_status = self._session(session_id)
+        view, record, session_status = self.session_view(session_id)
+        view = self._for(item, view)
         if view["start"] is None or view["end"] is None:
             handoffs.settle(self.store, entry, outcome="not sent: session has no time")
             return
@@ -283,7 +246,7 @@ class ParticipantMessages:
                         cancel_link=self._cancel_link(registration_id, address, view["end"]))
             self._remember(registration_id, record.version, calendar=True)
         elif kind == "waitlisted":
-            self._queue(key, "waitlisted", address, name, view, report, about=about, position=self._position(item))
+            self._queue(key, "waitlisted", address, name, view, report, about=about, position=self.position(item))
             self._remember(registration_id, record.version if record else 0, calendar=False)
         else:  # cancelled
             told = self._told(registration_id)
@@ -294,7 +257,7 @@ class ParticipantMessages:
             self._queue(key, template, address, name, view, report, calendar, about=about, had_calendar=had_calendar)
         handoffs.settle(self.store, entry, outcome="queued")
 
-    def _position(self, item: MirrorItem) -> int:
+    def position(self, item: MirrorItem) -> int:
         waiting = sorted((r for r in self.store.mirror_items("Registrations", group=item.group)
                           if r.fields.get("Status") == "Waitlisted"),
                          key=lambda r: (r.created, int(r.item_id) if r.item_id.isdigit() else 0))
@@ -303,7 +266,7 @@ class ParticipantMessages:
     # --- a session's title or time changed -----------------------------------------------
     def _changed(self, entry: LedgerEntry, change: SessionChanged, report: MessageReport) -> None:
         session_id, version, previous = change.session, change.version, change.previous
-        view, _, _ = self._session(session_id)
+        view, _, _ = self.session_view(session_id)
         before = {"title": previous.get("title"), "start": _when(previous.get("start"))} if previous else None
         for item in self.store.mirror_items("Registrations", group=session_id):
             status = item.fields.get("Status")
@@ -329,7 +292,7 @@ class ParticipantMessages:
     # --- by the clock ------------------------------------------------------------------
     def _reminders(self, record: MeetingRecord, report: MessageReport) -> None:
         reminder_time = record.start.timestamp() - self.config.reminder_hours * 3600
-        view, _, _ = self._session(record.session_id)
+        view, _, _ = self.session_view(record.session_id)
         for item in self.store.mirror_items("Registrations", group=record.session_id):
             key = mail_keys.reminder(item.item_id, record.session_id, record.version)
             told = self._told(item.item_id)
@@ -341,8 +304,22 @@ class ParticipantMessages:
             about = {"registration": item.item_id, "session": record.session_id}
             with self._isolated(key, "reminder", about, report):
                 name = as_text(item.fields.get("Title"), 80)
-                self._queue(key, "reminder", address, name, view, report, about=about,
+                self._queue(key, "reminder", address, name, self._for(item, view), report, about=about,
                             cancel_link=self._cancel_link(item.item_id, address, view["end"]))
+
+    @staticmethod
+    def _appointments(parsed: Any, confirmed: list[MirrorItem]) -> list[dict[str, Any]]:
+        """A drop-in's appointments in time order, for its facilitators: a phone number only for one by phone."""
+        found = []
+        for reg in confirmed if parsed.drop_in else []:
+            slot = as_datetime(reg.fields.get("Slot"))
+            if slot is None:
+                continue
+            method = as_text(reg.fields.get("ContactMethod"), 20)
+            found.append({"start": slot, "end": slot + timedelta(minutes=parsed.slot_minutes),
+                          "name": as_text(reg.fields.get("Title"), 80), "method": method,
+                          "phone": as_text(reg.fields.get("Phone"), 40) if method == "Phone" else ""})
+        return sorted(found, key=lambda a: a["start"])
 
     def _brief(self, session: MirrorItem, record: MeetingRecord, report: MessageReport) -> None:
         key = mail_keys.brief(record.session_id, record.version)
@@ -355,20 +332,16 @@ class ParticipantMessages:
         assisted = [{"name": as_text(r.fields.get("Title"), 80), "how": contact_preference(r.fields),
                      "phone": as_text(r.fields.get("Phone"), 40)}
                     for r in confirmed if contact_preference(r.fields) in ASSISTED]
-        view, _, _ = self._session(record.session_id)
-        text, html = render_email("facilitator_brief", session=view, capacity=parse_session(
-            session.item_id, session.fields).capacity, confirmed=len(confirmed), access_needs=needs,
-            waiting=sum(1 for r in registrations if r.fields.get("Status") == "Waitlisted"), assisted=assisted)
+        view, _, _ = self.session_view(record.session_id)
+        parsed = parse_session(session.item_id, session.fields)
+        appointments = self._appointments(parsed, confirmed)
+        text, html = render_email("facilitator_brief", session=view, capacity=parsed.capacity, confirmed=len(confirmed),
+                                  access_needs=needs, assisted=assisted, appointments=appointments,
+                                  waiting=sum(1 for r in registrations if r.fields.get("Status") == "Waitlisted"))
         if self.outbox.enqueue(OutgoingMail(key=key, to=tuple(team), text=text, html=html,
                                             subject=SUBJECTS["facilitator_brief"].format(title=view["title"])),
                                "facilitator_brief", {"session": record.session_id}):
             report.add("facilitator_brief")
-
-
-def _lines(value: Any) -> str:
-    """A multi-line column (a postal address) on one line, its lines joined by commas, each cleaned."""
-    lines = (as_text(line, 120) for line in str(value or "").splitlines()[:10])
-    return ", ".join(line for line in lines if line)
 
 
 def _when(value: Any) -> datetime | None:

@@ -7,7 +7,7 @@ participants read: short, plain English, saying what to do.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from coprod.lists.fields import INTERNATIONAL_NOTE, as_bool, as_datetime, as_int, as_text, check_email
@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 HELD = ("Confirmed", "Waitlisted")
+MAX_SLOTS = 96  # appointments one drop-in offers at most (a day of 5-minute slots is 96 an 8-hour day)
 ASSISTED = ("Phone", "Post")  # ContactPreference values of a booking an officer made: told by phone or post
 
 
@@ -41,6 +42,10 @@ class Notes:
     NO_NAME = "Please add your name, so we know who is coming."
     NO_EMAIL = "Please add your email address, so we can send you the joining link."
     NO_PHONE = "We need a phone number to ring about this booking (How we contact them says Phone)."
+    NO_SLOT = "Please choose one of the appointment times offered for this drop-in."
+    SLOT_TAKEN = ("Someone booked this appointment time just before you. Please choose another time: your "
+                  "booking for this one hasn't been made.")
+    NO_PHONE_FOR_SLOT = "We need a phone number to ring you at your appointment time."
     NO_POSTAL = "We need a postal address to write to about this booking (How we contact them says Post)."
     BAD_EMAIL = "We couldn't use the email address “{value}”. Please check it for typing mistakes."
     INTERNATIONAL_EMAIL = INTERNATIONAL_NOTE
@@ -72,10 +77,27 @@ class Session:
     end: datetime | None
     capacity: int | None  # None: unreadable (then nobody new is confirmed)
     problems: tuple[str, ...] = ()
+    slot_minutes: int = 0  # a drop-in's appointment length; 0 for a group session
 
     @property
     def unlimited(self) -> bool:
         return self.capacity == 0
+
+    @property
+    def drop_in(self) -> bool:
+        return self.slot_minutes > 0
+
+    @property
+    def slots(self) -> list[datetime]:
+        """A drop-in's appointment times, from its start to its end (none for a group session)."""
+        if not self.drop_in or self.start is None or self.end is None:
+            return []
+        step, at = timedelta(minutes=self.slot_minutes), self.start
+        times: list[datetime] = []
+        while at + step <= self.end and len(times) < MAX_SLOTS:
+            times.append(at)
+            at += step
+        return times
 
 
 def parse_session(item_id: str, fields: dict[str, Any]) -> Session:
@@ -96,7 +118,14 @@ def parse_session(item_id: str, fields: dict[str, Any]) -> Session:
         capacity = None
     if status not in ("Draft", "Open", "Cancelled"):
         problems.append(f"Status should be Draft, Open or Cancelled (it's “{status}”).")
-    return Session(item_id, title, status, start, end, capacity, tuple(problems))
+    slot_minutes = 0
+    if as_text(fields.get("Kind"), 20) == "DropIn":
+        slot_minutes = as_int(fields.get("SlotMinutes")) or 0
+        if not 5 <= slot_minutes <= 480:
+            problems.append("A drop-in needs Minutes a drop-in appointment between 5 and 480. Nobody new is "
+                            "booked until it's set.")
+            capacity, slot_minutes = None, 0
+    return Session(item_id, title, status, start, end, capacity, tuple(problems), slot_minutes)
 
 
 @dataclass(frozen=True)
@@ -117,6 +146,8 @@ class Registration:
     contact: str = "Email"  # ContactPreference: Email, or Phone or Post for an assisted booking (no email sent)
     phone: str = ""
     postal: bool = False  # a postal address is given
+    slot: datetime | None = None  # a drop-in appointment's start
+    method: str = ""  # ContactMethod of a drop-in appointment: Phone, Teams or In person
 
     @property
     def assisted(self) -> bool:
@@ -146,7 +177,8 @@ def parse_registration(item_id: str, created: str, fields: dict[str, Any]) -> Re
         wants_site_access=as_bool(fields.get("WantsSiteAccess")),
         join_mailing_list=as_bool(fields.get("JoinMailingList")),
         contact=contact_preference(fields), phone=as_text(fields.get("Phone"), 40),
-        postal=bool(as_text(fields.get("PostalAddress"), 500)))
+        postal=bool(as_text(fields.get("PostalAddress"), 500)), slot=as_datetime(fields.get("Slot")),
+        method=as_text(fields.get("ContactMethod"), 20))
 
 
 def contact_preference(fields: dict[str, Any]) -> str:
@@ -235,6 +267,8 @@ def allocate(session: Session | None, regs: list[Registration], now: datetime, *
     active = [r for r in candidates if r.id not in decisions]
 
     assert session is not None or not active
+    if session is not None and session.drop_in:
+        return _appointments(session, active, decisions), None
     admin_note = None
     held = [r for r in active if r.status == "Confirmed"]
     if session is None or session.unlimited:
@@ -258,6 +292,25 @@ def allocate(session: Session | None, regs: list[Registration], now: datetime, *
             template = Notes.CHECKING_PLACES if session is not None and session.capacity is None else Notes.WAITLISTED
             decisions[reg.id] = Decision("Waitlisted", template.format(n=position), valid=True)
     return decisions, admin_note
+
+
+def _appointments(session: Session, active: list[Registration], decisions: dict[str, Decision]
+                  ) -> dict[str, Decision]:
+    """A drop-in: one person a slot. A booking keeps its slot; of two for one slot the one already confirmed
+    (else the earlier) has it; a booking without one of the offered times needs attention. No waiting list."""
+    offered = set(session.slots)
+    taken: set[datetime] = set()
+    for reg in sorted(active, key=lambda r: (r.status != "Confirmed", r.order)):
+        if reg.slot is None or reg.slot not in offered:
+            decisions[reg.id] = Decision("NeedsAttention", Notes.NO_SLOT, valid=False)
+        elif reg.slot in taken:
+            decisions[reg.id] = Decision("NeedsAttention", Notes.SLOT_TAKEN, valid=False)
+        elif reg.method == "Phone" and not reg.phone:
+            decisions[reg.id] = Decision("NeedsAttention", Notes.NO_PHONE_FOR_SLOT, valid=False)
+        else:
+            taken.add(reg.slot)
+            decisions[reg.id] = Decision("Confirmed", Notes.CONFIRMED, valid=True)
+    return decisions
 
 
 def message_kind(before: str | None, after: str) -> str | None:

@@ -1,0 +1,89 @@
+"""What the run tells people outside the usual emails: the link to someone's bookings (asked for on the bookings
+page), and the team's daily list of people booked by phone or post, with what to tell each."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from coprod import handoffs
+from coprod.handoffs import MY_BOOKINGS, BookingsAsked, ContactDue, mail_keys, pending
+from coprod.lists.fields import as_text, normalise_email
+from coprod.registrations.rules import contact_preference
+from coprod.templates import UK, render_email
+from graph_client import OutgoingMail
+
+if TYPE_CHECKING:
+    from coprod.registrations.messages import MessageReport, ParticipantMessages
+
+__all__ = ["CONTACT_WORDS", "TeamNotices"]
+
+CONTACT_WORDS = {  # what the team tells someone booked by phone or post, by the message they would have had
+    "confirmed": "their place is booked",
+    "promoted": "a place has come up for them",
+    "waitlisted": "they're on the waiting list",
+    "cancelled": "their place is cancelled",
+    "changed": "the session has changed",
+}
+
+class TeamNotices:
+    """Run by ParticipantMessages, on its store, outbox, signer and settings."""
+
+    def __init__(self, messages: ParticipantMessages) -> None:
+        self.messages = messages
+
+    def contact_digest(self, report: MessageReport) -> None:
+        """Once a day, the team's list of people booked by phone or post and what to tell each (to the admin
+        address). What is listed is settled: tomorrow's list has only what came since."""
+        due = pending(self.messages.store, ContactDue)
+        if not due or not self.messages.config.admin_email:
+            return
+        day = datetime.fromtimestamp(self.messages.clock(), UK).date().isoformat()
+        key = mail_keys.contact_digest(day)
+        if self.messages.store.outbox_get(key) is not None:
+            return  # today's went: the rest wait for tomorrow's
+        people = []
+        for entry, contact in due:
+            item = self.messages.store.mirror_get("Registrations", contact.registration)
+            view, _, _ = self.messages.session_view(contact.session)
+            if item is None:
+                handoffs.settle(self.messages.store, entry, outcome="gone")
+                continue
+            how = contact_preference(item.fields)
+            people.append({"name": as_text(item.fields.get("Title"), 80), "how": how,
+                           "phone": as_text(item.fields.get("Phone"), 40),
+                           "postal": _lines(item.fields.get("PostalAddress")),
+                           "tell": CONTACT_WORDS.get(contact.message, contact.message), "session": view,
+                           "position": self.messages.position(item) if contact.message == "waitlisted" else None})
+        if people:
+            text, html = render_email("contact_digest", people=people, programme=self.messages.config.programme)
+            noun = "person" if len(people) == 1 else "people"
+            mail = OutgoingMail(key=key, to=(self.messages.config.admin_email,), text=text, html=html,
+                                subject=f"{len(people)} {noun} to phone or write to about their booking")
+            if self.messages.outbox.enqueue(mail, "contact-digest"):
+                report.add("contact-digest")
+        for entry, _ in due:
+            handoffs.settle(self.messages.store, entry, outcome=f"in the digest of {day}")
+
+    def bookings_link(self, asked: BookingsAsked, report: MessageReport) -> None:
+        """The link to someone's bookings, asked for on the bookings page: once a day at most, and only to an
+        address that has booked (the page answered the same either way)."""
+        booked = any(normalise_email(reg.fields.get("Email")) == asked.address
+                     for reg in self.messages.store.mirror_items("Registrations"))
+        if not booked:
+            return
+        digest = self.messages.signer.digest(asked.address)
+        token = self.messages.signer.make(MY_BOOKINGS.purpose, digest, MY_BOOKINGS.lifetime.total_seconds())
+        text, html = render_email("bookings_link", programme=self.messages.config.programme,
+                                  link=MY_BOOKINGS.url(self.messages.config.public_url, token),
+                                  expires=datetime.fromtimestamp(self.messages.clock(), UTC) + MY_BOOKINGS.lifetime)
+        mail = OutgoingMail(key=mail_keys.bookings_link(digest, asked.day), to=(asked.address,),
+                            subject=f"Your bookings with {self.messages.config.programme}", text=text, html=html)
+        if self.messages.outbox.enqueue(mail, "bookings-link"):
+            report.add("bookings-link")
+
+
+def _lines(value: Any) -> str:
+    """A multi-line column (a postal address) on one line, its lines joined by commas, each cleaned."""
+    lines = (as_text(line, 120) for line in str(value or "").splitlines()[:10])
+    return ", ".join(line for line in lines if line)
