@@ -111,3 +111,101 @@ def test_after_a_mistake_the_summary_has_focus_and_each_link_shows_its_label(pag
         page.locator("#join_mailing_list").focus()
         ring = page.evaluate("() => getComputedStyle(document.activeElement).outlineColor")
         assert ring == "rgb(11, 12, 12)"  # #0b0c0c: 19:1 on white
+
+
+def test_every_booking_page_in_every_state_passes_axe_at_320_px(page: Page, programme: Programme,
+                                                                emulator: EmulatorServer) -> None:
+    """The new pages and their states, each checked by axe-core (WCAG 2.2 AA) at 320 px wide: a drop-in's page
+    and its errors, the bookings form and its error, its answer, my bookings with nothing booked, the privacy
+    notice, a session that can't be booked, the busy and the failed answers."""
+    from coprod.pages.booking import BookingLimits
+
+    drop_in = programme.session("Drop-in: a one-to-one conversation", soon(4, hour=10), minutes=60, capacity=0,
+                                Kind="DropIn", SlotMinutes=20)
+    programme.run()
+    context = programme.services.web_context()
+    context.booking_limits = BookingLimits(per_client_per_minute=3)
+    page.set_viewport_size({"width": 320, "height": 640})
+    with serve_asgi(create_web_app(lambda: context)) as url:
+        pages = f"{url}/api/pages"
+        page.goto(f"{pages}/sessions/{drop_in}")
+        assert_accessible(page, "a drop-in's page")
+        page.get_by_role("button", name="Book my place").click()
+        expect(page.get_by_role("heading", name="There is a problem")).to_be_visible()
+        assert_accessible(page, "a drop-in's errors")
+        for path, name in (("/privacy", "the privacy notice"), ("/sessions/999", "a session that can't be booked"),
+                           ("/bookings", "the bookings form")):
+            page.goto(pages + path)
+            assert_accessible(page, name)
+        page.get_by_role("button", name="Email me a link").click()
+        expect(page.get_by_role("heading", name="There is a problem")).to_be_visible()
+        assert_accessible(page, "the bookings form's error")
+        page.get_by_label("Email address").fill("nobody@example.org")
+        page.get_by_role("button", name="Email me a link").click()
+        assert_accessible(page, "the bookings form's answer")
+        signer = programme.services.signer
+        from coprod.handoffs import MY_BOOKINGS
+
+        page.goto(f"{pages}/bookings/mine?t={signer.make(MY_BOOKINGS.purpose, 'nobody', 3600)}")
+        expect(page.get_by_text("You have no sessions booked")).to_be_visible()
+        assert_accessible(page, "my bookings, none")
+        emulator.add_fault(status=503, method="POST", path="/lists/Registrations/items", count=20, retry_after=0)
+        page.goto(f"{pages}/sessions/{drop_in}")
+        page.get_by_label("Your name").fill("Sam")
+        page.get_by_label("Email address").fill("sam@example.org")
+        page.locator("#slot").check()
+        page.locator("#contact_method-2").check()  # Teams
+        page.get_by_label("I agree to my details being kept").check()
+        page.get_by_role("button", name="Book my place").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("We couldn't take your booking just now")
+        assert_accessible(page, "a booking Microsoft 365 refused")
+        for _ in range(3):  # past the per-client limit of 3 a minute
+            page.goto(f"{pages}/bookings")
+            page.get_by_label("Email address").fill("nobody@example.org")
+            page.get_by_role("button", name="Email me a link").click()
+        page.goto(f"{pages}/sessions/{drop_in}")
+        page.get_by_label("Your name").fill("Sam")
+        page.get_by_label("Email address").fill("sam2@example.org")
+        page.locator("#slot-2").check()
+        page.locator("#contact_method-2").check()
+        page.get_by_label("I agree to my details being kept").check()
+        page.get_by_role("button", name="Book my place").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Please try again in a minute")
+        assert_accessible(page, "too many bookings from one place")
+
+
+def test_with_the_keyboard_alone_someone_books_a_place(page: Page, programme: Programme) -> None:
+    programme.session("Carers' drop-in", soon(3), capacity=5)
+    programme.run()
+    context = programme.services.web_context()
+    with serve_asgi(create_web_app(lambda: context)) as url:
+        page.goto(f"{url}/api/pages/sessions/1")
+        page.keyboard.press("Tab")
+        expect(page.get_by_role("link", name="Skip to main content")).to_be_focused()
+        page.keyboard.press("Tab")
+        expect(page.get_by_label("Your name")).to_be_focused()
+        page.keyboard.type("Sam Example")
+        page.keyboard.press("Tab")
+        expect(page.get_by_label("Email address")).to_be_focused()
+        page.keyboard.type(ADDRESS)
+        page.keyboard.press("Tab")
+        expect(page.get_by_label("Person who uses services")).to_be_focused()
+        page.keyboard.press("ArrowDown")  # radios: the arrow keys choose within the group
+        expect(page.get_by_label("Carer", exact=True)).to_be_checked()
+        for label in ("Anything that would help you take part?", "Phone number (optional)"):
+            page.keyboard.press("Tab")
+            expect(page.get_by_label(label)).to_be_focused()
+        page.keyboard.press("Tab")
+        expect(page.get_by_label("I agree to my details being kept")).to_be_focused()
+        page.keyboard.press("Space")
+        page.keyboard.press("Tab")
+        expect(page.get_by_role("link", name="how we use them")).to_be_focused()  # the privacy notice, in the label
+        for _ in range(3):  # the mailing list, site access, then the button (the hidden field is never reached)
+            page.keyboard.press("Tab")
+        expect(page.get_by_role("button", name="Book my place")).to_be_focused()
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
+    items = programme.backend.sharepoint.get_list(programme.site, "Registrations").items
+    [booking] = items.values()
+    assert (booking.fields["Title"], booking.fields["Role"], booking.fields["Consent"]) == ("Sam Example", "Carer",
+                                                                                           True)
