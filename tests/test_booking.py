@@ -233,6 +233,16 @@ class TestMyBookings:
         [item] = registrations(programme)
         assert programme.field("Registrations", str(item.id), "Status") == "Cancelled"
 
+    def test_the_page_shows_each_booking_and_a_place_on_the_waiting_list(self, programme: Programme) -> None:
+        session = programme.session("Full session", soon(4), capacity=1)
+        for n in range(3):
+            programme.register(session, f"Person {n}", Email=f"person{n}@example.org")
+        programme.run()
+        token = programme.services.signer.make(MY_BOOKINGS.purpose,
+                                               programme.services.signer.digest("person2@example.org"), 3600)
+        page = web(programme).get("/bookings/mine", params={"t": token}).text
+        assert "Full session" in page and "You're on the waiting list: number 2." in page
+
     def test_a_link_for_another_purpose_or_expired_shows_nothing(self, programme: Programme,
                                                                  timetable: dict[str, str]) -> None:
         signer = programme.services.signer

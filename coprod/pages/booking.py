@@ -212,6 +212,13 @@ class Bookings:
         return store.counter_add(f"book:address:{digest}:{day}", (day + 1) * 86400.0) <= \
             self.context.booking_limits.per_address_per_day
 
+    def _position(self, reg: Any) -> int:
+        """Where someone is on their session's waiting list now (1: next to get a place), as of the last run."""
+        waiting = sorted((r for r in self.context.store.mirror_items("Registrations", group=reg.group)
+                          if r.fields.get("Status") == "Waitlisted"),
+                         key=lambda r: (r.created, int(r.item_id) if r.item_id.isdigit() else 0))
+        return next((n for n, r in enumerate(waiting, 1) if r.item_id == reg.item_id), 0)
+
     def _claim_slot(self, listed: Listed, slot: str) -> bool:
         """Claim a drop-in's time for this booking: of two people pressing "Book" for one time together, only
         one gets it (the other is asked to choose again). The claim lasts 10 minutes, until the run has
@@ -278,7 +285,7 @@ class Bookings:
             lifetime = max(CANCEL.lifetime.total_seconds(), (end - now).total_seconds() + 86400)
             token = self.context.signer.make(CANCEL.purpose, f"{reg.item_id}:{opened.subject}", lifetime)
             mine.append({"session": session, "status": status, "note": as_text(reg.fields.get("StatusNote"), 300),
-                         "cancel_token": token})
+                         "cancel_token": token, "position": self._position(reg) if status == "Waitlisted" else 0})
         mine.sort(key=lambda booking: booking["session"].start)
         return self.pages.page("my_bookings", bookings=mine)
 
