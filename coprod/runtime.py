@@ -18,8 +18,7 @@ from coprod.guests.rules import GuestPolicy
 from coprod.links import Signer
 from coprod.mail.outbox import GraphTransport, MailTransport, Outbox, SendLimits
 from coprod.mailing.common import ListConfig
-from coprod.pages.app import FormLimits, WebContext
-from coprod.pages.booking import BookingLimits
+from coprod.pages.context import BookingLimits, FormLimits, WebContext
 from coprod.registrations.messages import MessageConfig
 from coprod.store import StateStore, open_store
 from graph_client import Directory, GraphClient, Mail, OnlineMeetings, SharePointLists

@@ -18,7 +18,7 @@ import pytest
 from config import load_settings
 from coprod.handoffs import MY_BOOKINGS, BookingsAsked, CancelRequest, pending
 from coprod.pages.app import create_web_app
-from coprod.pages.booking import BookingLimits
+from coprod.pages.context import BookingLimits
 from coprod.runtime import Services
 from coprod.templates import uk_clock
 from graph_emulator import EmulatorServer

@@ -118,7 +118,7 @@ def test_every_booking_page_in_every_state_passes_axe_at_320_px(page: Page, prog
     """The new pages and their states, each checked by axe-core (WCAG 2.2 AA) at 320 px wide: a drop-in's page
     and its errors, the bookings form and its error, its answer, my bookings with nothing booked, the privacy
     notice, a session that can't be booked, the busy and the failed answers."""
-    from coprod.pages.booking import BookingLimits
+    from coprod.pages.context import BookingLimits
 
     drop_in = programme.session("Drop-in: a one-to-one conversation", soon(4, hour=10), minutes=60, capacity=0,
                                 Kind="DropIn", SlotMinutes=20)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,15 +44,15 @@ from coprod.handoffs import (
     MeetingRecord,
     SubscriberDue,
 )
-from coprod.links import LinkError, Signer
+from coprod.links import LinkError
 from coprod.lists.fields import as_text, check_email, normalise_email, subscriber_topics
-from coprod.pages.booking import BookingLimits, Bookings
+from coprod.pages.booking import Bookings
+from coprod.pages.context import FormLimits, Opened, WebContext, client_of
 from coprod.registrations.rules import parse_session
-from coprod.store import StateStore
 from coprod.templates import render_page
 
 if TYPE_CHECKING:
-    from graph_client import SharePointLists
+    pass
 
 __all__ = ["BASE", "FormLimits", "WebContext", "create_web_app"]
 
@@ -66,43 +65,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",  # links carry tokens: never pass them on
     "Cache-Control": "no-store",
 }
-
-
-@dataclass(frozen=True)
-class FormLimits:
-    """How many subscribe posts are taken: per client a minute, and from everyone an hour."""
-
-    per_client_per_minute: int = 5
-    per_hour: int = 100
-
-
-@dataclass
-class WebContext:
-    """What the pages need: made once per process, on the first request."""
-
-    signer: Signer
-    store: StateStore
-    programme: str = "Co-production programme"
-    site_name: str = "the programme's SharePoint site"
-    limits: FormLimits = field(default_factory=FormLimits)
-    booking_limits: BookingLimits = field(default_factory=BookingLimits)
-    public_url: str = "http://localhost:7071"
-    # the lists through Graph, for the one page that writes (a booking); made on the first booking
-    lists: Callable[[], SharePointLists] | None = None
-    clock: Callable[[], float] = time.time  # the store's clock: the form limits' minutes and days
-
-
-@dataclass(frozen=True)
-class Opened:
-    """A page opened from a good link: its token, whom it is about, and the form if it was a POST."""
-
-    token: str
-    subject: str
-    form: Any  # starlette's FormData, or None for a GET
-
-    @property
-    def pressed(self) -> bool:
-        return self.form is not None
 
 
 class Pages:
@@ -214,7 +176,7 @@ class Pages:
         now = time.time()
         limits, store = self.context.limits, self.context.store
         minute, hour = int(now // 60), int(now // 3600)
-        client = self.context.signer.digest(_client(request))  # an IP address is personal data: kept as a digest
+        client = self.context.signer.digest(client_of(request))  # an IP address is personal data: kept as a digest
         per_client = store.counter_add(f"subscribe:client:{client}:{minute}", (minute + 1) * 60.0)
         if per_client > limits.per_client_per_minute:
             return False
@@ -282,15 +244,6 @@ class Pages:
 
     async def not_found(self, request: Request, exc: Exception) -> Response:
         return self.page("not_found", 404)
-
-
-def _client(request: Request) -> str:
-    """Who is posting, as far as we can tell: the address the nearest proxy saw (the last X-Forwarded-For entry:
-    Azure's front end appends it, a client can only prepend), else the socket's peer."""
-    forwarded = request.headers.get("x-forwarded-for", "")
-    if forwarded.strip():
-        return forwarded.split(",")[-1].strip()[:64]
-    return request.client.host if request.client else "unknown"
 
 
 class HeadAsGet:

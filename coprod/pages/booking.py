@@ -31,29 +31,19 @@ from coprod import handoffs
 from coprod.handoffs import CANCEL, MY_BOOKINGS, PAGES, BookingsAsked
 from coprod.lists.fields import as_datetime, as_text, check_email, normalise_email
 from coprod.mail.calendar import SessionEvent, timetable_ics
+from coprod.pages.context import Opened, PageMaker, WebContext, client_of
 from coprod.registrations.rules import HELD, parse_session
 from coprod.templates import UK, uk_clock
 
 if TYPE_CHECKING:
-    from coprod.pages.app import Pages, WebContext
     from graph_client import SharePointLists
 
-__all__ = ["AUDIENCES_SHOWN", "BookingLimits", "Bookings", "slot_value", "slot_words", "timetable"]
+__all__ = ["AUDIENCES_SHOWN", "Bookings", "slot_value", "slot_words", "timetable"]
 
 AUDIENCES_SHOWN = ("People who use services", "Carers", "Professionals")
 EMAIL_PROBLEMS = {"missing": "Enter your email address",
                   "international": "We can't yet send to an address with accented or non-English letters before "
                                    "the @. Please use another address"}
-
-
-@dataclass(frozen=True)
-class BookingLimits:
-    """How many bookings the form takes: from one client a minute (a family or a support worker booking for
-    several people), from everyone an hour, and per address a day."""
-
-    per_client_per_minute: int = 10
-    per_hour: int = 300
-    per_address_per_day: int = 3
 
 
 @dataclass(frozen=True)
@@ -113,7 +103,7 @@ def timetable(store: Any, now: datetime) -> list[Listed]:
 class Bookings:
     """The booking pages, on the same context as the other pages (`pages`)."""
 
-    def __init__(self, pages: Pages) -> None:
+    def __init__(self, pages: PageMaker) -> None:
         self.pages = pages
 
     @property
@@ -192,11 +182,9 @@ class Bookings:
                                error_summary=list(errors.items()) or None)
 
     def _client_allowed(self, request: Request) -> bool:
-        from coprod.pages.app import _client
-
         now, limits, store = self.clock(), self.context.booking_limits, self.context.store
         minute, hour = int(now // 60), int(now // 3600)
-        client = self.context.signer.digest(_client(request))
+        client = self.context.signer.digest(client_of(request))
         if store.counter_add(f"book:client:{client}:{minute}", (minute + 1) * 60.0) > limits.per_client_per_minute:
             return False
         return store.counter_add(f"book:all:{hour}", (hour + 1) * 3600.0) <= limits.per_hour
@@ -265,8 +253,6 @@ class Bookings:
         return self.pages.page("bookings_sent", email=typed)
 
     async def mine(self, request: Request) -> Response:
-        from coprod.pages.app import Opened
-
         opened = await self.pages.opened(request, MY_BOOKINGS, "Ask for a new link on the bookings page.")
         if not isinstance(opened, Opened):
             return opened

@@ -3,18 +3,39 @@ page), and the team's daily list of people booked by phone or post, with what to
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from coprod import handoffs
 from coprod.handoffs import MY_BOOKINGS, BookingsAsked, ContactDue, mail_keys, pending
+from coprod.links import Signer
 from coprod.lists.fields import as_text, normalise_email
+from coprod.mail.outbox import Outbox
 from coprod.registrations.rules import contact_preference
+from coprod.store import MirrorItem, StateStore
 from coprod.templates import UK, render_email
 from graph_client import OutgoingMail
 
-if TYPE_CHECKING:
-    from coprod.registrations.messages import MessageReport, ParticipantMessages
+
+class Counts(Protocol):
+    """What is queued, counted by kind (the participant messages' report)."""
+
+    def add(self, kind: str) -> None: ...
+
+
+class Source(Protocol):
+    """What these notices use of the participant messages: their store, outbox, signer and settings, and how
+    they show a session and a place on a waiting list."""
+
+    store: StateStore
+    outbox: Outbox
+    signer: Signer
+    config: Any
+    clock: Callable[[], float]
+
+    def session_view(self, session_id: str) -> tuple[dict[str, Any], Any, str]: ...
+    def position(self, item: MirrorItem) -> int: ...
 
 __all__ = ["CONTACT_WORDS", "TeamNotices"]
 
@@ -27,12 +48,12 @@ CONTACT_WORDS = {  # what the team tells someone booked by phone or post, by the
 }
 
 class TeamNotices:
-    """Run by ParticipantMessages, on its store, outbox, signer and settings."""
+    """Run by the participant messages (`Source`), on their store, outbox, signer and settings."""
 
-    def __init__(self, messages: ParticipantMessages) -> None:
+    def __init__(self, messages: Source) -> None:
         self.messages = messages
 
-    def contact_digest(self, report: MessageReport) -> None:
+    def contact_digest(self, report: Counts) -> None:
         """Once a day, the team's list of people booked by phone or post and what to tell each (to the admin
         address). What is listed is settled: tomorrow's list has only what came since."""
         due = pending(self.messages.store, ContactDue)
@@ -65,7 +86,7 @@ class TeamNotices:
         for entry, _ in due:
             handoffs.settle(self.messages.store, entry, outcome=f"in the digest of {day}")
 
-    def bookings_link(self, asked: BookingsAsked, report: MessageReport) -> None:
+    def bookings_link(self, asked: BookingsAsked, report: Counts) -> None:
         """The link to someone's bookings, asked for on the bookings page: once a day at most, and only to an
         address that has booked (the page answered the same either way)."""
         booked = any(normalise_email(reg.fields.get("Email")) == asked.address
