@@ -25,6 +25,7 @@ from graph_emulator._routes_directory import directory_routes
 from graph_emulator._routes_mail import mail_routes
 from graph_emulator._routes_meetings import meeting_routes
 from graph_emulator._routes_sharepoint import sharepoint_routes
+from graph_emulator._routes_subscriptions import subscription_routes
 
 __all__ = ["authority_answer", "create_app", "graph_service"]
 
@@ -32,7 +33,7 @@ __all__ = ["authority_answer", "create_app", "graph_service"]
 def graph_service(backend: Backend) -> GraphService:
     """Every Graph resource the emulator serves, over one backend."""
     return GraphService(backend, [*sharepoint_routes(backend), *directory_routes(backend), *mail_routes(backend),
-                                  *meeting_routes(backend)])
+                                  *meeting_routes(backend), *subscription_routes(backend)])
 
 
 def authority_answer(backend: Backend, method: str, tenant: str, endpoint: str, form: dict[str, str],
@@ -138,6 +139,26 @@ def create_app(backend: Backend | None = None, *, ca_bundle: str | None = None) 
             backend.identity.set_roles(roles)
         return JSONResponse({"roles": sorted(backend.identity.roles)})
 
+    async def control_clock(request: Request) -> Response:
+        """`{"advance_s": N}` moves the tenant's clock on (subscriptions expire, tokens age); GET reads it."""
+        if request.method == "POST":
+            payload = await request.json()
+            advance = payload.get("advance_s") if isinstance(payload, dict) else None
+            if isinstance(advance, bool) or not isinstance(advance, (int, float)) or advance < 0:
+                return JSONResponse({"error": "send {\"advance_s\": seconds, 0 or more}"}, status_code=400)
+            backend.offset += float(advance)
+        return JSONResponse({"now": backend.clock(), "offset_s": backend.offset})
+
+    async def control_lifecycle(request: Request) -> Response:
+        """`{"event": "reauthorizationRequired" | "subscriptionRemoved" | "missed"}` for one subscription."""
+        payload = await request.json()
+        try:
+            backend.subscriptions.lifecycle(request.path_params["subscription"],
+                                            str(payload.get("event") if isinstance(payload, dict) else ""))
+        except (ValueError, GraphFault) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"sent": True})
+
     async def control_tenant(request: Request) -> Response:
         """The tenant's policies: `{"teams_policy": bool, "invitations": ..., "directory_delay_s": N}`, any subset."""
         if request.method == "PUT":
@@ -190,6 +211,8 @@ def create_app(backend: Backend | None = None, *, ca_bundle: str | None = None) 
         StarletteRoute("/_emulator/expire-tokens", control_tokens, methods=["POST"]),
         StarletteRoute("/_emulator/app-roles", control_roles, methods=["GET", "PUT"]),
         StarletteRoute("/_emulator/tenant", control_tenant, methods=["GET", "PUT"]),
+        StarletteRoute("/_emulator/clock", control_clock, methods=["GET", "POST"]),
+        StarletteRoute("/_emulator/subscriptions/{subscription}/lifecycle", control_lifecycle, methods=["POST"]),
         StarletteRoute("/_emulator/delta-resync", control_resync, methods=["POST"]),
         StarletteRoute("/_emulator/lists/{list}/items", control_items, methods=["POST"]),
         StarletteRoute("/_emulator/lists/{list}/items/{item}", control_items, methods=["PATCH", "DELETE"]),

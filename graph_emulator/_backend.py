@@ -18,6 +18,7 @@ from graph_emulator._mail import Mailboxes
 from graph_emulator._meetings import Meetings
 from graph_emulator._permissions import ALL_ROLES, TenantPolicy
 from graph_emulator._sharepoint import SharePoint, Site
+from graph_emulator._subscriptions import Subscriptions
 
 __all__ = ["Backend"]
 
@@ -29,18 +30,25 @@ class Backend:
     """State of one emulated tenant. Thread-safe; `clock` is injectable for tests."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self.clock = clock
+        self._base_clock = clock
+        self.offset = 0.0  # seconds the control API has moved the clock on (POST /_emulator/clock)
         self.lock = threading.RLock()
         self.faults = Faults()
         self.log = RequestLog()
         self.reset()
 
+    def clock(self) -> float:
+        return self._base_clock() + self.offset
+
     def reset(self) -> None:
         with self.lock:
+            self.offset = 0.0
             self.identity = Identity(self.clock, roles=frozenset(ALL_ROLES))
             self.tenant = TenantPolicy()
             self.sharepoint = SharePoint(self.clock, SHAREPOINT_HOST)
             self.site: Site = self.sharepoint.add_site("coproduction", "Co-production programme")
+            self.subscriptions = Subscriptions(self.clock, self.identity.tenant_id, self._list_ids)
+            self.sharepoint.listeners.append(self.subscriptions.changed)
             self.directory = Directory(self.clock, TENANT_DOMAIN)
             self.mail = Mailboxes(self.clock)
             self.meetings = Meetings(self.clock)
@@ -49,6 +57,13 @@ class Backend:
             self.organizer: User = self.directory.add_user("Programme Organiser", f"organiser@{TENANT_DOMAIN}")
             self.sender: User = self.directory.add_user("Co-production Team", f"coproduction@{TENANT_DOMAIN}")
             self.guest_group: Group = self.directory.add_group("Co-production guests")
+
+    def _list_ids(self, site_id: str) -> dict[str, str]:
+        try:
+            lists = self.sharepoint.site(site_id).lists.values()
+        except Exception:  # an unknown site: no lists
+            return {}
+        return {lst.id: lst.id for lst in lists}
 
     def env(self, base_url: str, ca_bundle: str | None) -> dict[str, str]:
         """The M365_* settings that point the service at this emulator."""

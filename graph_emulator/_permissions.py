@@ -98,6 +98,12 @@ NEEDS: dict[str, Need] = {
                                                          service="teams"),
     "DELETE /users/{user}/onlineMeetings/{meeting}": Need("onlinemeeting-delete", ("OnlineMeetings.ReadWrite.All",),
                                                           service="teams"),
+    # change notifications on a list (subscription-post-subscriptions: Sites.ReadWrite.All for a list)
+    "POST /subscriptions": Need("subscription-post-subscriptions", _SITES_WRITE),
+    "GET /subscriptions": Need("subscription-list", _SITES_WRITE),
+    "GET /subscriptions/{subscription}": Need("subscription-get", _SITES_WRITE),
+    "PATCH /subscriptions/{subscription}": Need("subscription-update", _SITES_WRITE),
+    "DELETE /subscriptions/{subscription}": Need("subscription-delete", _SITES_WRITE),
 }
 _READ_MAIL = Need("mailfolder-list-messages", ("Mail.ReadBasic.All", "Mail.Read", "Mail.ReadWrite"), service="mail")
 

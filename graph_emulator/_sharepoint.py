@@ -113,6 +113,7 @@ class SharePoint:
     """Sites and lists of one tenant. Thread-safe: one lock around every change."""
 
     def __init__(self, clock: Callable[[], float], host: str) -> None:
+        self.listeners: list[Callable[[str, str], None]] = []  # (site id, list id) after an item changed
         self._clock = clock
         self._lock = threading.RLock()
         self.host = host
@@ -281,7 +282,8 @@ class SharePoint:
             lst.next_id += 1
             self._stamp(lst, item)
             lst.items[item.id] = item
-            return item
+        self._changed(site_id, lst)
+        return item
 
     def get_item(self, site_id: str, list_ref: str, item_id: str) -> tuple[SPList, SPItem]:
         lst = self.get_list(site_id, list_ref)
@@ -305,7 +307,8 @@ class SharePoint:
             item.version += 1
             item.modified = self._clock()
             self._stamp(lst, item)
-            return item
+        self._changed(site_id, lst)
+        return item
 
     def delete_item(self, site_id: str, list_ref: str, item_id: str) -> None:
         lst, item = self.get_item(site_id, list_ref, item_id)
@@ -313,6 +316,12 @@ class SharePoint:
             del lst.items[item.id]
             lst.seq += 1
             lst.tombstones[item.id] = lst.seq
+        self._changed(site_id, lst)
+
+    def _changed(self, site_id: str, lst: SPList) -> None:
+        site = self.site(site_id)
+        for listener in list(self.listeners):
+            listener(site.id, lst.id)
 
     def _checked(self, lst: SPList, fields: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(fields, dict):
