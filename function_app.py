@@ -10,6 +10,7 @@ import azure.functions as func
 from coprod.telemetry import configure as configure_telemetry
 from functions.admin import bp as admin_bp
 from functions.health import bp as health_bp
+from functions.notifications import bp as notifications_bp
 from functions.pages import bp as pages_bp
 from functions.status import bp as status_bp
 from functions.sync import bp as sync_bp
@@ -21,3 +22,4 @@ app.register_functions(sync_bp)
 app.register_functions(pages_bp)
 app.register_functions(status_bp)
 app.register_functions(admin_bp)
+app.register_functions(notifications_bp)

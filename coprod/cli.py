@@ -5,6 +5,7 @@
     sync --once     run every reconciler once
     status          what is pending
     check           a preflight against the tenant: every permission and setting, changing nothing
+    subscribe       subscribe to the lists' changes (webhooks), or renew the subscriptions
     serve           the public pages, locally
 
 Exit codes: 0 when the run happened (even if some items need attention);
@@ -17,6 +18,7 @@ import argparse
 import logging
 import sys
 import time
+from typing import Any
 
 from config import SettingsError, load_settings
 from graph_client import GraphError
@@ -80,6 +82,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
+def cmd_subscribe(args: argparse.Namespace) -> int:
+    """Subscribe to the five lists' changes, or renew the subscriptions (safe to repeat: still one a list)."""
+    from coprod.runtime import Services
+
+    with Services.open(load_settings()) as services:
+        print("\n".join(_ensure(services)), flush=True)
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     """What is waiting and how the last run went, from the configured store (no personal data)."""
     from coprod.runtime import store_for
@@ -95,14 +106,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """The public pages on http://host:port/api/pages/..., as the function app serves them, with an index page
-    at / and /api/health."""
+    at /, /api/health, and Graph's change notifications at /api/notifications with their consumer in this process:
+    a change to a list is acted on within seconds (the lists are subscribed to once the server is up)."""
     import socket
+    import threading
 
     import uvicorn
-
-    from coprod.pages.app import create_web_app
-    from coprod.pages.local import local_app
-    from coprod.runtime import web_context
 
     settings = load_settings()
     listener = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
@@ -114,11 +123,76 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"coprod: cannot serve on {args.host}:{args.port}: {error.strerror or error} (another program has the "
               f"port? choose one with --port)", file=sys.stderr)
         return 1
-    app = local_app(create_web_app(lambda: web_context(settings)), settings.programme_name, settings.site_name)
+    app, queue = live_app(settings)
     print(f"Pages on http://{args.host}:{listener.getsockname()[1]}/ (Ctrl+C to stop)", flush=True)
-    config = uvicorn.Config(app, log_level="warning")
-    uvicorn.Server(config).run(sockets=[listener])
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    if args.subscribe:
+        threading.Thread(target=_subscribe_when_up, args=(server, settings), daemon=True).start()
+    server.run(sockets=[listener])
+    queue.stop()
     return 0
+
+
+def live_app(settings: Any) -> tuple[Any, Any]:
+    """The pages with /, /api/health and /api/notifications, and the started consumer of the notifications."""
+    from coprod.pages.app import create_web_app
+    from coprod.pages.local import local_app
+    from coprod.runtime import web_context
+    from coprod.webhooks import LocalQueue, consume
+
+    context = web_context(settings)
+    queue = LocalQueue(lambda: consume(lambda: _notified_run(settings), context.store, time.time)).start()
+    app = local_app(create_web_app(lambda: context), settings.programme_name, settings.site_name,
+                    _notifications(context, queue))
+    return app, queue
+
+
+def _notifications(context: Any, queue: Any) -> Any:
+    """POST /api/notifications, as the function app answers it; a good one wakes the consumer."""
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from coprod.webhooks import RESUBSCRIBE, receive
+
+    async def notifications(request: Request) -> Response:
+        got = receive(dict(request.query_params), await request.body(), context.store, context.signer, time.time())
+        if got.resubscribe:
+            context.store.set_checkpoint(RESUBSCRIBE, "1")
+        if got.run:
+            queue.put()
+        return Response(got.body, status_code=got.status, media_type=got.content_type)
+
+    return notifications
+
+
+def _notified_run(settings: Any) -> bool:
+    """One run after notifications (renewing the subscriptions first after a lifecycle event)."""
+    from coprod.runtime import Services
+    from coprod.webhooks import notified_run
+
+    with Services.open(settings) as services:
+        return notified_run(services, lambda line: print(f"  {line}", flush=True))
+
+
+def _ensure(services: Any) -> list[str]:
+    from coprod.webhooks import renew
+
+    return renew(services)
+
+
+def _subscribe_when_up(server: Any, settings: Any) -> None:
+    """Once the server answers, subscribe to the lists (Graph checks our endpoint first): one line either way."""
+    from coprod.run import describe
+    from coprod.runtime import Services
+
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        with Services.open(settings) as services:
+            lines = _ensure(services)
+        print("Listening for list changes: " + " ".join(lines), flush=True)
+    except Exception as error:  # the pages still work; the timer's runs still come
+        print(f"coprod: not subscribed to list changes ({describe(error)}); changes wait for `sync`", flush=True)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -144,11 +218,15 @@ def main(argv: list[str] | None = None) -> int:
     sync.add_argument("--interval", type=float, default=300.0, help="seconds between runs without --once")
     sync.set_defaults(handler=cmd_sync)
     sub.add_parser("status", help="show what is pending").set_defaults(handler=cmd_status)
+    sub.add_parser("subscribe", help="subscribe to the lists' changes, or renew (safe to repeat)"
+                   ).set_defaults(handler=cmd_subscribe)
     sub.add_parser("check", help="check the tenant's permissions and the settings, changing nothing"
                    ).set_defaults(handler=cmd_check)
     serve = sub.add_parser("serve", help="serve the public pages locally (as the function app does)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=7071)
+    serve.add_argument("--no-subscribe", dest="subscribe", action="store_false",
+                       help="don't subscribe to list changes (they then wait for `sync`)")
     serve.set_defaults(handler=cmd_serve)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,

@@ -40,6 +40,7 @@ from graph_client._models import (
 )
 from graph_client._observe import CallRecord, observe
 from graph_client._retry import RetryPolicy, parse_retry_after
+from graph_client._subscriptions import Subscription, Subscriptions
 
 __all__ = [
     "MAX_BATCH",
@@ -80,6 +81,8 @@ __all__ = [
     "ServiceError",
     "SharePointLists",
     "Site",
+    "Subscription",
+    "Subscriptions",
     "ThrottledError",
     "TokenError",
     "User",

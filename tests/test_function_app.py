@@ -12,7 +12,8 @@ def test_the_app_registers_its_functions() -> None:
     import function_app
 
     functions = {f.get_function_name(): f for f in function_app.app.get_functions()}
-    assert {"health", "sync_timer", "pages", "status", "check", "provision"} <= set(functions)
+    assert {"health", "sync_timer", "pages", "status", "check", "provision", "notifications", "on_notification",
+            "renew_subscriptions"} <= set(functions)
     auth = {name: f.get_bindings_dict()["bindings"][0].get("authLevel") for name, f in functions.items()}
     assert (auth["health"], auth["pages"], auth["status"], auth["check"], auth["provision"]) == (
         func.AuthLevel.ANONYMOUS, func.AuthLevel.ANONYMOUS, func.AuthLevel.FUNCTION, func.AuthLevel.FUNCTION,
@@ -145,3 +146,46 @@ def test_host_json_configures_only_what_exists() -> None:
     assert set(host["extensions"]) == {"http"} and host["extensions"]["http"] == {"routePrefix": "api"}
     hours, minutes, seconds = (int(part) for part in host["functionTimeout"].split(":"))
     assert 0 < hours * 3600 + minutes * 60 + seconds <= 30 * 60  # Flex Consumption's default limit
+
+
+class _Out:
+    """azure.functions.Out, as the host gives an output binding."""
+
+    def __init__(self) -> None:
+        self.value: str | None = None
+
+    def set(self, value: str) -> None:
+        self.value = value
+
+    def get(self) -> str | None:
+        return self.value
+
+
+def test_graphs_notifications_in_azure_answer_at_once_and_queue_one_run(monkeypatch: pytest.MonkeyPatch,
+                                                                        env: dict[str, str]) -> None:
+    """POST /api/notifications (anonymous): the handshake echoed as text; a forged notification queues nothing;
+    a good one queues one message for the consumer. No Graph call in the request."""
+    from config import load_settings
+    from coprod.runtime import signer_for, store_for
+    from coprod.webhooks import KNOWN, client_state
+    from functions.notifications import notifications
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = load_settings()
+    store = store_for(settings)
+    store.set_checkpoint(KNOWN, json.dumps({"Sessions": {"id": "sub-1", "expires": 2e9}}))
+    store.close()
+    handler = notifications.build().get_user_function()
+    assert {b["type"] for b in notifications.build().get_bindings_dict()["bindings"]} >= {"httpTrigger", "queue"}
+    wake = _Out()
+    echoed = handler(func.HttpRequest("POST", "/api/notifications", body=b"", params={"validationToken": "abc"}),
+                     wake)
+    assert (echoed.status_code, echoed.get_body(), echoed.mimetype, wake.value) == (200, b"abc", "text/plain", None)
+    good = {"value": [{"subscriptionId": "sub-1", "clientState": client_state(signer_for(settings))}]}
+    forged = {"value": [{"subscriptionId": "sub-1", "clientState": "guess"}]}
+    assert handler(func.HttpRequest("POST", "/api/notifications", body=json.dumps(forged).encode()),
+                   wake).status_code == 202 and wake.value is None
+    assert handler(func.HttpRequest("POST", "/api/notifications", body=json.dumps(good).encode()),
+                   wake).status_code == 202
+    assert wake.value is not None and "at" in json.loads(wake.value)

@@ -16,7 +16,7 @@ def test_graph_client_exports() -> None:
         "InvalidResponseError", "Invitation", "ListInfo", "ListItem", "Mail", "ManagedIdentityCredential", "Message",
         "MsalCredential",
         "NotFoundError", "OnlineMeeting", "OnlineMeetings", "OutgoingMail", "Page", "PreconditionFailedError",
-        "RetryPolicy", "ServiceError", "SharePointLists", "Site", "ThrottledError",
+        "RetryPolicy", "ServiceError", "SharePointLists", "Site", "Subscription", "Subscriptions", "ThrottledError",
         "TokenError", "User", "etag_key", "graph_time", "header_text", "message_id_for", "observe", "odata_string",
         "parse_retry_after"])
     assert all(hasattr(graph_client, name) for name in graph_client.__all__)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -16,8 +18,10 @@ from coprod.templates import render_page
 __all__ = ["local_app"]
 
 
-def local_app(pages: ASGIApp, programme: str, site_name: str) -> ASGIApp:
-    """`pages` (the public pages' app) with `/` and `/api/health` beside it."""
+def local_app(pages: ASGIApp, programme: str, site_name: str,
+              notifications: Callable[[Request], Awaitable[Response]] | None = None) -> ASGIApp:
+    """`pages` (the public pages' app) with `/` and `/api/health` beside it, and `POST /api/notifications` when
+    given (Graph's change notifications, as the function app takes them)."""
 
     async def index(request: Request) -> Response:
         html = render_page("index", base=BASE, programme=programme, site_name=site_name, error_summary=None)
@@ -27,6 +31,7 @@ def local_app(pages: ASGIApp, programme: str, site_name: str) -> ASGIApp:
         status, body = health()
         return JSONResponse(body, status_code=status)
 
-    return Starlette(routes=[Route("/", index, methods=["GET", "HEAD"]),
-                             Route("/api/health", health_route, methods=["GET", "HEAD"]),
-                             Mount("/", app=pages)])
+    routes = [Route("/", index, methods=["GET", "HEAD"]), Route("/api/health", health_route, methods=["GET", "HEAD"])]
+    if notifications is not None:
+        routes.append(Route("/api/notifications", notifications, methods=["POST"]))
+    return Starlette(routes=[*routes, Mount("/", app=pages)])

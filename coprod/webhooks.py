@@ -1,0 +1,219 @@
+"""Real time: Graph tells us a list changed (a webhook), and a run follows within seconds instead of at the timer.
+
+- `ensure_subscriptions` (`python -m coprod subscribe`, and a daily timer) keeps one subscription a list. It
+  renews one that expires within `RENEW_WITHIN`, recreates one Graph no longer has, and never makes a second:
+  what Graph already has for our notification URL is reused, so running it twice changes nothing.
+- `receive` answers `POST /api/notifications`:
+  - the validation handshake: the token echoed as text/plain;
+  - a notification whose clientState is wrong, or whose subscription we don't know: ignored, 202, logged without data;
+  - a good one: 202 at once, with no Graph call in the request, and one message for the queue.
+
+  A notification carries no data ("this list changed"); the delta query reads what changed.
+- `consume` is the queue's consumer. It runs the reconcilers under the run lease. A burst of notifications becomes
+  one run, then one more if any came after that run began, so no change waits for the timer (the timer stays,
+  as the safety net).
+
+The clientState is a keyed digest of the signing key, so there is no new secret to keep, and a forger without the
+key can't produce one.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from coprod.links import Signer
+from coprod.store import StateStore
+from graph_client import GraphError, SharePointLists, Subscriptions
+
+if TYPE_CHECKING:
+    from coprod.runtime import Services
+
+__all__ = ["LIFETIME", "RENEW_WITHIN", "RESUBSCRIBE", "LocalQueue", "Received", "client_state", "consume",
+           "ensure_subscriptions", "notified_run", "receive", "renew", "resubscribe_quietly"]
+
+log = logging.getLogger("coprod.webhooks")
+
+LISTS = ("Sessions", "Registrations", "GuestRequests", "Subscribers", "Updates")
+LIFETIME = timedelta(minutes=42_300) - timedelta(hours=1)  # Graph's longest for a list, less a margin
+RENEW_WITHIN = timedelta(days=3)  # the daily timer renews what expires sooner than this
+KNOWN = "webhooks.subscriptions"  # checkpoint: {list name: {"id": ..., "expires": epoch seconds}}
+RESUBSCRIBE = "webhooks.resubscribe"  # checkpoint: a lifecycle event asked for a renewal before the next run
+PENDING = "webhooks.pending"  # checkpoint: when the latest notification came (epoch seconds)
+MAX_ROUNDS = 3  # runs one consumer makes in a row while notifications keep coming
+
+
+def client_state(signer: Signer) -> str:
+    """What our subscriptions carry and each notification must bring back: a keyed digest (no new secret)."""
+    return signer.digest("graph-change-notifications")
+
+
+def notification_url(public_url: str) -> str:
+    return f"{public_url.rstrip('/')}/api/notifications"
+
+
+def known(store: StateStore) -> dict[str, dict[str, Any]]:
+    raw = store.get_checkpoint(KNOWN)
+    try:
+        value = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def ensure_subscriptions(subscriptions: Subscriptions, lists: SharePointLists, store: StateStore, signer: Signer,
+                         public_url: str, now: datetime) -> list[str]:
+    """One live subscription a list, renewed in time; a line each saying what was done."""
+    url = notification_url(public_url)
+    held = known(store)
+    by_resource = {s.resource.strip("/"): s for s in subscriptions.all() if s.notification_url == url}
+    lines = []
+    for name in LISTS:
+        found = lists.find_list(name)
+        if found is None:
+            lines.append(f"{name}: the list isn't on the site: run `python -m coprod provision` first.")
+            continue
+        resource = f"sites/{lists.site_id}/lists/{found.id}"
+        current = by_resource.get(resource)
+        if current is not None and current.expiration_date_time is not None and \
+                current.expiration_date_time - now > RENEW_WITHIN:
+            held[name] = {"id": current.id, "expires": current.expiration_date_time.timestamp()}
+            lines.append(f"{name}: subscribed until {current.expiration_date_time:%d %B %Y}.")
+            continue
+        renewed = subscriptions.renew(current.id, now + LIFETIME) if current is not None else None
+        made = renewed or subscriptions.create(resource, url, client_state(signer), now + LIFETIME, lifecycle_url=url)
+        expires = made.expiration_date_time or now + LIFETIME
+        held[name] = {"id": made.id, "expires": expires.timestamp()}
+        lines.append(f"{name}: {'renewed' if renewed else 'subscribed'} until {expires:%d %B %Y}.")
+    store.set_checkpoint(KNOWN, json.dumps(held))
+    return lines
+
+
+@dataclass(frozen=True)
+class Received:
+    """The answer to a POST from Graph, and whether it calls for a run (one queue message)."""
+
+    status: int
+    body: str = ""
+    content_type: str = "text/plain"
+    run: bool = False
+    resubscribe: bool = False  # a lifecycle event: renew or recreate before the run
+
+
+def receive(query: dict[str, str], body: bytes, store: StateStore, signer: Signer, now: float) -> Received:
+    """Answer Graph at once; never call Graph here (it wants 2xx within 3 seconds)."""
+    token = query.get("validationToken")
+    if token is not None:
+        return Received(200, token[:1024])  # the handshake: echoed as it came, as text/plain
+    try:
+        payload = json.loads(body)
+        notifications = payload.get("value") if isinstance(payload, dict) else None
+    except ValueError:
+        notifications = None
+    if not isinstance(notifications, list) or not notifications:
+        log.warning("A notification that isn't Graph's shape was ignored")
+        return Received(400)
+    expected = client_state(signer)
+    ours = {str(s.get("id")) for s in known(store).values() if isinstance(s, dict)}
+    run = resubscribe = False
+    for note in notifications[:100]:
+        if not isinstance(note, dict):
+            continue
+        state = str(note.get("clientState") or "")
+        if not hmac.compare_digest(state.encode(), expected.encode()) or str(note.get("subscriptionId")) not in ours:
+            log.warning("A notification with a wrong clientState or an unknown subscription was ignored")
+            continue
+        run = True
+        resubscribe |= note.get("lifecycleEvent") in ("reauthorizationRequired", "subscriptionRemoved")
+    if run:
+        store.set_checkpoint(PENDING, repr(now))
+    return Received(202, run=run, resubscribe=resubscribe)
+
+
+def consume(run: Callable[[], bool], store: StateStore, clock: Callable[[], float]) -> int:
+    """Run while notifications keep coming: `run()` does one run under the lease (False: another holds it, and
+    that run will see these changes or come round again). Returns the runs made."""
+    made = 0
+    for _ in range(MAX_ROUNDS):
+        started = clock()
+        if not run():
+            return made
+        made += 1
+        pending = store.get_checkpoint(PENDING)
+        try:
+            latest = float(pending) if pending else 0.0
+        except ValueError:
+            latest = 0.0
+        if latest < started:
+            return made
+    return made
+
+
+def resubscribe_quietly(renew: Callable[[], list[str]]) -> None:
+    """After a lifecycle event: renew or recreate, and a failure only logged (the daily timer tries again)."""
+    try:
+        renew()
+    except GraphError as error:
+        log.warning("Could not renew the list subscriptions: %s", error)
+
+
+class LocalQueue:
+    """The queue and its consumer in one process (`python -m coprod serve`): a notification wakes the consumer;
+    several that come while it works make one more round, not one each."""
+
+    def __init__(self, consume_once: Callable[[], object]) -> None:
+        import threading
+
+        self._wake = threading.Event()
+        self._consume_once = consume_once
+        self._stopped = False
+        self._thread = threading.Thread(target=self._loop, name="coprod-notifications", daemon=True)
+
+    def start(self) -> LocalQueue:
+        self._thread.start()
+        return self
+
+    def put(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait()
+            if self._stopped:
+                return
+            self._wake.clear()
+            try:
+                self._consume_once()
+            except Exception as error:  # one failed run must not stop the consumer; the timer is the safety net
+                log.error("A run after a notification stopped: %s", type(error).__name__)
+
+
+def renew(services: Services) -> list[str]:
+    """`ensure_subscriptions` with a run's parts: `python -m coprod subscribe`, the daily timer, a lifecycle event."""
+    from graph_client import Subscriptions
+
+    return ensure_subscriptions(Subscriptions(services.graph), services.lists, services.store, services.signer,
+                                services.settings.public_url, datetime.fromtimestamp(services.clock(), UTC))
+
+
+def notified_run(services: Services, say: Callable[[str], None]) -> bool:
+    """One run after notifications, renewing the subscriptions first after a lifecycle event; False when another
+    run holds the lease."""
+    from coprod.run import run_held
+
+    if services.store.get_checkpoint(RESUBSCRIBE):
+        services.store.set_checkpoint(RESUBSCRIBE, "")
+        resubscribe_quietly(lambda: renew(services))
+    result = run_held(services)
+    for line in result.lines:
+        say(line)
+    return not result.busy

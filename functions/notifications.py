@@ -1,0 +1,72 @@
+"""Graph's change notifications for the lists (webhooks), and the runs they call for.
+
+- `POST /api/notifications` (anonymous: Graph calls it) answers at once, with no Graph call in the request, and
+  puts one message on the `coprod-notifications` queue for a good notification (coprod.webhooks.receive);
+- the queue's consumer runs the reconcilers under the run lease; a message older than the last run is
+  skipped, so a burst of notifications becomes one run;
+- a daily timer renews the subscriptions, and recreates one Graph dropped.
+
+The 5-minute timer (functions/sync.py) stays as the safety net.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import azure.functions as func
+
+bp = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves its __init__ untyped
+log = logging.getLogger("functions.notifications")
+QUEUE = "coprod-notifications"
+
+
+@bp.route(route="notifications", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.queue_output(arg_name="wake", queue_name=QUEUE, connection="AzureWebJobsStorage")
+def notifications(req: func.HttpRequest, wake: func.Out[str]) -> func.HttpResponse:
+    from config import load_settings
+    from coprod.runtime import signer_for, store_for
+    from coprod.webhooks import RESUBSCRIBE, receive
+
+    settings = load_settings()
+    store = store_for(settings)
+    try:
+        got = receive(dict(req.params), req.get_body(), store, signer_for(settings), time.time())
+        if got.resubscribe:
+            store.set_checkpoint(RESUBSCRIBE, "1")
+    finally:
+        store.close()
+    if got.run:
+        wake.set(json.dumps({"at": time.time()}))
+    return func.HttpResponse(got.body, status_code=got.status, mimetype=got.content_type)
+
+
+@bp.queue_trigger(arg_name="message", queue_name=QUEUE, connection="AzureWebJobsStorage")
+def on_notification(message: func.QueueMessage) -> None:
+    from config import load_settings
+    from coprod.lease import last_run
+    from coprod.runtime import Services
+    from coprod.webhooks import consume, notified_run
+
+    try:
+        sent = float(json.loads(message.get_body()).get("at", 0))
+    except (ValueError, AttributeError):
+        sent = 0.0
+    with Services.open(load_settings()) as services:
+        finished = last_run(services.store)
+        if finished is not None and finished.finished >= sent:
+            return  # a run that began after this notification has seen its change
+        consume(lambda: notified_run(services, log.info), services.store, services.clock)
+
+
+@bp.timer_trigger(arg_name="timer", schedule="0 30 3 * * *", run_on_startup=False, use_monitor=True)
+def renew_subscriptions(timer: func.TimerRequest) -> None:
+    """Daily, 3:30am UTC: each list's subscription renewed when it expires within 3 days, or made again."""
+    from config import load_settings
+    from coprod.runtime import Services
+    from coprod.webhooks import renew
+
+    with Services.open(load_settings()) as services:
+        for line in renew(services):
+            log.info(line)
