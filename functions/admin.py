@@ -1,6 +1,7 @@
 """The IT admin's two calls in Azure, as the function app's managed identity (the CLI on a laptop would use
 another identity): `GET /api/check` (a function key) runs the preflight, changing nothing; `POST /api/provision`
-(the admin key) creates or completes the lists. Both answer plain text, a line a check or a change."""
+(the admin key) creates or completes the lists, then subscribes to their changes. Both answer plain text, a line
+a check or a change."""
 
 from __future__ import annotations
 
@@ -53,7 +54,15 @@ def provision(req: func.HttpRequest) -> func.HttpResponse:
     settings = _settings()
     if isinstance(settings, func.HttpResponse):
         return settings
+    from coprod.run import describe
+    from coprod.webhooks import renew
+
     with run_span("coprod.provision"), Services.open(settings) as services:
         report = make_lists(services.lists)
-    lines = report.lines or ["All five lists are already in place; nothing changed."]
+        lines = report.lines or ["All five lists are already in place; nothing changed."]
+        if not report.problems:  # the lists are there: subscribe to their changes (the daily timer renews)
+            try:
+                lines += renew(services)
+            except Exception as error:  # the lists are made; the daily timer subscribes later
+                lines.append(f"Not yet subscribed to list changes ({describe(error)}); the daily timer tries again.")
     return _text(lines, 503 if report.problems else 200)

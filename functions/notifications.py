@@ -57,7 +57,7 @@ def on_notification(message: func.QueueMessage) -> None:
         finished = last_run(services.store)
         if finished is not None and finished.finished >= sent:
             return  # a run that began after this notification has seen its change
-        consume(lambda: notified_run(services, log.info), services.store, services.clock)
+        consume(lambda: notified_run(services, log.info), lambda: sent, services.clock)
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 30 3 * * *", run_on_startup=False, use_monitor=True)
