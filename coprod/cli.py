@@ -138,10 +138,17 @@ def live_app(settings: Any) -> tuple[Any, Any]:
     from coprod.pages.app import create_web_app
     from coprod.pages.local import local_app
     from coprod.runtime import web_context
-    from coprod.webhooks import LocalQueue, consume
+    from coprod.webhooks import AzureQueue, LocalQueue, consume
 
     context = web_context(settings)
-    queue = LocalQueue(lambda: consume(lambda: _notified_run(settings), context.store, time.time)).start()
+    queue: Any
+    if settings.state.startswith("sqlite:"):
+        queue = LocalQueue(lambda: consume(lambda: _notified_run(settings), lambda: queue.latest, time.time))
+    else:  # the state is on Azure Storage: its queue (Azurite's locally), as the function app's consumer reads
+        queue = AzureQueue.for_state(settings.state, lambda latest: consume(lambda: _notified_run(settings),
+                                                                            lambda: latest, time.time),
+                                     settings.client_id if settings.use_managed_identity else None)
+    queue.start()
     app = local_app(create_web_app(lambda: context), settings.programme_name, settings.site_name,
                     _notifications(context, queue))
     return app, queue
@@ -159,7 +166,7 @@ def _notifications(context: Any, queue: Any) -> Any:
         if got.resubscribe:
             context.store.set_checkpoint(RESUBSCRIBE, "1")
         if got.run:
-            queue.put()
+            queue.put(time.time())
         return Response(got.body, status_code=got.status, media_type=got.content_type)
 
     return notifications

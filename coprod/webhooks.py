@@ -19,6 +19,7 @@ key can't produce one.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
@@ -34,7 +35,7 @@ from graph_client import GraphError, SharePointLists, Subscriptions
 if TYPE_CHECKING:
     from coprod.runtime import Services
 
-__all__ = ["LIFETIME", "RENEW_WITHIN", "RESUBSCRIBE", "LocalQueue", "Received", "client_state", "consume",
+__all__ = ["LIFETIME", "RENEW_WITHIN", "RESUBSCRIBE", "AzureQueue", "LocalQueue", "Received", "client_state", "consume",
            "ensure_subscriptions", "notified_run", "receive", "renew", "resubscribe_quietly"]
 
 log = logging.getLogger("coprod.webhooks")
@@ -44,7 +45,6 @@ LIFETIME = timedelta(minutes=42_300) - timedelta(hours=1)  # Graph's longest for
 RENEW_WITHIN = timedelta(days=3)  # the daily timer renews what expires sooner than this
 KNOWN = "webhooks.subscriptions"  # checkpoint: {list name: {"id": ..., "expires": epoch seconds}}
 RESUBSCRIBE = "webhooks.resubscribe"  # checkpoint: a lifecycle event asked for a renewal before the next run
-PENDING = "webhooks.pending"  # checkpoint: when the latest notification came (epoch seconds)
 MAX_ROUNDS = 3  # runs one consumer makes in a row while notifications keep coming
 
 
@@ -130,26 +130,20 @@ def receive(query: dict[str, str], body: bytes, store: StateStore, signer: Signe
             continue
         run = True
         resubscribe |= note.get("lifecycleEvent") in ("reauthorizationRequired", "subscriptionRemoved")
-    if run:
-        store.set_checkpoint(PENDING, repr(now))
     return Received(202, run=run, resubscribe=resubscribe)
 
 
-def consume(run: Callable[[], bool], store: StateStore, clock: Callable[[], float]) -> int:
+def consume(run: Callable[[], bool], latest: Callable[[], float], clock: Callable[[], float]) -> int:
     """Run while notifications keep coming: `run()` does one run under the lease (False: another holds it, and
-    that run will see these changes or come round again). Returns the runs made."""
+    that run will see these changes or come round again); `latest()` is when the last notification came. Returns
+    the runs made."""
     made = 0
     for _ in range(MAX_ROUNDS):
         started = clock()
         if not run():
             return made
         made += 1
-        pending = store.get_checkpoint(PENDING)
-        try:
-            latest = float(pending) if pending else 0.0
-        except ValueError:
-            latest = 0.0
-        if latest < started:
+        if latest() < started:
             return made
     return made
 
@@ -169,6 +163,7 @@ class LocalQueue:
     def __init__(self, consume_once: Callable[[], object]) -> None:
         import threading
 
+        self.latest = 0.0  # when the last notification came (time.time())
         self._wake = threading.Event()
         self._consume_once = consume_once
         self._stopped = False
@@ -178,7 +173,8 @@ class LocalQueue:
         self._thread.start()
         return self
 
-    def put(self) -> None:
+    def put(self, at: float) -> None:
+        self.latest = max(self.latest, at)
         self._wake.set()
 
     def stop(self) -> None:
@@ -217,3 +213,67 @@ def notified_run(services: Services, say: Callable[[str], None]) -> bool:
     for line in result.lines:
         say(line)
     return not result.busy
+
+
+class AzureQueue:
+    """The same, on an Azure Storage queue (Azurite's locally) when the state is on Azure Table Storage: the
+    queue the function app's consumer reads in Azure, so `serve` and the function app can share one."""
+
+    NAME = "coprod-notifications"
+
+    def __init__(self, client: Any, consume_once: Callable[[float], object], poll_seconds: float = 0.5) -> None:
+        import threading
+
+        self.latest = 0.0
+        self._client = client  # an azure.storage.queue.QueueClient
+        self._consume_once = consume_once
+        self._poll = poll_seconds
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="coprod-notifications", daemon=True)
+
+    @classmethod
+    def for_state(cls, state: str, consume_once: Callable[[float], object], client_id: str | None = None
+                  ) -> AzureQueue:
+        """The queue beside the state's tables: from its connection string, or its account's queue endpoint."""
+        from azure.storage.queue import QueueClient
+
+        if state.startswith("https://"):
+            from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
+            credential = ManagedIdentityCredential(client_id=client_id) if client_id else DefaultAzureCredential()
+            client = QueueClient(state.replace(".table.", ".queue.").rstrip("/"), cls.NAME, credential=credential)
+        else:
+            client = QueueClient.from_connection_string(state, cls.NAME)
+        try:
+            client.create_queue()
+        except Exception as error:  # it exists already (ResourceExistsError): what we want
+            if type(error).__name__ != "ResourceExistsError":
+                raise
+        return cls(client, consume_once)
+
+    def start(self) -> AzureQueue:
+        self._thread.start()
+        return self
+
+    def put(self, at: float) -> None:
+        self.latest = max(self.latest, at)
+        self._client.send_message(json.dumps({"at": at}))
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def _loop(self) -> None:
+        while not self._stopped.wait(self._poll):
+            try:
+                messages = list(self._client.receive_messages(max_messages=32, visibility_timeout=120))
+                if not messages:
+                    continue
+                latest = 0.0
+                for message in messages:  # a burst: one round of runs for all of it
+                    with contextlib.suppress(ValueError, AttributeError):
+                        latest = max(latest, float(json.loads(message.content).get("at", 0)))
+                self._consume_once(latest)
+                for message in messages:
+                    self._client.delete_message(message)
+            except Exception as error:  # the queue or a run failed: the messages come back; the timer is there
+                log.error("The notification queue's consumer: %s", type(error).__name__)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["ACCOUNT", "KEY", "azurite_tables", "connection_string"]
+__all__ = ["ACCOUNT", "KEY", "azurite_tables", "azurite_tables_and_queues", "connection_string"]
 
 ROOT = Path(__file__).resolve().parent.parent
 BINARY = ROOT / "node_modules" / ".bin" / "azurite-table"
@@ -33,6 +33,43 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+@contextmanager
+def azurite_tables_and_queues() -> Iterator[str]:
+    """Azurite's Table and Queue services, in memory, on free ports; yields one connection string for both."""
+    with azurite_tables() as tables, _azurite(ROOT / "node_modules" / ".bin" / "azurite-queue", "--queueHost",
+                                              "--queuePort") as queue_port:
+        yield f"{tables}QueueEndpoint=http://127.0.0.1:{queue_port}/{ACCOUNT};"
+
+
+@contextmanager
+def _azurite(binary: Path, host_flag: str, port_flag: str) -> Iterator[int]:
+    if not binary.exists():
+        if os.environ.get("COPROD_REQUIRE_AZURITE") == "1":
+            pytest.fail(f"Azurite is required but {binary} is missing: run `npm ci`")
+        pytest.skip("Azurite is not installed: run `npm ci`")
+    port = _free_port()
+    process = subprocess.Popen([str(binary), host_flag, "127.0.0.1", port_flag, str(port),  # noqa: S603
+                                "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry", "--silent"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{binary.name} did not start") from None
+                time.sleep(0.05)
+        yield port
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 @contextmanager

@@ -188,3 +188,31 @@ def test_a_burst_of_notifications_is_one_run_and_one_more_if_more_came_meanwhile
 
     assert consume(run, lambda: latest[0], lambda: now[0]) == 2  # one more run for what came meanwhile, then done
     assert consume(lambda: False, lambda: 1e12, lambda: now[0]) == 0  # another run holds the lease: it sees them
+
+
+def test_with_the_state_on_azure_storage_the_notifications_go_through_its_queue(
+        emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock) -> None:
+    """`serve` with COPROD_STATE on Azure Storage (Azurite here) puts each notification on the storage queue the
+    function app's consumer reads, and consumes it from there: still confirmed within seconds."""
+    from azure.storage.queue import QueueClient
+
+    from tests.azurite import azurite_tables_and_queues
+
+    later = Later()
+    with azurite_tables_and_queues() as storage, BackgroundServer(later, name="live") as server:
+        settings = load_settings(env | {"COPROD_PUBLIC_URL": server.url, "COPROD_STATE": storage,
+                                        "COPROD_STATE_PREFIX": "hooks"})
+        later.app, queue = live_app(settings)
+        try:
+            with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
+                programme = Programme(emulator, services, clock)
+                session = programme.session("Carers' drop-in", soon(3), capacity=5)
+                _ensure(services)
+                programme.register(session, "Ann Example")
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline and not programme.mail_to("ann.example@example.org"):
+                    time.sleep(0.2)
+                assert programme.mail_to("ann.example@example.org")
+                assert QueueClient.from_connection_string(storage, "coprod-notifications").get_queue_properties()
+        finally:
+            queue.stop()
