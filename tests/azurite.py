@@ -75,29 +75,5 @@ def _azurite(binary: Path, host_flag: str, port_flag: str) -> Iterator[int]:
 @contextmanager
 def azurite_tables() -> Iterator[str]:
     """Azurite's Table service, in memory, on a free port; yields its connection string."""
-    if not BINARY.exists():
-        if os.environ.get("COPROD_REQUIRE_AZURITE") == "1":
-            pytest.fail(f"Azurite is required but {BINARY} is missing: run `npm ci`")
-        pytest.skip("Azurite is not installed: run `npm ci` to test the Azure Table Storage store")
-    port = _free_port()
-    process = subprocess.Popen([str(BINARY), "--tableHost", "127.0.0.1", "--tablePort", str(port),  # noqa: S603
-                                "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry", "--silent"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 30
-        while True:  # wait for the port: the storage SDK otherwise retries for minutes
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("Azurite did not start: " + (process.stderr.read() or b"").decode()[-500:]
-                                       if process.stderr else "Azurite did not start") from None
-                time.sleep(0.05)
+    with _azurite(BINARY, "--tableHost", "--tablePort") as port:
         yield connection_string(port)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
