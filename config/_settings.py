@@ -159,6 +159,13 @@ class Settings(BaseSettings):
     book_per_address_per_day: int = Field(default=3, ge=1, validation_alias="COPROD_BOOK_PER_ADDRESS")
     """Bookings the public form makes for one address a day; past it the page answers as usual and makes none."""
 
+    privacy_controller: str = Field(default="", max_length=200, validation_alias="COPROD_PRIVACY_CONTROLLER")
+    """Who is responsible for the personal data (the council or charity), as the privacy notice names it."""
+    privacy_contact: str = Field(default="", max_length=200, validation_alias="COPROD_PRIVACY_CONTACT")
+    """How people ask about their data, or ask for it to be deleted (an address or a web page), on the notice."""
+    retention_days: int = Field(default=365, ge=30, le=3650, validation_alias="COPROD_RETENTION_DAYS")
+    """How long after a session people's details are kept, as the privacy notice says."""
+
     @field_validator("guest_auto_approve_domains", "guest_blocked_domains", mode="before")
     @classmethod
     def _commas(cls, value: Any) -> Any:

@@ -18,7 +18,7 @@ from coprod.guests.rules import GuestPolicy
 from coprod.links import Signer
 from coprod.mail.outbox import GraphTransport, MailTransport, Outbox, SendLimits
 from coprod.mailing.common import ListConfig
-from coprod.pages.context import BookingLimits, FormLimits, WebContext
+from coprod.pages.context import BookingLimits, FormLimits, PrivacyNotice, WebContext
 from coprod.registrations.messages import MessageConfig
 from coprod.store import StateStore, open_store
 from graph_client import Directory, GraphClient, Mail, OnlineMeetings, SharePointLists
@@ -53,7 +53,8 @@ def web_context(settings: Settings, store: StateStore | None = None, signer: Sig
                                                      settings.subscribe_per_hour),
                       BookingLimits(settings.book_per_client_per_minute, settings.book_per_hour,
                                     settings.book_per_address_per_day),
-                      settings.public_url, lists or lists_on_demand, clock)
+                      settings.public_url, lists or lists_on_demand, clock,
+                      PrivacyNotice(settings.privacy_controller, settings.privacy_contact, settings.retention_days))
 
 
 @dataclass

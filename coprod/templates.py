@@ -46,7 +46,13 @@ def _environment(autoescape: bool) -> jinja2.Environment:
     env.filters["uk_time"] = uk_time
     env.filters["uk_end"] = uk_clock
     env.filters["waiting"] = _without_link
+    env.globals["privacy_url"] = ""  # every email's footer links the privacy notice when the sender gives it
     return env
+
+
+def privacy_link(public_url: str) -> str:
+    """The privacy notice's address, for every email's footer."""
+    return f"{public_url.rstrip('/')}/api/pages/privacy"
 
 
 def render_email(template: str, **context: Any) -> tuple[str, str]:

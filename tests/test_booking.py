@@ -257,12 +257,26 @@ class TestMyBookings:
         assert answer.status_code == 400 and 'aria-invalid="true"' in answer.text
 
 
-def test_the_privacy_notice_is_linked_and_plain() -> None:
-    from coprod.templates import render_page
-
-    page = render_page("privacy", base="/api/pages", programme="Having your say", site_name="", error_summary=None)
-    assert "How we use your details" in page and "delete it" in page
-
+def test_the_privacy_notice_says_who_how_long_and_how_to_ask(emulator: EmulatorServer, env: dict[str, str],
+                                                            clock: OffsetClock) -> None:
+    """From the settings: the controller, the contact, the retention; linked from every page's footer and every
+    email's (issue 17's notice, item 5)."""
+    settings = load_settings(env | {"COPROD_PRIVACY_CONTROLLER": "Towncastle Borough Council",
+                                    "COPROD_PRIVACY_CONTACT": "dataprotection@towncastle.example.org",
+                                    "COPROD_RETENTION_DAYS": "180", "COPROD_PUBLIC_URL": "https://coprod.example.org"})
+    with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
+        programme = Programme(emulator, services, clock)
+        page = web(programme).get("/privacy").text
+        assert "Towncastle Borough Council is responsible" in page and "Until 180 days after" in page
+        assert "dataprotection@towncastle.example.org" in page
+        assert 'href="/api/pages/privacy">How we use your details</a>' in web(programme).get("/sessions").text
+        session = programme.session("Carers' drop-in", soon(3))
+        programme.register(session, "Ann Example")
+        programme.run()
+        [mail] = programme.mail_to("ann.example@example.org")
+        assert "How we use your details: https://coprod.example.org/api/pages/privacy" in (mail.text_body or "")
+        assert '<a href="https://coprod.example.org/api/pages/privacy">How we use your details</a>' in (
+            mail.html_body or "")
 
 
 class TestAssistedBooking:

@@ -90,12 +90,14 @@ def test_the_function_app_serves_the_pages(monkeypatch: pytest.MonkeyPatch, env:
 
 def test_a_title_names_the_programme_once() -> None:
     """Finding: "Get updates from Having your say – Having your say"."""
+    from coprod.pages.context import PrivacyNotice
     from coprod.templates import render_page
 
     for template, expected in (("subscribe", "Get updates from Having your say"),
                                ("privacy", "How we use your details – Having your say")):
         page = render_page(template, base="/api/pages", programme="Having your say", site_name="", values={
-            "name": "", "email": "", "topics": []}, errors={}, all_topics=(), error_summary=None)
+            "name": "", "email": "", "topics": []}, errors={}, all_topics=(), error_summary=None,
+            notice=PrivacyNotice())
         assert f"<title>{expected}</title>" in page
 
 

@@ -38,7 +38,7 @@ from coprod.lists.fields import as_text, check_email, normalise_email
 from coprod.lists.mirror import ListMirror, read_changes, save_link
 from coprod.mail.outbox import Outbox
 from coprod.store import LedgerEntry, MirrorItem, StateStore
-from coprod.templates import UK, render_email
+from coprod.templates import UK, privacy_link, render_email
 from graph_client import (
     DeltaResult,
     Directory,
@@ -182,7 +182,8 @@ class GuestAccess:
                                  GUEST_CONFIRM.lifetime.total_seconds())
         expires = datetime.fromtimestamp(self.clock(), UTC) + GUEST_CONFIRM.lifetime
         name = as_text(row.fields.get("Title"), 80) or "there"
-        text, html = render_email("guest_confirm", name=name, site_name=self.config.site_name, expires=expires,
+        text, html = render_email("guest_confirm", privacy_url=privacy_link(self.config.public_url),
+                                  name=name, site_name=self.config.site_name, expires=expires,
                                   link=GUEST_CONFIRM.url(self.config.public_url, token))
         return int(self.outbox.enqueue(OutgoingMail(key=key, to=(address,), to_name=name, text=text, html=html,
                                                     subject="Please confirm your email address"), "guest-confirm"))
@@ -209,7 +210,8 @@ class GuestAccess:
                      "email": as_text(r.fields.get("Email"), 120),
                      "organisation": as_text(r.fields.get("Organisation")),
                      "reason": as_text(r.fields.get("Reason"), 300), "asked": _asked(r.created)} for r in waiting]
-        text, html = render_email("guest_digest", requests=requests, list_url=list_url or "",
+        text, html = render_email("guest_digest", privacy_url=privacy_link(self.config.public_url),
+                                  requests=requests, list_url=list_url or "",
                                   site_name=self.config.site_name)
         people = "person is" if len(waiting) == 1 else "people are"
         report.digest_queued = self.outbox.enqueue(OutgoingMail(

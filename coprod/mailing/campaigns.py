@@ -25,7 +25,7 @@ from coprod.lists.mirror import ListMirror
 from coprod.mail.outbox import Outbox
 from coprod.mailing.common import ListConfig, ListReport
 from coprod.store import MirrorItem, StateStore
-from coprod.templates import UK, render_email
+from coprod.templates import UK, privacy_link, render_email
 from graph_client import FieldUpdate, OutgoingMail, SharePointLists
 
 __all__ = ["Campaigns", "render_markdown"]
@@ -148,7 +148,7 @@ class Campaigns:
                    "topics": ", ".join(topics), "since": _since(row.fields.get("ConfirmedAt")),
                    "preferences_link": PREFERENCES.url(public, preferences_token),
                    "unsubscribe_link": UNSUBSCRIBE.url(public, unsubscribe_token)}
-        text, html = render_email("update", **context)
+        text, html = render_email("update", privacy_url=privacy_link(public), **context)
         # RFC 8058: a mail client's one-click unsubscribe POSTs "List-Unsubscribe=One-Click" to the https URI
         headers = {"List-Unsubscribe": f"<{UNSUBSCRIBE.url(public, unsubscribe_token, ONE_CLICK_PAGE)}>, "
                                        f"<mailto:{self.config.sender}?subject=unsubscribe>",

@@ -49,7 +49,7 @@ from coprod.mail.outbox import Outbox
 from coprod.mailing.campaigns import Campaigns
 from coprod.mailing.common import ListConfig, ListReport
 from coprod.store import LedgerEntry, MirrorItem, OutboxEntry, StateStore
-from coprod.templates import UK, render_email
+from coprod.templates import UK, privacy_link, render_email
 from graph_client import FieldUpdate, GraphError, OutgoingMail, SharePointLists
 
 __all__ = ["MailingList"]
@@ -234,7 +234,8 @@ class MailingList:
             return 0
         token = self.signer.make(link.purpose, subject, link.lifetime.total_seconds())
         name = as_text(row.fields.get("Title"), 80)
-        text, html = render_email(kind.replace("-", "_"), name=name if name and name != address else "",
+        text, html = render_email(kind.replace("-", "_"), privacy_url=privacy_link(self.config.public_url),
+                                  name=name if name and name != address else "",
                                   programme=self.config.programme,
                                   expires=datetime.fromtimestamp(self.clock(), UTC) + link.lifetime,
                                   link=link.url(self.config.public_url, token))

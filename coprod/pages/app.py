@@ -240,7 +240,7 @@ class Pages:
                             headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"})
 
     async def privacy(self, request: Request) -> Response:
-        return self.page("privacy")
+        return self.page("privacy", notice=self.context.privacy)
 
     async def not_found(self, request: Request, exc: Exception) -> Response:
         return self.page("not_found", 404)

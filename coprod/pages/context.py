@@ -18,7 +18,7 @@ from coprod.store import StateStore
 if TYPE_CHECKING:
     from graph_client import SharePointLists
 
-__all__ = ["BookingLimits", "FormLimits", "Opened", "PageMaker", "WebContext", "client_of"]
+__all__ = ["BookingLimits", "FormLimits", "Opened", "PageMaker", "PrivacyNotice", "WebContext", "client_of"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,15 @@ class BookingLimits:
     per_address_per_day: int = 3
 
 
+@dataclass(frozen=True)
+class PrivacyNotice:
+    """What the privacy notice says beyond its fixed words (settings COPROD_PRIVACY_*, COPROD_RETENTION_DAYS)."""
+
+    controller: str = ""  # blank: the programme's own name
+    contact: str = ""  # blank: "reply to any of our emails"
+    retention_days: int = 365
+
+
 @dataclass
 class WebContext:
     """What the pages need: made once per process, on the first request."""
@@ -53,6 +62,7 @@ class WebContext:
     # the lists through Graph, for the one page that writes (a booking); made on the first booking
     lists: Callable[[], SharePointLists] | None = None
     clock: Callable[[], float] = time.time  # the store's clock: the form limits' minutes and days
+    privacy: PrivacyNotice = field(default_factory=PrivacyNotice)
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ from coprod.mail.outbox import Outbox
 from coprod.registrations.notices import TeamNotices
 from coprod.registrations.rules import ASSISTED, HELD, contact_preference, parse_session
 from coprod.store import LedgerEntry, MirrorItem, StateStore
-from coprod.templates import render_email
+from coprod.templates import privacy_link, render_email
 from coprod.words import count, count_kind
 from graph_client import Attachment, OutgoingMail
 
@@ -206,7 +206,8 @@ class ParticipantMessages:
     def _queue(self, key: str, template: str, to: str, name: str | None, view: dict[str, Any],
                report: MessageReport, attachments: tuple[Attachment, ...] = (), *, about: dict[str, str],
                **context: Any) -> None:
-        text, html = render_email(template, name=name or "there", session=view, **context)
+        text, html = render_email(template, name=name or "there", session=view,
+                                  privacy_url=privacy_link(self.config.public_url), **context)
         mail = OutgoingMail(key=key, to=(to,), to_name=name, subject=SUBJECTS[template].format(title=view["title"]),
                             text=text, html=html, attachments=attachments)
         if self.outbox.enqueue(mail, template, about):
@@ -335,7 +336,8 @@ class ParticipantMessages:
         view, _, _ = self.session_view(record.session_id)
         parsed = parse_session(session.item_id, session.fields)
         appointments = self._appointments(parsed, confirmed)
-        text, html = render_email("facilitator_brief", session=view, capacity=parsed.capacity, confirmed=len(confirmed),
+        text, html = render_email("facilitator_brief", privacy_url=privacy_link(self.config.public_url),
+                                  session=view, capacity=parsed.capacity, confirmed=len(confirmed),
                                   access_needs=needs, assisted=assisted, appointments=appointments,
                                   waiting=sum(1 for r in registrations if r.fields.get("Status") == "Waitlisted"))
         if self.outbox.enqueue(OutgoingMail(key=key, to=tuple(team), text=text, html=html,

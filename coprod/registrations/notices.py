@@ -14,7 +14,7 @@ from coprod.lists.fields import as_text, normalise_email
 from coprod.mail.outbox import Outbox
 from coprod.registrations.rules import contact_preference
 from coprod.store import MirrorItem, StateStore
-from coprod.templates import UK, render_email
+from coprod.templates import UK, privacy_link, render_email
 from graph_client import OutgoingMail
 
 
@@ -77,7 +77,8 @@ class TeamNotices:
                            "tell": CONTACT_WORDS.get(contact.message, contact.message), "session": view,
                            "position": self.messages.position(item) if contact.message == "waitlisted" else None})
         if people:
-            text, html = render_email("contact_digest", people=people, programme=self.messages.config.programme)
+            text, html = render_email("contact_digest", people=people, programme=self.messages.config.programme,
+                                      privacy_url=privacy_link(self.messages.config.public_url))
             noun = "person" if len(people) == 1 else "people"
             mail = OutgoingMail(key=key, to=(self.messages.config.admin_email,), text=text, html=html,
                                 subject=f"{len(people)} {noun} to phone or write to about their booking")
@@ -96,6 +97,7 @@ class TeamNotices:
         digest = self.messages.signer.digest(asked.address)
         token = self.messages.signer.make(MY_BOOKINGS.purpose, digest, MY_BOOKINGS.lifetime.total_seconds())
         text, html = render_email("bookings_link", programme=self.messages.config.programme,
+                                  privacy_url=privacy_link(self.messages.config.public_url),
                                   link=MY_BOOKINGS.url(self.messages.config.public_url, token),
                                   expires=datetime.fromtimestamp(self.messages.clock(), UTC) + MY_BOOKINGS.lifetime)
         mail = OutgoingMail(key=mail_keys.bookings_link(digest, asked.day), to=(asked.address,),
