@@ -267,7 +267,7 @@ def test_the_privacy_notice_says_who_how_long_and_how_to_ask(emulator: EmulatorS
     with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
         programme = Programme(emulator, services, clock)
         page = web(programme).get("/privacy").text
-        assert "Towncastle Borough Council is responsible" in page and "Until 180 days after" in page
+        assert "Towncastle Borough Council is responsible" in page and "for up to 180 days after" in page
         assert "dataprotection@towncastle.example.org" in page
         assert 'href="/api/pages/privacy">How we use your details</a>' in web(programme).get("/sessions").text
         session = programme.session("Carers' drop-in", soon(3))
