@@ -6,6 +6,7 @@
     status          what is pending
     check           a preflight against the tenant: every permission and setting, changing nothing
     subscribe       subscribe to the lists' changes (webhooks), or renew the subscriptions
+    export ADDRESS  everything held about one person, as JSON
     serve           the public pages, locally
 
 Exit codes: 0 when the run happened (even if some items need attention);
@@ -88,6 +89,23 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
 
     with Services.open(load_settings()) as services:
         print("\n".join(_ensure(services)), flush=True)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Everything held about one person, as JSON on standard output (a subject access request)."""
+    import json
+
+    from coprod.dataprotection import export
+    from coprod.runtime import Services
+
+    with Services.open(load_settings()) as services:
+        try:
+            held = export(services, args.address)
+        except ValueError as error:
+            print(f"coprod: {error}", file=sys.stderr)
+            return 2
+    print(json.dumps(held, indent=2, ensure_ascii=False, default=str))
     return 0
 
 
@@ -225,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     sync.add_argument("--interval", type=float, default=300.0, help="seconds between runs without --once")
     sync.set_defaults(handler=cmd_sync)
     sub.add_parser("status", help="show what is pending").set_defaults(handler=cmd_status)
+    export = sub.add_parser("export", help="everything held about one person, as JSON (a subject access request)")
+    export.add_argument("address", help="their email address")
+    export.set_defaults(handler=cmd_export)
     sub.add_parser("subscribe", help="subscribe to the lists' changes, or renew (safe to repeat)"
                    ).set_defaults(handler=cmd_subscribe)
     sub.add_parser("check", help="check the tenant's permissions and the settings, changing nothing"

@@ -245,3 +245,36 @@ def test_names_are_cut_between_words(text: str, width: int, shown: str) -> None:
     from coprod.words import shorten
 
     assert shorten(text, width) == shown and len(shown) <= width
+
+
+def test_export_answers_a_subject_access_request_in_one_command(configured: dict[str, str], emulator: EmulatorServer,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """A person with a booking, a mailing-list subscription and a guest account: all of it, as JSON, and nobody
+    else's."""
+    import json
+
+    main(["provision"])
+    sp, site = emulator.backend.sharepoint, emulator.backend.site.id
+    session = sp.create_item(site, "Sessions", {"Title": "Carers' drop-in", "Status": "Open", "Capacity": 5,
+                                                "StartTime": "2030-01-01T10:00:00Z", "EndTime": "2030-01-01T11:00:00Z"})
+    for name, address in (("Ann", "Ann.Example@Example.org"), ("Ben", "ben@example.org")):
+        sp.create_item(site, "Registrations", {"Title": name, "Email": address, "Consent": True,
+                                               "SessionLookupId": str(session.id), "JoinMailingList": True,
+                                               "WantsSiteAccess": True})
+    emulator.backend.directory.add_user("Ann Example", "ann.example_example.org#EXT#@council.example.org",
+                                        mail="ann.example@example.org", user_type="Guest")
+    main(["sync", "--once"])
+    capsys.readouterr()
+    assert main(["export", " ann.example@EXAMPLE.org "]) == 0
+    held = json.loads(capsys.readouterr().out)
+    assert held["address"] == "ann.example@example.org"
+    # a guest account already, so no guest request row was needed
+    assert sorted(item["list"] for item in held["lists"]) == ["Registrations", "Subscribers"]
+    booking = next(item for item in held["lists"] if item["list"] == "Registrations")
+    assert booking["fields"]["Title"] == "Ann" and booking["fields"]["Status"] == "Confirmed"
+    assert [e["subject"] for e in held["state"]["emails"] if e["kind"] == "confirmed"] == [
+        "Your place is booked: Carers' drop-in"]
+    assert any(h["kind"] == "subscriber" for h in held["state"]["handoffs"])
+    assert [a["mail"] for a in held["directory"]] == ["ann.example@example.org"]
+    assert "ben@example.org" not in json.dumps(held)
+    assert main(["export", "not an address"]) == 2
