@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+from functools import cache
+from typing import Any
 
 import azure.functions as func
 
@@ -22,21 +24,26 @@ log = logging.getLogger("functions.notifications")
 QUEUE = "coprod-notifications"
 
 
+@cache
+def _receiving() -> tuple[Any, Any]:
+    """The store and signer the endpoint checks notifications with: made once per process, not per request
+    (opening the Table Storage store checks its tables: requests Graph's 3-second answer can't wait for)."""
+    from config import load_settings
+    from coprod.runtime import signer_for, store_for
+
+    settings = load_settings()
+    return store_for(settings), signer_for(settings)
+
+
 @bp.route(route="notifications", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @bp.queue_output(arg_name="wake", queue_name=QUEUE, connection="AzureWebJobsStorage")
 def notifications(req: func.HttpRequest, wake: func.Out[str]) -> func.HttpResponse:
-    from config import load_settings
-    from coprod.runtime import signer_for, store_for
     from coprod.webhooks import RESUBSCRIBE, receive
 
-    settings = load_settings()
-    store = store_for(settings)
-    try:
-        got = receive(dict(req.params), req.get_body(), store, signer_for(settings), time.time())
-        if got.resubscribe:
-            store.set_checkpoint(RESUBSCRIBE, "1")
-    finally:
-        store.close()
+    store, signer = _receiving()
+    got = receive(dict(req.params), req.get_body(), store, signer, time.time())
+    if got.resubscribe:
+        store.set_checkpoint(RESUBSCRIBE, "1")
     if got.run:
         wake.set(json.dumps({"at": time.time()}))
     return func.HttpResponse(got.body, status_code=got.status, mimetype=got.content_type)

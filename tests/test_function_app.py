@@ -168,10 +168,11 @@ def test_graphs_notifications_in_azure_answer_at_once_and_queue_one_run(monkeypa
     from config import load_settings
     from coprod.runtime import signer_for, store_for
     from coprod.webhooks import KNOWN, client_state
-    from functions.notifications import notifications
+    from functions.notifications import _receiving, notifications
 
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+    _receiving.cache_clear()
     settings = load_settings()
     store = store_for(settings)
     store.set_checkpoint(KNOWN, json.dumps({"Sessions": {"id": "sub-1", "expires": 2e9}}))
