@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from config import LISTS, ListSchema, Settings
-from coprod.permissions import needs, refusal
+from coprod.permissions import needs, remedy
 from coprod.store import StateStore
 from graph_client import (
     Directory,
@@ -89,7 +89,7 @@ class Preflight:
     def failure(self, what: str, step: str, error: GraphError, missing: str = "") -> bool:
         """A cross for Graph's `error` on `step`: a 403 names the permission or policy, a 404 the setting."""
         if isinstance(error, ForbiddenError):
-            return self.add(FAIL, what, f"refused ({_graph_words(error)})", _fix(refusal(step, error)))
+            return self.add(FAIL, what, f"refused ({_graph_words(error)})", _capital(remedy(step, error)))
         if isinstance(error, NotFoundError):
             return self.add(FAIL, what, f"not found ({_graph_words(error)})", missing)
         return self.add(FAIL, what, str(error), "try again; if it persists, Microsoft support can trace the "
@@ -104,7 +104,7 @@ class Preflight:
         if have:
             return self.add(OK, what, f"the token carries {have[0]} ({doing} is not tried: it would change "
                                       "something)")
-        return self.add(FAIL, what, f"the token carries none of {', '.join(GRANTS[step])}", _fix(needs(step)))
+        return self.add(FAIL, what, f"the token carries none of {', '.join(GRANTS[step])}", _capital(needs(step)))
 
 
 def check_tenant(settings: Settings) -> Preflight:
@@ -282,10 +282,7 @@ def _graph_words(error: GraphResponseError) -> str:
     return f"{error.status} {error.code or 'no error code'}, request-id {error.request_id or 'none'}"
 
 
-def _fix(sentence: str) -> str:
-    """A refusal's sentence as a fix: from what it needs on (`the app's identity needs ...`)."""
-    at = sentence.find("the app's identity needs")
-    text = sentence[at:] if at >= 0 else sentence
+def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from graph_client import ForbiddenError
 
-__all__ = ["STEPS", "Step", "explain", "is_refusal", "needs", "refusal"]
+__all__ = ["STEPS", "Step", "explain", "is_refusal", "needs", "refusal", "remedy"]
 
 REFERENCE = "https://learn.microsoft.com/graph/api/{page}?view=graph-rest-1.0"
 
@@ -101,13 +101,26 @@ def explain(step: str, error: BaseException) -> str | None:
 
 def refusal(step: str, error: ForbiddenError) -> str:
     """One plain sentence for the team about a 403 on `step`: the permission or tenant setting, and what waits."""
+    policy = _policy(step, error)
+    if policy is not None:
+        return policy
+    code = f" {error.code}" if error.code else ""
+    return f"Microsoft 365 would not let the app {STEPS[step].doing} (403{code}): {needs(step)}"
+
+
+def remedy(step: str, error: ForbiddenError) -> str:
+    """What fixes a 403 on `step`: the tenant policy's sentence, or what to grant (`needs`)."""
+    return _policy(step, error) or needs(step)
+
+
+def _policy(step: str, error: ForbiddenError) -> str | None:
+    """The sentence for a tenant policy that Graph's message names, or None for a missing permission."""
     said = (error.message or "").casefold()
     if step == "meetings" and "application access policy" in said:
         return _TEAMS_POLICY
     if step == "invite" and "guest invitations not allowed" in said:
         return _INVITES_OFF
-    code = f" {error.code}" if error.code else ""
-    return f"Microsoft 365 would not let the app {STEPS[step].doing} (403{code}): {needs(step)}"
+    return None
 
 
 def needs(step: str) -> str:
