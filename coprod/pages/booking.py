@@ -17,7 +17,6 @@ answers as if booked and records nothing, so nobody can learn from it whether an
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -76,23 +75,18 @@ class Listed:
 
 def timetable(store: Any, now: datetime) -> list[Listed]:
     """Open sessions still to come, soonest first, with the places left as of the last run."""
-    held: dict[str, int] = defaultdict(int)
-    held_slots: dict[str, set[datetime]] = defaultdict(set)
-    for reg in store.mirror_items("Registrations"):
-        if reg.group and reg.fields.get("Status") in HELD:
-            held[reg.group] += 1
-            slot = as_datetime(reg.fields.get("Slot"))
-            if slot is not None:
-                held_slots[reg.group].add(slot)
     shown = []
     for item in store.mirror_items("Sessions"):
         session = parse_session(item.item_id, item.fields)
         if session.status != "Open" or session.start is None or session.start <= now or session.capacity is None:
             continue
+        # only this session's registrations: the mirror files them by session, so a page never reads them all
+        holding = [r for r in store.mirror_items("Registrations", group=item.item_id) if r.fields.get("Status") in HELD]
+        held_slots = {slot for slot in (as_datetime(r.fields.get("Slot")) for r in holding) if slot is not None}
         audiences = item.fields.get("Audience")
-        free = tuple(t for t in session.slots if t not in held_slots[item.item_id] and t > now)
-        places = len(free) if session.drop_in else None if session.unlimited else max(
-            0, session.capacity - held[item.item_id])
+        free = tuple(t for t in session.slots if t not in held_slots and t > now)
+        places = len(free) if session.drop_in else (
+            None if session.unlimited else max(0, session.capacity - len(holding)))
         shown.append(Listed(item.item_id, session.title, as_text(item.fields.get("Theme"), 60) or "Other",
                             tuple(a for a in audiences if isinstance(a, str)) if isinstance(audiences, list) else (),
                             session.start, session.end, as_text(item.fields.get("Description"), 2000), places,
