@@ -28,10 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from config import load_settings  # noqa: E402
-from coprod.cli import _ensure, live_app  # noqa: E402
+from coprod.cli import live_app  # noqa: E402
 from coprod.lists.provision import provision  # noqa: E402
 from coprod.runtime import Services  # noqa: E402
-from coprod.webhooks import client_state, known  # noqa: E402
+from coprod.webhooks import client_state, known, renew  # noqa: E402
 from graph_emulator import EmulatorServer  # noqa: E402
 from graph_emulator.testing import BackgroundServer  # noqa: E402
 
@@ -54,7 +54,7 @@ def main() -> int:
             later.app, queue = live_app(settings)
             with Services.open(settings) as services:
                 provision(services.lists)
-                _ensure(services)
+                renew(services)
                 subscription = next(iter(known(services.store).values()))["id"]
                 state = client_state(services.signer)
                 sp, site = emulator.backend.sharepoint, emulator.backend.site.id

@@ -86,9 +86,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_subscribe(args: argparse.Namespace) -> int:
     """Subscribe to the five lists' changes, or renew the subscriptions (safe to repeat: still one a list)."""
     from coprod.runtime import Services
+    from coprod.webhooks import renew
 
     with Services.open(load_settings()) as services:
-        print("\n".join(_ensure(services)), flush=True)
+        print("\n".join(renew(services)), flush=True)
     return 0
 
 
@@ -199,22 +200,17 @@ def _notified_run(settings: Any) -> bool:
         return notified_run(services, lambda line: print(f"  {line}", flush=True))
 
 
-def _ensure(services: Any) -> list[str]:
-    from coprod.webhooks import renew
-
-    return renew(services)
-
-
 def _subscribe_when_up(server: Any, settings: Any) -> None:
     """Once the server answers, subscribe to the lists (Graph checks our endpoint first): one line either way."""
     from coprod.run import describe
     from coprod.runtime import Services
+    from coprod.webhooks import renew
 
     while not server.started:
         time.sleep(0.05)
     try:
         with Services.open(settings) as services:
-            lines = _ensure(services)
+            lines = renew(services)
         print("Listening for list changes: " + " ".join(lines), flush=True)
     except Exception as error:  # the pages still work; the timer's runs still come
         print(f"coprod: not subscribed to list changes ({describe(error)}); changes wait for `sync`", flush=True)

@@ -14,11 +14,11 @@ import httpx
 import pytest
 
 from config import load_settings
-from coprod.cli import _ensure, live_app
+from coprod.cli import live_app
 from coprod.links import Signer
 from coprod.runtime import Services
 from coprod.store import SqliteStore
-from coprod.webhooks import KNOWN, client_state, receive
+from coprod.webhooks import KNOWN, client_state, receive, renew
 from graph_emulator import EmulatorServer
 from graph_emulator.testing import BackgroundServer
 from tests.conftest import SIGNING_KEY, OffsetClock
@@ -51,7 +51,7 @@ def live(emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock) -> I
 def test_a_new_registration_is_confirmed_within_seconds_with_no_sync_command(live: tuple[Programme, str]) -> None:
     programme, _ = live
     session = programme.session("Carers' drop-in", soon(3), capacity=5)
-    assert all(" until " in line for line in _ensure(programme.services))  # subscribed: Graph checked our endpoint
+    assert all(" until " in line for line in renew(programme.services))  # subscribed: Graph checked our endpoint
     started = time.monotonic()
     programme.register(session, "Ann Example")  # as a person typing into the SharePoint list
     while time.monotonic() - started < 20 and not programme.mail_to("ann.example@example.org"):
@@ -63,8 +63,8 @@ def test_a_new_registration_is_confirmed_within_seconds_with_no_sync_command(liv
 
 def test_subscribing_twice_keeps_one_subscription_a_list(live: tuple[Programme, str]) -> None:
     programme, _ = live
-    first = _ensure(programme.services)
-    second = _ensure(programme.services)
+    first = renew(programme.services)
+    second = renew(programme.services)
     assert [line.split(":")[0] for line in second] == ["Sessions", "Registrations", "GuestRequests", "Subscribers",
                                                        "Updates"]
     assert all("subscribed until" in line for line in first + second)
@@ -73,7 +73,7 @@ def test_subscribing_twice_keeps_one_subscription_a_list(live: tuple[Programme, 
 
 def test_renewal_and_recreation_as_the_clock_moves(live: tuple[Programme, str], emulator: EmulatorServer) -> None:
     programme, _ = live
-    _ensure(programme.services)
+    renew(programme.services)
     ids = {s.id for s in emulator.backend.subscriptions.live()}
 
     def move(days: float) -> None:
@@ -81,11 +81,11 @@ def test_renewal_and_recreation_as_the_clock_moves(live: tuple[Programme, str], 
         programme.clock.offset += days * 86400
 
     move(27.5)  # within 3 days of expiry: the daily timer renews each
-    assert all("renewed until" in line for line in _ensure(programme.services))
+    assert all("renewed until" in line for line in renew(programme.services))
     assert {s.id for s in emulator.backend.subscriptions.live()} == ids
     move(31)  # past even the renewed expiry: Graph has dropped them, so they are made again
     assert emulator.backend.subscriptions.live() == []
-    assert all("subscribed until" in line for line in _ensure(programme.services))
+    assert all("subscribed until" in line for line in renew(programme.services))
     assert len(emulator.backend.subscriptions.live()) == 5
 
 
@@ -158,7 +158,7 @@ def test_a_removed_subscription_is_made_again_and_the_changes_are_read(live: tup
     before its run, so later changes still arrive within seconds."""
     programme, _ = live
     session = programme.session("Carers' drop-in", soon(3), capacity=5)
-    _ensure(programme.services)
+    renew(programme.services)
     registrations = next(s for s in emulator.backend.subscriptions.live()
                          if s.list_id == emulator.backend.sharepoint.get_list(programme.site, "Registrations").id)
     emulator.backend.subscriptions.lifecycle(registrations.id, "subscriptionRemoved")
@@ -207,7 +207,7 @@ def test_with_the_state_on_azure_storage_the_notifications_go_through_its_queue(
             with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
                 programme = Programme(emulator, services, clock)
                 session = programme.session("Carers' drop-in", soon(3), capacity=5)
-                _ensure(services)
+                renew(services)
                 programme.register(session, "Ann Example")
                 deadline = time.monotonic() + 30
                 while time.monotonic() < deadline and not programme.mail_to("ann.example@example.org"):
