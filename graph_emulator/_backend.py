@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 from graph_emulator._directory import Directory, Group, User
+from graph_emulator._errors import GraphFault
 from graph_emulator._faults import Faults, RequestLog
 from graph_emulator._identity import Identity
 from graph_emulator._mail import Mailboxes
@@ -58,12 +59,12 @@ class Backend:
             self.sender: User = self.directory.add_user("Co-production Team", f"coproduction@{TENANT_DOMAIN}")
             self.guest_group: Group = self.directory.add_group("Co-production guests")
 
-    def _list_ids(self, site_id: str) -> dict[str, str]:
+    def _list_ids(self, site_id: str) -> set[str]:
         try:
             lists = self.sharepoint.site(site_id).lists.values()
-        except Exception:  # an unknown site: no lists
-            return {}
-        return {lst.id: lst.id for lst in lists}
+        except GraphFault:  # an unknown site: no lists
+            return set()
+        return {lst.id for lst in lists}
 
     def env(self, base_url: str, ca_bundle: str | None) -> dict[str, str]:
         """The M365_* settings that point the service at this emulator."""

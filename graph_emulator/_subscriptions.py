@@ -70,7 +70,7 @@ class Delivery:
 class Subscriptions:
     clock: Callable[[], float]
     tenant_id: str
-    lists_of: Callable[[str], dict[str, str]]  # site id -> {list id: list id} of its lists (ids known)
+    lists_of: Callable[[str], set[str]]  # site id -> the ids of its lists
     items: dict[str, Subscription] = field(default_factory=dict)
     deliveries: list[Delivery] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
