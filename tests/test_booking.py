@@ -399,3 +399,21 @@ class TestDropIns:
         assert f"- {uk_clock(slot)} to {uk_clock(slot + timedelta(minutes=20))}: Ann Example, phone, ring " \
                "01632 960 002" in text
         assert "Ben, teams" in text and "01632 960 003" not in text  # a number only for an appointment by phone
+
+
+def test_hostile_text_in_the_form_is_kept_safe_and_stored_clean(programme: Programme,
+                                                                timetable: dict[str, str]) -> None:
+    """Any Unicode, markup, line and paragraph separators, a bidi override: shown escaped when the form comes back
+    with a mistake, and stored as one clean line (the name goes into email headers later)."""
+    hostile = "Zoë <script>alert(1)</script>\u2028Bcc: x@evil.example\u202e \"O'Brien\""
+    client = web(programme)
+    back = client.post(f"/sessions/{timetable['carers']}", data=GOOD | {"name": hostile, "consent": ""})
+    assert back.status_code == 400 and "<script>" not in back.text and "&lt;script&gt;" in back.text
+    assert client.post(f"/sessions/{timetable['carers']}", data=GOOD | {"name": hostile}).status_code == 200
+    [item] = registrations(programme)
+    title = item.fields["Title"]
+    assert "\u2028" not in title and "\u202e" not in title and "\n" not in title and title.startswith("Zoë <script>")
+    forged = client.post(f"/sessions/{timetable['carers']}", data=GOOD | {"slot": "2030-01-01T00:00:00Z",
+                                                                         "email": "other@example.org"})
+    assert forged.status_code == 200  # a group session ignores a slot: nothing of it is stored
+    assert all("Slot" not in i.fields for i in registrations(programme))
