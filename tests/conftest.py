@@ -5,6 +5,8 @@ from __future__ import annotations
 import ssl
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -29,6 +31,15 @@ class OffsetClock:
 
     def sleep(self, seconds: float) -> None:
         self.offset += max(0.0, seconds)
+
+    def to_uk_midday(self) -> None:
+        """On to the next noon, UK time, so a test of "once a day" can't straddle midnight."""
+        uk = ZoneInfo("Europe/London")
+        now = datetime.fromtimestamp(self(), uk)
+        noon = now.replace(hour=12, minute=0, second=0, microsecond=0)
+        if noon <= now:
+            noon = (now + timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
+        self.offset += noon.timestamp() - self()
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 
 
