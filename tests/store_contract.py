@@ -11,6 +11,7 @@ import threading
 from typing import Any
 
 from coprod.store import MirrorItem, StateStore
+from tests.store_scan import raw_text
 
 
 class Clock:
@@ -120,6 +121,19 @@ class LedgerContract:
         assert [e.key for e in store.ledger_list(status="due")] == ["k0", "k1", "k3"]
         assert len(store.ledger_list()) == 4
 
+    def test_an_erased_entry_is_gone_or_keeps_nothing_of_its_old_payload(self, store: StateStore) -> None:
+        long = {"name": "Zoë Erased", "notes": "x" * 70_000 + "tail-of-zoë"}  # longer than one property holds
+        store.ledger_add("guest:zoe@example.org", "guest-request", long)
+        store.ledger_add("message:confirmed:registration-7", "message", long)
+        store.ledger_delete("guest:zoe@example.org")
+        store.ledger_delete("guest:zoe@example.org")  # gone already: nothing to do
+        store.ledger_scrub("message:confirmed:registration-7", "erased", {"erased": True})
+        assert store.ledger_get("guest:zoe@example.org") is None
+        entry = store.ledger_get("message:confirmed:registration-7")
+        assert entry is not None and (entry.status, entry.payload, entry.kind) == ("erased", {"erased": True},
+                                                                                   "message")
+        assert "Zoë" not in raw_text(store) and "zoe@example.org" not in raw_text(store)
+
 
 class OutboxContract:
     def test_a_message_is_queued_once(self, store: StateStore, clock: Clock) -> None:
@@ -202,6 +216,21 @@ class OutboxContract:
         assert store.outbox_cancel("mail:update-", "-2") == 0  # not queued any more: being sent
         assert store.outbox_tally("mail:update-7-") == {"cancelled": 1, "sending": 1, "queued": 1}
         assert store.outbox_counts() == {"cancelled": 2, "sending": 1, "queued": 2}
+
+    def test_a_scrubbed_message_keeps_its_key_and_counts_and_nothing_else(self, store: StateStore) -> None:
+        body = {"to": ["zoe@example.org"], "html": "Dear Zoë " * 10_000}
+        for key in ("mail:a", "mail:b", "mail:c"):
+            store.outbox_add(key, "confirmed", body, 1)
+        store.outbox_claim("mail:b")
+        store.outbox_claim("mail:c")
+        store.outbox_set("mail:c", "sent", sent_at=5.0)
+        assert store.outbox_scrub("mail:a", cancel=True) and store.outbox_scrub("mail:b", cancel=True)
+        assert store.outbox_scrub("mail:c", cancel=True) and not store.outbox_scrub("mail:none", cancel=True)
+        got = {key: store.outbox_get(key) for key in ("mail:a", "mail:b", "mail:c")}
+        assert {k: (e.status, e.payload, e.recipients) for k, e in got.items() if e} == {
+            "mail:a": ("cancelled", {}, 1), "mail:b": ("cancelled", {}, 1), "mail:c": ("sent", {}, 1)}
+        assert store.outbox_add("mail:a", "confirmed", body, 1) is False  # still goes only once
+        assert "Zoë" not in raw_text(store) and "zoe@example.org" not in raw_text(store)
 
 
 class CountersContract:

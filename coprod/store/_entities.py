@@ -1,11 +1,21 @@
-"""How the store's records become Table Storage entities: escaped keys, and JSON split over properties."""
+"""How the store's records become Table Storage entities: escaped keys, and JSON split over properties.
+
+- Keys are escaped for Table Storage, which refuses `/ \\ # ?` and control characters in keys: each of those
+  (and `%`) becomes `%XX`. Escaping is character by character, so a key's prefix is its escaped key's prefix,
+  and a prefix is a RowKey range (`outbox_tally`, `outbox_cancel`). A key is 1 KiB at most; ours are far less.
+- `*`: JSON, split over properties `<name>0`, `<name>1`, ... of 30,000 characters each (a string property holds
+  64 KiB, UTF-16), with `<name>_n` the count. An entity holds 1 MiB: a mirror item whose fields would not fit
+  keeps its longest values cut to 10,000 characters (every reader cuts them far shorter); any other record that
+  would not fit is refused with `ValueError`, which the caller treats as that one record failing.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-__all__ = ["BATCH", "BATCH_BYTES", "after", "escape_key", "fit_fields", "pack", "unescape_key", "unpack"]
+__all__ = ["BATCH", "BATCH_BYTES", "after", "escape_key", "fit_fields", "pack", "unescape_key", "unpack", "unpacked"]
 
 CHUNK = 30_000  # characters of JSON per property (64 KiB of UTF-16)
 MAX_CHUNKS = 15  # about 900 KB: under the entity's 1 MiB with the other properties
@@ -44,6 +54,11 @@ def pack(name: str, value: Any) -> dict[str, Any]:
     if len(chunks) > MAX_CHUNKS:
         raise ValueError(f"a record of {len(text)} characters is too large for Table Storage")
     return {f"{name}_n": len(chunks)} | {f"{name}{i}": chunk for i, chunk in enumerate(chunks)}
+
+
+def unpacked(entity: Any, name: str) -> dict[str, Any]:
+    """The entity's properties without the chunks of record `name` (to write it again with another record)."""
+    return {k: v for k, v in entity.items() if k != f"{name}_n" and not re.fullmatch(rf"{name}\d+", k)}
 
 
 def unpack(entity: Any, name: str) -> Any:

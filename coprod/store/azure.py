@@ -15,18 +15,12 @@ Entity design (one table per concern, named `<prefix><concern>`, prefix `coprod`
     counters     "counter"           name                value, expires
     leases       "lease"             name                holder, since, expires
 
-- Keys are escaped for Table Storage, which refuses `/ \\ # ?` and control characters in keys: each of those
-  (and `%`) becomes `%XX`. Escaping is character by character, so a key's prefix is its escaped key's prefix,
-  and a prefix is a RowKey range (`outbox_tally`, `outbox_cancel`). A key is 1 KiB at most; ours are far less.
-- `*`: JSON, split over properties `<name>0`, `<name>1`, ... of 30,000 characters each (a string property holds
-  64 KiB, UTF-16), with `<name>_n` the count. An entity holds 1 MiB: a mirror item whose fields would not fit
-  keeps its longest values cut to 10,000 characters (every reader cuts them far shorter); any other record that
-  would not fit is refused with `ValueError`, which the caller treats as that one record failing.
+- Keys are escaped, and records (`*`) are JSON split over properties: see coprod/store/_entities.py.
 - Writes where two writers could race are conditional on the entity's ETag (If-Match): claiming a queued email,
   settling it only while `sending`, taking over a stale ledger entry (`ledger_swap`), counters, leases. Adding a
   key once is an insert, refused when it exists. A lost race is simply read again.
-- Many writes to one partition go in entity group transactions of at most 100 operations (and under 4 MiB).
-- Queries follow continuation tokens (the SDK's pager does), and filters are parameterised, never built by hand.
+- Many writes to one partition go in entity group transactions of at most 100 operations (and under 4 MiB). Queries
+  follow continuation tokens (the SDK's pager does); filters are parameterised, never built by hand.
 """
 
 from __future__ import annotations
@@ -34,11 +28,13 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from coprod.store._base import Lease, LedgerEntry, MirrorItem, OutboxEntry
 from coprod.store._entities import BATCH, BATCH_BYTES, after, escape_key, fit_fields, pack, unescape_key, unpack
+from coprod.store._entities import unpacked as unpack_out
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient, TableServiceClient
@@ -162,18 +158,18 @@ class AzureTableStore:
         for operations in by_list.values():
             self._transact("mirror", operations)
 
-    def mirror_delete(self, list_name: str, item_ids: Iterable[str]) -> None:
-        known = {unescape_key(str(e["RowKey"])) for e in self._query(
+    def _known(self, list_name: str) -> set[str]:
+        return {unescape_key(str(e["RowKey"])) for e in self._query(
             "mirror", "PartitionKey eq @list", {"list": list_name}, select=["RowKey"])}
+
+    def mirror_delete(self, list_name: str, item_ids: Iterable[str]) -> None:
+        known = self._known(list_name)
         self._transact("mirror", [("delete", {"PartitionKey": list_name, "RowKey": escape_key(i)})
                                   for i in dict.fromkeys(item_ids) if i in known])
 
     def mirror_replace(self, list_name: str, items: Iterable[MirrorItem]) -> set[str]:
         items = list(items)
-        keep = {i.item_id for i in items}
-        known = {unescape_key(str(e["RowKey"])) for e in self._query(
-            "mirror", "PartitionKey eq @list", {"list": list_name}, select=["RowKey"])}
-        dropped = known - keep
+        dropped = self._known(list_name) - {i.item_id for i in items}
         self._transact("mirror", [("delete", {"PartitionKey": list_name, "RowKey": escape_key(i)})
                                   for i in sorted(dropped)])
         self.mirror_put(items)
@@ -207,6 +203,23 @@ class AzureTableStore:
     def ledger_put(self, key: str, kind: str, status: str, payload: dict[str, Any]) -> None:
         if not self.ledger_add(key, kind, payload, status):
             self.ledger_set(key, status, payload)  # keeps its kind and when it was first written
+
+    def ledger_delete(self, key: str) -> None:
+        self._tables["ledger"].delete_entity("ledger", escape_key(key))  # (the SDK ignores a 404: gone already)
+
+    def ledger_scrub(self, key: str, status: str, payload: dict[str, Any]) -> None:
+        self._replace_payload("ledger", key, payload, lambda entity: {"status": status})
+
+    def _replace_payload(self, table: str, key: str, payload: dict[str, Any],
+                         change: Callable[[Any], dict[str, Any]]) -> bool:
+        """The entity again with a new payload (no old chunk left, as a MERGE would) and `change(entity)`."""
+        while True:
+            entity = self._get(table, table, key)
+            if entity is None:
+                return False
+            new = unpack_out(entity, "payload") | pack("payload", payload) | change(entity) | {"updated": self.clock()}
+            if self._update_if(table, new, entity.metadata["etag"], replace=True):
+                return True
 
     def ledger_list(self, kind: str | None = None, status: str | None = None) -> list[LedgerEntry]:
         clauses, parameters = ["PartitionKey eq 'ledger'"], dict[str, Any]()
@@ -317,11 +330,14 @@ class AzureTableStore:
             cancelled += self._update_if("outbox", change, entity.metadata["etag"])
         return cancelled
 
+    def outbox_scrub(self, key: str, *, cancel: bool) -> bool:
+        unsent = ("queued", "sending") if cancel else ()
+        return self._replace_payload("outbox", key, {},
+                                     lambda e: {"status": "cancelled"} if e["status"] in unsent else {})
+
     def outbox_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for row in self._query("outbox", "PartitionKey eq 'outbox'", {}, select=["status"]):
-            counts[str(row["status"])] = counts.get(str(row["status"]), 0) + 1
-        return counts
+        return dict(Counter(str(row["status"]) for row in self._query("outbox", "PartitionKey eq 'outbox'", {},
+                                                                      select=["status"])))
 
     # --- counters -----------------------------------------------------------------------------------------------
     def counter_add(self, name: str, expires: float) -> int:

@@ -163,6 +163,13 @@ class SqliteStore:
                                                     expect.status, expect.updated))
             return cursor.rowcount == 1
 
+    def ledger_delete(self, key: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM ledger WHERE key = ?", (key,))
+
+    def ledger_scrub(self, key: str, status: str, payload: dict[str, Any]) -> None:
+        self.ledger_set(key, status, payload)  # one column: the old payload is gone with the update
+
     def ledger_list(self, kind: str | None = None, status: str | None = None) -> list[LedgerEntry]:
         query, args = "SELECT key, kind, status, payload, created, updated FROM ledger WHERE 1 = 1", []
         if kind is not None:
@@ -267,6 +274,13 @@ class SqliteStore:
                                 "AND substr(key, 1, ?) = ? AND substr(key, -?) = ?",
                                 (self.clock(), len(key_prefix), key_prefix, len(key_suffix), key_suffix))
             return cursor.rowcount
+
+    def outbox_scrub(self, key: str, *, cancel: bool) -> bool:
+        with self._tx() as db:
+            cursor = db.execute("UPDATE outbox SET payload = '{}', updated = ?, status = CASE WHEN ? AND status IN "
+                                "('queued', 'sending') THEN 'cancelled' ELSE status END WHERE key = ?",
+                                (self.clock(), cancel, key))
+            return cursor.rowcount == 1
 
     def outbox_counts(self) -> dict[str, int]:
         with self._lock:

@@ -1,0 +1,27 @@
+"""Everything a state store physically holds, as one text: what an erasure test searches for an address.
+
+Read below the store's own methods (every SQLite table row, every Table Storage entity with all its properties),
+so a payload chunk a method no longer reads is still found."""
+
+from __future__ import annotations
+
+import json
+
+from coprod.store import SqliteStore, StateStore
+from coprod.store.azure import AzureTableStore
+
+
+def raw_text(store: StateStore) -> str:
+    parts: list[str] = []
+    if isinstance(store, SqliteStore):
+        with store._lock:
+            names = [r[0] for r in store._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            for name in names:
+                parts += [json.dumps(row, ensure_ascii=False, default=str)
+                          for row in store._db.execute(f'SELECT * FROM "{name}"')]  # noqa: S608 - sqlite_master's names
+    elif isinstance(store, AzureTableStore):
+        for client in store._tables.values():
+            parts += [json.dumps(dict(entity), ensure_ascii=False, default=str) for entity in client.list_entities()]
+    else:
+        raise TypeError(f"no raw reading for {type(store).__name__}")
+    return "\n".join(parts)
