@@ -1,7 +1,8 @@
 """The five SharePoint lists of docs/design.md, as Graph column definitions.
 
 Internal column names are a contract (other tools read them). The service
-writes only the columns in each schema's `writes`.
+writes only the columns in each schema's `writes`, except that erasure and
+retention (coprod/dataprotection.py) clear a registration's `personal` ones.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class ListSchema:
     display_name: str
     columns: tuple[dict[str, Any], ...]
     writes: frozenset[str]
+    personal: frozenset[str] = frozenset()  # cleared on erasure and after the retention period
 
 
 SESSIONS = ListSchema("Sessions", (
@@ -96,19 +98,22 @@ REGISTRATIONS = ListSchema("Registrations", (
     yes_no("JoinMailingList", "Join the mailing list"),
     yes_no("WantsSiteAccess", "I'd like access to the programme's SharePoint site"),
     yes_no("Cancel", "Cancel my place"),
-    choice("Status", ("Confirmed", "Waitlisted", "Cancelled", "NeedsAttention")),
+    choice("Status", ("Confirmed", "Waitlisted", "Cancelled", "NeedsAttention", "Erased")),
     text("StatusNote", multiline=True, display="Status note"),
-), frozenset({"Status", "StatusNote"}))
+), frozenset({"Status", "StatusNote"}), frozenset({"Title", "Email", "Phone", "AccessNeeds", "PostalAddress"}))
 
 GUEST_REQUESTS = ListSchema("GuestRequests", (
     text("Email"),
     text("Organisation"),
     text("Reason", multiline=True),
     choice("Decision", ("Pending", "Approved", "Rejected")),
-    choice("Status", ("AwaitingDecision", "Invited", "AlreadyMember", "Rejected", "Failed")),
+    choice("Status", ("AwaitingDecision", "Invited", "AlreadyMember", "Rejected", "Failed", "Removed")),
     text("UserId"),
     text("StatusNote", multiline=True, display="Status note"),
-), frozenset({"Status", "UserId", "StatusNote"}))
+    # The guest review: the service sets ReviewBy; an admin answers Review (Keep or Remove)
+    when("ReviewBy", "Review access by"),
+    choice("Review", ("Keep", "Remove"), display="Review decision"),
+), frozenset({"Status", "UserId", "StatusNote", "ReviewBy", "Review"}))
 
 SUBSCRIBERS = ListSchema("Subscribers", (
     text("Email"),

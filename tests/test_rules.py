@@ -203,7 +203,7 @@ def decide(regs: list[Registration], the_session: Session | None = None, **kwarg
     only Confirmed, Waitlisted and a place cancelled by its owner or its session are real bookings."""
     decisions, note = allocate(session() if the_session is None else the_session, regs, NOW, **kwargs)
     for d in decisions.values():
-        assert d.valid is (d.status in ("Confirmed", "Waitlisted")), d
+        assert d.valid is (d.status in ("Confirmed", "Waitlisted") and not d.kept), d
     return {k: (d.status, d.note) for k, d in decisions.items()}, note
 
 
@@ -272,8 +272,23 @@ class TestProblems:
 
     def test_a_session_over_takes_no_new_booking_but_keeps_its_places(self) -> None:
         over = session(start=NOW - timedelta(hours=2))
-        decided, _ = decide([reg("1"), reg("2", status="Confirmed")], over)
+        decided, _ = decide([reg("1"), reg("2", status="Confirmed", note=Notes.CONFIRMED)], over)
         assert decided == {"1": ("NeedsAttention", Notes.SESSION_OVER), "2": ("Confirmed", Notes.CONFIRMED)}
+
+    def test_bookings_of_a_session_that_is_over_are_history_even_with_their_details_cleared(self) -> None:
+        """After the retention period a registration's name and address are cleared: its session is over, so it
+        is left as it was (no "please add your name"), and the attendance figures keep it."""
+        over = session(start=NOW - timedelta(days=400))
+        cleared = Registration("2", "2029-01-01T00:00:00Z", "", None, "", None, "1", True, False, "Confirmed",
+                               Notes.RETAINED, False, False)
+        decided, _ = decide([cleared, reg("3", status="Waitlisted", note="You're number 1")], over)
+        assert decided == {"2": ("Confirmed", Notes.RETAINED), "3": ("Waitlisted", "You're number 1")}
+
+    def test_an_erased_booking_is_left_as_it_is_and_its_place_goes_to_the_next_person(self) -> None:
+        erased = Registration("1", "2029-12-01T00:00:01Z", "", None, "", None, "1", True, False, "Erased",
+                              "erased", False, False)
+        decided, _ = decide([erased, reg("2", status="Waitlisted")], session(capacity=1))
+        assert decided == {"1": ("Erased", "erased"), "2": ("Confirmed", Notes.CONFIRMED)}
 
     def test_a_session_ending_now_is_not_over(self) -> None:
         decided, _ = decide([reg("1")], session(start=NOW - timedelta(hours=1), end=NOW))

@@ -64,6 +64,9 @@ class Notes:
                        "If you haven't heard from us, please contact the programme team.")
     BRIEF_FAILED = ("We couldn't send the facilitators' brief for this session. Please check the addresses in "
                     "Facilitators.")
+    ERASED = "Personal details erased at the person's request on {day}. The place was freed."
+    RETAINED = ("Personal details cleared on {day}: the session ended more than {days} days ago "
+                "(the programme's retention period).")
     CHECKING_PLACES = ("We're checking how many places this session has. You're number {n} in the queue, "
                        "and we'll be in touch.")
 
@@ -199,6 +202,7 @@ class Decision:
     status: str
     note: str
     valid: bool  # passed validation: a real booking (Confirmed, Waitlisted, or cancelled by its owner)
+    kept: bool = False  # left exactly as it is (erased, or history: its session is over): nothing written or due
 
 
 def _problem(reg: Registration, session: Session | None, now: datetime) -> str | None:
@@ -233,7 +237,8 @@ def allocate(session: Session | None, regs: list[Registration], now: datetime, *
              session_deleted: bool = False) -> tuple[dict[str, Decision], str | None]:
     """Decide every registration of one session; returns decisions and a note for the session's admins.
 
-    Rules: a cancelled registration stays cancelled; a cancelled (or deleted)
+    Rules: an erased registration, and one already decided for a session that is
+    over, is left as it is; a cancelled registration stays cancelled; a cancelled (or deleted)
     session cancels its bookings; invalid ones need attention; of two
     bookings by one address the one holding a place (else the earlier) wins;
     people already confirmed keep their place; free places go in order of
@@ -241,8 +246,11 @@ def allocate(session: Session | None, regs: list[Registration], now: datetime, *
     """
     decisions: dict[str, Decision] = {}
     candidates: list[Registration] = []
+    over = session is not None and not session_deleted and session.end is not None and session.end < now
     for reg in sorted(regs, key=lambda r: r.order):
-        if reg.status == "Cancelled":
+        if reg.status == "Erased" or (over and reg.status):
+            decisions[reg.id] = Decision(reg.status or "", reg.note or "", valid=False, kept=True)
+        elif reg.status == "Cancelled":
             decisions[reg.id] = Decision("Cancelled", reg.note or Notes.CANCELLED_BY_YOU, valid=False)
         elif reg.cancel:
             decisions[reg.id] = Decision("Cancelled", Notes.CANCELLED_BY_YOU, valid=True)

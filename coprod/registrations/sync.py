@@ -55,7 +55,7 @@ from coprod.store import LedgerEntry, MirrorItem, StateStore
 from coprod.words import count
 from graph_client import DeltaResult, FieldUpdate, SharePointLists
 
-__all__ = ["RegistrationSync", "SyncReport"]
+__all__ = ["RegistrationSync", "SyncReport", "group_of"]
 
 log = logging.getLogger("coprod.registrations")
 MAX_CONFLICT_ROUNDS = 3
@@ -100,7 +100,7 @@ class SyncReport:
 NO_SESSION = "-"  # the group of registrations that name no session
 
 
-def _group(fields: dict[str, Any]) -> str:
+def group_of(fields: dict[str, Any]) -> str:
     """The session a registration points at (as the mirror groups it)."""
     return session_of(fields) or NO_SESSION
 
@@ -116,7 +116,7 @@ class RegistrationSync:
         self.now = now or (lambda: datetime.now(UTC))
         self.progress = progress or (lambda message: None)
         self.sessions = ListMirror(store, "Sessions")
-        self.registrations = ListMirror(store, "Registrations", _group)
+        self.registrations = ListMirror(store, "Registrations", group_of)
         self._cancelling: set[str] = set()  # registrations cancelled from the link in an email, this run
         self._cancel_entries: list[LedgerEntry] = []
         self._undelivered: dict[str, set[str]] = {}  # registration -> addresses an email to it failed for
@@ -245,6 +245,8 @@ class RegistrationSync:
             decisions, admin_note = allocate(session, regs, now, session_deleted=session_id in deleted_sessions)
             for item, reg in zip(items, regs, strict=True):
                 decision = decisions[reg.id]
+                if decision.kept:
+                    continue
                 note = self._note(reg.id, reg.email, decision)
                 changes: dict[str, Any] = {}
                 if item.fields.get("Status") != decision.status:
