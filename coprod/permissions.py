@@ -13,7 +13,9 @@ by Graph's message.
     provision     Sites.Manage.All                   list-create, list-post-columns, columndefinition-update
     users         User.Read.All                      user-list
     invite        User.Invite.All                    invitation-post
-    group         GroupMember.ReadWrite.All          group-post-members
+    group         GroupMember.ReadWrite.All          group-post-members, group-delete-members,
+                                                     user-getmembergroups
+    delete-guests User.ReadWrite.All (optional)      user-delete
     send          Mail.Send                          user-sendmail
     sent-items    Mail.ReadBasic.All                 mailfolder-list-messages
     meetings      OnlineMeetings.ReadWrite.All       onlinemeeting-createorget, onlinemeeting-update,
@@ -64,8 +66,14 @@ STEPS: dict[str, Step] = {
                   "guest access requests wait"),
     "invite": Step("invite guests", "User.Invite.All", ("invitation-post",),
                    "guest access requests wait, and say so on their row"),
-    "group": Step("add guests to the guest group", "GroupMember.ReadWrite.All", ("group-post-members",),
-                  "invited guests are not added to the group, so they cannot yet open the team's files"),
+    "group": Step("add guests to the guest group", "GroupMember.ReadWrite.All",
+                  ("group-post-members", "group-delete-members", "user-getmembergroups"),
+                  "invited guests are not added to the group, so they cannot yet open the team's files, and "
+                  "guests to be removed stay in it"),
+    "delete-guests": Step("delete guest accounts it invited", "User.ReadWrite.All", ("user-delete",),
+                          "guests it removes leave the guest group but keep their account, for an admin to "
+                          "delete in the Entra admin centre",
+                          "optional: without it the service only takes guests out of the group"),
     "send": Step("send email as the team's mailbox", "Mail.Send", ("user-sendmail",),
                  "every email stays queued; none is lost or sent twice, and they go once it is fixed",
                  "and, if the tenant limits which mailboxes apps may use, an Exchange application access policy "

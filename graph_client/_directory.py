@@ -1,4 +1,4 @@
-"""The directory through Graph: find people by address, invite guests, add them to a group."""
+"""The directory through Graph: find people by address, invite guests, add them to a group and take them out."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import quote
 
 from graph_client._client import GraphClient
-from graph_client._errors import BadRequestError
+from graph_client._errors import BadRequestError, NotFoundError
 from graph_client._models import Group, Invitation, Page, User
 
 __all__ = ["Directory", "odata_string"]
@@ -43,7 +43,7 @@ class Directory:
     def get_user(self, key: str, *, what: str = "a user") -> User:
         """One user by object id or userPrincipalName (User.Read.All). Raises NotFoundError."""
         return self.client.get(f"read {what}", f"/users/{quote(key, safe='@')}", User,
-                               params={"$select": "id,displayName,userType"})
+                               params={"$select": USER_FIELDS})
 
     def get_group(self, group_id: str) -> Group:
         """One group by id (GroupMember.Read.All or higher). Raises NotFoundError."""
@@ -71,4 +71,30 @@ class Directory:
             if "already exist" in error.message:
                 return False
             raise
+        return True
+
+    def remove_from_group(self, group_id: str, user_id: str) -> bool:
+        """Take a user out of a group; False when they were not in it (or are gone)."""
+        try:
+            self.client.send("take a guest out of the guest group", "DELETE",
+                             f"/groups/{quote(group_id, safe='')}/members/{quote(user_id, safe='')}/$ref",
+                             idempotent=True)
+        except NotFoundError:
+            return False
+        return True
+
+    def member_groups(self, user_id: str) -> list[str]:
+        """The ids of every group the user belongs to, directly or not (getMemberGroups: a read, safe to retry)."""
+        response = self.client.send("list a guest's groups", "POST",
+                                    f"/users/{quote(user_id, safe='')}/getMemberGroups",
+                                    json={"securityEnabledOnly": False}, idempotent=True)
+        value = response.json().get("value")
+        return [str(v) for v in value] if isinstance(value, list) else []
+
+    def delete_user(self, user_id: str) -> bool:
+        """Delete an account (Entra keeps it restorable for 30 days); False when it was gone already."""
+        try:
+            self.client.send("delete a guest account", "DELETE", f"/users/{quote(user_id, safe='')}", idempotent=True)
+        except NotFoundError:
+            return False
         return True

@@ -279,6 +279,21 @@ class Directory:
                     return
         raise resource_not_found(user_id)
 
+    def member_groups(self, user_id: str) -> list[str]:
+        """The ids of every group the user is in (getMemberGroups; the emulator's groups don't nest)."""
+        user = self.user(user_id)
+        return [group.id for group in self.groups.values() if user.id in group.members]
+
+    def delete_user(self, user_id: str) -> None:
+        """DELETE /users/{id}: the user and their memberships go (Entra keeps a deleted user restorable for 30
+        days under deletedItems, which the emulator does not serve)."""
+        with self.lock:
+            user = self.user(user_id)
+            del self.users[next(k for k, v in self.users.items() if v is user)]
+            for group in self.groups.values():
+                if user.id in group.members:
+                    group.members.remove(user.id)
+
     # --- invitations ---------------------------------------------------------------
     def invite(self, address: str, redirect_url: str, *, display_name: str | None = None,
                send_message: bool = False, message_body: str | None = None, message_language: str | None = None,

@@ -70,6 +70,14 @@ NEEDS: dict[str, Need] = {
                                      "Directory.Read.All", "Directory.ReadWrite.All")),
     "GET /users/{user}": Need("user-get", ("User.ReadBasic.All", "User.Read.All", "User.ReadWrite.All",
                                            "Directory.Read.All", "Directory.ReadWrite.All")),
+    # user-delete: User.ReadWrite.All, and the User Administrator role in a delegated call (not ours)
+    "DELETE /users/{user}": Need("user-delete", ("User.ReadWrite.All",)),
+    # user-getmembergroups asks for a pair (User.ReadBasic.All or User.Read.All, and GroupMember.Read.All or
+    # Group.Read.All) or Directory.Read.All; the emulator checks the group half (the app reads users anyway)
+    "POST /users/{user}/getMemberGroups": Need("user-getmembergroups", ("GroupMember.Read.All", "Group.Read.All",
+                                                                       "GroupMember.ReadWrite.All",
+                                                                       "Group.ReadWrite.All", "Directory.Read.All",
+                                                                       "Directory.ReadWrite.All")),
     "GET /groups/{group}": Need("group-get", ("GroupMember.Read.All", "Group.Read.All", "Directory.Read.All",
                                               "GroupMember.ReadWrite.All", "Group.ReadWrite.All",
                                               "Directory.ReadWrite.All")),

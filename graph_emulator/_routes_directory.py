@@ -117,6 +117,16 @@ def directory_routes(backend: Backend) -> list[Route]:
         user = backend.directory.user(call.params["user"])
         return Reply(200, {"@odata.context": _context(call, "users", select, single=True)} | user.as_json(select))
 
+    def delete_user(call: Call) -> Reply:
+        backend.directory.delete_user(call.params["user"])
+        return Reply(204)
+
+    def get_member_groups(call: Call) -> Reply:
+        body = call.json_object()
+        _json_field(body, "securityEnabledOnly", bool, required=True)
+        return Reply(200, {"@odata.context": call.context("Collection(Edm.String)"),
+                           "value": backend.directory.member_groups(call.params["user"])})
+
     # --- groups and members ---------------------------------------------------------
     def get_group(call: Call) -> Reply:
         group = backend.directory.group(call.params["group"])
@@ -178,6 +188,8 @@ def directory_routes(backend: Backend) -> list[Route]:
     return [
         Route("GET", "/users", get_users),
         Route("GET", "/users/{user}", get_user),
+        Route("DELETE", "/users/{user}", delete_user),
+        Route("POST", "/users/{user}/getMemberGroups", get_member_groups),
         Route("GET", "/groups/{group}", get_group),
         Route("GET", "/groups/{group}/members", get_members),
         Route("POST", "/groups/{group}/members/$ref", post_member),
