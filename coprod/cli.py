@@ -110,6 +110,30 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_erase(args: argparse.Namespace) -> int:
+    """Remove one person from every list and store, then run once so their places go to the people waiting."""
+    from coprod.erasure import Busy, erase
+    from coprod.run import run_held
+    from coprod.runtime import Services
+
+    with Services.open(load_settings()) as services:
+        try:
+            done = erase(services, args.address, remove_guest=args.remove_guest, progress=_progress)
+        except ValueError as error:
+            print(f"coprod: {error}", file=sys.stderr)
+            return 2
+        except Busy as busy:
+            print(f"coprod: not erased yet: {busy} Try again in a minute.", file=sys.stderr)
+            return 1
+        if not done.found:
+            print("Nothing is held about that address (it may have been erased already).")
+        print("\n".join(done.lines()), flush=True)
+        if done.sessions:
+            result = run_held(services, _progress)
+            print(result.busy or "Then a run:\n  " + "\n  ".join(result.lines), flush=True)
+    return 1 if done.problems else 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     """What is waiting and how the last run went, from the configured store (no personal data)."""
     from coprod.runtime import store_for
@@ -242,6 +266,12 @@ def main(argv: list[str] | None = None) -> int:
     export = sub.add_parser("export", help="everything held about one person, as JSON (a subject access request)")
     export.add_argument("address", help="their email address")
     export.set_defaults(handler=cmd_export)
+    erase = sub.add_parser("erase", help="remove one person from every list and store (an erasure request)")
+    erase.add_argument("address", help="their email address")
+    erase.add_argument("--remove-guest", action="store_true",
+                       help="also take their guest account out of the guest group, and delete it if the service "
+                            "invited it and it is in no other group")
+    erase.set_defaults(handler=cmd_erase)
     sub.add_parser("subscribe", help="subscribe to the lists' changes, or renew (safe to repeat)"
                    ).set_defaults(handler=cmd_subscribe)
     sub.add_parser("check", help="check the tenant's permissions and the settings, changing nothing"

@@ -1,0 +1,285 @@
+"""Erasure: `python -m coprod erase ADDRESS` removes one person from every list and store (a right-to-erasure
+request answered in one command).
+
+What it does, in order, holding the run's lease (so no run works meanwhile):
+1. Finds their items: the mirror's, and any the lists' change feed shows since the last run (read, not saved:
+   the next run still sees those changes), each read afresh through Graph and kept only if its Email is theirs.
+2. Registrations: the personal columns (`config.REGISTRATIONS.personal`) are cleared and Status becomes
+   `Erased`, conditional on the item's eTag (read again and retried on 412). Their sessions are decided again,
+   so the place goes to the next person waiting, as after a cancellation.
+3. Subscribers and GuestRequests rows with their address are deleted.
+4. The ledger: records keyed by their address (the guards against a second row or invitation for them) are
+   deleted; records about their registrations or rows, or naming them, keep their key (ids and keyed digests,
+   what exactly-once needs) with the payload emptied, and a due one is settled `erased`.
+5. The outbox: every email to them, or naming them, keeps its key, kind, status and counts (so nothing goes
+   twice) and loses its payload; one not yet sent is cancelled.
+6. With `remove_guest`, their guest account leaves the guest group and, if the service invited it and it is
+   in no other group, is deleted.
+7. One record, `erased:<keyed digest>`, says when, and which accounts the service had invited (so a later
+   `--remove-guest` can still tell).
+
+Rerunning finds nothing more to do. What stays outside the service's reach (copies of sent emails in the
+mailbox's Sent Items, and the directory account without `--remove-guest`) is listed in what it prints and in
+docs/data-protection.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from config import REGISTRATIONS
+from coprod.handoffs import Invitation, decide_again
+from coprod.lease import RunLease
+from coprod.lists.fields import normalise_email
+from coprod.lists.mirror import mirror_item, read_changes
+from coprod.permissions import explain
+from coprod.registrations.rules import Notes
+from coprod.registrations.sync import group_of
+from coprod.runtime import Services
+from coprod.store import OutboxEntry
+from coprod.templates import UK
+from coprod.words import count
+from graph_client import FieldUpdate, GraphError, ListItem
+
+__all__ = ["Busy", "Erasure", "erase"]
+
+LISTS = ("Registrations", "Subscribers", "GuestRequests")
+# ledger kinds whose key is the address itself: guards that exist only for this person's own rows
+ADDRESS_KEYED = ("guest-request", "subscriber", "bookings-asked", "invitation", "guest-row", "subscriber-row")
+OUTBOX_STATUSES = ("queued", "sending", "sent", "failed", "cancelled")
+TRIES = 3  # an item edited while we erase it is read again and erased again, up to this many times
+
+
+class Busy(Exception):
+    """A run holds the lease: erasing now would race it."""
+
+
+@dataclass
+class Erasure:
+    """What one erasure did (counts and ids; the address only in `address`, for the command's own output)."""
+
+    address: str
+    registrations: list[str] = field(default_factory=list)
+    sessions: set[str] = field(default_factory=set)
+    rows: dict[str, int] = field(default_factory=dict)
+    records_deleted: int = 0
+    records_emptied: int = 0
+    emails_cancelled: int = 0
+    emails_emptied: int = 0
+    emails_sent: int = 0
+    accounts: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def found(self) -> bool:
+        return bool(self.registrations or any(self.rows.values()) or self.records_deleted or self.records_emptied
+                    or self.emails_emptied or self.accounts)
+
+    def lines(self) -> list[str]:
+        lines = [f"Registrations: {count(len(self.registrations), 'booking')} cleared and marked Erased"
+                 + (f" (sessions {', '.join(sorted(self.sessions))}); their places go to the next people waiting"
+                    if self.sessions else "") + "."]
+        lines += [f"{name}: {count(n, 'row')} deleted." for name, n in self.rows.items()]
+        lines.append(f"State: {count(self.records_deleted, 'record')} deleted, {self.records_emptied} emptied; "
+                     f"{count(self.emails_cancelled, 'queued email')} cancelled, "
+                     f"{count(self.emails_emptied, 'email record')} emptied.")
+        lines += self.accounts
+        if self.emails_sent:
+            lines.append(f"Left: copies of the {count(self.emails_sent, 'email')} sent to them stay in the sending "
+                         "mailbox's Sent Items; docs/data-protection.md says how to clear them.")
+        lines += self.problems
+        return lines
+
+
+def erase(services: Services, typed: str, *, remove_guest: bool = False,
+          progress: Callable[[str], None] = lambda message: None) -> Erasure:
+    """Erase the person at `typed` (normalised first). Raises Busy while a run holds the lease."""
+    address = normalise_email(typed)
+    if address is None:
+        raise ValueError("that isn't an email address the service could hold")
+    with RunLease(services.store, seconds=services.settings.lease_seconds, clock=services.clock) as lease:
+        if not lease.held:
+            raise Busy(lease.says_busy())
+        return _Eraser(services, address, progress).run(remove_guest)
+
+
+class _Eraser:
+    def __init__(self, services: Services, address: str, progress: Callable[[str], None]) -> None:
+        self.services = services
+        self.store = services.store
+        self.address = address
+        self.digest = services.signer.digest(address)
+        self.progress = progress
+        self.done = Erasure(address)
+        self.names: set[str] = set()  # the names on their items: the team's emails may quote them
+        self.subscriber_rows: set[str] = set()
+        self.invited: set[str] = set()  # accounts the service invited for them
+
+    def run(self, remove_guest: bool) -> Erasure:
+        found = self._find()
+        previous = self.store.ledger_get(f"erased:{self.digest}")
+        if previous is not None:
+            self.invited.update(str(u) for u in previous.payload.get("invited") or [])
+        self._registrations(found["Registrations"])
+        guests = found["GuestRequests"]
+        self.invited.update(str(i.fields.get("UserId")) for i in guests
+                            if i.fields.get("Status") == "Invited" and i.fields.get("UserId"))
+        invitation = Invitation.entry(self.store, self.address)
+        if invitation is not None and invitation.payload.get("how") == "invited" and invitation.payload.get("user"):
+            self.invited.add(str(invitation.payload["user"]))
+        for name in ("Subscribers", "GuestRequests"):
+            self._delete_rows(name, found[name])
+        self._ledger()
+        self._outbox()
+        self._accounts(remove_guest)
+        if self.done.sessions:
+            decide_again(self.store, self.done.sessions)
+        self.store.ledger_put(f"erased:{self.digest}", "erased", "done",
+                              {"at": self.services.clock(), "invited": sorted(self.invited)})
+        return self.done
+
+    # --- the lists ---------------------------------------------------------------------
+    def _theirs(self, fields: dict[str, Any]) -> bool:
+        return normalise_email(fields.get("Email")) == self.address
+
+    def _find(self) -> dict[str, list[ListItem]]:
+        """Their items in the three lists with an Email column, as Graph has them now."""
+        changes = read_changes(self.services.lists, self.store, LISTS)
+        found: dict[str, list[ListItem]] = {}
+        for name in LISTS:
+            ids = [i.item_id for i in self.store.mirror_items(name) if self._theirs(i.fields)]
+            ids += [item.id for item in changes[name].changed.values() if self._theirs(item.fields)]
+            fresh = self.services.lists.read_items(name, ids, label=name)
+            found[name] = [item for item in fresh.values() if item is not None and self._theirs(item.fields)]
+            self.progress(f"{name}: {count(len(found[name]), 'item')} with that address")
+        return found
+
+    def _registrations(self, items: list[ListItem]) -> None:
+        day = datetime.fromtimestamp(self.services.clock(), UK).strftime("%-d %B %Y")
+        cleared = {column: "" for column in REGISTRATIONS.personal} | {
+            "Status": "Erased", "StatusNote": Notes.ERASED.format(day=day)}
+        lists = self.services.lists
+        for item in items:
+            self.names.add(str(item.fields.get("Title") or "").strip())
+            current: ListItem | None = item
+            for _try in range(TRIES):
+                if current is None or not self._theirs(current.fields):
+                    break  # deleted, or its address changed meanwhile: not theirs any more
+                answer = lists.update_fields("Registrations", [FieldUpdate(current.id, cleared, current.etag)],
+                                             label="Registrations")[current.id]
+                if answer.ok:
+                    fresh = lists.get_item("Registrations", current.id, label="Registrations")
+                    self.store.mirror_put([mirror_item("Registrations", fresh, group_of(fresh.fields))])
+                    self.done.registrations.append(current.id)
+                    if group_of(current.fields) != "-":
+                        self.done.sessions.add(group_of(current.fields))
+                    break
+                if answer.status != 412:
+                    self._problem("Registrations", current.id, answer)
+                    break
+                current = lists.read_items("Registrations", [current.id], label="Registrations")[current.id]
+            else:
+                self.done.problems.append(f"Registrations item {item.id} kept changing while it was erased: "
+                                          "run erase again.")
+
+    def _problem(self, name: str, item_id: str, answer: Any) -> None:
+        try:
+            self.services.lists.client.raise_for_entry(f"erase a {name} item", answer)
+        except GraphError as error:
+            self.done.problems.append(f"{name} item {item_id} was not erased: "
+                                      f"{explain('lists-write', error) or error}")
+
+    def _delete_rows(self, name: str, items: list[ListItem]) -> None:
+        for item in items:
+            self.names.add(str(item.fields.get("Title") or "").strip())
+            self.services.lists.delete_item(name, item.id, label=name)
+            self.store.mirror_delete(name, [item.id])
+            if name == "Subscribers":
+                self.subscriber_rows.add(item.id)
+        self.done.rows[name] = len(items)
+
+    # --- the state store -----------------------------------------------------------------
+    def _names_them(self, text: str, *, by_name: bool) -> bool:
+        """Whether `text` has their address or its keyed digest, or (`by_name`) one of their names as words: only
+        where emptying a record that merely shares a name costs nothing (sent emails, settled records)."""
+        lowered = text.casefold()
+        if self.address in lowered or self.digest.casefold() in lowered:
+            return True
+        return by_name and any(re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text)
+                               for name in self.names if len(name) >= 3)
+
+    def _about_their_items(self, key: str, payload: dict[str, Any]) -> bool:
+        """Whether a record or email is about one of their registrations, or their Subscribers row."""
+        registrations = set(re.findall(r"registration-(\d+)", key)) | set(re.findall(r"^cancel-request:(\d+)$", key))
+        if payload.get("registration") is not None:
+            registrations.add(str(payload["registration"]))
+        rows = set(re.findall(r"^rejoin-asked:(\d+)$", key))
+        return bool(registrations & set(self.done.registrations)) or bool(rows & self.subscriber_rows)
+
+    def _ledger(self) -> None:
+        for entry in self.store.ledger_list():
+            if entry.kind == "erased" or entry.payload == {"erased": True}:
+                continue
+            if entry.kind in ADDRESS_KEYED and self.address in entry.key.casefold():
+                self.store.ledger_delete(entry.key)
+                self.done.records_deleted += 1
+                continue
+            text = entry.key + " " + json.dumps(entry.payload, ensure_ascii=False)
+            if self._names_them(text, by_name=entry.status != "due") or \
+                    self._about_their_items(entry.key, entry.payload):
+                status = "erased" if entry.status in ("due", "sending", "throttled") else entry.status
+                self.store.ledger_scrub(entry.key, status, {"erased": True})
+                self.done.records_emptied += 1
+
+    def _outbox(self) -> None:
+        for status in OUTBOX_STATUSES:
+            for entry in self.store.outbox_list(status, limit=1_000_000):
+                if not entry.payload:
+                    continue
+                text = entry.key + " " + json.dumps(entry.payload, ensure_ascii=False)
+                if self._to_them(entry) or self._about_their_items(entry.key, {}) or \
+                        self._names_them(text, by_name=entry.status not in ("queued", "sending")):
+                    self.done.emails_sent += entry.status == "sent" and self._to_them(entry)
+                    self.done.emails_cancelled += entry.status in ("queued", "sending")
+                    self.store.outbox_scrub(entry.key, cancel=True)
+                    self.done.emails_emptied += 1
+
+    def _to_them(self, entry: OutboxEntry) -> bool:
+        return self.address in [normalise_email(to) for to in entry.payload.get("to") or ()]
+
+    # --- the directory -------------------------------------------------------------------
+    def _accounts(self, remove_guest: bool) -> None:
+        directory, group = self.services.directory, self.services.settings.guest_group_id
+        try:
+            accounts = [u for u in directory.find_by_address(self.address) if u.user_type == "Guest"]
+        except GraphError as error:
+            self.done.problems.append(f"The directory could not be searched: {explain('users', error) or error}")
+            return
+        for user in accounts:
+            if not remove_guest:
+                self.done.accounts.append(f"Directory: their guest account ({user.id}) is still there; "
+                                          "erase again with --remove-guest to take it out.")
+                continue
+            try:
+                left = bool(group) and directory.remove_from_group(str(group), user.id)
+                others = [g for g in directory.member_groups(user.id) if g != group]
+                if user.id in self.invited and not others:
+                    directory.delete_user(user.id)
+                    self.done.accounts.append(f"Directory: their guest account ({user.id}) "
+                                              f"{'left the guest group and ' if left else ''}was deleted "
+                                              "(Entra can restore it for 30 days).")
+                else:
+                    why = "the service did not invite it" if user.id not in self.invited else \
+                        f"it is in {count(len(others), 'other group')}"
+                    self.done.accounts.append(f"Directory: their guest account ({user.id}) "
+                                              f"{'left the guest group' if left else 'is not in the guest group'}; "
+                                              f"it was kept because {why}.")
+            except GraphError as error:
+                step = "delete-guests" if "delete" in error.operation else "group"
+                self.done.problems.append(f"Directory: their guest account ({user.id}) was not removed: "
+                                          f"{explain(step, error) or error}")
