@@ -2,7 +2,8 @@
 
 Registrations first (places, and the hand-offs), then guest access, then a
 Teams meeting for every Open session, then the messages (a confirmation
-waits for its session's meeting, since it carries the join link).
+waits for its session's meeting, since it carries the join link), the
+mailing list, and once a day retention (coprod/retention.py).
 
 All lists' changes are read first, in one `$batch` (a quiet run is one Graph
 request for the lists); each reconciler then saves its own lists' delta links
@@ -29,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from coprod import telemetry
+from coprod import retention, telemetry
 from coprod.guests.access import GuestAccess
 from coprod.lease import RunLease, record_run, run_outcome
 from coprod.lists.mirror import WRITE_REFUSED, read_changes
@@ -130,6 +131,9 @@ def run_once(services: Services, progress: Callable[[str], None] = lambda messag
         subscribers = mailing_list.run(changes) if changes is not None else None
     except Exception as error:
         lines.append(_stopped("Mailing list", error))
+    if changes is not None and retention.due(services.store, services.clock):
+        step("Retention", lambda: retention.Retention(services.lists, services.store, services.settings.retention_days,
+                                                      clock=services.clock, progress=progress).run())
     deadline = None if drain_seconds is None else services.clock() + drain_seconds
     step("Emails", lambda: services.outbox.drain(deadline=deadline, progress=progress))
     if subscribers is not None:

@@ -15,7 +15,9 @@ from coprod.pages.app import create_web_app
 from coprod.runtime import Services
 from graph_emulator import EmulatorServer
 from graph_emulator.testing import AsgiTransport
+from tests.conftest import OffsetClock
 from tests.store_scan import raw_text
+from tests.test_sessions_and_messages import Programme, soon
 
 ZOE = "Zoe.Erase@Example.org"  # as she typed it; held as zoe.erase@example.org
 NAME = "Zoë O'Erase"
@@ -102,3 +104,36 @@ def test_erase_leaves_nothing_of_them_and_the_next_person_gets_the_place(
     assert main(["erase", ZOE, "--remove-guest"]) == 0  # and erasing again finds nothing to do
     assert "Nothing is held about that address" in capsys.readouterr().out
     assert held_anywhere(services) == []
+
+
+@pytest.fixture
+def programme(emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock) -> Iterator[Programme]:
+    settings = load_settings(env | {"COPROD_RETENTION_DAYS": "30", "COPROD_PUBLIC_URL": "https://coprod.example.org"})
+    with Services.open(settings, clock=clock, sleep=clock.sleep) as opened:
+        yield Programme(emulator, opened, clock)
+
+
+def test_retention_clears_the_bookings_of_sessions_long_over_once_a_day(programme: Programme) -> None:
+    programme.clock.to_uk_midday()
+    over = programme.session("Carers' drop-in", soon(1), capacity=1)
+    [ann, ben] = [programme.register(over, name, Phone="01632 960 003", AccessNeeds="Large print")
+                  for name in ("Ann Old", "Ben Old")]
+    first = programme.run()
+    assert any(line.startswith("Retention (30 days): 0 registrations cleared") for line in first)
+    later = programme.session("Next month's", soon(40))
+    cat = programme.register(later, "Cat New")
+    assert not any(line.startswith("Retention") for line in programme.run())  # once a day
+    programme.clock.offset += 34 * 86_400  # the first session ended 33 days ago; the emails went 34 days ago
+    lines = programme.run()
+    [retention] = [line for line in lines if line.startswith("Retention")]
+    assert retention == "Retention (30 days): 2 registrations cleared, 3 old emails emptied, 0 records removed."
+    for booking, status in ((ann, "Confirmed"), (ben, "Waitlisted")):
+        fields = programme.backend.sharepoint.get_item(programme.site, "Registrations", booking)[1].fields
+        assert (fields.get("Title"), fields.get("Email"), fields.get("Phone"), fields.get("AccessNeeds")) == (
+            "", "", "", "")
+        assert fields["Status"] == status and "the session ended more than 30 days ago" in fields["StatusNote"]
+    assert programme.field("Registrations", cat, "Title") == "Cat New"  # a session to come: untouched
+    assert "ann.old@example.org" not in raw_text(programme.services.store)
+    quiet = programme.run(minutes=24 * 60)  # the next day: nothing more to clear, nothing flagged
+    assert "Retention (30 days): 0 registrations cleared, 0 old emails emptied, 0 records removed." in quiet
+    assert programme.field("Registrations", ann, "Status") == "Confirmed"

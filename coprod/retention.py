@@ -1,0 +1,112 @@
+"""Retention: personal data kept no longer than COPROD_RETENTION_DAYS (default 365), once a day by the timer.
+
+The first run of each day (UK time) also:
+- clears the personal columns (`config.REGISTRATIONS.personal`) of registrations for sessions that ended longer
+  ago than the retention period (or, for a registration whose session is gone, that was made longer ago), with
+  a StatusNote saying so. Status, Role, the session and the times stay: attendance figures and reports still
+  count them, with nobody named. Writes are conditional on each item's eTag, so an edit made meanwhile wins
+  and the item is cleared the next day;
+- empties the payload of every email settled (sent, failed or cancelled) longer ago: the key, kind, status and
+  counts stay, so nothing is sent twice;
+- removes the ledger's records of who asked for what (guest requests, mailing-list requests) settled longer
+  ago, and the bookings page's "send me my link" records after two days (they only limit one day's emails).
+
+Its line in the run's summary says how many of each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from config import REGISTRATIONS
+from coprod.lists.fields import as_datetime
+from coprod.lists.mirror import ListMirror
+from coprod.registrations.rules import Notes, parse_session
+from coprod.registrations.sync import NO_SESSION, group_of
+from coprod.store import StateStore
+from coprod.templates import UK
+from coprod.words import count
+from graph_client import FieldUpdate, SharePointLists
+
+__all__ = ["CHECKED", "Retention", "RetentionReport", "due"]
+
+CHECKED = "retention.day"  # a checkpoint: the UK date retention last ran
+SETTLED = ("sent", "failed", "cancelled")
+REQUESTS = ("guest-request", "subscriber")  # ledger kinds whose payload names who asked
+DAILY = ("bookings-asked",)  # ledger kinds that only limit one day's emails
+DAY = 86_400.0
+
+
+@dataclass
+class RetentionReport:
+    days: int
+    registrations: int = 0
+    emails: int = 0
+    records: int = 0
+    conflicts: int = 0
+
+    def line(self) -> str:
+        parts = [f"{count(self.registrations, 'registration')} cleared",
+                 f"{count(self.emails, 'old email')} emptied", f"{count(self.records, 'record')} removed"]
+        later = f"; {count(self.conflicts, 'item')} edited meanwhile, tried again tomorrow" if self.conflicts else ""
+        return f"Retention ({self.days} days): {', '.join(parts)}{later}."
+
+
+def today(clock: Callable[[], float]) -> str:
+    return datetime.fromtimestamp(clock(), UK).date().isoformat()
+
+
+def due(store: StateStore, clock: Callable[[], float]) -> bool:
+    """Whether today's retention has yet to run."""
+    return store.get_checkpoint(CHECKED) != today(clock)
+
+
+class Retention:
+    def __init__(self, lists: SharePointLists, store: StateStore, days: int, *,
+                 clock: Callable[[], float], progress: Callable[[str], None] = lambda message: None) -> None:
+        self.lists = lists
+        self.store = store
+        self.days = days
+        self.clock = clock
+        self.progress = progress
+
+    def run(self) -> RetentionReport:
+        report = RetentionReport(self.days)
+        now = self.clock()
+        cutoff = now - self.days * DAY
+        self._registrations(datetime.fromtimestamp(cutoff, UTC), report)
+        for status in SETTLED:
+            for email in self.store.outbox_list(status, updated_before=cutoff, limit=1_000_000):
+                if email.payload and self.store.outbox_scrub(email.key, cancel=False):
+                    report.emails += 1
+        for entry in self.store.ledger_list():
+            old = entry.updated < (now - 2 * DAY if entry.kind in DAILY else cutoff)
+            if entry.kind in REQUESTS + DAILY and entry.status != "due" and old:
+                self.store.ledger_delete(entry.key)
+                report.records += 1
+        self.store.set_checkpoint(CHECKED, today(self.clock))
+        return report
+
+    def _registrations(self, cutoff: datetime, report: RetentionReport) -> None:
+        ended: dict[str, bool] = {}
+        for item in self.store.mirror_items("Sessions"):
+            end = parse_session(item.item_id, item.fields).end
+            ended[item.item_id] = end is not None and end < cutoff
+        note = Notes.RETAINED.format(day=datetime.fromtimestamp(self.clock(), UK).strftime("%-d %B %Y"),
+                                     days=self.days)
+        updates = []
+        for item in self.store.mirror_items("Registrations"):
+            session = item.group or NO_SESSION
+            made = as_datetime(item.created)
+            old = ended.get(session, made is not None and made < cutoff)
+            if old and item.fields.get("Status") != "Erased" and any(item.fields.get(c) for c in
+                                                                     REGISTRATIONS.personal):
+                updates.append(FieldUpdate(item.item_id, {c: "" for c in REGISTRATIONS.personal}
+                                           | {"StatusNote": note}, item.etag))
+        if updates:
+            self.progress(f"Retention: clearing {count(len(updates), 'registration')}")
+        outcome = ListMirror(self.store, "Registrations", group_of).write(self.lists, updates, self.progress)
+        report.registrations += outcome.written
+        report.conflicts += outcome.conflicts + len(outcome.failed)
