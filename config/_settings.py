@@ -164,7 +164,9 @@ class Settings(BaseSettings):
     privacy_contact: str = Field(default="", max_length=200, validation_alias="COPROD_PRIVACY_CONTACT")
     """How people ask about their data, or ask for it to be deleted (an address or a web page), on the notice."""
     retention_days: int = Field(default=365, ge=30, le=3650, validation_alias="COPROD_RETENTION_DAYS")
-    """How long after a session people's details are kept, as the privacy notice says."""
+    """How long after a session people's details are kept, as the privacy notice says; cleared after it."""
+    guest_review_days: int = Field(default=180, ge=30, le=3650, validation_alias="COPROD_GUEST_REVIEW_DAYS")
+    """How long a guest the service added keeps access before an admin is asked to review it (Keep or Remove)."""
 
     @field_validator("guest_auto_approve_domains", "guest_blocked_domains", mode="before")
     @classmethod

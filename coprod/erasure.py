@@ -33,7 +33,7 @@ from datetime import datetime
 from typing import Any
 
 from config import REGISTRATIONS
-from coprod.handoffs import Invitation, decide_again
+from coprod.handoffs import Invitation, decide_again, records
 from coprod.lease import RunLease
 from coprod.lists.fields import normalise_email
 from coprod.lists.mirror import mirror_item, read_changes
@@ -122,7 +122,7 @@ class _Eraser:
 
     def run(self, remove_guest: bool) -> Erasure:
         found = self._find()
-        previous = self.store.ledger_get(f"erased:{self.digest}")
+        previous = self.store.ledger_get(records.erased(self.digest))
         if previous is not None:
             self.invited.update(str(u) for u in previous.payload.get("invited") or [])
         self._registrations(found["Registrations"])
@@ -139,7 +139,7 @@ class _Eraser:
         self._accounts(remove_guest)
         if self.done.sessions:
             decide_again(self.store, self.done.sessions)
-        self.store.ledger_put(f"erased:{self.digest}", "erased", "done",
+        self.store.ledger_put(records.erased(self.digest), "erased", "done",
                               {"at": self.services.clock(), "invited": sorted(self.invited)})
         return self.done
 

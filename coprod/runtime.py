@@ -87,6 +87,7 @@ class Services:
         s = self.settings
         return GuestConfig(group_id=s.guest_group_id, public_url=s.public_url, max_invites=s.max_invites_per_run,
                            admin_email=s.admin_email, site_name=s.site_name, recheck_after=s.recheck_seconds,
+                           review_days=s.guest_review_days,
                            policy=GuestPolicy(auto_approve=s.guest_auto_approve_domains,
                                               blocked=s.guest_blocked_domains))
 

@@ -353,3 +353,77 @@ class TestEmails:
         guests.clock.offset += 86_400
         run_once(guests.services, drain_seconds=0)
         assert len(self.sent(guests)) == 2  # the next day, still waiting: another
+
+
+class TestGuestReview:
+    """Nobody the service let in keeps access for ever: a review after COPROD_GUEST_REVIEW_DAYS (Keep or Remove in
+    the list), and an invitation never accepted is reminded once, then taken back."""
+
+    ADMINS = "coproduction-admins@council.example.org"
+
+    @pytest.fixture
+    def team(self, emulator: EmulatorServer, env: dict[str, str], clock: Clock) -> Iterator[Guests]:
+        emulator.backend.identity.set_roles([*emulator.backend.identity.roles, "User.ReadWrite.All"])
+        settings = load_settings(env | {"COPROD_PUBLIC_URL": "https://coprod.example.org",
+                                        "COPROD_ADMIN_EMAIL": self.ADMINS, "COPROD_GUEST_REVIEW_DAYS": "180"})
+        with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
+            yield Guests(emulator, services, clock)
+
+    @staticmethod
+    def run(team: Guests, days: float = 0) -> list[str]:
+        team.clock.offset += days * 86_400 + 300
+        return run_once(team.services, drain_seconds=600)
+
+    def sent_to(self, team: Guests, address: str) -> list[Any]:
+        return [m for m in team.backend.mail.sent(team.backend.sender) if m.to == (address,)]
+
+    def test_the_admins_keep_one_guest_and_remove_another_after_the_review_period(self, team: Guests) -> None:
+        team.clock.to_uk_midday()
+        ann = team.request("Ann Example", "ann@example.com", Decision="Approved")
+        team.directory.add_user("Bo Member", "bo_example.com#EXT#@council.example.org", mail="bo@example.com",
+                                user_type="Guest")
+        bo = team.request("Bo Member", "bo@example.com", Decision="Approved")
+        self.run(team)
+        assert [team.state(r)[0] for r in (ann, bo)] == ["Invited", "AlreadyMember"]
+        [ann_user] = team.directory.users_with_address("ann@example.com")
+        team.directory.accept_invitation(ann_user.id)
+        self.run(team)
+        review_by = str(team.row(ann)["ReviewBy"])
+        assert review_by[:10] == time.strftime("%Y-%m-%d", time.gmtime(team.clock() + 180 * 86_400))
+
+        lines = self.run(team, days=181)
+        assert any("2 guests due for review" in line for line in lines)
+        [digest] = self.sent_to(team, self.ADMINS)
+        assert digest.subject == "2 guests of the co-production site to review"
+        assert "Ann Example (ann@example.com)" in (digest.text_body or "") and "set Review decision to Keep or " \
+            "Remove" in (digest.text_body or "")
+
+        team.backend.sharepoint.update_fields(team.site, "GuestRequests", ann, {"Review": "Remove"})
+        team.backend.sharepoint.update_fields(team.site, "GuestRequests", bo, {"Review": "Keep"})
+        lines = self.run(team)
+        assert any("1 kept after review, 1 removed" in line for line in lines)
+        assert team.state(ann)[0] == "Removed" and "The guest account was deleted." in team.state(ann)[1]
+        assert team.directory.users_with_address("ann@example.com") == []
+        assert team.group_members() == ["bo@example.com"]  # kept, and still in the group
+        assert team.state(bo)[0] == "AlreadyMember" and "Access kept after review" in team.state(bo)[1]
+        assert not team.row(bo).get("Review") and str(team.row(bo)["ReviewBy"]) > review_by  # the next review
+        assert not any("due for review" in line for line in self.run(team, days=1))
+
+    def test_an_invitation_never_accepted_is_reminded_once_then_taken_back(self, team: Guests) -> None:
+        team.clock.to_uk_midday()
+        cy = team.request("Cy Example", "cy@example.com", Decision="Approved")
+        self.run(team)
+        self.run(team)
+        assert team.state(cy)[0] == "Invited" and self.sent_to(team, "cy@example.com") == []
+        self.run(team, days=31)
+        [reminder] = self.sent_to(team, "cy@example.com")
+        assert reminder.subject == "Your invitation to the co-production site is waiting"
+        assert "invites@microsoft.com" in (reminder.text_body or "")
+        assert team.backend.site.web_url in (reminder.text_body or "")
+        assert "We reminded you on" in team.state(cy)[1]
+        self.run(team, days=1)
+        assert len(self.sent_to(team, "cy@example.com")) == 1  # one reminder only
+        lines = self.run(team, days=30)
+        assert any("1 removed" in line for line in lines)
+        assert team.state(cy)[0] == "Removed" and "wasn't accepted within 60 days" in team.state(cy)[1]
+        assert team.directory.users_with_address("cy@example.com") == [] and team.group_members() == []

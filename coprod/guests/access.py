@@ -10,7 +10,9 @@ One run:
    Decision (Approved or Rejected), with a digest to the admins once a day;
 4. grant what is approved (coprod/guests/grant.py: a directory lookup, one
    invitation ever per address, the guest group);
-5. write Status, UserId and a plain note back, and save the delta link.
+5. review the guests it added (coprod/guests/review.py: Keep or Remove,
+   reminders for invitations not accepted);
+6. write Status, UserId, ReviewBy and a plain note back, and save the delta link.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from coprod import handoffs
 from coprod.guests.grant import Granter
+from coprod.guests.review import GuestReview
 from coprod.guests.rules import (
     FINAL,
     WAITING_ADMIN,
@@ -39,6 +42,7 @@ from coprod.lists.mirror import ListMirror, read_changes, save_link
 from coprod.mail.outbox import Outbox
 from coprod.store import LedgerEntry, MirrorItem, StateStore
 from coprod.templates import UK, privacy_link, render_email
+from coprod.words import count
 from graph_client import (
     DeltaResult,
     Directory,
@@ -71,6 +75,7 @@ class GuestAccess:
         self.progress = progress or (lambda message: None)
         self.mirror = ListMirror(store, LIST)
         self.granter = Granter(lists, directory, store, config, clock=clock, sleep=sleep)
+        self.review = GuestReview(directory, store, outbox, config, clock=clock, site_url=self.granter.site_url)
 
     # --- the run ---------------------------------------------------------------------
     def run(self, changes: dict[str, DeltaResult] | None = None) -> GuestReport:
@@ -101,9 +106,10 @@ class GuestAccess:
                                           ("UserId", outcome.user_id)) if v is not None and row.fields.get(k) != v}
             if changes_:
                 updates.append(FieldUpdate(row.item_id, changes_, row.etag))
-        written = self.mirror.write(self.lists, updates, self.progress)
+        reviewed, due_for_review = self.review.run(self.mirror.items(), report)
+        written = self.mirror.write(self.lists, updates + reviewed, self.progress)
         report.writes = written.written
-        self._digest(waiting_for_admin, report)
+        self._digest(waiting_for_admin, due_for_review, report)
         save_link(self.store, LIST, delta)
         return report
 
@@ -189,9 +195,10 @@ class GuestAccess:
                                                     subject="Please confirm your email address"), "guest-confirm"))
 
     # --- the admins' digest ------------------------------------------------------------------
-    def _digest(self, waiting: list[MirrorItem], report: GuestReport) -> None:
-        """One email a day to COPROD_ADMIN_EMAIL while requests wait for a decision; none when nothing waits."""
-        if not waiting or not self.config.admin_email:
+    def _digest(self, waiting: list[MirrorItem], due: list[MirrorItem], report: GuestReport) -> None:
+        """One email a day to COPROD_ADMIN_EMAIL while requests wait for a decision or guests for their review;
+        none when nothing waits."""
+        if not (waiting or due) or not self.config.admin_email:
             return
         today = datetime.fromtimestamp(self.clock(), UK).date().isoformat()
         key = mail_keys.guest_digest(today)
@@ -210,13 +217,17 @@ class GuestAccess:
                      "email": as_text(r.fields.get("Email"), 120),
                      "organisation": as_text(r.fields.get("Organisation")),
                      "reason": as_text(r.fields.get("Reason"), 300), "asked": _asked(r.created)} for r in waiting]
+        reviews = [{"name": as_text(r.fields.get("Title"), 80) or "(no name)",
+                    "email": as_text(r.fields.get("Email"), 120), "added": _asked(str(r.fields.get("ReviewBy") or ""),
+                                                                             -self.config.review_days)} for r in due]
         text, html = render_email("guest_digest", privacy_url=privacy_link(self.config.public_url),
-                                  requests=requests, list_url=list_url or "",
+                                  requests=requests, reviews=reviews, list_url=list_url or "",
                                   site_name=self.config.site_name)
         people = "person is" if len(waiting) == 1 else "people are"
+        subject = (f"{len(waiting)} {people} waiting for access to the co-production site" if waiting else
+                   f"{count(len(due), 'guest')} of the co-production site to review")
         report.digest_queued = self.outbox.enqueue(OutgoingMail(
-            key=key, to=(self.config.admin_email,), text=text, html=html,
-            subject=f"{len(waiting)} {people} waiting for access to the co-production site"), "guest-digest")
+            key=key, to=(self.config.admin_email,), text=text, html=html, subject=subject), "guest-digest")
 
 
 def confirmation_subject(signer: Signer, item_id: str, address: str) -> str:
@@ -228,8 +239,8 @@ def _number(item_id: str) -> int:
     return int(item_id) if item_id.isdigit() else 0
 
 
-def _asked(created: str) -> str:
+def _asked(created: str, days: int = 0) -> str:
     try:
-        return datetime.fromisoformat(created).astimezone(UK).strftime("%-d %b")
+        return (datetime.fromisoformat(created) + timedelta(days=days)).astimezone(UK).strftime("%-d %b")
     except ValueError:
         return ""

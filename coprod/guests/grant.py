@@ -163,7 +163,7 @@ class Granter:
                    "If you didn't ask for this, you can ignore this email.")
         self._invites_left -= 1
         try:
-            invitation = self.directory.invite(address, name, self._redirect_url(), message)
+            invitation = self.directory.invite(address, name, self.site_url(), message)
             self._invite_times.append(self.clock())  # timed at the answer: later than Graph counted it
         except ThrottledError:
             # refused, so not sent: a later run tries again
@@ -194,7 +194,7 @@ class Granter:
             self.sleep(self._invite_times[-limit] + window - now)
             self._invite_times.popleft()
 
-    def _redirect_url(self) -> str:
+    def site_url(self) -> str:
         if self._site_url is None:
             self._site_url = self.store.get_checkpoint("url.site") or self.lists.site().web_url or ""
             self.store.set_checkpoint("url.site", self._site_url)

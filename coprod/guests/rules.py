@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from coprod.lists.fields import INTERNATIONAL_NOTE
 from coprod.words import count, summary
 
-__all__ = ["FINAL", "QUEUED", "WAITING_ADMIN", "WAITING_CONFIRMATION", "WAITING_PERMISSION", "GuestConfig",
+__all__ = ["ADDED", "FINAL", "QUEUED", "WAITING_ADMIN", "WAITING_CONFIRMATION", "WAITING_PERMISSION", "GuestConfig",
            "GuestNotes", "GuestPolicy", "GuestReport", "Outcome"]
 
-FINAL = ("Invited", "AlreadyMember", "Rejected")
+FINAL = ("Invited", "AlreadyMember", "Rejected", "Removed")
+ADDED = ("Invited", "AlreadyMember")  # the rows whose person the service put in the guest group
 
 
 class GuestNotes:
@@ -37,6 +38,14 @@ class GuestNotes:
     GROUP_FAILED = ("The invitation is done but we couldn't add access to the site yet ({reason}). We'll try again "
                     "shortly.")
     UNEXPECTED = "Something went wrong on our side with this request. The programme team will look at it."
+    KEPT = "Access kept after review on {day}. Next review by {next}."
+    REMINDED = ("Invitation sent. We reminded you on {day} to accept it: please open the email from Microsoft, "
+                "or the site's link in our reminder.")
+    REMOVED = "Access removed on {day} {why}.{account}"
+    AFTER_REVIEW = "after the programme team's review"
+    NOT_ACCEPTED = "because the invitation wasn't accepted within {days} days"
+    ACCOUNT_DELETED = " The guest account was deleted."
+    ACCOUNT_KEPT = " The guest account was kept ({why})."
 
     @classmethod
     def for_address(cls, problem: str | None, shown: str) -> str:
@@ -90,6 +99,8 @@ class GuestConfig:
     admin_email: str | None = None
     recheck_after: float = 300.0  # seconds before an unfinished invitation is checked against the directory
     site_name: str = "the co-production programme's SharePoint site"
+    review_days: int = 180  # COPROD_GUEST_REVIEW_DAYS: a guest the service added comes up for review after this
+    redeem_days: int = 30  # an invitation not accepted after this gets one reminder; after as long again, removal
 
 
 @dataclass
@@ -110,6 +121,10 @@ class GuestReport:
     access_pending: int = 0  # invited; the group does not know them yet (the directory is catching up)
     waiting_permission: int = 0  # approved; waiting for a permission or tenant setting
     blocked: dict[str, str] = field(default_factory=dict)  # step -> what is missing, in plain words
+    review_due: int = 0  # guests due for review, with no decision yet (listed in the admins' digest)
+    kept: int = 0
+    removed: int = 0
+    reminded: int = 0
 
     def line(self) -> str:
         line = self._counts()
@@ -132,5 +147,9 @@ class GuestReport:
             (self.access_pending, f"{self.access_pending} invited, site access to follow within minutes"),
             (self.waiting_permission, f"{self.waiting_permission} approved, waiting for a permission or setting"),
             (self.failed, f"{self.failed} failed (see the list's notes)"),
+            (self.review_due, f"{count(self.review_due, 'guest')} due for review"),
+            (self.kept, f"{self.kept} kept after review"),
+            (self.removed, f"{self.removed} removed"),
+            (self.reminded, f"{count(self.reminded, 'reminder')} to accept the invitation queued"),
             (self.digest_queued, "the admins' daily digest queued")),
             otherwise="nothing waiting", updated=self.writes)

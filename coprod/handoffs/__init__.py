@@ -26,6 +26,8 @@ spells a ledger key, an email's outbox key, or a link's purpose.
                       <command>:<row>:<digest>                  mailing-list pages  mailing list
     mail-failed       mail-failed:<outbox key>                  outbox, messages    registrations
     rejoin-asked      rejoin-asked:<row>                        mailing list        mailing list
+    guest-review      guest-review:<row> (a fact, in `records`) guest review        guest review
+    erased            erased:<address digest> (in `records`)    erase               erase
 
 Statuses: `due` (to do), `done`, and for side effects in flight `sending`,
 `failed`, `throttled`. A key is written once (`record`) or overwritten on
@@ -37,7 +39,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from coprod.handoffs._base import H, Handoff, Readable, claim
-from coprod.handoffs._guests import GuestConfirmed, Invitation, RowGuard
+from coprod.handoffs._guests import GuestConfirmed, Invitation, RowGuard, records
 from coprod.handoffs._keys import mail_keys
 from coprod.handoffs._links import (
     CANCEL,
@@ -106,6 +108,7 @@ __all__ = [
     "pending",
     "put",
     "record",
+    "records",
     "sessions_to_decide",
     "set_sessions_to_decide",
     "settle",

@@ -94,3 +94,17 @@ class RowGuard:
         if entry is not None and entry.status == "done" and exists(str(entry.payload.get("row") or "")):
             return False  # made meanwhile by a runner that checked the list just before this one
         return claim(ledger, self, entry)
+
+
+class records:
+    """Ledger records kept as facts, not hand-offs: the guest review's per row, an erasure's per address digest."""
+
+    @staticmethod
+    def guest_review(row: str) -> str:
+        """When the row's guest was added, reminded, accepted, last checked (coprod/guests/review.py)."""
+        return f"guest-review:{row}"
+
+    @staticmethod
+    def erased(digest: str) -> str:
+        """When an address (its keyed digest) was erased, and which accounts the service had invited for it."""
+        return f"erased:{digest}"

@@ -29,6 +29,11 @@ class mail_keys:
         return f"mail:guest-confirm:{row}:{digest}"
 
     @staticmethod
+    def guest_reminder(row: str) -> str:
+        """The one reminder to accept a guest invitation."""
+        return f"mail:guest-reminder:{row}"
+
+    @staticmethod
     def guest_digest(day: str) -> str:
         return f"mail:guest-digest:{day}"
 
