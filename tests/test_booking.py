@@ -388,7 +388,9 @@ class TestDropIns:
                                                           "phone": "01632 960 002"})
         programme.register(drop_in, "Ben", Slot=times[0], ContactMethod="Teams", Phone="01632 960 003")
         programme.run()
-        programme.run(minutes=24 * 60)  # a day on: the brief is due
+        start = datetime.fromisoformat(times[0])
+        programme.clock.offset += (start - timedelta(hours=47)).timestamp() - programme.clock()
+        programme.run()  # 47 hours before the start: the brief (48 hours ahead) is due
         [confirmation] = programme.mail_to(GOOD["email"])
         body = confirmation.text_body or ""
         slot = datetime.fromisoformat(times[2])

@@ -116,5 +116,6 @@ def test_emails_have_a_heading_a_named_cancel_link_and_a_digest_that_fits_a_phon
     assert '<a href="https://x.example/c">cancel my place</a>' in html
     waiting = [{"name": "Sam", "email": "sam@example.org", "organisation": "Carers' Trust", "reason": "",
                 "asked": "today"}]
-    _, digest = render_email("guest_digest", requests=waiting, site_name="the site", list_url="https://x.example/list")
+    _, digest = render_email("guest_digest", requests=waiting, reviews=[], site_name="the site",
+                             list_url="https://x.example/list")
     assert "<table" not in digest and "<h2" in digest
