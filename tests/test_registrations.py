@@ -6,6 +6,7 @@ import pytest
 
 from config import LISTS
 from coprod.lists.provision import provision
+from coprod.registrations.rules import Notes
 from coprod.registrations.sync import RegistrationSync
 from coprod.store import SqliteStore
 from graph_client import SharePointLists
@@ -149,8 +150,8 @@ class TestCapacity:
         regs = [programme.register(session, f"Person {n}") for n in range(5)]
         programme.sync()
         assert programme.statuses(*regs) == ["Confirmed", "Confirmed", "Waitlisted", "Waitlisted", "Waitlisted"]
-        assert programme.note(regs[3]) == ("This session is full. You're number 2 on the waiting list, and we'll "
-                                           "tell you if a place comes up.")
+        assert programme.note(regs[3]) == ("This session is full, so you're on the waiting list. We'll email you if "
+                                           "a place comes up.")
 
     def test_zero_places_means_no_limit(self, programme: Programme) -> None:
         session = programme.session(capacity=0)
@@ -171,7 +172,7 @@ class TestCapacity:
             programme.delete("Registrations", a)
         programme.sync()
         assert programme.statuses(b, c, d) == ["Confirmed", "Confirmed", "Waitlisted"]
-        assert "number 1 on the waiting list" in programme.note(d)
+        assert programme.note(d) == Notes.WAITLISTED
         if how == "admin sets Cancelled":
             assert programme.note(a) == "Cancelled by phone with the team."  # the admin's note is kept
         assert [p["registration"] for p in programme.due("message") if p["kind"] == "promoted"] == [c]

@@ -31,7 +31,7 @@ from coprod.handoffs import CANCEL, MY_BOOKINGS, PAGES, BookingsAsked
 from coprod.lists.fields import as_datetime, as_text, check_email, normalise_email
 from coprod.mail.calendar import SessionEvent, timetable_ics
 from coprod.pages.context import Opened, PageMaker, WebContext, client_of
-from coprod.registrations.rules import HELD, parse_session
+from coprod.registrations.rules import HELD, parse_session, queue_positions
 from coprod.templates import UK, uk_clock
 
 if TYPE_CHECKING:
@@ -196,10 +196,7 @@ class Bookings:
 
     def _position(self, reg: Any) -> int:
         """Where someone is on their session's waiting list now (1: next to get a place), as of the last run."""
-        waiting = sorted((r for r in self.context.store.mirror_items("Registrations", group=reg.group)
-                          if r.fields.get("Status") == "Waitlisted"),
-                         key=lambda r: (r.created, int(r.item_id) if r.item_id.isdigit() else 0))
-        return next((n for n, r in enumerate(waiting, 1) if r.item_id == reg.item_id), 0)
+        return queue_positions(self.context.store.mirror_items("Registrations", group=reg.group)).get(reg.item_id, 0)
 
     def _claim_slot(self, listed: Listed, slot: str) -> bool:
         """Claim a drop-in's time for this booking: of two people pressing "Book" for one time together, only

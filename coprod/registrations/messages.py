@@ -45,7 +45,7 @@ from coprod.lists.fields import as_datetime, as_text, facilitators, normalise_em
 from coprod.mail.calendar import SessionEvent, session_ics
 from coprod.mail.outbox import Outbox
 from coprod.registrations.notices import TeamNotices
-from coprod.registrations.rules import ASSISTED, HELD, contact_preference, parse_session
+from coprod.registrations.rules import ASSISTED, HELD, contact_preference, parse_session, queue_positions
 from coprod.store import LedgerEntry, MirrorItem, StateStore
 from coprod.templates import privacy_link, render_email
 from coprod.words import count, count_kind
@@ -109,6 +109,7 @@ class ParticipantMessages:
         self.signer = signer
         self.config = config
         self.clock = clock
+        self._queues: dict[str, dict[str, int]] = {}  # session -> its waiting list's positions, read once a run
 
     def run(self) -> MessageReport:
         """Queue what is due. A message that cannot be prepared fails alone: noted on its item, the rest go on."""
@@ -259,10 +260,13 @@ class ParticipantMessages:
         handoffs.settle(self.store, entry, outcome="queued")
 
     def position(self, item: MirrorItem) -> int:
-        waiting = sorted((r for r in self.store.mirror_items("Registrations", group=item.group)
-                          if r.fields.get("Status") == "Waitlisted"),
-                         key=lambda r: (r.created, int(r.item_id) if r.item_id.isdigit() else 0))
-        return next((n for n, r in enumerate(waiting, 1) if r.item_id == item.item_id), len(waiting) or 1)
+        """Their place in the session's queue, as this run found it: each session's queue is read once a run, so
+        queueing notices for a whole waiting list is linear."""
+        session = item.group or ""
+        if session not in self._queues:
+            self._queues[session] = queue_positions(self.store.mirror_items("Registrations", group=item.group))
+        queue = self._queues[session]
+        return queue.get(item.item_id, len(queue) or 1)
 
     # --- a session's title or time changed -----------------------------------------------
     def _changed(self, entry: LedgerEntry, change: SessionChanged, report: MessageReport) -> None:

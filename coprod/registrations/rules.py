@@ -6,6 +6,7 @@ participants read: short, plain English, saying what to do.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,7 +36,9 @@ class Notes:
     """Everything a participant or an admin reads in a StatusNote or SyncNote."""
 
     CONFIRMED = "Your place is confirmed. We'll email you the joining link."
-    WAITLISTED = "This session is full. You're number {n} on the waiting list, and we'll tell you if a place comes up."
+    # A waiting-list note names no position: one person leaving would otherwise rewrite every note behind them.
+    # The position is in the waiting-list email, on the person's bookings page, and in `status`.
+    WAITLISTED = "This session is full, so you're on the waiting list. We'll email you if a place comes up."
     CANCELLED_BY_YOU = "You've cancelled your place. Thank you for letting us know."
     SESSION_CANCELLED = "This session has been cancelled. We're sorry. We'll let you know about other sessions."
     SESSION_GONE = "This session is no longer running. We're sorry. We'll let you know about other sessions."
@@ -67,8 +70,8 @@ class Notes:
     ERASED = "Personal details erased at the person's request on {day}. The place was freed."
     RETAINED = ("Personal details cleared on {day}: the session ended more than {days} days ago "
                 "(the programme's retention period).")
-    CHECKING_PLACES = ("We're checking how many places this session has. You're number {n} in the queue, "
-                       "and we'll be in touch.")
+    CHECKING_PLACES = ("We're checking how many places this session has. Your booking is in the queue, and we'll "
+                       "be in touch.")
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,14 @@ class Registration:
         return (self.created, int(self.id) if self.id.isdigit() else 0)
 
 
+def queue_positions(items: Iterable[Any]) -> dict[str, int]:
+    """Each Waitlisted registration's place in its session's queue (1: next to get a place), in the order places
+    are given (`Registration.order`). `items` are one session's mirror items; one pass, one sort."""
+    waiting = sorted((i for i in items if i.fields.get("Status") == "Waitlisted"),
+                     key=lambda i: (i.created, int(i.item_id) if i.item_id.isdigit() else 0))
+    return {item.item_id: n for n, item in enumerate(waiting, 1)}
+
+
 def parse_registration(item_id: str, created: str, fields: dict[str, Any]) -> Registration:
     session_id = session_of(fields)
     status = as_text(fields.get("Status"), 40) or None
@@ -242,7 +253,7 @@ def allocate(session: Session | None, regs: list[Registration], now: datetime, *
     session cancels its bookings; invalid ones need attention; of two
     bookings by one address the one holding a place (else the earlier) wins;
     people already confirmed keep their place; free places go in order of
-    registration; the rest wait, numbered.
+    registration; the rest wait, in that order (their notes don't number them).
     """
     decisions: dict[str, Decision] = {}
     candidates: list[Registration] = []
@@ -288,7 +299,6 @@ def allocate(session: Session | None, regs: list[Registration], now: datetime, *
         if free < 0:
             admin_note = (f"{len(held)} people are confirmed but there are only {session.capacity} places. "
                           "Nobody has been moved; please contact people yourself if places must be cut.")
-    position = 0
     for reg in active:
         if reg.status == "Confirmed":
             decisions[reg.id] = Decision("Confirmed", Notes.CONFIRMED, valid=True)
@@ -296,9 +306,8 @@ def allocate(session: Session | None, regs: list[Registration], now: datetime, *
             free -= 1
             decisions[reg.id] = Decision("Confirmed", Notes.CONFIRMED, valid=True)
         else:
-            position += 1
-            template = Notes.CHECKING_PLACES if session is not None and session.capacity is None else Notes.WAITLISTED
-            decisions[reg.id] = Decision("Waitlisted", template.format(n=position), valid=True)
+            note = Notes.CHECKING_PLACES if session is not None and session.capacity is None else Notes.WAITLISTED
+            decisions[reg.id] = Decision("Waitlisted", note, valid=True)
     return decisions, admin_note
 
 
