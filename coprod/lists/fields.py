@@ -6,6 +6,7 @@ it returns what it could read, or a plain "nothing usable". Each job's rules dec
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -99,8 +100,15 @@ class EmailCheck:
 def check_email(value: Any) -> EmailCheck:
     """An address as we send to it and compare it: trimmed, NFKC-normalised, lower-case, the domain in its
     ASCII (IDNA `xn--`) form. A local part with non-ASCII letters (`josé@...`) is refused as "international":
-    it needs SMTPUTF8 all the way, which Exchange Online's sendMail does not document."""
-    text = as_text(value, 320)  # pragma: no mutate - a bound on work: an address over 254 is refused below anyway
+    it needs SMTPUTF8 all the way, which Exchange Online's sendMail does not document.
+
+    Each distinct text is checked once a process (the answer depends on the text alone): a run deciding a
+    session of thousands checks only the addresses it has not seen, that is, the ones that changed."""
+    return _check_text(as_text(value, 320))  # pragma: no mutate - a bound on work: over 254 is refused anyway
+
+
+@functools.lru_cache(maxsize=100_000)
+def _check_text(text: str) -> EmailCheck:
     shown = text[:60]
     if not text:
         return EmailCheck(None, "missing", "")
