@@ -1,6 +1,8 @@
 """Registration sync at scale: 10,000 registrations over 50 sessions, then 20 changed items.
 
-    python bench/registrations.py
+    python bench/registrations.py [--size 50000] [--skip-naive]
+
+(`bench/waitlist.py` is the waiting list's worst case.)
 
 Prints, for the delta-driven reconciler and for a naive approach on the same
 emulator (re-read every item each run, one PATCH per changed item): Graph
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -44,9 +47,11 @@ class Figure:
     writes: int
     wall: float
     cpu: float
+    peak: float  # the process's peak resident memory so far, MB
 
     def row(self, label: str) -> str:
-        return f"  {label:<34} {self.requests:>8} {self.writes:>7} {self.wall:>8.2f} s {self.cpu:>7.2f} s"
+        return (f"  {label:<34} {self.requests:>8} {self.writes:>7} {self.wall:>8.2f} s {self.cpu:>7.2f} s "
+                f"{self.peak:>6.0f} MB")
 
 
 def measure(services: Services, run: Callable[[], int]) -> Figure:
@@ -54,10 +59,11 @@ def measure(services: Services, run: Callable[[], int]) -> Figure:
     cpu, wall = time.process_time(), time.perf_counter()
     writes = run()
     return Figure(services.graph.stats["requests"] - before, writes, time.perf_counter() - wall,
-                  time.process_time() - cpu)
+                  time.process_time() - cpu, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
-def seed(emulator: Emulator, now: datetime, rng: random.Random) -> tuple[list[str], list[str]]:
+def seed(emulator: Emulator, now: datetime, rng: random.Random, size: int = REGISTRATIONS
+         ) -> tuple[list[str], list[str]]:
     sessions = []
     for n in range(SESSIONS):
         start = (now + timedelta(days=3 + n // 2)).replace(hour=10 + (n % 2) * 4, minute=0, second=0, microsecond=0)
@@ -68,7 +74,7 @@ def seed(emulator: Emulator, now: datetime, rng: random.Random) -> tuple[list[st
     session_ids = emulator.seed("Sessions", sessions)
     people, created = [], []
     first = (now - timedelta(days=20)).timestamp()
-    for n in range(REGISTRATIONS):
+    for n in range(size):
         email = f"person{n}@example.org"
         if n % 97 == 0:
             email = "person{n}(at)example.org"  # a typing mistake now and then
@@ -133,14 +139,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-naive-first", action="store_true",
                         help="skip the naive first sync (10,000 single PATCHes: the slowest part)")
+    parser.add_argument("--skip-naive", action="store_true", help="measure the delta reconciler alone")
+    parser.add_argument("--size", type=int, default=REGISTRATIONS, help="registrations (default 10,000)")
     args = parser.parse_args()
     now = datetime.now(UTC)
-    print(f"Registration sync: {REGISTRATIONS:,} registrations over {SESSIONS} sessions (places "
+    print(f"Registration sync: {args.size:,} registrations over {SESSIONS} sessions (places "
           f"{', '.join(map(str, CAPACITIES))} in turn; 0 = no limit), then 20 changed items.\n")
-    print(f"  {'':<34} {'requests':>8} {'writes':>7} {'wall':>10} {'CPU':>9}")
+    print(f"  {'':<34} {'requests':>8} {'writes':>7} {'wall':>10} {'CPU':>9} {'peak':>9}")
     with emulator_process() as emulator, tempfile.TemporaryDirectory() as temp:
         services = fresh(emulator, Path(temp) / "ours.sqlite3")
-        session_ids, _ = seed(emulator, now, random.Random(1))
+        session_ids, _ = seed(emulator, now, random.Random(1), args.size)
         sync = RegistrationSync(services.lists, services.store)
         first = measure(services, lambda: sync.run().writes)
         print(first.row("delta reconciler: first sync"))
@@ -156,6 +164,10 @@ def main() -> None:
         incremental = measure(services, incremental_run)
         print(incremental.row("  then 20 items changed") + "   [goal: <= 6 requests]")
         services.close()
+        report = report_holder[-1]
+        print(f"\n  The incremental run's writes: {report.decided} (status changes), {report.writes} items in all.")
+        if args.skip_naive:
+            return
 
         naive = fresh(emulator, Path(temp) / "naive.sqlite3")
         session_ids, _ = seed(emulator, now, random.Random(1))
@@ -168,10 +180,6 @@ def main() -> None:
         twenty_changes(emulator, naive, session_ids, random.Random(2), now, "b")
         print(measure(naive, lambda: naive_sync(naive)).row("  then 20 items changed"))
         naive.close()
-    report = report_holder[-1]
-    print(f"\nThe incremental run's writes: {report.decided} (status changes), "
-          f"{report.writes} items written in all; waiting-list notes carry each person's position, so a place "
-          "freed in a session with a queue renumbers everyone behind it.")
 
 
 if __name__ == "__main__":

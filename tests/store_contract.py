@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from coprod.store import MirrorItem, StateStore
+from coprod.store import MirrorItem, SqliteStore, StateStore
 from tests.store_scan import raw_text
 
 
@@ -56,6 +56,13 @@ class MirrorContract:
         store.mirror_delete("Registrations", ["7", "404"])
         assert store.mirror_replace("Registrations", [item("9"), item("10")]) == {"8"}
         assert sorted(i.item_id for i in store.mirror_items("Registrations")) == ["10", "9"]
+
+
+    def test_many_items_are_read_at_once_by_id(self, store: StateStore) -> None:
+        store.mirror_put([item(str(n), "7") for n in range(1, 1201)])
+        found = store.mirror_many("Registrations", [str(n) for n in range(0, 1300, 3)] + ["1"])
+        assert set(found) == {str(n) for n in range(3, 1201, 3)} | {"1"}  # 0 and past 1200 were never mirrored
+        assert found["3"] == item("3", "7") and store.mirror_many("Registrations", []) == {}
 
 
 class LedgerContract:
@@ -120,6 +127,21 @@ class LedgerContract:
         assert [e.key for e in store.ledger_list(kind="message")] == ["k0", "k2", "k3"]
         assert [e.key for e in store.ledger_list(status="due")] == ["k0", "k1", "k3"]
         assert len(store.ledger_list()) == 4
+
+    def test_a_batch_is_one_transaction_all_or_nothing(self, store: StateStore) -> None:
+        with store.batch():
+            store.ledger_add("a", "message", {})
+            store.ledger_add("b", "message", {})
+        assert [e.key for e in store.ledger_list()] == ["a", "b"]
+        try:
+            with store.batch():
+                store.ledger_add("c", "message", {})
+                raise RuntimeError("stopped halfway")
+        except RuntimeError:
+            pass
+        kept = [e.key for e in store.ledger_list()]
+        # SQLite rolls the whole batch back; on Table Storage each write stood alone, as it does without a batch
+        assert kept == (["a", "b"] if isinstance(store, SqliteStore) else ["a", "b", "c"])
 
     def test_an_erased_entry_is_gone_or_keeps_nothing_of_its_old_payload(self, store: StateStore) -> None:
         long = {"name": "Zoë Erased", "notes": "x" * 70_000 + "tail-of-zoë"}  # longer than one property holds

@@ -145,8 +145,9 @@ class ListMirror:
         """Put a delta's changes into the mirror; a full read also drops what is no longer in the list."""
         applied = Applied(full=delta.full)
         items = []
+        known = self.store.mirror_many(self.name, delta.changed)  # one read for the page, not one an item
         for item in delta.changed.values():
-            old = self.get(item.id)
+            old = known.get(item.id)
             if not delta.full and self._is_own_write(old, item):
                 applied.own_writes += 1
                 if old is not None and old.etag is None:

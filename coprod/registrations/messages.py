@@ -110,6 +110,7 @@ class ParticipantMessages:
         self.config = config
         self.clock = clock
         self._queues: dict[str, dict[str, int]] = {}  # session -> its waiting list's positions, read once a run
+        self._views: dict[str, tuple[dict[str, Any], MeetingRecord | None, str]] = {}
 
     def run(self) -> MessageReport:
         """Queue what is due. A message that cannot be prepared fails alone: noted on its item, the rest go on."""
@@ -118,7 +119,8 @@ class ParticipantMessages:
             with self._isolated(mail_keys.for_handoff(entry.key), due.message,
                                 {"registration": due.registration, "session": due.session}, report):
                 try:
-                    self._handoff(entry, due, report)
+                    with self.store.batch():  # its records and its email: one transaction
+                        self._handoff(entry, due, report)
                 except Exception:
                     handoffs.settle(self.store, entry, "failed", outcome="could not be prepared")
                     raise
@@ -156,7 +158,14 @@ class ParticipantMessages:
 
     # --- what we know of a session and a person -----------------------------------------
     def session_view(self, session_id: str) -> tuple[dict[str, Any], MeetingRecord | None, str]:
-        """(details for the templates, its meeting, its status: Open, Draft, Cancelled or Deleted)."""
+        """(details for the templates, its meeting, its status: Open, Draft, Cancelled or Deleted), read once a
+        run for each session (nothing changes them while the messages are prepared)."""
+        if session_id not in self._views:
+            self._views[session_id] = self._session_view(session_id)
+        view, record, status = self._views[session_id]
+        return dict(view), record, status
+
+    def _session_view(self, session_id: str) -> tuple[dict[str, Any], MeetingRecord | None, str]:
         record = MeetingRecord.of(self.store, session_id)
         item = self.store.mirror_get("Sessions", session_id)
         parsed = parse_session(session_id, item.fields) if item else None

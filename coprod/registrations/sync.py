@@ -299,7 +299,8 @@ class RegistrationSync:
 
         retry_later: set[str] = set()
         for _round in range(MAX_CONFLICT_ROUNDS):
-            reg_updates, session_updates = self._decide(touched, deleted_sessions, report)
+            with self.store.batch():  # the decisions' hand-offs: one transaction, not one each
+                reg_updates, session_updates = self._decide(touched, deleted_sessions, report)
             conflicted, failed = self._write(self.registrations, reg_updates, report)
             s_conflicted, s_failed = self._write(self.sessions, session_updates, report)
             report.session_notes += len(session_updates) - len(s_conflicted) - len(s_failed)

@@ -8,6 +8,7 @@ implementation passes the same contract tests (`tests/store_contract.py`), one c
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -71,6 +72,8 @@ class Mirror(Protocol):
     """The last state we saw (or wrote) of each list item, grouped (a registration under its session)."""
 
     def mirror_get(self, list_name: str, item_id: str) -> MirrorItem | None: ...
+    def mirror_many(self, list_name: str, item_ids: Iterable[str]) -> dict[str, MirrorItem]:
+        """Several items at once, by id (the ones not mirrored are left out)."""
     def mirror_items(self, list_name: str, group: str | None = None) -> list[MirrorItem]: ...
     def mirror_put(self, items: Iterable[MirrorItem]) -> None: ...
     def mirror_delete(self, list_name: str, item_ids: Iterable[str]) -> None: ...
@@ -128,5 +131,9 @@ class Leases(Protocol):
 
 class StateStore(Checkpoints, Mirror, Ledger, OutboxStore, Counters, Leases, Protocol):
     """Everything an implementation provides."""
+
+    def batch(self) -> AbstractContextManager[None]:
+        """`with store.batch():` several writes as one transaction where the store has them (SQLite); elsewhere
+        each write stands alone, as without it. Store work only inside: never a Graph call."""
 
     def close(self) -> None: ...

@@ -32,7 +32,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from coprod.store._base import Lease, LedgerEntry, MirrorItem, OutboxEntry
+from coprod.store._azure_leases import TableLeases
+from coprod.store._base import LedgerEntry, MirrorItem, OutboxEntry
 from coprod.store._entities import BATCH, BATCH_BYTES, after, escape_key, fit_fields, pack, unescape_key, unpack
 from coprod.store._entities import unpacked as unpack_out
 
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AzureTableStore"]
 
-class AzureTableStore:
+class AzureTableStore(TableLeases):
     """The state store on Table Storage (see the module's docstring for the entity design)."""
 
     def __init__(self, service: TableServiceClient, *, clock: Callable[[], float] = time.time,
@@ -57,6 +58,9 @@ class AzureTableStore:
             with contextlib.suppress(ResourceExistsError):
                 client.create_table()
             self._tables[concern] = client
+
+    def batch(self) -> contextlib.nullcontext[None]:
+        return contextlib.nullcontext()  # each write is its own request: conditional where it must be
 
     def close(self) -> None:
         for client in self._tables.values():
@@ -143,6 +147,12 @@ class AzureTableStore:
     def mirror_get(self, list_name: str, item_id: str) -> MirrorItem | None:
         entity = self._get("mirror", list_name, item_id)
         return self._item(entity) if entity is not None else None
+
+    def mirror_many(self, list_name: str, item_ids: Iterable[str]) -> dict[str, MirrorItem]:
+        wanted = set(item_ids)
+        if len(wanted) > 20:  # one query of the list's partition costs less than many point reads
+            return {i.item_id: i for i in self.mirror_items(list_name) if i.item_id in wanted}
+        return {i: item for i in wanted if (item := self.mirror_get(list_name, i)) is not None}
 
     def mirror_items(self, list_name: str, group: str | None = None) -> list[MirrorItem]:
         if group is None:
@@ -362,39 +372,3 @@ class AzureTableStore:
                               select=["RowKey"])
         self._transact("counters", [("delete", {"PartitionKey": "counter", "RowKey": row["RowKey"]})
                                     for _, row in zip(range(BATCH), expired, strict=False)])
-
-    # --- leases -------------------------------------------------------------------------------------------------
-    def lease_acquire(self, name: str, holder: str, seconds: float) -> bool:
-        while True:
-            now = self.clock()
-            entity = self._get("leases", "lease", name)
-            lease = {"PartitionKey": "lease", "RowKey": escape_key(name), "holder": holder, "since": now,
-                     "expires": now + seconds}
-            if entity is None:
-                if self._insert("leases", lease):
-                    return True
-                continue
-            mine = entity["holder"] == holder and float(entity["expires"]) > now
-            if not mine and float(entity["expires"]) > now:
-                return False  # held by another, and not expired
-            if mine:
-                lease["since"] = float(entity["since"])
-            if self._update_if("leases", lease, entity.metadata["etag"], replace=True):
-                return True
-
-    def lease_release(self, name: str, holder: str) -> None:
-        from azure.core import MatchConditions
-        from azure.core.exceptions import HttpResponseError
-
-        entity = self._get("leases", "lease", name)
-        if entity is None or entity["holder"] != holder:
-            return
-        with contextlib.suppress(HttpResponseError):  # taken over meanwhile (ours had expired): theirs stands
-            self._tables["leases"].delete_entity("lease", escape_key(name), etag=entity.metadata["etag"],
-                                                 match_condition=MatchConditions.IfNotModified)
-
-    def lease_get(self, name: str) -> Lease | None:
-        entity = self._get("leases", "lease", name)
-        if entity is None or float(entity["expires"]) <= self.clock():
-            return None
-        return Lease(name, str(entity["holder"]), float(entity["since"]), float(entity["expires"]))

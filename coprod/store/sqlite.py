@@ -52,6 +52,7 @@ class SqliteStore:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._lock = threading.RLock()
+        self._batching = 0  # how deep in `batch()` the thread holding the lock is
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
@@ -59,6 +60,9 @@ class SqliteStore:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
+            if self._batching:  # inside `batch()`: part of its one transaction
+                yield self._db
+                return
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
@@ -66,6 +70,17 @@ class SqliteStore:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Several writes as one transaction (one commit, not one each); they all happen or none does. Other
+        processes wait for it, so callers keep it short: store work only, never a Graph call inside."""
+        with self._tx(), self._lock:
+            self._batching += 1
+            try:
+                yield
+            finally:
+                self._batching -= 1
 
     def close(self) -> None:
         with self._lock:
@@ -92,6 +107,17 @@ class SqliteStore:
             row = self._db.execute("SELECT list, item_id, etag, created, grp, fields FROM mirror WHERE list = ? AND "
                                    "item_id = ?", (list_name, item_id)).fetchone()
         return self._item(row) if row else None
+
+    def mirror_many(self, list_name: str, item_ids: Iterable[str]) -> dict[str, MirrorItem]:
+        ids, found = list(dict.fromkeys(item_ids)), dict[str, MirrorItem]()
+        with self._lock:
+            for start in range(0, len(ids), 500):  # SQLite allows 999 parameters a statement
+                chunk = ids[start:start + 500]
+                marks = ", ".join("?" * len(chunk))  # placeholders only: the ids are parameters
+                query = "SELECT list, item_id, etag, created, grp, fields FROM mirror WHERE list = ? AND item_id IN "
+                rows = self._db.execute(query + "(" + marks + ")", (list_name, *chunk))
+                found |= {row[1]: self._item(row) for row in rows}
+        return found
 
     def mirror_items(self, list_name: str, group: str | None = None) -> list[MirrorItem]:
         query = "SELECT list, item_id, etag, created, grp, fields FROM mirror WHERE list = ?"
