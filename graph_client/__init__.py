@@ -37,6 +37,7 @@ from graph_client._models import (
     Site,
     User,
     etag_key,
+    next_etag,
 )
 from graph_client._observe import CallRecord, observe
 from graph_client._retry import RetryPolicy, parse_retry_after
@@ -90,6 +91,7 @@ __all__ = [
     "graph_time",
     "header_text",
     "message_id_for",
+    "next_etag",
     "observe",
     "odata_string",
     "parse_retry_after",

@@ -67,6 +67,19 @@ def etag_key(value: str | None) -> str | None:
     return text.strip('"').replace("{", "").replace("}", "").casefold() or None
 
 
+def next_etag(value: str | None) -> str | None:
+    """The eTag a list item has after one update of the version `value` names: SharePoint numbers an item's
+    versions, `"{GUID},7"` then `"{GUID},8"`. Our writes are conditional on the eTag we read, so after one
+    succeeds the item is at the next version, unless someone wrote after us (then its eTag is further on, and
+    it reads as their change). None for an eTag not in that form."""
+    if not value:
+        return None
+    head, comma, version = value.strip().rstrip('"').rpartition(",")
+    if not comma or not version.isdigit():
+        return None
+    return f'{head},{int(version) + 1}"' if value.strip().endswith('"') else f"{head},{int(version) + 1}"
+
+
 class Page(GraphModel, Generic[T]):
     """One page of a collection; at most one of the two links is set."""
 

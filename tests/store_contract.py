@@ -63,6 +63,9 @@ class MirrorContract:
         found = store.mirror_many("Registrations", [str(n) for n in range(0, 1300, 3)] + ["1"])
         assert set(found) == {str(n) for n in range(3, 1201, 3)} | {"1"}  # 0 and past 1200 were never mirrored
         assert found["3"] == item("3", "7") and store.mirror_many("Registrations", []) == {}
+        etags = store.mirror_etags("Registrations", [str(n) for n in range(0, 1300, 3)])
+        assert etags == {str(n): f'"etag-{n}"' for n in range(3, 1201, 3)}
+        assert store.mirror_etags("Registrations", ["3", "6", "9999"]) == {"3": '"etag-3"', "6": '"etag-6"'}
 
 
 class LedgerContract:

@@ -254,3 +254,17 @@ class TestBatchRetriesHaveOneOwner:
         with pytest.raises(ServiceError):
             client.batch("write items", [BatchRequest("1", "POST", "/sites/s/lists/l/items", body={})])
         assert len(seen) == 1
+
+
+@pytest.mark.parametrize(("etag", "after"), [
+    ('"{4D5C4B1E-1D6A-4B39-9C45-0E7A3F6E2B10},7"', '"{4D5C4B1E-1D6A-4B39-9C45-0E7A3F6E2B10},8"'),
+    ('"4d5c4b1e-1d6a-4b39-9c45-0e7a3f6e2b10,9"', '"4d5c4b1e-1d6a-4b39-9c45-0e7a3f6e2b10,10"'),
+    ("guid,1", "guid,2"),
+    ('W/"{GUID},3"', 'W/"{GUID},4"'),
+    ('"no version here"', None), ("", None), (None, None), ('"{GUID},x"', None),
+])
+def test_the_etag_after_one_update_is_the_next_version(etag: str | None, after: str | None) -> None:
+    """What the mirror foresees after a write whose answer carried no eTag (Graph's PATCH of fields)."""
+    from graph_client import next_etag
+
+    assert next_etag(etag) == after

@@ -16,7 +16,7 @@ from coprod.registrations.rules import Notes
 from coprod.run import run_held
 from coprod.runtime import Services
 from coprod.status import status, status_lines
-from graph_client import FieldUpdate
+from graph_client import FieldUpdate, etag_key, next_etag
 from graph_emulator import ALL_ROLES, EmulatorServer
 from tests.conftest import OffsetClock
 from tests.test_sessions_and_messages import Programme, soon
@@ -245,21 +245,41 @@ class TestListHabits:
 
     def test_an_edit_made_after_our_write_is_never_overwritten_by_our_next_write(
             self, programme: Programme, emulator: EmulatorServer) -> None:
-        """Our write's answer had no eTag, so the next write reads the item first: an edit in between wins."""
+        """Our write's answer had no eTag: the mirror foresees the next version's, so an edit in between (a later
+        version still) makes our next write meet 412, never overwrite it."""
         session = programme.session("Being included", soon())
         lists, store = programme.services.lists, programme.services.store
         mirror = ListMirror(store, "Sessions")
         mirror.apply(lists.delta("Sessions", None))
-        first = mirror.write(lists, [FieldUpdate(session, {"SyncNote": "ours"}, mirror.get(session).etag)])
-        assert first.written == 1 and mirror.get(session).etag is None  # the answer carried none
+        read = mirror.get(session).etag
+        first = mirror.write(lists, [FieldUpdate(session, {"SyncNote": "ours"}, read)])
+        assert first.written == 1 and mirror.get(session).etag == next_etag(read)  # the answer carried none
+        assert etag_key(mirror.get(session).etag) == etag_key(lists.get_item("Sessions", session).etag)
         programme.edit("Sessions", session, Title="Being included (renamed)")  # someone edits meanwhile
-        second = mirror.write(lists, [FieldUpdate(session, {"SyncNote": "ours again"}, None)])
-        assert (second.written, second.conflicted) == (0, {session})
+        second = mirror.write(lists, [FieldUpdate(session, {"SyncNote": "ours again"}, mirror.get(session).etag)])
+        assert (second.written, second.conflicts, second.conflicted) == (0, 1, {session})
         assert programme.field("Sessions", session, "Title") == "Being included (renamed)"
         assert programme.field("Sessions", session, "SyncNote") == "ours"
         third = mirror.write(lists, [FieldUpdate(session, {"SyncNote": "ours again"}, mirror.get(session).etag)])
         assert third.written == 1  # decided again on the fresh state, it goes
         assert programme.field("Sessions", session, "Title") == "Being included (renamed)"
+
+    def test_the_echo_of_our_writes_is_told_by_etag_alone(self, programme: Programme) -> None:
+        """The run after a full sync reads every item it wrote back: each is recognised by the eTag the mirror
+        foresaw, without reading its columns from the store or writing them again."""
+        session = programme.session("Being included", soon())
+        for n in range(30):
+            programme.register(session, f"Person {n}")
+        programme.run()
+        mirror = ListMirror(programme.services.store, "Registrations")
+        echo = programme.services.lists.delta("Registrations", programme.services.store.get_checkpoint(
+            "delta.Registrations"))
+        read_whole: list[int] = []
+        many = programme.services.store.mirror_many
+        programme.services.store.mirror_many = lambda name, ids: read_whole.append(len(list(ids))) or many(
+            name, ids)  # type: ignore[method-assign]
+        applied = mirror.apply(echo)
+        assert (applied.own_writes, applied.changed, read_whole) == (30, [], [0])
 
 
 def test_status_names_what_is_blocked_in_plain_words(programme: Programme, emulator: EmulatorServer) -> None:

@@ -5,11 +5,13 @@ Every reconciler does the same three things with its lists, so they live here:
 - `read_changes`: what changed in several lists since their saved delta
   links, the first page of each in one `$batch` (a quiet run is one request);
 - `ListMirror.apply`: put those changes into the mirror, telling people's
-  changes from the echo of our own last writes (delta returns those too; their
-  eTag is the one our write got back, compared after `etag_key` evens out
-  quotes, braces and case; when the write's answer carried no eTag, as Graph's
-  PATCH of fields need not, the echo is told by its columns being what we
-  wrote);
+  changes from the echo of our own last writes (delta returns those too). The
+  mirror holds the eTag each write led to: the one the answer carried, or,
+  since Graph's PATCH of fields need not carry one, the next version of the
+  eTag the write was conditional on (`next_etag`: `"{GUID},7"` becomes
+  `"{GUID},8"`). An echo is told by that eTag alone (`etag_key` evens out
+  quotes, braces and case), reading no columns; an item whose eTag is not the
+  one foreseen but whose columns are what we wrote is an echo too;
 - `ListMirror.write`: write columns back in `$batch`es, each conditional on
   the eTag we read; an item changed meanwhile (412) is read again, never
   overwritten, and handed back to be decided again. An item whose eTag we do
@@ -31,7 +33,7 @@ from typing import Any
 from coprod.permissions import explain
 from coprod.store import MirrorItem, StateStore
 from coprod.words import count
-from graph_client import DeltaResult, FieldUpdate, GraphError, ListItem, SharePointLists, etag_key
+from graph_client import DeltaResult, FieldUpdate, GraphError, ListItem, SharePointLists, etag_key, next_etag
 
 __all__ = ["WRITE_REFUSED", "Applied", "ListMirror", "Written", "feed_line", "mirror_item", "read_changes",
            "same_columns", "save_link"]
@@ -132,26 +134,25 @@ class ListMirror:
     def put(self, items: Iterable[MirrorItem]) -> None:
         self.store.mirror_put(items)
 
-    @staticmethod
-    def _is_own_write(old: MirrorItem | None, item: ListItem) -> bool:
-        """Whether a changed item is only the echo of our last write to it (or of our last reading)."""
-        if old is None:
-            return False
-        if old.etag is not None:
-            return etag_key(old.etag) == etag_key(item.etag)
-        return same_columns(old.fields, item.fields)  # our write's answer had no eTag: tell by its columns
-
     def apply(self, delta: DeltaResult) -> Applied:
-        """Put a delta's changes into the mirror; a full read also drops what is no longer in the list."""
+        """Put a delta's changes into the mirror; a full read also drops what is no longer in the list.
+
+        The echo of our own writes is told apart cheaply: first by eTag alone (the mirror holds the eTag each
+        write led to), reading only the ids' eTags from the store; only the rest are read whole, and one whose
+        columns are what the mirror holds is an echo too (its eTag is learned)."""
         applied = Applied(full=delta.full)
-        items = []
-        known = self.store.mirror_many(self.name, delta.changed)  # one read for the page, not one an item
-        for item in delta.changed.values():
-            old = known.get(item.id)
-            if not delta.full and self._is_own_write(old, item):
-                applied.own_writes += 1
-                if old is not None and old.etag is None:
-                    items.append(self.item(item))  # learn the eTag our write was not told
+        items, rest = [], list(delta.changed)
+        if not delta.full:
+            etags = self.store.mirror_etags(self.name, delta.changed)
+            rest = [i for i in delta.changed if not (etags.get(i) and etag_key(etags[i]) == etag_key(
+                delta.changed[i].etag))]
+            applied.own_writes = len(delta.changed) - len(rest)
+        known = self.store.mirror_many(self.name, rest)  # one read for the page's others, not one an item
+        for item_id in rest:
+            item, old = delta.changed[item_id], known.get(item_id)
+            if not delta.full and old is not None and same_columns(old.fields, item.fields):
+                applied.own_writes += 1  # what we wrote, at an eTag we could not foresee: learn it
+                items.append(self.item(item))
                 continue
             new = self.item(item)
             applied.changed.append((old, new))
@@ -184,9 +185,9 @@ class ListMirror:
                 # what the item now holds: what it held, what we wrote, and whatever the answer shows
                 fields = {**old.fields, **update.fields, **{k: v for k, v in answer.body.items()
                                                             if not k.startswith("@")}}
-                etag = answer.body.get("@odata.etag")  # None: unknown until read again (see _with_etags)
-                written.append(MirrorItem(self.name, update.item_id, etag if isinstance(etag, str) else None,
-                                          old.created, fields, self.group(fields)))
+                etag = answer.body.get("@odata.etag")  # Graph's answer need not carry it: then the next version
+                etag = etag if isinstance(etag, str) else next_etag(update.etag)  # (None: read again first)
+                written.append(MirrorItem(self.name, update.item_id, etag, old.created, fields, self.group(fields)))
                 outcome.written += 1
             elif answer.status == 412:
                 outcome.conflicts += 1

@@ -154,6 +154,13 @@ class AzureTableStore(TableLeases):
             return {i.item_id: i for i in self.mirror_items(list_name) if i.item_id in wanted}
         return {i: item for i in wanted if (item := self.mirror_get(list_name, i)) is not None}
 
+    def mirror_etags(self, list_name: str, item_ids: Iterable[str]) -> dict[str, str | None]:
+        wanted = set(item_ids)
+        if len(wanted) <= 20:
+            return {i: item.etag for i, item in self.mirror_many(list_name, wanted).items()}
+        rows = self._query("mirror", "PartitionKey eq @list", {"list": list_name}, select=["RowKey", "etag"])
+        return {key: row.get("etag") or None for row in rows if (key := unescape_key(str(row["RowKey"]))) in wanted}
+
     def mirror_items(self, list_name: str, group: str | None = None) -> list[MirrorItem]:
         if group is None:
             entities = self._query("mirror", "PartitionKey eq @list", {"list": list_name})

@@ -109,15 +109,21 @@ class SqliteStore:
         return self._item(row) if row else None
 
     def mirror_many(self, list_name: str, item_ids: Iterable[str]) -> dict[str, MirrorItem]:
-        ids, found = list(dict.fromkeys(item_ids)), dict[str, MirrorItem]()
+        return {row[1]: self._item(row) for row in self._by_ids("list, item_id, etag, created, grp, fields",
+                                                                list_name, item_ids)}
+
+    def mirror_etags(self, list_name: str, item_ids: Iterable[str]) -> dict[str, str | None]:
+        return {row[0]: row[1] for row in self._by_ids("item_id, etag", list_name, item_ids)}
+
+    def _by_ids(self, columns: str, list_name: str, item_ids: Iterable[str]) -> list[tuple[Any, ...]]:
+        ids, rows = list(dict.fromkeys(item_ids)), []
         with self._lock:
             for start in range(0, len(ids), 500):  # SQLite allows 999 parameters a statement
                 chunk = ids[start:start + 500]
                 marks = ", ".join("?" * len(chunk))  # placeholders only: the ids are parameters
-                query = "SELECT list, item_id, etag, created, grp, fields FROM mirror WHERE list = ? AND item_id IN "
-                rows = self._db.execute(query + "(" + marks + ")", (list_name, *chunk))
-                found |= {row[1]: self._item(row) for row in rows}
-        return found
+                query = f"SELECT {columns} FROM mirror WHERE list = ? AND item_id IN ({marks})"  # noqa: S608
+                rows += self._db.execute(query, (list_name, *chunk)).fetchall()
+        return rows
 
     def mirror_items(self, list_name: str, group: str | None = None) -> list[MirrorItem]:
         query = "SELECT list, item_id, etag, created, grp, fields FROM mirror WHERE list = ?"
