@@ -26,6 +26,7 @@ from graph_client._lists import DeltaResult, FieldUpdate, SharePointLists
 from graph_client._mail import Attachment, Mail, OutgoingMail, header_text, message_id_for
 from graph_client._meetings import OnlineMeeting, OnlineMeetings, graph_time
 from graph_client._models import (
+    SYSTEM_FIELDS,
     BatchResponse,
     Column,
     Group,
@@ -45,6 +46,7 @@ from graph_client._subscriptions import Subscription, Subscriptions
 
 __all__ = [
     "MAX_BATCH",
+    "SYSTEM_FIELDS",
     "AccessTokenSource",
     "Attachment",
     "AuthenticationError",

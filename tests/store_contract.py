@@ -66,6 +66,8 @@ class MirrorContract:
         etags = store.mirror_etags("Registrations", [str(n) for n in range(0, 1300, 3)])
         assert etags == {str(n): f'"etag-{n}"' for n in range(3, 1201, 3)}
         assert store.mirror_etags("Registrations", ["3", "6", "9999"]) == {"3": '"etag-3"', "6": '"etag-6"'}
+        store.mirror_put([item("2000", "8"), item("2001"), MirrorItem("Sessions", "7", None, "", {}, None)])
+        assert store.mirror_groups("Registrations") == {"7", "8"} and store.mirror_groups("Sessions") == set()
 
 
 class LedgerContract:

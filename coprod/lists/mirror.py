@@ -33,19 +33,26 @@ from typing import Any
 from coprod.permissions import explain
 from coprod.store import MirrorItem, StateStore
 from coprod.words import count
-from graph_client import DeltaResult, FieldUpdate, GraphError, ListItem, SharePointLists, etag_key, next_etag
+from graph_client import (
+    SYSTEM_FIELDS,
+    DeltaResult,
+    FieldUpdate,
+    GraphError,
+    ListItem,
+    SharePointLists,
+    etag_key,
+    next_etag,
+)
 
 __all__ = ["WRITE_REFUSED", "Applied", "ListMirror", "Written", "feed_line", "mirror_item", "read_changes",
            "same_columns", "save_link"]
 
 log = logging.getLogger("coprod.lists.mirror")
 Grouper = Callable[[dict[str, Any]], str | None]
+WRITE_CHUNK = 1000  # updates written, then mirrored, at a time
 WRITE_REFUSED = "lists.write-refused"  # a checkpoint: why the lists refuse our writes (plain words), "" once they don't
 
 # Fields SharePoint keeps itself; they change with every write, ours included.
-SYSTEM_FIELDS = frozenset({"id", "ContentType", "Modified", "Created", "AuthorLookupId", "EditorLookupId",
-                           "AppAuthorLookupId", "AppEditorLookupId", "Attachments", "Edit", "LinkTitle",
-                           "LinkTitleNoMenu", "ItemChildCount", "FolderChildCount"})
 
 
 def mirror_item(list_name: str, item: ListItem, group: str | None = None) -> MirrorItem:
@@ -176,11 +183,28 @@ class ListMirror:
         updates = self._with_etags(lists, updates, outcome)
         if progress and updates:
             progress(f"{self.name}: writing {count(len(updates), 'item')}")
+        wrote = False
+        for start in range(0, len(updates), WRITE_CHUNK):  # memory bounded by a chunk, not by the list
+            wrote |= self._write_chunk(lists, updates[start:start + WRITE_CHUNK], outcome)
+        if wrote and self.store.get_checkpoint(WRITE_REFUSED):
+            self.store.set_checkpoint(WRITE_REFUSED, "")  # writes work again
+        for item_id in sorted(outcome.conflicted):
+            try:
+                fresh = lists.get_item(self.name, item_id, label=self.name)
+            except GraphError as error:  # gone meanwhile, or Graph failing: the next run sees it
+                log.warning("%s", error)
+                continue
+            self.put([self.item(fresh)])
+        return outcome
+
+    def _write_chunk(self, lists: SharePointLists, updates: list[FieldUpdate], outcome: Written) -> bool:
+        """One chunk of `write`: its `$batch`es, then the mirror; whether anything was written."""
         answers = lists.update_fields(self.name, updates, label=self.name)
         written = []
+        known = self.store.mirror_many(self.name, [u.item_id for u in updates])
         for update in updates:
             answer = answers[update.item_id]
-            old = self.get(update.item_id)
+            old = known.get(update.item_id)
             if answer.ok and isinstance(answer.body, dict) and old is not None:
                 # what the item now holds: what it held, what we wrote, and whatever the answer shows
                 fields = {**old.fields, **update.fields, **{k: v for k, v in answer.body.items()
@@ -204,17 +228,8 @@ class ListMirror:
                     refused = explain("lists-write", error)
                     if refused:
                         self.store.set_checkpoint(WRITE_REFUSED, refused)
-        if written and self.store.get_checkpoint(WRITE_REFUSED):
-            self.store.set_checkpoint(WRITE_REFUSED, "")  # writes work again
         self.put(written)
-        for item_id in sorted(outcome.conflicted):
-            try:
-                fresh = lists.get_item(self.name, item_id, label=self.name)
-            except GraphError as error:  # gone meanwhile, or Graph failing: the next run sees it
-                log.warning("%s", error)
-                continue
-            self.put([self.item(fresh)])
-        return outcome
+        return bool(written)
 
     def _with_etags(self, lists: SharePointLists, updates: list[FieldUpdate], outcome: Written) -> list[FieldUpdate]:
         """Give every update an eTag, reading again the items whose eTag we do not know (in `$batch`es).

@@ -290,9 +290,10 @@ class RegistrationSync:
             report.full_read = report.full_read or changes[name].full
         touched, deleted_sessions = self._apply_sessions(sessions, report)
         touched |= self._apply_registrations(registrations, report)
+        registrations.changed.clear()  # mirrored now: decided from the mirror, session by session (memory)
         touched |= set(sessions_to_decide(self.store))
         if sessions.full or registrations.full:
-            touched |= {i.group for i in self.store.mirror_items("Registrations") if i.group}
+            touched |= self.store.mirror_groups("Registrations")
             touched |= {i.item_id for i in self.store.mirror_items("Sessions")}
         touched |= self._cancel_requests()
         touched |= self._mail_failures()

@@ -161,6 +161,10 @@ class AzureTableStore(TableLeases):
         rows = self._query("mirror", "PartitionKey eq @list", {"list": list_name}, select=["RowKey", "etag"])
         return {key: row.get("etag") or None for row in rows if (key := unescape_key(str(row["RowKey"]))) in wanted}
 
+    def mirror_groups(self, list_name: str) -> set[str]:
+        rows = self._query("mirror", "PartitionKey eq @list", {"list": list_name}, select=["grp"])
+        return {str(row["grp"]) for row in rows if row.get("grp")}
+
     def mirror_items(self, list_name: str, group: str | None = None) -> list[MirrorItem]:
         if group is None:
             entities = self._query("mirror", "PartitionKey eq @list", {"list": list_name})

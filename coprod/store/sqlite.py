@@ -115,6 +115,11 @@ class SqliteStore:
     def mirror_etags(self, list_name: str, item_ids: Iterable[str]) -> dict[str, str | None]:
         return {row[0]: row[1] for row in self._by_ids("item_id, etag", list_name, item_ids)}
 
+    def mirror_groups(self, list_name: str) -> set[str]:
+        with self._lock:
+            return {row[0] for row in self._db.execute("SELECT DISTINCT grp FROM mirror WHERE list = ? AND grp IS NOT "
+                                                       "NULL", (list_name,))}
+
     def _by_ids(self, columns: str, list_name: str, item_ids: Iterable[str]) -> list[tuple[Any, ...]]:
         ids, rows = list(dict.fromkeys(item_ids)), []
         with self._lock:
