@@ -1,6 +1,6 @@
 """Registration sync at scale: 10,000 registrations over 50 sessions, then 20 changed items.
 
-    python bench/registrations.py [--size 50000] [--skip-naive]
+    python bench/registrations.py [--size 50000] [--skip-naive] [--state azurite]
 
 (`bench/waitlist.py` is the waiting list's worst case.)
 
@@ -16,6 +16,7 @@ with the machine.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import resource
 import sys
@@ -35,6 +36,7 @@ from coprod.lists.provision import provision
 from coprod.registrations.rules import allocate, parse_registration, parse_session
 from coprod.registrations.sync import RegistrationSync
 from coprod.runtime import Services
+from coprod.store import SqliteStore
 
 SESSIONS = 50
 REGISTRATIONS = 10_000
@@ -48,18 +50,40 @@ class Figure:
     wall: float
     cpu: float
     peak: float  # the process's peak resident memory so far, MB
+    store: int  # the state store's round trips: SQLite statements, or Table Storage HTTP requests
 
     def row(self, label: str) -> str:
         return (f"  {label:<34} {self.requests:>8} {self.writes:>7} {self.wall:>8.2f} s {self.cpu:>7.2f} s "
-                f"{self.peak:>6.0f} MB")
+                f"{self.peak:>6.0f} MB {self.store:>8}")
+
+
+STORE_TRIPS = [0]
+
+
+def count_store_trips(services: Services) -> None:
+    """Count what the state store does: each SQLite statement, or each HTTP request to Table Storage."""
+    if isinstance(services.store, SqliteStore):
+        services.store._db.set_trace_callback(lambda _sql: STORE_TRIPS.__setitem__(0, STORE_TRIPS[0] + 1))
+        return
+    from azure.core.pipeline.transport import RequestsTransport
+
+    if not hasattr(RequestsTransport, "_bench_send"):
+        RequestsTransport._bench_send = RequestsTransport.send
+
+        def send(self: Any, request: Any, **kwargs: Any) -> Any:
+            STORE_TRIPS[0] += 1
+            return RequestsTransport._bench_send(self, request, **kwargs)
+
+        RequestsTransport.send = send
 
 
 def measure(services: Services, run: Callable[[], int]) -> Figure:
-    before = services.graph.stats["requests"]
+    before, trips = services.graph.stats["requests"], STORE_TRIPS[0]
     cpu, wall = time.process_time(), time.perf_counter()
     writes = run()
     return Figure(services.graph.stats["requests"] - before, writes, time.perf_counter() - wall,
-                  time.process_time() - cpu, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+                  time.process_time() - cpu, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  STORE_TRIPS[0] - trips)
 
 
 def seed(emulator: Emulator, now: datetime, rng: random.Random, size: int = REGISTRATIONS
@@ -126,12 +150,14 @@ def naive_sync(services: Services) -> int:
     return writes
 
 
-def fresh(emulator: Emulator, state: Path) -> Services:
+def fresh(emulator: Emulator, state: Path | str) -> Services:
+    """A fresh tenant and store: `state` a SQLite file, or a Table Storage connection string."""
     env = emulator.reset()
     settings = load_settings(env | {"COPROD_SIGNING_KEY": "bench-signing-key-0123456789abcdef",
-                                    "COPROD_STATE": f"sqlite:///{state}"})
+                                    "COPROD_STATE": state if isinstance(state, str) else f"sqlite:///{state}"})
     services = Services.open(settings)
     provision(services.lists)
+    count_store_trips(services)
     return services
 
 
@@ -141,13 +167,20 @@ def main() -> None:
                         help="skip the naive first sync (10,000 single PATCHes: the slowest part)")
     parser.add_argument("--skip-naive", action="store_true", help="measure the delta reconciler alone")
     parser.add_argument("--size", type=int, default=REGISTRATIONS, help="registrations (default 10,000)")
+    parser.add_argument("--state", choices=("sqlite", "azurite"), default="sqlite",
+                        help="where the state is kept (azurite: Table Storage, on Azurite from npm)")
     args = parser.parse_args()
     now = datetime.now(UTC)
     print(f"Registration sync: {args.size:,} registrations over {SESSIONS} sessions (places "
           f"{', '.join(map(str, CAPACITIES))} in turn; 0 = no limit), then 20 changed items.\n")
-    print(f"  {'':<34} {'requests':>8} {'writes':>7} {'wall':>10} {'CPU':>9} {'peak':>9}")
-    with emulator_process() as emulator, tempfile.TemporaryDirectory() as temp:
-        services = fresh(emulator, Path(temp) / "ours.sqlite3")
+    print(f"  {'':<34} {'requests':>8} {'writes':>7} {'wall':>10} {'CPU':>9} {'peak':>9} {'store':>8}")
+    with emulator_process() as emulator, tempfile.TemporaryDirectory() as temp, contextlib.ExitStack() as stack:
+        if args.state == "azurite":
+            from tests.azurite import azurite_tables
+
+            services = fresh(emulator, stack.enter_context(azurite_tables()))
+        else:
+            services = fresh(emulator, Path(temp) / "ours.sqlite3")
         session_ids, _ = seed(emulator, now, random.Random(1), args.size)
         sync = RegistrationSync(services.lists, services.store)
         first = measure(services, lambda: sync.run().writes)

@@ -133,6 +133,15 @@ class LedgerContract:
         assert [e.key for e in store.ledger_list(status="due")] == ["k0", "k1", "k3"]
         assert len(store.ledger_list()) == 4
 
+    def test_many_keys_are_added_at_once_each_once(self, store: StateStore, second_store: StateStore) -> None:
+        store.ledger_add("k5", "message", {"first": True})
+        added = store.ledger_add_many([(f"k{n}", "message", {"n": n}, "due") for n in range(250)])
+        assert added == {f"k{n}" for n in range(250)} - {"k5"}  # past a transaction's 100, and one there before
+        assert store.ledger_get("k5").payload == {"first": True}  # type: ignore[union-attr]
+        assert store.ledger_get("k249").payload == {"n": 249}  # type: ignore[union-attr]
+        assert second_store.ledger_add_many([("k1", "message", {}, "due"), ("k300", "message", {}, "done")]) == {"k300"}
+        assert len(store.ledger_list()) == 251 and store.ledger_add_many([]) == set()
+
     def test_a_batch_is_one_transaction_all_or_nothing(self, store: StateStore) -> None:
         with store.batch():
             store.ledger_add("a", "message", {})

@@ -36,6 +36,7 @@ purpose (`put`); the ledger itself is in `coprod.store`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from coprod.handoffs._base import H, Handoff, Readable, claim
@@ -108,6 +109,7 @@ __all__ = [
     "pending",
     "put",
     "record",
+    "record_many",
     "records",
     "sessions_to_decide",
     "set_sessions_to_decide",
@@ -119,6 +121,11 @@ __all__ = [
 def record(ledger: Ledger, handoff: Handoff, status: str = "due") -> bool:
     """Record a hand-off once; False (and nothing changes) if its key was recorded before."""
     return ledger.ledger_add(handoff.key, handoff.KIND, handoff.payload(), status)
+
+
+def record_many(ledger: Ledger, many: Iterable[Handoff], status: str = "due") -> set[str]:
+    """`record` of many hand-offs in one go (one transaction, or a few requests); returns the keys recorded now."""
+    return ledger.ledger_add_many([(h.key, h.KIND, h.payload(), status) for h in many])
 
 
 def put(ledger: Ledger, handoff: Handoff, status: str = "done") -> None:

@@ -33,6 +33,7 @@ from coprod.handoffs import (
     SubscriberDue,
     pending,
     record,
+    record_many,
     sessions_to_decide,
     set_sessions_to_decide,
     settle,
@@ -118,6 +119,7 @@ class RegistrationSync:
         self.sessions = ListMirror(store, "Sessions")
         self.registrations = ListMirror(store, "Registrations", group_of)
         self._cancelling: set[str] = set()  # registrations cancelled from the link in an email, this run
+        self._fresh: set[str] = set()  # registrations new or changed in this run's reading: their hand-offs are due
         self._cancel_entries: list[LedgerEntry] = []
         self._undelivered: dict[str, set[str]] = {}  # registration -> addresses an email to it failed for
         self._doubtful: dict[str, set[str]] = {}  # registration -> addresses an email may or may not have reached
@@ -136,6 +138,7 @@ class RegistrationSync:
     def _apply_registrations(self, delta: DeltaResult, report: SyncReport) -> set[str]:
         """Mirror the registration changes; returns the session ids whose places must be decided again."""
         applied = self.registrations.apply(delta)
+        self._fresh |= {new.item_id for _, new in applied.changed}
         self.progress(feed_line("Registrations", delta, applied))
         report.registrations_read += applied.count
         report.own_writes_seen += applied.own_writes
@@ -215,20 +218,32 @@ class RegistrationSync:
         self._message_due("confirmed" if status == "Confirmed" else "waitlisted", new, report,
                           f":address-changed-{new.etag or new.created}")
 
-    def _handoffs(self, item: MirrorItem, before: str | None, decision: Decision, report: SyncReport) -> None:
+    def _handoffs(self, item: MirrorItem, before: str | None, decision: Decision, due: list[tuple[Any, str]]) -> None:
+        """What this decision hands on (collected in `due`, recorded together at the end of `_decide`)."""
         kind = message_kind(before, decision.status)
         if kind:
-            self._message_due(kind, item, report)
+            due.append((MessageDue(kind, item.item_id, item.group or ""), kind))
         if not decision.valid or decision.status == "Cancelled":
             return
         reg = parse_registration(item.item_id, item.created, item.fields)
         if reg.email is None:
             return
-        if reg.wants_site_access and record(self.store, GuestRequestDue(reg.email, reg.name, item.item_id)):
-            report.guest_requests_due += 1
-        if reg.join_mailing_list and record(self.store, SubscriberDue(reg.email, reg.name, "registration",
-                                                                      registration=item.item_id)):
-            report.subscribers_due += 1
+        if reg.wants_site_access:
+            due.append((GuestRequestDue(reg.email, reg.name, item.item_id), "guest"))
+        if reg.join_mailing_list:
+            due.append((SubscriberDue(reg.email, reg.name, "registration", registration=item.item_id), "subscriber"))
+
+    def _record(self, due: list[tuple[Any, str]], report: SyncReport) -> None:
+        added = record_many(self.store, [handoff for handoff, _ in due])
+        for handoff, what in due:
+            if handoff.key not in added:
+                continue
+            if what == "guest":
+                report.guest_requests_due += 1
+            elif what == "subscriber":
+                report.subscribers_due += 1
+            else:
+                report.messages_due[what] = report.messages_due.get(what, 0) + 1
 
     # --- deciding ------------------------------------------------------------------
     def _decide(self, session_ids: Iterable[str], deleted_sessions: set[str], report: SyncReport
@@ -236,6 +251,7 @@ class RegistrationSync:
         now = self.now()
         reg_updates: list[FieldUpdate] = []
         session_updates: list[FieldUpdate] = []
+        due: list[tuple[Any, str]] = []
         for session_id in sorted(session_ids, key=lambda s: (len(s), s)):
             mirrored = self.store.mirror_get("Sessions", session_id)
             session: Session | None = parse_session(session_id, mirrored.fields) if mirrored else None
@@ -253,7 +269,8 @@ class RegistrationSync:
                     changes["Status"] = decision.status
                 if item.fields.get("StatusNote") != note:
                     changes["StatusNote"] = note
-                self._handoffs(item, reg.status, decision, report)
+                if item.item_id in self._fresh or item.fields.get("Status") != decision.status:
+                    self._handoffs(item, reg.status, decision, due)  # (untouched items handed on before)
                 if changes:
                     if "Status" in changes:
                         report.decided[decision.status] = report.decided.get(decision.status, 0) + 1
@@ -268,6 +285,7 @@ class RegistrationSync:
                 wanted = " ".join(notes) if notes else None
                 if (mirrored.fields.get("SyncNote") or None) != wanted:
                     session_updates.append(FieldUpdate(session_id, {"SyncNote": wanted or ""}, mirrored.etag))
+        self._record(due, report)
         return reg_updates, session_updates
 
     # --- writing -----------------------------------------------------------------
@@ -303,6 +321,7 @@ class RegistrationSync:
             with self.store.batch():  # the decisions' hand-offs: one transaction, not one each
                 reg_updates, session_updates = self._decide(touched, deleted_sessions, report)
             conflicted, failed = self._write(self.registrations, reg_updates, report)
+            self._fresh |= conflicted  # read again: changed by someone meanwhile
             s_conflicted, s_failed = self._write(self.sessions, session_updates, report)
             report.session_notes += len(session_updates) - len(s_conflicted) - len(s_failed)
             retry_later |= {self._session_of(i) for i in failed} | s_failed

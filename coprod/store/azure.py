@@ -4,7 +4,7 @@ Chosen by COPROD_STATE: a connection string (`UseDevelopmentStorage=true`, or on
 `AccountName=`, as Azurite and Azure give), or an account URL `https://<account>.table.core.windows.net`,
 used with the Function App's managed identity.
 
-Entity design (one table per concern, named `<prefix><concern>`, prefix `coprod`):
+Entity design (tables `<prefix><concern>`, prefix `coprod`; keys escaped, `*` JSON split: _entities.py):
 
     table        PartitionKey        RowKey              properties
     checkpoints  "checkpoint"        name                value
@@ -15,7 +15,6 @@ Entity design (one table per concern, named `<prefix><concern>`, prefix `coprod`
     counters     "counter"           name                value, expires
     leases       "lease"             name                holder, since, expires
 
-- Keys are escaped, and records (`*`) are JSON split over properties: see coprod/store/_entities.py.
 - Writes where two writers could race are conditional on the entity's ETag (If-Match): claiming a queued email,
   settling it only while `sending`, taking over a stale ledger entry (`ledger_swap`), counters, leases. Adding a
   key once is an insert, refused when it exists. A lost race is simply read again.
@@ -206,6 +205,22 @@ class AzureTableStore(TableLeases):
         now = self.clock()
         return self._insert("ledger", {"PartitionKey": "ledger", "RowKey": escape_key(key), "kind": kind,
                                        "status": status, "created": now, "updated": now} | pack("payload", payload))
+
+    def ledger_add_many(self, entries: Iterable[tuple[str, str, dict[str, Any], str]]) -> set[str]:
+        """Entity group transactions of 100 creates; one refused (a key exists) is done again insert by insert."""
+        from azure.data.tables import TableTransactionError
+
+        now, added, rows = self.clock(), set(), list(entries)
+        for start in range(0, len(rows), BATCH):
+            chunk = {key: {"PartitionKey": "ledger", "RowKey": escape_key(key), "kind": kind, "status": status,
+                           "created": now, "updated": now} | pack("payload", payload)
+                     for key, kind, payload, status in rows[start:start + BATCH]}
+            try:
+                self._tables["ledger"].submit_transaction([("create", entity) for entity in chunk.values()])
+                added |= set(chunk)
+            except TableTransactionError:
+                added |= {key for key, entity in chunk.items() if self._insert("ledger", entity)}
+        return added
 
     def ledger_get(self, key: str) -> LedgerEntry | None:
         entity = self._get("ledger", "ledger", key)

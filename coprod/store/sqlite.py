@@ -169,6 +169,15 @@ class SqliteStore:
                                 (key, kind, status, json.dumps(payload, ensure_ascii=False), now, now))
             return cursor.rowcount == 1
 
+    def ledger_add_many(self, entries: Iterable[tuple[str, str, dict[str, Any], str]]) -> set[str]:
+        now, added = self.clock(), set()
+        with self._tx() as db:
+            for key, kind, payload, status in entries:
+                if db.execute("INSERT OR IGNORE INTO ledger VALUES (?, ?, ?, ?, ?, ?)",
+                              (key, kind, status, json.dumps(payload, ensure_ascii=False), now, now)).rowcount == 1:
+                    added.add(key)
+        return added
+
     def ledger_get(self, key: str) -> LedgerEntry | None:
         with self._lock:
             row = self._db.execute("SELECT key, kind, status, payload, created, updated FROM ledger WHERE key = ?",
