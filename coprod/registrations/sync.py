@@ -301,6 +301,7 @@ class RegistrationSync:
     def run(self, changes: dict[str, DeltaResult] | None = None) -> SyncReport:
         """One run; `changes` are the lists' deltas when the caller read them (with other lists, in one request)."""
         report = SyncReport()
+        self._fresh = set()
         if changes is None:
             changes = read_changes(self.lists, self.store, self.LISTS)
         sessions, registrations = changes["Sessions"], changes["Registrations"]
