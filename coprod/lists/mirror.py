@@ -175,8 +175,10 @@ class ListMirror:
         return applied
 
     def write(self, lists: SharePointLists, updates: list[FieldUpdate],
-              progress: Callable[[str], None] | None = None) -> Written:
-        """Write columns back in `$batch`es, each conditional on its eTag; the mirror follows what was written."""
+              progress: Callable[[str], None] | None = None, known: dict[str, MirrorItem] | None = None) -> Written:
+        """Write columns back in `$batch`es, each conditional on its eTag; the mirror follows what was written.
+        `known`: the mirrored items the updates were decided from, when the caller has them (saves reading them
+        from the store again)."""
         outcome = Written()
         if not updates:
             return outcome
@@ -185,7 +187,7 @@ class ListMirror:
             progress(f"{self.name}: writing {count(len(updates), 'item')}")
         wrote = False
         for start in range(0, len(updates), WRITE_CHUNK):  # memory bounded by a chunk, not by the list
-            wrote |= self._write_chunk(lists, updates[start:start + WRITE_CHUNK], outcome)
+            wrote |= self._write_chunk(lists, updates[start:start + WRITE_CHUNK], outcome, known or {})
         if wrote and self.store.get_checkpoint(WRITE_REFUSED):
             self.store.set_checkpoint(WRITE_REFUSED, "")  # writes work again
         for item_id in sorted(outcome.conflicted):
@@ -197,11 +199,13 @@ class ListMirror:
             self.put([self.item(fresh)])
         return outcome
 
-    def _write_chunk(self, lists: SharePointLists, updates: list[FieldUpdate], outcome: Written) -> bool:
+    def _write_chunk(self, lists: SharePointLists, updates: list[FieldUpdate], outcome: Written,
+                     given: dict[str, MirrorItem]) -> bool:
         """One chunk of `write`: its `$batch`es, then the mirror; whether anything was written."""
         answers = lists.update_fields(self.name, updates, label=self.name)
         written = []
-        known = self.store.mirror_many(self.name, [u.item_id for u in updates])
+        known = {u.item_id: given[u.item_id] for u in updates if u.item_id in given}
+        known |= self.store.mirror_many(self.name, [u.item_id for u in updates if u.item_id not in known])
         for update in updates:
             answer = answers[update.item_id]
             old = known.get(update.item_id)

@@ -120,6 +120,7 @@ class RegistrationSync:
         self.registrations = ListMirror(store, "Registrations", group_of)
         self._cancelling: set[str] = set()  # registrations cancelled from the link in an email, this run
         self._fresh: set[str] = set()  # registrations new or changed in this run's reading: their hand-offs are due
+        self._decided: dict[str, MirrorItem] = {}  # the mirrored registrations this run writes, as decided from
         self._cancel_entries: list[LedgerEntry] = []
         self._undelivered: dict[str, set[str]] = {}  # registration -> addresses an email to it failed for
         self._doubtful: dict[str, set[str]] = {}  # registration -> addresses an email may or may not have reached
@@ -275,6 +276,7 @@ class RegistrationSync:
                     if "Status" in changes:
                         report.decided[decision.status] = report.decided.get(decision.status, 0) + 1
                     reg_updates.append(FieldUpdate(item.item_id, changes, item.etag))
+                    self._decided[item.item_id] = item
             if mirrored is not None and session is not None:
                 notes = list(session.problems) + ([admin_note] if admin_note else [])
                 meeting_problem = MeetingRecord.problem(self.store, session_id)
@@ -291,7 +293,8 @@ class RegistrationSync:
     # --- writing -----------------------------------------------------------------
     def _write(self, mirror: ListMirror, updates: list[FieldUpdate], report: SyncReport) -> tuple[set[str], set[str]]:
         """Write updates; returns (ids that conflicted and were re-read, ids that failed)."""
-        outcome = mirror.write(self.lists, updates, self.progress)
+        decided = self._decided if mirror is self.registrations else None
+        outcome = mirror.write(self.lists, updates, self.progress, decided)
         report.writes += outcome.written
         report.conflicts += outcome.conflicts
         report.failed_writes += len(outcome.failed)
@@ -301,7 +304,7 @@ class RegistrationSync:
     def run(self, changes: dict[str, DeltaResult] | None = None) -> SyncReport:
         """One run; `changes` are the lists' deltas when the caller read them (with other lists, in one request)."""
         report = SyncReport()
-        self._fresh = set()
+        self._fresh, self._decided = set(), {}
         if changes is None:
             changes = read_changes(self.lists, self.store, self.LISTS)
         sessions, registrations = changes["Sessions"], changes["Registrations"]
