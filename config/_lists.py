@@ -79,6 +79,8 @@ SESSIONS = ListSchema("Sessions", (
     # Drop-ins by appointment: one person a slot of SlotMinutes, from StartTime to EndTime
     choice("Kind", ("Group", "DropIn"), display="Kind of session"),
     number("SlotMinutes", "Minutes a drop-in appointment"),
+    # Something to read before the session: in confirmations and reminders, and emailed when it is added or changed
+    text("PreReading", multiline=True, display="Pre-reading (text and links)"),
 ), frozenset({"JoinUrl", "MeetingId", "SyncNote"}))
 
 REGISTRATIONS = ListSchema("Registrations", (

@@ -165,6 +165,9 @@ class Settings(BaseSettings):
     """How people ask about their data, or ask for it to be deleted (an address or a web page), on the notice."""
     retention_days: int = Field(default=365, ge=30, le=3650, validation_alias="COPROD_RETENTION_DAYS")
     """How long after a session people's details are kept, as the privacy notice says; cleared after it."""
+    prereading_hours: float = Field(default=48, ge=0, le=24 * 30, validation_alias="COPROD_PREREADING_HOURS")
+    """Pre-reading added or changed more than this many hours before a session is emailed to the people booked;
+    later, it goes in their reminder."""
     guest_review_days: int = Field(default=180, ge=30, le=3650, validation_alias="COPROD_GUEST_REVIEW_DAYS")
     """How long a guest the service added keeps access before an admin is asked to review it (Keep or Remove)."""
 

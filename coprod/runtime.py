@@ -94,7 +94,8 @@ class Services:
     def message_config(self) -> MessageConfig:
         s = self.settings
         return MessageConfig(sender=s.sender, programme=s.programme_name, public_url=s.public_url,
-                             reminder_hours=s.reminder_hours, brief_hours=s.brief_hours, admin_email=s.admin_email)
+                             reminder_hours=s.reminder_hours, brief_hours=s.brief_hours, admin_email=s.admin_email,
+                             prereading_hours=s.prereading_hours)
 
     def list_config(self) -> ListConfig:
         return ListConfig(programme=self.settings.programme_name, public_url=self.settings.public_url,

@@ -7,6 +7,7 @@ participant reads is in these files: short, friendly, plain English.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
+from markupsafe import Markup, escape
 
 __all__ = ["UK", "render_email", "render_page", "uk_clock", "uk_time"]
 
@@ -32,6 +34,13 @@ def uk_time(moment: datetime) -> str:
     return f"{local.strftime('%A')} {local.day} {local.strftime('%B %Y')}, {uk_clock(moment)}"
 
 
+def _linked(text: str) -> Markup:
+    """Plain text for an HTML email: escaped, its web addresses made links, its lines kept."""
+    escaped = str(escape(text))
+    linked = re.sub(r"https?://[^\s<>\"']+", lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped)
+    return Markup(linked.replace("\n", "<br>\n"))  # noqa: S704 - built from escaped text
+
+
 def _without_link(session: dict[str, Any]) -> dict[str, Any]:
     """A session's details for someone who has no place (yet): no joining link."""
     return session | {"join_url": None}
@@ -46,6 +55,7 @@ def _environment(autoescape: bool) -> jinja2.Environment:
     env.filters["uk_time"] = uk_time
     env.filters["uk_end"] = uk_clock
     env.filters["waiting"] = _without_link
+    env.filters["linked"] = _linked
     env.globals["privacy_url"] = ""  # every email's footer links the privacy notice when the sender gives it
     return env
 

@@ -27,6 +27,8 @@ MESSAGE_KINDS = {
     "cancelled_by_you": ("cancellation", None),
     "session_cancelled": ("session cancellation", None),
     "reminder": ("reminder", None),
+    "pre_reading": ("pre-reading email", None),
+    "guest-reminder": ("reminder to accept a guest invitation", "reminders to accept a guest invitation"),
     "facilitator_brief": ("facilitator brief", None),
     "guest-confirm": ("address confirmation", None),
     "guest-digest": ("admins' digest", "admins' digests"),

@@ -223,6 +223,7 @@ var serviceDefaults = {
   COPROD_PRIVACY_CONTACT: ''
   COPROD_RETENTION_DAYS: ''
   COPROD_GUEST_REVIEW_DAYS: ''
+  COPROD_PREREADING_HOURS: ''
   COPROD_STATE_PREFIX: ''
 }
 var serviceSet = {

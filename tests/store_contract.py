@@ -141,6 +141,8 @@ class LedgerContract:
         assert store.ledger_get("k249").payload == {"n": 249}  # type: ignore[union-attr]
         assert second_store.ledger_add_many([("k1", "message", {}, "due"), ("k300", "message", {}, "done")]) == {"k300"}
         assert len(store.ledger_list()) == 251 and store.ledger_add_many([]) == set()
+        given = [e.key for e in store.ledger_list(status="due") if e.key != "k5"]
+        assert given[:12] == ["k0", "k1", "k2", "k3", "k4", "k6", "k7", "k8", "k9", "k10", "k11", "k12"]  # as given
 
     def test_a_batch_is_one_transaction_all_or_nothing(self, store: StateStore) -> None:
         with store.batch():

@@ -279,6 +279,61 @@ class TestMessages:
             "Your place is cancelled: Carers' forum"
 
 
+class TestPreReading:
+    """"Staff will be asked to send anything they want to share at the meeting in advance so that carers have time
+    to look at this": the Sessions column PreReading."""
+
+    PAPERS = "The draft plan: https://council.example/plan.pdf?v=2&lang=en\nPages 3 to 5, <please>."
+
+    def test_it_is_in_the_confirmation_with_its_link_and_lines(self, programme: Programme) -> None:
+        session = programme.session("Carers' forum", soon(5), PreReading=self.PAPERS)
+        programme.register(session, "Ann Example")
+        programme.run()
+        [booked] = programme.mail_to("ann.example@example.org")  # no separate pre-reading email: it is in here
+        assert "Before the session, please have a look at this:" in (booked.text_body or "")
+        assert "Pages 3 to 5, <please>." in (booked.text_body or "")
+        html = booked.html_body or ""
+        assert '<a href="https://council.example/plan.pdf?v=2&amp;lang=en">' in html
+        assert "&lt;please&gt;" in html and "<br>" in html
+
+    def test_added_or_changed_in_good_time_each_person_with_a_place_gets_it_once(self, programme: Programme) -> None:
+        session = programme.session("Carers' forum", soon(5), capacity=2)
+        people = [programme.register(session, name) for name in ("Ann Example", "Ben Example", "Cy Waiting")]
+        programme.run()
+        programme.edit("Sessions", session, PreReading=self.PAPERS)
+        programme.run()
+        programme.run()  # a rerun sends nothing twice
+        subject = "Something to read before Carers' forum"
+        for address in ("ann.example@example.org", "ben.example@example.org"):
+            [papers] = [m for m in programme.mail_to(address) if m.subject == subject]
+            assert "so you have time to look at it" in (papers.text_body or "") and "Pages 3 to 5" in (
+                papers.text_body or "")
+        assert [m.subject for m in programme.mail_to("cy.waiting@example.org")] == [
+            "You're on the waiting list: Carers' forum"]  # no place, no papers (they come with a place)
+        programme.edit("Sessions", session, PreReading=self.PAPERS + "\nAnd the minutes of last time.")
+        programme.run()
+        assert len([m for m in programme.mail_to("ann.example@example.org") if m.subject == subject]) == 2
+        programme.edit("Registrations", people[0], Cancel=True)  # Cy gets Ann's place: the papers come with it
+        programme.run()
+        [offered] = [m for m in programme.mail_to("cy.waiting@example.org") if m.subject.startswith("A place")]
+        assert "And the minutes of last time." in (offered.text_body or "")
+
+    def test_added_late_it_goes_in_the_reminder_instead(self, programme: Programme) -> None:
+        start = soon(3)
+        session = programme.session("Carers' forum", start)
+        programme.register(session, "Ann Example")
+        programme.run()
+        programme.clock.offset += (start - timedelta(hours=30)).timestamp() - programme.clock()
+        programme.edit("Sessions", session, PreReading=self.PAPERS)
+        programme.run(minutes=0)
+        assert [m.subject for m in programme.mail_to("ann.example@example.org")] == [
+            "Your place is booked: Carers' forum"]  # 30 hours before: under the 48, so no separate email
+        programme.clock.offset += (start - timedelta(hours=23)).timestamp() - programme.clock()
+        programme.run(minutes=0)
+        [reminder] = [m for m in programme.mail_to("ann.example@example.org") if m.subject.startswith("Coming up")]
+        assert "Pages 3 to 5" in (reminder.text_body or "")
+
+
 class TestOnceAndPrivate:
     def busy_programme(self, programme: Programme) -> list[str]:
         first = programme.session("Carers' forum", soon(), capacity=2)

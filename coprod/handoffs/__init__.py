@@ -15,6 +15,7 @@ spells a ledger key, an email's outbox key, or a link's purpose.
     bookings-asked    bookings-asked:<address>:<day>            bookings page       messages
     contact-due       contact:<message>:registration-<id>:...   messages            messages (the team's digest)
     session-change    session-changed:<session>:v<version>      meetings            messages
+    pre-reading       pre-reading:<session>:v<version>          messages            messages (pre-reading emails)
     meeting           meeting:<session>                         meetings            messages, registrations, pages
     guest-confirmed   guest-confirmed:<row>:<digest>            guest page          guests
     told              told:registration-<id>                    messages            messages
@@ -55,7 +56,7 @@ from coprod.handoffs._links import (
     LinkKind,
 )
 from coprod.handoffs._mailing import COMMANDS, Campaign, ListCommand, RejoinAsked
-from coprod.handoffs._meetings import MeetingRecord, SessionChanged
+from coprod.handoffs._meetings import MeetingRecord, PreReadingDue, SessionChanged
 from coprod.handoffs._registrations import (
     BookingsAsked,
     CancelRequest,
@@ -95,6 +96,7 @@ __all__ = [
     "MailFailed",
     "MeetingRecord",
     "MessageDue",
+    "PreReadingDue",
     "Readable",
     "RejoinAsked",
     "RowGuard",

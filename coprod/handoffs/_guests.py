@@ -105,6 +105,11 @@ class records:
         return f"guest-review:{row}"
 
     @staticmethod
+    def pre_reading(session: str) -> str:
+        """The version of a session's pre-reading last seen, and its digest (coprod/registrations/prereading.py)."""
+        return f"pre-reading-seen:{session}"
+
+    @staticmethod
     def erased(digest: str) -> str:
         """When an address (its keyed digest) was erased, and which accounts the service had invited for it."""
         return f"erased:{digest}"

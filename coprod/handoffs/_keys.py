@@ -21,6 +21,11 @@ class mail_keys:
         return f"mail:reminder:registration-{registration}:session-{session}:v{version}"
 
     @staticmethod
+    def pre_reading(registration: str, session: str, version: int) -> str:
+        """"Something to read before the session": once per person and version of the pre-reading."""
+        return f"mail:pre-reading:registration-{registration}:session-{session}:v{version}"
+
+    @staticmethod
     def brief(session: str, version: int) -> str:
         return f"mail:brief:session-{session}:v{version}"
 

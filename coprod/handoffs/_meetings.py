@@ -34,6 +34,29 @@ class SessionChanged:
 
 
 @dataclass(frozen=True)
+class PreReadingDue:
+    """A session's pre-reading was added or changed (its `version`, seen at `at`), early enough to email it to
+    the people already booked (those told after `at` had it in their confirmation)."""
+
+    KIND: ClassVar[str] = "pre-reading"
+    session: str
+    version: int
+    at: float
+
+    @property
+    def key(self) -> str:
+        return f"pre-reading:{self.session}:v{self.version}"
+
+    def payload(self) -> dict[str, Any]:
+        return {"session": self.session, "version": self.version, "at": self.at}
+
+    @classmethod
+    def read(cls, entry: LedgerEntry) -> PreReadingDue:
+        p = entry.payload
+        return cls(str(p.get("session") or ""), int(p.get("version") or 0), float(p.get("at") or 0))
+
+
+@dataclass(frozen=True)
 class MeetingRecord:
     """What the ledger remembers of a session's Teams meeting (`done`), or why it could not be made (`failed`)."""
 

@@ -18,7 +18,7 @@ from email_validator import EmailNotValidError, validate_email
 from config import THEMES
 from graph_client import header_text
 
-__all__ = ["INTERNATIONAL_NOTE", "EmailCheck", "as_bool", "as_datetime", "as_int", "as_text", "check_email",
+__all__ = ["INTERNATIONAL_NOTE", "EmailCheck", "as_bool", "as_datetime", "as_int", "as_lines", "as_text", "check_email",
            "facilitators", "normalise_email", "subscriber_topics"]
 
 FIRST_YEAR, LAST_YEAR = 2000, 2199  # dates outside these are typing mistakes (and break calendar files)
@@ -35,6 +35,17 @@ def as_text(value: Any, limit: int = 500) -> str:
         return ""
     bounded = str(value)[:limit * 4]  # pragma: no mutate - bounds the work on a value of megabytes; not the limit
     return header_text(unicodedata.normalize("NFKC", bounded))[:limit].rstrip()
+
+
+def as_lines(value: Any, limit: int = 4000) -> str:
+    """Clean text that keeps its lines (pre-reading, say): each line as `as_text` makes it, blank runs at most
+    one, any line or paragraph separator a line break; '' for nothing usable."""
+    if not isinstance(value, str):
+        return ""
+    text = re.sub(r"\r\n?|[\u2028\u2029\x0b\x0c\x85]", "\n", value[:limit * 4])  # pragma: no mutate - a bound
+    lines = [as_text(line, limit) for line in text.split("\n")]
+    kept = "\n".join(lines).strip()
+    return re.sub(r"\n{3,}", "\n\n", kept)[:limit].rstrip()
 
 
 def facilitators(value: Any) -> list[str]:

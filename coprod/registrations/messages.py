@@ -45,6 +45,7 @@ from coprod.lists.fields import as_datetime, as_text, facilitators, normalise_em
 from coprod.mail.calendar import SessionEvent, session_ics
 from coprod.mail.outbox import Outbox
 from coprod.registrations.notices import TeamNotices
+from coprod.registrations.prereading import PreReading
 from coprod.registrations.rules import ASSISTED, HELD, contact_preference, parse_session, queue_positions
 from coprod.store import LedgerEntry, MirrorItem, StateStore
 from coprod.templates import privacy_link, render_email
@@ -69,6 +70,7 @@ SUBJECTS = {
     "cancelled_by_you": "Your place is cancelled: {title}",
     "session_cancelled": "Cancelled: {title}",
     "reminder": "Coming up: {title}",
+    "pre_reading": "Something to read before {title}",
     "facilitator_brief": "Your facilitator brief: {title}",
 }
 
@@ -81,6 +83,7 @@ class MessageConfig:
     reminder_hours: float = 24
     brief_hours: float = 48
     admin_email: str | None = None  # the team's daily list of people to phone or write to goes here
+    prereading_hours: float = 48  # pre-reading added or changed earlier than this before the start is emailed
 
 
 @dataclass
@@ -115,6 +118,7 @@ class ParticipantMessages:
     def run(self) -> MessageReport:
         """Queue what is due. A message that cannot be prepared fails alone: noted on its item, the rest go on."""
         report = MessageReport()
+        PreReading(self, self._queue, self.config.prereading_hours).run(report)  # first: see its docstring
         for entry, due in pending(self.store, MessageDue):
             with self._isolated(mail_keys.for_handoff(entry.key), due.message,
                                 {"registration": due.registration, "session": due.session}, report):
@@ -172,7 +176,8 @@ class ParticipantMessages:
         view = {"title": record.title if record else (parsed.title if parsed else "the session"),
                 "start": record.start if record else (parsed.start if parsed else None),
                 "end": record.end if record else (parsed.end if parsed else None),
-                "join_url": record.join_url if record and not record.deleted else None, "appointment": None}
+                "join_url": record.join_url if record and not record.deleted else None, "appointment": None,
+                "pre_reading": parsed.pre_reading if parsed else ""}
         return view, record, parsed.status if parsed else "Deleted"
 
     def _for(self, item: MirrorItem, view: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from coprod.lists.fields import INTERNATIONAL_NOTE, as_bool, as_datetime, as_int, as_text, check_email
+from coprod.lists.fields import INTERNATIONAL_NOTE, as_bool, as_datetime, as_int, as_lines, as_text, check_email
 
 __all__ = [
     "ASSISTED",
@@ -84,6 +84,7 @@ class Session:
     capacity: int | None  # None: unreadable (then nobody new is confirmed)
     problems: tuple[str, ...] = ()
     slot_minutes: int = 0  # a drop-in's appointment length; 0 for a group session
+    pre_reading: str = ""  # something to read before it (PreReading: text and links)
 
     @property
     def unlimited(self) -> bool:
@@ -131,7 +132,8 @@ def parse_session(item_id: str, fields: dict[str, Any]) -> Session:
             problems.append("A drop-in needs Minutes a drop-in appointment between 5 and 480. Nobody new is "
                             "booked until it's set.")
             capacity, slot_minutes = None, 0
-    return Session(item_id, title, status, start, end, capacity, tuple(problems), slot_minutes)
+    return Session(item_id, title, status, start, end, capacity, tuple(problems), slot_minutes,
+                   as_lines(fields.get("PreReading")))
 
 
 @dataclass(frozen=True)

@@ -213,8 +213,8 @@ class AzureTableStore(TableLeases):
         now, added, rows = self.clock(), set(), list(entries)
         for start in range(0, len(rows), BATCH):
             chunk = {key: {"PartitionKey": "ledger", "RowKey": escape_key(key), "kind": kind, "status": status,
-                           "created": now, "updated": now} | pack("payload", payload)
-                     for key, kind, payload, status in rows[start:start + BATCH]}
+                           "created": now + (start + n) * 1e-6, "updated": now} | pack("payload", payload)
+                     for n, (key, kind, payload, status) in enumerate(rows[start:start + BATCH])}
             try:
                 self._tables["ledger"].submit_transaction([("create", entity) for entity in chunk.values()])
                 added |= set(chunk)

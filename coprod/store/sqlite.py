@@ -172,9 +172,10 @@ class SqliteStore:
     def ledger_add_many(self, entries: Iterable[tuple[str, str, dict[str, Any], str]]) -> set[str]:
         now, added = self.clock(), set()
         with self._tx() as db:
-            for key, kind, payload, status in entries:
+            for n, (key, kind, payload, status) in enumerate(entries):
+                at = now + n * 1e-6  # in the order given: `ledger_list` lists oldest first
                 if db.execute("INSERT OR IGNORE INTO ledger VALUES (?, ?, ?, ?, ?, ?)",
-                              (key, kind, status, json.dumps(payload, ensure_ascii=False), now, now)).rowcount == 1:
+                              (key, kind, status, json.dumps(payload, ensure_ascii=False), at, at)).rowcount == 1:
                     added.add(key)
         return added
 

@@ -1,0 +1,63 @@
+"""Pre-reading: what a session's facilitators want people to read first (the Sessions column PreReading).
+
+It is in every confirmation, place-offered email and reminder. When it is added or changed more than
+COPROD_PREREADING_HOURS (default 48) before the start, each person already holding a place gets one short
+email with it, once per version: a version is recorded (`records.pre_reading`, with a digest of the text)
+the first run that sees it, and a hand-off (`PreReadingDue`) queues the emails, each keyed by person and
+version, so a rerun or a crash sends nothing twice. People told anything after the version was seen had it
+in that email already, and are not sent it again. Later than that before the start, the reminder carries it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from coprod import handoffs
+from coprod.handoffs import PreReadingDue, Told, mail_keys, pending, records
+from coprod.lists.fields import normalise_email
+from coprod.registrations.notices import Counts, Source
+from coprod.registrations.rules import contact_preference, parse_session
+
+__all__ = ["PreReading"]
+
+
+class PreReading:
+    """Run by the participant messages (`Source`), before they queue anything else in a run."""
+
+    def __init__(self, messages: Source, queue: Any, hours: float) -> None:
+        self.messages = messages
+        self.queue = queue  # the messages' `_queue`: renders and queues one email
+        self.hours = hours
+
+    def run(self, report: Counts) -> None:
+        store, now = self.messages.store, self.messages.clock()
+        for item in store.mirror_items("Sessions"):
+            session = parse_session(item.item_id, item.fields)
+            key = records.pre_reading(item.item_id)
+            seen = store.ledger_get(key)
+            digest = hashlib.sha256(session.pre_reading.encode()).hexdigest() if session.pre_reading else ""
+            if digest == (seen.payload.get("digest", "") if seen else ""):
+                continue
+            version = int(seen.payload.get("version", 0) if seen else 0) + 1
+            early = session.start is not None and session.start.timestamp() - now > self.hours * 3600
+            if digest and early and session.status == "Open":
+                handoffs.record(store, PreReadingDue(item.item_id, version, now))  # before the version: no gap
+            store.ledger_put(key, "pre-reading-seen", "done", {"digest": digest, "version": version, "at": now})
+        for entry, due in pending(store, PreReadingDue):
+            self._send(due, report)
+            handoffs.settle(store, entry)
+
+    def _send(self, due: PreReadingDue, report: Counts) -> None:
+        view, _, status = self.messages.session_view(due.session)
+        if status != "Open" or not view.get("pre_reading"):
+            return
+        for item in self.messages.store.mirror_items("Registrations", group=due.session):
+            address = normalise_email(item.fields.get("Email"))
+            told = Told.of(self.messages.store, item.item_id)
+            if (item.fields.get("Status") != "Confirmed" or address is None or told is None or told.at >= due.at
+                    or contact_preference(item.fields) != "Email"):
+                continue
+            self.queue(mail_keys.pre_reading(item.item_id, due.session, due.version), "pre_reading", address,
+                       item.fields.get("Title") or None, view, report,
+                       about={"registration": item.item_id, "session": due.session})
