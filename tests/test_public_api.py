@@ -9,7 +9,8 @@ import graph_emulator.testing
 
 def test_graph_client_exports() -> None:
     assert sorted(graph_client.__all__) == sorted([
-        "MAX_BATCH", "SYSTEM_FIELDS", "AccessTokenSource", "Attachment", "AuthenticationError", "BadRequestError", "BatchRequest",
+        "MAX_BATCH", "SYSTEM_FIELDS", "AccessTokenSource", "Attachment", "AuthenticationError", "BadRequestError",
+        "BatchRequest",
         "BatchResponse", "CallRecord", "Column", "ConflictError", "DeltaResult", "Directory", "FieldUpdate",
         "ForbiddenError",
         "GoneError", "GraphClient", "GraphError", "GraphResponseError", "GraphTransportError", "Group",
@@ -17,7 +18,8 @@ def test_graph_client_exports() -> None:
         "MsalCredential",
         "NotFoundError", "OnlineMeeting", "OnlineMeetings", "OutgoingMail", "Page", "PreconditionFailedError",
         "RetryPolicy", "ServiceError", "SharePointLists", "Site", "Subscription", "Subscriptions", "ThrottledError",
-        "TokenError", "User", "etag_key", "graph_time", "header_text", "message_id_for", "next_etag", "observe", "odata_string",
+        "TokenError", "User", "etag_key", "graph_time", "header_text", "message_id_for", "next_etag", "observe",
+        "odata_string",
         "parse_retry_after"])
     assert all(hasattr(graph_client, name) for name in graph_client.__all__)
 
