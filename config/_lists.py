@@ -102,7 +102,10 @@ REGISTRATIONS = ListSchema("Registrations", (
     yes_no("Cancel", "Cancel my place"),
     choice("Status", ("Confirmed", "Waitlisted", "Cancelled", "NeedsAttention", "Erased")),
     text("StatusNote", multiline=True, display="Status note"),
-), frozenset({"Status", "StatusNote"}), frozenset({"Title", "Email", "Phone", "AccessNeeds", "PostalAddress"}))
+    # After the session, from the Teams meeting's attendance reports (coprod/meetings/attendance.py)
+    choice("Attended", ("Yes", "No", "Unknown")),
+), frozenset({"Status", "StatusNote", "Attended"}),
+   frozenset({"Title", "Email", "Phone", "AccessNeeds", "PostalAddress"}))
 
 GUEST_REQUESTS = ListSchema("GuestRequests", (
     text("Email"),

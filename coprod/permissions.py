@@ -21,6 +21,8 @@ by Graph's message.
     meetings      OnlineMeetings.ReadWrite.All       onlinemeeting-createorget, onlinemeeting-update,
                   + a Teams application access       onlinemeeting-delete
                   policy for the organiser
+    attendance    OnlineMeetingArtifact.Read.All     meetingattendancereport-list, attendancerecord-list
+                  + the same policy
 
 (*) Reading alone takes Sites.Read.All, but the service writes statuses back, so it asks for one permission.
 With `Sites.Selected` instead of the Sites.* permissions, the site's grant must be `write` for the sync and
@@ -85,6 +87,10 @@ STEPS: dict[str, Step] = {
                      ("onlinemeeting-createorget", "onlinemeeting-update", "onlinemeeting-delete"),
                      "sessions get no Teams meeting, and confirmations (which carry the join link) wait",
                      "and a Teams application access policy for the organiser"),
+    "attendance": Step("read the Teams meetings' attendance reports", "OnlineMeetingArtifact.Read.All",
+                       ("meetingattendancereport-list", "attendancerecord-list"),
+                       "nobody's attendance is recorded (Attended stays empty); nothing else waits",
+                       "and the Teams application access policy for the organiser that the meetings use"),
 }
 
 _TEAMS_POLICY = ("No Teams application access policy lets the app create meetings for the organiser: a Teams "
@@ -124,7 +130,7 @@ def remedy(step: str, error: ForbiddenError) -> str:
 def _policy(step: str, error: ForbiddenError) -> str | None:
     """The sentence for a tenant policy that Graph's message names, or None for a missing permission."""
     said = (error.message or "").casefold()
-    if step == "meetings" and "application access policy" in said:
+    if step in ("meetings", "attendance") and "application access policy" in said:
         return _TEAMS_POLICY
     if step == "invite" and "guest invitations not allowed" in said:
         return _INVITES_OFF

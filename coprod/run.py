@@ -119,7 +119,7 @@ def run_once(services: Services, progress: Callable[[str], None] = lambda messag
             services.lists, services.directory, services.store, services.outbox, services.signer,
             services.guest_config(), clock=services.clock, sleep=services.sleep, progress=progress
         ).run(changes))
-    step("Teams meetings", lambda: MeetingSync(services.lists, services.meetings, services.store,
+    step("Teams meetings", lambda: MeetingSync(services.lists, services.meetings, services.store, now=now,
                                                lobby=services.settings.meeting_lobby, progress=progress).run())
     step("Participant messages", lambda: ParticipantMessages(
         services.store, services.outbox, services.signer, services.message_config(), clock=services.clock).run())

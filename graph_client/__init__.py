@@ -24,7 +24,7 @@ from graph_client._errors import (
 )
 from graph_client._lists import DeltaResult, FieldUpdate, SharePointLists
 from graph_client._mail import Attachment, Mail, OutgoingMail, header_text, message_id_for
-from graph_client._meetings import OnlineMeeting, OnlineMeetings, graph_time
+from graph_client._meetings import Attendee, OnlineMeeting, OnlineMeetings, graph_time
 from graph_client._models import (
     SYSTEM_FIELDS,
     BatchResponse,
@@ -49,6 +49,7 @@ __all__ = [
     "SYSTEM_FIELDS",
     "AccessTokenSource",
     "Attachment",
+    "Attendee",
     "AuthenticationError",
     "BadRequestError",
     "BatchRequest",

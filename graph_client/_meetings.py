@@ -13,7 +13,20 @@ from graph_client._client import GraphClient
 from graph_client._errors import NotFoundError
 from graph_client._models import GraphModel, Page
 
-__all__ = ["OnlineMeeting", "OnlineMeetings", "graph_time"]
+__all__ = ["Attendee", "OnlineMeeting", "OnlineMeetings", "graph_time"]
+
+
+class AttendanceReport(GraphModel):
+    id: str
+    total_participant_count: int = 0
+
+
+class Attendee(GraphModel):
+    """One attendanceRecord: `email_address` is None (or empty) for someone who joined without signing in."""
+
+    email_address: str | None = None
+    total_attendance_in_seconds: int = 0
+    role: str | None = None
 
 
 class OnlineMeeting(GraphModel):
@@ -68,3 +81,16 @@ class OnlineMeetings:
     def delete(self, meeting_id: str) -> None:
         with contextlib.suppress(NotFoundError):  # gone already: what we wanted
             self.client.send("delete a Teams meeting", "DELETE", f"{self.base}/{meeting_id}")
+
+    def attendance(self, meeting_id: str) -> list[Attendee] | None:
+        """Everyone recorded in the meeting's attendance reports (one a time it was held), or None when Teams has
+        made no report (yet: it comes after the meeting ends; never, if nobody joined). Reads only."""
+        reports = [r for page in self.client.pages("read a meeting's attendance reports",
+                                                   f"{self.base}/{meeting_id}/attendanceReports",
+                                                   Page[AttendanceReport]) for r in page.value]
+        if not reports:
+            return None
+        return [a for report in reports for page in self.client.pages(
+            "read a meeting's attendance records",
+            f"{self.base}/{meeting_id}/attendanceReports/{report.id}/attendanceRecords", Page[Attendee])
+            for a in page.value]

@@ -159,6 +159,21 @@ def create_app(backend: Backend | None = None, *, ca_bundle: str | None = None) 
             return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse({"sent": True})
 
+    async def control_attendance(request: Request) -> Response:
+        """`{"attendees": [{"email": "..." or null, "name": "...", "seconds": N}]}`: the meeting took place, and
+        Teams made its attendance report (null: someone who joined without signing in)."""
+        payload = await request.json()
+        attendees = payload.get("attendees") if isinstance(payload, dict) else None
+        if not isinstance(attendees, list) or not all(isinstance(a, dict) for a in attendees):
+            return JSONResponse({"error": "send {\"attendees\": [{\"email\", \"name\", \"seconds\"}]}"},
+                                status_code=400)
+        meeting = request.path_params["meeting"]
+        with backend.lock:
+            if meeting not in backend.meetings.meetings:
+                return JSONResponse({"error": f"no meeting {meeting}"}, status_code=404)
+            report = backend.meetings.record_attendance(meeting, attendees)
+        return JSONResponse({"report": report["id"]})
+
     async def control_tenant(request: Request) -> Response:
         """The tenant's policies: `{"teams_policy": bool, "invitations": ..., "directory_delay_s": N}`, any subset."""
         if request.method == "PUT":
@@ -213,6 +228,7 @@ def create_app(backend: Backend | None = None, *, ca_bundle: str | None = None) 
         StarletteRoute("/_emulator/tenant", control_tenant, methods=["GET", "PUT"]),
         StarletteRoute("/_emulator/clock", control_clock, methods=["GET", "POST"]),
         StarletteRoute("/_emulator/subscriptions/{subscription}/lifecycle", control_lifecycle, methods=["POST"]),
+        StarletteRoute("/_emulator/meetings/{meeting}/attendance", control_attendance, methods=["POST"]),
         StarletteRoute("/_emulator/delta-resync", control_resync, methods=["POST"]),
         StarletteRoute("/_emulator/lists/{list}/items", control_items, methods=["POST"]),
         StarletteRoute("/_emulator/lists/{list}/items/{item}", control_items, methods=["PATCH", "DELETE"]),

@@ -34,7 +34,7 @@ import re
 import secrets
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -131,6 +131,7 @@ class Meeting:
     updates: int = 0
     deleted: bool = False
     deleted_at: float | None = None
+    reports: list[dict[str, Any]] = field(default_factory=list)  # attendance reports, each with its records
 
     @property
     def join_web_url(self) -> str:
@@ -207,6 +208,23 @@ class Meetings:
         return meeting
 
     # --- changes ---------------------------------------------------------------------
+    def record_attendance(self, meeting_id: str, attendees: list[dict[str, Any]]) -> dict[str, Any]:
+        """Play a meeting having happened: an attendance report (as Teams makes one when a meeting ends) with a
+        record for each attendee: `email` (None for someone who joined anonymously), `name`, `seconds`."""
+        meeting = self.meetings[meeting_id]
+        start, end = meeting.json.get("startDateTime"), meeting.json.get("endDateTime")
+        records = [{"id": str(uuid.uuid4()), "emailAddress": a.get("email"), "totalAttendanceInSeconds":
+                    int(a.get("seconds") or 0), "role": a.get("role") or "Attendee",
+                    "identity": {"id": str(uuid.uuid4()) if a.get("email") else None,
+                                 "displayName": a.get("name") or "", "tenantId": None},
+                    "attendanceIntervals": [{"joinDateTime": start, "leaveDateTime": end,
+                                             "durationInSeconds": int(a.get("seconds") or 0)}]}
+                   for a in attendees]
+        report = {"id": str(uuid.uuid4()), "totalParticipantCount": len(records), "meetingStartDateTime": start,
+                  "meetingEndDateTime": end, "attendanceRecords": records}
+        meeting.reports.append(report)
+        return report
+
     def create_or_get(self, *, organizer_id: str, organizer_upn: str, tenant_id: str,
                       body: dict[str, Any]) -> tuple[Meeting, bool]:
         """createOrGet: (the meeting, True when it was made now)."""

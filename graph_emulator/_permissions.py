@@ -102,6 +102,11 @@ NEEDS: dict[str, Need] = {
     "GET /users/{user}/onlineMeetings/{meeting}": Need("onlinemeeting-get", ("OnlineMeetings.Read.All",
                                                                              "OnlineMeetings.ReadWrite.All"),
                                                        service="teams"),
+    # meeting artifacts: the same Teams application access policy as the meetings, and this permission alone
+    "GET /users/{user}/onlineMeetings/{meeting}/attendanceReports": Need(
+        "meetingattendancereport-list", ("OnlineMeetingArtifact.Read.All",), service="teams"),
+    "GET /users/{user}/onlineMeetings/{meeting}/attendanceReports/{report}/attendanceRecords": Need(
+        "attendancerecord-list", ("OnlineMeetingArtifact.Read.All",), service="teams"),
     "PATCH /users/{user}/onlineMeetings/{meeting}": Need("onlinemeeting-update", ("OnlineMeetings.ReadWrite.All",),
                                                          service="teams"),
     "DELETE /users/{user}/onlineMeetings/{meeting}": Need("onlinemeeting-delete", ("OnlineMeetings.ReadWrite.All",),
@@ -137,7 +142,8 @@ def site_role_covers(granted: str | None, needed: str) -> bool:
 # Every application permission the service asks for, least privilege (the default grant of a fresh tenant):
 # Sites.Manage.All is for provisioning only; the runs need the rest.
 ALL_ROLES = ("Sites.ReadWrite.All", "Sites.Manage.All", "User.Read.All", "User.Invite.All",
-             "GroupMember.ReadWrite.All", "Mail.Send", "Mail.ReadBasic.All", "OnlineMeetings.ReadWrite.All")
+             "GroupMember.ReadWrite.All", "Mail.Send", "Mail.ReadBasic.All", "OnlineMeetings.ReadWrite.All",
+             "OnlineMeetingArtifact.Read.All")
 
 
 def denied_error(need: Need) -> tuple[str, str]:

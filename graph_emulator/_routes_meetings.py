@@ -1,4 +1,4 @@
-"""Online meeting routes: createOrGet, get (and `$filter` on JoinWebUrl), update and delete.
+"""Online meeting routes: createOrGet, get (and `$filter` on JoinWebUrl), update, delete, attendance reports.
 
 App-only, on behalf of an organiser: `/users/{userId}/onlineMeetings/...`.
 The docs ask for the user's object id there, and a userPrincipalName does
@@ -85,6 +85,23 @@ def meeting_routes(backend: Backend) -> list[Route]:
         return Reply(200, {"@odata.context": call.context(f"users('{user.id}')/onlineMeetings"),
                            "value": [found.as_json(include_unknown_enum_members=unknown)] if found else []})
 
+    def reports(call: Call) -> Reply:
+        """attendanceReports: a meeting's reports, without their records (asked for one report at a time)."""
+        user = organizer(call)
+        meeting = backend.meetings.get(user.id, call.params["meeting"], as_attendee=True)
+        return Reply(200, {"@odata.context": call.context(f"users('{user.id}')/onlineMeetings('{meeting.id}')/"
+                                                          "attendanceReports"),
+                           "value": [{k: v for k, v in r.items() if k != "attendanceRecords"}
+                                     for r in meeting.reports]})
+
+    def records(call: Call) -> Reply:
+        user = organizer(call)
+        meeting = backend.meetings.get(user.id, call.params["meeting"], as_attendee=True)
+        report = next((r for r in meeting.reports if r["id"] == call.params["report"]), None)
+        if report is None:
+            raise GraphFault(404, "NotFound", "The attendance report was not found.")
+        return Reply(200, {"@odata.context": call.context("attendanceRecords"), "value": report["attendanceRecords"]})
+
     base = "/users/{user}/onlineMeetings"
     return [
         Route("POST", base + "/createOrGet", create_or_get),
@@ -92,4 +109,6 @@ def meeting_routes(backend: Backend) -> list[Route]:
         Route("GET", base + "/{meeting}", get_meeting),
         Route("PATCH", base + "/{meeting}", patch_meeting),
         Route("DELETE", base + "/{meeting}", delete_meeting),
+        Route("GET", base + "/{meeting}/attendanceReports", reports),
+        Route("GET", base + "/{meeting}/attendanceReports/{report}/attendanceRecords", records),
     ]

@@ -17,6 +17,7 @@ import pytest
 
 from graph_emulator import EmulatorServer
 from graph_emulator._directory import User
+from tests.conftest import grant_roles
 from tests.test_emulator_contract import sdk_parse
 
 GRAPH_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,7})?Z$")
@@ -383,3 +384,33 @@ def test_answers_parse_with_the_sdk_models(http: httpx.Client, organizer: User) 
     assert [m.id for m in sdk_parse(OnlineMeetingCollectionResponse, found.content).value] == [body["id"]]
     error = sdk_parse(ODataError, http.get(f"{meetings_path(organizer)}/not-a-meeting-id").content)
     assert error.error.code == "NotFound"
+
+
+# --- attendance reports ----------------------------------------------------------------
+def test_attendance_reports_come_after_the_control_call_with_a_record_each(http: httpx.Client,
+                                                                          organizer: User) -> None:
+    """meetingattendancereport-list then attendancerecord-list; someone who joined without signing in has no
+    address. Before the meeting has taken place there is no report."""
+    meeting = create_or_get(http, organizer, externalId="session-9", subject="Carers' forum",
+                            startDateTime="2030-05-01T10:00:00Z", endDateTime="2030-05-01T11:00:00Z").json()
+    reports_path = f"{meetings_path(organizer)}/{meeting['id']}/attendanceReports"
+    assert http.get(reports_path).json()["value"] == []
+    made = http.post(f"/_emulator/meetings/{meeting['id']}/attendance", json={"attendees": [
+        {"email": "ann@example.org", "name": "Ann", "seconds": 3000}, {"email": None, "name": "Guest"}]})
+    assert made.status_code == 200
+    [report] = http.get(reports_path).json()["value"]
+    assert report["totalParticipantCount"] == 2 and "attendanceRecords" not in report
+    assert graph_time(report["meetingStartDateTime"]) == datetime(2030, 5, 1, 10, tzinfo=UTC)
+    records = http.get(f"{reports_path}/{report['id']}/attendanceRecords").json()["value"]
+    assert [(r["emailAddress"], r["totalAttendanceInSeconds"], r["role"]) for r in records] == [
+        ("ann@example.org", 3000, "Attendee"), (None, 0, "Attendee")]
+    assert http.post("/_emulator/meetings/nope/attendance", json={"attendees": []}).status_code == 404
+    assert http.post(f"/_emulator/meetings/{meeting['id']}/attendance", json={"attendees": "x"}).status_code == 400
+
+
+def test_attendance_needs_its_own_permission(http: httpx.Client, organizer: User, emulator: EmulatorServer) -> None:
+    """OnlineMeetingArtifact.Read.All: making meetings (OnlineMeetings.ReadWrite.All) is not enough to read them."""
+    meeting = create_or_get(http, organizer, externalId="session-10", subject="Carers' forum",
+                            startDateTime="2030-05-01T10:00:00Z", endDateTime="2030-05-01T11:00:00Z").json()
+    grant_roles(http, emulator.env(), ["OnlineMeetings.ReadWrite.All"])
+    assert http.get(f"{meetings_path(organizer)}/{meeting['id']}/attendanceReports").status_code == 403

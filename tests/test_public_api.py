@@ -9,8 +9,8 @@ import graph_emulator.testing
 
 def test_graph_client_exports() -> None:
     assert sorted(graph_client.__all__) == sorted([
-        "MAX_BATCH", "SYSTEM_FIELDS", "AccessTokenSource", "Attachment", "AuthenticationError", "BadRequestError",
-        "BatchRequest",
+        "MAX_BATCH", "SYSTEM_FIELDS", "AccessTokenSource", "Attachment", "Attendee", "AuthenticationError",
+        "BadRequestError", "BatchRequest",
         "BatchResponse", "CallRecord", "Column", "ConflictError", "DeltaResult", "Directory", "FieldUpdate",
         "ForbiddenError",
         "GoneError", "GraphClient", "GraphError", "GraphResponseError", "GraphTransportError", "Group",

@@ -334,6 +334,47 @@ class TestPreReading:
         assert "Pages 3 to 5" in (reminder.text_body or "")
 
 
+class TestAttendance:
+    """After a session, Attended from the Teams meeting's attendance report: Yes, No, or Unknown."""
+
+    def test_who_came_who_did_not_and_who_joined_anonymously(self, programme: Programme) -> None:
+        start = soon(2)
+        session = programme.session("Carers' forum", start, capacity=3)
+        ann, ben = (programme.register(session, name) for name in ("Ann Example", "Ben Example"))
+        pat = programme.register(session, "Pat Phone", Email="", ContactPreference="Phone", Phone="01632 960 001")
+        cy = programme.register(session, "Cy Waiting")
+        programme.run()
+        [meeting] = programme.meetings()
+        programme.clock.offset += (start + timedelta(minutes=70)).timestamp() - programme.clock()
+        programme.run(minutes=0)  # ended ten minutes ago: Teams has had no time to make its report
+        assert programme.field("Registrations", ann, "Attended") is None
+        programme.backend.meetings.record_attendance(meeting.id, [
+            {"email": "Ann.Example@EXAMPLE.org", "name": "Ann Example", "seconds": 3300},
+            {"email": None, "name": "Someone by phone", "seconds": 1800},  # joined without signing in
+            {"email": programme.backend.organizer.mail, "name": "Organiser", "seconds": 3600, "role": "Organizer"}])
+        lines = programme.run()
+        assert any("attendance of 1 session: 1 came, 1 booked and did not come, 1 joined without signing in" in line
+                   for line in lines)
+        attended = {r: programme.field("Registrations", r, "Attended") for r in (ann, ben, pat, cy)}
+        assert attended == {ann: "Yes", ben: "No", pat: "Unknown", cy: None}  # Cy had no place
+        programme.edit("Registrations", ben, Attended="Yes")  # the team knows better: Ben rang in
+        programme.backend.log.clear()
+        programme.run()
+        assert programme.field("Registrations", ben, "Attended") == "Yes"  # a rerun changes no Attended value
+        assert not [e for e in programme.backend.log.snapshot() if "attendance" in e.operation.lower()]
+
+    def test_no_report_within_a_day_is_unknown_for_everyone(self, programme: Programme) -> None:
+        start = soon(2)
+        session = programme.session("Carers' forum", start)
+        ann = programme.register(session, "Ann Example")
+        programme.run()
+        programme.clock.offset += (start + timedelta(hours=3)).timestamp() - programme.clock()
+        programme.run(minutes=0)
+        assert programme.field("Registrations", ann, "Attended") is None  # still waiting for Teams
+        programme.run(minutes=24 * 60)
+        assert programme.field("Registrations", ann, "Attended") == "Unknown"
+
+
 class TestOnceAndPrivate:
     def busy_programme(self, programme: Programme) -> list[str]:
         first = programme.session("Carers' forum", soon(), capacity=2)

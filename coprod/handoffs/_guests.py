@@ -110,6 +110,11 @@ class records:
         return f"pre-reading-seen:{session}"
 
     @staticmethod
+    def attendance(session: str) -> str:
+        """A session's attendance, recorded once (counts only): the run never changes `Attended` after it."""
+        return f"attendance:{session}"
+
+    @staticmethod
     def erased(digest: str) -> str:
         """When an address (its keyed digest) was erased, and which accounts the service had invited for it."""
         return f"erased:{digest}"

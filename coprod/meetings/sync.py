@@ -26,12 +26,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from coprod import handoffs
 from coprod.handoffs import MeetingRecord, SessionChanged, decide_again
 from coprod.lists.fields import facilitators
 from coprod.lists.mirror import ListMirror
+from coprod.meetings.attendance import Attendance, AttendanceCounts
 from coprod.permissions import explain
 from coprod.registrations.rules import parse_session
 from coprod.store import StateStore
@@ -62,9 +63,11 @@ class MeetingReport:
     writes: int = 0
     changed_sessions: list[str] = field(default_factory=list)
     blocked: str | None = None  # a missing permission or Teams policy, in plain words: no meeting can be made
+    attendance: AttendanceCounts = field(default_factory=AttendanceCounts)
 
     def line(self) -> str:
-        return self._counts() + (f" {self.blocked}" if self.blocked else "")
+        blocked = " ".join(b for b in (self.blocked, self.attendance.blocked) if b)
+        return self._counts() + (f" {blocked}" if blocked else "")
 
     def _counts(self) -> str:
         return summary("Teams meetings", (
@@ -72,13 +75,18 @@ class MeetingReport:
             (self.updated, f"{count(self.updated, 'meeting')} moved or renamed with its session"),
             (self.settings_updated, f"{count(self.settings_updated, 'meeting')} given new lobby or presenters"),
             (self.deleted, f"{count(self.deleted, 'meeting')} removed with a cancelled session"),
-            (self.failed, f"{count(self.failed, 'session')} could not get a meeting (see its Sync note)")),
-            otherwise="all in place", updated=self.writes)
+            (self.failed, f"{count(self.failed, 'session')} could not get a meeting (see its Sync note)"),
+            (self.attendance.sessions, f"attendance of {count(self.attendance.sessions, 'session')}: "
+                                       f"{self.attendance.attended} came, {self.attendance.no_shows} booked and did "
+                                       f"not come, {self.attendance.anonymous} joined without signing in")),
+            otherwise="all in place", updated=self.writes + self.attendance.writes)
 
 
 class MeetingSync:
     def __init__(self, lists: SharePointLists, meetings: OnlineMeetings, store: StateStore, *, lobby: str,
-                 progress: Callable[[str], None] | None = None) -> None:
+                 progress: Callable[[str], None] | None = None,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.now = now
         self.lists = lists
         self.meetings = meetings
         self.store = store
@@ -128,6 +136,7 @@ class MeetingSync:
         report.writes = self.sessions.write(self.lists, updates, self.progress).written
         if renote:
             decide_again(self.store, renote)
+        Attendance(self.lists, self.meetings, self.store, now=self.now).run(report.attendance)
         return report
 
     def _save(self, record: MeetingRecord) -> MeetingRecord:
