@@ -363,6 +363,20 @@ class TestAttendance:
         assert programme.field("Registrations", ben, "Attended") == "Yes"  # a rerun changes no Attended value
         assert not [e for e in programme.backend.log.snapshot() if "attendance" in e.operation.lower()]
 
+    def test_without_the_permission_the_run_says_so_and_nothing_else_waits(self, programme: Programme) -> None:
+        start = soon(2)
+        session = programme.session("Carers' forum", start)
+        ann = programme.register(session, "Ann Example")
+        programme.run()
+        identity = programme.backend.identity
+        identity.set_roles([r for r in identity.roles if r != "OnlineMeetingArtifact.Read.All"])
+        identity.expire_all()
+        programme.clock.offset += (start + timedelta(hours=2)).timestamp() - programme.clock()
+        [meetings_line] = [line for line in programme.run() if line.startswith("Teams meetings")]
+        assert "would not let the app read the Teams meetings' attendance reports" in meetings_line
+        assert "OnlineMeetingArtifact.Read.All" in meetings_line
+        assert programme.field("Registrations", ann, "Attended") is None  # waits until it is granted
+
     def test_no_report_within_a_day_is_unknown_for_everyone(self, programme: Programme) -> None:
         start = soon(2)
         session = programme.session("Carers' forum", start)
