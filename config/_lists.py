@@ -81,6 +81,9 @@ SESSIONS = ListSchema("Sessions", (
     number("SlotMinutes", "Minutes a drop-in appointment"),
     # Something to read before the session: in confirmations and reminders, and emailed when it is added or changed
     text("PreReading", multiline=True, display="Pre-reading (text and links)"),
+    # "You said, we did": after the session, what came of it; ticking ShareOutcomes emails it to those booked
+    text("Outcomes", multiline=True, display="Outcomes (you said, we did)"),
+    yes_no("ShareOutcomes", "Share the outcomes with the people booked"),
 ), frozenset({"JoinUrl", "MeetingId", "SyncNote"}))
 
 REGISTRATIONS = ListSchema("Registrations", (

@@ -38,7 +38,7 @@ def test_graph_refusing_us_stops_with_one_line_and_no_secret(monkeypatch: pytest
 def test_provision_says_what_it_did_then_that_nothing_changed(configured: dict[str, str],
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["provision"]) == 0
-    assert capsys.readouterr().out.splitlines()[0] == "Created the Sessions list with 14 columns."
+    assert capsys.readouterr().out.splitlines()[0] == "Created the Sessions list with 16 columns."
     assert main(["provision"]) == 0
     assert capsys.readouterr().out == "All five lists are already in place; nothing changed.\n"
 

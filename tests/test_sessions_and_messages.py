@@ -389,6 +389,44 @@ class TestAttendance:
         assert programme.field("Registrations", ann, "Attended") == "Unknown"
 
 
+class TestOutcomes:
+    """"Discussions and actions taken as a result of meetings will be shared with the group members": Outcomes and
+    ShareOutcomes on the session."""
+
+    SAID = "You said the forms were too long.\nWe've cut them to one page: https://council.example/form"
+
+    def test_each_person_with_a_place_gets_one_email_that_knows_whether_they_came(self,
+                                                                                 programme: Programme) -> None:
+        start = soon(2)
+        forum = programme.session("Carers' forum", start)
+        later = programme.session("Carers' forum, part two", soon(9))
+        other = programme.session("Choosing my support", soon(5), Theme="Having choice")
+        ann, ben = (programme.register(forum, name) for name in ("Ann Example", "Ben Example"))
+        programme.register(forum, "Pat Phone", Email="", ContactPreference="Phone", Phone="01632 960 001")
+        programme.run()
+        [meeting] = [m for m in programme.meetings() if m.json.get("subject") == "Carers' forum"]
+        programme.backend.meetings.record_attendance(meeting.id, [{"email": "ann.example@example.org",
+                                                                    "name": "Ann", "seconds": 3000}])
+        programme.clock.offset += (start + timedelta(hours=2)).timestamp() - programme.clock()
+        programme.run(minutes=0)
+        assert [programme.field("Registrations", r, "Attended") for r in (ann, ben)] == ["Yes", "No"]
+        programme.edit("Sessions", forum, Outcomes=self.SAID)
+        programme.run()
+        assert not [m for m in programme.mail() if m.subject.startswith("You said")]  # not shared until ticked
+        programme.edit("Sessions", forum, ShareOutcomes=True)
+        programme.run()
+        programme.edit("Sessions", forum, Outcomes=self.SAID + "\nAnd one more thing.")
+        programme.run()  # one email each, however often the outcomes are edited after
+        mails = {m.to[0]: m for m in programme.mail() if m.subject == "You said, we did: Carers' forum"}
+        assert sorted(mails) == ["ann.example@example.org", "ben.example@example.org"]  # Pat is told by the team
+        ann_text, ben_text = (mails[a].text_body or "" for a in sorted(mails))
+        assert "Thank you for coming to Carers' forum." in ann_text
+        assert "We're sorry we missed you at Carers' forum." in ben_text
+        assert "We've cut them to one page" in ben_text and "And one more thing" not in ben_text
+        assert f"/api/pages/sessions/{later}" in ben_text and f"/api/pages/sessions/{other}" not in ben_text
+        assert '<a href="https://council.example/form">' in (mails["ben.example@example.org"].html_body or "")
+
+
 class TestOnceAndPrivate:
     def busy_programme(self, programme: Programme) -> list[str]:
         first = programme.session("Carers' forum", soon(), capacity=2)

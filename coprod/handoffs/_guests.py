@@ -115,6 +115,11 @@ class records:
         return f"attendance:{session}"
 
     @staticmethod
+    def outcomes(session: str) -> str:
+        """A session's outcomes were shared (once: coprod/registrations/outcomes.py)."""
+        return f"outcomes-shared:{session}"
+
+    @staticmethod
     def erased(digest: str) -> str:
         """When an address (its keyed digest) was erased, and which accounts the service had invited for it."""
         return f"erased:{digest}"

@@ -26,6 +26,11 @@ class mail_keys:
         return f"mail:pre-reading:registration-{registration}:session-{session}:v{version}"
 
     @staticmethod
+    def outcomes(registration: str, session: str) -> str:
+        """"You said, we did": once per person and session."""
+        return f"mail:outcomes:registration-{registration}:session-{session}"
+
+    @staticmethod
     def brief(session: str, version: int) -> str:
         return f"mail:brief:session-{session}:v{version}"
 

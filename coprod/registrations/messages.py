@@ -45,6 +45,7 @@ from coprod.lists.fields import as_datetime, as_text, facilitators, normalise_em
 from coprod.mail.calendar import SessionEvent, session_ics
 from coprod.mail.outbox import Outbox
 from coprod.registrations.notices import TeamNotices
+from coprod.registrations.outcomes import Outcomes
 from coprod.registrations.prereading import PreReading
 from coprod.registrations.rules import ASSISTED, HELD, contact_preference, parse_session, queue_positions
 from coprod.store import LedgerEntry, MirrorItem, StateStore
@@ -71,6 +72,7 @@ SUBJECTS = {
     "session_cancelled": "Cancelled: {title}",
     "reminder": "Coming up: {title}",
     "pre_reading": "Something to read before {title}",
+    "outcomes": "You said, we did: {title}",
     "facilitator_brief": "Your facilitator brief: {title}",
 }
 
@@ -135,6 +137,7 @@ class ParticipantMessages:
             notices.bookings_link(asked, report)
             handoffs.settle(self.store, entry)
         notices.contact_digest(report)
+        Outcomes(self, self._queue).run(report)
         now = datetime.fromtimestamp(self.clock(), UTC)
         for item in self.store.mirror_items("Sessions"):
             record = MeetingRecord.of(self.store, item.item_id)
