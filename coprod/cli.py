@@ -134,6 +134,29 @@ def cmd_erase(args: argparse.Namespace) -> int:
     return 1 if done.problems else 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """The participation report (numbers, no names) from the state store, as text, CSV or HTML."""
+    from datetime import date
+
+    from coprod.report import as_csv, as_html, as_text_table, build
+    from coprod.runtime import store_for
+
+    try:
+        start, end = (date.fromisoformat(d) if d else None for d in (args.start, args.end))
+    except ValueError:
+        print("coprod: dates are written YYYY-MM-DD, like 2026-04-01", file=sys.stderr)
+        return 2
+    settings = load_settings()
+    store = store_for(settings)
+    try:
+        report = build(store, start, end)
+    finally:
+        store.close()
+    out = {"text": as_text_table, "csv": as_csv}.get(args.format)
+    print(out(report) if out else as_html(report, settings.programme_name), end="" if args.format == "csv" else "\n")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     """What is waiting and how the last run went, from the configured store (no personal data)."""
     from coprod.runtime import store_for
@@ -266,6 +289,11 @@ def main(argv: list[str] | None = None) -> int:
     export = sub.add_parser("export", help="everything held about one person, as JSON (a subject access request)")
     export.add_argument("address", help="their email address")
     export.set_defaults(handler=cmd_export)
+    report = sub.add_parser("report", help="the participation report for governance (numbers, no names)")
+    report.add_argument("--from", dest="start", help="sessions from this date (YYYY-MM-DD, UK)")
+    report.add_argument("--to", dest="end", help="sessions up to this date, included")
+    report.add_argument("--format", choices=("text", "csv", "html"), default="text")
+    report.set_defaults(handler=cmd_report)
     erase = sub.add_parser("erase", help="remove one person from every list and store (an erasure request)")
     erase.add_argument("address", help="their email address")
     erase.add_argument("--remove-guest", action="store_true",
