@@ -318,6 +318,17 @@ class TestPreReading:
         [offered] = [m for m in programme.mail_to("cy.waiting@example.org") if m.subject.startswith("A place")]
         assert "And the minutes of last time." in (offered.text_body or "")
 
+    def test_someone_booked_by_phone_is_on_the_team_s_list_to_be_told(self, programme: Programme) -> None:
+        session = programme.session("Carers' forum", soon(5))
+        pat = programme.register(session, "Pat Phone", Email="", ContactPreference="Phone", Phone="01632 960 001")
+        programme.run()
+        programme.edit("Sessions", session, PreReading=self.PAPERS)
+        programme.run()
+        due = [e.payload for e in programme.services.store.ledger_list(kind="contact-due")
+               if e.payload["message"] == "pre_reading"]
+        assert [(d["registration"], d["session"]) for d in due] == [(pat, session)]
+        assert programme.mail() == []  # nobody was emailed: Pat has no address
+
     def test_added_late_it_goes_in_the_reminder_instead(self, programme: Programme) -> None:
         start = soon(3)
         session = programme.session("Carers' forum", start)

@@ -45,6 +45,7 @@ CONTACT_WORDS = {  # what the team tells someone booked by phone or post, by the
     "waitlisted": "they're on the waiting list",
     "cancelled": "their place is cancelled",
     "changed": "the session has changed",
+    "pre_reading": "there is something to read before the session (its Pre-reading, in the Sessions list)",
 }
 
 class TeamNotices:

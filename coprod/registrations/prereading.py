@@ -6,6 +6,7 @@ email with it, once per version: a version is recorded (`records.pre_reading`, w
 the first run that sees it, and a hand-off (`PreReadingDue`) queues the emails, each keyed by person and
 version, so a rerun or a crash sends nothing twice. People told anything after the version was seen had it
 in that email already, and are not sent it again. Later than that before the start, the reminder carries it.
+People booked by phone or post are on the team's daily list (`TeamNotices.contact_digest`) instead.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import hashlib
 from typing import Any
 
 from coprod import handoffs
-from coprod.handoffs import PreReadingDue, Told, mail_keys, pending, records
+from coprod.handoffs import ContactDue, PreReadingDue, Told, mail_keys, pending, records
 from coprod.lists.fields import normalise_email
 from coprod.registrations.notices import Counts, Source
-from coprod.registrations.rules import contact_preference, parse_session
+from coprod.registrations.rules import ASSISTED, contact_preference, parse_session
 
 __all__ = ["PreReading"]
 
@@ -53,6 +54,10 @@ class PreReading:
         if status != "Open" or not view.get("pre_reading"):
             return
         for item in self.messages.store.mirror_items("Registrations", group=due.session):
+            if item.fields.get("Status") == "Confirmed" and contact_preference(item.fields) in ASSISTED:
+                # booked by phone or post: the team's daily list says to pass it on
+                handoffs.record(self.messages.store, ContactDue(item.item_id, "pre_reading", due.session, due.version))
+                continue
             address = normalise_email(item.fields.get("Email"))
             told = Told.of(self.messages.store, item.item_id)
             if (item.fields.get("Status") != "Confirmed" or address is None or told is None or told.at >= due.at
