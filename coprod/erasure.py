@@ -37,6 +37,7 @@ from coprod.handoffs import Invitation, decide_again, records
 from coprod.lease import RunLease
 from coprod.lists.fields import normalise_email
 from coprod.lists.mirror import mirror_item, read_changes
+from coprod.mail.outbox import readable
 from coprod.permissions import explain
 from coprod.registrations.rules import Notes
 from coprod.registrations.sync import group_of
@@ -241,7 +242,7 @@ class _Eraser:
             for entry in self.store.outbox_list(status, limit=1_000_000):
                 if not entry.payload:
                     continue
-                text = entry.key + " " + json.dumps(entry.payload, ensure_ascii=False)
+                text = entry.key + " " + json.dumps(readable(entry.payload), ensure_ascii=False)  # words unpacked
                 if self._to_them(entry) or self._about_their_items(entry.key, {}) or \
                         self._names_them(text, by_name=entry.status not in ("queued", "sending")):
                     self.done.emails_sent += entry.status == "sent" and self._to_them(entry)

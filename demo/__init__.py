@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from coprod.mail.outbox import readable
 from coprod.templates import UK
 from coprod.words import shorten
 
@@ -330,11 +331,12 @@ def run_demo(state: str | None = None) -> int:
                 if entry.kind in shown or entry.kind.startswith("guest"):
                     continue
                 shown.add(entry.kind)
-                files = [a["filename"] for a in entry.payload.get("attachments", [])]
-                headers = [h for h in entry.payload.get("headers", {}) if h.startswith("List-")]
-                print(f"\n    ── {entry.payload['subject']}" + (f"   [attached: {', '.join(files)}]" if files else "")
+                message = readable(entry.payload)
+                files = [a["filename"] for a in message.get("attachments", [])]
+                headers = [h for h in message.get("headers", {}) if h.startswith("List-")]
+                print(f"\n    ── {message['subject']}" + (f"   [attached: {', '.join(files)}]" if files else "")
                       + (f"   [headers: {', '.join(headers)}]" if headers else ""))
-                for line in str(entry.payload["text"]).strip().splitlines():
+                for line in str(message["text"]).strip().splitlines():
                     print(f"    │ {line}" if line else "    │")
         log = emulator.backend.log.summary()
         print(f"\nDone in {time.monotonic() - started:.1f} s. The stand-in for Microsoft 365 answered "

@@ -1,12 +1,14 @@
 """Everything a state store physically holds, as one text: what an erasure test searches for an address.
 
 Read below the store's own methods (every SQLite table row, every Table Storage entity with all its properties),
-so a payload chunk a method no longer reads is still found."""
+so a payload chunk a method no longer reads is still found; and every email's words, which the outbox keeps
+compressed, unpacked."""
 
 from __future__ import annotations
 
 import json
 
+from coprod.mail.outbox import readable
 from coprod.store import SqliteStore, StateStore
 from coprod.store.azure import AzureTableStore
 
@@ -24,4 +26,6 @@ def raw_text(store: StateStore) -> str:
             parts += [json.dumps(dict(entity), ensure_ascii=False, default=str) for entity in client.list_entities()]
     else:
         raise TypeError(f"no raw reading for {type(store).__name__}")
+    for status in ("queued", "sending", "sent", "failed", "cancelled"):  # and every email's words, unpacked
+        parts += [json.dumps(readable(e.payload), ensure_ascii=False) for e in store.outbox_list(status, limit=10**6)]
     return "\n".join(parts)

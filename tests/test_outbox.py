@@ -739,3 +739,24 @@ class TestUncheckable:
                 "failed", f"{MailFailed.MAY_HAVE_GONE}: its sending was interrupted and it could not be checked "
                           "for a day, so it was not sent again")
         assert len(mailbox.sent) == 2  # never sent a second time
+
+
+def test_a_queued_message_is_kept_compactly_and_sent_exactly_as_rendered() -> None:
+    """The words and attachments are stored compressed: a long queue takes a fraction of the room, and what is
+    sent is byte for byte what was rendered."""
+    import json
+
+    from coprod.mail.outbox import from_payload, readable, to_payload
+    from graph_client import Attachment, OutgoingMail
+
+    text = "Hello Zoë,\n\n" + "Here is what the carers' forum said about short breaks. " * 60
+    mail = OutgoingMail(key="mail:update-1-2", to=("zoe@example.org",), subject="News", text=text,
+                        html="<p>" + text.replace("\n", "<br>") + "</p>", to_name="Zoë",
+                        attachments=(Attachment("session.ics", "text/calendar", b"BEGIN:VCALENDAR\r\n" * 40),))
+    payload = to_payload(mail)
+    whole = len(json.dumps(readable(payload), ensure_ascii=False))
+    assert len(json.dumps(payload, ensure_ascii=False)) * 5 < whole  # at least five times smaller here
+    assert "Zoë," not in json.dumps(payload, ensure_ascii=False) and readable(payload)["text"] == text
+    assert from_payload(mail.key, payload) == mail
+    old = {"to": ["zoe@example.org"], "subject": "News", "text": "Hi", "html": None}  # stored before packing
+    assert from_payload("mail:k", old).text == "Hi"
