@@ -41,8 +41,8 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from coprod.handoffs._base import H, Handoff, Readable, claim
-from coprod.handoffs._guests import GuestConfirmed, Invitation, RowGuard, records
-from coprod.handoffs._keys import mail_keys
+from coprod.handoffs._guests import GuestConfirmed, Invitation, RowGuard
+from coprod.handoffs._keys import mail_keys, records
 from coprod.handoffs._links import (
     CANCEL,
     GUEST_CONFIRM,

@@ -94,32 +94,3 @@ class RowGuard:
         if entry is not None and entry.status == "done" and exists(str(entry.payload.get("row") or "")):
             return False  # made meanwhile by a runner that checked the list just before this one
         return claim(ledger, self, entry)
-
-
-class records:
-    """Ledger records kept as facts, not hand-offs: the guest review's per row, an erasure's per address digest."""
-
-    @staticmethod
-    def guest_review(row: str) -> str:
-        """When the row's guest was added, reminded, accepted, last checked (coprod/guests/review.py)."""
-        return f"guest-review:{row}"
-
-    @staticmethod
-    def pre_reading(session: str) -> str:
-        """The version of a session's pre-reading last seen, and its digest (coprod/registrations/prereading.py)."""
-        return f"pre-reading-seen:{session}"
-
-    @staticmethod
-    def attendance(session: str) -> str:
-        """A session's attendance, recorded once (counts only): the run never changes `Attended` after it."""
-        return f"attendance:{session}"
-
-    @staticmethod
-    def outcomes(session: str) -> str:
-        """A session's outcomes were shared (once: coprod/registrations/outcomes.py)."""
-        return f"outcomes-shared:{session}"
-
-    @staticmethod
-    def erased(digest: str) -> str:
-        """When an address (its keyed digest) was erased, and which accounts the service had invited for it."""
-        return f"erased:{digest}"
