@@ -28,7 +28,7 @@ from coprod.handoffs import Invitation, mail_keys, records
 from coprod.lists.fields import as_datetime, as_text, normalise_email
 from coprod.mail.outbox import Outbox
 from coprod.permissions import explain
-from coprod.store import MirrorItem, StateStore
+from coprod.store import LedgerEntry, MirrorItem, StateStore
 from coprod.templates import UK, privacy_link, render_email
 from coprod.words import count
 from graph_client import Directory, FieldUpdate, GraphError, OutgoingMail
@@ -48,11 +48,13 @@ class GuestReview:
         self.config = config
         self.clock = clock
         self.site_url = site_url
+        self._records: dict[str, LedgerEntry] = {}
 
     def run(self, rows: list[MirrorItem], report: GuestReport) -> tuple[list[FieldUpdate], list[MirrorItem]]:
         """The rows' changes to write, and the rows due for review with no answer yet (for the digest)."""
         updates: list[FieldUpdate] = []
         due: list[MirrorItem] = []
+        self._records = {e.key: e for e in self.store.ledger_list(kind="guest-review")}  # one query a run
         for row in rows:
             if row.fields.get("Status") not in ADDED:
                 continue
@@ -91,7 +93,7 @@ class GuestReview:
     def _record(self, row: MirrorItem, now: float) -> dict[str, Any]:
         """The row's review record, made the first time it is seen (added: when the invitation went, else now)."""
         key = records.guest_review(row.item_id)
-        entry = self.store.ledger_get(key)
+        entry = self._records.get(key)
         if entry is not None:
             return dict(entry.payload)
         address = normalise_email(row.fields.get("Email"))

@@ -52,12 +52,14 @@ class Attendance:
     def run(self, counts: AttendanceCounts) -> None:
         now, updates, done = self.now(), [], []
         known: dict[str, Any] = {}
+        recorded = {e.key for e in self.store.ledger_list(kind="attendance")}  # one query a run, not one a session
         for item in self.store.mirror_items("Sessions"):
             session = parse_session(item.item_id, item.fields)
-            record = MeetingRecord.of(self.store, item.item_id)
             key = records.attendance(item.item_id)
-            if (session.end is None or record is None or record.deleted or now < session.end + SETTLE
-                    or self.store.ledger_get(key) is not None):
+            if session.end is None or now < session.end + SETTLE or key in recorded:
+                continue
+            record = MeetingRecord.of(self.store, item.item_id)
+            if record is None or record.deleted:
                 continue
             try:
                 attendees = self.meetings.attendance(record.meeting_id)

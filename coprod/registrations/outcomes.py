@@ -33,10 +33,11 @@ class Outcomes:
     def run(self, report: Counts) -> None:
         store, now = self.messages.store, datetime.fromtimestamp(self.messages.clock(), UTC)
         sessions = store.mirror_items("Sessions")
+        shared = {e.key for e in store.ledger_list(kind="outcomes-shared")}  # one query a run, not one a session
         for item in sessions:
             session, outcomes = parse_session(item.item_id, item.fields), as_lines(item.fields.get("Outcomes"))
             if (not outcomes or not as_bool(item.fields.get("ShareOutcomes")) or session.end is None
-                    or session.end > now or store.ledger_get(records.outcomes(item.item_id)) is not None):
+                    or session.end > now or records.outcomes(item.item_id) in shared):
                 continue
             theme = as_text(item.fields.get("Theme"), 100)
             coming = sorted((parse_session(s.item_id, s.fields) for s in sessions

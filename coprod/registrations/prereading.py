@@ -33,10 +33,11 @@ class PreReading:
 
     def run(self, report: Counts) -> None:
         store, now = self.messages.store, self.messages.clock()
+        versions = {e.key: e for e in store.ledger_list(kind="pre-reading-seen")}  # one query a run, not one a session
         for item in store.mirror_items("Sessions"):
             session = parse_session(item.item_id, item.fields)
             key = records.pre_reading(item.item_id)
-            seen = store.ledger_get(key)
+            seen = versions.get(key)
             digest = hashlib.sha256(session.pre_reading.encode()).hexdigest() if session.pre_reading else ""
             if digest == (seen.payload.get("digest", "") if seen else ""):
                 continue
