@@ -177,9 +177,12 @@ def _safe(text: str) -> str:
 
 def as_html(report: Report, programme: str) -> str:
     totals = report.total.counts
-    chart = [(h, totals[c]) for h, c in zip(HEADINGS, COLUMNS, strict=True)]
-    top = max([n for _, n in chart] + [1])
     return render_page("report", programme=programme, report=report, headings=HEADINGS, columns=COLUMNS,
-                       chart=[(label, n, round(n * 400 / top)) for label, n in chart],
-                       roles=[(label, n, round(n * 400 / max([*report.roles.values(), 1]))) for label, n
-                              in report.roles.items()])
+                       chart=_bars([(h, totals[c]) for h, c in zip(HEADINGS, COLUMNS, strict=True)]),
+                       roles=_bars(list(report.roles.items())))
+
+
+def _bars(pairs: list[tuple[str, int]]) -> list[tuple[str, int, int]]:
+    """(label, figure, bar width in pixels): the largest figure 400 wide."""
+    top = max([n for _, n in pairs] + [1])
+    return [(label, n, round(n * 400 / top)) for label, n in pairs]
