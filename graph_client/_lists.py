@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -19,12 +19,16 @@ from graph_client._errors import (
     NotFoundError,
     PreconditionFailedError,
 )
-from graph_client._models import BatchResponse, Column, ListInfo, ListItem, Page, Site
+from graph_client._models import BatchResponse, Column, ListInfo, ListItem, Page, Site, etag_key
 
-__all__ = ["DeltaResult", "FieldUpdate", "SharePointLists"]
+__all__ = ["DeltaResult", "FieldUpdate", "KnownEtags", "SharePointLists"]
 
 log = logging.getLogger("graph_client.lists")
 ItemPage = Page[ListItem]
+# The eTags the caller already holds, for the given item ids of a list: an item delta returns at one of these
+# eTags is one the caller has seen (often its own write coming back), so its fields are not read.
+KnownEtags = Callable[[str, Collection[str]], Mapping[str, str | None]]
+READ_ONE_BY_ONE = 400  # changed items up to this many are read in `$batch`es; more, by reading the list's pages
 
 
 @dataclass
@@ -42,7 +46,8 @@ class DeltaResult:
     delta_link: str = ""
     full: bool = False
     pages: int = 0
-    reread: int = 0  # items that came without their fields and were read again
+    reread: int = 0  # changed items whose fields were read (delta pages carry no fields)
+    known: set[str] = field(default_factory=set)  # changed items at an eTag the caller holds: left without fields
 
 
 @dataclass(frozen=True)
@@ -175,18 +180,26 @@ class SharePointLists:
 
     # --- delta ---------------------------------------------------------------
     def _delta_start(self, list_id: str) -> str:
-        return f"{self._list_path(list_id)}/items/delta?$expand=fields&$top={self.page_size}"
+        # No `$expand=fields`: a change is told by id and eTag, and only the items whose eTag the caller does not
+        # hold have their fields read (`_fill_fields`). Most of what follows a big write is our own write coming
+        # back, which then costs its id and eTag alone.
+        return f"{self._list_path(list_id)}/items/delta?$top={self.page_size}"
 
-    def delta(self, list_id: str, delta_link: str | None, *, label: str = "list") -> DeltaResult:
-        """Changes since `delta_link` (None: every item). A 410 restarts as a full enumeration."""
+    def delta(self, list_id: str, delta_link: str | None, *, label: str = "list",
+              known: KnownEtags | None = None) -> DeltaResult:
+        """Changes since `delta_link` (None: every item), with their fields. A 410 restarts as a full enumeration.
+        `known`: see `deltas`."""
         return self._follow(list_id, DeltaResult(full=delta_link is None), delta_link or self._delta_start(list_id),
-                            None, label)
+                            None, label, known)
 
-    def deltas(self, starts: Sequence[tuple[str, str | None, str]]) -> list[DeltaResult]:
+    def deltas(self, starts: Sequence[tuple[str, str | None, str]], *,
+               known: KnownEtags | None = None) -> list[DeltaResult]:
         """Changes in several lists, `(list id, delta link or None, label)` each, in one request when nothing changed.
 
         The first page of every list comes in one `$batch`; further pages (a
-        big change, a first run) are followed list by list.
+        big change, a first run) are followed list by list. Changed items come
+        with their fields, except those at an eTag `known` says the caller
+        holds (in `DeltaResult.known`; never on a full enumeration).
         """
         requests = [BatchRequest(str(n), "GET", self.client.relative(link or self._delta_start(list_id)))
                     for n, (list_id, link, _label) in enumerate(starts)]
@@ -196,7 +209,7 @@ class SharePointLists:
             answer = answers[request.id]
             result = DeltaResult(full=link is None)
             if answer.status == 410:  # the saved link is too old: delta() starts again, as Graph asks
-                results.append(self.delta(list_id, link, label=label))
+                results.append(self.delta(list_id, link, label=label, known=known))
                 continue
             self.client.raise_for_entry(f"read {label} changes", answer)
             try:
@@ -204,11 +217,11 @@ class SharePointLists:
             except ValidationError as exc:
                 raise InvalidResponseError(f"read {label} changes", answer.status, "application/json",
                                            f"unexpected shape: {exc.errors()[0]['msg']}") from None
-            results.append(self._follow(list_id, result, request.url, page, label))
+            results.append(self._follow(list_id, result, request.url, page, label, known))
         return results
 
     def _follow(self, list_id: str, result: DeltaResult, link: str, page: Page[ListItem] | None,
-                label: str) -> DeltaResult:
+                label: str, known: KnownEtags | None = None) -> DeltaResult:
         """Read delta pages from `link` (or from `page`, already read) to the deltaLink."""
         operation = f"read {label} changes"
         restarts = 0
@@ -240,20 +253,31 @@ class SharePointLists:
                 raise InvalidResponseError(operation, 200, "application/json",
                                            "a delta page with neither nextLink nor deltaLink")
             result.delta_link = page.delta_link
-            return self._fill_fields(list_id, result, label)
+            return self._fill_fields(list_id, result, label, known)
 
-    def _fill_fields(self, list_id: str, result: DeltaResult, label: str) -> DeltaResult:
-        """Read again the changed items that came without `fields`: a change is never decided on without them.
+    def _fill_fields(self, list_id: str, result: DeltaResult, label: str, known: KnownEtags | None) -> DeltaResult:
+        """Read the fields of the changed items that came without them: a change is never decided on without them.
 
-        Graph does not document whether a list-item delta token keeps the first call's `$expand`. If reading
-        them fails, the error stops this list's changes (its saved link stays, so the next run reads them again).
+        Items at an eTag the caller holds are left as they came (`result.known`). The rest are read in `$batch`es
+        when there are few, or from the list's own pages when there are many (a first run, a resync, a big edit):
+        then an item the pages no longer hold was deleted meanwhile, and one they show at a later eTag is taken
+        as it is now (its change comes again from the delta link, at the eTag now held). If reading fails, the
+        error stops this list's changes (its saved link stays, so the next run reads them again).
         """
-        bare = [item_id for item_id, item in result.changed.items() if not item.has_fields]
+        if known is not None and not result.full and result.changed:
+            held = known(list_id, list(result.changed))
+            result.known = {i for i, item in result.changed.items()
+                            if (etag := held.get(i)) and etag_key(etag) == etag_key(item.etag)}
+        bare = [i for i, item in result.changed.items() if not item.has_fields and i not in result.known]
         if not bare:
             return result
-        log.info("read %s changes: %d changed items came without their fields; reading them again", label,
-                 len(bare))
-        for item_id, item in self.read_items(list_id, bare, label=label).items():
+        if len(bare) > READ_ONE_BY_ONE:
+            wanted = set(bare)
+            found: dict[str, ListItem | None] = dict.fromkeys(bare)
+            found |= {item.id: item for item in self.iter_items(list_id, label=label) if item.id in wanted}
+        else:
+            found = self.read_items(list_id, bare, label=label)
+        for item_id, item in found.items():
             if item is None:  # deleted since the change
                 del result.changed[item_id]
                 result.deleted.add(item_id)

@@ -296,6 +296,26 @@ class TestRobustness:
         assert programme.statuses(*regs) == ["Confirmed", "Waitlisted", "Waitlisted"]
         assert len(programme.due("message")) == 3
 
+    def test_a_crash_after_reading_and_before_writing_leaves_the_change_to_be_read_again(
+            self, programme: Programme) -> None:
+        """Killed between reading a change and acting on it: the next run must not take it for nothing new."""
+        session = programme.session(capacity=1)
+        first = programme.register(session, "Person A")
+        programme.sync()
+        late = [programme.register(session, "Person B"), programme.register(session, "Person C")]
+        sync = RegistrationSync(programme.lists, programme.store)
+
+        def crash(*args: object, **kwargs: object) -> None:
+            raise KeyboardInterrupt("the host stopped the function")
+
+        real, programme.lists.update_fields = programme.lists.update_fields, crash  # type: ignore[method-assign]
+        with pytest.raises(KeyboardInterrupt):
+            sync.run()
+        programme.lists.update_fields = real  # type: ignore[method-assign]
+        RegistrationSync(programme.lists, programme.store).run()  # a new instance, as after a restart
+        assert programme.statuses(first, *late) == ["Confirmed", "Waitlisted", "Waitlisted"]
+        assert len(programme.due("message")) == 3
+
     def test_graph_failing_mid_run_leaves_the_delta_link_so_nothing_is_lost(self, programme: Programme) -> None:
         session = programme.session()
         reg = programme.register(session, "Person A")

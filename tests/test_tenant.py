@@ -11,7 +11,7 @@ import pytest
 
 from config import load_settings
 from coprod.guests.rules import GuestNotes
-from coprod.lists.mirror import ListMirror
+from coprod.lists.mirror import ListMirror, read_changes
 from coprod.registrations.rules import Notes
 from coprod.run import run_held
 from coprod.runtime import Services
@@ -266,20 +266,36 @@ class TestListHabits:
 
     def test_the_echo_of_our_writes_is_told_by_etag_alone(self, programme: Programme) -> None:
         """The run after a full sync reads every item it wrote back: each is recognised by the eTag the mirror
-        foresaw, without reading its columns from the store or writing them again."""
+        foresaw, without reading its fields from Graph, its columns from the store, or writing it again."""
         session = programme.session("Being included", soon())
         for n in range(30):
             programme.register(session, f"Person {n}")
         programme.run()
-        mirror = ListMirror(programme.services.store, "Registrations")
-        echo = programme.services.lists.delta("Registrations", programme.services.store.get_checkpoint(
-            "delta.Registrations"))
+        services = programme.services
+        mirror = ListMirror(services.store, "Registrations")
+        before = services.graph.stats["requests"]
+        echo = read_changes(services.lists, services.store, ["Registrations"])["Registrations"]
+        assert services.graph.stats["requests"] - before == 1  # the delta page, in one $batch; no fields read
+        assert (len(echo.known), echo.reread) == (30, 0)
+        assert not any(item.has_fields for item in echo.changed.values())
         read_whole: list[int] = []
-        many = programme.services.store.mirror_many
-        programme.services.store.mirror_many = lambda name, ids: read_whole.append(len(list(ids))) or many(
+        many = services.store.mirror_many
+        services.store.mirror_many = lambda name, ids: read_whole.append(len(list(ids))) or many(
             name, ids)  # type: ignore[method-assign]
         applied = mirror.apply(echo)
         assert (applied.own_writes, applied.changed, read_whole) == (30, [], [0])
+
+    def test_a_change_among_the_echoes_has_its_fields_read_and_is_decided(self, programme: Programme) -> None:
+        session = programme.session("Being included", soon())
+        regs = [programme.register(session, f"Person {n}") for n in range(30)]
+        programme.run()
+        programme.edit("Registrations", regs[4], Cancel=True)  # a person's change among our writes' echo
+        services = programme.services
+        echo = read_changes(services.lists, services.store, ["Registrations"])["Registrations"]
+        assert (len(echo.known), echo.reread) == (29, 1)
+        assert echo.changed[regs[4]].fields["Cancel"] is True
+        programme.run()
+        assert programme.field("Registrations", regs[4], "Status") == "Cancelled"
 
 
 def test_status_names_what_is_blocked_in_plain_words(programme: Programme, emulator: EmulatorServer) -> None:

@@ -3,7 +3,9 @@
 Every reconciler does the same three things with its lists, so they live here:
 
 - `read_changes`: what changed in several lists since their saved delta
-  links, the first page of each in one `$batch` (a quiet run is one request);
+  links, the first page of each in one `$batch` (a quiet run is one request).
+  Delta pages carry ids and eTags; fields are read only for the items whose
+  eTag the mirror does not hold;
 - `ListMirror.apply`: put those changes into the mirror, telling people's
   changes from the echo of our own last writes (delta returns those too). The
   mirror holds the eTag each write led to: the one the answer carried, or,
@@ -40,7 +42,6 @@ from graph_client import (
     GraphError,
     ListItem,
     SharePointLists,
-    etag_key,
     next_etag,
 )
 
@@ -75,7 +76,8 @@ def same_columns(a: dict[str, Any], b: dict[str, Any]) -> bool:
 def read_changes(lists: SharePointLists, store: StateStore, names: Iterable[str]) -> dict[str, DeltaResult]:
     """Changes in each list since its saved delta link (the whole list the first time)."""
     names = list(names)
-    results = lists.deltas([(name, store.get_checkpoint(f"delta.{name}"), name) for name in names])
+    results = lists.deltas([(name, store.get_checkpoint(f"delta.{name}"), name) for name in names],
+                           known=store.mirror_etags)  # an item at the eTag the mirror holds needs no fields read
     return dict(zip(names, results, strict=True))
 
 
@@ -122,37 +124,88 @@ class Written:
 
 
 class ListMirror:
-    """One list's mirror. `group` files each item under a key (a registration's session) for quick reading."""
+    """One list's mirror. `group` files each item under a key (a registration's session) for quick reading.
 
-    def __init__(self, store: StateStore, list_name: str, group: Grouper | None = None) -> None:
+    With `staged`, what a run reads is held back (`get`, `items` and `groups` see it) until the run has acted on
+    it: an item is stored when it is written back, and the rest by `flush`, which the caller makes once the run
+    is done, just before saving the delta link. So a run killed part way leaves the mirror as it was for every
+    item not yet acted on, and the next run reads those changes again and decides them (stored early, they
+    would come back at the eTag the mirror holds and pass for nothing new). Each item is also stored once a
+    run, not once as read and again as written.
+    """
+
+    def __init__(self, store: StateStore, list_name: str, group: Grouper | None = None, *,
+                 staged: bool = False) -> None:
         self.store = store
         self.name = list_name
         self.group = group or (lambda fields: None)
+        self.staged = staged
+        self._held: dict[str, MirrorItem] = {}  # read this run, not yet stored
+        self._held_groups: dict[str | None, dict[str, MirrorItem]] = {}
 
     def item(self, item: ListItem) -> MirrorItem:
         return mirror_item(self.name, item, self.group(item.fields))
 
     def get(self, item_id: str) -> MirrorItem | None:
-        return self.store.mirror_get(self.name, item_id)
+        return self._held.get(item_id) or self.store.mirror_get(self.name, item_id)
 
     def items(self, group: str | None = None) -> list[MirrorItem]:
-        return self.store.mirror_items(self.name, group)
+        stored = self.store.mirror_items(self.name, group)
+        if not self._held:
+            return stored
+        held = self._held if group is None else self._held_groups.get(group, {})
+        return [i for i in stored if i.item_id not in self._held] + list(held.values())
+
+    def groups(self) -> set[str]:
+        """The groups the mirror files items under (with what is held)."""
+        return self.store.mirror_groups(self.name) | {g for g in self._held_groups if g}
 
     def put(self, items: Iterable[MirrorItem]) -> None:
+        """Store items as they now are (what is held for them is dropped)."""
+        items = list(items)
+        self._release(i.item_id for i in items)
         self.store.mirror_put(items)
+
+    def hold(self, items: Iterable[MirrorItem]) -> None:
+        """Items as read this run: held when staged (see the class), else stored."""
+        if not self.staged:
+            self.put(items)
+            return
+        for item in items:
+            self._release([item.item_id])
+            self._held[item.item_id] = item
+            self._held_groups.setdefault(item.group, {})[item.item_id] = item
+
+    def delete(self, item_ids: Iterable[str]) -> None:
+        item_ids = list(item_ids)
+        self._release(item_ids)
+        self.store.mirror_delete(self.name, item_ids)
+
+    def flush(self) -> None:
+        """Store what is held: the run has acted on it."""
+        self.store.mirror_put(list(self._held.values()))
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget what is held, unstored (a new run reads it again)."""
+        self._held, self._held_groups = {}, {}
+
+    def _release(self, item_ids: Iterable[str]) -> None:
+        for item_id in item_ids:
+            old = self._held.pop(item_id, None)
+            if old is not None:
+                self._held_groups[old.group].pop(item_id, None)
 
     def apply(self, delta: DeltaResult) -> Applied:
         """Put a delta's changes into the mirror; a full read also drops what is no longer in the list.
 
         The echo of our own writes is told apart cheaply: first by eTag alone (the mirror holds the eTag each
-        write led to), reading only the ids' eTags from the store; only the rest are read whole, and one whose
-        columns are what the mirror holds is an echo too (its eTag is learned)."""
+        write led to; `read_changes` compares them and reads no fields for those, `delta.known`); only the rest
+        are read whole, and one whose columns are what the mirror holds is an echo too (its eTag is learned)."""
         applied = Applied(full=delta.full)
         items, rest = [], list(delta.changed)
-        if not delta.full:
-            etags = self.store.mirror_etags(self.name, delta.changed)
-            rest = [i for i in delta.changed if not (etags.get(i) and etag_key(etags[i]) == etag_key(
-                delta.changed[i].etag))]
+        if not delta.full:  # (`read_changes` has told these by eTag already, reading no fields for them)
+            rest = [i for i in delta.changed if i not in delta.known]
             applied.own_writes = len(delta.changed) - len(rest)
         known = self.store.mirror_many(self.name, rest)  # one read for the page's others, not one an item
         for item_id in rest:
@@ -165,13 +218,19 @@ class ListMirror:
             applied.changed.append((old, new))
             items.append(new)
         if delta.full:
-            known = {i.item_id: i for i in self.items()}
-            dropped = self.store.mirror_replace(self.name, items)
+            if self.staged:
+                known = {i.item_id: i for i in self.items()}
+                dropped = set(known) - {i.item_id for i in items}
+                self.delete(dropped)
+                self.hold(items)
+            else:
+                known = {i.item_id: i for i in self.items()}
+                dropped = self.store.mirror_replace(self.name, items)
             applied.deleted = [known[i] for i in sorted(dropped)]
         else:
             applied.deleted = [old for old in (self.get(i) for i in sorted(delta.deleted)) if old is not None]
-            self.store.mirror_delete(self.name, delta.deleted)
-            self.put(items)
+            self.delete(delta.deleted)
+            self.hold(items)
         return applied
 
     def write(self, lists: SharePointLists, updates: list[FieldUpdate],
@@ -196,7 +255,7 @@ class ListMirror:
             except GraphError as error:  # gone meanwhile, or Graph failing: the next run sees it
                 log.warning("%s", error)
                 continue
-            self.put([self.item(fresh)])
+            self.hold([self.item(fresh)])  # to be decided again
         return outcome
 
     def _write_chunk(self, lists: SharePointLists, updates: list[FieldUpdate], outcome: Written,
@@ -205,6 +264,8 @@ class ListMirror:
         answers = lists.update_fields(self.name, updates, label=self.name)
         written = []
         known = {u.item_id: given[u.item_id] for u in updates if u.item_id in given}
+        known |= {u.item_id: self._held[u.item_id] for u in updates
+                  if u.item_id not in known and u.item_id in self._held}
         known |= self.store.mirror_many(self.name, [u.item_id for u in updates if u.item_id not in known])
         for update in updates:
             answer = answers[update.item_id]
@@ -221,7 +282,7 @@ class ListMirror:
                 outcome.conflicts += 1
                 outcome.conflicted.add(update.item_id)
             elif answer.status == 404:  # deleted meanwhile
-                self.store.mirror_delete(self.name, [update.item_id])
+                self.delete([update.item_id])
                 outcome.conflicted.add(update.item_id)
             else:
                 outcome.failed.add(update.item_id)
@@ -257,13 +318,13 @@ class ListMirror:
                 continue
             item, old = fresh.get(update.item_id), self.get(update.item_id)
             if item is None:  # deleted meanwhile
-                self.store.mirror_delete(self.name, [update.item_id])
+                self.delete([update.item_id])
                 outcome.conflicted.add(update.item_id)
             elif old is not None and item.etag and same_columns(old.fields, item.fields):
                 ready.append(FieldUpdate(update.item_id, update.fields, item.etag))
-                self.put([MirrorItem(self.name, old.item_id, item.etag, old.created, old.fields, old.group)])
+                self.hold([MirrorItem(self.name, old.item_id, item.etag, old.created, old.fields, old.group)])
             else:  # changed since we last saw it (or SharePoint gave no eTag to write on)
-                self.put([self.item(item)])
+                self.hold([self.item(item)])
                 outcome.conflicts += 1
                 outcome.conflicted.add(update.item_id)
         return ready

@@ -116,8 +116,8 @@ class RegistrationSync:
         self.signer = signer  # checks the address digest in a cancel link's request; without it none is honoured
         self.now = now or (lambda: datetime.now(UTC))
         self.progress = progress or (lambda message: None)
-        self.sessions = ListMirror(store, "Sessions")
-        self.registrations = ListMirror(store, "Registrations", group_of)
+        self.sessions = ListMirror(store, "Sessions", staged=True)  # stored once the run has acted on them
+        self.registrations = ListMirror(store, "Registrations", group_of, staged=True)
         self._cancelling: set[str] = set()  # registrations cancelled from the link in an email, this run
         self._fresh: set[str] = set()  # registrations new or changed in this run's reading: their hand-offs are due
         self._decided: dict[str, MirrorItem] = {}  # the mirrored registrations this run writes, as decided from
@@ -254,9 +254,9 @@ class RegistrationSync:
         session_updates: list[FieldUpdate] = []
         due: list[tuple[Any, str]] = []
         for session_id in sorted(session_ids, key=lambda s: (len(s), s)):
-            mirrored = self.store.mirror_get("Sessions", session_id)
+            mirrored = self.sessions.get(session_id)
             session: Session | None = parse_session(session_id, mirrored.fields) if mirrored else None
-            items = self.store.mirror_items("Registrations", group=session_id)
+            items = self.registrations.items(group=session_id)
             regs = [parse_registration(i.item_id, i.created, i.fields) for i in items]
             regs = [dataclasses.replace(r, cancel=True) if r.id in self._cancelling else r for r in regs]
             decisions, admin_note = allocate(session, regs, now, session_deleted=session_id in deleted_sessions)
@@ -305,6 +305,8 @@ class RegistrationSync:
         """One run; `changes` are the lists' deltas when the caller read them (with other lists, in one request)."""
         report = SyncReport()
         self._fresh, self._decided = set(), {}
+        self.sessions.reset()  # (what an earlier run on this instance held and did not finish)
+        self.registrations.reset()
         if changes is None:
             changes = read_changes(self.lists, self.store, self.LISTS)
         sessions, registrations = changes["Sessions"], changes["Registrations"]
@@ -315,8 +317,8 @@ class RegistrationSync:
         registrations.changed.clear()  # mirrored now: decided from the mirror, session by session (memory)
         touched |= set(sessions_to_decide(self.store))
         if sessions.full or registrations.full:
-            touched |= self.store.mirror_groups("Registrations")
-            touched |= {i.item_id for i in self.store.mirror_items("Sessions")}
+            touched |= self.registrations.groups()
+            touched |= {i.item_id for i in self.sessions.items()}
         touched |= self._cancel_requests()
         touched |= self._mail_failures()
 
@@ -336,6 +338,8 @@ class RegistrationSync:
             retry_later |= touched
         retry_later.discard("")
         set_sessions_to_decide(self.store, retry_later)
+        self.sessions.flush()  # acted on: now stored, and then the links that led to them
+        self.registrations.flush()
         for entry in self._cancel_entries:
             settle(self.store, entry)
         save_link(self.store, "Sessions", sessions)
@@ -343,7 +347,7 @@ class RegistrationSync:
         return report
 
     def _session_of(self, registration_id: str) -> str:
-        item = self.store.mirror_get("Registrations", registration_id)
+        item = self.registrations.get(registration_id)
         return item.group or "" if item else ""
 
 
