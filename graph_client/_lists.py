@@ -266,8 +266,9 @@ class SharePointLists:
         """
         if known is not None and not result.full and result.changed:
             held = known(list_id, list(result.changed))
-            result.known = {i for i, item in result.changed.items()
-                            if (etag := held.get(i)) and etag_key(etag) == etag_key(item.etag)}
+            result.known = {i for i, item in result.changed.items()  # (the same text, as it mostly is, or the same
+                            if (etag := held.get(i)) and (etag == item.e_tag  # version written differently)
+                                                          or etag_key(etag) == etag_key(item.etag))}
         bare = [i for i, item in result.changed.items() if not item.has_fields and i not in result.known]
         if not bare:
             return result

@@ -152,7 +152,7 @@ def sharepoint_routes(backend: Backend) -> list[Route]:
                 value.append({"id": str(change), "deleted": {"state": "deleted"}})
             else:
                 value.append(sp.item_json(site, lst, change, expand_fields=expand, field_select=field_select,
-                                          select=select))
+                                          select=select, in_delta=True))
         body: dict[str, Any] = {
             "@odata.context": f"{call.base}/v1.0/$metadata#Collection(microsoft.graph.listItem)", "value": value}
         if next_state is not None:

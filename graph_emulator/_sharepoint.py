@@ -9,6 +9,7 @@ the checks so tests can plant the odd data people paste into real lists.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 import threading
@@ -31,6 +32,7 @@ SYSTEM_FIELDS = {"id", "ContentType", "Modified", "Created", "AuthorLookupId", "
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?$")
 
 
+@functools.lru_cache(maxsize=65536)
 def iso(ts: float) -> str:
     """Graph's date-time form: UTC, seconds, `Z`."""
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -396,16 +398,20 @@ class SharePoint:
 
     # --- JSON --------------------------------------------------------------
     def item_json(self, site: Site, lst: SPList, item: SPItem, *, expand_fields: bool,
-                  field_select: Iterable[str] | None = None, select: Iterable[str] | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "@odata.etag": item.etag, "createdDateTime": iso(item.created), "eTag": item.etag,
-            "id": str(item.id), "lastModifiedDateTime": iso(item.modified),
-            "webUrl": f"{site.web_url}/Lists/{lst.name}/{item.id}_.000",
-            "createdBy": {"user": {"displayName": "SharePoint App"}},
-            "lastModifiedBy": {"user": {"displayName": "SharePoint App"}},
-            "parentReference": {"id": lst.id, "siteId": site.id},
-            "contentType": {"id": "0x0100" + lst.id.replace("-", "").upper()[:32], "name": "Item"},
-        }
+                  field_select: Iterable[str] | None = None, select: Iterable[str] | None = None,
+                  in_delta: bool = False) -> dict[str, Any]:
+        """A listItem as GET shows it; `in_delta`, as a delta page shows it (listitem-delta's examples): no
+        `lastModifiedBy` (delta leaves it out, Microsoft's Q&A confirms) and no `@odata.etag` beside `eTag`."""
+        etag = item.etag
+        body: dict[str, Any] = {} if in_delta else {"@odata.etag": etag}
+        body |= {"createdDateTime": iso(item.created), "eTag": etag, "id": str(item.id),
+                 "lastModifiedDateTime": iso(item.modified),
+                 "webUrl": f"{site.web_url}/Lists/{lst.name}/{item.id}_.000",
+                 "createdBy": {"user": {"displayName": "SharePoint App"}}}
+        if not in_delta:
+            body["lastModifiedBy"] = {"user": {"displayName": "SharePoint App"}}
+        body |= {"parentReference": {"id": lst.id, "siteId": site.id},
+                 "contentType": {"id": "0x0100" + lst.id.replace("-", "").upper()[:32], "name": "Item"}}
         if select:
             wanted = set(select)
             body = {k: v for k, v in body.items() if k in wanted or k == "@odata.etag"}
