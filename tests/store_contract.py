@@ -142,7 +142,7 @@ class LedgerContract:
         assert second_store.ledger_add_many([("k1", "message", {}, "due"), ("k300", "message", {}, "done")]) == {"k300"}
         assert len(store.ledger_list()) == 251 and store.ledger_add_many([]) == set()
         given = [e.key for e in store.ledger_list(status="due") if e.key != "k5"]
-        assert given[:12] == ["k0", "k1", "k2", "k3", "k4", "k6", "k7", "k8", "k9", "k10", "k11", "k12"]  # as given
+        assert given == [f"k{n}" for n in range(250) if n != 5]  # as given, though sent in transactions at once
 
     def test_a_batch_is_one_transaction_all_or_nothing(self, store: StateStore) -> None:
         with store.batch():

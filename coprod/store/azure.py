@@ -18,22 +18,23 @@ Entity design (tables `<prefix><concern>`, prefix `coprod`; keys escaped, `*` JS
 - Writes where two writers could race are conditional on the entity's ETag (If-Match): claiming a queued email,
   settling it only while `sending`, taking over a stale ledger entry (`ledger_swap`), counters, leases. Adding a
   key once is an insert, refused when it exists. A lost race is simply read again.
-- Many writes to one partition go in entity group transactions of at most 100 operations (and under 4 MiB). Queries
-  follow continuation tokens (the SDK's pager does); filters are parameterised, never built by hand.
+- Many writes to one partition go in entity group transactions of at most 100 operations (and under 4 MiB), a few
+  under way at once (_azure_batch.py). Queries follow continuation tokens (the SDK's pager does); filters are
+  parameterised, never built by hand.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from coprod.store._azure_batch import together, transact
 from coprod.store._azure_leases import TableLeases
 from coprod.store._base import LedgerEntry, MirrorItem, OutboxEntry
-from coprod.store._entities import BATCH, BATCH_BYTES, after, escape_key, fit_fields, pack, unescape_key, unpack
+from coprod.store._entities import BATCH, after, escape_key, fit_fields, pack, unescape_key, unpack
 from coprod.store._entities import unpacked as unpack_out
 
 if TYPE_CHECKING:
@@ -106,20 +107,7 @@ class AzureTableStore(TableLeases):
         return iter(self._tables[table].query_entities(query, parameters=parameters, select=select))
 
     def _transact(self, table: str, operations: Iterable[tuple[str, dict[str, Any]]]) -> None:
-        """Operations on one partition in transactions of at most BATCH operations and BATCH_BYTES."""
-        from azure.data.tables import UpdateMode
-
-        batch: list[Any] = []
-        size = 0
-        for action, entity in operations:
-            weight = len(json.dumps(entity, ensure_ascii=False, default=str)) * 2
-            if batch and (len(batch) >= BATCH or size + weight > BATCH_BYTES):
-                self._tables[table].submit_transaction(batch)
-                batch, size = [], 0
-            batch.append((action, entity, {"mode": UpdateMode.REPLACE}) if action == "upsert" else (action, entity))
-            size += weight
-        if batch:
-            self._tables[table].submit_transaction(batch)
+        transact(self._tables[table], operations)
 
     # --- checkpoints --------------------------------------------------------------------------------------------
     def get_checkpoint(self, name: str) -> str | None:
@@ -210,17 +198,20 @@ class AzureTableStore(TableLeases):
         """Entity group transactions of 100 creates; one refused (a key exists) is done again insert by insert."""
         from azure.data.tables import TableTransactionError
 
-        now, added, rows = self.clock(), set(), list(entries)
-        for start in range(0, len(rows), BATCH):
-            chunk = {key: {"PartitionKey": "ledger", "RowKey": escape_key(key), "kind": kind, "status": status,
-                           "created": now + (start + n) * 1e-6, "updated": now} | pack("payload", payload)
-                     for n, (key, kind, payload, status) in enumerate(rows[start:start + BATCH])}
+        now, rows = self.clock(), list(entries)
+        chunks = [{key: {"PartitionKey": "ledger", "RowKey": escape_key(key), "kind": kind, "status": status,
+                         "created": now + (start + n) * 1e-6, "updated": now} | pack("payload", payload)
+                   for n, (key, kind, payload, status) in enumerate(rows[start:start + BATCH])}
+                  for start in range(0, len(rows), BATCH)]
+
+        def add(chunk: dict[str, dict[str, Any]]) -> set[str]:
             try:
                 self._tables["ledger"].submit_transaction([("create", entity) for entity in chunk.values()])
-                added |= set(chunk)
+                return set(chunk)
             except TableTransactionError:
-                added |= {key for key, entity in chunk.items() if self._insert("ledger", entity)}
-        return added
+                return {key for key, entity in chunk.items() if self._insert("ledger", entity)}
+
+        return set().union(*together(add, chunks))
 
     def ledger_get(self, key: str) -> LedgerEntry | None:
         entity = self._get("ledger", "ledger", key)
