@@ -51,6 +51,25 @@ class MirrorContract:
         assert sorted(i.item_id for i in store.mirror_items("Registrations", group="4")) == ["8", "9"]
         assert sorted(i.item_id for i in store.mirror_items("Registrations")) == ["7", "8", "9"]
 
+    def test_a_big_group_moves_shrinks_and_grows_keeping_every_item_once(self, store: StateStore) -> None:
+        """Hundreds in one session (more than one packed entity holds), some moving to another, some gone."""
+        store.mirror_put([item(str(n), "A") for n in range(1, 251)] + [item("x-7", "A")])
+        store.mirror_put([item(str(n), "B", Title=f"Moved {n}") for n in range(1, 31)])
+        store.mirror_delete("Registrations", [str(n) for n in range(100, 200)])
+        store.mirror_put([item(str(n), "A", Title=f"Late {n}") for n in range(1001, 1151)])
+        in_a = sorted(i.item_id for i in store.mirror_items("Registrations", group="A"))
+        expected = {str(n) for n in range(31, 100)} | {str(n) for n in range(200, 251)} | {"x-7"}
+        assert in_a == sorted(expected | {str(n) for n in range(1001, 1151)})
+        assert sorted(i.item_id for i in store.mirror_items("Registrations", group="B")) == sorted(
+            str(n) for n in range(1, 31))
+        assert store.mirror_get("Registrations", "5") == item("5", "B", Title="Moved 5")
+        assert store.mirror_get("Registrations", "150") is None and store.mirror_groups("Registrations") == {"A", "B"}
+        assert len(store.mirror_items("Registrations")) == len(in_a) + 30  # each item once
+        assert store.mirror_etags("Registrations", ["x-7", "1001", "150"]) == {"x-7": '"etag-x-7"',
+                                                                              "1001": '"etag-1001"'}
+        assert store.mirror_replace("Registrations", [item("1", "B")]) == set(in_a) | {str(n) for n in range(2, 31)}
+        assert store.mirror_items("Registrations") == [item("1", "B")] and store.mirror_groups("Registrations") == {"B"}
+
     def test_delete_and_replace(self, store: StateStore) -> None:
         store.mirror_put([item("7"), item("8"), item("9")])
         store.mirror_delete("Registrations", ["7", "404"])

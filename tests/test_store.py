@@ -132,6 +132,53 @@ class TestTableStorageLimits:
         assert tables.mirror_replace("Registrations", items[:10]) == {str(n) for n in range(10, 250)}
 
 
+class TestPackedMirror:
+    """On Table Storage a session's registrations share a few entities: reading one session is one range read."""
+
+    @pytest.fixture
+    def tables(self, azurite: str, clock: Clock) -> Iterator[AzureTableStore]:
+        db = azure_store(azurite, clock, f"t{uuid.uuid4().hex[:12]}")
+        yield db
+        db.close()
+
+    def test_a_thousand_registrations_are_a_few_entities_and_a_session_one_read(
+            self, tables: AzureTableStore, monkeypatch: pytest.MonkeyPatch) -> None:
+        from azure.core.pipeline.transport import RequestsTransport
+
+        from coprod.store import MirrorItem
+
+        tables.mirror_put([MirrorItem("Registrations", str(n), f'"e{n}"', "", {"Title": f"P {n}"}, str(n % 5))
+                           for n in range(1, 1001)])
+        entities = list(tables._tables["mirror"].list_entities())
+        assert len(entities) <= 15  # 10 chunks of 100 (5 sessions of 200) and 2 index entities, not 1,000
+        sent: list[str] = []
+        real = RequestsTransport.send
+        monkeypatch.setattr(RequestsTransport, "send", lambda transport, request, **kw: sent.append(
+            request.method) or real(transport, request, **kw))
+        assert len(tables.mirror_items("Registrations", group="3")) == 200
+        assert len(tables.mirror_etags("Registrations", [str(n) for n in range(1, 1001)])) == 1000
+        assert sent == ["GET"] * 3  # one range read for the session; the index: one read per 1,000 ids (2)
+
+    def test_the_first_start_after_the_change_drops_the_old_mirror_and_reads_the_lists_again(
+            self, azurite: str, clock: Clock) -> None:
+        from azure.data.tables import TableServiceClient
+
+        prefix = f"t{uuid.uuid4().hex[:12]}"
+        service = TableServiceClient.from_connection_string(azurite)
+        old = service.create_table(f"{prefix}mirror")  # one entity an item, as before
+        old.create_entity({"PartitionKey": "Registrations", "RowKey": "7", "fields0": '{"Email":"a@x.org"}'})
+        checkpoints = service.create_table(f"{prefix}checkpoints")
+        for name in ("delta.Registrations", "delta.Sessions", "retention.day"):
+            checkpoints.create_entity({"PartitionKey": "checkpoint", "RowKey": name, "value": "v"})
+        store = azure_store(azurite, clock, prefix)
+        assert store.get_checkpoint("delta.Registrations") is None  # the next run reads the lists whole
+        assert store.get_checkpoint("retention.day") == "v"
+        assert f"{prefix}mirror" not in {t.name for t in service.list_tables()}  # with the data it held
+        store.set_checkpoint("delta.Registrations", "link")
+        assert azure_store(azurite, clock, prefix).get_checkpoint("delta.Registrations") == "link"  # once only
+        store.close()
+
+
 def test_a_row_another_runner_just_added_is_not_added_again(tmp_path: Path) -> None:
     """Found by six runs in threads on Azurite: runner B checked the list, runner A then added the row and marked
     its guard done, and B took the done guard over and added a second row. A done guard whose row is still there

@@ -126,12 +126,12 @@ class Written:
 class ListMirror:
     """One list's mirror. `group` files each item under a key (a registration's session) for quick reading.
 
-    With `staged`, what a run reads is held back (`get`, `items` and `groups` see it) until the run has acted on
-    it: an item is stored when it is written back, and the rest by `flush`, which the caller makes once the run
-    is done, just before saving the delta link. So a run killed part way leaves the mirror as it was for every
-    item not yet acted on, and the next run reads those changes again and decides them (stored early, they
-    would come back at the eTag the mirror holds and pass for nothing new). Each item is also stored once a
-    run, not once as read and again as written.
+    With `staged`, what a run reads and writes is held back (`get`, `items` and `groups` see it) until the run
+    has acted on it: `flush`, which the caller makes once the run is done, just before saving the delta link,
+    stores it all in one put. So a run killed part way leaves the mirror as it was, and the next run reads those
+    changes again and decides them again, finding their hand-offs recorded and their columns written (stored
+    early, they would come back at the eTag the mirror holds and pass for nothing new). Each item is also
+    stored once a run, not once as read and again as written.
     """
 
     def __init__(self, store: StateStore, list_name: str, group: Grouper | None = None, *,
@@ -293,7 +293,7 @@ class ListMirror:
                     refused = explain("lists-write", error)
                     if refused:
                         self.store.set_checkpoint(WRITE_REFUSED, refused)
-        self.put(written)
+        self.hold(written)  # (staged: stored with the rest of the run's items, in one put)
         return bool(written)
 
     def _with_etags(self, lists: SharePointLists, updates: list[FieldUpdate], outcome: Written) -> list[FieldUpdate]:

@@ -32,17 +32,18 @@ def together(work: Callable[[T], R], items: list[T]) -> list[R]:
         return list(pool.map(work, items))
 
 
-def transact(client: TableClient, operations: Iterable[tuple[str, dict[str, Any]]]) -> None:
-    """Operations on one partition, each key once, in transactions within Table Storage's limits."""
+def transact(client: TableClient, operations: Iterable[tuple[Any, ...]]) -> None:
+    """Operations on one partition, each key once, in transactions within Table Storage's limits. Each is the
+    SDK's `(action, entity[, options])`; an "upsert" replaces the entity whole."""
     from azure.data.tables import UpdateMode
 
     batches: list[list[Any]] = [[]]
     size = 0
-    for action, entity in operations:
-        weight = len(json.dumps(entity, ensure_ascii=False, default=str)) * 2
+    for operation in operations:
+        weight = len(json.dumps(operation[1], ensure_ascii=False, default=str)) * 2
         if batches[-1] and (len(batches[-1]) >= BATCH or size + weight > BATCH_BYTES):
             batches.append([])
             size = 0
-        batches[-1].append((action, entity, {"mode": UpdateMode.REPLACE}) if action == "upsert" else (action, entity))
+        batches[-1].append((*operation, {"mode": UpdateMode.REPLACE}) if operation[0] == "upsert" else operation)
         size += weight
     together(client.submit_transaction, [b for b in batches if b])

@@ -33,14 +33,16 @@ from typing import TYPE_CHECKING, Any
 
 from coprod.store._azure_batch import together, transact
 from coprod.store._azure_leases import TableLeases
+from coprod.store._azure_mirror import PackedMirror
 from coprod.store._base import LedgerEntry, MirrorItem, OutboxEntry
-from coprod.store._entities import BATCH, after, escape_key, fit_fields, pack, unescape_key, unpack
+from coprod.store._entities import BATCH, after, escape_key, pack, unescape_key, unpack
 from coprod.store._entities import unpacked as unpack_out
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient, TableServiceClient
 
 __all__ = ["AzureTableStore"]
+MIRROR_FORMAT = "mirror.format"  # a checkpoint: "packed" once the mirror is in its packed form
 
 class AzureTableStore(TableLeases):
     """The state store on Table Storage (see the module's docstring for the entity design)."""
@@ -53,11 +55,25 @@ class AzureTableStore(TableLeases):
         self.prefix = prefix
         self._service = service
         self._tables: dict[str, TableClient] = {}
-        for concern in ("checkpoints", "mirror", "ledger", "outbox", "counters", "leases"):
-            client = service.get_table_client(f"{prefix}{concern}")
+        for concern, name in (("checkpoints", "checkpoints"), ("mirror", "listmirror"), ("ledger", "ledger"),
+                              ("outbox", "outbox"), ("counters", "counters"), ("leases", "leases")):
+            client = service.get_table_client(f"{prefix}{name}")
             with contextlib.suppress(ResourceExistsError):
                 client.create_table()
             self._tables[concern] = client
+        self._mirror = PackedMirror(self._tables["mirror"])
+        if self.get_checkpoint(MIRROR_FORMAT) != "packed":
+            self._unpacked_mirror_gone()
+
+    def _unpacked_mirror_gone(self) -> None:
+        """Once, on the first start after the mirror was packed: the old mirror table (one entity an item) is
+        deleted, with the personal data it holds, and the lists are read whole again on the next run."""
+        rows = self._query("checkpoints", "PartitionKey eq 'checkpoint' and RowKey ge @low and RowKey lt @high",
+                           {"low": "delta.", "high": after("delta.")}, select=["RowKey"])
+        self._transact("checkpoints", [("delete", {"PartitionKey": "checkpoint", "RowKey": row["RowKey"]})
+                                       for row in rows])
+        self._service.delete_table(f"{self.prefix}mirror")  # (nothing to do when there is none)
+        self.set_checkpoint(MIRROR_FORMAT, "packed")
 
     def batch(self) -> contextlib.nullcontext[None]:
         return contextlib.nullcontext()  # each write is its own request: conditional where it must be
@@ -120,68 +136,30 @@ class AzureTableStore(TableLeases):
         self._tables["checkpoints"].upsert_entity({"PartitionKey": "checkpoint", "RowKey": escape_key(name),
                                                    "value": value, "updated": self.clock()}, mode=UpdateMode.REPLACE)
 
-    # --- mirror -------------------------------------------------------------------------------------------------
-    @staticmethod
-    def _mirror_entity(item: MirrorItem) -> dict[str, Any]:
-        return {"PartitionKey": item.list_name, "RowKey": escape_key(item.item_id), "etag": item.etag or "",
-                "created": item.created, "grp": item.group or ""} | pack("fields", fit_fields(item.fields))
-
-    @staticmethod
-    def _item(entity: Any) -> MirrorItem:
-        return MirrorItem(str(entity["PartitionKey"]), unescape_key(str(entity["RowKey"])), entity.get("etag") or None,
-                          str(entity.get("created", "")), unpack(entity, "fields"), entity.get("grp") or None)
-
+    # --- mirror (packed: _azure_mirror.py) ---------------------------------------------------------------------
     def mirror_get(self, list_name: str, item_id: str) -> MirrorItem | None:
-        entity = self._get("mirror", list_name, item_id)
-        return self._item(entity) if entity is not None else None
+        return self._mirror.get(list_name, item_id)
 
     def mirror_many(self, list_name: str, item_ids: Iterable[str]) -> dict[str, MirrorItem]:
-        wanted = set(item_ids)
-        if len(wanted) > 20:  # one query of the list's partition costs less than many point reads
-            return {i.item_id: i for i in self.mirror_items(list_name) if i.item_id in wanted}
-        return {i: item for i in wanted if (item := self.mirror_get(list_name, i)) is not None}
+        return self._mirror.many(list_name, item_ids)
 
     def mirror_etags(self, list_name: str, item_ids: Iterable[str]) -> dict[str, str | None]:
-        wanted = set(item_ids)
-        if len(wanted) <= 20:
-            return {i: item.etag for i, item in self.mirror_many(list_name, wanted).items()}
-        rows = self._query("mirror", "PartitionKey eq @list", {"list": list_name}, select=["RowKey", "etag"])
-        return {key: row.get("etag") or None for row in rows if (key := unescape_key(str(row["RowKey"]))) in wanted}
+        return self._mirror.etags(list_name, item_ids)
 
     def mirror_groups(self, list_name: str) -> set[str]:
-        rows = self._query("mirror", "PartitionKey eq @list", {"list": list_name}, select=["grp"])
-        return {str(row["grp"]) for row in rows if row.get("grp")}
+        return self._mirror.groups(list_name)
 
     def mirror_items(self, list_name: str, group: str | None = None) -> list[MirrorItem]:
-        if group is None:
-            entities = self._query("mirror", "PartitionKey eq @list", {"list": list_name})
-        else:
-            entities = self._query("mirror", "PartitionKey eq @list and grp eq @grp", {"list": list_name, "grp": group})
-        return [self._item(e) for e in entities]
+        return self._mirror.items(list_name, group)
 
     def mirror_put(self, items: Iterable[MirrorItem]) -> None:
-        by_list: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-        for item in items:
-            by_list.setdefault(item.list_name, []).append(("upsert", self._mirror_entity(item)))
-        for operations in by_list.values():
-            self._transact("mirror", operations)
-
-    def _known(self, list_name: str) -> set[str]:
-        return {unescape_key(str(e["RowKey"])) for e in self._query(
-            "mirror", "PartitionKey eq @list", {"list": list_name}, select=["RowKey"])}
+        self._mirror.put(items)
 
     def mirror_delete(self, list_name: str, item_ids: Iterable[str]) -> None:
-        known = self._known(list_name)
-        self._transact("mirror", [("delete", {"PartitionKey": list_name, "RowKey": escape_key(i)})
-                                  for i in dict.fromkeys(item_ids) if i in known])
+        self._mirror.delete(list_name, item_ids)
 
     def mirror_replace(self, list_name: str, items: Iterable[MirrorItem]) -> set[str]:
-        items = list(items)
-        dropped = self._known(list_name) - {i.item_id for i in items}
-        self._transact("mirror", [("delete", {"PartitionKey": list_name, "RowKey": escape_key(i)})
-                                  for i in sorted(dropped)])
-        self.mirror_put(items)
-        return dropped
+        return self._mirror.replace(list_name, items)
 
     # --- ledger -------------------------------------------------------------------------------------------------
     @staticmethod
