@@ -273,16 +273,19 @@ class SharePointLists:
         if not bare:
             return result
         if len(bare) > READ_ONE_BY_ONE:
-            wanted = set(bare)
-            found: dict[str, ListItem | None] = dict.fromkeys(bare)
-            found |= {item.id: item for item in self.iter_items(list_id, label=label) if item.id in wanted}
+            missing = set(bare)
+            for item in self.iter_items(list_id, label=label):  # each in its place as its page comes (memory)
+                if item.id in missing:
+                    result.changed[item.id] = item
+                    missing.discard(item.id)
+            found: dict[str, ListItem | None] = dict.fromkeys(missing)
         else:
             found = self.read_items(list_id, bare, label=label)
-        for item_id, item in found.items():
-            if item is None:  # deleted since the change
+        for item_id, fresh in found.items():
+            if fresh is None:  # deleted since the change
                 del result.changed[item_id]
                 result.deleted.add(item_id)
             else:
-                result.changed[item_id] = item
+                result.changed[item_id] = fresh
         result.reread += len(bare)
         return result

@@ -68,6 +68,13 @@ def _columns(fields: dict[str, Any]) -> dict[str, Any]:
             if k not in SYSTEM_FIELDS and not k.startswith(("@", "_")) and "@" not in k and v not in (None, "", [])}
 
 
+def _columns_kept(fields: dict[str, Any]) -> dict[str, Any]:
+    """What the mirror keeps of a write's answer: the columns, as a read keeps them (no annotations, no
+    SharePoint bookkeeping; `_x...` is a column's encoded name, kept)."""
+    return {k: v for k, v in fields.items() if not k.startswith("@") and k not in SYSTEM_FIELDS
+            and not (k.startswith("_") and not k.startswith("_x"))}
+
+
 def same_columns(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Whether two readings of an item hold the same values in the list's columns (system fields aside)."""
     return _columns(a) == _columns(b)
@@ -94,6 +101,7 @@ class Applied:
     deleted: list[MirrorItem] = field(default_factory=list)  # as they were before
     own_writes: int = 0
     full: bool = False
+    seen: int = 0  # items the change feed held
 
     @property
     def count(self) -> int:
@@ -103,7 +111,7 @@ class Applied:
 def feed_line(name: str, delta: DeltaResult, applied: Applied) -> str:
     """A progress line on what a list's change feed held, agreeing with the run's summary: our own writes coming
     back are told apart from what people changed."""
-    seen = len(delta.changed) + len(delta.deleted)
+    seen = applied.seen
     if applied.full:
         return f"{name}: read the whole list ({count(seen, 'item')})"
     if not seen:
@@ -201,15 +209,16 @@ class ListMirror:
 
         The echo of our own writes is told apart cheaply: first by eTag alone (the mirror holds the eTag each
         write led to; `read_changes` compares them and reads no fields for those, `delta.known`); only the rest
-        are read whole, and one whose columns are what the mirror holds is an echo too (its eTag is learned)."""
-        applied = Applied(full=delta.full)
+        are read whole, and one whose columns are what the mirror holds is an echo too (its eTag is learned).
+        The changes taken in are taken out of `delta.changed`."""
+        applied = Applied(full=delta.full, seen=len(delta.changed) + len(delta.deleted))
         items, rest = [], list(delta.changed)
         if not delta.full:  # (`read_changes` has told these by eTag already, reading no fields for them)
             rest = [i for i in delta.changed if i not in delta.known]
             applied.own_writes = len(delta.changed) - len(rest)
         known = self.store.mirror_many(self.name, rest)  # one read for the page's others, not one an item
-        for item_id in rest:
-            item, old = delta.changed[item_id], known.get(item_id)
+        for item_id in rest:  # (each change let go once taken in: memory holds one copy of a big read, not two)
+            item, old = delta.changed.pop(item_id), known.get(item_id)
             if not delta.full and old is not None and same_columns(old.fields, item.fields):
                 applied.own_writes += 1  # what we wrote, at an eTag we could not foresee: learn it
                 items.append(self.item(item))
@@ -237,7 +246,7 @@ class ListMirror:
               progress: Callable[[str], None] | None = None, known: dict[str, MirrorItem] | None = None) -> Written:
         """Write columns back in `$batch`es, each conditional on its eTag; the mirror follows what was written.
         `known`: the mirrored items the updates were decided from, when the caller has them (saves reading them
-        from the store again)."""
+        from the store again); each is let go from it once used, as the item's new state takes its place."""
         outcome = Written()
         if not updates:
             return outcome
@@ -263,7 +272,7 @@ class ListMirror:
         """One chunk of `write`: its `$batch`es, then the mirror; whether anything was written."""
         answers = lists.update_fields(self.name, updates, label=self.name)
         written = []
-        known = {u.item_id: given[u.item_id] for u in updates if u.item_id in given}
+        known = {u.item_id: given.pop(u.item_id) for u in updates if u.item_id in given}  # (let go once written)
         known |= {u.item_id: self._held[u.item_id] for u in updates
                   if u.item_id not in known and u.item_id in self._held}
         known |= self.store.mirror_many(self.name, [u.item_id for u in updates if u.item_id not in known])
@@ -272,8 +281,7 @@ class ListMirror:
             old = known.get(update.item_id)
             if answer.ok and isinstance(answer.body, dict) and old is not None:
                 # what the item now holds: what it held, what we wrote, and whatever the answer shows
-                fields = {**old.fields, **update.fields, **{k: v for k, v in answer.body.items()
-                                                            if not k.startswith("@")}}
+                fields = {**old.fields, **update.fields, **_columns_kept(answer.body)}
                 etag = answer.body.get("@odata.etag")  # Graph's answer need not carry it: then the next version
                 etag = etag if isinstance(etag, str) else next_etag(update.etag)  # (None: read again first)
                 written.append(MirrorItem(self.name, update.item_id, etag, old.created, fields, self.group(fields)))

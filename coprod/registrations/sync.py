@@ -314,7 +314,7 @@ class RegistrationSync:
             report.full_read = report.full_read or changes[name].full
         touched, deleted_sessions = self._apply_sessions(sessions, report)
         touched |= self._apply_registrations(registrations, report)
-        registrations.changed.clear()  # mirrored now: decided from the mirror, session by session (memory)
+        registrations.changed.clear()  # (our own writes' echo, all apply() left): decided from the mirror now
         touched |= set(sessions_to_decide(self.store))
         if sessions.full or registrations.full:
             touched |= self.registrations.groups()

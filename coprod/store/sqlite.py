@@ -140,8 +140,8 @@ class SqliteStore:
             return [self._item(row) for row in self._db.execute(query, args)]
 
     def mirror_put(self, items: Iterable[MirrorItem]) -> None:
-        rows = [(i.list_name, i.item_id, i.etag, i.created, i.group, json.dumps(i.fields, ensure_ascii=False))
-                for i in items]
+        rows = ((i.list_name, i.item_id, i.etag, i.created, i.group, json.dumps(i.fields, ensure_ascii=False))
+                for i in items)  # (one row at a time: a run's whole list is not held twice)
         with self._tx() as db:
             db.executemany("INSERT OR REPLACE INTO mirror VALUES (?, ?, ?, ?, ?, ?)", rows)
 
