@@ -83,6 +83,10 @@ def main() -> None:
                                            services.message_config(), clock=time.time)
             meter.measure(f"queue the {args.waiting:,} waiting-list notices",
                           lambda: sum(messages.run().queued.values()), "goal: <= 2 s")
+            assert isinstance(services.store, SqliteStore)
+            queued, stored = services.store._db.execute("SELECT count(*), sum(length(payload)) FROM outbox").fetchone()
+            print(f"  {'  the outbox then holds':<44} {queued:>8,} emails in {stored / 1e6:.1f} MB "
+                  f"({stored / max(queued, 1) / 1000:.1f} KB each, compressed)")
             emulator.edit("Registrations", people[PLACES + args.waiting // 2], {"Cancel": True})
             meter.measure("one person leaves the queue", lambda: sync.run().writes, "goal: <= 2 requests")
             emulator.edit("Registrations", people[0], {"Cancel": True})

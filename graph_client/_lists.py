@@ -180,10 +180,25 @@ class SharePointLists:
 
     # --- delta ---------------------------------------------------------------
     def _delta_start(self, list_id: str) -> str:
-        # No `$expand=fields`: a change is told by id and eTag, and only the items whose eTag the caller does not
-        # hold have their fields read (`_fill_fields`). Most of what follows a big write is our own write coming
-        # back, which then costs its id and eTag alone.
-        return f"{self._list_path(list_id)}/items/delta?$top={self.page_size}"
+        return f"{self._list_path(list_id)}/items/delta?$expand=fields&$top={self.page_size}"
+
+    def latest(self, list_id: str, *, fields: bool, label: str = "list") -> str:
+        """A delta link for the changes from now on (`token=latest`), its pages with the items' fields or
+        without them (then `_fill_fields` reads those of the items whose eTag the caller does not hold)."""
+        params = {"token": "latest", "$top": str(self.page_size)} | ({"$expand": "fields"} if fields else {})
+        operation = f"read {label} changes"
+        page = self.client.get(operation, f"{self._list_path(list_id)}/items/delta", ItemPage, params=params)
+        if not page.delta_link:
+            raise InvalidResponseError(operation, 200, "application/json", "token=latest gave no deltaLink")
+        return page.delta_link
+
+    def changed_since(self, list_id: str, delta_link: str, *, label: str = "list") -> bool:
+        """Whether anything changed in the list since `delta_link` (one page read; a 410 counts as a change)."""
+        try:
+            page = self.client.get(f"read {label} changes", delta_link, ItemPage)
+        except GoneError:
+            return True
+        return bool(page.value) or page.next_link is not None
 
     def delta(self, list_id: str, delta_link: str | None, *, label: str = "list",
               known: KnownEtags | None = None) -> DeltaResult:

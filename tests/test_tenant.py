@@ -11,7 +11,7 @@ import pytest
 
 from config import load_settings
 from coprod.guests.rules import GuestNotes
-from coprod.lists.mirror import ListMirror, read_changes
+from coprod.lists.mirror import ListMirror, read_changes, reads_light
 from coprod.registrations.rules import Notes
 from coprod.run import run_held
 from coprod.runtime import Services
@@ -264,18 +264,21 @@ class TestListHabits:
         assert third.written == 1  # decided again on the fresh state, it goes
         assert programme.field("Sessions", session, "Title") == "Being included (renamed)"
 
-    def test_the_echo_of_our_writes_is_told_by_etag_alone(self, programme: Programme) -> None:
-        """The run after a full sync reads every item it wrote back: each is recognised by the eTag the mirror
-        foresaw, without reading its fields from Graph, its columns from the store, or writing it again."""
-        session = programme.session("Being included", soon())
-        for n in range(30):
-            programme.register(session, f"Person {n}")
-        programme.run()
+    def test_after_a_write_bigger_than_a_page_the_echo_is_read_without_fields_and_told_by_etag(
+            self, programme: Programme) -> None:
+        """The run after a big write reads every item it wrote back: pages without fields, each item told by the
+        eTag the mirror foresaw, nothing read from the store or written again. Then pages carry fields again,
+        so a person's change costs one request."""
         services = programme.services
+        services.lists.page_size = 10  # a big write: more items than a delta page holds
+        session = programme.session("Being included", soon(), capacity=40)
+        regs = [programme.register(session, f"Person {n}") for n in range(30)]
+        programme.run()
+        assert reads_light(services.store, "Registrations")
         mirror = ListMirror(services.store, "Registrations")
         before = services.graph.stats["requests"]
         echo = read_changes(services.lists, services.store, ["Registrations"])["Registrations"]
-        assert services.graph.stats["requests"] - before == 1  # the delta page, in one $batch; no fields read
+        assert services.graph.stats["requests"] - before == 3  # 3 pages of 10 ids and eTags; no fields read
         assert (len(echo.known), echo.reread) == (30, 0)
         assert not any(item.has_fields for item in echo.changed.values())
         read_whole: list[int] = []
@@ -284,9 +287,17 @@ class TestListHabits:
             name, ids)  # type: ignore[method-assign]
         applied = mirror.apply(echo)
         assert (applied.own_writes, applied.changed, read_whole) == (30, [], [0])
+        services.store.mirror_many = many  # type: ignore[method-assign]
+        programme.run()  # writes nothing: back to pages with fields
+        assert not reads_light(services.store, "Registrations")
+        programme.edit("Registrations", regs[4], Cancel=True)
+        before = services.graph.stats["requests"]
+        change = read_changes(services.lists, services.store, ["Registrations"])["Registrations"]
+        assert services.graph.stats["requests"] - before == 1 and change.changed[regs[4]].has_fields
 
     def test_a_change_among_the_echoes_has_its_fields_read_and_is_decided(self, programme: Programme) -> None:
-        session = programme.session("Being included", soon())
+        programme.services.lists.page_size = 10
+        session = programme.session("Being included", soon(), capacity=40)
         regs = [programme.register(session, f"Person {n}") for n in range(30)]
         programme.run()
         programme.edit("Registrations", regs[4], Cancel=True)  # a person's change among our writes' echo
@@ -296,6 +307,25 @@ class TestListHabits:
         assert echo.changed[regs[4]].fields["Cancel"] is True
         programme.run()
         assert programme.field("Registrations", regs[4], "Status") == "Cancelled"
+
+    def test_an_edit_while_the_link_is_changed_keeps_the_old_link_and_is_not_missed(
+            self, programme: Programme) -> None:
+        services = programme.services
+        services.lists.page_size = 10
+        session = programme.session("Being included", soon(), capacity=40)
+        regs = [programme.register(session, f"Person {n}") for n in range(30)]
+        latest = services.lists.latest
+
+        def edited_meanwhile(name: str, **kwargs: Any) -> str:
+            programme.edit("Registrations", regs[7], Cancel=True)  # after the run read its changes, before now
+            services.lists.latest = latest  # type: ignore[method-assign]
+            return latest(name, **kwargs)
+
+        services.lists.latest = edited_meanwhile  # type: ignore[method-assign]
+        programme.run()
+        assert not reads_light(services.store, "Registrations")  # the old link was kept
+        programme.run()
+        assert programme.field("Registrations", regs[7], "Status") == "Cancelled"
 
 
 def test_status_names_what_is_blocked_in_plain_words(programme: Programme, emulator: EmulatorServer) -> None:

@@ -46,7 +46,7 @@ from graph_client import (
 )
 
 __all__ = ["WRITE_REFUSED", "Applied", "ListMirror", "Written", "feed_line", "mirror_item", "read_changes",
-           "same_columns", "save_link"]
+           "reads_light", "relink", "same_columns", "save_link"]
 
 log = logging.getLogger("coprod.lists.mirror")
 Grouper = Callable[[dict[str, Any]], str | None]
@@ -88,9 +88,36 @@ def read_changes(lists: SharePointLists, store: StateStore, names: Iterable[str]
     return dict(zip(names, results, strict=True))
 
 
-def save_link(store: StateStore, name: str, delta: DeltaResult) -> None:
-    """Remember where this list's changes were read up to. Call only once they are processed."""
+def save_link(store: StateStore, name: str, delta: DeltaResult, *, light: bool | None = None) -> None:
+    """Remember where this list's changes were read up to. Call only once they are processed. `light`: the
+    link now reads pages without fields (True) or with them (False), after `relink`."""
     store.set_checkpoint(f"delta.{name}", delta.delta_link)
+    if light is not None:
+        store.set_checkpoint(f"delta.{name}.light", "1" if light else "")
+
+
+def reads_light(store: StateStore, name: str) -> bool:
+    """Whether this list's saved link reads pages without fields (see `relink`)."""
+    return store.get_checkpoint(f"delta.{name}.light") == "1"
+
+
+def relink(lists: SharePointLists, name: str, delta: DeltaResult, *, fields: bool) -> bool:
+    """Point `delta`'s link at now, its pages with the items' fields or without, if nothing changed meanwhile.
+
+    A run about to write more items than a delta page holds has the next run read pages without fields: most
+    of what they hold is that write coming back, told by its eTag alone, and only the others have their fields
+    read. The run after, writing few, goes back to pages with fields, so a person's change costs one request.
+    The new link is taken first (`token=latest`), then the old one is read: if anything changed since it (a
+    person's edit while this run decided), the old link is kept and nothing is missed."""
+    try:
+        fresh = lists.latest(name, fields=fields, label=name)
+        if lists.changed_since(name, delta.delta_link, label=name):
+            return False
+    except GraphError as error:  # the old link still serves
+        log.warning("%s", error)
+        return False
+    delta.delta_link = fresh
+    return True
 
 
 @dataclass

@@ -40,7 +40,7 @@ from coprod.handoffs import (
 )
 from coprod.links import Signer
 from coprod.lists.fields import normalise_email
-from coprod.lists.mirror import ListMirror, feed_line, read_changes, save_link
+from coprod.lists.mirror import ListMirror, feed_line, read_changes, reads_light, relink, save_link
 from coprod.registrations.rules import (
     HELD,
     Decision,
@@ -323,9 +323,12 @@ class RegistrationSync:
         touched |= self._mail_failures()
 
         retry_later: set[str] = set()
-        for _round in range(MAX_CONFLICT_ROUNDS):
+        light: bool | None = None
+        for round_ in range(MAX_CONFLICT_ROUNDS):
             with self.store.batch():  # the decisions' hand-offs: one transaction, not one each
                 reg_updates, session_updates = self._decide(touched, deleted_sessions, report)
+            if round_ == 0:
+                light = self._relink(registrations, len(reg_updates))
             conflicted, failed = self._write(self.registrations, reg_updates, report)
             self._fresh |= conflicted  # read again: changed by someone meanwhile
             s_conflicted, s_failed = self._write(self.sessions, session_updates, report)
@@ -343,8 +346,17 @@ class RegistrationSync:
         for entry in self._cancel_entries:
             settle(self.store, entry)
         save_link(self.store, "Sessions", sessions)
-        save_link(self.store, "Registrations", registrations)
+        save_link(self.store, "Registrations", registrations, light=light)
         return report
+
+    def _relink(self, registrations: DeltaResult, writes: int) -> bool | None:
+        """Before writing: the next run reads its pages without fields if this one writes more than a page
+        holds (they will be mostly our writes coming back), with them otherwise (`relink`). Returns what the
+        link now reads (True: without fields), or None if it is as it was."""
+        light = writes > self.lists.page_size
+        if light == reads_light(self.store, "Registrations"):
+            return None
+        return light if relink(self.lists, "Registrations", registrations, fields=not light) else None
 
     def _session_of(self, registration_id: str) -> str:
         item = self.registrations.get(registration_id)
