@@ -3,21 +3,32 @@
 A transaction is at most BATCH operations on one partition and under BATCH_BYTES. Transactions on distinct keys
 are sent TOGETHER at a time, so one is built or read while another is being served: on Azurite (one Node process)
 and on Table Storage alike, a transaction is mostly waiting.
+
+The SDK's own transaction builds every operation as an HTTP request object and reads the answer with the email
+package's MIME parser: about 1 ms of CPU an entity, most of a first sync's CPU on Table Storage. `_send` writes
+the same multipart body (the Table service's documented batch format, as the SDK sends it) and reads only each
+operation's status line, through the SDK's own pipeline (its authentication, retries and transport). A
+transaction it does not see succeed whole is sent again through the SDK's `submit_transaction`, which either
+succeeds or raises the SDK's TableTransactionError with Table Storage's reason: a refused transaction changes
+nothing, so sending it again is safe.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote
 
 from coprod.store._entities import BATCH, BATCH_BYTES
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
-__all__ = ["TOGETHER", "together", "transact"]
+__all__ = ["TOGETHER", "send", "together", "transact"]
 
 TOGETHER = 4  # transactions under way at once
 T = TypeVar("T")
@@ -46,4 +57,75 @@ def transact(client: TableClient, operations: Iterable[tuple[Any, ...]]) -> None
             size = 0
         batches[-1].append((*operation, {"mode": UpdateMode.REPLACE}) if operation[0] == "upsert" else operation)
         size += weight
-    together(client.submit_transaction, [b for b in batches if b])
+    together(lambda batch: send(client, batch), [b for b in batches if b])
+
+
+_STATUS = re.compile(rb"^HTTP/1\.1 (\d{3})", re.MULTILINE)
+_INT32 = range(-(2**31), 2**31)
+
+
+def _json(entity: dict[str, Any]) -> str:
+    """An entity as the Table service reads it: a double and a 64-bit integer say so (`@odata.type`)."""
+    body: dict[str, Any] = {}
+    for name, value in entity.items():
+        if value is None:
+            continue
+        if isinstance(value, float):
+            body |= {name: value, f"{name}@odata.type": "Edm.Double"}
+        elif isinstance(value, int) and not isinstance(value, bool) and value not in _INT32:
+            body |= {name: str(value), f"{name}@odata.type": "Edm.Int64"}
+        else:
+            body[name] = value
+    return json.dumps(body)  # (ASCII, as the SDK sends it: a raw U+2028 breaks some parsers)
+
+
+def _operation(table_url: str, version: str, operation: tuple[Any, ...]) -> str:
+    action, entity = operation[0], operation[1]
+    options = operation[2] if len(operation) > 2 else {}
+    key = (f"(PartitionKey='{quote(str(entity['PartitionKey']).replace(chr(39), chr(39) * 2), safe='')}',"
+           f"RowKey='{quote(str(entity['RowKey']).replace(chr(39), chr(39) * 2), safe='')}')")
+    headers = [f"x-ms-version: {version}", "DataServiceVersion: 3.0"]
+    body = ""
+    if action == "create":
+        line, body = f"POST {table_url} HTTP/1.1", _json(dict(entity))
+        headers.append("Accept: application/json;odata=minimalmetadata")
+    elif action in ("upsert", "update"):
+        if str(options.get("mode", "")).lower() not in ("replace", "updatemode.replace"):
+            raise ValueError("only whole-entity replaces are sent this way")
+        line, body = f"PUT {table_url}{key} HTTP/1.1", _json(dict(entity))
+        headers.append("Accept: application/json")
+        if action == "update":
+            headers.append(f"If-Match: {options['etag'] if options.get('etag') else '*'}")
+    elif action == "delete":
+        line = f"DELETE {table_url}{key} HTTP/1.1"
+        headers += ["Accept: application/json;odata=minimalmetadata",
+                    f"If-Match: {options['etag'] if options.get('etag') else '*'}"]
+    else:
+        raise ValueError(f"no such operation: {action}")
+    if body:
+        headers = ["Content-Type: application/json", f"Content-Length: {len(body.encode())}", *headers]
+    return "\r\n".join([line, *headers, "", body])
+
+
+def send(client: TableClient, batch: list[Any]) -> None:
+    """One transaction (see the module's docstring): like `client.submit_transaction(batch)`, with less CPU."""
+    from azure.core.rest import HttpRequest
+
+    try:
+        base = f"{client.scheme}://{client._primary_hostname}"  # (as the SDK's own transaction builds it)
+        changeset, outer = f"changeset_{uuid.uuid4()}", f"batch_{uuid.uuid4()}"
+        parts = [f"--{changeset}\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n"
+                 f"Content-ID: {n}\r\n\r\n{_operation(f'{base}/{client.table_name}', client.api_version, op)}\r\n"
+                 for n, op in enumerate(batch)]
+        body = (f"--{outer}\r\nContent-Type: multipart/mixed; boundary={changeset}\r\n\r\n" + "".join(parts)
+                + f"--{changeset}--\r\n\r\n--{outer}--\r\n").encode()
+    except (KeyError, ValueError, TypeError, AttributeError):  # not one this builder knows: the SDK's way
+        client.submit_transaction(batch)
+        return
+    request = HttpRequest("POST", f"{base}/$batch", content=body, headers={
+        "x-ms-version": client.api_version, "DataServiceVersion": "3.0", "MaxDataServiceVersion": "3.0;NetFx",
+        "Content-Type": f"multipart/mixed; boundary={outer}", "Accept": "application/json"})
+    response = client._client.send_request(request, stream=True)  # (its own pipeline: auth, retries)
+    statuses = [int(s) for s in _STATUS.findall(response.read())] if response.status_code == 202 else []
+    if len(statuses) != len(batch) or any(not 200 <= s < 300 for s in statuses):
+        client.submit_transaction(batch)  # refused, or not understood: the SDK's way says why

@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from coprod.store._azure_batch import together, transact
+from coprod.store._azure_batch import send, together, transact
 from coprod.store._azure_leases import TableLeases
 from coprod.store._azure_mirror import PackedMirror
 from coprod.store._base import LedgerEntry, MirrorItem, OutboxEntry
@@ -184,7 +184,7 @@ class AzureTableStore(TableLeases):
 
         def add(chunk: dict[str, dict[str, Any]]) -> set[str]:
             try:
-                self._tables["ledger"].submit_transaction([("create", entity) for entity in chunk.values()])
+                send(self._tables["ledger"], [("create", entity) for entity in chunk.values()])
                 return set(chunk)
             except TableTransactionError:
                 return {key for key, entity in chunk.items() if self._insert("ledger", entity)}
