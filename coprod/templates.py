@@ -51,7 +51,7 @@ def _environment(autoescape: bool) -> jinja2.Environment:
     # autoescape is off only for the plain-text parts of emails, which no browser renders as HTML
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(_ROOT), autoescape=autoescape,  # noqa: S701
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                             keep_trailing_newline=True)
+                             keep_trailing_newline=True, auto_reload=False)  # (no file check on each use)
     env.filters["uk_time"] = uk_time
     env.filters["uk_end"] = uk_clock
     env.filters["waiting"] = _without_link

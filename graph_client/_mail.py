@@ -45,6 +45,8 @@ def header_text(value: str) -> str:
     Python's email package refuses a header with a line break in it (and CR or LF could start a new header);
     Unicode's own separators (U+2028, U+2029, U+0085) would be taken as line ends by other readers.
     """
+    if value.isascii() and value.isprintable():  # (most text: nothing to fold but runs of spaces)
+        return _SPACES.sub(" ", value).strip()
     folded = "".join(" " if ch in _BIDI or unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in value)
     return _SPACES.sub(" ", folded).strip()
 
