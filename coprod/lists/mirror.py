@@ -4,8 +4,9 @@ Every reconciler does the same three things with its lists, so they live here:
 
 - `read_changes`: what changed in several lists since their saved delta
   links, the first page of each in one `$batch` (a quiet run is one request).
-  Delta pages carry ids and eTags; fields are read only for the items whose
-  eTag the mirror does not hold;
+  An item at the eTag the mirror holds is told apart without its fields, and
+  after a write bigger than a page the pages carry ids and eTags alone
+  (`relink`): fields are then read only for the items the mirror does not hold;
 - `ListMirror.apply`: put those changes into the mirror, telling people's
   changes from the echo of our own last writes (delta returns those too). The
   mirror holds the eTag each write led to: the one the answer carried, or,
@@ -254,13 +255,12 @@ class ListMirror:
             applied.changed.append((old, new))
             items.append(new)
         if delta.full:
+            known = {i.item_id: i for i in self.items()}
             if self.staged:
-                known = {i.item_id: i for i in self.items()}
                 dropped = set(known) - {i.item_id for i in items}
                 self.delete(dropped)
                 self.hold(items)
             else:
-                known = {i.item_id: i for i in self.items()}
                 dropped = self.store.mirror_replace(self.name, items)
             applied.deleted = [known[i] for i in sorted(dropped)]
         else:

@@ -113,19 +113,21 @@ def send(client: TableClient, batch: list[Any]) -> None:
 
     try:
         base = f"{client.scheme}://{client._primary_hostname}"  # (as the SDK's own transaction builds it)
+        pipeline = client._client.send_request  # (its own pipeline: auth, retries)
         changeset, outer = f"changeset_{uuid.uuid4()}", f"batch_{uuid.uuid4()}"
         parts = [f"--{changeset}\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n"
                  f"Content-ID: {n}\r\n\r\n{_operation(f'{base}/{client.table_name}', client.api_version, op)}\r\n"
                  for n, op in enumerate(batch)]
         body = (f"--{outer}\r\nContent-Type: multipart/mixed; boundary={changeset}\r\n\r\n" + "".join(parts)
                 + f"--{changeset}--\r\n\r\n--{outer}--\r\n").encode()
-    except (KeyError, ValueError, TypeError, AttributeError):  # not one this builder knows: the SDK's way
+    except (KeyError, ValueError, TypeError, AttributeError):  # not one this builder knows (or an SDK without
+        # the attributes it uses): the SDK's own way
         client.submit_transaction(batch)
         return
     request = HttpRequest("POST", f"{base}/$batch", content=body, headers={
         "x-ms-version": client.api_version, "DataServiceVersion": "3.0", "MaxDataServiceVersion": "3.0;NetFx",
         "Content-Type": f"multipart/mixed; boundary={outer}", "Accept": "application/json"})
-    response = client._client.send_request(request, stream=True)  # (its own pipeline: auth, retries)
+    response = pipeline(request, stream=True)
     statuses = [int(s) for s in _STATUS.findall(response.read())] if response.status_code == 202 else []
     if len(statuses) != len(batch) or any(not 200 <= s < 300 for s in statuses):
         client.submit_transaction(batch)  # refused, or not understood: the SDK's way says why
