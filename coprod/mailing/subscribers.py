@@ -76,7 +76,6 @@ class MailingList:
         self.updates = ListMirror(store, "Updates")
         self._asked: set[str] = set()  # rows whose person asked to join in this run: they get a confirmation
         self._rejoin: set[str] = set()  # Unsubscribed rows whose address asked to join again: asked if they mean it
-        self._left: set[str] = set()  # rows an admin set to Unsubscribed since the last run
         self.campaigns = Campaigns(lists, store, outbox, signer, config, self.subscribers, self.updates, clock=clock,
                                    progress=self.progress)
 
@@ -84,10 +83,9 @@ class MailingList:
     def run(self, changes: dict[str, Any] | None = None) -> ListReport:
         report = ListReport()
         changes = changes or read_changes(self.lists, self.store, self.LISTS)
-        applied = self.subscribers.apply(changes["Subscribers"])
+        self.subscribers.apply(changes["Subscribers"])  # (every row is decided on its Status each run)
         self.updates.apply(changes["Updates"])
         self._asked, self._rejoin = set(), set()
-        self._left = {new.item_id for _, new in applied.changed if new.fields.get("Status") == "Unsubscribed"}
         for entry, request in handoffs.pending(self.store, SubscriberDue):
             try:
                 self._handoff(entry, request, report)
