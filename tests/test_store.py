@@ -97,14 +97,16 @@ def test_the_store_is_chosen_by_its_url(tmp_path: Path, azurite: str) -> None:
     assert "not base64" not in str(caught.value)  # the string may hold a key: never shown
 
 
+@pytest.fixture
+def tables(azurite: str, clock: Clock) -> Iterator[AzureTableStore]:
+    """A Table Storage store of its own (tables under a fresh prefix) on the shared Azurite."""
+    db = azure_store(azurite, clock, f"t{uuid.uuid4().hex[:12]}")
+    yield db
+    db.close()
+
+
 class TestTableStorageLimits:
     """What Table Storage cannot hold as it is (64 KiB a property, 1 MiB an entity) and how it is kept."""
-
-    @pytest.fixture
-    def tables(self, azurite: str, clock: Clock) -> Iterator[AzureTableStore]:
-        db = azure_store(azurite, clock, f"t{uuid.uuid4().hex[:12]}")
-        yield db
-        db.close()
 
     def test_a_record_longer_than_a_property_is_split_and_read_back_whole(self, tables: AzureTableStore) -> None:
         body = "Zoë “quoted” " * 20_000  # 260,000 characters over several properties
@@ -190,12 +192,6 @@ class TestTransactions:
 
 class TestPackedMirror:
     """On Table Storage a session's registrations share a few entities: reading one session is one range read."""
-
-    @pytest.fixture
-    def tables(self, azurite: str, clock: Clock) -> Iterator[AzureTableStore]:
-        db = azure_store(azurite, clock, f"t{uuid.uuid4().hex[:12]}")
-        yield db
-        db.close()
 
     def test_a_thousand_registrations_are_a_few_entities_and_a_session_one_read(
             self, tables: AzureTableStore, monkeypatch: pytest.MonkeyPatch) -> None:
