@@ -121,6 +121,27 @@ class TestTableStorageLimits:
         kept = tables.mirror_get("Registrations", "9")
         assert kept is not None and kept.fields == {"Title": "x" * 10_000, "Email": "a@x.org"}
 
+    def test_text_far_from_ascii_stays_within_every_limit(self, tables: AzureTableStore,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+        """Accents and emoji take more room in UTF-16 (how Table Storage counts a property) and on the wire
+        (escaped JSON, as the SDK sends it too) than their length in characters says."""
+        from azure.core.pipeline.transport import RequestsTransport
+
+        from coprod.store import MirrorItem
+
+        bodies: list[int] = []
+        real = RequestsTransport.send
+        monkeypatch.setattr(RequestsTransport, "send", lambda transport, request, **kw: bodies.append(
+            len(request.body or b"")) or real(transport, request, **kw))
+        emoji = "\U0001F600" * 20_000  # 40,000 UTF-16 units: more than a property's 64 KiB if stored as it is
+        items = [MirrorItem("Registrations", str(n), f'"e{n}"', "", {"Title": "ż" * 20_000}, "1") for n in range(150)]
+        tables.mirror_put([*items, MirrorItem("Registrations", "900", None, "", {"AccessNeeds": emoji}, "1")])
+        assert max(bodies) <= 4 * 1024 * 1024  # every transaction within its 4 MiB
+        assert tables.mirror_get("Registrations", "900").fields == {"AccessNeeds": emoji}  # type: ignore[union-attr]
+        assert len(tables.mirror_items("Registrations", group="1")) == 151
+        stored = [v for e in tables._tables["mirror"].list_entities() for v in e.values() if isinstance(v, str)]
+        assert max(len(v.encode("utf-16-le")) for v in stored) <= 64 * 1024
+
     def test_any_other_record_too_big_is_refused_with_a_clear_error(self, tables: AzureTableStore) -> None:
         with pytest.raises(ValueError, match="too large for Table Storage"):
             tables.ledger_add("k", "test", {"x": "y" * 1_000_000})

@@ -51,7 +51,7 @@ def transact(client: TableClient, operations: Iterable[tuple[Any, ...]]) -> None
     batches: list[list[Any]] = [[]]
     size = 0
     for operation in operations:
-        weight = len(json.dumps(operation[1], ensure_ascii=False, default=str)) * 2
+        weight = len(_json(dict(operation[1]))) + 500  # what goes on the wire: the entity and its request's lines
         if batches[-1] and (len(batches[-1]) >= BATCH or size + weight > BATCH_BYTES):
             batches.append([])
             size = 0
@@ -79,11 +79,15 @@ def _json(entity: dict[str, Any]) -> str:
     return json.dumps(body)  # (ASCII, as the SDK sends it: a raw U+2028 breaks some parsers)
 
 
+def _key(value: Any) -> str:
+    """A key in an entity's address: a quote doubled, then URL-escaped (as the SDK writes it)."""
+    return quote(str(value).replace("'", "''"), safe="")
+
+
 def _operation(table_url: str, version: str, operation: tuple[Any, ...]) -> str:
     action, entity = operation[0], operation[1]
     options = operation[2] if len(operation) > 2 else {}
-    key = (f"(PartitionKey='{quote(str(entity['PartitionKey']).replace(chr(39), chr(39) * 2), safe='')}',"
-           f"RowKey='{quote(str(entity['RowKey']).replace(chr(39), chr(39) * 2), safe='')}')")
+    key = f"(PartitionKey='{_key(entity['PartitionKey'])}',RowKey='{_key(entity['RowKey'])}')"
     headers = [f"x-ms-version: {version}", "DataServiceVersion: 3.0"]
     body = ""
     if action == "create":

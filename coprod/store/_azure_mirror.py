@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from coprod.store._azure_batch import together, transact
 from coprod.store._base import MirrorItem
-from coprod.store._entities import after, escape_key, fit_fields, pack, unpack
+from coprod.store._entities import after, escape_key, fit_fields, pack, packed_json, units, unpack
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["PackedMirror"]
 
 GROUP_ITEMS = 100  # items in one chunk entity at most
-CHUNK_CHARS = 300_000  # and characters of JSON (pack() takes up to 450,000: an item too big alone has a chunk alone)
+CHUNK_CHARS = 300_000  # and UTF-16 units of JSON (pack() takes up to 450,000: an item too big has a chunk alone)
 BUCKET = 1000  # item ids per index entity
 ROUNDS = 5  # a write that lost a race is done again from a fresh reading, this many times at most
 Loc = tuple[str, str | None]  # (chunk RowKey, eTag)
@@ -157,7 +157,7 @@ class PackedMirror:
         sizes = {e["RowKey"]: [int(e.get("n", 0)), int(e.get("chars", 0))]
                  for e in self._range(list_name, "g|", select=["RowKey", "n", "chars"])}
         texts = {i: [item.etag or "", item.created, fit_fields(item.fields)] for i, item in put.items()}
-        weight = {i: len(str(value)) for i, value in texts.items()}
+        weight = {i: units(packed_json(value)) for i, value in texts.items()}
         stay = {i for i, item in put.items() if (w := where.get(i)) is not None and w.startswith(
             _group_prefix(item.group)) and (sizes.get(w, [0, 0])[1] + weight[i] <= CHUNK_CHARS
                                             or sizes.get(w, [0, 0])[0] <= 1)}
@@ -172,7 +172,7 @@ class PackedMirror:
         for item_id in drop | set(put):  # out of where they were (an item staying is put back below)
             if (old := where.get(item_id)) is not None and old in chunks:
                 chunks[old].pop(item_id, None)
-                sizes[old] = [len(chunks[old]), sum(len(str(v)) for v in chunks[old].values())]
+                sizes[old] = [len(chunks[old]), sum(units(packed_json(v)) for v in chunks[old].values())]
         placed: dict[str, str] = {}
         for item_id, item in put.items():
             prefix = _group_prefix(item.group)
@@ -193,7 +193,7 @@ class PackedMirror:
                     operations.append(("delete", entity, self._if(entity)))
                 continue
             new = {"PartitionKey": list_name, "RowKey": row_key, "grp": groups[row_key], "n": len(content),
-                   "chars": sum(len(str(v)) for v in content.values())} | pack("items", content)
+                   "chars": sum(units(packed_json(v)) for v in content.values())} | pack("items", content)
             operations.append(("update", new, self._if(entity) | {"mode": _replace()}) if entity is not None
                               else ("create", new))
         for bucket, (mapping, entity) in index.items():  # and the index

@@ -3,10 +3,12 @@
 - Keys are escaped for Table Storage, which refuses `/ \\ # ?` and control characters in keys: each of those
   (and `%`) becomes `%XX`. Escaping is character by character, so a key's prefix is its escaped key's prefix,
   and a prefix is a RowKey range (`outbox_tally`, `outbox_cancel`). A key is 1 KiB at most; ours are far less.
-- `*`: JSON, split over properties `<name>0`, `<name>1`, ... of 30,000 characters each (a string property holds
-  64 KiB, UTF-16), with `<name>_n` the count. An entity holds 1 MiB: a mirror item whose fields would not fit
-  keeps its longest values cut to 10,000 characters (every reader cuts them far shorter); any other record that
-  would not fit is refused with `ValueError`, which the caller treats as that one record failing.
+- `*`: JSON, split over properties `<name>0`, `<name>1`, ... of 30,000 UTF-16 units each (a string property holds
+  64 KiB of UTF-16, where an emoji is two units), with `<name>_n` the count. An entity holds 1 MiB: a mirror item
+  whose fields would not fit keeps its longest values cut to 10,000 characters (every reader cuts them far
+  shorter); any other record that would not fit is refused with `ValueError`, which the caller treats as that one
+  record failing. On the wire the JSON is ASCII (`\\u` escapes, up to 6 bytes a unit): transactions are sized by
+  what is sent (_azure_batch.py).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import json
 import re
 from typing import Any
 
-__all__ = ["BATCH", "BATCH_BYTES", "after", "escape_key", "fit_fields", "pack", "unescape_key", "unpack", "unpacked"]
+__all__ = ["BATCH", "BATCH_BYTES", "after", "escape_key", "fit_fields", "pack", "packed_json", "unescape_key",
+           "units", "unpack", "unpacked"]
 
 CHUNK = 30_000  # characters of JSON per property (64 KiB of UTF-16)
 MAX_CHUNKS = 15  # about 900 KB: under the entity's 1 MiB with the other properties
@@ -48,9 +51,30 @@ def after(prefix: str) -> str:
     return prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else "\uffff"
 
 
+def packed_json(value: Any) -> str:
+    """A record's JSON as it is stored."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def units(text: str) -> int:
+    """`text`'s length as Table Storage counts a string: UTF-16 code units (an emoji is two)."""
+    return len(text) if text.isascii() else len(text.encode("utf-16-le")) // 2
+
+
+def _pieces(text: str) -> list[str]:
+    """`text` in pieces of at most CHUNK UTF-16 units (a piece one unit short where a pair would cross it)."""
+    pieces, start = [], 0
+    while start < len(text):
+        piece = text[start:start + CHUNK]
+        piece = piece[:len(piece) - max(units(piece) - CHUNK, 0)]  # each character dropped is one or two units
+        pieces.append(piece)
+        start += len(piece)
+    return pieces or [""]
+
+
 def pack(name: str, value: Any) -> dict[str, Any]:
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    chunks = [text[i:i + CHUNK] for i in range(0, len(text), CHUNK)] or [""]
+    text = packed_json(value)
+    chunks = _pieces(text)
     if len(chunks) > MAX_CHUNKS:
         raise ValueError(f"a record of {len(text)} characters is too large for Table Storage")
     return {f"{name}_n": len(chunks)} | {f"{name}{i}": chunk for i, chunk in enumerate(chunks)}
@@ -67,6 +91,6 @@ def unpack(entity: Any, name: str) -> Any:
 
 def fit_fields(fields: dict[str, Any]) -> dict[str, Any]:
     """A mirror item's fields, with the longest values cut if they would not fit one entity whole."""
-    if len(json.dumps(fields, ensure_ascii=False)) <= CHUNK * MAX_CHUNKS - 1_000:
+    if units(packed_json(fields)) <= CHUNK * MAX_CHUNKS - 1_000:
         return fields
     return {k: v[:SHRINK_TO] if isinstance(v, str) else v for k, v in fields.items()}
