@@ -9,7 +9,6 @@ the checks so tests can plant the odd data people paste into real lists.
 from __future__ import annotations
 
 import base64
-import functools
 import json
 import re
 import threading
@@ -32,7 +31,6 @@ SYSTEM_FIELDS = {"id", "ContentType", "Modified", "Created", "AuthorLookupId", "
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?$")
 
 
-@functools.lru_cache(maxsize=65536)
 def iso(ts: float) -> str:
     """Graph's date-time form: UTC, seconds, `Z`."""
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
