@@ -70,6 +70,25 @@ class MirrorContract:
         assert store.mirror_replace("Registrations", [item("1", "B")]) == set(in_a) | {str(n) for n in range(2, 31)}
         assert store.mirror_items("Registrations") == [item("1", "B")] and store.mirror_groups("Registrations") == {"B"}
 
+    def test_two_writers_into_one_session_at_once_both_land(self, store: StateStore,
+                                                             second_store: StateStore) -> None:
+        """Two runs at the same moment (no lease) adding to the same session: neither loses the other's items."""
+        store.mirror_put([item(str(n), "A") for n in range(1, 51)])
+        start = threading.Barrier(2)
+
+        def add(db: StateStore, first: int) -> None:
+            start.wait()
+            db.mirror_put([item(str(n), "A", Title=f"Added {n}") for n in range(first, first + 40)])
+
+        writers = [threading.Thread(target=add, args=(db, first)) for db, first in ((store, 100), (second_store, 200))]
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join()
+        found = {i.item_id: i for i in second_store.mirror_items("Registrations", group="A")}
+        assert sorted(found, key=int) == [str(n) for n in [*range(1, 51), *range(100, 140), *range(200, 240)]]
+        assert found["120"] == item("120", "A", Title="Added 120")
+
     def test_delete_and_replace(self, store: StateStore) -> None:
         store.mirror_put([item("7"), item("8"), item("9")])
         store.mirror_delete("Registrations", ["7", "404"])
