@@ -35,8 +35,9 @@ IN_PROCESS_BASE = "https://graph.emulator.invalid"
 class AsgiTransport(httpx.BaseTransport):
     """Serve httpx requests from any ASGI app, in the calling thread (a sync client; no server, no socket)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, client: tuple[str, int] | None = ("127.0.0.1", 50000)) -> None:
         self.app = app
+        self.client = client  # the connection's address; None as Microsoft's Functions adapter gives it
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         body = request.read()
@@ -45,7 +46,7 @@ class AsgiTransport(httpx.BaseTransport):
             "scheme": request.url.scheme, "path": request.url.path, "raw_path": request.url.raw_path.split(b"?")[0],
             "query_string": request.url.query, "root_path": "",
             "headers": [(k.lower(), v) for k, v in request.headers.raw],
-            "server": (request.url.host, request.url.port or 443), "client": ("127.0.0.1", 50000)}
+            "server": (request.url.host, request.url.port or 443), "client": self.client}
         started: dict[str, Any] = {}
         chunks: list[bytes] = []
         sent = False

@@ -323,6 +323,16 @@ class CountersContract:
             second_store.counter_add("subscribe:all:1", clock.now + 60)
         assert store.counter_add("subscribe:all:1", clock.now + 60) == 11
 
+    def test_a_count_given_back_is_no_longer_spent_and_never_goes_below_nothing(self, store: StateStore,
+                                                                              clock: Clock) -> None:
+        """A form gives back what it counted when making the item fails (issue 24, finding 5)."""
+        assert [store.counter_add("book:slot:7:10am", clock.now + 600) for _ in range(2)] == [1, 2]
+        assert store.counter_add("book:slot:7:10am", clock.now + 600, by=-1) == 1
+        assert store.counter_add("book:slot:7:10am", clock.now + 600, by=-1) == 0
+        assert store.counter_add("book:slot:7:10am", clock.now + 600, by=-1) == 0  # never below nothing
+        assert store.counter_add("book:slot:7:10am", clock.now + 600) == 1  # the time can be claimed again
+        assert store.counter_add("never-counted", clock.now + 600, by=-1) == 0
+
 
 class LeasesContract:
     def test_one_holder_at_a_time_until_it_lets_go_or_its_lease_runs_out(self, store: StateStore,

@@ -159,19 +159,25 @@ def test_every_booking_page_in_every_state_passes_axe_at_320_px(page: Page, prog
         page.get_by_role("button", name="Book my place").click()
         expect(page.get_by_role("heading", level=1)).to_have_text("We couldn't take your booking just now")
         assert_accessible(page, "a booking Microsoft 365 refused")
-        for _ in range(3):  # past the per-client limit of 3 a minute
+        emulator.backend.faults.clear()
+        for heading in ("Check your email",  # the failed booking spent nothing: the same time can be booked now
+                        "Sorry, we can't take more bookings for this session from here"):  # one of three: its share
+            page.goto(f"{pages}/sessions/{drop_in}")
+            page.get_by_label("Your name").fill("Sam")
+            page.get_by_label("Email address").fill("sam@example.org" if heading.startswith("Check") else
+                                                    "sam2@example.org")
+            page.locator("#slot").check()
+            page.locator("#contact_method-2").check()
+            page.get_by_label("I agree to my details being kept").check()
+            page.get_by_role("button", name="Book my place").click()
+            expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+        assert_accessible(page, "a session's share from one place taken")
+        for n in range(4):  # past the per-client limit of 3 look-ups a minute
             page.goto(f"{pages}/bookings")
-            page.get_by_label("Email address").fill("nobody@example.org")
+            page.get_by_label("Email address").fill(f"nobody{n}@example.org")
             page.get_by_role("button", name="Email me a link").click()
-        page.goto(f"{pages}/sessions/{drop_in}")
-        page.get_by_label("Your name").fill("Sam")
-        page.get_by_label("Email address").fill("sam2@example.org")
-        page.locator("#slot-2").check()
-        page.locator("#contact_method-2").check()
-        page.get_by_label("I agree to my details being kept").check()
-        page.get_by_role("button", name="Book my place").click()
-        expect(page.get_by_role("heading", level=1)).to_have_text("Please try again in a minute")
-        assert_accessible(page, "too many bookings from one place")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Please try again in a few minutes")
+        assert_accessible(page, "too many look-ups from one place")
 
 
 def test_with_the_keyboard_alone_someone_books_a_place(page: Page, programme: Programme) -> None:

@@ -8,9 +8,11 @@ A link that was tampered with, cut short or has expired gets a friendly page
 and changes nothing. HEAD is answered as GET without a body, on every route,
 and never changes anything either.
 
-The subscribe form is open to anyone, so it has limits (per client and
-overall, counted in the state store so every instance shares them); past
-them it answers exactly as usual and records nothing.
+The subscribe form is open to anyone, so it has limits (coprod.pages.limits:
+per client, per mailbox a day, and everyone's hour; counted in the state
+store so every instance shares them). Past a client's or everyone's limit a
+page says so; past the mailbox's it answers exactly as usual and records
+nothing, so nobody can test an address here.
 """
 
 from __future__ import annotations
@@ -163,24 +165,19 @@ class Pages:
                 checked.problem or "", "Enter an email address in the correct format, like name@example.com")
             return self.page("subscribe", 400, all_topics=THEMES, values=values, errors={"email": message},
                              error_summary=[("email", message)])
-        day = time.strftime("%Y-%m-%d", time.gmtime())
-        # whether or not they are on the list already, and whether or not the form's limits were reached, the
-        # same answer: nobody can test an address here, nor tell when they have been cut off
-        if self._within_limits(request):
-            handoffs.record(self.context.store, SubscriberDue(address, values["name"], "website",
-                                                              topics=tuple(topics), day=day))
+        allowance = self.context.allowance("subscribe", self.context.limits)
+        if allowance.client(client_of(request)) is not None:
+            return self.page("busy", 429, what="sign-ups", who="client")
+        day = time.strftime("%Y-%m-%d", time.gmtime(self.context.clock()))
+        asked = SubscriberDue(address, values["name"], "website", topics=tuple(topics), day=day)
+        # whether or not they are on the list already, the same answer: nobody can test an address here
+        if allowance.mailbox(address) is not None or handoffs.get(self.context.store, asked) is not None:
+            allowance.give_back()  # this inbox asked today already: nothing more is made
+        elif allowance.everyone() is not None:
+            return self.page("busy", 429, what="sign-ups", who="everyone")
+        elif not handoffs.record(self.context.store, asked):
+            allowance.give_back()
         return self.page("subscribe_sent", email=values["email"])
-
-    def _within_limits(self, request: Request) -> bool:
-        """Count this post against the client's minute and everyone's hour; False once either is spent."""
-        now = time.time()
-        limits, store = self.context.limits, self.context.store
-        minute, hour = int(now // 60), int(now // 3600)
-        client = self.context.signer.digest(client_of(request))  # an IP address is personal data: kept as a digest
-        per_client = store.counter_add(f"subscribe:client:{client}:{minute}", (minute + 1) * 60.0)
-        if per_client > limits.per_client_per_minute:
-            return False
-        return store.counter_add(f"subscribe:all:{hour}", (hour + 1) * 3600.0) <= limits.per_hour
 
     async def subscribe_confirm(self, request: Request) -> Response:
         return await self._list_yes(request, SUBSCRIBE_CONFIRM, "subscribe_confirm", "subscribe-confirmed")

@@ -6,10 +6,13 @@ creates the Registrations item through Graph before it answers, so the officers 
 and the sync applies every rule to it (duplicates, places, the waiting list, the emails). The person then reads
 "check your email"; the confirmation or waiting-list email comes from the usual flow.
 
-Abuse, without a CAPTCHA (it fails accessibility): a honeypot field hidden by the stylesheet; limits per client a
-minute and from everyone an hour (counted in the state store, shared by every instance); at most a few bookings
-per address a day and one per address and session a minute (a double click). Past the address limits the page
-answers as if booked and records nothing, so nobody can learn from it whether an address has booked.
+Abuse, without a CAPTCHA (it fails accessibility): a honeypot field hidden by the stylesheet, and the limits of
+`coprod.pages.limits` (per client a minute and an hour, per mailbox a day, everyone's hour only for what is made,
+each given back when nothing is made). One client (a network address) may also hold at most a third of a
+session's places, so made-up addresses from one place cannot fill it. Values the list cannot hold are refused in
+the form, before any count is taken or Graph is asked. Past the mailbox's limit, or for a mailbox booked on the
+session already, the page answers as if booked and makes nothing, so nobody can learn from it whether an
+address has booked.
 
 "My bookings" asks for an address and always answers the same; the next run emails that address a signed link
 (at most one a day) to a page listing its bookings, each with a cancel button.
@@ -31,6 +34,7 @@ from coprod.handoffs import CANCEL, MY_BOOKINGS, PAGES, BookingsAsked
 from coprod.lists.fields import as_datetime, as_text, check_email, normalise_email
 from coprod.mail.calendar import SessionEvent, timetable_ics
 from coprod.pages.context import Opened, PageMaker, WebContext, client_of
+from coprod.pages.limits import Allowance, mailbox_key
 from coprod.registrations.rules import HELD, parse_session, queue_positions
 from coprod.templates import UK, uk_clock
 
@@ -59,6 +63,8 @@ class Listed:
     places_left: int | None  # None: no limit
     slot_minutes: int = 0  # a drop-in's appointment length (0: a group session)
     free_slots: tuple[datetime, ...] = ()  # a drop-in's appointment times nobody holds (as of the last run)
+    capacity: int | None = None  # a group session's places (None: no limit)
+    slots: tuple[datetime, ...] = ()  # a drop-in's appointment times, free or not
 
     @property
     def drop_in(self) -> bool:
@@ -90,7 +96,8 @@ def timetable(store: Any, now: datetime) -> list[Listed]:
         shown.append(Listed(item.item_id, session.title, as_text(item.fields.get("Theme"), 60) or "Other",
                             tuple(a for a in audiences if isinstance(a, str)) if isinstance(audiences, list) else (),
                             session.start, session.end, as_text(item.fields.get("Description"), 2000), places,
-                            session.slot_minutes, free))
+                            session.slot_minutes, free, None if session.unlimited else session.capacity,
+                            tuple(session.slots)))
     return sorted(shown, key=lambda s: (s.start, int(s.id) if s.id.isdigit() else 0))
 
 
@@ -148,7 +155,7 @@ class Bookings:
         if request.method != "POST":
             return self._form(listed, blank, {})
         form = await request.form()
-        values = blank | {key: as_text(form.get(key), 2000 if key == "access_needs" else 320)
+        values = blank | {key: as_text(form.get(key), LONGEST.get(key, 320) + 1)
                           for key in ("name", "email", "role", "access_needs", "phone", "slot", "contact_method")}
         values |= {key: form.get(key) == "yes" for key in ("consent", "join_mailing_list", "wants_site_access")}
         errors = _problems(values) | (_appointment_problems(listed, values) if listed.drop_in else {})
@@ -156,18 +163,47 @@ class Bookings:
             return self._form(listed, values, _in_form_order(errors), 400)
         if as_text(form.get("website"), 200):  # the honeypot: people never see it, form-filling robots do
             return self.pages.page("booked", email=values["email"], session=listed)
-        if not self._client_allowed(request):
-            return self.pages.page("booking_busy", 429)
+        return self._book(request, listed, values)
+
+    def _book(self, request: Request, listed: Listed, values: dict[str, Any]) -> Response:
+        """Count the booking against its limits (this client's first, everyone's just before the item is made),
+        make it, and give every count back if nothing was made."""
         address = check_email(values["email"]).address or ""
-        if self._address_allowed(address, listed.id) and not self._already_booked(address, listed.id):
-            if listed.drop_in and not self._claim_slot(listed, str(values["slot"])):
-                taken = {"slot": "Someone has just booked that time. Please choose another"}
-                return self._form(listed, values, taken, 409)
-            try:
-                self._create(listed, values, address)
-            except Exception:  # Graph refused or is away: nothing was saved, and the person is told so
-                return self.pages.page("booking_failed", 503, session=listed)
+        allowance = self.context.allowance("book", self.context.booking_limits)
+        client = client_of(request)
+        if allowance.client(client) is not None:
+            return self.pages.page("busy", 429, what="bookings", who="client")
+        if allowance.mailbox(address, also=((f"twice:{listed.id}", 1, 60.0),)) is not None or \
+                self._already_booked(address, listed.id):
+            allowance.give_back()  # the same answer as a booking: nobody learns whether an address booked
+            return self.pages.page("booked", email=values["email"], session=listed)
+        if not self._within_share(allowance, listed, client):
+            return self.pages.page("busy", 429, what="bookings", who="share", session=listed)
+        if listed.drop_in and not allowance.take(f"slot:{listed.id}:{values['slot']}", 1, self.clock() + 600):
+            allowance.give_back()
+            return self._form(listed, values, {"slot": "Someone has just booked that time. Please choose another"},
+                              409)
+        if allowance.everyone() is not None:
+            return self.pages.page("busy", 429, what="bookings", who="everyone")
+        try:
+            self._create(listed, values, address)
+        except Exception:  # Graph refused or is away: nothing was saved, the person is told so, nothing is spent
+            allowance.give_back()
+            return self.pages.page("booking_failed", 503, session=listed)
         return self.pages.page("booked", email=values["email"], session=listed)
+
+    def _within_share(self, allowance: Allowance, listed: Listed, client: str) -> bool:
+        """One client (a network address) may hold at most a third of a session's places (of a drop-in's
+        times), so made-up addresses from one place cannot fill it; a session with no limit has no share."""
+        places = len(listed.slots) if listed.drop_in else listed.capacity
+        if not places:
+            return True
+        share = max(1, -(-places // SHARE))
+        end = (listed.end or listed.start).timestamp()
+        if allowance.take(f"share:{listed.id}:{self.context.signer.digest(client)}", share, end):
+            return True
+        allowance.give_back()
+        return False
 
     def _form(self, listed: Listed, values: dict[str, Any], errors: dict[str, str], status: int = 200) -> Response:
         return self.pages.page("session", status, session=listed, values=values, errors=errors, roles=ROLES,
@@ -175,39 +211,15 @@ class Bookings:
                                slots=[(slot_value(t), slot_words(t, listed.slot_minutes)) for t in listed.free_slots],
                                error_summary=list(errors.items()) or None)
 
-    def _client_allowed(self, request: Request) -> bool:
-        now, limits, store = self.clock(), self.context.booking_limits, self.context.store
-        minute, hour = int(now // 60), int(now // 3600)
-        client = self.context.signer.digest(client_of(request))
-        if store.counter_add(f"book:client:{client}:{minute}", (minute + 1) * 60.0) > limits.per_client_per_minute:
-            return False
-        return store.counter_add(f"book:all:{hour}", (hour + 1) * 3600.0) <= limits.per_hour
-
-    def _address_allowed(self, address: str, session_id: str) -> bool:
-        """One booking per address and session a minute (a double click, which spends nothing more), and at most
-        a few per address a day."""
-        now, store = self.clock(), self.context.store
-        digest = self.context.signer.digest(address)
-        day, minute = int(now // 86400), int(now // 60)
-        if store.counter_add(f"book:twice:{digest}:{session_id}:{minute}", (minute + 1) * 60.0) > 1:
-            return False
-        return store.counter_add(f"book:address:{digest}:{day}", (day + 1) * 86400.0) <= \
-            self.context.booking_limits.per_address_per_day
-
     def _position(self, reg: Any) -> int:
         """Where someone is on their session's waiting list now (1: next to get a place), as of the last run."""
         return queue_positions(self.context.store.mirror_items("Registrations", group=reg.group)).get(reg.item_id, 0)
 
-    def _claim_slot(self, listed: Listed, slot: str) -> bool:
-        """Claim a drop-in's time for this booking: of two people pressing "Book" for one time together, only
-        one gets it (the other is asked to choose again). The claim lasts 10 minutes, until the run has
-        mirrored the booking."""
-        now = self.clock()
-        return self.context.store.counter_add(f"book:slot:{listed.id}:{slot}", now + 600) == 1
-
     def _already_booked(self, address: str, session_id: str) -> bool:
-        """The mirror holds a live booking of this address for this session: no second item."""
-        return any(normalise_email(reg.fields.get("Email")) == address and reg.fields.get("Status") != "Cancelled"
+        """The mirror holds a live booking of this mailbox (any spelling of it) for this session: no second item."""
+        mailbox = mailbox_key(address)
+        return any(reg.fields.get("Status") != "Cancelled" and (found := normalise_email(reg.fields.get("Email")))
+                   is not None and mailbox_key(found) == mailbox
                    for reg in self.context.store.mirror_items("Registrations", group=session_id))
 
     def _create(self, listed: Listed, values: dict[str, Any], address: str) -> None:
@@ -238,9 +250,18 @@ class Bookings:
                                          "Enter an email address in the correct format, like name@example.com")
             return self.pages.page("bookings", 400, values={"email": typed}, errors={"email": message},
                                    error_summary=[("email", message)])
-        if self._client_allowed(request):  # the same answer either way: nobody learns whether an address booked
-            day = datetime.fromtimestamp(self.clock(), UK).date().isoformat()
-            handoffs.record(self.context.store, BookingsAsked(checked.address, day))
+        allowance = self.context.allowance("lookup", self.context.booking_limits)  # counted apart from booking
+        if allowance.client(client_of(request)) is not None:
+            return self.pages.page("busy", 429, what="look-ups", who="client")
+        day = datetime.fromtimestamp(self.clock(), UK).date().isoformat()
+        asked = BookingsAsked(checked.address, day)
+        if handoffs.get(self.context.store, asked) is not None:  # asked already today: nothing more is made
+            allowance.give_back()
+        elif allowance.everyone() is not None:
+            return self.pages.page("busy", 429, what="look-ups", who="everyone")
+        elif not handoffs.record(self.context.store, asked):
+            allowance.give_back()
+        # the same answer whether or not the address has bookings: nobody learns whether an address booked
         return self.pages.page("bookings_sent", email=typed)
 
     async def mine(self, request: Request) -> Response:
@@ -290,6 +311,11 @@ def slot_value(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# The longest each field may be: what its column holds (a SharePoint single line of text: 255 characters), or,
+# for access needs (several lines, which hold far more), what the facilitators can read before a session.
+LONGEST = {"name": 255, "phone": 255, "access_needs": 2000}
+FIELD_WORDS = {"name": "Your name", "phone": "Phone number", "access_needs": "Access needs"}
+SHARE = 3  # one client may hold at most a third of a session's places
 METHOD_WORDS = {"Phone": "By phone: we'll ring you", "Teams": "On Teams: we'll email you the link",
                 "In person": "In person: we'll email you where"}
 FORM_ORDER = ("name", "email", "slot", "contact_method", "role", "access_needs", "phone", "consent")
@@ -301,8 +327,10 @@ def _in_form_order(errors: dict[str, str]) -> dict[str, str]:
 
 
 def _problems(values: dict[str, Any]) -> dict[str, str]:
-    """The form's errors, in the order of its fields, in GOV.UK's words."""
-    errors: dict[str, str] = {}
+    """The form's errors, in the order of its fields, in GOV.UK's words: what is missing, and what is longer than
+    the list can hold (found here, before any count is taken or Graph is asked)."""
+    errors: dict[str, str] = {key: f"{FIELD_WORDS[key]} must be {LONGEST[key]:,} characters or less"
+                              for key in ("name", "phone", "access_needs") if len(values[key]) > LONGEST[key]}
     if not values["name"]:
         errors["name"] = "Enter your name"
     checked = check_email(values["email"])

@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse
 
 from coprod.handoffs import LinkKind
 from coprod.links import Signer
+from coprod.pages.limits import ActionLimits, Allowance
 from coprod.store import StateStore
 
 if TYPE_CHECKING:
@@ -22,21 +23,24 @@ __all__ = ["BookingLimits", "FormLimits", "Opened", "PageMaker", "PrivacyNotice"
 
 
 @dataclass(frozen=True)
-class FormLimits:
-    """How many subscribe posts are taken: per client a minute, and from everyone an hour."""
+class FormLimits(ActionLimits):
+    """The subscribe form's limits: per client a minute, from everyone an hour, and one request a mailbox a day
+    (a confirmation email each)."""
 
     per_client_per_minute: int = 5
     per_hour: int = 100
+    per_mailbox_per_day: int = 1
 
 
 @dataclass(frozen=True)
-class BookingLimits:
+class BookingLimits(ActionLimits):
     """How many bookings the form takes: from one client a minute (a family or a support worker booking for
-    several people), from everyone an hour, and per address a day."""
+    several people), from everyone an hour, and per mailbox a day. "My bookings" look-ups have the same numbers,
+    counted apart."""
 
     per_client_per_minute: int = 10
     per_hour: int = 300
-    per_address_per_day: int = 3
+    per_mailbox_per_day: int = 3
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,10 @@ class WebContext:
     clock: Callable[[], float] = time.time  # the store's clock: the form limits' minutes and days
     privacy: PrivacyNotice = field(default_factory=PrivacyNotice)
 
+    def allowance(self, action: str, limits: ActionLimits) -> Allowance:
+        """The counts one request of `action` takes against `limits` (given back if nothing is made)."""
+        return Allowance(self.store, action, limits, self.clock, self.signer.digest)
+
 
 @dataclass(frozen=True)
 class Opened:
@@ -90,9 +98,30 @@ class PageMaker(Protocol):
 
 
 def client_of(request: Request) -> str:
-    """Who is posting, as far as we can tell: the address the nearest proxy saw (the last X-Forwarded-For entry:
-    Azure's front end appends it, a client can only prepend), else the socket's peer."""
-    forwarded = request.headers.get("x-forwarded-for", "")
-    if forwarded.strip():
-        return forwarded.split(",")[-1].strip()[:64]
-    return request.client.host if request.client else "unknown"
+    """Who is posting, as far as we can tell (the forms' limits are counted per client; kept only as a keyed digest).
+
+    - Served by the Functions host (Microsoft's ASGI adapter gives no connection: `request.client` is None), the
+      address App Service's front end saw: its `Client-IP` header, which the front end sets and overwrites if a
+      client sent one (Azure/app-service-linux-docs, Things_You_Should_Know/headers.md: "App Service will
+      overwrite any existing header so they cannot be spoofed"); failing that, the first `X-Forwarded-For`
+      entry, which the front end writes as `address:port` (so the port, new on every connection, is removed).
+    - Served on this machine (`python -m coprod serve`, uvicorn): the connection's own address. No proxy stands
+      in front of it, so a forwarded header could only be the client's own invention, and is ignored.
+    """
+    if request.client is not None:
+        return request.client.host or "unknown"
+    for header, first in (("client-ip", False), ("x-forwarded-for", True)):
+        value = request.headers.get(header, "")
+        entry = (value.split(",")[0] if first else value).strip()
+        if entry:
+            return without_port(entry)[:64]
+    return "unknown"
+
+
+def without_port(entry: str) -> str:
+    """`203.0.113.7:51234` -> `203.0.113.7`; `[2001:db8::1]:443` -> `2001:db8::1`; a bare IPv6 address as it is."""
+    if entry.startswith("["):
+        return entry[1:].split("]", 1)[0]
+    if entry.count(":") == 1:
+        return entry.split(":", 1)[0]
+    return entry

@@ -124,7 +124,9 @@ class OutboxStore(Protocol):
 class Counters(Protocol):
     """Fixed-window counts that expire (the public forms' limits), shared by every instance."""
 
-    def counter_add(self, name: str, expires: float) -> int: ...
+    def counter_add(self, name: str, expires: float, by: int = 1) -> int:
+        """Add `by` to the counter `name` (one that was absent or has expired starts again, lasting until
+        `expires`); returns its value now. A negative `by` gives back what was counted, never below 0."""
 
 
 class Leases(Protocol):

@@ -345,19 +345,24 @@ class AzureTableStore(TableLeases):
                                                                       select=["status"])))
 
     # --- counters -----------------------------------------------------------------------------------------------
-    def counter_add(self, name: str, expires: float) -> int:
+    def counter_add(self, name: str, expires: float, by: int = 1) -> int:
+        """As `SqliteStore.counter_add`: `by` added (given back when negative, never below 0), conditional on
+        the counter's ETag and done again if another instance counted meanwhile."""
         while True:
             now = self.clock()
             entity = self._get("counters", "counter", name)
             if entity is None:
-                if self._insert("counters", {"PartitionKey": "counter", "RowKey": escape_key(name), "value": 1,
+                if by <= 0:
+                    return 0  # nothing counted (or it expired): nothing to give back
+                if self._insert("counters", {"PartitionKey": "counter", "RowKey": escape_key(name), "value": by,
                                              "expires": expires}):
                     self._forget_expired_counters(now)
-                    return 1
+                    return by
                 continue
-            value = 1 if float(entity["expires"]) <= now else int(entity["value"]) + 1
+            fresh = float(entity["expires"]) <= now
+            value = max(0, (0 if fresh else int(entity["value"])) + by)
             change = {"PartitionKey": "counter", "RowKey": escape_key(name), "value": value,
-                      "expires": expires if value == 1 else float(entity["expires"])}
+                      "expires": expires if fresh else float(entity["expires"])}
             if self._update_if("counters", change, entity.metadata["etag"]):
                 return value
 

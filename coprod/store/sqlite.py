@@ -334,14 +334,14 @@ class SqliteStore:
             return {status: n for status, n in self._db.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status")}
 
     # --- counters ----------------------------------------------------------
-    def counter_add(self, name: str, expires: float) -> int:
-        """Add one to the counter `name` (a new one, if it was absent or has expired, lasts until `expires`);
-        returns its value now."""
+    def counter_add(self, name: str, expires: float, by: int = 1) -> int:
+        """Add `by` to the counter `name` (a new one, if it was absent or has expired, lasts until `expires`);
+        returns its value now. A negative `by` gives back what was counted, never below 0."""
         now = self.clock()
         with self._tx() as db:
             db.execute("DELETE FROM counters WHERE expires <= ?", (now,))
-            row = db.execute("INSERT INTO counters VALUES (?, 1, ?) ON CONFLICT(name) DO UPDATE SET "
-                             "value = value + 1 RETURNING value", (name, expires)).fetchone()
+            row = db.execute("INSERT INTO counters VALUES (?, MAX(?, 0), ?) ON CONFLICT(name) DO UPDATE SET "
+                             "value = MAX(value + ?, 0) RETURNING value", (name, by, expires, by)).fetchone()
         return int(row[0])
 
     # --- leases -------------------------------------------------------------
