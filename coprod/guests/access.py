@@ -37,7 +37,7 @@ from coprod.guests.rules import (
 )
 from coprod.handoffs import GUEST_CONFIRM, GuestConfirmed, GuestRequestDue, RowGuard, mail_keys
 from coprod.links import Signer
-from coprod.lists.fields import as_text, check_email, normalise_email
+from coprod.lists.fields import as_text, check_email, greeting_name, normalise_email
 from coprod.lists.mirror import ListMirror, read_changes, save_link
 from coprod.mail.outbox import Outbox
 from coprod.store import LedgerEntry, MirrorItem, StateStore
@@ -187,12 +187,29 @@ class GuestAccess:
         token = self.signer.make(GUEST_CONFIRM.purpose, confirmation_subject(self.signer, row.item_id, address),
                                  GUEST_CONFIRM.lifetime.total_seconds())
         expires = datetime.fromtimestamp(self.clock(), UTC) + GUEST_CONFIRM.lifetime
-        name = as_text(row.fields.get("Title"), 80) or "there"
+        # a row the service made from a booking: the name was typed by whoever booked, for an address nobody has
+        # confirmed yet (this email asks them to), so no more of it than a first name
+        name = (greeting_name(row.fields.get("Title")) if self._made_from_a_booking(row, address)
+                else as_text(row.fields.get("Title"), 80)) or "there"
         text, html = render_email("guest_confirm", privacy_url=privacy_link(self.config.public_url),
                                   name=name, site_name=self.config.site_name, expires=expires,
                                   link=GUEST_CONFIRM.url(self.config.public_url, token))
         return int(self.outbox.enqueue(OutgoingMail(key=key, to=(address,), to_name=name, text=text, html=html,
                                                     subject="Please confirm your email address"), "guest-confirm"))
+
+    def _made_from_a_booking(self, row: MirrorItem, address: str) -> bool:
+        """Whether the service made this row from a registration (its guard names the row), as opposed to an
+        admin adding it to the list themselves."""
+        guard = handoffs.get(self.store, RowGuard("guest-row", address))
+        return guard is not None and str(guard.payload.get("row") or "") == row.item_id
+
+    def _shown_name(self, row: MirrorItem) -> str:
+        """A row's name as the admins' digest quotes it: typed on a booking form, only once its address is
+        confirmed (the digest must not carry a stranger's words to the admins either)."""
+        address = normalise_email(row.fields.get("Email"))
+        if address is not None and self._made_from_a_booking(row, address) and not self._confirmed(row, address):
+            return "(name not shown until they confirm their email address)"
+        return as_text(row.fields.get("Title"), 80) or "(no name)"
 
     # --- the admins' digest ------------------------------------------------------------------
     def _digest(self, waiting: list[MirrorItem], due: list[MirrorItem], report: GuestReport) -> None:
@@ -213,11 +230,11 @@ class GuestAccess:
             log.warning("The admins' digest waits for the next run: %s", error)
             return
         self.store.set_checkpoint("url.GuestRequests", list_url or "")
-        requests = [{"name": as_text(r.fields.get("Title"), 80) or "(no name)",
+        requests = [{"name": self._shown_name(r),
                      "email": as_text(r.fields.get("Email"), 120),
                      "organisation": as_text(r.fields.get("Organisation")),
                      "reason": as_text(r.fields.get("Reason"), 300), "asked": _asked(r.created)} for r in waiting]
-        reviews = [{"name": as_text(r.fields.get("Title"), 80) or "(no name)",
+        reviews = [{"name": self._shown_name(r),
                     "email": as_text(r.fields.get("Email"), 120), "added": _asked(str(r.fields.get("ReviewBy") or ""),
                                                                              -self.config.review_days)} for r in due]
         text, html = render_email("guest_digest", privacy_url=privacy_link(self.config.public_url),

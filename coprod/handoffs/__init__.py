@@ -13,6 +13,7 @@ spells a ledger key, an email's outbox key, or a link's purpose.
     subscriber        subscriber:<address> (or :web:...:<day>)  registrations, page mailing list
     cancel-request    cancel-request:<registration>             cancel page         registrations
     bookings-asked    bookings-asked:<address>:<day>            bookings page       messages
+    booked-online     booked-online:<session>:<digest>          booking page        messages, guests
     contact-due       contact:<message>:registration-<id>:...   messages            messages (the team's digest)
     session-change    session-changed:<session>:v<version>      meetings            messages
     pre-reading       pre-reading:<session>:v<version>          messages            messages (pre-reading emails)
@@ -58,6 +59,7 @@ from coprod.handoffs._links import (
 from coprod.handoffs._mailing import COMMANDS, Campaign, ListCommand, RejoinAsked
 from coprod.handoffs._meetings import MeetingRecord, PreReadingDue, SessionChanged
 from coprod.handoffs._registrations import (
+    BookedOnline,
     BookingsAsked,
     CancelRequest,
     ContactDue,
@@ -83,6 +85,7 @@ __all__ = [
     "REJOIN",
     "SUBSCRIBE_CONFIRM",
     "UNSUBSCRIBE",
+    "BookedOnline",
     "BookingsAsked",
     "Campaign",
     "CancelRequest",

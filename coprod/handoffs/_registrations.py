@@ -241,3 +241,30 @@ class ContactDue:
         p = entry.payload
         return cls(str(p.get("registration") or ""), str(p.get("message") or ""), str(p.get("session") or ""),
                    int(p.get("version") or 0))
+
+
+@dataclass(frozen=True)
+class BookedOnline:
+    """A booking made on the public pages, for an address nobody has proved is the booker's: its emails carry
+    nothing the booker typed but a first name, and say "didn't book this? cancel it". Recorded just before the
+    item is made (so a run or a crash in between cannot leave it unmarked), by session and address digest."""
+
+    KIND: ClassVar[str] = "booked-online"
+    session: str
+    address: str  # the keyed digest of the address
+
+    @property
+    def key(self) -> str:
+        return f"booked-online:{self.session}:{self.address}"
+
+    def payload(self) -> dict[str, Any]:
+        return {"session": self.session, "address": self.address}
+
+    @classmethod
+    def read(cls, entry: LedgerEntry) -> BookedOnline:
+        return cls(str(entry.payload.get("session") or ""), str(entry.payload.get("address") or ""))
+
+    @classmethod
+    def all(cls, ledger: Ledger) -> set[tuple[str, str]]:
+        """Every (session, address digest) booked on the public pages: one query a run."""
+        return {(b.session, b.address) for b in (cls.read(e) for e in ledger.ledger_list(kind=cls.KIND))}

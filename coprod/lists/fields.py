@@ -19,7 +19,7 @@ from config import THEMES
 from graph_client import header_text
 
 __all__ = ["INTERNATIONAL_NOTE", "EmailCheck", "as_bool", "as_datetime", "as_int", "as_lines", "as_text", "check_email",
-           "facilitators", "normalise_email", "subscriber_topics"]
+           "facilitators", "greeting_name", "normalise_email", "subscriber_topics"]
 
 FIRST_YEAR, LAST_YEAR = 2000, 2199  # dates outside these are typing mistakes (and break calendar files)
 # What a person reads when their address has non-English letters before the @ (see `check_email`).
@@ -46,6 +46,32 @@ def as_lines(value: Any, limit: int = 4000) -> str:
     lines = [as_text(line, limit) for line in text.split("\n")]
     kept = "\n".join(lines).strip()
     return re.sub(r"\n{3,}", "\n\n", kept)[:limit].rstrip()
+
+
+TITLES = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "rev", "sir", "dame", "lady", "lord"})
+NAME_JOINERS = "-'’"  # inside a name: Anne-Marie, O'Brien
+
+
+def greeting_name(value: Any) -> str:
+    """What to greet someone by when their name was typed on a public form by whoever booked, who may not be
+    the address's owner: a first name (or a title and a surname), at most 40 characters, and only if the whole
+    text reads as a name (at most six words of letters, joined by hyphens or apostrophes, an initial's full
+    stop at a word's end). '' for anything more (a link, a sentence, digits, markup): then nobody's words but
+    ours reach the inbox."""
+    words = as_text(value, 200).split()
+    if not words or len(words) > 6 or not all(_name_word(word) for word in words):
+        return ""
+    first = words[0].rstrip(".")
+    if first.casefold() in TITLES and len(words) > 1:
+        first = f"{first} {words[-1].rstrip('.')}"
+    return first if len(first) <= 40 else ""
+
+
+def _name_word(word: str) -> bool:
+    """One word of a name: letters (any script, with their marks), joined by a hyphen or an apostrophe; a full
+    stop only at its end (an initial, "Dr.")."""
+    parts = re.split(f"[{NAME_JOINERS}]", word.removesuffix("."))
+    return all(part and all(unicodedata.category(c)[0] in "LM" for c in part) for part in parts)
 
 
 def facilitators(value: Any) -> list[str]:

@@ -56,6 +56,9 @@ __all__ = ["MailingList"]
 
 log = logging.getLogger("coprod.mailing.subscribers")
 STATUSES = ("Pending", "Subscribed", "Unsubscribed")
+# Rows the service made from what someone typed on a form (the subscribe page, a booking): their name is quoted
+# only once the address is confirmed (issue 24: the council's mailbox must not carry a stranger's words)
+TYPED_SOURCES = ("Website", "Registration")
 REJOIN_EVERY = timedelta(days=30)  # at most one "do you want to rejoin?" email to a row in this time
 
 
@@ -232,6 +235,8 @@ class MailingList:
             return 0
         token = self.signer.make(link.purpose, subject, link.lifetime.total_seconds())
         name = as_text(row.fields.get("Title"), 80)
+        if link is SUBSCRIBE_CONFIRM and row.fields.get("Source") in TYPED_SOURCES:
+            name = ""  # typed by whoever filled in a form, for an address not yet confirmed: not quoted
         text, html = render_email(kind.replace("-", "_"), privacy_url=privacy_link(self.config.public_url),
                                   name=name if name and name != address else "",
                                   programme=self.config.programme,

@@ -12,7 +12,8 @@ each given back when nothing is made). One client (a network address) may also h
 session's places, so made-up addresses from one place cannot fill it. Values the list cannot hold are refused in
 the form, before any count is taken or Graph is asked. Past the mailbox's limit, or for a mailbox booked on the
 session already, the page answers as if booked and makes nothing, so nobody can learn from it whether an
-address has booked.
+address has booked. The booking is marked as made on the public pages (`BookedOnline`) before it is made: its
+emails carry nothing the booker typed but a first name, since nobody has proved the address is theirs.
 
 "My bookings" asks for an address and always answers the same; the next run emails that address a signed link
 (at most one a day) to a page listing its bookings, each with a cancel button.
@@ -30,7 +31,7 @@ from starlette.responses import Response
 
 from config import CONTACT_METHODS, ROLES, THEMES
 from coprod import handoffs
-from coprod.handoffs import CANCEL, MY_BOOKINGS, PAGES, BookingsAsked
+from coprod.handoffs import CANCEL, MY_BOOKINGS, PAGES, BookedOnline, BookingsAsked
 from coprod.lists.fields import as_datetime, as_text, check_email, normalise_email
 from coprod.mail.calendar import SessionEvent, timetable_ics
 from coprod.pages.context import Opened, PageMaker, WebContext, client_of
@@ -226,6 +227,8 @@ class Bookings:
         if self.context.lists is None:
             raise RuntimeError("this deployment's pages have no Graph client")
         lists: SharePointLists = self.context.lists()
+        # marked before it is made: its emails quote nothing the booker typed (see BookedOnline)
+        handoffs.put(self.context.store, BookedOnline(listed.id, self.context.signer.digest(address)))
         fields: dict[str, Any] = {
             "Title": values["name"], "Email": address, "SessionLookupId": listed.id, "Consent": True,
             "JoinMailingList": values["join_mailing_list"], "WantsSiteAccess": values["wants_site_access"]}

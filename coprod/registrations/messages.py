@@ -30,6 +30,7 @@ from typing import Any
 from coprod import handoffs
 from coprod.handoffs import (
     CANCEL,
+    BookedOnline,
     BookingsAsked,
     ContactDue,
     MailFailed,
@@ -41,7 +42,7 @@ from coprod.handoffs import (
     pending,
 )
 from coprod.links import Signer
-from coprod.lists.fields import as_datetime, as_text, facilitators, normalise_email
+from coprod.lists.fields import as_datetime, as_text, facilitators, greeting_name, normalise_email
 from coprod.mail.calendar import SessionEvent, session_ics
 from coprod.mail.outbox import Outbox
 from coprod.registrations.notices import TeamNotices
@@ -116,6 +117,25 @@ class ParticipantMessages:
         self.clock = clock
         self._queues: dict[str, dict[str, int]] = {}  # session -> its waiting list's positions, read once a run
         self._views: dict[str, tuple[dict[str, Any], MeetingRecord | None, str]] = {}
+        self._online: set[tuple[str, str]] | None = None  # (session, digest) booked on the public pages, read once
+
+    # --- what the booker typed --------------------------------------------------------------
+    def booked_online(self, item: MirrorItem) -> bool:
+        """Whether this booking was made on the public pages, where anyone can type any address (BookedOnline)."""
+        address = normalise_email(item.fields.get("Email"))
+        if address is None:
+            return False
+        if self._online is None:
+            self._online = BookedOnline.all(self.store)
+        return (item.group or "", self.signer.digest(address)) in self._online
+
+    def name_for(self, item: MirrorItem) -> str | None:
+        """The name a person's emails greet them by: as the team entered it, or, for a booking made on the public
+        pages (nobody has proved the address is the booker's), no more than a first name (`greeting_name`), so
+        nothing else the booker typed reaches an inbox from the council's mailbox."""
+        if self.booked_online(item):
+            return greeting_name(item.fields.get("Title")) or None
+        return as_text(item.fields.get("Title"), 80) or None
 
     def run(self) -> MessageReport:
         """Queue what is due. A message that cannot be prepared fails alone: noted on its item, the rest go on."""
@@ -212,7 +232,7 @@ class ParticipantMessages:
         token = self.signer.make(CANCEL.purpose, f"{registration_id}:{self.signer.digest(address)}", lifetime)
         return CANCEL.url(self.config.public_url, token)
 
-    def _calendar(self, session_id: str, view: dict[str, Any], version: int, address: str, name: str,
+    def _calendar(self, session_id: str, view: dict[str, Any], version: int, address: str, name: str | None,
                   cancel: bool = False) -> Attachment:
         event = SessionEvent(session_id, view["title"], view["start"], view["end"], view["join_url"], version)
         content = session_ics(event, organizer=self.config.sender, organizer_name=self.config.programme,
@@ -247,7 +267,7 @@ class ParticipantMessages:
             # gone, or its status moved on before we wrote (the newer hand-off says what happened)
             handoffs.settle(self.store, entry, outcome="not sent: status moved on")
             return
-        name = as_text(item.fields.get("Title"), 80)
+        name, online = self.name_for(item), self.booked_online(item)
         view, record, session_status = self.session_view(session_id)
         view = self._for(item, view)
         if view["start"] is None or view["end"] is None:
@@ -259,13 +279,15 @@ class ParticipantMessages:
             if record is None or record.deleted:
                 report.waiting_for_meeting += 1
                 return  # stays due: the confirmation carries the join link, so it waits for the meeting
+            needs = as_text(item.fields.get("AccessNeeds"), 500)
             self._queue(key, kind, address, name, view, report,
                         (self._calendar(session_id, view, record.version, address, name),), about=about,
-                        access_needs=as_text(item.fields.get("AccessNeeds"), 500),
+                        access_needs="" if online else needs, access_needs_told=bool(needs), booked_online=online,
                         cancel_link=self._cancel_link(registration_id, address, view["end"]))
             self._remember(registration_id, record.version, calendar=True)
         elif kind == "waitlisted":
-            self._queue(key, "waitlisted", address, name, view, report, about=about, position=self.position(item))
+            self._queue(key, "waitlisted", address, name, view, report, about=about, position=self.position(item),
+                        booked_online=online, cancel_link=self._cancel_link(registration_id, address, view["end"]))
             self._remember(registration_id, record.version if record else 0, calendar=False)
         else:  # cancelled
             told = self._told(registration_id)
@@ -303,7 +325,7 @@ class ParticipantMessages:
             key = mail_keys.changed(item.item_id, session_id, version)
             about = {"registration": item.item_id, "session": session_id}
             with self._isolated(key, "changed", about, report):
-                name = as_text(item.fields.get("Title"), 80)
+                name = self.name_for(item)
                 confirmed = status == "Confirmed"
                 calendar = (self._calendar(session_id, view, version, address, name),) if confirmed else ()
                 self._queue(key, "changed", address, name, view, report, calendar, about=about, previous=before,
@@ -325,7 +347,7 @@ class ParticipantMessages:
                 continue  # not booked, not told yet, told moments ago, or reminded already
             about = {"registration": item.item_id, "session": record.session_id}
             with self._isolated(key, "reminder", about, report):
-                name = as_text(item.fields.get("Title"), 80)
+                name = self.name_for(item)
                 self._queue(key, "reminder", address, name, self._for(item, view), report, about=about,
                             cancel_link=self._cancel_link(item.item_id, address, view["end"]))
 

@@ -53,7 +53,7 @@ class Outcomes:
                         contact_preference(reg.fields) != "Email":
                     continue
                 self.queue(mail_keys.outcomes(reg.item_id, item.item_id), "outcomes", address,
-                           reg.fields.get("Title") or None, view, report,
+                           self.messages.name_for(reg), view, report,
                            about={"registration": reg.item_id, "session": item.item_id},
                            came=reg.fields.get("Attended") or "", outcomes=outcomes, next_sessions=next_sessions)
                 sent += 1

@@ -65,5 +65,5 @@ class PreReading:
                     or contact_preference(item.fields) != "Email"):
                 continue
             self.queue(mail_keys.pre_reading(item.item_id, due.session, due.version), "pre_reading", address,
-                       item.fields.get("Title") or None, view, report,
+                       self.messages.name_for(item), view, report,
                        about={"registration": item.item_id, "session": due.session})
