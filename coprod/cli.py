@@ -225,10 +225,13 @@ def _notifications(context: Any, queue: Any) -> Any:
     from starlette.requests import Request
     from starlette.responses import Response
 
-    from coprod.webhooks import RESUBSCRIBE, receive
+    from coprod.webhooks import RESUBSCRIBE, read_body, receive
 
     async def notifications(request: Request) -> Response:
-        got = receive(dict(request.query_params), await request.body(), context.store, context.signer, time.time())
+        body = await read_body(request.headers.get("content-length"), request.stream())  # None: over the limit
+        if body is None:
+            return Response(status_code=413, media_type="text/plain")
+        got = receive(dict(request.query_params), body, context.store, context.signer, time.time())
         if got.resubscribe:
             context.store.set_checkpoint(RESUBSCRIBE, "1")
         if got.run:

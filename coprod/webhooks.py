@@ -5,6 +5,7 @@
   what Graph already has for our notification URL is reused, so running it twice changes nothing.
 - `receive` answers `POST /api/notifications`:
   - the validation handshake: the token echoed as text/plain;
+  - a body over MAX_BODY: 413; one that isn't Graph's shape (not JSON, nested too deep): 400;
   - a notification whose clientState is wrong, or whose subscription we don't know: ignored, 202, logged without data;
   - a good one: 202 at once, with no Graph call in the request, and one message for the queue.
 
@@ -23,7 +24,7 @@ import contextlib
 import hmac
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,9 @@ RENEW_WITHIN = timedelta(days=3)  # the daily timer renews what expires sooner t
 KNOWN = "webhooks.subscriptions"  # checkpoint: {list name: {"id": ..., "expires": epoch seconds}}
 RESUBSCRIBE = "webhooks.resubscribe"  # checkpoint: a lifecycle event asked for a renewal before the next run
 MAX_ROUNDS = 3  # runs one consumer makes in a row while notifications keep coming
+# Our subscriptions carry no resource data, so a notification is well under 1 kB and the most we read from one
+# request (100) is about 100 kB: 1 MiB is ten times that, and stops a client making us hold hundreds.
+MAX_BODY = 1024 * 1024  # bytes
 
 
 def client_state(signer: Signer) -> str:
@@ -105,15 +109,36 @@ class Received:
     resubscribe: bool = False  # a lifecycle event: renew or recreate before the run
 
 
+def too_large(content_length: str | None) -> bool:
+    """Whether a request's Content-Length is over MAX_BODY (so its body need not be read at all)."""
+    declared = (content_length or "").strip()
+    return declared.isdigit() and int(declared) > MAX_BODY
+
+
+async def read_body(content_length: str | None, chunks: AsyncIterator[bytes]) -> bytes | None:
+    """A request's body as it streams in, or None as soon as it passes MAX_BODY (the rest is never read)."""
+    if too_large(content_length):
+        return None
+    body = bytearray()
+    async for chunk in chunks:
+        body += chunk
+        if len(body) > MAX_BODY:
+            return None
+    return bytes(body)
+
+
 def receive(query: dict[str, str], body: bytes, store: StateStore, signer: Signer, now: float) -> Received:
     """Answer Graph at once; never call Graph here (it wants 2xx within 3 seconds)."""
     token = query.get("validationToken")
     if token is not None:
         return Received(200, token[:1024])  # the handshake: echoed as it came, as text/plain
+    if len(body) > MAX_BODY:
+        log.warning("A notification body over %d bytes was refused", MAX_BODY)
+        return Received(413)
     try:
         payload = json.loads(body)
         notifications = payload.get("value") if isinstance(payload, dict) else None
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
         notifications = None
     if not isinstance(notifications, list) or not notifications:
         log.warning("A notification that isn't Graph's shape was ignored")

@@ -1,7 +1,8 @@
 """Graph's change notifications for the lists (webhooks), and the runs they call for.
 
 - `POST /api/notifications` (anonymous: Graph calls it) answers at once, with no Graph call in the request, and
-  puts one message on the `coprod-notifications` queue for a good notification (coprod.webhooks.receive);
+  puts one message on the `coprod-notifications` queue for a good notification (coprod.webhooks.receive); a body
+  over coprod.webhooks.MAX_BODY is refused with 413 (the Functions host has read it; we do not parse it);
 - the queue's consumer runs the reconcilers under the run lease; a message older than the last run is
   skipped, so a burst of notifications becomes one run;
 - a daily timer renews the subscriptions, and recreates one Graph dropped.
@@ -38,8 +39,11 @@ def _receiving() -> tuple[Any, Any]:
 @bp.route(route="notifications", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @bp.queue_output(arg_name="wake", queue_name=QUEUE, connection="AzureWebJobsStorage")
 def notifications(req: func.HttpRequest, wake: func.Out[str]) -> func.HttpResponse:
-    from coprod.webhooks import RESUBSCRIBE, receive
+    from coprod.webhooks import MAX_BODY, RESUBSCRIBE, receive, too_large
 
+    if too_large(req.headers.get("Content-Length")) or len(req.get_body()) > MAX_BODY:
+        log.warning("A notification body over %d bytes was refused", MAX_BODY)
+        return func.HttpResponse("", status_code=413, mimetype="text/plain")
     store, signer = _receiving()
     got = receive(dict(req.params), req.get_body(), store, signer, time.time())
     if got.resubscribe:
