@@ -6,7 +6,8 @@
 - `receive` answers `POST /api/notifications`:
   - the validation handshake: the token echoed as text/plain;
   - a body over MAX_BODY: 413; one that isn't Graph's shape (not JSON, nested too deep): 400;
-  - a notification whose clientState is wrong, or whose subscription we don't know: ignored, 202, logged without data;
+  - notifications whose clientState is wrong, or whose subscription we don't know: ignored, 202, and one warning
+    line for the request, counting them, without data;
   - a good one: 202 at once, with no Graph call in the request, and one message for the queue.
 
   A notification carries no data ("this list changed"); the delta query reads what changed.
@@ -47,8 +48,9 @@ RENEW_WITHIN = timedelta(days=3)  # the daily timer renews what expires sooner t
 KNOWN = "webhooks.subscriptions"  # checkpoint: {list name: {"id": ..., "expires": epoch seconds}}
 RESUBSCRIBE = "webhooks.resubscribe"  # checkpoint: a lifecycle event asked for a renewal before the next run
 MAX_ROUNDS = 3  # runs one consumer makes in a row while notifications keep coming
+MAX_NOTIFICATIONS = 100  # read from one request; the rest are ignored
 # Our subscriptions carry no resource data, so a notification is well under 1 kB and the most we read from one
-# request (100) is about 100 kB: 1 MiB is ten times that, and stops a client making us hold hundreds.
+# request (MAX_NOTIFICATIONS) is about 100 kB: 1 MiB is ten times that, and stops a client making us hold hundreds.
 MAX_BODY = 1024 * 1024  # bytes
 
 
@@ -145,17 +147,22 @@ def receive(query: dict[str, str], body: bytes, store: StateStore, signer: Signe
         return Received(400)
     expected = client_state(signer)
     ours = {str(s.get("id")) for s in known(store).values() if isinstance(s, dict)}
-    run = resubscribe = False
-    for note in notifications[:100]:
-        if not isinstance(note, dict):
-            continue
-        state = str(note.get("clientState") or "")
-        if not hmac.compare_digest(state.encode(), expected.encode()) or str(note.get("subscriptionId")) not in ours:
-            log.warning("A notification with a wrong clientState or an unknown subscription was ignored")
-            continue
-        run = True
-        resubscribe |= note.get("lifecycleEvent") in ("reauthorizationRequired", "subscriptionRemoved")
-    return Received(202, run=run, resubscribe=resubscribe)
+    good = [note for note in notifications[:MAX_NOTIFICATIONS] if _good(note, expected, ours)]
+    ignored = len(notifications) - len(good)
+    if ignored:  # one line a request, however many: a count, nothing from the body
+        log.warning("%d of %d notifications in one request were ignored (a wrong clientState, an unknown "
+                    "subscription, or past the first %d)", ignored, len(notifications), MAX_NOTIFICATIONS)
+    resubscribe = any(note.get("lifecycleEvent") in ("reauthorizationRequired", "subscriptionRemoved")
+                      for note in good)
+    return Received(202, run=bool(good), resubscribe=resubscribe)
+
+
+def _good(note: Any, expected: str, ours: set[str]) -> bool:
+    """A notification with our clientState, for one of our subscriptions."""
+    if not isinstance(note, dict):
+        return False
+    state = str(note.get("clientState") or "")
+    return hmac.compare_digest(state.encode(), expected.encode()) and str(note.get("subscriptionId")) in ours
 
 
 def consume(run: Callable[[], bool], latest: Callable[[], float], clock: Callable[[], float]) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -124,3 +125,18 @@ def test_deeply_nested_json_is_a_400_not_a_500(serve: Any, app_env: dict[str, st
     assert _post(serve, DEEP).status_code == 400
     answer, wake = _notify(DEEP)
     assert (answer.status_code, wake.value) == (400, None)
+
+
+# --- 2. one warning per forged request --------------------------------------------------------------------------------
+
+def test_one_forged_body_writes_one_warning(app_env: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 24, LOW: one forged body of 100 notifications wrote 100 warning lines. Now one line a request,
+    counting what was ignored and quoting nothing from the body."""
+    forged = {"value": [{"subscriptionId": f"sub-{n}", "clientState": "guess-zz9", "changeType": "updated"}
+                        for n in range(100)]}
+    with caplog.at_level(logging.INFO, logger="coprod.webhooks"):
+        answer, wake = _notify(json.dumps(forged).encode())
+    assert (answer.status_code, wake.value) == (202, None)
+    warnings = [r for r in caplog.records if r.name == "coprod.webhooks" and r.levelno >= logging.WARNING]
+    assert len(warnings) == 1
+    assert "100" in warnings[0].getMessage() and "guess-zz9" not in warnings[0].getMessage()
