@@ -149,3 +149,39 @@ class TestOtherForms:
         assert GOOD["email"] in body and "prize" not in body.lower()
         assert "name not shown until they confirm their email address" in body
         assert len(registrations(programme)) == 1
+
+
+class TestAnAddressThatCannotTakeEmail:
+    """Issue 24, deliver 2: an address that bounces gives its public-page booking's place to the next person (the
+    outbox records Graph refusing the recipient, ErrorInvalidRecipients, as a bounce does)."""
+
+    def refuse_the_next_email(self, emulator: EmulatorServer) -> None:
+        emulator.add_fault(status=400, code="ErrorInvalidRecipients", method="POST", path="/sendMail$", count=1,
+                           retry_after=None)
+
+    def test_a_public_bookings_place_goes_to_the_next_person(self, programme: Programme,
+                                                             emulator: EmulatorServer) -> None:
+        session = programme.session("Carers' drop-in", soon(3), capacity=1)
+        programme.run()
+        web(programme).post(f"/sessions/{session}", data=GOOD | {"email": "made.up@example.org"})
+        web(programme, client="192.0.2.2").post(f"/sessions/{session}", data=GOOD | {"email": "bea@example.org",
+                                                                                       "name": "Bea"})
+        self.refuse_the_next_email(emulator)  # the first email: to the made-up address
+        programme.run()
+        made_up, bea = registrations(programme)
+        assert programme.field("Registrations", str(made_up.id), "Status") == "Confirmed"
+        programme.run()  # the failure is noted: the place is released, and Bea has it
+        assert programme.field("Registrations", str(made_up.id), "Status") == "Cancelled"
+        assert "couldn't email this address" in str(programme.field("Registrations", str(made_up.id), "StatusNote"))
+        programme.run()
+        assert programme.field("Registrations", str(bea.id), "Status") == "Confirmed"
+        assert [m.subject for m in programme.mail_to("bea@example.org")][-1].startswith("A place has come up")
+
+    def test_a_booking_the_team_entered_keeps_its_place(self, programme: Programme, emulator: EmulatorServer) -> None:
+        session = programme.session("Carers' drop-in", soon(3), capacity=1)
+        booking = programme.register(session, "Ann Example")
+        self.refuse_the_next_email(emulator)
+        for _ in range(3):
+            programme.run()
+        assert programme.field("Registrations", booking, "Status") == "Confirmed"
+        assert "We couldn't email you at this address" in str(programme.field("Registrations", booking, "StatusNote"))

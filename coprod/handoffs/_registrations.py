@@ -146,6 +146,7 @@ class MailFailed:
 
     KIND: ClassVar[str] = "mail-failed"
     MAY_HAVE_GONE: ClassVar[str] = "may have been sent"  # how the reason of an interrupted, uncheckable send starts
+    UNDELIVERABLE: ClassVar[str] = "the address cannot take email"  # how the reason of a refused recipient starts
     message_key: str
     kind: str
     reason: str
@@ -160,6 +161,11 @@ class MailFailed:
     def uncertain(self) -> bool:
         """Interrupted while sending and never confirmed: it may have arrived (it was not sent again)."""
         return self.reason.startswith(self.MAY_HAVE_GONE)
+
+    @property
+    def undeliverable(self) -> bool:
+        """The recipient's address was refused: it cannot take email (a bounce says the same)."""
+        return self.reason.startswith(self.UNDELIVERABLE)
 
     def payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = {**self.about, "kind": self.kind, "reason": self.reason[:200]}

@@ -115,9 +115,10 @@ class MailBlocked(MailError):
 class MailRefused(MailError):
     """Refused: not sent. `final` when trying again cannot help (a bad address, a missing permission)."""
 
-    def __init__(self, detail: str, *, final: bool) -> None:
+    def __init__(self, detail: str, *, final: bool, undeliverable: bool = False) -> None:
         super().__init__(detail)
         self.final = final
+        self.undeliverable = undeliverable  # the recipient's address itself was refused
 
 
 class MailTransport(Protocol):
@@ -152,7 +153,8 @@ class GraphTransport:
         except GraphResponseError as error:
             if isinstance(error, ServiceError):  # a 5xx after retries: Exchange may have taken it
                 raise MailUncertain(str(error)) from error
-            raise MailRefused(str(error), final=error.status in FINAL_STATUSES) from error
+            raise MailRefused(str(error), final=error.status in FINAL_STATUSES,
+                              undeliverable=error.code == "ErrorInvalidRecipients") from error
         except (GraphTransportError, InvalidResponseError, GraphError) as error:  # no readable answer: may have gone
             raise MailUncertain(str(error)) from error
 
@@ -376,7 +378,8 @@ class Outbox:
             return True  # stays `sending`: settled by _recover on a later run
         except MailRefused as error:
             if error.final or entry.attempts >= MAX_ATTEMPTS:
-                self._fail(entry, error.detail, report)
+                self._fail(entry, f"{MailFailed.UNDELIVERABLE}: {error.detail}" if error.undeliverable
+                           else error.detail, report)
             else:
                 self.store.outbox_set(entry.key, "queued", error=error.detail[:500], expect="sending")
             return True

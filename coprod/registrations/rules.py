@@ -63,6 +63,9 @@ class Notes:
     DUPLICATE = "You're already registered for this session, so we haven't booked a second place."
     EMAIL_FAILED = ("We couldn't email you at this address, so you may have missed our message. Please check the "
                     "address, or contact the programme team.")
+    UNDELIVERABLE = ("This booking was made on our website, and we couldn't email this address, so the place has "
+                     "gone to someone else. If it was yours, please book again with an address that works, or "
+                     "contact the programme team.")
     EMAIL_UNCERTAIN = ("Our email to you was interrupted while it was being sent, so it may not have reached you. "
                        "If you haven't heard from us, please contact the programme team.")
     BRIEF_FAILED = ("We couldn't send the facilitators' brief for this session. Please check the addresses in "

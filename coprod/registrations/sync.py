@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from coprod.handoffs import (
+    BookedOnline,
     CancelRequest,
     GuestRequestDue,
     MailFailed,
@@ -125,6 +126,8 @@ class RegistrationSync:
         self._undelivered: dict[str, set[str]] = {}  # registration -> addresses an email to it failed for
         self._doubtful: dict[str, set[str]] = {}  # registration -> addresses an email may or may not have reached
         self._session_problems: dict[str, set[str]] = {}  # session -> kinds of message that failed for it
+        self._undeliverable: dict[str, set[str]] = {}  # registration -> addresses that cannot take email
+        self._online: set[tuple[str, str]] | None = None  # (session, digest) booked on the public pages, read once
 
     # --- reading ---------------------------------------------------------------
     def _apply_sessions(self, delta: DeltaResult, report: SyncReport) -> tuple[set[str], set[str]]:
@@ -179,12 +182,15 @@ class RegistrationSync:
         """Messages that could not be sent (or prepared): noted on their registration or session while they
         matter. Returns the sessions to decide again because a failure is new since the last run."""
         self._undelivered, self._doubtful, self._session_problems = {}, {}, {}
+        self._undeliverable = {}
         touched: set[str] = set()
         for entry, failure in MailFailed.every(self.store):
             registration, session = failure.about.get("registration"), failure.about.get("session")
             if registration:
                 target = self._doubtful if failure.uncertain else self._undelivered
                 target.setdefault(registration, set()).update(failure.to or ("?",))
+                if failure.undeliverable and failure.kind in ("confirmed", "promoted", "waitlisted"):
+                    self._undeliverable.setdefault(registration, set()).update(failure.to)
             elif session:
                 self._session_problems.setdefault(session, set()).add(failure.kind)
             if entry.status == "due":
@@ -192,6 +198,18 @@ class RegistrationSync:
                     touched.add(session)
                 settle(self.store, entry)
         return touched
+
+    def _released(self, item: MirrorItem) -> bool:
+        """A booking made on the public pages whose address cannot take email (refused as a recipient, or
+        bounced): nobody can be told of the place, and a made-up address must not hold it, so it goes to the
+        next person. An officer's booking, or one whose address was corrected since, keeps its place."""
+        failed_to = self._undeliverable.get(item.item_id)
+        address = normalise_email(item.fields.get("Email"))
+        if not failed_to or address not in failed_to or item.fields.get("Status") not in HELD or self.signer is None:
+            return False
+        if self._online is None:
+            self._online = BookedOnline.all(self.store)
+        return (item.group or "", self.signer.digest(address)) in self._online
 
     def _note(self, reg_id: str, address: str | None, decision: Decision) -> str:
         """The StatusNote: the decision's, and a word if an email to this address could not be delivered."""
@@ -258,13 +276,14 @@ class RegistrationSync:
             session: Session | None = parse_session(session_id, mirrored.fields) if mirrored else None
             items = self.registrations.items(group=session_id)
             regs = [parse_registration(i.item_id, i.created, i.fields) for i in items]
-            regs = [dataclasses.replace(r, cancel=True) if r.id in self._cancelling else r for r in regs]
+            released = {i.item_id for i in items if self._released(i)}
+            regs = [dataclasses.replace(r, cancel=True) if r.id in self._cancelling | released else r for r in regs]
             decisions, admin_note = allocate(session, regs, now, session_deleted=session_id in deleted_sessions)
             for item, reg in zip(items, regs, strict=True):
                 decision = decisions[reg.id]
                 if decision.kept:
                     continue
-                note = self._note(reg.id, reg.email, decision)
+                note = Notes.UNDELIVERABLE if reg.id in released else self._note(reg.id, reg.email, decision)
                 changes: dict[str, Any] = {}
                 if item.fields.get("Status") != decision.status:
                     changes["Status"] = decision.status
