@@ -235,7 +235,7 @@ def _notifications(context: Any, queue: Any) -> Any:
         if got.resubscribe:
             context.store.set_checkpoint(RESUBSCRIBE, "1")
         if got.run:
-            queue.put(time.time())
+            queue.put(got.after or time.time())
         return Response(got.body, status_code=got.status, media_type=got.content_type)
 
     return notifications

@@ -8,7 +8,8 @@
   - a body over MAX_BODY: 413; one that isn't Graph's shape (not JSON, nested too deep): 400;
   - notifications whose clientState is wrong, or whose subscription we don't know: ignored, 202, and one warning
     line for the request, counting them, without data;
-  - a good one: 202 at once, with no Graph call in the request, and one message for the queue.
+  - a good one: 202 at once, with no Graph call in the request, and one message for the queue; more within the
+    same REPEAT_WINDOW ask for one more run at its end, at most (replays: see `receive`).
 
   A notification carries no data ("this list changed"); the delta query reads what changed.
 - `consume` is the queue's consumer. It runs the reconcilers under the run lease. A burst of notifications becomes
@@ -25,6 +26,8 @@ import contextlib
 import hmac
 import json
 import logging
+import math
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -52,6 +55,10 @@ MAX_NOTIFICATIONS = 100  # read from one request; the rest are ignored
 # Our subscriptions carry no resource data, so a notification is well under 1 kB and the most we read from one
 # request (MAX_NOTIFICATIONS) is about 100 kB: 1 MiB is ten times that, and stops a client making us hold hundreds.
 MAX_BODY = 1024 * 1024  # bytes
+# A list's notification carries no id of its own (the same body for every change), so a replay looks like a new
+# change. In each such window of the clock the first notification asks for a run at once, and any more for one run
+# at its end: a replayer gets at most two runs a window, and no genuine change waits longer than the window.
+REPEAT_WINDOW = 10.0  # seconds
 
 
 def client_state(signer: Signer) -> str:
@@ -109,6 +116,7 @@ class Received:
     content_type: str = "text/plain"
     run: bool = False
     resubscribe: bool = False  # a lifecycle event: renew or recreate before the run
+    after: float | None = None  # the run is for then (time.time()), not now: repeats within REPEAT_WINDOW
 
 
 def too_large(content_length: str | None) -> bool:
@@ -130,7 +138,13 @@ async def read_body(content_length: str | None, chunks: AsyncIterator[bytes]) ->
 
 
 def receive(query: dict[str, str], body: bytes, store: StateStore, signer: Signer, now: float) -> Received:
-    """Answer Graph at once; never call Graph here (it wants 2xx within 3 seconds)."""
+    """Answer Graph at once; never call Graph here (it wants 2xx within 3 seconds).
+
+    Good notifications ask for a run; a run reads every list, so one run covers them all. A notification carries
+    nothing a replayer could not copy (a list's has no id of its own), so repeats are told apart by time alone: a
+    counter in the store, shared by every instance, for each REPEAT_WINDOW of the clock. The first good request in
+    a window asks for a run at once; the second asks for one run at the window's end (so after every other request
+    of that window); the rest ask for none, as those two runs read what they announce."""
     token = query.get("validationToken")
     if token is not None:
         return Received(200, token[:1024])  # the handshake: echoed as it came, as text/plain
@@ -152,9 +166,19 @@ def receive(query: dict[str, str], body: bytes, store: StateStore, signer: Signe
     if ignored:  # one line a request, however many: a count, nothing from the body
         log.warning("%d of %d notifications in one request were ignored (a wrong clientState, an unknown "
                     "subscription, or past the first %d)", ignored, len(notifications), MAX_NOTIFICATIONS)
+    if not good:
+        return Received(202)
     resubscribe = any(note.get("lifecycleEvent") in ("reauthorizationRequired", "subscriptionRemoved")
                       for note in good)
-    return Received(202, run=bool(good), resubscribe=resubscribe)
+    window = int(now // REPEAT_WINDOW)
+    ends = (window + 1) * REPEAT_WINDOW
+    seen = store.counter_add(f"webhooks.notified:{window}", ends)
+    if seen == 1:
+        return Received(202, run=True, resubscribe=resubscribe)
+    if seen == 2:
+        log.info("Notified again within %g seconds: one more run at the end of that time", REPEAT_WINDOW)
+        return Received(202, run=True, resubscribe=resubscribe, after=ends)
+    return Received(202, resubscribe=resubscribe)  # the run due at the window's end reads this change too
 
 
 def _good(note: Any, expected: str, ours: set[str]) -> bool:
@@ -206,6 +230,14 @@ class LocalQueue:
         return self
 
     def put(self, at: float) -> None:
+        """A run for a notification that came at `at`; one for later (a repeat's, at a window's end) then."""
+        import threading
+
+        if at > time.time():
+            later = threading.Timer(at - time.time(), self.put, args=(at,))
+            later.daemon = True
+            later.start()
+            return
         self.latest = max(self.latest, at)
         self._wake.set()
 
@@ -288,8 +320,10 @@ class AzureQueue:
         return self
 
     def put(self, at: float) -> None:
+        """A message for a notification that came at `at`; one for later stays out of sight until then."""
         self.latest = max(self.latest, at)
-        self._client.send_message(json.dumps({"at": at}))
+        delay = max(0, math.ceil(at - time.time()))
+        self._client.send_message(json.dumps({"at": at}), visibility_timeout=delay or None)
 
     def stop(self) -> None:
         self._stopped.set()

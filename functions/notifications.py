@@ -3,8 +3,9 @@
 - `POST /api/notifications` (anonymous: Graph calls it) answers at once, with no Graph call in the request, and
   puts one message on the `coprod-notifications` queue for a good notification (coprod.webhooks.receive); a body
   over coprod.webhooks.MAX_BODY is refused with 413 (the Functions host has read it; we do not parse it);
-- the queue's consumer runs the reconcilers under the run lease; a message older than the last run is
-  skipped, so a burst of notifications becomes one run;
+- the queue's consumer runs the reconcilers under the run lease; a message that a run began after is
+  skipped, so a burst of notifications becomes one run; a message for later (a repeat's run, at the end of
+  coprod.webhooks.REPEAT_WINDOW) waits until then;
 - a daily timer renews the subscriptions, and recreates one Graph dropped.
 
 The 5-minute timer (functions/sync.py) stays as the safety net.
@@ -49,7 +50,7 @@ def notifications(req: func.HttpRequest, wake: func.Out[str]) -> func.HttpRespon
     if got.resubscribe:
         store.set_checkpoint(RESUBSCRIBE, "1")
     if got.run:
-        wake.set(json.dumps({"at": time.time()}))
+        wake.set(json.dumps({"at": got.after or time.time()}))
     return func.HttpResponse(got.body, status_code=got.status, mimetype=got.content_type)
 
 
@@ -58,15 +59,16 @@ def on_notification(message: func.QueueMessage) -> None:
     from config import load_settings
     from coprod.lease import last_run
     from coprod.runtime import Services
-    from coprod.webhooks import consume, notified_run
+    from coprod.webhooks import REPEAT_WINDOW, consume, notified_run
 
     try:
         sent = float(json.loads(message.get_body()).get("at", 0))
     except (ValueError, AttributeError):
         sent = 0.0
+    time.sleep(min(max(0.0, sent - time.time()), REPEAT_WINDOW))  # a run for later: a repeat's, at its window's end
     with Services.open(load_settings()) as services:
         finished = last_run(services.store)
-        if finished is not None and finished.finished >= sent:
+        if finished is not None and finished.started >= sent:
             return  # a run that began after this notification has seen its change
         consume(lambda: notified_run(services, log.info), lambda: sent, services.clock)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -17,7 +18,9 @@ import pytest
 from config import load_settings
 from coprod.cli import live_app
 from coprod.links import Signer
-from coprod.webhooks import KNOWN, client_state
+from coprod.store import SqliteStore
+from coprod.webhooks import KNOWN, client_state, receive
+from tests.conftest import SIGNING_KEY, OffsetClock
 
 MiB = 1024 * 1024
 DEEP = b'{"value": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"  # 200 kB, far too deep for json.loads
@@ -140,3 +143,103 @@ def test_one_forged_body_writes_one_warning(app_env: dict[str, str], caplog: pyt
     warnings = [r for r in caplog.records if r.name == "coprod.webhooks" and r.levelno >= logging.WARNING]
     assert len(warnings) == 1
     assert "100" in warnings[0].getMessage() and "guess-zz9" not in warnings[0].getMessage()
+
+
+# --- 3. replays -------------------------------------------------------------------------------------------------------
+
+def test_a_replayed_notification_asks_for_one_run_then_one_more_at_most(app_env: dict[str, str]) -> None:
+    """Issue 24, LOW: a genuine notification replayed 30 times started 30 runs. Now, within a repeat window, the
+    first asks for a run at once, the second for one more run at the window's end (so it reads any change the
+    others announced), and the rest ask for none."""
+    from coprod.webhooks import REPEAT_WINDOW
+
+    body = _good("sub-1")
+    woken = [_notify(body)[1].value for _ in range(30)]
+    runs = [json.loads(at)["at"] for at in woken if at is not None]
+    assert woken[0] is not None and 2 <= len(runs) <= 4  # two a window; 30 in a row may straddle a window's end
+    later = [at for at in runs if at % REPEAT_WINDOW == 0]  # for a window's end, after every request of it
+    assert 1 <= len(later) == len(runs) - len(later)
+
+
+def test_thirty_replays_in_one_window_ask_for_two_runs(tmp_path: Any) -> None:
+    """Issue 24, LOW: a notification replayed 30 times within one repeat window asks for exactly two runs: one at
+    once, one at the window's end; the other 28 ask for none."""
+    from coprod.webhooks import REPEAT_WINDOW
+
+    clock = OffsetClock()
+    clock.offset = (time.time() // REPEAT_WINDOW + 1) * REPEAT_WINDOW + 0.5 - time.time()  # just into a window
+    store = SqliteStore(tmp_path / "state.sqlite3", clock=clock)
+    try:
+        store.set_checkpoint(KNOWN, json.dumps({"Sessions": {"id": "sub-1", "expires": 2e9}}))
+        signer = Signer(SIGNING_KEY)
+        body = json.dumps({"value": [{"subscriptionId": "sub-1", "changeType": "updated",
+                                      "clientState": client_state(signer)}]}).encode()
+        got = [receive({}, body, store, signer, clock()) for _ in range(30)]
+        assert [(r.run, r.after) for r in got] == [(True, None), (True, got[1].after)] + [(False, None)] * 28
+        assert got[1].after is not None and got[1].after > clock()
+    finally:
+        store.close()
+
+
+def test_a_genuine_notification_is_still_read_at_once_or_by_the_run_due(tmp_path: Any) -> None:
+    """Issue 24, LOW: de-duplicating replays must not lose a genuine change. A list's notification carries no id
+    of its own, so within the window a new change looks like a replay: it is read by the run due at the window's
+    end (asked for by the second notification, after every other of the window); once the window has passed, the
+    same notification asks for a run at once again."""
+    from coprod.webhooks import REPEAT_WINDOW
+
+    clock = OffsetClock()
+    clock.offset = (time.time() // REPEAT_WINDOW + 1) * REPEAT_WINDOW + 0.5 - time.time()  # just into a window
+    store = SqliteStore(tmp_path / "state.sqlite3", clock=clock)
+    try:
+        store.set_checkpoint(KNOWN, json.dumps({"Sessions": {"id": "sub-1", "expires": 2e9},
+                                                "Registrations": {"id": "sub-2", "expires": 2e9}}))
+        signer = Signer(SIGNING_KEY)
+
+        def body(subscription: str) -> bytes:
+            return json.dumps({"value": [{"subscriptionId": subscription, "changeType": "updated",
+                                          "clientState": client_state(signer)}]}).encode()
+
+        first = receive({}, body("sub-1"), store, signer, clock())
+        assert (first.run, first.after) == (True, None)
+        second = receive({}, body("sub-1"), store, signer, clock())
+        assert second.run and second.after is not None
+        clock.offset += REPEAT_WINDOW / 2
+        other_list = receive({}, body("sub-2"), store, signer, clock())
+        assert not other_list.run and second.after > clock()  # the run due then reads this change too
+        clock.offset += REPEAT_WINDOW
+        again = receive({}, body("sub-1"), store, signer, clock())
+        assert (again.run, again.after) == (True, None)
+    finally:
+        store.close()
+
+
+def test_two_registrations_one_after_the_other_are_both_confirmed(emulator: Any, env: dict[str, str],
+                                                                 clock: OffsetClock) -> None:
+    """Issue 24, LOW (the other side of de-duplicating replays): with `serve` on loopback, Ann's registration and
+    then Ben's (the same notification body twice, as Graph sends a list's) are both acted on with no sync
+    command: Ben's by the run due at the end of the repeat window."""
+    from coprod.runtime import Services
+    from coprod.webhooks import REPEAT_WINDOW, renew
+    from graph_emulator.testing import BackgroundServer
+    from tests.test_sessions_and_messages import Programme, soon
+    from tests.test_webhooks import Later
+
+    later = Later()
+    with BackgroundServer(later, name="live") as server:
+        settings = load_settings(env | {"COPROD_PUBLIC_URL": server.url})
+        later.app, queue = live_app(settings)
+        try:
+            with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
+                programme = Programme(emulator, services, clock)
+                session = programme.session("Carers' drop-in", soon(3), capacity=5)
+                renew(services)
+                for name in ("Ann Example", "Ben Example"):
+                    programme.register(session, name)
+                    address = name.lower().replace(" ", ".") + "@example.org"
+                    deadline = time.monotonic() + REPEAT_WINDOW + 30
+                    while time.monotonic() < deadline and not programme.mail_to(address):
+                        time.sleep(0.1)
+                    assert programme.mail_to(address), name
+        finally:
+            queue.stop()
