@@ -225,18 +225,18 @@ def _notifications(context: Any, queue: Any) -> Any:
     from starlette.requests import Request
     from starlette.responses import Response
 
-    from coprod.webhooks import RESUBSCRIBE, read_body, receive
+    from coprod.webhooks import NOSNIFF, RESUBSCRIBE, read_body, receive
 
     async def notifications(request: Request) -> Response:
         body = await read_body(request.headers.get("content-length"), request.stream())  # None: over the limit
         if body is None:
-            return Response(status_code=413, media_type="text/plain")
+            return Response(status_code=413, media_type="text/plain", headers=NOSNIFF)
         got = receive(dict(request.query_params), body, context.store, context.signer, time.time())
         if got.resubscribe:
             context.store.set_checkpoint(RESUBSCRIBE, "1")
         if got.run:
             queue.put(got.after or time.time())
-        return Response(got.body, status_code=got.status, media_type=got.content_type)
+        return Response(got.body, status_code=got.status, media_type=got.content_type, headers=got.headers)
 
     return notifications
 

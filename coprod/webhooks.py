@@ -4,7 +4,7 @@
   renews one that expires within `RENEW_WITHIN`, recreates one Graph no longer has, and never makes a second:
   what Graph already has for our notification URL is reused, so running it twice changes nothing.
 - `receive` answers `POST /api/notifications`:
-  - the validation handshake: the token echoed as text/plain;
+  - the validation handshake: the token echoed as text/plain (and `nosniff`, so no browser reads it as a page);
   - a body over MAX_BODY: 413; one that isn't Graph's shape (not JSON, nested too deep): 400;
   - notifications whose clientState is wrong, or whose subscription we don't know: ignored, 202, and one warning
     line for the request, counting them, without data;
@@ -59,6 +59,7 @@ MAX_BODY = 1024 * 1024  # bytes
 # change. In each such window of the clock the first notification asks for a run at once, and any more for one run
 # at its end: a replayer gets at most two runs a window, and no genuine change waits longer than the window.
 REPEAT_WINDOW = 10.0  # seconds
+NOSNIFF = {"X-Content-Type-Options": "nosniff"}  # on every answer: the echoed token must never be read as a page
 
 
 def client_state(signer: Signer) -> str:
@@ -117,6 +118,10 @@ class Received:
     run: bool = False
     resubscribe: bool = False  # a lifecycle event: renew or recreate before the run
     after: float | None = None  # the run is for then (time.time()), not now: repeats within REPEAT_WINDOW
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return dict(NOSNIFF)
 
 
 def too_large(content_length: str | None) -> bool:

@@ -243,3 +243,18 @@ def test_two_registrations_one_after_the_other_are_both_confirmed(emulator: Any,
                     assert programme.mail_to(address), name
         finally:
             queue.stop()
+
+
+# --- 4. nosniff -------------------------------------------------------------------------------------------------------
+
+def test_the_echoed_validation_token_is_plain_text_and_not_sniffed(serve: Any, app_env: dict[str, str]) -> None:
+    """Issue 24, LOW: `validationToken` was echoed without `X-Content-Type-Options: nosniff`, so a browser could
+    read the echo as HTML. Now text/plain and nosniff, in the function app and in `serve`."""
+    token = "<script>alert(1)</script>"
+    answer, _ = _notify(b"", {"validationToken": token})
+    assert (answer.status_code, answer.get_body(), answer.mimetype) == (200, token.encode(), "text/plain")
+    assert answer.headers.get("X-Content-Type-Options") == "nosniff"
+    local = _post(serve, b"", params={"validationToken": token})
+    assert (local.status_code, local.text) == (200, token)
+    assert local.headers["content-type"].startswith("text/plain")
+    assert local.headers.get("x-content-type-options") == "nosniff"
