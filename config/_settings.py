@@ -31,17 +31,21 @@ PLACEHOLDER_KEYS = frozenset({"set-me-from-key-vault-at-least-16-characters",
 _NO_CREDENTIAL = ("M365_CLIENT_SECRET or M365_CLIENT_CERTIFICATE_PATH must be set (or M365_USE_MANAGED_IDENTITY=true "
                   "in Azure)")
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+NO_SUCH_FILE = "no such file"
 
 
 class SettingsError(Exception):
     """Settings are missing or malformed: every problem found, at once (a newcomer fixes them in one go).
 
     `problems` lists (variable, problem) pairs; `variable` and `problem` are the first. str() is one line per
-    problem, each naming its variable, never showing a value.
+    problem, each naming its variable, never showing a secret (a missing file's path, for the person at the command
+    line, is shown). `public_problems` are the same with no value of any kind, for an anonymous page.
     """
 
-    def __init__(self, variable: str, problem: str, *more: tuple[str, str]) -> None:
+    def __init__(self, variable: str, problem: str, *more: tuple[str, str],
+                 public: tuple[tuple[str, str], ...] | None = None) -> None:
         self.problems: tuple[tuple[str, str], ...] = ((variable, problem), *more)
+        self.public_problems = self.problems if public is None else public
         self.variable = variable
         self.problem = problem
         super().__init__("\n".join(f"{name}: {text}" for name, text in self.problems))
@@ -217,7 +221,7 @@ class Settings(BaseSettings):
     @classmethod
     def _a_file(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
-            raise ValueError(f"no such file: {value}")
+            raise ValueError(f"{NO_SUCH_FILE}: {value}")
         return value
 
     @field_validator("sync_schedule")
@@ -296,7 +300,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             found.setdefault(variable, problem)
         order = list(_ALIASES.values())
         ranked = sorted(found.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order))
-        raise SettingsError(*ranked[0], *ranked[1:]) from None
+        public = tuple((name, _without_value(problem, raw.get(name, ""))) for name, problem in ranked)
+        raise SettingsError(*ranked[0], *ranked[1:], public=public) from None
+
+
+def _without_value(problem: str, value: str) -> str:
+    """A problem in words that show nothing of the setting's value (a path names a folder, a user, a host)."""
+    if problem.startswith(NO_SUCH_FILE):
+        return "names a file that isn't there"
+    if len(value.strip()) >= 4 and value.strip() in problem:
+        return "has a value that isn't valid"
+    return problem
 
 
 def _named(error: Any) -> tuple[str, str]:

@@ -15,7 +15,7 @@ import azure.functions as func
 import httpx
 import pytest
 
-from config import load_settings
+from config import SettingsError, load_settings
 from coprod.cli import live_app
 from coprod.links import Signer
 from coprod.store import SqliteStore
@@ -258,3 +258,43 @@ def test_the_echoed_validation_token_is_plain_text_and_not_sniffed(serve: Any, a
     assert (local.status_code, local.text) == (200, token)
     assert local.headers["content-type"].startswith("text/plain")
     assert local.headers.get("x-content-type-options") == "nosniff"
+
+
+# --- 5. no paths from /api/health -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("variable", ["M365_CA_BUNDLE", "M365_CLIENT_CERTIFICATE_PATH"])
+def test_health_names_a_missing_file_without_its_path(monkeypatch: pytest.MonkeyPatch, env: dict[str, str],
+                                                      variable: str) -> None:
+    """Issue 24, LOW: `/api/health` (anonymous) showed certificate paths. It names the variable and says the file
+    isn't there, nothing more, in the function app and under `serve`."""
+    from starlette.applications import Starlette
+
+    from coprod.pages.local import local_app
+    from functions.health import health
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv(variable, "/srv/secret-folder/app-cert.pem")
+    answer = health.build().get_user_function()(func.HttpRequest("GET", "/api/health", body=b""))
+
+    async def local() -> httpx.Response:
+        app = local_app(Starlette(), "Having your say", "the site")
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as client:
+            return await client.get("/api/health")
+
+    served = asyncio.run(local())
+    for status, text in ((answer.status_code, answer.get_body().decode()), (served.status_code, served.text)):
+        body = json.loads(text)
+        assert status == 503 and body["variable"] == variable
+        assert "secret-folder" not in text and "app-cert" not in text and "/srv" not in text
+        assert "isn't there" in body["problem"]
+
+
+def test_the_cli_may_still_say_which_file() -> None:
+    """Issue 24, LOW (the other side of no paths from /api/health): the settings error a person reads at the
+    command line still names the missing file, as before."""
+    from tests.test_settings import BASE
+
+    with pytest.raises(SettingsError) as caught:
+        load_settings(BASE | {"M365_CA_BUNDLE": "/nowhere/ca.pem"})
+    assert str(caught.value) == "M365_CA_BUNDLE: no such file: /nowhere/ca.pem"
