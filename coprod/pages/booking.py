@@ -37,6 +37,7 @@ from coprod.mail.calendar import SessionEvent, timetable_ics
 from coprod.pages.context import Opened, PageMaker, WebContext, client_of
 from coprod.pages.limits import Allowance, mailbox_key
 from coprod.registrations.rules import HELD, parse_session, queue_positions
+from coprod.store import MirrorItem
 from coprod.templates import UK, uk_clock
 
 if TYPE_CHECKING:
@@ -80,25 +81,39 @@ class Listed:
         return self.places_left is not None and self.places_left <= 0
 
 
-def timetable(store: Any, now: datetime) -> list[Listed]:
+def listed(item: MirrorItem, registrations: list[MirrorItem], now: datetime) -> Listed | None:
+    """A session as the timetable shows it, from its mirrored item and its registrations (places left as of the
+    last run); None if it is not open to book."""
+    session = parse_session(item.item_id, item.fields)
+    if not _bookable(session, now):
+        return None
+    holding = [r for r in registrations if r.fields.get("Status") in HELD]
+    held_slots = {slot for slot in (as_datetime(r.fields.get("Slot")) for r in holding) if slot is not None}
+    audiences = item.fields.get("Audience")
+    free = tuple(t for t in session.slots if t not in held_slots and t > now)
+    places = len(free) if session.drop_in else (
+        None if session.unlimited else max(0, (session.capacity or 0) - len(holding)))
+    return Listed(item.item_id, session.title, as_text(item.fields.get("Theme"), 60) or "Other",
+                  tuple(a for a in audiences if isinstance(a, str)) if isinstance(audiences, list) else (),
+                  session.start or now, session.end, as_text(item.fields.get("Description"), 2000), places,
+                  session.slot_minutes, free, None if session.unlimited else session.capacity, tuple(session.slots))
+
+
+def _bookable(session: Any, now: datetime) -> bool:
+    return session.status == "Open" and session.start is not None and session.start > now and \
+        session.capacity is not None
+
+
+def timetable(store: Any, now: datetime, sessions: list[MirrorItem] | None = None) -> list[Listed]:
     """Open sessions still to come, soonest first, with the places left as of the last run."""
     shown = []
-    for item in store.mirror_items("Sessions"):
-        session = parse_session(item.item_id, item.fields)
-        if session.status != "Open" or session.start is None or session.start <= now or session.capacity is None:
+    for item in store.mirror_items("Sessions") if sessions is None else sessions:
+        if not _bookable(parse_session(item.item_id, item.fields), now):
             continue
         # only this session's registrations: the mirror files them by session, so a page never reads them all
-        holding = [r for r in store.mirror_items("Registrations", group=item.item_id) if r.fields.get("Status") in HELD]
-        held_slots = {slot for slot in (as_datetime(r.fields.get("Slot")) for r in holding) if slot is not None}
-        audiences = item.fields.get("Audience")
-        free = tuple(t for t in session.slots if t not in held_slots and t > now)
-        places = len(free) if session.drop_in else (
-            None if session.unlimited else max(0, session.capacity - len(holding)))
-        shown.append(Listed(item.item_id, session.title, as_text(item.fields.get("Theme"), 60) or "Other",
-                            tuple(a for a in audiences if isinstance(a, str)) if isinstance(audiences, list) else (),
-                            session.start, session.end, as_text(item.fields.get("Description"), 2000), places,
-                            session.slot_minutes, free, None if session.unlimited else session.capacity,
-                            tuple(session.slots)))
+        found = listed(item, store.mirror_items("Registrations", group=item.item_id), now)
+        if found is not None:
+            shown.append(found)
     return sorted(shown, key=lambda s: (s.start, int(s.id) if s.id.isdigit() else 0))
 
 
@@ -122,7 +137,7 @@ class Bookings:
     async def sessions(self, request: Request) -> Response:
         theme = request.query_params.get("theme", "")
         audience = request.query_params.get("audience", "")
-        listed = [s for s in timetable(self.context.store, self._now())
+        listed = [s for s in timetable(self.context.store, self._now(), self._sessions())
                   if (not theme or s.theme == theme)
                   and (not audience or audience in s.audiences or "Everyone" in s.audiences)]
         weeks: dict[str, list[Listed]] = {}
@@ -137,7 +152,7 @@ class Bookings:
         """The timetable as an iCalendar feed (no attendees, no join links: those come with a booking)."""
         now = self._now()
         events = [SessionEvent(s.id, s.title, s.start, s.end or s.start + timedelta(hours=1), None, 0)
-                  for s in timetable(self.context.store, now)]
+                  for s in timetable(self.context.store, now, self._sessions())]
         public = self.context.public_url
         feed = timetable_ics(events, programme=self.context.programme, host=urlsplit(public).hostname or "",
                              page_url=f"{public}{PAGES}/sessions/{{id}}", now=now)
@@ -146,9 +161,21 @@ class Bookings:
                                  "X-Content-Type-Options": "nosniff"})
 
     # --- one session, and booking it -------------------------------------------------------------
+    def _sessions(self) -> list[MirrorItem]:
+        return list(self.context.sessions().values())
+
+    def _one(self, session_id: str) -> tuple[Listed | None, list[MirrorItem]]:
+        """One session, with its registrations: one store read (the list of sessions comes from what the process
+        holds, `WebContext.sessions`), where the whole timetable would read every session's."""
+        item = self.context.sessions().get(session_id)
+        if item is None:
+            return None, []
+        registrations = self.context.store.mirror_items("Registrations", group=session_id)
+        return listed(item, registrations, self._now()), registrations
+
     async def session(self, request: Request) -> Response:
         session_id = str(request.path_params["session_id"])
-        listed = next((s for s in timetable(self.context.store, self._now()) if s.id == session_id), None)
+        listed, registrations = self._one(session_id)
         if listed is None:
             return self.pages.page("session_closed", 404)
         blank = {"name": "", "email": "", "role": "", "access_needs": "", "phone": "", "consent": False,
@@ -164,9 +191,10 @@ class Bookings:
             return self._form(listed, values, _in_form_order(errors), 400)
         if as_text(form.get("website"), 200):  # the honeypot: people never see it, form-filling robots do
             return self.pages.page("booked", email=values["email"], session=listed)
-        return self._book(request, listed, values)
+        return self._book(request, listed, values, registrations)
 
-    def _book(self, request: Request, listed: Listed, values: dict[str, Any]) -> Response:
+    def _book(self, request: Request, listed: Listed, values: dict[str, Any],
+              registrations: list[MirrorItem]) -> Response:
         """Count the booking against its limits (this client's first, everyone's just before the item is made),
         make it, and give every count back if nothing was made."""
         address = check_email(values["email"]).address or ""
@@ -175,7 +203,7 @@ class Bookings:
         if allowance.client(client) is not None:
             return self.pages.page("busy", 429, what="bookings", who="client")
         if allowance.mailbox(address, also=((f"twice:{listed.id}", 1, 60.0),)) is not None or \
-                self._already_booked(address, listed.id):
+                _already_booked(address, registrations):
             allowance.give_back()  # the same answer as a booking: nobody learns whether an address booked
             return self.pages.page("booked", email=values["email"], session=listed)
         if not self._within_share(allowance, listed, client):
@@ -215,13 +243,6 @@ class Bookings:
     def _position(self, reg: Any) -> int:
         """Where someone is on their session's waiting list now (1: next to get a place), as of the last run."""
         return queue_positions(self.context.store.mirror_items("Registrations", group=reg.group)).get(reg.item_id, 0)
-
-    def _already_booked(self, address: str, session_id: str) -> bool:
-        """The mirror holds a live booking of this mailbox (any spelling of it) for this session: no second item."""
-        mailbox = mailbox_key(address)
-        return any(reg.fields.get("Status") != "Cancelled" and (found := normalise_email(reg.fields.get("Email")))
-                   is not None and mailbox_key(found) == mailbox
-                   for reg in self.context.store.mirror_items("Registrations", group=session_id))
 
     def _create(self, listed: Listed, values: dict[str, Any], address: str) -> None:
         if self.context.lists is None:
@@ -272,7 +293,7 @@ class Bookings:
         if not isinstance(opened, Opened):
             return opened
         now = self._now()
-        sessions = {s.id: s for s in timetable(self.context.store, now)}
+        sessions = {s.id: s for s in timetable(self.context.store, now, self._sessions())}
         mine: list[dict[str, Any]] = []
         for reg in self.context.store.mirror_items("Registrations"):
             address = normalise_email(reg.fields.get("Email"))
@@ -289,6 +310,13 @@ class Bookings:
                          "cancel_token": token, "position": self._position(reg) if status == "Waitlisted" else 0})
         mine.sort(key=lambda booking: booking["session"].start)
         return self.pages.page("my_bookings", bookings=mine)
+
+
+def _already_booked(address: str, registrations: list[MirrorItem]) -> bool:
+    """The mirror holds a live booking of this mailbox (any spelling of it) for the session: no second item."""
+    mailbox = mailbox_key(address)
+    return any(reg.fields.get("Status") != "Cancelled" and (found := normalise_email(reg.fields.get("Email")))
+               is not None and mailbox_key(found) == mailbox for reg in registrations)
 
 
 def _appointment_problems(listed: Listed, values: dict[str, Any]) -> dict[str, str]:

@@ -14,12 +14,15 @@ from starlette.responses import HTMLResponse
 from coprod.handoffs import LinkKind
 from coprod.links import Signer
 from coprod.pages.limits import ActionLimits, Allowance
-from coprod.store import StateStore
+from coprod.store import MirrorItem, StateStore
 
 if TYPE_CHECKING:
     from graph_client import SharePointLists
 
 __all__ = ["BookingLimits", "FormLimits", "Opened", "PageMaker", "PrivacyNotice", "WebContext", "client_of"]
+
+
+SESSIONS_FRESH = 30.0  # seconds a process holds the list of sessions for the pages (a run comes every 5 minutes)
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,16 @@ class WebContext:
     lists: Callable[[], SharePointLists] | None = None
     clock: Callable[[], float] = time.time  # the store's clock: the form limits' minutes and days
     privacy: PrivacyNotice = field(default_factory=PrivacyNotice)
+
+    _sessions: tuple[float, dict[str, MirrorItem]] | None = field(default=None, repr=False)
+
+    def sessions(self) -> dict[str, MirrorItem]:
+        """The mirrored Sessions by id, held by the process for SESSIONS_FRESH seconds: they change only when a run
+        mirrors the list, so a session's page need not read them again (one store read a page, not two)."""
+        now, held = self.clock(), self._sessions
+        if held is None or not 0 <= now - held[0] < SESSIONS_FRESH:
+            held = self._sessions = (now, {item.item_id: item for item in self.store.mirror_items("Sessions")})
+        return held[1]
 
     def allowance(self, action: str, limits: ActionLimits) -> Allowance:
         """The counts one request of `action` takes against `limits` (given back if nothing is made)."""
