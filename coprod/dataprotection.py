@@ -4,57 +4,97 @@
 - `lists`: every item of the five lists that carries the address, read afresh through Graph (the mirror names
   which; Graph gives the current values), with its list, id and columns;
 - `state`: what the state store holds about them: the hand-offs whose key or payload names the address or its
-  keyed digest (the form links carry the digest, not the address), and the emails to them in the outbox (kind,
-  status, subject, when: not their bodies, which are the emails themselves, in the mailbox's Sent Items);
+  keyed digest (the form links carry the digest, not the address), the emails to them in the outbox (kind,
+  status, subject, when: not their bodies, which are the emails themselves, in the mailbox's Sent Items), and
+  `copies`: the service's copy of any of their rows already deleted in SharePoint (erase drops those);
 - `directory`: the Entra accounts with that address (a guest account the service invited, say).
 
-It changes nothing. Erasure and retention (the rest of issue 17) come next.
+It changes nothing. A person is found exactly (`Person`, which erasure uses too): by their normalised address
+or its keyed digest as a whole value, never as a piece of a longer address (al@ is not hal@); and an item whose
+Email the service cannot use (`josé@...`) by that text as typed, compared whole.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
+from coprod.links import Signer
 from coprod.lists.fields import normalise_email
 from coprod.runtime import Services
 
-__all__ = ["export"]
+__all__ = ["Person", "export"]
 
 LISTS = ("Sessions", "Registrations", "GuestRequests", "Subscribers", "Updates")
 OUTBOX_STATUSES = ("queued", "sending", "sent", "failed", "cancelled")
+# a whole address in a text: as many characters as an address may have on each side of its @ (so hal@x is one
+# address, never al@x inside it; x.org.uk never x.org); the domain ends before a final full stop
+ADDRESS = re.compile(r"[\w!#$%&'*+/=?^`{|}~.-]+@[\w-]+(?:\.[\w-]+)*")
+
+
+@dataclass(frozen=True)
+class Person:
+    """Whom an export or an erasure is about, and how they are found: exactly, never by containment."""
+
+    address: str | None  # normalised; None when the text typed is not an address the service could use
+    text: str  # what was typed, without spaces around it, case folded: finds an item whose Email is unusable
+    digest: str  # the keyed digest of the address (of the text, when there is no address)
+
+    @classmethod
+    def of(cls, typed: str, signer: Signer) -> Person:
+        text = str(typed).strip().casefold()
+        if not text:
+            raise ValueError("type the person's email address (it was empty)")
+        address = normalise_email(typed)
+        return cls(address, text, signer.digest(address or text))
+
+    @property
+    def shown(self) -> str:
+        return self.address or self.text
+
+    def owns(self, email: Any) -> bool:
+        """Whether an Email column's value (or an email's recipient) is theirs."""
+        if self.address is not None and normalise_email(email) == self.address:
+            return True
+        return isinstance(email, str) and email.strip().casefold() == self.text
+
+    def among(self, recipients: Iterable[Any]) -> bool:
+        return any(self.owns(to) for to in recipients)
+
+    def named_in(self, text: str) -> bool:
+        """Whether `text` (a key, a payload, an email's words) has their address or their keyed digest, whole."""
+        folded = text.casefold()
+        found = {m.group().lstrip(".") for m in ADDRESS.finditer(folded)}
+        return bool(found & {self.address, self.text}) or re.search(
+            rf"(?<![0-9a-z]){re.escape(self.digest)}(?![0-9a-z])", folded) is not None
 
 
 def export(services: Services, typed: str) -> dict[str, Any]:
     """Everything held about the person at `typed` (any case, spaces around: it is normalised)."""
-    address = normalise_email(typed)
-    if address is None:
-        raise ValueError("that isn't an email address the service could hold")
-    digest = services.signer.digest(address)
+    person = Person.of(typed, services.signer)
     store = services.store
-    found_lists = []
+    found_lists, copies = [], []
     for name in LISTS:
-        ids = [item.item_id for item in store.mirror_items(name)
-               if normalise_email(item.fields.get("Email")) == address]
-        for item_id, item in services.lists.read_items(name, ids, label=name).items():
+        mirrored = {item.item_id: item for item in store.mirror_items(name) if person.owns(item.fields.get("Email"))}
+        for item_id, item in services.lists.read_items(name, list(mirrored), label=name).items():
             if item is not None:
                 found_lists.append({"list": name, "id": item_id, "created": str(item.created_date_time or ""),
                                     "fields": {k: v for k, v in item.fields.items() if not k.startswith("@")}})
+            else:  # deleted in SharePoint since the last run: the service's copy is still held
+                copies.append({"list": name, "id": item_id, "fields": mirrored[item_id].fields})
     handoffs = [{"key": entry.key, "kind": entry.kind, "status": entry.status, "payload": entry.payload}
                 for entry in store.ledger_list()
-                if _names(entry.key, address, digest) or _names(json.dumps(entry.payload), address, digest)]
+                if person.named_in(entry.key) or person.named_in(json.dumps(entry.payload, ensure_ascii=False))]
     emails = [{"kind": entry.kind, "status": entry.status, "subject": entry.payload.get("subject"),
                "sent_at": entry.sent_at}
               for status in OUTBOX_STATUSES for entry in store.outbox_list(status, limit=100_000)
-              if address in [normalise_email(to) for to in entry.payload.get("to") or ()]]
+              if person.among(entry.payload.get("to") or ())]
     accounts = [{"id": user.id, "displayName": user.display_name, "mail": user.mail,
                  "userPrincipalName": user.user_principal_name, "userType": user.user_type,
                  "externalUserState": user.external_user_state}
-                for user in services.directory.find_by_address(address)]
-    return {"address": address, "lists": found_lists, "state": {"handoffs": handoffs, "emails": emails},
-            "directory": accounts}
-
-
-def _names(text: str, address: str, digest: str) -> bool:
-    lowered = text.lower()
-    return address in lowered or digest.lower() in lowered
+                for user in (services.directory.find_by_address(person.address) if person.address else [])]
+    return {"address": person.shown, "lists": found_lists,
+            "state": {"handoffs": handoffs, "emails": emails, "copies": copies}, "directory": accounts}

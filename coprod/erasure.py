@@ -33,9 +33,9 @@ from datetime import datetime
 from typing import Any
 
 from config import REGISTRATIONS
+from coprod.dataprotection import Person
 from coprod.handoffs import Invitation, decide_again, records
 from coprod.lease import RunLease
-from coprod.lists.fields import normalise_email
 from coprod.lists.mirror import mirror_item, read_changes
 from coprod.mail.outbox import readable
 from coprod.permissions import explain
@@ -99,24 +99,24 @@ class Erasure:
 
 def erase(services: Services, typed: str, *, remove_guest: bool = False,
           progress: Callable[[str], None] = lambda message: None) -> Erasure:
-    """Erase the person at `typed` (normalised first). Raises Busy while a run holds the lease."""
-    address = normalise_email(typed)
-    if address is None:
-        raise ValueError("that isn't an email address the service could hold")
+    """Erase the person at `typed`: found by its normalised address, exactly (see `Person`); text the service
+    cannot use as an address finds the items whose Email is that text. Raises Busy while a run holds the lease."""
+    person = Person.of(typed, services.signer)
     with RunLease(services.store, seconds=services.settings.lease_seconds, clock=services.clock) as lease:
         if not lease.held:
             raise Busy(lease.says_busy())
-        return _Eraser(services, address, progress).run(remove_guest)
+        return _Eraser(services, person, progress).run(remove_guest)
 
 
 class _Eraser:
-    def __init__(self, services: Services, address: str, progress: Callable[[str], None]) -> None:
+    def __init__(self, services: Services, person: Person, progress: Callable[[str], None]) -> None:
         self.services = services
         self.store = services.store
-        self.address = address
-        self.digest = services.signer.digest(address)
+        self.person = person
+        self.address = person.address
+        self.digest = person.digest
         self.progress = progress
-        self.done = Erasure(address)
+        self.done = Erasure(person.shown)
         self.names: set[str] = set()  # the names on their items: the team's emails may quote them
         self.subscriber_rows: set[str] = set()
         self.invited: set[str] = set()  # accounts the service invited for them
@@ -130,7 +130,7 @@ class _Eraser:
         guests = found["GuestRequests"]
         self.invited.update(str(i.fields.get("UserId")) for i in guests
                             if i.fields.get("Status") == "Invited" and i.fields.get("UserId"))
-        invitation = Invitation.entry(self.store, self.address)
+        invitation = Invitation.entry(self.store, self.address) if self.address else None
         if invitation is not None and invitation.payload.get("how") == "invited" and invitation.payload.get("user"):
             self.invited.add(str(invitation.payload["user"]))
         for name in ("Subscribers", "GuestRequests"):
@@ -146,7 +146,7 @@ class _Eraser:
 
     # --- the lists ---------------------------------------------------------------------
     def _theirs(self, fields: dict[str, Any]) -> bool:
-        return normalise_email(fields.get("Email")) == self.address
+        return self.person.owns(fields.get("Email"))
 
     def _find(self) -> dict[str, list[ListItem]]:
         """Their items in the three lists with an Email column, as Graph has them now."""
@@ -208,8 +208,7 @@ class _Eraser:
     def _names_them(self, text: str, *, by_name: bool) -> bool:
         """Whether `text` has their address or its keyed digest, or (`by_name`) one of their names as words: only
         where emptying a record that merely shares a name costs nothing (sent emails, settled records)."""
-        lowered = text.casefold()
-        if self.address in lowered or self.digest.casefold() in lowered:
+        if self.person.named_in(text):
             return True
         return by_name and any(re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text)
                                for name in self.names if len(name) >= 3)
@@ -226,7 +225,7 @@ class _Eraser:
         for entry in self.store.ledger_list():
             if entry.kind == "erased" or entry.payload == {"erased": True}:
                 continue
-            if entry.kind in ADDRESS_KEYED and self.address in entry.key.casefold():
+            if entry.kind in ADDRESS_KEYED and self.person.named_in(entry.key):
                 self.store.ledger_delete(entry.key)
                 self.done.records_deleted += 1
                 continue
@@ -251,11 +250,13 @@ class _Eraser:
                     self.done.emails_emptied += 1
 
     def _to_them(self, entry: OutboxEntry) -> bool:
-        return self.address in [normalise_email(to) for to in entry.payload.get("to") or ()]
+        return self.person.among(entry.payload.get("to") or ())
 
     # --- the directory -------------------------------------------------------------------
     def _accounts(self, remove_guest: bool) -> None:
         directory, group = self.services.directory, self.services.settings.guest_group_id
+        if self.address is None:
+            return  # no account can have an address the service cannot use
         try:
             accounts = [u for u in directory.find_by_address(self.address) if u.user_type == "Guest"]
         except GraphError as error:
