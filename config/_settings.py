@@ -149,19 +149,21 @@ class Settings(BaseSettings):
     """How long a run's lease lasts unless renewed (it is renewed every third of this while the run works): the
     longest a run that died keeps the next one waiting."""
     subscribe_per_client_per_minute: int = Field(default=5, ge=1, validation_alias="COPROD_SUBSCRIBE_PER_CLIENT")
-    """Posts of the public subscribe form taken from one client (network address) a minute; past it the form
-    answers as usual and records nothing."""
+    """Posts of the public subscribe form taken from one client (network address) a minute (its hour is a tenth of
+    everyone's); past it a page asks them to try again in a few minutes, and nothing is recorded."""
     subscribe_per_hour: int = Field(default=100, ge=1, validation_alias="COPROD_SUBSCRIBE_PER_HOUR")
     """Posts of the public subscribe form taken from everyone together an hour, so a flood cannot spend the
     mailbox's daily allowance ahead of booking confirmations."""
 
     book_per_client_per_minute: int = Field(default=10, ge=1, validation_alias="COPROD_BOOK_PER_CLIENT")
     """Bookings the public form takes from one client a minute (a family or a support worker booking for several
-    people); past it the page asks them to wait a minute."""
+    people; its hour is a tenth of everyone's); past it the page asks them to try again in a few minutes. "My
+    bookings" look-ups have the same limits, counted apart."""
     book_per_hour: int = Field(default=300, ge=1, validation_alias="COPROD_BOOK_PER_HOUR")
-    """Bookings the public form takes from everyone together an hour."""
+    """Bookings the public form makes for everyone together an hour (counted only for bookings made)."""
     book_per_address_per_day: int = Field(default=3, ge=1, validation_alias="COPROD_BOOK_PER_ADDRESS")
-    """Bookings the public form makes for one address a day; past it the page answers as usual and makes none."""
+    """Bookings the public form makes for one mailbox a day (an address with its plus-tag removed, and at Gmail its
+    dots); past it the page answers as usual and makes none."""
 
     privacy_controller: str = Field(default="", max_length=200, validation_alias="COPROD_PRIVACY_CONTROLLER")
     """Who is responsible for the personal data (the council or charity), as the privacy notice names it."""
