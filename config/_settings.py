@@ -12,11 +12,12 @@ import os
 import re
 from collections import Counter
 from collections.abc import Mapping
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["DEFAULT_SYNC_SCHEDULE", "Settings", "SettingsError", "load_settings"]
@@ -28,6 +29,11 @@ MIN_SIGNING_BITS = 100  # estimated entropy: 32 random hex digits give about 110
 # Values the documentation shows as placeholders: a deployment that copied one has no secret at all.
 PLACEHOLDER_KEYS = frozenset({"set-me-from-key-vault-at-least-16-characters",
                               "set-me-from-key-vault-at-least-32-random-characters"})
+PLACEHOLDER_STEM = "set-me-from-key-vault"  # what every placeholder starts with: "...characters!" is no secret either
+# Runs people type: the alphabet, the digits, keyboard rows. A character that carries one on (either way), or repeats
+# the one before, is about a bit to someone guessing, however varied the key looks.
+_RUNS = ("abcdefghijklmnopqrstuvwxyz", "0123456789", "1234567890", "qwertyuiop", "asdfghjkl", "zxcvbnm")
+_STEPS = frozenset(pair for run in _RUNS for a, b in pairwise(run) for pair in ((a, b), (b, a)))
 _NO_CREDENTIAL = ("M365_CLIENT_SECRET or M365_CLIENT_CERTIFICATE_PATH must be set (or M365_USE_MANAGED_IDENTITY=true "
                   "in Azure)")
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -104,8 +110,8 @@ class Settings(BaseSettings):
     """Base URL of the public pages, used in links in emails."""
     signing_key: SecretStr = Field(validation_alias="COPROD_SIGNING_KEY")
     """Secret for signed links (confirm, unsubscribe) and the address digests in them: at least 32 random
-    characters (`python -c "import secrets; print(secrets.token_urlsafe(32))"`); placeholders and repetitive
-    values are refused."""
+    characters (`python -c "import secrets; print(secrets.token_urlsafe(32))"`); placeholders (or a key containing
+    one), the tenant's or app's id, and repetitive values or runs such as abc, 123 or qwerty are refused."""
     guest_auto_approve_domains: CommaList = Field(default=(), validation_alias="COPROD_GUEST_AUTO_APPROVE_DOMAINS")
     """Domains whose verified addresses are approved without an admin."""
     guest_blocked_domains: CommaList = Field(default=(), validation_alias="COPROD_GUEST_BLOCKED_DOMAINS")
@@ -236,14 +242,20 @@ class Settings(BaseSettings):
 
     @field_validator("signing_key")
     @classmethod
-    def _strong_enough(cls, value: SecretStr) -> SecretStr:
+    def _strong_enough(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
         key = value.get_secret_value()
-        if key.strip().lower() in PLACEHOLDER_KEYS:
-            raise ValueError("is the documentation's placeholder; set a random value of your own")
+        folded = key.strip().casefold()
+        if folded in PLACEHOLDER_KEYS or PLACEHOLDER_STEM in folded:
+            raise ValueError("is the documentation's placeholder, or contains it; set a random value of your own")
+        for variable, field in (("M365_TENANT_ID", "tenant_id"), ("M365_CLIENT_ID", "client_id")):
+            if _contains(folded, str(info.data.get(field) or "")):
+                raise ValueError(f"is {variable}, or contains it, and that is not secret; use a random value, e.g. "
+                                 "python -c \"import secrets; print(secrets.token_urlsafe(32))\"")
         if len(key) < MIN_SIGNING_KEY:
             raise ValueError(f"must be at least {MIN_SIGNING_KEY} characters long")
-        if _entropy_bits(key) < MIN_SIGNING_BITS or _repeats(key):
-            raise ValueError("is too predictable (repeated or few different characters); use a random value, e.g. "
+        if min(_entropy_bits(key), _guessing_bits(key)) < MIN_SIGNING_BITS or _repeats(key):
+            raise ValueError("is too predictable (repeated, few different characters, or runs such as abc, 123 or "
+                             "qwerty); use a random value, e.g. "
                              "python -c \"import secrets; print(secrets.token_urlsafe(32))\"")
         return value
 
@@ -273,6 +285,28 @@ def _entropy_bits(text: str) -> float:
     """Shannon entropy of the characters as they occur, times the length: a rough count of a key's bits."""
     counts = Counter(text)
     return -sum(n * math.log2(n / len(text)) for n in counts.values())
+
+
+def _guessing_bits(text: str) -> float:
+    """A key's bits as someone guessing would count them: each character one of the classes the key uses (a-z 26,
+    A-Z 26, 0-9 10, anything else 33: a-z0-9 alone is 36, about 5.2 bits a character), except one that repeats or
+    carries on a run from the character before (see _RUNS), about 1 bit."""
+    classes = ((str.islower, 26), (str.isupper, 26), (str.isdigit, 10))
+    pool = sum(size for test, size in classes if any(c.isascii() and test(c) for c in text))
+    pool += 33 if any(not (c.isascii() and c.isalnum()) for c in text) else 0
+    each = math.log2(max(pool, 2))
+    return each + sum(1.0 if a == b or (a.lower(), b.lower()) in _STEPS else each
+                      for a, b in pairwise(text))
+
+
+def _contains(key: str, identifier: str) -> bool:
+    """Whether a (case-folded) key is an id of the app or tenant, or has one in it (with or without its hyphens)."""
+    known = identifier.strip().casefold()
+    if not known:
+        return False
+    if key == known:
+        return True
+    return len(known) >= 8 and (known in key or known.replace("-", "") in key.replace("-", ""))
 
 
 def _repeats(text: str) -> bool:

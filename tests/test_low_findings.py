@@ -298,3 +298,44 @@ def test_the_cli_may_still_say_which_file() -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings(BASE | {"M365_CA_BUNDLE": "/nowhere/ca.pem"})
     assert str(caught.value) == "M365_CA_BUNDLE: no such file: /nowhere/ca.pem"
+
+
+# --- 6. weak signing keys ---------------------------------------------------------------------------------------------
+
+GUID = "3f2b8c1e-9a47-4d6b-b0e2-7c5d1a9e4f60"
+
+
+@pytest.mark.parametrize(("settings", "problem"), [
+    ({"COPROD_SIGNING_KEY": "set-me-from-key-vault-at-least-32-random-characters!"}, "is the documentation's "
+                                                                                      "placeholder"),
+    ({"COPROD_SIGNING_KEY": "SET-ME-FROM-KEY-VAULT-AT-LEAST-32-RANDOM-CHARACTERS-2"}, "is the documentation's "
+                                                                                      "placeholder"),
+    ({"COPROD_SIGNING_KEY": "abcdefghijklmnopqrstuvwxyz0123456789"}, "is too predictable"),
+    ({"COPROD_SIGNING_KEY": "qwertyuiopasdfghjklzxcvbnm1234567890"}, "is too predictable"),
+    ({"M365_TENANT_ID": GUID, "COPROD_SIGNING_KEY": GUID}, "is M365_TENANT_ID"),
+    ({"M365_TENANT_ID": GUID, "COPROD_SIGNING_KEY": GUID.upper() + "-x"}, "is M365_TENANT_ID"),
+    ({"M365_CLIENT_ID": GUID, "COPROD_SIGNING_KEY": GUID}, "is M365_CLIENT_ID"),
+])
+def test_a_weak_signing_key_is_refused(settings: dict[str, str], problem: str) -> None:
+    """Issue 24, LOW: the placeholder plus "!", a key of a-z then 0-9, and the tenant's GUID passed as signing
+    keys. Each is refused, with one plain line naming the variable and never showing the key."""
+    from tests.test_settings import BASE
+
+    with pytest.raises(SettingsError) as caught:
+        load_settings(BASE | settings)
+    assert caught.value.variable == "COPROD_SIGNING_KEY" and caught.value.problem.startswith(problem)
+    assert "\n" not in str(caught.value) and settings["COPROD_SIGNING_KEY"] not in str(caught.value)
+    assert GUID not in str(caught.value)
+
+
+def test_the_keys_the_project_uses_still_pass() -> None:
+    """Issue 24, LOW (the other side of refusing weak keys): the tests', the bench's and the demo's keys, and
+    random keys made as the docs say, are all still taken."""
+    import secrets
+
+    from tests.test_settings import BASE
+
+    keys = [SIGNING_KEY, BASE["COPROD_SIGNING_KEY"], "bench-signing-key-0123456789abcdef"]
+    keys += [secrets.token_urlsafe(32) for _ in range(200)] + [secrets.token_hex(32) for _ in range(50)]
+    for key in keys:
+        assert load_settings(BASE | {"M365_TENANT_ID": GUID, "COPROD_SIGNING_KEY": key})
