@@ -282,9 +282,13 @@ class Settings(BaseSettings):
 
 
 def _entropy_bits(text: str) -> float:
-    """Shannon entropy of the characters as they occur, times the length: a rough count of a key's bits."""
+    """Shannon entropy of the characters as they occur, times the length: a rough count of a key's bits. A short
+    sample shows fewer distinct characters than its source has, so the count is corrected up by (k - 1) / 2 ln 2
+    bits for k distinct characters (Miller and Madow): without it a random 32-digit hex key (128 bits) was refused
+    about once in 800."""
     counts = Counter(text)
-    return -sum(n * math.log2(n / len(text)) for n in counts.values())
+    observed = -sum(n * math.log2(n / len(text)) for n in counts.values())
+    return observed + (len(counts) - 1) / (2 * math.log(2))
 
 
 def _guessing_bits(text: str) -> float:

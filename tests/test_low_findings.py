@@ -339,3 +339,13 @@ def test_the_keys_the_project_uses_still_pass() -> None:
     keys += [secrets.token_urlsafe(32) for _ in range(200)] + [secrets.token_hex(32) for _ in range(50)]
     for key in keys:
         assert load_settings(BASE | {"M365_TENANT_ID": GUID, "COPROD_SIGNING_KEY": key})
+
+
+def test_a_random_hex_key_whose_characters_happen_to_cluster_is_taken() -> None:
+    """Issue 24, LOW (the other side of refusing weak keys): a random 32-digit hex key is 128 bits, but the plain
+    count of its characters' entropy put some under 100 (about one in 800: the test of random keys failed that
+    often). This one, from secrets.token_hex(16), counted 99.8 bits and was refused; it is taken."""
+    from tests.test_settings import BASE
+
+    key = "02d23724370ab477a432e7ea1a74aeb2"
+    assert load_settings(BASE | {"COPROD_SIGNING_KEY": key}).signing_key.get_secret_value() == key
