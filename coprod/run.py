@@ -48,6 +48,7 @@ __all__ = ["DRAIN_SECONDS", "LISTS", "RunResult", "describe", "run_held", "run_o
 log = logging.getLogger("coprod.run")
 LISTS = ("Sessions", "Registrations", "GuestRequests", "Subscribers", "Updates")
 DRAIN_SECONDS = 240.0  # a timer run (every 5 minutes) sends for at most 4; the outbox keeps the rest
+TAKEN_OVER = "another run took over the lease (this one stalled past it)"
 
 
 def describe(error: BaseException) -> str:
@@ -91,13 +92,16 @@ def run_once(services: Services, progress: Callable[[str], None] = lambda messag
              drain_seconds: float | None = DRAIN_SECONDS, lease: RunLease | None = None) -> list[str]:
     """Run every reconciler once and drain the outbox; returns one summary line each (no personal data).
 
-    With a `lease`, a step starts only while the lease is still ours."""
+    With a `lease`, a step starts only while the lease is still ours: the mailing list and its settling too."""
     lines: list[str] = []
+
+    def lost() -> bool:
+        return lease is not None and lease.lost
 
     def step(name: str, work: Callable[[], Any]) -> None:
         """`work` returns its report: its line goes in the summary, its numbers to telemetry."""
-        if lease is not None and lease.lost:
-            lines.append(f"{name}: not run: another run took over the lease (this one stalled past it).")
+        if lost():
+            lines.append(f"{name}: not run: {TAKEN_OVER}.")
             return
         try:
             report = work()
@@ -127,21 +131,28 @@ def run_once(services: Services, progress: Callable[[str], None] = lambda messag
                                services.list_config(), clock=services.clock, progress=progress)
     services.outbox.checks["update"] = mailing_list.still_subscribed
     subscribers: ListReport | None = None
-    try:
-        subscribers = mailing_list.run(changes) if changes is not None else None
-    except Exception as error:
-        lines.append(_stopped("Mailing list", error))
+    if changes is not None and lost():
+        lines.append(f"Mailing list: not run: {TAKEN_OVER}.")
+    elif changes is not None:
+        try:
+            subscribers = mailing_list.run(changes)
+        except Exception as error:
+            lines.append(_stopped("Mailing list", error))
     if changes is not None and retention.due(services.store, services.clock):
         step("Retention", lambda: retention.Retention(services.lists, services.store, services.settings.retention_days,
                                                       clock=services.clock, progress=progress).run())
     deadline = None if drain_seconds is None else services.clock() + drain_seconds
     step("Emails", lambda: services.outbox.drain(deadline=deadline, progress=progress))
     if subscribers is not None:
-        try:  # the updates' progress (Status, SentCount), now that the outbox has sent what it could
-            subscribers.writes += mailing_list.settle()
-        except Exception as error:
-            log.error("Mailing list: the updates' progress was not written: %s", describe(error))
+        settles = not lost()
+        if settles:
+            try:  # the updates' progress (Status, SentCount), now that the outbox has sent what it could
+                subscribers.writes += mailing_list.settle()
+            except Exception as error:
+                log.error("Mailing list: the updates' progress was not written: %s", describe(error))
         lines.insert(len(lines) - 1, subscribers.line())
+        if not settles:  # the next run writes it, from the outbox
+            lines.append(f"Mailing list: the updates' progress not written: {TAKEN_OVER}.")
     refused = services.store.get_checkpoint(WRITE_REFUSED)
     if refused:
         lines.append(f"Lists: not written. {refused}")

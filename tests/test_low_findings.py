@@ -349,3 +349,53 @@ def test_a_random_hex_key_whose_characters_happen_to_cluster_is_taken() -> None:
 
     key = "02d23724370ab477a432e7ea1a74aeb2"
     assert load_settings(BASE | {"COPROD_SIGNING_KEY": key}).signing_key.get_secret_value() == key
+
+
+# --- 7. a run that lost its lease -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stall_in", ["Participant messages", "Emails"])
+def test_a_run_that_lost_its_lease_starts_no_further_step(env: dict[str, str], clock: OffsetClock,
+                                                          monkeypatch: pytest.MonkeyPatch, stall_in: str) -> None:
+    """Issue 24, LOW: a run that lost its lease still ran the mailing-list step. Now a run whose lease another
+    run has taken starts no further step: not the mailing list, nor its settling after the emails, each saying so
+    in its line."""
+    from coprod.lease import LEASE, RunLease
+    from coprod.lists.provision import provision
+    from coprod.mailing.subscribers import MailingList
+    from coprod.registrations.messages import ParticipantMessages
+    from coprod.run import run_once
+    from coprod.runtime import Services
+
+    started: list[str] = []
+    run, settle = MailingList.run, MailingList.settle
+    monkeypatch.setattr(MailingList, "run", lambda self, changes: started.append("run") or run(self, changes))
+    monkeypatch.setattr(MailingList, "settle", lambda self: started.append("settle") or settle(self))
+    with Services.open(load_settings(env), clock=clock, sleep=clock.sleep) as services:
+        provision(services.lists)
+        with RunLease(services.store, seconds=0.3, clock=clock) as lease:
+            assert lease.held
+
+            def stall() -> None:
+                """This run stalls past its lease; another run takes it; our renewal finds it gone."""
+                while not services.store.lease_acquire(LEASE, "another-run", 120):
+                    clock.offset += 60
+                deadline = time.monotonic() + 20
+                while not lease.lost and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                assert lease.lost
+
+            if stall_in == "Emails":
+                drain = services.outbox.drain
+                monkeypatch.setattr(services.outbox, "drain", lambda **kw: (stall(), drain(**kw))[1])
+            else:
+                messages = ParticipantMessages.run
+                monkeypatch.setattr(ParticipantMessages, "run", lambda self: (messages(self), stall())[0])
+            lines = run_once(services, drain_seconds=60, lease=lease)
+    if stall_in == "Emails":
+        assert started == ["run"]
+        assert any(line.startswith("Mailing list: the updates' progress not written: another run took over")
+                   for line in lines), lines
+    else:
+        assert started == []
+        assert "Mailing list: not run: another run took over the lease (this one stalled past it)." in lines, lines
+        assert "Emails: not run: another run took over the lease (this one stalled past it)." in lines
