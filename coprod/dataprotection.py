@@ -46,9 +46,9 @@ class Person:
     @classmethod
     def of(cls, typed: str, signer: Signer) -> Person:
         text = str(typed).strip().casefold()
-        if not text:
-            raise ValueError("type the person's email address (it was empty)")
         address = normalise_email(typed)
+        if address is None and "@" not in text:
+            raise ValueError("that isn't an email address: type the person's address as the lists have it")
         return cls(address, text, signer.digest(address or text))
 
     @property

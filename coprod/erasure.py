@@ -1,9 +1,14 @@
 """Erasure: `python -m coprod erase ADDRESS` removes one person from every list and store (a right-to-erasure
 request answered in one command).
 
+The person is found exactly (`coprod.dataprotection.Person`): by their normalised address or its keyed digest as a
+whole value, never inside a longer address (erasing al@ leaves hal@ alone); text the service cannot use as an
+address (`josé@...`) finds the items whose Email is that text, compared whole.
+
 What it does, in order, holding the run's lease (so no run works meanwhile):
 1. Finds their items: the mirror's, and any the lists' change feed shows since the last run (read, not saved:
    the next run still sees those changes), each read afresh through Graph and kept only if its Email is theirs.
+   The mirror's copy of one Graph says is gone (deleted in SharePoint since the last run) is dropped, and counted.
 2. Registrations: the personal columns (`config.REGISTRATIONS.personal`) are cleared and Status becomes
    `Erased`, conditional on the item's eTag (read again and retried on 412). Their sessions are decided again,
    so the place goes to the next person waiting, as after a cancellation.
@@ -12,11 +17,13 @@ What it does, in order, holding the run's lease (so no run works meanwhile):
    deleted; records about their registrations or rows, or naming them, keep their key (ids and keyed digests,
    what exactly-once needs) with the payload emptied, and a due one is settled `erased`.
 5. The outbox: every email to them, or naming them, keeps its key, kind, status and counts (so nothing goes
-   twice) and loses its payload; one not yet sent is cancelled.
+   twice) and loses its payload; one not yet sent is cancelled. An email to the team not yet sent that quotes
+   them (a facilitators' brief with their access needs and phone) is withheld the same way.
 6. With `remove_guest`, their guest account leaves the guest group and, if the service invited it and it is
    in no other group, is deleted.
 7. One record, `erased:<keyed digest>`, says when, and which accounts the service had invited (so a later
-   `--remove-guest` can still tell).
+   `--remove-guest` can still tell). On SQLite, the write-ahead log is then emptied into the file, whose freed
+   space is zeros: nothing erased stays in either.
 
 Rerunning finds nothing more to do. What stays outside the service's reach (copies of sent emails in the
 mailbox's Sent Items, and the directory account without `--remove-guest`) is listed in what it prints and in
@@ -36,18 +43,23 @@ from config import REGISTRATIONS
 from coprod.dataprotection import Person
 from coprod.handoffs import Invitation, decide_again, records
 from coprod.lease import RunLease
+from coprod.lists.fields import as_text
 from coprod.lists.mirror import mirror_item, read_changes
 from coprod.mail.outbox import readable
 from coprod.permissions import explain
 from coprod.registrations.rules import Notes
-from coprod.registrations.sync import group_of
+from coprod.registrations.sync import NO_SESSION, group_of
 from coprod.runtime import Services
-from coprod.store import OutboxEntry
+from coprod.store import MirrorItem, OutboxEntry, SqliteStore
 from coprod.templates import UK
 from coprod.words import count
 from graph_client import FieldUpdate, GraphError, ListItem
 
 __all__ = ["Busy", "Erasure", "erase"]
+
+QUOTED = ("Title", "Phone", "AccessNeeds", "PostalAddress")  # their details a team email may show
+TEAM_KINDS = ("facilitator_brief", "contact-digest", "guest-digest")  # emails to the team that list people
+BRIEF = re.compile(r"^mail:brief:session-([^:]+):v\d+$")  # handoffs.mail_keys.brief
 
 LISTS = ("Registrations", "Subscribers", "GuestRequests")
 # ledger kinds whose key is the address itself: guards that exist only for this person's own rows
@@ -73,22 +85,31 @@ class Erasure:
     emails_cancelled: int = 0
     emails_emptied: int = 0
     emails_sent: int = 0
+    team_withheld: int = 0  # queued emails to the team that quoted them (a facilitators' brief): never sent
+    copies: dict[str, int] = field(default_factory=dict)  # the service's copies of rows deleted in SharePoint
     accounts: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     @property
     def found(self) -> bool:
         return bool(self.registrations or any(self.rows.values()) or self.records_deleted or self.records_emptied
-                    or self.emails_emptied or self.accounts)
+                    or self.emails_emptied or self.accounts or any(self.copies.values()))
 
     def lines(self) -> list[str]:
         lines = [f"Registrations: {count(len(self.registrations), 'booking')} cleared and marked Erased"
                  + (f" (sessions {', '.join(sorted(self.sessions))}); their places go to the next people waiting"
                     if self.sessions else "") + "."]
         lines += [f"{name}: {count(n, 'row')} deleted." for name, n in self.rows.items()]
+        lines += [f"{name}: {count(n, 'copy', 'copies')} of a row already deleted in SharePoint "
+                  f"{'was' if n == 1 else 'were'} dropped from the service's records."
+                  for name, n in self.copies.items()]
         lines.append(f"State: {count(self.records_deleted, 'record')} deleted, {self.records_emptied} emptied; "
                      f"{count(self.emails_cancelled, 'queued email')} cancelled, "
                      f"{count(self.emails_emptied, 'email record')} emptied.")
+        if self.team_withheld:
+            lines.append(f"Team emails: {count(self.team_withheld, 'queued email')} that quoted them (a facilitators' "
+                         f"brief, say) {'was' if self.team_withheld == 1 else 'were'} withheld and won't go; the "
+                         "lists still have what the team needs about everyone else.")
         lines += self.accounts
         if self.emails_sent:
             lines.append(f"Left: copies of the {count(self.emails_sent, 'email')} sent to them stay in the sending "
@@ -118,6 +139,10 @@ class _Eraser:
         self.progress = progress
         self.done = Erasure(person.shown)
         self.names: set[str] = set()  # the names on their items: the team's emails may quote them
+        self.quoted: set[str] = set()  # every personal value on their items, as an email may show it
+        self.booked: set[str] = set()  # sessions they were confirmed for: those sessions' briefs list them
+        self.registration_ids: set[str] = set()  # their registrations, erased here or already deleted
+        self.decide: set[str] = set()  # sessions to decide again
         self.subscriber_rows: set[str] = set()
         self.invited: set[str] = set()  # accounts the service invited for them
 
@@ -138,10 +163,12 @@ class _Eraser:
         self._ledger()
         self._outbox()
         self._accounts(remove_guest)
-        if self.done.sessions:
-            decide_again(self.store, self.done.sessions)
+        if self.done.sessions or self.decide:
+            decide_again(self.store, self.done.sessions | self.decide)
         self.store.ledger_put(records.erased(self.digest), "erased", "done",
                               {"at": self.services.clock(), "invited": sorted(self.invited)})
+        if isinstance(self.store, SqliteStore):
+            self.store.forget_freed()  # no older copy of what was erased stays in the file or its log
         return self.done
 
     # --- the lists ---------------------------------------------------------------------
@@ -153,12 +180,40 @@ class _Eraser:
         changes = read_changes(self.services.lists, self.store, LISTS)
         found: dict[str, list[ListItem]] = {}
         for name in LISTS:
-            ids = [i.item_id for i in self.store.mirror_items(name) if self._theirs(i.fields)]
-            ids += [item.id for item in changes[name].changed.values() if self._theirs(item.fields)]
+            mirrored = {i.item_id: i for i in self.store.mirror_items(name) if self._theirs(i.fields)}
+            ids = [*mirrored, *(item.id for item in changes[name].changed.values() if self._theirs(item.fields))]
             fresh = self.services.lists.read_items(name, ids, label=name)
             found[name] = [item for item in fresh.values() if item is not None and self._theirs(item.fields)]
             self.progress(f"{name}: {count(len(found[name]), 'item')} with that address")
+            self._drop_copies(name, [item for item_id, item in mirrored.items() if fresh.get(item_id) is None])
         return found
+
+    def _drop_copies(self, name: str, copies: list[MirrorItem]) -> None:
+        """Their rows deleted in SharePoint since the last run (Graph says they are gone): the service's copy is all
+        that is left of them, so it goes too. A deleted booking's session is decided again, as the next run would."""
+        for item in copies:
+            self._remember(item.fields)
+            if name == "Registrations":
+                self.registration_ids.add(item.item_id)
+                if item.group and item.group != NO_SESSION:
+                    self.decide.add(item.group)
+            if name == "Subscribers":
+                self.subscriber_rows.add(item.item_id)
+        if copies:
+            self.store.mirror_delete(name, [item.item_id for item in copies])
+            self.done.copies[name] = len(copies)
+
+    def _remember(self, fields: dict[str, Any]) -> None:
+        """Their name and personal values as an email to the team may show them (cleaned and cut as the emails
+        cut them), to find the team's emails that quote them."""
+        self.names.add(str(fields.get("Title") or "").strip())
+        self.names = {name for name in self.names if len(name) >= 3}
+        for column in QUOTED:
+            value = fields.get(column)
+            if isinstance(value, str):
+                lines = [value, *value.splitlines()]
+                self.quoted.update(as_text(line, limit) for line in lines for limit in (40, 80, 120, 500))
+        self.quoted = {value for value in self.quoted if len(value) >= 3}
 
     def _registrations(self, items: list[ListItem]) -> None:
         day = datetime.fromtimestamp(self.services.clock(), UK).strftime("%-d %B %Y")
@@ -166,7 +221,10 @@ class _Eraser:
             "Status": "Erased", "StatusNote": Notes.ERASED.format(day=day)}
         lists = self.services.lists
         for item in items:
-            self.names.add(str(item.fields.get("Title") or "").strip())
+            self._remember(item.fields)
+            self.registration_ids.add(item.id)
+            if item.fields.get("Status") == "Confirmed" and group_of(item.fields) != NO_SESSION:
+                self.booked.add(group_of(item.fields))
             current: ListItem | None = item
             for _try in range(TRIES):
                 if current is None or not self._theirs(current.fields):
@@ -197,7 +255,7 @@ class _Eraser:
 
     def _delete_rows(self, name: str, items: list[ListItem]) -> None:
         for item in items:
-            self.names.add(str(item.fields.get("Title") or "").strip())
+            self._remember(item.fields)
             self.services.lists.delete_item(name, item.id, label=name)
             self.store.mirror_delete(name, [item.id])
             if name == "Subscribers":
@@ -210,8 +268,7 @@ class _Eraser:
         where emptying a record that merely shares a name costs nothing (sent emails, settled records)."""
         if self.person.named_in(text):
             return True
-        return by_name and any(re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text)
-                               for name in self.names if len(name) >= 3)
+        return by_name and _quoted(text, self.names)
 
     def _about_their_items(self, key: str, payload: dict[str, Any]) -> bool:
         """Whether a record or email is about one of their registrations, or their Subscribers row."""
@@ -219,7 +276,7 @@ class _Eraser:
         if payload.get("registration") is not None:
             registrations.add(str(payload["registration"]))
         rows = set(re.findall(r"^rejoin-asked:(\d+)$", key))
-        return bool(registrations & set(self.done.registrations)) or bool(rows & self.subscriber_rows)
+        return bool(registrations & self.registration_ids) or bool(rows & self.subscriber_rows)
 
     def _ledger(self) -> None:
         for entry in self.store.ledger_list():
@@ -237,17 +294,33 @@ class _Eraser:
                 self.done.records_emptied += 1
 
     def _outbox(self) -> None:
+        """Every email to them, about their items, or naming their address or digest, is emptied (and cancelled,
+        if it has not gone). So is an email to the team (a facilitators' brief, the phone-or-post list, the admins'
+        digest) that quotes them: their name, phone, access needs or postal address as whole words, or the brief
+        of a session they were confirmed for. One still to go is withheld whole, not rewritten: nothing of them
+        can go, and the lists still have everyone else. Another person's email still to go is not touched for a
+        name it shares with them; one already settled is emptied for it, as that costs nothing."""
         for status in OUTBOX_STATUSES:
             for entry in self.store.outbox_list(status, limit=1_000_000):
                 if not entry.payload:
                     continue
-                text = entry.key + " " + json.dumps(readable(entry.payload), ensure_ascii=False)  # words unpacked
-                if self._to_them(entry) or self._about_their_items(entry.key, {}) or \
-                        self._names_them(text, by_name=entry.status not in ("queued", "sending")):
-                    self.done.emails_sent += entry.status == "sent" and self._to_them(entry)
-                    self.done.emails_cancelled += entry.status in ("queued", "sending")
+                message = readable(entry.payload)  # the words unpacked
+                to_them, unsent = self._to_them(entry), entry.status in ("queued", "sending")
+                team = entry.kind in TEAM_KINDS and not to_them
+                values = self.quoted if team else set() if unsent else self.names
+                if to_them or self._about_their_items(entry.key, {}) or \
+                        self.person.named_in(entry.key + " " + json.dumps(message, ensure_ascii=False)) or \
+                        (team and self._briefed(entry.key)) or _quoted(_words(message), values):
+                    self.done.emails_sent += entry.status == "sent" and to_them
+                    self.done.team_withheld += unsent and team
+                    self.done.emails_cancelled += unsent and not team
                     self.store.outbox_scrub(entry.key, cancel=True)
                     self.done.emails_emptied += 1
+
+    def _briefed(self, key: str) -> bool:
+        """Whether an email is the facilitators' brief of a session they were confirmed for (it lists them)."""
+        brief = BRIEF.match(key)
+        return brief is not None and brief.group(1) in self.booked
 
     def _to_them(self, entry: OutboxEntry) -> bool:
         return self.person.among(entry.payload.get("to") or ())
@@ -285,3 +358,16 @@ class _Eraser:
                 step = "delete-guests" if "delete" in error.operation else "group"
                 self.done.problems.append(f"Directory: their guest account ({user.id}) was not removed: "
                                           f"{explain(step, error) or error}")
+
+
+def _words(message: dict[str, Any]) -> str:
+    """An email's words, each part on its own lines: subject, recipients, text, HTML, attachments' text."""
+    parts = [str(message.get(name) or "") for name in ("subject", "to_name", "text", "html")]
+    parts += [str(to) for to in message.get("to") or ()]
+    parts += [str(a.get("text") or "") for a in message.get("attachments") or () if isinstance(a, dict)]
+    return "\n".join(parts)
+
+
+def _quoted(text: str, values: set[str]) -> bool:
+    """Whether any of `values` is in `text` as whole words."""
+    return any(re.search(rf"(?<!\w){re.escape(value)}(?!\w)", text) for value in values)

@@ -1,4 +1,4 @@
-"""Export and erase find exactly one person (issue 24, finding 1).
+"""Export and erase find exactly one person, and erase leaves nothing of them behind (issue 24, findings 1 and 6).
 
 Every test runs the service's own commands against the emulator over HTTPS, on a programme built as people
 build one: sessions and bookings typed into the lists, the service's runs in between."""
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from coprod.erasure import erase
 from coprod.mail.outbox import readable
 from coprod.run import run_once
 from coprod.runtime import Services
-from coprod.store import LedgerEntry
+from coprod.store import LedgerEntry, SqliteStore
 from graph_emulator import EmulatorServer, FaultRule
 from tests.conftest import OffsetClock
 from tests.store_scan import raw_text
@@ -147,3 +148,80 @@ def test_a_person_is_named_only_by_their_whole_address_or_digest(text: str, name
     person = Person("al@partner.example.org", "al@partner.example.org", "0123456789abcdef0123")
     assert person.named_in(text) is named
 
+
+ZOE, ZOE_NAME, PHONE = "zoe.erase@example.org", "Zoë Brief", "01632 960 123"
+
+
+def test_a_queued_team_email_quoting_an_erased_person_is_withheld(programme: Programme) -> None:
+    """Issue 24, finding 6(a): the facilitators' brief and the team's phone-or-post list wait in the outbox with
+    an erased person's access needs ("epilepsy"), name and phone number. `erase` withholds them (cancelled and
+    emptied, so they never go and nothing of them is kept); the next run sends nobody those words, and the
+    other people's emails still go."""
+    programme.clock.to_uk_midday()
+    session = programme.session("Tomorrow's talk", soon(1), Facilitators="fac.one@council.example.org")
+    programme.register(session, ZOE_NAME, Email=ZOE, Phone=PHONE, AccessNeeds="epilepsy", ContactPreference="Phone")
+    programme.register(session, "Ann Stays", AccessNeeds="Large print")
+    queue_only(programme)
+    queue_only(programme)
+    waiting = {e.kind: json.dumps(readable(e.payload), ensure_ascii=False)
+               for e in programme.services.store.outbox_list("queued", limit=10**6)}
+    assert "epilepsy" in waiting["facilitator_brief"] and PHONE in waiting["facilitator_brief"]
+    assert PHONE in waiting["contact-digest"]
+
+    done = erase(programme.services, ZOE)
+    held = raw_text(programme.services.store)  # every email's words too
+    assert "epilepsy" not in held and PHONE not in held and ZOE_NAME not in held
+    assert done.team_withheld == 2
+    assert ("Team emails: 2 queued emails that quoted them (a facilitators' brief, say) were withheld" in
+            "\n".join(done.lines()))
+
+    programme.backend.faults.clear()
+    programme.run(minutes=15)
+    team = [m for m in programme.mail() if m.to != ("ann.stays@example.org",)]
+    assert all("epilepsy" not in (m.text_body or "") and PHONE not in (m.text_body or "") for m in team)
+    assert [m.subject for m in programme.mail_to("ann.stays@example.org")] == [
+        "Your place is booked: Tomorrow's talk"]
+
+
+def test_erase_drops_the_copy_of_a_row_already_deleted_in_sharepoint(programme: Programme) -> None:
+    """Issue 24, finding 6(c): an admin deleted someone's Subscribers and GuestRequests rows in SharePoint before
+    any run saw it, so the service's copy of them is all that is left. `erase` drops those copies and says so;
+    it does not answer that nothing is held."""
+    site, sharepoint = programme.site, programme.backend.sharepoint
+    rows = {name: str(sharepoint.create_item(site, name, values).id) for name, values in (
+        ("Subscribers", {"Title": ZOE_NAME, "Email": ZOE, "Status": "Subscribed"}),
+        ("GuestRequests", {"Title": ZOE_NAME, "Email": ZOE, "Organisation": "Park friends"}))}
+    programme.run()
+    for name, row in rows.items():
+        assert programme.services.store.mirror_get(name, row) is not None
+        sharepoint.delete_item(site, name, row)
+
+    done = erase(programme.services, ZOE)
+    for name, row in rows.items():
+        assert programme.services.store.mirror_get(name, row) is None
+    assert ZOE not in raw_text(programme.services.store) and ZOE_NAME not in raw_text(programme.services.store)
+    assert done.found and done.copies == {"Subscribers": 1, "GuestRequests": 1}
+    said = "\n".join(done.lines())
+    assert "Subscribers: 1 copy of a row already deleted in SharePoint was dropped" in said
+
+
+def test_sqlite_keeps_no_copy_of_an_erased_address_in_its_files(programme: Programme) -> None:
+    """Issue 24, finding 6 (deliver 5): on SQLite, erasure is real: right after `erase`, with the store still
+    open, neither the database file nor its write-ahead log holds the erased address or name anywhere (not in
+    freed space, not in an older copy of a page)."""
+    store = programme.services.store
+    assert isinstance(store, SqliteStore)
+    session = programme.session("Planning the park", soon(20))
+    programme.register(session, ZOE_NAME, Email=ZOE, Phone=PHONE, JoinMailingList=True, WantsSiteAccess=True)
+    programme.register(session, "Ann Stays")
+    programme.run()
+    programme.run()
+    files = [Path(store.path), Path(store.path + "-wal")]
+    assert any(ZOE.encode() in f.read_bytes() for f in files if f.exists())
+
+    erase(programme.services, ZOE)
+    for f in files:
+        data = f.read_bytes() if f.exists() else b""
+        assert ZOE.encode() not in data, f"{f.name} still holds the address"
+        assert ZOE_NAME.encode() not in data and PHONE.encode() not in data, f"{f.name} still holds them"
+    assert "ann.stays@example.org" in raw_text(store)  # the rest is still there

@@ -1,7 +1,9 @@
 """The embedded state store: one SQLite file (WAL), for the CLI, the demo and the tests.
 
 Each change is one transaction (`BEGIN IMMEDIATE`), so two processes sharing the file see each other's
-writes whole; conditional changes (add-if-absent, claim-if-queued) are single statements.
+writes whole; conditional changes (add-if-absent, claim-if-queued) are single statements. Deleted and
+overwritten text is zeroed (`secure_delete`), and `forget_freed` empties the log after an erasure, so an
+erased person's details are not left in the file's free space or in the log.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class SqliteStore:
         self._batching = 0  # how deep in `batch()` the thread holding the lock is
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA secure_delete=ON")  # what is deleted or overwritten is zeroed, not left in free space
         self._db.executescript(_SCHEMA)
 
     @contextmanager
@@ -85,6 +88,13 @@ class SqliteStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def forget_freed(self) -> None:
+        """After an erasure: copy the write-ahead log into the file and empty it, so no older copy of an erased row
+        stays in the log (with `secure_delete`, freed space in the file is zeros already). A reader in another
+        connection holds back only the part it still reads; the next checkpoint takes the rest."""
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     # --- checkpoints -------------------------------------------------------
     def get_checkpoint(self, name: str) -> str | None:
