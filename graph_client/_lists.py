@@ -37,8 +37,9 @@ class DeltaResult:
 
     `changed` holds each item once, in its latest state; `deleted` the ids
     that are gone. `full` is True when this is a whole enumeration (the first
-    run, or Graph answered 410 and we started again): then any item not in
-    `changed` no longer exists.
+    run, or Graph answered 410 and we started again): `changed` then holds
+    every item the list had while it was read; an item missing from it may
+    have been added since (only a read of that item says whether it is gone).
     """
 
     changed: dict[str, ListItem] = field(default_factory=dict)

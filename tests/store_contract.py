@@ -67,7 +67,9 @@ class MirrorContract:
         assert len(store.mirror_items("Registrations")) == len(in_a) + 30  # each item once
         assert store.mirror_etags("Registrations", ["x-7", "1001", "150"]) == {"x-7": '"etag-x-7"',
                                                                               "1001": '"etag-1001"'}
-        assert store.mirror_replace("Registrations", [item("1", "B")]) == set(in_a) | {str(n) for n in range(2, 31)}
+        assert store.mirror_ids("Registrations") == set(in_a) | {str(n) for n in range(1, 31)}
+        store.mirror_delete("Registrations", set(in_a) | {str(n) for n in range(2, 31)})
+        store.mirror_put([item("1", "B")])
         assert store.mirror_items("Registrations") == [item("1", "B")] and store.mirror_groups("Registrations") == {"B"}
 
     def test_two_writers_into_one_session_at_once_both_land(self, store: StateStore,
@@ -89,11 +91,14 @@ class MirrorContract:
         assert sorted(found, key=int) == [str(n) for n in [*range(1, 51), *range(100, 140), *range(200, 240)]]
         assert found["120"] == item("120", "A", Title="Added 120")
 
-    def test_delete_and_replace(self, store: StateStore) -> None:
-        store.mirror_put([item("7"), item("8"), item("9")])
+    def test_delete_and_ids(self, store: StateStore) -> None:
+        store.mirror_put([item("7"), item("8"), item("9"), MirrorItem("Sessions", "7", None, "", {}, None)])
         store.mirror_delete("Registrations", ["7", "404"])
-        assert store.mirror_replace("Registrations", [item("9"), item("10")]) == {"8"}
+        assert store.mirror_ids("Registrations") == {"8", "9"} and store.mirror_ids("Sessions") == {"7"}
+        store.mirror_delete("Registrations", ["8"])
+        store.mirror_put([item("10")])
         assert sorted(i.item_id for i in store.mirror_items("Registrations")) == ["10", "9"]
+        assert store.mirror_ids("Updates") == set()
 
 
     def test_many_items_are_read_at_once_by_id(self, store: StateStore) -> None:

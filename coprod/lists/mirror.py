@@ -6,7 +6,8 @@ Every reconciler does the same three things with its lists, so they live here:
   links, the first page of each in one `$batch` (a quiet run is one request).
   An item at the eTag the mirror holds is told apart without its fields, and
   after a write bigger than a page the pages carry ids and eTags alone
-  (`relink`): fields are then read only for the items the mirror does not hold;
+  (`relink`): fields are then read only for the items the mirror does not hold. A whole read drops from
+  the mirror only what Graph confirms is gone, never what another run mirrored while it went on;
 - `ListMirror.apply`: put those changes into the mirror, telling people's
   changes from the echo of our own last writes (delta returns those too). The
   mirror holds the eTag each write led to: the one the answer carried, or,
@@ -54,8 +55,6 @@ Grouper = Callable[[dict[str, Any]], str | None]
 WRITE_CHUNK = 1000  # updates written, then mirrored, at a time
 WRITE_REFUSED = "lists.write-refused"  # a checkpoint: why the lists refuse our writes (plain words), "" once they don't
 
-# Fields SharePoint keeps itself; they change with every write, ours included.
-
 
 def mirror_item(list_name: str, item: ListItem, group: str | None = None) -> MirrorItem:
     created = item.created_date_time.isoformat() if item.created_date_time else ""
@@ -82,11 +81,29 @@ def same_columns(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 
 def read_changes(lists: SharePointLists, store: StateStore, names: Iterable[str]) -> dict[str, DeltaResult]:
-    """Changes in each list since its saved delta link (the whole list the first time)."""
+    """Changes in each list since its saved delta link (the whole list the first time, or after a 410).
+
+    After a whole read, `deleted` holds the mirrored items Graph confirms are gone (`_gone`)."""
     names = list(names)
     results = lists.deltas([(name, store.get_checkpoint(f"delta.{name}"), name) for name in names],
                            known=store.mirror_etags)  # an item at the eTag the mirror holds needs no fields read
+    for name, delta in zip(names, results, strict=True):
+        if delta.full:
+            _gone(lists, store, name, delta)
     return dict(zip(names, results, strict=True))
+
+
+def _gone(lists: SharePointLists, store: StateStore, name: str, delta: DeltaResult) -> None:
+    """A whole read: which mirrored items it did not show are really gone. Another run may have added an item,
+    and mirrored it, while this read went on (or since): it is not in the read, yet it is in the list. So each
+    item the mirror holds and the read did not show is read again: gone (404), it goes in `deleted`; still
+    there, it joins `changed` as it now is. Nothing else is ever dropped."""
+    unseen = sorted(store.mirror_ids(name) - set(delta.changed) - delta.deleted)
+    for item_id, item in lists.read_items(name, unseen, label=name).items():
+        if item is None:
+            delta.deleted.add(item_id)
+        else:
+            delta.changed[item_id] = item
 
 
 def save_link(store: StateStore, name: str, delta: DeltaResult, *, light: bool | None = None) -> None:
@@ -233,7 +250,9 @@ class ListMirror:
                 self._held_groups[old.group].pop(item_id, None)
 
     def apply(self, delta: DeltaResult) -> Applied:
-        """Put a delta's changes into the mirror; a full read also drops what is no longer in the list.
+        """Put a delta's changes into the mirror, and drop what it says is deleted (after a whole read, what
+        `read_changes` found gone: never an item merely missing from the read, which another run may have added
+        and mirrored meanwhile).
 
         The echo of our own writes is told apart cheaply: first by eTag alone (the mirror holds the eTag each
         write led to; `read_changes` compares them and reads no fields for those, `delta.known`); only the rest
@@ -254,19 +273,11 @@ class ListMirror:
             new = self.item(item)
             applied.changed.append((old, new))
             items.append(new)
-        if delta.full:
-            known = {i.item_id: i for i in self.items()}
-            if self.staged:
-                dropped = set(known) - {i.item_id for i in items}
-                self.delete(dropped)
-                self.hold(items)
-            else:
-                dropped = self.store.mirror_replace(self.name, items)
-            applied.deleted = [known[i] for i in sorted(dropped)]
-        else:
-            applied.deleted = [old for old in (self.get(i) for i in sorted(delta.deleted)) if old is not None]
-            self.delete(delta.deleted)
-            self.hold(items)
+        gone = {i: self._held[i] for i in delta.deleted if i in self._held}
+        gone |= self.store.mirror_many(self.name, [i for i in delta.deleted if i not in gone])
+        applied.deleted = [gone[i] for i in sorted(gone)]
+        self.delete(delta.deleted)
+        self.hold(items)
         return applied
 
     def write(self, lists: SharePointLists, updates: list[FieldUpdate],

@@ -130,12 +130,8 @@ class PackedMirror:
     def delete(self, list_name: str, item_ids: Iterable[str]) -> None:
         self._change(list_name, {}, set(item_ids))
 
-    def replace(self, list_name: str, items: Iterable[MirrorItem]) -> set[str]:
-        wanted = {i.item_id: i for i in items}
-        known = {i for e in self._range(list_name, "i|") for i in unpack(e, "idx")}
-        dropped = known - set(wanted)
-        self._change(list_name, wanted, dropped)
-        return dropped
+    def ids(self, list_name: str) -> set[str]:
+        return {i for e in self._range(list_name, "i|") for i in unpack(e, "idx")}
 
     def _change(self, list_name: str, put: dict[str, MirrorItem], drop: set[str]) -> None:
         """Put and drop items, done again from a fresh reading if another writer changed an entity meanwhile."""

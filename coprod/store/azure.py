@@ -158,8 +158,8 @@ class AzureTableStore(TableLeases):
     def mirror_delete(self, list_name: str, item_ids: Iterable[str]) -> None:
         self._mirror.delete(list_name, item_ids)
 
-    def mirror_replace(self, list_name: str, items: Iterable[MirrorItem]) -> set[str]:
-        return self._mirror.replace(list_name, items)
+    def mirror_ids(self, list_name: str) -> set[str]:
+        return self._mirror.ids(list_name)
 
     # --- ledger -------------------------------------------------------------------------------------------------
     @staticmethod

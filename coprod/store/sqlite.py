@@ -159,16 +159,9 @@ class SqliteStore:
         with self._tx() as db:
             db.executemany("DELETE FROM mirror WHERE list = ? AND item_id = ?", [(list_name, i) for i in item_ids])
 
-    def mirror_replace(self, list_name: str, items: Iterable[MirrorItem]) -> set[str]:
-        """Make the mirror of a list exactly `items`; returns the ids that were dropped."""
-        items = list(items)
-        keep = {i.item_id for i in items}
+    def mirror_ids(self, list_name: str) -> set[str]:
         with self._lock:
-            known = {row[0] for row in self._db.execute("SELECT item_id FROM mirror WHERE list = ?", (list_name,))}
-        dropped = known - keep
-        self.mirror_delete(list_name, dropped)
-        self.mirror_put(items)
-        return dropped
+            return {row[0] for row in self._db.execute("SELECT item_id FROM mirror WHERE list = ?", (list_name,))}
 
     # --- ledger ------------------------------------------------------------
     def ledger_add(self, key: str, kind: str, payload: dict[str, Any], status: str = "due") -> bool:
