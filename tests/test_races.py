@@ -13,6 +13,7 @@ import pytest
 
 from config import load_settings
 from coprod import handoffs
+from coprod.guests.access import GuestAccess
 from coprod.handoffs import SubscriberDue
 from coprod.lists.mirror import ListMirror, read_changes
 from coprod.lists.provision import provision
@@ -144,4 +145,27 @@ def test_a_whole_read_drops_only_the_items_graph_says_are_gone(
     mirror.flush()
     assert [old.item_id for old in applied.deleted] == [gone]  # (B's session was reported deleted too)
     assert sorted(i.item_id for i in a.store.mirror_items("Sessions")) == sorted([kept, late])  # (and dropped)
+
+
+def test_one_guest_access_run_decides_and_reviews_from_one_reading_of_the_rows(
+        runners: tuple[Services, Services, Services], emulator: EmulatorServer) -> None:
+    """Issue 24, finding 8: runner B grants an approved request (Status Invited) right after runner A read the
+    rows to decide them. A reviews the same reading it decided, not a second one where the row is already
+    Invited, so it never writes the row twice in one `$batch` (that raised "batch request ids must be unique"
+    and stopped the run). A's stale write meets 412 and is read again; one invitation, the row Invited."""
+    a, b, _ = runners
+
+    def guest_access(services: Services, store: StateStore | None = None) -> GuestAccess:
+        return GuestAccess(services.lists, services.directory, store or services.store, services.outbox,
+                           services.signer, services.guest_config(), clock=services.clock, sleep=services.sleep)
+
+    guest_access(a).run()  # an earlier run: the list's delta link is saved
+    backend = emulator.backend
+    row = str(backend.sharepoint.create_item(backend.site.id, "GuestRequests", {
+        "Title": "Sam Guest", "Email": "sam.guest@partner.example.org", "Decision": "Approved"}).id)
+    hooked = AfterMirrorRead(a.store, "GuestRequests", 1, lambda: guest_access(b).run(), methods=("mirror_items",))
+    report = guest_access(a, cast(StateStore, hooked)).run()  # (it used to raise ValueError)
+    assert hooked.fired and report.invited == 0
+    assert [i.address for i in backend.directory.invitations] == ["sam.guest@partner.example.org"]
+    assert backend.sharepoint.get_item(backend.site.id, "GuestRequests", row)[1].fields["Status"] == "Invited"
 

@@ -91,7 +91,9 @@ class GuestAccess:
                 handoffs.settle(self.store, entry, "failed", outcome=f"error ({type(error).__name__})")
         updates = []
         waiting_for_admin: list[MirrorItem] = []
-        for row in sorted(self.mirror.items(), key=lambda r: (r.created, _number(r.item_id))):
+        rows = sorted(self.mirror.items(), key=lambda r: (r.created, _number(r.item_id)))  # one reading, for
+        # deciding and reviewing alike: another run may change a row meanwhile, and a row is written once a run
+        for row in rows:
             if row.fields.get("Status") in FINAL:
                 continue
             try:
@@ -106,7 +108,7 @@ class GuestAccess:
                                           ("UserId", outcome.user_id)) if v is not None and row.fields.get(k) != v}
             if changes_:
                 updates.append(FieldUpdate(row.item_id, changes_, row.etag))
-        reviewed, due_for_review = self.review.run(self.mirror.items(), report)
+        reviewed, due_for_review = self.review.run(rows, report)
         written = self.mirror.write(self.lists, updates + reviewed, self.progress)
         report.writes = written.written
         self._digest(waiting_for_admin, due_for_review, report)
