@@ -20,6 +20,7 @@ from coprod.lists.provision import provision
 from coprod.mailing.subscribers import MailingList
 from coprod.runtime import Services
 from coprod.store import StateStore
+from graph_client import FieldUpdate
 from graph_emulator import EmulatorServer
 from tests.conftest import OffsetClock
 
@@ -169,3 +170,30 @@ def test_one_guest_access_run_decides_and_reviews_from_one_reading_of_the_rows(
     assert [i.address for i in backend.directory.invitations] == ["sam.guest@partner.example.org"]
     assert backend.sharepoint.get_item(backend.site.id, "GuestRequests", row)[1].fields["Status"] == "Invited"
 
+
+def test_two_updates_of_one_item_in_one_write_are_merged_or_decided_again(
+        runners: tuple[Services, Services, Services], emulator: EmulatorServer) -> None:
+    """Issue 24, finding 8: a write given two updates of the same item (decided from two readings of a mirror
+    another runner changes) never sends one `$batch` with the same id twice. Decided from the same eTag, they
+    are one update, their columns combined; from different eTags, one of them is stale: nothing is written,
+    the item is read again and handed back to be decided again, as after a 412."""
+    a, _, _ = runners
+    sp, site = emulator.backend.sharepoint, emulator.backend.site.id
+    first = str(sp.create_item(site, "Sessions", {"Title": "Being included"}).id)
+    second = str(sp.create_item(site, "Sessions", {"Title": "Having choice"}).id)
+    mirror = ListMirror(a.store, "Sessions")
+    mirror.apply(read_changes(a.lists, a.store, ["Sessions"])["Sessions"])
+    etag = {i: cast(str, mirror.get(i).etag) for i in (first, second)}  # type: ignore[union-attr]
+    written = mirror.write(a.lists, [
+        FieldUpdate(first, {"SyncNote": "from the first reading"}, etag[first]),
+        FieldUpdate(second, {"SyncNote": "ours"}, etag[second]),
+        FieldUpdate(first, {"Title": "Being included (moved)", "SyncNote": "from the second"}, etag[first])])
+    assert (written.written, written.conflicted) == (2, set())
+    fields = sp.get_item(site, "Sessions", first)[1].fields
+    assert (fields["Title"], fields["SyncNote"]) == ("Being included (moved)", "from the second")
+    assert mirror.get(first).fields["SyncNote"] == "from the second"  # type: ignore[union-attr]
+    now = cast(str, mirror.get(second).etag)  # type: ignore[union-attr]
+    again = mirror.write(a.lists, [FieldUpdate(second, {"SyncNote": "from an old reading"}, etag[second]),
+                                   FieldUpdate(second, {"Title": "from the new one"}, now)])
+    assert (again.written, again.conflicted) == (0, {second})
+    assert sp.get_item(site, "Sessions", second)[1].fields["SyncNote"] == "ours"

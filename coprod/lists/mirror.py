@@ -21,7 +21,7 @@ Every reconciler does the same three things with its lists, so they live here:
   overwritten, and handed back to be decided again. An item whose eTag we do
   not know (our last write's answer had none) is read again first: unchanged
   but for our write, it is written on its fresh eTag; changed by someone, it
-  is handed back to be decided again. A write is never unconditional.
+  is handed back to be decided again. A write is never unconditional; two updates of one item are one.
 
 A delta link is saved (`save_link`) only by the caller, after it has
 processed the changes.
@@ -44,6 +44,7 @@ from graph_client import (
     GraphError,
     ListItem,
     SharePointLists,
+    etag_key,
     next_etag,
 )
 
@@ -288,7 +289,7 @@ class ListMirror:
         outcome = Written()
         if not updates:
             return outcome
-        updates = self._with_etags(lists, updates, outcome)
+        updates = self._with_etags(lists, self._one_each(updates, outcome), outcome)
         if progress and updates:
             progress(f"{self.name}: writing {count(len(updates), 'item')}")
         wrote = False
@@ -304,6 +305,23 @@ class ListMirror:
                 continue
             self.hold([self.item(fresh)])  # to be decided again
         return outcome
+
+    @staticmethod
+    def _one_each(updates: list[FieldUpdate], outcome: Written) -> list[FieldUpdate]:
+        """One update an item (a `$batch` holds each id once). Several decided from one reading (one eTag) are
+        one, their columns combined (the later's value for a column both set); decided from different readings,
+        one is stale: none is written, and the item is read again and decided again, as after a 412."""
+        merged: dict[str, FieldUpdate] = {}
+        for update in updates:
+            first = merged.get(update.item_id)
+            if first is None:
+                merged[update.item_id] = update
+            elif (first.etag and etag_key(first.etag)) == (update.etag and etag_key(update.etag)):
+                merged[update.item_id] = FieldUpdate(update.item_id, first.fields | update.fields, first.etag)
+            else:
+                outcome.conflicts += 1
+                outcome.conflicted.add(update.item_id)
+        return [u for u in merged.values() if u.item_id not in outcome.conflicted]
 
     def _write_chunk(self, lists: SharePointLists, updates: list[FieldUpdate], outcome: Written,
                      given: dict[str, MirrorItem]) -> bool:
