@@ -59,7 +59,7 @@ __all__ = ["Busy", "Erasure", "erase"]
 
 QUOTED = ("Title", "Phone", "AccessNeeds", "PostalAddress")  # their details a team email may show
 TEAM_KINDS = ("facilitator_brief", "contact-digest", "guest-digest")  # emails to the team that list people
-BRIEF = re.compile(r"^mail:brief:session-([^:]+):v\d+$")  # handoffs.mail_keys.brief
+BRIEF = re.compile(r"^mail:brief:session-([^:]+):v\d+(?::again-\d+)?$")  # handoffs.mail_keys.brief (and .again)
 
 LISTS = ("Registrations", "Subscribers", "GuestRequests")
 # ledger kinds whose key is the address itself: guards that exist only for this person's own rows
@@ -316,6 +316,17 @@ class _Eraser:
                     self.done.emails_cancelled += unsent and not team
                     self.store.outbox_scrub(entry.key, cancel=True)
                     self.done.emails_emptied += 1
+                    if unsent and entry.kind == "contact-digest":
+                        self._list_again(entry.key)
+
+    def _list_again(self, key: str) -> None:
+        """The team's phone-or-post list was withheld: everyone else it listed goes on the next one (made again
+        without them: `Outbox.unused_key`), instead of being settled as told."""
+        day = key.removeprefix("mail:contact-digest:").split(":", 1)[0]
+        for entry in self.store.ledger_list(kind="contact-due", status="done"):
+            if entry.payload.get("outcome") == f"in the digest of {day}" and \
+                    str(entry.payload.get("registration")) not in self.done.registrations:
+                self.store.ledger_set(entry.key, "due")
 
     def _briefed(self, key: str) -> bool:
         """Whether an email is the facilitators' brief of a session they were confirmed for (it lists them)."""

@@ -155,12 +155,13 @@ ZOE, ZOE_NAME, PHONE = "zoe.erase@example.org", "Zoë Brief", "01632 960 123"
 def test_a_queued_team_email_quoting_an_erased_person_is_withheld(programme: Programme) -> None:
     """Issue 24, finding 6(a): the facilitators' brief and the team's phone-or-post list wait in the outbox with
     an erased person's access needs ("epilepsy"), name and phone number. `erase` withholds them (cancelled and
-    emptied, so they never go and nothing of them is kept); the next run sends nobody those words, and the
-    other people's emails still go."""
+    emptied, so they never go and nothing of them is kept); the next run sends nobody those words, the other
+    people's emails still go, and the team's emails are made again without her, once."""
     programme.clock.to_uk_midday()
     session = programme.session("Tomorrow's talk", soon(1), Facilitators="fac.one@council.example.org")
     programme.register(session, ZOE_NAME, Email=ZOE, Phone=PHONE, AccessNeeds="epilepsy", ContactPreference="Phone")
     programme.register(session, "Ann Stays", AccessNeeds="Large print")
+    programme.register(session, "Pat Phone", Email="", Phone="01632 960 777", ContactPreference="Phone")
     queue_only(programme)
     queue_only(programme)
     waiting = {e.kind: json.dumps(readable(e.payload), ensure_ascii=False)
@@ -181,6 +182,13 @@ def test_a_queued_team_email_quoting_an_erased_person_is_withheld(programme: Pro
     assert all("epilepsy" not in (m.text_body or "") and PHONE not in (m.text_body or "") for m in team)
     assert [m.subject for m in programme.mail_to("ann.stays@example.org")] == [
         "Your place is booked: Tomorrow's talk"]
+    # the rest of the team still get theirs, made again without her: the brief, and the phone-or-post list
+    [brief] = programme.mail_to("fac.one@council.example.org")
+    assert "Large print" in (brief.text_body or "") and "Pat Phone" in (brief.text_body or "")
+    [listed] = programme.mail_to("team@council.example.org")
+    assert "Pat Phone" in (listed.text_body or "") and "01632 960 777" in (listed.text_body or "")
+    programme.run(minutes=15)
+    assert len(programme.mail_to("fac.one@council.example.org")) == 1  # and once
 
 
 def test_erase_drops_the_copy_of_a_row_already_deleted_in_sharepoint(programme: Programme) -> None:

@@ -220,8 +220,8 @@ class GuestAccess:
         if not (waiting or due) or not self.config.admin_email:
             return
         today = datetime.fromtimestamp(self.clock(), UK).date().isoformat()
-        key = mail_keys.guest_digest(today)
-        if self.store.outbox_get(key) is not None:
+        key = self.outbox.unused_key(mail_keys.guest_digest(today))
+        if key is None:
             return
         try:
             list_url = self.store.get_checkpoint("url.GuestRequests")

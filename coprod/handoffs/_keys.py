@@ -35,6 +35,11 @@ class mail_keys:
         return f"mail:brief:session-{session}:v{version}"
 
     @staticmethod
+    def again(key: str, n: int) -> str:
+        """A team email made again after an erasure withheld the one before (`Outbox.unused_key`)."""
+        return f"{key}:again-{n}"
+
+    @staticmethod
     def guest_confirm(row: str, digest: str) -> str:
         return f"mail:guest-confirm:{row}:{digest}"
 

@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from coprod import handoffs
-from coprod.handoffs import MailFailed
+from coprod.handoffs import MailFailed, mail_keys
 from coprod.permissions import refusal
 from coprod.store import OutboxEntry, StateStore
 from coprod.words import count, count_kind
@@ -80,6 +80,7 @@ __all__ = ["BLOCKED", "MAX_ATTEMPTS", "DrainReport", "GraphTransport", "MailBloc
 
 log = logging.getLogger("coprod.mail.outbox")
 RECHECK_AFTER = 300.0  # seconds a `sending` message is left before Sent Items is asked about it
+AGAIN_AT_MOST = 20  # a team email made again after erasures withheld it, at most this many times
 MAX_ATTEMPTS = 5  # claims of one message, across runs, before it is given up as failed
 FINAL_STATUSES = frozenset({400, 403, 404})  # refusals that trying again cannot mend (a bad address, no permission)
 PAUSED = "outbox.paused-until"  # a checkpoint: the time the mailbox's Retry-After ends
@@ -267,6 +268,21 @@ class Outbox:
         self.sleep = sleep
         self.recheck_after = recheck_after
         self.checks: dict[str, StillWanted] = {}  # per kind: asked right before sending, False withdraws it
+
+    def unused_key(self, key: str) -> str | None:
+        """A key to queue a team email under (a brief, a digest): `key` itself if no message has it; if the one
+        that has it was withheld by an erasure (cancelled, its payload emptied: it quoted the person erased),
+        the next `key:again-N` still free, so the rest of the team still get theirs, made afresh without them;
+        None once one went or waits."""
+        candidate = key
+        for n in range(1, AGAIN_AT_MOST + 1):
+            entry = self.store.outbox_get(candidate)
+            if entry is None:
+                return candidate
+            if entry.status != "cancelled" or entry.payload:
+                return None
+            candidate = mail_keys.again(key, n)
+        return None
 
     def enqueue(self, mail: OutgoingMail, kind: str, about: Mapping[str, str] | None = None) -> bool:
         """Queue a message under its key; False (and nothing queued) if that key was queued before.

@@ -366,9 +366,9 @@ class ParticipantMessages:
         return sorted(found, key=lambda a: a["start"])
 
     def _brief(self, session: MirrorItem, record: MeetingRecord, report: MessageReport) -> None:
-        key = mail_keys.brief(record.session_id, record.version)
         team = facilitators(session.fields.get("Facilitators"))
-        if not team or self.store.outbox_get(key) is not None:
+        key = self.outbox.unused_key(mail_keys.brief(record.session_id, record.version)) if team else None
+        if key is None:
             return
         registrations = self.store.mirror_items("Registrations", group=record.session_id)
         confirmed = [r for r in registrations if r.fields.get("Status") == "Confirmed"]

@@ -62,8 +62,8 @@ class TeamNotices:
         if not due or not self.messages.config.admin_email:
             return
         day = datetime.fromtimestamp(self.messages.clock(), UK).date().isoformat()
-        key = mail_keys.contact_digest(day)
-        if self.messages.store.outbox_get(key) is not None:
+        key = self.messages.outbox.unused_key(mail_keys.contact_digest(day))
+        if key is None:
             return  # today's went: the rest wait for tomorrow's
         people = []
         for entry, contact in due:
