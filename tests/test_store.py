@@ -3,8 +3,10 @@ Storage on Azurite."""
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from tests.store_contract import (
     CountersContract,
     LeasesContract,
     LedgerContract,
+    MidWrite,
     MirrorContract,
     OutboxContract,
 )
@@ -57,6 +60,60 @@ def second_store(store: StateStore, clock: Clock) -> Iterator[StateStore]:
         db = azure_store(store.connection, clock, store.prefix)  # type: ignore[attr-defined]
     yield db
     db.close()
+
+
+class _RacyTable:
+    """A Table Storage mirror's table that lets `other` run once, right after the writer read the index and
+    before it reads any chunk (a read arriving meanwhile, on another thread, waits until `other` is done)."""
+
+    def __init__(self, table: Any, other: Callable[[], None]) -> None:
+        self._table, self._other = table, other
+        self._lock = threading.Lock()
+        self._index_read = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._table, name)
+
+    def _reading(self, row_key: str) -> None:
+        with self._lock:
+            if row_key.startswith("i|"):
+                self._index_read = True
+            elif row_key.startswith("g|") and self._index_read and self._other is not None:
+                other, self._other = self._other, None
+                other()
+
+    def get_entity(self, partition_key: str, row_key: str, **kwargs: Any) -> Any:
+        self._reading(row_key)
+        return self._table.get_entity(partition_key, row_key, **kwargs)
+
+    def query_entities(self, query: str, **kwargs: Any) -> Any:
+        self._reading(str((kwargs.get("parameters") or {}).get("low", "")))
+        return self._table.query_entities(query, **kwargs)
+
+
+@pytest.fixture
+def mid_write() -> MidWrite:
+    """`with mid_write(store, other):` the store's next mirror write lets `other` run at its racy moment: on
+    Table Storage after it read the index, before it reads the chunks it changes; on SQLite (one transaction,
+    no moment inside it) just before it."""
+
+    @contextmanager
+    def during(store: StateStore, other: Callable[[], None]) -> Iterator[None]:
+        if isinstance(store, SqliteStore):
+            other()
+            yield
+            return
+        assert isinstance(store, AzureTableStore)
+        mirror = store._mirror
+        table = mirror.table
+        racy = mirror.table = _RacyTable(table, other)  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            mirror.table = table
+        assert racy._other is None  # the other writer did run, at that moment
+
+    return during
 
 
 class TestCheckpoints(CheckpointsContract):

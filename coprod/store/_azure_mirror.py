@@ -14,6 +14,9 @@ item is:
 - A write reads the index buckets and the chunks it changes, then writes those back in entity group
   transactions, each conditional on the ETag it read (or a create, refused if someone made it first); a lost
   race reads again and does it again. The run's lease makes that rare: the mirror has one writer at a time.
+  The items' index buckets are written with their chunks even when unchanged (the same content, on the same
+  condition): a chunk written from an index another writer changed meanwhile would hold an item the index
+  places elsewhere (twice in `items`), or columns that are not those of the eTag the index holds.
 - A chunk holds at most GROUP_ITEMS items and CHUNK_CHARS characters of JSON (an entity holds 1 MiB); an
   emptied chunk is deleted.
 """
@@ -192,10 +195,12 @@ class PackedMirror:
                    "chars": sum(units(packed_json(v)) for v in content.values())} | pack("items", content)
             operations.append(("update", new, self._if(entity) | {"mode": _replace()}) if entity is not None
                               else ("create", new))
+        moved = bool(operations)  # then every index bucket of the items goes in too, as read or changed: a write
+        # decided from where the index said the items were is refused if another writer changed that meanwhile
         for bucket, (mapping, entity) in index.items():  # and the index
             changed = {i: loc for i, loc in mapping.items() if i not in drop}
             changed |= {i: [row_key, put[i].etag] for i, row_key in placed.items() if _bucket(i) == bucket}
-            if changed == mapping:
+            if changed == mapping and (entity is None or not moved):
                 continue
             new = {"PartitionKey": list_name, "RowKey": bucket} | pack("idx", changed)
             if entity is None:
