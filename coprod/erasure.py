@@ -109,7 +109,7 @@ class Erasure:
         if self.team_withheld:
             lines.append(f"Team emails: {count(self.team_withheld, 'queued email')} that quoted them (a facilitators' "
                          f"brief, say) {'was' if self.team_withheld == 1 else 'were'} withheld and won't go; the "
-                         "lists still have what the team needs about everyone else.")
+                         "next run makes them again without them, for everyone else on them.")
         lines += self.accounts
         if self.emails_sent:
             lines.append(f"Left: copies of the {count(self.emails_sent, 'email')} sent to them stay in the sending "
