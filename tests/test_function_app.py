@@ -148,7 +148,7 @@ def test_host_json_configures_only_what_exists() -> None:
     assert 0 < hours * 3600 + minutes * 60 + seconds <= 30 * 60  # Flex Consumption's default limit
 
 
-class _Out:
+class OutputBinding:
     """azure.functions.Out, as the host gives an output binding."""
 
     def __init__(self) -> None:
@@ -179,7 +179,7 @@ def test_graphs_notifications_in_azure_answer_at_once_and_queue_one_run(monkeypa
     store.close()
     handler = notifications.build().get_user_function()
     assert {b["type"] for b in notifications.build().get_bindings_dict()["bindings"]} >= {"httpTrigger", "queue"}
-    wake = _Out()
+    wake = OutputBinding()
     echoed = handler(func.HttpRequest("POST", "/api/notifications", body=b"", params={"validationToken": "abc"}),
                      wake)
     assert (echoed.status_code, echoed.get_body(), echoed.mimetype, wake.value) == (200, b"abc", "text/plain", None)

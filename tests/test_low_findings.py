@@ -21,22 +21,10 @@ from coprod.links import Signer
 from coprod.store import SqliteStore
 from coprod.webhooks import KNOWN, client_state, receive
 from tests.conftest import SIGNING_KEY, OffsetClock
+from tests.test_function_app import OutputBinding
 
 MiB = 1024 * 1024
 DEEP = b'{"value": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"  # 200 kB, far too deep for json.loads
-
-
-class _Out:
-    """azure.functions.Out, as the host gives an output binding."""
-
-    def __init__(self) -> None:
-        self.value: str | None = None
-
-    def set(self, value: str) -> None:
-        self.value = value
-
-    def get(self) -> str | None:
-        return self.value
 
 
 @pytest.fixture
@@ -57,11 +45,11 @@ def app_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Iterator[di
     _receiving.cache_clear()
 
 
-def _notify(body: bytes, params: dict[str, str] | None = None) -> tuple[func.HttpResponse, _Out]:
+def _notify(body: bytes, params: dict[str, str] | None = None) -> tuple[func.HttpResponse, OutputBinding]:
     """POST /api/notifications to the function app's handler, as the Functions host calls it."""
     from functions.notifications import notifications
 
-    wake = _Out()
+    wake = OutputBinding()
     answer = notifications.build().get_user_function()(
         func.HttpRequest("POST", "/api/notifications", body=body, params=params or {}), wake)
     return answer, wake
@@ -212,37 +200,6 @@ def test_a_genuine_notification_is_still_read_at_once_or_by_the_run_due(tmp_path
         assert (again.run, again.after) == (True, None)
     finally:
         store.close()
-
-
-def test_two_registrations_one_after_the_other_are_both_confirmed(emulator: Any, env: dict[str, str],
-                                                                 clock: OffsetClock) -> None:
-    """Issue 24, LOW (the other side of de-duplicating replays): with `serve` on loopback, Ann's registration and
-    then Ben's (the same notification body twice, as Graph sends a list's) are both acted on with no sync
-    command: Ben's by the run due at the end of the repeat window."""
-    from coprod.runtime import Services
-    from coprod.webhooks import REPEAT_WINDOW, renew
-    from graph_emulator.testing import BackgroundServer
-    from tests.test_sessions_and_messages import Programme, soon
-    from tests.test_webhooks import Later
-
-    later = Later()
-    with BackgroundServer(later, name="live") as server:
-        settings = load_settings(env | {"COPROD_PUBLIC_URL": server.url})
-        later.app, queue = live_app(settings)
-        try:
-            with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
-                programme = Programme(emulator, services, clock)
-                session = programme.session("Carers' drop-in", soon(3), capacity=5)
-                renew(services)
-                for name in ("Ann Example", "Ben Example"):
-                    programme.register(session, name)
-                    address = name.lower().replace(" ", ".") + "@example.org"
-                    deadline = time.monotonic() + REPEAT_WINDOW + 30
-                    while time.monotonic() < deadline and not programme.mail_to(address):
-                        time.sleep(0.1)
-                    assert programme.mail_to(address), name
-        finally:
-            queue.stop()
 
 
 # --- 4. nosniff -------------------------------------------------------------------------------------------------------

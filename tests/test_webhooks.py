@@ -61,6 +61,24 @@ def test_a_new_registration_is_confirmed_within_seconds_with_no_sync_command(liv
     assert time.monotonic() - started < 20
 
 
+def test_two_registrations_one_after_the_other_are_both_confirmed(live: tuple[Programme, str]) -> None:
+    """Issue 24, LOW (the other side of de-duplicating replays): with `serve` on loopback, Ann's registration and
+    then Ben's (the same notification body twice, as Graph sends a list's) are both acted on with no sync
+    command: Ben's by the run due at the end of the repeat window."""
+    from coprod.webhooks import REPEAT_WINDOW
+
+    programme, _ = live
+    session = programme.session("Carers' drop-in", soon(3), capacity=5)
+    renew(programme.services)
+    for name in ("Ann Example", "Ben Example"):
+        programme.register(session, name)
+        address = name.lower().replace(" ", ".") + "@example.org"
+        deadline = time.monotonic() + REPEAT_WINDOW + 30
+        while time.monotonic() < deadline and not programme.mail_to(address):
+            time.sleep(0.1)
+        assert programme.mail_to(address), name
+
+
 def test_subscribing_twice_keeps_one_subscription_a_list(live: tuple[Programme, str]) -> None:
     programme, _ = live
     first = renew(programme.services)
