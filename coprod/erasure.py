@@ -41,7 +41,7 @@ from typing import Any
 
 from config import REGISTRATIONS
 from coprod.dataprotection import Person
-from coprod.handoffs import Invitation, decide_again, records
+from coprod.handoffs import Invitation, decide_again, mail_keys, records
 from coprod.lease import RunLease
 from coprod.lists.fields import as_text
 from coprod.lists.mirror import mirror_item, read_changes
@@ -322,7 +322,7 @@ class _Eraser:
     def _list_again(self, key: str) -> None:
         """The team's phone-or-post list was withheld: everyone else it listed goes on the next one (made again
         without them: `Outbox.unused_key`), instead of being settled as told."""
-        day = key.removeprefix("mail:contact-digest:").split(":", 1)[0]
+        day = mail_keys.contact_digest_day(key)
         for entry in self.store.ledger_list(kind="contact-due", status="done"):
             if entry.payload.get("outcome") == f"in the digest of {day}" and \
                     str(entry.payload.get("registration")) not in self.done.registrations:

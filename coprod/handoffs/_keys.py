@@ -75,6 +75,12 @@ class mail_keys:
         """The team's daily list of people to phone or write to."""
         return f"mail:contact-digest:{day}"
 
+    @staticmethod
+    def contact_digest_day(key: str) -> str | None:
+        """The day of a phone-or-post list's key (made again or not); None for any other key."""
+        prefix = mail_keys.contact_digest("")
+        return key.removeprefix(prefix).split(":", 1)[0] if key.startswith(prefix) else None
+
 
 class records:
     """Ledger records kept as facts, not hand-offs: the guest review's per row, an erasure's per address digest."""
