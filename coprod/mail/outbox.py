@@ -46,22 +46,19 @@ run.
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import time
-import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from coprod import handoffs
 from coprod.handoffs import MailFailed, mail_keys
+from coprod.mail.payload import from_payload, readable, to_payload
 from coprod.permissions import refusal
 from coprod.store import OutboxEntry, StateStore
 from coprod.words import count, count_kind
 from graph_client import (
-    Attachment,
     ForbiddenError,
     GraphError,
     GraphResponseError,
@@ -211,47 +208,6 @@ class DrainReport:
             parts.append(f"{count(self.unchecked, 'interrupted email')} not yet checked in Sent Items"
                          + (f". {self.check_problem.rstrip('.')}" if self.check_problem else ""))
         return "Emails: " + "; ".join(parts) + "."
-
-
-def to_payload(mail: OutgoingMail) -> dict[str, Any]:
-    """A message as the outbox keeps it: who, the subject and headers as they are; the words and attachments as
-    one zlib-compressed JSON (`body`, base64), a few times smaller than the rendered text, HTML and calendar file
-    (a long queue of updates or notices is that much smaller). Rendered once, as decided, sent exactly so."""
-    body = {"text": mail.text, "html": mail.html,
-            "attachments": [{"filename": a.filename, "content_type": a.content_type} | _content(a.content)
-                            for a in mail.attachments]}
-    packed = base64.b64encode(zlib.compress(json.dumps(body, ensure_ascii=False).encode(), 9)).decode()
-    return {"to": list(mail.to), "to_name": mail.to_name, "subject": mail.subject, "headers": dict(mail.headers),
-            "body": packed}
-
-
-def _content(data: bytes) -> dict[str, str]:
-    """An attachment's bytes for JSON: as text when they are UTF-8 (a calendar file: it compresses far better)."""
-    try:
-        return {"text": data.decode("utf-8")}
-    except UnicodeDecodeError:
-        return {"content": base64.b64encode(data).decode()}
-
-
-def readable(payload: dict[str, Any]) -> dict[str, Any]:
-    """A stored message with its words unpacked (`text`, `html`, `attachments`), whichever way it was kept."""
-    if isinstance(payload.get("body"), str):
-        words: dict[str, Any] = json.loads(zlib.decompress(base64.b64decode(payload["body"])))
-        return payload | words
-    return payload  # kept whole, as the outbox did before it packed them
-
-
-def from_payload(key: str, payload: dict[str, Any]) -> OutgoingMail:
-    payload = readable(payload)
-    return OutgoingMail(key=key, to=tuple(payload["to"]), subject=payload["subject"], text=payload["text"],
-                        html=payload.get("html"), headers=dict(payload.get("headers") or {}),
-                        to_name=payload.get("to_name"),
-                        attachments=tuple(Attachment(a["filename"], a["content_type"], _bytes(a))
-                                          for a in payload.get("attachments", [])))
-
-
-def _bytes(attachment: dict[str, Any]) -> bytes:
-    return attachment["text"].encode() if "text" in attachment else base64.b64decode(attachment["content"])
 
 
 StillWanted = Callable[[OutboxEntry], bool]
