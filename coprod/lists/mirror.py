@@ -297,13 +297,12 @@ class ListMirror:
             wrote |= self._write_chunk(lists, updates[start:start + WRITE_CHUNK], outcome, known or {})
         if wrote and self.store.get_checkpoint(WRITE_REFUSED):
             self.store.set_checkpoint(WRITE_REFUSED, "")  # writes work again
-        for item_id in sorted(outcome.conflicted):
-            try:
-                fresh = lists.get_item(self.name, item_id, label=self.name)
-            except GraphError as error:  # gone meanwhile, or Graph failing: the next run sees it
-                log.warning("%s", error)
-                continue
-            self.hold([self.item(fresh)])  # to be decided again
+        try:  # read again in `$batch`es, and mirrored in one write (another run may be writing the same rows)
+            fresh = lists.read_items(self.name, sorted(outcome.conflicted), label=self.name)
+        except GraphError as error:  # Graph failing: the next run sees them
+            log.warning("%s", error)
+            fresh = {}
+        self.hold(self.item(item) for item in fresh.values() if item is not None)  # to be decided again
         return outcome
 
     @staticmethod
@@ -375,20 +374,22 @@ class ListMirror:
             log.warning("%s", error)
             outcome.failed.update(unknown)
             return [u for u in updates if u.etag]
-        ready = []
+        ready, seen, gone = [], [], []
         for update in updates:
             if update.etag:
                 ready.append(update)
                 continue
             item, old = fresh.get(update.item_id), self.get(update.item_id)
             if item is None:  # deleted meanwhile
-                self.delete([update.item_id])
+                gone.append(update.item_id)
                 outcome.conflicted.add(update.item_id)
             elif old is not None and item.etag and same_columns(old.fields, item.fields):
                 ready.append(FieldUpdate(update.item_id, update.fields, item.etag))
-                self.hold([MirrorItem(self.name, old.item_id, item.etag, old.created, old.fields, old.group)])
+                seen.append(MirrorItem(self.name, old.item_id, item.etag, old.created, old.fields, old.group))
             else:  # changed since we last saw it (or SharePoint gave no eTag to write on)
-                self.hold([self.item(item)])
+                seen.append(self.item(item))
                 outcome.conflicts += 1
                 outcome.conflicted.add(update.item_id)
+        self.delete(gone)
+        self.hold(seen)  # (in one write each, not one an item)
         return ready
