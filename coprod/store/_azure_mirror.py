@@ -13,7 +13,9 @@ item is:
   eTags alone (to tell the echo of our own writes) are the index buckets only.
 - A write reads the index buckets and the chunks it changes, then writes those back in entity group
   transactions, each conditional on the ETag it read (or a create, refused if someone made it first); a lost
-  race reads again and does it again. The run's lease makes that rare: the mirror has one writer at a time.
+  race reads again and does it again, after a short random wait (writers that collided do not collide again
+  in step), and an entity whose content is as read is not written. The run's lease makes races rare: the
+  mirror has one writer at a time.
   The items' index buckets are written with their chunks even when unchanged (the same content, on the same
   condition): a chunk written from an index another writer changed meanwhile would hold an item the index
   places elsewhere (twice in `items`), or columns that are not those of the eTag the index holds.
@@ -23,6 +25,8 @@ item is:
 
 from __future__ import annotations
 
+import random
+import time
 import zlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -39,7 +43,8 @@ __all__ = ["PackedMirror"]
 GROUP_ITEMS = 100  # items in one chunk entity at most
 CHUNK_CHARS = 300_000  # and UTF-16 units of JSON (pack() takes up to 450,000: an item too big has a chunk alone)
 BUCKET = 1000  # item ids per index entity
-ROUNDS = 5  # a write that lost a race is done again from a fresh reading, this many times at most
+ROUNDS = 10  # a write that lost a race is done again from a fresh reading, this many times at most
+APART = 0.05  # seconds: after a lost race, a random wait of up to this, doubled each round up to a second
 Loc = tuple[str, str | None]  # (chunk RowKey, eTag)
 
 
@@ -58,6 +63,7 @@ class PackedMirror:
 
     def __init__(self, table: TableClient) -> None:
         self.table = table
+        self._rng = random.Random()  # noqa: S311 - when to go again after a lost race, not cryptography
 
     # --- reading -------------------------------------------------------------------------------------------
     def _range(self, list_name: str, low: str, select: list[str] | None = None) -> list[Any]:
@@ -149,6 +155,7 @@ class PackedMirror:
             except TableTransactionError:
                 if round_ == ROUNDS - 1:
                     raise
+                time.sleep(self._rng.uniform(0, min(1.0, APART * 2**round_)))  # writers that collided go apart
 
     def _change_once(self, list_name: str, put: dict[str, MirrorItem], drop: set[str]) -> None:
         index = self._index(list_name, set(put) | drop)
@@ -167,6 +174,7 @@ class PackedMirror:
         wanted |= {last[p] for i in set(put) - stay if (p := _group_prefix(put[i].group)) in last}
         loaded = self._chunks(list_name, wanted)
         chunks = {k: unpack(e, "items") for k, e in loaded.items()}
+        before = {k: dict(content) for k, content in chunks.items()}
         groups = {k: str(e.get("grp") or "") for k, e in loaded.items()}
         for item_id in drop | set(put):  # out of where they were (an item staying is put back below)
             if (old := where.get(item_id)) is not None and old in chunks:
@@ -187,6 +195,8 @@ class PackedMirror:
         operations: list[tuple[Any, ...]] = []
         for row_key, content in chunks.items():
             entity = loaded.get(row_key)
+            if entity is not None and content == before[row_key]:
+                continue  # as it was (most often, what another run has just written): not written again
             if not content:
                 if entity is not None:
                     operations.append(("delete", entity, self._if(entity)))
