@@ -275,7 +275,7 @@ class ListMirror:
             applied.changed.append((old, new))
             items.append(new)
         gone = {i: self._held[i] for i in delta.deleted if i in self._held}
-        gone |= self.store.mirror_many(self.name, [i for i in delta.deleted if i not in gone])
+        gone |= self.store.mirror_many(self.name, ids) if (ids := [i for i in delta.deleted if i not in gone]) else {}
         applied.deleted = [gone[i] for i in sorted(gone)]
         self.delete(delta.deleted)
         self.hold(items)
