@@ -360,3 +360,42 @@ def test_a_row_another_runner_just_added_is_not_added_again(tmp_path: Path) -> N
         assert guard.take(store, 5000.0, 300, exists=lambda row: False)  # row 7 deleted since: add again
     finally:
         store.close()
+
+
+def test_a_store_opened_while_another_process_turns_the_new_file_to_wal_waits_its_turn(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 24, finding 8 (six `sync --once` started together on a new SQLite file): while one process turns
+    the file to WAL, another's `PRAGMA journal_mode=WAL` is answered "database is locked" at once; SQLite does
+    not wait on that lock, whatever the timeout, as waiting could deadlock (measured: 3 of 120 such opens
+    failed). The store tries again until it is its turn, rather than the run stopping at its first line."""
+    import sqlite3
+
+    from coprod.store import sqlite as module
+
+    real = sqlite3.connect
+    refused: list[str] = []
+
+    class TurningToWal:  # the other process holds the file for its first two tries
+        def __init__(self, db: sqlite3.Connection) -> None:
+            self._db = db
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._db, name)
+
+        def execute(self, sql: str, *args: Any) -> Any:
+            if sql.startswith("PRAGMA journal_mode") and len(refused) < 2:
+                refused.append(sql)
+                raise sqlite3.OperationalError("database is locked")
+            return self._db.execute(sql, *args)
+
+    monkeypatch.setattr(module.sqlite3, "connect", lambda *args, **kwargs: TurningToWal(real(*args, **kwargs)))
+    store = SqliteStore(tmp_path / "state.sqlite3")
+    monkeypatch.undo()
+    try:
+        assert len(refused) == 2
+        store.set_checkpoint("delta.Sessions", "link")
+        assert store.get_checkpoint("delta.Sessions") == "link"
+    finally:
+        store.close()
+    with sqlite3.connect(tmp_path / "state.sqlite3") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -55,10 +55,24 @@ class SqliteStore:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._lock = threading.RLock()
         self._batching = 0  # how deep in `batch()` the thread holding the lock is
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._wal()
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA secure_delete=ON")  # what is deleted or overwritten is zeroed, not left in free space
         self._db.executescript(_SCHEMA)
+
+    def _wal(self) -> None:
+        """The file in WAL mode. While another process turns a new file to WAL, this one is answered "database
+        is locked" at once (SQLite does not wait on that lock, whatever the timeout: waiting could deadlock), so
+        it tries again, for as long as the connection would wait on any other lock (5 s)."""
+        deadline = time.monotonic() + 5.0
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
