@@ -151,6 +151,23 @@ class TestOtherForms:
         assert len(registrations(programme)) == 1
 
 
+    def test_an_invitation_an_admin_approves_carries_no_more_than_a_first_name(self, programme: Programme) -> None:
+        """The invitation Microsoft sends for the tenant (its display name and message) and the reminder come
+        from the row the service made from the booking: nobody proved that address typed the name."""
+        session = programme.session("Carers' drop-in", soon(3), capacity=5)
+        programme.run()
+        web(programme).post(f"/sessions/{session}", data=GOOD | {"name": "Ann " + SPAM_NAME.split()[0] + "-Prizes",
+                                                                 "wants_site_access": "yes"})
+        programme.run()
+        programme.run()
+        [row] = programme.backend.sharepoint.get_list(programme.site, "GuestRequests").items.values()
+        programme.edit("GuestRequests", str(row.id), Decision="Approved")  # an admin approves, as the digest asks
+        programme.run()
+        [invitation] = programme.backend.directory.invitations
+        assert invitation.display_name == "Ann" and "Prizes" not in (invitation.message_body or "")
+        assert (invitation.message_body or "").startswith("Hello Ann.")
+
+
 class TestAnAddressThatCannotTakeEmail:
     """Issue 24, deliver 2: an address that bounces gives its public-page booking's place to the next person (the
     outbox records Graph refusing the recipient, ErrorInvalidRecipients, as a bounce does)."""

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from coprod import handoffs
-from coprod.guests.grant import Granter
+from coprod.guests.grant import Granter, guest_name
 from coprod.guests.review import GuestReview
 from coprod.guests.rules import (
     FINAL,
@@ -37,7 +37,7 @@ from coprod.guests.rules import (
 )
 from coprod.handoffs import GUEST_CONFIRM, GuestConfirmed, GuestRequestDue, RowGuard, mail_keys
 from coprod.links import Signer
-from coprod.lists.fields import as_text, check_email, greeting_name, normalise_email
+from coprod.lists.fields import as_text, check_email, normalise_email
 from coprod.lists.mirror import ListMirror, read_changes, save_link
 from coprod.mail.outbox import Outbox
 from coprod.store import LedgerEntry, MirrorItem, StateStore
@@ -189,27 +189,19 @@ class GuestAccess:
         token = self.signer.make(GUEST_CONFIRM.purpose, confirmation_subject(self.signer, row.item_id, address),
                                  GUEST_CONFIRM.lifetime.total_seconds())
         expires = datetime.fromtimestamp(self.clock(), UTC) + GUEST_CONFIRM.lifetime
-        # a row the service made from a booking: the name was typed by whoever booked, for an address nobody has
-        # confirmed yet (this email asks them to), so no more of it than a first name
-        name = (greeting_name(row.fields.get("Title")) if self._made_from_a_booking(row, address)
-                else as_text(row.fields.get("Title"), 80)) or "there"
+        name = guest_name(self.store, row, address)
         text, html = render_email("guest_confirm", privacy_url=privacy_link(self.config.public_url),
-                                  name=name, site_name=self.config.site_name, expires=expires,
+                                  name=name or "there", site_name=self.config.site_name, expires=expires,
                                   link=GUEST_CONFIRM.url(self.config.public_url, token))
-        return int(self.outbox.enqueue(OutgoingMail(key=key, to=(address,), to_name=name, text=text, html=html,
+        return int(self.outbox.enqueue(OutgoingMail(key=key, to=(address,), to_name=name or None, text=text, html=html,
                                                     subject="Please confirm your email address"), "guest-confirm"))
-
-    def _made_from_a_booking(self, row: MirrorItem, address: str) -> bool:
-        """Whether the service made this row from a registration (its guard names the row), as opposed to an
-        admin adding it to the list themselves."""
-        guard = handoffs.get(self.store, RowGuard("guest-row", address))
-        return guard is not None and str(guard.payload.get("row") or "") == row.item_id
 
     def _shown_name(self, row: MirrorItem) -> str:
         """A row's name as the admins' digest quotes it: typed on a booking form, only once its address is
         confirmed (the digest must not carry a stranger's words to the admins either)."""
         address = normalise_email(row.fields.get("Email"))
-        if address is not None and self._made_from_a_booking(row, address) and not self._confirmed(row, address):
+        if address is not None and RowGuard("guest-row", address).made(self.store, row.item_id) and \
+                not self._confirmed(row, address):
             return "(name not shown until they confirm their email address)"
         return as_text(row.fields.get("Title"), 80) or "(no name)"
 

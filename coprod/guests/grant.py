@@ -29,10 +29,10 @@ from collections.abc import Callable
 
 from coprod import handoffs
 from coprod.guests.rules import QUEUED, WAITING_PERMISSION, GuestConfig, GuestNotes, GuestReport, Outcome
-from coprod.handoffs import Invitation
-from coprod.lists.fields import as_text
+from coprod.handoffs import Invitation, RowGuard
+from coprod.lists.fields import as_text, greeting_name
 from coprod.permissions import explain
-from coprod.store import LedgerEntry, MirrorItem, StateStore
+from coprod.store import Ledger, LedgerEntry, MirrorItem, StateStore
 from graph_client import (
     BadRequestError,
     Directory,
@@ -51,6 +51,15 @@ log = logging.getLogger("coprod.guests.grant")
 RETRY_FAILED_AFTER = 3600.0  # a refused invitation is tried again after an hour (a permission may be fixed)
 GROUP_LAG_LIMIT = 3600.0  # seconds a new guest may stay unknown to group membership before it is a failure
 
+
+
+def guest_name(ledger: Ledger, row: MirrorItem, address: str, limit: int = 80) -> str:
+    """The name to write to a guest by (an email, the invitation): as an admin typed it into the list, or, for a
+    row the service made from a booking (typed by whoever booked, for an address nobody has proved is theirs),
+    no more than a first name, so the tenant never carries a stranger's words to an inbox ('' for none)."""
+    if RowGuard("guest-row", address).made(ledger, row.item_id):
+        return greeting_name(row.fields.get("Title"))
+    return as_text(row.fields.get("Title"), limit)
 
 class Granter:
     """One run's granting: it counts the run's invitations and paces them."""
@@ -158,7 +167,7 @@ class Granter:
         self._pace()
         if not handoffs.claim(self.store, Invitation(address, row.item_id), seen):
             raise _Unsure()  # another run is inviting them now
-        name = as_text(row.fields.get("Title"), 255) or address
+        name = guest_name(self.store, row, address, 255) or address
         message = (f"Hello {name}. You asked for access to {self.config.site_name}. Accept this invitation to get in. "
                    "If you didn't ask for this, you can ignore this email.")
         self._invites_left -= 1

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from coprod.guests.grant import guest_name
 from coprod.guests.rules import ADDED, GuestConfig, GuestNotes, GuestReport
 from coprod.handoffs import Invitation, mail_keys, records
 from coprod.lists.fields import as_datetime, as_text, normalise_email
@@ -125,7 +126,7 @@ class GuestReview:
             return self._remove(row, GuestNotes.NOT_ACCEPTED.format(days=2 * self.config.redeem_days))
         address = normalise_email(row.fields.get("Email"))
         if address is not None:
-            name = as_text(row.fields.get("Title"), 80)
+            name = guest_name(self.store, row, address)
             text, html = render_email("guest_reminder", privacy_url=privacy_link(self.config.public_url),
                                       name=name or "there", site_name=self.config.site_name, link=self.site_url(),
                                       days=self.config.redeem_days)

@@ -82,6 +82,12 @@ class RowGuard:
     def payload(self) -> dict[str, Any]:
         return {k: v for k, v in (("registration", self.registration), ("row", self.row)) if v is not None}
 
+    def made(self, ledger: Ledger, row: str) -> bool:
+        """Whether the service itself made `row` for this address (from a registration), as opposed to an admin
+        adding it to the list: the guard names the row it made."""
+        entry = ledger.ledger_get(self.key)
+        return entry is not None and str(entry.payload.get("row") or "") == row
+
     def take(self, ledger: Ledger, now: float, recheck_after: float,
              exists: Callable[[str], bool] = lambda row: True) -> bool:
         """Whether this runner alone may add the row now: not while another run is adding it (`sending` for
