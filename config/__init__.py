@@ -8,6 +8,7 @@ from config._lists import (
     ROLES,
     SESSIONS,
     SUBSCRIBERS,
+    TEXT_LENGTH,
     THEMES,
     UPDATES,
     ListSchema,
@@ -15,4 +16,5 @@ from config._lists import (
 from config._settings import DEFAULT_SYNC_SCHEDULE, Settings, SettingsError, load_settings
 
 __all__ = ["CONTACT_METHODS", "DEFAULT_SYNC_SCHEDULE", "GUEST_REQUESTS", "LISTS", "REGISTRATIONS", "ROLES",
-           "SESSIONS", "SUBSCRIBERS", "THEMES", "UPDATES", "ListSchema", "Settings", "SettingsError", "load_settings"]
+           "SESSIONS", "SUBSCRIBERS", "TEXT_LENGTH", "THEMES", "UPDATES", "ListSchema", "Settings", "SettingsError",
+           "load_settings"]

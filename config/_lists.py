@@ -29,12 +29,17 @@ ROLES = ("Person who uses services", "Carer", "Professional", "Other")
 CONTACT_METHODS = ("Phone", "Teams", "In person")  # how a drop-in appointment happens
 
 
+# The most a single line of text holds (Graph's textColumn `maxLength`, which `provision` sets; SharePoint's own
+# Title column has the same): a longer value makes the write fail, so the forms refuse it first.
+TEXT_LENGTH = 255
+
+
 def text(name: str, *, multiline: bool = False, display: str | None = None) -> dict[str, Any]:
     spec: dict[str, Any] = {"allowMultipleLines": multiline}
     if multiline:
         spec.update({"linesForEditing": 6, "textType": "plain"})
     else:
-        spec["maxLength"] = 255
+        spec["maxLength"] = TEXT_LENGTH
     return {"name": name, "displayName": display or name, "text": spec}
 
 

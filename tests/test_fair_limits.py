@@ -16,7 +16,7 @@ import pytest
 
 from config import load_settings
 from coprod.pages.app import create_web_app
-from coprod.pages.context import BookingLimits, FormLimits
+from coprod.pages.context import BookingLimits, FormLimits, without_port
 from coprod.pages.limits import mailbox_key
 from coprod.runtime import Services
 from graph_emulator import EmulatorServer
@@ -259,3 +259,18 @@ class TestWhoIsPosting:
         headers: list[dict[str, Any]] = [{"X-Forwarded-For": f"192.0.2.{n}", "Client-IP": f"192.0.2.{n}"}
                                          for n in range(12)]
         assert self.book_twelve(pages, session, headers) == [200] * 10 + [429] * 2
+
+    @pytest.mark.parametrize("forged", ["[", "[]:80", ":", "a" * 5000, "\t", ",,,", "[::1", "0:0", "é:ü"])
+    def test_in_azure_any_text_in_the_forwarded_headers_is_some_client_never_an_error(
+            self, programme: Programme, session: str, forged: str) -> None:
+        """Hostile input: whatever the headers hold, the booking is counted against some client and made."""
+        pages = hosted(programme)
+        answer = pages.post(f"/sessions/{session}", data=person(1),
+                            headers={"Client-IP": forged.encode(), "X-Forwarded-For": forged.encode()})
+        assert answer.status_code == 200 and len(registrations(programme)) == 1
+
+    @pytest.mark.parametrize(("entry", "host"), [
+        ("203.0.113.7:51234", "203.0.113.7"), ("203.0.113.7", "203.0.113.7"), ("[2001:db8::1]:443", "2001:db8::1"),
+        ("2001:db8::1", "2001:db8::1"), ("[", ""), ("", "")])
+    def test_a_port_is_taken_off_an_address(self, entry: str, host: str) -> None:
+        assert without_port(entry) == host

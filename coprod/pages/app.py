@@ -166,14 +166,14 @@ class Pages:
             return self.page("subscribe", 400, all_topics=THEMES, values=values, errors={"email": message},
                              error_summary=[("email", message)])
         allowance = self.context.allowance("subscribe", self.context.limits)
-        if allowance.client(client_of(request)) is not None:
+        if not allowance.client(client_of(request)):
             return self.page("busy", 429, what="sign-ups", who="client")
         day = time.strftime("%Y-%m-%d", time.gmtime(self.context.clock()))
         asked = SubscriberDue(address, values["name"], "website", topics=tuple(topics), day=day)
         # whether or not they are on the list already, the same answer: nobody can test an address here
-        if allowance.mailbox(address) is not None or handoffs.get(self.context.store, asked) is not None:
+        if not allowance.mailbox(address) or handoffs.get(self.context.store, asked) is not None:
             allowance.give_back()  # this inbox asked today already: nothing more is made
-        elif allowance.everyone() is not None:
+        elif not allowance.everyone():
             return self.page("busy", 429, what="sign-ups", who="everyone")
         elif not handoffs.record(self.context.store, asked):
             allowance.give_back()

@@ -21,6 +21,7 @@ emails carry nothing the booker typed but a first name, since nobody has proved 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -29,14 +30,14 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
-from config import CONTACT_METHODS, ROLES, THEMES
+from config import CONTACT_METHODS, ROLES, TEXT_LENGTH, THEMES
 from coprod import handoffs
 from coprod.handoffs import CANCEL, MY_BOOKINGS, PAGES, BookedOnline, BookingsAsked
 from coprod.lists.fields import as_datetime, as_text, check_email, normalise_email
 from coprod.mail.calendar import SessionEvent, timetable_ics
 from coprod.pages.context import Opened, PageMaker, WebContext, client_of
 from coprod.pages.limits import Allowance, mailbox_key
-from coprod.registrations.rules import HELD, parse_session, queue_positions
+from coprod.registrations.rules import HELD, Session, parse_session, queue_positions
 from coprod.store import MirrorItem
 from coprod.templates import UK, uk_clock
 
@@ -99,15 +100,15 @@ def listed(item: MirrorItem, registrations: list[MirrorItem], now: datetime) -> 
                   session.slot_minutes, free, None if session.unlimited else session.capacity, tuple(session.slots))
 
 
-def _bookable(session: Any, now: datetime) -> bool:
+def _bookable(session: Session, now: datetime) -> bool:
     return session.status == "Open" and session.start is not None and session.start > now and \
         session.capacity is not None
 
 
-def timetable(store: Any, now: datetime, sessions: list[MirrorItem] | None = None) -> list[Listed]:
-    """Open sessions still to come, soonest first, with the places left as of the last run."""
+def timetable(store: Any, now: datetime, sessions: Iterable[MirrorItem]) -> list[Listed]:
+    """Open `sessions` still to come, soonest first, with the places left as of the last run."""
     shown = []
-    for item in store.mirror_items("Sessions") if sessions is None else sessions:
+    for item in sessions:
         if not _bookable(parse_session(item.item_id, item.fields), now):
             continue
         # only this session's registrations: the mirror files them by session, so a page never reads them all
@@ -137,7 +138,7 @@ class Bookings:
     async def sessions(self, request: Request) -> Response:
         theme = request.query_params.get("theme", "")
         audience = request.query_params.get("audience", "")
-        listed = [s for s in timetable(self.context.store, self._now(), self._sessions())
+        listed = [s for s in timetable(self.context.store, self._now(), self.context.sessions().values())
                   if (not theme or s.theme == theme)
                   and (not audience or audience in s.audiences or "Everyone" in s.audiences)]
         weeks: dict[str, list[Listed]] = {}
@@ -152,7 +153,7 @@ class Bookings:
         """The timetable as an iCalendar feed (no attendees, no join links: those come with a booking)."""
         now = self._now()
         events = [SessionEvent(s.id, s.title, s.start, s.end or s.start + timedelta(hours=1), None, 0)
-                  for s in timetable(self.context.store, now, self._sessions())]
+                  for s in timetable(self.context.store, now, self.context.sessions().values())]
         public = self.context.public_url
         feed = timetable_ics(events, programme=self.context.programme, host=urlsplit(public).hostname or "",
                              page_url=f"{public}{PAGES}/sessions/{{id}}", now=now)
@@ -161,9 +162,6 @@ class Bookings:
                                  "X-Content-Type-Options": "nosniff"})
 
     # --- one session, and booking it -------------------------------------------------------------
-    def _sessions(self) -> list[MirrorItem]:
-        return list(self.context.sessions().values())
-
     def _one(self, session_id: str) -> tuple[Listed | None, list[MirrorItem]]:
         """One session, with its registrations: one store read (the list of sessions comes from what the process
         holds, `WebContext.sessions`), where the whole timetable would read every session's."""
@@ -200,19 +198,20 @@ class Bookings:
         address = check_email(values["email"]).address or ""
         allowance = self.context.allowance("book", self.context.booking_limits)
         client = client_of(request)
-        if allowance.client(client) is not None:
+        if not allowance.client(client):
             return self.pages.page("busy", 429, what="bookings", who="client")
-        if allowance.mailbox(address, also=((f"twice:{listed.id}", 1, 60.0),)) is not None or \
+        if not allowance.mailbox(address, also=((f"twice:{listed.id}", 1, 60.0),)) or \
                 _already_booked(address, registrations):
             allowance.give_back()  # the same answer as a booking: nobody learns whether an address booked
             return self.pages.page("booked", email=values["email"], session=listed)
         if not self._within_share(allowance, listed, client):
             return self.pages.page("busy", 429, what="bookings", who="share", session=listed)
+        # a drop-in's time, claimed before the item is made: of two people pressing "Book" for one time together,
+        # one gets it; the claim lasts 10 minutes, until a run has mirrored the booking
         if listed.drop_in and not allowance.take(f"slot:{listed.id}:{values['slot']}", 1, self.clock() + 600):
-            allowance.give_back()
             return self._form(listed, values, {"slot": "Someone has just booked that time. Please choose another"},
                               409)
-        if allowance.everyone() is not None:
+        if not allowance.everyone():
             return self.pages.page("busy", 429, what="bookings", who="everyone")
         try:
             self._create(listed, values, address)
@@ -229,10 +228,7 @@ class Bookings:
             return True
         share = max(1, -(-places // SHARE))
         end = (listed.end or listed.start).timestamp()
-        if allowance.take(f"share:{listed.id}:{self.context.signer.digest(client)}", share, end):
-            return True
-        allowance.give_back()
-        return False
+        return allowance.take(f"share:{listed.id}:{self.context.signer.digest(client)}", share, end)
 
     def _form(self, listed: Listed, values: dict[str, Any], errors: dict[str, str], status: int = 200) -> Response:
         return self.pages.page("session", status, session=listed, values=values, errors=errors, roles=ROLES,
@@ -275,13 +271,13 @@ class Bookings:
             return self.pages.page("bookings", 400, values={"email": typed}, errors={"email": message},
                                    error_summary=[("email", message)])
         allowance = self.context.allowance("lookup", self.context.booking_limits)  # counted apart from booking
-        if allowance.client(client_of(request)) is not None:
+        if not allowance.client(client_of(request)):
             return self.pages.page("busy", 429, what="look-ups", who="client")
         day = datetime.fromtimestamp(self.clock(), UK).date().isoformat()
         asked = BookingsAsked(checked.address, day)
         if handoffs.get(self.context.store, asked) is not None:  # asked already today: nothing more is made
             allowance.give_back()
-        elif allowance.everyone() is not None:
+        elif not allowance.everyone():
             return self.pages.page("busy", 429, what="look-ups", who="everyone")
         elif not handoffs.record(self.context.store, asked):
             allowance.give_back()
@@ -293,7 +289,7 @@ class Bookings:
         if not isinstance(opened, Opened):
             return opened
         now = self._now()
-        sessions = {s.id: s for s in timetable(self.context.store, now, self._sessions())}
+        sessions = {s.id: s for s in timetable(self.context.store, now, self.context.sessions().values())}
         mine: list[dict[str, Any]] = []
         for reg in self.context.store.mirror_items("Registrations"):
             address = normalise_email(reg.fields.get("Email"))
@@ -342,9 +338,9 @@ def slot_value(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-# The longest each field may be: what its column holds (a SharePoint single line of text: 255 characters), or,
-# for access needs (several lines, which hold far more), what the facilitators can read before a session.
-LONGEST = {"name": 255, "phone": 255, "access_needs": 2000}
+# The longest each field may be: what its column holds (a single line of text), or, for access needs (several
+# lines, which hold far more), what the facilitators can read before a session.
+LONGEST = {"name": TEXT_LENGTH, "phone": TEXT_LENGTH, "access_needs": 2000}
 FIELD_WORDS = {"name": "Your name", "phone": "Phone number", "access_needs": "Access needs"}
 SHARE = 3  # one client may hold at most a third of a session's places
 METHOD_WORDS = {"Phone": "By phone: we'll ring you", "Teams": "On Teams: we'll email you the link",

@@ -125,9 +125,9 @@ def client_of(request: Request) -> str:
         return request.client.host or "unknown"
     for header, first in (("client-ip", False), ("x-forwarded-for", True)):
         value = request.headers.get(header, "")
-        entry = (value.split(",")[0] if first else value).strip()
-        if entry:
-            return without_port(entry)[:64]
+        host = without_port((value.split(",")[0] if first else value).strip())[:64]
+        if host:
+            return host
     return "unknown"
 
 

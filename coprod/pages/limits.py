@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 
 from coprod.store import Counters
 
-__all__ = ["ActionLimits", "Allowance", "Refused", "mailbox_key"]
+__all__ = ["ActionLimits", "Allowance", "mailbox_key"]
 
 MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
-# Providers that deliver `a.b.c@` to `abc@`: the same inbox, so the same mailbox for a limit
 CLIENT_SHARE = 10  # one client may use a tenth of everyone's hour
+# Providers that deliver `a.b.c@` to `abc@`: the same inbox, so the same mailbox for a limit
 DOTS_IGNORED = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
 
 
@@ -45,14 +45,6 @@ class ActionLimits:
         return max(self.per_client_per_minute, self.per_hour // CLIENT_SHARE)
 
 
-@dataclass(frozen=True)
-class Refused:
-    """Why a request was not taken: `client` (this client's own limit), `everyone` (everyone's hour) or
-    `mailbox` (answered as usual, so nobody learns anything about an address)."""
-
-    who: str
-
-
 def mailbox_key(address: str) -> str:
     """The inbox an address reaches, for counting: `Ann.Example+news@googlemail.com` -> `annexample@gmail.com`.
     A plus-tag is dropped everywhere (the mail goes to the same inbox at every large provider); dots only where
@@ -66,7 +58,8 @@ def mailbox_key(address: str) -> str:
 
 @dataclass
 class Allowance:
-    """The counts one request takes for `action`, to give back if what it was for is not made."""
+    """The counts one request takes for `action`, to give back if what it was for is not made. Each check says
+    whether the request may go on; one that says no has already given back every count the request took."""
 
     store: Counters
     action: str
@@ -76,45 +69,36 @@ class Allowance:
     _taken: list[tuple[str, float]] = field(default_factory=list)
 
     def take(self, name: str, limit: int, expires: float) -> bool:
-        """Count one in `name` (until `expires`); past `limit`, nothing is counted and False."""
+        """Count one in `name` (until `expires`); past `limit`, False, and nothing of this request stays counted."""
         key = f"{self.action}:{name}"
-        if self.store.counter_add(key, expires) > limit:
-            self.store.counter_add(key, expires, by=-1)
-            return False
         self._taken.append((key, expires))
+        if self.store.counter_add(key, expires) > limit:
+            self.give_back()
+            return False
         return True
 
     def _window(self, name: str, limit: int, seconds: float) -> bool:
         window = int(self.clock() // seconds)
         return self.take(f"{name}:{window}", limit, (window + 1) * seconds)
 
-    def client(self, client: str) -> Refused | None:
+    def client(self, client: str) -> bool:
         """This client's minute and hour."""
         who = self.digest(client)
-        if self._window(f"client-minute:{who}", self.limits.per_client_per_minute, MINUTE) and \
-                self._window(f"client-hour:{who}", self.limits.per_client_per_hour, HOUR):
-            return None
-        self.give_back()
-        return Refused("client")
+        return self._window(f"client-minute:{who}", self.limits.per_client_per_minute, MINUTE) and \
+            self._window(f"client-hour:{who}", self.limits.per_client_per_hour, HOUR)
 
-    def mailbox(self, address: str, *, also: tuple[tuple[str, int, float], ...] = ()) -> Refused | None:
+    def mailbox(self, address: str, *, also: tuple[tuple[str, int, float], ...] = ()) -> bool:
         """This mailbox's day, and any further counts about it (`(name, limit, seconds)`, named after the
         mailbox: a double click on one session, say)."""
         who = self.digest(mailbox_key(address))
-        checks = ((f"mailbox-day:{who}", self.limits.per_mailbox_per_day, DAY),) if self.limits.per_mailbox_per_day \
+        day = ((f"mailbox-day:{who}", self.limits.per_mailbox_per_day, DAY),) if self.limits.per_mailbox_per_day \
             else ()
-        for name, limit, seconds in (*((f"{n}:{who}", lim, s) for n, lim, s in also), *checks):
-            if not self._window(name, limit, seconds):
-                self.give_back()
-                return Refused("mailbox")
-        return None
+        return all(self._window(name, limit, seconds)
+                   for name, limit, seconds in (*((f"{n}:{who}", lim, s) for n, lim, s in also), *day))
 
-    def everyone(self) -> Refused | None:
+    def everyone(self) -> bool:
         """Everyone's hour: taken last, just before something is made."""
-        if self._window("everyone-hour", self.limits.per_hour, HOUR):
-            return None
-        self.give_back()
-        return Refused("everyone")
+        return self._window("everyone-hour", self.limits.per_hour, HOUR)
 
     def give_back(self) -> None:
         """Nothing was made: every count this request took is given back."""
