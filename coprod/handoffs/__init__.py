@@ -60,6 +60,7 @@ from coprod.handoffs._mailing import COMMANDS, Campaign, ListCommand, RejoinAske
 from coprod.handoffs._meetings import MeetingRecord, PreReadingDue, SessionChanged
 from coprod.handoffs._registrations import (
     BookedOnline,
+    BookedOnlineIndex,
     BookingsAsked,
     CancelRequest,
     ContactDue,
@@ -86,6 +87,7 @@ __all__ = [
     "SUBSCRIBE_CONFIRM",
     "UNSUBSCRIBE",
     "BookedOnline",
+    "BookedOnlineIndex",
     "BookingsAsked",
     "Campaign",
     "CancelRequest",

@@ -4,7 +4,7 @@ what each person was told, messages that failed, and sessions to decide again.""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -270,7 +270,19 @@ class BookedOnline:
     def read(cls, entry: LedgerEntry) -> BookedOnline:
         return cls(str(entry.payload.get("session") or ""), str(entry.payload.get("address") or ""))
 
-    @classmethod
-    def all(cls, ledger: Ledger) -> set[tuple[str, str]]:
-        """Every (session, address digest) booked on the public pages: one query a run."""
-        return {(b.session, b.address) for b in (cls.read(e) for e in ledger.ledger_list(kind=cls.KIND))}
+
+
+class BookedOnlineIndex:
+    """Whether a booking was made on the public pages (`BookedOnline`): the records read on first use, one query
+    for a run however many bookings it asks about."""
+
+    def __init__(self, ledger: Ledger, digest: Callable[[str], str]) -> None:
+        self._ledger, self._digest = ledger, digest
+        self._made: set[tuple[str, str]] | None = None
+
+    def has(self, session: str, address: str) -> bool:
+        """Whether `address` (normalised) was booked on `session` on the public pages."""
+        if self._made is None:
+            found = (BookedOnline.read(e) for e in self._ledger.ledger_list(kind=BookedOnline.KIND))
+            self._made = {(b.session, b.address) for b in found}
+        return (session, self._digest(address)) in self._made

@@ -30,7 +30,7 @@ from typing import Any
 from coprod import handoffs
 from coprod.handoffs import (
     CANCEL,
-    BookedOnline,
+    BookedOnlineIndex,
     BookingsAsked,
     ContactDue,
     MailFailed,
@@ -117,17 +117,13 @@ class ParticipantMessages:
         self.clock = clock
         self._queues: dict[str, dict[str, int]] = {}  # session -> its waiting list's positions, read once a run
         self._views: dict[str, tuple[dict[str, Any], MeetingRecord | None, str]] = {}
-        self._online: set[tuple[str, str]] | None = None  # (session, digest) booked on the public pages, read once
+        self._online = BookedOnlineIndex(store, signer.digest)
 
     # --- what the booker typed --------------------------------------------------------------
     def booked_online(self, item: MirrorItem) -> bool:
         """Whether this booking was made on the public pages, where anyone can type any address (BookedOnline)."""
         address = normalise_email(item.fields.get("Email"))
-        if address is None:
-            return False
-        if self._online is None:
-            self._online = BookedOnline.all(self.store)
-        return (item.group or "", self.signer.digest(address)) in self._online
+        return address is not None and self._online.has(item.group or "", address)
 
     def name_for(self, item: MirrorItem) -> str | None:
         """The name a person's emails greet them by: as the team entered it, or, for a booking made on the public

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from coprod.handoffs import (
-    BookedOnline,
+    BookedOnlineIndex,
     CancelRequest,
     GuestRequestDue,
     MailFailed,
@@ -127,7 +127,7 @@ class RegistrationSync:
         self._doubtful: dict[str, set[str]] = {}  # registration -> addresses an email may or may not have reached
         self._session_problems: dict[str, set[str]] = {}  # session -> kinds of message that failed for it
         self._undeliverable: dict[str, set[str]] = {}  # registration -> addresses that cannot take email
-        self._online: set[tuple[str, str]] | None = None  # (session, digest) booked on the public pages, read once
+        self._online = BookedOnlineIndex(store, signer.digest) if signer is not None else None
 
     # --- reading ---------------------------------------------------------------
     def _apply_sessions(self, delta: DeltaResult, report: SyncReport) -> tuple[set[str], set[str]]:
@@ -205,11 +205,9 @@ class RegistrationSync:
         next person. An officer's booking, or one whose address was corrected since, keeps its place."""
         failed_to = self._undeliverable.get(item.item_id)
         address = normalise_email(item.fields.get("Email"))
-        if not failed_to or address not in failed_to or item.fields.get("Status") not in HELD or self.signer is None:
+        if not failed_to or address is None or address not in failed_to or item.fields.get("Status") not in HELD:
             return False
-        if self._online is None:
-            self._online = BookedOnline.all(self.store)
-        return (item.group or "", self.signer.digest(address)) in self._online
+        return self._online is not None and self._online.has(item.group or "", address)
 
     def _note(self, reg_id: str, address: str | None, decision: Decision) -> str:
         """The StatusNote: the decision's, and a word if an email to this address could not be delivered."""
