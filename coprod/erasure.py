@@ -50,7 +50,7 @@ from coprod.permissions import explain
 from coprod.registrations.rules import Notes
 from coprod.registrations.sync import NO_SESSION, group_of
 from coprod.runtime import Services
-from coprod.store import MirrorItem, OutboxEntry, SqliteStore
+from coprod.store import MirrorItem, OutboxEntry
 from coprod.templates import UK
 from coprod.words import count
 from graph_client import FieldUpdate, GraphError, ListItem
@@ -59,7 +59,6 @@ __all__ = ["Busy", "Erasure", "erase"]
 
 QUOTED = ("Title", "Phone", "AccessNeeds", "PostalAddress")  # their details a team email may show
 TEAM_KINDS = ("facilitator_brief", "contact-digest", "guest-digest")  # emails to the team that list people
-BRIEF = re.compile(r"^mail:brief:session-([^:]+):v\d+(?::again-\d+)?$")  # handoffs.mail_keys.brief (and .again)
 
 LISTS = ("Registrations", "Subscribers", "GuestRequests")
 # ledger kinds whose key is the address itself: guards that exist only for this person's own rows
@@ -167,8 +166,7 @@ class _Eraser:
             decide_again(self.store, self.done.sessions | self.decide)
         self.store.ledger_put(records.erased(self.digest), "erased", "done",
                               {"at": self.services.clock(), "invited": sorted(self.invited)})
-        if isinstance(self.store, SqliteStore):
-            self.store.forget_freed()  # no older copy of what was erased stays in the file or its log
+        self.store.forget_freed()  # no older copy of what was erased stays where the store keeps one
         return self.done
 
     # --- the lists ---------------------------------------------------------------------
@@ -297,9 +295,10 @@ class _Eraser:
         """Every email to them, about their items, or naming their address or digest, is emptied (and cancelled,
         if it has not gone). So is an email to the team (a facilitators' brief, the phone-or-post list, the admins'
         digest) that quotes them: their name, phone, access needs or postal address as whole words, or the brief
-        of a session they were confirmed for. One still to go is withheld whole, not rewritten: nothing of them
-        can go, and the lists still have everyone else. Another person's email still to go is not touched for a
-        name it shares with them; one already settled is emptied for it, as that costs nothing."""
+        of a session they were confirmed for. One still to go is withheld whole (nothing of them can go), and the
+        next run makes it again from the lists, without them (`Outbox.unused_key`). Another person's email still
+        to go is not touched for a name it shares with them; one already settled is emptied for it, as that costs
+        nothing."""
         for status in OUTBOX_STATUSES:
             for entry in self.store.outbox_list(status, limit=1_000_000):
                 if not entry.payload:
@@ -325,13 +324,12 @@ class _Eraser:
         day = mail_keys.contact_digest_day(key)
         for entry in self.store.ledger_list(kind="contact-due", status="done"):
             if entry.payload.get("outcome") == f"in the digest of {day}" and \
-                    str(entry.payload.get("registration")) not in self.done.registrations:
+                    str(entry.payload.get("registration")) not in self.registration_ids:
                 self.store.ledger_set(entry.key, "due")
 
     def _briefed(self, key: str) -> bool:
         """Whether an email is the facilitators' brief of a session they were confirmed for (it lists them)."""
-        brief = BRIEF.match(key)
-        return brief is not None and brief.group(1) in self.booked
+        return mail_keys.brief_session(key) in self.booked
 
     def _to_them(self, entry: OutboxEntry) -> bool:
         return self.person.among(entry.payload.get("to") or ())

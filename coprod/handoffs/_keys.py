@@ -35,6 +35,15 @@ class mail_keys:
         return f"mail:brief:session-{session}:v{version}"
 
     @staticmethod
+    def brief_session(key: str) -> str | None:
+        """The session of a facilitators' brief's key (made again or not); None for any other key."""
+        prefix = mail_keys.brief("", 0).removesuffix(":v0")
+        if not key.startswith(prefix):
+            return None
+        session, _, version = key.removeprefix(prefix).partition(":v")
+        return session if session and version.split(":", 1)[0].isdigit() else None
+
+    @staticmethod
     def again(key: str, n: int) -> str:
         """A team email made again after an erasure withheld the one before (`Outbox.unused_key`)."""
         return f"{key}:again-{n}"

@@ -145,4 +145,8 @@ class StateStore(Checkpoints, Mirror, Ledger, OutboxStore, Counters, Leases, Pro
         """`with store.batch():` several writes as one transaction where the store has them (SQLite); elsewhere
         each write stands alone, as without it. Store work only inside: never a Graph call."""
 
+    def forget_freed(self) -> None:
+        """After an erasure: leave no older copy of what was deleted where the store keeps one (SQLite's
+        write-ahead log); a store that keeps none does nothing."""
+
     def close(self) -> None: ...

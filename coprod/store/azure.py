@@ -78,6 +78,9 @@ class AzureTableStore(TableLeases):
     def batch(self) -> contextlib.nullcontext[None]:
         return contextlib.nullcontext()  # each write is its own request: conditional where it must be
 
+    def forget_freed(self) -> None:
+        """Nothing to do: Table Storage keeps no copy of a deleted or replaced entity that this client can reach."""
+
     def close(self) -> None:
         for client in self._tables.values():
             client.close()
