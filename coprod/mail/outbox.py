@@ -78,6 +78,10 @@ __all__ = ["BLOCKED", "MAX_ATTEMPTS", "DrainReport", "GraphTransport", "MailBloc
 log = logging.getLogger("coprod.mail.outbox")
 RECHECK_AFTER = 300.0  # seconds a `sending` message is left before Sent Items is asked about it
 AGAIN_AT_MOST = 20  # a team email made again after erasures withheld it, at most this many times
+# Graph has been reported to refuse a good recipient once and take it when sent again (ErrorInvalidRecipients:
+# microsoftgraph/msgraph-sdk-dotnet issue 1891); a refused recipient is given up only when refused this many
+# times, in different runs, since giving it up may give a public booking's place away.
+REFUSED_RECIPIENT_TRIES = 2
 MAX_ATTEMPTS = 5  # claims of one message, across runs, before it is given up as failed
 FINAL_STATUSES = frozenset({400, 403, 404})  # refusals that trying again cannot mend (a bad address, no permission)
 PAUSED = "outbox.paused-until"  # a checkpoint: the time the mailbox's Retry-After ends
@@ -349,10 +353,11 @@ class Outbox:
             log.warning("A message may or may not have gone; it will be checked before any resend: %s", error.detail)
             return True  # stays `sending`: settled by _recover on a later run
         except MailRefused as error:
-            if error.final or entry.attempts >= MAX_ATTEMPTS:
-                self._fail(entry, f"{MailFailed.UNDELIVERABLE}: {error.detail}" if error.undeliverable
-                           else error.detail, report)
-            else:
+            if error.undeliverable and entry.attempts >= REFUSED_RECIPIENT_TRIES:
+                self._fail(entry, f"{MailFailed.UNDELIVERABLE}: {error.detail}", report)
+            elif (error.final and not error.undeliverable) or entry.attempts >= MAX_ATTEMPTS:
+                self._fail(entry, error.detail, report)
+            else:  # (a refused recipient once is tried again next run: see REFUSED_RECIPIENT_TRIES)
                 self.store.outbox_set(entry.key, "queued", error=error.detail[:500], expect="sending")
             return True
         except Exception as error:  # one message that cannot be built must not stop the queue
