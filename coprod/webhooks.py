@@ -55,9 +55,11 @@ MAX_NOTIFICATIONS = 100  # read from one request; the rest are ignored
 # Our subscriptions carry no resource data, so a notification is well under 1 kB and the most we read from one
 # request (MAX_NOTIFICATIONS) is about 100 kB: 1 MiB is ten times that, and stops a client making us hold hundreds.
 MAX_BODY = 1024 * 1024  # bytes
-# A list's notification carries no id of its own (the same body for every change), so a replay looks like a new
-# change. In each such window of the clock the first notification asks for a run at once, and any more for one run
-# at its end: a replayer gets at most two runs a window, and no genuine change waits longer than the window.
+# A list's notification carries no id of its own (the same body for every change: subscriptionId, clientState,
+# expirationDateTime, resource, tenantId, siteUrl, webId, in Microsoft's "Overview of SharePoint webhooks",
+# notification resource), so a replay looks like a new change. In each such window of the clock the first
+# notification asks for a run at once, and any more for one run at its end: a replayer gets at most two runs a
+# window, and no genuine change waits longer than the window.
 REPEAT_WINDOW = 10.0  # seconds
 NOSNIFF = {"X-Content-Type-Options": "nosniff"}  # on every answer: the echoed token must never be read as a page
 
