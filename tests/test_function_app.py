@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import azure.functions as func
@@ -9,8 +10,11 @@ import pytest
 
 
 def test_the_app_registers_its_functions() -> None:
+    """The host indexes the app once per process; a fresh copy of the module lets this run twice in one
+    process (mutation testing runs the tests again in the process that collected them)."""
     import function_app
 
+    function_app = importlib.reload(function_app)
     functions = {f.get_function_name(): f for f in function_app.app.get_functions()}
     assert {"health", "sync_timer", "pages", "status", "check", "provision", "notifications", "on_notification",
             "renew_subscriptions"} <= set(functions)
