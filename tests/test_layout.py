@@ -74,3 +74,18 @@ def test_no_module_of_the_deployed_packages_is_over_400_lines() -> None:
     long = {str(p.relative_to(ROOT)): n for p in sources(*DEPLOYED)
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400}
     assert long == {}
+
+
+def test_mutation_testing_names_files_that_exist_and_each_safety_module() -> None:
+    """`[tool.mutmut]` in pyproject.toml: a renamed module or test file would drop out of mutation testing
+    silently (mutmut skips a pattern that matches nothing). The modules where a rule decides who gets a place,
+    an email, an account, a lease or an erasure must stay listed."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mutmut"]
+    listed = config["only_mutate"] + config["pytest_add_cli_args_test_selection"]
+    assert [path for path in listed if not (ROOT / path).is_file()] == []
+    assert {"coprod/registrations/rules.py", "coprod/lists/fields.py", "coprod/mail/outbox.py", "coprod/links.py",
+            "graph_client/_retry.py", "coprod/lease.py", "coprod/erasure.py", "coprod/dataprotection.py",
+            "coprod/guests/rules.py", "coprod/webhooks.py", "coprod/pages/limits.py", "coprod/handoffs/_base.py",
+            "coprod/handoffs/__init__.py", "coprod/store/sqlite.py"} <= set(config["only_mutate"])
