@@ -61,6 +61,9 @@ MAX_BODY = 1024 * 1024  # bytes
 # notification asks for a run at once, and any more for one run at its end: a replayer gets at most two runs a
 # window, and no genuine change waits longer than the window.
 REPEAT_WINDOW = 10.0  # seconds
+POLL_SECONDS = 0.5  # how often the storage queue's consumer looks for messages
+QUEUE_BATCH = 32  # messages read from the storage queue at once: the most the Queue service hands out
+QUEUE_HIDDEN = 120  # seconds they stay out of sight while their run works; back after that if it failed
 NOSNIFF = {"X-Content-Type-Options": "nosniff"}  # on every answer: the echoed token must never be read as a page
 
 
@@ -87,7 +90,7 @@ def ensure_subscriptions(subscriptions: Subscriptions, lists: SharePointLists, s
     """One live subscription a list, renewed in time; a line each saying what was done."""
     url = notification_url(public_url)
     held = known(store)
-    by_resource = {s.resource.strip("/"): s for s in subscriptions.all() if s.notification_url == url}
+    by_resource = {s.resource.removeprefix("/"): s for s in subscriptions.all() if s.notification_url == url}
     lines = []
     for name in LISTS:
         found = lists.find_list(name)
@@ -101,9 +104,10 @@ def ensure_subscriptions(subscriptions: Subscriptions, lists: SharePointLists, s
             held[name] = {"id": current.id, "expires": current.expiration_date_time.timestamp()}
             lines.append(f"{name}: subscribed until {current.expiration_date_time:%d %B %Y}.")
             continue
-        renewed = subscriptions.renew(current.id, now + LIFETIME) if current is not None else None
-        made = renewed or subscriptions.create(resource, url, client_state(signer), now + LIFETIME, lifecycle_url=url)
-        expires = made.expiration_date_time or now + LIFETIME
+        asked = now + LIFETIME
+        renewed = subscriptions.renew(current.id, asked) if current is not None else None
+        made = renewed or subscriptions.create(resource, url, client_state(signer), asked, lifecycle_url=url)
+        expires = made.expiration_date_time or asked  # what Graph granted
         held[name] = {"id": made.id, "expires": expires.timestamp()}
         lines.append(f"{name}: {'renewed' if renewed else 'subscribed'} until {expires:%d %B %Y}.")
     store.set_checkpoint(KNOWN, json.dumps(held))
@@ -128,7 +132,7 @@ class Received:
 
 def too_large(content_length: str | None) -> bool:
     """Whether a request's Content-Length is over MAX_BODY (so its body need not be read at all)."""
-    declared = (content_length or "").strip()
+    declared = str(content_length).strip()  # absent: "None", not a number
     return declared.isdigit() and int(declared) > MAX_BODY
 
 
@@ -177,7 +181,7 @@ def receive(query: dict[str, str], body: bytes, store: StateStore, signer: Signe
         return Received(202)
     resubscribe = any(note.get("lifecycleEvent") in ("reauthorizationRequired", "subscriptionRemoved")
                       for note in good)
-    window = int(now // REPEAT_WINDOW)
+    window = math.floor(now / REPEAT_WINDOW)
     ends = (window + 1) * REPEAT_WINDOW
     seen = store.counter_add(f"webhooks.notified:{window}", ends)
     if seen == 1:
@@ -192,7 +196,7 @@ def _good(note: Any, expected: str, ours: set[str]) -> bool:
     """A notification with our clientState, for one of our subscriptions."""
     if not isinstance(note, dict):
         return False
-    state = str(note.get("clientState") or "")
+    state = str(note.get("clientState"))  # absent: "None", never a digest
     return hmac.compare_digest(state.encode(), expected.encode()) and str(note.get("subscriptionId")) in ours
 
 
@@ -226,10 +230,10 @@ class LocalQueue:
     def __init__(self, consume_once: Callable[[], object]) -> None:
         import threading
 
-        self.latest = 0.0  # when the last notification came (time.time())
+        self.latest = -math.inf  # when the last notification came (time.time()): none yet
         self._wake = threading.Event()
         self._consume_once = consume_once
-        self._stopped = False
+        self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="coprod-notifications", daemon=True)
 
     def start(self) -> LocalQueue:
@@ -240,7 +244,7 @@ class LocalQueue:
         """A run for a notification that came at `at`; one for later (a repeat's, at a window's end) then."""
         import threading
 
-        if at > time.time():
+        if at > time.time():  # pragma: no mutate - `>=` differs only at at == now, where a 0 s timer does the same
             later = threading.Timer(at - time.time(), self.put, args=(at,))
             later.daemon = True
             later.start()
@@ -249,13 +253,13 @@ class LocalQueue:
         self._wake.set()
 
     def stop(self) -> None:
-        self._stopped = True
+        self._stopped.set()
         self._wake.set()
 
     def _loop(self) -> None:
         while True:
             self._wake.wait()
-            if self._stopped:
+            if self._stopped.is_set():
                 return
             self._wake.clear()
             try:
@@ -292,10 +296,10 @@ class AzureQueue:
 
     NAME = "coprod-notifications"
 
-    def __init__(self, client: Any, consume_once: Callable[[float], object], poll_seconds: float = 0.5) -> None:
+    def __init__(self, client: Any, consume_once: Callable[[float], object], poll_seconds: float = POLL_SECONDS
+                 ) -> None:
         import threading
 
-        self.latest = 0.0
         self._client = client  # an azure.storage.queue.QueueClient
         self._consume_once = consume_once
         self._poll = poll_seconds
@@ -328,7 +332,6 @@ class AzureQueue:
 
     def put(self, at: float) -> None:
         """A message for a notification that came at `at`; one for later stays out of sight until then."""
-        self.latest = max(self.latest, at)
         delay = max(0, math.ceil(at - time.time()))
         self._client.send_message(json.dumps({"at": at}), visibility_timeout=delay or None)
 
@@ -338,7 +341,8 @@ class AzureQueue:
     def _loop(self) -> None:
         while not self._stopped.wait(self._poll):
             try:
-                messages = list(self._client.receive_messages(max_messages=32, visibility_timeout=120))
+                messages = list(self._client.receive_messages(max_messages=QUEUE_BATCH,
+                                                              visibility_timeout=QUEUE_HIDDEN))
                 if not messages:
                     continue
                 latest = 0.0
