@@ -1,7 +1,9 @@
 """The registration rules alone (no I/O): how each column's value is read, and who gets a place.
 
 Readings are pinned value by value: "yes" typed in a yes/no column is yes, "10" typed as places is 10, and an
-unusable value is refused with a note, never guessed at.
+unusable value is refused with a note, never guessed at. So are the waiting list's order, a drop-in's appointments
+(one person a time), bookings an officer made for someone told by phone or post, the lines of a pre-reading text
+and the name an email greets someone by.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from coprod.lists.fields import (
     as_bool,
     as_datetime,
     as_int,
+    as_lines,
     as_text,
     check_email,
     facilitators,
+    greeting_name,
     normalise_email,
     subscriber_topics,
 )
@@ -31,7 +35,9 @@ from coprod.registrations.rules import (
     message_kind,
     parse_registration,
     parse_session,
+    queue_positions,
 )
+from coprod.store import MirrorItem
 
 NOW = datetime(2030, 1, 1, 9, 0, tzinfo=UTC)
 
@@ -362,3 +368,139 @@ class TestCancelling:
 ])
 def test_which_message_a_change_of_status_calls_for(before: str | None, after: str, kind: str | None) -> None:
     assert message_kind(before, after) == kind
+
+
+class TestReadingLines:
+    """A text that keeps its lines (a session's pre-reading): each line cleaned, however it was broken."""
+
+    @pytest.mark.parametrize("separator", ["\n", "\r\n", "\r", "\u2028", "\u2029", "\x0b", "\x0c", "\x85"])
+    def test_every_kind_of_line_break_is_a_line_break(self, separator: str) -> None:
+        assert as_lines(f"The plan{separator}Pages 3 to 5") == "The plan\nPages 3 to 5"
+
+    def test_each_line_is_cleaned_and_blank_runs_are_one_blank_line(self) -> None:
+        typed = "\n\n  The plan \x07here  \r\n\r\n\r\n\r\n Pages\u202e 3 to 5\n\nMinutes\n\n\n"
+        assert as_lines(typed) == "The plan here\n\nPages 3 to 5\n\nMinutes"
+
+    @pytest.mark.parametrize("value", [None, 42, True, ["The plan"], {"a": "b"}, "", " \n \r\n\u2028 "])
+    def test_nothing_usable_is_nothing(self, value: Any) -> None:
+        assert as_lines(value) == ""
+
+    def test_a_long_line_is_kept_whole_up_to_the_limit(self) -> None:
+        assert as_lines("x" * 3000) == "x" * 3000  # a pasted paragraph is longer than a one-line column's 500
+        assert as_lines("x" * 5000) == "x" * 4000
+        assert as_lines("abcd\nefgh", 5) == "abcd"  # no line break left dangling where the cut fell
+
+    def test_a_huge_value_is_read_only_as_far_as_four_times_its_limit(self) -> None:
+        """A value of megabytes costs no more work than four times the limit: what comes after is not read."""
+        assert as_lines("\n" * 40 + "late", 10) == ""
+        assert as_lines("\n" * 36 + "late", 10) == "late"
+
+
+class TestGreeting:
+    """An email greets someone by a first name, or by a title and a surname, only if the text reads as a name."""
+
+    @pytest.mark.parametrize(("typed", "greeted"), [
+        ("Ann Bea Cat Dee Eve Fay", "Ann"), ("Ann Bea Cat Dee Eve Fay Gus", ""),  # six words at most
+        ("Dr. Ann Smith", "Dr Smith"), ("J. Smith", "J"), ("Ann .Smith", ""), ("Ann Smith.", "Ann"),
+        ("अनिल शर्मा", "अनिल"),  # letters with their marks (Devanagari's vowel signs) are a name
+        ("Ann 3", ""), ("Ann !", ""),
+    ])
+    def test_a_name_is_letters_joined_with_an_initials_full_stop_at_its_end(self, typed: str, greeted: str) -> None:
+        assert greeting_name(typed) == greeted
+
+    @pytest.mark.parametrize(("typed", "greeted"), [
+        ("Mrs Smith", "Mrs Smith"), ("Mrs Jane S.", "Mrs S"), ("MRS JANE FOX", "MRS FOX"), ("Dr", "Dr"),
+        ("ALEX SMITH", "ALEX"), ("A" * 40, "A" * 40), ("A" * 41, ""),
+    ])
+    def test_a_title_goes_with_the_surname_and_a_name_is_at_most_40_letters(self, typed: str, greeted: str) -> None:
+        assert greeting_name(typed) == greeted
+
+    def test_a_name_is_read_to_its_first_200_characters(self) -> None:
+        assert greeting_name("Ann " + "B" * 195 + " 1") == "Ann"  # the digit is the 201st character: never read
+        assert greeting_name("Ann " + "B" * 194 + " 1") == ""
+
+
+def item(item_id: str, second: int, status: str) -> MirrorItem:
+    return MirrorItem("Registrations", item_id, None, f"2029-12-01T00:00:{second:02d}Z", {"Status": status}, "1")
+
+
+def test_the_waiting_list_is_numbered_from_one_in_the_order_places_are_given() -> None:
+    """Created time first, then the item number as a number (9 before 12); an id that is no number goes first."""
+    items = [item("12", 2, "Waitlisted"), item("9", 2, "Waitlisted"), item("7", 1, "Confirmed"),
+             item("5", 3, "Waitlisted"), item("1", 2, "Waitlisted"), item("x", 2, "Waitlisted"),
+             item("4", 1, "waitlisted"), item("6", 1, "NeedsAttention")]
+    assert queue_positions(items) == {"x": 1, "1": 2, "9": 3, "12": 4, "5": 5}
+    assert queue_positions([]) == {}
+
+
+def drop_in(slot_minutes: int = 20) -> Session:
+    start = NOW + timedelta(days=1)
+    return Session("1", "Drop-in", "Open", start, start + timedelta(hours=1), 0, slot_minutes=slot_minutes)
+
+
+def booking(item_id: str, minutes: int | None, method: str = "Teams", *, phone: str = "",
+            status: str | None = None) -> Registration:
+    slot = None if minutes is None else NOW + timedelta(days=1, minutes=minutes)
+    return dataclasses.replace(reg(item_id, status=status), slot=slot, method=method, phone=phone)
+
+
+class TestDropIns:
+    @pytest.mark.parametrize(("minutes", "read"), [(5, 5), ("20", 20), (480, 480)])
+    def test_a_drop_ins_appointment_length_as_typed(self, minutes: Any, read: int) -> None:
+        session = parse_session("1", {"Kind": "DropIn", "SlotMinutes": minutes, "Status": "Open",
+                                      "StartTime": "2030-01-01T10:00:00Z", "EndTime": "2030-01-01T11:00:00Z"})
+        assert (session.slot_minutes, session.capacity, session.problems, session.drop_in) == (read, 0, (), True)
+
+    @pytest.mark.parametrize("minutes", [4, 481, 0, -20, None, "twenty"])
+    def test_a_drop_in_without_a_usable_length_books_nobody_new_and_says_why(self, minutes: Any) -> None:
+        session = parse_session("1", {"Kind": "DropIn", "SlotMinutes": minutes, "Status": "Open",
+                                      "StartTime": "2030-01-01T10:00:00Z", "EndTime": "2030-01-01T11:00:00Z"})
+        assert (session.slot_minutes, session.capacity, session.drop_in) == (0, None, False)
+        assert session.problems == ("A drop-in needs Minutes a drop-in appointment between 5 and 480. Nobody new "
+                                    "is booked until it's set.",)
+
+    def test_a_group_session_has_no_appointments_whatever_its_minutes_say(self) -> None:
+        session = parse_session("1", {"Kind": "Group", "SlotMinutes": 20, "PreReading": "The plan\r\nPage 3"})
+        assert (session.slot_minutes, session.drop_in, session.slots) == (0, False, [])
+        assert session.pre_reading == "The plan\nPage 3"
+
+    def test_each_appointment_time_goes_to_one_person_and_nobody_waits(self) -> None:
+        decided, note = decide([booking("1", 0), booking("2", 0), booking("3", 20, "In person"), booking("4", None),
+                                booking("5", 5), booking("6", 40, "Phone"), booking("7", 40, "Phone", phone="0123"),
+                                booking("8", 60)], drop_in())
+        assert decided == {"1": ("Confirmed", Notes.CONFIRMED), "2": ("NeedsAttention", Notes.SLOT_TAKEN),
+                           "3": ("Confirmed", Notes.CONFIRMED), "4": ("NeedsAttention", Notes.NO_SLOT),
+                           "5": ("NeedsAttention", Notes.NO_SLOT), "6": ("NeedsAttention", Notes.NO_PHONE_FOR_SLOT),
+                           "7": ("Confirmed", Notes.CONFIRMED), "8": ("NeedsAttention", Notes.NO_SLOT)}
+        assert note is None
+
+    def test_the_person_confirmed_for_a_time_keeps_it_ahead_of_an_earlier_booking(self) -> None:
+        decided, _ = decide([booking("1", 0), booking("2", 0, status="Confirmed")], drop_in())
+        assert decided == {"1": ("NeedsAttention", Notes.SLOT_TAKEN), "2": ("Confirmed", Notes.CONFIRMED)}
+
+    def test_of_two_new_bookings_for_one_time_the_earlier_has_it(self) -> None:
+        decided, _ = decide([booking("3", 20), booking("2", 20), booking("4", 20)], drop_in())
+        assert decided == {"2": ("Confirmed", Notes.CONFIRMED), "3": ("NeedsAttention", Notes.SLOT_TAKEN),
+                           "4": ("NeedsAttention", Notes.SLOT_TAKEN)}
+
+
+class TestAssistedBookings:
+    """A booking an officer made for someone told by phone or post: no email needed, but a number or an address."""
+
+    @pytest.mark.parametrize(("contact", "phone", "postal", "note"), [
+        ("Phone", "", True, Notes.NO_PHONE), ("Post", "0123", False, Notes.NO_POSTAL),
+        ("Phone", "0123", False, Notes.CONFIRMED), ("Post", "", True, Notes.CONFIRMED),
+    ])
+    def test_phone_needs_a_number_and_post_an_address(self, contact: str, phone: str, postal: bool,
+                                                       note: str) -> None:
+        assisted = dataclasses.replace(reg("1", "", problem="missing"), contact=contact, phone=phone, postal=postal)
+        decided, _ = decide([assisted])
+        assert decided["1"] == ("Confirmed" if note == Notes.CONFIRMED else "NeedsAttention", note)
+
+    def test_a_registrations_assisted_columns(self) -> None:
+        booked = parse_registration("1", "", {"ContactPreference": "Post", "Phone": " 01234 567890 ",
+                                              "PostalAddress": "1 High Street", "Slot": "2030-01-02T10:00:00Z",
+                                              "ContactMethod": "Phone"})
+        assert (booked.contact, booked.phone, booked.postal, booked.slot, booked.method) == (
+            "Post", "01234 567890", True, datetime(2030, 1, 2, 10, tzinfo=UTC), "Phone")
+        assert parse_registration("1", "", {"ContactPreference": "Carrier pigeon"}).contact == "Email"

@@ -42,7 +42,7 @@ def as_lines(value: Any, limit: int = 4000) -> str:
     one, any line or paragraph separator a line break; '' for nothing usable."""
     if not isinstance(value, str):
         return ""
-    text = re.sub(r"\r\n?|[\u2028\u2029\x0b\x0c\x85]", "\n", value[:limit * 4])  # pragma: no mutate - a bound
+    text = re.sub(r"\r\n?|[\u2028\u2029\v\f\x85]", "\n", value[:limit * 4])
     lines = [as_text(line, limit) for line in text.split("\n")]
     kept = "\n".join(lines).strip()
     return re.sub(r"\n{3,}", "\n\n", kept)[:limit].rstrip()
@@ -71,7 +71,7 @@ def _name_word(word: str) -> bool:
     """One word of a name: letters (any script, with their marks), joined by a hyphen or an apostrophe; a full
     stop only at its end (an initial, "Dr.")."""
     parts = re.split(f"[{NAME_JOINERS}]", word.removesuffix("."))
-    return all(part and all(unicodedata.category(c)[0] in "LM" for c in part) for part in parts)
+    return all(part and all(unicodedata.category(c)[0] in ("L", "M") for c in part) for part in parts)
 
 
 def facilitators(value: Any) -> list[str]:
