@@ -68,7 +68,7 @@ class GuestPolicy:
 
     def verdict(self, address: str) -> str:
         """"blocked", "auto" (approved once the address is confirmed) or "admin" (an admin decides)."""
-        domain = address.rsplit("@", 1)[-1].lower()
+        domain = address.rpartition("@")[2].lower()
         if self._matches(domain, self.blocked):
             return "blocked"
         return "auto" if self._matches(domain, self.auto_approve) else "admin"

@@ -17,6 +17,7 @@ so every instance shares them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -50,7 +51,7 @@ def mailbox_key(address: str) -> str:
     A plus-tag is dropped everywhere (the mail goes to the same inbox at every large provider); dots only where
     the provider says it ignores them."""
     local, _, domain = address.casefold().rpartition("@")
-    local = local.split("+", 1)[0] or local
+    local = local.partition("+")[0] or local
     if domain in DOTS_IGNORED:
         local, domain = local.replace(".", ""), DOTS_IGNORED[domain]
     return f"{local}@{domain}"
@@ -78,7 +79,7 @@ class Allowance:
         return True
 
     def _window(self, name: str, limit: int, seconds: float) -> bool:
-        window = int(self.clock() // seconds)
+        window = math.floor(self.clock() / seconds)
         return self.take(f"{name}:{window}", limit, (window + 1) * seconds)
 
     def client(self, client: str) -> bool:
