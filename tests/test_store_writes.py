@@ -124,3 +124,163 @@ def test_unsubscribing_withdraws_only_that_subscribers_queued_updates(store: Sql
         "mail:other-7")} == {"mail:update-3-7": "cancelled", "mail:update-4-7": "cancelled",
                              "mail:update-3-17": "queued", "mail:update-3-8": "queued", "mail:other-7": "queued"}
     assert ListCommand.pending_by_subject(store)["unsubscribe"].keys() == {"7:0123456789abcdef0123"}
+
+
+# --- the SQLite file ---------------------------------------------------------------------------------------------
+def test_a_store_is_made_in_a_folder_not_there_yet_or_in_memory(tmp_path: Path, clock: Clock) -> None:
+    for path in (tmp_path / "new" / "deeper" / "state.sqlite3", ":memory:"):
+        db = SqliteStore(path, clock=clock)
+        try:
+            db.set_checkpoint("delta.Sessions", "link")
+            assert db.get_checkpoint("delta.Sessions") == "link"
+        finally:
+            db.close()
+    assert (tmp_path / "new" / "deeper" / "state.sqlite3").is_file()
+    with sqlite3.connect(tmp_path / "new" / "deeper" / "state.sqlite3") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+class _Refusing:
+    """A connection whose `PRAGMA journal_mode` is refused with `message`, as another process's would be."""
+
+    def __init__(self, db: sqlite3.Connection, message: str) -> None:
+        self._db, self._message, self.tries = db, message, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if sql.startswith("PRAGMA journal_mode"):
+            self.tries += 1
+            raise sqlite3.OperationalError(self._message)
+        return self._db.execute(sql, *args)
+
+
+def test_a_store_waits_five_seconds_for_the_file_to_turn_to_wal_and_no_longer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from coprod.store import sqlite as module
+
+    real, opened, now, pauses = sqlite3.connect, [], [100.0], []
+
+    def sleep(seconds: float) -> None:  # time moves only when the store waits
+        pauses.append(seconds)
+        now[0] += seconds
+
+    def connect(*args: Any, **kwargs: Any) -> _Refusing:
+        opened.append(_Refusing(real(*args, **kwargs), "database is locked"))
+        return opened[-1]
+
+    monkeypatch.setattr(module.sqlite3, "connect", connect)
+    monkeypatch.setattr(module.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(module.time, "sleep", sleep)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        SqliteStore(tmp_path / "state.sqlite3")
+    assert 4.99 < sum(pauses) < 5.02 and max(pauses) <= 0.011  # tried again every hundredth of a second
+    assert opened[0].tries == len(pauses) + 1
+
+
+def test_any_other_error_turning_to_wal_stops_the_store_at_once(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from coprod.store import sqlite as module
+
+    real, opened = sqlite3.connect, []
+
+    def connect(*args: Any, **kwargs: Any) -> _Refusing:
+        opened.append(_Refusing(real(*args, **kwargs), "disk I/O error"))
+        return opened[-1]
+
+    monkeypatch.setattr(module.sqlite3, "connect", connect)
+    monkeypatch.setattr(module.time, "sleep", lambda seconds: pytest.fail("waited on an error that will not pass"))
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        SqliteStore(tmp_path / "state.sqlite3")
+    assert opened[0].tries == 1
+
+
+def test_batches_inside_batches_are_one_transaction(store: SqliteStore) -> None:
+    with pytest.raises(RuntimeError), store.batch():
+        store.ledger_add("a", "message", {})
+        with store.batch():
+            store.ledger_add("b", "message", {})
+        store.ledger_add("c", "message", {})  # still inside the outer one
+        raise RuntimeError("stopped")
+    assert store.ledger_list() == []
+    with store.batch():
+        with store.batch():
+            store.ledger_add("a", "message", {})
+        store.ledger_add("b", "message", {})
+    store.ledger_add("c", "message", {})  # after the batch: a transaction of its own again
+    assert [e.key for e in store.ledger_list()] == ["a", "b", "c"]
+
+
+def test_after_an_erasure_the_log_is_emptied_into_the_file(store: SqliteStore) -> None:
+    store.ledger_add("guest:zoe@example.org", "guest-request", {"name": "Zoë"})
+    store.ledger_delete("guest:zoe@example.org")
+    log = Path(store.path + "-wal")
+    assert log.stat().st_size > 0
+    store.forget_freed()
+    assert log.stat().st_size == 0 and store.ledger_get("guest:zoe@example.org") is None
+
+
+def test_names_are_kept_as_written_so_an_erasure_finds_them(store: SqliteStore) -> None:
+    """The erasure checks search the file's text for a person's name: it must be there as written, not escaped."""
+    store.ledger_add("a", "message", {"name": "Zoë A"})
+    store.ledger_add_many([("b", "message", {"name": "Zoë B"}, "due")])
+    store.ledger_add("c", "message", {})
+    store.ledger_set("c", "done", {"name": "Zoë C"})
+    store.ledger_put("d", "message", "done", {"name": "Zoë D"})
+    store.ledger_add("e", "message", {})
+    store.ledger_swap("e", store.ledger_get("e"), "sending", {"name": "Zoë E"})  # type: ignore[arg-type]
+    store.outbox_add("mail:f", "confirmed", {"name": "Zoë F"}, 1)
+    store.mirror_put([MirrorItem("Registrations", "7", None, "", {"Title": "Zoë G"})])
+    with store._lock:
+        text = "\n".join(str(row) for table in ("ledger", "outbox", "mirror")
+                         for row in store._db.execute(f"SELECT * FROM {table}"))  # noqa: S608 - fixed names
+    assert all(f"Zoë {c}" in text for c in "ABCDEFG")
+    assert "Zoë G" in raw_text(store)
+
+
+def test_entries_added_together_are_listed_as_given_and_dated_now(store: SqliteStore, clock: Clock) -> None:
+    store.ledger_add_many([(k, "message", {}, "due") for k in ("k9", "k10", "k1")])
+    listed = store.ledger_list()
+    assert [e.key for e in listed] == ["k9", "k10", "k1"]
+    assert all(clock.now <= e.created == e.updated < clock.now + 0.001 for e in listed)
+
+
+def test_more_items_than_one_query_holds_are_read_by_id_each_once(store: SqliteStore) -> None:
+    store.mirror_put([MirrorItem("Registrations", str(n), f"e{n}", "", {}, "3") for n in range(1200)])
+    wanted = [str(n) for n in range(1200)] + ["404", "0"]
+    assert store.mirror_many("Registrations", wanted).keys() == {str(n) for n in range(1200)}
+    assert store.mirror_etags("Registrations", wanted) == {str(n): f"e{n}" for n in range(1200)}
+
+
+def test_a_message_put_off_is_listed_once_its_time_has_come(store: SqliteStore, clock: Clock) -> None:
+    for key in ("mail:1", "mail:2", "mail:3"):
+        store.outbox_add(key, "test", {}, 1)
+    assert store.outbox_set("mail:2", "queued", not_before=clock.now + 60) is True
+    entry = store.outbox_get("mail:2")
+    assert entry is not None and (entry.not_before, entry.attempts, entry.error, entry.sent_at) == (
+        clock.now + 60, 0, None, None)
+    assert [e.key for e in store.outbox_list("queued", ready_by=clock.now)] == ["mail:1", "mail:3"]
+    assert [e.key for e in store.outbox_list("queued", ready_by=clock.now + 60)] == ["mail:1", "mail:2", "mail:3"]
+    assert [e.key for e in store.outbox_list("queued", ready_by=clock.now, limit=1)] == ["mail:1"]
+
+
+def test_a_lease_says_what_it_is_and_a_new_one_starts_when_the_old_ran_out(store: SqliteStore,
+                                                                           clock: Clock) -> None:
+    assert store.lease_acquire("sync", "runner-a", 120)
+    lease = store.lease_get("sync")
+    assert lease is not None and lease.name == "sync"
+    clock.now += 120  # ran out this very second: taking it again starts a new lease
+    assert store.lease_acquire("sync", "runner-a", 120)
+    lease = store.lease_get("sync")
+    assert lease is not None and (lease.holder, lease.since, lease.expires) == ("runner-a", clock.now, clock.now + 120)
+    store.lease_release("sync", "runner-a")
+    assert store.lease_get("sync") is None
+
+
+def test_a_counter_lasts_as_long_as_its_first_count_said(store: SqliteStore, clock: Clock) -> None:
+    assert store.counter_add("subscribe:all:1", clock.now + 60, by=3) == 3
+    assert store.counter_add("subscribe:all:1", clock.now + 600) == 4  # a later expiry does not extend it
+    clock.now += 60
+    assert store.counter_add("subscribe:all:1", clock.now + 600) == 1
+    assert store.counter_add("subscribe:other", clock.now + 600, by=-2) == 0
