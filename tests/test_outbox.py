@@ -760,3 +760,85 @@ def test_a_queued_message_is_kept_compactly_and_sent_exactly_as_rendered() -> No
     assert from_payload(mail.key, payload) == mail
     old = {"to": ["zoe@example.org"], "subject": "News", "text": "Hi", "html": None}  # stored before packing
     assert from_payload("mail:k", old).text == "Hi"
+
+
+class TestUnusedKey:
+    """A team email (a brief, a digest) withheld by an erasure is made again under the next free key, the rest of
+    the team still get theirs; one that went, waits or was withdrawn otherwise is never made twice."""
+
+    @staticmethod
+    def withheld(store: SqliteStore, key: str) -> None:
+        store.outbox_add(key, "brief", to_payload(mail(1)), 1)
+        assert store.outbox_scrub(key, cancel=True)  # an erasure: cancelled, its payload (which quoted them) gone
+
+    def test_a_key_nobody_used_is_used_as_it_is(self, store: SqliteStore, clock: Clock) -> None:
+        assert Outbox(store, FakeMailbox(clock)).unused_key("mail:brief:7:1") == "mail:brief:7:1"
+
+    def test_a_withheld_email_is_made_again_under_the_next_free_key(self, store: SqliteStore, clock: Clock) -> None:
+        outbox = Outbox(store, FakeMailbox(clock))
+        self.withheld(store, "mail:brief:7:1")
+        assert outbox.unused_key("mail:brief:7:1") == "mail:brief:7:1:again-1"
+        self.withheld(store, "mail:brief:7:1:again-1")
+        assert outbox.unused_key("mail:brief:7:1") == "mail:brief:7:1:again-2"
+
+    def test_one_that_went_waits_or_was_withdrawn_with_its_words_is_not_made_again(self, store: SqliteStore,
+                                                                                    clock: Clock) -> None:
+        outbox = Outbox(store, FakeMailbox(clock))
+        outbox.enqueue(OutgoingMail(key="mail:queued", to=("team@example.org",), subject="Brief", text="Hi"), "brief")
+        assert outbox.unused_key("mail:queued") is None
+        store.outbox_add("mail:sent", "brief", to_payload(mail(1)), 1)
+        store.outbox_set("mail:sent", "sent")
+        store.outbox_scrub("mail:sent", cancel=True)  # an erasure after it went: its payload goes, it stays sent
+        assert outbox.unused_key("mail:sent") is None
+        store.outbox_add("mail:withdrawn", "brief", to_payload(mail(1)), 1)
+        assert store.outbox_cancel("mail:", "withdrawn") == 1  # withdrawn (unsubscribed), its words kept
+        assert outbox.unused_key("mail:withdrawn") is None
+        self.withheld(store, "mail:again")
+        outbox.enqueue(OutgoingMail(key="mail:again:again-1", to=("team@example.org",), subject="Brief", text="Hi"),
+                       "brief")
+        assert outbox.unused_key("mail:again") is None  # made again once already, and that one waits
+
+    def test_it_gives_up_after_twenty_versions(self, store: SqliteStore, clock: Clock) -> None:
+        from coprod.mail.outbox import AGAIN_AT_MOST
+
+        outbox = Outbox(store, FakeMailbox(clock))
+        keys = ["mail:digest", *(f"mail:digest:again-{n}" for n in range(1, AGAIN_AT_MOST))]
+        for key in keys[:-1]:
+            self.withheld(store, key)
+        assert (AGAIN_AT_MOST, outbox.unused_key("mail:digest")) == (20, keys[-1])
+        self.withheld(store, keys[-1])
+        assert outbox.unused_key("mail:digest") is None
+
+
+class Recorder(FakeMailbox):
+    """A transport that keeps every message as it was handed over for sending."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__(clock)
+        self.mails: list[OutgoingMail] = []
+
+    def send(self, mail_: OutgoingMail) -> None:
+        super().send(mail_)
+        self.mails.append(mail_)
+
+
+def test_an_attachment_that_is_not_text_is_sent_byte_for_byte(store: SqliteStore, clock: Clock) -> None:
+    """A PDF (any bytes that are not UTF-8) is kept as base64 and goes exactly as it was given; a calendar file
+    (UTF-8) is kept as text; both in the one message."""
+    pdf = b"%PDF-1.7\n\xe2\xe3\xcf\xd3\n" + bytes(range(256)) + b"\xff\xfe\x80"
+    ics = "BEGIN:VCALENDAR\r\nSUMMARY:Zoë's forum\r\n".encode()
+    sent = OutgoingMail(key="mail:papers", to=("ann@example.org",), subject="Papers", text="Attached.",
+                        attachments=(Attachment("plan.pdf", "application/pdf", pdf),
+                                     Attachment("forum.ics", "text/calendar", ics)))
+    mailbox = Recorder(clock)
+    outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep)
+    assert outbox.enqueue(sent, "papers")
+    entry = store.outbox_get("mail:papers")
+    assert entry is not None
+    from coprod.mail.outbox import readable
+
+    kept = readable(entry.payload)["attachments"]
+    assert [sorted(a) for a in kept] == [["content", "content_type", "filename"], ["content_type", "filename", "text"]]
+    assert from_payload("mail:papers", entry.payload) == sent
+    assert outbox.drain().sent == 1
+    assert mailbox.mails == [sent] and mailbox.mails[0].attachments[0].content == pdf

@@ -28,7 +28,7 @@ def to_payload(mail: OutgoingMail) -> dict[str, Any]:
 def _content(data: bytes) -> dict[str, str]:
     """An attachment's bytes for JSON: as text when they are UTF-8 (a calendar file: it compresses far better)."""
     try:
-        return {"text": data.decode("utf-8")}
+        return {"text": data.decode()}  # strict UTF-8, the default
     except UnicodeDecodeError:
         return {"content": base64.b64encode(data).decode()}
 
