@@ -190,6 +190,25 @@ class TestGivingUp:
         assert outbox.drain().sent == 0 and [k for _, k in mailbox.sent] == ["mail:test:2"]
         assert report.line() == "Emails: 1 sent (1 test); 1 could not be sent (see `status`)."
 
+    def test_a_refused_recipient_is_tried_again_next_run_and_given_up_only_when_refused_again(
+            self, store: SqliteStore, clock: Clock) -> None:
+        """Graph has refused a good recipient once and taken it when sent again; giving it up gives a public
+        booking's place away, so only a second refusal, on a later run, gives the address up."""
+        refused = "send an email: HTTP 400 ErrorInvalidRecipients"
+        mailbox = FakeMailbox(clock)
+        mailbox.fail.extend(MailRefused(refused, final=True, undeliverable=True) for _ in range(3))
+        outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep)
+        outbox.enqueue(mail(1), "test", {"registration": "5", "session": "2"})
+        assert (outbox.drain().failed, outbox.drain().failed) == (0, 1)
+        entry = store.outbox_get("mail:test:1")
+        assert entry is not None and (entry.status, entry.error, entry.attempts) == (
+            "failed", f"{MailFailed.UNDELIVERABLE}: {refused}", 2)
+        mailbox.fail[:] = [MailRefused(refused, final=True, undeliverable=True)]
+        outbox.enqueue(mail(2), "test")
+        assert (outbox.drain().sent, outbox.drain().sent) == (0, 1)  # refused once, then taken: it goes
+        entry = store.outbox_get("mail:test:2")
+        assert entry is not None and (entry.status, entry.error, entry.attempts) == ("sent", refused, 2)
+
     def test_a_refusal_that_may_mend_is_tried_again_up_to_the_limit(self, store: SqliteStore, clock: Clock) -> None:
         mailbox = FakeMailbox(clock)
         mailbox.fail.extend(MailRefused("send an email: no token", final=False) for _ in range(MAX_ATTEMPTS + 2))
@@ -842,3 +861,21 @@ def test_an_attachment_that_is_not_text_is_sent_byte_for_byte(store: SqliteStore
     assert from_payload("mail:papers", entry.payload) == sent
     assert outbox.drain().sent == 1
     assert mailbox.mails == [sent] and mailbox.mails[0].attachments[0].content == pdf
+
+
+def test_the_words_are_packed_as_utf_8_at_zlibs_best_compression() -> None:
+    """Letters beyond ASCII are kept as themselves (an escape takes six bytes for each), and the JSON is packed at
+    zlib's highest level: the smallest a long queue of updates in Welsh or Chinese can be kept."""
+    import base64
+    import json
+    import zlib
+
+    from coprod.mail.outbox import readable
+
+    text = "Annwyl Siân, dyma'r newyddion o'r fforwm gofalwyr. 李小龙的会议记录。 " * 40
+    packed = base64.b64decode(to_payload(OutgoingMail(key="mail:k", to=("sian@example.org",), subject="Newyddion",
+                                                      text=text))["body"])
+    words = zlib.decompress(packed)
+    assert b"\\u" not in words and "Siân" in words.decode() and json.loads(words)["text"] == text
+    assert zlib.compress(words, 9) == packed
+    assert readable({"body": base64.b64encode(packed).decode()})["text"] == text

@@ -12,6 +12,8 @@ from graph_client import Attachment, OutgoingMail
 
 __all__ = ["from_payload", "readable", "to_payload"]
 
+UTF8_JSON = json.JSONEncoder(ensure_ascii=False)  # letters beyond ASCII as themselves (an escape is six bytes)
+
 
 def to_payload(mail: OutgoingMail) -> dict[str, Any]:
     """A message as the outbox keeps it: who, the subject and headers as they are; the words and attachments as
@@ -20,7 +22,7 @@ def to_payload(mail: OutgoingMail) -> dict[str, Any]:
     body = {"text": mail.text, "html": mail.html,
             "attachments": [{"filename": a.filename, "content_type": a.content_type} | _content(a.content)
                             for a in mail.attachments]}
-    packed = base64.b64encode(zlib.compress(json.dumps(body, ensure_ascii=False).encode(), 9)).decode()
+    packed = base64.b64encode(zlib.compress(UTF8_JSON.encode(body).encode(), 9)).decode()
     return {"to": list(mail.to), "to_name": mail.to_name, "subject": mail.subject, "headers": dict(mail.headers),
             "body": packed}
 
