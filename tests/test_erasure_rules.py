@@ -520,9 +520,13 @@ def test_copies_of_rows_deleted_in_sharepoint_go_with_what_was_about_them(progra
     loose = programme.register("", NAME, Email=ZOE)
     programme.register(session, "Ben Waiting")
     sharepoint, site = programme.backend.sharepoint, programme.site
+    for n in range(4):  # other people's rows first: her row's id is none of her bookings'
+        sharepoint.create_item(site, "Subscribers", {"Title": f"Sub {n}", "Email": f"sub{n}@example.org"})
     row = str(sharepoint.create_item(site, "Subscribers", {"Title": NAME, "Email": ZOE, "Status": "Subscribed"}).id)
     programme.run()
     store = programme.services.store
+    assert row not in (booking, loose)
+    store.ledger_put(f"rejoin-asked:{booking}", "rejoin-asked", "done", {"asked": 2})  # another subscriber's
     store.ledger_put(f"message:reminder:registration-{booking}:v3", "message", "done", {"registration": booking})
     store.ledger_put(f"rejoin-asked:{row}", "rejoin-asked", "done", {"asked": 1})
     store.ledger_put("told:registration-999", "told", "done", {"registration": "999"})
@@ -538,6 +542,7 @@ def test_copies_of_rows_deleted_in_sharepoint_go_with_what_was_about_them(progra
     for key in (f"message:reminder:registration-{booking}:v3", f"rejoin-asked:{row}"):
         assert store.ledger_get(key).payload == {"erased": True}, key  # type: ignore[union-attr]
     assert store.ledger_get("told:registration-999").payload == {"registration": "999"}  # type: ignore[union-attr]
+    assert store.ledger_get(f"rejoin-asked:{booking}").payload == {"asked": 2}  # type: ignore[union-attr]
     assert done.found and done.registrations == [] and NAME not in raw_text(store)
 
 
