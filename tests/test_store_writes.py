@@ -263,7 +263,11 @@ def test_entries_added_together_are_listed_as_given_and_dated_now(store: SqliteS
 def test_more_items_than_one_query_holds_are_read_by_id_each_once(store: SqliteStore) -> None:
     store.mirror_put([MirrorItem("Registrations", str(n), f"e{n}", "", {}, "3") for n in range(1200)])
     wanted = [str(n) for n in range(1200)] + ["404", "0"]
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
     assert store.mirror_many("Registrations", wanted).keys() == {str(n) for n in range(1200)}
+    store._db.set_trace_callback(None)
+    assert len(statements) == 3  # in parts of 500: a few queries, not one per item
     assert store.mirror_etags("Registrations", wanted) == {str(n): f"e{n}" for n in range(1200)}
 
 
