@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -114,6 +114,19 @@ def conflict_once(programme: Programme, booking: str, **edit: Any) -> None:
         return real(*args, **kwargs)
 
     lists.update_fields = edited_first  # type: ignore[method-assign]
+
+
+def test_the_erased_note_gives_the_day_in_uk_time(programme: Programme) -> None:
+    """Erased at 00:30 on a summer night in the UK (23:30 the day before in UTC): the note says the UK day."""
+    session = programme.session("Planning the park", soon(20))
+    booking = programme.register(session, NAME, Email=ZOE)
+    programme.run()
+    summer = datetime(datetime.now(UK).year + 1, 7, 1, 23, 30, tzinfo=UTC).timestamp()
+    programme.clock.offset = summer - time.time()
+    erase(programme.services, ZOE)
+    assert fields(programme, "Registrations", booking)["StatusNote"] == (
+        f"Personal details erased at the person's request on 2 July {datetime.now(UK).year + 1}. "
+        "The place was freed.")
 
 
 def test_a_booking_edited_while_it_is_erased_is_read_again_and_erased_then(programme: Programme) -> None:
@@ -383,13 +396,14 @@ def test_team_emails_that_quote_them_are_withheld_and_the_rest_left(programme: P
     email(programme, f"mail:brief:session-{elsewhere}:v1", "facilitator_brief", team, text="Nine booked.")
     email(programme, "mail:confirmed:ann", "confirmed", ["ann@example.org"], text=f"Call {PHONE} if lost.")
     email(programme, "mail:guest-digest:sent", "guest-digest", team, status="sent", text=f"Phone {PHONE}.")
+    email(programme, "mail:waved", "confirmed", ["ann@example.org"], status="sent", text="Zoë waved.")
     before = outbox(programme)
 
     done = erase(programme.services, ZOE)
     after = outbox(programme)
     for key in [*quoting, f"mail:brief:session-{session}:v1"]:
         assert after[key] == ("cancelled", {}), key
-    assert after["mail:guest-digest:sent"] == ("sent", {})
+    assert after["mail:guest-digest:sent"] == after["mail:waved"] == ("sent", {})  # settled: emptied for her name
     for key in (f"mail:brief:session-{elsewhere}:v1", "mail:confirmed:ann"):
         assert after[key] == before[key], key
     assert done.team_withheld == len(quoting) + 1
