@@ -11,6 +11,7 @@ changes of letter case, which SQLite ignores. What each statement does is tested
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -23,6 +24,8 @@ from typing import Any
 from coprod.store._base import Lease, LedgerEntry, MirrorItem, OutboxEntry
 
 __all__ = ["SqliteStore"]
+
+_text = functools.partial(json.dumps, ensure_ascii=False)  # JSON as written: "Zoë", not "Zo\\u00eb"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated REAL NOT NULL);
@@ -167,7 +170,7 @@ class SqliteStore:
             return [self._item(row) for row in self._db.execute(query, args)]
 
     def mirror_put(self, items: Iterable[MirrorItem]) -> None:
-        rows = ((i.list_name, i.item_id, i.etag, i.created, i.group, json.dumps(i.fields, ensure_ascii=False))
+        rows = ((i.list_name, i.item_id, i.etag, i.created, i.group, _text(i.fields))
                 for i in items)  # (one row at a time: a run's whole list is not held twice)
         with self._tx() as db:
             db.executemany("""INSERT OR REPLACE INTO mirror VALUES (?, ?, ?, ?, ?, ?)""", rows)
@@ -186,7 +189,7 @@ class SqliteStore:
         now = self.clock()
         with self._tx() as db:
             cursor = db.execute("""INSERT OR IGNORE INTO ledger VALUES (?, ?, ?, ?, ?, ?)""",
-                                (key, kind, status, json.dumps(payload, ensure_ascii=False), now, now))
+                                (key, kind, status, _text(payload), now, now))
             return cursor.rowcount == 1
 
     def ledger_add_many(self, entries: Iterable[tuple[str, str, dict[str, Any], str]]) -> set[str]:
@@ -195,7 +198,7 @@ class SqliteStore:
             for n, (key, kind, payload, status) in enumerate(entries):
                 at = now + n * 1e-6  # in the order given: `ledger_list` lists oldest first
                 if db.execute("""INSERT OR IGNORE INTO ledger VALUES (?, ?, ?, ?, ?, ?)""",
-                              (key, kind, status, json.dumps(payload, ensure_ascii=False), at, at)).rowcount == 1:
+                              (key, kind, status, _text(payload), at, at)).rowcount == 1:
                     added.add(key)
         return added
 
@@ -211,7 +214,7 @@ class SqliteStore:
                 db.execute("""UPDATE ledger SET status = ?, updated = ? WHERE key = ?""", (status, self.clock(), key))
             else:
                 db.execute("""UPDATE ledger SET status = ?, payload = ?, updated = ? WHERE key = ?""",
-                           (status, json.dumps(payload, ensure_ascii=False), self.clock(), key))
+                           (status, _text(payload), self.clock(), key))
 
     def ledger_put(self, key: str, kind: str, status: str, payload: dict[str, Any]) -> None:
         """Record a key with this status and payload, whether or not it was recorded before."""
@@ -219,14 +222,14 @@ class SqliteStore:
         with self._tx() as db:
             db.execute("""INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET
                           status = excluded.status, payload = excluded.payload, updated = excluded.updated""",
-                       (key, kind, status, json.dumps(payload, ensure_ascii=False), now, now))
+                       (key, kind, status, _text(payload), now, now))
 
     def ledger_swap(self, key: str, expect: LedgerEntry, status: str, payload: dict[str, Any]) -> bool:
         """Change an entry only if it is still as `expect` saw it (same status, same last update): True if so.
         Two runners taking over the same stale entry: one wins."""
         with self._tx() as db:
             cursor = db.execute("""UPDATE ledger SET status = ?, payload = ?, updated = ? WHERE key = ? AND status = ?
-                                   AND updated = ?""", (status, json.dumps(payload, ensure_ascii=False), self.clock(),
+                                   AND updated = ?""", (status, _text(payload), self.clock(),
                                                         key, expect.status, expect.updated))
             return cursor.rowcount == 1
 
@@ -264,7 +267,7 @@ class SqliteStore:
         with self._tx() as db:
             cursor = db.execute("""INSERT OR IGNORE INTO outbox (key, kind, status, payload, recipients, created,
                                    updated) VALUES (?, ?, 'queued', ?, ?, ?, ?)""",
-                                (key, kind, json.dumps(payload, ensure_ascii=False), recipients, now, now))
+                                (key, kind, _text(payload), recipients, now, now))
             return cursor.rowcount == 1
 
     def outbox_get(self, key: str) -> OutboxEntry | None:
