@@ -25,7 +25,7 @@ from coprod.store._base import Lease, LedgerEntry, MirrorItem, OutboxEntry
 
 __all__ = ["SqliteStore"]
 
-_text = functools.partial(json.dumps, ensure_ascii=False)  # JSON as written: "Zoë", not "Zo\\u00eb"
+_text = functools.partial(json.dumps, ensure_ascii=False)  # JSON as written: "Zoë", not "Zo\u00eb"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated REAL NOT NULL);
