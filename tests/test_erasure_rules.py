@@ -136,8 +136,16 @@ def test_a_booking_edited_while_it_is_erased_is_read_again_and_erased_then(progr
     booking = programme.register(session, NAME, Email=ZOE, Phone=PHONE)
     programme.run()
     conflict_once(programme, booking, Phone="01632 960 999")
-    done = erase(programme.services, ZOE)
+    calls: list[CallRecord] = []
+    stop = observe(calls.append)
+    try:
+        done = erase(programme.services, ZOE)
+    finally:
+        stop()
     assert done.registrations == [booking] and done.problems == []
+    reads = [call.operation for call in calls if call.operation.startswith("read") and "item" in call.operation]
+    assert reads == ["read Registrations items", "read Registrations items", "read a Registrations item"]
+    # found, read again after the refused write, read as written
     erased = fields(programme, "Registrations", booking)
     assert erased["Status"] == "Erased" and not erased.get("Phone")
 
