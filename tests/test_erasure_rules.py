@@ -666,3 +666,16 @@ def test_a_sent_email_to_an_address_carrying_their_name_is_emptied(programme: Pr
     after = outbox(programme)
     assert after["mail:old-sent"] == ("sent", {}) and after["mail:old-queued"] == before["mail:old-queued"]
     assert (done.emails_emptied, done.emails_sent) == (1, 0)
+
+
+def test_an_address_the_service_cannot_use_is_not_looked_up_in_the_directory(programme: Programme) -> None:
+    """No account can have an address the service cannot use (josé@...): erase does not search the directory
+    for one, and says nothing about accounts."""
+    calls: list[CallRecord] = []
+    stop = observe(calls.append)
+    try:
+        done = erase(programme.services, "josé@example.org", remove_guest=True)
+    finally:
+        stop()
+    assert done.accounts == [] and done.problems == [] and done.address == "josé@example.org"
+    assert not [call for call in calls if "directory" in call.operation]
