@@ -450,6 +450,8 @@ class TestDropIns:
         session = parse_session("1", {"Kind": "DropIn", "SlotMinutes": minutes, "Status": "Open",
                                       "StartTime": "2030-01-01T10:00:00Z", "EndTime": "2030-01-01T11:00:00Z"})
         assert (session.slot_minutes, session.capacity, session.problems, session.drop_in) == (read, 0, (), True)
+        start = datetime(2030, 1, 1, 10, tzinfo=UTC)
+        assert session.slots == [start + timedelta(minutes=read * n) for n in range(60 // read)]
 
     @pytest.mark.parametrize("minutes", [4, 481, 0, -20, None, "twenty"])
     def test_a_drop_in_without_a_usable_length_books_nobody_new_and_says_why(self, minutes: Any) -> None:
@@ -458,6 +460,10 @@ class TestDropIns:
         assert (session.slot_minutes, session.capacity, session.drop_in) == (0, None, False)
         assert session.problems == ("A drop-in needs Minutes a drop-in appointment between 5 and 480. Nobody new "
                                     "is booked until it's set.",)
+
+    def test_the_kind_is_a_short_column_read_only_as_far_as_four_times_its_20_characters(self) -> None:
+        assert parse_session("1", {"Kind": "DropIn" + " " * 74 + "(one to one)", "SlotMinutes": 20}).drop_in
+        assert not parse_session("1", {"Kind": "DropIn" + " " * 73 + "(one to one)", "SlotMinutes": 20}).drop_in
 
     def test_a_group_session_has_no_appointments_whatever_its_minutes_say(self) -> None:
         session = parse_session("1", {"Kind": "Group", "SlotMinutes": 20, "PreReading": "The plan\r\nPage 3"})

@@ -130,11 +130,13 @@ def parse_session(item_id: str, fields: dict[str, Any]) -> Session:
         problems.append(f"Status should be Draft, Open or Cancelled (it's “{status}”).")
     slot_minutes = 0
     if as_text(fields.get("Kind"), 20) == "DropIn":
-        slot_minutes = as_int(fields.get("SlotMinutes")) or 0
-        if not 5 <= slot_minutes <= 480:
+        minutes = as_int(fields.get("SlotMinutes"))
+        if minutes is not None and 5 <= minutes <= 480:
+            slot_minutes = minutes
+        else:
             problems.append("A drop-in needs Minutes a drop-in appointment between 5 and 480. Nobody new is "
                             "booked until it's set.")
-            capacity, slot_minutes = None, 0
+            capacity = None
     return Session(item_id, title, status, start, end, capacity, tuple(problems), slot_minutes,
                    as_lines(fields.get("PreReading")))
 
