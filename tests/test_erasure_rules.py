@@ -297,7 +297,15 @@ def test_records_keyed_by_their_address_go_and_records_about_them_are_emptied_wh
         store.ledger_put(key, kind, status, payload)
     before = {e.key: e for e in store.ledger_list()}
 
-    done = erase(programme.services, ZOE)
+    calls: list[CallRecord] = []
+    stop = observe(calls.append)
+    try:
+        done = erase(programme.services, ZOE)
+    finally:
+        stop()
+    assert {call.operation for call in calls if call.operation.startswith("delete")} == {
+        "delete a Subscribers item", "delete a GuestRequests item"}
+    assert done.rows == {"Subscribers": 1, "GuestRequests": 2}
     after = {e.key: e for e in store.ledger_list()}
     assert not {key for key, _ in deleted} & set(after)
     assert done.records_deleted == len(deleted)
