@@ -164,11 +164,12 @@ class TestParsing:
                 reg.join_mailing_list) == ("Ann Example", "ann@example.org", True, False, "Confirmed", None, True,
                                            False)
 
-    def test_a_registrations_note_cancel_box_and_an_unusable_address_as_typed(self) -> None:
-        reg = parse_registration("5", "", {"Email": "ann(at)example.org", "Cancel": "Yes",
-                                           "StatusNote": "Cancelled by phone."})
-        assert (reg.email, reg.email_shown, reg.email_problem, reg.cancel, reg.note) == (
-            None, "ann(at)example.org", "invalid", True, "Cancelled by phone.")
+    def test_a_registrations_note_boxes_phone_and_an_unusable_address_as_typed(self) -> None:
+        reg = parse_registration("5", "", {"Email": "ann(at)example.org", "Cancel": "Yes", "JoinMailingList": True,
+                                           "StatusNote": "Cancelled by phone.", "Phone": "0" * 45})
+        assert (reg.email, reg.email_shown, reg.email_problem, reg.cancel, reg.note, reg.join_mailing_list) == (
+            None, "ann(at)example.org", "invalid", True, "Cancelled by phone.", True)
+        assert reg.phone == "0" * 40  # a number is cut at 40 characters
 
     def test_long_values_are_cut(self) -> None:
         reg = parse_registration("1", "", {"Title": "N" * 300, "Status": "S" * 60, "SessionLookupId": "9" * 30})
