@@ -687,3 +687,15 @@ def test_an_address_the_service_cannot_use_is_not_looked_up_in_the_directory(pro
         stop()
     assert done.accounts == [] and done.problems == [] and done.address == "josé@example.org"
     assert not [call for call in calls if "directory" in call.operation]
+
+
+def test_a_queued_email_naming_an_unusable_address_is_withheld(programme: Programme) -> None:
+    """An email to the team waits in the outbox naming josé@example.org (an address the service cannot use),
+    accent and all: erasing josé@ withholds it; one naming jose@ is left."""
+    email(programme, "mail:note-1", "promoted", ["team@council.example.org"], text="Call josé@example.org back.")
+    email(programme, "mail:note-2", "promoted", ["team@council.example.org"], text="Call jose@example.org back.")
+    before = outbox(programme)
+    done = erase(programme.services, "josé@example.org")
+    after = outbox(programme)
+    assert after["mail:note-1"] == ("cancelled", {}) and after["mail:note-2"] == before["mail:note-2"]
+    assert (done.emails_cancelled, done.emails_emptied) == (1, 1)
