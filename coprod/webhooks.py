@@ -316,7 +316,7 @@ class AzureQueue:
             from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
             credential = ManagedIdentityCredential(client_id=client_id) if client_id else DefaultAzureCredential()
-            client = QueueClient(state.replace(".table.", ".queue.").rstrip("/"), cls.NAME, credential=credential)
+            client = QueueClient(state.replace(".table.", ".queue.").removesuffix("/"), cls.NAME, credential=credential)
         else:
             client = QueueClient.from_connection_string(state, cls.NAME)
         try:
