@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from config._keyvault import UNRESOLVED, unresolved
+
 __all__ = ["DEFAULT_SYNC_SCHEDULE", "Settings", "SettingsError", "load_settings"]
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
@@ -187,6 +189,14 @@ class Settings(BaseSettings):
     @classmethod
     def _commas(cls, value: Any) -> Any:
         return _split_commas(value)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _resolved(cls, value: Any) -> Any:
+        # every setting, secret or not, may be a Key Vault reference; its text is never a good value (_keyvault)
+        if unresolved(value):
+            raise ValueError(UNRESOLVED)
+        return value
 
     @field_validator("authority_host", "graph_endpoint", "public_url")
     @classmethod
