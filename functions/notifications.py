@@ -2,7 +2,10 @@
 
 - `POST /api/notifications` (anonymous: Graph calls it) answers at once, with no Graph call in the request, and
   puts one message on the `coprod-notifications` queue for a good notification (coprod.webhooks.receive); a body
-  over coprod.webhooks.MAX_BODY is refused with 413 (the Functions host has read it; we do not parse it);
+  over coprod.webhooks.MAX_BODY is refused with 413 (the Functions host has read it; we do not parse it). It is
+  the subscriptions' lifecycle URL too. Graph's validation handshake (`?validationToken=...`) is answered before
+  the settings, the store or the credential are touched: on a cold instance opening the store is network calls
+  and a token fetch, and Graph wants the echo within 10 seconds;
 - the queue's consumer runs the reconcilers under the run lease; a message that a run began after is
   skipped, so a burst of notifications becomes one run; a message for later (a repeat's run, at the end of
   coprod.webhooks.REPEAT_WINDOW) waits until then;
@@ -24,6 +27,7 @@ import azure.functions as func
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves its __init__ untyped
 log = logging.getLogger("functions.notifications")
 QUEUE = "coprod-notifications"
+NOT_OPENED: Any = None  # the store and signer of the handshake: `receive` answers it with neither
 
 
 @cache
@@ -42,8 +46,12 @@ def _receiving() -> tuple[Any, Any]:
 def notifications(req: func.HttpRequest, wake: func.Out[str]) -> func.HttpResponse:
     from coprod.webhooks import RESUBSCRIBE, receive
 
+    query = dict(req.params)
+    if "validationToken" in query:  # the handshake, for the notification and lifecycle URL alike: echoed at once
+        got = receive(query, b"", NOT_OPENED, NOT_OPENED, time.time())
+        return func.HttpResponse(got.body, status_code=got.status, mimetype=got.content_type, headers=got.headers)
     store, signer = _receiving()  # (a body over the limit is refused by `receive`, unparsed)
-    got = receive(dict(req.params), req.get_body(), store, signer, time.time())
+    got = receive(query, req.get_body(), store, signer, time.time())
     if got.resubscribe:
         store.set_checkpoint(RESUBSCRIBE, "1")
     if got.run:
