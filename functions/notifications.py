@@ -27,6 +27,10 @@ import azure.functions as func
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves its __init__ untyped
 log = logging.getLogger("functions.notifications")
 QUEUE = "coprod-notifications"
+# The queue's own identity-based connection (COPROD_QUEUE__queueServiceUri, __credential, __clientId; locally a
+# connection string in COPROD_QUEUE): Microsoft recommends one of its own, not the host's AzureWebJobsStorage, for
+# what the app itself keeps in storage.
+QUEUE_CONNECTION = "COPROD_QUEUE"
 NOT_OPENED: Any = None  # the store and signer of the handshake: `receive` answers it with neither
 
 
@@ -42,7 +46,7 @@ def _receiving() -> tuple[Any, Any]:
 
 
 @bp.route(route="notifications", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-@bp.queue_output(arg_name="wake", queue_name=QUEUE, connection="AzureWebJobsStorage")
+@bp.queue_output(arg_name="wake", queue_name=QUEUE, connection=QUEUE_CONNECTION)
 def notifications(req: func.HttpRequest, wake: func.Out[str]) -> func.HttpResponse:
     from coprod.webhooks import RESUBSCRIBE, receive
 
@@ -59,7 +63,7 @@ def notifications(req: func.HttpRequest, wake: func.Out[str]) -> func.HttpRespon
     return func.HttpResponse(got.body, status_code=got.status, mimetype=got.content_type, headers=got.headers)
 
 
-@bp.queue_trigger(arg_name="message", queue_name=QUEUE, connection="AzureWebJobsStorage")
+@bp.queue_trigger(arg_name="message", queue_name=QUEUE, connection=QUEUE_CONNECTION)
 def on_notification(message: func.QueueMessage) -> None:
     from config import load_settings
     from coprod.lease import last_run

@@ -152,6 +152,18 @@ def test_host_json_configures_only_what_exists() -> None:
     assert 0 < hours * 3600 + minutes * 60 + seconds <= 30 * 60  # Flex Consumption's default limit
 
 
+def test_the_notifications_queue_has_a_connection_of_its_own() -> None:
+    """The queue's output and trigger bindings use COPROD_QUEUE (in Azure COPROD_QUEUE__queueServiceUri,
+    __credential and __clientId, set by infra/), not the host's AzureWebJobsStorage: Microsoft recommends a
+    connection of its own for what the app keeps, apart from the host's (issue 26)."""
+    from functions.notifications import QUEUE, notifications, on_notification
+
+    queues = [binding for function in (notifications, on_notification)
+              for binding in function.build().get_bindings_dict()["bindings"] if binding["type"].startswith("queue")]
+    assert [(b["type"], b["queueName"], b["connection"]) for b in queues] == [
+        ("queue", QUEUE, "COPROD_QUEUE"), ("queueTrigger", QUEUE, "COPROD_QUEUE")]
+
+
 class OutputBinding:
     """azure.functions.Out, as the host gives an output binding."""
 
