@@ -7,8 +7,46 @@ targetScope = 'subscription'
 @description('Name of the azd environment; names and tags every resource.')
 param environmentName string
 
+// The regions that offer Flex Consumption: the list in Microsoft's Flex Consumption azd quickstart for Python
+// (Azure-Samples/functions-quickstart-python-http-azd, infra/main.bicep, 947c194 of 2025-05-07; read 2026-12-07),
+// less eastus2euap (early access only). Microsoft's docs point to `az functionapp list-flexconsumption-locations`
+// for today's list: add a region here when it appears there.
 @minLength(1)
-@description('Azure region for every resource (one that offers Flex Consumption, e.g. uksouth).')
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
+@metadata({ azd: { type: 'location' } })
+@description('Azure region for every resource: one that offers Flex Consumption (e.g. uksouth).')
 param location string
 
 @description('Name of the resource group to create (default: rg-<environmentName>).')
@@ -37,7 +75,7 @@ param m365GraphEndpoint string = ''
 param signingKey string
 @description('COPROD_PROGRAMME_NAME: the programme name participants see.')
 param programmeName string = 'Co-production programme'
-@description('COPROD_PUBLIC_URL: base URL of the public pages (blank: https://<function app>.azurewebsites.net).')
+@description('COPROD_PUBLIC_URL: base URL of the public pages (blank: https:// and the function app\'s default host name).')
 param publicUrl string = ''
 @description('Optional COPROD_* settings, name to value (every one has a default in the app: README, Settings). Example: {"COPROD_ADMIN_EMAIL": "coproduction-admins@council.example.org"}.')
 param serviceSettings object = {}

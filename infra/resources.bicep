@@ -1,11 +1,14 @@
 // Everything the function app needs, in one resource group, with no key or secret in any app setting:
 // - a user-assigned managed identity: Graph tokens (once app roles are granted to it: docs/permissions.md), the
 //   storage account, Key Vault and Application Insights, all through Entra ID;
-// - a storage account with shared keys switched off: the Functions host, the deployment package and the state
-//   store (Table Storage, COPROD_STATE as an account URL);
+// - a storage account with shared keys switched off: the Functions host, the deployment package, the state
+//   store (Table Storage, COPROD_STATE as an account URL) and the notifications queue (a connection of its own,
+//   COPROD_QUEUE, through the identity);
 // - Key Vault (RBAC) holding the signing key and the ACS connection string, referenced from app settings;
 // - Application Insights on Log Analytics, local authentication off (the identity publishes);
-// - a Flex Consumption plan and a Python 3.11 function app.
+// - a Flex Consumption plan and a Python 3.11 function app, its settings a resource of their own (below).
+// The shape follows Microsoft's Flex Consumption azd quickstart for Python (Azure-Samples/
+// functions-quickstart-python-http-azd) and the Azure Verified Modules' site module it uses.
 targetScope = 'resourceGroup'
 
 param environmentName string
@@ -28,18 +31,24 @@ param serviceSettings object
 @secure()
 param acsConnectionString string
 
-@description('Most instances the plan may run at once: the pages scale, runs take turns (a lease in the state store).')
-param maximumInstanceCount int = 10
+// 40 is the documented floor (https://learn.microsoft.com/azure/azure-functions/event-driven-scaling#limit-scale-out;
+// lower values were a preview in a few regions only) and 1000 the ceiling.
+@minValue(40)
+@maxValue(1000)
+@description('Most on-demand instances per function group (the HTTP functions together; each other trigger on its own), not for the whole app: the pages scale, runs take turns (a lease in the state store).')
+param maximumInstanceCount int = 40
 
 var suffix = uniqueString(subscription().id, resourceGroup().id, environmentName)
 var appName = 'func-coprod-${suffix}'
 var deploymentContainer = 'app-package'
-var pagesUrl = empty(publicUrl) ? 'https://${appName}.azurewebsites.net' : publicUrl
+// The site's own host name: with secure unique default hostnames it is <name>-<hash>.<region>.azurewebsites.net,
+// so it cannot be put together from the name
+var pagesUrl = empty(publicUrl) ? 'https://${functionApp.properties.defaultHostName}' : publicUrl
 
 // Built-in role definitions (ids are the same in every tenant)
 var roles = {
-  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
-  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
+  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // the Functions host, the deployment package
+  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88' // the notifications queue: trigger and output
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
@@ -185,6 +194,14 @@ var hostSettings = {
 // The configuration contract (README, Settings). Blank means the app's own default.
 // M365_CLIENT_SECRET, M365_CLIENT_CERTIFICATE_PATH and M365_CA_BUNDLE are left out on purpose: in Azure the
 // managed identity replaces the app credential, and no TLS proxy stands between the app and Microsoft.
+// The notifications queue's own connection (functions/notifications.py, connection="COPROD_QUEUE"): the account's
+// queue endpoint, through the identity, which holds Storage Queue Data Contributor on the account (queueContributor)
+var queueSettings = {
+  COPROD_QUEUE__queueServiceUri: storage.properties.primaryEndpoints.queue
+  COPROD_QUEUE__credential: 'managedidentity'
+  COPROD_QUEUE__clientId: identity.properties.clientId
+}
+
 var m365Settings = {
   M365_TENANT_ID: m365TenantId
   M365_CLIENT_ID: identity.properties.clientId
@@ -233,7 +250,7 @@ var serviceSet = {
   COPROD_SIGNING_KEY: '@Microsoft.KeyVault(SecretUri=${signingSecret.properties.secretUri})'
   COPROD_ACS_CONNECTION_STRING: empty(acsConnectionString) ? '' : '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=coprod-acs-connection-string)'
 }
-var appSettings = union(hostSettings, m365Settings, serviceDefaults, serviceSettings, serviceSet)
+var appSettings = union(hostSettings, queueSettings, m365Settings, serviceDefaults, serviceSettings, serviceSet)
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: 'plan-coprod-${suffix}'
@@ -260,10 +277,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     serverFarmId: plan.id
     httpsOnly: true
     keyVaultReferenceIdentity: identity.id
+    // No ftpsState: Flex Consumption has no FTP and refuses the property (error 51021). The settings are the
+    // resource below, not siteConfig.appSettings
     siteConfig: {
       minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
-      appSettings: [for setting in items(appSettings): { name: setting.key, value: setting.value }]
     }
     functionAppConfig: {
       deployment: {
@@ -286,7 +303,18 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       }
     }
   }
-  dependsOn: [blobOwner, queueContributor, tableContributor, secretsUser, metricsPublisher, packages]
+  dependsOn: [blobOwner, packages]
+}
+
+// The settings as the site's 'appsettings' config: an object taken as it is. A `[for ... in items(...)]` loop over
+// them in siteConfig would not compile (BCP178: the identity's client id, the connection string and the secret's
+// address exist only once Azure has made them; Azure/bicep issue 1917). This replaces every setting on each deploy:
+// the template owns them all (optional ones through serviceSettings).
+resource appSettingsConfig 'Microsoft.Web/sites/config@2024-04-01' = {
+  parent: functionApp
+  name: 'appsettings'
+  properties: appSettings
+  dependsOn: [queueContributor, tableContributor, secretsUser, metricsPublisher]
 }
 
 output functionAppName string = functionApp.name

@@ -3,14 +3,17 @@
 The Bicep is parsed with pycep-parser (a Bicep grammar in Python; Microsoft's compiler is a .NET binary that no
 package registry here offers), and then read as data: every setting of the configuration contract reaches the
 function app; no key or secret is in an app setting; the identity holds exactly the roles the app uses; the
-parameters line up from azd's environment to the module. What it cannot show: that Azure accepts the template
-(API versions, property names beyond the grammar), and that a deployment works; see docs/deploy.md.
+parameters line up from azd's environment to the module. Then one test for each rule Azure (or the compiler, or
+azd) is known to enforce, each naming where that rule is written down. What it cannot show: that Azure accepts
+the template (API versions, property names beyond the grammar), and that a deployment works; see docs/deploy.md.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +31,24 @@ INFRA = ROOT / "infra"
 NOT_IN_AZURE = {"M365_CLIENT_SECRET", "M365_CLIENT_CERTIFICATE_PATH", "M365_CA_BUNDLE"}
 ROLES = {  # built-in role definition ids, and why the identity holds each
     "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner: the Functions host's leases, the package",
-    "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor: the Functions host",
+    "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor: the notifications queue (the COPROD_QUEUE "
+                                            "connection: its trigger reads, its output binding writes)",
     "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor: the state store",
     "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User: the signing key, the ACS string",
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher: telemetry with local auth off",
+}
+
+
+# Where Flex Consumption runs: the `@allowed` list of Microsoft's Flex Consumption azd quickstart for Python
+# (Azure-Samples/functions-quickstart-python-http-azd, infra/main.bicep, last changed 2025-05-07 in 947c194; read
+# 2026-12-07), less eastus2euap, an early-access region ordinary subscriptions cannot use. Microsoft's docs name no
+# list: they say to ask `az functionapp list-flexconsumption-locations`.
+FLEX_REGIONS = {
+    "australiaeast", "australiasoutheast", "brazilsouth", "canadacentral", "centralindia", "centralus", "eastasia",
+    "eastus", "eastus2", "francecentral", "germanywestcentral", "italynorth", "japaneast", "koreacentral",
+    "northcentralus", "northeurope", "norwayeast", "southafricanorth", "southcentralus", "southeastasia",
+    "southindia", "spaincentral", "swedencentral", "uaenorth", "uksouth", "ukwest", "westcentralus", "westeurope",
+    "westus", "westus2", "westus3",
 }
 
 
@@ -70,14 +87,63 @@ def text(node: Any) -> str:
     return json.dumps(node)
 
 
+def decorators(declaration: dict[str, Any]) -> dict[str, Any]:
+    return {d["type"]: d.get("argument") for d in declaration["decorators"]}
+
+
+def loops(node: Any) -> Iterator[dict[str, Any]]:
+    """Every `[for ...]` in a parsed body."""
+    if isinstance(node, dict):
+        if "loop_type" in node:
+            yield node
+        for value in node.values():
+            yield from loops(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from loops(value)
+
+
+def names(node: Any) -> set[str]:
+    """The names an expression may refer to: the strings that are a bare name, and the words of each `${...}`.
+
+    pycep writes a name and a string literal alike, so a literal such as 'managedidentity' counts too: harmless, as
+    only names of resources, modules and variables matter here."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for value in node.values():
+            found |= names(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= names(value)
+    elif isinstance(node, str):
+        if re.fullmatch(r"[A-Za-z_]\w*", node):
+            found.add(node)
+        for inside in re.findall(r"\$\{([^}]*)\}", node):
+            found |= set(re.findall(r"[A-Za-z_]\w*", inside))
+    return found
+
+
+def known_only_during_deployment(template: dict[str, Any], node: Any, seen: frozenset[str] = frozenset()) -> set[str]:
+    """The resources and modules an expression reaches, itself or through variables: values that exist only once
+    Azure has made them. (Bicep allows a resource's name and id in a loop's input; this counts any use, to be sure.)"""
+    made = set(template["resources"]) | set(template.get("modules", {}))
+    runtime_functions = re.findall(r'"type": "(reference|list\w*)"', text(node))
+    reached = {f"{name}()" for name in runtime_functions}
+    for name in names(node):
+        if name in made:
+            reached.add(name)
+        elif name in template["variables"] and name not in seen:
+            reached |= known_only_during_deployment(template, template["variables"][name]["value"], seen | {name})
+    return reached
+
+
 def test_every_setting_of_the_contract_reaches_the_function_app(resources: dict[str, Any]) -> None:
     contract = {str(field.validation_alias) for field in Settings.model_fields.values()}
     settings = app_settings(resources)
     assert contract - NOT_IN_AZURE - set(settings) == set()
     assert NOT_IN_AZURE & set(settings) == set()
-    loop = props(resources, "functionApp")["properties"]["siteConfig"]["appSettings"]
-    assert loop["loop_type"]["detail"]["array_name"] == {"function": {"type": "items",
-                                                                      "parameters": {"arg_1": "appSettings"}}}
+    [config] = [r["config"] for r in resources["resources"].values() if r["type"] == "Microsoft.Web/sites/config"]
+    assert config["properties"] == "appSettings"  # the whole union, as the site's settings
 
 
 def test_the_app_runs_on_its_managed_identity_with_no_key_or_secret_in_a_setting(resources: dict[str, Any]) -> None:
@@ -148,8 +214,166 @@ def test_azd_deploys_the_app_to_the_tagged_function_app(resources: dict[str, Any
 
 
 def test_the_package_leaves_out_what_the_app_never_imports() -> None:
-    ignored = (ROOT / ".funcignore").read_text(encoding="utf-8").split()
+    ignored = funcignore()
     for folder in ("tests/", "graph_emulator/", "demo/", ".venv/", "node_modules/", "mutants/"):
         assert folder in ignored
     for needed in ("coprod/", "graph_client/", "config/", "functions/", "function_app.py", "host.json"):
         assert needed not in ignored
+
+
+def funcignore() -> list[str]:
+    """.funcignore's patterns: one a line, without comments and blank lines."""
+    lines = (ROOT / ".funcignore").read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def left_out(path: str, patterns: list[str]) -> bool:
+    """Whether a top-level file or folder (a folder ends in '/') matches a pattern, as .gitignore matches names."""
+    return any(fnmatch.fnmatchcase(path, pattern) or fnmatch.fnmatchcase(path.rstrip("/"), pattern)
+               for pattern in patterns if pattern.endswith("/") == path.endswith("/") or not pattern.endswith("/"))
+
+
+# --- The rules Azure, the Bicep compiler and azd are known to enforce: one test each, with its source ---------
+
+
+def test_no_property_loop_runs_over_values_known_only_during_the_deployment(main: dict[str, Any],
+                                                                             resources: dict[str, Any]) -> None:
+    """BCP178: a `[for ...]` inside a resource's body must be computable when the deployment starts; the old
+    `appSettings: [for setting in items(appSettings) ...]` ran over the identity's client id, the App Insights
+    connection string and the secret's address, which exist only once Azure has made them, so the compiler stops
+    before anything is created. Sources: https://learn.microsoft.com/azure/azure-resource-manager/bicep/diagnostics/bcp178
+    and Azure/bicep issue 1917 (https://github.com/Azure/bicep/issues/1917), this very app-settings pattern."""
+    for template in (main, resources):
+        for declared in list(template["resources"].values()) + list(template.get("modules", {}).values()):
+            for loop in loops(declared["config"]):
+                over = loop["loop_type"]["detail"]["array_name"]
+                assert known_only_during_deployment(template, over) == set(), text(over)
+    # and the check itself sees the old shape for what it was
+    old = {"function": {"type": "items", "parameters": {"arg_1": "appSettings"}}}
+    assert {"identity", "insights", "signingSecret"} <= known_only_during_deployment(resources, old)
+
+
+def test_app_settings_are_the_sites_appsettings_config_resource(resources: dict[str, Any]) -> None:
+    """The settings as a resource of their own, `Microsoft.Web/sites/config` named 'appsettings' whose properties
+    are the settings object, as Microsoft's Flex Consumption azd quickstart for Python does through the Azure
+    Verified Modules' site module (Azure-Samples/functions-quickstart-python-http-azd, infra/app/api.bicep,
+    `appSettingsKeyValuePairs`; avm/res/web/site, config--appsettings). Its properties take an object as it is, so no
+    loop is needed (BCP178, above), and it may use the site's own properties (its defaultHostName, below)."""
+    [config] = [r for r in resources["resources"].values() if r["type"] == "Microsoft.Web/sites/config"]
+    assert config["config"]["name"] == "appsettings"
+    assert config["config"]["parent"] == "functionApp"
+    assert config["config"]["properties"] == "appSettings"
+    assert "appSettings" not in props(resources, "functionApp")["properties"].get("siteConfig", {})
+    # the settings name the vault, the queue, the tables and the telemetry: the identity's roles on them come first
+    assert {"secretsUser", "queueContributor", "tableContributor", "metricsPublisher"} <= names(
+        config["config"].get("dependsOn", []))
+
+
+def test_no_site_configuration_that_flex_consumption_refuses(resources: dict[str, Any]) -> None:
+    """Flex Consumption refuses `siteConfig.ftpsState` (it has no FTP): 'The following site configuration property
+    (Site.SiteConfig.FtpsState ...) for Flex Consumption sites is invalid', error 51021, on newer regional stamps.
+    The others in that message, and linuxFxVersion (the runtime is functionAppConfig.runtime), likewise. Sources:
+    https://github.com/microsoft/azure-pipelines-tasks/issues/21032 (the message, naming FtpsState) and
+    https://github.com/Azure/terraform-azurerm-avm-res-web-site/issues/283 (its code, 51021)."""
+    refused = {"ftpsstate", "use32bitworkerprocess", "netframeworkversion", "functionsruntimescalemonitoringenabled",
+               "linuxfxversion"}
+    for name, declared in resources["resources"].items():
+        properties = declared["config"].get("properties")
+        if declared["type"].startswith("Microsoft.Web/sites") and isinstance(properties, dict):
+            assert refused & {key.lower() for key in properties.get("siteConfig", {})} == set(), name
+            assert refused & {key.lower() for key in properties} == set(), name
+
+
+def test_maximum_instance_count_is_at_least_the_documented_floor(resources: dict[str, Any]) -> None:
+    """'Currently the lowest maximum instance count value is 40, and the highest supported maximum instance count
+    value is 1000' (lower values were a preview in a few regions only). It counts on-demand instances in each
+    per-function scale group (function group), not the app's instances together. Source:
+    https://learn.microsoft.com/azure/azure-functions/event-driven-scaling#limit-scale-out (ms.date 05/12/2024: the
+    floor of 40; a revision of 08/03/2026 says 1, and 'in each per-function scale group'; 40 is accepted by both)."""
+    parameter = resources["parameters"]["maximumInstanceCount"]
+    assert parameter["default"] >= 40
+    marks = decorators(parameter)
+    assert marks["min_value"] >= 40 and marks["max_value"] <= 1000
+    assert "function group" in marks["description"]
+    scale = props(resources, "functionApp")["properties"]["functionAppConfig"]["scaleAndConcurrency"]
+    assert scale["maximumInstanceCount"] == "maximumInstanceCount"
+
+
+def test_location_is_a_region_that_offers_flex_consumption(main: dict[str, Any]) -> None:
+    """A region without Flex Consumption fails at the plan, after the resource group, identity, storage and vault
+    are made; an `@allowed` list stops it before anything is (and azd offers only those regions). Source: the list in
+    Microsoft's Flex Consumption azd quickstart for Python (FLEX_REGIONS above, with its commit and date), and
+    https://learn.microsoft.com/azure/azure-functions/flex-consumption-how-to (`az functionapp
+    list-flexconsumption-locations` for today's list)."""
+    marks = decorators(main["parameters"]["location"])
+    allowed = marks["allowed"]
+    assert allowed and set(allowed) <= FLEX_REGIONS and "uksouth" in allowed
+    assert main["modules"]["resources"]["config"]["params"]["location"] == "location"
+
+
+def test_the_public_url_is_the_sites_default_host_name(resources: dict[str, Any]) -> None:
+    """A new function app's host name is no longer always `<name>.azurewebsites.net`: with secure unique default
+    hostnames (generally available for Functions since January 2026) it is `<name>-<hash>.<region>.azurewebsites.net`,
+    known only from the site's `properties.defaultHostName`. Sources:
+    https://learn.microsoft.com/azure/app-service/reference-dangling-subdomain-prevention and
+    https://learn.microsoft.com/azure/templates/microsoft.web/sites (defaultHostName)."""
+    url = text(resources["variables"]["pagesUrl"]["value"])
+    assert "functionApp.properties.defaultHostName" in url
+    assert "azurewebsites.net" not in text(resources["variables"]) + text(resources["outputs"])
+    assert resources["outputs"]["publicUrl"]["value"] == "pagesUrl"
+    assert app_settings(resources)["COPROD_PUBLIC_URL"] == "pagesUrl"
+
+
+def test_the_notifications_queue_has_an_identity_based_connection_of_its_own(resources: dict[str, Any]) -> None:
+    """An identity-based connection is `<NAME>__queueServiceUri`, `<NAME>__credential` = managedidentity and, for a
+    user-assigned identity, `<NAME>__clientId`; the queue trigger and output binding need Storage Queue Data
+    Contributor (or Reader with Message Processor, and Message Sender). Every queue binding's `connection` must name
+    such a connection, or the host storage's. Sources:
+    https://learn.microsoft.com/azure/azure-functions/functions-reference#configure-an-identity-based-connection and
+    https://learn.microsoft.com/azure/azure-functions/functions-bindings-storage-queue#grant-permission-to-the-identity."""
+    settings = app_settings(resources)
+    uri = text(settings["COPROD_QUEUE__queueServiceUri"])
+    assert "storage" in uri and "primaryEndpoints" in uri and "queue" in uri
+    assert settings["COPROD_QUEUE__credential"] == "managedidentity"
+    client = text(settings["COPROD_QUEUE__clientId"])
+    assert "identity" in client and "clientId" in client
+    assert "COPROD_QUEUE" not in settings  # no connection string, no key
+    # the role, on the account that holds the queue, for the identity that connects
+    role_ids = resources["variables"]["roles"]["value"]
+    queue_roles = [a["config"] for a in resources["resources"].values()
+                   if a["type"] == "Microsoft.Authorization/roleAssignments"
+                   and role_ids.get(a["config"]["properties"]["roleDefinitionId"]["function"]["parameters"]
+                                    ["resource_name_1"]["operator"]["operands"]["operand_2"])
+                   == "974c5e8b-45b9-4653-ba55-5f855dd0fb88"]
+    assert len(queue_roles) == 1
+    assert queue_roles[0]["scope"] == "storage" and "identity" in text(queue_roles[0]["properties"]["principalId"])
+    # each binding names a connection the app has
+    bindings = set()
+    for path in (ROOT / "functions").glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        for named in re.findall(r'queue_\w+\([^)]*connection=("\w+"|\w+)', source):  # a string, or a constant's name
+            bindings |= {named.strip('"')} if named.startswith('"') else set(
+                re.findall(rf'^{named}\s*=\s*"(\w+)"', source, re.MULTILINE))
+    assert bindings
+    for connection in bindings:
+        assert connection == "AzureWebJobsStorage" or f"{connection}__queueServiceUri" in settings, connection
+    # and locally, Azurite's queue under the same name
+    local = json.loads((ROOT / "local.settings.example.json").read_text(encoding="utf-8"))["Values"]
+    assert local["COPROD_QUEUE"] == "UseDevelopmentStorage=true"
+
+
+def test_the_package_leaves_out_virtual_environments_and_npm_files() -> None:
+    """azd makes the Python service's virtual environment inside the project, named `<folder>_env` (Azure/azure-dev,
+    cli/azd/pkg/project/framework_service_python.go, getVenvName), and developers make `venv/` or `.venv/`; npm's
+    `node_modules/` and `package*.json` (the browser tests' tools here) are no part of the app. The package is this
+    folder less what .funcignore leaves out (https://learn.microsoft.com/azure/azure-functions/functions-run-local,
+    'Project file deployment'), so each must be there."""
+    patterns = funcignore()
+    for pattern in ("*_env/", "venv/", ".venv/", "node_modules/", "package.json", "package-lock.json"):
+        assert pattern in patterns, pattern
+    for path in (f"{ROOT.name}_env/", "main_env/", "venv/", ".venv/", "node_modules/", "package.json",
+                 "package-lock.json"):
+        assert left_out(path, patterns), path
+    for needed in ("coprod/", "graph_client/", "config/", "functions/", "function_app.py", "host.json",
+                   "requirements.txt"):
+        assert not left_out(needed, patterns), needed
