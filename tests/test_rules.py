@@ -517,3 +517,26 @@ class TestAssistedBookings:
         assert (booked.contact, booked.phone, booked.postal, booked.slot, booked.method) == (
             "Post", "01234 567890", True, datetime(2030, 1, 2, 10, tzinfo=UTC), "Phone")
         assert parse_registration("1", "", {"ContactPreference": "Carrier pigeon"}).contact == "Email"
+
+
+class TestHowToReachThem:
+    """The columns an officer fills in for a booking by phone or post, as the run reads them."""
+
+    def test_post_without_an_address_is_no_address(self) -> None:
+        for value in (None, "", "   ", "\u2028", {"a": 1}):
+            fields = {"Title": "Ann", "ContactPreference": "Post", "PostalAddress": value}
+            assert parse_registration("1", "2029-12-01T00:00:00Z", fields).postal is False, value
+        fields = {"Title": "Ann", "ContactPreference": "Post", "PostalAddress": "1 High St, Cardiff"}
+        assert parse_registration("1", "2029-12-01T00:00:00Z", fields).postal is True
+
+    @pytest.mark.parametrize(("typed", "read"), [
+        ("Phone", "Phone"), (" Post ", "Post"), ("Email", "Email"), ("", "Email"), (None, "Email"),
+        ("phone", "Email"), ("Pigeon", "Email"), ("Phone" + " " * 30 + "x", "Email"),
+    ])
+    def test_how_to_reach_them_is_phone_or_post_or_else_email(self, typed: Any, read: str) -> None:
+        fields = {"Title": "Ann", "ContactPreference": typed}
+        assert parse_registration("1", "2029-12-01T00:00:00Z", fields).contact == read
+
+    def test_an_appointments_way_is_shown_to_the_facilitator_at_most_twenty_letters_long(self) -> None:
+        fields = {"Title": "Ann", "ContactMethod": "In person at the library on the high street"}
+        assert parse_registration("1", "2029-12-01T00:00:00Z", fields).method == "In person at the lib"

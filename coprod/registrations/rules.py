@@ -198,14 +198,14 @@ def parse_registration(item_id: str, created: str, fields: dict[str, Any]) -> Re
         wants_site_access=as_bool(fields.get("WantsSiteAccess")),
         join_mailing_list=as_bool(fields.get("JoinMailingList")),
         contact=contact_preference(fields), phone=as_text(fields.get("Phone"), 40),
-        postal=bool(as_text(fields.get("PostalAddress"), 500)), slot=as_datetime(fields.get("Slot")),
+        postal=bool(as_text(fields.get("PostalAddress"))), slot=as_datetime(fields.get("Slot")),
         method=as_text(fields.get("ContactMethod"), 20))
 
 
 def contact_preference(fields: dict[str, Any]) -> str:
     """How a registration's person is told things: Email (the default), Phone or Post."""
-    value = as_text(fields.get("ContactPreference"), 20)
-    return value if value in ("Email", *ASSISTED) else "Email"
+    value = as_text(fields.get("ContactPreference"))
+    return value if value in ASSISTED else "Email"
 
 
 def session_of(fields: dict[str, Any]) -> str | None:
