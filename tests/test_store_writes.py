@@ -310,3 +310,20 @@ def test_a_listing_of_the_outbox_stops_at_a_thousand_unless_asked_for_more(store
             store.outbox_add(f"mail:{n:04}", "test", {}, 1)
     assert len(store.outbox_list("queued")) == 1000
     assert store.outbox_list("queued", limit=2000)[-1].key == "mail:1000"
+
+
+def test_a_record_changed_later_keeps_when_it_was_made(store: SqliteStore, clock: Clock) -> None:
+    """`created` orders what waits (oldest first) and dates a record for retention; a later change must not move
+    it. Read one at a time, listed, and for emails too."""
+    store.ledger_add("guest:a", "guest-request", {"n": 1})
+    store.outbox_add("mail:a", "confirmed", {"to": ["a@example.org"]}, 1)
+    made = clock.now
+    clock.now += 60
+    store.ledger_set("guest:a", "done", {"n": 2})
+    store.outbox_set("mail:a", "sent", sent_at=clock.now)
+    entry, [listed], mail = store.ledger_get("guest:a"), store.ledger_list(kind="guest-request"), \
+        store.outbox_get("mail:a")
+    assert entry is not None and mail is not None
+    assert (entry.created, entry.updated) == (made, made + 60)
+    assert (listed.created, listed.updated) == (made, made + 60)
+    assert (mail.created, mail.updated) == (made, made + 60)

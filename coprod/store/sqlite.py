@@ -139,11 +139,11 @@ class SqliteStore:
         return self._item(row) if row else None
 
     def mirror_many(self, list_name: str, item_ids: Iterable[str]) -> dict[str, MirrorItem]:
-        return {row[1]: self._item(row) for row in self._by_ids("list, item_id, etag, created, grp, fields",
+        return {row[1]: self._item(row) for row in self._by_ids("""list, item_id, etag, created, grp, fields""",
                                                                 list_name, item_ids)}
 
     def mirror_etags(self, list_name: str, item_ids: Iterable[str]) -> dict[str, str | None]:
-        return {row[0]: row[1] for row in self._by_ids("item_id, etag", list_name, item_ids)}
+        return {row[0]: row[1] for row in self._by_ids("""item_id, etag""", list_name, item_ids)}
 
     def mirror_groups(self, list_name: str) -> set[str]:
         with self._lock:
@@ -303,8 +303,8 @@ class SqliteStore:
         """Change an entry; with `expect`, only if its status is that now. True if it changed."""
         sets: list[str] = ["""status = ?""", """updated = ?"""]
         args: list[Any] = [status, self.clock()]
-        for column, value in (("error", error), ("not_before", not_before), ("sent_at", sent_at),
-                              ("attempts", attempts)):
+        for column, value in (("""error""", error), ("""not_before""", not_before), ("""sent_at""", sent_at),
+                              ("""attempts""", attempts)):
             if value is not None:
                 sets.append(f"{column} = ?")
                 args.append(value)
