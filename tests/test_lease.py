@@ -196,3 +196,11 @@ def test_two_runners_started_together_one_holds(store: SqliteStore) -> None:
     for thread in threads:
         thread.join()
     assert sorted(held) == [False, False, False, True]
+
+
+def test_a_long_machine_name_is_cut_to_forty_letters(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Azure's instance names can be long; the holder shown in status and logs keeps the first forty letters."""
+    import socket
+
+    monkeypatch.setattr(socket, "gethostname", lambda: "w" * 39 + "xyz")
+    assert holder_name().split(":")[0] == "w" * 39 + "x"
