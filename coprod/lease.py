@@ -37,6 +37,7 @@ __all__ = ["LEASE", "LEASE_SECONDS", "RunLease", "last_run", "record_run", "run_
 
 LEASE = "sync"
 LEASE_SECONDS = 120.0
+STOP_WAIT = 10.0  # how long leaving waits for a renewal under way (a store that hangs must not hang the run)
 LAST_RUN = "run.last"  # a checkpoint: when the last run started and ended, and how it went (no personal data)
 
 
@@ -54,8 +55,8 @@ class RunLease:
         self.seconds = seconds
         self.holder = holder or holder_name()
         self.clock = clock
-        self.held = False
-        self.other: Lease | None = None
+        self.held: bool  # set on entering: ours (go on), or not
+        self.other: Lease | None  # set on entering: who has it, if not us
         self._stop = threading.Event()
         self._lost = threading.Event()
         self._thread: threading.Thread | None = None
@@ -67,8 +68,8 @@ class RunLease:
 
     def __enter__(self) -> RunLease:
         self.held = self.store.lease_acquire(LEASE, self.holder, self.seconds)
+        self.other = None if self.held else self.store.lease_get(LEASE)
         if not self.held:
-            self.other = self.store.lease_get(LEASE)
             return self
         self._thread = threading.Thread(target=self._renew, name="run-lease", daemon=True)
         self._thread.start()
@@ -87,7 +88,7 @@ class RunLease:
                  tb: TracebackType | None) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=STOP_WAIT)
         if self.held and not self.lost:
             self.store.lease_release(LEASE, self.holder)
 

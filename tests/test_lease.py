@@ -204,3 +204,37 @@ def test_a_long_machine_name_is_cut_to_forty_letters(monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(socket, "gethostname", lambda: "w" * 39 + "xyz")
     assert holder_name().split(":")[0] == "w" * 39 + "x"
+
+
+def test_the_renewal_is_a_daemon_thread_named_for_what_it_does(store: SqliteStore) -> None:
+    """A process killed mid-run must be able to exit (a daemon does not keep it alive), and a thread dump an
+    operator takes names the thread."""
+    with RunLease(store, seconds=SECONDS, holder="first") as first:
+        assert first._thread is not None
+        assert (first._thread.name, first._thread.daemon, first.other) == ("run-lease", True, None)
+
+
+def test_leaving_does_not_wait_for_ever_on_a_renewal_the_store_never_answers(
+        store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A renewal stuck in the store (a connection that hangs) does not hang the run at its end: leaving waits
+    STOP_WAIT for it, then goes on."""
+    import coprod.lease
+
+    monkeypatch.setattr(coprod.lease, "STOP_WAIT", 0.2)
+    stuck, answered = threading.Event(), threading.Event()
+
+    class Hanging(Counting):
+        def lease_acquire(self, name: str, holder: str, seconds: float) -> bool:
+            if self.acquired:
+                stuck.set()
+                answered.wait(30)
+            return super().lease_acquire(name, holder, seconds)
+
+    with RunLease(Hanging(store), seconds=0.3, holder="first") as first:  # type: ignore[arg-type]
+        assert stuck.wait(10)
+        leaving = time.monotonic()
+    left = time.monotonic() - leaving
+    answered.set()
+    assert first._thread is not None
+    first._thread.join(10)
+    assert left < 10, "leaving waited for the stuck renewal"  # 0.2 s; without the bound, the 30 s it hangs
