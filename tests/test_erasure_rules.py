@@ -14,9 +14,9 @@ service would write are put in the store as that part writes them."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -74,12 +74,7 @@ def test_erase_clears_every_booking_of_theirs_in_every_session_and_offers_each_p
         "Confirmed", "Confirmed", "Confirmed", "Waitlisted"]
 
     said: list[str] = []
-    calls: list[CallRecord] = []
-    stop = observe(calls.append)
-    try:
-        done = erase(programme.services, ZOE, progress=said.append)
-    finally:
-        stop()
+    done, calls = observed(lambda: erase(programme.services, ZOE, progress=said.append))
     day = datetime.fromtimestamp(programme.clock(), UK).strftime("%-d %B %Y")
     assert sorted(done.registrations, key=int) == sorted(mine, key=int)
     assert done.sessions == set(sessions) and done.copies == {} and done.address == ZOE
@@ -102,6 +97,18 @@ def test_erase_clears_every_booking_of_theirs_in_every_session_and_offers_each_p
     programme.run()
     assert [programme.field("Registrations", w, "Status") for w in waiting] == ["Confirmed"] * 3
 
+
+
+T = TypeVar("T")
+
+def observed(work: Callable[[], T]) -> tuple[T, list[CallRecord]]:
+    """What `work` returns, and every Graph call it made, in order."""
+    calls: list[CallRecord] = []
+    stop = observe(calls.append)
+    try:
+        return work(), calls
+    finally:
+        stop()
 
 def conflict_once(programme: Programme, booking: str, **edit: Any) -> None:
     """Someone edits `booking` in SharePoint just before erase writes to it: erase's write meets a new eTag."""
@@ -136,12 +143,7 @@ def test_a_booking_edited_while_it_is_erased_is_read_again_and_erased_then(progr
     booking = programme.register(session, NAME, Email=ZOE, Phone=PHONE)
     programme.run()
     conflict_once(programme, booking, Phone="01632 960 999")
-    calls: list[CallRecord] = []
-    stop = observe(calls.append)
-    try:
-        done = erase(programme.services, ZOE)
-    finally:
-        stop()
+    done, calls = observed(lambda: erase(programme.services, ZOE))
     assert done.registrations == [booking] and done.problems == []
     reads = [call.operation for call in calls if call.operation.startswith("read") and "item" in call.operation]
     assert reads == ["read Registrations items", "read Registrations items", "read a Registrations item"]
@@ -297,12 +299,7 @@ def test_records_keyed_by_their_address_go_and_records_about_them_are_emptied_wh
         store.ledger_put(key, kind, status, payload)
     before = {e.key: e for e in store.ledger_list()}
 
-    calls: list[CallRecord] = []
-    stop = observe(calls.append)
-    try:
-        done = erase(programme.services, ZOE)
-    finally:
-        stop()
+    done, calls = observed(lambda: erase(programme.services, ZOE))
     assert {call.operation for call in calls if call.operation.startswith("delete")} == {
         "delete a Subscribers item", "delete a GuestRequests item"}
     assert done.rows == {"Subscribers": 1, "GuestRequests": 2}
@@ -601,12 +598,7 @@ def test_export_shows_each_thing_held_about_them_field_by_field(programme: Progr
     user = programme.backend.directory.add_user(NAME, programme.backend.directory.guest_upn(ZOE), mail=ZOE,
                                                 user_type="Guest", external_user_state="PendingAcceptance")
 
-    calls: list[CallRecord] = []
-    stop = observe(calls.append)
-    try:
-        held = export(programme.services, " Zoe.Erase@Example.org ")
-    finally:
-        stop()
+    held, calls = observed(lambda: export(programme.services, " Zoe.Erase@Example.org "))
     reads = {call.operation for call in calls if "item" in call.operation}
     assert {"read Registrations items", "read Subscribers items"} <= reads and not [r for r in reads if "None" in r
                                                                                    or " list " in r]
@@ -679,12 +671,7 @@ def test_a_sent_email_to_an_address_carrying_their_name_is_emptied(programme: Pr
 def test_an_address_the_service_cannot_use_is_not_looked_up_in_the_directory(programme: Programme) -> None:
     """No account can have an address the service cannot use (josé@...): erase does not search the directory
     for one, and says nothing about accounts."""
-    calls: list[CallRecord] = []
-    stop = observe(calls.append)
-    try:
-        done = erase(programme.services, "josé@example.org", remove_guest=True)
-    finally:
-        stop()
+    done, calls = observed(lambda: erase(programme.services, "josé@example.org", remove_guest=True))
     assert done.accounts == [] and done.problems == [] and done.address == "josé@example.org"
     assert not [call for call in calls if "directory" in call.operation]
 
