@@ -5,8 +5,8 @@ writes whole; conditional changes (add-if-absent, claim-if-queued) are single st
 overwritten text is zeroed (`secure_delete`), and `forget_freed` empties the log after an erasure, so an
 erased person's details are not left in the file's free space or in the log.
 
-SQL is written in triple quotes, which mutation testing leaves as it is: its only mutants of SQL text were
-changes of letter case, which SQLite ignores. What each statement does is tested through the store's methods.
+SQL is written in triple quotes, which mutation testing leaves as it is: of its mutants of SQL text, two in
+three were changes of letter case, which SQLite ignores. What each statement does is tested through the methods.
 """
 
 from __future__ import annotations
