@@ -35,73 +35,26 @@ import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from graph_emulator._errors import GraphFault, bad_request
+from graph_emulator._meeting_checks import (
+    TICKS_PER_SECOND,
+    attendees,
+    checked_update,
+    create_times,
+    format_ticks,
+    optional_str,
+    parse_datetime,
+    participants_object,
+)
 
 __all__ = ["Meeting", "Meetings", "format_ticks", "organizer_of", "parse_datetime"]
 
-TICKS_PER_SECOND = 10_000_000  # .NET ticks: Graph keeps date-times to 100 ns
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_DATETIME_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:\d{2})?$",
-                          re.IGNORECASE)
 _ID_RE = re.compile(r"^1\*(?P<organizer>[0-9a-fA-F-]{36})\*0\*\*19:meeting_[A-Za-z0-9]+@thread\.v2$")
-
-PRESENTERS = ("everyone", "organization", "roleIsPresenter", "organizer")
-LOBBY_SCOPES = ("organizer", "organization", "organizationAndFederated", "everyone", "invited",
-                "organizationExcludingGuests")
-ROLES = ("attendee", "presenter", "producer", "coorganizer")
-CHAT_MODES = ("enabled", "disabled", "limited")
-LIVE_SHARE = ("enabled", "disabled")
-LOBBY_ADMITTERS = ("organizerAndCoOrganizersAndPresenters", "organizerAndCoOrganizers")
 # Members declared after `unknownFutureValue`: hidden from callers who do not opt in.
 _LATE_LOBBY_SCOPES = frozenset({"invited", "organizationExcludingGuests"})
 _LATE_ROLES = frozenset({"producer", "coorganizer"})
-
-_BOOLEANS = ("allowAttendeeToEnableCamera", "allowAttendeeToEnableMic", "allowBreakoutRooms",
-             "allowCopyingAndSharingMeetingContent", "allowPowerPointSharing", "allowRecording",
-             "allowTeamworkReactions", "allowTranscription", "allowWhiteboard", "isEntryExitAnnounced",
-             "recordAutomatically")
-_ENUMS: dict[str, tuple[str, ...]] = {"allowedPresenters": PRESENTERS, "allowMeetingChat": CHAT_MODES,
-                                      "allowLiveShare": LIVE_SHARE, "allowedLobbyAdmitters": LOBBY_ADMITTERS}
-UPDATABLE = frozenset({*_BOOLEANS, *_ENUMS, "anonymizeIdentityForRoles", "endDateTime", "lobbyBypassSettings",
-                       "participants", "startDateTime", "subject", "watermarkProtection", "broadcastSettings"})
-READ_ONLY = frozenset({"id", "creationDateTime", "joinWebUrl", "joinMeetingIdSettings", "externalId", "chatInfo",
-                       "videoTeleconferenceId", "audioConferencing", "joinInformation", "isBroadcast",
-                       "allowParticipantsToChangeName", "shareMeetingChatHistoryDefault", "meetingTemplateId",
-                       "attendeeReport", "recordings", "transcripts", "attendanceReports"})
-
-
-def parse_datetime(value: Any, name: str) -> int:
-    """An `Edm.DateTimeOffset` from a request body, as 100 ns ticks since 1970 (UTC); no offset reads as UTC."""
-    match = _DATETIME_RE.match(value) if isinstance(value, str) else None
-    if match is None:
-        raise _invalid_literal(value, name)
-    year, month, day, hour, minute, second, fraction, zone = match.groups()
-    try:
-        moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0), tzinfo=UTC)
-    except ValueError:
-        raise _invalid_literal(value, name) from None
-    if zone and zone.upper() != "Z":
-        sign = 1 if zone[0] == "+" else -1
-        moment -= sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
-    whole = (moment - _EPOCH) // timedelta(seconds=1)
-    return whole * TICKS_PER_SECOND + int((fraction or "").ljust(7, "0")[:7])
-
-
-def format_ticks(ticks: int) -> str:
-    """Graph's form: UTC, `Z`, up to 7 fractional digits with trailing zeros dropped."""
-    seconds, rest = divmod(ticks, TICKS_PER_SECOND)
-    text = (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
-    fraction = f"{rest:07d}".rstrip("0")
-    return f"{text}.{fraction}Z" if fraction else f"{text}Z"
-
-
-def _invalid_literal(value: Any, name: str) -> GraphFault:
-    literal = "null" if value is None else value
-    return bad_request(f"Cannot convert the literal '{literal}' to the expected type 'Edm.DateTimeOffset'. "
-                       f"(property '{name}')", code="BadRequest")
 
 
 def _b64(text: str) -> str:
@@ -231,24 +184,24 @@ class Meetings:
         external_id = body.get("externalId")
         if not isinstance(external_id, str) or not external_id.strip():
             raise bad_request("externalId is required and must be a non-empty string.", code="BadRequest")
-        subject = _optional_str(body, "subject")
+        subject = optional_str(body, "subject")
         now = self.clock()
-        start, end = _create_times(body, now)
-        attendees = _attendees(_participants_object(body), tenant_id)
+        start, end = create_times(body, now)
+        invited = attendees(participants_object(body), tenant_id)
         if "chatInfo" in body and body["chatInfo"] is not None and not isinstance(body["chatInfo"], dict):
             raise bad_request("chatInfo must be an object.", code="BadRequest")
         existing = self.by_external_id(organizer_id, external_id)
         if existing is not None:
             return existing, False
         meeting = self._new(now, organizer_id.lower(), organizer_upn, tenant_id, external_id, subject, start, end,
-                            attendees)
+                            invited)
         self.meetings[meeting.id] = meeting
         return meeting, True
 
     def update(self, user_id: str, meeting_id: str, body: dict[str, Any]) -> Meeting:
         """PATCH: the properties Graph lets a client change, checked before any is applied."""
         meeting = self.get(user_id, meeting_id)
-        changes = _checked_update(meeting, body)
+        changes = checked_update(meeting, body)
         state = meeting.json
         for key, value in changes.items():
             if key == "lobbyBypassSettings":
@@ -332,140 +285,3 @@ class Meetings:
                 return candidate
 
 
-# --- request checks ---------------------------------------------------------------------
-def _optional_str(body: dict[str, Any], key: str) -> str | None:
-    value = body.get(key)
-    if value is not None and not isinstance(value, str):
-        raise bad_request(f"{key} must be a string.", code="BadRequest")
-    return value
-
-
-def _create_times(body: dict[str, Any], now: float) -> tuple[int, int]:
-    raw_start, raw_end = body.get("startDateTime"), body.get("endDateTime")
-    if raw_start is None and raw_end is not None:
-        raise bad_request("endDateTime cannot be provided without startDateTime.", code="BadRequest")
-    start = parse_datetime(raw_start, "startDateTime") if raw_start is not None else int(now * TICKS_PER_SECOND)
-    end = parse_datetime(raw_end, "endDateTime") if raw_end is not None else start + 3600 * TICKS_PER_SECOND
-    if end < start:
-        raise bad_request("endDateTime cannot be earlier than startDateTime.", code="BadRequest")
-    return start, end
-
-
-def _participants_object(body: dict[str, Any]) -> dict[str, Any]:
-    participants = body.get("participants")
-    if participants is None:
-        return {}
-    if not isinstance(participants, dict):
-        raise bad_request("participants must be an object.", code="BadRequest")
-    return participants
-
-
-def _attendees(participants: dict[str, Any], tenant_id: str) -> list[dict[str, Any]]:
-    raw = participants.get("attendees")
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise bad_request("participants.attendees must be an array.", code="BadRequest")
-    return [_participant(entry, tenant_id) for entry in raw]
-
-
-def _participant(entry: Any, tenant_id: str) -> dict[str, Any]:
-    """A meetingParticipantInfo as Graph echoes it: the user's identity gains its tenant and provider."""
-    if not isinstance(entry, dict):
-        raise bad_request("Each attendee must be a meetingParticipantInfo object.", code="BadRequest")
-    upn = _optional_str(entry, "upn")
-    role = entry.get("role")
-    if role is not None and role not in ROLES:
-        raise bad_request(f"Invalid value '{role}' for property 'role'.", code="BadRequest")
-    identity = entry.get("identity")
-    user = identity.get("user") if isinstance(identity, dict) else None
-    if user is not None and (not isinstance(user, dict) or not isinstance(user.get("id"), str)):
-        raise bad_request("identity.user must be an identity with an id.", code="BadRequest")
-    shown = None if user is None else {
-        "id": user["id"], "displayName": user.get("displayName"), "tenantId": user.get("tenantId") or tenant_id,
-        "identityProvider": "AAD"}
-    return {"upn": upn, "role": role, "identity": {"user": shown}}
-
-
-def _checked_update(meeting: Meeting, body: dict[str, Any]) -> dict[str, Any]:
-    """The changes a PATCH body asks for, all checked; raises before anything is applied."""
-    changes: dict[str, Any] = {}
-    for key, value in body.items():
-        if key.startswith("@odata."):
-            continue  # annotations such as @odata.type describe the body, they change nothing
-        if key in READ_ONLY:
-            raise bad_request(f"Property '{key}' is read-only and cannot be updated.", code="BadRequest")
-        if key not in UPDATABLE:
-            raise bad_request(f"The property '{key}' does not exist on type 'microsoft.graph.onlineMeeting'. Make "
-                              "sure to only use property names that are defined by the type or mark the type as "
-                              "open type.", code="BadRequest")
-        if key in _BOOLEANS:
-            if not isinstance(value, bool):
-                raise bad_request(f"Invalid value for property '{key}': a Boolean is expected.", code="BadRequest")
-        elif key in _ENUMS:
-            if value not in _ENUMS[key]:
-                raise bad_request(f"Invalid value '{value}' for property '{key}'.", code="BadRequest")
-        elif key == "subject":
-            _optional_str(body, key)
-        elif key == "lobbyBypassSettings":
-            value = _lobby(value)
-        elif key == "participants":
-            value = _patched_attendees(meeting, value)
-        elif key == "anonymizeIdentityForRoles":
-            value = _anonymized_roles(meeting, value)
-        changes[key] = value
-    if ("startDateTime" in body) != ("endDateTime" in body):
-        raise bad_request("Both startDateTime and endDateTime are required to change the meeting time.",
-                          code="BadRequest")
-    if "startDateTime" in body:
-        start = parse_datetime(body["startDateTime"], "startDateTime")
-        end = parse_datetime(body["endDateTime"], "endDateTime")
-        if end < start:
-            raise bad_request("endDateTime cannot be earlier than startDateTime.", code="BadRequest")
-        changes["startDateTime"], changes["endDateTime"] = format_ticks(start), format_ticks(end)
-    return changes
-
-
-def _lobby(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise bad_request("lobbyBypassSettings must be an object.", code="BadRequest")
-    lobby: dict[str, Any] = {}
-    for key, item in value.items():
-        if key == "scope":
-            if item not in LOBBY_SCOPES:
-                raise bad_request(f"Invalid value '{item}' for property 'scope'.", code="BadRequest")
-        elif key == "isDialInBypassEnabled":
-            if not isinstance(item, bool):
-                raise bad_request("Invalid value for property 'isDialInBypassEnabled': a Boolean is expected.",
-                                  code="BadRequest")
-        elif not key.startswith("@odata."):
-            raise bad_request(f"The property '{key}' does not exist on type 'microsoft.graph.lobbyBypassSettings'.",
-                              code="BadRequest")
-        else:
-            continue
-        lobby[key] = item
-    return lobby
-
-
-def _patched_attendees(meeting: Meeting, value: Any) -> list[dict[str, Any]]:
-    if not isinstance(value, dict):
-        raise bad_request("participants must be an object.", code="BadRequest")
-    current = meeting.json["participants"]
-    organizer = value.get("organizer")
-    if organizer is not None:
-        user = (organizer.get("identity") or {}).get("user") if isinstance(organizer, dict) else None
-        user_id = user.get("id") if isinstance(user, dict) else None
-        if not isinstance(user_id, str) or user_id.lower() != meeting.organizer_id:
-            raise bad_request("The organizer of an online meeting cannot be changed.", code="BadRequest")
-    if "attendees" not in value:
-        return list(current["attendees"])
-    tenant_id = current["organizer"]["identity"]["user"]["tenantId"]
-    return _attendees(value, tenant_id)
-
-
-def _anonymized_roles(meeting: Meeting, value: Any) -> list[str]:
-    if not isinstance(value, list) or any(role != "attendee" for role in value):
-        raise bad_request("anonymizeIdentityForRoles takes only 'attendee'.", code="BadRequest")
-    if "attendee" in meeting.json["anonymizeIdentityForRoles"] and "attendee" not in value:
-        raise bad_request("The 'attendee' value of anonymizeIdentityForRoles cannot be removed.", code="BadRequest")
-    return list(dict.fromkeys(value))
