@@ -24,6 +24,22 @@ Graph v1.0 facts this follows (Microsoft's docs unless said otherwise):
   after `unknownFutureValue` in their evolvable enums: they read back as
   `unknownFutureValue` unless the caller sends
   `Prefer: include-unknown-enum-members`.
+- A DELETE answers 204 and the meeting is gone from every read, but its join
+  link keeps working (microsoft-graph-docs issues 7802 and 17590, reported
+  from 2020 to 2023 and not fixed): `join` lets people in through a deleted
+  meeting's link as the meeting stood when it was deleted. Who skips the lobby
+  follows `lobbyBypassSettings` (the lobbyBypassScope values in the
+  reference): `organizer`, only the organiser; `organization`, the tenant's
+  members and guests; `organizationAndFederated`, those and federated users;
+  `organizationExcludingGuests`, members only; `invited`, the attendees named
+  by id; `everyone`, all; dial-in callers when `isDialInBypassEnabled`.
+- What `createOrGet` answers for an externalId whose meeting was deleted is
+  undocumented; here it makes a new meeting (the service never asks it).
+- An attendanceRecord carries `emailAddress` and `identity` (`id`,
+  `displayName`; the attendancerecord-list example gives the user's object id
+  there). `emailAddress` is null for someone who joined without signing in,
+  and has been reported empty for signed-in attendees too
+  (microsoft-graph-docs issue 13629).
 """
 
 from __future__ import annotations
@@ -49,7 +65,15 @@ from graph_emulator._meeting_checks import (
     participants_object,
 )
 
-__all__ = ["Meeting", "Meetings", "format_ticks", "organizer_of", "parse_datetime"]
+__all__ = ["JOINERS", "Meeting", "Meetings", "format_ticks", "organizer_of", "parse_datetime"]
+
+# Who follows a join link: the organiser, a member of the tenant, a guest in it, a user of a federated tenant,
+# someone not signed in, someone calling the dial-in number.
+JOINERS = ("organizer", "member", "guest", "federated", "anonymous", "dial-in")
+_BYPASS = {"organizer": frozenset(), "organization": frozenset({"member", "guest"}),
+           "organizationAndFederated": frozenset({"member", "guest", "federated"}),
+           "organizationExcludingGuests": frozenset({"member"}), "invited": frozenset(),
+           "everyone": frozenset(JOINERS)}
 
 _ID_RE = re.compile(r"^1\*(?P<organizer>[0-9a-fA-F-]{36})\*0\*\*19:meeting_[A-Za-z0-9]+@thread\.v2$")
 # Members declared after `unknownFutureValue`: hidden from callers who do not opt in.
@@ -144,6 +168,23 @@ class Meetings:
     def by_join_web_url(self, user_id: str, join_web_url: str) -> Meeting | None:
         return next((m for m in self.for_organizer(user_id) if m.join_web_url == join_web_url), None)
 
+    def join(self, join_web_url: str, who: str, *, user_id: str | None = None) -> str:
+        """Someone follows a join link: "admitted" (straight in), "lobby" (waits for someone to let them in), or
+        "no meeting" (a link no meeting ever had). A deleted meeting's link still works, as the meeting stood when
+        it was deleted (see the module's notes). `user_id`: the joiner's directory id, for the `invited` scope."""
+        if who not in JOINERS:
+            raise ValueError(f"who joins must be one of {', '.join(JOINERS)}")
+        found = [m for m in self.meetings.values() if m.join_web_url == join_web_url]
+        if not found:
+            return "no meeting"
+        meeting = next((m for m in found if not m.deleted), found[-1])
+        lobby = meeting.json["lobbyBypassSettings"]
+        scope = lobby.get("scope") or "organization"
+        admitted = (who == "organizer" or who in _BYPASS.get(scope, frozenset())
+                    or (who == "dial-in" and lobby.get("isDialInBypassEnabled") is True)
+                    or (scope == "invited" and user_id is not None and user_id.lower() in meeting.attendee_ids()))
+        return "admitted" if admitted else "lobby"
+
     def by_join_meeting_id(self, user_id: str, join_meeting_id: str) -> Meeting | None:
         return next((m for m in self.for_organizer(user_id) if m.join_meeting_id == join_meeting_id), None)
 
@@ -163,12 +204,14 @@ class Meetings:
     # --- changes ---------------------------------------------------------------------
     def record_attendance(self, meeting_id: str, attendees: list[dict[str, Any]]) -> dict[str, Any]:
         """Play a meeting having happened: an attendance report (as Teams makes one when a meeting ends) with a
-        record for each attendee: `email` (None for someone who joined anonymously), `name`, `seconds`."""
+        record for each attendee: `email` (None for someone who joined anonymously, or signed in and reported with
+        none), `name`, `seconds`, `role`, and `user_id` (their directory id; a made-up one when not given, none
+        for someone with no address who was not given one)."""
         meeting = self.meetings[meeting_id]
         start, end = meeting.json.get("startDateTime"), meeting.json.get("endDateTime")
         records = [{"id": str(uuid.uuid4()), "emailAddress": a.get("email"), "totalAttendanceInSeconds":
                     int(a.get("seconds") or 0), "role": a.get("role") or "Attendee",
-                    "identity": {"id": str(uuid.uuid4()) if a.get("email") else None,
+                    "identity": {"id": a.get("user_id") or (str(uuid.uuid4()) if a.get("email") else None),
                                  "displayName": a.get("name") or "", "tenantId": None},
                     "attendanceIntervals": [{"joinDateTime": start, "leaveDateTime": end,
                                              "durationInSeconds": int(a.get("seconds") or 0)}]}

@@ -17,6 +17,7 @@ import pytest
 
 from graph_emulator import EmulatorServer
 from graph_emulator._directory import User
+from graph_emulator._meetings import JOINERS
 from tests.conftest import grant_roles
 from tests.test_emulator_contract import sdk_parse
 
@@ -311,6 +312,52 @@ def test_delete_then_the_meeting_is_gone(http: httpx.Client, organizer: User, em
     assert emulator.backend.meetings.for_organizer(organizer.id) == []
 
 
+@pytest.mark.parametrize(("scope", "dial_in", "let_in"), [
+    ("organizer", False, {"organizer"}),
+    ("organization", False, {"organizer", "member", "guest"}),
+    ("organizationAndFederated", False, {"organizer", "member", "guest", "federated"}),
+    ("organizationExcludingGuests", False, {"organizer", "member"}),
+    ("everyone", False, {"organizer", "member", "guest", "federated", "anonymous", "dial-in"}),
+    ("organizer", True, {"organizer", "dial-in"}),
+])
+def test_who_a_join_link_lets_in_follows_the_lobby_scope(http: httpx.Client, organizer: User, emulator: EmulatorServer,
+                                                         scope: str, dial_in: bool, let_in: set[str]) -> None:
+    """lobbyBypassScope as the lobbyBypassSettings reference describes each value; everyone else waits."""
+    created = create_or_get(http, organizer, externalId="session-1").json()
+    http.patch(f"{meetings_path(organizer)}/{created['id']}",
+               json={"lobbyBypassSettings": {"scope": scope, "isDialInBypassEnabled": dial_in}})
+    meetings = emulator.backend.meetings
+    assert {who for who in JOINERS if meetings.join(created["joinWebUrl"], who) == "admitted"} == let_in
+    assert meetings.join("https://teams.microsoft.com/l/meetup-join/nothing", "member") == "no meeting"
+
+
+def test_invited_lets_in_the_attendees_named_by_id(http: httpx.Client, organizer: User, someone_else: User,
+                                                   emulator: EmulatorServer) -> None:
+    created = create_or_get(http, organizer, externalId="session-1", participants={"attendees": [
+        {"upn": someone_else.user_principal_name, "identity": {"user": {"id": someone_else.id}}}]}).json()
+    http.patch(f"{meetings_path(organizer)}/{created['id']}", json={"lobbyBypassSettings": {"scope": "invited"}})
+    join = emulator.backend.meetings.join
+    assert join(created["joinWebUrl"], "member", user_id=someone_else.id.upper()) == "admitted"
+    assert join(created["joinWebUrl"], "member", user_id=str(uuid.uuid4())) == "lobby"
+    with pytest.raises(ValueError, match="who joins"):
+        join(created["joinWebUrl"], "someone")
+
+
+def test_a_deleted_meetings_link_still_lets_people_in_as_it_stood(http: httpx.Client, organizer: User,
+                                                                  emulator: EmulatorServer) -> None:
+    """DELETE answers 204 and every read 404s, but the join link keeps working (microsoft-graph-docs issues 7802
+    and 17590): only what the meeting was set to before the delete decides who gets in."""
+    open_one = create_or_get(http, organizer, externalId="session-1").json()
+    locked = create_or_get(http, organizer, externalId="session-2").json()
+    http.patch(f"{meetings_path(organizer)}/{locked['id']}", json={"lobbyBypassSettings": {"scope": "organizer"}})
+    for meeting in (open_one, locked):
+        assert http.delete(f"{meetings_path(organizer)}/{meeting['id']}").status_code == 204
+    join = emulator.backend.meetings.join
+    assert join(open_one["joinWebUrl"], "member") == "admitted"  # deleting it shut nobody out
+    assert join(locked["joinWebUrl"], "member") == "lobby"
+    assert join(locked["joinWebUrl"], "organizer") == "admitted"
+
+
 def test_create_or_get_after_delete_makes_a_new_meeting(http: httpx.Client, organizer: User) -> None:
     first = create_or_get(http, organizer, externalId="session-1").json()
     http.delete(f"{meetings_path(organizer)}/{first['id']}")
@@ -404,6 +451,11 @@ def test_attendance_reports_come_after_the_control_call_with_a_record_each(http:
     records = http.get(f"{reports_path}/{report['id']}/attendanceRecords").json()["value"]
     assert [(r["emailAddress"], r["totalAttendanceInSeconds"], r["role"]) for r in records] == [
         ("ann@example.org", 3000, "Attendee"), (None, 0, "Attendee")]
+    assert records[0]["identity"]["id"] and records[1]["identity"]["id"] is None  # a made-up id; none at all
+    again = http.post(f"/_emulator/meetings/{meeting['id']}/attendance", json={"attendees": [
+        {"email": "", "name": "Ann", "seconds": 60, "user_id": "0f6a1b2c-0000-4000-8000-000000000001"}]}).json()
+    [record] = http.get(f"{reports_path}/{again['report']}/attendanceRecords").json()["value"]
+    assert (record["emailAddress"], record["identity"]["id"]) == ("", "0f6a1b2c-0000-4000-8000-000000000001")
     assert http.post("/_emulator/meetings/nope/attendance", json={"attendees": []}).status_code == 404
     assert http.post(f"/_emulator/meetings/{meeting['id']}/attendance", json={"attendees": "x"}).status_code == 400
 
