@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -21,12 +22,24 @@ class AttendanceReport(GraphModel):
     total_participant_count: int = 0
 
 
+class AttendeeIdentity(GraphModel):
+    id: str | None = None
+    display_name: str | None = None
+
+
 class Attendee(GraphModel):
-    """One attendanceRecord: `email_address` is None (or empty) for someone who joined without signing in."""
+    """One attendanceRecord: `email_address` is None for someone who joined without signing in, and has been
+    reported empty for others (microsoft-graph-docs issue 13629); `identity.id` is the user's directory id (the
+    attendancerecord-list reference's example)."""
 
     email_address: str | None = None
     total_attendance_in_seconds: int = 0
     role: str | None = None
+    identity: AttendeeIdentity | None = None
+
+    @property
+    def user_id(self) -> str | None:
+        return self.identity.id if self.identity is not None and self.identity.id else None
 
 
 class OnlineMeeting(GraphModel):
@@ -53,15 +66,22 @@ class OnlineMeetings:
         self.client = client
         self.base = f"/users/{organizer_id}/onlineMeetings"
 
+    @staticmethod
+    def presenters(upns: Sequence[str], user_ids: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+        """meetingParticipantInfo for each presenter: by directory id as well as address where the id is known,
+        as every example in the createOrGet and onlineMeeting references gives them; by address alone otherwise."""
+        ids = user_ids or {}
+        return [{"upn": upn, "role": "presenter"} | ({"identity": {"user": {"id": ids[upn]}}} if ids.get(upn) else {})
+                for upn in upns]
+
     def create_or_get(self, external_id: str, subject: str, start: datetime, end: datetime,
-                      presenters: list[str]) -> OnlineMeeting:
+                      presenters: Sequence[str], user_ids: Mapping[str, str] | None = None) -> OnlineMeeting:
         """The meeting for `external_id`, made if it does not exist. Sends no invitations to anyone.
 
         Safe to repeat (Graph finds the meeting by its external id), so a lost answer is simply asked again.
         """
         body = {"externalId": external_id, "subject": subject, "startDateTime": graph_time(start),
-                "endDateTime": graph_time(end),
-                "participants": {"attendees": [{"upn": upn, "role": "presenter"} for upn in presenters]}}
+                "endDateTime": graph_time(end), "participants": {"attendees": self.presenters(presenters, user_ids)}}
         operation = "create a Teams meeting"
         response = self.client.send(operation, "POST", f"{self.base}/createOrGet", json=body, idempotent=True)
         return self.client.parse(operation, response, OnlineMeeting)
@@ -74,6 +94,7 @@ class OnlineMeetings:
         return page.value[0] if page.value else None
 
     def update(self, meeting_id: str, changes: dict[str, Any]) -> OnlineMeeting:
+        """PATCH the meeting; NotFoundError when it is gone."""
         operation = "update a Teams meeting"
         response = self.client.send(operation, "PATCH", f"{self.base}/{meeting_id}", json=changes)
         return self.client.parse(operation, response, OnlineMeeting)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, ClassVar
@@ -58,7 +59,13 @@ class PreReadingDue:
 
 @dataclass(frozen=True)
 class MeetingRecord:
-    """What the ledger remembers of a session's Teams meeting (`done`), or why it could not be made (`failed`)."""
+    """What the ledger remembers of a session's Teams meeting (`done`), or why it could not be made (`failed`).
+
+    `made`: how many meetings have been made for the session; the nth has its own externalId (`external_id`), so
+    one is never asked for again once its meeting is deleted (what createOrGet answers then is undocumented).
+    `locked`: the meeting has been shut (lobby for the organiser only, subject marked cancelled) before its delete.
+    `user_ids`: each presenter's directory id as looked up once ("" for an address the directory does not know).
+    """
 
     KIND: ClassVar[str] = "meeting"
     session_id: str
@@ -71,6 +78,9 @@ class MeetingRecord:
     presenters: tuple[str, ...]
     lobby: str
     deleted: bool = False
+    locked: bool = False
+    made: int = 1
+    user_ids: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     @staticmethod
     def key_for(session_id: str) -> str:
@@ -80,19 +90,31 @@ class MeetingRecord:
     def key(self) -> str:
         return self.key_for(self.session_id)
 
+    @staticmethod
+    def external_id_for(session_id: str, made: int) -> str:
+        """The externalId of the `made`th meeting of a session: `session-<id>`, then `session-<id>-2`, ..."""
+        return f"session-{session_id}" if made <= 1 else f"session-{session_id}-{made}"
+
+    @property
+    def external_id(self) -> str:
+        return self.external_id_for(self.session_id, self.made)
+
     def payload(self) -> dict[str, Any]:
         return {"id": self.meeting_id, "join_url": self.join_url, "title": self.title,
                 "start": self.start.isoformat(), "end": self.end.isoformat(), "version": self.version,
-                "presenters": list(self.presenters), "lobby": self.lobby, "deleted": self.deleted}
+                "presenters": list(self.presenters), "lobby": self.lobby, "deleted": self.deleted,
+                "locked": self.locked, "made": self.made, "user_ids": dict(self.user_ids)}
 
     @classmethod
     def from_entry(cls, entry: LedgerEntry | None) -> MeetingRecord | None:
         if entry is None or "id" not in entry.payload:
             return None
         p = entry.payload
+        ids = p["user_ids"] if isinstance(p.get("user_ids"), dict) else {}
         return cls(entry.key.removeprefix("meeting:"), p["id"], p["join_url"], p["title"],
                    datetime.fromisoformat(p["start"]), datetime.fromisoformat(p["end"]), int(p["version"]),
-                   tuple(p.get("presenters", ())), str(p.get("lobby", "")), bool(p.get("deleted")))
+                   tuple(p.get("presenters", ())), str(p.get("lobby", "")), bool(p.get("deleted")),
+                   bool(p.get("locked")), int(p.get("made") or 1), {str(k): str(v) for k, v in ids.items()})
 
     @classmethod
     def of(cls, ledger: Ledger, session_id: str) -> MeetingRecord | None:
@@ -121,3 +143,6 @@ class MeetingRecord:
 
     def deleted_now(self) -> MeetingRecord:
         return replace(self, deleted=True)
+
+    def locked_now(self) -> MeetingRecord:
+        return replace(self, locked=True)

@@ -2,11 +2,22 @@
 
 `POST /users/{organizer}/onlineMeetings/createOrGet` with `externalId`
 `session-<item id>` makes the meeting or finds the one made before, so a
-repeat (or a run that died before writing back) never makes a second. It
-invites nobody: participants get their own email and calendar file, so no
-one ever sees another's address. Then a PATCH sets the lobby (people from
-outside the organisation wait, by default) and who presents (the organiser
-and the session's facilitators only).
+repeat (or a run that died before writing back, or two runs at once) never
+makes a second. It invites nobody: participants get their own email and
+calendar file, so no one ever sees another's address. Then a PATCH sets the
+lobby (people from outside the organisation wait, by default) and who
+presents (the organiser and the session's facilitators, each by directory id
+as well as address where the directory knows them: looked up once with
+`GET /users/{address}` and kept in the record).
+
+Cancelling shuts the meeting before deleting it: a deleted meeting's join
+link has been reported to keep working (microsoft-graph-docs issues 7802 and
+17590), so first a PATCH sends everyone but the organiser to the lobby and
+marks the subject "Cancelled: ...", and the record says so; then the DELETE.
+A run that stops between the two deletes it next time without shutting it
+again. A session opened again after that gets a new meeting under a new
+externalId (`session-<id>-2`, `-3`, ..., counted in the record): what
+createOrGet answers for a deleted meeting's externalId is undocumented.
 
 Each session's meeting is recorded in the ledger (`meeting:<session id>`)
 with the title and times it was made for and a version. A new title or time
@@ -23,8 +34,9 @@ says what is missing, and confirmations keep waiting for their meeting.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -38,9 +50,11 @@ from coprod.registrations.rules import parse_session
 from coprod.store import StateStore
 from coprod.words import count, summary
 from graph_client import (
+    Directory,
     FieldUpdate,
     GraphError,
     GraphResponseError,
+    NotFoundError,
     OnlineMeeting,
     OnlineMeetings,
     SharePointLists,
@@ -51,6 +65,7 @@ __all__ = ["MeetingReport", "MeetingSync"]
 
 log = logging.getLogger("coprod.meetings.sync")
 LOBBY_SCOPES = {"organization": "organization", "organizer": "organizer", "everyone": "everyone"}
+SHUT = {"scope": "organizer", "isDialInBypassEnabled": False}  # a cancelled session's meeting: nobody let in
 
 
 @dataclass
@@ -85,10 +100,13 @@ class MeetingReport:
 class MeetingSync:
     def __init__(self, lists: SharePointLists, meetings: OnlineMeetings, store: StateStore, *, lobby: str,
                  progress: Callable[[str], None] | None = None,
-                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC), directory: Directory | None = None) -> None:
         self.now = now
         self.lists = lists
         self.meetings = meetings
+        self.directory = directory or Directory(meetings.client)
+        self._user_ids: dict[str, str] = {}  # directory ids found before and this run (one facilitator, many sessions)
+        self._directory_failed = False  # refused or failing: the rest of the run sends addresses alone
         self.store = store
         self.lobby = LOBBY_SCOPES[lobby]
         self.progress = progress or (lambda message: None)
@@ -99,6 +117,8 @@ class MeetingSync:
         updates = []
         seen = set()
         renote: set[str] = set()  # sessions whose Sync note must say (or stop saying) the meeting failed
+        made = MeetingRecord.all_made(self.store)  # (one read: the directory ids found before, for new sessions too)
+        self._user_ids = {upn: user for record in made for upn, user in record.user_ids.items()}
         for item in self.sessions.items():
             seen.add(item.item_id)
             session = parse_session(item.item_id, item.fields)
@@ -115,7 +135,8 @@ class MeetingSync:
             except Exception as error:  # noted on this session (its Sync note); the other sessions go on
                 report.failed += 1
                 report.blocked = report.blocked or explain("meetings", error)
-                MeetingRecord.failed(self.store, item.item_id, record, _say(error))
+                # (as last recorded: a meeting shut before its delete failed stays recorded as shut)
+                MeetingRecord.failed(self.store, item.item_id, MeetingRecord.of(self.store, item.item_id), _say(error))
                 renote.add(item.item_id)
                 log.warning("Teams meeting for session %s: %s", item.item_id,
                             error if isinstance(error, GraphError) else type(error).__name__)
@@ -127,7 +148,7 @@ class MeetingSync:
             changes = {k: v for k, v in wanted.items() if (item.fields.get(k) or "") != v}
             if changes:
                 updates.append(FieldUpdate(item.item_id, changes, item.etag))
-        for record in MeetingRecord.all_made(self.store):
+        for record in made:
             if not record.deleted and record.session_id not in seen:
                 try:  # the session was deleted from the list
                     self._remove(record, report)
@@ -144,44 +165,78 @@ class MeetingSync:
 
     def _ensure(self, session_id: str, title: str, start: datetime, end: datetime, presenters: list[str],
                 record: MeetingRecord | None, report: MeetingReport) -> MeetingRecord:
+        if record is not None and record.locked and not record.deleted:
+            record = self._remove(record, report)  # shut for a cancellation whose delete failed: finished first
         if record is None or record.deleted:
             _go_on(report)
-            made = self.meetings.create_or_get(f"session-{session_id}", title, start, end, presenters)
-            meeting = self._settings(made.id, presenters)
+            made = record.made + 1 if record else 1  # a deleted meeting's externalId is never asked for again
+            ids = self._ids(presenters, record.user_ids if record else {})
+            meeting = self.meetings.create_or_get(MeetingRecord.external_id_for(session_id, made), title, start, end,
+                                                  presenters, ids)
+            meeting = self._settings(meeting.id, presenters, ids)
             report.created += 1
             version = record.version + 1 if record else 1
-            return self._save(self._record(session_id, meeting, title, start, end, version, presenters))
+            return self._save(self._record(session_id, meeting, title, start, end, version, presenters, made, ids))
         if (record.title, record.start, record.end) != (title, start, end):
             _go_on(report)
             meeting = self.meetings.update(record.meeting_id, {"subject": title, "startDateTime": graph_time(start),
                                                                "endDateTime": graph_time(end)})
             report.updated += 1
             report.changed_sessions.append(session_id)
-            saved = self._save(self._record(session_id, meeting, title, start, end, record.version + 1, presenters))
+            saved = self._save(self._record(session_id, meeting, title, start, end, record.version + 1, presenters,
+                                            record.made, record.user_ids))
             handoffs.record(self.store, SessionChanged(session_id, saved.version, {
                 "title": record.title, "start": record.start.isoformat(), "end": record.end.isoformat()}))
             return saved
         if (list(record.presenters), record.lobby) != (presenters, self.lobby):
             _go_on(report)
-            meeting = self._settings(record.meeting_id, presenters)
+            ids = self._ids(presenters, record.user_ids)
+            meeting = self._settings(record.meeting_id, presenters, ids)
             report.settings_updated += 1
-            return self._save(self._record(session_id, meeting, title, start, end, record.version, presenters))
+            return self._save(self._record(session_id, meeting, title, start, end, record.version, presenters,
+                                           record.made, ids))
         return record
 
-    def _settings(self, meeting_id: str, presenters: list[str]) -> OnlineMeeting:
+    def _settings(self, meeting_id: str, presenters: list[str], ids: Mapping[str, str]) -> OnlineMeeting:
         """Lobby and presenters: createOrGet does not take them, so they are set after."""
         return self.meetings.update(meeting_id, {
             "lobbyBypassSettings": {"scope": self.lobby, "isDialInBypassEnabled": False},
             "allowedPresenters": "roleIsPresenter",
-            "participants": {"attendees": [{"upn": upn, "role": "presenter"} for upn in presenters]}})
+            "participants": {"attendees": OnlineMeetings.presenters(presenters, ids)}})
+
+    def _ids(self, presenters: list[str], known: Mapping[str, str]) -> dict[str, str]:
+        """Each presenter's directory id: from the record, else this run's look-ups, else `GET /users/{address}`
+        (asked once: an address the directory does not know is kept as "", and goes by address alone). Refused
+        (no User.Read.All) or failing, addresses alone, and asked again the next time the presenters are sent."""
+        ids: dict[str, str] = {}
+        for upn in presenters:
+            if upn not in known and upn not in self._user_ids and not self._directory_failed:
+                try:
+                    self._user_ids[upn] = self.directory.get_user(upn, what="a facilitator").id
+                except NotFoundError:
+                    self._user_ids[upn] = ""
+                except GraphError as error:
+                    self._directory_failed = True
+                    log.warning("Looking up facilitators in the directory: %s", error)
+            found = known.get(upn, self._user_ids.get(upn))
+            if found is not None:
+                ids[upn] = found
+        return ids
 
     def _record(self, session_id: str, meeting: OnlineMeeting, title: str, start: datetime, end: datetime,
-                version: int, presenters: list[str]) -> MeetingRecord:
+                version: int, presenters: list[str], made: int, ids: Mapping[str, str]) -> MeetingRecord:
         return MeetingRecord(session_id, meeting.id, meeting.join_web_url, title, start, end, version,
-                             tuple(presenters), self.lobby)
+                             tuple(presenters), self.lobby, made=made, user_ids=dict(ids))
 
     def _remove(self, record: MeetingRecord, report: MeetingReport) -> MeetingRecord:
+        """Shut the meeting (recorded), then delete it: each step once, and each safe to repeat."""
         _go_on(report)
+        if not record.locked:
+            # gone already (deleted by hand, or by a run that stopped before recording it): nothing to shut
+            with contextlib.suppress(NotFoundError):
+                self.meetings.update(record.meeting_id, {"subject": f"Cancelled: {record.title}",
+                                                         "lobbyBypassSettings": dict(SHUT)})
+            record = self._save(record.locked_now())
         self.meetings.delete(record.meeting_id)
         report.deleted += 1
         return self._save(record.deleted_now())
