@@ -3,9 +3,13 @@
 Once a session has ended (and `SETTLE` has passed, for Teams to make its report), the run reads the meeting's
 attendance reports and records (`GET .../onlineMeetings/{id}/attendanceReports` and each report's
 `attendanceRecords`) and writes `Attended` on each registration that held a place:
-- Yes: their address is among the attendees';
-- No: it is not (they booked and did not come);
-- Unknown: booked by phone or post (no address to match), or Teams made no report within `GIVE_UP` of the end
+- Yes: an attendee is theirs: the attendee's address is theirs, or the attendee's user id (`identity.id`) is
+  the directory id of the guest account the service invited for their address;
+- No: no attendee is theirs, and every attendee is accounted for (someone booked, the organiser, a presenter);
+- Unknown: no attendee is theirs but someone in the report could be them: an attendee with no address (joined
+  without signing in: `emailAddress` is null; it has also been reported empty for people who did sign in,
+  microsoft-graph-docs issue 13629) or with one that matches nobody booked (signed in under another address);
+  or booked by phone or post (no address to match); or Teams made no report within `GIVE_UP` of the end
   (nobody joined, or the reports could not be read).
 People who joined without signing in have no address: they are counted, not named. A session's attendance is
 recorded once (`records.attendance`, counts only): a rerun reads nothing and never changes an `Attended` value,
@@ -19,24 +23,25 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from coprod.handoffs import MeetingRecord, records
+from coprod.handoffs import Invitation, MeetingRecord, records
 from coprod.lists.fields import normalise_email
 from coprod.lists.mirror import ListMirror
 from coprod.permissions import explain
 from coprod.registrations.rules import contact_preference, parse_session
 from coprod.registrations.sync import group_of
-from coprod.store import StateStore
-from graph_client import FieldUpdate, GraphError, OnlineMeetings, SharePointLists
+from coprod.store import MirrorItem, StateStore
+from graph_client import Attendee, FieldUpdate, GraphError, OnlineMeetings, SharePointLists
 
 __all__ = ["Attendance", "AttendanceCounts"]
 
 SETTLE = timedelta(minutes=15)  # after the end, before the report is looked for
 GIVE_UP = timedelta(hours=24)  # no report by then: Unknown for everyone
+STAFF_ROLES = frozenset({"organizer", "presenter"})  # attendanceRecord roles that are the programme's own people
 
 
 class AttendanceCounts:
     def __init__(self) -> None:
-        self.sessions = self.attended = self.no_shows = self.anonymous = self.writes = 0
+        self.sessions = self.attended = self.no_shows = self.unknown = self.anonymous = self.writes = 0
         self.blocked: str | None = None
 
 
@@ -48,6 +53,7 @@ class Attendance:
         self.store = store
         self.now = now
         self.registrations = ListMirror(store, "Registrations", group_of)
+        self._guests: dict[str, str] | None = None  # address -> the user id of the guest invited for it
 
     def run(self, counts: AttendanceCounts) -> None:
         now, updates, done = self.now(), [], []
@@ -70,27 +76,64 @@ class Attendance:
                 continue
             if attendees is None and now < session.end + GIVE_UP:
                 continue  # Teams has not made the report yet
-            came = {a for a in (normalise_email(x.email_address) for x in attendees or ()) if a}
-            anonymous = sum(1 for x in attendees or () if not normalise_email(x.email_address))
+            booked = [reg for reg in self.store.mirror_items("Registrations", group=item.item_id)
+                      if reg.fields.get("Status") == "Confirmed"]
+            came, unmatched, anonymous = self._match(attendees or [], booked, record)
             tally = {"Yes": 0, "No": 0, "Unknown": 0}
-            for reg in self.store.mirror_items("Registrations", group=item.item_id):
-                if reg.fields.get("Status") != "Confirmed":
-                    continue
+            for reg in booked:
                 address = normalise_email(reg.fields.get("Email"))
                 attended = ("Unknown" if attendees is None or address is None
-                            or contact_preference(reg.fields) != "Email" else "Yes" if address in came else "No")
+                            or contact_preference(reg.fields) != "Email" else "Yes" if reg.item_id in came
+                            else "Unknown" if unmatched else "No")
                 tally[attended] += 1
                 if reg.fields.get("Attended") != attended:
                     updates.append(FieldUpdate(reg.item_id, {"Attended": attended}, reg.etag))
                     known[reg.item_id] = reg
             counts.sessions += 1
-            counts.attended, counts.no_shows, counts.anonymous = (counts.attended + tally["Yes"],
-                                                                  counts.no_shows + tally["No"],
-                                                                  counts.anonymous + anonymous)
+            counts.attended += tally["Yes"]
+            counts.no_shows += tally["No"]
+            counts.unknown += tally["Unknown"]
+            counts.anonymous += anonymous
             done.append((key, {"attended": tally["Yes"], "no_shows": tally["No"], "unknown": tally["Unknown"],
-                               "anonymous": anonymous, "report": attendees is not None}))
+                               "anonymous": anonymous, "unmatched": unmatched, "report": attendees is not None}))
         written = self.registrations.write(self.lists, updates, known=known)
         counts.writes += written.written
         if not written.conflicted and not written.failed:
             for key, payload in done:  # recorded once written: a write that failed is tried again next run
                 self.store.ledger_put(key, "attendance", "done", payload)
+
+    def _match(self, attendees: list[Attendee], booked: list[MirrorItem], record: MeetingRecord
+               ) -> tuple[set[str], int, int]:
+        """(the booked registrations an attendee is, how many attendees are nobody booked nor the programme's own,
+        how many of those joined without an address)."""
+        by_address: dict[str, set[str]] = {}
+        by_user: dict[str, set[str]] = {}
+        for reg in booked:
+            address = normalise_email(reg.fields.get("Email"))
+            if address is None:
+                continue
+            by_address.setdefault(address, set()).add(reg.item_id)
+            user = self.guests().get(address)
+            if user:
+                by_user.setdefault(user.casefold(), set()).add(reg.item_id)
+        staff = set(record.presenters) | {u.casefold() for u in record.user_ids.values() if u}
+        came: set[str] = set()
+        unmatched = anonymous = 0
+        for attendee in attendees:
+            address = normalise_email(attendee.email_address)
+            user = (attendee.user_id or "").casefold()
+            regs = by_address.get(address or "", set()) | by_user.get(user, set())
+            if regs:
+                came |= regs
+            elif (attendee.role or "").casefold() not in STAFF_ROLES and not ({address, user} & staff):
+                unmatched += 1
+                anonymous += address is None
+        return came, unmatched, anonymous
+
+    def guests(self) -> dict[str, str]:
+        """Each address the service invited a guest for (or found an account for), with that user's id: read from
+        the ledger once a run, and only when a report is there to match."""
+        if self._guests is None:
+            invited = (Invitation.read(e) for e in self.store.ledger_list(kind=Invitation.KIND))
+            self._guests = {i.address: i.user for i in invited if i.user}
+        return self._guests

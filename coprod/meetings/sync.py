@@ -93,7 +93,8 @@ class MeetingReport:
             (self.failed, f"{count(self.failed, 'session')} could not get a meeting (see its Sync note)"),
             (self.attendance.sessions, f"attendance of {count(self.attendance.sessions, 'session')}: "
                                        f"{self.attendance.attended} came, {self.attendance.no_shows} booked and did "
-                                       f"not come, {self.attendance.anonymous} joined without signing in")),
+                                       f"not come, {self.attendance.unknown} not known, "
+                                       f"{self.attendance.anonymous} joined without signing in")),
             otherwise="all in place", updated=self.writes + self.attendance.writes)
 
 
