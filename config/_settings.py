@@ -184,6 +184,9 @@ class Settings(BaseSettings):
     later, it goes in their reminder."""
     guest_review_days: int = Field(default=180, ge=30, le=3650, validation_alias="COPROD_GUEST_REVIEW_DAYS")
     """How long a guest the service added keeps access before an admin is asked to review it (Keep or Remove)."""
+    resync_hours: float = Field(default=24, ge=1, le=24 * 30, validation_alias="COPROD_RESYNC_HOURS")
+    """How often every list is read whole and held against the service's copy, for any change Microsoft's change
+    feed never reported (a run does it when this long has passed since the last; `sync --once --resync` now)."""
 
     @field_validator("guest_auto_approve_domains", "guest_blocked_domains", mode="before")
     @classmethod

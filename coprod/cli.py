@@ -2,7 +2,7 @@
 
     demo            the whole programme once, on the embedded emulator and a SQLite file
     provision       create or update the lists (safe to re-run)
-    sync --once     run every reconciler once
+    sync --once     run every reconciler once (`--resync`: and read every list whole first)
     status          what is pending
     check           a preflight against the tenant: every permission and setting, changing nothing
     subscribe       subscribe to the lists' changes (webhooks), or renew the subscriptions
@@ -53,11 +53,13 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from coprod.runtime import Services
 
     settings = load_settings()
+    whole = args.resync
     while True:
         started = time.monotonic()
         try:
             with Services.open(settings) as services:
-                result = run_held(services, _progress)
+                result = run_held(services, _progress, whole=whole)
+                whole = whole and bool(result.busy)  # asked for: until a run has done it
                 for line in result.lines:
                     print(line, flush=True)
                 print(result.busy or f"Graph requests: {services.graph.stats['requests']}; "
@@ -287,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
     sync = sub.add_parser("sync", help="run the reconcilers")
     sync.add_argument("--once", action="store_true", help="run once and exit (otherwise every --interval seconds)")
     sync.add_argument("--interval", type=float, default=300.0, help="seconds between runs without --once")
+    sync.add_argument("--resync", action="store_true",
+                      help="read every list whole and act on any change the change feed missed (the first run only, "
+                           "without --once); otherwise once every COPROD_RESYNC_HOURS")
     sync.set_defaults(handler=cmd_sync)
     sub.add_parser("status", help="show what is pending").set_defaults(handler=cmd_status)
     export = sub.add_parser("export", help="everything held about one person, as JSON (a subject access request)")

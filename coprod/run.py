@@ -33,7 +33,8 @@ from typing import Any
 from coprod import retention, telemetry
 from coprod.guests.access import GuestAccess
 from coprod.lease import RunLease, record_run, run_outcome
-from coprod.lists.mirror import WRITE_REFUSED, read_changes
+from coprod.lists import resync
+from coprod.lists.mirror import WRITE_REFUSED
 from coprod.mailing.common import ListReport
 from coprod.mailing.subscribers import MailingList
 from coprod.meetings.sync import MeetingSync
@@ -41,6 +42,7 @@ from coprod.permissions import explain
 from coprod.registrations.messages import ParticipantMessages
 from coprod.registrations.sync import RegistrationSync
 from coprod.runtime import Services
+from coprod.words import count
 from graph_client import GraphError, NotFoundError
 
 __all__ = ["DRAIN_SECONDS", "LISTS", "RunResult", "describe", "run_held", "run_once"]
@@ -49,6 +51,7 @@ log = logging.getLogger("coprod.run")
 LISTS = ("Sessions", "Registrations", "GuestRequests", "Subscribers", "Updates")
 DRAIN_SECONDS = 240.0  # a timer run (every 5 minutes) sends for at most 4; the outbox keeps the rest
 TAKEN_OVER = "another run took over the lease (this one stalled past it)"
+READERS = {"Registrations", "Guest access", "Mailing list"}  # the steps that act on the lists' changes
 
 
 def describe(error: BaseException) -> str:
@@ -70,7 +73,7 @@ class RunResult:
 
 
 def run_held(services: Services, progress: Callable[[str], None] = lambda message: None, *,
-             drain_seconds: float | None = DRAIN_SECONDS) -> RunResult:
+             drain_seconds: float | None = DRAIN_SECONDS, whole: bool = False) -> RunResult:
     """`run_once` under the lease: one runner at a time. A run that finds it held does nothing. Without an access
     token nothing can be done: TokenError is raised before the lease is taken, naming the cause once."""
     started = services.clock()
@@ -81,7 +84,7 @@ def run_held(services: Services, progress: Callable[[str], None] = lambda messag
                 span.set_attribute("coprod.lease_held", lease.held)
             if not lease.held:
                 return RunResult(busy=lease.says_busy())
-            lines = run_once(services, progress, drain_seconds=drain_seconds, lease=lease)
+            lines = run_once(services, progress, drain_seconds=drain_seconds, lease=lease, whole=whole)
             record_run(services.store, started, services.clock(), lease.holder, lines)
             if span is not None:
                 span.set_attribute("coprod.outcome", run_outcome(lines))
@@ -89,11 +92,15 @@ def run_held(services: Services, progress: Callable[[str], None] = lambda messag
 
 
 def run_once(services: Services, progress: Callable[[str], None] = lambda message: None, *,
-             drain_seconds: float | None = DRAIN_SECONDS, lease: RunLease | None = None) -> list[str]:
+             drain_seconds: float | None = DRAIN_SECONDS, lease: RunLease | None = None, whole: bool = False
+             ) -> list[str]:
     """Run every reconciler once and drain the outbox; returns one summary line each (no personal data).
 
-    With a `lease`, a step starts only while the lease is still ours: the mailing list and its settling too."""
+    With a `lease`, a step starts only while the lease is still ours: the mailing list and its settling too.
+    `whole`: every list is read whole and held against the mirror (`coprod.lists.resync`), as it is anyway once
+    every COPROD_RESYNC_HOURS, and for a list Graph said it missed telling us about."""
     lines: list[str] = []
+    stopped: list[str] = []
 
     def lost() -> bool:
         return lease is not None and lease.lost
@@ -109,12 +116,19 @@ def run_once(services: Services, progress: Callable[[str], None] = lambda messag
             telemetry.record(report)
         except Exception as error:  # one reconciler's bug must not stop the others, nor the emails
             lines.append(_stopped(name, error))
+            stopped.append(name)
 
+    began = services.clock()
+    every = whole or resync.due(services.store, services.clock, services.settings.resync_hours)
+    wholly = set(LISTS) if every else resync.asked(services.store, LISTS)
     try:
-        changes = read_changes(services.lists, services.store, LISTS)
+        changes = resync.read_changes(services.lists, services.store, LISTS, wholly)
     except Exception as error:  # the lists cannot be read: what needs them waits; meetings and emails go on
         lines.append(_unreadable(error))
         changes = None
+    checked = [name for name in LISTS if name in wholly and changes is not None and not changes[name].full]
+    if changes is not None and checked:  # (a list read whole by its feed, the first time, had nothing to check)
+        lines.append(_drift_line(changes, checked))
     now = lambda: datetime.fromtimestamp(services.clock(), UTC)  # noqa: E731 - the one clock, as a datetime
     if changes is not None:
         step("Registrations", lambda: RegistrationSync(services.lists, services.store, progress=progress, now=now,
@@ -138,6 +152,7 @@ def run_once(services: Services, progress: Callable[[str], None] = lambda messag
             subscribers = mailing_list.run(changes)
         except Exception as error:
             lines.append(_stopped("Mailing list", error))
+            stopped.append("Mailing list")
     if changes is not None and retention.due(services.store, services.clock):
         step("Retention", lambda: retention.Retention(services.lists, services.store, services.settings.retention_days,
                                                       clock=services.clock, progress=progress).run())
@@ -156,7 +171,21 @@ def run_once(services: Services, progress: Callable[[str], None] = lambda messag
     refused = services.store.get_checkpoint(WRITE_REFUSED)
     if refused:
         lines.append(f"Lists: not written. {refused}")
+    if changes is not None and wholly and not READERS & set(stopped) and not lost():  # drift acted on, mirrored
+        resync.done(services.store, wholly, began, every=every, found=sum(changes[n].drift for n in checked))
     return lines
+
+
+def _drift_line(changes: dict[str, Any], checked: list[str]) -> str:
+    """What reading lists whole found: drift is the sign that the change feed lost something."""
+    found = {name: changes[name].drift for name in checked if changes[name].drift}
+    telemetry.drift(found)
+    read = "every list" if len(checked) == len(LISTS) else ", ".join(checked)
+    if not found:
+        return f"Whole-list check: read {read} whole; nothing the change feed had missed."
+    each = ", ".join(f"{name} {n}" for name, n in found.items())
+    return (f"Whole-list check: read {read} whole; {count(sum(found.values()), 'difference')} the change feed had "
+            f"missed ({each}), acted on now.")
 
 
 def _unreadable(error: Exception) -> str:

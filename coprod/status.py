@@ -12,6 +12,7 @@ from typing import Any
 from coprod.handoffs import GuestRequestDue, MessageDue, SubscriberDue
 from coprod.lease import LEASE, last_run
 from coprod.lists.mirror import WRITE_REFUSED
+from coprod.lists.resync import last_check
 from coprod.mail.outbox import BLOCKED
 from coprod.store import StateStore
 from coprod.words import count
@@ -51,6 +52,8 @@ def status(store: StateStore, now: float | None = None) -> dict[str, Any]:
         "updates_sending": rows("Updates", "Sending"),
         "emails": store.outbox_counts(),
         "blocked": blocked(store),
+        "whole_check": None if (check := last_check(store)) is None else {"at": _iso(check["at"]),
+                                                                          "found": check["found"]},
     }
 
 
@@ -96,4 +99,8 @@ def status_lines(report: dict[str, Any]) -> list[str]:
             lines.append(f"{count(emails[state], 'email')} {words_}")
     if len(lines) == 1 + (lease is not None) + len(report.get("blocked", {})):
         lines.append("Nothing is waiting.")
+    check = report.get("whole_check")
+    if check and check["found"]:  # drift: the change feed lost something (acted on; worth knowing)
+        lines.append(f"The lists were last read whole at {check['at']}: the change feed had missed "
+                     f"{count(check['found'], 'change')}, now acted on.")
     return lines

@@ -5,7 +5,8 @@ With `APPLICATIONINSIGHTS_CONNECTION_STRING` set, `configure()` loads azure-moni
   Graph request (its operation in
   words, method, status, duration and Graph's request id; never a URL, a query string or a body);
 - counters: `coprod.emails` (outcome sent, failed), `coprod.invitations`, `coprod.registrations` (status),
-  `coprod.graph.throttled` (429s met);
+  `coprod.graph.throttled` (429s met), `coprod.drift` (list, by list: differences a whole read found that the
+  change feed never reported);
 - none of the library instrumentations (httpx, requests, urllib, urllib3, the Azure SDK, web frameworks): each
   would record URLs, and ours carry addresses in `$filter`s and tokens in links. Logs reach Application Insights
   through the Functions host, so the distro's log exporter is off too.
@@ -72,7 +73,9 @@ def configure(environ: dict[str, str] | None = None, *, providers: tuple[Any, An
                       invitations=meter.create_counter("coprod.invitations", description="guest invitations sent"),
                       registrations=meter.create_counter("coprod.registrations",
                                                          description="registrations decided, by new status"),
-                      throttled=meter.create_counter("coprod.graph.throttled", description="429 answers met"))
+                      throttled=meter.create_counter("coprod.graph.throttled", description="429 answers met"),
+                      drift=meter.create_counter("coprod.drift", description="differences a whole read of a list "
+                                                 "found that the change feed never reported"))
         from graph_client import observe
 
         _state["stop"] = observe(_graph_span)
@@ -131,6 +134,13 @@ def record(report: Any) -> None:
     elif isinstance(report, SyncReport):
         for status, n in report.decided.items():
             _add("registrations", n, status=status)
+
+
+def drift(found: dict[str, int]) -> None:
+    """Count what whole reads of the lists found that their change feeds never reported (no-op when off)."""
+    if _state:
+        for name, n in found.items():
+            _add("drift", n, list=name)
 
 
 def _add(counter: str, n: int, **attributes: str) -> None:

@@ -22,7 +22,7 @@ from graph_client._errors import (
     ThrottledError,
     TokenError,
 )
-from graph_client._lists import DeltaResult, FieldUpdate, SharePointLists
+from graph_client._lists import DeltaResult, FieldUpdate, SharePointLists, says_latest
 from graph_client._mail import Attachment, Mail, OutgoingMail, header_text, message_id_for
 from graph_client._meetings import Attendee, OnlineMeeting, OnlineMeetings, graph_time
 from graph_client._models import (
@@ -98,4 +98,5 @@ __all__ = [
     "observe",
     "odata_string",
     "parse_retry_after",
+    "says_latest",
 ]

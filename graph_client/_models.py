@@ -138,6 +138,14 @@ class BatchResponse(GraphModel):
     def ok(self) -> bool:
         return 200 <= self.status < 300
 
+    @property
+    def modified_meanwhile(self) -> bool:
+        """Whether a conditional write met a newer version of the resource: 412 (the If-Match failed), or the
+        409 `resourceModified` reported for the same thing on list item PATCHes (read it again, decide again)."""
+        error = self.body.get("error") if isinstance(self.body, dict) else None
+        code = error.get("code") if isinstance(error, dict) else None
+        return self.status == 412 or (self.status == 409 and str(code).casefold() == "resourcemodified")
+
 
 class BatchEnvelope(GraphModel):
     responses: list[BatchResponse]

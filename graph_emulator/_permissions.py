@@ -35,6 +35,7 @@ class Need:
     roles: tuple[str, ...]
     site: str | None = None  # "read" | "write" | "manage" | "fullcontrol" for Sites.Selected
     service: str = "directory"  # whose 403 to answer: directory, sharepoint, mail, teams
+    shape: str = ""  # where the answer's shape goes beyond the reference page's example, and why
 
 
 # "METHOD /template" -> what it needs. Templates are the routes' own (see the _routes_* modules).
@@ -54,8 +55,9 @@ NEEDS: dict[str, Need] = {
     "POST /sites/{site}/lists/{list}/items": Need("listitem-create", _SITES_WRITE, "write", "sharepoint"),
     "GET /sites/{site}/lists/{list}/items/{item}": Need("listitem-get", _SITES_READ, "read", "sharepoint"),
     "GET /sites/{site}/lists/{list}/items/{item}/fields": Need("listitem-get", _SITES_READ, "read", "sharepoint"),
-    "PATCH /sites/{site}/lists/{list}/items/{item}/fields": Need("listitem-update", _SITES_WRITE, "write",
-                                                                 "sharepoint"),
+    "PATCH /sites/{site}/lists/{list}/items/{item}/fields": Need(
+        "listitem-update", _SITES_WRITE, "write", "sharepoint",
+        shape="[docs: example shortened] the answer carries `@odata.etag`, as every read of fields does"),
     "PATCH /sites/{site}/lists/{list}/items/{item}": Need("listitem-update", _SITES_WRITE, "write", "sharepoint"),
     "DELETE /sites/{site}/lists/{list}/items/{item}": Need("listitem-delete", _SITES_WRITE, "write", "sharepoint"),
     "GET /sites/{site}/permissions": Need("site-list-permissions", ("Sites.FullControl.All",), "fullcontrol",
@@ -179,6 +181,11 @@ class TenantPolicy:
     replicas catch up), answering 404 Request_ResourceNotFound meanwhile.
     `delta_keeps_query`: whether a list-item delta token keeps the first call's `$expand`/`$select`/`$top`
     (undocumented for list items; False makes every page after the first come without `fields`).
+    `latest_says_latest`: whether the deltaLink a `token=latest` call hands back says `token=latest` itself (reported
+    for drives, microsoft-graph-docs issue 2317; not for lists, but nothing says it cannot happen): read later, such
+    a link reports nothing that happened before that read.
+    `write_answers_etag`: whether a PATCH of an item's fields answers with `@odata.etag` (True: as every read of
+    fields does; the reference's example, marked as shortened, shows none, so a client must cope with both).
     `exchange_app_roles`: Graph permissions Exchange Online grants the app on the sending mailbox alone, through
     RBAC for Applications (New-ManagementRoleAssignment -Role "Application Mail.Send" -CustomResourceScope ...).
     They are not in the token's roles; Exchange honours them for that mailbox only.
@@ -188,6 +195,8 @@ class TenantPolicy:
     invitations: str = "everyone"
     directory_delay_s: float = 0.0
     delta_keeps_query: bool = True
+    write_answers_etag: bool = True
+    latest_says_latest: bool = False
     exchange_app_roles: list[str] = field(default_factory=list)
 
     def update(self, changes: dict[str, Any]) -> None:
@@ -196,7 +205,7 @@ class TenantPolicy:
         for name in changes:
             if name not in known:
                 raise ValueError(f"unknown tenant setting {name!r}: use {', '.join(sorted(known))}")
-        for flag in ("teams_policy", "delta_keeps_query"):
+        for flag in ("teams_policy", "delta_keeps_query", "write_answers_etag", "latest_says_latest"):
             if flag in changes and not isinstance(changes[flag], bool):
                 raise ValueError(f"{flag} must be true or false")
         if "invitations" in changes and changes["invitations"] not in INVITATION_SETTINGS:
@@ -214,4 +223,5 @@ class TenantPolicy:
     def as_json(self) -> dict[str, Any]:
         return {"teams_policy": self.teams_policy, "invitations": self.invitations,
                 "directory_delay_s": self.directory_delay_s, "delta_keeps_query": self.delta_keeps_query,
+                "write_answers_etag": self.write_answers_etag, "latest_says_latest": self.latest_says_latest,
                 "exchange_app_roles": list(self.exchange_app_roles)}

@@ -111,8 +111,12 @@ def sharepoint_routes(backend: Backend) -> list[Route]:
         item = sp.update_fields(call.params["site"], call.params["list"], call.params["item"], fields,
                                 call.headers.get("if-match"))
         lst = sp.get_list(call.params["site"], call.params["list"])
+        # The reference's example answer (listitem-update) shows the fields and no eTag, but is marked as
+        # shortened, and every read of a fieldValueSet carries `@odata.etag`: so this answer carries it too
+        # ([docs: example shortened]; the service guesses the next version only when an answer has none).
         body = sp.fields_json(lst, item)
-        body.pop("@odata.etag", None)  # the reference's answer (listitem-update) shows the fields, no eTag
+        if not backend.tenant.write_answers_etag:  # as the example shows it
+            body.pop("@odata.etag", None)
         return Reply(200, body)
 
     def patch_item(call: Call) -> Reply:
@@ -157,6 +161,8 @@ def sharepoint_routes(backend: Backend) -> list[Route]:
             "@odata.context": f"{call.base}/v1.0/$metadata#Collection(microsoft.graph.listItem)", "value": value}
         if next_state is not None:
             body["@odata.nextLink"] = call.link(call.path, token=sp.encode_token(next_state))
+        elif call.query.get("token") == "latest" and backend.tenant.latest_says_latest:
+            body["@odata.deltaLink"] = call.link(call.path, token="latest")  # noqa: S106 - as reported for drives
         else:
             assert delta_state is not None
             body["@odata.deltaLink"] = call.link(call.path, token=sp.encode_token(delta_state))

@@ -241,6 +241,7 @@ var serviceDefaults = {
   COPROD_RETENTION_DAYS: ''
   COPROD_GUEST_REVIEW_DAYS: ''
   COPROD_PREREADING_HOURS: ''
+  COPROD_RESYNC_HOURS: ''
   COPROD_STATE_PREFIX: ''
 }
 var serviceSet = {

@@ -235,6 +235,7 @@ class TestListHabits:
 
     def test_a_quiet_run_is_one_request_even_though_write_answers_carry_no_etag(
             self, programme: Programme, emulator: EmulatorServer) -> None:
+        emulator.backend.tenant.update({"write_answers_etag": False})
         session = programme.session("Being included", soon())
         programme.register(session, "Ann Example")
         programme.run()
@@ -247,6 +248,7 @@ class TestListHabits:
             self, programme: Programme, emulator: EmulatorServer) -> None:
         """Our write's answer had no eTag: the mirror foresees the next version's, so an edit in between (a later
         version still) makes our next write meet 412, never overwrite it."""
+        emulator.backend.tenant.update({"write_answers_etag": False})
         session = programme.session("Being included", soon())
         lists, store = programme.services.lists, programme.services.store
         mirror = ListMirror(store, "Sessions")

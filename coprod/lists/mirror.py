@@ -46,6 +46,7 @@ from graph_client import (
     SharePointLists,
     etag_key,
     next_etag,
+    says_latest,
 )
 
 __all__ = ["WRITE_REFUSED", "Applied", "ListMirror", "Written", "feed_line", "mirror_item", "read_changes",
@@ -109,7 +110,11 @@ def _gone(lists: SharePointLists, store: StateStore, name: str, delta: DeltaResu
 
 def save_link(store: StateStore, name: str, delta: DeltaResult, *, light: bool | None = None) -> None:
     """Remember where this list's changes were read up to. Call only once they are processed. `light`: the
-    link now reads pages without fields (True) or with them (False), after `relink`."""
+    link now reads pages without fields (True) or with them (False), after `relink`. A link that says
+    `token=latest` is never saved (`says_latest`): the one saved before stays, and reads these changes again."""
+    if says_latest(delta.delta_link):
+        log.warning("%s: Graph gave a delta link that says token=latest; the one saved before is kept", name)
+        return
     store.set_checkpoint(f"delta.{name}", delta.delta_link)
     if light is not None:
         store.set_checkpoint(f"delta.{name}.light", "1" if light else "")
@@ -172,7 +177,7 @@ def feed_line(name: str, delta: DeltaResult, applied: Applied) -> str:
 @dataclass
 class Written:
     written: int = 0
-    conflicts: int = 0  # answered 412: someone changed the item since we read it
+    conflicts: int = 0  # answered 412 (or 409 resourceModified): someone changed the item since we read it
     conflicted: set[str] = field(default_factory=set)  # changed or deleted meanwhile: read again, decide again
     failed: set[str] = field(default_factory=set)  # Graph refused or failed: left for the next run
 
@@ -341,7 +346,7 @@ class ListMirror:
                 etag = etag if isinstance(etag, str) else next_etag(update.etag)  # (None: read again first)
                 written.append(MirrorItem(self.name, update.item_id, etag, old.created, fields, self.group(fields)))
                 outcome.written += 1
-            elif answer.status == 412:
+            elif answer.modified_meanwhile:  # 412, or 409 resourceModified
                 outcome.conflicts += 1
                 outcome.conflicted.add(update.item_id)
             elif answer.status == 404:  # deleted meanwhile

@@ -7,19 +7,33 @@ resync on a period). So once every COPROD_RESYNC_HOURS (default 24), on `python 
 and for a list whose subscription reported `missed`, the run reads each list whole and every difference from
 the mirror is acted on as a change would be, and counted: drift found is the sign that delta lost something.
 
-This module keeps only when a whole read is due and which lists asked for one; `coprod.lists.mirror.read_changes`
-does the reading.
+`read_changes` is `coprod.lists.mirror.read_changes` with the whole reads: each list's ids and eTags first (pages
+of ids and eTags, no fields), then its changes since the saved delta link, as always. What the whole read shows
+differently from the mirror, and the change feed did not report, is drift: an item the mirror lacks, one at
+another eTag whose columns differ (one whose columns are what the mirror holds was our own write, its eTag
+learned), one the mirror holds that is gone. The drifted items join the changes, so every reconciler acts on them
+as on any change. The whole read comes first so that a person's change made while it goes on is reported by the
+delta read that follows, and counts as a change, not as drift.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable, Iterable
+from typing import Any
 
+from coprod.lists.mirror import read_changes as read_feed
+from coprod.lists.mirror import same_columns
 from coprod.store import StateStore
+from graph_client import DeltaResult, SharePointLists, etag_key
 
-__all__ = ["LAST", "ask", "asked", "done", "due"]
+__all__ = ["LAST", "ask", "asked", "done", "due", "last_check", "read_changes"]
+
+log = logging.getLogger("coprod.lists.resync")
 
 LAST = "resync.last"  # a checkpoint: when (epoch seconds) every list was last read whole
+FOUND = "resync.found"  # a checkpoint: {"at": epoch seconds, "found": differences} of the last whole-list check
 ASKED = "resync.asked."  # + a list's name: "1" when a `missed` event asked for that list to be read whole
 
 
@@ -44,10 +58,68 @@ def asked(store: StateStore, names: Iterable[str]) -> set[str]:
     return {name for name in names if store.get_checkpoint(f"{ASKED}{name}") == "1"}
 
 
-def done(store: StateStore, names: Iterable[str], started: float, *, every: bool) -> None:
-    """After the lists' whole reads were acted on: their asks are answered, and (`every` list read) the period
-    starts again from when the reading began."""
+def done(store: StateStore, names: Iterable[str], started: float, *, every: bool, found: int) -> None:
+    """After the lists' whole reads were acted on: their asks are answered, what they `found` is kept for
+    `status`, and (`every` list read) the period starts again from when the reading began."""
     for name in names:
         store.set_checkpoint(f"{ASKED}{name}", "")
+    store.set_checkpoint(FOUND, json.dumps({"at": started, "found": found}))
     if every:
         store.set_checkpoint(LAST, repr(started))
+
+
+def last_check(store: StateStore) -> dict[str, Any] | None:
+    """The last whole-list check: when it began (epoch seconds) and how many differences it found."""
+    try:
+        value = json.loads(store.get_checkpoint(FOUND) or "null")
+        return {"at": float(value["at"]), "found": int(value["found"])}
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def read_changes(lists: SharePointLists, store: StateStore, names: Iterable[str], whole: Iterable[str] = ()
+                 ) -> dict[str, DeltaResult]:
+    """Changes in each list since its saved delta link; the lists in `whole` are also read whole and held
+    against the mirror, and what differs joins the changes (`DeltaResult.drift` counts it). A list with no saved
+    link is read whole by its change feed anyway."""
+    names = list(names)
+    seen = {name: lists.etags(name, label=name) for name in dict.fromkeys(whole)
+            if name in names and store.get_checkpoint(f"delta.{name}")}
+    changes = read_feed(lists, store, names)
+    for name, etags in seen.items():
+        if not changes[name].full:  # (a 410 meanwhile: the feed has read it whole itself)
+            changes[name].drift = _drift(lists, store, name, changes[name], etags)
+    return changes
+
+
+def _drift(lists: SharePointLists, store: StateStore, name: str, delta: DeltaResult,
+           etags: dict[str, str | None]) -> int:
+    """Put into `delta` what the whole read (`etags`) shows that the feed did not report; returns how many
+    differences there were (our own writes at an eTag the mirror could not foresee are not counted)."""
+    reported = set(delta.changed) | delta.deleted
+    mirrored = store.mirror_etags(name, [i for i in etags if i not in reported])
+    differ = [i for i, etag in etags.items() if i not in reported and not _same(mirrored.get(i), etag)]
+    unseen = sorted(store.mirror_ids(name) - set(etags) - reported)  # held, and not in the whole read
+    if not differ and not unseen:
+        return 0
+    fresh = lists.read_items(name, differ + unseen, label=name)
+    held = store.mirror_many(name, differ)
+    drift = 0
+    for item_id in differ:
+        item = fresh.get(item_id)
+        if item is None:  # deleted since the feed was read: the next read of the feed reports it
+            continue
+        old = held.get(item_id)
+        drift += old is None or not same_columns(old.fields, item.fields)
+        delta.changed[item_id] = item  # (unchanged columns: its eTag is learned, as for an echo)
+    for item_id in unseen:
+        if fresh.get(item_id) is None:  # gone, and the feed never said so
+            delta.deleted.add(item_id)
+            drift += 1
+    if drift:
+        log.warning("%s: read whole, %d differences the change feed never reported", name, drift)
+    return drift
+
+
+def _same(held: str | None, now: str | None) -> bool:
+    return bool(held and now) and (held == now or etag_key(str(held)) == etag_key(str(now)))
