@@ -29,7 +29,9 @@ that goes back to Draft keeps its meeting: links already sent still work.
 A 403 (no OnlineMeetings.ReadWrite.All, or no Teams application access
 policy for the organiser) is the same for every session: the first one met
 stops the rest of the run's meeting calls, each waiting session's Sync note
-says what is missing, and confirmations keep waiting for their meeting.
+says what is missing (written in this run, composed as the registration sync
+composes it, so its next run finds nothing to change), and confirmations keep
+waiting for their meeting.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ from coprod.lists.mirror import ListMirror
 from coprod.meetings.attendance import Attendance, AttendanceCounts
 from coprod.permissions import explain
 from coprod.registrations.rules import parse_session
-from coprod.store import StateStore
+from coprod.registrations.session_notes import briefs_failed, session_note_now
+from coprod.store import MirrorItem, StateStore
 from coprod.words import count, summary
 from graph_client import (
     Directory,
@@ -108,6 +111,7 @@ class MeetingSync:
         self.directory = directory or Directory(meetings.client)
         self._user_ids: dict[str, str] = {}  # directory ids found before and this run (one facilitator, many sessions)
         self._directory_failed = False  # refused or failing: the rest of the run sends addresses alone
+        self._failed_briefs: set[str] | None = None  # read once a run, when a note is first written
         self.store = store
         self.lobby = LOBBY_SCOPES[lobby]
         self.progress = progress or (lambda message: None)
@@ -118,35 +122,17 @@ class MeetingSync:
         updates = []
         seen = set()
         renote: set[str] = set()  # sessions whose Sync note must say (or stop saying) the meeting failed
+        self._failed_briefs = None
         made = MeetingRecord.all_made(self.store)  # (one read: the directory ids found before, for new sessions too)
         self._user_ids = {upn: user for record in made for upn, user in record.user_ids.items()}
         for item in self.sessions.items():
             seen.add(item.item_id)
-            session = parse_session(item.item_id, item.fields)
-            failed_before = MeetingRecord.problem(self.store, item.item_id) is not None
-            record = MeetingRecord.of(self.store, item.item_id)
-            try:
-                if session.status == "Open" and session.start and session.end and session.end >= session.start:
-                    record = self._ensure(item.item_id, session.title, session.start, session.end,
-                                          facilitators(item.fields.get("Facilitators")), record, report)
-                elif session.status == "Cancelled" and record is not None and not record.deleted:
-                    record = self._remove(record, report)
-                else:
-                    continue  # Draft, or times to fix first (the registration sync's note says which)
-            except Exception as error:  # noted on this session (its Sync note); the other sessions go on
-                report.failed += 1
-                report.blocked = report.blocked or explain("meetings", error)
-                # (as last recorded: a meeting shut before its delete failed stays recorded as shut)
-                MeetingRecord.failed(self.store, item.item_id, MeetingRecord.of(self.store, item.item_id), _say(error))
-                renote.add(item.item_id)
-                log.warning("Teams meeting for session %s: %s", item.item_id,
-                            error if isinstance(error, GraphError) else type(error).__name__)
-                continue
-            if failed_before:
-                renote.add(item.item_id)  # it works now: the note about it goes
-            wanted = {"JoinUrl": "" if record.deleted else record.join_url,
-                      "MeetingId": "" if record.deleted else record.meeting_id}
-            changes = {k: v for k, v in wanted.items() if (item.fields.get(k) or "") != v}
+            changes = self._session(item, report, renote)
+            if item.item_id in renote:  # its Sync note now, in this run (composed as the registration sync does)
+                self._failed_briefs = briefs_failed(self.store) if self._failed_briefs is None else self._failed_briefs
+                note = session_note_now(self.store, item.item_id, self.now(), self._failed_briefs) or ""
+                if (item.fields.get("SyncNote") or "") != note:
+                    changes["SyncNote"] = note
             if changes:
                 updates.append(FieldUpdate(item.item_id, changes, item.etag))
         for record in made:
@@ -156,10 +142,39 @@ class MeetingSync:
                 except GraphError as error:
                     log.warning("Teams meeting for deleted session %s: %s", record.session_id, error)
         report.writes = self.sessions.write(self.lists, updates, self.progress).written
-        if renote:
-            decide_again(self.store, renote)
+        if renote:  # (and decided again by the next registration run: the same note, so nothing written, unless
+            decide_again(self.store, renote)  # this run's write of it conflicted)
         Attendance(self.lists, self.meetings, self.store, now=self.now).run(report.attendance)
         return report
+
+    def _session(self, item: MirrorItem, report: MeetingReport, renote: set[str]) -> dict[str, str]:
+        """The session's meeting made, changed or removed as its status asks; returns the columns to write back.
+        A session whose meeting failed, or works again after failing, goes in `renote`."""
+        session = parse_session(item.item_id, item.fields)
+        failed_before = MeetingRecord.problem(self.store, item.item_id) is not None
+        record = MeetingRecord.of(self.store, item.item_id)
+        try:
+            if session.status == "Open" and session.start and session.end and session.end >= session.start:
+                record = self._ensure(item.item_id, session.title, session.start, session.end,
+                                      facilitators(item.fields.get("Facilitators")), record, report)
+            elif session.status == "Cancelled" and record is not None and not record.deleted:
+                record = self._remove(record, report)
+            else:
+                return {}  # Draft, or times to fix first (the registration sync's note says which)
+        except Exception as error:  # noted on this session (its Sync note); the other sessions go on
+            report.failed += 1
+            report.blocked = report.blocked or explain("meetings", error)
+            # (as last recorded: a meeting shut before its delete failed stays recorded as shut)
+            MeetingRecord.failed(self.store, item.item_id, MeetingRecord.of(self.store, item.item_id), _say(error))
+            renote.add(item.item_id)
+            log.warning("Teams meeting for session %s: %s", item.item_id,
+                        error if isinstance(error, GraphError) else type(error).__name__)
+            return {}
+        if failed_before:
+            renote.add(item.item_id)  # it works now: the note about it goes
+        wanted = {"JoinUrl": "" if record.deleted else record.join_url,
+                  "MeetingId": "" if record.deleted else record.meeting_id}
+        return {k: v for k, v in wanted.items() if (item.fields.get(k) or "") != v}
 
     def _save(self, record: MeetingRecord) -> MeetingRecord:
         return record.save(self.store)

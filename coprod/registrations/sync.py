@@ -29,7 +29,6 @@ from coprod.handoffs import (
     CancelRequest,
     GuestRequestDue,
     MailFailed,
-    MeetingRecord,
     MessageDue,
     SubscriberDue,
     pending,
@@ -53,6 +52,7 @@ from coprod.registrations.rules import (
     parse_session,
     session_of,
 )
+from coprod.registrations.session_notes import session_note
 from coprod.store import LedgerEntry, MirrorItem, StateStore
 from coprod.words import count
 from graph_client import DeltaResult, FieldUpdate, SharePointLists
@@ -294,14 +294,9 @@ class RegistrationSync:
                         report.decided[decision.status] = report.decided.get(decision.status, 0) + 1
                     reg_updates.append(FieldUpdate(item.item_id, changes, item.etag))
                     self._decided[item.item_id] = item
-            if mirrored is not None and session is not None:
-                notes = list(session.problems) + ([admin_note] if admin_note else [])
-                meeting_problem = MeetingRecord.problem(self.store, session_id)
-                if meeting_problem is not None and session.status == "Open":
-                    notes.append(meeting_problem)
-                if session_id in self._session_problems and (session.end is None or session.end >= now):
-                    notes.append(Notes.BRIEF_FAILED)
-                wanted = " ".join(notes) if notes else None
+            if mirrored is not None and session is not None:  # (composed as the meeting sync composes it)
+                wanted = session_note(self.store, session_id, session, admin_note, session_id in
+                                      self._session_problems and (session.end is None or session.end >= now))
                 if (mirrored.fields.get("SyncNote") or None) != wanted:
                     session_updates.append(FieldUpdate(session_id, {"SyncNote": wanted or ""}, mirrored.etag))
         self._record(due, report)
