@@ -154,7 +154,7 @@ class TestMeetings:
         lines = programme.run()
         assert "1 session could not get a meeting" in lines[2]
         assert "1 confirmation waiting for the session's Teams meeting" in lines[3]
-        programme.run()  # the registration run after the failure writes it in the session's note
+        programme.run()  # (the run that met the failure wrote the session's note already; this one keeps it)
         assert programme.field("Sessions", session, "SyncNote") == \
             "We couldn't make the Teams meeting (Microsoft answered 400 BadRequest)."
         assert programme.mail() == []
