@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -18,9 +19,10 @@ import pytest
 
 from config import load_settings
 from coprod.cli import main
+from coprod.lease import LEASE
 from coprod.lists import resync
 from coprod.lists.mirror import ListMirror, relink, save_link
-from coprod.run import run_held
+from coprod.run import RunResult, run_held
 from coprod.runtime import Services
 from graph_client import DeltaResult, FieldUpdate, InvalidResponseError, next_etag, says_latest
 from graph_emulator import EmulatorServer
@@ -173,31 +175,38 @@ class TestSilentChanges:
 
 
 class TestOverlap:
-    def test_a_whole_read_and_a_notified_run_at_once_act_on_the_silent_booking_once(
+    def test_a_notified_run_that_starts_while_a_whole_read_works_waits_and_each_booking_is_acted_on_once(
             self, programme: Programme, emulator: EmulatorServer) -> None:
         session = programme.session("Being included", soon())
         programme.run()
         made = silently_register(emulator, session)
-        emulator.add_fault(latency_ms=40, path="/items")  # both runs in flight together
-        results: list[tuple[str, ...] | str] = []
+        emulator.add_fault(latency_ms=60, path="/items")  # the whole read takes a while
+        store = programme.services.store
+        results: list[RunResult] = []
 
-        def run(whole: bool) -> None:
+        def whole_run() -> None:
             with Services.open(programme.services.settings, clock=programme.clock,
                                sleep=programme.clock.sleep) as services:
-                got = run_held(services, whole=whole, drain_seconds=600)
-                results.append(got.busy or got.lines)
+                results.append(run_held(services, whole=True, drain_seconds=600))
 
-        threads = [threading.Thread(target=run, args=(w,)) for w in (True, False, True)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        worker = threading.Thread(target=whole_run)
+        worker.start()
+        deadline = time.monotonic() + 30
+        while store.lease_get(LEASE) is None and time.monotonic() < deadline:  # the whole read has the lease
+            time.sleep(0.005)
+        ben = programme.register(session, "Ben Example")  # a person's booking, notified, while it works
+        notified = run_held(programme.services, drain_seconds=600)  # the run the notification asks for
+        worker.join()
+        assert notified.busy and results[0].busy is None  # one runner at a time
+        assert whole_line(results[0].lines).endswith("1 difference the change feed had missed (Registrations 1), "
+                                                     "acted on now.")
         emulator.backend.faults.clear()
-        for _ in range(2):  # whatever ran, the runs after it settle everything
-            run_held(programme.services, drain_seconds=600)
-        run_held(programme.services, whole=True, drain_seconds=600)
-        assert programme.field("Registrations", made, "Status") == "Confirmed"
-        assert [m.subject for m in programme.mail_to(ANN)] == [BOOKED]  # one email, however the runs fell
+        run_held(programme.services, drain_seconds=600)  # the next run (the timer's, or the next notification's)
+        assert [programme.field("Registrations", r, "Status") for r in (made, ben)] == ["Confirmed", "Confirmed"]
+        again = run_held(programme.services, whole=True, drain_seconds=600)
+        assert whole_line(again.lines).endswith("nothing the change feed had missed.")
+        assert [m.subject for m in programme.mail_to(ANN)] == [BOOKED]  # one email each, however the runs fell
+        assert [m.subject for m in programme.mail_to("ben.example@example.org")] == [BOOKED]
 
 
 class TestLinks:
