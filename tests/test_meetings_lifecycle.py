@@ -101,6 +101,25 @@ class TestCancelling:
         assert meeting.deleted and meeting.json["subject"] == "Cancelled: Carers' drop-in"
 
 
+    def test_a_deleted_sessions_meeting_waits_when_meetings_are_refused_and_the_run_goes_on(
+            self, programme: Programme, emulator: EmulatorServer) -> None:
+        """Refused for one session (no Teams policy), refused for all: a row deleted from the list keeps its meeting
+        until the policy is back, and the rest of the run (attendance, the summary) still happens."""
+        kept = programme.session("Carers' drop-in", soon())
+        gone = programme.session("Being healthy", soon(12))
+        programme.run()
+        programme.backend.sharepoint.delete_item(programme.site, "Sessions", gone)
+        programme.edit("Sessions", kept, Title="Carers' catch-up")
+        emulator.backend.tenant.update({"teams_policy": False})
+        lines = programme.run()
+        assert "No Teams application access policy" in next(x for x in lines if x.startswith("Teams meetings"))
+        assert len(programme.meetings()) == 2
+        emulator.backend.tenant.update({"teams_policy": True})
+        programme.run()
+        [meeting] = programme.meetings()
+        assert meeting.external_id == f"session-{kept}" and meeting.as_json()["subject"] == "Carers' catch-up"
+
+
 class TestOpeningAgain:
     def test_a_reopened_session_gets_a_new_meeting_under_a_new_external_id(self, programme: Programme) -> None:
         """createOrGet is never asked for a deleted meeting's externalId (what it answers then is undocumented)."""

@@ -139,7 +139,7 @@ class MeetingSync:
             if not record.deleted and record.session_id not in seen:
                 try:  # the session was deleted from the list
                     self._remove(record, report)
-                except GraphError as error:
+                except (GraphError, _Blocked) as error:  # tried again next run
                     log.warning("Teams meeting for deleted session %s: %s", record.session_id, error)
         report.writes = self.sessions.write(self.lists, updates, self.progress).written
         if renote:  # (and decided again by the next registration run: the same note, so nothing written, unless
