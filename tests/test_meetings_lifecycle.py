@@ -16,6 +16,7 @@ import pytest
 from config import load_settings
 from coprod.handoffs import MeetingRecord
 from coprod.meetings.sync import MeetingSync
+from coprod.registrations.sync import RegistrationSync
 from coprod.runtime import Services
 from coprod.store import StateStore
 from graph_emulator import EmulatorServer
@@ -159,8 +160,10 @@ class TestOpeningAgain:
         programme.edit("Sessions", session, Status="Cancelled")
         programme.run()
         programme.edit("Sessions", session, Status="Open")
-        programme.run(minutes=0)  # (registrations only would do: the mirror learns the session is open again)
         services = programme.services
+        RegistrationSync(services.lists, services.store).run()  # the mirror learns it is open again; no meeting yet
+        assert programme.meetings() == []
+        programme.backend.log.clear()
         with Services.open(load_settings(env), clock=services.clock, sleep=services.sleep) as other:
             def other_run() -> None:
                 meeting_sync(other, other.store).run()
@@ -168,6 +171,8 @@ class TestOpeningAgain:
             store = AfterRecordRead(services.store, MeetingRecord.key_for(session), other_run)
             report = meeting_sync(services, cast(StateStore, store)).run()
         assert store.fired and report.failed == 0
+        asked = [e.status for e in programme.backend.log.snapshot() if e.path.endswith("/createOrGet")]
+        assert asked == [201, 200]  # the other run made it; this one, asking for the same externalId, found it
         live = programme.meetings()
         assert [m.external_id for m in live] == [f"session-{session}-2"]
         record = MeetingRecord.of(services.store, session)
