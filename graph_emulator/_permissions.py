@@ -2,6 +2,8 @@
 
 Each route names its reference page (`learn.microsoft.com/graph/api/<page>?view=graph-rest-1.0`) and the
 application permissions that page lists, least privileged first; a token holding any one of them may call it.
+tests/test_permissions_table.py holds every route against Microsoft's own permissions file (the one Graph Explorer
+reads) and names each place the emulator differs from it, and why.
 The app's roles are set by the control API (`PUT /_emulator/app-roles`) and carried in each token issued after,
 as in Entra: a change shows once the app gets a new token.
 
@@ -25,6 +27,7 @@ SITE_ROLES_ON_CREATE = ("read", "write")  # POST takes only these; PATCH raises 
 _SITES_READ = ("Sites.Read.All", "Sites.ReadWrite.All", "Sites.Manage.All", "Sites.FullControl.All")
 _SITES_WRITE = ("Sites.ReadWrite.All", "Sites.Manage.All", "Sites.FullControl.All")
 _SITES_MANAGE = ("Sites.Manage.All", "Sites.FullControl.All")
+_GROUP_READ = ("GroupMember.ReadBasic.All", "GroupMember.Read.All", "Group.ReadBasic.All", "Group.Read.All")
 
 
 @dataclass(frozen=True)
@@ -72,20 +75,19 @@ NEEDS: dict[str, Need] = {
                                      "Directory.Read.All", "Directory.ReadWrite.All")),
     "GET /users/{user}": Need("user-get", ("User.ReadBasic.All", "User.Read.All", "User.ReadWrite.All",
                                            "Directory.Read.All", "Directory.ReadWrite.All")),
-    # user-delete: User.ReadWrite.All, and the User Administrator role in a delegated call (not ours)
-    "DELETE /users/{user}": Need("user-delete", ("User.ReadWrite.All",)),
-    # user-getmembergroups asks for a pair (User.ReadBasic.All or User.Read.All, and GroupMember.Read.All or
-    # Group.Read.All) or Directory.Read.All; the emulator checks the group half (the app reads users anyway)
-    "POST /users/{user}/getMemberGroups": Need("user-getmembergroups", ("GroupMember.Read.All", "Group.Read.All",
-                                                                       "GroupMember.ReadWrite.All",
+    # user-delete: User.DeleteRestore.All (deletes and restores accounts, reads and writes no profile), then
+    # User.ReadWrite.All; in a delegated call also the User Administrator role (not ours)
+    "DELETE /users/{user}": Need("user-delete", ("User.DeleteRestore.All", "User.ReadWrite.All")),
+    # user-getmembergroups asks for a pair (User.ReadBasic.All or User.Read.All, and a group permission) or
+    # Directory.Read.All; the emulator checks the group half (the app reads users anyway)
+    "POST /users/{user}/getMemberGroups": Need("user-getmembergroups", (*_GROUP_READ, "GroupMember.ReadWrite.All",
                                                                        "Group.ReadWrite.All", "Directory.Read.All",
                                                                        "Directory.ReadWrite.All")),
-    "GET /groups/{group}": Need("group-get", ("GroupMember.Read.All", "Group.Read.All", "Directory.Read.All",
-                                              "GroupMember.ReadWrite.All", "Group.ReadWrite.All",
+    "GET /groups/{group}": Need("group-get", ("GroupMember.Read.All", "Group.ReadBasic.All", "Group.Read.All",
+                                              "Directory.Read.All", "GroupMember.ReadWrite.All", "Group.ReadWrite.All",
                                               "Directory.ReadWrite.All")),
-    "GET /groups/{group}/members": Need("group-list-members", ("GroupMember.Read.All", "Group.Read.All",
-                                                               "GroupMember.ReadWrite.All", "Group.ReadWrite.All",
-                                                               "Directory.Read.All")),
+    "GET /groups/{group}/members": Need("group-list-members", (*_GROUP_READ, "GroupMember.ReadWrite.All",
+                                                               "Group.ReadWrite.All", "Directory.Read.All")),
     "POST /groups/{group}/members/$ref": Need("group-post-members", ("GroupMember.ReadWrite.All",
                                                                      "Group.ReadWrite.All",
                                                                      "Directory.ReadWrite.All")),
