@@ -150,12 +150,17 @@ def create_app(backend: Backend | None = None, *, ca_bundle: str | None = None) 
         return JSONResponse({"now": backend.clock(), "offset_s": backend.offset})
 
     async def control_lifecycle(request: Request) -> Response:
-        """`{"event": "reauthorizationRequired" | "subscriptionRemoved" | "missed"}` for one subscription."""
+        """`{"event": "reauthorizationRequired" | "subscriptionRemoved" | "missed"}` for one subscription, sent to
+        its lifecycleNotificationUrl: any of the three, for tests, though Graph documents only the first for lists
+        (the emulator sends only that one on its own). `reauthorizationRequired` pauses its change notifications
+        until it is reauthorized or renewed. 404 for a subscription that isn't there (or has expired)."""
         payload = await request.json()
         try:
             backend.subscriptions.lifecycle(request.path_params["subscription"],
                                             str(payload.get("event") if isinstance(payload, dict) else ""))
-        except (ValueError, GraphFault) as exc:
+        except GraphFault as fault:
+            return JSONResponse({"error": fault.message}, status_code=fault.status)
+        except ValueError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse({"sent": True})
 

@@ -120,6 +120,7 @@ NEEDS: dict[str, Need] = {
     "GET /subscriptions": Need("subscription-list", _SITES_WRITE),
     "GET /subscriptions/{subscription}": Need("subscription-get", _SITES_WRITE),
     "PATCH /subscriptions/{subscription}": Need("subscription-update", _SITES_WRITE),
+    "POST /subscriptions/{subscription}/reauthorize": Need("subscription-reauthorize", _SITES_WRITE),
     "DELETE /subscriptions/{subscription}": Need("subscription-delete", _SITES_WRITE),
 }
 _READ_MAIL = Need("mailfolder-list-messages", ("Mail.ReadBasic.All", "Mail.Read", "Mail.ReadWrite"), service="mail")

@@ -1,4 +1,4 @@
-"""Subscription routes: POST, GET (one, all), PATCH (renew) and DELETE /subscriptions."""
+"""Subscription routes: POST, GET (one, all), PATCH (renew), POST .../reauthorize and DELETE /subscriptions."""
 
 from __future__ import annotations
 
@@ -27,10 +27,16 @@ def subscription_routes(backend: Backend) -> list[Route]:
         backend.subscriptions.renew(call.params["subscription"], call.json_object())
         return one(call)
 
+    def reauthorize(call: Call) -> Reply:
+        """subscription-reauthorize: no request body; 204 No Content."""
+        backend.subscriptions.reauthorize(call.params["subscription"])
+        return Reply(204)
+
     def delete(call: Call) -> Reply:
         backend.subscriptions.delete(call.params["subscription"])
         return Reply(204)
 
     return [Route("POST", "/subscriptions", create), Route("GET", "/subscriptions", listing),
             Route("GET", "/subscriptions/{subscription}", one), Route("PATCH", "/subscriptions/{subscription}", renew),
+            Route("POST", "/subscriptions/{subscription}/reauthorize", reauthorize),
             Route("DELETE", "/subscriptions/{subscription}", delete)]
