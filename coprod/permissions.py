@@ -15,7 +15,7 @@ by Graph's message.
     invite        User.Invite.All                    invitation-post
     group         GroupMember.ReadWrite.All          group-post-members, group-delete-members,
                                                      user-getmembergroups
-    delete-guests User.ReadWrite.All (optional)      user-delete
+    delete-guests User.DeleteRestore.All (optional)  user-delete
     send          Mail.Send                          user-sendmail
     sent-items    Mail.ReadBasic.All                 mailfolder-list-messages
     meetings      OnlineMeetings.ReadWrite.All       onlinemeeting-createorget, onlinemeeting-update,
@@ -72,7 +72,7 @@ STEPS: dict[str, Step] = {
                   ("group-post-members", "group-delete-members", "user-getmembergroups"),
                   "invited guests are not added to the group, so they cannot yet open the team's files, and "
                   "guests to be removed stay in it"),
-    "delete-guests": Step("delete guest accounts it invited", "User.ReadWrite.All", ("user-delete",),
+    "delete-guests": Step("delete guest accounts it invited", "User.DeleteRestore.All", ("user-delete",),
                           "guests it removes leave the guest group but keep their account, for an admin to "
                           "delete in the Entra admin centre",
                           "optional: without it the service only takes guests out of the group"),

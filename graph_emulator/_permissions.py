@@ -145,10 +145,11 @@ def site_role_covers(granted: str | None, needed: str) -> bool:
 
 
 # Every application permission the service asks for, least privilege (the default grant of a fresh tenant):
-# Sites.Manage.All is for provisioning only; the runs need the rest.
+# Sites.Manage.All is for provisioning only, User.DeleteRestore.All (optional) for deleting the guest accounts it
+# invited; the runs need the rest.
 ALL_ROLES = ("Sites.ReadWrite.All", "Sites.Manage.All", "User.Read.All", "User.Invite.All",
-             "GroupMember.ReadWrite.All", "Mail.Send", "Mail.ReadBasic.All", "OnlineMeetings.ReadWrite.All",
-             "OnlineMeetingArtifact.Read.All")
+             "GroupMember.ReadWrite.All", "User.DeleteRestore.All", "Mail.Send", "Mail.ReadBasic.All",
+             "OnlineMeetings.ReadWrite.All", "OnlineMeetingArtifact.Read.All")
 
 
 def denied_error(need: Need) -> tuple[str, str]:

@@ -46,9 +46,9 @@ def test_a_healthy_tenant_passes_every_check(tenant: EmulatorServer, capsys: pyt
     assert code == 0
     assert lines[-1] == "All 24 checks passed."
     assert not crosses(lines) and not [line for line in lines if line.startswith("– ")]
-    assert ("✓ Access token: issued; it carries 9 application permissions: GroupMember.ReadWrite.All, "
+    assert ("✓ Access token: issued; it carries 10 application permissions: GroupMember.ReadWrite.All, "
             "Mail.ReadBasic.All, Mail.Send, OnlineMeetingArtifact.Read.All, OnlineMeetings.ReadWrite.All, "
-            "Sites.Manage.All, Sites.ReadWrite.All, User.Invite.All, User.Read.All") in lines
+            "Sites.Manage.All, Sites.ReadWrite.All, User.DeleteRestore.All, User.Invite.All, User.Read.All") in lines
     assert ("✓ Registrations list, writing: allowed (an update on a condition no item meets was turned down for "
             "that condition; nothing changed)") in lines
     assert ("✓ Teams meetings: the app may act for the organiser (a Teams application access policy covers "

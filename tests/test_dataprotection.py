@@ -66,8 +66,6 @@ def confirm_guest_address(emulator: EmulatorServer, services: Services) -> None:
 def test_erase_leaves_nothing_of_them_and_the_next_person_gets_the_place(
         configured: dict[str, str], emulator: EmulatorServer, services: Services,
         capsys: pytest.CaptureFixture[str]) -> None:
-    # deleting accounts takes User.ReadWrite.All, which the service asks for only to do this
-    emulator.backend.identity.set_roles([*emulator.backend.identity.roles, "User.ReadWrite.All"])
     main(["provision"])
     sp, site, directory = emulator.backend.sharepoint, emulator.backend.site.id, emulator.backend.directory
     session = sp.create_item(site, "Sessions", {"Title": "Carers' drop-in", "Status": "Open", "Capacity": 1,

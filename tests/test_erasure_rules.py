@@ -38,8 +38,6 @@ STATUSES = ("queued", "sending", "sent", "failed", "cancelled")
 
 @pytest.fixture
 def programme(emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock) -> Iterator[Programme]:
-    # deleting guest accounts takes User.ReadWrite.All, which the service asks for only to erase
-    emulator.backend.identity.set_roles([*emulator.backend.identity.roles, "User.ReadWrite.All"])
     settings = load_settings(env | {"COPROD_PUBLIC_URL": "https://coprod.example.org", "COPROD_LEASE_SECONDS": "60",
                                     "COPROD_ADMIN_EMAIL": "team@council.example.org"})
     with Services.open(settings, clock=clock, sleep=clock.sleep) as services:

@@ -363,7 +363,6 @@ class TestGuestReview:
 
     @pytest.fixture
     def team(self, emulator: EmulatorServer, env: dict[str, str], clock: Clock) -> Iterator[Guests]:
-        emulator.backend.identity.set_roles([*emulator.backend.identity.roles, "User.ReadWrite.All"])
         settings = load_settings(env | {"COPROD_PUBLIC_URL": "https://coprod.example.org",
                                         "COPROD_ADMIN_EMAIL": self.ADMINS, "COPROD_GUEST_REVIEW_DAYS": "180"})
         with Services.open(settings, clock=clock, sleep=clock.sleep) as services:

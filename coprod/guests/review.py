@@ -6,8 +6,8 @@ Every GuestRequests row whose person the service put in the guest group (Status 
 - `Review` = Keep: access stays, the answer is noted and `ReviewBy` moves on by as long again (Review is
   cleared, ready for the next time);
 - `Review` = Remove: out of the guest group; if the service invited the account (Status Invited) and it is in
-  no other group, the account is deleted too (with User.ReadWrite.All: without it the account stays and the
-  note says so). Status becomes Removed.
+  no other group, the account is deleted too (with User.DeleteRestore.All: without it the account stays and
+  the note says so). Status becomes Removed.
 - An invitation (Status Invited) still not accepted `redeem_days` (30) after it was sent gets one reminder
   email (once: its outbox key), and `redeem_days` after the reminder, the same removal. The directory is
   asked at most once a day a row (`externalUserState`), and never again once accepted.
