@@ -25,7 +25,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 
 from config import Settings, load_settings
-from coprod import webhooks
+from coprod import webhook_queues, webhooks
 from coprod.lease import LEASE
 from coprod.links import Signer
 from coprod.lists.provision import provision
@@ -235,7 +235,7 @@ def test_the_local_consumer_runs_on_a_notification_and_goes_on_after_a_failed_ru
         if len(calls) == 1:
             raise RuntimeError("a run failed")
 
-    queue = webhooks.LocalQueue(consume_once)
+    queue = webhook_queues.LocalQueue(consume_once)
     assert queue.latest < 0  # none yet: every run started after it
     before = set(threading.enumerate())
     with caplog.at_level(logging.ERROR, logger=LOG):
@@ -256,7 +256,7 @@ def test_the_local_consumer_runs_on_a_notification_and_goes_on_after_a_failed_ru
 
 def test_a_run_for_later_waits_for_its_time_on_a_daemon_timer() -> None:
     calls: list[float] = []
-    queue = webhooks.LocalQueue(lambda: calls.append(time.time())).start()
+    queue = webhook_queues.LocalQueue(lambda: calls.append(time.time())).start()
     try:
         at = time.time() + 0.3
         before = set(threading.enumerate())
@@ -320,7 +320,7 @@ class FakeQueueClient:
 def test_the_storage_queue_consumer_runs_once_for_a_burst_then_deletes_it(caplog: pytest.LogCaptureFixture) -> None:
     client = FakeQueueClient()
     latest: list[float] = []
-    queue = webhooks.AzureQueue(client, latest.append, poll_seconds=0.01)
+    queue = webhook_queues.AzureQueue(client, latest.append, poll_seconds=0.01)
     before = set(threading.enumerate())
     queue.start()
     try:
@@ -344,7 +344,7 @@ def test_the_storage_queue_takes_a_backlog_32_at_a_time_and_hides_it_while_the_r
     client = FakeQueueClient()
     client.add(*(json.dumps({"at": float(n)}) for n in range(40)))
     runs: list[float] = []
-    queue = webhooks.AzureQueue(client, runs.append, poll_seconds=0.01).start()
+    queue = webhook_queues.AzureQueue(client, runs.append, poll_seconds=0.01).start()
     try:
         until(lambda: not client.messages)
     finally:
@@ -356,13 +356,13 @@ def test_the_storage_queue_takes_a_backlog_32_at_a_time_and_hides_it_while_the_r
     def fail(latest: float) -> None:
         raise RuntimeError("a run failed")
 
-    queue = webhooks.AzureQueue(failing, fail, poll_seconds=0.01).start()
+    queue = webhook_queues.AzureQueue(failing, fail, poll_seconds=0.01).start()
     try:
         until(lambda: failing.taken)
     finally:
         queue.stop()
     [kept] = failing.messages  # back after the timeout, for another try
-    assert kept.visible - time.time() > webhooks.QUEUE_HIDDEN - 10
+    assert kept.visible - time.time() > webhook_queues.QUEUE_HIDDEN - 10
 
 
 def test_a_failed_run_from_the_storage_queue_is_logged_and_the_consumer_goes_on(
@@ -377,7 +377,7 @@ def test_a_failed_run_from_the_storage_queue_is_logged_and_the_consumer_goes_on(
 
     client.add(json.dumps({"at": 1.0}))
     with caplog.at_level(logging.ERROR, logger=LOG):
-        queue = webhooks.AzureQueue(client, consume_once, poll_seconds=0.01).start()
+        queue = webhook_queues.AzureQueue(client, consume_once, poll_seconds=0.01).start()
         try:
             until(lambda: calls)
             client.add(json.dumps({"at": 2.0}))
@@ -390,7 +390,7 @@ def test_a_failed_run_from_the_storage_queue_is_logged_and_the_consumer_goes_on(
 
 def test_a_message_for_later_stays_out_of_sight_until_then() -> None:
     client = FakeQueueClient()
-    queue = webhooks.AzureQueue(client, lambda latest: None)
+    queue = webhook_queues.AzureQueue(client, lambda latest: None)
     now = time.time()
     queue.put(now - 5)
     queue.put(now + 30.5)
@@ -443,7 +443,7 @@ class MadeClients:
 def test_the_queue_is_made_beside_the_states_tables(monkeypatch: pytest.MonkeyPatch) -> None:
     made = MadeClients(monkeypatch)
     calls: list[float] = []
-    queue = webhooks.AzureQueue.for_state("UseDevelopmentStorage=true", calls.append)
+    queue = webhook_queues.AzureQueue.for_state("UseDevelopmentStorage=true", calls.append)
     assert made.made == [("connection", "UseDevelopmentStorage=true", "coprod-notifications"), ("create",)]
     queue.put(time.time() - 1)
     queue.start()
@@ -453,8 +453,8 @@ def test_the_queue_is_made_beside_the_states_tables(monkeypatch: pytest.MonkeyPa
         queue.stop()
     assert len(calls) == 1
     made.made.clear()
-    webhooks.AzureQueue.for_state("https://acct.table.core.windows.net/", calls.append)
-    webhooks.AzureQueue.for_state("https://acct.table.core.windows.net", calls.append, client_id="mi-client-1")
+    webhook_queues.AzureQueue.for_state("https://acct.table.core.windows.net/", calls.append)
+    webhook_queues.AzureQueue.for_state("https://acct.table.core.windows.net", calls.append, client_id="mi-client-1")
     assert made.made == [("url", "https://acct.queue.core.windows.net", "coprod-notifications", made.default()),
                          ("create",),
                          ("url", "https://acct.queue.core.windows.net", "coprod-notifications",
@@ -463,11 +463,11 @@ def test_the_queue_is_made_beside_the_states_tables(monkeypatch: pytest.MonkeyPa
 
 def test_a_queue_that_exists_already_is_used_and_any_other_failure_is_raised(monkeypatch: pytest.MonkeyPatch) -> None:
     MadeClients(monkeypatch, ResourceExistsError("The specified queue already exists."))
-    made = webhooks.AzureQueue.for_state("UseDevelopmentStorage=true", lambda latest: None)
-    assert isinstance(made, webhooks.AzureQueue)
+    made = webhook_queues.AzureQueue.for_state("UseDevelopmentStorage=true", lambda latest: None)
+    assert isinstance(made, webhook_queues.AzureQueue)
     MadeClients(monkeypatch, HttpResponseError("AuthorizationFailure"))
     with pytest.raises(HttpResponseError):
-        webhooks.AzureQueue.for_state("UseDevelopmentStorage=true", lambda latest: None)
+        webhook_queues.AzureQueue.for_state("UseDevelopmentStorage=true", lambda latest: None)
 
 
 # --- subscriptions: made, reused, renewed, recorded ------------------------------------------------------------------
