@@ -3,13 +3,17 @@
 - `POST /api/notifications` (anonymous: Graph calls it) answers at once, with no Graph call in the request, and
   puts one message on the `coprod-notifications` queue for a good notification (coprod.webhooks.receive); a body
   over coprod.webhooks.MAX_BODY is refused with 413 (the Functions host has read it; we do not parse it). It is
-  the subscriptions' lifecycle URL too. Graph's validation handshake (`?validationToken=...`) is answered before
-  the settings, the store or the credential are touched: on a cold instance opening the store is network calls
-  and a token fetch, and Graph wants the echo within 10 seconds;
-- the queue's consumer runs the reconcilers under the run lease; a message that a run began after is
+  the subscriptions' lifecycle URL too: a lifecycle event is written down in the store (one checkpoint per event
+  and subscription; `missed` asks for its list to be read whole), RESUBSCRIBE is set, and then the message is
+  queued, in that order, so the run finds what it is to answer. Graph's validation handshake
+  (`?validationToken=...`) is answered before the settings, the store or the credential are touched: on a cold
+  instance opening the store is network calls and a token fetch, and Graph wants the echo within 10 seconds;
+- the queue's consumer runs the reconcilers under the run lease, first answering any lifecycle event
+  (coprod.webhooks.notified_run: reauthorize, or subscribe again); a message that a run began after is
   skipped, so a burst of notifications becomes one run; a message for later (a repeat's run, at the end of
   coprod.webhooks.REPEAT_WINDOW) waits until then;
-- a daily timer renews the subscriptions, and recreates one Graph dropped.
+- a daily timer answers any lifecycle event still waiting, renews the subscriptions, and recreates one Graph
+  dropped.
 
 The 5-minute timer (functions/sync.py) stays as the safety net.
 """
@@ -68,7 +72,7 @@ def on_notification(message: func.QueueMessage) -> None:
     from config import load_settings
     from coprod.lease import last_run
     from coprod.runtime import Services
-    from coprod.webhooks import REPEAT_WINDOW, consume, notified_run
+    from coprod.webhooks import REPEAT_WINDOW, answer_waiting, consume, notified_run
 
     try:
         sent = float(json.loads(message.get_body()).get("at", 0))
@@ -78,13 +82,15 @@ def on_notification(message: func.QueueMessage) -> None:
     with Services.open(load_settings()) as services:
         finished = last_run(services.store)
         if finished is not None and finished.started >= sent:
+            answer_waiting(services, log.info)  # a lifecycle event is still answered now, not at the daily timer
             return  # a run that began after this notification has seen its change
         consume(lambda: notified_run(services, log.info), lambda: sent, services.clock)
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 30 3 * * *", run_on_startup=False, use_monitor=True)
 def renew_subscriptions(timer: func.TimerRequest) -> None:
-    """Daily, 3:30am UTC: each list's subscription renewed when it expires within 3 days, or made again."""
+    """Daily, 3:30am UTC: lifecycle events still waiting answered, then each list's subscription renewed when it
+    expires within 3 days, or made again."""
     from config import load_settings
     from coprod.runtime import Services
     from coprod.webhooks import renew

@@ -1,4 +1,4 @@
-"""Change notifications: Graph's /subscriptions, for the lists (create, list, renew, delete)."""
+"""Change notifications: Graph's /subscriptions, for the lists (create, list, renew, reauthorize, delete)."""
 
 from __future__ import annotations
 
@@ -50,6 +50,17 @@ class Subscriptions:
         except NotFoundError:
             return None
         return self.client.parse(operation, response, Subscription)
+
+    def reauthorize(self, subscription_id: str) -> bool:
+        """Answer a `reauthorizationRequired` challenge without changing the expiry (Graph answers 204 No Content:
+        subscription-reauthorize); False when the subscription is gone. Sent again as it is on a failure that may
+        be retried: reauthorizing twice is reauthorizing once."""
+        operation = "reauthorize a subscription"
+        try:
+            self.client.send(operation, "POST", f"/subscriptions/{subscription_id}/reauthorize", idempotent=True)
+        except NotFoundError:
+            return False
+        return True
 
     def delete(self, subscription_id: str) -> None:
         with contextlib.suppress(NotFoundError):

@@ -220,6 +220,10 @@ def test_a_renewal_that_fails_after_a_lifecycle_event_is_logged_and_not_raised(
     with caplog.at_level(logging.WARNING, logger=LOG):
         webhooks.resubscribe_quietly(failing)
     assert messages(caplog) == ["Could not renew the list subscriptions: renew a subscription: Graph said no"]
+    said: list[str] = []
+    webhooks.resubscribe_quietly(lambda: ["Sessions: reauthorized.", "Updates: reauthorized."], said.append)
+    assert said == ["Sessions: reauthorized.", "Updates: reauthorized."]
+    webhooks.resubscribe_quietly(lambda: ["Sessions: reauthorized."])  # no one to tell: nothing said, nothing raised
 
 
 def new_threads(before: set[threading.Thread]) -> list[threading.Thread]:
@@ -482,6 +486,7 @@ class Hooked:
     subscriptions: Subscriptions
     store: SqliteStore
     answers: list[webhooks.Received]
+    shift: list[float]  # how far our endpoint's clock is ahead: each notification sent in a repeat window of its own
 
     @property
     def url(self) -> str:
@@ -500,10 +505,30 @@ class Hooked:
     def believed(self, name: str) -> bool:
         """A change to list `name` in SharePoint: whether the notification Graph sends is acted on."""
         self.answers.clear()
+        self.shift[0] += webhooks.REPEAT_WINDOW
         sub = self.live()[name]
         self.emulator.backend.subscriptions.changed(sub.site_id, sub.list_id)
         until(lambda: self.answers)
         return [(a.status, a.run) for a in self.answers] == [(202, True)]
+
+    def event(self, name: str, event: str) -> str:
+        """Graph sends list `name`'s subscription a lifecycle event, and our endpoint takes it; the id."""
+        self.answers.clear()
+        self.shift[0] += webhooks.REPEAT_WINDOW
+        sub = self.live()[name]
+        self.emulator.backend.subscriptions.lifecycle(sub.id, event)
+        until(lambda: self.answers)
+        assert [(a.status, a.run, a.resubscribe) for a in self.answers] == [(202, True, True)]
+        return str(sub.id)
+
+    def answer(self, now: datetime) -> list[str]:
+        return webhooks.answer_lifecycle(self.subscriptions, self.lists, self.store, SIGNER,
+                                         self.settings.public_url + "/", now)
+
+    def calls(self, operation: str) -> list[str]:
+        """The paths of the Graph requests made for `operation` (e.g. "POST /subscriptions/{}/reauthorize"), but
+        for those refused for an expired token (sent again with a new one, when a test moves the clock on)."""
+        return [e.path for e in self.emulator.backend.log.snapshot() if e.operation == operation and e.status != 401]
 
 
 @pytest.fixture
@@ -514,12 +539,13 @@ def hooked(emulator: EmulatorServer, env: dict[str, str], tmp_path: Path) -> Ite
     from starlette.routing import Route
 
     answers: list[webhooks.Received] = []
+    shift = [0.0]
     path = tmp_path / "state.sqlite3"  # the store the settings name
 
     async def notifications(request: Request) -> Response:
         sent = await webhooks.read_body(request.headers.get("content-length"), request.stream())
         with closing(SqliteStore(path)) as store:
-            got = receive(dict(request.query_params), sent or b"", store, SIGNER, time.time())
+            got = receive(dict(request.query_params), sent or b"", store, SIGNER, time.time() + shift[0])
         if "validationToken" not in request.query_params:
             answers.append(got)
         return Response(got.body, status_code=got.status, media_type=got.content_type, headers=got.headers)
@@ -529,7 +555,7 @@ def hooked(emulator: EmulatorServer, env: dict[str, str], tmp_path: Path) -> Ite
         settings = load_settings(env | {"COPROD_PUBLIC_URL": server.url})
         with GraphClient.from_settings(settings) as graph:
             yield Hooked(emulator, settings, SharePointLists(graph, settings.site_id), Subscriptions(graph), store,
-                         answers)
+                         answers, shift)
 
 
 def whole_second_now() -> datetime:
@@ -622,20 +648,286 @@ def test_renew_uses_the_services_settings_and_clock(hooked: Hooked, services: Se
     assert all(s.notification_url == hooked.url for s in hooked.live().values()) and len(hooked.live()) == 5
 
 
-def test_a_run_after_a_lifecycle_event_first_makes_the_subscriptions_again(hooked: Hooked, services: Services) -> None:
+def test_a_run_after_a_lifecycle_event_first_answers_it_and_the_daily_renewal_answers_what_is_left(
+        hooked: Hooked, services: Services) -> None:
+    """The run a lifecycle event asks for answers it before reading the lists, saying so; without the event's
+    RESUBSCRIBE the run answers nothing; the daily renewal answers what still waits, then renews as ever."""
     webhooks.renew(services)
-    hooked.emulator.backend.subscriptions.delete(hooked.live()["Registrations"].id)
+    gone = hooked.live()["Registrations"].id
+    hooked.emulator.backend.subscriptions.delete(gone)
+    services.store.set_checkpoint(f"webhooks.lifecycle.subscriptionRemoved.{gone}", "1")
     services.store.set_checkpoint(RESUBSCRIBE, "1")
     said: list[str] = []
     assert webhooks.notified_run(services, said.append) is True
+    granted = datetime.fromtimestamp(services.clock(), UTC) + LIFETIME
+    assert said[0] == f"Registrations: subscribed until {granted:%d %B %Y}."
     assert len(hooked.live()) == 5 and services.store.get_checkpoint(RESUBSCRIBE) == ""
-    assert said and all(isinstance(line, str) and line for line in said)
-    hooked.emulator.backend.subscriptions.delete(hooked.live()["Sessions"].id)
+    assert services.store.get_checkpoint(f"webhooks.lifecycle.subscriptionRemoved.{gone}") == ""
+    assert len(said) > 1 and all(isinstance(line, str) and line for line in said)
+    gone = hooked.live()["Sessions"].id
+    hooked.emulator.backend.subscriptions.delete(gone)
+    services.store.set_checkpoint(f"webhooks.lifecycle.subscriptionRemoved.{gone}", "1")
     assert webhooks.notified_run(services, said.append) is True
-    assert "Sessions" not in hooked.live()  # no lifecycle event since: no renewal before the run
+    assert "Sessions" not in hooked.live()  # no RESUBSCRIBE since: nothing answered before the run
+    assert services.store.get_checkpoint(f"webhooks.lifecycle.subscriptionRemoved.{gone}") == "1"
+    lines = webhooks.renew(services)
+    assert lines[0] == f"Sessions: subscribed until {granted:%d %B %Y}."
+    assert [line.split(":")[0] for line in lines[1:]] == list(LISTS) and len(hooked.live()) == 5
+    assert services.store.get_checkpoint(f"webhooks.lifecycle.subscriptionRemoved.{gone}") == ""
 
 
 def test_a_run_after_a_notification_says_so_when_another_run_holds_the_lease(services: Services) -> None:
     assert services.store.lease_acquire(LEASE, "another-instance", 600)
     said: list[str] = []
     assert webhooks.notified_run(services, said.append) is False
+
+
+# --- lifecycle events (Microsoft's "Reduce missing subscriptions and change notifications") ---------------------------
+
+REAUTHORIZE = "POST /subscriptions/{subscription}/reauthorize"
+RENEW = "PATCH /subscriptions/{subscription}"
+CREATE = "POST /subscriptions"
+
+
+def waiting(store: SqliteStore, event: str, subscription: str) -> str | None:
+    return store.get_checkpoint(f"webhooks.lifecycle.{event}.{subscription}")
+
+
+def test_each_lifecycle_event_is_written_down_for_its_run_one_checkpoint_per_event_and_subscription(
+        hooks: SqliteStore) -> None:
+    """reauthorizationRequired and subscriptionRemoved wait for the run (a Graph call answers them), each in a
+    checkpoint of its own, so two instances writing two events never overwrite each other; missed asks for its
+    list to be read whole (coprod.lists.resync); an event we don't know, or a change, writes nothing."""
+    from coprod.lists import resync
+
+    batch = [note("sub-1", lifecycleEvent="reauthorizationRequired"),
+             note("sub-2", lifecycleEvent="subscriptionRemoved"), note("sub-2", lifecycleEvent="missed"),
+             note("sub-1", lifecycleEvent="somethingNew"), note("sub-1")]
+    got = receive({}, body(*batch), hooks, SIGNER, NOW)
+    assert (got.status, got.run, got.resubscribe, got.after) == (202, True, True, None)
+    assert {(event, sub): waiting(hooks, event, sub)
+            for event in ("reauthorizationRequired", "subscriptionRemoved", "missed", "somethingNew")
+            for sub in ("sub-1", "sub-2") if waiting(hooks, event, sub) is not None} == {
+        ("reauthorizationRequired", "sub-1"): "1", ("subscriptionRemoved", "sub-2"): "1"}
+    assert resync.asked(hooks, LISTS) == {"Registrations"}
+
+
+@pytest.mark.parametrize(("event", "waits"), [("missed", False), ("subscriptionRemoved", True)])
+def test_missed_asks_for_a_whole_read_and_a_run_and_waits_for_no_answer(hooks: SqliteStore, event: str,
+                                                                        waits: bool) -> None:
+    from coprod.lists import resync
+
+    got = receive({}, body(note("sub-1", lifecycleEvent=event)), hooks, SIGNER, NOW)
+    assert (got.status, got.run, got.resubscribe) == (202, True, waits)
+    assert resync.asked(hooks, LISTS) == ({"Sessions"} if event == "missed" else set())
+    assert waiting(hooks, event, "sub-1") == ("1" if waits else None)
+
+
+def test_a_forged_or_unknown_lifecycle_event_writes_nothing_down_and_a_genuine_one_after_it_is(
+        hooks: SqliteStore) -> None:
+    from coprod.lists import resync
+
+    forged = [note("sub-1", "forged", lifecycleEvent="reauthorizationRequired"),
+              note("sub-2", None, lifecycleEvent="subscriptionRemoved"),
+              note("sub-2", "forged", lifecycleEvent="missed"),
+              note("sub-9", lifecycleEvent="reauthorizationRequired"), note("sub-9", lifecycleEvent="missed")]
+    got = receive({}, body(*forged), hooks, SIGNER, NOW)
+    assert (got.status, got.run, got.resubscribe) == (202, False, False)
+    assert [waiting(hooks, event, sub) for event in ("reauthorizationRequired", "subscriptionRemoved")
+            for sub in ("sub-1", "sub-2", "sub-9")] == [None] * 6
+    assert resync.asked(hooks, [*LISTS, "Old"]) == set()
+    got = receive({}, body(*forged, note("sub-1", lifecycleEvent="missed")), hooks, SIGNER, NOW)
+    assert (got.status, got.run, got.resubscribe) == (202, True, False)
+    assert resync.asked(hooks, [*LISTS, "Old"]) == {"Sessions"}
+    assert [waiting(hooks, event, sub) for event in ("reauthorizationRequired", "subscriptionRemoved")
+            for sub in ("sub-1", "sub-2", "sub-9")] == [None] * 6
+
+
+def test_reauthorization_required_far_from_expiry_is_answered_by_reauthorizing_once(hooked: Hooked) -> None:
+    """subscription-reauthorize: the expiry unchanged, delivery resumed; taken before it is answered, so a rerun
+    answers nothing twice."""
+    for name in LISTS:
+        hooked.lists.create_list(name)
+    now = whole_second_now()
+    hooked.ensure(now)
+    before = recorded(hooked)
+    sub = hooked.event("Registrations", "reauthorizationRequired")
+    assert hooked.live()["Registrations"].paused and waiting(hooked.store, "reauthorizationRequired", sub) == "1"
+    assert hooked.answer(now) == ["Registrations: reauthorized."]
+    assert hooked.calls(REAUTHORIZE) == [f"/subscriptions/{sub}/reauthorize"] and hooked.calls(RENEW) == []
+    assert not hooked.live()["Registrations"].paused and recorded(hooked) == before
+    assert waiting(hooked.store, "reauthorizationRequired", sub) == ""
+    assert hooked.answer(now) == [] and len(hooked.calls(REAUTHORIZE)) == 1
+    assert hooked.believed("Registrations")
+
+
+def test_a_subscription_due_for_renewal_anyway_is_renewed_which_reauthorizes_it_too(hooked: Hooked) -> None:
+    """Within RENEW_WITHIN of its expiry a PATCH answers the challenge (it reauthorizes as well), never both: the
+    docs warn against a reauthorize and an update of one subscription within 10 minutes. One second further
+    from expiry, it is reauthorized."""
+    for name in LISTS:
+        hooked.lists.create_list(name)
+    now = whole_second_now()
+    hooked.ensure(now)
+    expires = datetime.fromtimestamp(recorded(hooked)["Registrations"]["expires"], UTC)
+    at = expires - RENEW_WITHIN
+    hooked.emulator.backend.offset += (at - now).total_seconds()
+    hooked.event("Registrations", "reauthorizationRequired")
+    assert hooked.answer(at - timedelta(seconds=1)) == ["Registrations: reauthorized."]
+    sub = hooked.event("Registrations", "reauthorizationRequired")
+    granted = (at + LIFETIME).replace(microsecond=0)
+    assert hooked.answer(at) == [f"Registrations: reauthorized and renewed until {granted:%d %B %Y}."]
+    assert len(hooked.calls(REAUTHORIZE)) == 1 and hooked.calls(RENEW) == [f"/subscriptions/{sub}"]
+    assert recorded(hooked)["Registrations"] == {"id": sub, "expires": granted.timestamp()}
+    assert not hooked.live()["Registrations"].paused and hooked.believed("Registrations")
+
+
+def test_a_refused_reauthorization_falls_back_to_a_renewal(hooked: Hooked, caplog: pytest.LogCaptureFixture) -> None:
+    for name in LISTS:
+        hooked.lists.create_list(name)
+    now = whole_second_now()
+    hooked.ensure(now)
+    sub = hooked.event("Registrations", "reauthorizationRequired")
+    hooked.emulator.add_fault(path="/reauthorize$", status=403, code="accessDenied", count=1)
+    with caplog.at_level(logging.WARNING, logger=LOG):
+        lines = hooked.answer(now)
+    granted = (now + LIFETIME).replace(microsecond=0)
+    assert lines == [f"Registrations: reauthorized and renewed until {granted:%d %B %Y}."]
+    assert hooked.calls(RENEW) == [f"/subscriptions/{sub}"]
+    [warned] = messages(caplog)
+    assert warned.startswith("Registrations: reauthorizing failed (reauthorize a subscription: HTTP 403 accessDenied")
+    assert warned.endswith("); renewing instead")
+    assert recorded(hooked)["Registrations"] == {"id": sub, "expires": granted.timestamp()}
+    assert not hooked.live()["Registrations"].paused and hooked.believed("Registrations")
+
+
+def test_a_challenged_subscription_that_is_gone_is_made_again_without_a_renewal(hooked: Hooked) -> None:
+    """Far from expiry the reauthorize finds it gone: made again at once, with no PATCH (it would find nothing
+    either); near expiry the PATCH finds it gone: made again."""
+    for name in LISTS:
+        hooked.lists.create_list(name)
+    now = whole_second_now()
+    hooked.ensure(now)
+    granted = (now + LIFETIME).replace(microsecond=0)
+    gone_ids = []
+    for name, at in (("Registrations", now), ("Sessions", now + LIFETIME - RENEW_WITHIN)):
+        gone = hooked.event(name, "reauthorizationRequired")
+        gone_ids.append(gone)
+        hooked.emulator.backend.subscriptions.delete(gone)
+        hooked.emulator.backend.offset = (at - now).total_seconds()
+        made = (at + LIFETIME).replace(microsecond=0)
+        assert hooked.answer(at) == [f"{name}: subscribed until {made:%d %B %Y}."]
+        again = hooked.live()[name].id
+        assert again != gone and recorded(hooked)[name] == {"id": again, "expires": made.timestamp()}
+        assert hooked.believed(name)
+    assert hooked.calls(REAUTHORIZE) == [f"/subscriptions/{gone_ids[0]}/reauthorize"]
+    assert hooked.calls(RENEW) == [f"/subscriptions/{gone_ids[1]}"] and len(hooked.live()) == 5
+    assert recorded(hooked)["Updates"]["expires"] == granted.timestamp()  # the others untouched
+
+
+def test_subscription_removed_is_made_again_reusing_one_made_meanwhile_never_the_removed_one(hooked: Hooked) -> None:
+    for name in LISTS:
+        hooked.lists.create_list(name)
+    now = whole_second_now()
+    hooked.ensure(now)
+    granted = (now + LIFETIME).replace(microsecond=0)
+    gone = hooked.event("Registrations", "subscriptionRemoved")
+    assert "Registrations" not in hooked.live()
+    assert hooked.answer(now) == [f"Registrations: subscribed until {granted:%d %B %Y}."]
+    again = hooked.live()["Registrations"].id
+    assert again != gone and recorded(hooked)["Registrations"]["id"] == again and len(hooked.live()) == 5
+    assert waiting(hooked.store, "subscriptionRemoved", gone) == "" and hooked.believed("Registrations")
+    # made meanwhile (the daily timer's, Graph reporting it with a leading slash): reused, not made twice
+    gone = hooked.event("Sessions", "subscriptionRemoved")
+    sessions = hooked.lists.find_list("Sessions")
+    assert sessions is not None
+    meanwhile = hooked.subscriptions.create(f"sites/{hooked.settings.site_id}/lists/{sessions.id}", hooked.url,
+                                            client_state(SIGNER), now + LIFETIME, lifecycle_url=hooked.url)
+    hooked.live()["Sessions"].resource = "/" + hooked.live()["Sessions"].resource
+    creates = len(hooked.calls(CREATE))
+    assert hooked.answer(now) == [f"Sessions: subscribed until {granted:%d %B %Y}."]
+    assert len(hooked.calls(CREATE)) == creates and recorded(hooked)["Sessions"]["id"] == meanwhile.id
+    # Graph still listing the one it said it removed: that one is not reused
+    still = hooked.live()["Updates"].id
+    hooked.store.set_checkpoint(f"webhooks.lifecycle.subscriptionRemoved.{still}", "1")
+    assert hooked.answer(now) == [f"Updates: subscribed until {granted:%d %B %Y}."]
+    assert recorded(hooked)["Updates"]["id"] not in (still, None) and len(hooked.calls(CREATE)) == creates + 1
+
+
+def test_an_answer_that_fails_is_put_back_for_the_next(hooked: Hooked, caplog: pytest.LogCaptureFixture) -> None:
+    for name in LISTS:
+        hooked.lists.create_list(name)
+    now = whole_second_now()
+    hooked.ensure(now)
+    before = recorded(hooked)
+    gone = hooked.event("Registrations", "subscriptionRemoved")
+    hooked.emulator.add_fault(path="^/subscriptions$", method="POST", status=400, code="InvalidRequest", count=1)
+    with caplog.at_level(logging.WARNING, logger=LOG):
+        [line] = hooked.answer(now)
+    assert line.startswith("Registrations: subscriptionRemoved not answered yet: subscribe to list changes: HTTP 400")
+    [warned] = messages(caplog)
+    assert warned.startswith("Registrations: could not answer subscriptionRemoved: subscribe to list changes: HTTP 400")
+    assert waiting(hooked.store, "subscriptionRemoved", gone) == "1" and recorded(hooked) == before
+    granted = (now + LIFETIME).replace(microsecond=0)
+    assert hooked.answer(now) == [f"Registrations: subscribed until {granted:%d %B %Y}."]
+    assert waiting(hooked.store, "subscriptionRemoved", gone) == "" and len(hooked.live()) == 5
+
+
+def test_only_recorded_subscriptions_are_answered_and_one_without_a_known_expiry_is_renewed(hooked: Hooked) -> None:
+    """A broken record is passed over (the lists after it still answered); a list no longer on the site says
+    so; a record with no number for its expiry is renewed (a PATCH reauthorizes too)."""
+    for name in LISTS[:-1]:
+        hooked.lists.create_list(name)
+    now = whole_second_now()
+    hooked.ensure(now)
+    held = recorded(hooked)
+    guests = held["GuestRequests"]["id"]
+    held |= {"Sessions": "broken", "GuestRequests": {"id": guests, "expires": "soon"},
+             "Updates": {"id": "sub-gone", "expires": 2e9}}
+    hooked.store.set_checkpoint(KNOWN, json.dumps(held))
+    for event, sub in (("reauthorizationRequired", "broken"), ("reauthorizationRequired", held["Registrations"]["id"]),
+                       ("reauthorizationRequired", guests), ("subscriptionRemoved", "sub-gone")):
+        hooked.store.set_checkpoint(f"webhooks.lifecycle.{event}.{sub}", "1")
+    granted = (now + LIFETIME).replace(microsecond=0)
+    assert hooked.answer(now) == [
+        "Registrations: reauthorized.", f"GuestRequests: reauthorized and renewed until {granted:%d %B %Y}.",
+        "Updates: the list isn't on the site: run `python -m coprod provision` first."]
+    assert recorded(hooked)["GuestRequests"] == {"id": guests, "expires": granted.timestamp()}
+    assert waiting(hooked.store, "reauthorizationRequired", "broken") == "1"
+
+
+def test_subscriptions_are_changed_by_one_instance_at_a_time(hooks: SqliteStore) -> None:
+    """The SUBSCRIBING lease: an instance that finds it held changes nothing and leaves RESUBSCRIBE for the holder,
+    who looks at it after letting go and goes round again (at most MAX_ROUNDS) for what came meanwhile."""
+    def work(again: int) -> Callable[[], list[str]]:
+        def one() -> list[str]:
+            lease = hooks.lease_get(webhooks.SUBSCRIBING)
+            assert lease is not None and lease.expires == NOW + 300.0
+            assert hooks.get_checkpoint(RESUBSCRIBE) == ""
+            calls.append(lease.holder)
+            if len(calls) <= again:
+                hooks.set_checkpoint(RESUBSCRIBE, "1")  # a lifecycle event came meanwhile
+            return [f"round {len(calls)}"]
+        return one
+
+    calls: list[str] = []
+    hooks.set_checkpoint(RESUBSCRIBE, "1")
+    assert webhooks._one_at_a_time(hooks, work(1)) == ["round 1", "round 2"]
+    assert len(set(calls)) == 1 and hooks.lease_get(webhooks.SUBSCRIBING) is None
+    assert hooks.get_checkpoint(RESUBSCRIBE) == ""
+    calls.clear()
+    assert webhooks._one_at_a_time(hooks, work(9)) == ["round 1", "round 2", "round 3"]
+    assert hooks.get_checkpoint(RESUBSCRIBE) == "1"  # left for the next
+    assert hooks.lease_acquire(webhooks.SUBSCRIBING, "another-instance", 60)
+    calls.clear()
+    assert webhooks._one_at_a_time(hooks, work(0)) == [
+        "Subscriptions: another instance is changing them, and answers what came meanwhile."]
+    assert calls == [] and hooks.get_checkpoint(RESUBSCRIBE) == "1"
+    hooks.lease_release(webhooks.SUBSCRIBING, "another-instance")
+
+    def failing() -> list[str]:
+        raise GraphError("renew a subscription", "Graph said no")
+
+    with pytest.raises(GraphError):
+        webhooks._one_at_a_time(hooks, failing)
+    assert hooks.lease_get(webhooks.SUBSCRIBING) is None
