@@ -5,6 +5,7 @@
     sync --once     run every reconciler once (`--resync`: and read every list whole first)
     status          what is pending
     check           a preflight against the tenant: every permission and setting, changing nothing
+    rehearse        once after deploying: the service's assumptions shown on throwaway items, all removed after
     subscribe       subscribe to the lists' changes (webhooks), or renew the subscriptions
     export ADDRESS  everything held about one person, as JSON
     serve           the public pages, locally
@@ -82,6 +83,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"Checking the settings against tenant {settings.tenant_id} (nothing is changed):", flush=True)
     report = check_tenant(settings)
     print("\n".join(report.lines()), flush=True)
+    return 1 if report.failed else 0
+
+
+def cmd_rehearse(args: argparse.Namespace) -> int:
+    """Exit 0 only when every assumption held and everything made was removed again."""
+    from coprod.rehearse import rehearse_tenant
+
+    settings = load_settings()
+    print(f"Rehearsing in tenant {settings.tenant_id}: a throwaway session, booking, Teams meeting, email and "
+          "subscription, each removed again (no run works meanwhile):", flush=True)
+    report = rehearse_tenant(settings, lambda line: print(line, flush=True))
+    print(report.summary(), flush=True)
     return 1 if report.failed else 0
 
 
@@ -312,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
                    ).set_defaults(handler=cmd_subscribe)
     sub.add_parser("check", help="check the tenant's permissions and the settings, changing nothing"
                    ).set_defaults(handler=cmd_check)
+    sub.add_parser("rehearse", help="once after deploying: show the service's assumptions on throwaway items in the "
+                                    "tenant, then remove them").set_defaults(handler=cmd_rehearse)
     serve = sub.add_parser("serve", help="serve the public pages locally (as the function app does)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=7071)
@@ -337,7 +352,7 @@ def _handle(args: argparse.Namespace) -> int:
     from coprod.telemetry import run_span
 
     try:
-        if args.command in ("provision", "check"):  # one trace each; a run makes its own (coprod.run)
+        if args.command in ("provision", "check", "rehearse"):  # one trace each; a run makes its own (coprod.run)
             with run_span(f"coprod.{args.command}"):
                 return int(args.handler(args))
         return int(args.handler(args))
