@@ -7,6 +7,9 @@ Thin on purpose: every Graph request goes to `GraphService.serve` (in
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import dataclasses
 import uuid
 from typing import Any
 from urllib.parse import parse_qsl
@@ -105,7 +108,8 @@ def create_app(backend: Backend | None = None, *, ca_bundle: str | None = None) 
         return JSONResponse(backend.log.summary())
 
     async def control_limits(request: Request) -> Response:
-        """Service limits: `{"invitations": {...}, "mail": {...}}`, each passed to its backend's `set_limit`."""
+        """Service limits: `{"invitations": {...}, "mail": {...}}`, each passed to its backend's `set_limit` (mail:
+        Exchange's sending limits, applied after the 202, and Graph's request limits, answered 429: `_delivery.py`)."""
         payload = await request.json()
         targets: dict[str, Any] = {"invitations": backend.directory, "mail": backend.mail}
         try:
@@ -125,6 +129,38 @@ def create_app(backend: Backend | None = None, *, ca_bundle: str | None = None) 
             meetings = [{"id": m.id, "externalId": m.external_id}
                         for m in backend.meetings.for_organizer(backend.organizer.id, include_deleted=True)]
         return JSONResponse({"sent": sent, "invitations": invitations, "meetings": meetings})
+
+    async def control_mail(request: Request) -> Response:
+        """Mail as Exchange delivers it. `POST bounce {"address", "status": "5.1.1"}`: every message to the address
+        bounces from now on (an NDR in the sender's Inbox); `DELETE bounce?address=...` stops it. `POST inbox
+        {"mime": base64 or "raw": text, "mailbox": optional}`: a message arrives in the mailbox's Inbox (the sender's
+        by default) as if from outside. `GET deliveries`: what became of each message the sender sent."""
+        action, method = request.path_params["action"], request.method
+        payload = await request.json() if method == "POST" else {}
+        try:
+            with backend.lock:
+                if (action, method) == ("bounce", "POST"):
+                    backend.mail.transport.bounce(str(payload["address"]), str(payload.get("status") or "5.1.1"))
+                elif (action, method) == ("bounce", "DELETE"):
+                    backend.mail.transport.bouncing.pop(request.query_params.get("address", "").strip().lower(), None)
+                elif (action, method) == ("inbox", "POST"):
+                    raw = base64.b64decode(payload["mime"]) if "mime" in payload else str(payload["raw"]).encode()
+                    wanted = str(payload.get("mailbox") or backend.sender.id).lower()
+                    user = next((u for u in backend.directory.users.values() if wanted in (
+                        u.id, u.user_principal_name.lower(), (u.mail or "").lower())), None)
+                    message = backend.mail.receive(user or wanted, raw)
+                    return JSONResponse({"id": message.id, "internetMessageId": message.internet_message_id})
+                elif (action, method) == ("deliveries", "GET"):
+                    return JSONResponse({"deliveries": [dataclasses.asdict(d) | {"late": d.late}
+                                                        for d in backend.mail.deliveries(backend.sender)],
+                                         "waiting": backend.mail.waiting(backend.sender)})
+                else:
+                    return JSONResponse({"error": f"no {method} {action}"}, status_code=404)
+        except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+            return JSONResponse({"error": f"bad request: {exc}"}, status_code=400)
+        except GraphFault as fault:
+            return JSONResponse({"error": fault.message}, status_code=fault.status)
+        return JSONResponse({"bouncing": backend.mail.transport.bouncing})
 
     async def control_tokens(request: Request) -> Response:
         return JSONResponse({"expired": backend.identity.expire_all()})
@@ -231,6 +267,7 @@ def create_app(backend: Backend | None = None, *, ca_bundle: str | None = None) 
         StarletteRoute("/_emulator/log", control_log, methods=["GET", "DELETE"]),
         StarletteRoute("/_emulator/limits", control_limits, methods=["POST"]),
         StarletteRoute("/_emulator/done", control_done, methods=["GET"]),
+        StarletteRoute("/_emulator/mail/{action}", control_mail, methods=["GET", "POST", "DELETE"]),
         StarletteRoute("/_emulator/expire-tokens", control_tokens, methods=["POST"]),
         StarletteRoute("/_emulator/app-roles", control_roles, methods=["GET", "PUT"]),
         StarletteRoute("/_emulator/tenant", control_tenant, methods=["GET", "PUT"]),

@@ -1,32 +1,39 @@
-"""Mail routes: sendMail (JSON and MIME), the sender's Sent Items, and its messages' attachments and MIME.
+"""Mail routes: sendMail (JSON and MIME), the mailbox's Sent Items and Inbox, and its messages' attachments and MIME.
 
 Thin over `backend.mail`: this module resolves the mailbox (a user of the
 tenant), reads Graph's query options (`$select`, `$filter`, `$orderby`,
 `$expand`, `$top`, `$skip`) and pages; the backend holds the messages and shapes them.
+Every request first counts against Graph's own limits for the mailbox
+(`backend.mail.request`: a 429 past them, see `_delivery.py`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from graph_emulator._backend import Backend
 from graph_emulator._directory import User
 from graph_emulator._errors import GraphFault, bad_request, not_found
 from graph_emulator._http import Call, Reply, Route, parse_select
-from graph_emulator._mail import MESSAGE_PROPERTIES, SENT_ITEMS, SentMessage, attachment_json, extended_key
+from graph_emulator._mail import INBOX, MESSAGE_PROPERTIES, SENT_ITEMS, SentMessage, attachment_json, extended_key
 
 __all__ = ["mail_routes"]
 
 Predicate = Callable[[SentMessage], bool]
 
-# Well-known folders besides Sent Items exist in every mailbox; the emulator puts nothing in them.
-_WELL_KNOWN = frozenset({"inbox", "drafts", "deleteditems", "junkemail", "outbox", "archive", "clutter",
+# Well-known folders besides Sent Items and the Inbox exist in every mailbox; the emulator puts nothing in them.
+_WELL_KNOWN = frozenset({"drafts", "deleteditems", "junkemail", "outbox", "archive", "clutter",
                          "conversationhistory", "scheduled", "msgfolderroot"})
 _FOLDER_CALL = re.compile(r"mailFolders\('([^']*)'\)", re.IGNORECASE)
 _STRING = r"'((?:[^']|'')*)'"
 _SORTABLE = {"sentDateTime", "receivedDateTime", "createdDateTime", "lastModifiedDateTime", "subject"}
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    "eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "gt": lambda a, b: a > b, "ge": lambda a, b: a >= b,
+    "lt": lambda a, b: a < b, "le": lambda a, b: a <= b}
+_WHEN = r"(\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:\d\d))"
 _TEXT_BODY = re.compile(r'outlook\.body-content-type\s*=\s*"?(text|html)"?', re.IGNORECASE)
 _CANONICAL = {name.lower(): name for name in MESSAGE_PROPERTIES}  # $filter and $orderby name properties too
 DEFAULT_PAGE = 10
@@ -86,6 +93,17 @@ def _value_test(operator: str, wanted: str) -> Callable[[str], bool]:
     return test
 
 
+def _time_predicate(operator: str, literal: str) -> Predicate:
+    """`receivedDateTime ge 2026-11-24T10:00:00Z` (a DateTimeOffset, unquoted, as OData writes it); the emulator's
+    times are whole seconds, as Graph shows them."""
+    try:
+        wanted = datetime.fromisoformat(literal.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise _invalid_filter() from None
+    compare = _COMPARE[operator.lower()]
+    return lambda m: compare(int(m.sent_at), wanted)
+
+
 def _extended_predicate(variable: str, inner: str) -> Predicate:
     """`ep/id eq '...'` with at most one test of `ep/value` (eq, ne, contains, startswith); values match in any case."""
     var = re.escape(variable)
@@ -120,6 +138,10 @@ def _parse_filter(raw: str | None) -> tuple[list[Predicate], list[str]]:
             prop = _CANONICAL[found[1].lower()]
             predicates.append(_property_equals(prop, _unquote(found[2])))
             properties.append(prop)
+        elif found := re.fullmatch(rf"\s*(receivedDateTime|sentDateTime)\s+(eq|ne|gt|ge|lt|le)\s+{_WHEN}\s*", clause,
+                                   re.IGNORECASE):
+            predicates.append(_time_predicate(found[2], found[3]))
+            properties.append(_CANONICAL[found[1].lower()])
         elif found := re.fullmatch(r"\s*singleValueExtendedProperties/any\(\s*(\w+)\s*:(.*)\)\s*", clause,
                                    re.IGNORECASE | re.DOTALL):
             predicates.append(_extended_predicate(found[1], found[2]))
@@ -196,6 +218,7 @@ def mail_routes(backend: Backend) -> list[Route]:
         key = call.params["user"].lower()
         for user in backend.directory.users.values():
             if key in (user.id, user.user_principal_name.lower(), (user.mail or "").lower()):
+                backend.mail.request(user)  # Graph's request-rate and concurrency limits: 429 past them
                 return user
         raise not_found(f"The requested user '{call.params['user']}' is invalid.", code="ErrorInvalidUser")
 
@@ -209,12 +232,14 @@ def mail_routes(backend: Backend) -> list[Route]:
             return found[1]
         return call.params.get("folder")
 
-    def holds_sent_items(user: User, name: str) -> bool:
-        """True for Sent Items (its well-known name in any case, or its id); False for another well-known folder."""
-        if name.lower() == SENT_ITEMS or name == backend.mail.sent_items_folder_id(user):
-            return True
+    def known_folder(user: User, name: str) -> str | None:
+        """Sent Items or the Inbox (by well-known name in any case, or by id); None for another well-known folder
+        (empty here)."""
+        for folder in (SENT_ITEMS, INBOX):
+            if name.lower() == folder or name == backend.mail.folder_id(user, folder):
+                return folder
         if name.lower() in _WELL_KNOWN:
-            return False
+            return None
         raise bad_request("Id is malformed.", code="ErrorInvalidIdMalformed")
 
     def context(call: Call, rest: str) -> str:
@@ -231,7 +256,7 @@ def mail_routes(backend: Backend) -> list[Route]:
     def list_messages(call: Call) -> Reply:
         user = mailbox(call)
         folder = folder_name(call)
-        sent_items = folder is None or holds_sent_items(user, folder)
+        which = known_folder(user, folder) if folder is not None else None
         select = _parse_select(call.query.get("$select"))
         attachments, extended = _parse_expand(call.query.get("$expand"))
         predicates, filtered = _parse_filter(call.query.get("$filter"))
@@ -241,7 +266,7 @@ def mail_routes(backend: Backend) -> list[Route]:
         if not raw_skip.isdigit():
             raise bad_request(f"Invalid value '{raw_skip}' for $skip.", code="BadRequest")
         skip = int(raw_skip)
-        held = backend.mail.sent_items(user) if sent_items else []
+        held = backend.mail.folder(user, which) if folder is None or which is not None else []
         found = sorted((m for m in held if all(p(m) for p in predicates)), key=lambda m: m.seq, reverse=True)
         for prop, descending in reversed(order or [("sentDateTime", True)]):
             found.sort(key=(lambda m: m.subject.lower()) if prop == "subject" else (lambda m: m.sent_at),
@@ -262,7 +287,7 @@ def mail_routes(backend: Backend) -> list[Route]:
         user = mailbox(call)
         folder = folder_name(call)
         if folder is not None:
-            holds_sent_items(user, folder)  # a message id stands alone in Exchange; the folder need only exist
+            known_folder(user, folder)  # a message id stands alone in Exchange; the folder need only exist
         return user, backend.mail.message(user, call.params["message"])
 
     def get_message(call: Call) -> Reply:

@@ -1,4 +1,5 @@
-"""The emulator's mail speaks Graph: sendMail (JSON and MIME), the sender's Sent Items, and the send limits.
+"""The emulator's mail speaks Graph: sendMail (JSON and MIME), the sender's Sent Items and Inbox, limits and
+bounces as Exchange applies them.
 
 Plain httpx, as any tool outside the project would drive it; each test runs
 twice (over HTTPS and in-process). What was sent is also read back from the
@@ -9,10 +10,11 @@ from __future__ import annotations
 
 import base64
 import time
+from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -332,7 +334,7 @@ def test_the_message_collection_parses_with_the_sdk_models(http: httpx.Client, m
     assert (attachment.name, attachment.content_type, attachment.content_bytes) == ("s.ics", "text/calendar", ICS)
 
 
-# --- send limits ----------------------------------------------------------------------------------
+# --- Exchange's limits: applied after the 202 -----------------------------------------------------
 class FakeClock:
     def __init__(self, now: float = 1_800_000_000.0) -> None:
         self.now = now
@@ -341,49 +343,94 @@ class FakeClock:
         return self.now
 
 
-def test_the_message_rate_limit_answers_429_with_retry_after_then_accepts(http: httpx.Client, emulator: EmulatorServer,
-                                                                          mailbox: str,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def late_and_on_time(emulator: EmulatorServer, mailbox: str) -> list[tuple[str, str, float]]:
+    return [(d.recipient, d.outcome, d.at - d.submitted) for d in emulator.backend.mail.deliveries(mailbox)]
+
+
+def test_past_the_message_rate_sendmail_still_answers_202_and_the_rest_is_delivered_late(
+        http: httpx.Client, emulator: EmulatorServer, mailbox: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """30 a minute is applied after the 202: what goes over waits in the outbox and is delivered in the minutes
+    after, with no 429 and no NDR (Exchange Online's sending limits)."""
     clock = FakeClock()
     monkeypatch.setattr(emulator.backend.mail, "clock", clock)
     limits = http.post("/_emulator/limits", json={"mail": {"per_window": 3, "window_seconds": 2}})
     assert limits.json()["mail"] == {"per_window": 3, "window_seconds": 2, "recipients_per_day": 10_000,
-                                     "day_seconds": 86_400.0, "enabled": True}
-    for step in (0.0, 0.5, 0.25):  # steps a float holds exactly, so the window's edge is where the test puts it
-        clock.now += step
-        assert send_json(http, mailbox, json_message()).status_code == 202
-    refused = send_json(http, mailbox, json_message("Too soon"))
-    assert (*error_of(refused), refused.headers["Retry-After"]) == (
-        429, "ApplicationThrottled", "Application is over its MailboxConcurrency limit.", "2")  # 1.25 s, rounded up
-    clock.now += 1.0  # 0.25 s short of the first send leaving the window
-    assert send_json(http, mailbox, json_message("Still too soon")).headers["Retry-After"] == "1"
-    clock.now += 0.25
-    assert send_json(http, mailbox, json_message("In time")).status_code == 202
-    assert [m.subject for m in emulator.backend.mail.sent(mailbox)][-1] == "In time"
-    assert (len(emulator.backend.mail.sent(mailbox)), emulator.backend.mail.refused(mailbox)) == (4, 2)
+                                     "day_seconds": 86_400.0, "requests_per_window": 10_000,
+                                     "request_window_seconds": 600.0, "concurrent": 4, "request_ms": 0.0,
+                                     "enabled": True}
+    for n in range(5):
+        clock.now += 0.25
+        assert send_json(http, mailbox, json_message(f"Quick {n}", to=f"p{n}@example.org")).status_code == 202
+    assert emulator.backend.mail.waiting(mailbox) == 2
+    assert [(r, o) for r, o, _ in late_and_on_time(emulator, mailbox)] == [
+        (f"p{n}@example.org", "delivered") for n in range(3)]
+    clock.now += 1.0  # 2 s after the first went: the window has room for one
+    assert late_and_on_time(emulator, mailbox)[3:] == [("p3@example.org", "delivered", 1.25)]
+    clock.now += 0.25  # and 2 s after the second, for the last
+    assert late_and_on_time(emulator, mailbox)[4:] == [("p4@example.org", "delivered", 1.25)]
+    assert emulator.backend.mail.waiting(mailbox) == 0
+    assert [m.subject for m in emulator.backend.mail.sent_items(mailbox)] == [f"Quick {n}" for n in range(5)]
+    assert (emulator.backend.mail.inbox(mailbox), emulator.backend.mail.refused(mailbox)) == ([], 0)
+    assert "429" not in http.get("/_emulator/log").json()["by_status"]
 
 
-def test_the_recipient_limit_counts_to_cc_and_bcc_over_a_sliding_day(http: httpx.Client, emulator: EmulatorServer,
-                                                                     mailbox: str,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_past_the_recipient_rate_limit_nothing_is_sent_and_an_ndr_with_5_1_90_arrives(
+        http: httpx.Client, emulator: EmulatorServer, mailbox: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """To, Cc and Bcc count against 10,000 recipients over a sliding day; past it the message goes to nobody and
+    the sender gets an NDR saying so (5.1.90, Exchange Online's NDR reference)."""
     clock = FakeClock()
     monkeypatch.setattr(emulator.backend.mail, "clock", clock)
     http.post("/_emulator/limits", json={"mail": {"recipients_per_day": 5, "day_seconds": 100}})
-    three = json_message(ccRecipients=[person("b@example.org")], bccRecipients=[person("c@example.org")])
+    three = json_message("Three people", ccRecipients=[person("b@example.org")],
+                         bccRecipients=[person("c@example.org")])
     assert send_json(http, mailbox, three).status_code == 202
     clock.now += 30
-    refused = send_json(http, mailbox, three)
+    assert send_json(http, mailbox, three | {"subject": "Too many today"}).status_code == 202
+    assert send_json(http, mailbox, json_message("One more fits")).status_code == 202  # 4 of 5
+    outcomes = [(d.recipient, d.outcome, d.status) for d in emulator.backend.mail.deliveries(mailbox)]
+    assert outcomes == [("alex@example.org", "delivered", "2.0.0"), ("b@example.org", "delivered", "2.0.0"),
+                        ("c@example.org", "delivered", "2.0.0"), ("alex@example.org", "not sent", "5.1.90"),
+                        ("b@example.org", "not sent", "5.1.90"), ("c@example.org", "not sent", "5.1.90"),
+                        ("alex@example.org", "delivered", "2.0.0")]
+    [report] = emulator.backend.mail.inbox(mailbox)
+    assert (report.subject, report.to) == ("Undeliverable: Too many today",
+                                           ("alex@example.org", "b@example.org", "c@example.org"))
+    assert "you've reached your daily limit for message recipients" in (report.text_body or "")
+    clock.now += 70  # the first message's three have left the day
+    assert send_json(http, mailbox, three | {"subject": "A new day"}).status_code == 202
+    assert len(emulator.backend.mail.inbox(mailbox)) == 1
+
+
+def test_graphs_own_request_limits_still_answer_429_with_retry_after(http: httpx.Client, emulator: EmulatorServer,
+                                                                     mailbox: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """10,000 requests in 10 minutes and 4 at once per mailbox per app (Graph's Outlook service limits): 429s."""
+    clock = FakeClock()
+    monkeypatch.setattr(emulator.backend.mail, "clock", clock)
+    http.post("/_emulator/limits", json={"mail": {"requests_per_window": 3, "request_window_seconds": 10}})
+    for _ in range(3):
+        assert http.get(f"/v1.0/users/{mailbox}/mailFolders/sentItems/messages").status_code == 200
+        clock.now += 1
+    refused = send_json(http, mailbox, json_message())
     assert (*error_of(refused), refused.headers["Retry-After"]) == (
-        429, "ErrorExceededMessageLimit", "Cannot send mail. Daily Message/Recipient limit exceeded.", "70")
-    assert send_json(http, mailbox, json_message()).status_code == 202  # 4 of 5: still room for one
-    clock.now += 70
-    assert send_json(http, mailbox, three).status_code == 202
-    assert (len(emulator.backend.mail.sent(mailbox)), emulator.backend.mail.refused(mailbox)) == (3, 1)
+        429, "ApplicationThrottled", "Application is over its MailboxConcurrency limit.", "7")
+    assert emulator.backend.mail.sent(mailbox) == []  # a 429 is Graph's: nothing was taken
+    clock.now += 7
+    assert send_json(http, mailbox, json_message()).status_code == 202
+
+    http.post("/_emulator/limits", json={"mail": {"concurrent": 2, "request_ms": 1500}})
+    for _ in range(2):
+        assert send_json(http, mailbox, json_message()).status_code == 202
+    busy = send_json(http, mailbox, json_message("Third at once"))
+    assert (busy.status_code, busy.headers["Retry-After"]) == (429, "2")
+    clock.now += 1.5
+    assert send_json(http, mailbox, json_message("After the others")).status_code == 202
+    assert emulator.backend.mail.refused(mailbox) == 2
 
 
-def test_a_throttled_sender_is_accepted_again_after_waiting_retry_after_on_the_real_clock(
-        http: httpx.Client, emulator: EmulatorServer, mailbox: str) -> None:
-    http.post("/_emulator/limits", json={"mail": {"per_window": 3, "window_seconds": 1}})
+def test_a_429_is_answered_again_after_retry_after_on_the_real_clock(http: httpx.Client, emulator: EmulatorServer,
+                                                                     mailbox: str) -> None:
+    http.post("/_emulator/limits", json={"mail": {"requests_per_window": 3, "request_window_seconds": 1}})
     for n in range(3):
         assert send_json(http, mailbox, json_message(f"Quick {n}")).status_code == 202
     refused = send_json(http, mailbox, json_message("Refused"))
@@ -393,6 +440,128 @@ def test_a_throttled_sender_is_accepted_again_after_waiting_retry_after_on_the_r
     assert [m.subject for m in emulator.backend.mail.sent_items(mailbox)] == [
         "Quick 0", "Quick 1", "Quick 2", "After waiting"]
     assert http.get("/_emulator/log").json()["by_status"]["429"] == 1
+
+
+def test_limits_that_make_no_sense_are_refused(http: httpx.Client) -> None:
+    assert http.post("/_emulator/limits", json={"mail": {"per_window": 0}}).status_code == 400
+    assert http.post("/_emulator/limits", json={"mail": {"per_minute": 30}}).json() == {
+        "error": "bad limits: unknown mail limit 'per_minute': use per_window, window_seconds, recipients_per_day, "
+                 "day_seconds, requests_per_window, request_window_seconds, concurrent, request_ms"}
+
+
+# --- bounces: a non-delivery report in the sender's Inbox ----------------------------------------------
+def inbox(http: httpx.Client, mailbox: str, **params: str) -> list[dict[str, Any]]:
+    answer = http.get(f"/v1.0/users/{mailbox}/mailFolders/inbox/messages", params=params)
+    assert answer.status_code == 200, answer.text
+    return list(answer.json()["value"])
+
+
+def test_an_address_made_to_bounce_sends_back_an_ndr_in_exchanges_shape(http: httpx.Client, emulator: EmulatorServer,
+                                                                        mailbox: str) -> None:
+    """Graph's message-move example shows an NDR: "Undeliverable: ..." from "Microsoft Outlook" at the system
+    mailbox, its toRecipients the addresses that failed; its MIME names the original's Message-ID (In-Reply-To,
+    and the original itself, attached) and says 5.1.1 in its delivery-status part."""
+    assert http.post("/_emulator/mail/bounce", json={"address": "Gone@Example.org"}).json() == {
+        "bouncing": {"gone@example.org": "5.1.1"}}
+    mime = newsletter(mailbox)
+    mime.replace_header("To", "Gone Person <gone@example.org>, Alex Example <alex@example.org>")
+    del mime["Cc"], mime["Bcc"]
+    assert send_mime(http, mailbox, mime.as_bytes()).status_code == 202
+
+    [shown] = inbox(http, mailbox)
+    system = person("MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@council.example.org", "Microsoft Outlook")
+    assert (shown["subject"], shown["from"], shown["sender"], shown["toRecipients"], shown["isRead"]) == (
+        "Undeliverable: Co-production news", system, system, [person("gone@example.org", "gone@example.org")], False)
+    assert shown["bodyPreview"].startswith("Delivery has failed to these recipients or groups:")
+    assert shown["parentFolderId"] != sent_items(http, mailbox)["value"][0]["parentFolderId"]
+    report = BytesParser(policy=policy.default).parsebytes(
+        http.get(f"/v1.0/users/{mailbox}/messages/{shown['id']}/$value").content)
+    assert (report["In-Reply-To"], report["References"], report["Auto-Submitted"], report.get_content_type(),
+            report.get_param("report-type")) == ("<key-0042@council.example.org>", "<key-0042@council.example.org>",
+                                                 "auto-replied", "multipart/report", "delivery-status")
+    assert "X-MS-Exchange-Message-Is-Ndr" in report
+    [status] = [p for p in report.walk() if p.get_content_type() == "message/delivery-status"]
+    per_message, gone = cast(list[EmailMessage], status.get_payload())
+    assert per_message["Reporting-MTA"].startswith("dns;")
+    assert (gone["Final-Recipient"], gone["Action"], gone["Status"]) == ("rfc822;gone@example.org", "failed", "5.1.1")
+    [original] = [cast(list[EmailMessage], p.get_payload())[0] for p in report.walk()
+                  if p.get_content_type() == "message/rfc822"]
+    assert (original["Message-ID"], original["Subject"]) == ("<key-0042@council.example.org>", "Co-production news")
+    assert [(d.recipient, d.outcome, d.status) for d in emulator.backend.mail.deliveries(mailbox)] == [
+        ("gone@example.org", "bounced", "5.1.1"), ("alex@example.org", "delivered", "2.0.0")]
+
+    assert http.request("DELETE", "/_emulator/mail/bounce", params={"address": "gone@example.org"}).json() == {
+        "bouncing": {}}
+    send_json(http, mailbox, json_message(to="gone@example.org"))
+    assert len(inbox(http, mailbox)) == 1  # it takes mail again
+
+
+def test_reading_an_ndrs_content_takes_mail_read_its_listing_does_not(http: httpx.Client, emulator: EmulatorServer,
+                                                                       mailbox: str) -> None:
+    """Mail.ReadBasic.All lists the Inbox; the report's MIME (what says which message and why) is content:
+    message-get's Mail.Read (permissions reference: ReadBasic excludes body, attachments and the like)."""
+    http.post("/_emulator/mail/bounce", json={"address": "gone@example.org", "status": "5.1.10"})
+    send_json(http, mailbox, json_message(to="gone@example.org"))
+    grant_roles(http, emulator.env(), list(ALL_ROLES))
+    [shown] = inbox(http, mailbox, **{"$select": "subject,from"})
+    assert shown["subject"] == "Undeliverable: Your place is confirmed"
+    assert http.get(f"/v1.0/users/{mailbox}/messages/{shown['id']}/$value").status_code == 403
+    http.put("/_emulator/tenant", json={"exchange_app_roles": ["Mail.Read"]})  # RBAC for Applications, this mailbox
+    assert b"Status: 5.1.10" in http.get(f"/v1.0/users/{mailbox}/messages/{shown['id']}/$value").content
+
+
+def test_a_bounce_of_a_message_held_back_by_the_rate_comes_when_it_is_delivered(
+        http: httpx.Client, emulator: EmulatorServer, mailbox: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock()
+    monkeypatch.setattr(emulator.backend.mail, "clock", clock)
+    http.post("/_emulator/limits", json={"mail": {"per_window": 1, "window_seconds": 60}})
+    http.post("/_emulator/mail/bounce", json={"address": "gone@example.org"})
+    send_json(http, mailbox, json_message("First"))
+    send_json(http, mailbox, json_message("Second", to="gone@example.org"))
+    assert inbox(http, mailbox) == []
+    clock.now += 60
+    [report] = inbox(http, mailbox, **{"$select": "subject,receivedDateTime"})
+    assert (report["subject"], report["receivedDateTime"]) == (
+        "Undeliverable: Second", datetime.fromtimestamp(clock.now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+def test_the_inbox_filters_and_sorts_by_received_time_as_exchange_does(http: httpx.Client, emulator: EmulatorServer,
+                                                                       mailbox: str,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock()
+    monkeypatch.setattr(emulator.backend.mail, "clock", clock)
+    for n in range(3):
+        http.post("/_emulator/mail/inbox", json={"raw": f"From: someone@example.net\r\nTo: {mailbox}\r\n"
+                                                        f"Subject: Note {n}\r\nMessage-ID: <n{n}@example.net>\r\n\r\n"
+                                                        "Hello.\r\n"})
+        clock.now += 60
+    since = datetime.fromtimestamp(clock.now - 120, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    found = inbox(http, mailbox, **{"$filter": f"receivedDateTime ge {since}", "$orderby": "receivedDateTime",
+                                    "$select": "subject"})
+    assert [m["subject"] for m in found] == ["Note 1", "Note 2"]
+    assert [m["subject"] for m in inbox(http, mailbox, **{"$filter": f"receivedDateTime lt {since}"})] == ["Note 0"]
+    assert error_of(http.get(f"/v1.0/users/{mailbox}/mailFolders/inbox/messages", params={
+        "$filter": "receivedDateTime ge yesterday"}))[1] == "ErrorInvalidUrlQueryFilter"
+    everything = http.get(f"/v1.0/users/{mailbox}/messages", params={"$select": "subject"}).json()["value"]
+    assert sorted(m["subject"] for m in everything) == ["Note 0", "Note 1", "Note 2"]
+
+
+def test_an_ndr_parses_with_the_sdk_models(http: httpx.Client, mailbox: str) -> None:
+    from msgraph.generated.models.message_collection_response import MessageCollectionResponse
+
+    http.post("/_emulator/mail/bounce", json={"address": "gone@example.org"})
+    send_json(http, mailbox, json_message(to="gone@example.org"))
+    body = http.get(f"/v1.0/users/{mailbox}/mailFolders('Inbox')/messages")
+    [parsed] = sdk_parse(MessageCollectionResponse, body.content).value
+    assert (parsed.subject, parsed.from_.email_address.name, parsed.to_recipients[0].email_address.address) == (
+        "Undeliverable: Your place is confirmed", "Microsoft Outlook", "gone@example.org")
+
+
+def test_mail_control_calls_say_what_is_wrong(http: httpx.Client) -> None:
+    assert http.post("/_emulator/mail/bounce", json={"address": "a@example.org", "status": "2.0.0"}).status_code == 400
+    assert http.post("/_emulator/mail/bounce", json={}).status_code == 400
+    assert http.post("/_emulator/mail/inbox", json={"raw": "x", "mailbox": "nobody@example.org"}).status_code == 404
+    assert http.get("/_emulator/mail/nothing").status_code == 404
 
 
 def test_a_lost_answer_fault_carries_the_send_out_then_answers_504(http: httpx.Client, mailbox: str) -> None:
