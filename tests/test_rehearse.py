@@ -195,7 +195,7 @@ def test_a_public_url_out_of_reach_is_skipped_not_failed(tenant: Tenant, monkeyp
         out = rehearsed(capsys, 0)
     finally:
         closed._socket.close()
-    assert any(text.startswith("– Change notifications: skipped: not reachable (") for text in out)
+    assert any(text.startswith("– Change notifications: skipped: not reachable: http://127.0.0.1:") for text in out)
     assert out[-1] == "All 12 assumptions held (1 not tried: see the lines marked –)."
 
 

@@ -156,8 +156,8 @@ def _steps(scene: Scene, mail_wait: float) -> None:
         report.attempt("Email to COPROD_ADMIN_EMAIL", "send", lambda: _notify.email(scene, mail_wait))
     away = _notify.unreachable(scene)
     if away:
-        report.add(SKIP, "Change notifications", f"skipped: not reachable ({away}); run the rehearsal again once "
-                                                 "the app is up to show Graph's check of /api/notifications")
+        report.add(SKIP, "Change notifications", f"skipped: not reachable: {away}; run the rehearsal again once the "
+                                                 "app is up to show Graph's check of /api/notifications")
     else:
         report.attempt("Change notifications", "lists-read", lambda: _notify.subscription(scene),
                        missing=LISTS_MISSING)
