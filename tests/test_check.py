@@ -4,11 +4,16 @@ a wrong credential or id; each cross names the permission, policy or setting to 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from config import load_settings
+from coprod.check import check_tenant
 from coprod.cli import main
+from coprod.permissions import STEPS, needs
 from graph_emulator import ALL_ROLES, EmulatorServer
 
 
@@ -44,7 +49,7 @@ def withdraw(emulator: EmulatorServer, *roles: str) -> None:
 def test_a_healthy_tenant_passes_every_check(tenant: EmulatorServer, capsys: pytest.CaptureFixture[str]) -> None:
     code, lines = check(capsys)
     assert code == 0
-    assert lines[-1] == "All 24 checks passed."
+    assert lines[-1] == "All 26 checks passed."
     assert not crosses(lines) and not [line for line in lines if line.startswith("– ")]
     assert ("✓ Access token: issued; it carries 10 application permissions: GroupMember.ReadWrite.All, "
             "Mail.ReadBasic.All, Mail.Send, OnlineMeetingArtifact.Read.All, OnlineMeetings.ReadWrite.All, "
@@ -79,7 +84,8 @@ def test_two_permissions_withdrawn_are_named_with_their_fix(tenant: EmulatorServ
     assert [line.split(":")[0] for line in failed] == ["✗ Sent Items", "✗ Guest group"]
     sent_items = next(fix for line, fix in failed.items() if line.startswith("✗ Sent Items"))
     assert sent_items.startswith("    Fix: The app's identity needs the Mail.ReadBasic.All application "
-                                 "permission, with admin consent")
+                                 "permission, on the sending mailbox alone: with Exchange RBAC for Applications, "
+                                 "the role 'Application Mail.ReadBasic' scoped to that mailbox")
     group = next(fix for line, fix in failed.items() if line.startswith("✗ Guest group"))
     assert "GroupMember.ReadWrite.All" in group
     assert lines[-1].startswith(f"{len(failed)} of ") and "checks failed" in lines[-1]
@@ -91,10 +97,10 @@ def test_a_permission_that_cannot_be_shown_by_a_read_is_read_from_the_token(
     code, lines = check(capsys)
     assert code == 1
     failed = crosses(lines)
-    assert set(failed) == {"✗ Sending: the token carries none of Mail.Send",
-                           "✗ Guest invitations: the token carries none of User.Invite.All, User.ReadWrite.All, "
-                           "Directory.ReadWrite.All"}
-    assert failed["✗ Sending: the token carries none of Mail.Send"].startswith(
+    assert set(failed) == {"✗ Sending: the token carries no Mail.Send, nor a permission that includes it",
+                           "✗ Guest invitations: the token carries no User.Invite.All, nor a permission that "
+                           "includes it"}
+    assert failed["✗ Sending: the token carries no Mail.Send, nor a permission that includes it"].startswith(
         "    Fix: The app's identity needs the Mail.Send application permission")
 
 
@@ -121,7 +127,7 @@ def test_a_sites_selected_read_grant_shows_that_writing_is_refused(tenant: Emula
         f"✗ {name} list, writing" for name in ("Sessions", "Registrations", "GuestRequests", "Subscribers", "Updates"))
     assert all("a write grant on the site" in fix for fix in failed.values())
     assert "✓ Sessions list: found, with every column the service uses; items can be read" in lines
-    assert any(line.startswith("– Provisioning: the token carries no Sites.Manage.All") for line in lines)
+    assert any(line.startswith("! Provisioning: the token carries no Sites.Manage.All") for line in lines)
 
 
 def test_a_403_from_the_faults_api_is_named(tenant: EmulatorServer, capsys: pytest.CaptureFixture[str]) -> None:
@@ -200,3 +206,81 @@ def test_exchange_rbac_reaches_the_sending_mailbox_only(tenant: EmulatorServer, 
         other = tenant.backend.organizer.user_principal_name
         assert http.get(f"/v1.0/users/{sender}/mailFolders/sentItems/messages").status_code == 200
         assert http.get(f"/v1.0/users/{other}/mailFolders/sentItems/messages").status_code == 403
+
+
+def test_every_step_of_the_permissions_table_has_a_check(tenant: EmulatorServer, env: dict[str, str]) -> None:
+    """`check` walks the table: every step the service takes is shown by at least one line, healthy or not."""
+    report = check_tenant(load_settings(env))
+    assert [f.step for f in report.findings if f.step and f.mark == "✓"] and not report.failed
+    assert {f.step for f in report.findings} - {""} == set(STEPS)
+
+
+def named(text: str) -> set[str]:
+    """The application permissions `text` names (a role such as 'Application Mail.Send' names Mail.Send)."""
+    known = set(ALL_ROLES) | {role for step in STEPS.values() for role in step.wider}
+    return {role for role in known if re.search(rf"(?<![\w.]){re.escape(role)}(?![\w.])", text)}
+
+
+@pytest.mark.parametrize("permission", sorted({step.permission for step in STEPS.values()}))
+def test_check_names_each_permission_withdrawn_and_nothing_else_with_the_tables_fix(
+        tenant: EmulatorServer, capsys: pytest.CaptureFixture[str], permission: str) -> None:
+    """Withdrawn (with the wider permissions that would stand in for it), each permission of the table is named by
+    `check`, alone, and every fix printed is that step's sentence from the table. An optional one (or
+    provisioning's, with the lists in place) is marked `!` and does not fail the check."""
+    steps = {name for name, step in STEPS.items() if step.permission == permission}
+    withdraw(tenant, permission, *{role for name in steps for role in STEPS[name].wider})
+    code, lines = check(capsys)
+    flagged = [n for n, line in enumerate(lines) if line.startswith(("✗ ", "! "))]
+    assert flagged, f"nothing names {permission}"
+    fixes = [lines[n + 1] for n in flagged]
+    assert named("\n".join(lines[n] for n in flagged) + "\n".join(fixes)) == {permission}
+    assert set(fixes) <= {f"    Fix: {needs(name)[:1].upper()}{needs(name)[1:]}" for name in steps}
+    optional = all(lines[n].startswith("! ") for n in flagged)
+    assert optional == (permission in ("Sites.Manage.All", "User.DeleteRestore.All"))
+    assert code == (0 if optional else 1)
+
+
+DOCS = Path(__file__).parent.parent / "docs" / "permissions.md"
+
+
+def docs_rows() -> list[tuple[str, str, str]]:
+    """docs/permissions.md's table of every permission: (feature, the permission, its least privilege)."""
+    section = DOCS.read_text().split("## 2. ", 1)[1].split("\n## ", 1)[0]
+    rows = [[cell.strip() for cell in line.strip("|").split(" | ")] for line in section.splitlines()
+            if line.startswith("| ") and not line.startswith("| feature")]
+    return [(row[0], re.findall(r"`([^`]+)`", row[1])[0], row[2]) for row in rows]
+
+
+def test_each_steps_fix_says_what_docs_permissions_md_says() -> None:
+    """The fix `check` prints for a step names every least-privilege route the guide makes bold for that
+    permission (Sites.Selected, Exchange RBAC for Applications and its role, the Teams policy); the guide lists each
+    step's permission, marks the optional ones, and lists no permission the table doesn't have."""
+    rows = docs_rows()
+    assert {permission for _, permission, _ in rows} == {step.permission for step in STEPS.values()}
+    for name, step in STEPS.items():
+        mine = [(feature, least) for feature, permission, least in rows if permission == step.permission]
+        fix = needs(name).casefold()
+        for feature, least in mine:
+            bold = [b.replace("`", "") for b in re.findall(r"\*\*(.+?)\*\*", least) if not b.startswith("[")]
+            assert [b for b in bold if b.casefold() not in fix] == [], (name, feature)
+            assert feature.startswith("**optional:**") == step.optional, (name, feature)
+    for name in ("send", "sent-items"):
+        assert "exchange rbac for applications" in needs(name).casefold()
+
+
+def test_the_guides_grant_lists_are_the_tables() -> None:
+    """Section 1's PowerShell grants each step's permission tenant-wide except those Exchange RBAC scopes to the
+    mailbox (named as the ones to add without it) and the Sites.* ones (Sites.Selected instead); the README's
+    short list names them all."""
+    text = DOCS.read_text()
+    granted = re.search(r"foreach \(\$permission in (.+?)\) \{", text, re.S)
+    assert granted
+    tenant_wide = {step.permission for step in STEPS.values()
+                   if not step.exchange and not step.permission.startswith("Sites.")}
+    assert set(re.findall(r'"([^"]+)"', granted[1])) == tenant_wide | {"Sites.Selected"}
+    without_rbac = re.search(r"does not use Exchange RBAC for\s+Applications, add (.+?) to the list", text)
+    assert without_rbac and set(re.findall(r"`([^`]+)`", without_rbac[1])) == {
+        step.permission for step in STEPS.values() if step.exchange}
+    readme = (DOCS.parent.parent / "README.md").read_text()
+    short = readme.split("In short: ", 1)[1].split("\n\n", 1)[0]
+    assert {step.permission for step in STEPS.values()} <= set(re.findall(r"`([^`]+)`", short))

@@ -91,7 +91,7 @@ class TestProvision:
         assert report.problems == [
             "Microsoft 365 would not let the app create the lists and their columns (403 accessDenied): the app's "
             "identity needs the Sites.Manage.All application permission, with admin consent (or, with "
-            "Sites.Selected, a manage grant on the site; only provisioning needs it); see "
+            "Sites.Selected, a manage grant on the site, taken back afterwards: only provisioning needs it); see "
             "https://learn.microsoft.com/graph/api/list-post-columns?view=graph-rest-1.0. Until then, the lists "
             "cannot be created or updated; everything else works on the lists that exist."]
 
