@@ -48,10 +48,12 @@ LEASE_POLL = 5.0
 LISTS_MISSING = "run `python -m coprod provision` first (it creates the lists), then run the rehearsal again"
 
 
-def rehearse_tenant(settings: Settings, say: Callable[[str], None] = lambda line: None) -> Rehearsal:
-    """The rehearsal with the configured identity and store (the CLI's `rehearse`)."""
+def rehearse_tenant(settings: Settings, say: Callable[[str], None] = lambda line: None, *,
+                    lease_wait: float = LEASE_WAIT, mail_wait: float = MAIL_WAIT) -> Rehearsal:
+    """The rehearsal with the configured identity and store (the CLI's `rehearse`; an HTTP trigger would pass
+    shorter waits, to answer within the front end's time limit)."""
     with Services.open(settings) as services:
-        return rehearse(services, say)
+        return rehearse(services, say, lease_wait=lease_wait, mail_wait=mail_wait)
 
 
 def rehearse(services: Services, say: Callable[[str], None] = lambda line: None, *, lease_wait: float = LEASE_WAIT,
