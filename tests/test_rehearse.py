@@ -35,10 +35,9 @@ from tests.conftest import SIGNING_KEY
 ADMINS = "coproduction-admins@council.example.org"
 
 
-def endpoint(state: str) -> Starlette:
+def endpoint(store: SqliteStore) -> Starlette:
     """The service's answer to Graph at /api/notifications (coprod.webhooks.receive, as the function app gives
     it), and /api/health; no consumer, so no run starts behind the test's back."""
-    store = SqliteStore(state.removeprefix("sqlite:///"))
     signer = Signer(SIGNING_KEY)
 
     async def notifications(request: Request) -> Response:
@@ -92,7 +91,8 @@ class Tenant:
 def tenant(monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer, env: dict[str, str]) -> Iterator[Tenant]:
     """A programme as a council has it after deploying: lists provisioned, a session and a booking synced, the
     lists subscribed to through the service's endpoint (on loopback), an admin address set."""
-    with BackgroundServer(endpoint(env["COPROD_STATE"]), name="endpoint") as server:
+    store = SqliteStore(env["COPROD_STATE"].removeprefix("sqlite:///"))
+    with BackgroundServer(endpoint(store), name="endpoint") as server:
         env = env | {"COPROD_ADMIN_EMAIL": ADMINS, "COPROD_PUBLIC_URL": server.url}
         for key, value in env.items():
             monkeypatch.setenv(key, value)
@@ -106,6 +106,7 @@ def tenant(monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer, env: dict[
         assert main(["sync", "--once"]) == 0
         assert main(["subscribe"]) == 0
         yield Tenant(emulator, env)
+    store.close()
 
 
 def rehearsed(capsys: pytest.CaptureFixture[str], code: int) -> list[str]:
@@ -189,7 +190,7 @@ def test_no_admin_address_means_no_email_and_says_what_to_set(tenant: Tenant, mo
 
 def test_a_public_url_out_of_reach_is_skipped_not_failed(tenant: Tenant, monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    closed = BackgroundServer(endpoint(tenant.env["COPROD_STATE"]))  # a port bound, and nothing answering on it
+    closed = BackgroundServer(PlainTextResponse("never served"))  # a port bound, and nothing answering on it
     monkeypatch.setenv("COPROD_PUBLIC_URL", closed.url)
     try:
         out = rehearsed(capsys, 0)
