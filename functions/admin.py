@@ -1,7 +1,8 @@
-"""The IT admin's two calls in Azure, as the function app's managed identity (the CLI on a laptop would use
+"""The IT admin's three calls in Azure, as the function app's managed identity (the CLI on a laptop would use
 another identity): `GET /api/check` (a function key) runs the preflight, changing nothing; `POST /api/provision`
-(the admin key) creates or completes the lists, then subscribes to their changes. Both answer plain text, a line
-a check or a change."""
+(the admin key) creates or completes the lists, then subscribes to their changes; `POST /api/rehearse` (the admin
+key) proves in the tenant the assumptions the service rests on, with a throwaway session it removes again
+(coprod/rehearse). All answer plain text, a line a check, a change or an assumption."""
 
 from __future__ import annotations
 
@@ -66,3 +67,23 @@ def provision(req: func.HttpRequest) -> func.HttpResponse:
             except Exception as error:  # the lists are made; the daily timer subscribes later
                 lines.append(f"Not yet subscribed to list changes ({describe(error)}); the daily timer tries again.")
     return _text(lines, 503 if report.problems else 200)
+
+
+# An HTTP-triggered function must answer within 230 seconds, whatever the app's timeout, because of the Azure Load
+# Balancer's idle timeout (Microsoft's "Function app timeout duration", note 1). So the rehearsal here does not wait
+# for a run to finish (it says one is working instead), and looks for its email in Sent Items for a minute at most.
+REHEARSE_MAIL_WAIT = 60.0
+
+
+@bp.route(route="rehearse", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+def rehearse(req: func.HttpRequest) -> func.HttpResponse:
+    """200 when every assumption held, 503 otherwise; everything it made is removed either way."""
+    from coprod.rehearse import rehearse_tenant
+    from coprod.telemetry import run_span
+
+    settings = _settings()
+    if isinstance(settings, func.HttpResponse):
+        return settings
+    with run_span("coprod.rehearse"):
+        report = rehearse_tenant(settings, lease_wait=0, mail_wait=REHEARSE_MAIL_WAIT)
+    return _text(report.lines(), 503 if report.failed else 200)

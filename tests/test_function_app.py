@@ -16,12 +16,12 @@ def test_the_app_registers_its_functions() -> None:
 
     function_app = importlib.reload(function_app)
     functions = {f.get_function_name(): f for f in function_app.app.get_functions()}
-    assert {"health", "sync_timer", "pages", "status", "check", "provision", "notifications", "on_notification",
-            "renew_subscriptions"} <= set(functions)
+    assert {"health", "sync_timer", "pages", "status", "check", "provision", "rehearse", "notifications",
+            "on_notification", "renew_subscriptions"} <= set(functions)
     auth = {name: f.get_bindings_dict()["bindings"][0].get("authLevel") for name, f in functions.items()}
-    assert (auth["health"], auth["pages"], auth["status"], auth["check"], auth["provision"]) == (
+    assert (auth["health"], auth["pages"], auth["status"], auth["check"], auth["provision"], auth["rehearse"]) == (
         func.AuthLevel.ANONYMOUS, func.AuthLevel.ANONYMOUS, func.AuthLevel.FUNCTION, func.AuthLevel.FUNCTION,
-        func.AuthLevel.ADMIN)  # provisioning changes the lists: the admin (master) key only
+        func.AuthLevel.ADMIN, func.AuthLevel.ADMIN)  # they change the lists: the admin (master) key only
 
 
 def test_status_answers_json_with_no_personal_data(monkeypatch: pytest.MonkeyPatch, env: dict[str, str],
