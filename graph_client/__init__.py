@@ -23,7 +23,7 @@ from graph_client._errors import (
     TokenError,
 )
 from graph_client._lists import DeltaResult, FieldUpdate, SharePointLists, says_latest
-from graph_client._mail import Attachment, Mail, OutgoingMail, header_text, message_id_for
+from graph_client._mail import Attachment, Mail, OutgoingMail, header_text, message_hash, message_id_for
 from graph_client._meetings import Attendee, OnlineMeeting, OnlineMeetings, graph_time
 from graph_client._models import (
     SYSTEM_FIELDS,
@@ -93,6 +93,7 @@ __all__ = [
     "etag_key",
     "graph_time",
     "header_text",
+    "message_hash",
     "message_id_for",
     "next_etag",
     "observe",

@@ -1,4 +1,4 @@
-"""Mail through Graph: send a message as MIME, and find it again in the sender's Sent Items.
+"""Mail through Graph: send a message as MIME, find it again in the sender's Sent Items, and read what came back.
 
 Every message goes as MIME (`POST /users/{sender}/sendMail`, base64 of an
 RFC 5322 message): Graph's JSON form carries one body, HTML or text, and
@@ -6,6 +6,12 @@ refuses headers such as `List-Unsubscribe`; MIME carries a plain-text part
 beside the HTML, calendar files, and any header. Each message has a
 Message-ID made from its idempotency key, so after a lost answer the caller
 can look in Sent Items before ever sending it twice.
+
+What comes back: Exchange puts a non-delivery report in the sender's Inbox,
+from its system mailbox. `reports_since` lists them (id, sender, subject,
+when) and `mime` reads one whole: its delivery-status part and the original's
+Message-ID are content, which takes Mail.Read (Mail.ReadBasic.All lists a
+folder but leaves out bodies and attachments: Graph's permissions reference).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import base64
 import hashlib
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.header import Header
@@ -22,11 +28,14 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from pydantic import Field
+
 from graph_client._client import GraphClient
 from graph_client._directory import odata_string
-from graph_client._models import Message, Page
+from graph_client._models import GraphModel, Message, Page
 
-__all__ = ["Attachment", "Mail", "OutgoingMail", "header_text", "message_id_for", "to_mime"]
+__all__ = ["Attachment", "InboxMessage", "Mail", "OutgoingMail", "header_text", "message_hash", "message_id_for",
+           "to_mime"]
 
 # Bidirectional overrides and isolates: shown as nothing, they reorder what is shown (a name that reads as
 # another address). Everything else that is not printable on one line is folded to a space.
@@ -95,10 +104,15 @@ class OutgoingMail:
             Attachment(_phrase(a.filename) or "attachment", a.content_type, a.content) for a in self.attachments))
 
 
+def message_hash(key: str) -> str:
+    """What the Message-ID of the message with this key is made of, before its @: a hash of the key."""
+    return hashlib.sha256(key.encode()).hexdigest()[:40]
+
+
 def message_id_for(key: str, sender: str) -> str:
     """The Message-ID of the message with this key: stable, and revealing nothing of the key."""
     domain = sender.rsplit("@", 1)[-1] if "@" in sender else "coprod.invalid"
-    return f"<{hashlib.sha256(key.encode()).hexdigest()[:40]}@{domain}>"
+    return f"<{message_hash(key)}@{domain}>"
 
 
 def to_mime(mail: OutgoingMail, sender: str, sender_name: str | None = None) -> EmailMessage:
@@ -142,8 +156,32 @@ def _split_type(content_type: str) -> tuple[str, str, dict[str, str]]:
     return maintype, subtype, dict(p.split("=", 1) for p in params if "=" in p)
 
 
+class EmailAddress(GraphModel):
+    name: str | None = None
+    address: str | None = None
+
+
+class Recipient(GraphModel):
+    email_address: EmailAddress | None = None
+
+
+class InboxMessage(GraphModel):
+    """A message in the sender's Inbox, as much as deciding whether to read it whole takes."""
+
+    id: str
+    subject: str | None = None
+    internet_message_id: str | None = None
+    received_date_time: datetime | None = None
+    from_: Recipient | None = Field(default=None, alias="from")
+
+    @property
+    def from_address(self) -> str:
+        email = self.from_.email_address if self.from_ else None
+        return (email.address or "") if email else ""
+
+
 class Mail:
-    """Sending from one mailbox (`sender`: its UPN or id)."""
+    """Sending from one mailbox (`sender`: its UPN or id), and reading what came back to it."""
 
     def __init__(self, client: GraphClient, sender: str, *, sender_name: str | None = None) -> None:
         self.client = client
@@ -163,3 +201,20 @@ class Mail:
         page = self.client.get("look for a sent email", f"/users/{self.sender}/mailFolders/sentItems/messages",
                                Page[Message], params=query)
         return page.value[0] if page.value else None
+
+    def reports_since(self, since: datetime, system_sender: str, *, page_size: int = 50) -> Iterator[InboxMessage]:
+        """Messages from `system_sender` (Exchange's, whose mail is non-delivery reports) that reached the Inbox
+        at `since` or later, oldest first, page by page."""
+        when = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        from_ = f"from/emailAddress/address eq {odata_string(system_sender)}"
+        query = {"$filter": f"receivedDateTime ge {when} and {from_}", "$orderby": "receivedDateTime",
+                 "$top": str(page_size), "$select": "id,subject,from,internetMessageId,receivedDateTime"}
+        for page in self.client.pages("read the mailbox's non-delivery reports",
+                                      f"/users/{self.sender}/mailFolders/inbox/messages", Page[InboxMessage],
+                                      params=query):
+            yield from page.value
+
+    def mime(self, message_id: str) -> bytes:
+        """One message whole, as MIME (`$value`): Mail.Read."""
+        return self.client.send("read a non-delivery report", "GET",
+                                f"/users/{self.sender}/messages/{message_id}/$value").content

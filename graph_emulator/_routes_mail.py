@@ -93,6 +93,11 @@ def _value_test(operator: str, wanted: str) -> Callable[[str], bool]:
     return test
 
 
+def _from_predicate(address: str) -> Predicate:
+    """`from/emailAddress/address eq '...'`: the sender's address, in any case."""
+    return lambda m: m.from_address.lower() == address
+
+
 def _time_predicate(operator: str, literal: str) -> Predicate:
     """`receivedDateTime ge 2026-11-24T10:00:00Z` (a DateTimeOffset, unquoted, as OData writes it); the emulator's
     times are whole seconds, as Graph shows them."""
@@ -138,6 +143,10 @@ def _parse_filter(raw: str | None) -> tuple[list[Predicate], list[str]]:
             prop = _CANONICAL[found[1].lower()]
             predicates.append(_property_equals(prop, _unquote(found[2])))
             properties.append(prop)
+        elif found := re.fullmatch(rf"\s*from/emailAddress/address\s+eq\s+{_STRING}\s*", clause, re.IGNORECASE):
+            sender = _unquote(found[1]).lower()
+            predicates.append(_from_predicate(sender))
+            properties.append("from")
         elif found := re.fullmatch(rf"\s*(receivedDateTime|sentDateTime)\s+(eq|ne|gt|ge|lt|le)\s+{_WHEN}\s*", clause,
                                    re.IGNORECASE):
             predicates.append(_time_predicate(found[2], found[3]))

@@ -540,10 +540,15 @@ def test_the_inbox_filters_and_sorts_by_received_time_as_exchange_does(http: htt
                                     "$select": "subject"})
     assert [m["subject"] for m in found] == ["Note 1", "Note 2"]
     assert [m["subject"] for m in inbox(http, mailbox, **{"$filter": f"receivedDateTime lt {since}"})] == ["Note 0"]
+    http.post("/_emulator/mail/inbox", json={"raw": f"From: Other <other@example.net>\r\nTo: {mailbox}\r\n"
+                                                    "Subject: Note 3\r\n\r\nHello.\r\n"})
+    from_one = inbox(http, mailbox, **{"$filter": f"receivedDateTime ge {since} and from/emailAddress/address eq "
+                                                  "'SOMEONE@example.net'", "$orderby": "receivedDateTime"})
+    assert [m["subject"] for m in from_one] == ["Note 1", "Note 2"]
     assert error_of(http.get(f"/v1.0/users/{mailbox}/mailFolders/inbox/messages", params={
         "$filter": "receivedDateTime ge yesterday"}))[1] == "ErrorInvalidUrlQueryFilter"
     everything = http.get(f"/v1.0/users/{mailbox}/messages", params={"$select": "subject"}).json()["value"]
-    assert sorted(m["subject"] for m in everything) == ["Note 0", "Note 1", "Note 2"]
+    assert sorted(m["subject"] for m in everything) == ["Note 0", "Note 1", "Note 2", "Note 3"]
 
 
 def test_an_ndr_parses_with_the_sdk_models(http: httpx.Client, mailbox: str) -> None:
