@@ -131,7 +131,7 @@ GUEST_REQUESTS = ListSchema("GuestRequests", (
 SUBSCRIBERS = ListSchema("Subscribers", (
     text("Email"),
     choice("Topics", THEMES, multi=True),
-    choice("Status", ("Pending", "Subscribed", "Unsubscribed")),
+    choice("Status", ("Pending", "Subscribed", "Unsubscribed", "Bouncing")),
     when("ConfirmedAt", "Confirmed at"),
     text("Source"),
 ), frozenset({"Status", "ConfirmedAt"}))

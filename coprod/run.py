@@ -1,6 +1,8 @@
 """One run of the service: every reconciler once, then the outbox, at the mailbox's rate.
 
-Registrations first (places, and the hand-offs), then guest access, then a
+First the non-delivery reports in the sending mailbox (coprod/mail/bounces.py:
+a bounced address is noted, and no more emails go to it, this very run); then
+registrations (places, and the hand-offs), then guest access, then a
 Teams meeting for every Open session, then the messages (a confirmation
 waits for its session's meeting, since it carries the join link), the
 mailing list, and once a day retention (coprod/retention.py).
@@ -35,6 +37,7 @@ from coprod.guests.access import GuestAccess
 from coprod.lease import RunLease, record_run, run_outcome
 from coprod.lists import resync
 from coprod.lists.mirror import WRITE_REFUSED
+from coprod.mail.bounces import Bounces
 from coprod.mailing.common import ListReport
 from coprod.mailing.subscribers import MailingList
 from coprod.meetings.sync import MeetingSync
@@ -43,7 +46,7 @@ from coprod.registrations.messages import ParticipantMessages
 from coprod.registrations.sync import RegistrationSync
 from coprod.runtime import Services
 from coprod.words import count
-from graph_client import GraphError, NotFoundError
+from graph_client import GraphError, Mail, NotFoundError
 
 __all__ = ["DRAIN_SECONDS", "LISTS", "RunResult", "describe", "run_held", "run_once"]
 
@@ -130,6 +133,17 @@ def run_once(services: Services, progress: Callable[[str], None] = lambda messag
     if changes is not None and checked:  # (a list read whole by its feed, the first time, had nothing to check)
         lines.append(_drift_line(changes, checked))
     now = lambda: datetime.fromtimestamp(services.clock(), UTC)  # noqa: E731 - the one clock, as a datetime
+    settings = services.settings
+    bounces = Bounces(services.store, Mail(services.graph, settings.sender) if settings.mail_transport == "graph"
+                      and "@" in settings.sender else None, services.signer, settings.sender, clock=services.clock,
+                      recheck_after=settings.recheck_seconds)
+    services.outbox.wanted = bounces.wanted
+    if not lost():
+        try:
+            said = bounces.run().line()  # (a line only when there were reports, or they could not be read)
+            lines += [said] if said else []
+        except Exception as error:
+            lines.append(_stopped("Bounces", error))
     if changes is not None:
         step("Registrations", lambda: RegistrationSync(services.lists, services.store, progress=progress, now=now,
                                                        signer=services.signer).run(changes))

@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from coprod.handoffs import GuestRequestDue, MessageDue, SubscriberDue
+from coprod.handoffs import AddressBounces, GuestRequestDue, MessageDue, SubscriberDue
 from coprod.lease import LEASE, last_run
 from coprod.lists.mirror import WRITE_REFUSED
 from coprod.lists.resync import last_check
@@ -50,6 +50,8 @@ def status(store: StateStore, now: float | None = None) -> dict[str, Any]:
         "guest_requests_awaiting": rows("GuestRequests", "AwaitingDecision"),
         "subscribers_pending": rows("Subscribers", "Pending"),
         "updates_sending": rows("Updates", "Sending"),
+        "addresses_bounced": len(AddressBounces.stopped(store)),
+        "subscribers_bouncing": rows("Subscribers", "Bouncing"),
         "emails": store.outbox_counts(),
         "blocked": blocked(store),
         "whole_check": None if (check := last_check(store)) is None else {"at": _iso(check["at"]),
@@ -99,6 +101,13 @@ def status_lines(report: dict[str, Any]) -> list[str]:
             lines.append(f"{count(emails[state], 'email')} {words_}")
     if len(lines) == 1 + (lease is not None) + len(report.get("blocked", {})):
         lines.append("Nothing is waiting.")
+    bounced, bouncing = report.get("addresses_bounced", 0), report.get("subscribers_bouncing", 0)
+    if bounced:  # (not waiting: what the service has stopped doing, and why)
+        lines.append(f"{count(bounced, 'address', 'addresses')} bounced: no booking emails go to "
+                     f"{'it' if bounced == 1 else 'them'} until the booking's address is changed")
+    if bouncing:
+        lines.append(f"{count(bouncing, 'subscriber')} Bouncing: their updates came back undelivered 3 times, so "
+                     "no more go (see the Subscribers list)")
     check = report.get("whole_check")
     if check and check["found"]:  # drift: the change feed lost something (acted on; worth knowing)
         lines.append(f"The lists were last read whole at {check['at']}: the change feed had missed "

@@ -26,7 +26,12 @@ spells a ledger key, an email's outbox key, or a link's purpose.
     campaign          campaign:<update>                         mailing list        mailing list
     unsubscribe, subscribe-confirmed, rejoin-confirmed, topics
                       <command>:<row>:<digest>                  mailing-list pages  mailing list
-    mail-failed       mail-failed:<outbox key>                  outbox, messages    registrations
+    mail-failed       mail-failed:<outbox key>                  outbox, messages,   registrations
+                                                                bounces
+    sent-id           sent-id:<Message-ID hash>                 outbox              bounces
+    bounce-report     bounce-report:<report digest>             bounces             bounces (each report once)
+    bounced           bounced:<address digest>                  bounces             bounces, the outbox's check
+    bouncing          bouncing:<row>:<digest>                   bounces             mailing list
     rejoin-asked      rejoin-asked:<row>                        mailing list        mailing list
     guest-review      guest-review:<row> (a fact, in `records`) guest review        guest review
     erased            erased:<address digest> (in `records`)    erase               erase
@@ -42,6 +47,7 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from coprod.handoffs._base import H, Handoff, Readable, claim
+from coprod.handoffs._bounces import AddressBounces, BounceReport, SentId
 from coprod.handoffs._guests import GuestConfirmed, Invitation, RowGuard
 from coprod.handoffs._keys import mail_keys, records
 from coprod.handoffs._links import (
@@ -86,9 +92,11 @@ __all__ = [
     "REJOIN",
     "SUBSCRIBE_CONFIRM",
     "UNSUBSCRIBE",
+    "AddressBounces",
     "BookedOnline",
     "BookedOnlineIndex",
     "BookingsAsked",
+    "BounceReport",
     "Campaign",
     "CancelRequest",
     "ContactDue",
@@ -105,6 +113,7 @@ __all__ = [
     "Readable",
     "RejoinAsked",
     "RowGuard",
+    "SentId",
     "SessionChanged",
     "StoreForPages",
     "SubscriberDue",

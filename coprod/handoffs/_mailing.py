@@ -33,7 +33,8 @@ class Campaign:
         return entry is not None and entry.status == "done"
 
 
-COMMANDS = ("unsubscribe", "subscribe-confirmed", "rejoin-confirmed", "topics")
+# What subscribers did on the pages, and (`bouncing`) what their address did: 3 hard bounces (coprod/mail/bounces.py)
+COMMANDS = ("unsubscribe", "subscribe-confirmed", "rejoin-confirmed", "topics", "bouncing")
 
 
 @dataclass(frozen=True)

@@ -147,6 +147,7 @@ class MailFailed:
     KIND: ClassVar[str] = "mail-failed"
     MAY_HAVE_GONE: ClassVar[str] = "may have been sent"  # how the reason of an interrupted, uncheckable send starts
     UNDELIVERABLE: ClassVar[str] = "the address cannot take email"  # how the reason of a refused recipient starts
+    BOUNCED: ClassVar[str] = "it came back undelivered"  # how the reason of a hard bounce (an NDR) starts
     message_key: str
     kind: str
     reason: str
@@ -166,6 +167,11 @@ class MailFailed:
     def undeliverable(self) -> bool:
         """The recipient's address was refused: it cannot take email (a bounce says the same)."""
         return self.reason.startswith(self.UNDELIVERABLE)
+
+    @property
+    def bounced(self) -> bool:
+        """A non-delivery report said the address does not exist (or an email was withheld because one did)."""
+        return self.reason.startswith(self.BOUNCED)
 
     def payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = {**self.about, "kind": self.kind, "reason": self.reason[:200]}

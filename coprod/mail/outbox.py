@@ -11,7 +11,11 @@ does nothing), then drained:
 
 The claim (`queued -> sending`) is conditional and made right before the
 request, so a message cancelled meanwhile (an unsubscribe during a drain)
-or taken by another runner is not sent. `sending` is written before the
+or taken by another runner is not sent; nor is one its kind's check
+(`checks`) or the check every message meets (`wanted`: an address that
+bounced) says is no longer wanted. A message that went is recorded under
+the hash its Message-ID is made of (`SentId`), so a non-delivery report
+that names it can be matched to it (coprod/mail/bounces.py). `sending` is written before the
 request goes, so a crash (or a lost answer) leaves the message `sending`;
 it is never sent again blindly. A later drain, once the mailbox has had
 time to file it, looks for it in Sent Items by its Message-ID: found means
@@ -53,7 +57,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from coprod import handoffs
-from coprod.handoffs import MailFailed, mail_keys
+from coprod.handoffs import MailFailed, SentId, mail_keys
 from coprod.mail.payload import from_payload, readable, to_payload
 from coprod.permissions import refusal
 from coprod.store import OutboxEntry, StateStore
@@ -69,6 +73,7 @@ from graph_client import (
     ServiceError,
     ThrottledError,
     TokenError,
+    message_hash,
 )
 
 __all__ = ["BLOCKED", "MAX_ATTEMPTS", "DrainReport", "GraphTransport", "MailBlocked", "MailError", "MailRefused",
@@ -228,6 +233,7 @@ class Outbox:
         self.sleep = sleep
         self.recheck_after = recheck_after
         self.checks: dict[str, StillWanted] = {}  # per kind: asked right before sending, False withdraws it
+        self.wanted: StillWanted | None = None  # asked of every message after its kind's check, likewise
 
     def unused_key(self, key: str) -> str | None:
         """A key to queue a team email under (a brief, a digest): `key` itself if no message has it; if the one
@@ -294,7 +300,10 @@ class Outbox:
                 log.warning("Could not check whether a message was sent: %s", error.detail)
                 continue
             if found:
-                report.recovered += self.store.outbox_set(entry.key, "sent", sent_at=entry.updated, expect="sending")
+                recovered = self.store.outbox_set(entry.key, "sent", sent_at=entry.updated, expect="sending")
+                if recovered:
+                    self._sent(entry)
+                report.recovered += recovered
             elif entry.attempts >= MAX_ATTEMPTS:
                 self._fail(entry, f"not sent after {entry.attempts} attempts", report)
             else:
@@ -322,7 +331,7 @@ class Outbox:
                 report.skipped += 1
                 continue
             check = self.checks.get(claimed.kind)
-            if check is not None and not check(claimed):
+            if (check is not None and not check(claimed)) or (self.wanted is not None and not self.wanted(claimed)):
                 report.cancelled += self.store.outbox_set(claimed.key, "cancelled", expect="sending")
                 continue
             if not self._send(claimed, report):
@@ -333,6 +342,10 @@ class Outbox:
             if progress and report.sent and report.sent % 25 == 0:
                 progress(f"emails: {report.sent} sent, {len(queue) - position - 1} to go")
         return report
+
+    def _sent(self, entry: OutboxEntry) -> None:
+        """Remember which email went under the Message-ID made from its key: a report that it bounced names that."""
+        handoffs.record(self.store, SentId(message_hash(entry.key), entry.key), "done")
 
     def _send(self, entry: OutboxEntry, report: DrainReport) -> bool:
         """Send one claimed message; False when the mailbox says stop for now."""
@@ -367,6 +380,7 @@ class Outbox:
             self._fail(entry, f"could not be built or sent ({type(error).__name__})", report)
             return True
         self.store.outbox_set(entry.key, "sent", sent_at=self.clock(), expect="sending")
+        self._sent(entry)
         report.sent += 1
         report.by_kind[entry.kind] = report.by_kind.get(entry.kind, 0) + 1
         return True

@@ -23,6 +23,7 @@ class ListReport:
     confirmations_sent: int = 0
     subscribed: int = 0
     unsubscribed: int = 0
+    bouncing: int = 0  # set Bouncing: their updates came back undelivered 3 times
     topics_changed: int = 0
     unusable: int = 0
     rejoin_asked: int = 0
@@ -38,6 +39,7 @@ class ListReport:
             (self.confirmations_sent, f"{count(self.confirmations_sent, 'confirmation request')} queued"),
             (self.subscribed, f"{self.subscribed} confirmed"),
             (self.unsubscribed, f"{self.unsubscribed} unsubscribed"),
+            (self.bouncing, f"{count(self.bouncing, 'subscriber')} set to Bouncing (3 updates came back undelivered)"),
             (self.topics_changed, f"{count(self.topics_changed, 'subscriber')} changed their topics"),
             (self.unusable, f"{count(self.unusable, 'row')} with an unusable address"),
             (self.rejoin_asked, f"{count(self.rejoin_asked, 'person', 'people')} who had left asked if they want to "

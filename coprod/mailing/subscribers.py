@@ -5,7 +5,10 @@ the public subscribe page, and from rows admins add. A new one is Pending
 and gets a confirmation email (a signed link, 7 days); only the press of the
 button on the page it opens makes them Subscribed, with ConfirmedAt. Rows an
 admin imports as Subscribed (people who consented before) are kept as they
-are. Nobody Pending or Unsubscribed gets an update.
+are. Nobody Pending, Unsubscribed or Bouncing gets an update: a row is set
+Bouncing when updates to its address have come back undelivered 3 times
+(coprod/mail/bounces.py); asking to join again (a form, a booking) sends it a
+confirmation like anyone's.
 
 Someone who unsubscribed (or whom an admin unsubscribed) is never put back
 by a form anyone can fill in: asking again sends at most one "do you want to
@@ -55,7 +58,8 @@ from graph_client import FieldUpdate, GraphError, OutgoingMail, SharePointLists
 __all__ = ["MailingList"]
 
 log = logging.getLogger("coprod.mailing.subscribers")
-STATUSES = ("Pending", "Subscribed", "Unsubscribed")
+STATUSES = ("Pending", "Subscribed", "Unsubscribed", "Bouncing")
+STOPPED = ("Unsubscribed", "Bouncing")  # rows whose queued updates are withdrawn
 # Rows the service made from what someone typed on a form (the subscribe page, a booking): their name is quoted
 # only once the address is confirmed (issue 24: the council's mailbox must not carry a stranger's words)
 TYPED_SOURCES = ("Website", "Registration")
@@ -184,11 +188,14 @@ class MailingList:
         status = as_text(row.fields.get("Status"), 20)
         wanted: dict[str, Any] = {}
         unsubscribe_, confirm = commands["unsubscribe"].get(subject), commands["subscribe-confirmed"].get(subject)
-        rejoin = commands["rejoin-confirmed"].get(subject)
+        rejoin, bouncing = commands["rejoin-confirmed"].get(subject), commands["bouncing"].get(subject)
         if unsubscribe_ is not None:
             if status != "Unsubscribed":
                 wanted["Status"] = "Unsubscribed"
                 report.unsubscribed += 1
+        elif bouncing is not None and status in ("Subscribed", "Pending"):  # 3 hard bounces: no more updates
+            wanted["Status"] = "Bouncing"
+            report.bouncing += 1
         elif ((confirm is not None and status in ("", "Pending"))
               or (rejoin is not None and status == "Unsubscribed")):  # "rejoin": the button its email's link opened
             wanted |= {"Status": "Subscribed", "ConfirmedAt": _iso(self.clock())}
@@ -200,7 +207,7 @@ class MailingList:
             if status != "Pending":
                 wanted["Status"] = "Pending"
             report.confirmations_sent += self._ask_to_confirm(row, address, subject)
-        if status == "Unsubscribed" or ("Status" in wanted and wanted["Status"] == "Unsubscribed"):
+        if status in STOPPED or wanted.get("Status") in STOPPED:
             self.store.outbox_cancel(mail_keys.UPDATE, f"-{row.item_id}")  # nothing queued still goes
         topics_command = commands["topics"].get(subject)
         if topics_command is not None:
@@ -208,7 +215,7 @@ class MailingList:
             if topics != subscriber_topics(row.fields):
                 wanted["Topics"] = topics
                 report.topics_changed += 1
-        for command in (unsubscribe_, confirm, rejoin, topics_command):
+        for command in (unsubscribe_, confirm, rejoin, topics_command, bouncing):
             if command is not None:
                 handoffs.settle(self.store, command)
         return wanted

@@ -66,6 +66,8 @@ class Notes:
     UNDELIVERABLE = ("This booking was made on our website, and we couldn't email this address, so the place has "
                      "gone to someone else. If it was yours, please book again with an address that works, or "
                      "contact the programme team.")
+    BOUNCED = ("Our email didn't reach this address: it came back undelivered, so we've stopped emailing it. Please "
+               "check the address, or contact the programme team; once it's corrected, our emails go to the new one.")
     EMAIL_UNCERTAIN = ("Our email to you was interrupted while it was being sent, so it may not have reached you. "
                        "If you haven't heard from us, please contact the programme team.")
     BRIEF_FAILED = ("We couldn't send the facilitators' brief for this session. Please check the addresses in "

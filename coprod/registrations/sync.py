@@ -124,6 +124,7 @@ class RegistrationSync:
         self._decided: dict[str, MirrorItem] = {}  # the mirrored registrations this run writes, as decided from
         self._cancel_entries: list[LedgerEntry] = []
         self._undelivered: dict[str, set[str]] = {}  # registration -> addresses an email to it failed for
+        self._bounced: dict[str, set[str]] = {}  # registration -> its addresses that bounced (no more emails)
         self._doubtful: dict[str, set[str]] = {}  # registration -> addresses an email may or may not have reached
         self._session_problems: dict[str, set[str]] = {}  # session -> kinds of message that failed for it
         self._undeliverable: dict[str, set[str]] = {}  # registration -> addresses that cannot take email
@@ -182,12 +183,13 @@ class RegistrationSync:
         """Messages that could not be sent (or prepared): noted on their registration or session while they
         matter. Returns the sessions to decide again because a failure is new since the last run."""
         self._undelivered, self._doubtful, self._session_problems = {}, {}, {}
-        self._undeliverable = {}
+        self._undeliverable, self._bounced = {}, {}
         touched: set[str] = set()
         for entry, failure in MailFailed.every(self.store):
             registration, session = failure.about.get("registration"), failure.about.get("session")
             if registration:
-                target = self._doubtful if failure.uncertain else self._undelivered
+                target = self._doubtful if failure.uncertain else self._bounced if failure.bounced else \
+                    self._undelivered
                 target.setdefault(registration, set()).update(failure.to or ("?",))
                 if failure.undeliverable and failure.kind in ("confirmed", "promoted", "waitlisted"):
                     self._undeliverable.setdefault(registration, set()).update(failure.to)
@@ -210,10 +212,12 @@ class RegistrationSync:
         return self._online is not None and self._online.has(item.group or "", address)
 
     def _note(self, reg_id: str, address: str | None, decision: Decision) -> str:
-        """The StatusNote: the decision's, and a word if an email to this address could not be delivered."""
+        """The StatusNote: the decision's, and a word if an email to this address could not be delivered (or came
+        back: then no more go to it until the address is changed)."""
         if decision.status == "NeedsAttention":
             return decision.note
-        for problems, words in ((self._undelivered, Notes.EMAIL_FAILED), (self._doubtful, Notes.EMAIL_UNCERTAIN)):
+        for problems, words in ((self._bounced, Notes.BOUNCED), (self._undelivered, Notes.EMAIL_FAILED),
+                                (self._doubtful, Notes.EMAIL_UNCERTAIN)):
             failed_to = problems.get(reg_id)
             if failed_to and (address in failed_to or "?" in failed_to):
                 return f"{decision.note} {words}"
