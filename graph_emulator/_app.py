@@ -136,8 +136,8 @@ def create_app(backend: Backend | None = None, *, ca_bundle: str | None = None) 
         {"mime": base64 or "raw": text, "mailbox": optional}`: a message arrives in the mailbox's Inbox (the sender's
         by default) as if from outside. `GET deliveries`: what became of each message the sender sent."""
         action, method = request.path_params["action"], request.method
-        payload = await request.json() if method == "POST" else {}
         try:
+            payload = await request.json() if method == "POST" else {}
             with backend.lock:
                 if (action, method) == ("bounce", "POST"):
                     backend.mail.transport.bounce(str(payload["address"]), str(payload.get("status") or "5.1.1"))

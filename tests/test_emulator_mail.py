@@ -567,6 +567,7 @@ def test_mail_control_calls_say_what_is_wrong(http: httpx.Client) -> None:
     assert http.post("/_emulator/mail/bounce", json={}).status_code == 400
     assert http.post("/_emulator/mail/inbox", json={"raw": "x", "mailbox": "nobody@example.org"}).status_code == 404
     assert http.get("/_emulator/mail/nothing").status_code == 404
+    assert http.post("/_emulator/mail/bounce", content=b"not json").status_code == 400
 
 
 def test_a_lost_answer_fault_carries_the_send_out_then_answers_504(http: httpx.Client, mailbox: str) -> None:
