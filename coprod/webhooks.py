@@ -272,7 +272,7 @@ def _answer(subscriptions: Subscriptions, lists: SharePointLists, signer: Signer
     record = held[name]
     subscription, expires = str(record.get("id")), record.get("expires")
     if "subscriptionRemoved" not in taken:
-        gone = False
+        gone = False  # pragma: no mutate - its one mutant, None, is as false
         if isinstance(expires, (int, float)) and expires - now.timestamp() > RENEW_WITHIN.total_seconds():
             try:
                 if subscriptions.reauthorize(subscription):

@@ -861,13 +861,18 @@ def test_an_answer_that_fails_is_put_back_for_the_next(hooked: Hooked, caplog: p
     hooked.ensure(now)
     before = recorded(hooked)
     gone = hooked.event("Registrations", "subscriptionRemoved")
+    hooked.store.set_checkpoint(f"webhooks.lifecycle.reauthorizationRequired.{gone}", "1")  # came before it
     hooked.emulator.add_fault(path="^/subscriptions$", method="POST", status=400, code="InvalidRequest", count=1)
     with caplog.at_level(logging.WARNING, logger=LOG):
         [line] = hooked.answer(now)
-    assert line.startswith("Registrations: subscriptionRemoved not answered yet: subscribe to list changes: HTTP 400")
+    assert line.startswith("Registrations: reauthorizationRequired and subscriptionRemoved not answered yet: "
+                           "subscribe to list changes: HTTP 400")
     [warned] = messages(caplog)
-    assert warned.startswith("Registrations: could not answer subscriptionRemoved: subscribe to list changes: HTTP 400")
-    assert waiting(hooked.store, "subscriptionRemoved", gone) == "1" and recorded(hooked) == before
+    assert warned.startswith("Registrations: could not answer reauthorizationRequired and subscriptionRemoved: "
+                             "subscribe to list changes: HTTP 400")
+    assert [waiting(hooked.store, event, gone) for event in ("reauthorizationRequired", "subscriptionRemoved")] == [
+        "1", "1"]
+    assert recorded(hooked) == before and hooked.calls(REAUTHORIZE) == []  # removed: made again, not reauthorized
     granted = (now + LIFETIME).replace(microsecond=0)
     assert hooked.answer(now) == [f"Registrations: subscribed until {granted:%d %B %Y}."]
     assert waiting(hooked.store, "subscriptionRemoved", gone) == "" and len(hooked.live()) == 5
@@ -894,6 +899,27 @@ def test_only_recorded_subscriptions_are_answered_and_one_without_a_known_expiry
         "Updates: the list isn't on the site: run `python -m coprod provision` first."]
     assert recorded(hooked)["GuestRequests"] == {"id": guests, "expires": granted.timestamp()}
     assert waiting(hooked.store, "reauthorizationRequired", "broken") == "1"
+
+
+def test_a_renewal_graph_answers_without_an_expiry_is_recorded_as_asked(hooks: SqliteStore) -> None:
+    """subscription-update answers with the subscription, its expirationDateTime among the rest; were it missing,
+    the expiry asked for is what is recorded (as when subscribing)."""
+    from graph_client import Subscription
+
+    class Answers:
+        def renew(self, subscription_id: str, expiration: datetime) -> Subscription:
+            return Subscription(id=subscription_id, resource="sites/s/lists/l")
+
+    now = datetime.fromtimestamp(NOW, UTC)
+    hooks.set_checkpoint(KNOWN, json.dumps({"Sessions": {"id": "sub-1", "expires": NOW + 3600}}))
+    hooks.set_checkpoint("webhooks.lifecycle.reauthorizationRequired.sub-1", "1")
+    lines = webhooks.answer_lifecycle(Answers(), None, hooks, SIGNER, "https://council.example.org", now)  # type: ignore[arg-type]
+    assert lines == [f"Sessions: reauthorized and renewed until {now + LIFETIME:%d %B %Y}."]
+    assert recorded_in(hooks)["Sessions"] == {"id": "sub-1", "expires": (now + LIFETIME).timestamp()}
+
+
+def recorded_in(store: SqliteStore) -> dict[str, Any]:
+    return json.loads(store.get_checkpoint(KNOWN) or "{}")  # type: ignore[no-any-return]
 
 
 def test_subscriptions_are_changed_by_one_instance_at_a_time(hooks: SqliteStore) -> None:
