@@ -201,8 +201,9 @@ def create_app(backend: Backend | None = None, *, ca_bundle: str | None = None) 
         return JSONResponse({"sent": True})
 
     async def control_attendance(request: Request) -> Response:
-        """`{"attendees": [{"email": "..." or null, "name": "...", "seconds": N}]}`: the meeting took place, and
-        Teams made its attendance report (null: someone who joined without signing in)."""
+        """`{"attendees": [{"email": "..." or null, "name": "...", "seconds": N, "role": "Attendee",
+        "user_id": "..."}]}` (`role` and `user_id` optional): the meeting took place, and Teams made its attendance
+        report (null: someone who joined without signing in; `user_id`: the record's `identity.id`)."""
         payload = await request.json()
         attendees = payload.get("attendees") if isinstance(payload, dict) else None
         if not isinstance(attendees, list) or not all(isinstance(a, dict) for a in attendees):
