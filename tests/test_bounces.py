@@ -32,6 +32,7 @@ from coprod.mail.bounces import (
     Report,
     classify,
     read_report,
+    refused,
 )
 from coprod.mail.outbox import Outbox
 from coprod.store import SqliteStore
@@ -70,8 +71,9 @@ class FakeMail:
         self.listed: list[tuple[datetime, str]] = []
         self.read: list[str] = []
         self.list_error: Exception | None = None
+        self.undated: set[str] = set()  # listed without receivedDateTime
 
-    def put(self, raw: bytes, at: float, report_id: str | None = None) -> str:
+    def put(self, raw: bytes, at: float) -> str:
         graph_id = f"AAMk{len(self.inbox)}"
         self.inbox[graph_id] = (raw, at)
         return graph_id
@@ -83,7 +85,8 @@ class FakeMail:
         for graph_id, (_, at) in sorted(self.inbox.items(), key=lambda i: i[1][1]):
             if at >= since.timestamp():
                 yield InboxMessage(id=graph_id, internet_message_id=f"<ndr-{graph_id}@eur.prod.outlook.com>",
-                                   received_date_time=datetime.fromtimestamp(at, UTC))
+                                   received_date_time=None if graph_id in self.undated else
+                                   datetime.fromtimestamp(at, UTC))
 
     def mime(self, graph_id: str) -> bytes:
         self.read.append(graph_id)
@@ -201,6 +204,17 @@ def test_what_is_not_exchanges_report_about_one_email_of_ours_is_not_believed(ch
     assert read_report(change(OFFICE365), SENDER) == why
 
 
+def test_a_recipient_type_and_a_status_are_read_as_rfc_3464_allows() -> None:
+    """The address type in any case, a comment after the status; a status that is not one, or comes after words,
+    is no status."""
+    loose = OFFICE365.replace(b"Final-Recipient: rfc822;", b"Final-Recipient: RFC822 ; ").replace(
+        b"Status: 5.1.1", b"Status: 5.1.1 (bad destination mailbox address)")
+    assert read_report(loose, SENDER) == Report("<0123abcd@council.example.org>",
+                                                (("kijitora@cr3.neko.example", "5.1.1"),))
+    for status in (b"Status: x5.1.1", b"Status: 5.1", b"Status: 5.1.1x"):
+        assert read_report(OFFICE365.replace(b"Status: 5.1.1", status), SENDER) == "no failed address"
+
+
 def test_the_original_may_be_named_by_in_reply_to_alone_or_by_both_when_they_agree() -> None:
     alone = OFFICE365.replace(b"Message-ID:\r\n <0123abcd@council.example.org>", b"X-Nothing: here").replace(
         b"Subject: Undeliverable", b"In-Reply-To: <0123abcd@council.example.org>\r\nSubject: Undeliverable")
@@ -209,6 +223,10 @@ def test_the_original_may_be_named_by_in_reply_to_alone_or_by_both_when_they_agr
     assert read_report(alone, SENDER) == read_report(both, SENDER) == read_report(OFFICE365, SENDER)
     broken = both.replace(b"In-Reply-To:  <0123abcd@council.example.org>", b"In-Reply-To: 0123abcd@council")
     assert read_report(broken, SENDER) == read_report(OFFICE365, SENDER)  # not an id at all: left out
+    attached_only = ndr("<a1@council.example.org>", ("gone@example.org", "5.1.1")).replace(
+        b"In-Reply-To: <a1@council.example.org>\r\n", b"")
+    assert b"In-Reply-To" not in attached_only
+    assert read_report(attached_only, SENDER) == Report("<a1@council.example.org>", (("gone@example.org", "5.1.1"),))
 
 
 @pytest.mark.parametrize(("status", "kind"), [
@@ -247,8 +265,13 @@ def test_a_bookings_bounce_is_noted_on_it_and_its_later_emails_are_withheld(stor
                    "reminder", {"registration": "8"})
     outbox.enqueue(OutgoingMail(key="mail:update-1-9", to=("gone@example.org",), subject="s", text="t"),
                    "update", {"subscriber": "9"})
+    outbox.enqueue(OutgoingMail(key="mail:update-1-10", to=("left@example.org",), subject="s", text="t"),
+                   "update", {"subscriber": "10"})
+    outbox.checks["update"] = lambda entry: entry.payload["about"]["subscriber"] == "9"  # (10 has left the list)
     drained = outbox.drain()
-    assert (drained.sent, drained.cancelled) == (2, 1)
+    assert (drained.sent, drained.cancelled) == (2, 2)  # each kind's check, and then every message's, are asked
+    assert [store.outbox_get(k).status for k in ("mail:update-1-9", "mail:update-1-10")] == [  # type: ignore
+        "sent", "cancelled"]
     assert store.outbox_get("mail:reminder:r7").status == "cancelled"  # type: ignore[union-attr]
     assert handoffs.get(store, MailFailed("mail:reminder:r7", "", "")).payload == {  # type: ignore[union-attr]
         "registration": "7", "session": "3", "kind": "reminder",
@@ -279,6 +302,39 @@ def test_a_bounce_of_an_email_about_neither_only_stops_booking_emails_to_it(stor
     run = looked(store, clock, mail)
     assert (run.read, run.bookings, run.subscribers, store.ledger_list(kind="bouncing")) == (1, 0, 0, [])
     assert AddressBounces.stopped(store) == {SIGNER.digest("gone@example.org")}
+
+
+def test_one_run_counts_every_report_it_reads(store: SqliteStore, clock: Clock) -> None:
+    """Two of each: bookings, subscribers' updates (two subscribers set Bouncing), the mailbox's limit, passing
+    failures, and reports ignored for each reason; one report naming two addresses says what each was."""
+    mail = FakeMail()
+    for n in (1, 2):
+        booking = sent(store, clock, f"mail:message:confirmed:registration-{n}", f"b{n}@example.org",
+                       {"registration": str(n), "session": "3"})
+        mail.put(ndr(booking, (f"b{n}@example.org", "5.1.1")), clock.now)
+        for m in range(HARD_LIMIT):
+            update = sent(store, clock, f"mail:update-{m}-{n}", f"s{n}@example.org", {"subscriber": str(n)},
+                          "update")
+            mail.put(ndr(update, (f"s{n}@example.org", "5.1.10")), clock.now)
+        limit = sent(store, clock, f"mail:limit-{n}", f"l{n}@example.org")
+        mail.put(ndr(limit, (f"l{n}@example.org", "5.1.90")), clock.now)
+        other = sent(store, clock, f"mail:other-{n}", f"o{n}@example.org")
+        mail.put(ndr(other, (f"o{n}@example.org", "4.4.7")), clock.now)
+    mail.put(ndr("<0000@council.example.org>", ("x@example.org", "5.1.1")), clock.now)
+    mail.put(ndr(message_id_for("mail:never-sent", SENDER), ("x@example.org", "5.1.1")), clock.now)
+    outbox = Outbox(store, Transport(), clock=clock, sleep=lambda s: None)
+    outbox.enqueue(OutgoingMail(key="mail:two", to=("f1@example.org", "f2@example.org"), subject="s", text="t"),
+                   "facilitator_brief", {"session": "3"})
+    assert outbox.drain().sent == 1
+    two = mail.put(ndr(message_id_for("mail:two", SENDER), ("f1@example.org", "5.1.1"),
+                       ("f2@example.org", "4.4.7")), clock.now)
+    run = looked(store, clock, mail)
+    assert (run.read, run.bookings, run.subscribers, run.bouncing, run.limit, run.other, run.ignored) == (
+        2 + 2 * HARD_LIMIT + 4 + 2 + 1, 2, 2 * HARD_LIMIT, 2, 2, 3, 2)
+    assert len(store.ledger_list(kind="bouncing")) == 2
+    assert store.ledger_get(BounceReport(f"<ndr-{two}@eur.prod.outlook.com>").key).payload == {  # type: ignore
+        "outcome": "hard 5.1.1, other 4.4.7"}
+    assert {e.status for e in store.ledger_list(kind="bounced")} == {"done"}  # facts, not waiting for anyone
 
 
 @pytest.mark.parametrize(("status", "counted"), [("5.1.90", "limit"), ("4.4.7", "other"), ("5.7.1", "other")])
@@ -334,12 +390,15 @@ def test_a_forged_or_stray_report_changes_nothing(store: SqliteStore, clock: Clo
 
 def test_a_report_about_an_email_that_did_not_go_is_ignored(store: SqliteStore, clock: Clock) -> None:
     sent(store, clock, "mail:other", "a@example.org")  # (something went, so it looks)
-    key = "mail:message:confirmed:registration-7"
+    key, lost = "mail:message:confirmed:registration-7", "mail:message:confirmed:registration-8"
     handoffs.record(store, SentId(message_hash(key), key), "done")  # recorded, but the email is still queued
     store.outbox_add(key, "confirmed", {"to": ["gone@example.org"]}, 1)
+    handoffs.record(store, SentId(message_hash(lost), lost), "done")  # recorded, and no such email at all
     mail = FakeMail()
-    mail.put(ndr(message_id_for(key, SENDER), ("gone@example.org", "5.1.1")), clock.now + 1)
-    assert looked(store, clock, mail).ignored == 1
+    for email in (key, lost):
+        mail.put(ndr(message_id_for(email, SENDER), ("gone@example.org", "5.1.1")), clock.now + 1)
+    run = looked(store, clock, mail)
+    assert (run.read, run.ignored) == (2, 2)
 
 
 # --- each report once ----------------------------------------------------------------------------------
@@ -407,9 +466,12 @@ def test_a_run_that_stopped_after_its_claim_is_taken_over_and_nothing_is_done_tw
     assert store.ledger_get(report_key).status == "sending"  # type: ignore[union-attr]
     store.set_checkpoint(NEXT_LOOK, "0")
     assert bounces(store, mail, clock).run().waiting  # another run may be reading it: left for later
-    clock.now += 301
+    clock.now += 299
     store.set_checkpoint(NEXT_LOOK, "0")
-    assert bounces(store, mail, clock).run().read == 1  # stale: taken over
+    assert bounces(store, mail, clock).run().waiting  # still within the 5 minutes another run may take
+    clock.now += 1
+    store.set_checkpoint(NEXT_LOOK, "0")
+    assert bounces(store, mail, clock).run().read == 1  # 5 minutes untouched: taken over
     digest = SIGNER.digest("gone@example.org")
     half_done = AddressBounces.of(store, digest)
     store.ledger_set(report_key, "sending")  # stopped again, after counting: nothing is counted twice
@@ -469,8 +531,8 @@ def test_it_looks_every_15_minutes_only_for_what_went_in_the_last_two_days_and_n
     assert bounces(store, None, clock).run() == BounceRun()  # mail that goes another way (ACS) is not read here
 
 
-def test_the_checkpoint_moves_to_the_newest_read_or_stops_at_the_first_left_unread(store: SqliteStore,
-                                                                                    clock: Clock) -> None:
+def test_the_checkpoint_moves_to_the_newest_read_or_stops_at_the_first_left_unread(
+        store: SqliteStore, clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
     original = sent(store, clock, "mail:update-1-9", "gone@example.org", {"subscriber": "9"}, "update")
     mail = FakeMail()
     first = mail.put(ndr(original, ("gone@example.org", "4.4.7")), clock.now + 10)
@@ -482,11 +544,19 @@ def test_the_checkpoint_moves_to_the_newest_read_or_stops_at_the_first_left_unre
     assert store.get_checkpoint(SINCE) == str(T0 + 20)
     assert run.line() == "Bounces: 1 non-delivery report read; 1 not a lasting failure (nothing done); more left " \
                          "for the next run."
+    assert caplog.messages == ["A non-delivery report could not be read; tried again next run: read a "
+                               "non-delivery report: HTTP 500 x (request-id none): boom"]
     del mail.fail[second]
     mail.fail[third] = NotFoundError("read a non-delivery report", 404, "ErrorItemNotFound", "gone", None, None)
     run = looked(store, clock, mail)  # (deleted from the Inbox since it was listed: nothing to read)
     assert (run.read, run.waiting, store.get_checkpoint(SINCE)) == (1, False, str(T0 + 30))
     assert mail.read == [first, second, second, third]
+    assert mail.listed[-1][0] == datetime.fromtimestamp(T0 + 20, UTC) - MARGIN  # from the checkpoint
+    mail.undated.add(third)
+    store.ledger_delete(BounceReport(f"<ndr-{third}@eur.prod.outlook.com>").key)
+    del mail.fail[third]
+    assert looked(store, clock, mail).read == 1
+    assert store.get_checkpoint(SINCE) == str(clock.now)  # a report with no time given counts as come now
 
 
 def test_a_run_reads_at_most_its_share_and_leaves_the_rest(store: SqliteStore, clock: Clock,
@@ -502,7 +572,7 @@ def test_a_run_reads_at_most_its_share_and_leaves_the_rest(store: SqliteStore, c
 
 
 def test_without_the_permission_every_run_says_so_in_one_line_and_a_look_that_reads_clears_it(
-        store: SqliteStore, clock: Clock) -> None:
+        store: SqliteStore, clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
     original = sent(store, clock, "mail:message:confirmed:registration-7", "gone@example.org",
                     {"registration": "7", "session": "3"})
     mail = FakeMail()
@@ -516,7 +586,9 @@ def test_without_the_permission_every_run_says_so_in_one_line_and_a_look_that_re
         "that mailbox (docs/permissions.md, section 3); see "
         "https://learn.microsoft.com/graph/api/message-get?view=graph-rest-1.0. Until then, a bounced address is "
         "not noticed: booking emails and updates keep going to it; nothing else waits.")
-    assert store.get_checkpoint(REFUSED) == line.removeprefix("Bounces: not read. ")
+    assert store.get_checkpoint(REFUSED) == line.removeprefix("Bounces: not read. ")  # type: ignore[union-attr]
+    assert caplog.messages == ["read a non-delivery report: HTTP 403 ErrorAccessDenied (request-id none): Access is "
+                               "denied."]
     clock.now += 60  # not time to look again: still said
     assert bounces(store, mail, clock).run().line() == line
     assert (MailFailed.every(store), store.get_checkpoint(SINCE)) == ([], None)
@@ -526,14 +598,20 @@ def test_without_the_permission_every_run_says_so_in_one_line_and_a_look_that_re
     del mail.fail[graph_id]
     assert looked(store, clock, mail).read == 1
     assert store.get_checkpoint(REFUSED) == ""
+    nameless = ForbiddenError("read a non-delivery report", 403, None, "", None, None)
+    assert refused(nameless).startswith("Microsoft 365 would not let the app read the non-delivery reports in the "
+                                        "mailbox's Inbox (403): the app's identity needs")
 
 
-def test_a_listing_that_fails_otherwise_waits_for_the_next_look(store: SqliteStore, clock: Clock) -> None:
+def test_a_listing_that_fails_otherwise_waits_for_the_next_look(store: SqliteStore, clock: Clock,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
     sent(store, clock, "mail:x", "a@example.org")
     mail = FakeMail()
     mail.list_error = GraphResponseError("read the mailbox's non-delivery reports", 503, "x", "busy", None, None)
     run = looked(store, clock, mail)
     assert (run.line(), store.get_checkpoint(SINCE)) == (None, str(clock.now - FIRST_LOOK.total_seconds()))
+    assert caplog.messages == ["Non-delivery reports could not be listed: read the mailbox's non-delivery reports: "
+                               "HTTP 503 x (request-id none): busy"]
 
 
 def test_the_summary_says_each_count_once() -> None:
@@ -551,6 +629,7 @@ def test_an_email_that_went_is_recorded_under_its_message_id_and_a_recovered_one
     key = "mail:message:confirmed:registration-7"
     sent(store, clock, key, "a@example.org")
     assert SentId.key_of(store, message_hash(key)) == key
+    assert store.ledger_get(SentId(message_hash(key)).key).status == "done"  # type: ignore[union-attr]
     assert SentId.key_of(store, message_hash("mail:never")) is None
 
     class Lost(Transport):

@@ -40,10 +40,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email import policy
-from email.message import EmailMessage, Message
+from email import message_from_string, policy
+from email.message import Message
 from email.parser import BytesParser
-from typing import Any, cast
 
 from coprod import handoffs
 from coprod.handoffs import AddressBounces, BounceReport, ListCommand, MailFailed, SentId
@@ -67,7 +66,7 @@ LOOK_EVERY = timedelta(minutes=15)
 FIRST_LOOK = timedelta(days=2)  # how far back the first run looks (Exchange gives up on a message after 2 days)
 MARGIN = timedelta(minutes=10)  # read again behind the checkpoint, for reports Exchange files a little late
 PER_RUN = 200  # reports read whole in one run at most; the rest wait for the next
-_STATUS = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
+_STATUS = re.compile(r"([245]\.\d{1,3}\.\d{1,3})(?:\s.*)?")  # (a comment may follow: "5.1.1 (bad mailbox)")
 # The step's permission, worded as coprod.permissions words the others (its table has no row for it yet).
 STEP = Step("read the non-delivery reports in the mailbox's Inbox", "Mail.Read", ("message-get",),
             "a bounced address is not noticed: booking emails and updates keep going to it; nothing else waits",
@@ -100,20 +99,23 @@ def read_report(raw: bytes, sender: str) -> Report | str:
     """The report in `raw`, or why it is not one we believe: from Exchange's system mailbox at the sender's
     domain, a delivery-status report naming one original Message-ID and at least one failed address."""
     parsed = BytesParser(policy=policy.default).parsebytes(raw)
-    froms = parsed.get_all("From") or []
-    address = froms[0].addresses[0].addr_spec.lower() if len(froms) == 1 and len(froms[0].addresses) == 1 else ""
-    if address != f"{SYSTEM_LOCAL}@{sender.rsplit('@', 1)[-1]}".lower():
+    froms = [value for name, value in parsed.items() if name.lower() == "from"]
+    if [a.addr_spec.lower() for value in froms for a in value.addresses] != [
+            f"{SYSTEM_LOCAL}@{_domain(sender)}".lower()]:
         return "not from Exchange"
-    if parsed.get_content_type() != "multipart/report" or parsed.get_param("report-type") != "delivery-status":
+    report_type = [value for name, value in parsed.get_params() or () if name.lower() == "report-type"]
+    if parsed.get_content_type() != "multipart/report" or [v.lower() for v in report_type] != ["delivery-status"]:
         return "not a delivery report"
-    originals = {_message_id(parsed.get("In-Reply-To"))}
-    failed = []
-    for part in parsed.walk():
+    originals, failed = {_message_id(_header(parsed, "in-reply-to"))}, []
+    for part in parsed.walk():  # (an attached original is a part of its own, with the original's Message-ID)
         kind = part.get_content_type()
+        headers: Message = part
         if kind == "message/delivery-status":
-            failed += _failures(part)
-        elif kind in ("message/rfc822", "text/rfc822-headers"):
-            originals.add(_message_id(_attached(part).get("Message-ID")))
+            failed.extend(_failures(part))
+        elif kind == "text/rfc822-headers":
+            headers = message_from_string(str(part.get_content()))  # the original's headers, as text
+        if part is not parsed:
+            originals.add(_message_id(_header(headers, "message-id")))
     originals.discard("")
     if len(originals) != 1:
         return "not about one message"
@@ -122,28 +124,29 @@ def read_report(raw: bytes, sender: str) -> Report | str:
     return Report(originals.pop(), tuple(failed))
 
 
-def _message_id(value: Any) -> str:
-    found = re.fullmatch(r"\s*(<[^<>\s]+>)\s*", str(value or ""))
+def _domain(address: str) -> str:
+    return re.sub(r"^.*@", "", address)
+
+
+def _header(message: Message, name: str) -> str:
+    """The first field called `name` (given in lower case: field names match in any case), or ""."""
+    return next((str(value) for field_name, value in message.items() if field_name.lower() == name), "")
+
+
+def _message_id(value: str) -> str:
+    found = re.fullmatch(r"\s*(<[^<>\s]+>)\s*", value)
     return found[1] if found else ""
 
 
-def _attached(part: Message) -> Message:
-    """The original (or its headers) a report carries."""
-    payload = part.get_payload()
-    if isinstance(payload, list):
-        return payload[0] if payload and isinstance(payload[0], Message) else EmailMessage()
-    return BytesParser(policy=policy.default).parsebytes(str(payload).encode(), headersonly=True)
-
-
 def _failures(part: Message) -> list[tuple[str, str]]:
-    """(address, status) of each recipient block that failed, as RFC 3464 writes them."""
+    """(address, status) of each recipient block that failed, as RFC 3464 writes them (each block of fields is
+    a part of its own to the parser, after the part itself, which names no recipient)."""
     found = []
-    blocks = part.get_payload()  # (the parser makes each block of fields a Message)
-    for block in cast(list[Message], blocks if isinstance(blocks, list) else []):
-        kind, _, address = str(block.get("Final-Recipient") or "").partition(";")
-        status = _STATUS.match(str(block.get("Status") or "").strip())
-        if kind.strip().lower() == "rfc822" and str(block.get("Action") or "").strip().lower() == "failed" and status:
-            found.append((address.strip().lower(), status[0]))
+    for block in part.walk():
+        recipient = re.fullmatch(r"\s*rfc822\s*;\s*(\S+)\s*", _header(block, "final-recipient").lower())
+        status = _STATUS.fullmatch(_header(block, "status").strip())
+        if recipient and status and _header(block, "action").strip().lower() == "failed":
+            found.append((recipient[1], status[1]))
     return found
 
 
@@ -159,7 +162,7 @@ class BounceRun:
     other: int = 0  # other statuses (a full mailbox, a delay, a block): nothing done
     ignored: int = 0  # not what Exchange sends about an email of ours: nothing done
     waiting: bool = False  # some left for the next run (this one's share read, or one could not be read now)
-    refused: str | None = None  # why reports cannot be read (a missing permission), in plain words
+    refused: str = ""  # why reports cannot be read (a missing permission), in plain words
 
     def line(self) -> str | None:
         """The run's line, or None when there was nothing to read."""
@@ -179,6 +182,11 @@ class BounceRun:
             if n:
                 parts.append(words)
         return "Bounces: " + "; ".join(parts) + "."
+
+
+def _ignored(report: BounceRun, why: str) -> str:
+    report.ignored += 1
+    return f"ignored: {why}"
 
 
 class Bounces:
@@ -219,12 +227,14 @@ class Bounces:
         if mail is None:
             return report
         now = self.clock()
-        report.refused = self.store.get_checkpoint(REFUSED) or None
-        if now < float(self.store.get_checkpoint(NEXT_LOOK) or 0) or (not report.refused and not self._due(now)):
+        report.refused = self.store.get_checkpoint(REFUSED) or ""
+        next_look = self.store.get_checkpoint(NEXT_LOOK)
+        if (next_look and now < float(next_look)) or (not report.refused and not self._due(now)):
             return report  # not yet time, or nothing went that could have come back by now
         self.store.set_checkpoint(NEXT_LOOK, str(now + LOOK_EVERY.total_seconds()))
+        report.refused = ""
         self._read(mail, now, report)
-        self.store.set_checkpoint(REFUSED, report.refused or "")
+        self.store.set_checkpoint(REFUSED, report.refused)
         return report
 
     def _due(self, now: float) -> bool:
@@ -236,12 +246,11 @@ class Bounces:
     def _read(self, mail: Mail, now: float, report: BounceRun) -> None:
         """Every report received since the checkpoint (less MARGIN), oldest first, up to PER_RUN read whole; the
         checkpoint moves on to the first one left unread (or the newest read)."""
-        report.refused = None
         since = float(self.store.get_checkpoint(SINCE) or now - FIRST_LOOK.total_seconds())
         newest, unread = since, None
         try:
             for message in mail.reports_since(datetime.fromtimestamp(since, UTC) - MARGIN,
-                                              f"{SYSTEM_LOCAL}@{self.sender.rsplit('@', 1)[-1]}"):
+                                              f"{SYSTEM_LOCAL}@{_domain(self.sender)}"):
                 received = message.received_date_time.timestamp() if message.received_date_time else now
                 if report.read >= PER_RUN or not self._one(mail, message.internet_message_id or message.id,
                                                            message.id, report):
@@ -250,7 +259,7 @@ class Bounces:
                     break
                 newest = max(newest, received)
         except ForbiddenError as error:
-            log.warning("%s", error)
+            log.warning("%s", error)  # pragma: no mutate - log.warning(error) logs the same text
             report.refused = refused(error)
             return
         except GraphError as error:
@@ -275,7 +284,7 @@ class Bounces:
             return False
         if not handoffs.claim(self.store, BounceReport(report_id), seen):
             return False  # another run took it just now
-        handoffs.put(self.store, BounceReport(report_id, self._act(raw, report_id, report)), "done")
+        handoffs.put(self.store, BounceReport(report_id, self._act(raw, report_id, report)))  # (done)
         report.read += 1
         return True
 
@@ -286,19 +295,18 @@ class Bounces:
         except Exception as error:  # MIME so odd the parser gives up: not a report Exchange wrote
             found = f"unreadable ({type(error).__name__})"
         if isinstance(found, str):
-            report.ignored += 1
-            return f"ignored: {found}"
-        key = SentId.key_of(self.store, found.original.strip("<>").partition("@")[0])
-        entry = self.store.outbox_get(key) if key else None
-        if key is None or entry is None or message_id_for(key, self.sender) != found.original or \
-                entry.status != "sent":
-            report.ignored += 1
-            return "ignored: not an email we sent"
+            return _ignored(report, found)
+        ours = re.fullmatch(r"<([0-9a-f]{40})@[^<>@\s]+>", found.original)  # (what message_id_for makes)
+        key = SentId.key_of(self.store, ours[1]) if ours else None
+        if key is None:
+            return _ignored(report, "not an email we sent")
+        entry = self.store.outbox_get(key)
+        if entry is None or entry.status != "sent" or message_id_for(key, self.sender) != found.original:
+            return _ignored(report, "not an email we sent")
         sent_to = {str(a).lower() for a in entry.payload.get("to") or ()}
         failed = [(address, status) for address, status in found.failed if address in sent_to]
         if not failed:
-            report.ignored += 1
-            return "ignored: not an address that email went to"
+            return _ignored(report, "not an address that email went to")
         kinds = []
         for address, status in failed:
             kind = classify(status)
