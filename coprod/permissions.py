@@ -16,6 +16,7 @@ own (Teams application access policy, guest invite settings) are told apart by G
     users         User.Read.All                      a read               user-list
     sent-items    Mail.ReadBasic.All (Exchange)      a read               mailfolder-list-messages
     send          Mail.Send (Exchange)               the token            user-sendmail
+    bounces       Mail.Read (Exchange; optional)     a read               message-get
     meetings      OnlineMeetings.ReadWrite.All       a read, the token    onlinemeeting-createorget, ...
                   + a Teams application access policy for the organiser
     attendance    OnlineMeetingArtifact.Read.All     the token            meetingattendancereport-list, ...
@@ -88,6 +89,10 @@ STEPS: dict[str, Step] = {  # in the order `check` shows them
     "send": Step("send email as the team's mailbox", "Mail.Send", ("user-sendmail",),
                  "every email stays queued; none is lost or sent twice, and they go once it is fixed",
                  untried="sending an email would change something", exchange="Application Mail.Send"),
+    "bounces": Step("read the non-delivery reports in the mailbox's Inbox", "Mail.Read", ("message-get",),
+                    "a bounced address is not noticed: booking emails and updates keep going to it; nothing else "
+                    "waits", "optional: a report's delivery status is in its content", "read",
+                    wider=("Mail.ReadWrite",), exchange="Application Mail.Read", optional=True),
     "meetings": Step("create Teams meetings for the organiser", "OnlineMeetings.ReadWrite.All",
                      ("onlinemeeting-createorget", "onlinemeeting-update", "onlinemeeting-delete"),
                      "sessions get no Teams meeting, and confirmations (which carry the join link) wait",

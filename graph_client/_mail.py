@@ -214,6 +214,12 @@ class Mail:
                                       params=query):
             yield from page.value
 
+    def any_message_id(self) -> str | None:
+        """The id of one message in the mailbox (any folder), or None when it holds none: one small read."""
+        page = self.client.get("read the mailbox's messages", f"/users/{self.sender}/messages", Page[Message],
+                               params={"$top": "1", "$select": "id"})
+        return page.value[0].id if page.value else None
+
     def mime(self, message_id: str) -> bytes:
         """One message whole, as MIME (`$value`): Mail.Read."""
         return self.client.send("read a non-delivery report", "GET",

@@ -148,7 +148,7 @@ def site_role_covers(granted: str | None, needed: str) -> bool:
 # Sites.Manage.All is for provisioning only, User.DeleteRestore.All (optional) for deleting the guest accounts it
 # invited; the runs need the rest.
 ALL_ROLES = ("Sites.ReadWrite.All", "Sites.Manage.All", "User.Read.All", "User.Invite.All",
-             "GroupMember.ReadWrite.All", "User.DeleteRestore.All", "Mail.Send", "Mail.ReadBasic.All",
+             "GroupMember.ReadWrite.All", "User.DeleteRestore.All", "Mail.Send", "Mail.ReadBasic.All", "Mail.Read",
              "OnlineMeetings.ReadWrite.All", "OnlineMeetingArtifact.Read.All")
 
 

@@ -24,7 +24,7 @@ from coprod.run import run_once
 from coprod.runtime import Services
 from coprod.status import blocked, status, status_lines
 from graph_client import Mail, message_id_for
-from graph_emulator import EmulatorServer
+from graph_emulator import ALL_ROLES, EmulatorServer
 from graph_emulator._ndr import Failure, build_ndr, system_sender
 from tests.conftest import OffsetClock
 
@@ -67,6 +67,7 @@ class Hub:
 
 @pytest.fixture
 def hub(emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock) -> Iterator[Hub]:
+    emulator.backend.identity.set_roles([role for role in ALL_ROLES if role != "Mail.Read"])  # not tenant-wide:
     emulator.backend.tenant.update({"exchange_app_roles": ["Mail.Read"]})  # the sending mailbox's content, alone
     emulator.backend.mail.transport.bounce(GONE, "5.1.1")
     settings = load_settings(env | {"COPROD_PUBLIC_URL": "https://coprod.example.org",

@@ -17,6 +17,7 @@ from config import LISTS, ListSchema, Settings
 from coprod.check._report import FAIL, OK, OPTIONAL, SKIP, Preflight, capital
 from coprod.permissions import STEPS, needs
 from graph_client import (
+    BadRequestError,
     Directory,
     ForbiddenError,
     GraphClient,
@@ -30,6 +31,7 @@ from graph_client import (
 __all__ = ["CHECKS", "Tenant"]
 
 NO_MEETING = "https://teams.microsoft.com/l/meetup-join/coprod-check"  # a join link no meeting has
+NO_MESSAGE = "AAMkAGNvcHJvZC1jaGVjaw"  # a message id no message has
 _PROVISION = "run `python -m coprod provision` (it adds what is missing and keeps what is there)"
 _IDS = "see docs/permissions.md, 'Finding the ids'"
 
@@ -192,6 +194,32 @@ def _send(tenant: Tenant) -> None:
         report.granted("Sending", "send", roles)
 
 
+def _bounces(tenant: Tenant) -> None:
+    """Reading a message whole (`$value`, as the non-delivery reports are read): one in the mailbox, or, when it
+    holds none yet, one that is not there (an app that may read answers 404 or 400, one that may not 403: the
+    permission is checked on the mailbox before the message is looked for; `rehearse` shows it on a real one).
+    Optional: without it, a `!` with what to grant."""
+    if not tenant.sender or tenant.settings.mail_transport == "acs":
+        return
+    mail = Mail(tenant.graph, tenant.settings.sender)
+    what = "Bounces (non-delivery reports)"
+    try:
+        found = mail.any_message_id()
+        mail.mime(found or NO_MESSAGE)
+    except ForbiddenError:
+        tenant.report.add(OPTIONAL, what, "refused: the app cannot read the mailbox's messages (optional)",
+                          capital(needs("bounces")), step="bounces")
+        return
+    except (NotFoundError, BadRequestError) as error:
+        if found is not None:  # a message the mailbox listed, and then could not give
+            tenant.report.failure(what, "bounces", error)
+            return
+    except GraphError as error:
+        tenant.report.failure(what, "bounces", error)
+        return
+    tenant.report.add(OK, what, "readable (a bounced address is noticed, and emailed no more)", step="bounces")
+
+
 def _meetings(tenant: Tenant) -> None:
     if not tenant.organiser:
         return
@@ -237,6 +265,7 @@ CHECKS: dict[str, Callable[[Tenant], None]] = {
     "users": _users,
     "sent-items": _sent_items,
     "send": _send,
+    "bounces": _bounces,
     "meetings": _meetings,
     "attendance": _attendance,
     "group": _group,

@@ -47,7 +47,7 @@ from email.parser import BytesParser
 from coprod import handoffs
 from coprod.handoffs import AddressBounces, BounceReport, ListCommand, MailFailed, SentId
 from coprod.links import Signer
-from coprod.permissions import Step
+from coprod.permissions import STEPS
 from coprod.store import OutboxEntry, StateStore
 from coprod.words import count
 from graph_client import ForbiddenError, GraphError, Mail, NotFoundError, message_id_for
@@ -67,10 +67,7 @@ FIRST_LOOK = timedelta(days=2)  # how far back the first run looks (Exchange giv
 MARGIN = timedelta(minutes=10)  # read again behind the checkpoint, for reports Exchange files a little late
 PER_RUN = 200  # reports read whole in one run at most; the rest wait for the next
 _STATUS = re.compile(r"([245]\.\d{1,3}\.\d{1,3})(?:\s.*)?")  # (a comment may follow: "5.1.1 (bad mailbox)")
-# The step's permission, worded as coprod.permissions words the others (its table has no row for it yet).
-STEP = Step("read the non-delivery reports in the mailbox's Inbox", "Mail.Read", ("message-get",),
-            "a bounced address is not noticed: booking emails and updates keep going to it; nothing else waits",
-            shown="read", wider=("Mail.ReadWrite",), exchange="Application Mail.Read", optional=True)
+STEP = STEPS["bounces"]  # the permission reading the reports takes
 
 
 def refused(error: ForbiddenError) -> str:
