@@ -226,3 +226,23 @@ def test_without_mail_read_each_run_says_so_in_one_line_and_everything_else_goes
                                        "registration; no more emails to that address)."]
     assert hub.field("Registrations", gone, "StatusNote") == f"{Notes.CONFIRMED} {Notes.BOUNCED}"
     assert hub.field("Registrations", kept, "StatusNote") == Notes.CONFIRMED
+
+
+def test_export_shows_an_address_bounce_record_and_erase_empties_it(hub: Hub) -> None:
+    """What the service keeps of an address's bounces is theirs: `export` shows it, `erase` empties it (the key keeps
+    only the keyed digest, as every record about them does)."""
+    from coprod.dataprotection import export
+    from coprod.erasure import erase
+
+    session = hub.session()
+    hub.register(session, "Gone Person", GONE)
+    hub.run()
+    hub.run()  # the report read
+    digest = hub.services.signer.digest(GONE)
+    [entry] = [e for e in export(hub.services, GONE.upper())["state"]["handoffs"] if e["kind"] == "bounced"]
+    assert entry["key"] == f"bounced:{digest}" and entry["payload"]["hard"] == 1
+    erase(hub.services, GONE)
+    held = hub.services.store.ledger_get(f"bounced:{digest}")
+    assert held is None or held.payload == {"erased": True}
+    assert [e for e in export(hub.services, GONE)["state"]["handoffs"] if e["kind"] == "bounced" and
+            e["payload"].get("hard")] == []

@@ -197,6 +197,25 @@ class TestAnAddressThatCannotTakeEmail:
         assert programme.field("Registrations", bea, "Status") == "Confirmed"
         assert [m.subject for m in programme.mail_to("bea@example.org")] == ["Your place is booked: Carers' drop-in"]
 
+    def test_a_public_booking_whose_address_bounces_gives_its_place_to_the_next_person(
+            self, programme: Programme, emulator: EmulatorServer) -> None:
+        """Exchange takes the email (202), then a non-delivery report says the address does not exist (5.1.1): as
+        definite as Graph refusing the recipient twice, so the place goes at once (coprod/mail/bounces.py)."""
+        emulator.backend.mail.transport.bounce("made.up@example.org", "5.1.1")
+        session = programme.session("Carers' drop-in", soon(3), capacity=1)
+        programme.run()
+        made_up = self.book(programme, session, "made.up@example.org", "192.0.2.1")
+        programme.run()  # confirmed; its confirmation goes, and comes back undelivered
+        assert programme.field("Registrations", made_up, "Status") == "Confirmed"
+        bea = self.book(programme, session, "bea@example.org", "192.0.2.2", "Bea")  # would be on the waiting list
+        for _ in range(2):  # the reports are looked for once what was sent is a quarter of an hour old
+            programme.run(minutes=20)
+            emulator.backend.offset = programme.clock.offset  # (the tenant's clock keeps up)
+        programme.run()
+        assert programme.field("Registrations", made_up, "Status") == "Cancelled"
+        assert programme.field("Registrations", bea, "Status") == "Confirmed"
+        assert [m.subject for m in programme.mail_to("bea@example.org")] == ["Your place is booked: Carers' drop-in"]
+
     def test_a_recipient_refused_once_is_tried_again_and_keeps_its_place(self, programme: Programme,
                                                                          emulator: EmulatorServer) -> None:
         """Graph has been reported to refuse a good recipient once (msgraph-sdk-dotnet issue 1891)."""

@@ -25,8 +25,8 @@ checked again each run, and after UNCHECKED_LIMIT (a day) it is settled as
 `failed` with "may have been sent": never sent again, since a second copy
 is worse than a doubt the team can see (and clear up by phone).
 
-A 403 on sending (no Mail.Send, or an Exchange application access policy
-that leaves the mailbox out) is the mailbox's, not the message's: nothing
+A 403 on sending (no Mail.Send, or an Exchange RBAC for Applications scope,
+or an older application access policy, that leaves the mailbox out) is the mailbox's, not the message's: nothing
 was sent, the message goes back to the queue with its attempt given back,
 the drain stops, and the reason is kept (`BLOCKED`) for the run's summary
 and `status` until a send succeeds. Each run tries one message, so mail

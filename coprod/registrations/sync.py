@@ -191,7 +191,8 @@ class RegistrationSync:
                 target = self._doubtful if failure.uncertain else self._bounced if failure.bounced else \
                     self._undelivered
                 target.setdefault(registration, set()).update(failure.to or ("?",))
-                if failure.undeliverable and failure.kind in ("confirmed", "promoted", "waitlisted"):
+                if (failure.undeliverable or failure.bounced) and failure.kind in ("confirmed", "promoted",
+                                                                                   "waitlisted"):
                     self._undeliverable.setdefault(registration, set()).update(failure.to)
             elif session:
                 self._session_problems.setdefault(session, set()).add(failure.kind)
@@ -202,9 +203,10 @@ class RegistrationSync:
         return touched
 
     def _released(self, item: MirrorItem) -> bool:
-        """A booking made on the public pages whose address cannot take email (refused as a recipient, or
-        bounced): nobody can be told of the place, and a made-up address must not hold it, so it goes to the
-        next person. An officer's booking, or one whose address was corrected since, keeps its place."""
+        """A booking made on the public pages whose address cannot take email (refused as a recipient in two runs,
+        or a non-delivery report said it does not exist): nobody can be told of the place, and a made-up address
+        must not hold it, so it goes to the next person. An officer's booking, or one whose address was corrected
+        since, keeps its place."""
         failed_to = self._undeliverable.get(item.item_id)
         address = normalise_email(item.fields.get("Email"))
         if not failed_to or address is None or address not in failed_to or item.fields.get("Status") not in HELD:
