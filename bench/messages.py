@@ -4,10 +4,13 @@ mailbox's send limit on, on a compressed clock.
     python bench/messages.py [--count 1000] [--compression 100] [--update]
 
 The emulator enforces 30 messages per window per mailbox (Exchange Online:
-a minute) with 429 and Retry-After; the compression shrinks the minute (100:
-0.6 s) for the emulator and the outbox alike. Prints the sustained rate as a
-share of the limit (goal: at least 95%: messages per full window, averaged)
-and the 429s met (goal: 0). Each confirmation is a real one: rendered from
+a minute) as Exchange does: it takes every message (202), and holds back
+those past the limit, which arrive late; the compression shrinks the minute
+(100: 0.6 s) for the emulator and the outbox alike. Prints the sustained rate
+as a share of the limit (goal: at least 95%: messages per full window,
+averaged), the messages Exchange held back (goal: 0: the outbox keeps under the
+limit, so nobody's email is late) and the 429s met (Graph's own request rate
+and concurrency: goal 0). Each confirmation is a real one: rendered from
 the templates with its calendar file, sent as MIME through sendMail.
 """
 
@@ -87,6 +90,8 @@ def main() -> None:
             took = time.time() - began
             times = sorted(t - began for t in services.store.outbox_send_times(began - 1))
         refused = emulator.log()["by_status"].get("429", 0)
+        delivered = emulator.call("GET", "/_emulator/mail/deliveries")
+        late = sum(1 for d in delivered["deliveries"] if d["late"]) + int(delivered["waiting"])
     full_windows = int(times[-1] // window)
     per_window = [sum(1 for t in times if k * window <= t < (k + 1) * window) for k in range(full_windows)]
     share = statistics.mean(per_window) / PER_WINDOW if per_window else 0.0
@@ -96,6 +101,7 @@ def main() -> None:
           f"= {share:.1%} of the limit   [goal: >= 95%]")
     print(f"fewest in a full window: {min(per_window)}, most in any window: "
           f"{max(sum(1 for u in times if t <= u < t + window) for t in times)}   [the limit: {PER_WINDOW}]")
+    print(f"held back by Exchange past the limit (delivered late): {late}   [goal: 0]")
     print(f"429s met: {refused} from the emulator, {report.throttled} seen by the outbox   [goal: 0]")
 
 

@@ -74,7 +74,8 @@ class Transport:
         self._day: dict[str, deque[tuple[float, int]]] = {}  # mailbox -> (time, recipients) sent, for the day
         self._requests: dict[str, deque[float]] = {}
         self._busy: dict[str, deque[float]] = {}  # mailbox -> when each request in progress ends
-        self._queue: list[tuple[float, int, str, SentMessage]] = []  # (deliver at, order, mailbox, message)
+        # (deliver at, order, mailbox, message, when it was submitted)
+        self._queue: list[tuple[float, int, str, SentMessage, float]] = []
         self._order = 0
         self.set_limit(enabled=False)
 
@@ -151,7 +152,7 @@ class Transport:
                 at = max(now, rate[-self.limit["per_window"]] + self.limit["window_seconds"])
             rate.append(at)
         self._order += 1
-        heapq.heappush(self._queue, (at, self._order, mailbox, message))
+        heapq.heappush(self._queue, (at, self._order, mailbox, message, now))
         return None
 
     def due(self) -> list[tuple[str, bytes, float]]:
@@ -159,13 +160,13 @@ class Transport:
         now = self.clock()
         reports = []
         while self._queue and self._queue[0][0] <= now:
-            at, _, mailbox, message = heapq.heappop(self._queue)
+            at, _, mailbox, message, submitted = heapq.heappop(self._queue)
             failed = []
             for address in dict.fromkeys(message.recipients):
                 status = self.bouncing.get(address.lower())
                 outcome = "delivered" if status is None else "bounced"
-                self.deliveries.append(Delivery(message.internet_message_id, mailbox, address, message.sent_at, at,
-                                                outcome, status or "2.0.0"))
+                self.deliveries.append(Delivery(message.internet_message_id, mailbox, address, submitted, at,
+                                                outcome, status or "2.0.0"))  # (late: held past the rate)
                 if status is not None:
                     failed.append(Failure(address, status))
             if failed:
@@ -175,4 +176,4 @@ class Transport:
 
     def waiting(self, mailbox: str) -> int:
         """Messages of the mailbox still held back by the message rate."""
-        return sum(1 for _, _, box, _ in self._queue if box == mailbox)
+        return sum(1 for _, _, box, _, _ in self._queue if box == mailbox)
