@@ -64,6 +64,7 @@ class TestAppRoles:
 
     def test_mail_readbasic_lists_sent_items_but_not_a_messages_content(self, http: httpx.Client,
                                                                          emulator: EmulatorServer) -> None:
+        grant_roles(http, emulator.env(), [role for role in ALL_ROLES if role != "Mail.Read"])
         mailbox = emulator.backend.sender.id
         http.post(f"/v1.0/users/{mailbox}/sendMail", json={"message": {
             "subject": "Hi", "body": {"contentType": "Text", "content": "x"},
