@@ -7,10 +7,10 @@ It imports nothing from the service, so it runs and is tested alone:
         settings = emulator.env()   # the M365_* variables
 """
 
-from graph_emulator._app import create_app
-from graph_emulator._backend import Backend
-from graph_emulator._faults import FaultRule
-from graph_emulator._permissions import ALL_ROLES, TenantPolicy
-from graph_emulator._server import EmulatorServer
+from graph_emulator.core.app import create_app
+from graph_emulator.core.backend import Backend
+from graph_emulator.core.faults import FaultRule
+from graph_emulator.core.permissions import ALL_ROLES, TenantPolicy
+from graph_emulator.core.server import EmulatorServer
 
 __all__ = ["ALL_ROLES", "Backend", "EmulatorServer", "FaultRule", "TenantPolicy", "create_app"]

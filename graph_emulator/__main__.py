@@ -9,7 +9,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from graph_emulator._server import EmulatorServer
+from graph_emulator.core.server import EmulatorServer
 
 
 def main(argv: list[str] | None = None) -> int:

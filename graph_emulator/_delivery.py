@@ -31,8 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from graph_emulator._errors import GraphFault
 from graph_emulator._ndr import Failure, build_ndr
+from graph_emulator.core.errors import GraphFault
 
 if TYPE_CHECKING:
     from graph_emulator._mail import SentMessage

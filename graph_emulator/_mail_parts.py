@@ -20,7 +20,7 @@ from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime, formataddr, getaddresses
 from typing import Any
 
-from graph_emulator._errors import GraphFault, bad_request
+from graph_emulator.core.errors import GraphFault, bad_request
 
 __all__ = ["FILE_ATTACHMENT", "SentAttachment", "addresses", "body", "build_mime", "check_recipients", "content",
            "custom_headers", "extended_properties", "json_attachments", "mime_attachments", "opaque", "recipients"]

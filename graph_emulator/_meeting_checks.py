@@ -9,7 +9,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from graph_emulator._errors import GraphFault, bad_request
+from graph_emulator.core.errors import GraphFault, bad_request
 
 if TYPE_CHECKING:
     from graph_emulator._meetings import Meeting

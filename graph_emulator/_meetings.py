@@ -53,7 +53,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from graph_emulator._errors import GraphFault, bad_request
 from graph_emulator._meeting_checks import (
     TICKS_PER_SECOND,
     attendees,
@@ -64,6 +63,7 @@ from graph_emulator._meeting_checks import (
     parse_datetime,
     participants_object,
 )
+from graph_emulator.core.errors import GraphFault, bad_request
 
 __all__ = ["JOINERS", "Meeting", "Meetings", "format_ticks", "organizer_of", "parse_datetime"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from graph_emulator._backend import Backend
-from graph_emulator._errors import GraphFault, bad_request
-from graph_emulator._http import Call, Reply, Route, parse_select
+from graph_emulator.core.backend import Backend
+from graph_emulator.core.errors import GraphFault, bad_request
+from graph_emulator.core.http import Call, Reply, Route, parse_select
 
 __all__ = ["sharepoint_routes"]
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from graph_emulator._backend import Backend
-from graph_emulator._http import Call, Reply, Route
+from graph_emulator.core.backend import Backend
+from graph_emulator.core.http import Call, Reply, Route
 
 __all__ = ["subscription_routes"]
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from graph_emulator._errors import GraphFault, bad_request, not_found
-from graph_emulator._permissions import SITE_ROLES, SITE_ROLES_ON_CREATE
+from graph_emulator.core.errors import GraphFault, bad_request, not_found
+from graph_emulator.core.permissions import SITE_ROLES, SITE_ROLES_ON_CREATE
 
 __all__ = ["SPItem", "SPList", "SharePoint", "Site", "iso"]
 

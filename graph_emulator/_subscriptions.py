@@ -46,7 +46,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from graph_emulator._errors import GraphFault
+from graph_emulator.core.errors import GraphFault
 
 __all__ = ["LIST_MAX_MINUTES", "REAUTHORIZE_AGAIN", "REAUTHORIZE_BEFORE", "Subscription", "Subscriptions"]
 

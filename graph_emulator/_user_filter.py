@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from graph_emulator._errors import GraphFault
+from graph_emulator.core.errors import GraphFault
 
 __all__ = ["Predicate", "compile_user_filter"]
 

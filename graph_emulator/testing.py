@@ -23,9 +23,9 @@ from typing import Any
 
 import httpx
 
-from graph_emulator._app import create_app
-from graph_emulator._backend import Backend
-from graph_emulator._serving import BackgroundServer  # any ASGI app (a test's own fake) on loopback, in a thread
+from graph_emulator.core.app import create_app
+from graph_emulator.core.backend import Backend
+from graph_emulator.core.serving import BackgroundServer  # any ASGI app (a test's own fake) on loopback, in a thread
 
 __all__ = ["IN_PROCESS_BASE", "AsgiTransport", "BackgroundServer", "InProcessToken", "InProcessTransport"]
 

@@ -54,7 +54,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from graph_emulator._tls import TlsFiles, make_tls_files
+from graph_emulator.core.tls import TlsFiles, make_tls_files
 from graph_emulator.testing import BackgroundServer
 
 __all__ = ["AcsEmailState", "AcsError", "AcsFake", "SentAttachment", "SentEmail", "Served"]

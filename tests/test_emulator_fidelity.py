@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from graph_emulator import ALL_ROLES, EmulatorServer
-from graph_emulator._app import graph_service
-from graph_emulator._permissions import need_for
+from graph_emulator.core.app import graph_service
+from graph_emulator.core.permissions import need_for
 from tests.conftest import grant_roles
 
 

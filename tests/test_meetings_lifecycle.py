@@ -20,7 +20,7 @@ from coprod.registrations.sync import RegistrationSync
 from coprod.runtime import Services
 from coprod.store import StateStore
 from graph_emulator import EmulatorServer
-from graph_emulator._faults import LogEntry
+from graph_emulator.core.faults import LogEntry
 from tests.conftest import OffsetClock
 from tests.test_sessions_and_messages import Programme, soon
 

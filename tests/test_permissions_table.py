@@ -4,7 +4,7 @@ Microsoft publishes the permissions each Graph path takes, least privileged mark
 `permissions/new/permissions.json` of the microsoftgraph/microsoft-graph-devx-content repository (Graph Explorer
 and Dev Proxy read it). Each emulator route must take exactly the application permissions that file lists for
 its path, except where a difference is named below with its reason. A route Microsoft's file changes, or a row of
-`graph_emulator/_permissions.py` someone edits, fails here until the two agree again or the difference is named;
+`graph_emulator/core/permissions.py` someone edits, fails here until the two agree again or the difference is named;
 an exception nothing needs any more fails too.
 
 Microsoft's file is not copied into this repository (it is theirs, and it changes weekly). Download it from
@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 
 from graph_emulator import Backend
-from graph_emulator._app import graph_service
-from graph_emulator._permissions import Need, need_for
+from graph_emulator.core.app import graph_service
+from graph_emulator.core.permissions import Need, need_for
 
 SOURCE = Path(os.environ.get("COPROD_GRAPH_PERMISSIONS") or
               Path(__file__).resolve().parent.parent.parent / "shared" / "graph-permissions.json")
@@ -89,7 +89,7 @@ REFUSED = {
         "group half",
 }
 
-# Ways a route is reached beyond the token's roles (`_check_permission` in graph_emulator/_http.py).
+# Ways a route is reached beyond the token's roles (`_check_permission` in graph_emulator/core/http.py).
 BEYOND_THE_TOKEN = {
     "Sites.Selected": "with a grant on the site, as Microsoft's overview of selected permissions says; the file lists "
                       "Sites.Selected only for document set versions",

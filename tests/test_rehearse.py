@@ -29,8 +29,8 @@ from coprod.runtime import Services
 from coprod.store import SqliteStore
 from coprod.webhooks import receive
 from graph_emulator import EmulatorServer
-from graph_emulator._faults import FaultRule
-from graph_emulator._permissions import ALL_ROLES
+from graph_emulator.core.faults import FaultRule
+from graph_emulator.core.permissions import ALL_ROLES
 from graph_emulator.testing import BackgroundServer
 from tests.conftest import SIGNING_KEY
 

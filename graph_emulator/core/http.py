@@ -3,7 +3,7 @@
 `GraphService.serve(call)` is the one entry point for every Graph request,
 plain or `$batch`: it checks the bearer token, draws injected faults, routes
 to a resource handler, shapes errors like Graph and logs the request. The
-Starlette app (`_app.py`) and the in-process transport (`testing.py`) both
+Starlette app (`app.py`) and the in-process transport (`testing.py`) both
 call it, so the emulator behaves the same over HTTPS and in-process.
 """
 
@@ -20,10 +20,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from graph_emulator._backend import Backend
-from graph_emulator._errors import GraphFault, bad_request
-from graph_emulator._faults import LogEntry
-from graph_emulator._permissions import denied_error, need_for, site_role_covers
+from graph_emulator.core.backend import Backend
+from graph_emulator.core.errors import GraphFault, bad_request
+from graph_emulator.core.faults import LogEntry
+from graph_emulator.core.permissions import denied_error, need_for, site_role_covers
 
 __all__ = ["JSON_TYPE", "MAX_BATCH", "Call", "GraphService", "Handler", "Reply", "Route", "error_body", "parse_select"]
 

@@ -1,6 +1,6 @@
 """The whole emulated tenant: identity, SharePoint, directory, mail, meetings, faults and the request log.
 
-Plain Python with no HTTP in it; `_app.py` is the thin HTTP layer in front.
+Plain Python with no HTTP in it; `app.py` is the thin HTTP layer in front.
 `reset()` puts everything back to a fresh tenant with the programme's site,
 the organiser, the sending mailbox and the guest group.
 """
@@ -12,14 +12,14 @@ import time
 from collections.abc import Callable
 
 from graph_emulator._directory import Directory, Group, User
-from graph_emulator._errors import GraphFault
-from graph_emulator._faults import Faults, RequestLog
 from graph_emulator._identity import Identity
 from graph_emulator._mail import Mailboxes
 from graph_emulator._meetings import Meetings
-from graph_emulator._permissions import ALL_ROLES, TenantPolicy
 from graph_emulator._sharepoint import SharePoint, Site
 from graph_emulator._subscriptions import Subscriptions
+from graph_emulator.core.errors import GraphFault
+from graph_emulator.core.faults import Faults, RequestLog
+from graph_emulator.core.permissions import ALL_ROLES, TenantPolicy
 
 __all__ = ["Backend"]
 

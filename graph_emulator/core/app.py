@@ -1,7 +1,7 @@
 """The ASGI app (Starlette): the token authority, Graph (`/v1.0`) and the control API on one origin.
 
 Thin on purpose: every Graph request goes to `GraphService.serve` (in
-`_http.py`), the same entry point the in-process transport uses.
+`http.py`), the same entry point the in-process transport uses.
 """
 
 from __future__ import annotations
@@ -19,16 +19,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as StarletteRoute
 
-from graph_emulator._backend import Backend
-from graph_emulator._errors import GraphFault
-from graph_emulator._faults import FaultRule
-from graph_emulator._http import Call, GraphService, encode_body, error_body
 from graph_emulator._identity import OAuthError
 from graph_emulator._routes_directory import directory_routes
 from graph_emulator._routes_mail import mail_routes
 from graph_emulator._routes_meetings import meeting_routes
 from graph_emulator._routes_sharepoint import sharepoint_routes
 from graph_emulator._routes_subscriptions import subscription_routes
+from graph_emulator.core.backend import Backend
+from graph_emulator.core.errors import GraphFault
+from graph_emulator.core.faults import FaultRule
+from graph_emulator.core.http import Call, GraphService, encode_body, error_body
 
 __all__ = ["authority_answer", "create_app", "graph_service"]
 

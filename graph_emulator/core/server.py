@@ -10,11 +10,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from graph_emulator._app import create_app
-from graph_emulator._backend import Backend
-from graph_emulator._faults import FaultRule
-from graph_emulator._serving import BackgroundServer
-from graph_emulator._tls import TlsFiles, make_tls_files
+from graph_emulator.core.app import create_app
+from graph_emulator.core.backend import Backend
+from graph_emulator.core.faults import FaultRule
+from graph_emulator.core.serving import BackgroundServer
+from graph_emulator.core.tls import TlsFiles, make_tls_files
 
 __all__ = ["EmulatorServer"]
 
