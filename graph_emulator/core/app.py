@@ -19,7 +19,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as StarletteRoute
 
-from graph_emulator._identity import OAuthError
 from graph_emulator._routes_directory import directory_routes
 from graph_emulator._routes_mail import mail_routes
 from graph_emulator._routes_meetings import meeting_routes
@@ -29,27 +28,15 @@ from graph_emulator.core.backend import Backend
 from graph_emulator.core.errors import GraphFault
 from graph_emulator.core.faults import FaultRule
 from graph_emulator.core.http import Call, GraphService, encode_body, error_body
+from graph_emulator.identity.routes import authority_answer
 
-__all__ = ["authority_answer", "create_app", "graph_service"]
+__all__ = ["create_app", "graph_service"]
 
 
 def graph_service(backend: Backend) -> GraphService:
     """Every Graph resource the emulator serves, over one backend."""
     return GraphService(backend, [*sharepoint_routes(backend), *directory_routes(backend), *mail_routes(backend),
                                   *meeting_routes(backend), *subscription_routes(backend)])
-
-
-def authority_answer(backend: Backend, method: str, tenant: str, endpoint: str, form: dict[str, str],
-                     base: str) -> tuple[int, dict[str, Any]]:
-    """The token authority: `endpoint` is `openid-configuration` or `token`; returns (status, JSON)."""
-    if endpoint == "openid-configuration":
-        if not backend.identity.knows_tenant(tenant):
-            return 400, {"error": "invalid_tenant", "error_description": f"AADSTS90002: Tenant '{tenant}' not found."}
-        return 200, backend.identity.openid_configuration(base, tenant)
-    try:
-        return 200, backend.identity.issue(tenant, form, f"{base}/{tenant}/oauth2/v2.0/token")
-    except OAuthError as exc:
-        return exc.status, exc.body
 
 
 def create_app(backend: Backend | None = None, *, ca_bundle: str | None = None) -> Starlette:
