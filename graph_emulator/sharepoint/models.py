@@ -15,13 +15,13 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
+from graph_emulator.core.dates import iso
 from graph_emulator.core.errors import GraphFault, bad_request, not_found
 from graph_emulator.core.permissions import SITE_ROLES, SITE_ROLES_ON_CREATE
 
-__all__ = ["SPItem", "SPList", "SharePoint", "Site", "iso"]
+__all__ = ["SPItem", "SPList", "SharePoint", "Site"]
 
 SYSTEM_FIELDS = {"id", "ContentType", "Modified", "Created", "AuthorLookupId", "EditorLookupId",
                  "_UIVersionString", "Attachments", "Edit", "LinkTitle", "LinkTitleNoMenu",
@@ -29,11 +29,6 @@ SYSTEM_FIELDS = {"id", "ContentType", "Modified", "Created", "AuthorLookupId", "
                  "_ComplianceTagWrittenTime", "_ComplianceTagUserId", "AppAuthorLookupId",
                  "AppEditorLookupId", "@odata.etag"}
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?$")
-
-
-def iso(ts: float) -> str:
-    """Graph's date-time form: UTC, seconds, `Z`."""
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
