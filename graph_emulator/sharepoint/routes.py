@@ -8,8 +8,10 @@ from typing import Any
 from graph_emulator.core.backend import Backend
 from graph_emulator.core.errors import GraphFault, bad_request
 from graph_emulator.core.http import Call, Reply, Route, parse_select
+from graph_emulator.sharepoint.delta import encode_token
+from graph_emulator.sharepoint.records import Site, SPItem, SPList
 
-__all__ = ["sharepoint_routes"]
+__all__ = ["SharePointRoutes", "sharepoint_routes"]
 
 
 def _expand_fields(raw: str | None) -> tuple[bool, list[str] | None]:
@@ -23,26 +25,30 @@ def _expand_fields(raw: str | None) -> tuple[bool, list[str] | None]:
     return True, parse_select(match.group(1))
 
 
-def sharepoint_routes(backend: Backend) -> list[Route]:
-    """The SharePoint part of Graph v1.0, served from `backend.sharepoint`."""
+class SharePointRoutes:
+    """One handler per SharePoint route, each over `backend.sharepoint` (looked up per call: reset swaps it)."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
     # --- sites and lists ------------------------------------------------------
-    def get_site(call: Call) -> Reply:
-        sp = backend.sharepoint
+    def get_site(self, call: Call) -> Reply:
+        sp = self.backend.sharepoint
         return Reply(200, sp.site_json(sp.site(call.params["site"])))
 
-    def get_lists(call: Call) -> Reply:
-        sp = backend.sharepoint
+    def get_lists(self, call: Call) -> Reply:
+        sp = self.backend.sharepoint
         site = sp.site(call.params["site"])
         return Reply(200, {"value": [sp.list_json(site, lst) for lst in site.lists.values()]})
 
-    def post_list(call: Call) -> Reply:
-        sp = backend.sharepoint
+    def post_list(self, call: Call) -> Reply:
+        sp = self.backend.sharepoint
         site = sp.site(call.params["site"])
         lst = sp.create_list(site.id, call.json())
         return Reply(201, sp.list_json(site, lst))
 
-    def get_list(call: Call) -> Reply:
-        sp = backend.sharepoint
+    def get_list(self, call: Call) -> Reply:
+        sp = self.backend.sharepoint
         site = sp.site(call.params["site"])
         lst = sp.get_list(site.id, call.params["list"])
         body = sp.list_json(site, lst)
@@ -50,20 +56,20 @@ def sharepoint_routes(backend: Backend) -> list[Route]:
             body["columns"] = list(lst.columns.values())
         return Reply(200, body)
 
-    def get_columns(call: Call) -> Reply:
-        lst = backend.sharepoint.get_list(call.params["site"], call.params["list"])
+    def get_columns(self, call: Call) -> Reply:
+        lst = self.backend.sharepoint.get_list(call.params["site"], call.params["list"])
         return Reply(200, {"value": list(lst.columns.values())})
 
-    def patch_column(call: Call) -> Reply:
-        return Reply(200, backend.sharepoint.update_column(call.params["site"], call.params["list"],
-                                                           call.params["column"], call.json_object()))
+    def patch_column(self, call: Call) -> Reply:
+        return Reply(200, self.backend.sharepoint.update_column(call.params["site"], call.params["list"],
+                                                                call.params["column"], call.json_object()))
 
-    def post_column(call: Call) -> Reply:
-        return Reply(201, backend.sharepoint.add_column(call.params["site"], call.params["list"], call.json()))
+    def post_column(self, call: Call) -> Reply:
+        return Reply(201, self.backend.sharepoint.add_column(call.params["site"], call.params["list"], call.json()))
 
     # --- items ------------------------------------------------------------
-    def get_items(call: Call) -> Reply:
-        sp = backend.sharepoint
+    def get_items(self, call: Call) -> Reply:
+        sp = self.backend.sharepoint
         site = sp.site(call.params["site"])
         lst = sp.get_list(site.id, call.params["list"])
         expand, field_select = _expand_fields(call.query.get("$expand"))
@@ -82,8 +88,8 @@ def sharepoint_routes(backend: Backend) -> list[Route]:
             body["@odata.nextLink"] = call.link(call.path, **query, **{"$skiptoken": f"Paged=TRUE&p_ID={page[-1]}"})
         return Reply(200, body)
 
-    def post_item(call: Call) -> Reply:
-        sp = backend.sharepoint
+    def post_item(self, call: Call) -> Reply:
+        sp = self.backend.sharepoint
         site = sp.site(call.params["site"])
         body = call.json()
         if not isinstance(body, dict) or not isinstance(body.get("fields"), dict):
@@ -92,21 +98,21 @@ def sharepoint_routes(backend: Backend) -> list[Route]:
         lst = sp.get_list(site.id, call.params["list"])
         return Reply(201, sp.item_json(site, lst, item, expand_fields=True))
 
-    def get_item(call: Call) -> Reply:
-        sp = backend.sharepoint
+    def get_item(self, call: Call) -> Reply:
+        sp = self.backend.sharepoint
         site = sp.site(call.params["site"])
         lst, item = sp.get_item(site.id, call.params["list"], call.params["item"])
         expand, field_select = _expand_fields(call.query.get("$expand"))
         return Reply(200, sp.item_json(site, lst, item, expand_fields=expand, field_select=field_select,
                                        select=parse_select(call.query.get("$select"))))
 
-    def get_item_fields(call: Call) -> Reply:
-        sp = backend.sharepoint
+    def get_item_fields(self, call: Call) -> Reply:
+        sp = self.backend.sharepoint
         lst, item = sp.get_item(call.params["site"], call.params["list"], call.params["item"])
         return Reply(200, sp.fields_json(lst, item, parse_select(call.query.get("$select"))))
 
-    def patch_fields(call: Call) -> Reply:
-        sp = backend.sharepoint
+    def patch_fields(self, call: Call) -> Reply:
+        sp = self.backend.sharepoint
         fields = call.json()
         item = sp.update_fields(call.params["site"], call.params["list"], call.params["item"], fields,
                                 call.headers.get("if-match"))
@@ -115,12 +121,12 @@ def sharepoint_routes(backend: Backend) -> list[Route]:
         # shortened, and every read of a fieldValueSet carries `@odata.etag`: so this answer carries it too
         # ([docs: example shortened]; the service guesses the next version only when an answer has none).
         body = sp.fields_json(lst, item)
-        if not backend.tenant.write_answers_etag:  # as the example shows it
+        if not self.backend.tenant.write_answers_etag:  # as the example shows it
             body.pop("@odata.etag", None)
         return Reply(200, body)
 
-    def patch_item(call: Call) -> Reply:
-        sp = backend.sharepoint
+    def patch_item(self, call: Call) -> Reply:
+        sp = self.backend.sharepoint
         site = sp.site(call.params["site"])
         body = call.json()
         if not isinstance(body, dict) or not isinstance(body.get("fields"), dict):
@@ -130,24 +136,32 @@ def sharepoint_routes(backend: Backend) -> list[Route]:
         lst = sp.get_list(site.id, call.params["list"])
         return Reply(200, sp.item_json(site, lst, item, expand_fields=True))
 
-    def delete_item(call: Call) -> Reply:
-        backend.sharepoint.delete_item(call.params["site"], call.params["list"], call.params["item"])
+    def delete_item(self, call: Call) -> Reply:
+        self.backend.sharepoint.delete_item(call.params["site"], call.params["list"], call.params["item"])
         return Reply(204)
 
-    def get_delta(call: Call) -> Reply:
+    def get_delta(self, call: Call) -> Reply:
         """Graph's links are `.../items/delta?token=<opaque>`: the first call's options live inside the token."""
-        sp = backend.sharepoint
+        sp = self.backend.sharepoint
         site = sp.site(call.params["site"])
         options = {k: v for k, v in call.query.items() if k != "token"}
         try:
             lst, changes, next_state, delta_state, options = sp.delta_page(
                 site.id, call.params["list"], call.query.get("token"), options,
-                keep_query=backend.tenant.delta_keeps_query)
+                keep_query=self.backend.tenant.delta_keeps_query)
         except GraphFault as fault:
             restart = fault.headers.pop("x-restart-token", None)
             if restart:  # where to start again: a new enumeration, as the reference's 410 says
                 fault.headers["Location"] = call.link(call.path, token=restart)
             raise
+        body: dict[str, Any] = {
+            "@odata.context": f"{call.base}/v1.0/$metadata#Collection(microsoft.graph.listItem)",
+            "value": self._changes_json(site, lst, changes, options)}
+        return Reply(200, body | self._delta_link(call, next_state, delta_state))
+
+    def _changes_json(self, site: Site, lst: SPList, changes: list[SPItem | int],
+                      options: dict[str, str]) -> list[dict[str, Any]]:
+        """A delta page's `value`: each changed item as the page's options ask, each deleted one as its id."""
         expand, field_select = _expand_fields(options.get("$expand"))
         select = parse_select(options.get("$select"))
         value: list[dict[str, Any]] = []
@@ -155,57 +169,65 @@ def sharepoint_routes(backend: Backend) -> list[Route]:
             if isinstance(change, int):
                 value.append({"id": str(change), "deleted": {"state": "deleted"}})
             else:
-                value.append(sp.item_json(site, lst, change, expand_fields=expand, field_select=field_select,
-                                          select=select, in_delta=True))
-        body: dict[str, Any] = {
-            "@odata.context": f"{call.base}/v1.0/$metadata#Collection(microsoft.graph.listItem)", "value": value}
+                value.append(self.backend.sharepoint.item_json(site, lst, change, expand_fields=expand,
+                                                               field_select=field_select, select=select,
+                                                               in_delta=True))
+        return value
+
+    def _delta_link(self, call: Call, next_state: dict[str, Any] | None,
+                    delta_state: dict[str, Any] | None) -> dict[str, str]:
+        """The page's nextLink (more to come) or its deltaLink (the changes after this one)."""
         if next_state is not None:
-            body["@odata.nextLink"] = call.link(call.path, token=sp.encode_token(next_state))
-        elif call.query.get("token") == "latest" and backend.tenant.latest_says_latest:
-            body["@odata.deltaLink"] = call.link(call.path, token="latest")  # noqa: S106 - as reported for drives
-        else:
-            assert delta_state is not None
-            body["@odata.deltaLink"] = call.link(call.path, token=sp.encode_token(delta_state))
-        return Reply(200, body)
+            return {"@odata.nextLink": call.link(call.path, token=encode_token(next_state))}
+        if call.query.get("token") == "latest" and self.backend.tenant.latest_says_latest:
+            return {"@odata.deltaLink": call.link(call.path, token="latest")}  # noqa: S106 - as reported for drives
+        assert delta_state is not None
+        return {"@odata.deltaLink": call.link(call.path, token=encode_token(delta_state))}
 
     # --- Sites.Selected grants -------------------------------------------------
-    def get_permissions(call: Call) -> Reply:
-        site = backend.sharepoint.site(call.params["site"])
+    def get_permissions(self, call: Call) -> Reply:
+        site = self.backend.sharepoint.site(call.params["site"])
         return Reply(200, {"@odata.context": call.context(f"sites('{site.id}')/permissions"),
                            "value": list(site.permissions)})
 
-    def post_permission(call: Call) -> Reply:
-        return Reply(201, backend.sharepoint.grant(call.params["site"], call.json_object()))
+    def post_permission(self, call: Call) -> Reply:
+        return Reply(201, self.backend.sharepoint.grant(call.params["site"], call.json_object()))
 
-    def patch_permission(call: Call) -> Reply:
-        return Reply(200, backend.sharepoint.regrant(call.params["site"], call.params["permission"],
-                                                     call.json_object()))
+    def patch_permission(self, call: Call) -> Reply:
+        return Reply(200, self.backend.sharepoint.regrant(call.params["site"], call.params["permission"],
+                                                          call.json_object()))
 
-    def delete_permission(call: Call) -> Reply:
-        backend.sharepoint.revoke(call.params["site"], call.params["permission"])
+    def delete_permission(self, call: Call) -> Reply:
+        self.backend.sharepoint.revoke(call.params["site"], call.params["permission"])
         return Reply(204)
 
-    site_path = "/sites/{site}"
-    list_path = site_path + "/lists/{list}"
-    item_path = list_path + "/items/{item}"
-    return [
-        Route("GET", site_path, get_site),
-        Route("GET", site_path + "/permissions", get_permissions),
-        Route("POST", site_path + "/permissions", post_permission),
-        Route("PATCH", site_path + "/permissions/{permission}", patch_permission),
-        Route("DELETE", site_path + "/permissions/{permission}", delete_permission),
-        Route("GET", site_path + "/lists", get_lists),
-        Route("POST", site_path + "/lists", post_list),
-        Route("GET", list_path, get_list),
-        Route("GET", list_path + "/columns", get_columns),
-        Route("POST", list_path + "/columns", post_column),
-        Route("PATCH", list_path + "/columns/{column}", patch_column),
-        Route("GET", list_path + "/items/delta", get_delta),
-        Route("GET", list_path + "/items", get_items),
-        Route("POST", list_path + "/items", post_item),
-        Route("GET", item_path, get_item),
-        Route("GET", item_path + "/fields", get_item_fields),
-        Route("PATCH", item_path + "/fields", patch_fields),
-        Route("PATCH", item_path, patch_item),
-        Route("DELETE", item_path, delete_item),
-    ]
+    def routes(self) -> list[Route]:
+        site_path = "/sites/{site}"
+        list_path = site_path + "/lists/{list}"
+        item_path = list_path + "/items/{item}"
+        return [
+            Route("GET", site_path, self.get_site),
+            Route("GET", site_path + "/permissions", self.get_permissions),
+            Route("POST", site_path + "/permissions", self.post_permission),
+            Route("PATCH", site_path + "/permissions/{permission}", self.patch_permission),
+            Route("DELETE", site_path + "/permissions/{permission}", self.delete_permission),
+            Route("GET", site_path + "/lists", self.get_lists),
+            Route("POST", site_path + "/lists", self.post_list),
+            Route("GET", list_path, self.get_list),
+            Route("GET", list_path + "/columns", self.get_columns),
+            Route("POST", list_path + "/columns", self.post_column),
+            Route("PATCH", list_path + "/columns/{column}", self.patch_column),
+            Route("GET", list_path + "/items/delta", self.get_delta),
+            Route("GET", list_path + "/items", self.get_items),
+            Route("POST", list_path + "/items", self.post_item),
+            Route("GET", item_path, self.get_item),
+            Route("GET", item_path + "/fields", self.get_item_fields),
+            Route("PATCH", item_path + "/fields", self.patch_fields),
+            Route("PATCH", item_path, self.patch_item),
+            Route("DELETE", item_path, self.delete_item),
+        ]
+
+
+def sharepoint_routes(backend: Backend) -> list[Route]:
+    """The SharePoint part of Graph v1.0, served from `backend.sharepoint`."""
+    return SharePointRoutes(backend).routes()
