@@ -31,10 +31,10 @@ from urllib.parse import quote
 
 from graph_emulator import _mail_parts as parts
 from graph_emulator._delivery import Delivery, Transport
-from graph_emulator._directory import User
 from graph_emulator._mail_parts import FILE_ATTACHMENT, SentAttachment, opaque
 from graph_emulator._ndr import report_recipients
 from graph_emulator.core.errors import GraphFault, bad_request
+from graph_emulator.directory.models import User
 
 __all__ = ["INBOX", "MESSAGE_PROPERTIES", "SENT_ITEMS", "Mailboxes", "SentAttachment", "SentMessage", "attachment_json",
            "extended_key", "html_to_text"]

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from graph_emulator._directory import User
 from graph_emulator._mail import INBOX, MESSAGE_PROPERTIES, SENT_ITEMS, SentMessage, attachment_json, extended_key
 from graph_emulator.core.backend import Backend
 from graph_emulator.core.errors import GraphFault, bad_request, not_found
 from graph_emulator.core.http import Call, Reply, Route, parse_select
+from graph_emulator.directory.models import User
 
 __all__ = ["mail_routes"]
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from graph_emulator import EmulatorServer
-from graph_emulator._directory import User
+from graph_emulator.directory.models import User
 from tests.test_emulator_contract import sdk_parse
 
 GUEST_DOMAIN = "councilcoprod.onmicrosoft.com"

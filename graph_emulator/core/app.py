@@ -19,13 +19,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as StarletteRoute
 
-from graph_emulator._routes_directory import directory_routes
 from graph_emulator._routes_mail import mail_routes
 from graph_emulator._routes_meetings import meeting_routes
 from graph_emulator.core.backend import Backend
 from graph_emulator.core.errors import GraphFault
 from graph_emulator.core.faults import FaultRule
 from graph_emulator.core.http import Call, GraphService, encode_body, error_body
+from graph_emulator.directory.routes import directory_routes
 from graph_emulator.identity.routes import authority_answer
 from graph_emulator.sharepoint.routes import sharepoint_routes
 from graph_emulator.subscriptions.routes import subscription_routes

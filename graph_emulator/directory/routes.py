@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from graph_emulator._directory import USER_PROPERTIES, Group
 from graph_emulator.core.backend import Backend
 from graph_emulator.core.errors import GraphFault, bad_request
 from graph_emulator.core.http import Call, Reply, Route, parse_select
+from graph_emulator.directory.models import USER_PROPERTIES, Group
 
 __all__ = ["INVITATIONS_OFF", "directory_routes"]
 

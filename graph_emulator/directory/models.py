@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from graph_emulator._user_filter import compile_user_filter
 from graph_emulator.core.dates import iso
 from graph_emulator.core.errors import GraphFault, bad_request, not_found
+from graph_emulator.directory.user_filter import compile_user_filter
 
 __all__ = ["DEFAULT_USER_PROPERTIES", "USER_PROPERTIES", "Directory", "Group", "Invitation", "User",
            "resource_not_found"]

@@ -1,0 +1,1 @@
+"""The directory service: users (members and guests), groups and their members, and invitations."""
