@@ -76,6 +76,7 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
      "[docs/data-protection.md](data-protection.md) has the rest.",
      ("COPROD_PRIVACY_CONTROLLER", "COPROD_PRIVACY_CONTACT", "COPROD_RETENTION_DAYS")),
 )
+UNITS = ("seconds", "minutes", "hours", "days")  # a number's unit, when the field's name ends with one
 OTHER = ("Other settings", "Settings not yet placed in a group above.")
 
 # Facts about a setting that its docstring does not carry (yet): each is added after the docstring. Keep them few;
@@ -204,7 +205,7 @@ def walk(model: type[BaseModel], path: tuple[str, ...] = ()) -> Iterator[Setting
         meaning = " ".join((field.description or docstrings.get(name, "")).split())
         if variable in NOTES:
             meaning = f"{meaning} {NOTES[variable]}".strip()
-        yield Setting(variable, default_of(field), takes(field), meaning)
+        yield Setting(variable, default_of(field), takes(field, name), meaning)
 
 
 def number(value: Any) -> str:
@@ -237,8 +238,10 @@ def kinds(annotation: Any) -> list[Any]:
     return [annotation]
 
 
-def takes(field: FieldInfo) -> str:
-    """What a value may be, in words: its type, its choices, and its bounds."""
+def takes(field: FieldInfo, name: str) -> str:
+    """What a value may be, in words: its type (a number's unit from the field's name, `lease_seconds`), its
+    choices, and its bounds."""
+    unit = next((f" of {unit}" for unit in UNITS if name.endswith(f"_{unit}")), "")
     words = []
     for kind in kinds(field.annotation):
         origin = typing.get_origin(kind)
@@ -249,9 +252,9 @@ def takes(field: FieldInfo) -> str:
         elif kind is SecretStr:
             words.append("a secret (in Azure, a Key Vault reference)")
         elif kind is int:
-            words.append("a whole number")
+            words.append(f"a whole number{unit}")
         elif kind is float:
-            words.append("a number")
+            words.append(f"a number{unit}")
         elif kind is Path:
             words.append("a file's path")
         elif origin in (tuple, list, set, frozenset):
