@@ -13,7 +13,7 @@ from graph_emulator.core.errors import GraphFault, bad_request
 from graph_emulator.core.http import Call, Reply, Route, parse_select
 from graph_emulator.directory.models import USER_PROPERTIES, Group
 
-__all__ = ["INVITATIONS_OFF", "directory_routes"]
+__all__ = ["INVITATIONS_OFF", "DirectoryRoutes", "directory_routes"]
 
 T = TypeVar("T")
 DEFAULT_PAGE = 100  # directory collections page at 100 unless $top says otherwise
@@ -98,11 +98,15 @@ def _cc_recipients(info: dict[str, Any]) -> list[tuple[str | None, str | None]]:
     return found
 
 
-def directory_routes(backend: Backend) -> list[Route]:
-    """Users, groups and invitations, served from the backend's directory (looked up per call: reset swaps it)."""
+class DirectoryRoutes:
+    """One handler per directory route, each over `backend.directory` (looked up per call: reset swaps it)."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
     # --- users -------------------------------------------------------------------
-    def get_users(call: Call) -> Reply:
-        directory = backend.directory
+    def get_users(self, call: Call) -> Reply:
+        directory = self.backend.directory
         select = _select(call, USER_PROPERTIES, "user")
         users = directory.find_users(call.query.get("$filter"))
         page, next_link = _page(call, users)
@@ -112,31 +116,31 @@ def directory_routes(backend: Backend) -> list[Route]:
             body["@odata.nextLink"] = next_link
         return Reply(200, body)
 
-    def get_user(call: Call) -> Reply:
+    def get_user(self, call: Call) -> Reply:
         select = _select(call, USER_PROPERTIES, "user")
-        user = backend.directory.user(call.params["user"])
+        user = self.backend.directory.user(call.params["user"])
         return Reply(200, {"@odata.context": _context(call, "users", select, single=True)} | user.as_json(select))
 
-    def delete_user(call: Call) -> Reply:
-        backend.directory.delete_user(call.params["user"])
+    def delete_user(self, call: Call) -> Reply:
+        self.backend.directory.delete_user(call.params["user"])
         return Reply(204)
 
-    def get_member_groups(call: Call) -> Reply:
+    def get_member_groups(self, call: Call) -> Reply:
         body = call.json_object()
         _json_field(body, "securityEnabledOnly", bool, required=True)
         return Reply(200, {"@odata.context": call.context("Collection(Edm.String)"),
-                           "value": backend.directory.member_groups(call.params["user"])})
+                           "value": self.backend.directory.member_groups(call.params["user"])})
 
     # --- groups and members ---------------------------------------------------------
-    def get_group(call: Call) -> Reply:
-        group = backend.directory.group(call.params["group"])
+    def get_group(self, call: Call) -> Reply:
+        group = self.backend.directory.group(call.params["group"])
         full = group.all_json()
         select = _select(call, list(full), "group")
         shown = {name: full[name] for name in select} if select else full
         return Reply(200, {"@odata.context": _context(call, "groups", select, single=True)} | shown)
 
-    def get_members(call: Call) -> Reply:
-        members = backend.directory.members(call.params["group"])
+    def get_members(self, call: Call) -> Reply:
+        members = self.backend.directory.members(call.params["group"])
         select = _select(call, USER_PROPERTIES, "user")
         page, next_link = _page(call, members)
         body: dict[str, Any] = {"@odata.context": call.context("directoryObjects"),
@@ -146,8 +150,8 @@ def directory_routes(backend: Backend) -> list[Route]:
             body["@odata.nextLink"] = next_link
         return Reply(200, body)
 
-    def post_member(call: Call) -> Reply:
-        group: Group = backend.directory.group(call.params["group"])
+    def post_member(self, call: Call) -> Reply:
+        group: Group = self.backend.directory.group(call.params["group"])
         if not call.body.strip():
             raise GraphFault(400, "Request_BadRequest", "An unexpected 'EndOfInput' node was found when reading "
                                                         "from the JSON reader. A 'StartObject' node was expected.")
@@ -156,22 +160,22 @@ def directory_routes(backend: Backend) -> list[Route]:
         if len(segments) < 2 or segments[-2].casefold() not in _REF_SEGMENTS:
             raise GraphFault(400, "Request_BadRequest", f"Invalid object reference '{reference}': expected "
                                                         ".../directoryObjects/{id} or .../users/{id}.")
-        backend.directory.add_member(group.id, segments[-1], lag_s=backend.tenant.directory_delay_s)
+        self.backend.directory.add_member(group.id, segments[-1], lag_s=self.backend.tenant.directory_delay_s)
         return Reply(204)
 
-    def delete_member(call: Call) -> Reply:
-        backend.directory.remove_member(call.params["group"], call.params["member"])
+    def delete_member(self, call: Call) -> Reply:
+        self.backend.directory.remove_member(call.params["group"], call.params["member"])
         return Reply(204)
 
     # --- invitations ---------------------------------------------------------------
-    def post_invitation(call: Call) -> Reply:
-        backend.directory.admit_invitation_request()  # every request on /invitations counts, even a bad one
-        if backend.tenant.invitations == "none":  # "No one in the organization can invite guest users"
+    def post_invitation(self, call: Call) -> Reply:
+        self.backend.directory.admit_invitation_request()  # every request on /invitations counts, even a bad one
+        if self.backend.tenant.invitations == "none":  # "No one in the organization can invite guest users"
             raise GraphFault(403, "Forbidden", INVITATIONS_OFF)
         body = call.json_object()
         info = _json_field(body, "invitedUserMessageInfo", dict) or {}
         invited_user = _json_field(body, "invitedUser", dict) or {}
-        invitation = backend.directory.invite(
+        invitation = self.backend.directory.invite(
             _json_field(body, "invitedUserEmailAddress", str, required=True),
             _json_field(body, "inviteRedirectUrl", str, required=True),
             display_name=_json_field(body, "invitedUserDisplayName", str),
@@ -182,17 +186,23 @@ def directory_routes(backend: Backend) -> list[Route]:
             user_type=_json_field(body, "invitedUserType", str) or "Guest",
             reset_redemption=bool(_json_field(body, "resetRedemption", bool)),
             invited_user_id=_json_field(invited_user, "id", str),
-            tenant_id=backend.identity.tenant_id)
+            tenant_id=self.backend.identity.tenant_id)
         return Reply(201, {"@odata.context": call.context("invitations/$entity")} | invitation.as_json())
 
-    return [
-        Route("GET", "/users", get_users),
-        Route("GET", "/users/{user}", get_user),
-        Route("DELETE", "/users/{user}", delete_user),
-        Route("POST", "/users/{user}/getMemberGroups", get_member_groups),
-        Route("GET", "/groups/{group}", get_group),
-        Route("GET", "/groups/{group}/members", get_members),
-        Route("POST", "/groups/{group}/members/$ref", post_member),
-        Route("DELETE", "/groups/{group}/members/{member}/$ref", delete_member),
-        Route("POST", "/invitations", post_invitation),
-    ]
+    def routes(self) -> list[Route]:
+        return [
+            Route("GET", "/users", self.get_users),
+            Route("GET", "/users/{user}", self.get_user),
+            Route("DELETE", "/users/{user}", self.delete_user),
+            Route("POST", "/users/{user}/getMemberGroups", self.get_member_groups),
+            Route("GET", "/groups/{group}", self.get_group),
+            Route("GET", "/groups/{group}/members", self.get_members),
+            Route("POST", "/groups/{group}/members/$ref", self.post_member),
+            Route("DELETE", "/groups/{group}/members/{member}/$ref", self.delete_member),
+            Route("POST", "/invitations", self.post_invitation),
+        ]
+
+
+def directory_routes(backend: Backend) -> list[Route]:
+    """Users, groups and invitations, served from the backend's directory."""
+    return DirectoryRoutes(backend).routes()
