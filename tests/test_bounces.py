@@ -38,7 +38,7 @@ from coprod.mail.outbox import Outbox
 from coprod.store import SqliteStore
 from graph_client import ForbiddenError, GraphResponseError, NotFoundError, OutgoingMail, message_hash, message_id_for
 from graph_client._mail import InboxMessage
-from graph_emulator._ndr import Failure, build_ndr
+from graph_emulator.mail.ndr import Failure, build_ndr
 
 SENDER = "coproduction@council.example.org"
 SYSTEM = "MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@council.example.org"

@@ -25,7 +25,7 @@ from coprod.runtime import Services
 from coprod.status import blocked, status, status_lines
 from graph_client import Mail, message_id_for
 from graph_emulator import ALL_ROLES, EmulatorServer
-from graph_emulator._ndr import Failure, build_ndr, system_sender
+from graph_emulator.mail.ndr import Failure, build_ndr, system_sender
 from tests.conftest import OffsetClock
 
 GONE = "gone@example.org"  # an address that does not exist: every email to it bounces

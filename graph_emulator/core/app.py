@@ -19,7 +19,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as StarletteRoute
 
-from graph_emulator._routes_mail import mail_routes
 from graph_emulator._routes_meetings import meeting_routes
 from graph_emulator.core.backend import Backend
 from graph_emulator.core.errors import GraphFault
@@ -27,6 +26,7 @@ from graph_emulator.core.faults import FaultRule
 from graph_emulator.core.http import Call, GraphService, encode_body, error_body
 from graph_emulator.directory.routes import directory_routes
 from graph_emulator.identity.routes import authority_answer
+from graph_emulator.mail.routes import mail_routes
 from graph_emulator.sharepoint.routes import sharepoint_routes
 from graph_emulator.subscriptions.routes import subscription_routes
 
@@ -96,7 +96,8 @@ def create_app(backend: Backend | None = None, *, ca_bundle: str | None = None) 
 
     async def control_limits(request: Request) -> Response:
         """Service limits: `{"invitations": {...}, "mail": {...}}`, each passed to its backend's `set_limit` (mail:
-        Exchange's sending limits, applied after the 202, and Graph's request limits, answered 429: `_delivery.py`)."""
+        Exchange's sending limits, applied after the 202, and Graph's request limits, answered 429:
+        `mail/delivery.py`)."""
         payload = await request.json()
         targets: dict[str, Any] = {"invitations": backend.directory, "mail": backend.mail}
         try:

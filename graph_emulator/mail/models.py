@@ -6,7 +6,7 @@ wants to read back (addresses, bodies, attachments, headers, the MIME itself)
 and, unless `saveToSentItems` was false, a message in the sender's Sent Items
 shaped as Graph's `message` resource. Errors are Graph's (codes and messages
 as Exchange Online answers them). A send past the mailbox's limits is still
-accepted: Exchange's transport (`_delivery.py`) delivers it late, or puts a
+accepted: Exchange's transport (`delivery.py`) delivers it late, or puts a
 non-delivery report in the sender's Inbox, as it does for an address that
 bounces.
 """
@@ -29,12 +29,12 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import quote
 
-from graph_emulator import _mail_parts as parts
-from graph_emulator._delivery import Delivery, Transport
-from graph_emulator._mail_parts import FILE_ATTACHMENT, SentAttachment, opaque
-from graph_emulator._ndr import report_recipients
 from graph_emulator.core.errors import GraphFault, bad_request
 from graph_emulator.directory.models import User
+from graph_emulator.mail import parts
+from graph_emulator.mail.delivery import Delivery, Transport
+from graph_emulator.mail.ndr import report_recipients
+from graph_emulator.mail.parts import FILE_ATTACHMENT, SentAttachment, opaque
 
 __all__ = ["INBOX", "MESSAGE_PROPERTIES", "SENT_ITEMS", "Mailboxes", "SentAttachment", "SentMessage", "attachment_json",
            "extended_key", "html_to_text"]
@@ -162,7 +162,7 @@ class Mailboxes:
         self.transport = Transport(lambda: self.clock())
 
     def set_limit(self, **settings: Any) -> None:
-        """Exchange Online's sending limits per mailbox and Graph's request limits (`_delivery.LIMIT_DEFAULTS`).
+        """Exchange Online's sending limits per mailbox and Graph's request limits (`delivery.LIMIT_DEFAULTS`).
 
         Off until set (tests send freely); the windows shrink for a compressed clock.
         """
@@ -230,7 +230,7 @@ class Mailboxes:
         raise GraphFault(404, "ErrorItemNotFound", "The specified object was not found in the store.")
 
     def request(self, user: User) -> None:
-        """Graph's limits on mail requests to the mailbox: a 429 once they are reached (see `_delivery.py`)."""
+        """Graph's limits on mail requests to the mailbox: a 429 once they are reached (see `delivery.py`)."""
         self.transport.request(self._box(user).address)
 
     def receive(self, mailbox: User | str, raw: bytes, at: float | None = None) -> SentMessage:

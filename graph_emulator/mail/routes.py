@@ -4,7 +4,7 @@ Thin over `backend.mail`: this module resolves the mailbox (a user of the
 tenant), reads Graph's query options (`$select`, `$filter`, `$orderby`,
 `$expand`, `$top`, `$skip`) and pages; the backend holds the messages and shapes them.
 Every request first counts against Graph's own limits for the mailbox
-(`backend.mail.request`: a 429 past them, see `_delivery.py`).
+(`backend.mail.request`: a 429 past them, see `delivery.py`).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from graph_emulator._mail import INBOX, MESSAGE_PROPERTIES, SENT_ITEMS, SentMessage, attachment_json, extended_key
 from graph_emulator.core.backend import Backend
 from graph_emulator.core.errors import GraphFault, bad_request, not_found
 from graph_emulator.core.http import Call, Reply, Route, parse_select
 from graph_emulator.directory.models import User
+from graph_emulator.mail.models import INBOX, MESSAGE_PROPERTIES, SENT_ITEMS, SentMessage, attachment_json, extended_key
 
 __all__ = ["mail_routes"]
 

@@ -16,7 +16,7 @@ Facts followed, and where from:
   is modelled: with `request_ms` set, each mail request keeps the mailbox busy that long, and a request that finds
   `concurrent` others still busy is refused.
 - An address that does not exist bounces: an NDR in the sender's Inbox, status 5.1.1 unless a control call says
-  otherwise (`_ndr.py` has its shape).
+  otherwise (`ndr.py` has its shape).
 
 Sent Items keeps every accepted message at once, delivered yet or not: whether Exchange files a message held back
 by the message rate before it leaves is not documented, and a client that finds it there never sends it twice.
@@ -31,11 +31,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from graph_emulator._ndr import Failure, build_ndr
 from graph_emulator.core.errors import GraphFault
+from graph_emulator.mail.ndr import Failure, build_ndr
 
 if TYPE_CHECKING:
-    from graph_emulator._mail import SentMessage
+    from graph_emulator.mail.models import SentMessage
 
 __all__ = ["Delivery", "Transport"]
 
