@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from pydantic import BaseModel, Field
+from pydantic.fields import FieldInfo
 
 from config import Settings
 
@@ -27,8 +30,17 @@ def generator() -> ModuleType:
     return module
 
 
+def leaf_fields(model: type[BaseModel]) -> Iterator[tuple[str, FieldInfo]]:
+    """Every field of the settings that holds a value (a field that is a group of settings is opened)."""
+    for name, field in model.model_fields.items():
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            yield from leaf_fields(field.annotation)
+        else:
+            yield name, field
+
+
 DOCS = generator()
-VARIABLES = [str(field.validation_alias) for field in Settings.model_fields.values()]
+VARIABLES = [setting.variable for setting in DOCS.walk(Settings)]
 
 
 def test_the_committed_page_is_what_the_settings_say() -> None:
@@ -41,9 +53,11 @@ def test_the_committed_page_is_what_the_settings_say() -> None:
 def test_every_setting_is_on_the_page_once_with_its_default_and_meaning() -> None:
     rows = [line for line in PAGE.read_text(encoding="utf-8").splitlines() if line.startswith("| `")]
     named = [row.split("`")[1] for row in rows]
+    aliases = [str(field.validation_alias) for _, field in leaf_fields(Settings) if field.validation_alias]
+    assert len(VARIABLES) == len(list(leaf_fields(Settings))) and set(aliases) <= set(VARIABLES)
     assert [v for v in VARIABLES if named.count(v) != 1] == []
-    for name, field in Settings.model_fields.items():
-        row = rows[named.index(str(field.validation_alias))]
+    for (name, field), variable in zip(leaf_fields(Settings), VARIABLES, strict=True):
+        row = rows[named.index(variable)]
         cells = [cell.strip() for cell in row.strip("|").split(" | ")]
         assert len(cells) == 4, row
         if field.is_required():
@@ -66,6 +80,25 @@ def test_a_setting_no_group_names_still_appears_under_other_settings(monkeypatch
     monkeypatch.setattr(DOCS, "GROUPS", DOCS.GROUPS[1:])
     other = DOCS.render().split("## Other settings\n", 1)[1].split("\n## ", 1)[0]
     assert [variable for variable in left_out if f"| `{variable}` |" not in other] == []
+
+
+class _Mail(BaseModel):
+    per_minute: int = Field(default=30, ge=1, validation_alias="COPROD_SEND_PER_MINUTE")
+    """Messages a minute."""
+
+
+class _Grouped(BaseModel):
+    mail: _Mail = _Mail()
+    name: str = "x"
+    """A name."""
+
+
+def test_settings_grouped_in_sub_models_are_read_the_same_way() -> None:
+    """Settings may be grouped by concern (a sub-model per group); each is still one row, with its variable,
+    default, bounds and docstring."""
+    assert list(DOCS.walk(_Grouped)) == [
+        DOCS.Setting("COPROD_SEND_PER_MINUTE", "`30`", "a whole number, at least 1", "Messages a minute."),
+        DOCS.Setting("NAME", "`x`", "text", "A name.")]
 
 
 def test_check_exits_1_when_the_page_differs_and_0_when_it_matches(tmp_path: Path,
