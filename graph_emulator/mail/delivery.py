@@ -29,13 +29,11 @@ import math
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from graph_emulator.core.errors import GraphFault
+from graph_emulator.mail.messages import SentMessage
 from graph_emulator.mail.ndr import Failure, build_ndr
-
-if TYPE_CHECKING:
-    from graph_emulator.mail.models import SentMessage
 
 __all__ = ["Delivery", "Transport"]
 

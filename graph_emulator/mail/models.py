@@ -8,141 +8,31 @@ shaped as Graph's `message` resource. Errors are Graph's (codes and messages
 as Exchange Online answers them). A send past the mailbox's limits is still
 accepted: Exchange's transport (`delivery.py`) delivers it late, or puts a
 non-delivery report in the sender's Inbox, as it does for an address that
-bounces.
+bounces. A message's record and its JSON shapes are in `messages.py`.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import html
-import re
 import secrets
-import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from email import policy
 from email.parser import BytesParser
 from email.utils import format_datetime
-from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import quote
 
+from graph_emulator.core.account import Account
 from graph_emulator.core.errors import GraphFault, bad_request
-from graph_emulator.directory.models import User
 from graph_emulator.mail import parts
 from graph_emulator.mail.delivery import Delivery, Transport
+from graph_emulator.mail.messages import IMPORTANCE, INBOX, SENT_ITEMS, Mailbox, SentMessage, message_json
 from graph_emulator.mail.ndr import report_recipients
-from graph_emulator.mail.parts import FILE_ATTACHMENT, SentAttachment, opaque
+from graph_emulator.mail.parts import opaque
 
-__all__ = ["INBOX", "MESSAGE_PROPERTIES", "SENT_ITEMS", "Mailboxes", "SentAttachment", "SentMessage", "attachment_json",
-           "extended_key", "html_to_text"]
-
-SENT_ITEMS = "sentitems"  # Graph's well-known folder names
-INBOX = "inbox"
-_IMPORTANCE = {"low", "normal", "high"}
-MESSAGE_PROPERTIES = frozenset({
-    "id", "createdDateTime", "lastModifiedDateTime", "changeKey", "categories", "receivedDateTime", "sentDateTime",
-    "hasAttachments", "internetMessageId", "subject", "bodyPreview", "importance", "parentFolderId", "conversationId",
-    "conversationIndex", "isDeliveryReceiptRequested", "isReadReceiptRequested", "isRead", "isDraft", "webLink",
-    "inferenceClassification", "body", "sender", "from", "toRecipients", "ccRecipients", "bccRecipients", "replyTo",
-    "flag", "internetMessageHeaders", "uniqueBody"})
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass(frozen=True)
-class SentMessage:
-    """One message a mailbox sent (or, in its Inbox, received), as a test reads it back (`Mailboxes.sent`,
-    `Mailboxes.inbox`) and as Graph shows it.
-
-    Addresses are as the client gave them; `names` maps a lower-cased address to its display name.
-    `headers` are every header of a MIME message, or the custom (`X-`) ones of a JSON send.
-    """
-
-    id: str
-    mailbox: str  # the sending mailbox's address
-    from_address: str
-    to: tuple[str, ...]
-    cc: tuple[str, ...]
-    bcc: tuple[str, ...]
-    reply_to: tuple[str, ...]
-    subject: str
-    text_body: str | None
-    html_body: str | None
-    attachments: tuple[SentAttachment, ...]
-    headers: tuple[tuple[str, str], ...]
-    internet_message_id: str
-    extended_properties: Mapping[str, str]
-    raw: bytes  # the MIME, what `$value` answers
-    sent_at: float
-    saved_to_sent_items: bool
-    as_mime: bool  # sent as MIME (True) or as Graph's JSON message (False)
-    importance: str = "normal"
-    names: Mapping[str, str] = field(default_factory=dict)
-    conversation_id: str = field(default_factory=lambda: opaque("AAQkA", 30))
-    change_key: str = field(default_factory=lambda: base64.b64encode(secrets.token_bytes(30)).decode())
-    seq: int = 0
-    folder: str = SENT_ITEMS  # Sent Items, or the Inbox for a message the mailbox received
-
-    @property
-    def recipients(self) -> tuple[str, ...]:
-        return self.to + self.cc + self.bcc
-
-    def header(self, name: str) -> str | None:
-        """The first header of that name (any case), or None."""
-        return next((value for key, value in self.headers if key.lower() == name.lower()), None)
-
-
-class _TextOf(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.parts: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "style", "head"):
-            self._skip += 1
-        elif tag in ("br", "p", "div", "tr", "li"):
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style", "head") and self._skip:
-            self._skip -= 1
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.parts.append(data)
-
-
-def html_to_text(markup: str) -> str:
-    """The readable text of an HTML body, as Outlook derives a preview or a text body."""
-    parser = _TextOf()
-    parser.feed(markup)
-    parser.close()
-    lines = [re.sub(r"[ \t\r\f\v]+", " ", line).strip() for line in "".join(parser.parts).split("\n")]
-    return "\r\n".join(lines).strip()
-
-
-def _text_to_html(text: str) -> str:
-    body = html.escape(text).replace("\r\n", "\n").replace("\n", "<br>\r\n")
-    return ('<html><head>\r\n<meta http-equiv="Content-Type" content="text/html; charset=utf-8">\r\n'
-            f"</head>\r\n<body>\r\n{body}\r\n</body>\r\n</html>\r\n")
-
-
-@dataclass
-class _Mailbox:
-    address: str
-    name: str
-    user_id: str
-    upn: str
-    folder_id: str
-    inbox_id: str
-    messages: list[SentMessage] = field(default_factory=list)
-    received: list[SentMessage] = field(default_factory=list)
+__all__ = ["Mailboxes"]
 
 
 class Mailboxes:
@@ -151,13 +41,13 @@ class Mailboxes:
     Application tests read what was sent with `sent(mailbox)` (every message, saved or not, oldest
     first) or `sent_items(mailbox)` (what Graph's Sent Items holds), what arrived with `inbox(mailbox)`,
     and what Exchange did with each message with `deliveries(mailbox)`; `refused(mailbox)` counts Graph's
-    429s. `mailbox` is a `User`, or its id, UPN or address. `transport` holds the limits and the bouncing
-    addresses (`set_limit`, `bounce`).
+    429s. `mailbox` is a user (the directory's `User`), or its id, UPN or address. `transport` holds the limits
+    and the bouncing addresses (`set_limit`, `bounce`).
     """
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
-        self._boxes: dict[str, _Mailbox] = {}
+        self._boxes: dict[str, Mailbox] = {}
         self._seq = 0
         self.transport = Transport(lambda: self.clock())
 
@@ -172,70 +62,70 @@ class Mailboxes:
         return self.transport.limit_json()
 
     # --- reading back ---------------------------------------------------------
-    def sent(self, mailbox: User | str) -> list[SentMessage]:
+    def sent(self, mailbox: Account | str) -> list[SentMessage]:
         """Every message the mailbox sent, oldest first, whether or not it was saved to Sent Items."""
         self.deliver()
         box = self._find(mailbox)
         return list(box.messages) if box else []
 
-    def inbox(self, mailbox: User | str) -> list[SentMessage]:
+    def inbox(self, mailbox: Account | str) -> list[SentMessage]:
         """What the mailbox received (non-delivery reports, and what a test put there), oldest first."""
         self.deliver()
         box = self._find(mailbox)
         return list(box.received) if box else []
 
-    def deliveries(self, mailbox: User | str) -> list[Delivery]:
+    def deliveries(self, mailbox: Account | str) -> list[Delivery]:
         """What became of each message the mailbox sent, for each recipient: delivered (late or not), bounced,
         or not sent (past the recipient rate limit)."""
         self.deliver()
         box = self._find(mailbox)
         return [d for d in self.transport.deliveries if box is not None and d.mailbox == box.address]
 
-    def sent_items(self, mailbox: User | str) -> list[SentMessage]:
+    def sent_items(self, mailbox: Account | str) -> list[SentMessage]:
         """The messages in the mailbox's Sent Items folder, oldest first."""
         return [m for m in self.sent(mailbox) if m.saved_to_sent_items]
 
-    def waiting(self, mailbox: User | str) -> int:
+    def waiting(self, mailbox: Account | str) -> int:
         """Messages the mailbox sent that Exchange still holds back (past the message rate: delivered late)."""
         self.deliver()
         box = self._find(mailbox)
         return self.transport.waiting(box.address) if box else 0
 
-    def refused(self, mailbox: User | str | None = None) -> int:
+    def refused(self, mailbox: Account | str | None = None) -> int:
         """Mail requests Graph refused with 429 (its request rate or concurrency), for one mailbox or all."""
         if mailbox is None:
             return sum(self.transport.throttled.values())
         box = self._find(mailbox)
         return self.transport.throttled[box.address] if box else 0
 
-    def sent_items_folder_id(self, user: User) -> str:
+    def sent_items_folder_id(self, user: Account) -> str:
         return self._box(user).folder_id
 
-    def folder_id(self, user: User, folder: str) -> str:
+    def folder_id(self, user: Account, folder: str) -> str:
         box = self._box(user)
         return box.inbox_id if folder == INBOX else box.folder_id
 
-    def folder(self, user: User, folder: str | None) -> list[SentMessage]:
+    def folder(self, user: Account, folder: str | None) -> list[SentMessage]:
         """The messages in Sent Items or the Inbox (`folder`), or in the whole mailbox (None)."""
         self.deliver()
         box = self._box(user)
         saved = [m for m in box.messages if m.saved_to_sent_items]
         return saved if folder == SENT_ITEMS else list(box.received) if folder == INBOX else saved + box.received
 
-    def message(self, user: User, message_id: str) -> SentMessage:
+    def message(self, user: Account, message_id: str) -> SentMessage:
         """A message of the mailbox's, in any folder, or Graph's 404."""
         for message in self.folder(user, None):
             if message.id == message_id:
                 return message
         raise GraphFault(404, "ErrorItemNotFound", "The specified object was not found in the store.")
 
-    def request(self, user: User) -> None:
+    def request(self, user: Account) -> None:
         """Graph's limits on mail requests to the mailbox: a 429 once they are reached (see `delivery.py`)."""
         self.transport.request(self._box(user).address)
 
-    def receive(self, mailbox: User | str, raw: bytes, at: float | None = None) -> SentMessage:
+    def receive(self, mailbox: Account | str, raw: bytes, at: float | None = None) -> SentMessage:
         """Put a message into the mailbox's Inbox as it arrived: its MIME, as a test (or Exchange) delivers it."""
-        box = self._box(mailbox) if isinstance(mailbox, User) else self._find(mailbox)
+        box = self._find(mailbox) if isinstance(mailbox, str) else self._box(mailbox)
         if box is None:
             raise GraphFault(404, "ErrorInvalidUser", f"The requested user '{mailbox}' is invalid.")
         message = self._parse(box, raw, self.clock() if at is None else at, INBOX)
@@ -251,24 +141,24 @@ class Mailboxes:
         for mailbox, report, at in self.transport.due():
             self.receive(mailbox, report, at)
 
-    def _find(self, mailbox: User | str) -> _Mailbox | None:
-        key = mailbox.id if isinstance(mailbox, User) else mailbox.lower()
+    def _find(self, mailbox: Account | str) -> Mailbox | None:
+        key = mailbox.lower() if isinstance(mailbox, str) else mailbox.id
         for box in self._boxes.values():
             if key in (box.user_id, box.upn.lower(), box.address.lower()):
                 return box
         return None
 
-    def _box(self, user: User) -> _Mailbox:
+    def _box(self, user: Account) -> Mailbox:
         box = self._boxes.get(user.id)
         if box is None:
-            box = _Mailbox(user.mail or user.user_principal_name, user.display_name, user.id,
+            box = Mailbox(user.mail or user.user_principal_name, user.display_name, user.id,
                            user.user_principal_name, opaque("AAMkA", 42) + "AAAEJAAA=",
                            opaque("AAMkA", 42) + "AAAEMAAA=")
             self._boxes[user.id] = box
         return box
 
     # --- sending --------------------------------------------------------------
-    def send_json(self, user: User, payload: Mapping[str, Any]) -> SentMessage:
+    def send_json(self, user: Account, payload: Mapping[str, Any]) -> SentMessage:
         """sendMail with Graph's JSON body: `{"message": {...}, "saveToSentItems": bool}`."""
         message = payload.get("message")
         if not isinstance(message, dict):
@@ -291,7 +181,7 @@ class Mailboxes:
         attachments = parts.json_attachments(message.get("attachments"))
         extended = parts.extended_properties(message.get("singleValueExtendedProperties"))
         importance = str(message.get("importance") or "normal").lower()
-        if importance not in _IMPORTANCE:
+        if importance not in IMPORTANCE:
             raise bad_request(f"The value '{message.get('importance')}' is not valid for enum Importance.",
                               code="RequestBodyRead")
         subject = str(message.get("subject") or "")
@@ -306,7 +196,7 @@ class Mailboxes:
             attachments=attachments, headers=tuple(headers), internet_message_id=imid, extended_properties=extended,
             raw=raw, sent_at=now, saved_to_sent_items=save, as_mime=False, importance=importance, names=names))
 
-    def send_mime(self, user: User, body: bytes) -> SentMessage:
+    def send_mime(self, user: Account, body: bytes) -> SentMessage:
         """sendMail with a base64 RFC 5322 message; always saved to Sent Items, every header kept."""
         compact = b"".join(body.split())
         try:
@@ -327,7 +217,7 @@ class Mailboxes:
             missing += f"Date: {format_datetime(datetime.fromtimestamp(now, UTC))}\r\n".encode()
         return self._store(box, self._parse(box, missing + raw, now, SENT_ITEMS))
 
-    def _parse(self, box: _Mailbox, raw: bytes, now: float, folder: str) -> SentMessage:
+    def _parse(self, box: Mailbox, raw: bytes, now: float, folder: str) -> SentMessage:
         """A message of `box` from its MIME, every header kept: one it sent as MIME, or one it received."""
         parsed = BytesParser(policy=policy.default).parsebytes(raw)
         to, cc, bcc, reply_to = (parts.addresses(parsed, name) for name in ("To", "Cc", "Bcc", "Reply-To"))
@@ -338,7 +228,7 @@ class Mailboxes:
         text_part = parsed.get_body(preferencelist=("plain",))
         html_part = parsed.get_body(preferencelist=("html",))
         importance = str(parsed.get("Importance") or "").strip().lower()
-        if importance not in _IMPORTANCE:
+        if importance not in IMPORTANCE:
             importance = {"1": "high", "2": "high", "4": "low", "5": "low"}.get(
                 str(parsed.get("X-Priority") or "3").strip()[:1], "normal")
         return SentMessage(
@@ -352,7 +242,7 @@ class Mailboxes:
             sent_at=now, saved_to_sent_items=folder == SENT_ITEMS, as_mime=True, importance=importance, names=names,
             folder=folder)
 
-    def _store(self, box: _Mailbox, message: SentMessage) -> SentMessage:
+    def _store(self, box: Mailbox, message: SentMessage) -> SentMessage:
         """Keep a message the mailbox sent, and hand it to Exchange's transport (which may send back an NDR)."""
         self._seq += 1
         stored = replace(message, seq=self._seq)
@@ -369,81 +259,9 @@ class Mailboxes:
         return f"<{server}{secrets.token_hex(14).upper()}@{server}.eurprd01.prod.outlook.com>"
 
     # --- Graph's shapes ---------------------------------------------------------
-    def message_json(self, user: User, message: SentMessage, *, select: Iterable[str] | None = None,
+    def message_json(self, user: Account, message: SentMessage, *, select: Iterable[str] | None = None,
                      attachments: bool = False, extended_ids: Iterable[str] | None = None,
                      body_type: str = "html") -> dict[str, Any]:
-        """The message as Graph's `message` resource; `internetMessageHeaders` only when selected, as Graph does."""
-        box = self._box(user)
-        stamp = _iso(message.sent_at)
-        body_html = message.html_body if message.html_body is not None else _text_to_html(message.text_body or "")
-        body_text = message.text_body if message.text_body is not None else html_to_text(message.html_body or "")
-        body = {"contentType": "text", "content": body_text} if body_type == "text" else \
-            {"contentType": "html", "content": body_html}
-        shown = {
-            "@odata.etag": f'W/"{message.change_key}"',
-            "id": message.id,
-            "createdDateTime": stamp,
-            "lastModifiedDateTime": stamp,
-            "changeKey": message.change_key,
-            "categories": [],
-            "receivedDateTime": stamp,
-            "sentDateTime": stamp,
-            "hasAttachments": any(not a.is_inline for a in message.attachments),
-            "internetMessageId": message.internet_message_id,
-            "subject": message.subject,
-            "bodyPreview": body_text.strip()[:255],
-            "importance": message.importance,
-            "parentFolderId": box.inbox_id if message.folder == INBOX else box.folder_id,
-            "conversationId": message.conversation_id,
-            "conversationIndex": base64.b64encode(uuid.UUID(int=message.seq).bytes + bytes(6)).decode(),
-            "isDeliveryReceiptRequested": False,
-            "isReadReceiptRequested": False,
-            "isRead": message.folder != INBOX,
-            "isDraft": False,
-            "webLink": f"https://outlook.office365.com/owa/?ItemID={quote(message.id, safe='')}"
-                       "&exvsurl=1&viewmodel=ReadMessageItem",
-            "inferenceClassification": "focused",
-            "body": body,
-            "sender": _recipient(box.address, box.name) if message.folder != INBOX else
-            _recipient(message.from_address, message.names.get(message.from_address.lower())),
-            "from": _recipient(message.from_address, message.names.get(message.from_address.lower())),
-            "toRecipients": [_recipient(a, message.names.get(a.lower())) for a in message.to],
-            "ccRecipients": [_recipient(a, message.names.get(a.lower())) for a in message.cc],
-            "bccRecipients": [_recipient(a, message.names.get(a.lower())) for a in message.bcc],
-            "replyTo": [_recipient(a, message.names.get(a.lower())) for a in message.reply_to],
-            "flag": {"flagStatus": "notFlagged"},
-        }
-        if select is not None:
-            wanted = set(select)
-            headers = [{"name": n, "value": v} for n, v in message.headers]
-            shown = {"@odata.etag": shown["@odata.etag"], "id": message.id} | \
-                {k: v for k, v in shown.items() if k in wanted} | \
-                ({"internetMessageHeaders": headers} if "internetMessageHeaders" in wanted else {}) | \
-                ({"uniqueBody": body} if "uniqueBody" in wanted else {})
-        if attachments:
-            shown["attachments"] = [attachment_json(message, a) for a in message.attachments]
-        if extended_ids is not None:
-            ids = {extended_key(i) for i in extended_ids}
-            found = [{"id": i, "value": v} for i, v in message.extended_properties.items() if extended_key(i) in ids]
-            if found:
-                shown["singleValueExtendedProperties"] = found
-        return shown
-
-
-def extended_key(property_id: str) -> str:
-    """How Exchange matches extended property ids: type and property set in any case, the `Name` as written."""
-    head, sep, name = property_id.strip().partition(" Name ")
-    return " ".join(head.lower().split()) + sep + name
-
-
-def attachment_json(message: SentMessage, attachment: SentAttachment) -> dict[str, Any]:
-    """A `fileAttachment`, with its bytes in `contentBytes`."""
-    return {"@odata.type": FILE_ATTACHMENT, "@odata.mediaContentType": attachment.content_type,
-            "id": attachment.id, "lastModifiedDateTime": _iso(message.sent_at), "name": attachment.name,
-            "contentType": attachment.content_type, "size": len(attachment.content), "isInline": attachment.is_inline,
-            "contentId": attachment.content_id, "contentLocation": None,
-            "contentBytes": base64.b64encode(attachment.content).decode()}
-
-
-def _recipient(address: str, name: str | None) -> dict[str, Any]:
-    return {"emailAddress": {"name": name or address, "address": address}}
+        """The message as Graph's `message` resource (`messages.message_json`), in `user`'s mailbox."""
+        return message_json(self._box(user), message, select=select, attachments=attachments,
+                            extended_ids=extended_ids, body_type=body_type)
