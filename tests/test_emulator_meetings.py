@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from graph_emulator import EmulatorServer
-from graph_emulator._meetings import JOINERS
 from graph_emulator.directory.models import User
+from graph_emulator.meetings.models import JOINERS
 from tests.conftest import grant_roles
 from tests.test_emulator_contract import sdk_parse
 

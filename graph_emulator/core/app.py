@@ -19,7 +19,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as StarletteRoute
 
-from graph_emulator._routes_meetings import meeting_routes
 from graph_emulator.core.backend import Backend
 from graph_emulator.core.errors import GraphFault
 from graph_emulator.core.faults import FaultRule
@@ -27,6 +26,7 @@ from graph_emulator.core.http import Call, GraphService, encode_body, error_body
 from graph_emulator.directory.routes import directory_routes
 from graph_emulator.identity.routes import authority_answer
 from graph_emulator.mail.routes import mail_routes
+from graph_emulator.meetings.routes import meeting_routes
 from graph_emulator.sharepoint.routes import sharepoint_routes
 from graph_emulator.subscriptions.routes import subscription_routes
 

@@ -11,13 +11,13 @@ import threading
 import time
 from collections.abc import Callable
 
-from graph_emulator._meetings import Meetings
 from graph_emulator.core.errors import GraphFault
 from graph_emulator.core.faults import Faults, RequestLog
 from graph_emulator.core.permissions import ALL_ROLES, TenantPolicy
 from graph_emulator.directory.models import Directory, Group, User
 from graph_emulator.identity.models import Identity
 from graph_emulator.mail.models import Mailboxes
+from graph_emulator.meetings.models import Meetings
 from graph_emulator.sharepoint.models import SharePoint, Site
 from graph_emulator.subscriptions.models import Subscriptions
 

@@ -53,7 +53,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from graph_emulator._meeting_checks import (
+from graph_emulator.core.errors import GraphFault, bad_request
+from graph_emulator.meetings.checks import (
     TICKS_PER_SECOND,
     attendees,
     checked_update,
@@ -63,7 +64,6 @@ from graph_emulator._meeting_checks import (
     parse_datetime,
     participants_object,
 )
-from graph_emulator.core.errors import GraphFault, bad_request
 
 __all__ = ["JOINERS", "Meeting", "Meetings", "format_ticks", "organizer_of", "parse_datetime"]
 

@@ -12,11 +12,11 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
-from graph_emulator._meetings import Meeting
 from graph_emulator.core.backend import Backend
 from graph_emulator.core.errors import GraphFault
 from graph_emulator.core.http import Call, Reply, Route
 from graph_emulator.directory.models import User
+from graph_emulator.meetings.models import Meeting
 
 __all__ = ["TEAMS_POLICY_MISSING", "meeting_routes"]
 

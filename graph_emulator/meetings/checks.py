@@ -1,6 +1,6 @@
 """Teams online meetings: the checks a request body meets before anything changes, and Graph's date-times.
 
-Split from `_meetings.py` (state and rules) so each stays short; the facts these follow are listed there.
+Split from `models.py` (state and rules) so each stays short; the facts these follow are listed there.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from graph_emulator.core.errors import GraphFault, bad_request
 
 if TYPE_CHECKING:
-    from graph_emulator._meetings import Meeting
+    from graph_emulator.meetings.models import Meeting
 
 __all__ = ["LOBBY_SCOPES", "ROLES", "TICKS_PER_SECOND", "attendees", "checked_update", "create_times",
            "format_ticks", "optional_str", "parse_datetime", "participants_object"]

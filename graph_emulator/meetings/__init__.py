@@ -1,0 +1,1 @@
+"""The meetings service: Teams online meetings per organiser, their join links and attendance reports."""
