@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from graph_emulator.core.errors import GraphFault, bad_request
-
-if TYPE_CHECKING:
-    from graph_emulator.meetings.models import Meeting
 
 __all__ = ["LOBBY_SCOPES", "ROLES", "TICKS_PER_SECOND", "attendees", "checked_update", "create_times",
            "format_ticks", "optional_str", "parse_datetime", "participants_object"]
@@ -127,33 +124,14 @@ def _participant(entry: Any, tenant_id: str) -> dict[str, Any]:
     return {"upn": upn, "role": role, "identity": {"user": shown}}
 
 
-def checked_update(meeting: Meeting, body: dict[str, Any]) -> dict[str, Any]:
-    """The changes a PATCH body asks for, all checked; raises before anything is applied."""
+def checked_update(state: dict[str, Any], organizer_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The changes a PATCH body asks for of a meeting (`state`: the stored onlineMeeting; `organizer_id`: its
+    organiser's), all checked; raises before anything is applied."""
     changes: dict[str, Any] = {}
     for key, value in body.items():
         if key.startswith("@odata."):
             continue  # annotations such as @odata.type describe the body, they change nothing
-        if key in READ_ONLY:
-            raise bad_request(f"Property '{key}' is read-only and cannot be updated.", code="BadRequest")
-        if key not in UPDATABLE:
-            raise bad_request(f"The property '{key}' does not exist on type 'microsoft.graph.onlineMeeting'. Make "
-                              "sure to only use property names that are defined by the type or mark the type as "
-                              "open type.", code="BadRequest")
-        if key in BOOLEANS:
-            if not isinstance(value, bool):
-                raise bad_request(f"Invalid value for property '{key}': a Boolean is expected.", code="BadRequest")
-        elif key in ENUMS:
-            if value not in ENUMS[key]:
-                raise bad_request(f"Invalid value '{value}' for property '{key}'.", code="BadRequest")
-        elif key == "subject":
-            optional_str(body, key)
-        elif key == "lobbyBypassSettings":
-            value = _lobby(value)
-        elif key == "participants":
-            value = _patchedattendees(meeting, value)
-        elif key == "anonymizeIdentityForRoles":
-            value = _anonymized_roles(meeting, value)
-        changes[key] = value
+        changes[key] = _checked_property(state, organizer_id, body, key, value)
     if ("startDateTime" in body) != ("endDateTime" in body):
         raise bad_request("Both startDateTime and endDateTime are required to change the meeting time.",
                           code="BadRequest")
@@ -164,6 +142,31 @@ def checked_update(meeting: Meeting, body: dict[str, Any]) -> dict[str, Any]:
             raise bad_request("endDateTime cannot be earlier than startDateTime.", code="BadRequest")
         changes["startDateTime"], changes["endDateTime"] = format_ticks(start), format_ticks(end)
     return changes
+
+
+def _checked_property(state: dict[str, Any], organizer_id: str, body: dict[str, Any], key: str, value: Any) -> Any:
+    """One property of a PATCH body, checked: the value to store."""
+    if key in READ_ONLY:
+        raise bad_request(f"Property '{key}' is read-only and cannot be updated.", code="BadRequest")
+    if key not in UPDATABLE:
+        raise bad_request(f"The property '{key}' does not exist on type 'microsoft.graph.onlineMeeting'. Make "
+                          "sure to only use property names that are defined by the type or mark the type as "
+                          "open type.", code="BadRequest")
+    if key in BOOLEANS:
+        if not isinstance(value, bool):
+            raise bad_request(f"Invalid value for property '{key}': a Boolean is expected.", code="BadRequest")
+    elif key in ENUMS:
+        if value not in ENUMS[key]:
+            raise bad_request(f"Invalid value '{value}' for property '{key}'.", code="BadRequest")
+    elif key == "subject":
+        optional_str(body, key)
+    elif key == "lobbyBypassSettings":
+        return _lobby(value)
+    elif key == "participants":
+        return _patched_attendees(state, organizer_id, value)
+    elif key == "anonymizeIdentityForRoles":
+        return _anonymized_roles(state, value)
+    return value
 
 
 def _lobby(value: Any) -> dict[str, Any]:
@@ -187,15 +190,15 @@ def _lobby(value: Any) -> dict[str, Any]:
     return lobby
 
 
-def _patchedattendees(meeting: Meeting, value: Any) -> list[dict[str, Any]]:
+def _patched_attendees(state: dict[str, Any], organizer_id: str, value: Any) -> list[dict[str, Any]]:
     if not isinstance(value, dict):
         raise bad_request("participants must be an object.", code="BadRequest")
-    current = meeting.json["participants"]
+    current = state["participants"]
     organizer = value.get("organizer")
     if organizer is not None:
         user = (organizer.get("identity") or {}).get("user") if isinstance(organizer, dict) else None
         user_id = user.get("id") if isinstance(user, dict) else None
-        if not isinstance(user_id, str) or user_id.lower() != meeting.organizer_id:
+        if not isinstance(user_id, str) or user_id.lower() != organizer_id:
             raise bad_request("The organizer of an online meeting cannot be changed.", code="BadRequest")
     if "attendees" not in value:
         return list(current["attendees"])
@@ -203,9 +206,9 @@ def _patchedattendees(meeting: Meeting, value: Any) -> list[dict[str, Any]]:
     return attendees(value, tenant_id)
 
 
-def _anonymized_roles(meeting: Meeting, value: Any) -> list[str]:
+def _anonymized_roles(state: dict[str, Any], value: Any) -> list[str]:
     if not isinstance(value, list) or any(role != "attendee" for role in value):
         raise bad_request("anonymizeIdentityForRoles takes only 'attendee'.", code="BadRequest")
-    if "attendee" in meeting.json["anonymizeIdentityForRoles"] and "attendee" not in value:
+    if "attendee" in state["anonymizeIdentityForRoles"] and "attendee" not in value:
         raise bad_request("The 'attendee' value of anonymizeIdentityForRoles cannot be removed.", code="BadRequest")
     return list(dict.fromkeys(value))

@@ -244,7 +244,7 @@ class Meetings:
     def update(self, user_id: str, meeting_id: str, body: dict[str, Any]) -> Meeting:
         """PATCH: the properties Graph lets a client change, checked before any is applied."""
         meeting = self.get(user_id, meeting_id)
-        changes = checked_update(meeting, body)
+        changes = checked_update(meeting.json, meeting.organizer_id, body)
         state = meeting.json
         for key, value in changes.items():
             if key == "lobbyBypassSettings":
