@@ -229,15 +229,7 @@ class GraphService:
             latency_ms, fault = self.backend.faults.draw("POST", "/$batch")
             if fault is not None:
                 raise GraphFault(fault.status, fault.code, fault.message, fault.headers)
-            payload = call.json()
-            requests = payload.get("requests") if isinstance(payload, dict) else None
-            if not isinstance(requests, list) or not requests:
-                raise bad_request("Invalid batch payload format.", code="BadRequest")
-            if len(requests) > MAX_BATCH:
-                raise bad_request(f"Number of batch requests exceeds the maximum of {MAX_BATCH}.", code="BadRequest")
-            ids = [r.get("id") if isinstance(r, dict) else None for r in requests]
-            if any(not isinstance(i, str) or not i for i in ids) or len(set(ids)) != len(ids):
-                raise bad_request("Every batch request needs a unique id.", code="BadRequest")
+            requests = _batch_requests(call)
         except GraphFault as fault_:
             reply = Reply(fault_.status, error_body(fault_.code, fault_.message, request_id, None),
                           dict(fault_.headers))
@@ -248,35 +240,54 @@ class GraphService:
         responses = []
         total_latency = latency_ms / 1000
         for entry in requests:
-            depends = entry.get("dependsOn") or []
-            if any(statuses.get(d, 424) >= 400 for d in depends):
-                statuses[entry["id"]] = 424
-                responses.append({"id": entry["id"], "status": 424, "headers": {},
-                                  "body": error_body("FailedDependency", "A request it depends on failed.",
-                                                     request_id, None)})
-                continue
-            url = str(entry.get("url", ""))
-            split = urlsplit(url if url.startswith("/") else "/" + url)
-            sub_headers = {k.lower(): str(v) for k, v in (entry.get("headers") or {}).items()}
-            body = entry.get("body")
-            raw = json.dumps(body).encode() if body is not None and not isinstance(body, str) else \
-                (body or "").encode()
-            sub = Call(str(entry.get("method", "GET")).upper(), split.path,
-                       dict(parse_qsl(split.query, keep_blank_values=True)), sub_headers, raw, call.base)
-            reply, latency = self.dispatch(sub, batch_authorization=call.headers.get("authorization") or "")
+            answer, latency = self._batch_answer(call, entry, statuses, request_id)
             total_latency = max(total_latency, latency)
-            statuses[entry["id"]] = reply.status
-            answer: dict[str, Any] = {"id": entry["id"], "status": reply.status,
-                                      "headers": {k: v for k, v in reply.headers.items()
-                                                  if k in ("Retry-After", "Location", "ETag")}}
-            if reply.body is not None:
-                answer["headers"]["Content-Type"] = "application/json; charset=utf-8"
-                answer["body"] = reply.body
             responses.append(answer)
         self._shuffle.shuffle(responses)  # Graph does not promise the order: clients must match by id
         return Reply(200, {"responses": responses}, {  # Graph gives every answer its request-id, $batch too
             "request-id": request_id,
             "client-request-id": call.headers.get("client-request-id") or request_id}), total_latency
+
+    def _batch_answer(self, call: Call, entry: dict[str, Any], statuses: dict[str, int],
+                      request_id: str) -> tuple[dict[str, Any], float]:
+        """One request of a `$batch`, answered (424 when one it depends on failed), and its latency; its status
+        goes into `statuses`."""
+        depends = entry.get("dependsOn") or []
+        if any(statuses.get(d, 424) >= 400 for d in depends):
+            statuses[entry["id"]] = 424
+            return {"id": entry["id"], "status": 424, "headers": {},
+                    "body": error_body("FailedDependency", "A request it depends on failed.", request_id, None)}, 0.0
+        url = str(entry.get("url", ""))
+        split = urlsplit(url if url.startswith("/") else "/" + url)
+        sub_headers = {k.lower(): str(v) for k, v in (entry.get("headers") or {}).items()}
+        body = entry.get("body")
+        raw = json.dumps(body).encode() if body is not None and not isinstance(body, str) else \
+            (body or "").encode()
+        sub = Call(str(entry.get("method", "GET")).upper(), split.path,
+                   dict(parse_qsl(split.query, keep_blank_values=True)), sub_headers, raw, call.base)
+        reply, latency = self.dispatch(sub, batch_authorization=call.headers.get("authorization") or "")
+        statuses[entry["id"]] = reply.status
+        answer: dict[str, Any] = {"id": entry["id"], "status": reply.status,
+                                  "headers": {k: v for k, v in reply.headers.items()
+                                              if k in ("Retry-After", "Location", "ETag")}}
+        if reply.body is not None:
+            answer["headers"]["Content-Type"] = "application/json; charset=utf-8"
+            answer["body"] = reply.body
+        return answer, latency
+
+
+def _batch_requests(call: Call) -> list[dict[str, Any]]:
+    """The requests of a `$batch` body, or Graph's 400: at least one, at most MAX_BATCH, each with a unique id."""
+    payload = call.json()
+    requests = payload.get("requests") if isinstance(payload, dict) else None
+    if not isinstance(requests, list) or not requests:
+        raise bad_request("Invalid batch payload format.", code="BadRequest")
+    if len(requests) > MAX_BATCH:
+        raise bad_request(f"Number of batch requests exceeds the maximum of {MAX_BATCH}.", code="BadRequest")
+    ids = [r.get("id") if isinstance(r, dict) else None for r in requests]
+    if any(not isinstance(i, str) or not i for i in ids) or len(set(ids)) != len(ids):
+        raise bad_request("Every batch request needs a unique id.", code="BadRequest")
+    return requests
 
 
 def encode_body(reply: Reply) -> tuple[bytes, dict[str, str]]:
