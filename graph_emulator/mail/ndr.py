@@ -83,37 +83,10 @@ def build_ndr(mailbox: str, original: bytes, subject: str, message_id: str, fail
     server = _server()
     boundary, alternative = str(uuid.uuid4()), str(uuid.uuid4())
     date = format_datetime(datetime.fromtimestamp(now, UTC))
-    original_headers = original.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
-    lines = ["Delivery has failed to these recipients or groups:", ""]
-    for failure in failed:
-        lines += [f"{failure.address} ({failure.address})", failure.explanation, ""]
-    lines += ["", "", "Diagnostic information for administrators:", "", f"Generating server: {server}", ""]
-    for failure in failed:
-        lines += [failure.address, f"Remote Server returned '{failure.diagnostic}'", ""]
-    lines += ["Original message headers:", "", original_headers]
-    text = "\r\n".join(lines)
+    text = _explanation(failed, server, original)
     markup = ("<html><head>\r\n<meta http-equiv=\"Content-Type\" content=\"text/html; charset=utf-8\">\r\n</head>"
               "\r\n<body>\r\n<pre>" + html.escape(text) + "</pre>\r\n</body>\r\n</html>")
-    status = ["Reporting-MTA: dns;" + server, f"Received-From-MTA: dns;{server}", f"Arrival-Date: {date}", ""]
-    for failure in failed:
-        status += [f"Final-Recipient: rfc822;{failure.address}", "Action: failed", f"Status: {failure.status}",
-                   f"Diagnostic-Code: smtp;{failure.diagnostic}", ""]
-    headers = [
-        f"From: {SYSTEM_NAME} <{system_sender(mailbox)}>",
-        f"To: <{mailbox}>",
-        f"Date: {date}",
-        f'Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary="{boundary}"',
-        "X-MS-Exchange-Message-Is-Ndr:",
-        "Content-Language: en-US",
-        f"Message-ID: <{uuid.uuid4()}@{server}>",
-        f"In-Reply-To: {message_id}",
-        f"References: {message_id}",
-        f"Thread-Topic: {_encoded(_one_line(subject))}",
-        f"Subject: {_encoded('Undeliverable: ' + _one_line(subject))}",
-        "Auto-Submitted: auto-replied",
-        "Return-Path: <>",
-        "MIME-Version: 1.0",
-    ]
+    headers = _headers(mailbox, subject, message_id, server, date, boundary)
     body = [
         f"--{boundary}",
         f'Content-Type: multipart/alternative; differences=Content-Type;\r\n\tboundary="{alternative}"',
@@ -133,7 +106,7 @@ def build_ndr(mailbox: str, original: bytes, subject: str, message_id: str, fail
         f"--{boundary}",
         "Content-Type: message/delivery-status",
         "",
-        "\r\n".join(status),
+        _delivery_status(failed, server, date),
         f"--{boundary}",
         "Content-Type: message/rfc822",
         "",
@@ -143,6 +116,47 @@ def build_ndr(mailbox: str, original: bytes, subject: str, message_id: str, fail
         "",
     ]
     return ("\r\n".join(headers) + "\r\n\r\n" + "\r\n".join(body)).encode()
+
+
+def _explanation(failed: list[Failure], server: str, original: bytes) -> str:
+    """The report's text for people: who failed and why, then the diagnostics and the original's headers."""
+    original_headers = original.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
+    lines = ["Delivery has failed to these recipients or groups:", ""]
+    for failure in failed:
+        lines += [f"{failure.address} ({failure.address})", failure.explanation, ""]
+    lines += ["", "", "Diagnostic information for administrators:", "", f"Generating server: {server}", ""]
+    for failure in failed:
+        lines += [failure.address, f"Remote Server returned '{failure.diagnostic}'", ""]
+    lines += ["Original message headers:", "", original_headers]
+    return "\r\n".join(lines)
+
+
+def _delivery_status(failed: list[Failure], server: str, date: str) -> str:
+    """The message/delivery-status part (RFC 3464): one block per failed recipient."""
+    status = ["Reporting-MTA: dns;" + server, f"Received-From-MTA: dns;{server}", f"Arrival-Date: {date}", ""]
+    for failure in failed:
+        status += [f"Final-Recipient: rfc822;{failure.address}", "Action: failed", f"Status: {failure.status}",
+                   f"Diagnostic-Code: smtp;{failure.diagnostic}", ""]
+    return "\r\n".join(status)
+
+
+def _headers(mailbox: str, subject: str, message_id: str, server: str, date: str, boundary: str) -> list[str]:
+    return [
+        f"From: {SYSTEM_NAME} <{system_sender(mailbox)}>",
+        f"To: <{mailbox}>",
+        f"Date: {date}",
+        f'Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary="{boundary}"',
+        "X-MS-Exchange-Message-Is-Ndr:",
+        "Content-Language: en-US",
+        f"Message-ID: <{uuid.uuid4()}@{server}>",
+        f"In-Reply-To: {message_id}",
+        f"References: {message_id}",
+        f"Thread-Topic: {_encoded(_one_line(subject))}",
+        f"Subject: {_encoded('Undeliverable: ' + _one_line(subject))}",
+        "Auto-Submitted: auto-replied",
+        "Return-Path: <>",
+        "MIME-Version: 1.0",
+    ]
 
 
 def report_recipients(raw: bytes) -> tuple[str, ...]:
