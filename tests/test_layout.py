@@ -76,6 +76,47 @@ def test_no_module_of_the_deployed_packages_is_over_400_lines() -> None:
     assert long == {}
 
 
+# The emulator is laid out per service, as moto is: graph_emulator/<service>/ holds that service's models and its
+# routes, and takes what the services share (errors, the HTTP core, permissions, faults, the tenant) from core/.
+EMULATOR = ROOT / "graph_emulator"
+EMULATOR_CORE = "core"
+
+
+def emulator_services() -> list[str]:
+    return sorted(path.name for path in EMULATOR.iterdir()
+                  if (path / "__init__.py").is_file() and path.name != EMULATOR_CORE)
+
+
+def emulator_imports(path: Path) -> set[str]:
+    """Every module of the emulator a file imports (`from graph_emulator import mail` as `graph_emulator.mail`)."""
+    package = list(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package[:len(package) - node.level + 1] + ([node.module] if node.module else [])) \
+                if node.level else node.module or ""
+            names.update({base} - {"graph_emulator"} | {f"{base}.{alias.name}" for alias in node.names})
+    return {name for name in names if name.split(".")[0] == "graph_emulator"}
+
+
+def test_the_emulator_is_laid_out_per_service_with_no_module_over_400_lines() -> None:
+    assert {"sharepoint", "directory", "mail", "meetings", "subscriptions", "identity"} <= set(emulator_services())
+    long = {str(p.relative_to(ROOT)): n for p in sources("graph_emulator")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400}
+    assert long == {}
+
+
+@pytest.mark.parametrize("service", emulator_services())
+def test_an_emulator_service_imports_the_core_and_no_other_service(service: str) -> None:
+    """A service's modules import their own package and graph_emulator.core, and nothing else of the emulator (a
+    user of the directory reaches mail and meetings as `core.account.Account`, the whole tenant as `core.backend`)."""
+    wrong = sorted(f"{path.relative_to(ROOT)} imports {name}" for path in sources(f"graph_emulator/{service}")
+                   for name in emulator_imports(path) if name.split(".")[1:2] not in ([service], [EMULATOR_CORE]))
+    assert wrong == []
+
+
 def test_mutation_testing_names_files_that_exist_and_each_safety_module() -> None:
     """`[tool.mutmut]` in pyproject.toml: a renamed module or test file would drop out of mutation testing
     silently (mutmut skips a pattern that matches nothing). The modules where a rule decides who gets a place,
