@@ -1,4 +1,4 @@
-"""The configuration contract of docs/design.md, read from the environment.
+"""The configuration contract (docs/configuration.md is generated from it), read from the environment.
 
 Every setting is declared once, here, with what it means. Names are the
 environment variables' names (the contract other tools rely on); values that

@@ -8,6 +8,8 @@
     rehearse        once after deploying: the service's assumptions shown on throwaway items, all removed after
     subscribe       subscribe to the lists' changes (webhooks), or renew the subscriptions
     export ADDRESS  everything held about one person, as JSON
+    erase ADDRESS   remove one person from every list and store (`--remove-guest`: their guest account too)
+    report          the participation report for governance: numbers, nobody named (`--from`, `--to`, `--format`)
     serve           the public pages, locally
 
 Exit codes: 0 when the run happened (even if some items need attention);

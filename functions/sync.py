@@ -14,7 +14,7 @@ log = logging.getLogger("functions.sync")
 
 
 # Read here, not as a %COPROD_SYNC_SCHEDULE% binding expression: the host cannot index a function whose
-# expression names an app setting that is not set, and the schedule has a default (docs/design.md).
+# expression names an app setting that is not set, and the schedule has a default (docs/configuration.md).
 SCHEDULE = os.environ.get("COPROD_SYNC_SCHEDULE", "").strip() or DEFAULT_SYNC_SCHEDULE
 
 

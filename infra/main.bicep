@@ -77,7 +77,7 @@ param signingKey string
 param programmeName string = 'Co-production programme'
 @description('COPROD_PUBLIC_URL: base URL of the public pages (blank: https:// and the function app\'s default host name).')
 param publicUrl string = ''
-@description('Optional COPROD_* settings, name to value (every one has a default in the app: README, Settings). Example: {"COPROD_ADMIN_EMAIL": "coproduction-admins@council.example.org"}.')
+@description('Optional COPROD_* settings, name to value (every one has a default in the app: docs/configuration.md). Example: {"COPROD_ADMIN_EMAIL": "coproduction-admins@council.example.org"}.')
 param serviceSettings object = {}
 @secure()
 @description('COPROD_ACS_CONNECTION_STRING, only with COPROD_MAIL_TRANSPORT=acs; stored in Key Vault.')

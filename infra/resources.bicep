@@ -191,7 +191,7 @@ var hostSettings = {
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.properties.clientId};Authorization=AAD'
 }
 
-// The configuration contract (README, Settings). Blank means the app's own default.
+// The configuration contract (docs/configuration.md). Blank means the app's own default.
 // M365_CLIENT_SECRET, M365_CLIENT_CERTIFICATE_PATH and M365_CA_BUNDLE are left out on purpose: in Azure the
 // managed identity replaces the app credential, and no TLS proxy stands between the app and Microsoft.
 // The notifications queue's own connection (functions/notifications.py, connection="COPROD_QUEUE"): the account's

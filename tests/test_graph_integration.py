@@ -152,7 +152,7 @@ def _self_signed_pem() -> bytes:
 
 
 def test_the_client_runs_in_process_against_the_emulator_too() -> None:
-    """The README's in-process recipe: no socket, no TLS, the same client code and the same answers."""
+    """The in-process recipe of docs/emulator.md: no socket, no TLS, the same client code and the same answers."""
     from graph_emulator import Backend
     from graph_emulator.testing import IN_PROCESS_BASE, InProcessToken, InProcessTransport
 

@@ -131,3 +131,9 @@ def test_mutation_testing_names_files_that_exist_and_each_safety_module() -> Non
             "coprod/guests/rules.py", "coprod/webhooks.py", "coprod/pages/limits.py", "coprod/handoffs/_base.py",
             "coprod/handoffs/__init__.py", "coprod/store/sqlite.py", "coprod/mail/bounces.py"
             } <= set(config["only_mutate"])
+
+
+def test_the_readme_names_every_docs_page() -> None:
+    """The README is where a newcomer starts: every page in docs/ is reachable from it."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert [page.name for page in sorted((ROOT / "docs").glob("*.md")) if f"docs/{page.name}" not in readme] == []

@@ -1,4 +1,4 @@
-"""Settings: the configuration contract of docs/design.md, and the one-line errors people see."""
+"""Settings: the configuration contract (docs/configuration.md), and the one-line errors people see."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ BASE = {
 
 
 def test_defaults_follow_the_contract() -> None:
-    """Unset optional settings take docs/design.md's defaults."""
+    """Unset optional settings take the defaults docs/configuration.md lists."""
     settings = load_settings(BASE)
     assert (settings.authority_host, settings.graph_endpoint, settings.public_url, settings.max_invites_per_run,
             settings.guest_auto_approve_domains, settings.admin_email) == (

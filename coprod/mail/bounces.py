@@ -4,7 +4,7 @@ Exchange Online applies a mailbox's limits, and learns that an address does not 
 answered 202; it says so with a non-delivery report (NDR) in the sender's Inbox: from its system mailbox
 ("Microsoft Outlook" <MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@...>), a multipart/report whose
 message/delivery-status part gives each failed recipient and an enhanced status code (RFC 3464, RFC 3463), with
-`In-Reply-To` and the original attached naming the original's Message-ID (graph_emulator/_ndr.py has the sources).
+`In-Reply-To` and the original attached naming the original's Message-ID (graph_emulator/mail/ndr.py has the sources).
 
 Each run (`Bounces.run`, before the registrations and the mailing list) that is LOOK_EVERY (15 minutes) or
 more after the last look, when the mailbox sent something in the last two days and LOOK_EVERY or more ago (a report
