@@ -1,0 +1,209 @@
+"""What a store keeps on disk does not change with how the code is laid out: a store written before the store
+was made of parts (at commit 2fda0b5) reads the same, and the same writes make the same rows and entities.
+
+`write_everything` makes every kind of write the store has, with a fixed clock. What it left, as the code of
+2fda0b5 wrote it, is kept in tests/store_format_v1.json: SQLite's rows (its `iterdump`, schema included) and
+Table Storage's entities; and what that code read back from them (`read_everything`: the same from both). A
+change to how the store is written down (a table, a key, a column, an entity's properties) fails here: it needs
+a migration, not just new code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coprod.store import MirrorItem, SqliteStore, StateStore
+from tests.store_contract import Clock
+
+STATUSES = ("queued", "sending", "sent", "failed", "cancelled")
+V1 = json.loads((Path(__file__).parent / "store_format_v1.json").read_text(encoding="utf-8"))
+
+
+def write_everything(store: StateStore, clock: Clock) -> None:
+    """Every kind of write, through the methods callers used at 2fda0b5 (still there, handed to the parts)."""
+    store.set_checkpoint("delta.Sessions", "https://graph/delta?token=1")
+    store.set_checkpoint("retention.day", "2027-01-01")
+    clock.now += 1
+    store.set_checkpoint("delta.Sessions", "https://graph/delta?token=2")
+    store.mirror_put([
+        MirrorItem("Registrations", "7", '"e7"', "2030-01-01T10:00:00Z",
+                   {"Title": "Zoë “Ann” <a@b>", "Topics": ["Carers"], "Capacity": 0, "Consent": True, "Note": None},
+                   "3"),
+        MirrorItem("Registrations", "8", None, "2030-01-02T10:00:00Z", {"Title": "Bob"}, "4"),
+        MirrorItem("Registrations", "9", '"e9"', "2030-01-03T10:00:00Z", {"Title": "Cy"}, "3"),
+        MirrorItem("Sessions", "3", '"e3"', "2029-12-01T09:00:00Z", {"Title": "Carers' café"}, None)])
+    clock.now += 1
+    store.mirror_put([MirrorItem("Registrations", "9", '"e9b"', "2030-01-03T10:00:00Z", {"Title": "Cy"}, "4")])
+    store.mirror_delete("Registrations", ["8", "404"])
+    clock.now += 1
+    store.ledger_add("message:confirmed:registration-7", "message", {"registration": "7"})
+    store.ledger_add("message:confirmed:registration-7", "message", {"registration": "other"}, "done")
+    store.ledger_add_many([("guest:a/b#c?d@example.org", "guest-request", {"name": "Zoë"}, "due"),
+                           ("told:registration-9", "told", {}, "done")])
+    clock.now += 1
+    store.ledger_set("message:confirmed:registration-7", "done")
+    store.ledger_set("told:registration-9", "failed", {"why": "403"})
+    store.ledger_put("meeting:3", "meeting", "failed", {"problem": "403"})
+    clock.now += 1
+    store.ledger_put("meeting:3", "meeting", "done", {"id": "m1"})
+    store.ledger_add("invite:ann@example.org", "invitation", {"row": "1"}, "sending")
+    seen = store.ledger_get("invite:ann@example.org")
+    assert seen is not None
+    clock.now += 1
+    store.ledger_swap("invite:ann@example.org", seen, "done", {"row": "1", "user": "u-1"})
+    store.ledger_add("guest:gone@example.org", "guest-request", {"name": "Gone"})
+    store.ledger_delete("guest:gone@example.org")
+    store.ledger_scrub("guest:a/b#c?d@example.org", "erased", {"erased": True})
+    clock.now += 1
+    for n, key in enumerate(("mail:update-7-1", "mail:update-7-2", "mail:update-8-1", "mail:confirmed-7",
+                             "mail:reminder-9")):
+        store.outbox_add(key, "update" if "update" in key else "confirmed", {"to": [f"p{n}@example.org"],
+                                                                             "subject": "Zoë"}, n + 1)
+    store.outbox_add("mail:confirmed-7", "confirmed", {"to": ["other@example.org"]}, 9)
+    clock.now += 1
+    store.outbox_claim("mail:confirmed-7")
+    store.outbox_claim("mail:update-7-2")
+    store.outbox_claim("mail:reminder-9")
+    clock.now += 1
+    store.outbox_set("mail:confirmed-7", "sent", sent_at=clock.now, expect="sending")
+    store.outbox_set("mail:update-7-2", "queued", not_before=clock.now + 60, expect="sending")
+    store.outbox_set("mail:reminder-9", "failed", error="550 no such mailbox", attempts=3)
+    store.outbox_cancel("mail:update-", "-1")
+    store.outbox_scrub("mail:update-8-1", cancel=True)
+    clock.now += 1
+    assert [store.counter_add("subscribe:all:1", clock.now + 60) for _ in range(2)] == [1, 2]
+    store.counter_add("book:slot:7", clock.now + 600, by=3)
+    store.counter_add("book:slot:7", clock.now + 600, by=-1)
+    clock.now += 100
+    store.counter_add("subscribe:all:2", clock.now + 60)  # the first window's counter has expired: cleared away
+    store.lease_acquire("sync", "runner-a", 120)
+    clock.now += 30
+    store.lease_acquire("sync", "runner-a", 120)  # renewed
+    store.lease_acquire("webhooks", "runner-b", 60)
+    store.lease_release("webhooks", "runner-b")
+
+
+def read_everything(store: StateStore, clock: Clock) -> Any:
+    """Every record the store gives back, as JSON reads it. (Last, the counters are read by adding nothing.)"""
+    registrations = ["7", "8", "9", "404"]
+    return plain({
+        "checkpoints": {n: store.get_checkpoint(n) for n in ("delta.Sessions", "retention.day", "absent")},
+        "mirror": {name: sorted(store.mirror_items(name), key=lambda i: i.item_id)
+                   for name in ("Registrations", "Sessions")},
+        "group 3": store.mirror_items("Registrations", "3"),
+        "groups": sorted(store.mirror_groups("Registrations")),
+        "ids": sorted(store.mirror_ids("Registrations")),
+        "many": store.mirror_many("Registrations", registrations),
+        "etags": store.mirror_etags("Registrations", registrations),
+        "one": store.mirror_get("Sessions", "3"),
+        "ledger": store.ledger_list(),
+        "ledger by kind": [e.key for e in store.ledger_list(kind="message", status="done")],
+        "ledger one": store.ledger_get("guest:a/b#c?d@example.org"),
+        "outbox": {status: store.outbox_list(status) for status in STATUSES},
+        "outbox ready": [e.key for e in store.outbox_list("queued", ready_by=clock.now)],
+        "outbox one": store.outbox_get("mail:confirmed-7"),
+        "counts": store.outbox_counts(),
+        "tally": store.outbox_tally("mail:update-7-"),
+        "sent since": store.outbox_sent_since(0.0),
+        "send times": store.outbox_send_times(0.0),
+        "leases": [store.lease_get("sync"), store.lease_get("webhooks")],
+        "counters": [store.counter_add(name, clock.now + 60, by=0)
+                     for name in ("subscribe:all:1", "subscribe:all:2", "book:slot:7")],
+    })
+
+
+def plain(value: Any) -> Any:
+    """`value` as it reads back from JSON: a record as a mapping with its type's name, a set sorted."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = {"record": type(value).__name__} | dataclasses.asdict(value)
+    if isinstance(value, dict):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, set):
+        value = sorted(value)
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    return value
+
+
+def sqlite_rows(path: Path) -> list[str]:
+    with sqlite3.connect(path) as db:
+        return list(db.iterdump())
+
+
+# --- SQLite ------------------------------------------------------------------------------------------------------
+def test_the_same_writes_make_the_same_rows_in_sqlite(tmp_path: Path) -> None:
+    clock = Clock()
+    store = SqliteStore(tmp_path / "state.sqlite3", clock=clock)
+    write_everything(store, clock)
+    store.close()
+    assert sqlite_rows(tmp_path / "state.sqlite3") == V1["sqlite rows"]
+
+
+def test_a_sqlite_file_written_before_reads_the_same(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "old.sqlite3") as db:
+        db.executescript("\n".join(V1["sqlite rows"]))
+    clock = Clock()
+    clock.now += 138
+    store = SqliteStore(tmp_path / "old.sqlite3", clock=clock)
+    try:
+        assert read_everything(store, clock) == V1["read"]
+    finally:
+        store.close()
+
+
+# --- Table Storage -----------------------------------------------------------------------------------------------
+def azure_entities(connection: str, prefix: str) -> dict[str, list[dict[str, Any]]]:
+    """Every entity of the store's tables, with all its properties, by table (without the prefix)."""
+    from azure.data.tables import TableServiceClient
+
+    with TableServiceClient.from_connection_string(connection) as service:
+        names = sorted(t.name for t in service.list_tables() if t.name.startswith(prefix))
+        found = {}
+        for name in names:
+            entities = [json.loads(json.dumps(dict(e), default=lambda v: v.value))  # (an Int64 as its number)
+                        for e in service.get_table_client(name).list_entities()]
+            found[name.removeprefix(prefix)] = sorted(entities, key=lambda e: (e["PartitionKey"], e["RowKey"]))
+    return found
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+def test_the_same_writes_make_the_same_entities_in_table_storage(azurite: str, prefix: str) -> None:
+    from azure.data.tables import TableServiceClient
+
+    from coprod.store.azure import AzureTableStore
+
+    clock = Clock()
+    store = AzureTableStore(TableServiceClient.from_connection_string(azurite), clock=clock, prefix=prefix)
+    write_everything(store, clock)
+    store.close()
+    assert azure_entities(azurite, prefix) == V1["azure entities"]
+
+
+def test_table_storage_entities_written_before_read_the_same(azurite: str, prefix: str) -> None:
+    from azure.data.tables import TableServiceClient
+
+    from coprod.store.azure import AzureTableStore
+
+    with TableServiceClient.from_connection_string(azurite) as service:
+        for name, entities in V1["azure entities"].items():
+            table = service.create_table(f"{prefix}{name}")
+            for entity in entities:
+                table.create_entity(entity)
+    clock = Clock()
+    clock.now += 138
+    store = AzureTableStore(TableServiceClient.from_connection_string(azurite), clock=clock, prefix=prefix)
+    try:
+        assert read_everything(store, clock) == V1["read"]
+    finally:
+        store.close()
