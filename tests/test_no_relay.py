@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -110,10 +111,11 @@ class TestBookingEmails:
         assert "Hello Ann Example," in text and '"Captions, please"' in text and "Didn't book this?" not in text
 
     def test_a_reminder_to_a_public_booking_greets_by_the_first_name_too(self, programme: Programme) -> None:
-        session = programme.session("Carers' drop-in", soon(1.5), capacity=5)
+        start = (datetime.now(UTC) + timedelta(hours=30)).replace(second=0, microsecond=0)  # (not soon(): its
+        session = programme.session("Carers' drop-in", start, capacity=5)  # 2pm start is nearer or further by the hour)
         programme.run()
         booked_online(programme, session, name="Ann Example")
-        programme.clock.offset += 86400 * 0.6  # within a day of the start: the reminder is due
+        programme.clock.offset += 10 * 3600  # 20 hours before the start: the reminder is due
         programme.run()
         [reminder] = [m for m in programme.mail_to(GOOD["email"]) if m.subject.startswith("Coming up")]
         assert "Example" not in everything_in(reminder) and "Hello Ann," in (reminder.text_body or "")
