@@ -57,6 +57,17 @@ def silently_register(emulator: EmulatorServer, session: str, name: str = "Ann E
     return str(made)
 
 
+def booked_silently(programme: Programme, emulator: EmulatorServer, *, ask: bool = False) -> str:
+    """A session synced, then a booking for it that no change feed reports; `ask`: as a `missed` event asks, the
+    Registrations list to be read whole next run. Returns the booking's id."""
+    session = programme.session("Being included", soon())
+    programme.run()
+    made = silently_register(emulator, session)
+    if ask:
+        resync.ask(programme.services.store, "Registrations")
+    return made
+
+
 def held(mirror: ListMirror, item_id: str) -> str | None:
     """The eTag the mirror holds for an item."""
     item = mirror.get(item_id)
@@ -92,9 +103,7 @@ class TestSilentChanges:
             monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
         for key, value in (env | {"COPROD_PUBLIC_URL": "https://coprod.example.org"}).items():
             monkeypatch.setenv(key, value)  # the CLI's own settings: the same lists and state file
-        session = programme.session("Being included", soon())
-        programme.run()
-        made = silently_register(emulator, session)
+        made = booked_silently(programme, emulator)
         programme.run()  # the feed says nothing: the booking waits
         assert programme.field("Registrations", made, "Status") in (None, "")
         capsys.readouterr()
@@ -149,10 +158,7 @@ class TestSilentChanges:
 
     def test_a_list_a_missed_event_asked_for_is_read_whole_alone_and_the_ask_is_answered(
             self, programme: Programme, emulator: EmulatorServer) -> None:
-        session = programme.session("Being included", soon())
-        programme.run()
-        made = silently_register(emulator, session)
-        resync.ask(programme.services.store, "Registrations")
+        made = booked_silently(programme, emulator, ask=True)
         lines = programme.run()
         assert whole_line(lines) == ("Whole-list check: read Registrations whole; 1 difference the change feed "
                                      "had missed (Registrations 1), acted on now.")
@@ -162,10 +168,7 @@ class TestSilentChanges:
 
     def test_a_run_that_stops_before_acting_on_the_drift_reads_whole_again_next_run(
             self, programme: Programme, emulator: EmulatorServer) -> None:
-        session = programme.session("Being included", soon())
-        programme.run()
-        made = silently_register(emulator, session)
-        resync.ask(programme.services.store, "Registrations")
+        made = booked_silently(programme, emulator, ask=True)
         emulator.add_fault(status=503, path=r"/\$batch", count=40, retry_after=0)
         programme.run()  # the lists cannot be read: nothing acted on, the ask stands
         assert resync.asked(programme.services.store, ["Registrations"]) == {"Registrations"}
