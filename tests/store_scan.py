@@ -16,11 +16,12 @@ from coprod.store.azure import AzureTableStore
 def raw_text(store: StateStore) -> str:
     parts: list[str] = []
     if isinstance(store, SqliteStore):
-        with store._lock:
-            names = [r[0] for r in store._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        db = store.database.connection
+        with store.database.lock:
+            names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
             for name in names:
                 parts += [json.dumps(row, ensure_ascii=False, default=str)
-                          for row in store._db.execute(f'SELECT * FROM "{name}"')]  # noqa: S608 - sqlite_master's names
+                          for row in db.execute(f'SELECT * FROM "{name}"')]  # noqa: S608 - sqlite_master's names
     elif isinstance(store, AzureTableStore):
         for client in store._tables.values():
             parts += [json.dumps(dict(entity), ensure_ascii=False, default=str) for entity in client.list_entities()]

@@ -107,7 +107,7 @@ def mid_write() -> MidWrite:
             yield
             return
         assert isinstance(store, AzureTableStore)
-        mirror = store._mirror
+        mirror = store.mirror
         table = mirror.table
         racy = mirror.table = _RacyTable(table, other)  # type: ignore[assignment]
         try:
@@ -235,7 +235,7 @@ class TestTransactions:
         from azure.core.pipeline.transport import RequestsTransport
         from azure.data.tables import UpdateMode
 
-        from coprod.store._azure_batch import send
+        from coprod.store.azure._batch import send
 
         sent: list[str] = []
         real = RequestsTransport.send
@@ -262,7 +262,7 @@ class TestTransactions:
     def test_a_refused_transaction_changes_nothing_and_says_why(self, table: Any) -> None:
         from azure.data.tables import TableTransactionError
 
-        from coprod.store._azure_batch import send
+        from coprod.store.azure._batch import send
 
         send(table, [("create", {"PartitionKey": "p", "RowKey": "taken"})])
         with pytest.raises(TableTransactionError) as refused:
@@ -312,7 +312,7 @@ class TestPackedMirror:
             edits.append(f"Edit {len(edits)}")
             other.mirror_put([row(5, edits[-1])])
 
-        mirror = tables._mirror
+        mirror = tables.mirror
         table = mirror.table
         mirror.table = _RacyTable(table, edit, times=10)  # type: ignore[assignment]
         try:
@@ -370,7 +370,7 @@ def test_a_store_opened_while_another_process_turns_the_new_file_to_wal_waits_it
     failed). The store tries again until it is its turn, rather than the run stopping at its first line."""
     import sqlite3
 
-    from coprod.store import sqlite as module
+    from coprod.store.sqlite import database as module
 
     real = sqlite3.connect
     refused: list[str] = []

@@ -171,7 +171,7 @@ def test_a_store_waits_five_seconds_for_the_file_to_turn_to_wal_and_no_longer(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each pause asked is a hundredth of a second; on a busy machine it lasts a quarter (here): the store gives
     up at its first try once more than five seconds have passed since it began."""
-    from coprod.store import sqlite as module
+    from coprod.store.sqlite import database as module
 
     real, now, pauses, opened = sqlite3.connect, [100.0], [], []
 
@@ -195,7 +195,7 @@ def test_a_store_waits_five_seconds_for_the_file_to_turn_to_wal_and_no_longer(
 
 def test_any_other_error_turning_to_wal_stops_the_store_at_once(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from coprod.store import sqlite as module
+    from coprod.store.sqlite import database as module
 
     real, opened = sqlite3.connect, []
 
@@ -246,9 +246,10 @@ def test_names_are_kept_as_written_so_an_erasure_finds_them(store: SqliteStore) 
     store.ledger_swap("e", store.ledger_get("e"), "sending", {"name": "Zoë E"})  # type: ignore[arg-type]
     store.outbox_add("mail:f", "confirmed", {"name": "Zoë F"}, 1)
     store.mirror_put([MirrorItem("Registrations", "7", None, "", {"Title": "Zoë G"})])
-    with store._lock:
+    db = store.database.connection
+    with store.database.lock:
         text = "\n".join(str(row) for table in ("ledger", "outbox", "mirror")
-                         for row in store._db.execute(f"SELECT * FROM {table}"))  # noqa: S608 - fixed names
+                         for row in db.execute(f"SELECT * FROM {table}"))  # noqa: S608 - fixed names
     assert all(f"Zoë {c}" in text for c in "ABCDEFG")
     assert "Zoë G" in raw_text(store)
 
@@ -264,9 +265,9 @@ def test_more_items_than_one_query_holds_are_read_by_id_each_once(store: SqliteS
     store.mirror_put([MirrorItem("Registrations", str(n), f"e{n}", "", {}, "3") for n in range(1200)])
     wanted = [str(n) for n in range(1200)] + ["404", "0"]
     statements: list[str] = []
-    store._db.set_trace_callback(statements.append)
+    store.database.connection.set_trace_callback(statements.append)
     assert store.mirror_many("Registrations", wanted).keys() == {str(n) for n in range(1200)}
-    store._db.set_trace_callback(None)
+    store.database.connection.set_trace_callback(None)
     assert len(statements) == 3  # in parts of 500: a few queries, not one per item
     assert store.mirror_etags("Registrations", wanted) == {str(n): f"e{n}" for n in range(1200)}
 

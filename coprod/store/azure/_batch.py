@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
-from coprod.store._entities import BATCH, BATCH_BYTES
+from coprod.store.azure._entities import BATCH, BATCH_BYTES
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient

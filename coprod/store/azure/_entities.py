@@ -2,13 +2,13 @@
 
 - Keys are escaped for Table Storage, which refuses `/ \\ # ?` and control characters in keys: each of those
   (and `%`) becomes `%XX`. Escaping is character by character, so a key's prefix is its escaped key's prefix,
-  and a prefix is a RowKey range (`outbox_tally`, `outbox_cancel`). A key is 1 KiB at most; ours are far less.
+  and a prefix is a RowKey range (the outbox's `tally` and `cancel`). A key is 1 KiB at most; ours are far less.
 - `*`: JSON, split over properties `<name>0`, `<name>1`, ... of 30,000 UTF-16 units each (a string property holds
   64 KiB of UTF-16, where an emoji is two units), with `<name>_n` the count. An entity holds 1 MiB: a mirror item
   whose fields would not fit keeps its longest values cut to 10,000 characters (every reader cuts them far
   shorter); any other record that would not fit is refused with `ValueError`, which the caller treats as that one
   record failing. On the wire the JSON is ASCII (`\\u` escapes, up to 6 bytes a unit): transactions are sized by
-  what is sent (_azure_batch.py).
+  what is sent (_batch.py).
 """
 
 from __future__ import annotations

@@ -31,9 +31,9 @@ import zlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from coprod.store._azure_batch import together, transact
 from coprod.store._base import MirrorItem
-from coprod.store._entities import after, escape_key, fit_fields, pack, packed_json, units, unpack
+from coprod.store.azure._batch import together, transact
+from coprod.store.azure._entities import after, escape_key, fit_fields, pack, packed_json, units, unpack
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -59,7 +59,7 @@ def _group_prefix(group: str | None) -> str:
 
 
 class PackedMirror:
-    """The StateStore's mirror methods on one Table Storage table (see the module's docstring)."""
+    """The store's mirror part on one Table Storage table (see the module's docstring)."""
 
     def __init__(self, table: TableClient) -> None:
         self.table = table
