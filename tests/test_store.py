@@ -1,4 +1,4 @@
-"""Both stores keep the store's contract (tests/store_contract.py), concern by concern: SQLite, and Azure Table
+"""Both stores keep the store's contract (tests/store_contract.py), part by part: SQLite, and Azure Table
 Storage on Azurite."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from tests.store_contract import (
     CheckpointsContract,
     Clock,
     CountersContract,
+    FlatNamesContract,
     LeasesContract,
     LedgerContract,
     MidWrite,
@@ -143,6 +144,10 @@ class TestLeases(LeasesContract):
     pass
 
 
+class TestFlatNames(FlatNamesContract):
+    pass
+
+
 def test_the_store_is_chosen_by_its_url(tmp_path: Path, azurite: str) -> None:
     store = open_store(f"sqlite:///{tmp_path / 'a' / 'state.sqlite3'}")
     assert isinstance(store, SqliteStore) and Path(store.path).parent.is_dir()
@@ -170,15 +175,15 @@ class TestTableStorageLimits:
 
     def test_a_record_longer_than_a_property_is_split_and_read_back_whole(self, tables: AzureTableStore) -> None:
         body = "Zoë “quoted” " * 20_000  # 260,000 characters over several properties
-        assert tables.outbox_add("mail:update-1-2", "update", {"html": body}, 1) is True
-        assert tables.outbox_get("mail:update-1-2").payload == {"html": body}  # type: ignore[union-attr]
+        assert tables.outbox.add("mail:update-1-2", "update", {"html": body}, 1) is True
+        assert tables.outbox.get("mail:update-1-2").payload == {"html": body}  # type: ignore[union-attr]
 
     def test_a_mirror_item_too_big_for_an_entity_keeps_its_longest_values_cut(self, tables: AzureTableStore) -> None:
         from coprod.store import MirrorItem
 
         huge = MirrorItem("Registrations", "9", None, "", {"Title": "x" * 2_000_000, "Email": "a@x.org"}, "3")
-        tables.mirror_put([huge])
-        kept = tables.mirror_get("Registrations", "9")
+        tables.mirror.put([huge])
+        kept = tables.mirror.get("Registrations", "9")
         assert kept is not None and kept.fields == {"Title": "x" * 10_000, "Email": "a@x.org"}
 
     def test_text_far_from_ascii_stays_within_every_limit(self, tables: AzureTableStore,
@@ -195,26 +200,26 @@ class TestTableStorageLimits:
             len(request.body or b"")) or real(transport, request, **kw))
         emoji = "\U0001F600" * 20_000  # 40,000 UTF-16 units: more than a property's 64 KiB if stored as it is
         items = [MirrorItem("Registrations", str(n), f'"e{n}"', "", {"Title": "ż" * 20_000}, "1") for n in range(150)]
-        tables.mirror_put([*items, MirrorItem("Registrations", "900", None, "", {"AccessNeeds": emoji}, "1")])
+        tables.mirror.put([*items, MirrorItem("Registrations", "900", None, "", {"AccessNeeds": emoji}, "1")])
         assert max(bodies) <= 4 * 1024 * 1024  # every transaction within its 4 MiB
-        assert tables.mirror_get("Registrations", "900").fields == {"AccessNeeds": emoji}  # type: ignore[union-attr]
-        assert len(tables.mirror_items("Registrations", group="1")) == 151
+        assert tables.mirror.get("Registrations", "900").fields == {"AccessNeeds": emoji}  # type: ignore[union-attr]
+        assert len(tables.mirror.items("Registrations", group="1")) == 151
         stored = [v for e in tables._tables["mirror"].list_entities() for v in e.values() if isinstance(v, str)]
         assert max(len(v.encode("utf-16-le")) for v in stored) <= 64 * 1024
 
     def test_any_other_record_too_big_is_refused_with_a_clear_error(self, tables: AzureTableStore) -> None:
         with pytest.raises(ValueError, match="too large for Table Storage"):
-            tables.ledger_add("k", "test", {"x": "y" * 1_000_000})
-        assert tables.ledger_get("k") is None
+            tables.ledger.add("k", "test", {"x": "y" * 1_000_000})
+        assert tables.ledger.get("k") is None
 
     def test_more_than_a_transaction_holds_goes_in_several(self, tables: AzureTableStore) -> None:
         from coprod.store import MirrorItem
 
         items = [MirrorItem("Registrations", str(n), f'"e{n}"', "", {"Title": "t" * 20_000}, "1") for n in range(250)]
-        tables.mirror_put(items)
-        assert len(tables.mirror_items("Registrations", group="1")) == 250
-        tables.mirror_delete("Registrations", [str(n) for n in range(10, 250)])
-        assert tables.mirror_ids("Registrations") == {str(n) for n in range(10)}
+        tables.mirror.put(items)
+        assert len(tables.mirror.items("Registrations", group="1")) == 250
+        tables.mirror.delete("Registrations", [str(n) for n in range(10, 250)])
+        assert tables.mirror.ids("Registrations") == {str(n) for n in range(10)}
 
 
 class TestTransactions:
@@ -281,7 +286,7 @@ class TestPackedMirror:
 
         from coprod.store import MirrorItem
 
-        tables.mirror_put([MirrorItem("Registrations", str(n), f'"e{n}"', "", {"Title": f"P {n}"}, str(n % 5))
+        tables.mirror.put([MirrorItem("Registrations", str(n), f'"e{n}"', "", {"Title": f"P {n}"}, str(n % 5))
                            for n in range(1, 1001)])
         entities = list(tables._tables["mirror"].list_entities())
         assert len(entities) <= 15  # 10 chunks of 100 (5 sessions of 200) and 2 index entities, not 1,000
@@ -289,8 +294,8 @@ class TestPackedMirror:
         real = RequestsTransport.send
         monkeypatch.setattr(RequestsTransport, "send", lambda transport, request, **kw: sent.append(
             request.method) or real(transport, request, **kw))
-        assert len(tables.mirror_items("Registrations", group="3")) == 200
-        assert len(tables.mirror_etags("Registrations", [str(n) for n in range(1, 1001)])) == 1000
+        assert len(tables.mirror.items("Registrations", group="3")) == 200
+        assert len(tables.mirror.etags("Registrations", [str(n) for n in range(1, 1001)])) == 1000
         assert sent == ["GET"] * 3  # one range read for the session; the index: one read per 1,000 ids (2)
 
     def test_a_write_that_changes_nothing_is_never_refused_however_busy_the_entity(
@@ -304,24 +309,24 @@ class TestPackedMirror:
         def row(n: int, title: str = "") -> MirrorItem:
             return MirrorItem("Subscribers", str(n), f'"e{n}"', "", {"Title": title or f"Sub {n}"}, None)
 
-        tables.mirror_put([row(n) for n in range(1, 6)])
+        tables.mirror.put([row(n) for n in range(1, 6)])
         other = azure_store(tables.connection, clock, tables.prefix)  # type: ignore[attr-defined]
         edits: list[str] = []
 
         def edit() -> None:
             edits.append(f"Edit {len(edits)}")
-            other.mirror_put([row(5, edits[-1])])
+            other.mirror.put([row(5, edits[-1])])
 
         mirror = tables.mirror
         table = mirror.table
         mirror.table = _RacyTable(table, edit, times=10)  # type: ignore[assignment]
         try:
-            tables.mirror_put([row(n) for n in range(1, 4)])
+            tables.mirror.put([row(n) for n in range(1, 4)])
         finally:
             mirror.table = table
             other.close()
         assert edits  # the other writer did go in between
-        assert sorted(tables.mirror_items("Subscribers"), key=lambda i: i.item_id) == [
+        assert sorted(tables.mirror.items("Subscribers"), key=lambda i: i.item_id) == [
             *(row(n) for n in range(1, 5)), row(5, edits[-1])]
 
     def test_the_first_start_after_the_change_drops_the_old_mirror_and_reads_the_lists_again(
@@ -336,11 +341,11 @@ class TestPackedMirror:
         for name in ("delta.Registrations", "delta.Sessions", "retention.day"):
             checkpoints.create_entity({"PartitionKey": "checkpoint", "RowKey": name, "value": "v"})
         store = azure_store(azurite, clock, prefix)
-        assert store.get_checkpoint("delta.Registrations") is None  # the next run reads the lists whole
-        assert store.get_checkpoint("retention.day") == "v"
+        assert store.checkpoints.get("delta.Registrations") is None  # the next run reads the lists whole
+        assert store.checkpoints.get("retention.day") == "v"
         assert f"{prefix}mirror" not in {t.name for t in service.list_tables()}  # with the data it held
-        store.set_checkpoint("delta.Registrations", "link")
-        assert azure_store(azurite, clock, prefix).get_checkpoint("delta.Registrations") == "link"  # once only
+        store.checkpoints.set("delta.Registrations", "link")
+        assert azure_store(azurite, clock, prefix).checkpoints.get("delta.Registrations") == "link"  # once only
         store.close()
 
 
@@ -393,8 +398,8 @@ def test_a_store_opened_while_another_process_turns_the_new_file_to_wal_waits_it
     monkeypatch.undo()
     try:
         assert len(refused) == 2
-        store.set_checkpoint("delta.Sessions", "link")
-        assert store.get_checkpoint("delta.Sessions") == "link"
+        store.checkpoints.set("delta.Sessions", "link")
+        assert store.checkpoints.get("delta.Sessions") == "link"
     finally:
         store.close()
     with sqlite3.connect(tmp_path / "state.sqlite3") as db:
