@@ -11,10 +11,15 @@
   counts. `queued -> sending` is a conditional claim: a message cancelled
   meanwhile (or taken by another runner) is not claimed.
 - Counters: fixed-window counts that expire (the public forms' limits).
+- Leases: one runner at a time; a holder that dies loses its lease when it expires.
 
-The concerns are small protocols (`coprod.store._base`); `StateStore` is all of
-them. `SqliteStore` is the embedded default; an Azure Table Storage
-implementation fills the same protocols in production.
+Each concern is a part of the store, an object of its own with a small protocol
+(`coprod.store._base`): `store.checkpoints`, `store.mirror`, `store.ledger`,
+`store.outbox`, `store.counters`, `store.leases`. `StateStore` is all of them
+(and, for now, their methods by the flat names callers have used so far:
+`store.ledger_add` is `store.ledger.add`). `SqliteStore` (coprod/store/sqlite/)
+is the embedded default; `AzureTableStore` (coprod/store/azure/) is made of the
+same parts on Table Storage, in production.
 """
 
 from __future__ import annotations
@@ -26,20 +31,27 @@ from typing import Any
 from config import SettingsError
 from coprod.store._base import (
     Checkpoints,
+    CheckpointsPart,
     Counters,
+    CountersPart,
     Lease,
     Leases,
+    LeasesPart,
     Ledger,
     LedgerEntry,
+    LedgerPart,
     Mirror,
     MirrorItem,
+    MirrorPart,
     OutboxEntry,
+    OutboxPart,
     OutboxStore,
     StateStore,
 )
 from coprod.store.sqlite import SqliteStore
 
-__all__ = ["Checkpoints", "Counters", "Lease", "Leases", "Ledger", "LedgerEntry", "Mirror", "MirrorItem", "OutboxEntry",
+__all__ = ["Checkpoints", "CheckpointsPart", "Counters", "CountersPart", "Lease", "Leases", "LeasesPart", "Ledger",
+           "LedgerEntry", "LedgerPart", "Mirror", "MirrorItem", "MirrorPart", "OutboxEntry", "OutboxPart",
            "OutboxStore", "SqliteStore", "StateStore", "open_store"]
 
 
