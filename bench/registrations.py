@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import Emulator, emulator_process
 from config import load_settings
 from coprod.lists.provision import provision
-from coprod.registrations.rules import allocate, parse_registration, parse_session
+from coprod.lists.records import parse_registration, parse_session
+from coprod.registrations.rules import allocate
 from coprod.registrations.sync import RegistrationSync
 from coprod.runtime import Services
 from coprod.store import SqliteStore

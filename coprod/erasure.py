@@ -45,10 +45,10 @@ from coprod.handoffs import Invitation, decide_again, mail_keys, records
 from coprod.lease import RunLease
 from coprod.lists.fields import as_text
 from coprod.lists.mirror import mirror_item, read_changes
+from coprod.lists.notes import Notes
+from coprod.lists.records import NO_SESSION, group_of
 from coprod.mail.outbox import readable
 from coprod.permissions import explain
-from coprod.registrations.rules import Notes
-from coprod.registrations.sync import NO_SESSION, group_of
 from coprod.runtime import Services
 from coprod.store import MirrorItem, OutboxEntry
 from coprod.templates import UK

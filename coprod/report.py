@@ -23,7 +23,7 @@ from typing import Any
 
 from config import ROLES
 from coprod.lists.fields import as_datetime, as_text, normalise_email
-from coprod.registrations.rules import parse_session
+from coprod.lists.records import parse_session
 from coprod.store import StateStore
 from coprod.templates import UK, render_page
 

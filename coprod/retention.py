@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from config import REGISTRATIONS
 from coprod.lists.fields import as_datetime
 from coprod.lists.mirror import ListMirror
-from coprod.registrations.rules import Notes, parse_session
-from coprod.registrations.sync import NO_SESSION, group_of
+from coprod.lists.notes import Notes
+from coprod.lists.records import NO_SESSION, group_of, parse_session
 from coprod.store import StateStore
 from coprod.templates import UK
 from coprod.words import count

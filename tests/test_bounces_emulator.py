@@ -17,9 +17,9 @@ import pytest
 from config import load_settings
 from coprod.handoffs import AddressBounces
 from coprod.lease import record_run
+from coprod.lists.notes import Notes
 from coprod.lists.provision import provision
 from coprod.mail.bounces import BounceRun, Bounces
-from coprod.registrations.rules import Notes
 from coprod.run import run_once
 from coprod.runtime import Services
 from coprod.status import blocked, status, status_lines

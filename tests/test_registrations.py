@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from config import LISTS
+from coprod.lists.notes import Notes
 from coprod.lists.provision import provision
-from coprod.registrations.rules import Notes
 from coprod.registrations.sync import RegistrationSync
 from coprod.store import SqliteStore
 from graph_client import SharePointLists

@@ -26,17 +26,9 @@ from coprod.lists.fields import (
     normalise_email,
     subscriber_topics,
 )
-from coprod.registrations.rules import (
-    Decision,
-    Notes,
-    Registration,
-    Session,
-    allocate,
-    message_kind,
-    parse_registration,
-    parse_session,
-    queue_positions,
-)
+from coprod.lists.notes import Notes
+from coprod.lists.records import Registration, Session, parse_registration, parse_session, queue_positions
+from coprod.registrations.rules import Decision, allocate, message_kind
 from coprod.store import MirrorItem
 
 NOW = datetime(2030, 1, 1, 9, 0, tzinfo=UTC)

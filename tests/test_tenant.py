@@ -12,7 +12,7 @@ import pytest
 from config import load_settings
 from coprod.guests.rules import GuestNotes
 from coprod.lists.mirror import ListMirror, read_changes, reads_light
-from coprod.registrations.rules import Notes
+from coprod.lists.notes import Notes
 from coprod.run import run_held
 from coprod.runtime import Services
 from coprod.status import status, status_lines

@@ -26,9 +26,8 @@ from typing import Any
 from coprod.handoffs import Invitation, MeetingRecord, records
 from coprod.lists.fields import normalise_email
 from coprod.lists.mirror import ListMirror
+from coprod.lists.records import contact_preference, group_of, parse_session
 from coprod.permissions import explain
-from coprod.registrations.rules import contact_preference, parse_session
-from coprod.registrations.sync import group_of
 from coprod.store import MirrorItem, StateStore
 from graph_client import Attendee, FieldUpdate, GraphError, OnlineMeetings, SharePointLists
 

@@ -46,9 +46,9 @@ from coprod import handoffs
 from coprod.handoffs import MeetingRecord, SessionChanged, decide_again
 from coprod.lists.fields import facilitators
 from coprod.lists.mirror import ListMirror
+from coprod.lists.records import parse_session
 from coprod.meetings.attendance import Attendance, AttendanceCounts
 from coprod.permissions import explain
-from coprod.registrations.rules import parse_session
 from coprod.registrations.session_notes import briefs_failed, session_note_now
 from coprod.store import MirrorItem, StateStore
 from coprod.words import count, summary

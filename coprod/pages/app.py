@@ -48,9 +48,9 @@ from coprod.handoffs import (
 )
 from coprod.links import LinkError
 from coprod.lists.fields import as_text, check_email, normalise_email, subscriber_topics
+from coprod.lists.records import parse_session
 from coprod.pages.booking import Bookings
 from coprod.pages.context import FormLimits, Opened, WebContext, client_of
-from coprod.registrations.rules import parse_session
 from coprod.templates import render_page
 
 if TYPE_CHECKING:

@@ -43,12 +43,12 @@ from coprod.handoffs import (
 )
 from coprod.links import Signer
 from coprod.lists.fields import as_datetime, as_text, facilitators, greeting_name, normalise_email
+from coprod.lists.records import ASSISTED, HELD, contact_preference, parse_session, queue_positions
 from coprod.mail.calendar import SessionEvent, session_ics
 from coprod.mail.outbox import Outbox
 from coprod.registrations.notices import TeamNotices
 from coprod.registrations.outcomes import Outcomes
 from coprod.registrations.prereading import PreReading
-from coprod.registrations.rules import ASSISTED, HELD, contact_preference, parse_session, queue_positions
 from coprod.store import LedgerEntry, MirrorItem, StateStore
 from coprod.templates import privacy_link, render_email
 from coprod.words import count, count_kind

@@ -11,8 +11,8 @@ from coprod import handoffs
 from coprod.handoffs import MY_BOOKINGS, BookingsAsked, ContactDue, mail_keys, pending
 from coprod.links import Signer
 from coprod.lists.fields import as_text, normalise_email
+from coprod.lists.records import contact_preference
 from coprod.mail.outbox import Outbox
-from coprod.registrations.rules import contact_preference
 from coprod.store import MirrorItem, StateStore
 from coprod.templates import UK, privacy_link, render_email
 from graph_client import OutgoingMail

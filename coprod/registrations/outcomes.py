@@ -15,8 +15,8 @@ from typing import Any
 
 from coprod.handoffs import mail_keys, records
 from coprod.lists.fields import as_bool, as_lines, as_text, normalise_email
+from coprod.lists.records import contact_preference, parse_session
 from coprod.registrations.notices import Counts, Source
-from coprod.registrations.rules import contact_preference, parse_session
 
 __all__ = ["Outcomes"]
 

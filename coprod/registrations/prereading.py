@@ -17,8 +17,8 @@ from typing import Any
 from coprod import handoffs
 from coprod.handoffs import ContactDue, PreReadingDue, Told, mail_keys, pending, records
 from coprod.lists.fields import normalise_email
+from coprod.lists.records import ASSISTED, contact_preference, parse_session
 from coprod.registrations.notices import Counts, Source
-from coprod.registrations.rules import ASSISTED, contact_preference, parse_session
 
 __all__ = ["PreReading"]
 

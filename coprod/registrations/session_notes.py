@@ -11,7 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from coprod.handoffs import MailFailed, MeetingRecord
-from coprod.registrations.rules import Notes, Session, allocate, parse_registration, parse_session
+from coprod.lists.notes import Notes
+from coprod.lists.records import Session, parse_registration, parse_session
+from coprod.registrations.rules import allocate
 from coprod.store import Ledger, StateStore
 
 __all__ = ["briefs_failed", "session_note", "session_note_now"]

@@ -41,23 +41,15 @@ from coprod.handoffs import (
 from coprod.links import Signer
 from coprod.lists.fields import normalise_email
 from coprod.lists.mirror import ListMirror, feed_line, read_changes, reads_light, relink, save_link
-from coprod.registrations.rules import (
-    HELD,
-    Decision,
-    Notes,
-    Session,
-    allocate,
-    message_kind,
-    parse_registration,
-    parse_session,
-    session_of,
-)
+from coprod.lists.notes import Notes
+from coprod.lists.records import HELD, Session, group_of, parse_registration, parse_session
+from coprod.registrations.rules import Decision, allocate, message_kind
 from coprod.registrations.session_notes import session_note
 from coprod.store import LedgerEntry, MirrorItem, StateStore
 from coprod.words import count
 from graph_client import DeltaResult, FieldUpdate, SharePointLists
 
-__all__ = ["RegistrationSync", "SyncReport", "group_of"]
+__all__ = ["RegistrationSync", "SyncReport"]
 
 log = logging.getLogger("coprod.registrations")
 MAX_CONFLICT_ROUNDS = 3
@@ -97,14 +89,6 @@ class SyncReport:
         return f"Registrations: {read}; {changed}; " + "; ".join(extra) + "."
 
 
-
-
-NO_SESSION = "-"  # the group of registrations that name no session
-
-
-def group_of(fields: dict[str, Any]) -> str:
-    """The session a registration points at (as the mirror groups it)."""
-    return session_of(fields) or NO_SESSION
 
 
 class RegistrationSync:

@@ -1,0 +1,180 @@
+"""The lists' records as every part reads them: a session and a registration, parsed from their columns.
+
+Columns are read with `coprod.lists.fields`, which never raises on anything people type. The registration sync
+decides places with these; the meeting sync, the pages, erasure, retention and the report read the same records,
+so a column means one thing everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from coprod.lists.fields import as_bool, as_datetime, as_int, as_lines, as_text, check_email
+
+__all__ = [
+    "ASSISTED",
+    "HELD",
+    "MAX_SLOTS",
+    "NO_SESSION",
+    "Registration",
+    "Session",
+    "contact_preference",
+    "group_of",
+    "parse_registration",
+    "parse_session",
+    "queue_positions",
+    "session_of",
+]
+
+HELD = ("Confirmed", "Waitlisted")
+MAX_SLOTS = 96  # appointments one drop-in offers at most (a day of 5-minute slots is 96 an 8-hour day)
+ASSISTED = ("Phone", "Post")  # ContactPreference values of a booking an officer made: told by phone or post
+
+
+@dataclass(frozen=True)
+class Session:
+    id: str
+    title: str
+    status: str
+    start: datetime | None
+    end: datetime | None
+    capacity: int | None  # None: unreadable (then nobody new is confirmed)
+    problems: tuple[str, ...] = ()
+    slot_minutes: int = 0  # a drop-in's appointment length; 0 for a group session
+    pre_reading: str = ""  # something to read before it (PreReading: text and links)
+
+    @property
+    def unlimited(self) -> bool:
+        return self.capacity == 0
+
+    @property
+    def drop_in(self) -> bool:
+        return self.slot_minutes > 0
+
+    @property
+    def slots(self) -> list[datetime]:
+        """A drop-in's appointment times, from its start to its end (none for a group session)."""
+        if not self.drop_in or self.start is None or self.end is None:
+            return []
+        step, at = timedelta(minutes=self.slot_minutes), self.start
+        times: list[datetime] = []
+        while at + step <= self.end and len(times) < MAX_SLOTS:
+            times.append(at)
+            at += step
+        return times
+
+
+def parse_session(item_id: str, fields: dict[str, Any]) -> Session:
+    problems: list[str] = []
+    title = as_text(fields.get("Title"), 255) or f"Session {item_id}"
+    status = as_text(fields.get("Status"), 40) or "Draft"
+    start, end = as_datetime(fields.get("StartTime")), as_datetime(fields.get("EndTime"))
+    if start is None:
+        problems.append("Start time is missing or not a date.")
+    if end is None:
+        problems.append("End time is missing or not a date.")
+    elif start is not None and end <= start:
+        problems.append("End time is before the start time.")
+    raw_capacity = fields.get("Capacity")
+    capacity = 0 if raw_capacity is None or raw_capacity == "" else as_int(raw_capacity)
+    if capacity is None or capacity < 0:
+        problems.append("Places must be a whole number, 0 for no limit. Nobody new is confirmed until it's fixed.")
+        capacity = None
+    if status not in ("Draft", "Open", "Cancelled"):
+        problems.append(f"Status should be Draft, Open or Cancelled (it's “{status}”).")
+    slot_minutes = 0
+    if as_text(fields.get("Kind"), 20) == "DropIn":
+        minutes = as_int(fields.get("SlotMinutes"))
+        if minutes is not None and 5 <= minutes <= 480:
+            slot_minutes = minutes
+        else:
+            problems.append("A drop-in needs Minutes a drop-in appointment between 5 and 480. Nobody new is "
+                            "booked until it's set.")
+            capacity = None
+    return Session(item_id, title, status, start, end, capacity, tuple(problems), slot_minutes,
+                   as_lines(fields.get("PreReading")))
+
+
+@dataclass(frozen=True)
+class Registration:
+    id: str
+    created: str
+    name: str
+    email: str | None
+    email_shown: str
+    email_problem: str | None
+    session_id: str | None
+    consent: bool
+    cancel: bool
+    status: str | None  # what the list says now
+    note: str | None
+    wants_site_access: bool
+    join_mailing_list: bool
+    contact: str = "Email"  # ContactPreference: Email, or Phone or Post for an assisted booking (no email sent)
+    phone: str = ""
+    postal: bool = False  # a postal address is given
+    slot: datetime | None = None  # a drop-in appointment's start
+    method: str = ""  # ContactMethod of a drop-in appointment: Phone, Teams or In person
+
+    @property
+    def assisted(self) -> bool:
+        return self.contact in ASSISTED
+
+    @property
+    def identity(self) -> str:
+        """What makes two bookings one person's: the address, or for an assisted booking its name and number."""
+        return self.email or f"{self.contact}:{self.name.casefold()}:{''.join(c for c in self.phone if c.isdigit())}"
+
+    @property
+    def order(self) -> tuple[str, int]:
+        """Order of registration: created time, then item id."""
+        return (self.created, int(self.id) if self.id.isdigit() else 0)
+
+
+def queue_positions(items: Iterable[Any]) -> dict[str, int]:
+    """Each Waitlisted registration's place in its session's queue (1: next to get a place), in the order places
+    are given (`Registration.order`). `items` are one session's mirror items; one pass, one sort."""
+    waiting = sorted((i for i in items if i.fields.get("Status") == "Waitlisted"),
+                     key=lambda i: (i.created, int(i.item_id) if i.item_id.isdigit() else 0))
+    return {item.item_id: n for n, item in enumerate(waiting, 1)}
+
+
+def parse_registration(item_id: str, created: str, fields: dict[str, Any]) -> Registration:
+    session_id = session_of(fields)
+    status = as_text(fields.get("Status"), 40) or None
+    note = fields.get("StatusNote")
+    email = check_email(fields.get("Email"))
+    return Registration(
+        id=item_id, created=created, name=as_text(fields.get("Title"), 255),
+        email=email.address, email_shown=email.shown, email_problem=email.problem,
+        session_id=session_id, consent=as_bool(fields.get("Consent")), cancel=as_bool(fields.get("Cancel")),
+        status=status, note=note if isinstance(note, str) else None,
+        wants_site_access=as_bool(fields.get("WantsSiteAccess")),
+        join_mailing_list=as_bool(fields.get("JoinMailingList")),
+        contact=contact_preference(fields), phone=as_text(fields.get("Phone"), 40),
+        postal=bool(as_text(fields.get("PostalAddress"))), slot=as_datetime(fields.get("Slot")),
+        method=as_text(fields.get("ContactMethod"), 20))
+
+
+def contact_preference(fields: dict[str, Any]) -> str:
+    """How a registration's person is told things: Email (the default), Phone or Post."""
+    value = as_text(fields.get("ContactPreference"))
+    return value if value in ASSISTED else "Email"
+
+
+def session_of(fields: dict[str, Any]) -> str | None:
+    """The session a registration names (its `SessionLookupId`: a list item id), or None if it names none."""
+    value = fields.get("SessionLookupId")
+    text = as_text(value, 20) if isinstance(value, (str, int)) else ""  # as_text reads a yes/no as nothing
+    return text if text not in ("", "0") else None
+
+
+NO_SESSION = "-"  # the group of registrations that name no session
+
+
+def group_of(fields: dict[str, Any]) -> str:
+    """The session a registration points at (as the mirror groups it)."""
+    return session_of(fields) or NO_SESSION
