@@ -41,13 +41,12 @@ from typing import Any
 
 from config import REGISTRATIONS
 from coprod.dataprotection import Person
-from coprod.handoffs import Invitation, decide_again, mail_keys, records
+from coprod.handoffs import Invitation, decide_again, mail_keys, readable, records
 from coprod.lease import RunLease
 from coprod.lists.fields import as_text
 from coprod.lists.mirror import mirror_item, read_changes
 from coprod.lists.notes import Notes
 from coprod.lists.records import NO_SESSION, group_of
-from coprod.mail.outbox import readable
 from coprod.permissions import explain
 from coprod.runtime import Services
 from coprod.store import MirrorItem, OutboxEntry

@@ -35,11 +35,10 @@ from coprod.guests.rules import (
     GuestReport,
     Outcome,
 )
-from coprod.handoffs import GUEST_CONFIRM, GuestConfirmed, GuestRequestDue, RowGuard, mail_keys
+from coprod.handoffs import GUEST_CONFIRM, GuestConfirmed, GuestRequestDue, MailQueue, RowGuard, mail_keys
 from coprod.links import Signer
 from coprod.lists.fields import as_text, check_email, normalise_email
 from coprod.lists.mirror import ListMirror, read_changes, save_link
-from coprod.mail.outbox import Outbox
 from coprod.store import LedgerEntry, MirrorItem, StateStore
 from coprod.templates import UK, privacy_link, render_email
 from coprod.words import count
@@ -61,7 +60,7 @@ GROUP_LAG_LIMIT = 3600.0  # seconds a new guest may stay unknown to group member
 
 
 class GuestAccess:
-    def __init__(self, lists: SharePointLists, directory: Directory, store: StateStore, outbox: Outbox,
+    def __init__(self, lists: SharePointLists, directory: Directory, store: StateStore, outbox: MailQueue,
                  signer: Signer, config: GuestConfig, *, clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep, progress: Callable[[str], None] | None = None) -> None:
         self.lists = lists

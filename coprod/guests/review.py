@@ -25,9 +25,8 @@ from typing import Any
 
 from coprod.guests.grant import guest_name
 from coprod.guests.rules import ADDED, GuestConfig, GuestNotes, GuestReport
-from coprod.handoffs import Invitation, mail_keys, records
+from coprod.handoffs import Invitation, MailQueue, mail_keys, records
 from coprod.lists.fields import as_datetime, as_text, normalise_email
-from coprod.mail.outbox import Outbox
 from coprod.permissions import explain
 from coprod.store import LedgerEntry, MirrorItem, StateStore
 from coprod.templates import UK, privacy_link, render_email
@@ -41,7 +40,7 @@ DAY = 86_400.0
 
 
 class GuestReview:
-    def __init__(self, directory: Directory, store: StateStore, outbox: Outbox, config: GuestConfig, *,
+    def __init__(self, directory: Directory, store: StateStore, outbox: MailQueue, config: GuestConfig, *,
                  clock: Callable[[], float], site_url: Callable[[], str]) -> None:
         self.directory = directory
         self.store = store

@@ -39,6 +39,9 @@ spells a ledger key, an email's outbox key, or a link's purpose.
 Statuses: `due` (to do), `done`, and for side effects in flight `sending`,
 `failed`, `throttled`. A key is written once (`record`) or overwritten on
 purpose (`put`); the ledger itself is in `coprod.store`.
+
+Emails are handed on the same way: a job queues one in the outbox (`MailQueue`, in the form `to_payload` makes),
+and the mail job (coprod/mail) sends it; `BLOCKED` is the outbox's word on why the mailbox may not send.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ from coprod.handoffs._links import (
 )
 from coprod.handoffs._mailing import COMMANDS, Campaign, ListCommand, RejoinAsked
 from coprod.handoffs._meetings import MeetingRecord, PreReadingDue, SessionChanged
+from coprod.handoffs._outbox import BLOCKED, MailQueue, from_payload, readable, to_payload
 from coprod.handoffs._registrations import (
     BookedOnline,
     BookedOnlineIndex,
@@ -82,6 +86,7 @@ from coprod.handoffs._registrations import (
 from coprod.store import Ledger, LedgerEntry, OutboxStore
 
 __all__ = [
+    "BLOCKED",
     "CANCEL",
     "COMMANDS",
     "GUEST_CONFIRM",
@@ -107,6 +112,7 @@ __all__ = [
     "LinkKind",
     "ListCommand",
     "MailFailed",
+    "MailQueue",
     "MeetingRecord",
     "MessageDue",
     "PreReadingDue",
@@ -120,16 +126,19 @@ __all__ = [
     "Told",
     "claim",
     "decide_again",
+    "from_payload",
     "get",
     "mail_keys",
     "pending",
     "put",
+    "readable",
     "record",
     "record_many",
     "records",
     "sessions_to_decide",
     "set_sessions_to_decide",
     "settle",
+    "to_payload",
     "unsubscribe",
 ]
 

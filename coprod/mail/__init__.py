@@ -1,1 +1,1 @@
-"""Email: the outbox (each message once, at the mailbox's rate), its transports (Graph, ACS), calendar files."""
+"""Email: the outbox (each message once, at the mailbox's rate), its transports (Graph, ACS), and bounces."""

@@ -57,8 +57,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from coprod import handoffs
-from coprod.handoffs import MailFailed, SentId, mail_keys
-from coprod.mail.payload import from_payload, readable, to_payload
+from coprod.handoffs import BLOCKED, MailFailed, SentId, from_payload, mail_keys, readable, to_payload
 from coprod.permissions import refusal
 from coprod.store import OutboxEntry, StateStore
 from coprod.words import count, count_kind
@@ -90,7 +89,6 @@ REFUSED_RECIPIENT_TRIES = 2
 MAX_ATTEMPTS = 5  # claims of one message, across runs, before it is given up as failed
 FINAL_STATUSES = frozenset({400, 403, 404})  # refusals that trying again cannot mend (a bad address, no permission)
 PAUSED = "outbox.paused-until"  # a checkpoint: the time the mailbox's Retry-After ends
-BLOCKED = "outbox.blocked"  # a checkpoint: why the mailbox may not send (plain words), "" once it may
 UNCHECKED_LIMIT = 86_400.0  # seconds a `sending` message may stay uncheckable before it is settled
 
 

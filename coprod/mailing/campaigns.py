@@ -18,11 +18,10 @@ from functools import cache
 from typing import Any
 
 from coprod import handoffs
-from coprod.handoffs import ONE_CLICK_PAGE, PREFERENCES, UNSUBSCRIBE, Campaign, mail_keys
+from coprod.handoffs import ONE_CLICK_PAGE, PREFERENCES, UNSUBSCRIBE, Campaign, MailQueue, mail_keys
 from coprod.links import Signer
 from coprod.lists.fields import as_bool, as_datetime, as_text, normalise_email, subscriber_topics
 from coprod.lists.mirror import ListMirror
-from coprod.mail.outbox import Outbox
 from coprod.mailing.common import ListConfig, ListReport
 from coprod.store import MirrorItem, StateStore
 from coprod.templates import UK, privacy_link, render_email
@@ -47,7 +46,7 @@ def render_markdown(text: str) -> str:
 
 
 class Campaigns:
-    def __init__(self, lists: SharePointLists, store: StateStore, outbox: Outbox, signer: Signer,
+    def __init__(self, lists: SharePointLists, store: StateStore, outbox: MailQueue, signer: Signer,
                  config: ListConfig, subscribers: ListMirror, updates: ListMirror, *,
                  clock: Callable[[], float] = time.time, progress: Callable[[str], None] | None = None) -> None:
         self.lists = lists

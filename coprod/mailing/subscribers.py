@@ -40,6 +40,7 @@ from coprod.handoffs import (
     SUBSCRIBE_CONFIRM,
     LinkKind,
     ListCommand,
+    MailQueue,
     RejoinAsked,
     RowGuard,
     SubscriberDue,
@@ -48,7 +49,6 @@ from coprod.handoffs import (
 from coprod.links import Signer
 from coprod.lists.fields import as_text, normalise_email, subscriber_topics
 from coprod.lists.mirror import ListMirror, read_changes, save_link
-from coprod.mail.outbox import Outbox
 from coprod.mailing.campaigns import Campaigns
 from coprod.mailing.common import ListConfig, ListReport
 from coprod.store import LedgerEntry, MirrorItem, OutboxEntry, StateStore
@@ -69,7 +69,7 @@ REJOIN_EVERY = timedelta(days=30)  # at most one "do you want to rejoin?" email 
 class MailingList:
     LISTS = ("Subscribers", "Updates")
 
-    def __init__(self, lists: SharePointLists, store: StateStore, outbox: Outbox, signer: Signer,
+    def __init__(self, lists: SharePointLists, store: StateStore, outbox: MailQueue, signer: Signer,
                  config: ListConfig, *, clock: Callable[[], float] = time.time,
                  progress: Callable[[str], None] | None = None) -> None:
         self.lists = lists

@@ -35,11 +35,11 @@ from coprod import handoffs
 from coprod.handoffs import CANCEL, MY_BOOKINGS, PAGES, BookedOnline, BookingsAsked
 from coprod.lists.fields import as_datetime, as_text, check_email, normalise_email
 from coprod.lists.records import HELD, Session, parse_session, queue_positions
-from coprod.mail.calendar import SessionEvent, timetable_ics
 from coprod.pages.context import Opened, PageMaker, WebContext, client_of
 from coprod.pages.limits import Allowance, mailbox_key
 from coprod.store import MirrorItem
 from coprod.templates import UK, uk_clock
+from coprod.templates.calendar import SessionEvent, timetable_ics
 
 if TYPE_CHECKING:
     from graph_client import SharePointLists

@@ -34,6 +34,7 @@ from coprod.handoffs import (
     BookingsAsked,
     ContactDue,
     MailFailed,
+    MailQueue,
     MeetingRecord,
     MessageDue,
     SessionChanged,
@@ -44,13 +45,12 @@ from coprod.handoffs import (
 from coprod.links import Signer
 from coprod.lists.fields import as_datetime, as_text, facilitators, greeting_name, normalise_email
 from coprod.lists.records import ASSISTED, HELD, contact_preference, parse_session, queue_positions
-from coprod.mail.calendar import SessionEvent, session_ics
-from coprod.mail.outbox import Outbox
 from coprod.registrations.notices import TeamNotices
 from coprod.registrations.outcomes import Outcomes
 from coprod.registrations.prereading import PreReading
 from coprod.store import LedgerEntry, MirrorItem, StateStore
 from coprod.templates import privacy_link, render_email
+from coprod.templates.calendar import SessionEvent, session_ics
 from coprod.words import count, count_kind
 from graph_client import Attachment, OutgoingMail
 
@@ -108,7 +108,7 @@ class MessageReport:
 
 
 class ParticipantMessages:
-    def __init__(self, store: StateStore, outbox: Outbox, signer: Signer, config: MessageConfig, *,
+    def __init__(self, store: StateStore, outbox: MailQueue, signer: Signer, config: MessageConfig, *,
                  clock: Callable[[], float]) -> None:
         self.store = store
         self.outbox = outbox

@@ -8,11 +8,10 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from coprod import handoffs
-from coprod.handoffs import MY_BOOKINGS, BookingsAsked, ContactDue, mail_keys, pending
+from coprod.handoffs import MY_BOOKINGS, BookingsAsked, ContactDue, MailQueue, mail_keys, pending
 from coprod.links import Signer
 from coprod.lists.fields import as_text, normalise_email
 from coprod.lists.records import contact_preference
-from coprod.mail.outbox import Outbox
 from coprod.store import MirrorItem, StateStore
 from coprod.templates import UK, privacy_link, render_email
 from graph_client import OutgoingMail
@@ -29,7 +28,7 @@ class Source(Protocol):
     they show a session and a place on a waiting list."""
 
     store: StateStore
-    outbox: Outbox
+    outbox: MailQueue
     signer: Signer
     config: Any
     clock: Callable[[], float]

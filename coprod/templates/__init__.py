@@ -2,7 +2,9 @@
 
 `coprod/templates/email/<name>.txt` and `<name>.html` make one message's two
 parts; `coprod/templates/pages/<name>.html` a public page. Everything a
-participant reads is in these files: short, friendly, plain English.
+participant reads is in these files: short, friendly, plain English. The
+calendar files people add to their calendars are made beside them
+(`coprod/templates/calendar.py`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from markupsafe import Markup, escape
 __all__ = ["UK", "render_email", "render_page", "uk_clock", "uk_time"]
 
 UK = ZoneInfo("Europe/London")
-_ROOT = Path(__file__).with_name("templates")
+_ROOT = Path(__file__).parent
 
 
 def uk_clock(moment: datetime) -> str:

@@ -1,16 +1,28 @@
-"""A message as the outbox keeps it in the state store: who, the subject and headers as they are; the words and
-attachments packed into one compressed JSON. Rendered once, as decided, and sent exactly so."""
+"""An email handed to the outbox: how a job queues one (`MailQueue`), and the message as the outbox keeps it in the
+state store: who, the subject and headers as they are; the words and attachments packed into one compressed JSON.
+Rendered once, as decided, and sent exactly so (by coprod/mail/outbox.py, which drains the queue)."""
 
 from __future__ import annotations
 
 import base64
 import json
 import zlib
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from graph_client import Attachment, OutgoingMail
 
-__all__ = ["from_payload", "readable", "to_payload"]
+__all__ = ["BLOCKED", "MailQueue", "from_payload", "readable", "to_payload"]
+
+BLOCKED = "outbox.blocked"  # a checkpoint: why the mailbox may not send (plain words), "" once it may
+
+
+class MailQueue(Protocol):
+    """Where a job queues its emails: `enqueue` one under its key (False, and nothing queued, if that key was queued
+    before); `unused_key` for a team email that an erasure may have withheld (see `Outbox.unused_key`)."""
+
+    def enqueue(self, mail: OutgoingMail, kind: str, about: Mapping[str, str] | None = None) -> bool: ...
+    def unused_key(self, key: str) -> str | None: ...
 
 UTF8_JSON = json.JSONEncoder(ensure_ascii=False)  # letters beyond ASCII as themselves (an escape is six bytes)
 
