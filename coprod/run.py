@@ -34,16 +34,18 @@ from typing import Any
 
 from coprod import retention, telemetry
 from coprod.guests.access import GuestAccess
+from coprod.guests.rules import GuestReport
 from coprod.lease import RunLease, record_run, run_outcome
 from coprod.lists import resync
 from coprod.lists.mirror import WRITE_REFUSED
 from coprod.mail.bounces import Bounces
+from coprod.mail.outbox import DrainReport
 from coprod.mailing.common import ListReport
 from coprod.mailing.subscribers import MailingList
 from coprod.meetings.sync import MeetingSync
 from coprod.permissions import explain
 from coprod.registrations.messages import ParticipantMessages
-from coprod.registrations.sync import RegistrationSync
+from coprod.registrations.sync import RegistrationSync, SyncReport
 from coprod.runtime import Services
 from coprod.words import count
 from graph_client import GraphError, Mail, NotFoundError
@@ -116,7 +118,7 @@ def run_once(services: Services, progress: Callable[[str], None] = lambda messag
         try:
             report = work()
             lines.append(report.line())
-            telemetry.record(report)
+            _count(report)
         except Exception as error:  # one reconciler's bug must not stop the others, nor the emails
             lines.append(_stopped(name, error))
             stopped.append(name)
@@ -188,6 +190,19 @@ def run_once(services: Services, progress: Callable[[str], None] = lambda messag
     if changes is not None and wholly and not READERS & set(stopped) and not lost():  # drift acted on, mirrored
         resync.done(services.store, wholly, began, every=every, found=sum(changes[n].drift for n in checked))
     return lines
+
+
+def _count(report: Any) -> None:
+    """A step's numbers to telemetry (nothing when it is off): emails sent and failed, invitations, registrations
+    decided by their new status."""
+    if isinstance(report, DrainReport):
+        telemetry.count("emails", report.sent, outcome="sent")
+        telemetry.count("emails", report.failed, outcome="failed")
+    elif isinstance(report, GuestReport):
+        telemetry.count("invitations", report.invited)
+    elif isinstance(report, SyncReport):
+        for status, n in report.decided.items():
+            telemetry.count("registrations", n, status=status)
 
 
 def _drift_line(changes: dict[str, Any], checked: list[str]) -> str:

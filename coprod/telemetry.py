@@ -25,7 +25,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["SETTING", "configure", "configured", "flush", "record", "run_span"]
+__all__ = ["SETTING", "configure", "configured", "count", "flush", "run_span"]
 
 SETTING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
 AUTHENTICATION = "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"  # `ClientId=<identity>;Authorization=AAD` (infra/)
@@ -118,34 +118,17 @@ def run_span(name: str = "coprod.run") -> Iterator[Any]:
         yield span
 
 
-def record(report: Any) -> None:
-    """Count what a reconciler's report says happened (no-op when telemetry is off)."""
-    if not _state:
-        return
-    from coprod.guests.rules import GuestReport
-    from coprod.mail.outbox import DrainReport
-    from coprod.registrations.sync import SyncReport
-
-    if isinstance(report, DrainReport):
-        _add("emails", report.sent, outcome="sent")
-        _add("emails", report.failed, outcome="failed")
-    elif isinstance(report, GuestReport):
-        _add("invitations", report.invited)
-    elif isinstance(report, SyncReport):
-        for status, n in report.decided.items():
-            _add("registrations", n, status=status)
+def count(counter: str, n: int, **attributes: str) -> None:
+    """Add `n` to one of the counters above, by its short name (`emails`, `invitations`, `registrations`): no-op
+    when telemetry is off. Which report counts what is the run's to say (coprod/run.py)."""
+    if _state and n:
+        _state[counter].add(n, attributes)
 
 
 def drift(found: dict[str, int]) -> None:
     """Count what whole reads of the lists found that their change feeds never reported (no-op when off)."""
-    if _state:
-        for name, n in found.items():
-            _add("drift", n, list=name)
-
-
-def _add(counter: str, n: int, **attributes: str) -> None:
-    if n:
-        _state[counter].add(n, attributes)
+    for name, n in found.items():
+        count("drift", n, list=name)
 
 
 def _graph_span(call: Any) -> None:
