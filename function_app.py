@@ -7,7 +7,7 @@ application lazily, inside their handlers.
 
 import azure.functions as func
 
-from coprod.telemetry import configure as configure_telemetry
+from coprod.operating.telemetry import configure as configure_telemetry
 from functions.admin import bp as admin_bp
 from functions.health import bp as health_bp
 from functions.notifications import bp as notifications_bp

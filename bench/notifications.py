@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 from config import load_settings  # noqa: E402
 from coprod.cli import live_app  # noqa: E402
 from coprod.lists.provision import provision  # noqa: E402
+from coprod.realtime.webhooks import client_state, known, renew  # noqa: E402
 from coprod.runtime import Services  # noqa: E402
-from coprod.webhooks import client_state, known, renew  # noqa: E402
 from graph_emulator import EmulatorServer  # noqa: E402
 from graph_emulator.testing import BackgroundServer  # noqa: E402
 
@@ -76,8 +76,8 @@ def out_of_process(emulator: EmulatorServer, folder: str, env: dict[str, str]) -
     import socket
     import subprocess
 
+    from coprod.realtime.webhooks import KNOWN
     from coprod.store import SqliteStore
-    from coprod.webhooks import KNOWN
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

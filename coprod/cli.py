@@ -102,8 +102,8 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
 
 def cmd_subscribe(args: argparse.Namespace) -> int:
     """Subscribe to the five lists' changes, or renew the subscriptions (safe to repeat: still one a list)."""
+    from coprod.realtime.webhooks import renew
     from coprod.runtime import Services
-    from coprod.webhooks import renew
 
     with Services.open(load_settings()) as services:
         print("\n".join(renew(services)), flush=True)
@@ -114,7 +114,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Everything held about one person, as JSON on standard output (a subject access request)."""
     import json
 
-    from coprod.dataprotection import export
+    from coprod.privacy.dataprotection import export
     from coprod.runtime import Services
 
     with Services.open(load_settings()) as services:
@@ -129,7 +129,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_erase(args: argparse.Namespace) -> int:
     """Remove one person from every list and store, then run once so their places go to the people waiting."""
-    from coprod.erasure import Busy, erase
+    from coprod.privacy.erasure import Busy, erase
     from coprod.run import run_held
     from coprod.runtime import Services
 
@@ -155,7 +155,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """The participation report (numbers, no names) from the state store, as text, CSV or HTML."""
     from datetime import date
 
-    from coprod.report import as_csv, as_html, as_text_table, build
+    from coprod.operating.report import as_csv, as_html, as_text_table, build
     from coprod.runtime import store_for
 
     try:
@@ -176,8 +176,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """What is waiting and how the last run went, from the configured store (no personal data)."""
+    from coprod.operating.status import status, status_lines
     from coprod.runtime import store_for
-    from coprod.status import status, status_lines
 
     store = store_for(load_settings())
     try:
@@ -219,9 +219,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def live_app(settings: Any) -> tuple[Any, Any]:
     """The pages with /, /api/health and /api/notifications, and the started consumer of the notifications."""
     from coprod.pages.app import create_web_app
-    from coprod.pages.local import local_app
+    from coprod.realtime.webhooks import AzureQueue, LocalQueue, consume
     from coprod.runtime import web_context
-    from coprod.webhooks import AzureQueue, LocalQueue, consume
+    from coprod.serve import local_app
 
     context = web_context(settings)
     queue: Any
@@ -242,7 +242,7 @@ def _notifications(context: Any, queue: Any) -> Any:
     from starlette.requests import Request
     from starlette.responses import Response
 
-    from coprod.webhooks import NOSNIFF, RESUBSCRIBE, read_body, receive
+    from coprod.realtime.webhooks import NOSNIFF, RESUBSCRIBE, read_body, receive
 
     async def notifications(request: Request) -> Response:
         body = await read_body(request.headers.get("content-length"), request.stream())  # None: over the limit
@@ -260,8 +260,8 @@ def _notifications(context: Any, queue: Any) -> Any:
 
 def _notified_run(settings: Any) -> bool:
     """One run after notifications (renewing the subscriptions first after a lifecycle event)."""
+    from coprod.realtime.webhooks import notified_run
     from coprod.runtime import Services
-    from coprod.webhooks import notified_run
 
     with Services.open(settings) as services:
         return notified_run(services, lambda line: print(f"  {line}", flush=True))
@@ -269,9 +269,9 @@ def _notified_run(settings: Any) -> bool:
 
 def _subscribe_when_up(server: Any, settings: Any) -> None:
     """Once the server answers, subscribe to the lists (Graph checks our endpoint first): one line either way."""
+    from coprod.realtime.webhooks import renew
     from coprod.run import describe
     from coprod.runtime import Services
-    from coprod.webhooks import renew
 
     while not server.started:
         time.sleep(0.05)
@@ -339,19 +339,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
                         format="%(levelname)s %(name)s: %(message)s")
     if args.command != "demo":  # the demo runs on the emulator: nothing of it belongs in a council's telemetry
-        from coprod.telemetry import configure
+        from coprod.operating.telemetry import configure
 
         configure()
     try:
         return _handle(args)
     finally:
-        from coprod.telemetry import flush
+        from coprod.operating.telemetry import flush
 
         flush()  # what a short-lived command recorded reaches Application Insights before it exits
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from coprod.telemetry import run_span
+    from coprod.operating.telemetry import run_span
 
     try:
         if args.command in ("provision", "check", "rehearse"):  # one trace each; a run makes its own (coprod.run)

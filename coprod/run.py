@@ -5,7 +5,7 @@ a bounced address is noted, and no more emails go to it, this very run); then
 registrations (places, and the hand-offs), then guest access, then a
 Teams meeting for every Open session, then the messages (a confirmation
 waits for its session's meeting, since it carries the join link), the
-mailing list, and once a day retention (coprod/retention.py).
+mailing list, and once a day retention (coprod/privacy/retention.py).
 
 All lists' changes are read first, in one `$batch` (a quiet run is one Graph
 request for the lists); each reconciler then saves its own lists' delta links
@@ -32,7 +32,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from coprod import retention, telemetry
 from coprod.guests.access import GuestAccess
 from coprod.guests.rules import GuestReport
 from coprod.lease import RunLease, record_run, run_outcome
@@ -43,7 +42,9 @@ from coprod.mail.outbox import DrainReport
 from coprod.mailing.common import ListReport
 from coprod.mailing.subscribers import MailingList
 from coprod.meetings.sync import MeetingSync
+from coprod.operating import telemetry
 from coprod.permissions import explain
+from coprod.privacy import retention
 from coprod.registrations.messages import ParticipantMessages
 from coprod.registrations.sync import RegistrationSync, SyncReport
 from coprod.runtime import Services

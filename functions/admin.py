@@ -35,7 +35,7 @@ def _settings() -> Settings | func.HttpResponse:
 def check(req: func.HttpRequest) -> func.HttpResponse:
     """200 when every check passed, 503 otherwise (so a monitor can call it), the lines either way."""
     from coprod.check import check_tenant
-    from coprod.telemetry import run_span
+    from coprod.operating.telemetry import run_span
 
     settings = _settings()
     if isinstance(settings, func.HttpResponse):
@@ -49,14 +49,14 @@ def check(req: func.HttpRequest) -> func.HttpResponse:
 def provision(req: func.HttpRequest) -> func.HttpResponse:
     """Safe to repeat: what exists is kept. 200 when complete, 503 with the problems otherwise."""
     from coprod.lists.provision import provision as make_lists
+    from coprod.operating.telemetry import run_span
     from coprod.runtime import Services
-    from coprod.telemetry import run_span
 
     settings = _settings()
     if isinstance(settings, func.HttpResponse):
         return settings
+    from coprod.realtime.webhooks import renew
     from coprod.run import describe
-    from coprod.webhooks import renew
 
     with run_span("coprod.provision"), Services.open(settings) as services:
         report = make_lists(services.lists)
@@ -78,8 +78,8 @@ REHEARSE_MAIL_WAIT = 60.0
 @bp.route(route="rehearse", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
 def rehearse(req: func.HttpRequest) -> func.HttpResponse:
     """200 when every assumption held, 503 otherwise; everything it made is removed either way."""
+    from coprod.operating.telemetry import run_span
     from coprod.rehearse import rehearse_tenant
-    from coprod.telemetry import run_span
 
     settings = _settings()
     if isinstance(settings, func.HttpResponse):

@@ -11,7 +11,7 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves
 
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def health(req: func.HttpRequest) -> func.HttpResponse:
-    from coprod.health import health as check
+    from coprod.operating.health import health as check
 
     status, body = check()
     return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")

@@ -1,17 +1,17 @@
 """Graph's change notifications for the lists (webhooks), and the runs they call for.
 
 - `POST /api/notifications` (anonymous: Graph calls it) answers at once, with no Graph call in the request, and
-  puts one message on the `coprod-notifications` queue for a good notification (coprod.webhooks.receive); a body
-  over coprod.webhooks.MAX_BODY is refused with 413 (the Functions host has read it; we do not parse it). It is
-  the subscriptions' lifecycle URL too: a lifecycle event is written down in the store (one checkpoint per event
-  and subscription; `missed` asks for its list to be read whole), RESUBSCRIBE is set, and then the message is
+  puts one message on the `coprod-notifications` queue for a good notification (coprod.realtime.webhooks.receive); a
+  body over coprod.realtime.webhooks.MAX_BODY is refused with 413 (the Functions host has read it; we do not parse it).
+  It is the subscriptions' lifecycle URL too: a lifecycle event is written down in the store (one checkpoint per
+  event and subscription; `missed` asks for its list to be read whole), RESUBSCRIBE is set, and then the message is
   queued, in that order, so the run finds what it is to answer. Graph's validation handshake
   (`?validationToken=...`) is answered before the settings, the store or the credential are touched: on a cold
   instance opening the store is network calls and a token fetch, and Graph wants the echo within 10 seconds;
 - the queue's consumer runs the reconcilers under the run lease, first answering any lifecycle event
-  (coprod.webhooks.notified_run: reauthorize, or subscribe again); a message that a run began after is
+  (coprod.realtime.webhooks.notified_run: reauthorize, or subscribe again); a message that a run began after is
   skipped, so a burst of notifications becomes one run; a message for later (a repeat's run, at the end of
-  coprod.webhooks.REPEAT_WINDOW) waits until then;
+  coprod.realtime.webhooks.REPEAT_WINDOW) waits until then;
 - a daily timer answers any lifecycle event still waiting, renews the subscriptions, and recreates one Graph
   dropped.
 
@@ -52,7 +52,7 @@ def _receiving() -> tuple[Any, Any]:
 @bp.route(route="notifications", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @bp.queue_output(arg_name="wake", queue_name=QUEUE, connection=QUEUE_CONNECTION)
 def notifications(req: func.HttpRequest, wake: func.Out[str]) -> func.HttpResponse:
-    from coprod.webhooks import RESUBSCRIBE, receive
+    from coprod.realtime.webhooks import RESUBSCRIBE, receive
 
     query = dict(req.params)
     if "validationToken" in query:  # the handshake, for the notification and lifecycle URL alike: echoed at once
@@ -71,8 +71,8 @@ def notifications(req: func.HttpRequest, wake: func.Out[str]) -> func.HttpRespon
 def on_notification(message: func.QueueMessage) -> None:
     from config import load_settings
     from coprod.lease import last_run
+    from coprod.realtime.webhooks import REPEAT_WINDOW, answer_waiting, consume, notified_run
     from coprod.runtime import Services
-    from coprod.webhooks import REPEAT_WINDOW, answer_waiting, consume, notified_run
 
     try:
         sent = float(json.loads(message.get_body()).get("at", 0))
@@ -92,8 +92,8 @@ def renew_subscriptions(timer: func.TimerRequest) -> None:
     """Daily, 3:30am UTC: lifecycle events still waiting answered, then each list's subscription renewed when it
     expires within 3 days, or made again."""
     from config import load_settings
+    from coprod.realtime.webhooks import renew
     from coprod.runtime import Services
-    from coprod.webhooks import renew
 
     with Services.open(load_settings()) as services:
         for line in renew(services):

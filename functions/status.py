@@ -12,8 +12,8 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves
 @bp.route(route="status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def status(req: func.HttpRequest) -> func.HttpResponse:
     from config import SettingsError, load_settings
+    from coprod.operating.status import status as report
     from coprod.runtime import store_for
-    from coprod.status import status as report
 
     try:
         store = store_for(load_settings())

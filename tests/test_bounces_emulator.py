@@ -20,9 +20,9 @@ from coprod.lease import record_run
 from coprod.lists.notes import Notes
 from coprod.lists.provision import provision
 from coprod.mail.bounces import BounceRun, Bounces
+from coprod.operating.status import blocked, status, status_lines
 from coprod.run import run_once
 from coprod.runtime import Services
-from coprod.status import blocked, status, status_lines
 from graph_client import Mail, message_id_for
 from graph_emulator import ALL_ROLES, EmulatorServer
 from graph_emulator.mail.ndr import Failure, build_ndr, system_sender
@@ -231,8 +231,8 @@ def test_without_mail_read_each_run_says_so_in_one_line_and_everything_else_goes
 def test_export_shows_an_address_bounce_record_and_erase_empties_it(hub: Hub) -> None:
     """What the service keeps of an address's bounces is theirs: `export` shows it, `erase` empties it (the key keeps
     only the keyed digest, as every record about them does)."""
-    from coprod.dataprotection import export
-    from coprod.erasure import erase
+    from coprod.privacy.dataprotection import export
+    from coprod.privacy.erasure import erase
 
     session = hub.session()
     hub.register(session, "Gone Person", GONE)

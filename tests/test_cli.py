@@ -217,8 +217,8 @@ def test_serve_has_an_index_page_and_health(configured: dict[str, str], monkeypa
 
     from config import load_settings
     from coprod.pages.app import create_web_app
-    from coprod.pages.local import local_app
     from coprod.runtime import web_context
+    from coprod.serve import local_app
     from graph_emulator.testing import AsgiTransport
 
     settings = load_settings()

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from config import load_settings
-from coprod.dataprotection import Person, export
-from coprod.erasure import erase
 from coprod.mail.outbox import readable
+from coprod.privacy.dataprotection import Person, export
+from coprod.privacy.erasure import erase
 from coprod.run import run_once
 from coprod.runtime import Services
 from coprod.store import LedgerEntry, SqliteStore

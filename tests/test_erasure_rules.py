@@ -21,9 +21,9 @@ from typing import Any, TypeVar
 import pytest
 
 from config import load_settings
-from coprod.dataprotection import Person, export
-from coprod.erasure import Busy, Erasure, erase
 from coprod.handoffs import sessions_to_decide
+from coprod.privacy.dataprotection import Person, export
+from coprod.privacy.erasure import Busy, Erasure, erase
 from coprod.runtime import Services
 from coprod.templates import UK
 from graph_client import CallRecord, observe

@@ -140,8 +140,8 @@ class NoNetwork:
 def cold_instance(monkeypatch: pytest.MonkeyPatch, first_start: dict[str, str]) -> Iterator[dict[str, Any]]:
     """The function app's settings as in Azure (the store an account URL reached with the managed identity, here
     unreachable), a fresh process's empty cache, no network, and a record of every opening of the store."""
+    import coprod.realtime.webhooks  # imported before the clock starts, as the host's first request has its modules
     import coprod.runtime
-    import coprod.webhooks  # imported before the clock starts, as the host's first request has its modules
     from functions import notifications
 
     monkeypatch.setenv("COPROD_STATE", "https://stcoprodunreachable.table.core.windows.net")
@@ -156,7 +156,8 @@ def cold_instance(monkeypatch: pytest.MonkeyPatch, first_start: dict[str, str]) 
 
     monkeypatch.setattr(coprod.runtime, "store_for", store_for)
     notifications._receiving.cache_clear()
-    yield {"opened": opened, "network": NoNetwork(monkeypatch), "module": notifications, "webhooks": coprod.webhooks}
+    yield {"opened": opened, "network": NoNetwork(monkeypatch), "module": notifications,
+           "webhooks": coprod.realtime.webhooks}
     notifications._receiving.cache_clear()
 
 
@@ -189,8 +190,8 @@ def test_the_handshake_is_answered_with_the_store_unreachable_before_anything_is
 @pytest.mark.parametrize("token", ["", "a", "x" * 1024, "y" * 5000, "Ünïcode token ✓ with spaces+and%20escapes"],
                          ids=["empty", "one", "at-the-cap", "over-the-cap", "unicode"])
 def test_the_handshake_echoes_the_token_exactly_as_receive_does(cold_instance: dict[str, Any], token: str) -> None:
-    """Same length cap and the same answer as coprod.webhooks.receive (which `python -m coprod serve` uses), given
-    nothing to open: it answers the handshake with neither store nor signer."""
+    """Same length cap and the same answer as coprod.realtime.webhooks.receive (which `python -m coprod serve` uses),
+    given nothing to open: it answers the handshake with neither store nor signer."""
     expected = cold_instance["webhooks"].receive({"validationToken": token}, b"", None, None, time.time())
     answer, _ = _post({"validationToken": token})
     assert (answer.status_code, answer.get_body().decode(), answer.mimetype) == (

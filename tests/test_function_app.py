@@ -182,8 +182,8 @@ def test_graphs_notifications_in_azure_answer_at_once_and_queue_one_run(monkeypa
     """POST /api/notifications (anonymous): the handshake echoed as text; a forged notification queues nothing;
     a good one queues one message for the consumer. No Graph call in the request."""
     from config import load_settings
+    from coprod.realtime.webhooks import KNOWN, client_state
     from coprod.runtime import signer_for, store_for
-    from coprod.webhooks import KNOWN, client_state
     from functions.notifications import _receiving, notifications
 
     for key, value in env.items():

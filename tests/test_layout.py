@@ -128,9 +128,9 @@ def test_mutation_testing_names_files_that_exist_and_each_safety_module() -> Non
     assert [path for path in listed if not (ROOT / path).is_file()] == []
     assert {"coprod/registrations/rules.py", "coprod/lists/records.py", "coprod/lists/fields.py",
             "coprod/mail/outbox.py", "coprod/links.py", "graph_client/_retry.py", "coprod/lease.py",
-            "coprod/erasure.py", "coprod/dataprotection.py", "coprod/guests/rules.py", "coprod/webhooks.py",
-            "coprod/pages/limits.py", "coprod/handoffs/_base.py", "coprod/handoffs/__init__.py",
-            "coprod/mail/bounces.py"
+            "coprod/privacy/erasure.py", "coprod/privacy/dataprotection.py", "coprod/guests/rules.py",
+            "coprod/realtime/webhooks.py", "coprod/pages/limits.py", "coprod/handoffs/_base.py",
+            "coprod/handoffs/__init__.py", "coprod/mail/bounces.py"
             } <= set(config["only_mutate"])
     assert {"coprod/store/sqlite/__init__.py", "coprod/store/sqlite/database.py", "coprod/store/sqlite/ledger.py",
             "coprod/store/sqlite/outbox.py", "coprod/store/sqlite/counters.py", "coprod/store/sqlite/leases.py",

@@ -23,13 +23,13 @@ import httpx
 import pytest
 
 from config import Settings, load_settings
-from coprod import webhooks
 from coprod.cli import live_app
 from coprod.lists import resync
 from coprod.lists.provision import provision
+from coprod.realtime import webhooks
+from coprod.realtime.webhooks import KNOWN, LISTS, RESUBSCRIBE, client_state, known, receive, renew
 from coprod.runtime import Services
 from coprod.store import SqliteStore
-from coprod.webhooks import KNOWN, LISTS, RESUBSCRIBE, client_state, known, receive, renew
 from graph_emulator import EmulatorServer
 from graph_emulator.testing import BackgroundServer
 from tests.conftest import OffsetClock

@@ -18,8 +18,8 @@ import pytest
 from config import SettingsError, load_settings
 from coprod.cli import live_app
 from coprod.links import Signer
+from coprod.realtime.webhooks import KNOWN, client_state, receive
 from coprod.store import SqliteStore
-from coprod.webhooks import KNOWN, client_state, receive
 from tests.conftest import SIGNING_KEY, OffsetClock
 from tests.test_function_app import OutputBinding
 
@@ -139,7 +139,7 @@ def test_a_replayed_notification_asks_for_one_run_then_one_more_at_most(app_env:
     """Issue 24, LOW: a genuine notification replayed 30 times started 30 runs. Now, within a repeat window, the
     first asks for a run at once, the second for one more run at the window's end (so it reads any change the
     others announced), and the rest ask for none."""
-    from coprod.webhooks import REPEAT_WINDOW
+    from coprod.realtime.webhooks import REPEAT_WINDOW
 
     body = _good("sub-1")
     woken = [_notify(body)[1].value for _ in range(30)]
@@ -152,7 +152,7 @@ def test_a_replayed_notification_asks_for_one_run_then_one_more_at_most(app_env:
 def test_thirty_replays_in_one_window_ask_for_two_runs(tmp_path: Any) -> None:
     """Issue 24, LOW: a notification replayed 30 times within one repeat window asks for exactly two runs: one at
     once, one at the window's end; the other 28 ask for none."""
-    from coprod.webhooks import REPEAT_WINDOW
+    from coprod.realtime.webhooks import REPEAT_WINDOW
 
     clock = OffsetClock()
     clock.offset = (time.time() // REPEAT_WINDOW + 1) * REPEAT_WINDOW + 0.5 - time.time()  # just into a window
@@ -174,7 +174,7 @@ def test_a_genuine_notification_is_still_read_at_once_or_by_the_run_due(tmp_path
     of its own, so within the window a new change looks like a replay: it is read by the run due at the window's
     end (asked for by the second notification, after every other of the window); once the window has passed, the
     same notification asks for a run at once again."""
-    from coprod.webhooks import REPEAT_WINDOW
+    from coprod.realtime.webhooks import REPEAT_WINDOW
 
     clock = OffsetClock()
     clock.offset = (time.time() // REPEAT_WINDOW + 1) * REPEAT_WINDOW + 0.5 - time.time()  # just into a window
@@ -226,7 +226,7 @@ def test_health_names_a_missing_file_without_its_path(monkeypatch: pytest.Monkey
     isn't there, nothing more, in the function app and under `serve`."""
     from starlette.applications import Starlette
 
-    from coprod.pages.local import local_app
+    from coprod.serve import local_app
     from functions.health import health
 
     for key, value in env.items():

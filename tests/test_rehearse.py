@@ -22,12 +22,12 @@ from config import load_settings
 from coprod.cli import main
 from coprod.lease import LEASE
 from coprod.links import Signer
+from coprod.realtime.webhooks import receive
 from coprod.rehearse import MARK, rehearse
 from coprod.rehearse._made import RECORD
 from coprod.rehearse._made import remove as remove_all
 from coprod.runtime import Services
 from coprod.store import SqliteStore
-from coprod.webhooks import receive
 from graph_emulator import EmulatorServer
 from graph_emulator.core.faults import FaultRule
 from graph_emulator.core.permissions import ALL_ROLES
@@ -38,7 +38,7 @@ ADMINS = "coproduction-admins@council.example.org"
 
 
 def endpoint(store: SqliteStore) -> Starlette:
-    """The service's answer to Graph at /api/notifications (coprod.webhooks.receive, as the function app gives
+    """The service's answer to Graph at /api/notifications (coprod.realtime.webhooks.receive, as the function app gives
     it), and /api/health; no consumer, so no run starts behind the test's back."""
     signer = Signer(SIGNING_KEY)
 

@@ -11,7 +11,7 @@ import pytest
 
 from config import load_settings
 from coprod.cli import main
-from coprod.report import as_csv, as_html, as_text_table, build
+from coprod.operating.report import as_csv, as_html, as_text_table, build
 from coprod.runtime import Services
 from graph_emulator import EmulatorServer
 from tests.conftest import OffsetClock

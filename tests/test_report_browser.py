@@ -7,7 +7,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page
 
-from coprod.report import Report, Row, as_html
+from coprod.operating.report import Report, Row, as_html
 from tests.browser import assert_accessible
 
 pytest_plugins = ["tests.browser"]  # the `browser` (one chromium for this module) and `page` fixtures

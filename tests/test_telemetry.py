@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import pytest
 
 from config import load_settings
-from coprod import telemetry
+from coprod.operating import telemetry
 from coprod.run import run_held
 from coprod.runtime import Services
 from graph_emulator import EmulatorServer

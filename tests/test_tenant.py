@@ -13,9 +13,9 @@ from config import load_settings
 from coprod.guests.rules import GuestNotes
 from coprod.lists.mirror import ListMirror, read_changes, reads_light
 from coprod.lists.notes import Notes
+from coprod.operating.status import status, status_lines
 from coprod.run import run_held
 from coprod.runtime import Services
-from coprod.status import status, status_lines
 from graph_client import FieldUpdate, etag_key, next_etag
 from graph_emulator import ALL_ROLES, EmulatorServer
 from tests.conftest import OffsetClock

@@ -25,13 +25,13 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 
 from config import Settings, load_settings
-from coprod import webhook_queues, webhooks
 from coprod.lease import LEASE
 from coprod.links import Signer
 from coprod.lists.provision import provision
+from coprod.realtime import webhook_queues, webhooks
+from coprod.realtime.webhooks import KNOWN, LIFETIME, LISTS, MAX_BODY, RENEW_WITHIN, RESUBSCRIBE, client_state, receive
 from coprod.runtime import Services
 from coprod.store import SqliteStore
-from coprod.webhooks import KNOWN, LIFETIME, LISTS, MAX_BODY, RENEW_WITHIN, RESUBSCRIBE, client_state, receive
 from graph_client import GraphClient, GraphError, SharePointLists, Subscriptions
 from graph_emulator import EmulatorServer
 from graph_emulator.testing import BackgroundServer

@@ -16,9 +16,9 @@ import pytest
 from config import load_settings
 from coprod.cli import live_app
 from coprod.links import Signer
+from coprod.realtime.webhooks import KNOWN, client_state, receive, renew
 from coprod.runtime import Services
 from coprod.store import SqliteStore
-from coprod.webhooks import KNOWN, client_state, receive, renew
 from graph_emulator import EmulatorServer
 from graph_emulator.testing import BackgroundServer
 from tests.conftest import SIGNING_KEY, OffsetClock
@@ -65,7 +65,7 @@ def test_two_registrations_one_after_the_other_are_both_confirmed(live: tuple[Pr
     """Issue 24, LOW (the other side of de-duplicating replays): with `serve` on loopback, Ann's registration and
     then Ben's (the same notification body twice, as Graph sends a list's) are both acted on with no sync
     command: Ben's by the run due at the end of the repeat window."""
-    from coprod.webhooks import REPEAT_WINDOW
+    from coprod.realtime.webhooks import REPEAT_WINDOW
 
     programme, _ = live
     session = programme.session("Carers' drop-in", soon(3), capacity=5)
@@ -191,7 +191,7 @@ def test_a_removed_subscription_is_made_again_and_the_changes_are_read(live: tup
 
 
 def test_a_burst_of_notifications_is_one_run_and_one_more_if_more_came_meanwhile() -> None:
-    from coprod.webhooks import consume
+    from coprod.realtime.webhooks import consume
 
     now = [100.0]
     latest = [99.0]

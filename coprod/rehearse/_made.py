@@ -10,7 +10,7 @@ Two ways to find what an earlier rehearsal left, so either is enough:
   through its session or the record.
 
 A subscription left by a killed rehearsal is in the record only; it was asked for RECHECK_HOURS, and expires then
-whatever happens. One the service has since taken as a list's own (coprod.webhooks keeps the ids it uses) is
+whatever happens. One the service has since taken as a list's own (coprod.realtime.webhooks keeps the ids it uses) is
 left alone: it is a working subscription to the service's own endpoint.
 """
 
@@ -20,8 +20,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from coprod.realtime.webhooks import known
 from coprod.rehearse._report import brief
-from coprod.webhooks import known
 from coprod.words import count
 from graph_client import GraphError, ListItem, OnlineMeetings, Page, SharePointLists, Subscriptions
 

@@ -8,7 +8,7 @@ validation round trip through the service's own /api/notifications.
   given (undocumented: this shows it);
 - subscription-post-subscriptions: Graph first POSTs `?validationToken=...` to the notificationUrl (and to the
   lifecycleNotificationUrl) and makes the subscription only if the token comes back as text/plain within 10
-  seconds. The rehearsal asks exactly as `coprod.webhooks` does (the service's URL, its clientState), for
+  seconds. The rehearsal asks exactly as `coprod.realtime.webhooks` does (the service's URL, its clientState), for
   SUBSCRIPTION_HOURS, and removes it at once. The service ignores the notifications of a subscription that is not
   one it keeps, so the rehearsal's change nothing. When the public URL cannot be reached from here at all, Graph
   could not reach it either: the line is skipped, not failed (a rehearsal from a laptop before the app is up).
@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from coprod.realtime.webhooks import client_state, known, notification_url
 from coprod.rehearse._report import Scene, StepError, Unheld, brief
-from coprod.webhooks import client_state, known, notification_url
 from graph_client import BadRequestError, GraphError, Mail, OutgoingMail, Subscriptions
 
 __all__ = ["POLL", "SUBSCRIPTION_HOURS", "email", "subscription", "unreachable"]

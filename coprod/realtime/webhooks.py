@@ -20,7 +20,7 @@
   (coprod.lists.resync). One instance at a time answers them (a lease), so two at once never make two.
 - `consume` is the queue's consumer. It runs the reconcilers under the run lease. A burst of notifications becomes
   one run, then one more if any came after that run began, so no change waits for the timer (the timer stays,
-  as the safety net). The queues themselves are in coprod.webhook_queues.
+  as the safety net). The queues themselves are in coprod.realtime.webhook_queues.
 
 The clientState is a keyed digest of the signing key, so there is no new secret to keep, and a forger without the
 key can't produce one.
@@ -40,8 +40,8 @@ from typing import TYPE_CHECKING, Any
 from coprod.lease import holder_name
 from coprod.links import Signer
 from coprod.lists import resync
+from coprod.realtime.webhook_queues import AzureQueue, LocalQueue
 from coprod.store import StateStore
-from coprod.webhook_queues import AzureQueue, LocalQueue
 from graph_client import GraphError, SharePointLists, Subscription, Subscriptions
 
 if TYPE_CHECKING:

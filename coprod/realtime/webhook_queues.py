@@ -1,12 +1,12 @@
-"""The queue between Graph's notifications and the runs they call for, and its consumer (see coprod.webhooks).
+"""The queue between Graph's notifications and the runs they call for, and its consumer (see coprod.realtime.webhooks).
 
 - `LocalQueue`: in one process (`python -m coprod serve` on SQLite): a notification wakes the consumer thread;
   several that come while it works make one more round, not one each;
 - `AzureQueue`: on an Azure Storage queue (Azurite's locally) when the state is on Azure Table Storage: the queue
   the function app's consumer reads in Azure, so `serve` and the function app can share one.
 
-Each hands `coprod.webhooks.consume` the runs; which notifications are believed is decided before, in
-`coprod.webhooks.receive`. Their log lines keep the logger `coprod.webhooks`.
+Each hands `coprod.realtime.webhooks.consume` the runs; which notifications are believed is decided before, in
+`coprod.realtime.webhooks.receive`. Their log lines keep the logger `coprod.realtime.webhooks`.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
-from coprod.health import health
+from coprod.operating.health import health
 from coprod.pages.app import BASE, SECURITY_HEADERS
 from coprod.templates import render_page
 

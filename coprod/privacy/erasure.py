@@ -1,9 +1,9 @@
 """Erasure: `python -m coprod erase ADDRESS` removes one person from every list and store (a right-to-erasure
 request answered in one command).
 
-The person is found exactly (`coprod.dataprotection.Person`): by their normalised address or its keyed digest as a
-whole value, never inside a longer address (erasing al@ leaves hal@ alone); text the service cannot use as an
-address (`josé@...`) finds the items whose Email is that text, compared whole.
+The person is found exactly (`coprod.privacy.dataprotection.Person`): by their normalised address or its keyed
+digest as a whole value, never inside a longer address (erasing al@ leaves hal@ alone); text the service cannot use
+as an address (`josé@...`) finds the items whose Email is that text, compared whole.
 
 What it does, in order, holding the run's lease (so no run works meanwhile):
 1. Finds their items: the mirror's, and any the lists' change feed shows since the last run (read, not saved:
@@ -40,7 +40,6 @@ from datetime import datetime
 from typing import Any
 
 from config import REGISTRATIONS
-from coprod.dataprotection import Person
 from coprod.handoffs import Invitation, decide_again, mail_keys, readable, records
 from coprod.lease import RunLease
 from coprod.lists.fields import as_text
@@ -48,6 +47,7 @@ from coprod.lists.mirror import mirror_item, read_changes
 from coprod.lists.notes import Notes
 from coprod.lists.records import NO_SESSION, group_of
 from coprod.permissions import explain
+from coprod.privacy.dataprotection import Person
 from coprod.runtime import Services
 from coprod.store import MirrorItem, OutboxEntry
 from coprod.templates import UK
