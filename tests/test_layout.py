@@ -76,6 +76,75 @@ def test_no_module_of_the_deployed_packages_is_over_400_lines() -> None:
     assert long == {}
 
 
+# coprod's jobs: each does one part of the work, and none imports another. They share the lists' records, the
+# hand-offs, the store and a few helpers; what starts them and puts them together (the CLI, one run, the composition
+# root, the local server, and the two commands that exercise the service's own calls against the tenant) may import
+# any of them.
+JOBS = ("registrations", "guests", "meetings", "mailing", "mail", "pages", "privacy", "realtime", "operating")
+SHARED = ("lists", "handoffs", "store", "templates", "words", "links", "permissions", "lease")
+ENTRIES = ("__init__", "__main__", "cli", "run", "runtime", "serve", "check", "rehearse")
+# The one job that still uses another's behaviour, not just its records: the meeting sync writes a session's Sync
+# note in the same run, composed as the registration sync composes it (registrations/session_notes.py), and that
+# note needs the places the registration rules give.
+BETWEEN_JOBS = {("coprod/meetings/sync.py", "registrations")}
+TOP_LEVEL_MODULES = 10
+
+
+def part_sources(part: str) -> list[Path]:
+    """The files of one part of coprod: a module at its top level, or a package."""
+    module = ROOT / "coprod" / f"{part}.py"
+    return [module] if module.is_file() else sources(f"coprod/{part}")
+
+
+def parts_imported(path: Path) -> set[str]:
+    """The parts of coprod a file imports, at the top or inside a function (`from coprod.lists.records import ...`
+    and `from coprod import lists` are both `lists`)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module == "coprod" and node.level == 0:
+            names.update(f"coprod.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return {name.split(".")[1] for name in names if name.startswith("coprod.")}
+
+
+def test_coprod_keeps_ten_modules_at_most_at_its_top_level() -> None:
+    """The rest is grouped by what it is for (a package does not count)."""
+    modules = sorted(path.name for path in (ROOT / "coprod").glob("*.py"))
+    assert len(modules) <= TOP_LEVEL_MODULES, modules
+
+
+def test_every_part_of_coprod_is_a_job_a_shared_part_or_an_entry() -> None:
+    """A module or package added at coprod's top level is placed on purpose, in one of the three lists above."""
+    found = {path.stem for path in (ROOT / "coprod").glob("*.py")} | {
+        path.parent.name for path in (ROOT / "coprod").glob("*/__init__.py")}
+    assert sorted(found) == sorted({*JOBS, *SHARED, *ENTRIES})
+
+
+@pytest.mark.parametrize("job", JOBS)
+def test_a_job_imports_no_other_job(job: str) -> None:
+    """Records and hand-offs are shared, jobs are not: a job reads another's records from coprod/lists and its
+    hand-offs from coprod/handoffs, never from the job itself."""
+    wrong = sorted(f"{path.relative_to(ROOT)} imports coprod.{part}" for path in part_sources(job)
+                   for part in parts_imported(path) if part in JOBS and part != job
+                   and (str(path.relative_to(ROOT)), part) not in BETWEEN_JOBS)
+    assert wrong == []
+
+
+@pytest.mark.parametrize("shared", SHARED)
+def test_what_the_jobs_share_imports_no_job_and_nothing_that_starts_them(shared: str) -> None:
+    wrong = sorted(f"{path.relative_to(ROOT)} imports coprod.{part}" for path in part_sources(shared)
+                   for part in parts_imported(path) if part in JOBS or part in ENTRIES)
+    assert wrong == []
+
+
+def test_each_import_allowed_between_jobs_is_still_made() -> None:
+    """An exception that the code no longer needs is taken off the list, so it cannot cover a new import."""
+    assert sorted(f"{path} -> {part}" for path, part in BETWEEN_JOBS if part not in parts_imported(ROOT / path)) == []
+
+
 # The emulator is laid out per service, as moto is: graph_emulator/<service>/ holds that service's models and its
 # routes, and takes what the services share (errors, the HTTP core, permissions, faults, the tenant) from core/.
 EMULATOR = ROOT / "graph_emulator"
