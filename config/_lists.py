@@ -2,7 +2,7 @@
 
 Internal column names are a contract (other tools read them). The service
 writes only the columns in each schema's `writes`, except that erasure and
-retention (coprod/dataprotection.py) clear a registration's `personal` ones.
+retention (coprod/privacy/dataprotection.py) clear a registration's `personal` ones.
 """
 
 from __future__ import annotations
