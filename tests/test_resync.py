@@ -242,14 +242,20 @@ class TestLinks:
 
 
 class TestEtags:
-    def test_a_write_answered_with_an_etag_is_recorded_at_that_etag(
-            self, programme: Programme, emulator: EmulatorServer) -> None:
+    @staticmethod
+    def write_once(programme: Programme) -> tuple[ListMirror, str, str | None]:
+        """A session mirrored, and one write to it on the eTag read: (the mirror, the session, the eTag read)."""
         session = programme.session("Being included", soon())
-        lists, store = programme.services.lists, programme.services.store
-        mirror = ListMirror(store, "Sessions")
+        lists = programme.services.lists
+        mirror = ListMirror(programme.services.store, "Sessions")
         mirror.apply(lists.delta("Sessions", None))
         read = held(mirror, session)
         assert mirror.write(lists, [FieldUpdate(session, {"SyncNote": "ours"}, read)]).written == 1
+        return mirror, session, read
+
+    def test_a_write_answered_with_an_etag_is_recorded_at_that_etag(
+            self, programme: Programme, emulator: EmulatorServer) -> None:
+        mirror, session, read = self.write_once(programme)
         item = emulator.backend.sharepoint.get_list(emulator.backend.site.id, "Sessions").items[int(session)]
         assert held(mirror, session) == item.fields_etag  # the answer's own, written as fields write it
         assert held(mirror, session) != next_etag(read)  # (the guess is written with braces: not used)
@@ -257,12 +263,7 @@ class TestEtags:
     def test_a_write_answered_without_one_is_recorded_at_the_next_version(
             self, programme: Programme, emulator: EmulatorServer) -> None:
         emulator.backend.tenant.update({"write_answers_etag": False})
-        session = programme.session("Being included", soon())
-        lists, store = programme.services.lists, programme.services.store
-        mirror = ListMirror(store, "Sessions")
-        mirror.apply(lists.delta("Sessions", None))
-        read = held(mirror, session)
-        assert mirror.write(lists, [FieldUpdate(session, {"SyncNote": "ours"}, read)]).written == 1
+        mirror, session, read = self.write_once(programme)
         assert held(mirror, session) == next_etag(read)
 
     def test_409_resource_modified_is_a_conflict_read_again_and_decided_again(
