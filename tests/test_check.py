@@ -289,3 +289,13 @@ def test_the_guides_grant_lists_are_the_tables() -> None:
     readme = (DOCS.parent.parent / "README.md").read_text()
     short = readme.split("In short: ", 1)[1].split("\n\n", 1)[0]
     assert {step.permission for step in STEPS.values()} <= set(re.findall(r"`([^`]+)`", short))
+
+
+def test_a_mailbox_whose_messages_cannot_be_listed_is_a_cross_for_bounces_not_a_crash(
+        tenant: EmulatorServer, capsys: pytest.CaptureFixture[str]) -> None:
+    """Only a 404 for the message that is not there shows the read is allowed; a 404 listing the mailbox is a cross."""
+    tenant.add_fault(status=404, method="GET", path=r"/messages$", code="ErrorItemNotFound")
+    code, lines = check(capsys)
+    assert code == 1
+    assert [line for line in crosses(lines) if line.startswith("✗ Bounces")] == [
+        next(line for line in lines if line.startswith("✗ Bounces (non-delivery reports): "))]
