@@ -88,7 +88,7 @@ def main() -> None:
             began = time.time()
             report = services.outbox.drain(deadline=None)
             took = time.time() - began
-            times = sorted(t - began for t in services.store.outbox_send_times(began - 1))
+            times = sorted(t - began for t in services.store.outbox.send_times(began - 1))
         refused = emulator.log()["by_status"].get("429", 0)
         delivered = emulator.call("GET", "/_emulator/mail/deliveries")
         late = sum(1 for d in delivered["deliveries"] if d["late"]) + int(delivered["waiting"])

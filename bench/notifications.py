@@ -84,7 +84,7 @@ def out_of_process(emulator: EmulatorServer, folder: str, env: dict[str, str]) -
         port = probe.getsockname()[1]
     state = f"{folder}/serve.sqlite3"
     store = SqliteStore(state)
-    store.set_checkpoint(KNOWN, json.dumps({"Registrations": {"id": "bench-sub", "expires": 4e9}}))
+    store.checkpoints.set(KNOWN, json.dumps({"Registrations": {"id": "bench-sub", "expires": 4e9}}))
     store.close()
     child_env = {**os.environ, **env, "COPROD_STATE": f"sqlite:///{state}",
                  "COPROD_PUBLIC_URL": f"http://127.0.0.1:{port}"}

@@ -97,8 +97,8 @@ def quiet(environment: dict[str, str]) -> bool:
 
     store = open_store(environment["COPROD_STATE"], prefix=environment.get("COPROD_STATE_PREFIX", "coprod"))
     try:
-        counts = store.outbox_counts()
-        waiting = [e for e in store.ledger_list(status="due") if e.kind in ("message", "guest-request", "subscriber")]
+        counts = store.outbox.counts()
+        waiting = [e for e in store.ledger.list(status="due") if e.kind in ("message", "guest-request", "subscriber")]
         return not counts.get("queued") and not counts.get("sending") and not waiting
     finally:
         store.close()

@@ -250,7 +250,7 @@ def _notifications(context: Any, queue: Any) -> Any:
             return Response(status_code=413, media_type="text/plain", headers=NOSNIFF)
         got = receive(dict(request.query_params), body, context.store, context.signer, time.time())
         if got.resubscribe:
-            context.store.set_checkpoint(RESUBSCRIBE, "1")
+            context.store.checkpoints.set(RESUBSCRIBE, "1")
         if got.run:
             queue.put(got.after or time.time())
         return Response(got.body, status_code=got.status, media_type=got.content_type, headers=got.headers)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from coprod.store import Checkpoints, Lease, Leases
+from coprod.store import Lease, StateStore
 
 log = logging.getLogger("coprod.lease")
 
@@ -49,7 +49,7 @@ def holder_name() -> str:
 class RunLease:
     """`with RunLease(store) as lease:` then `lease.held` (ours: go on) or `lease.other` (who has it)."""
 
-    def __init__(self, store: Leases, *, seconds: float = LEASE_SECONDS, holder: str | None = None,
+    def __init__(self, store: StateStore, *, seconds: float = LEASE_SECONDS, holder: str | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.seconds = seconds
@@ -67,8 +67,8 @@ class RunLease:
         return self._lost.is_set()
 
     def __enter__(self) -> RunLease:
-        self.held = self.store.lease_acquire(LEASE, self.holder, self.seconds)
-        self.other = None if self.held else self.store.lease_get(LEASE)
+        self.held = self.store.leases.acquire(LEASE, self.holder, self.seconds)
+        self.other = None if self.held else self.store.leases.get(LEASE)
         if not self.held:
             return self
         self._thread = threading.Thread(target=self._renew, name="run-lease", daemon=True)
@@ -78,7 +78,7 @@ class RunLease:
     def _renew(self) -> None:
         while not self._stop.wait(self.seconds / 3):
             try:
-                if not self.store.lease_acquire(LEASE, self.holder, self.seconds):
+                if not self.store.leases.acquire(LEASE, self.holder, self.seconds):
                     self._lost.set()
                     return
             except Exception as error:  # the store unreachable for a moment: the next beat tries again in time
@@ -90,7 +90,7 @@ class RunLease:
         if self._thread is not None:
             self._thread.join(timeout=STOP_WAIT)
         if self.held and not self.lost:
-            self.store.lease_release(LEASE, self.holder)
+            self.store.leases.release(LEASE, self.holder)
 
     def says_busy(self) -> str:
         """The one line a run that found the lease held prints."""
@@ -116,14 +116,14 @@ def run_outcome(lines: list[str]) -> str:
     return "some steps stopped" if any("stopped" in line for line in lines) else "done"
 
 
-def record_run(store: Checkpoints, started: float, finished: float, holder: str, lines: list[str]) -> None:
+def record_run(store: StateStore, started: float, finished: float, holder: str, lines: list[str]) -> None:
     outcome = run_outcome(lines)
-    store.set_checkpoint(LAST_RUN, json.dumps({"started": started, "finished": finished, "holder": holder,
+    store.checkpoints.set(LAST_RUN, json.dumps({"started": started, "finished": finished, "holder": holder,
                                                "outcome": outcome, "lines": lines}))
 
 
-def last_run(store: Checkpoints) -> LastRun | None:
-    raw = store.get_checkpoint(LAST_RUN)
+def last_run(store: StateStore) -> LastRun | None:
+    raw = store.checkpoints.get(LAST_RUN)
     if not raw:
         return None
     data: dict[str, Any] = json.loads(raw)

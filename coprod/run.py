@@ -185,7 +185,7 @@ def run_once(services: Services, progress: Callable[[str], None] = lambda messag
         lines.insert(len(lines) - 1, subscribers.line())
         if not settles:  # the next run writes it, from the outbox
             lines.append(f"Mailing list: the updates' progress not written: {TAKEN_OVER}.")
-    refused = services.store.get_checkpoint(WRITE_REFUSED)
+    refused = services.store.checkpoints.get(WRITE_REFUSED)
     if refused:
         lines.append(f"Lists: not written. {refused}")
     if changes is not None and wholly and not READERS & set(stopped) and not lost():  # drift acted on, mirrored

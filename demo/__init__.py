@@ -136,7 +136,7 @@ def _run(services: Any, label: str | None = None) -> None:
 
 
 def _print_guest_requests(services: Any) -> None:
-    rows = sorted(services.store.mirror_items("GuestRequests"), key=lambda r: int(r.item_id))
+    rows = sorted(services.store.mirror.items("GuestRequests"), key=lambda r: int(r.item_id))
     print(f"    {'Who':<22} {'Status':<17} Note")
     for row in rows:
         name, status = str(row.fields.get("Title") or ""), str(row.fields.get("Status") or "")
@@ -220,14 +220,14 @@ def run_demo(state: str | None = None) -> int:
             print(f"    {len(asked)} people who ticked “Join the mailing list” were emailed to confirm; {pressed} "
                   "open the link and press “Yes, send me updates”.")
 
-            full = next(s for s in services.store.mirror_items("Sessions") if s.fields.get("Capacity") == 6)
-            confirmed = sorted((r for r in services.store.mirror_items("Registrations", group=full.item_id)
+            full = next(s for s in services.store.mirror.items("Sessions") if s.fields.get("Capacity") == 6)
+            confirmed = sorted((r for r in services.store.mirror.items("Registrations", group=full.item_id)
                                 if r.fields.get("Status") == "Confirmed"), key=lambda r: int(r.item_id))
             backend.sharepoint.update_fields(site, "Registrations", confirmed[0].item_id, {"Cancel": True})
             _step(5, "A participant ticks “Cancel my place”; the first person waiting gets it")
             _run(services)
 
-            notes = [r.fields.get("StatusNote") for r in services.store.mirror_items("Registrations")
+            notes = [r.fields.get("StatusNote") for r in services.store.mirror.items("Registrations")
                      if r.fields.get("Status") == "NeedsAttention"]
             _step(6, "What people whose registration needs attention read in their StatusNote")
             for note in sorted(set(n for n in notes if n)):
@@ -242,7 +242,7 @@ def run_demo(state: str | None = None) -> int:
                 backend.sharepoint.create_item(site, "GuestRequests", {"Title": name, "Email": email,
                                                                        "Organisation": organisation,
                                                                        "Decision": decision})
-            waiting = sorted(services.store.mirror_items("GuestRequests"), key=lambda r: int(r.item_id))
+            waiting = sorted(services.store.mirror.items("GuestRequests"), key=lambda r: int(r.item_id))
             backend.sharepoint.update_fields(site, "GuestRequests", waiting[0].item_id, {"Decision": "Approved"})
             print(f"    An admin approves {waiting[0].fields.get('Title')}'s request in the list, and adds an "
                   "approved row for a colleague, Olu.")
@@ -261,14 +261,14 @@ def run_demo(state: str | None = None) -> int:
                 print(f"    The admins' daily digest: “{digest[0].subject}”")
 
             _step(8, "A Teams meeting for every Open session (nobody is invited: each person gets their own email)")
-            for session in sorted(services.store.mirror_items("Sessions"), key=lambda i: int(i.item_id)):
-                record = MeetingRecord.of(services.store, session.item_id)
+            for session in sorted(services.store.mirror.items("Sessions"), key=lambda i: int(i.item_id)):
+                record = MeetingRecord.of(services.store.ledger, session.item_id)
                 link = f"{record.join_url[:58]}…" if record else "(no meeting: the session is a Draft)"
                 print(f"    {shorten(str(session.fields.get('Title')), 44):<45} {link}")
             print("    Lobby: people from outside the organisation wait to be let in; presenters: the organiser "
                   "and the facilitators.")
 
-            by_title = {str(i.fields.get("Title")): i for i in services.store.mirror_items("Sessions")}
+            by_title = {str(i.fields.get("Title")): i for i in services.store.mirror.items("Sessions")}
             moved = by_title["Having choice: what I do with my day"]
             new_start = datetime.fromisoformat(str(moved.fields["StartTime"]).replace("Z", "+00:00")) + \
                 timedelta(hours=1)
@@ -279,7 +279,7 @@ def run_demo(state: str | None = None) -> int:
             _step(9, "The team moves “Having choice” an hour later, and cancels the drop-in")
             _run(services)
 
-            first = min(services.store.mirror_items("Sessions"), key=lambda i: str(i.fields.get("StartTime")))
+            first = min(services.store.mirror.items("Sessions"), key=lambda i: str(i.fields.get("StartTime")))
             first_start = datetime.fromisoformat(str(first.fields["StartTime"]).replace("Z", "+00:00"))
             clock.offset = (first_start - timedelta(hours=20)).timestamp() - time.time()
             _step(10, f"A week on, 20 hours before “{first.fields.get('Title')}”: reminders and the "
@@ -310,7 +310,7 @@ def run_demo(state: str | None = None) -> int:
                 "Topics": ["Carers"], "Ready": True, "SendAt": _iso(datetime.fromtimestamp(clock(), UTC))})
             print("    The team writes an update for carers in the Updates list and ticks “Ready”, to send now.")
             _run(services)
-            update = next(i for i in services.store.mirror_items("Updates"))
+            update = next(i for i in services.store.mirror.items("Updates"))
             print(f"    The update's row now says “{update.fields.get('Status')}”, to "
                   f"{int(update.fields.get('SentCount') or 0)} people.")
             leaving = _sent_links(services, "/api/pages/unsubscribe")
@@ -319,7 +319,7 @@ def run_demo(state: str | None = None) -> int:
                 _press(services, leaving[first_out])
                 print("    One of them presses “Unsubscribe” in the update's footer.")
             _run(services)
-            subscribers = services.store.mirror_items("Subscribers")
+            subscribers = services.store.mirror.items("Subscribers")
             states: dict[str, int] = {}
             for row in subscribers:
                 states[str(row.fields.get("Status"))] = states.get(str(row.fields.get("Status")), 0) + 1
@@ -327,7 +327,7 @@ def run_demo(state: str | None = None) -> int:
 
             _step(12, "One of each message, as people read them (the plain-text part; each also has HTML)")
             shown: set[str] = set()
-            for entry in services.store.outbox_list("sent", limit=10_000):
+            for entry in services.store.outbox.list("sent", limit=10_000):
                 if entry.kind in shown or entry.kind.startswith("guest"):
                     continue
                 shown.add(entry.kind)

@@ -61,7 +61,7 @@ def notifications(req: func.HttpRequest, wake: func.Out[str]) -> func.HttpRespon
     store, signer = _receiving()  # (a body over the limit is refused by `receive`, unparsed)
     got = receive(query, req.get_body(), store, signer, time.time())
     if got.resubscribe:
-        store.set_checkpoint(RESUBSCRIBE, "1")
+        store.checkpoints.set(RESUBSCRIBE, "1")
     if got.run:
         wake.set(json.dumps({"at": got.after or time.time()}))
     return func.HttpResponse(got.body, status_code=got.status, mimetype=got.content_type, headers=got.headers)

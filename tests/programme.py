@@ -68,4 +68,4 @@ class Programme:
         return [self.status(i) for i in item_ids]
 
     def due(self, kind: str) -> list[dict[str, Any]]:
-        return [e.payload for e in self.store.ledger_list(kind=kind)]
+        return [e.payload for e in self.store.ledger.list(kind=kind)]

@@ -4,21 +4,17 @@
 A test module binds these to an implementation by defining a `store` fixture (an empty store whose clock is
 the `clock` fixture), a `second_store` fixture (another handle on the same state, as a second process or
 instance would have) and a `mid_write` fixture (`MidWrite`), then subclassing the classes below.
-`tests/test_store.py` does it for SQLite and Table Storage. `FlatNamesContract`: the parts' methods by the
-names callers have used so far (`store.ledger_add`), until they use the parts.
+`tests/test_store.py` does it for SQLite and Table Storage.
 """
 
 from __future__ import annotations
 
-import inspect
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-import pytest
-
-from coprod.store import Checkpoints, Counters, Leases, Ledger, Mirror, MirrorItem, OutboxStore, SqliteStore, StateStore
+from coprod.store import MirrorItem, SqliteStore, StateStore
 from tests.store_scan import raw_text
 
 # `with mid_write(store, other):` the store's next mirror write lets `other` run at its racy moment (a fixture
@@ -422,38 +418,3 @@ class LeasesContract:
 
 
 # Each name callers have used so far, and the part's method it is
-FLAT_NAMES = {"get_checkpoint": ("checkpoints", "get"), "set_checkpoint": ("checkpoints", "set"),
-              "counter_add": ("counters", "add")} | {
-    f"{prefix}_{method}": (part, method) for part, prefix, methods in (
-        ("mirror", "mirror", ("get", "many", "etags", "groups", "items", "put", "delete", "ids")),
-        ("ledger", "ledger", ("add", "add_many", "get", "set", "put", "list", "swap", "delete", "scrub")),
-        ("outbox", "outbox", ("add", "get", "list", "claim", "set", "sent_since", "send_times", "counts", "tally",
-                              "cancel", "scrub")),
-        ("leases", "lease", ("acquire", "release", "get"))) for method in methods}
-
-
-class FlatNamesContract:
-    """Until every caller uses the parts, the store answers each part's method by its old name: the same
-    parameters and defaults, every argument handed on as given, and the part's answer handed back."""
-
-    def test_every_old_name_is_here(self) -> None:
-        protocols = (Checkpoints, Mirror, Ledger, OutboxStore, Counters, Leases)
-        assert set(FLAT_NAMES) == {name for protocol in protocols for name in vars(protocol)
-                                   if not name.startswith("_")}
-
-    @pytest.mark.parametrize("name", sorted(FLAT_NAMES))
-    def test_an_old_name_hands_everything_to_its_part(self, store: StateStore, name: str,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-        part_name, method = FLAT_NAMES[name]
-        part = getattr(store, part_name)
-        signature = inspect.signature(getattr(part, method))
-        assert inspect.signature(getattr(store, name)) == signature
-        given: list[inspect.BoundArguments] = []
-        monkeypatch.setattr(part, method, lambda *args, **kwargs: given.append(signature.bind(*args, **kwargs))
-                            or "the part's answer")
-        parameters = signature.parameters.values()
-        args = [object() for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD]
-        kwargs = {p.name: object() for p in parameters if p.kind is p.KEYWORD_ONLY}
-        answer = getattr(store, name)(*args, **kwargs)
-        assert [bound.arguments for bound in given] == [signature.bind(*args, **kwargs).arguments]
-        assert answer == (None if signature.return_annotation == "None" else "the part's answer")

@@ -28,5 +28,5 @@ def raw_text(store: StateStore) -> str:
     else:
         raise TypeError(f"no raw reading for {type(store).__name__}")
     for status in ("queued", "sending", "sent", "failed", "cancelled"):  # and every email's words, unpacked
-        parts += [json.dumps(readable(e.payload), ensure_ascii=False) for e in store.outbox_list(status, limit=10**6)]
+        parts += [json.dumps(readable(e.payload), ensure_ascii=False) for e in store.outbox.list(status, limit=10**6)]
     return "\n".join(parts)

@@ -250,12 +250,13 @@ def test_a_bookings_bounce_is_noted_on_it_and_its_later_emails_are_withheld(stor
     assert (run.read, run.bookings, run.line()) == (1, 1, "Bounces: 1 non-delivery report read; 1 booking email "
                                                           "bounced (noted on the registration; no more emails to that "
                                                           "address).")
-    [(_, failure)] = MailFailed.every(store)
+    [(_, failure)] = MailFailed.every(store.ledger)
     assert (failure.message_key, failure.kind, failure.reason, failure.about, failure.to, failure.bounced) == (
         "mail:message:confirmed:registration-7", "confirmed", "it came back undelivered (5.1.1)", about,
         ("gone@example.org",), True)
     digest = SIGNER.digest("gone@example.org")
-    assert AddressBounces.of(store, digest)[1] == AddressBounces(digest, 1, 0, ("<ndr-AAMk0@eur.prod.outlook.com>",))
+    assert AddressBounces.of(store.ledger, digest)[1] == AddressBounces(digest, 1, 0,
+                                                                        ("<ndr-AAMk0@eur.prod.outlook.com>",))
 
     outbox = Outbox(store, Transport(), clock=clock, sleep=lambda s: None)
     outbox.wanted = bounces(store, None, clock).wanted
@@ -270,10 +271,10 @@ def test_a_bookings_bounce_is_noted_on_it_and_its_later_emails_are_withheld(stor
     outbox.checks["update"] = lambda entry: entry.payload["about"]["subscriber"] == "9"  # (10 has left the list)
     drained = outbox.drain()
     assert (drained.sent, drained.cancelled) == (2, 2)  # each kind's check, and then every message's, are asked
-    assert [store.outbox_get(k).status for k in ("mail:update-1-9", "mail:update-1-10")] == [  # type: ignore
+    assert [store.outbox.get(k).status for k in ("mail:update-1-9", "mail:update-1-10")] == [  # type: ignore
         "sent", "cancelled"]
-    assert store.outbox_get("mail:reminder:r7").status == "cancelled"  # type: ignore[union-attr]
-    assert handoffs.get(store, MailFailed("mail:reminder:r7", "", "")).payload == {  # type: ignore[union-attr]
+    assert store.outbox.get("mail:reminder:r7").status == "cancelled"  # type: ignore[union-attr]
+    assert handoffs.get(store.ledger, MailFailed("mail:reminder:r7", "", "")).payload == {  # type: ignore[union-attr]
         "registration": "7", "session": "3", "kind": "reminder",
         "reason": "it came back undelivered: an earlier email to this address did", "to": ["Gone@example.org"]}
 
@@ -287,11 +288,11 @@ def test_a_subscriber_is_set_bouncing_after_three_hard_bounces_and_counts_again_
         run = looked(store, clock, mail)
         assert (run.read, run.subscribers, run.bouncing, run.bookings) == (1, 1, int(n == HARD_LIMIT - 1), 0)
     digest = SIGNER.digest("gone@example.org")
-    [command] = store.ledger_list(kind="bouncing")
+    [command] = store.ledger.list(kind="bouncing")
     assert (command.key, command.status) == (ListCommand("bouncing", f"9:{digest}").key, "due")
-    record = AddressBounces.of(store, digest)[1]
+    record = AddressBounces.of(store.ledger, digest)[1]
     assert (record.hard, record.toward, len(record.reports)) == (4, 1, 4)
-    assert MailFailed.every(store) == []  # an update's bounce notes nothing on a booking
+    assert MailFailed.every(store.ledger) == []  # an update's bounce notes nothing on a booking
 
 
 def test_a_bounce_of_an_email_about_neither_only_stops_booking_emails_to_it(store: SqliteStore,
@@ -300,8 +301,8 @@ def test_a_bounce_of_an_email_about_neither_only_stops_booking_emails_to_it(stor
     mail = FakeMail()
     mail.put(ndr(original, ("gone@example.org", "5.1.1")), clock.now + 1)
     run = looked(store, clock, mail)
-    assert (run.read, run.bookings, run.subscribers, store.ledger_list(kind="bouncing")) == (1, 0, 0, [])
-    assert AddressBounces.stopped(store) == {SIGNER.digest("gone@example.org")}
+    assert (run.read, run.bookings, run.subscribers, store.ledger.list(kind="bouncing")) == (1, 0, 0, [])
+    assert AddressBounces.stopped(store.ledger) == {SIGNER.digest("gone@example.org")}
 
 
 def test_one_run_counts_every_report_it_reads(store: SqliteStore, clock: Clock) -> None:
@@ -331,10 +332,10 @@ def test_one_run_counts_every_report_it_reads(store: SqliteStore, clock: Clock) 
     run = looked(store, clock, mail)
     assert (run.read, run.bookings, run.subscribers, run.bouncing, run.limit, run.other, run.ignored) == (
         2 + 2 * HARD_LIMIT + 4 + 2 + 1, 2, 2 * HARD_LIMIT, 2, 2, 3, 2)
-    assert len(store.ledger_list(kind="bouncing")) == 2
-    assert store.ledger_get(BounceReport(f"<ndr-{two}@eur.prod.outlook.com>").key).payload == {  # type: ignore
+    assert len(store.ledger.list(kind="bouncing")) == 2
+    assert store.ledger.get(BounceReport(f"<ndr-{two}@eur.prod.outlook.com>").key).payload == {  # type: ignore
         "outcome": "hard 5.1.1, other 4.4.7"}
-    assert {e.status for e in store.ledger_list(kind="bounced")} == {"done"}  # facts, not waiting for anyone
+    assert {e.status for e in store.ledger.list(kind="bounced")} == {"done"}  # facts, not waiting for anyone
 
 
 @pytest.mark.parametrize(("status", "counted"), [("5.1.90", "limit"), ("4.4.7", "other"), ("5.7.1", "other")])
@@ -346,8 +347,8 @@ def test_a_report_of_the_mailboxs_own_limit_or_a_passing_failure_changes_nothing
     mail.put(ndr(original, ("slow@example.org", status)), clock.now + 1)
     run = looked(store, clock, mail)
     assert (run.read, getattr(run, counted), run.bookings) == (1, 1, 0)
-    assert (MailFailed.every(store), AddressBounces.stopped(store)) == ([], set())
-    assert store.ledger_get(BounceReport("<ndr-AAMk0@eur.prod.outlook.com>").key).payload == {  # type: ignore
+    assert (MailFailed.every(store.ledger), AddressBounces.stopped(store.ledger)) == ([], set())
+    assert store.ledger.get(BounceReport("<ndr-AAMk0@eur.prod.outlook.com>").key).payload == {  # type: ignore
         "outcome": f"{counted} {status}"}
 
 
@@ -361,7 +362,7 @@ def test_a_report_the_parser_gives_up_on_is_ignored(store: SqliteStore, clock: C
     mail = FakeMail()
     mail.put(ndr(original, ("gone@example.org", "5.1.1")), clock.now + 1)
     assert looked(store, clock, mail).ignored == 1
-    assert store.ledger_get(BounceReport("<ndr-AAMk0@eur.prod.outlook.com>").key).payload == {  # type: ignore
+    assert store.ledger.get(BounceReport("<ndr-AAMk0@eur.prod.outlook.com>").key).payload == {  # type: ignore
         "outcome": "ignored: unreadable (IndexError)"}
 
 
@@ -382,8 +383,8 @@ def test_a_forged_or_stray_report_changes_nothing(store: SqliteStore, clock: Clo
     mail.put(raw(original), clock.now + 1)
     run = looked(store, clock, mail)
     assert (run.read, run.ignored, run.bookings) == (1, 1, 0)
-    assert (MailFailed.every(store), store.ledger_list(kind="bounced")) == ([], [])
-    assert store.ledger_get(BounceReport("<ndr-AAMk0@eur.prod.outlook.com>").key).payload == {  # type: ignore
+    assert (MailFailed.every(store.ledger), store.ledger.list(kind="bounced")) == ([], [])
+    assert store.ledger.get(BounceReport("<ndr-AAMk0@eur.prod.outlook.com>").key).payload == {  # type: ignore
         "outcome": outcome}
     assert run.line() == "Bounces: 1 non-delivery report read; 1 not about an email of ours (ignored)."
 
@@ -391,9 +392,9 @@ def test_a_forged_or_stray_report_changes_nothing(store: SqliteStore, clock: Clo
 def test_a_report_about_an_email_that_did_not_go_is_ignored(store: SqliteStore, clock: Clock) -> None:
     sent(store, clock, "mail:other", "a@example.org")  # (something went, so it looks)
     key, lost = "mail:message:confirmed:registration-7", "mail:message:confirmed:registration-8"
-    handoffs.record(store, SentId(message_hash(key), key), "done")  # recorded, but the email is still queued
-    store.outbox_add(key, "confirmed", {"to": ["gone@example.org"]}, 1)
-    handoffs.record(store, SentId(message_hash(lost), lost), "done")  # recorded, and no such email at all
+    handoffs.record(store.ledger, SentId(message_hash(key), key), "done")  # recorded, but the email is still queued
+    store.outbox.add(key, "confirmed", {"to": ["gone@example.org"]}, 1)
+    handoffs.record(store.ledger, SentId(message_hash(lost), lost), "done")  # recorded, and no such email at all
     mail = FakeMail()
     for email in (key, lost):
         mail.put(ndr(message_id_for(email, SENDER), ("gone@example.org", "5.1.1")), clock.now + 1)
@@ -408,10 +409,10 @@ def test_a_report_is_read_once_across_runs(store: SqliteStore, clock: Clock) -> 
     mail = FakeMail()
     mail.put(ndr(original, ("gone@example.org", "5.1.1")), clock.now + 1)
     assert looked(store, clock, mail).read == 1
-    store.set_checkpoint(SINCE, "0")  # as if the checkpoint were lost: the report is listed again
+    store.checkpoints.set(SINCE, "0")  # as if the checkpoint were lost: the report is listed again
     again = looked(store, clock, mail)
     assert (again.read, again.line(), mail.read) == (0, None, ["AAMk0"])
-    assert AddressBounces.of(store, SIGNER.digest("gone@example.org"))[1].hard == 1
+    assert AddressBounces.of(store.ledger, SIGNER.digest("gone@example.org"))[1].hard == 1
 
 
 def test_a_report_seen_by_two_runs_at_once_is_acted_on_once(store: SqliteStore, clock: Clock) -> None:
@@ -447,9 +448,9 @@ def test_a_report_seen_by_two_runs_at_once_is_acted_on_once(store: SqliteStore, 
     for thread in threads:
         thread.join(timeout=20)
     assert sorted((r.read, r.subscribers, r.waiting) for r in runs) == [(0, 0, True), (1, 1, False)]
-    record = AddressBounces.of(store, SIGNER.digest("gone@example.org"))[1]
+    record = AddressBounces.of(store.ledger, SIGNER.digest("gone@example.org"))[1]
     assert (record.hard, record.toward) == (1, 1)
-    assert store.ledger_get(BounceReport("<ndr-AAMk0@eur.prod.outlook.com>").key).status == "done"  # type: ignore
+    assert store.ledger.get(BounceReport("<ndr-AAMk0@eur.prod.outlook.com>").key).status == "done"  # type: ignore
 
 
 def test_a_run_that_stopped_after_its_claim_is_taken_over_and_nothing_is_done_twice(store: SqliteStore,
@@ -463,22 +464,22 @@ def test_a_run_that_stopped_after_its_claim_is_taken_over_and_nothing_is_done_tw
     with pytest.raises(SystemExit):
         crashing.run()
     report_key = BounceReport("<ndr-AAMk0@eur.prod.outlook.com>").key
-    assert store.ledger_get(report_key).status == "sending"  # type: ignore[union-attr]
-    store.set_checkpoint(NEXT_LOOK, "0")
+    assert store.ledger.get(report_key).status == "sending"  # type: ignore[union-attr]
+    store.checkpoints.set(NEXT_LOOK, "0")
     assert bounces(store, mail, clock).run().waiting  # another run may be reading it: left for later
     clock.now += 299
-    store.set_checkpoint(NEXT_LOOK, "0")
+    store.checkpoints.set(NEXT_LOOK, "0")
     assert bounces(store, mail, clock).run().waiting  # still within the 5 minutes another run may take
     clock.now += 1
-    store.set_checkpoint(NEXT_LOOK, "0")
+    store.checkpoints.set(NEXT_LOOK, "0")
     assert bounces(store, mail, clock).run().read == 1  # 5 minutes untouched: taken over
     digest = SIGNER.digest("gone@example.org")
-    half_done = AddressBounces.of(store, digest)
-    store.ledger_set(report_key, "sending")  # stopped again, after counting: nothing is counted twice
+    half_done = AddressBounces.of(store.ledger, digest)
+    store.ledger.set(report_key, "sending")  # stopped again, after counting: nothing is counted twice
     clock.now += 301
-    store.set_checkpoint(NEXT_LOOK, "0")
+    store.checkpoints.set(NEXT_LOOK, "0")
     assert bounces(store, mail, clock).run().read == 1
-    assert AddressBounces.of(store, digest)[1] == half_done[1]
+    assert AddressBounces.of(store.ledger, digest)[1] == half_done[1]
 
 
 def test_two_runs_counting_two_reports_of_one_address_at_once_both_count(store: SqliteStore,
@@ -495,14 +496,14 @@ def test_two_runs_counting_two_reports_of_one_address_at_once_both_count(store: 
         seen = real_of(ledger, address)
         calls += 1
         if calls == 1:  # between this read and this run's write, another run counts its report
-            handoffs.record(store, AddressBounces(digest, 1, 1, ("other",)), "done")
+            handoffs.record(store.ledger, AddressBounces(digest, 1, 1, ("other",)), "done")
         return seen
 
     report = BounceRun()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(AddressBounces, "of", staticmethod(of_then_someone_else_counts))
         racing._act(ndr(first, ("gone@example.org", "5.1.1")), "mine", report)
-    assert AddressBounces.of(store, digest)[1] == AddressBounces(digest, 2, 2, ("other", "mine"))
+    assert AddressBounces.of(store.ledger, digest)[1] == AddressBounces(digest, 2, 2, ("other", "mine"))
     assert (calls, report.subscribers) == (2, 1)
 
 
@@ -518,7 +519,7 @@ def test_it_looks_every_15_minutes_only_for_what_went_in_the_last_two_days_and_n
     clock.now += 1
     bounces(store, mail, clock).run()
     assert mail.listed == [(datetime.fromtimestamp(clock.now - FIRST_LOOK.total_seconds(), UTC) - MARGIN, SYSTEM)]
-    assert store.get_checkpoint(NEXT_LOOK) == str(clock.now + LOOK_EVERY.total_seconds())
+    assert store.checkpoints.get(NEXT_LOOK) == str(clock.now + LOOK_EVERY.total_seconds())
     clock.now += LOOK_EVERY.total_seconds() - 1
     bounces(store, mail, clock).run()
     assert len(mail.listed) == 1  # not yet time
@@ -541,7 +542,7 @@ def test_the_checkpoint_moves_to_the_newest_read_or_stops_at_the_first_left_unre
     mail.fail[second] = GraphResponseError("read a non-delivery report", 500, "x", "boom", None, None)
     run = looked(store, clock, mail)
     assert (run.read, run.waiting, mail.read) == (1, True, [first, second])
-    assert store.get_checkpoint(SINCE) == str(T0 + 20)
+    assert store.checkpoints.get(SINCE) == str(T0 + 20)
     assert run.line() == "Bounces: 1 non-delivery report read; 1 not a lasting failure (nothing done); more left " \
                          "for the next run."
     assert caplog.messages == ["A non-delivery report could not be read; tried again next run: read a "
@@ -549,14 +550,14 @@ def test_the_checkpoint_moves_to_the_newest_read_or_stops_at_the_first_left_unre
     del mail.fail[second]
     mail.fail[third] = NotFoundError("read a non-delivery report", 404, "ErrorItemNotFound", "gone", None, None)
     run = looked(store, clock, mail)  # (deleted from the Inbox since it was listed: nothing to read)
-    assert (run.read, run.waiting, store.get_checkpoint(SINCE)) == (1, False, str(T0 + 30))
+    assert (run.read, run.waiting, store.checkpoints.get(SINCE)) == (1, False, str(T0 + 30))
     assert mail.read == [first, second, second, third]
     assert mail.listed[-1][0] == datetime.fromtimestamp(T0 + 20, UTC) - MARGIN  # from the checkpoint
     mail.undated.add(third)
-    store.ledger_delete(BounceReport(f"<ndr-{third}@eur.prod.outlook.com>").key)
+    store.ledger.delete(BounceReport(f"<ndr-{third}@eur.prod.outlook.com>").key)
     del mail.fail[third]
     assert looked(store, clock, mail).read == 1
-    assert store.get_checkpoint(SINCE) == str(clock.now)  # a report with no time given counts as come now
+    assert store.checkpoints.get(SINCE) == str(clock.now)  # a report with no time given counts as come now
 
 
 def test_a_run_reads_at_most_its_share_and_leaves_the_rest(store: SqliteStore, clock: Clock,
@@ -567,7 +568,7 @@ def test_a_run_reads_at_most_its_share_and_leaves_the_rest(store: SqliteStore, c
     for n in range(3):
         mail.put(ndr(original, ("gone@example.org", "4.4.7")), clock.now + n)
     run = looked(store, clock, mail)
-    assert (run.read, run.waiting, store.get_checkpoint(SINCE)) == (2, True, str(T0 + 2))
+    assert (run.read, run.waiting, store.checkpoints.get(SINCE)) == (2, True, str(T0 + 2))
     assert PER_RUN == 200  # (as the module has it, untouched)
 
 
@@ -586,18 +587,18 @@ def test_without_the_permission_every_run_says_so_in_one_line_and_a_look_that_re
         "that mailbox (docs/permissions.md, section 3); see "
         "https://learn.microsoft.com/graph/api/message-get?view=graph-rest-1.0. Until then, a bounced address is "
         "not noticed: booking emails and updates keep going to it; nothing else waits.")
-    assert store.get_checkpoint(REFUSED) == line.removeprefix("Bounces: not read. ")  # type: ignore[union-attr]
+    assert store.checkpoints.get(REFUSED) == line.removeprefix("Bounces: not read. ")  # type: ignore[union-attr]
     assert caplog.messages == ["read a non-delivery report: HTTP 403 ErrorAccessDenied (request-id none): Access is "
                                "denied."]
     clock.now += 60  # not time to look again: still said
     assert bounces(store, mail, clock).run().line() == line
-    assert (MailFailed.every(store), store.get_checkpoint(SINCE)) == ([], None)
+    assert (MailFailed.every(store.ledger), store.checkpoints.get(SINCE)) == ([], None)
     mail.list_error = forbidden()  # Mail.ReadBasic.All gone too: listing is refused the same way
     assert looked(store, clock, mail).line() == line
     mail.list_error = None
     del mail.fail[graph_id]
     assert looked(store, clock, mail).read == 1
-    assert store.get_checkpoint(REFUSED) == ""
+    assert store.checkpoints.get(REFUSED) == ""
     nameless = ForbiddenError("read a non-delivery report", 403, None, "", None, None)
     assert refused(nameless).startswith("Microsoft 365 would not let the app read the non-delivery reports in the "
                                         "mailbox's Inbox (403): the app's identity needs")
@@ -609,7 +610,7 @@ def test_a_listing_that_fails_otherwise_waits_for_the_next_look(store: SqliteSto
     mail = FakeMail()
     mail.list_error = GraphResponseError("read the mailbox's non-delivery reports", 503, "x", "busy", None, None)
     run = looked(store, clock, mail)
-    assert (run.line(), store.get_checkpoint(SINCE)) == (None, str(clock.now - FIRST_LOOK.total_seconds()))
+    assert (run.line(), store.checkpoints.get(SINCE)) == (None, str(clock.now - FIRST_LOOK.total_seconds()))
     assert caplog.messages == ["Non-delivery reports could not be listed: read the mailbox's non-delivery reports: "
                                "HTTP 503 x (request-id none): busy"]
 
@@ -628,9 +629,9 @@ def test_an_email_that_went_is_recorded_under_its_message_id_and_a_recovered_one
                                                                                     clock: Clock) -> None:
     key = "mail:message:confirmed:registration-7"
     sent(store, clock, key, "a@example.org")
-    assert SentId.key_of(store, message_hash(key)) == key
-    assert store.ledger_get(SentId(message_hash(key)).key).status == "done"  # type: ignore[union-attr]
-    assert SentId.key_of(store, message_hash("mail:never")) is None
+    assert SentId.key_of(store.ledger, message_hash(key)) == key
+    assert store.ledger.get(SentId(message_hash(key)).key).status == "done"  # type: ignore[union-attr]
+    assert SentId.key_of(store.ledger, message_hash("mail:never")) is None
 
     class Lost(Transport):
         def send(self, mail: OutgoingMail) -> None:
@@ -644,7 +645,7 @@ def test_an_email_that_went_is_recorded_under_its_message_id_and_a_recovered_one
     outbox = Outbox(store, Lost(), clock=clock, sleep=lambda s: None, recheck_after=300)
     outbox.enqueue(OutgoingMail(key="mail:lost", to=("b@example.org",), subject="s", text="t"), "confirmed")
     outbox.drain()
-    assert SentId.key_of(store, message_hash("mail:lost")) is None  # not known to have gone
+    assert SentId.key_of(store.ledger, message_hash("mail:lost")) is None  # not known to have gone
     clock.now += 301
     assert outbox.drain().recovered == 1
-    assert SentId.key_of(store, message_hash("mail:lost")) == "mail:lost"
+    assert SentId.key_of(store.ledger, message_hash("mail:lost")) == "mail:lost"

@@ -164,7 +164,7 @@ def test_forged_or_stray_undeliverable_reports_change_nothing(hub: Hub) -> None:
     lines = hub.run()
     assert bounce_lines(lines) == ["Bounces: 2 non-delivery reports read; 2 not about an email of ours (ignored)."]
     assert hub.field("Registrations", kept, "StatusNote") == Notes.CONFIRMED
-    assert hub.services.store.ledger_list(kind="bounced") == []
+    assert hub.services.store.ledger.list(kind="bounced") == []
     hub.backend.sharepoint.update_fields(hub.site, "Sessions", session, {"Title": "Moved"})
     hub.run()
     assert hub.mail_to("kept@example.org")[-1] == "A session you're signed up for has changed: Moved"
@@ -197,7 +197,7 @@ def test_a_report_seen_by_two_runs_at_once_counts_once(hub: Hub) -> None:
         thread.join(timeout=60)
     assert sorted((r.read, r.bookings) for r in runs) == [(0, 0), (1, 1)]
     digest = hub.services.signer.digest(GONE)
-    assert AddressBounces.of(hub.services.store, digest)[1].hard == 1
+    assert AddressBounces.of(hub.services.store.ledger, digest)[1].hard == 1
     hub.run()
     assert hub.field("Registrations", gone, "StatusNote") == f"{Notes.CONFIRMED} {Notes.BOUNCED}"
 
@@ -242,7 +242,7 @@ def test_export_shows_an_address_bounce_record_and_erase_empties_it(hub: Hub) ->
     [entry] = [e for e in export(hub.services, GONE.upper())["state"]["handoffs"] if e["kind"] == "bounced"]
     assert entry["key"] == f"bounced:{digest}" and entry["payload"]["hard"] == 1
     erase(hub.services, GONE)
-    held = hub.services.store.ledger_get(f"bounced:{digest}")
+    held = hub.services.store.ledger.get(f"bounced:{digest}")
     assert held is None or held.payload == {"erased": True}
     assert [e for e in export(hub.services, GONE)["state"]["handoffs"] if e["kind"] == "bounced" and
             e["payload"].get("hard")] == []

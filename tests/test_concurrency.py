@@ -152,7 +152,7 @@ def test_status_shows_the_lease_and_the_last_run(env: dict[str, str], emulator: 
     assert "No run has finished yet." in capsys.readouterr().out
     assert main(["sync", "--once"]) == 0
     store = open_store(env["COPROD_STATE"])
-    assert store.lease_acquire("sync", "other-host:4242:abc", 120)
+    assert store.leases.acquire("sync", "other-host:4242:abc", 120)
     store.close()
     capsys.readouterr()
     assert main(["sync", "--once"]) == 0

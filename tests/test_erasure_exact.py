@@ -47,7 +47,7 @@ def queue_only(programme: Programme) -> list[str]:
 def emails(programme: Programme) -> dict[str, Any]:
     """Every email in the outbox, by key: its status and recipients."""
     return {e.key: (e.status, tuple(readable(e.payload).get("to") or ())) for status in STATUSES
-            for e in programme.services.store.outbox_list(status, limit=10**6)}
+            for e in programme.services.store.outbox.list(status, limit=10**6)}
 
 
 def records(programme: Programme, address: str) -> list[LedgerEntry]:
@@ -55,7 +55,7 @@ def records(programme: Programme, address: str) -> list[LedgerEntry]:
     def carries(entry: LedgerEntry) -> bool:
         values = entry.key.split(":") + [str(v) for v in entry.payload.values()]
         return address in values
-    return [e for e in programme.services.store.ledger_list() if carries(e)]
+    return [e for e in programme.services.store.ledger.list() if carries(e)]
 
 
 def fields_of(programme: Programme, list_name: str, address: str) -> list[dict[str, Any]]:
@@ -165,7 +165,7 @@ def test_a_queued_team_email_quoting_an_erased_person_is_withheld(programme: Pro
     queue_only(programme)
     queue_only(programme)
     waiting = {e.kind: json.dumps(readable(e.payload), ensure_ascii=False)
-               for e in programme.services.store.outbox_list("queued", limit=10**6)}
+               for e in programme.services.store.outbox.list("queued", limit=10**6)}
     assert "epilepsy" in waiting["facilitator_brief"] and PHONE in waiting["facilitator_brief"]
     assert PHONE in waiting["contact-digest"]
 
@@ -201,12 +201,12 @@ def test_erase_drops_the_copy_of_a_row_already_deleted_in_sharepoint(programme: 
         ("GuestRequests", {"Title": ZOE_NAME, "Email": ZOE, "Organisation": "Park friends"}))}
     programme.run()
     for name, row in rows.items():
-        assert programme.services.store.mirror_get(name, row) is not None
+        assert programme.services.store.mirror.get(name, row) is not None
         sharepoint.delete_item(site, name, row)
 
     done = erase(programme.services, ZOE)
     for name, row in rows.items():
-        assert programme.services.store.mirror_get(name, row) is None
+        assert programme.services.store.mirror.get(name, row) is None
     assert ZOE not in raw_text(programme.services.store) and ZOE_NAME not in raw_text(programme.services.store)
     assert done.found and done.copies == {"Subscribers": 1, "GuestRequests": 1}
     said = "\n".join(done.lines())

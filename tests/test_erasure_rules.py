@@ -82,7 +82,7 @@ def test_erase_clears_every_booking_of_theirs_in_every_session_and_offers_each_p
         assert erased["StatusNote"] == (f"Personal details erased at the person's request on {day}. "
                                         "The place was freed.")
     for booking, session in zip(mine, sessions, strict=False):
-        kept = programme.services.store.mirror_get("Registrations", booking)
+        kept = programme.services.store.mirror.get("Registrations", booking)
         assert kept is not None and kept.group == session and kept.fields["Status"] == "Erased"
     assert done.lines()[0] == (f"Registrations: 5 bookings cleared and marked Erased (sessions "
                                f"{', '.join(sorted(sessions))}); their places go to the next people waiting.")
@@ -195,18 +195,18 @@ def test_erase_waits_for_a_run_that_holds_the_lease_and_holds_it_itself_meanwhil
     service's clock); otherwise it holds the lease itself, for the configured time, while it works."""
     programme.clock.offset += 86_400
     store = programme.services.store
-    assert store.lease_acquire("sync", "other-host", 600)
-    held = store.lease_get("sync")
+    assert store.leases.acquire("sync", "other-host", 600)
+    held = store.leases.get("sync")
     assert held is not None
     with pytest.raises(Busy) as busy:
         erase(programme.services, ZOE)
     since = time.strftime("%H:%M:%S", time.gmtime(held.since))
     assert str(busy.value) == (f"Another run is working (held by other-host since {since} UTC, for 600 s more "
                                "unless renewed); this one did nothing.")
-    store.lease_release("sync", "other-host")
+    store.leases.release("sync", "other-host")
 
     leases: list[Any] = []
-    erase(programme.services, ZOE, progress=lambda _: leases.append(store.lease_get("sync")))
+    erase(programme.services, ZOE, progress=lambda _: leases.append(store.leases.get("sync")))
     assert leases and all(lease is not None and lease.expires - lease.since == pytest.approx(60) for lease in leases)
 
 
@@ -268,22 +268,22 @@ def test_records_keyed_by_their_address_go_and_records_about_them_are_emptied_wh
         pass  # her GuestRequests row has the id of another person's Subscribers row: that one's records stay
     programme.run()
     store, mine = programme.services.store, digest(programme)
-    for key in [e.key for e in store.ledger_list()]:
-        store.ledger_delete(key)
-    store.ledger_put("aaa:already", "message", "done", {"erased": True})  # an earlier erasure's: skipped
+    for key in [e.key for e in store.ledger.list()]:
+        store.ledger.delete(key)
+    store.ledger.put("aaa:already", "message", "done", {"erased": True})  # an earlier erasure's: skipped
     deleted = [("guest:zoe.erase@example.org", "guest-request"), ("subscriber:zoe.erase@example.org", "subscriber"),
                ("bookings-asked:zoe.erase@example.org:2030-01-01", "bookings-asked"),
                ("invite:zoe.erase@example.org", "invitation"), ("guest-row:zoe.erase@example.org", "guest-row"),
                ("subscriber-row:zoe.erase@example.org", "subscriber-row")]
     for key, kind in deleted:
-        store.ledger_put(key, kind, "done", {"row": "9"})
+        store.ledger.put(key, kind, "done", {"row": "9"})
     others = {"guest:ann.stays@example.org": ("guest-request", "due", {"row": "3"}),
               f"cancel-request:{other}": ("cancel-request", "due", {}),
               "told:someone": ("told", "due", {"note": "Zoë Erase is coming too"}),  # only her name, still due
               f"message:confirmed:registration-{other}:v1": ("message", "due", {"registration": other}),
               f"rejoin-asked:{int(row) + 1}": ("rejoin-asked", "due", {})}
     for key, (kind, status, payload) in others.items():
-        store.ledger_put(key, kind, status, payload)
+        store.ledger.put(key, kind, status, payload)
     emptied: dict[str, tuple[str, str, str, dict[str, Any]]] = {
         f"message:confirmed:registration-{booking}:v1": ("message", "due", "erased", {}),
         f"cancel-request:{booking}": ("cancel-request", "sending", "erased", {}),
@@ -294,14 +294,14 @@ def test_records_keyed_by_their_address_go_and_records_about_them_are_emptied_wh
         "told:named": ("told", "done", "done", {"note": "Zoë Erase came"}),  # her name, settled
         f"rejoin-asked:{row}": ("rejoin-asked", "done", "done", {})}
     for key, (kind, status, _, payload) in emptied.items():
-        store.ledger_put(key, kind, status, payload)
-    before = {e.key: e for e in store.ledger_list()}
+        store.ledger.put(key, kind, status, payload)
+    before = {e.key: e for e in store.ledger.list()}
 
     done, calls = observed(lambda: erase(programme.services, ZOE))
     assert {call.operation for call in calls if call.operation.startswith("delete")} == {
         "delete a Subscribers item", "delete a GuestRequests item"}
     assert done.rows == {"Subscribers": 1, "GuestRequests": 2}
-    after = {e.key: e for e in store.ledger_list()}
+    after = {e.key: e for e in store.ledger.list()}
     assert not {key for key, _ in deleted} & set(after)
     assert done.records_deleted == len(deleted)
     for key, (_, _, status, _) in emptied.items():
@@ -318,14 +318,14 @@ def email(programme: Programme, key: str, kind: str, to: list[str], *, status: s
           **words: Any) -> None:
     """An email as the outbox keeps it (its words whole), then moved on to `status`."""
     payload = {"to": to, "subject": "News", "text": "Hello."} | words
-    programme.services.store.outbox_add(key, kind, payload, len(to))
+    programme.services.store.outbox.add(key, kind, payload, len(to))
     if status != "queued":
-        assert programme.services.store.outbox_set(key, status, sent_at=programme.clock())
+        assert programme.services.store.outbox.set(key, status, sent_at=programme.clock())
 
 
 def outbox(programme: Programme) -> dict[str, tuple[str, dict[str, Any]]]:
     return {e.key: (e.status, e.payload) for status in STATUSES
-            for e in programme.services.store.outbox_list(status, limit=10**6)}
+            for e in programme.services.store.outbox.list(status, limit=10**6)}
 
 
 def test_every_email_to_or_naming_them_is_emptied_however_many_and_wherever_they_sit(programme: Programme) -> None:
@@ -335,7 +335,7 @@ def test_every_email_to_or_naming_them_is_emptied_however_many_and_wherever_they
     prints counts them, and the copies of those sent to her left in Sent Items."""
     programme.backend.sharepoint.create_item(programme.site, "Subscribers", {"Title": NAME, "Email": ZOE})
     email(programme, "mail:aaa-emptied", "update", ["ann@example.org"])
-    assert programme.services.store.outbox_scrub("mail:aaa-emptied", cancel=False)
+    assert programme.services.store.outbox.scrub("mail:aaa-emptied", cancel=False)
     email(programme, "mail:aab-ann", "update", ["ann@example.org"], text="Zoë Erase is on the panel.")
     for n in range(1001):
         email(programme, f"mail:update-9-{n:04}", "update", ["Zoe.Erase@Example.org"])
@@ -433,15 +433,15 @@ def test_a_withheld_phone_or_post_list_puts_the_others_on_that_days_next_one(pro
           text=f"Zoë Erase {PHONE}\nAnn Phone 01632 960 777")
     email(programme, "mail:contact-digest:2030-01-01", "contact-digest", ["team@council.example.org"],
           status="sent", text=f"Zoë Erase {PHONE}\nBob Post 1 Low Road")
-    store.ledger_put("contact:confirmed:registration-91:session-1:v0", "contact-due", "done",
+    store.ledger.put("contact:confirmed:registration-91:session-1:v0", "contact-due", "done",
                      {"registration": "91", "outcome": "in the digest of 2030-01-02"})
-    store.ledger_put("contact:confirmed:registration-92:session-1:v0", "contact-due", "done",
+    store.ledger.put("contact:confirmed:registration-92:session-1:v0", "contact-due", "done",
                      {"registration": "92", "outcome": "in the digest of 2030-01-01"})
 
     done = erase(programme.services, ZOE)
     assert done.team_withheld == 1
-    assert store.ledger_get("contact:confirmed:registration-91:session-1:v0").status == "due"  # type: ignore[union-attr]
-    assert store.ledger_get("contact:confirmed:registration-92:session-1:v0").status == "done"  # type: ignore[union-attr]
+    assert store.ledger.get("contact:confirmed:registration-91:session-1:v0").status == "due"  # type: ignore[union-attr]
+    assert store.ledger.get("contact:confirmed:registration-92:session-1:v0").status == "done"  # type: ignore[union-attr]
     assert outbox(programme)["mail:contact-digest:2030-01-01"] == ("sent", {})
 
 
@@ -473,9 +473,9 @@ def test_remove_guest_deletes_only_the_guest_accounts_the_service_invited(progra
     sharepoint, site = programme.backend.sharepoint, programme.site
     for status, user in (("Invited", busy), ("Invited", outside), ("Removed", made), ("Invited", "")):
         sharepoint.create_item(site, "GuestRequests", {"Title": NAME, "Email": ZOE, "Status": status, "UserId": user})
-    programme.services.store.ledger_put(f"invite:{ZOE}", "invitation", "done",
+    programme.services.store.ledger.put(f"invite:{ZOE}", "invitation", "done",
                                         {"user": invited, "how": "invited", "row": "1"})
-    programme.services.store.ledger_put("invite:zoe.other@example.org", "invitation", "done",
+    programme.services.store.ledger.put("invite:zoe.other@example.org", "invitation", "done",
                                         {"user": made, "how": "member", "row": "2"})
 
     first = erase(programme.services, ZOE)
@@ -483,7 +483,7 @@ def test_remove_guest_deletes_only_the_guest_accounts_the_service_invited(progra
     assert first.accounts == [f"Directory: their guest account ({user}) is still there; erase again with "
                               "--remove-guest to take it out." for user in guests]
     assert first.lines()[-len(guests):] == first.accounts
-    record = programme.services.store.ledger_get(f"erased:{digest(programme)}")
+    record = programme.services.store.ledger.get(f"erased:{digest(programme)}")
     assert record is not None and record.payload["invited"] == sorted([invited, busy, outside])
     assert {u.id for u in directory.users_with_address(ZOE)} >= set(guests)
 
@@ -500,7 +500,7 @@ def test_remove_guest_deletes_only_the_guest_accounts_the_service_invited(progra
     left = {u.id for u in directory.users_with_address(ZOE)}
     assert invited not in left and outside not in left and {busy, made, stray} <= left
     assert [u.id for u in directory.members(group)] == []
-    record = programme.services.store.ledger_get(f"erased:{digest(programme)}")
+    record = programme.services.store.ledger.get(f"erased:{digest(programme)}")
     assert record is not None and record.payload["invited"] == sorted([invited, busy, outside])
 
 
@@ -520,7 +520,7 @@ def test_what_the_directory_refuses_is_reported_per_account(programme: Programme
         user = directory.add_user(f"Zoë {n}", f"zoe{n}@partner.example.net", mail=ZOE, user_type="Guest")
         directory.add_member(group, user.id)
         ids.append(user.id)
-    programme.services.store.ledger_put(f"erased:{digest(programme)}", "erased", "done", {"invited": ids})
+    programme.services.store.ledger.put(f"erased:{digest(programme)}", "erased", "done", {"invited": ids})
     faults.add(FaultRule(status=403, path=f"/members/{ids[0]}", method="DELETE", count=1))
     faults.add(FaultRule(status=403, path=f"^/users/{ids[1]}$", method="DELETE", count=1))
     done = erase(programme.services, ZOE, remove_guest=True)
@@ -551,23 +551,23 @@ def test_copies_of_rows_deleted_in_sharepoint_go_with_what_was_about_them(progra
     programme.run()
     store = programme.services.store
     assert row not in (booking, loose)
-    store.ledger_put(f"rejoin-asked:{booking}", "rejoin-asked", "done", {"asked": 2})  # another subscriber's
-    store.ledger_put(f"message:reminder:registration-{booking}:v3", "message", "done", {"registration": booking})
-    store.ledger_put(f"rejoin-asked:{row}", "rejoin-asked", "done", {"asked": 1})
-    store.ledger_put("told:registration-999", "told", "done", {"registration": "999"})
+    store.ledger.put(f"rejoin-asked:{booking}", "rejoin-asked", "done", {"asked": 2})  # another subscriber's
+    store.ledger.put(f"message:reminder:registration-{booking}:v3", "message", "done", {"registration": booking})
+    store.ledger.put(f"rejoin-asked:{row}", "rejoin-asked", "done", {"asked": 1})
+    store.ledger.put("told:registration-999", "told", "done", {"registration": "999"})
     for name, item in (("Registrations", booking), ("Registrations", loose), ("Subscribers", row)):
         sharepoint.delete_item(site, name, item)
     from coprod.handoffs import set_sessions_to_decide
-    set_sessions_to_decide(store, [])
+    set_sessions_to_decide(store.checkpoints, [])
 
     done = erase(programme.services, ZOE)
     assert done.copies == {"Registrations": 2, "Subscribers": 1}
-    assert store.mirror_get("Registrations", booking) is None and store.mirror_get("Subscribers", row) is None
-    assert sessions_to_decide(store) == [session]
+    assert store.mirror.get("Registrations", booking) is None and store.mirror.get("Subscribers", row) is None
+    assert sessions_to_decide(store.checkpoints) == [session]
     for key in (f"message:reminder:registration-{booking}:v3", f"rejoin-asked:{row}"):
-        assert store.ledger_get(key).payload == {"erased": True}, key  # type: ignore[union-attr]
-    assert store.ledger_get("told:registration-999").payload == {"registration": "999"}  # type: ignore[union-attr]
-    assert store.ledger_get(f"rejoin-asked:{booking}").payload == {"asked": 2}  # type: ignore[union-attr]
+        assert store.ledger.get(key).payload == {"erased": True}, key  # type: ignore[union-attr]
+    assert store.ledger.get("told:registration-999").payload == {"registration": "999"}  # type: ignore[union-attr]
+    assert store.ledger.get(f"rejoin-asked:{booking}").payload == {"asked": 2}  # type: ignore[union-attr]
     assert done.found and done.registrations == [] and NAME not in raw_text(store)
 
 
@@ -585,11 +585,11 @@ def test_export_shows_each_thing_held_about_them_field_by_field(programme: Progr
     programme.run()
     sharepoint.delete_item(site, "Subscribers", row)
     store = programme.services.store
-    for key in [e.key for e in store.ledger_list()]:
-        store.ledger_delete(key)
-    store.ledger_put(f"guest:{ZOE}", "guest-request", "due", {"row": "4"})
-    store.ledger_put("mail-failed:x", "mail-failed", "failed", {"to": ZOE})
-    store.ledger_put("told:ann", "told", "done", {"to": "ann@example.org"})
+    for key in [e.key for e in store.ledger.list()]:
+        store.ledger.delete(key)
+    store.ledger.put(f"guest:{ZOE}", "guest-request", "due", {"row": "4"})
+    store.ledger.put("mail-failed:x", "mail-failed", "failed", {"to": ZOE})
+    store.ledger.put("told:ann", "told", "done", {"to": "ann@example.org"})
     for n in range(1001):
         email(programme, f"mail:update-9-{n:04}", "update", [ZOE], subject="Park news")
     email(programme, "mail:sent", "confirmed", [ZOE], status="sent", subject="Booked")
@@ -616,7 +616,7 @@ def test_export_shows_each_thing_held_about_them_field_by_field(programme: Progr
                                    "sent_at": None} in emails
     [sent] = [e for e in emails if e["subject"] == "Booked"]
     assert sent == {"kind": "confirmed", "status": "sent", "subject": "Booked",
-                    "sent_at": store.outbox_get("mail:sent").sent_at}  # type: ignore[union-attr]
+                    "sent_at": store.outbox.get("mail:sent").sent_at}  # type: ignore[union-attr]
     assert held["directory"] == [{"id": user.id, "displayName": NAME, "mail": ZOE,
                                   "userPrincipalName": user.user_principal_name, "userType": "Guest",
                                   "externalUserState": "PendingAcceptance"}]
@@ -627,8 +627,8 @@ def test_export_finds_an_unusable_address_named_only_in_a_payload_and_refuses_te
     """A record names josé@example.org (an address the service cannot use) only in its payload: export finds it
     by that text, accent and all. Text with no @ is refused, with what to type instead."""
     store = programme.services.store
-    store.ledger_put("mail-failed:y", "mail-failed", "failed", {"note": "refused josé@example.org"})
-    store.ledger_put("mail-failed:z", "mail-failed", "failed", {"note": "refused jose@example.org"})
+    store.ledger.put("mail-failed:y", "mail-failed", "failed", {"note": "refused josé@example.org"})
+    store.ledger.put("mail-failed:z", "mail-failed", "failed", {"note": "refused jose@example.org"})
     held = export(programme.services, "José@Example.org")
     assert [h["key"] for h in held["state"]["handoffs"]] == ["mail-failed:y"]
     assert held["directory"] == []

@@ -96,7 +96,7 @@ class TestEachActionItsOwnLimits:
         answer = pages.post("/subscribe", data={"email": "genuine@example.org", "name": "Gen"},
                             headers=front_end("203.0.113.9"))
         assert answer.status_code == 200
-        asked = [e.payload["email"] for e in programme.services.store.ledger_list(kind="subscriber")]
+        asked = [e.payload["email"] for e in programme.services.store.ledger.list(kind="subscriber")]
         assert "genuine@example.org" in asked and len(asked) == 11
 
     def test_everyones_limit_says_so_in_plain_words(self, programme: Programme) -> None:

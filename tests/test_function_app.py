@@ -33,9 +33,9 @@ def test_status_answers_json_with_no_personal_data(monkeypatch: pytest.MonkeyPat
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     store = open_store(env["COPROD_STATE"])
-    store.ledger_add("guest:ann@example.org", "guest-request", {"email": "ann@example.org"})
-    store.outbox_add("mail:x", "confirmed", {"to": ["ann@example.org"]}, 1)
-    store.lease_acquire("sync", "host-1:99:abc", 120)
+    store.ledger.add("guest:ann@example.org", "guest-request", {"email": "ann@example.org"})
+    store.outbox.add("mail:x", "confirmed", {"to": ["ann@example.org"]}, 1)
+    store.leases.acquire("sync", "host-1:99:abc", 120)
     store.close()
     answer = status.build().get_user_function()(func.HttpRequest("GET", "/api/status", body=b""))
     body = json.loads(answer.get_body())
@@ -191,7 +191,7 @@ def test_graphs_notifications_in_azure_answer_at_once_and_queue_one_run(monkeypa
     _receiving.cache_clear()
     settings = load_settings()
     store = store_for(settings)
-    store.set_checkpoint(KNOWN, json.dumps({"Sessions": {"id": "sub-1", "expires": 2e9}}))
+    store.checkpoints.set(KNOWN, json.dumps({"Sessions": {"id": "sub-1", "expires": 2e9}}))
     store.close()
     handler = notifications.build().get_user_function()
     assert {b["type"] for b in notifications.build().get_bindings_dict()["bindings"]} >= {"httpTrigger", "queue"}

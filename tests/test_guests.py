@@ -135,7 +135,7 @@ class TestPolicy:
         assert guests.state(row) == ("AwaitingDecision", GuestNotes.CONFIRM_SENT)
         assert (report.confirmations_sent, guests.invited()) == (1, [])
         guests.run()
-        assert len(guests.services.store.outbox_list("queued")) == 1  # the link is emailed once, not every run
+        assert len(guests.services.store.outbox.list("queued")) == 1  # the link is emailed once, not every run
 
 
 class TestTheDirectory:
@@ -192,19 +192,19 @@ class TestExactlyOnce:
     def crash_after_inviting(guests: Guests, row: str) -> None:
         """Run, and stop the run (as the host would) after POST /invitations and before anything is written."""
         store = guests.services.store
-        real_put = store.ledger_put
+        real_put = store.ledger.put
 
         def die_after_inviting(key: str, kind: str, status: str, payload: dict[str, Any]) -> None:
             if key.startswith("invite:") and status == "done":
                 raise KeyboardInterrupt("the function host stopped the run")
             real_put(key, kind, status, payload)
 
-        store.ledger_put = die_after_inviting  # type: ignore[method-assign]
+        store.ledger.put = die_after_inviting  # type: ignore[method-assign]
         try:
             with pytest.raises(KeyboardInterrupt):
                 guests.run()
         finally:
-            store.ledger_put = real_put  # type: ignore[method-assign]
+            store.ledger.put = real_put  # type: ignore[method-assign]
         assert guests.invited() == ["jo@example.com"] and guests.row(row).get("Status") is None
 
     def test_a_run_stopped_after_the_invitation_and_before_the_write_back_invites_once(self, guests: Guests) -> None:
@@ -267,16 +267,16 @@ class TestFromRegistrations:
             self, guests: Guests) -> None:
         guests.directory.add_user("Lee Member", "lee@council.example.org")
         store = guests.services.store
-        store.ledger_add("guest:mo@example.com", "guest-request", {"name": "Mo Example", "email": "mo@example.com",
+        store.ledger.add("guest:mo@example.com", "guest-request", {"name": "Mo Example", "email": "mo@example.com",
                                                                   "registration": "4"})
-        store.ledger_add("guest:lee@council.example.org", "guest-request",
+        store.ledger.add("guest:lee@council.example.org", "guest-request",
                          {"name": "Lee Member", "email": "lee@council.example.org", "registration": "5"})
         report = guests.run()
         rows = guests.backend.sharepoint.get_list(guests.site, "GuestRequests").items.values()
         assert [(r.fields["Title"], r.fields["Email"], r.fields["Decision"]) for r in rows] == [
             ("Mo Example", "mo@example.com", "Pending")]
         assert (report.rows_created, report.already_in_directory) == (1, 1)
-        assert {e.key: e.status for e in store.ledger_list(kind="guest-request")} == {
+        assert {e.key: e.status for e in store.ledger.list(kind="guest-request")} == {
             "guest:mo@example.com": "done", "guest:lee@council.example.org": "done"}
         row = str(next(iter(rows)).id)
         assert guests.state(row) == ("AwaitingDecision", GuestNotes.WAITING_ADMIN)  # decided in the same run

@@ -144,7 +144,7 @@ class TestUnsubscribeDuringADrain:
         transport.during_send.append(lambda: unsubscribe(store, "2:digest"))
         report = outbox.drain()
         assert transport.sent == ["mail:update-9-1", "mail:update-9-3"]
-        assert store.outbox_get("mail:update-9-2").status == "cancelled"  # type: ignore[union-attr]
+        assert store.outbox.get("mail:update-9-2").status == "cancelled"  # type: ignore[union-attr]
         assert (report.sent, report.skipped) == (2, 1)
 
     def test_an_update_whose_subscriber_left_since_it_was_queued_is_withdrawn_at_its_turn(
@@ -158,7 +158,7 @@ class TestUnsubscribeDuringADrain:
                                         text="Hi"), "update", {"subscriber": str(n)})
         report = outbox.drain()
         assert (transport.sent, report.cancelled) == (["mail:update-9-1"], 1)
-        assert store.outbox_get("mail:update-9-2").status == "cancelled"  # type: ignore[union-attr]
+        assert store.outbox.get("mail:update-9-2").status == "cancelled"  # type: ignore[union-attr]
 
     def test_two_drains_at_once_send_each_message_once(self, tmp_path: Any) -> None:
         """The claim is conditional: a second runner that read the same queue finds each message taken."""
@@ -169,9 +169,9 @@ class TestUnsubscribeDuringADrain:
             for n in range(5):
                 Outbox(first, transport).enqueue(OutgoingMail(key=f"mail:t-{n}", to=(f"p{n}@example.org",),
                                                               subject="Hi", text="Hi"), "test")
-            stale_queue = second.outbox_list("queued")
+            stale_queue = second.outbox.list("queued")
             Outbox(first, transport, sleep=lambda s: None).drain()
-            assert [second.outbox_claim(e.key) for e in stale_queue] == [None] * 5
+            assert [second.outbox.claim(e.key) for e in stale_queue] == [None] * 5
             assert Outbox(second, transport, sleep=lambda s: None).drain().sent == 0
             assert sorted(transport.sent) == [f"mail:t-{n}" for n in range(5)]
         finally:
@@ -197,7 +197,7 @@ class TestHead:
     def test_head_on_the_one_click_link_changes_nothing(self, pages: httpx.Client, store: SqliteStore) -> None:
         answer = pages.head("/api/pages/unsubscribe/one-click", params={"t": unsubscribe_token()})
         assert answer.status_code == 200 and answer.content == b""
-        assert store.ledger_list(kind="unsubscribe") == []
+        assert store.ledger.list(kind="unsubscribe") == []
 
     @pytest.mark.parametrize("path", ["/api/pages/unsubscribe/one-click", "/api/pages/unsubscribe",
                                       "/api/pages/preferences", "/api/pages/subscribe", "/api/pages/subscribe/confirm",
@@ -209,7 +209,7 @@ class TestHead:
         got, head = pages.get(path, params=params), pages.head(path, params=params)
         assert (head.status_code, head.headers.get("content-type"), head.content) == (
             got.status_code, got.headers.get("content-type"), b"")
-        assert store.ledger_list() == [] and store.outbox_counts() == {}
+        assert store.ledger.list() == [] and store.outbox.counts() == {}
 
 
 class TestSubscribeFlood:
@@ -230,14 +230,14 @@ class TestSubscribeFlood:
                                headers=front_end("198.51.100.7", 40000 + n)) for n in range(20)]
         assert [a.status_code for a in answers] == [200] * 5 + [429] * 15
         assert "Please try again in a few minutes" in answers[-1].text and "Nothing was saved" in answers[-1].text
-        assert len(store.ledger_list(kind="subscriber")) == 5
+        assert len(store.ledger.list(kind="subscriber")) == 5
 
     def test_many_clients_together_get_a_hundred_an_hour(self, hosted: httpx.Client, store: SqliteStore) -> None:
         answers = [hosted.post("/api/pages/subscribe", data={"email": f"q{n}@example.org"},
                                headers=front_end(f"203.0.{n // 250}.{n % 250}")) for n in range(130)]
         assert [a.status_code for a in answers] == [200] * 100 + [429] * 30
         assert "Please try again in an hour" in answers[-1].text
-        assert len(store.ledger_list(kind="subscriber")) == 100
+        assert len(store.ledger.list(kind="subscriber")) == 100
 
 class TestTokens:
     """Finding 7: a non-ASCII token gave 500 on every token page."""
@@ -251,7 +251,7 @@ class TestTokens:
                                                                    path: str, token: str) -> None:
         for answer in (pages.get(path, params={"t": token}), pages.post(path, data={"t": token}, params={"t": token})):
             assert answer.status_code in (400, 410), answer.text
-        assert store.ledger_list() == []
+        assert store.ledger.list() == []
 
     def test_the_address_digest_in_a_link_is_keyed(self) -> None:
         """Finding 8: tokens carried an unkeyed SHA-256 prefix of the address, so a link confirmed a guess."""
@@ -287,9 +287,9 @@ def test_an_unexpected_error_with_one_message_fails_that_message_and_notes_it(st
                        "confirmed", {"registration": str(n), "session": "7"})
     report = outbox.drain()
     assert (transport.sent, report.failed) == (["mail:m-1", "mail:m-3"], 1)
-    failed: OutboxEntry | None = store.outbox_get("mail:m-2")
+    failed: OutboxEntry | None = store.outbox.get("mail:m-2")
     assert failed is not None and (failed.status, failed.error) == (
         "failed", "could not be built or sent (UnicodeEncodeError)")
-    [noted] = store.ledger_list(kind="mail-failed")
+    [noted] = store.ledger.list(kind="mail-failed")
     assert (noted.payload["registration"], noted.payload["to"]) == ("2", ["p2@example.org"])
     assert outbox.drain().sent == 0  # and it is not tried again

@@ -32,18 +32,22 @@ class Counting:
         self.acquired: list[float] = []
         self.fail = 0
 
-    def lease_acquire(self, name: str, holder: str, seconds: float) -> bool:
+    @property
+    def leases(self) -> Counting:  # the store's leases part: this, counting
+        return self
+
+    def acquire(self, name: str, holder: str, seconds: float) -> bool:
         self.acquired.append(time.monotonic())
         if self.fail and len(self.acquired) > 1:
             self.fail -= 1
             raise ConnectionError("the store did not answer")
-        return self.store.lease_acquire(name, holder, seconds)
+        return self.store.leases.acquire(name, holder, seconds)
 
-    def lease_get(self, name: str) -> Lease | None:
-        return self.store.lease_get(name)
+    def get(self, name: str) -> Lease | None:
+        return self.store.leases.get(name)
 
-    def lease_release(self, name: str, holder: str) -> None:
-        self.store.lease_release(name, holder)
+    def release(self, name: str, holder: str) -> None:
+        self.store.leases.release(name, holder)
 
 
 @pytest.fixture
@@ -119,12 +123,12 @@ def test_a_run_whose_lease_was_taken_finds_out_and_leaves_the_new_holder_alone(t
     store = SqliteStore(tmp_path / "state.sqlite3", clock=lambda: time.time() + offset[0])
     with RunLease(store, seconds=SECONDS * 2, holder="first") as first:
         offset[0] += SECONDS * 3  # first's lease has run out
-        assert store.lease_acquire(LEASE, "second", 120)
+        assert store.leases.acquire(LEASE, "second", 120)
         deadline = time.monotonic() + 10
         while not first.lost and time.monotonic() < deadline:
             time.sleep(0.01)
         assert first.lost
-    held = store.lease_get(LEASE)
+    held = store.leases.get(LEASE)
     assert held is not None and held.holder == "second"
 
 
@@ -134,14 +138,14 @@ def test_leaving_stops_the_renewals(store: SqliteStore) -> None:
         pass
     made = len(counting.acquired)
     time.sleep(SECONDS)
-    assert len(counting.acquired) == made and store.lease_get(LEASE) is None
+    assert len(counting.acquired) == made and store.leases.get(LEASE) is None
     assert first._thread is not None and not first._thread.is_alive()
 
 
 def test_a_run_that_finds_the_lease_held_says_by_whom_since_when_and_for_how_long(store: SqliteStore) -> None:
     now = 1_700_000_000.0
     held = SqliteStore(":memory:", clock=lambda: now)
-    assert held.lease_acquire(LEASE, "other-host:4242:abc", 120)
+    assert held.leases.acquire(LEASE, "other-host:4242:abc", 120)
     with RunLease(held, holder="me", clock=lambda: now + 20.4) as lease:
         assert not lease.held and lease._thread is None
         assert lease.says_busy() == ("Another run is working (held by other-host:4242:abc since 22:13:20 UTC, for "
@@ -175,7 +179,7 @@ def test_the_last_run_is_recorded_with_its_outcome(store: SqliteStore) -> None:
 
 def test_a_last_run_recorded_without_its_lines_still_reads(store: SqliteStore) -> None:
     """A record written before runs kept their summary lines (or by hand) shows the run, with no lines."""
-    store.set_checkpoint(LAST_RUN, '{"started": 1, "finished": 2, "holder": "h", "outcome": "done"}')
+    store.checkpoints.set(LAST_RUN, '{"started": 1, "finished": 2, "holder": "h", "outcome": "done"}')
     got = last_run(store)
     assert got is not None and (got.outcome, got.lines) == ("done", ())
 
@@ -224,11 +228,11 @@ def test_leaving_does_not_wait_for_ever_on_a_renewal_the_store_never_answers(
     stuck, answered = threading.Event(), threading.Event()
 
     class Hanging(Counting):
-        def lease_acquire(self, name: str, holder: str, seconds: float) -> bool:
+        def acquire(self, name: str, holder: str, seconds: float) -> bool:
             if self.acquired:
                 stuck.set()
                 answered.wait(30)
-            return super().lease_acquire(name, holder, seconds)
+            return super().acquire(name, holder, seconds)
 
     with RunLease(Hanging(store), seconds=0.3, holder="first") as first:  # type: ignore[arg-type]
         assert stuck.wait(10)

@@ -189,7 +189,7 @@ def endpoint(emulator: EmulatorServer, env: dict[str, str], tmp_path: Path) -> I
         with closing(SqliteStore(path)) as store:
             got = receive(dict(request.query_params), sent or b"", store, signer, time.time())
             if got.resubscribe:
-                store.set_checkpoint(RESUBSCRIBE, "1")
+                store.checkpoints.set(RESUBSCRIBE, "1")
         if "validationToken" not in request.query_params:
             answers.append(got)
             if got.run:
@@ -224,7 +224,7 @@ def test_missed_asks_for_its_list_to_be_read_whole_and_for_a_run(endpoint: Endpo
     assert until(lambda: endpoint.answers)
     assert [(a.status, a.run, a.resubscribe) for a in endpoint.answers] == [(202, True, False)]
     assert resync.asked(services.store, LISTS) == {"Registrations"} and len(endpoint.runs) == 1
-    assert not services.store.get_checkpoint(RESUBSCRIBE)  # no answer waits
+    assert not services.store.checkpoints.get(RESUBSCRIBE)  # no answer waits
     # the subscription goes on: a change is notified and believed
     endpoint.answers.clear()
     emulator.backend.sharepoint.create_item(services.settings.site_id, "Registrations", {"Title": "Ann Example"})
@@ -246,13 +246,13 @@ def test_a_forged_lifecycle_event_changes_nothing_and_a_genuine_one_beside_it_is
     subs = {s.id: (s.expiration, s.paused) for s in emulator.backend.subscriptions.live()}
     emulator.backend.log.clear()
     assert endpoint.sent(*forged) == [(202, False, False)]
-    assert not services.store.get_checkpoint(RESUBSCRIBE) and endpoint.runs == []
+    assert not services.store.checkpoints.get(RESUBSCRIBE) and endpoint.runs == []
     genuine = {"subscriptionId": held["Updates"]["id"], "clientState": ours, "lifecycleEvent": "missed"}
     assert endpoint.sent(*forged, genuine) == [(202, True, False)]
     assert resync.asked(services.store, LISTS) == {"Updates"}
-    assert [services.store.get_checkpoint(f"webhooks.lifecycle.{event}.{held[name]['id']}")
+    assert [services.store.checkpoints.get(f"webhooks.lifecycle.{event}.{held[name]['id']}")
             for event in ("reauthorizationRequired", "subscriptionRemoved") for name in held] == [None] * 10
-    services.store.set_checkpoint(RESUBSCRIBE, "1")  # even were a run to look: nothing waits
+    services.store.checkpoints.set(RESUBSCRIBE, "1")  # even were a run to look: nothing waits
     assert webhooks.notified_run(services, lambda line: None)
     assert [e.operation for e in emulator.backend.log.snapshot() if "/subscriptions" in e.operation] == []
     assert {s.id: (s.expiration, s.paused) for s in emulator.backend.subscriptions.live()} == subs
@@ -266,7 +266,7 @@ def test_two_instances_answering_one_removal_at_once_make_one_subscription(endpo
     site = services.settings.site_id
     [gone] = by_list(emulator, site)["Registrations"]
     send(control, gone.id, "subscriptionRemoved")
-    assert until(lambda: endpoint.answers) and services.store.get_checkpoint(RESUBSCRIBE) == "1"
+    assert until(lambda: endpoint.answers) and services.store.checkpoints.get(RESUBSCRIBE) == "1"
     emulator.add_fault(**SLOW_LISTING)
     endpoint.slow[0] = 1.0
     said: list[str] = []
@@ -286,7 +286,7 @@ def test_two_instances_answering_one_removal_at_once_make_one_subscription(endpo
     assert sorted(subs) == sorted(LISTS) and all(len(each) == 1 for each in subs.values()), subs
     [again] = subs["Registrations"]
     assert again.id != gone.id and known(services.store)["Registrations"]["id"] == again.id
-    assert json.loads(services.store.get_checkpoint(KNOWN) or "{}")["Registrations"]["id"] == again.id
+    assert json.loads(services.store.checkpoints.get(KNOWN) or "{}")["Registrations"]["id"] == again.id
     assert sum(line.startswith("Registrations: subscribed until") for line in said) == 1
 
 
@@ -304,12 +304,12 @@ def test_the_function_apps_consumer_answers_a_lifecycle_event_even_when_a_later_
         monkeypatch.setenv(key, value)
     [registrations] = by_list(emulator, services.settings.site_id)["Registrations"]
     send(control, registrations.id, "reauthorizationRequired")
-    assert until(lambda: endpoint.runs) and services.store.get_checkpoint(RESUBSCRIBE) == "1"
+    assert until(lambda: endpoint.runs) and services.store.checkpoints.get(RESUBSCRIBE) == "1"
     sent = endpoint.runs[0]
     record_run(services.store, sent + 1, sent + 2, "the 5-minute timer", [])
     on_notification.build().get_user_function()(func.QueueMessage(body=json.dumps({"at": sent}).encode()))
     assert [e.path for e in emulator.backend.log.snapshot() if e.operation == REAUTHORIZE and e.status == 204] == [
         f"/subscriptions/{registrations.id}/reauthorize"]
-    assert not registrations.paused and services.store.get_checkpoint(RESUBSCRIBE) == ""
+    assert not registrations.paused and services.store.checkpoints.get(RESUBSCRIBE) == ""
     finished = last_run(services.store)
     assert finished is not None and finished.started == sent + 1  # no run of its own

@@ -38,7 +38,7 @@ def app_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Iterator[di
         monkeypatch.setenv(key, value)
     _receiving.cache_clear()
     store = store_for(load_settings())
-    store.set_checkpoint(KNOWN, json.dumps({"Sessions": {"id": "sub-1", "expires": 2e9},
+    store.checkpoints.set(KNOWN, json.dumps({"Sessions": {"id": "sub-1", "expires": 2e9},
                                             "Registrations": {"id": "sub-2", "expires": 2e9}}))
     store.close()
     yield env
@@ -158,7 +158,7 @@ def test_thirty_replays_in_one_window_ask_for_two_runs(tmp_path: Any) -> None:
     clock.offset = (time.time() // REPEAT_WINDOW + 1) * REPEAT_WINDOW + 0.5 - time.time()  # just into a window
     store = SqliteStore(tmp_path / "state.sqlite3", clock=clock)
     try:
-        store.set_checkpoint(KNOWN, json.dumps({"Sessions": {"id": "sub-1", "expires": 2e9}}))
+        store.checkpoints.set(KNOWN, json.dumps({"Sessions": {"id": "sub-1", "expires": 2e9}}))
         signer = Signer(SIGNING_KEY)
         body = json.dumps({"value": [{"subscriptionId": "sub-1", "changeType": "updated",
                                       "clientState": client_state(signer)}]}).encode()
@@ -180,7 +180,7 @@ def test_a_genuine_notification_is_still_read_at_once_or_by_the_run_due(tmp_path
     clock.offset = (time.time() // REPEAT_WINDOW + 1) * REPEAT_WINDOW + 0.5 - time.time()  # just into a window
     store = SqliteStore(tmp_path / "state.sqlite3", clock=clock)
     try:
-        store.set_checkpoint(KNOWN, json.dumps({"Sessions": {"id": "sub-1", "expires": 2e9},
+        store.checkpoints.set(KNOWN, json.dumps({"Sessions": {"id": "sub-1", "expires": 2e9},
                                                 "Registrations": {"id": "sub-2", "expires": 2e9}}))
         signer = Signer(SIGNING_KEY)
 
@@ -334,7 +334,7 @@ def test_a_run_that_lost_its_lease_starts_no_further_step(env: dict[str, str], c
 
             def stall() -> None:
                 """This run stalls past its lease; another run takes it; our renewal finds it gone."""
-                while not services.store.lease_acquire(LEASE, "another-run", 120):
+                while not services.store.leases.acquire(LEASE, "another-run", 120):
                     clock.offset += 60
                 deadline = time.monotonic() + 20
                 while not lease.lost and time.monotonic() < deadline:

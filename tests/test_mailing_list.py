@@ -114,25 +114,25 @@ class TestDoubleOptIn:
         """Someone an admin unsubscribed is never put back by a form: asking again sends one "rejoin?" email in 30
         days, the row stays Unsubscribed, and only the button on the page its link opens subscribes them again."""
         store = mailing.services.store
-        store.ledger_add("subscriber:ann@example.org", "subscriber",
+        store.ledger.add("subscriber:ann@example.org", "subscriber",
                          {"name": "Ann Example", "email": "ann@example.org", "source": "registration"})
         mailing.run()
         mailing.run()
-        [row] = [r for r in store.mirror_items("Subscribers")]
+        [row] = [r for r in store.mirror.items("Subscribers")]
         assert (row.fields["Source"], row.fields["Status"]) == ("Registration", "Pending")
         assert len(mailing.mail_to("ann@example.org")) == 1
         mailing.press(mailing.link("ann@example.org", "/api/pages/subscribe/confirm"))
         mailing.run()
         mailing.backend.sharepoint.update_fields(mailing.site, "Subscribers", row.item_id, {"Status": "Unsubscribed"})
         mailing.run()
-        store.ledger_add("subscriber:web:ann@example.org:later", "subscriber",
+        store.ledger.add("subscriber:web:ann@example.org:later", "subscriber",
                          {"email": "ann@example.org", "source": "website"})
         mailing.run(minutes=60 * 24)
         assert mailing.row("Subscribers", row.item_id)["Status"] == "Unsubscribed"  # the form changed nothing
         [_, rejoin] = mailing.mail_to("ann@example.org")
         assert rejoin.subject == "Do you want updates from Having your say again?"
         for days, source in ((1, "website"), (3, "registration")):  # asked again within the month: no email
-            store.ledger_add(f"subscriber:{source}:ann@example.org:again", "subscriber",
+            store.ledger.add(f"subscriber:{source}:ann@example.org:again", "subscriber",
                              {"email": "ann@example.org", "source": source})
             mailing.run(minutes=60 * 24 * days)
         assert len(mailing.mail_to("ann@example.org")) == 2
@@ -157,7 +157,7 @@ class TestSubscribePage:
             assert f'<li><a href="#email">{message}</a></li>' in page.text
             assert f'<span class="visually-hidden">Error:</span> {message}</p>' in page.text
             assert 'value="Carers" checked' in page.text  # what they chose is kept
-        assert mailing.services.store.ledger_list(kind="subscriber") == []
+        assert mailing.services.store.ledger.list(kind="subscriber") == []
 
     def test_signing_up_sends_one_confirmation_and_never_says_who_is_on_the_list(self, mailing: MailingList) -> None:
         mailing.imported("Val Imported", "val@example.com")
@@ -167,7 +167,7 @@ class TestSubscribePage:
         assert [a.status_code for a in answers] == [200, 200, 200]
         assert all("Check your email" in a.text for a in answers)
         mailing.run()
-        rows = {r.fields["Email"]: r.fields for r in mailing.services.store.mirror_items("Subscribers")}
+        rows = {r.fields["Email"]: r.fields for r in mailing.services.store.mirror.items("Subscribers")}
         assert (rows["sam@example.com"]["Status"], rows["sam@example.com"]["Topics"],
                 rows["sam@example.com"]["Source"]) == ("Pending", ["Carers"], "Website")
         assert len(mailing.mail_to("sam@example.com")) == 1  # twice in a day: asked once
@@ -308,7 +308,7 @@ class TestLeaving:
         assert mailing.row("Updates", update)["Status"] == "Sending"  # written before the drain began
         leaver = "person9@example.org"
         assert mailing.mail_to(leaver) == []  # not reached yet, and now they unsubscribe (one click)
-        row9 = next(r for r in mailing.services.store.mirror_items("Subscribers") if r.fields["Email"] == leaver)
+        row9 = next(r for r in mailing.services.store.mirror.items("Subscribers") if r.fields["Email"] == leaver)
         signer = mailing.services.signer
         token = signer.make(UNSUBSCRIBE.purpose, f"{row9.item_id}:{signer.digest(leaver)}", 3600)
         assert mailing.browser.post("/api/pages/unsubscribe/one-click", params={"t": token},

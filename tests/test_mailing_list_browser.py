@@ -52,7 +52,7 @@ def sent_link(services: Services, to: str, path: str) -> str:
 
 
 def subscriber(services: Services) -> dict[str, Any]:
-    [row] = services.store.mirror_items("Subscribers")
+    [row] = services.store.mirror.items("Subscribers")
     return row.fields
 
 

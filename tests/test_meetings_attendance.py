@@ -98,7 +98,8 @@ def test_a_guest_the_service_invited_is_known_by_user_id_when_teams_gives_no_add
     address reported empty: that is Ann. Nobody else is unaccounted for, so Ben did not come."""
     guest = programme.backend.directory.add_user("Ann Example", "ann.example_example.org#EXT#@council.example.org",
                                                  mail="ann.example@example.org", user_type="Guest")
-    handoffs.put(programme.services.store, Invitation("ann.example@example.org", "7", user=guest.id, how="invited"))
+    handoffs.put(programme.services.store.ledger,
+                 Invitation("ann.example@example.org", "7", user=guest.id, how="invited"))
     attended, lines = held(programme, control, [{"email": "", "name": "Ann Example", "seconds": 3000,
                                                  "user_id": guest.id}])
     assert attended == {"ann": "Yes", "ben": "No"}

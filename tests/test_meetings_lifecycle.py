@@ -22,6 +22,7 @@ from coprod.store import StateStore
 from graph_emulator import EmulatorServer
 from graph_emulator.core.faults import LogEntry
 from tests.conftest import OffsetClock
+from tests.hooked import Hooked
 from tests.test_sessions_and_messages import Programme, soon
 
 USER_ROLES = ("User.ReadBasic.All", "User.Read.All", "User.ReadWrite.All", "Directory.Read.All",
@@ -60,7 +61,7 @@ class TestCancelling:
         for who in ("member", "guest", "anonymous", "dial-in"):  # the link still works, and lets nobody in
             assert programme.backend.meetings.join(join_url, who) == "lobby"
         assert programme.field("Sessions", session, "JoinUrl") == ""
-        record = MeetingRecord.of(programme.services.store, session)
+        record = MeetingRecord.of(programme.services.store.ledger, session)
         assert record is not None and record.locked and record.deleted
 
     def test_a_run_that_stops_between_shutting_and_deleting_deletes_next_time_without_shutting_again(
@@ -68,17 +69,17 @@ class TestCancelling:
         session = programme.session("Carers' drop-in", soon())
         programme.run()
         programme.edit("Sessions", session, Status="Cancelled")
-        real_put = programme.services.store.ledger_put
+        real_put = programme.services.store.ledger.put
 
         def die_once_shut(key: str, kind: str, status: str, payload: dict[str, Any]) -> None:
             real_put(key, kind, status, payload)
             if key == MeetingRecord.key_for(session) and payload.get("locked") and not payload.get("deleted"):
                 raise KeyboardInterrupt("the host stopped the run")
 
-        programme.services.store.ledger_put = die_once_shut  # type: ignore[method-assign]
+        programme.services.store.ledger.put = die_once_shut  # type: ignore[method-assign]
         with pytest.raises(KeyboardInterrupt):
             programme.run()
-        programme.services.store.ledger_put = real_put  # type: ignore[method-assign]
+        programme.services.store.ledger.put = real_put  # type: ignore[method-assign]
         [meeting] = programme.meetings()  # shut, not deleted yet
         assert programme.backend.meetings.join(meeting.join_web_url, "member") == "lobby"
         programme.backend.log.clear()
@@ -175,7 +176,7 @@ class TestOpeningAgain:
         assert asked == [201, 200]  # the other run made it; this one, asking for the same externalId, found it
         live = programme.meetings()
         assert [m.external_id for m in live] == [f"session-{session}-2"]
-        record = MeetingRecord.of(services.store, session)
+        record = MeetingRecord.of(services.store.ledger, session)
         assert record is not None and record.meeting_id == live[0].id and record.made == 2
 
 
@@ -227,22 +228,19 @@ class AfterRecordRead:
         self._store, self._key, self._other = store, key, other
         self.reads = 0
         self.fired = False
+        self.ledger = Hooked(store.ledger, get=self._read)
 
     def __getattr__(self, name: str) -> Any:
-        value = getattr(self._store, name)
-        if name != "ledger_get":
-            return value
+        return getattr(self._store, name)
 
-        def read(key: str) -> Any:
-            result = value(key)
-            if key == self._key:
-                self.reads += 1
-                if self.reads == 2:
-                    self.fired = True
-                    self._other()
-            return result
-
-        return read
+    def _read(self, key: str) -> Any:
+        result = self._store.ledger.get(key)
+        if key == self._key:
+            self.reads += 1
+            if self.reads == 2:
+                self.fired = True
+                self._other()
+        return result
 
 
 def meeting_sync(services: Services, store: StateStore) -> MeetingSync:

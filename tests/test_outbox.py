@@ -96,7 +96,7 @@ def test_each_key_is_queued_once() -> None:
     db = SqliteStore(":memory:")
     outbox = Outbox(db, FakeMailbox(clock), clock=clock, sleep=clock.sleep)
     assert [outbox.enqueue(mail(1), "test"), outbox.enqueue(mail(1), "test")] == [True, False]
-    assert db.outbox_counts() == {"queued": 1}
+    assert db.outbox.counts() == {"queued": 1}
 
 
 def test_no_more_than_the_limit_in_any_window(store: SqliteStore, clock: Clock) -> None:
@@ -142,7 +142,7 @@ def test_a_lost_answer_is_checked_in_sent_items_never_sent_twice(store: SqliteSt
     clock.now += 301
     report = outbox.drain()
     assert (report.recovered, report.sent, len(mailbox.sent)) == (1, 0, 1)
-    assert store.outbox_counts() == {"sent": 1}
+    assert store.outbox.counts() == {"sent": 1}
 
 
 def test_a_crash_before_the_send_left_it_sending_and_it_goes_once(store: SqliteStore, clock: Clock) -> None:
@@ -150,7 +150,7 @@ def test_a_crash_before_the_send_left_it_sending_and_it_goes_once(store: SqliteS
     mailbox = FakeMailbox(clock)
     outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep, recheck_after=300)
     outbox.enqueue(mail(1), "test")
-    store.outbox_set("mail:test:1", "sending")  # as the crashed run left it
+    store.outbox.set("mail:test:1", "sending")  # as the crashed run left it
     assert outbox.drain().sent == 0  # too soon to tell (another run may be sending it now)
     clock.now += 301
     report = outbox.drain()
@@ -183,7 +183,7 @@ class TestGivingUp:
         outbox.enqueue(mail(2), "test")
         report = outbox.drain()
         assert (report.sent, report.failed) == (1, 1)
-        entry = store.outbox_get("mail:test:1")
+        entry = store.outbox.get("mail:test:1")
         assert entry is not None and (entry.status, entry.error, entry.attempts) == (
             "failed", "send an email: HTTP 400 ErrorInvalidRecipients", 1)
         clock.now += 3600
@@ -200,13 +200,13 @@ class TestGivingUp:
         outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep)
         outbox.enqueue(mail(1), "test", {"registration": "5", "session": "2"})
         assert (outbox.drain().failed, outbox.drain().failed) == (0, 1)
-        entry = store.outbox_get("mail:test:1")
+        entry = store.outbox.get("mail:test:1")
         assert entry is not None and (entry.status, entry.error, entry.attempts) == (
             "failed", f"{MailFailed.UNDELIVERABLE}: {refused}", 2)
         mailbox.fail[:] = [MailRefused(refused, final=True, undeliverable=True)]
         outbox.enqueue(mail(2), "test")
         assert (outbox.drain().sent, outbox.drain().sent) == (0, 1)  # refused once, then taken: it goes
-        entry = store.outbox_get("mail:test:2")
+        entry = store.outbox.get("mail:test:2")
         assert entry is not None and (entry.status, entry.error, entry.attempts) == ("sent", refused, 2)
 
     def test_a_refusal_that_may_mend_is_tried_again_up_to_the_limit(self, store: SqliteStore, clock: Clock) -> None:
@@ -216,7 +216,7 @@ class TestGivingUp:
         outbox.enqueue(mail(1), "test")
         failed = [outbox.drain().failed for _ in range(MAX_ATTEMPTS + 2)]
         assert failed == [0] * (MAX_ATTEMPTS - 1) + [1, 0, 0]
-        entry = store.outbox_get("mail:test:1")
+        entry = store.outbox.get("mail:test:1")
         assert entry is not None and (entry.status, entry.attempts) == ("failed", MAX_ATTEMPTS)
         assert len(mailbox.fail) == 2  # tried exactly MAX_ATTEMPTS times
 
@@ -226,7 +226,7 @@ class TestGivingUp:
         outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep)
         outbox.enqueue(mail(1), "test")
         assert (outbox.drain().sent, outbox.drain().sent) == (0, 1)
-        entry = store.outbox_get("mail:test:1")
+        entry = store.outbox.get("mail:test:1")
         assert entry is not None and (entry.status, entry.error, entry.attempts) == (
             "sent", "send an email: no token", 2)
 
@@ -238,11 +238,11 @@ class TestGivingUp:
         for _ in range(MAX_ATTEMPTS + 1):
             mailbox.fail.append(MailThrottled("send an email: HTTP 429", retry_after=None))
             assert outbox.drain().throttled == 1
-            assert float(store.get_checkpoint(PAUSED) or 0) == clock.now + 60.0
+            assert float(store.checkpoints.get(PAUSED) or 0) == clock.now + 60.0
             clock.now += 59
             assert outbox.drain().sent == 0  # still paused
             clock.now += 2
-        entry = store.outbox_get("mail:test:1")
+        entry = store.outbox.get("mail:test:1")
         assert entry is not None and (entry.status, entry.attempts) == ("queued", 0)
         assert outbox.drain().sent == 1
 
@@ -265,7 +265,7 @@ class TestGivingUp:
             outbox.drain()
             clock.now += 301
         outbox.drain()
-        entry = store.outbox_get("mail:test:1")
+        entry = store.outbox.get("mail:test:1")
         assert entry is not None and (entry.status, entry.error) == (
             "failed", f"not sent after {MAX_ATTEMPTS} attempts")
         assert len(mailbox.sent) == MAX_ATTEMPTS
@@ -281,7 +281,7 @@ class TestOneMessageNeverStopsTheRest:
             outbox.enqueue(mail(n), "test")
         report = outbox.drain()
         assert (report.sent, report.waiting) == (2, 0)
-        assert store.outbox_counts() == {"sending": 1, "sent": 2}
+        assert store.outbox.counts() == {"sending": 1, "sent": 2}
 
     def test_a_message_that_cannot_be_checked_waits_and_the_others_are_settled(self, store: SqliteStore,
                                                                                clock: Clock) -> None:
@@ -293,7 +293,7 @@ class TestOneMessageNeverStopsTheRest:
 
         mailbox = Unsure(clock)
         report = lose_two_answers_then_recheck(store, clock, mailbox)
-        assert (report.recovered, store.outbox_get("mail:test:1").status) == (1, "sending")  # type: ignore[union-attr]
+        assert (report.recovered, store.outbox.get("mail:test:1").status) == (1, "sending")  # type: ignore[union-attr]
         assert len(mailbox.sent) == 2  # and neither was sent again
 
     def test_the_report_says_what_waits_and_what_was_found(self, store: SqliteStore, clock: Clock) -> None:
@@ -384,7 +384,7 @@ class TestWhatIsKept:
                             to_name="Ann", attachments=(Attachment("session.ics", "text/calendar; method=REQUEST",
                                                                    b"BEGIN:VCALENDAR\r\n\xe2\x80\x94"),))
         Outbox(store, FakeMailbox(clock)).enqueue(full, "confirmed", {"registration": "5", "session": "2"})
-        entry = store.outbox_get("mail:k")
+        entry = store.outbox.get("mail:k")
         assert entry is not None and (entry.kind, entry.recipients, entry.payload["about"]) == (
             "confirmed", 2, {"registration": "5", "session": "2"})
         assert from_payload("mail:k", entry.payload) == full
@@ -404,7 +404,7 @@ class Interferes(FakeMailbox):
         self.outcome = outcome
 
     def send(self, mail_: OutgoingMail) -> None:
-        self.store.outbox_set(mail_.key, "sent", sent_at=1.0)
+        self.store.outbox.set(mail_.key, "sent", sent_at=1.0)
         if self.outcome is not None:
             raise self.outcome
         super().send(mail_)
@@ -419,9 +419,9 @@ def test_what_another_runner_settled_meanwhile_stands(store: SqliteStore, clock:
     outbox = Outbox(store, Interferes(clock, store, outcome), clock=clock, sleep=clock.sleep)
     outbox.enqueue(mail(1), "test", {"registration": "1"})
     report = outbox.drain()
-    entry = store.outbox_get("mail:test:1")
+    entry = store.outbox.get("mail:test:1")
     assert entry is not None and (entry.status, entry.sent_at, entry.error) == ("sent", 1.0, None)
-    assert report.failed == 0 and store.ledger_list(kind="mail-failed") == []
+    assert report.failed == 0 and store.ledger.list(kind="mail-failed") == []
 
 
 class TestCounting:
@@ -438,14 +438,14 @@ class TestCounting:
             outbox.enqueue(mail(n), "update" if n < 9 else "test")
         outbox.checks["update"] = lambda entry: entry.key not in ("mail:test:5", "mail:test:6")
         taken = ("mail:test:9", "mail:test:10")
-        original = outbox.store.outbox_claim
+        original = outbox.store.outbox.claim
 
         def claim(key: str) -> Any:  # another runner took these two between our read of the queue and our turn
             if key in taken:
                 return None
             return original(key)
 
-        outbox.store.outbox_claim = claim  # type: ignore[method-assign]
+        outbox.store.outbox.claim = claim  # type: ignore[method-assign]
         clock.now += 301
         report = outbox.drain()
         assert (report.recovered, report.resent, report.cancelled, report.skipped, report.sent) == (2, 2, 2, 2, 4)
@@ -459,9 +459,9 @@ class TestCounting:
         outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep)
         outbox.enqueue(mail(1), "confirmed", {"registration": "4", "session": "2"})
         outbox.drain()
-        entry = store.outbox_get("mail:test:1")
+        entry = store.outbox.get("mail:test:1")
         assert entry is not None and entry.error == "x" * 500
-        [noted] = store.ledger_list(kind="mail-failed")
+        [noted] = store.ledger.list(kind="mail-failed")
         assert (noted.key, noted.payload) == ("mail-failed:mail:test:1", {
             "registration": "4", "session": "2", "kind": "confirmed", "to": ["person1@example.org"],
             "reason": "x" * 200})
@@ -472,7 +472,7 @@ class TestCounting:
         mailbox.fail.append(MailRefused("refused", final=True))
         outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep)
         outbox.enqueue(mail(1), "guest-digest")
-        assert outbox.drain().failed == 1 and store.ledger_list(kind="mail-failed") == []
+        assert outbox.drain().failed == 1 and store.ledger.list(kind="mail-failed") == []
 
 
 class TestTiming:
@@ -605,13 +605,13 @@ class TestRaces:
         class LooksSlowly(FakeMailbox):
             def was_sent(self, key: str) -> bool:
                 found = key == "mail:test:1"
-                store.outbox_set(key, "failed", error="settled by another runner")  # meanwhile, elsewhere
+                store.outbox.set(key, "failed", error="settled by another runner")  # meanwhile, elsewhere
                 return found
 
         mailbox = LooksSlowly(clock)
         report = lose_two_answers_then_recheck(store, clock, mailbox)
         assert (report.recovered, report.resent) == (0, 0)
-        assert {store.outbox_get(f"mail:test:{n}").status for n in (1, 2)} == {"failed"}  # type: ignore[union-attr]
+        assert {store.outbox.get(f"mail:test:{n}").status for n in (1, 2)} == {"failed"}  # type: ignore[union-attr]
 
     def test_a_withdrawal_never_overwrites_what_another_runner_settled(self, store: SqliteStore,
                                                                         clock: Clock) -> None:
@@ -619,12 +619,12 @@ class TestRaces:
         outbox.enqueue(mail(1), "update")
 
         def unwanted_and_meanwhile_failed(entry: Any) -> bool:
-            store.outbox_set(entry.key, "failed", error="settled elsewhere")
+            store.outbox.set(entry.key, "failed", error="settled elsewhere")
             return False
 
         outbox.checks["update"] = unwanted_and_meanwhile_failed
         assert outbox.drain().cancelled == 0
-        assert store.outbox_get("mail:test:1").status == "failed"  # type: ignore[union-attr]
+        assert store.outbox.get("mail:test:1").status == "failed"  # type: ignore[union-attr]
 
     def test_a_recovered_message_counts_against_the_limit_from_when_it_went(self, store: SqliteStore,
                                                                              clock: Clock) -> None:
@@ -633,10 +633,10 @@ class TestRaces:
         outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep, recheck_after=300)
         outbox.enqueue(mail(1), "test")
         outbox.drain()
-        went = store.outbox_get("mail:test:1").updated  # type: ignore[union-attr]
+        went = store.outbox.get("mail:test:1").updated  # type: ignore[union-attr]
         clock.now += 301
         assert outbox.drain().recovered == 1
-        assert store.outbox_get("mail:test:1").sent_at == went  # type: ignore[union-attr]
+        assert store.outbox.get("mail:test:1").sent_at == went  # type: ignore[union-attr]
 
 
 def test_two_failures_in_one_drain_are_both_counted_and_reasons_kept_to_500(store: SqliteStore,
@@ -649,7 +649,7 @@ def test_two_failures_in_one_drain_are_both_counted_and_reasons_kept_to_500(stor
         outbox.enqueue(mail(n), "test")
     report = outbox.drain()
     assert report.failed == 2
-    assert [store.outbox_get(f"mail:test:{n}").error for n in (1, 2, 3)] == ["a" * 500, "b" * 500, "c"]  # type: ignore[union-attr]
+    assert [store.outbox.get(f"mail:test:{n}").error for n in (1, 2, 3)] == ["a" * 500, "b" * 500, "c"]  # type: ignore[union-attr]
 
 
 def test_the_summary_of_a_blocked_or_uncheckable_drain_ends_its_reason_once() -> None:
@@ -681,34 +681,34 @@ class TestBlockedMailbox:
             outbox.enqueue(mail(n), "confirmed")
         report = outbox.drain()
         assert (report.sent, report.waiting, mailbox.sent) == (0, 3, [])
-        first = store.outbox_get("mail:test:1")
+        first = store.outbox.get("mail:test:1")
         assert first is not None and (first.status, first.attempts) == ("queued", 0)
-        assert store.get_checkpoint(BLOCKED) == (self.REASON + "x" * 1500)[:1000]
+        assert store.checkpoints.get(BLOCKED) == (self.REASON + "x" * 1500)[:1000]
         assert report.line() == f"Emails: 0 sent; paused, 3 emails waiting. {self.REASON}{'x' * 1500}."
 
     def test_the_block_clears_when_one_message_goes(self, store: SqliteStore, clock: Clock) -> None:
-        store.set_checkpoint(BLOCKED, self.REASON)
+        store.checkpoints.set(BLOCKED, self.REASON)
         outbox = Outbox(store, FakeMailbox(clock), clock=clock, sleep=clock.sleep)
         outbox.enqueue(mail(1), "confirmed")
         assert outbox.drain().sent == 1
-        assert store.get_checkpoint(BLOCKED) == ""
+        assert store.checkpoints.get(BLOCKED) == ""
 
     def test_a_refused_message_does_not_clear_the_block(self, store: SqliteStore, clock: Clock) -> None:
         """Only a message that went shows the mailbox may send again."""
-        store.set_checkpoint(BLOCKED, self.REASON)
+        store.checkpoints.set(BLOCKED, self.REASON)
         mailbox = FakeMailbox(clock)
         mailbox.fail.append(MailRefused("HTTP 400 ErrorInvalidRecipients", final=True))
         outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep)
         outbox.enqueue(mail(1), "confirmed")
         assert outbox.drain().failed == 1
-        assert store.get_checkpoint(BLOCKED) == self.REASON
+        assert store.checkpoints.get(BLOCKED) == self.REASON
 
     def test_a_blocked_send_never_overwrites_what_another_runner_settled(self, store: SqliteStore,
                                                                          clock: Clock) -> None:
         outbox = Outbox(store, Interferes(clock, store, MailBlocked(self.REASON)), clock=clock, sleep=clock.sleep)
         outbox.enqueue(mail(1), "test")
         outbox.drain()
-        entry = store.outbox_get("mail:test:1")
+        entry = store.outbox.get("mail:test:1")
         assert entry is not None and (entry.status, entry.sent_at) == ("sent", 1.0)
 
     @pytest.mark.parametrize("method", ["send", "was_sent"])
@@ -753,7 +753,7 @@ class TestUncheckable:
         report = outbox.drain()
         assert (report.unchecked, report.failed) == (0, 2)
         for n in (1, 2):
-            entry = store.outbox_get(f"mail:test:{n}")
+            entry = store.outbox.get(f"mail:test:{n}")
             assert entry is not None and (entry.status, entry.error) == (
                 "failed", f"{MailFailed.MAY_HAVE_GONE}: its sending was interrupted and it could not be checked "
                           "for a day, so it was not sent again")
@@ -787,8 +787,8 @@ class TestUnusedKey:
 
     @staticmethod
     def withheld(store: SqliteStore, key: str) -> None:
-        store.outbox_add(key, "brief", to_payload(mail(1)), 1)
-        assert store.outbox_scrub(key, cancel=True)  # an erasure: cancelled, its payload (which quoted them) gone
+        store.outbox.add(key, "brief", to_payload(mail(1)), 1)
+        assert store.outbox.scrub(key, cancel=True)  # an erasure: cancelled, its payload (which quoted them) gone
 
     def test_a_key_nobody_used_is_used_as_it_is(self, store: SqliteStore, clock: Clock) -> None:
         assert Outbox(store, FakeMailbox(clock)).unused_key("mail:brief:7:1") == "mail:brief:7:1"
@@ -805,12 +805,12 @@ class TestUnusedKey:
         outbox = Outbox(store, FakeMailbox(clock))
         outbox.enqueue(OutgoingMail(key="mail:queued", to=("team@example.org",), subject="Brief", text="Hi"), "brief")
         assert outbox.unused_key("mail:queued") is None
-        store.outbox_add("mail:sent", "brief", to_payload(mail(1)), 1)
-        store.outbox_set("mail:sent", "sent")
-        store.outbox_scrub("mail:sent", cancel=True)  # an erasure after it went: its payload goes, it stays sent
+        store.outbox.add("mail:sent", "brief", to_payload(mail(1)), 1)
+        store.outbox.set("mail:sent", "sent")
+        store.outbox.scrub("mail:sent", cancel=True)  # an erasure after it went: its payload goes, it stays sent
         assert outbox.unused_key("mail:sent") is None
-        store.outbox_add("mail:withdrawn", "brief", to_payload(mail(1)), 1)
-        assert store.outbox_cancel("mail:", "withdrawn") == 1  # withdrawn (unsubscribed), its words kept
+        store.outbox.add("mail:withdrawn", "brief", to_payload(mail(1)), 1)
+        assert store.outbox.cancel("mail:", "withdrawn") == 1  # withdrawn (unsubscribed), its words kept
         assert outbox.unused_key("mail:withdrawn") is None
         self.withheld(store, "mail:again")
         outbox.enqueue(OutgoingMail(key="mail:again:again-1", to=("team@example.org",), subject="Brief", text="Hi"),
@@ -852,7 +852,7 @@ def test_an_attachment_that_is_not_text_is_sent_byte_for_byte(store: SqliteStore
     mailbox = Recorder(clock)
     outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep)
     assert outbox.enqueue(sent, "papers")
-    entry = store.outbox_get("mail:papers")
+    entry = store.outbox.get("mail:papers")
     assert entry is not None
     from coprod.mail.outbox import readable
 

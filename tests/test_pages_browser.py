@@ -58,7 +58,7 @@ class Site:
 
     def cancel_link_after_cancelled(self) -> str:
         """Ann's cancel link, opened again after the sync has cancelled her place."""
-        self.store.mirror_put([registration("Cancelled")])
+        self.store.mirror.put([registration("Cancelled")])
         return self.cancel_link()
 
     def subscribe_url(self) -> str:
@@ -85,14 +85,14 @@ class Site:
 
     def recorded(self, command: str) -> bool:
         """Whether the pages recorded a mailing-list command (`subscribe-confirmed`, `unsubscribe`) for Ann."""
-        return self.store.ledger_get(f"{command}:{SUBSCRIBER}") is not None
+        return self.store.ledger.get(f"{command}:{SUBSCRIBER}") is not None
 
     def guest_confirmed(self) -> bool:
         subject = confirmation_subject(self.signer, GUEST_ITEM, ANN)
-        return self.store.ledger_get(f"guest-confirmed:{subject}") is not None
+        return self.store.ledger.get(f"guest-confirmed:{subject}") is not None
 
     def cancel_requested(self) -> bool:
-        return self.store.ledger_get(f"cancel-request:{REGISTRATION}") is not None
+        return self.store.ledger.get(f"cancel-request:{REGISTRATION}") is not None
 
 
 def registration(status: str = "Confirmed") -> MirrorItem:
@@ -104,7 +104,7 @@ def registration(status: str = "Confirmed") -> MirrorItem:
 
 @pytest.fixture
 def site(store: SqliteStore) -> Iterator[Site]:
-    store.mirror_put([MirrorItem("Sessions", SESSION, '"etag-3,1"', "2027-01-10T12:00:00Z", {
+    store.mirror.put([MirrorItem("Sessions", SESSION, '"etag-3,1"', "2027-01-10T12:00:00Z", {
         "Title": "Carers' forum", "Status": "Open", "StartTime": "2027-03-26T14:00:00Z",
         "EndTime": "2027-03-26T16:00:00Z", "Capacity": 20}), registration(),
         MirrorItem("Subscribers", SUBSCRIBER_ITEM, '"etag-5,2"', "2027-01-20T08:00:00Z", {
@@ -342,7 +342,7 @@ def test_with_the_keyboard_a_subscriber_finds_their_mistake_from_the_error_summa
     with submitting(page):
         page.keyboard.press("Enter")
     expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
-    [asked] = site.store.ledger_list(kind="subscriber")
+    [asked] = site.store.ledger.list(kind="subscriber")
     assert (asked.payload["email"], asked.payload["topics"]) == (ANN, ["Having choice"])
 
 

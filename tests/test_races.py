@@ -23,6 +23,7 @@ from coprod.store import StateStore
 from graph_client import FieldUpdate
 from graph_emulator import EmulatorServer
 from tests.conftest import OffsetClock
+from tests.hooked import Hooked
 
 PERSON = "person8@example.org"
 
@@ -53,16 +54,16 @@ class AfterMirrorRead:
     (`methods`): another runner's write lands between this one's read and whatever it does with it."""
 
     def __init__(self, store: StateStore, list_name: str, nth: int, other: Callable[[], Any],
-                 methods: tuple[str, ...] = ("mirror_get", "mirror_many", "mirror_items", "mirror_etags")) -> None:
-        self._store, self._list, self._nth, self._other, self._methods = store, list_name, nth, other, methods
+                 methods: tuple[str, ...] = ("get", "many", "items", "etags")) -> None:
+        self._store, self._list, self._nth, self._other = store, list_name, nth, other
         self.reads = 0
         self.fired = False
+        self.mirror = Hooked(store.mirror, **{name: self._after(getattr(store.mirror, name)) for name in methods})
 
     def __getattr__(self, name: str) -> Any:
-        value = getattr(self._store, name)
-        if name not in self._methods:
-            return value
+        return getattr(self._store, name)
 
+    def _after(self, value: Callable[..., Any]) -> Callable[..., Any]:
         def read(list_name: str, *args: Any, **kwargs: Any) -> Any:
             result = value(list_name, *args, **kwargs)
             if list_name == self._list:
@@ -100,7 +101,7 @@ def test_a_row_another_runner_adds_while_a_whole_list_is_read_stays_mirrored_and
         emulator.backend.sharepoint.create_item(site, "Subscribers", {
             "Title": f"Sub {n}", "Email": f"sub{n}@example.net", "Status": "Subscribed",
             "ConfirmedAt": "2026-01-01T10:00:00Z"})
-    handoffs.put(a.store, SubscriberDue(PERSON, "Person 8", registration="8"), "due")
+    handoffs.put(a.store.ledger, SubscriberDue(PERSON, "Person 8", registration="8"), "due")
     changes = read_changes(a.lists, a.store, MailingList.LISTS)
     assert changes["Subscribers"].full  # the first run: the whole list
     changes_c = read_changes(c.lists, c.store, MailingList.LISTS)  # a third runner reads at the same time
@@ -115,10 +116,10 @@ def test_a_row_another_runner_adds_while_a_whole_list_is_read_stays_mirrored_and
     assert moment == 0 or hooked.fired
     [row] = subscriber_rows(emulator, PERSON)
     today = datetime.fromtimestamp(c.clock(), UTC).date().isoformat()
-    handoffs.put(c.store, SubscriberDue(PERSON, "Person 8", source="website", day=today), "due")  # asks again
+    handoffs.put(c.store.ledger, SubscriberDue(PERSON, "Person 8", source="website", day=today), "due")  # asks again
     mailing_list(c).run(changes_c)
     assert subscriber_rows(emulator, PERSON) == [row]  # (it used to be added a second time)
-    mirrored = a.store.mirror_get("Subscribers", row)
+    mirrored = a.store.mirror.get("Subscribers", row)
     assert mirrored is not None and mirrored.fields["Email"] == PERSON
 
 
@@ -145,7 +146,7 @@ def test_a_whole_read_drops_only_the_items_graph_says_are_gone(
     applied = mirror.apply(delta)
     mirror.flush()
     assert [old.item_id for old in applied.deleted] == [gone]  # (B's session was reported deleted too)
-    assert sorted(i.item_id for i in a.store.mirror_items("Sessions")) == sorted([kept, late])  # (and dropped)
+    assert sorted(i.item_id for i in a.store.mirror.items("Sessions")) == sorted([kept, late])  # (and dropped)
 
 
 def test_one_guest_access_run_decides_and_reviews_from_one_reading_of_the_rows(
@@ -164,7 +165,7 @@ def test_one_guest_access_run_decides_and_reviews_from_one_reading_of_the_rows(
     backend = emulator.backend
     row = str(backend.sharepoint.create_item(backend.site.id, "GuestRequests", {
         "Title": "Sam Guest", "Email": "sam.guest@partner.example.org", "Decision": "Approved"}).id)
-    hooked = AfterMirrorRead(a.store, "GuestRequests", 1, lambda: guest_access(b).run(), methods=("mirror_items",))
+    hooked = AfterMirrorRead(a.store, "GuestRequests", 1, lambda: guest_access(b).run(), methods=("items",))
     report = guest_access(a, cast(StateStore, hooked)).run()  # (it used to raise ValueError)
     assert hooked.fired and report.invited == 0
     assert [i.address for i in backend.directory.invitations] == ["sam.guest@partner.example.org"]
@@ -205,14 +206,15 @@ class CountingPuts:
     def __init__(self, store: StateStore) -> None:
         self._store = store
         self.puts = 0
+        self.mirror = Hooked(store.mirror, put=self._put)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
-    def mirror_put(self, items: Any) -> None:
+    def _put(self, items: Any) -> None:
         items = list(items)
         self.puts += bool(items)
-        self._store.mirror_put(items)
+        self._store.mirror.put(items)
 
 
 def test_items_changed_meanwhile_are_read_again_together_and_mirrored_in_one_write(

@@ -282,15 +282,15 @@ class TestRobustness:
         session = programme.session(capacity=1)
         regs = [programme.register(session, f"Person {n}") for n in range(3)]
         sync = RegistrationSync(programme.lists, programme.store)
-        real = programme.store.set_checkpoint
+        real = programme.store.checkpoints.set
 
         def crash(name: str, value: str) -> None:
             raise KeyboardInterrupt("the host stopped the function")
 
-        programme.store.set_checkpoint = crash  # type: ignore[method-assign]
+        programme.store.checkpoints.set = crash  # type: ignore[method-assign]
         with pytest.raises(KeyboardInterrupt):
             sync.run()
-        programme.store.set_checkpoint = real  # type: ignore[method-assign]
+        programme.store.checkpoints.set = real  # type: ignore[method-assign]
         report = sync.run()
         assert report.writes == 0
         assert programme.statuses(*regs) == ["Confirmed", "Waitlisted", "Waitlisted"]

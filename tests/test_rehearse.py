@@ -80,8 +80,8 @@ class Tenant:
         store = SqliteStore(self.env["COPROD_STATE"].removeprefix("sqlite:///"))
         try:
             if value is not None:
-                store.set_checkpoint(name, value)
-            return store.get_checkpoint(name)
+                store.checkpoints.set(name, value)
+            return store.checkpoints.get(name)
         finally:
             store.close()
 
@@ -323,7 +323,7 @@ def test_in_azure_it_is_an_admin_call_that_answers_in_time(tenant: Tenant) -> No
     assert answer.status_code == 200 and answer.mimetype == "text/plain"
     assert lines[-1] == "All 13 assumptions held." and tenant.lists() == before
     with tenant.services() as services:
-        services.store.lease_acquire(LEASE, "host-1:99:abc", 120)
+        services.store.leases.acquire(LEASE, "host-1:99:abc", 120)
         busy = rehearse.build().get_user_function()(func.HttpRequest("POST", "/api/rehearse", body=b""))
     assert busy.status_code == 503 and "✗ Run lease" in busy.get_body().decode()
     assert tenant.lists() == before

@@ -87,7 +87,7 @@ class TestSilentChanges:
         programme.run()
         lists, store = programme.services.lists, programme.services.store
         made = silently_register(emulator, session)
-        assert lists.delta("Registrations", store.get_checkpoint("delta.Registrations")).changed == {}
+        assert lists.delta("Registrations", store.checkpoints.get("delta.Registrations")).changed == {}
         assert made in lists.delta("Registrations", None).changed  # a whole enumeration shows it
         assert made in lists.etags("Registrations")
         link = lists.latest("Sessions", fields=True)  # the feed from now on
@@ -195,7 +195,7 @@ class TestOverlap:
         worker = threading.Thread(target=whole_run)
         worker.start()
         deadline = time.monotonic() + 30
-        while store.lease_get(LEASE) is None and time.monotonic() < deadline:  # the whole read has the lease
+        while store.leases.get(LEASE) is None and time.monotonic() < deadline:  # the whole read has the lease
             time.sleep(0.005)
         ben = programme.register(session, "Ben Example")  # a person's booking, notified, while it works
         notified = run_held(programme.services, drain_seconds=600)  # the run the notification asks for
@@ -215,16 +215,16 @@ class TestOverlap:
 class TestLinks:
     def test_a_link_that_says_token_latest_is_never_saved(self, programme: Programme) -> None:
         store = programme.services.store
-        store.set_checkpoint("delta.Sessions", "https://graph.example/items/delta?token=abc")
+        store.checkpoints.set("delta.Sessions", "https://graph.example/items/delta?token=abc")
         for link in ("https://graph.example/items/delta?token=latest",
                      "https://graph.example/items/delta?$expand=fields&token=Latest"):
             assert says_latest(link)
             save_link(store, "Sessions", DeltaResult(delta_link=link), light=True)
-            assert store.get_checkpoint("delta.Sessions") == "https://graph.example/items/delta?token=abc"
-            assert store.get_checkpoint("delta.Sessions.light") is None
+            assert store.checkpoints.get("delta.Sessions") == "https://graph.example/items/delta?token=abc"
+            assert store.checkpoints.get("delta.Sessions.light") is None
         assert not says_latest("https://graph.example/items/delta?token=latestish")
         save_link(store, "Sessions", DeltaResult(delta_link="https://graph.example/items/delta?token=def"))
-        assert store.get_checkpoint("delta.Sessions") == "https://graph.example/items/delta?token=def"
+        assert store.checkpoints.get("delta.Sessions") == "https://graph.example/items/delta?token=def"
 
     def test_a_fresh_link_that_comes_back_saying_token_latest_is_refused_and_the_old_one_kept(
             self, programme: Programme, emulator: EmulatorServer) -> None:

@@ -131,17 +131,17 @@ class TestMeetings:
     def test_a_run_that_died_before_recording_its_meeting_makes_no_second_one(self, programme: Programme) -> None:
         """createOrGet finds the meeting by its external id: a repeat returns the same meeting."""
         session = programme.session("Being included", soon())
-        real_put = programme.services.store.ledger_put
+        real_put = programme.services.store.ledger.put
 
         def die_recording(key: str, kind: str, status: str, payload: dict[str, Any]) -> None:
             if key.startswith("meeting:"):
                 raise KeyboardInterrupt("the host stopped the run")
             real_put(key, kind, status, payload)
 
-        programme.services.store.ledger_put = die_recording  # type: ignore[method-assign]
+        programme.services.store.ledger.put = die_recording  # type: ignore[method-assign]
         with pytest.raises(KeyboardInterrupt):
             programme.run()
-        programme.services.store.ledger_put = real_put  # type: ignore[method-assign]
+        programme.services.store.ledger.put = real_put  # type: ignore[method-assign]
         programme.run()
         assert len(programme.meetings()) == 1
         assert programme.field("Sessions", session, "MeetingId") == programme.meetings()[0].id
@@ -324,7 +324,7 @@ class TestPreReading:
         programme.run()
         programme.edit("Sessions", session, PreReading=self.PAPERS)
         programme.run()
-        due = [e.payload for e in programme.services.store.ledger_list(kind="contact-due")
+        due = [e.payload for e in programme.services.store.ledger.list(kind="contact-due")
                if e.payload["message"] == "pre_reading"]
         assert [(d["registration"], d["session"]) for d in due] == [(pat, session)]
         assert programme.mail() == []  # nobody was emailed: Pat has no address
@@ -489,4 +489,4 @@ class TestOnceAndPrivate:
         sent = programme.mail()
         assert len(sent) == 7  # 4 + 3 people, one message each
         assert len({(m.to, m.subject) for m in sent}) == 7
-        assert programme.services.store.outbox_counts() == {"sent": 7}
+        assert programme.services.store.outbox.counts() == {"sent": 7}

@@ -19,7 +19,6 @@ from tests.store_contract import (
     CheckpointsContract,
     Clock,
     CountersContract,
-    FlatNamesContract,
     LeasesContract,
     LedgerContract,
     MidWrite,
@@ -141,10 +140,6 @@ class TestCounters(CountersContract):
 
 
 class TestLeases(LeasesContract):
-    pass
-
-
-class TestFlatNames(FlatNamesContract):
     pass
 
 
@@ -359,10 +354,10 @@ def test_a_row_another_runner_just_added_is_not_added_again(tmp_path: Path) -> N
     store = SqliteStore(tmp_path / "state.sqlite3")
     try:
         guard = RowGuard("subscriber-row", "ann@example.org")
-        assert guard.take(store, 1000.0, 300)  # A takes it...
-        handoffs.put(store, RowGuard("subscriber-row", "ann@example.org", row="7"))  # ...and adds row 7
-        assert not guard.take(store, 1001.0, 300, exists=lambda row: row == "7")  # B: row 7 is there
-        assert guard.take(store, 5000.0, 300, exists=lambda row: False)  # row 7 deleted since: add again
+        assert guard.take(store.ledger, 1000.0, 300)  # A takes it...
+        handoffs.put(store.ledger, RowGuard("subscriber-row", "ann@example.org", row="7"))  # ...and adds row 7
+        assert not guard.take(store.ledger, 1001.0, 300, exists=lambda row: row == "7")  # B: row 7 is there
+        assert guard.take(store.ledger, 5000.0, 300, exists=lambda row: False)  # row 7 deleted since: add again
     finally:
         store.close()
 

@@ -28,11 +28,11 @@ V1 = json.loads((Path(__file__).parent / "store_format_v1.json").read_text(encod
 
 def write_everything(store: StateStore, clock: Clock) -> None:
     """Every kind of write, through the methods callers used at 2fda0b5 (still there, handed to the parts)."""
-    store.set_checkpoint("delta.Sessions", "https://graph/delta?token=1")
-    store.set_checkpoint("retention.day", "2027-01-01")
+    store.checkpoints.set("delta.Sessions", "https://graph/delta?token=1")
+    store.checkpoints.set("retention.day", "2027-01-01")
     clock.now += 1
-    store.set_checkpoint("delta.Sessions", "https://graph/delta?token=2")
-    store.mirror_put([
+    store.checkpoints.set("delta.Sessions", "https://graph/delta?token=2")
+    store.mirror.put([
         MirrorItem("Registrations", "7", '"e7"', "2030-01-01T10:00:00Z",
                    {"Title": "Zoë “Ann” <a@b>", "Topics": ["Carers"], "Capacity": 0, "Consent": True, "Note": None},
                    "3"),
@@ -40,54 +40,54 @@ def write_everything(store: StateStore, clock: Clock) -> None:
         MirrorItem("Registrations", "9", '"e9"', "2030-01-03T10:00:00Z", {"Title": "Cy"}, "3"),
         MirrorItem("Sessions", "3", '"e3"', "2029-12-01T09:00:00Z", {"Title": "Carers' café"}, None)])
     clock.now += 1
-    store.mirror_put([MirrorItem("Registrations", "9", '"e9b"', "2030-01-03T10:00:00Z", {"Title": "Cy"}, "4")])
-    store.mirror_delete("Registrations", ["8", "404"])
+    store.mirror.put([MirrorItem("Registrations", "9", '"e9b"', "2030-01-03T10:00:00Z", {"Title": "Cy"}, "4")])
+    store.mirror.delete("Registrations", ["8", "404"])
     clock.now += 1
-    store.ledger_add("message:confirmed:registration-7", "message", {"registration": "7"})
-    store.ledger_add("message:confirmed:registration-7", "message", {"registration": "other"}, "done")
-    store.ledger_add_many([("guest:a/b#c?d@example.org", "guest-request", {"name": "Zoë"}, "due"),
+    store.ledger.add("message:confirmed:registration-7", "message", {"registration": "7"})
+    store.ledger.add("message:confirmed:registration-7", "message", {"registration": "other"}, "done")
+    store.ledger.add_many([("guest:a/b#c?d@example.org", "guest-request", {"name": "Zoë"}, "due"),
                            ("told:registration-9", "told", {}, "done")])
     clock.now += 1
-    store.ledger_set("message:confirmed:registration-7", "done")
-    store.ledger_set("told:registration-9", "failed", {"why": "403"})
-    store.ledger_put("meeting:3", "meeting", "failed", {"problem": "403"})
+    store.ledger.set("message:confirmed:registration-7", "done")
+    store.ledger.set("told:registration-9", "failed", {"why": "403"})
+    store.ledger.put("meeting:3", "meeting", "failed", {"problem": "403"})
     clock.now += 1
-    store.ledger_put("meeting:3", "meeting", "done", {"id": "m1"})
-    store.ledger_add("invite:ann@example.org", "invitation", {"row": "1"}, "sending")
-    seen = store.ledger_get("invite:ann@example.org")
+    store.ledger.put("meeting:3", "meeting", "done", {"id": "m1"})
+    store.ledger.add("invite:ann@example.org", "invitation", {"row": "1"}, "sending")
+    seen = store.ledger.get("invite:ann@example.org")
     assert seen is not None
     clock.now += 1
-    store.ledger_swap("invite:ann@example.org", seen, "done", {"row": "1", "user": "u-1"})
-    store.ledger_add("guest:gone@example.org", "guest-request", {"name": "Gone"})
-    store.ledger_delete("guest:gone@example.org")
-    store.ledger_scrub("guest:a/b#c?d@example.org", "erased", {"erased": True})
+    store.ledger.swap("invite:ann@example.org", seen, "done", {"row": "1", "user": "u-1"})
+    store.ledger.add("guest:gone@example.org", "guest-request", {"name": "Gone"})
+    store.ledger.delete("guest:gone@example.org")
+    store.ledger.scrub("guest:a/b#c?d@example.org", "erased", {"erased": True})
     clock.now += 1
     for n, key in enumerate(("mail:update-7-1", "mail:update-7-2", "mail:update-8-1", "mail:confirmed-7",
                              "mail:reminder-9")):
-        store.outbox_add(key, "update" if "update" in key else "confirmed", {"to": [f"p{n}@example.org"],
+        store.outbox.add(key, "update" if "update" in key else "confirmed", {"to": [f"p{n}@example.org"],
                                                                              "subject": "Zoë"}, n + 1)
-    store.outbox_add("mail:confirmed-7", "confirmed", {"to": ["other@example.org"]}, 9)
+    store.outbox.add("mail:confirmed-7", "confirmed", {"to": ["other@example.org"]}, 9)
     clock.now += 1
-    store.outbox_claim("mail:confirmed-7")
-    store.outbox_claim("mail:update-7-2")
-    store.outbox_claim("mail:reminder-9")
+    store.outbox.claim("mail:confirmed-7")
+    store.outbox.claim("mail:update-7-2")
+    store.outbox.claim("mail:reminder-9")
     clock.now += 1
-    store.outbox_set("mail:confirmed-7", "sent", sent_at=clock.now, expect="sending")
-    store.outbox_set("mail:update-7-2", "queued", not_before=clock.now + 60, expect="sending")
-    store.outbox_set("mail:reminder-9", "failed", error="550 no such mailbox", attempts=3)
-    store.outbox_cancel("mail:update-", "-1")
-    store.outbox_scrub("mail:update-8-1", cancel=True)
+    store.outbox.set("mail:confirmed-7", "sent", sent_at=clock.now, expect="sending")
+    store.outbox.set("mail:update-7-2", "queued", not_before=clock.now + 60, expect="sending")
+    store.outbox.set("mail:reminder-9", "failed", error="550 no such mailbox", attempts=3)
+    store.outbox.cancel("mail:update-", "-1")
+    store.outbox.scrub("mail:update-8-1", cancel=True)
     clock.now += 1
-    assert [store.counter_add("subscribe:all:1", clock.now + 60) for _ in range(2)] == [1, 2]
-    store.counter_add("book:slot:7", clock.now + 600, by=3)
-    store.counter_add("book:slot:7", clock.now + 600, by=-1)
+    assert [store.counters.add("subscribe:all:1", clock.now + 60) for _ in range(2)] == [1, 2]
+    store.counters.add("book:slot:7", clock.now + 600, by=3)
+    store.counters.add("book:slot:7", clock.now + 600, by=-1)
     clock.now += 100
-    store.counter_add("subscribe:all:2", clock.now + 60)  # the first window's counter has expired: cleared away
-    store.lease_acquire("sync", "runner-a", 120)
+    store.counters.add("subscribe:all:2", clock.now + 60)  # the first window's counter has expired: cleared away
+    store.leases.acquire("sync", "runner-a", 120)
     clock.now += 30
-    store.lease_acquire("sync", "runner-a", 120)  # renewed
-    store.lease_acquire("webhooks", "runner-b", 60)
-    store.lease_release("webhooks", "runner-b")
+    store.leases.acquire("sync", "runner-a", 120)  # renewed
+    store.leases.acquire("webhooks", "runner-b", 60)
+    store.leases.release("webhooks", "runner-b")
 
 
 def read_everything(store: StateStore, clock: Clock) -> Any:

@@ -161,7 +161,7 @@ class TestSentItemsUnreadable:
         grant(emulator, RUN_ROLES)
         programme.run()
         assert [m.subject for m in programme.mail_to("ann.example@example.org")] == [BOOKED]
-        assert programme.services.store.outbox_counts().get("sending", 0) == 0
+        assert programme.services.store.outbox.counts().get("sending", 0) == 0
 
     def test_after_a_day_uncheckable_it_is_settled_as_may_have_gone_and_never_resent(
             self, programme: Programme, emulator: EmulatorServer) -> None:
@@ -173,7 +173,7 @@ class TestSentItemsUnreadable:
         grant(emulator, RUN_ROLES)
         programme.run()
         assert [m.subject for m in programme.mail_to("ann.example@example.org")] == [BOOKED]  # once, ever
-        assert programme.services.store.outbox_counts() .get("sending", 0) == 0
+        assert programme.services.store.outbox.counts() .get("sending", 0) == 0
 
 
 class TestTenantPolicies:
@@ -284,12 +284,12 @@ class TestListHabits:
         assert (len(echo.known), echo.reread) == (30, 0)
         assert not any(item.has_fields for item in echo.changed.values())
         read_whole: list[int] = []
-        many = services.store.mirror_many
-        services.store.mirror_many = lambda name, ids: read_whole.append(len(list(ids))) or many(
+        many = services.store.mirror.many
+        services.store.mirror.many = lambda name, ids: read_whole.append(len(list(ids))) or many(
             name, ids)  # type: ignore[method-assign]
         applied = mirror.apply(echo)
         assert (applied.own_writes, applied.changed, read_whole) == (30, [], [0])
-        services.store.mirror_many = many  # type: ignore[method-assign]
+        services.store.mirror.many = many  # type: ignore[method-assign]
         programme.run()  # writes nothing: back to pages with fields
         assert not reads_light(services.store, "Registrations")
         programme.edit("Registrations", regs[4], Cancel=True)

@@ -33,7 +33,7 @@ def test_opening_the_link_shows_a_button_and_changes_nothing(client: httpx.Clien
     assert page.status_code == 200
     assert '<form method="post" action="/api/pages/guest/confirm"' in page.text
     assert "Confirm my email address</button>" in page.text
-    assert store.ledger_list(kind="guest-confirmed") == []
+    assert store.ledger.list(kind="guest-confirmed") == []
 
 
 def test_pressing_the_button_confirms_once(client: httpx.Client, store: SqliteStore) -> None:
@@ -41,7 +41,7 @@ def test_pressing_the_button_confirms_once(client: httpx.Client, store: SqliteSt
     for _ in range(2):  # pressed twice, or the back button: the same kind answer
         page = client.post("/api/pages/guest/confirm", data={"t": token})
         assert page.status_code == 200 and "Thank you, your address is confirmed" in page.text
-    assert [e.key for e in store.ledger_list(kind="guest-confirmed")] == ["guest-confirmed:7:abc"]
+    assert [e.key for e in store.ledger.list(kind="guest-confirmed")] == ["guest-confirmed:7:abc"]
 
 
 @pytest.mark.parametrize(("token", "status", "heading"), [
@@ -55,7 +55,7 @@ def test_a_bad_or_expired_link_gets_a_kind_page_and_changes_nothing(client: http
                    client.post("/api/pages/guest/confirm", data={"t": token})):
         assert answer.status_code == status
         assert f"<h1 class=\"heading-l\">{heading}</h1>" in answer.text and "Nothing has been changed." in answer.text
-    assert store.ledger_list(kind="guest-confirmed") == []
+    assert store.ledger.list(kind="guest-confirmed") == []
 
 
 def test_pages_send_no_referrer_and_cannot_be_framed(client: httpx.Client) -> None:

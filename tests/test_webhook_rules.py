@@ -71,7 +71,7 @@ def body(*notes: Any) -> bytes:
 def hooks(tmp_path: Path) -> Iterator[SqliteStore]:
     """A store (its clock at NOW) that knows two subscriptions, as `subscribe` leaves them, and one broken record."""
     store = SqliteStore(tmp_path / "hooks.sqlite3", clock=lambda: NOW)
-    store.set_checkpoint(KNOWN, json.dumps({"Sessions": {"id": "sub-1", "expires": 2e9},
+    store.checkpoints.set(KNOWN, json.dumps({"Sessions": {"id": "sub-1", "expires": 2e9},
                                             "Registrations": {"id": "sub-2", "expires": 2e9}, "Old": "broken"}))
     yield store
     store.close()
@@ -149,7 +149,7 @@ def test_only_the_first_hundred_notifications_of_a_request_are_read(hooks: Sqlit
 def test_no_notification_is_believed_while_no_subscription_is_recorded(tmp_path: Path, raw: str | None) -> None:
     with closing(SqliteStore(tmp_path / "empty.sqlite3", clock=lambda: NOW)) as store:
         if raw is not None:
-            store.set_checkpoint(KNOWN, raw)
+            store.checkpoints.set(KNOWN, raw)
         got = receive({}, body(note("sub-1")), store, SIGNER, NOW)
     assert (got.status, got.run) == (202, False)
 
@@ -563,7 +563,7 @@ def whole_second_now() -> datetime:
 
 
 def recorded(hooked: Hooked) -> dict[str, Any]:
-    return json.loads(hooked.store.get_checkpoint(KNOWN) or "{}")  # type: ignore[no-any-return]
+    return json.loads(hooked.store.checkpoints.get(KNOWN) or "{}")  # type: ignore[no-any-return]
 
 
 def test_each_list_gets_one_subscription_graph_checked_and_its_notifications_are_believed(hooked: Hooked) -> None:
@@ -594,7 +594,7 @@ def test_subscribing_again_reuses_what_graph_has_and_its_notifications_are_still
     first = {name: sub.id for name, sub in hooked.live().items()}
     granted = datetime.fromtimestamp(hooked.live()["Sessions"].expiration, UTC)
     hooked.live()["Updates"].resource = "/" + hooked.live()["Updates"].resource
-    hooked.store.set_checkpoint(KNOWN, "")
+    hooked.store.checkpoints.set(KNOWN, "")
     lines = hooked.ensure(now + timedelta(days=1))
     assert lines == [f"{name}: subscribed until {granted:%d %B %Y}." for name in LISTS]
     assert {name: sub.id for name, sub in hooked.live().items()} == first
@@ -655,29 +655,29 @@ def test_a_run_after_a_lifecycle_event_first_answers_it_and_the_daily_renewal_an
     webhooks.renew(services)
     gone = hooked.live()["Registrations"].id
     hooked.emulator.backend.subscriptions.delete(gone)
-    services.store.set_checkpoint(f"webhooks.lifecycle.subscriptionRemoved.{gone}", "1")
-    services.store.set_checkpoint(RESUBSCRIBE, "1")
+    services.store.checkpoints.set(f"webhooks.lifecycle.subscriptionRemoved.{gone}", "1")
+    services.store.checkpoints.set(RESUBSCRIBE, "1")
     said: list[str] = []
     assert webhooks.notified_run(services, said.append) is True
     granted = datetime.fromtimestamp(services.clock(), UTC) + LIFETIME
     assert said[0] == f"Registrations: subscribed until {granted:%d %B %Y}."
-    assert len(hooked.live()) == 5 and services.store.get_checkpoint(RESUBSCRIBE) == ""
-    assert services.store.get_checkpoint(f"webhooks.lifecycle.subscriptionRemoved.{gone}") == ""
+    assert len(hooked.live()) == 5 and services.store.checkpoints.get(RESUBSCRIBE) == ""
+    assert services.store.checkpoints.get(f"webhooks.lifecycle.subscriptionRemoved.{gone}") == ""
     assert len(said) > 1 and all(isinstance(line, str) and line for line in said)
     gone = hooked.live()["Sessions"].id
     hooked.emulator.backend.subscriptions.delete(gone)
-    services.store.set_checkpoint(f"webhooks.lifecycle.subscriptionRemoved.{gone}", "1")
+    services.store.checkpoints.set(f"webhooks.lifecycle.subscriptionRemoved.{gone}", "1")
     assert webhooks.notified_run(services, said.append) is True
     assert "Sessions" not in hooked.live()  # no RESUBSCRIBE since: nothing answered before the run
-    assert services.store.get_checkpoint(f"webhooks.lifecycle.subscriptionRemoved.{gone}") == "1"
+    assert services.store.checkpoints.get(f"webhooks.lifecycle.subscriptionRemoved.{gone}") == "1"
     lines = webhooks.renew(services)
     assert lines[0] == f"Sessions: subscribed until {granted:%d %B %Y}."
     assert [line.split(":")[0] for line in lines[1:]] == list(LISTS) and len(hooked.live()) == 5
-    assert services.store.get_checkpoint(f"webhooks.lifecycle.subscriptionRemoved.{gone}") == ""
+    assert services.store.checkpoints.get(f"webhooks.lifecycle.subscriptionRemoved.{gone}") == ""
 
 
 def test_a_run_after_a_notification_says_so_when_another_run_holds_the_lease(services: Services) -> None:
-    assert services.store.lease_acquire(LEASE, "another-instance", 600)
+    assert services.store.leases.acquire(LEASE, "another-instance", 600)
     said: list[str] = []
     assert webhooks.notified_run(services, said.append) is False
 
@@ -690,7 +690,7 @@ CREATE = "POST /subscriptions"
 
 
 def waiting(store: SqliteStore, event: str, subscription: str) -> str | None:
-    return store.get_checkpoint(f"webhooks.lifecycle.{event}.{subscription}")
+    return store.checkpoints.get(f"webhooks.lifecycle.{event}.{subscription}")
 
 
 def test_each_lifecycle_event_is_written_down_for_its_run_one_checkpoint_per_event_and_subscription(
@@ -849,7 +849,7 @@ def test_subscription_removed_is_made_again_reusing_one_made_meanwhile_never_the
     assert len(hooked.calls(CREATE)) == creates and recorded(hooked)["Sessions"]["id"] == meanwhile.id
     # Graph still listing the one it said it removed: that one is not reused
     still = hooked.live()["Updates"].id
-    hooked.store.set_checkpoint(f"webhooks.lifecycle.subscriptionRemoved.{still}", "1")
+    hooked.store.checkpoints.set(f"webhooks.lifecycle.subscriptionRemoved.{still}", "1")
     assert hooked.answer(now) == [f"Updates: subscribed until {granted:%d %B %Y}."]
     assert recorded(hooked)["Updates"]["id"] not in (still, None) and len(hooked.calls(CREATE)) == creates + 1
 
@@ -861,7 +861,7 @@ def test_an_answer_that_fails_is_put_back_for_the_next(hooked: Hooked, caplog: p
     hooked.ensure(now)
     before = recorded(hooked)
     gone = hooked.event("Registrations", "subscriptionRemoved")
-    hooked.store.set_checkpoint(f"webhooks.lifecycle.reauthorizationRequired.{gone}", "1")  # came before it
+    hooked.store.checkpoints.set(f"webhooks.lifecycle.reauthorizationRequired.{gone}", "1")  # came before it
     hooked.emulator.add_fault(path="^/subscriptions$", method="POST", status=400, code="InvalidRequest", count=1)
     with caplog.at_level(logging.WARNING, logger=LOG):
         [line] = hooked.answer(now)
@@ -889,10 +889,10 @@ def test_only_recorded_subscriptions_are_answered_and_one_without_a_known_expiry
     guests = held["GuestRequests"]["id"]
     held |= {"Sessions": "broken", "GuestRequests": {"id": guests, "expires": "soon"},
              "Updates": {"id": "sub-gone", "expires": 2e9}}
-    hooked.store.set_checkpoint(KNOWN, json.dumps(held))
+    hooked.store.checkpoints.set(KNOWN, json.dumps(held))
     for event, sub in (("reauthorizationRequired", "broken"), ("reauthorizationRequired", held["Registrations"]["id"]),
                        ("reauthorizationRequired", guests), ("subscriptionRemoved", "sub-gone")):
-        hooked.store.set_checkpoint(f"webhooks.lifecycle.{event}.{sub}", "1")
+        hooked.store.checkpoints.set(f"webhooks.lifecycle.{event}.{sub}", "1")
     granted = (now + LIFETIME).replace(microsecond=0)
     assert hooked.answer(now) == [
         "Registrations: reauthorized.", f"GuestRequests: reauthorized and renewed until {granted:%d %B %Y}.",
@@ -911,15 +911,15 @@ def test_a_renewal_graph_answers_without_an_expiry_is_recorded_as_asked(hooks: S
             return Subscription(id=subscription_id, resource="sites/s/lists/l")
 
     now = datetime.fromtimestamp(NOW, UTC)
-    hooks.set_checkpoint(KNOWN, json.dumps({"Sessions": {"id": "sub-1", "expires": NOW + 3600}}))
-    hooks.set_checkpoint("webhooks.lifecycle.reauthorizationRequired.sub-1", "1")
+    hooks.checkpoints.set(KNOWN, json.dumps({"Sessions": {"id": "sub-1", "expires": NOW + 3600}}))
+    hooks.checkpoints.set("webhooks.lifecycle.reauthorizationRequired.sub-1", "1")
     lines = webhooks.answer_lifecycle(Answers(), None, hooks, SIGNER, "https://council.example.org", now)  # type: ignore[arg-type]
     assert lines == [f"Sessions: reauthorized and renewed until {now + LIFETIME:%d %B %Y}."]
     assert recorded_in(hooks)["Sessions"] == {"id": "sub-1", "expires": (now + LIFETIME).timestamp()}
 
 
 def recorded_in(store: SqliteStore) -> dict[str, Any]:
-    return json.loads(store.get_checkpoint(KNOWN) or "{}")  # type: ignore[no-any-return]
+    return json.loads(store.checkpoints.get(KNOWN) or "{}")  # type: ignore[no-any-return]
 
 
 def test_subscriptions_are_changed_by_one_instance_at_a_time(hooks: SqliteStore) -> None:
@@ -927,33 +927,33 @@ def test_subscriptions_are_changed_by_one_instance_at_a_time(hooks: SqliteStore)
     who looks at it after letting go and goes round again (at most MAX_ROUNDS) for what came meanwhile."""
     def work(again: int) -> Callable[[], list[str]]:
         def one() -> list[str]:
-            lease = hooks.lease_get(webhooks.SUBSCRIBING)
+            lease = hooks.leases.get(webhooks.SUBSCRIBING)
             assert lease is not None and lease.expires == NOW + 300.0
-            assert hooks.get_checkpoint(RESUBSCRIBE) == ""
+            assert hooks.checkpoints.get(RESUBSCRIBE) == ""
             calls.append(lease.holder)
             if len(calls) <= again:
-                hooks.set_checkpoint(RESUBSCRIBE, "1")  # a lifecycle event came meanwhile
+                hooks.checkpoints.set(RESUBSCRIBE, "1")  # a lifecycle event came meanwhile
             return [f"round {len(calls)}"]
         return one
 
     calls: list[str] = []
-    hooks.set_checkpoint(RESUBSCRIBE, "1")
+    hooks.checkpoints.set(RESUBSCRIBE, "1")
     assert webhooks._one_at_a_time(hooks, work(1)) == ["round 1", "round 2"]
-    assert len(set(calls)) == 1 and hooks.lease_get(webhooks.SUBSCRIBING) is None
-    assert hooks.get_checkpoint(RESUBSCRIBE) == ""
+    assert len(set(calls)) == 1 and hooks.leases.get(webhooks.SUBSCRIBING) is None
+    assert hooks.checkpoints.get(RESUBSCRIBE) == ""
     calls.clear()
     assert webhooks._one_at_a_time(hooks, work(9)) == ["round 1", "round 2", "round 3"]
-    assert hooks.get_checkpoint(RESUBSCRIBE) == "1"  # left for the next
-    assert hooks.lease_acquire(webhooks.SUBSCRIBING, "another-instance", 60)
+    assert hooks.checkpoints.get(RESUBSCRIBE) == "1"  # left for the next
+    assert hooks.leases.acquire(webhooks.SUBSCRIBING, "another-instance", 60)
     calls.clear()
     assert webhooks._one_at_a_time(hooks, work(0)) == [
         "Subscriptions: another instance is changing them, and answers what came meanwhile."]
-    assert calls == [] and hooks.get_checkpoint(RESUBSCRIBE) == "1"
-    hooks.lease_release(webhooks.SUBSCRIBING, "another-instance")
+    assert calls == [] and hooks.checkpoints.get(RESUBSCRIBE) == "1"
+    hooks.leases.release(webhooks.SUBSCRIBING, "another-instance")
 
     def failing() -> list[str]:
         raise GraphError("renew a subscription", "Graph said no")
 
     with pytest.raises(GraphError):
         webhooks._one_at_a_time(hooks, failing)
-    assert hooks.lease_get(webhooks.SUBSCRIBING) is None
+    assert hooks.leases.get(webhooks.SUBSCRIBING) is None

@@ -140,7 +140,7 @@ class TestTheEndpoint:
     @pytest.fixture
     def store(self, tmp_path: Any) -> Iterator[SqliteStore]:
         db = SqliteStore(tmp_path / "state.sqlite3")
-        db.set_checkpoint(KNOWN, json.dumps({"Registrations": {"id": "sub-1", "expires": 2e9}}))
+        db.checkpoints.set(KNOWN, json.dumps({"Registrations": {"id": "sub-1", "expires": 2e9}}))
         yield db
         db.close()
 

@@ -61,7 +61,7 @@ def _store(report: Preflight, settings: Settings, open_store: Callable[[], State
     try:
         store = open_store()
         try:
-            store.get_checkpoint("sync.last-run")
+            store.checkpoints.get("sync.last-run")
         finally:
             store.close()
     except Exception as error:  # any store, any failure: one line, by its type (the message may hold a key)

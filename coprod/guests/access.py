@@ -82,12 +82,12 @@ class GuestAccess:
         delta = (changes or read_changes(self.lists, self.store, [LIST]))[LIST]
         applied = self.mirror.apply(delta)
         report.requests_read = applied.count
-        for entry, request in handoffs.pending(self.store, GuestRequestDue):
+        for entry, request in handoffs.pending(self.store.ledger, GuestRequestDue):
             try:
                 self._handoff(entry, request, report)
             except Exception as error:  # this request alone is set aside (and logged by type); the rest go on
                 log.warning("Guest access: a request from a registration was set aside (%s)", type(error).__name__)
-                handoffs.settle(self.store, entry, "failed", outcome=f"error ({type(error).__name__})")
+                handoffs.settle(self.store.ledger, entry, "failed", outcome=f"error ({type(error).__name__})")
         updates = []
         waiting_for_admin: list[MirrorItem] = []
         rows = sorted(self.mirror.items(), key=lambda r: (r.created, _number(r.item_id)))  # one reading, for
@@ -128,18 +128,18 @@ class GuestAccess:
         """A registration asked for site access: one GuestRequests row, unless they can sign in already."""
         address = normalise_email(request.email)
         if address is None:
-            handoffs.settle(self.store, entry, outcome="unusable address")
+            handoffs.settle(self.store.ledger, entry, outcome="unusable address")
             return
         if self._row_for(address) is not None:
-            handoffs.settle(self.store, entry, outcome="request exists")
+            handoffs.settle(self.store.ledger, entry, outcome="request exists")
             return
         guard = RowGuard("guest-row", address, registration=request.registration)
         try:
             if self.granter.lookup(address):
-                handoffs.settle(self.store, entry, outcome="in directory")
+                handoffs.settle(self.store.ledger, entry, outcome="in directory")
                 report.already_in_directory += 1
                 return
-            if not guard.take(self.store, self.clock(), self.config.recheck_after,
+            if not guard.take(self.store.ledger, self.clock(), self.config.recheck_after,
                               lambda row: self.mirror.get(row) is not None):
                 return  # another run is adding it, or stopped while adding it: the next delta shows it
             item = self.lists.create_item(LIST, {
@@ -149,8 +149,8 @@ class GuestAccess:
             log.warning("Could not add a guest request; it will be tried again next run: %s", error)
             return
         self.mirror.put([self.mirror.item(item)])
-        handoffs.put(self.store, RowGuard("guest-row", address, row=item.id))
-        handoffs.settle(self.store, entry, outcome="request added", row=item.id)
+        handoffs.put(self.store.ledger, RowGuard("guest-row", address, row=item.id))
+        handoffs.settle(self.store.ledger, entry, outcome="request added", row=item.id)
         report.rows_created += 1
 
     def _row_for(self, address: str) -> MirrorItem | None:
@@ -177,18 +177,18 @@ class GuestAccess:
         return self.granter.grant(row, address, report)
 
     def _confirmed(self, row: MirrorItem, address: str) -> bool:
-        entry = handoffs.get(self.store, GuestConfirmed(confirmation_subject(self.signer, row.item_id, address)))
+        entry = handoffs.get(self.store.ledger, GuestConfirmed(confirmation_subject(self.signer, row.item_id, address)))
         return entry is not None and entry.status == "done"
 
     def _ask_to_confirm(self, row: MirrorItem, address: str) -> int:
         """Email the confirmation link, once per row and address; returns 1 if queued now."""
         key = mail_keys.guest_confirm(row.item_id, self.signer.digest(address))
-        if self.store.outbox_get(key) is not None:
+        if self.store.outbox.get(key) is not None:
             return 0
         token = self.signer.make(GUEST_CONFIRM.purpose, confirmation_subject(self.signer, row.item_id, address),
                                  GUEST_CONFIRM.lifetime.total_seconds())
         expires = datetime.fromtimestamp(self.clock(), UTC) + GUEST_CONFIRM.lifetime
-        name = guest_name(self.store, row, address)
+        name = guest_name(self.store.ledger, row, address)
         text, html = render_email("guest_confirm", privacy_url=privacy_link(self.config.public_url),
                                   name=name or "there", site_name=self.config.site_name, expires=expires,
                                   link=GUEST_CONFIRM.url(self.config.public_url, token))
@@ -199,7 +199,7 @@ class GuestAccess:
         """A row's name as the admins' digest quotes it: typed on a booking form, only once its address is
         confirmed (the digest must not carry a stranger's words to the admins either)."""
         address = normalise_email(row.fields.get("Email"))
-        if address is not None and RowGuard("guest-row", address).made(self.store, row.item_id) and \
+        if address is not None and RowGuard("guest-row", address).made(self.store.ledger, row.item_id) and \
                 not self._confirmed(row, address):
             return "(name not shown until they confirm their email address)"
         return as_text(row.fields.get("Title"), 80) or "(no name)"
@@ -215,14 +215,14 @@ class GuestAccess:
         if key is None:
             return
         try:
-            list_url = self.store.get_checkpoint("url.GuestRequests")
+            list_url = self.store.checkpoints.get("url.GuestRequests")
             if not list_url:
                 found = self.lists.find_list(LIST)
                 list_url = found.web_url if found else None
         except GraphError as error:
             log.warning("The admins' digest waits for the next run: %s", error)
             return
-        self.store.set_checkpoint("url.GuestRequests", list_url or "")
+        self.store.checkpoints.set("url.GuestRequests", list_url or "")
         requests = [{"name": self._shown_name(r),
                      "email": as_text(r.fields.get("Email"), 120),
                      "organisation": as_text(r.fields.get("Organisation")),

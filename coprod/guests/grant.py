@@ -32,7 +32,7 @@ from coprod.guests.rules import QUEUED, WAITING_PERMISSION, GuestConfig, GuestNo
 from coprod.handoffs import Invitation, RowGuard
 from coprod.lists.fields import as_text, greeting_name
 from coprod.permissions import explain
-from coprod.store import Ledger, LedgerEntry, MirrorItem, StateStore
+from coprod.store import LedgerEntry, LedgerPart, MirrorItem, StateStore
 from graph_client import (
     BadRequestError,
     Directory,
@@ -53,7 +53,7 @@ GROUP_LAG_LIMIT = 3600.0  # seconds a new guest may stay unknown to group member
 
 
 
-def guest_name(ledger: Ledger, row: MirrorItem, address: str, limit: int = 80) -> str:
+def guest_name(ledger: LedgerPart, row: MirrorItem, address: str, limit: int = 80) -> str:
     """The name to write to a guest by (an email, the invitation): as an admin typed it into the list, or, for a
     row the service made from a booking (typed by whoever booked, for an address nobody has proved is theirs),
     no more than a first name, so the tenant never carries a stranger's words to an inbox ('' for none)."""
@@ -83,7 +83,7 @@ class Granter:
 
     def grant(self, row: MirrorItem, address: str, report: GuestReport) -> Outcome:
         """Give an approved request access: look the address up, invite it once if need be, add it to the group."""
-        seen = Invitation.entry(self.store, address)
+        seen = Invitation.entry(self.store.ledger, address)
         status, before = (seen.status, Invitation.read(seen)) if seen is not None else (None, None)
         since = self.clock() - (seen.updated if seen is not None else 0.0)
         try:
@@ -104,7 +104,7 @@ class Granter:
                         return QUEUED
                     self._may("invite", report)
                     user_id, how = self._invite(row, address, seen, report), "invited"
-                handoffs.put(self.store, Invitation(address, row.item_id, user=user_id, how=how))
+                handoffs.put(self.store.ledger, Invitation(address, row.item_id, user=user_id, how=how))
                 if how == "invited":
                     report.invited += 1
                 else:
@@ -158,16 +158,16 @@ class Granter:
 
     def _invited_lately(self, address: str) -> bool:
         """Whether our invitation of `address` is recent enough that the directory may not show it everywhere yet."""
-        entry = Invitation.entry(self.store, address)
+        entry = Invitation.entry(self.store.ledger, address)
         return entry is not None and self.clock() - entry.updated < GROUP_LAG_LIMIT
 
     def _invite(self, row: MirrorItem, address: str, seen: LedgerEntry | None, report: GuestReport) -> str:
         """Invite, once: the ledger entry is claimed `sending` first (as it was seen: absent, or a try that
         stopped), so of two runners that get here at once only one sends the invitation."""
         self._pace()
-        if not handoffs.claim(self.store, Invitation(address, row.item_id), seen):
+        if not handoffs.claim(self.store.ledger, Invitation(address, row.item_id), seen):
             raise _Unsure()  # another run is inviting them now
-        name = guest_name(self.store, row, address, 255) or address
+        name = guest_name(self.store.ledger, row, address, 255) or address
         message = (f"Hello {name}. You asked for access to {self.config.site_name}. Accept this invitation to get in. "
                    "If you didn't ask for this, you can ignore this email.")
         self._invites_left -= 1
@@ -176,10 +176,10 @@ class Granter:
             self._invite_times.append(self.clock())  # timed at the answer: later than Graph counted it
         except ThrottledError:
             # refused, so not sent: a later run tries again
-            handoffs.put(self.store, Invitation(address, row.item_id), "throttled")
+            handoffs.put(self.store.ledger, Invitation(address, row.item_id), "throttled")
             raise _Unsure() from None
         except ForbiddenError as error:  # the tenant's refusal, not this address's: nothing sent, tried next run
-            handoffs.put(self.store, Invitation(address, row.item_id), "throttled")
+            handoffs.put(self.store.ledger, Invitation(address, row.item_id), "throttled")
             self._invites_left += 1
             if self._refused("invite", error, report):
                 raise _Refused() from None
@@ -187,7 +187,7 @@ class Granter:
         except GraphResponseError as error:
             if error.status >= 500:
                 raise _Unsure() from None  # it may have gone: stays `sending`, settled by a lookup next run
-            handoffs.put(self.store, Invitation(address, row.item_id, error=_reason(error)), "failed")
+            handoffs.put(self.store.ledger, Invitation(address, row.item_id, error=_reason(error)), "failed")
             raise
         except GraphError:
             raise _Unsure() from None
@@ -205,8 +205,8 @@ class Granter:
 
     def site_url(self) -> str:
         if self._site_url is None:
-            self._site_url = self.store.get_checkpoint("url.site") or self.lists.site().web_url or ""
-            self.store.set_checkpoint("url.site", self._site_url)
+            self._site_url = self.store.checkpoints.get("url.site") or self.lists.site().web_url or ""
+            self.store.checkpoints.set("url.site", self._site_url)
         return self._site_url
 
 

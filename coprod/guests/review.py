@@ -54,7 +54,7 @@ class GuestReview:
         """The rows' changes to write, and the rows due for review with no answer yet (for the digest)."""
         updates: list[FieldUpdate] = []
         due: list[MirrorItem] = []
-        self._records = {e.key: e for e in self.store.ledger_list(kind="guest-review")}  # one query a run
+        self._records = {e.key: e for e in self.store.ledger.list(kind="guest-review")}  # one query a run
         for row in rows:
             if row.fields.get("Status") not in ADDED:
                 continue
@@ -97,13 +97,13 @@ class GuestReview:
         if entry is not None:
             return dict(entry.payload)
         address = normalise_email(row.fields.get("Email"))
-        invitation = Invitation.entry(self.store, address) if address else None
+        invitation = Invitation.entry(self.store.ledger, address) if address else None
         added = invitation.updated if invitation is not None and invitation.status == "done" else now
-        self.store.ledger_add(key, "guest-review", {"added": added}, "done")
+        self.store.ledger.add(key, "guest-review", {"added": added}, "done")
         return {"added": added}
 
     def _save(self, row: MirrorItem, record: dict[str, Any]) -> None:
-        self.store.ledger_put(records.guest_review(row.item_id), "guest-review", "done", record)
+        self.store.ledger.put(records.guest_review(row.item_id), "guest-review", "done", record)
 
     def _unaccepted(self, row: MirrorItem, record: dict[str, Any], now: float, report: GuestReport
                     ) -> dict[str, Any]:
@@ -125,7 +125,7 @@ class GuestReview:
             return self._remove(row, GuestNotes.NOT_ACCEPTED.format(days=2 * self.config.redeem_days))
         address = normalise_email(row.fields.get("Email"))
         if address is not None:
-            name = guest_name(self.store, row, address)
+            name = guest_name(self.store.ledger, row, address)
             text, html = render_email("guest_reminder", privacy_url=privacy_link(self.config.public_url),
                                       name=name or "there", site_name=self.config.site_name, link=self.site_url(),
                                       days=self.config.redeem_days)

@@ -47,7 +47,7 @@ and the mail job (coprod/mail) sends it; `BLOCKED` is the outbox's word on why t
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any
 
 from coprod.handoffs._base import H, Handoff, Readable, claim
 from coprod.handoffs._bounces import AddressBounces, BounceReport, SentId
@@ -83,7 +83,7 @@ from coprod.handoffs._registrations import (
     sessions_to_decide,
     set_sessions_to_decide,
 )
-from coprod.store import Ledger, LedgerEntry, OutboxStore
+from coprod.store import LedgerEntry, LedgerPart, StateStore
 
 __all__ = [
     "BLOCKED",
@@ -121,7 +121,6 @@ __all__ = [
     "RowGuard",
     "SentId",
     "SessionChanged",
-    "StoreForPages",
     "SubscriberDue",
     "Told",
     "claim",
@@ -143,40 +142,37 @@ __all__ = [
 ]
 
 
-def record(ledger: Ledger, handoff: Handoff, status: str = "due") -> bool:
+def record(ledger: LedgerPart, handoff: Handoff, status: str = "due") -> bool:
     """Record a hand-off once; False (and nothing changes) if its key was recorded before."""
-    return ledger.ledger_add(handoff.key, handoff.KIND, handoff.payload(), status)
+    return ledger.add(handoff.key, handoff.KIND, handoff.payload(), status)
 
 
-def record_many(ledger: Ledger, many: Iterable[Handoff], status: str = "due") -> set[str]:
+def record_many(ledger: LedgerPart, many: Iterable[Handoff], status: str = "due") -> set[str]:
     """`record` of many hand-offs in one go (one transaction, or a few requests); returns the keys recorded now."""
-    return ledger.ledger_add_many([(h.key, h.KIND, h.payload(), status) for h in many])
+    return ledger.add_many([(h.key, h.KIND, h.payload(), status) for h in many])
 
 
-def put(ledger: Ledger, handoff: Handoff, status: str = "done") -> None:
+def put(ledger: LedgerPart, handoff: Handoff, status: str = "done") -> None:
     """Record a hand-off with this status, whether or not it was recorded before."""
-    ledger.ledger_put(handoff.key, handoff.KIND, status, handoff.payload())
+    ledger.put(handoff.key, handoff.KIND, status, handoff.payload())
 
 
-def get(ledger: Ledger, handoff: Handoff) -> LedgerEntry | None:
-    return ledger.ledger_get(handoff.key)
+def get(ledger: LedgerPart, handoff: Handoff) -> LedgerEntry | None:
+    return ledger.get(handoff.key)
 
 
-def pending(ledger: Ledger, kind: type[H]) -> list[tuple[LedgerEntry, H]]:
+def pending(ledger: LedgerPart, kind: type[H]) -> list[tuple[LedgerEntry, H]]:
     """Every hand-off of this kind still `due`, oldest first, with its entry (to settle it)."""
-    return [(entry, kind.read(entry)) for entry in ledger.ledger_list(kind=kind.KIND, status="due")]
+    return [(entry, kind.read(entry)) for entry in ledger.list(kind=kind.KIND, status="due")]
 
 
-def settle(ledger: Ledger, entry: LedgerEntry, status: str = "done", **outcome: Any) -> None:
+def settle(ledger: LedgerPart, entry: LedgerEntry, status: str = "done", **outcome: Any) -> None:
     """Mark a hand-off dealt with; `outcome` (words, ids: no personal data) is kept beside its payload."""
-    ledger.ledger_set(entry.key, status, entry.payload | outcome if outcome else None)
+    ledger.set(entry.key, status, entry.payload | outcome if outcome else None)
 
 
-def unsubscribe(store: StoreForPages, subject: str) -> None:
+def unsubscribe(store: StateStore, subject: str) -> None:
     """Record an unsubscribe (from the page or a one-click POST) and withdraw their queued updates now."""
-    put(store, ListCommand("unsubscribe", subject), "due")
-    store.outbox_cancel(mail_keys.UPDATE, f"-{subject.partition(':')[0]}")
+    put(store.ledger, ListCommand("unsubscribe", subject), "due")
+    store.outbox.cancel(mail_keys.UPDATE, f"-{subject.partition(':')[0]}")
 
-
-class StoreForPages(Ledger, OutboxStore, Protocol):
-    """What `unsubscribe` needs: the ledger, and the outbox to withdraw from."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Protocol, TypeVar
 
-from coprod.store import Ledger, LedgerEntry
+from coprod.store import LedgerEntry, LedgerPart
 
 
 class Handoff(Protocol):
@@ -26,10 +26,10 @@ class Readable(Handoff, Protocol):
     def read(cls: type[H], entry: LedgerEntry) -> H: ...
 
 
-def claim(ledger: Ledger, handoff: Handoff, seen: LedgerEntry | None, status: str = "sending") -> bool:
+def claim(ledger: LedgerPart, handoff: Handoff, seen: LedgerEntry | None, status: str = "sending") -> bool:
     """Take a side effect for this runner alone, before doing it: record it `status` if it was never recorded
     (`seen` None), or take over the entry as `seen` found it (a stale attempt) if nobody changed it since. Of
     several runners that try at once, exactly one gets True."""
     if seen is None:
-        return ledger.ledger_add(handoff.key, handoff.KIND, handoff.payload(), status)
-    return ledger.ledger_swap(handoff.key, seen, status, handoff.payload())
+        return ledger.add(handoff.key, handoff.KIND, handoff.payload(), status)
+    return ledger.swap(handoff.key, seen, status, handoff.payload())

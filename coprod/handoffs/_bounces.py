@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from coprod.store import Ledger, LedgerEntry
+from coprod.store import LedgerEntry, LedgerPart
 
 __all__ = ["AddressBounces", "BounceReport", "SentId"]
 
@@ -31,8 +31,8 @@ class SentId:
         return {"key": self.message_key}
 
     @classmethod
-    def key_of(cls, ledger: Ledger, message_hash: str) -> str | None:
-        entry = ledger.ledger_get(cls(message_hash).key)
+    def key_of(cls, ledger: LedgerPart, message_hash: str) -> str | None:
+        entry = ledger.get(cls(message_hash).key)
         if entry is None:
             return None
         return str(entry.payload.get("key") or "") or None
@@ -84,12 +84,12 @@ class AddressBounces:
                    tuple(str(r) for r in p.get("reports") or ()))
 
     @classmethod
-    def of(cls, ledger: Ledger, address: str) -> tuple[LedgerEntry | None, AddressBounces]:
+    def of(cls, ledger: LedgerPart, address: str) -> tuple[LedgerEntry | None, AddressBounces]:
         """The address's record as stored now (None if it never bounced), and what it says."""
-        entry = ledger.ledger_get(cls(address).key)
+        entry = ledger.get(cls(address).key)
         return entry, cls.read(entry) if entry is not None else cls(address)
 
     @classmethod
-    def stopped(cls, ledger: Ledger) -> set[str]:
+    def stopped(cls, ledger: LedgerPart) -> set[str]:
         """Every address (digest) with a hard bounce: no more booking emails go to it."""
-        return {record.address for record in map(cls.read, ledger.ledger_list(kind=cls.KIND)) if record.hard}
+        return {record.address for record in map(cls.read, ledger.list(kind=cls.KIND)) if record.hard}

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from coprod.handoffs._base import claim
-from coprod.store import Ledger, LedgerEntry
+from coprod.store import LedgerEntry, LedgerPart
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,9 @@ class Invitation:
                                   ("error", self.error)) if v is not None}
 
     @classmethod
-    def entry(cls, ledger: Ledger, address: str) -> LedgerEntry | None:
+    def entry(cls, ledger: LedgerPart, address: str) -> LedgerEntry | None:
         """The address's invitation as the ledger has it (None: never started)."""
-        return ledger.ledger_get(cls.key_for(address))
+        return ledger.get(cls.key_for(address))
 
     @classmethod
     def read(cls, entry: LedgerEntry) -> Invitation:
@@ -82,19 +82,19 @@ class RowGuard:
     def payload(self) -> dict[str, Any]:
         return {k: v for k, v in (("registration", self.registration), ("row", self.row)) if v is not None}
 
-    def made(self, ledger: Ledger, row: str) -> bool:
+    def made(self, ledger: LedgerPart, row: str) -> bool:
         """Whether the service itself made `row` for this address (from a registration), as opposed to an admin
         adding it to the list: the guard names the row it made."""
-        entry = ledger.ledger_get(self.key)
+        entry = ledger.get(self.key)
         return entry is not None and str(entry.payload.get("row") or "") == row
 
-    def take(self, ledger: Ledger, now: float, recheck_after: float,
+    def take(self, ledger: LedgerPart, now: float, recheck_after: float,
              exists: Callable[[str], bool] = lambda row: True) -> bool:
         """Whether this runner alone may add the row now: not while another run is adding it (`sending` for
         less than `recheck_after`), not once another run has added it and the row is still there (`exists`: the
         mirror's word; a row an admin deleted since may be added again), and of several runners at once, only
         one."""
-        entry = ledger.ledger_get(self.key)
+        entry = ledger.get(self.key)
         if entry is not None and entry.status == "sending" and now - entry.updated < recheck_after:
             return False
         if entry is not None and entry.status == "done" and exists(str(entry.payload.get("row") or "")):

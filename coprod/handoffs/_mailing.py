@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from coprod.store import Ledger, LedgerEntry
+from coprod.store import LedgerEntry, LedgerPart
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,8 @@ class Campaign:
         return {"started": self.started}
 
     @classmethod
-    def started_for(cls, ledger: Ledger, update: str) -> bool:
-        entry = ledger.ledger_get(cls.key_for(update))
+    def started_for(cls, ledger: LedgerPart, update: str) -> bool:
+        entry = ledger.get(cls.key_for(update))
         return entry is not None and entry.status == "done"
 
 
@@ -58,15 +58,15 @@ class ListCommand:
         return {} if self.topics is None else {"topics": list(self.topics)}
 
     @classmethod
-    def pending_by_subject(cls, ledger: Ledger) -> dict[str, dict[str, LedgerEntry]]:
+    def pending_by_subject(cls, ledger: LedgerPart) -> dict[str, dict[str, LedgerEntry]]:
         """Every command not applied yet: {command: {subject: entry}}."""
-        return {command: {e.key.split(":", 1)[1]: e for e in ledger.ledger_list(kind=command, status="due")}
+        return {command: {e.key.split(":", 1)[1]: e for e in ledger.list(kind=command, status="due")}
                 for command in COMMANDS}
 
     @classmethod
-    def pending_topics(cls, ledger: Ledger, subject: str) -> list[str] | None:
+    def pending_topics(cls, ledger: LedgerPart, subject: str) -> list[str] | None:
         """Topics someone chose on the page that the list does not show yet."""
-        entry = ledger.ledger_get(f"topics:{subject}")
+        entry = ledger.get(f"topics:{subject}")
         return list(entry.payload.get("topics", [])) if entry is not None and entry.status == "due" else None
 
 
@@ -86,6 +86,6 @@ class RejoinAsked:
         return {"at": self.at}
 
     @classmethod
-    def last(cls, ledger: Ledger, row: str) -> float | None:
-        entry = ledger.ledger_get(f"rejoin-asked:{row}")
+    def last(cls, ledger: LedgerPart, row: str) -> float | None:
+        entry = ledger.get(f"rejoin-asked:{row}")
         return float(entry.payload.get("at", 0)) if entry is not None else None

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, ClassVar
 
-from coprod.store import Ledger, LedgerEntry
+from coprod.store import LedgerEntry, LedgerPart
 
 
 @dataclass(frozen=True)
@@ -117,28 +117,28 @@ class MeetingRecord:
                    bool(p.get("locked")), int(p.get("made") or 1), {str(k): str(v) for k, v in ids.items()})
 
     @classmethod
-    def of(cls, ledger: Ledger, session_id: str) -> MeetingRecord | None:
+    def of(cls, ledger: LedgerPart, session_id: str) -> MeetingRecord | None:
         """The session's meeting as last made (also while a later change of it is failing)."""
-        return cls.from_entry(ledger.ledger_get(cls.key_for(session_id)))
+        return cls.from_entry(ledger.get(cls.key_for(session_id)))
 
     @classmethod
-    def problem(cls, ledger: Ledger, session_id: str) -> str | None:
+    def problem(cls, ledger: LedgerPart, session_id: str) -> str | None:
         """Why the session's meeting could not be made or changed, if the last try failed."""
-        entry = ledger.ledger_get(cls.key_for(session_id))
+        entry = ledger.get(cls.key_for(session_id))
         return str(entry.payload.get("problem", "")) if entry is not None and entry.status == "failed" else None
 
     @classmethod
-    def all_made(cls, ledger: Ledger) -> list[MeetingRecord]:
-        return [r for r in map(cls.from_entry, ledger.ledger_list(kind=cls.KIND, status="done")) if r is not None]
+    def all_made(cls, ledger: LedgerPart) -> list[MeetingRecord]:
+        return [r for r in map(cls.from_entry, ledger.list(kind=cls.KIND, status="done")) if r is not None]
 
-    def save(self, ledger: Ledger) -> MeetingRecord:
-        ledger.ledger_put(self.key, self.KIND, "done", self.payload())
+    def save(self, ledger: LedgerPart) -> MeetingRecord:
+        ledger.put(self.key, self.KIND, "done", self.payload())
         return self
 
     @classmethod
-    def failed(cls, ledger: Ledger, session_id: str, record: MeetingRecord | None, problem: str) -> None:
+    def failed(cls, ledger: LedgerPart, session_id: str, record: MeetingRecord | None, problem: str) -> None:
         """Keep what was made before (links already sent still point at it) and say what went wrong."""
-        ledger.ledger_put(cls.key_for(session_id), cls.KIND, "failed",
+        ledger.put(cls.key_for(session_id), cls.KIND, "failed",
                           (record.payload() if record else {}) | {"problem": problem})
 
     def deleted_now(self) -> MeetingRecord:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from coprod.store import Checkpoints, Ledger, LedgerEntry
+from coprod.store import CheckpointsPart, LedgerEntry, LedgerPart
 
 
 @dataclass(frozen=True)
@@ -132,8 +132,8 @@ class Told:
         return {"version": self.version, "at": self.at, "calendar": self.calendar}
 
     @classmethod
-    def of(cls, ledger: Ledger, registration: str) -> Told | None:
-        entry = ledger.ledger_get(cls.key_for(registration))
+    def of(cls, ledger: LedgerPart, registration: str) -> Told | None:
+        entry = ledger.get(cls.key_for(registration))
         if entry is None:
             return None
         p = entry.payload
@@ -187,26 +187,26 @@ class MailFailed:
                    about, tuple(str(a) for a in p.get("to") or ()))
 
     @classmethod
-    def every(cls, ledger: Ledger) -> list[tuple[LedgerEntry, MailFailed]]:
+    def every(cls, ledger: LedgerPart) -> list[tuple[LedgerEntry, MailFailed]]:
         """Every failure recorded, noted already (`done`) or not yet (`due`)."""
-        return [(entry, cls.read(entry)) for entry in ledger.ledger_list(kind=cls.KIND)]
+        return [(entry, cls.read(entry)) for entry in ledger.list(kind=cls.KIND)]
 
 
 _DIRTY = "registrations.dirty-sessions"
 
 
-def decide_again(checkpoints: Checkpoints, session_ids: Iterable[str]) -> None:
+def decide_again(checkpoints: CheckpointsPart, session_ids: Iterable[str]) -> None:
     """Have the next registration run decide these sessions again (and rewrite their Sync notes)."""
     dirty = set(sessions_to_decide(checkpoints)) | set(session_ids)
-    checkpoints.set_checkpoint(_DIRTY, json.dumps(sorted(dirty)))
+    checkpoints.set(_DIRTY, json.dumps(sorted(dirty)))
 
 
-def sessions_to_decide(checkpoints: Checkpoints) -> list[str]:
-    return list(json.loads(checkpoints.get_checkpoint(_DIRTY) or "[]"))
+def sessions_to_decide(checkpoints: CheckpointsPart) -> list[str]:
+    return list(json.loads(checkpoints.get(_DIRTY) or "[]"))
 
 
-def set_sessions_to_decide(checkpoints: Checkpoints, session_ids: Iterable[str]) -> None:
-    checkpoints.set_checkpoint(_DIRTY, json.dumps(sorted(session_ids)))
+def set_sessions_to_decide(checkpoints: CheckpointsPart, session_ids: Iterable[str]) -> None:
+    checkpoints.set(_DIRTY, json.dumps(sorted(session_ids)))
 
 
 @dataclass(frozen=True)
@@ -282,13 +282,13 @@ class BookedOnlineIndex:
     """Whether a booking was made on the public pages (`BookedOnline`): the records read on first use, one query
     for a run however many bookings it asks about."""
 
-    def __init__(self, ledger: Ledger, digest: Callable[[str], str]) -> None:
+    def __init__(self, ledger: LedgerPart, digest: Callable[[str], str]) -> None:
         self._ledger, self._digest = ledger, digest
         self._made: set[tuple[str, str]] | None = None
 
     def has(self, session: str, address: str) -> bool:
         """Whether `address` (normalised) was booked on `session` on the public pages."""
         if self._made is None:
-            found = (BookedOnline.read(e) for e in self._ledger.ledger_list(kind=BookedOnline.KIND))
+            found = (BookedOnline.read(e) for e in self._ledger.list(kind=BookedOnline.KIND))
             self._made = {(b.session, b.address) for b in found}
         return (session, self._digest(address)) in self._made

@@ -87,8 +87,8 @@ def read_changes(lists: SharePointLists, store: StateStore, names: Iterable[str]
 
     After a whole read, `deleted` holds the mirrored items Graph confirms are gone (`_gone`)."""
     names = list(names)
-    results = lists.deltas([(name, store.get_checkpoint(f"delta.{name}"), name) for name in names],
-                           known=store.mirror_etags)  # an item at the eTag the mirror holds needs no fields read
+    results = lists.deltas([(name, store.checkpoints.get(f"delta.{name}"), name) for name in names],
+                           known=store.mirror.etags)  # an item at the eTag the mirror holds needs no fields read
     for name, delta in zip(names, results, strict=True):
         if delta.full:
             _gone(lists, store, name, delta)
@@ -100,7 +100,7 @@ def _gone(lists: SharePointLists, store: StateStore, name: str, delta: DeltaResu
     and mirrored it, while this read went on (or since): it is not in the read, yet it is in the list. So each
     item the mirror holds and the read did not show is read again: gone (404), it goes in `deleted`; still
     there, it joins `changed` as it now is. Nothing else is ever dropped."""
-    unseen = sorted(store.mirror_ids(name) - set(delta.changed) - delta.deleted)
+    unseen = sorted(store.mirror.ids(name) - set(delta.changed) - delta.deleted)
     for item_id, item in lists.read_items(name, unseen, label=name).items():
         if item is None:
             delta.deleted.add(item_id)
@@ -115,14 +115,14 @@ def save_link(store: StateStore, name: str, delta: DeltaResult, *, light: bool |
     if says_latest(delta.delta_link):
         log.warning("%s: Graph gave a delta link that says token=latest; the one saved before is kept", name)
         return
-    store.set_checkpoint(f"delta.{name}", delta.delta_link)
+    store.checkpoints.set(f"delta.{name}", delta.delta_link)
     if light is not None:
-        store.set_checkpoint(f"delta.{name}.light", "1" if light else "")
+        store.checkpoints.set(f"delta.{name}.light", "1" if light else "")
 
 
 def reads_light(store: StateStore, name: str) -> bool:
     """Whether this list's saved link reads pages without fields (see `relink`)."""
-    return store.get_checkpoint(f"delta.{name}.light") == "1"
+    return store.checkpoints.get(f"delta.{name}.light") == "1"
 
 
 def relink(lists: SharePointLists, name: str, delta: DeltaResult, *, fields: bool) -> bool:
@@ -206,10 +206,10 @@ class ListMirror:
         return mirror_item(self.name, item, self.group(item.fields))
 
     def get(self, item_id: str) -> MirrorItem | None:
-        return self._held.get(item_id) or self.store.mirror_get(self.name, item_id)
+        return self._held.get(item_id) or self.store.mirror.get(self.name, item_id)
 
     def items(self, group: str | None = None) -> list[MirrorItem]:
-        stored = self.store.mirror_items(self.name, group)
+        stored = self.store.mirror.items(self.name, group)
         if not self._held:
             return stored
         held = self._held if group is None else self._held_groups.get(group, {})
@@ -217,13 +217,13 @@ class ListMirror:
 
     def groups(self) -> set[str]:
         """The groups the mirror files items under (with what is held)."""
-        return self.store.mirror_groups(self.name) | {g for g in self._held_groups if g}
+        return self.store.mirror.groups(self.name) | {g for g in self._held_groups if g}
 
     def put(self, items: Iterable[MirrorItem]) -> None:
         """Store items as they now are (what is held for them is dropped)."""
         items = list(items)
         self._release(i.item_id for i in items)
-        self.store.mirror_put(items)
+        self.store.mirror.put(items)
 
     def hold(self, items: Iterable[MirrorItem]) -> None:
         """Items as read this run: held when staged (see the class), else stored."""
@@ -238,11 +238,11 @@ class ListMirror:
     def delete(self, item_ids: Iterable[str]) -> None:
         item_ids = list(item_ids)
         self._release(item_ids)
-        self.store.mirror_delete(self.name, item_ids)
+        self.store.mirror.delete(self.name, item_ids)
 
     def flush(self) -> None:
         """Store what is held: the run has acted on it."""
-        self.store.mirror_put(list(self._held.values()))
+        self.store.mirror.put(list(self._held.values()))
         self.reset()
 
     def reset(self) -> None:
@@ -269,7 +269,7 @@ class ListMirror:
         if not delta.full:  # (`read_changes` has told these by eTag already, reading no fields for them)
             rest = [i for i in delta.changed if i not in delta.known]
             applied.own_writes = len(delta.changed) - len(rest)
-        known = self.store.mirror_many(self.name, rest)  # one read for the page's others, not one an item
+        known = self.store.mirror.many(self.name, rest)  # one read for the page's others, not one an item
         for item_id in rest:  # (each change let go once taken in: memory holds one copy of a big read, not two)
             item, old = delta.changed.pop(item_id), known.get(item_id)
             if not delta.full and old is not None and same_columns(old.fields, item.fields):
@@ -280,7 +280,7 @@ class ListMirror:
             applied.changed.append((old, new))
             items.append(new)
         gone = {i: self._held[i] for i in delta.deleted if i in self._held}
-        gone |= self.store.mirror_many(self.name, ids) if (ids := [i for i in delta.deleted if i not in gone]) else {}
+        gone |= self.store.mirror.many(self.name, ids) if (ids := [i for i in delta.deleted if i not in gone]) else {}
         applied.deleted = [gone[i] for i in sorted(gone)]
         self.delete(delta.deleted)
         self.hold(items)
@@ -300,8 +300,8 @@ class ListMirror:
         wrote = False
         for start in range(0, len(updates), WRITE_CHUNK):  # memory bounded by a chunk, not by the list
             wrote |= self._write_chunk(lists, updates[start:start + WRITE_CHUNK], outcome, known or {})
-        if wrote and self.store.get_checkpoint(WRITE_REFUSED):
-            self.store.set_checkpoint(WRITE_REFUSED, "")  # writes work again
+        if wrote and self.store.checkpoints.get(WRITE_REFUSED):
+            self.store.checkpoints.set(WRITE_REFUSED, "")  # writes work again
         try:  # read again in `$batch`es, and mirrored in one write (another run may be writing the same rows)
             fresh = lists.read_items(self.name, sorted(outcome.conflicted), label=self.name)
         except GraphError as error:  # Graph failing: the next run sees them
@@ -335,7 +335,7 @@ class ListMirror:
         known = {u.item_id: given.pop(u.item_id) for u in updates if u.item_id in given}  # (let go once written)
         known |= {u.item_id: self._held[u.item_id] for u in updates
                   if u.item_id not in known and u.item_id in self._held}
-        known |= self.store.mirror_many(self.name, [u.item_id for u in updates if u.item_id not in known])
+        known |= self.store.mirror.many(self.name, [u.item_id for u in updates if u.item_id not in known])
         for update in updates:
             answer = answers[update.item_id]
             old = known.get(update.item_id)
@@ -360,7 +360,7 @@ class ListMirror:
                     log.warning("%s", error)
                     refused = explain("lists-write", error)
                     if refused:
-                        self.store.set_checkpoint(WRITE_REFUSED, refused)
+                        self.store.checkpoints.set(WRITE_REFUSED, refused)
         self.hold(written)  # (staged: stored with the rest of the run's items, in one put)
         return bool(written)
 

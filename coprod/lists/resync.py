@@ -40,12 +40,12 @@ ASKED = "resync.asked."  # + a list's name: "1" when a `missed` event asked for 
 def ask(store: StateStore, name: str) -> None:
     """Have the next run read this list whole (Graph said it missed notifying us of changes to it). One
     checkpoint per list, so two events at once never overwrite each other's ask."""
-    store.set_checkpoint(f"{ASKED}{name}", "1")
+    store.checkpoints.set(f"{ASKED}{name}", "1")
 
 
 def due(store: StateStore, clock: Callable[[], float], hours: float) -> bool:
     """Whether every list is due a whole read: none yet, or the last was `hours` ago or more."""
-    last = store.get_checkpoint(LAST)
+    last = store.checkpoints.get(LAST)
     try:
         at = float(last) if last else None
     except ValueError:
@@ -55,23 +55,23 @@ def due(store: StateStore, clock: Callable[[], float], hours: float) -> bool:
 
 def asked(store: StateStore, names: Iterable[str]) -> set[str]:
     """The lists among `names` a `missed` event asked to read whole."""
-    return {name for name in names if store.get_checkpoint(f"{ASKED}{name}") == "1"}
+    return {name for name in names if store.checkpoints.get(f"{ASKED}{name}") == "1"}
 
 
 def done(store: StateStore, names: Iterable[str], started: float, *, every: bool, found: int) -> None:
     """After the lists' whole reads were acted on: their asks are answered, what they `found` is kept for
     `status`, and (`every` list read) the period starts again from when the reading began."""
     for name in names:
-        store.set_checkpoint(f"{ASKED}{name}", "")
-    store.set_checkpoint(FOUND, json.dumps({"at": started, "found": found}))
+        store.checkpoints.set(f"{ASKED}{name}", "")
+    store.checkpoints.set(FOUND, json.dumps({"at": started, "found": found}))
     if every:
-        store.set_checkpoint(LAST, repr(started))
+        store.checkpoints.set(LAST, repr(started))
 
 
 def last_check(store: StateStore) -> dict[str, Any] | None:
     """The last whole-list check: when it began (epoch seconds) and how many differences it found."""
     try:
-        value = json.loads(store.get_checkpoint(FOUND) or "null")
+        value = json.loads(store.checkpoints.get(FOUND) or "null")
         return {"at": float(value["at"]), "found": int(value["found"])}
     except (ValueError, TypeError, KeyError):
         return None
@@ -84,7 +84,7 @@ def read_changes(lists: SharePointLists, store: StateStore, names: Iterable[str]
     link is read whole by its change feed anyway."""
     names = list(names)
     seen = {name: lists.etags(name, label=name) for name in dict.fromkeys(whole)
-            if name in names and store.get_checkpoint(f"delta.{name}")}
+            if name in names and store.checkpoints.get(f"delta.{name}")}
     changes = read_feed(lists, store, names)
     for name, etags in seen.items():
         if not changes[name].full:  # (a 410 meanwhile: the feed has read it whole itself)
@@ -97,13 +97,13 @@ def _drift(lists: SharePointLists, store: StateStore, name: str, delta: DeltaRes
     """Put into `delta` what the whole read (`etags`) shows that the feed did not report; returns how many
     differences there were (our own writes at an eTag the mirror could not foresee are not counted)."""
     reported = set(delta.changed) | delta.deleted
-    mirrored = store.mirror_etags(name, [i for i in etags if i not in reported])
+    mirrored = store.mirror.etags(name, [i for i in etags if i not in reported])
     differ = [i for i, etag in etags.items() if i not in reported and not _same(mirrored.get(i), etag)]
-    unseen = sorted(store.mirror_ids(name) - set(etags) - reported)  # held, and not in the whole read
+    unseen = sorted(store.mirror.ids(name) - set(etags) - reported)  # held, and not in the whole read
     if not differ and not unseen:
         return 0
     fresh = lists.read_items(name, differ + unseen, label=name)
-    held = store.mirror_many(name, differ)
+    held = store.mirror.many(name, differ)
     drift = 0
     for item_id in differ:
         item = fresh.get(item_id)

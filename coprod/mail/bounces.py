@@ -207,12 +207,12 @@ class Bounces:
         if not isinstance(about, dict) or not about.get("registration"):
             return True
         if self._stopped is None:
-            self._stopped = AddressBounces.stopped(self.store)
+            self._stopped = AddressBounces.stopped(self.store.ledger)
         gone = tuple(a for a in entry.payload.get("to") or () if self.signer.digest(str(a).lower()) in self._stopped)
         if not gone:
             return True
-        handoffs.record(self.store, MailFailed(entry.key, entry.kind, f"{MailFailed.BOUNCED}: an earlier email to "
-                                                                      "this address did", dict(about), gone))
+        handoffs.record(self.store.ledger, MailFailed(entry.key, entry.kind, f"{MailFailed.BOUNCED}: an earlier "
+                                                             "email to this address did", dict(about), gone))
         return False
 
     # --- reading the reports ----------------------------------------------------------------
@@ -224,26 +224,26 @@ class Bounces:
         if mail is None:
             return report
         now = self.clock()
-        report.refused = self.store.get_checkpoint(REFUSED) or ""
-        next_look = self.store.get_checkpoint(NEXT_LOOK)
+        report.refused = self.store.checkpoints.get(REFUSED) or ""
+        next_look = self.store.checkpoints.get(NEXT_LOOK)
         if (next_look and now < float(next_look)) or (not report.refused and not self._due(now)):
             return report  # not yet time, or nothing went that could have come back by now
-        self.store.set_checkpoint(NEXT_LOOK, str(now + LOOK_EVERY.total_seconds()))
+        self.store.checkpoints.set(NEXT_LOOK, str(now + LOOK_EVERY.total_seconds()))
         report.refused = ""
         self._read(mail, now, report)
-        self.store.set_checkpoint(REFUSED, report.refused)
+        self.store.checkpoints.set(REFUSED, report.refused)
         return report
 
     def _due(self, now: float) -> bool:
         """Whether something went in the last two days, LOOK_EVERY or more ago: a report may be about it by now."""
-        went, _ = self.store.outbox_sent_since(now - FIRST_LOOK.total_seconds())
-        just_now, _ = self.store.outbox_sent_since(now - LOOK_EVERY.total_seconds())
+        went, _ = self.store.outbox.sent_since(now - FIRST_LOOK.total_seconds())
+        just_now, _ = self.store.outbox.sent_since(now - LOOK_EVERY.total_seconds())
         return went > just_now
 
     def _read(self, mail: Mail, now: float, report: BounceRun) -> None:
         """Every report received since the checkpoint (less MARGIN), oldest first, up to PER_RUN read whole; the
         checkpoint moves on to the first one left unread (or the newest read)."""
-        since = float(self.store.get_checkpoint(SINCE) or now - FIRST_LOOK.total_seconds())
+        since = float(self.store.checkpoints.get(SINCE) or now - FIRST_LOOK.total_seconds())
         newest, unread = since, None
         try:
             for message in mail.reports_since(datetime.fromtimestamp(since, UTC) - MARGIN,
@@ -261,11 +261,11 @@ class Bounces:
             return
         except GraphError as error:
             log.warning("Non-delivery reports could not be listed: %s", error)
-        self.store.set_checkpoint(SINCE, str(unread if unread is not None else newest))
+        self.store.checkpoints.set(SINCE, str(unread if unread is not None else newest))
 
     def _one(self, mail: Mail, report_id: str, message_id: str, report: BounceRun) -> bool:
         """Read one report and act on it, once; False when it could not be read now (it waits)."""
-        seen = handoffs.get(self.store, BounceReport(report_id))
+        seen = handoffs.get(self.store.ledger, BounceReport(report_id))
         if seen is not None and seen.status == "done":
             return True  # read before
         if seen is not None and seen.updated > self.clock() - self.recheck_after:
@@ -279,9 +279,9 @@ class Bounces:
         except GraphError as error:
             log.warning("A non-delivery report could not be read; tried again next run: %s", error)
             return False
-        if not handoffs.claim(self.store, BounceReport(report_id), seen):
+        if not handoffs.claim(self.store.ledger, BounceReport(report_id), seen):
             return False  # another run took it just now
-        handoffs.put(self.store, BounceReport(report_id, self._act(raw, report_id, report)))  # (done)
+        handoffs.put(self.store.ledger, BounceReport(report_id, self._act(raw, report_id, report)))  # (done)
         report.read += 1
         return True
 
@@ -294,10 +294,10 @@ class Bounces:
         if isinstance(found, str):
             return _ignored(report, found)
         ours = re.fullmatch(r"<([0-9a-f]{40})@[^<>@\s]+>", found.original)  # (what message_id_for makes)
-        key = SentId.key_of(self.store, ours[1]) if ours else None
+        key = SentId.key_of(self.store.ledger, ours[1]) if ours else None
         if key is None:
             return _ignored(report, "not an email we sent")
-        entry = self.store.outbox_get(key)
+        entry = self.store.outbox.get(key)
         if entry is None or entry.status != "sent" or message_id_for(key, self.sender) != found.original:
             return _ignored(report, "not an email we sent")
         sent_to = {str(a).lower() for a in entry.payload.get("to") or ()}
@@ -325,20 +325,20 @@ class Bounces:
         digest = self.signer.digest(address)
         subscriber = str(about.get("subscriber") or "")
         if about.get("registration"):
-            handoffs.record(self.store, MailFailed(entry.key, entry.kind, f"{MailFailed.BOUNCED} ({status})",
+            handoffs.record(self.store.ledger, MailFailed(entry.key, entry.kind, f"{MailFailed.BOUNCED} ({status})",
                                                    dict(about), (address,)))
             report.bookings += 1
         elif subscriber:
             report.subscribers += 1
         while True:  # a conditional write: another run counting another report meanwhile makes it read again
-            seen, record = AddressBounces.of(self.store, digest)
+            seen, record = AddressBounces.of(self.store.ledger, digest)
             if report_id in record.reports:
                 return  # counted before (a rerun after a crash)
             toward = record.toward + 1 if subscriber else record.toward
             bouncing = toward >= HARD_LIMIT
             if bouncing:
-                handoffs.put(self.store, ListCommand("bouncing", f"{subscriber}:{digest}"), "due")
+                handoffs.put(self.store.ledger, ListCommand("bouncing", f"{subscriber}:{digest}"), "due")
             updated = AddressBounces(digest, record.hard + 1, 0 if bouncing else toward, (*record.reports, report_id))
-            if handoffs.claim(self.store, updated, seen, "done"):
+            if handoffs.claim(self.store.ledger, updated, seen, "done"):
                 report.bouncing += bouncing
                 return

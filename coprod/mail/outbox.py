@@ -240,7 +240,7 @@ class Outbox:
         None once one went or waits."""
         candidate = key
         for n in range(1, AGAIN_AT_MOST + 1):
-            entry = self.store.outbox_get(candidate)
+            entry = self.store.outbox.get(candidate)
             if entry is None:
                 return candidate
             if entry.status != "cancelled" or entry.payload:
@@ -255,28 +255,28 @@ class Outbox:
         that fails can be noted on it.
         """
         payload = to_payload(mail) | ({"about": dict(about)} if about else {})
-        return self.store.outbox_add(mail.key, kind, payload, len(mail.to))
+        return self.store.outbox.add(mail.key, kind, payload, len(mail.to))
 
     def _fail(self, entry: OutboxEntry, reason: str, report: DrainReport) -> None:
         """Give a message up: `failed` with its reason (safe to show: no addresses), and noted on its item."""
-        if not self.store.outbox_set(entry.key, "failed", error=reason[:500], expect="sending"):
+        if not self.store.outbox.set(entry.key, "failed", error=reason[:500], expect="sending"):
             return
         report.failed += 1
         about = entry.payload.get("about")
         if isinstance(about, dict):
-            handoffs.record(self.store, MailFailed(entry.key, entry.kind, reason, about,
+            handoffs.record(self.store.ledger, MailFailed(entry.key, entry.kind, reason, about,
                                                    tuple(entry.payload.get("to") or ())))
 
     # --- draining ----------------------------------------------------------------
     def _next_slot(self, recipients: int) -> float:
         """Seconds until a message to `recipients` people fits the limits (0: now)."""
         now = self.clock()
-        recent = self.store.outbox_send_times(now - self.limits.window_seconds)
+        recent = self.store.outbox.send_times(now - self.limits.window_seconds)
         wait = 0.0
         if len(recent) >= self.limits.per_window:
             # the window frees a place when the send that put it at the limit leaves it
             wait = recent[len(recent) - self.limits.per_window] + self.limits.window_seconds - now
-        _, people = self.store.outbox_sent_since(now - self.limits.day_seconds)
+        _, people = self.store.outbox.sent_since(now - self.limits.day_seconds)
         if people + recipients > self.limits.per_day:
             wait = max(wait, self.limits.day_seconds)  # the day's allowance is spent: a later run carries on
         return max(0.0, wait)
@@ -284,7 +284,7 @@ class Outbox:
     def _recover(self, report: DrainReport) -> None:
         """Settle messages left `sending` by a crash or a lost answer: sent if Sent Items has them, else queued
         (or failed, once its attempts are spent). One that cannot be checked now waits; the rest go on."""
-        for entry in self.store.outbox_list("sending", updated_before=self.clock() - self.recheck_after):
+        for entry in self.store.outbox.list("sending", updated_before=self.clock() - self.recheck_after):
             try:
                 found = self.transport.was_sent(entry.key)
             except MailError as error:
@@ -298,22 +298,22 @@ class Outbox:
                 log.warning("Could not check whether a message was sent: %s", error.detail)
                 continue
             if found:
-                recovered = self.store.outbox_set(entry.key, "sent", sent_at=entry.updated, expect="sending")
+                recovered = self.store.outbox.set(entry.key, "sent", sent_at=entry.updated, expect="sending")
                 if recovered:
                     self._sent(entry)
                 report.recovered += recovered
             elif entry.attempts >= MAX_ATTEMPTS:
                 self._fail(entry, f"not sent after {entry.attempts} attempts", report)
             else:
-                report.resent += self.store.outbox_set(entry.key, "queued", expect="sending")
+                report.resent += self.store.outbox.set(entry.key, "queued", expect="sending")
 
     def drain(self, *, deadline: float | None = None, progress: Callable[[str], None] | None = None) -> DrainReport:
         """Send what is queued, at the mailbox's rate, until done or `deadline` (a `clock()` time) would pass."""
         report = DrainReport()
         self._recover(report)
-        queue = self.store.outbox_list("queued")
-        blocked_before = bool(self.store.get_checkpoint(BLOCKED))
-        paused_until = float(self.store.get_checkpoint(PAUSED) or 0)  # pragma: no mutate - 0, 1: long past alike
+        queue = self.store.outbox.list("queued")
+        blocked_before = bool(self.store.checkpoints.get(BLOCKED))
+        paused_until = float(self.store.checkpoints.get(PAUSED) or 0)  # pragma: no mutate - 0, 1: long past alike
         if paused_until > self.clock():  # the mailbox said 429: nothing goes before its Retry-After
             report.waiting = len(queue)
             return report
@@ -324,26 +324,26 @@ class Outbox:
                 break
             if wait:
                 self.sleep(wait)
-            claimed = self.store.outbox_claim(entry.key)
+            claimed = self.store.outbox.claim(entry.key)
             if claimed is None:  # cancelled since the queue was read, or another runner has it
                 report.skipped += 1
                 continue
             check = self.checks.get(claimed.kind)
             if (check is not None and not check(claimed)) or (self.wanted is not None and not self.wanted(claimed)):
-                report.cancelled += self.store.outbox_set(claimed.key, "cancelled", expect="sending")
+                report.cancelled += self.store.outbox.set(claimed.key, "cancelled", expect="sending")
                 continue
             if not self._send(claimed, report):
                 report.waiting = len(queue) - position
                 break
             if blocked_before and report.sent == 1:  # it sends again: status stops saying otherwise
-                self.store.set_checkpoint(BLOCKED, "")
+                self.store.checkpoints.set(BLOCKED, "")
             if progress and report.sent and report.sent % 25 == 0:
                 progress(f"emails: {report.sent} sent, {len(queue) - position - 1} to go")
         return report
 
     def _sent(self, entry: OutboxEntry) -> None:
         """Remember which email went under the Message-ID made from its key: a report that it bounced names that."""
-        handoffs.record(self.store, SentId(message_hash(entry.key), entry.key), "done")
+        handoffs.record(self.store.ledger, SentId(message_hash(entry.key), entry.key), "done")
 
     def _send(self, entry: OutboxEntry, report: DrainReport) -> bool:
         """Send one claimed message; False when the mailbox says stop for now."""
@@ -352,12 +352,12 @@ class Outbox:
         except MailThrottled as error:  # the limiter should prevent this; if it comes, the whole mailbox waits
             report.throttled += 1  # pragma: no mutate - a 429 ends the drain: at most one is met in a drain
             # nothing was sent, so the attempt is given back
-            self.store.outbox_set(entry.key, "queued", attempts=entry.attempts - 1, expect="sending")
-            self.store.set_checkpoint(PAUSED, str(self.clock() + (error.retry_after or 60.0)))
+            self.store.outbox.set(entry.key, "queued", attempts=entry.attempts - 1, expect="sending")
+            self.store.checkpoints.set(PAUSED, str(self.clock() + (error.retry_after or 60.0)))
             return False
         except MailBlocked as error:  # nothing was sent, and nothing will go until it is fixed
-            self.store.outbox_set(entry.key, "queued", attempts=entry.attempts - 1, expect="sending")
-            self.store.set_checkpoint(BLOCKED, error.detail[:1000])
+            self.store.outbox.set(entry.key, "queued", attempts=entry.attempts - 1, expect="sending")
+            self.store.checkpoints.set(BLOCKED, error.detail[:1000])
             report.blocked = error.detail
             return False
         except MailUncertain as error:
@@ -369,7 +369,7 @@ class Outbox:
             elif (error.final and not error.undeliverable) or entry.attempts >= MAX_ATTEMPTS:
                 self._fail(entry, error.detail, report)
             else:  # (a refused recipient once is tried again next run: see REFUSED_RECIPIENT_TRIES)
-                self.store.outbox_set(entry.key, "queued", error=error.detail[:500], expect="sending")
+                self.store.outbox.set(entry.key, "queued", error=error.detail[:500], expect="sending")
             return True
         except Exception as error:  # one message that cannot be built must not stop the queue
             # Never resent: whatever happened, a second copy is worse than a failure the team can see.
@@ -377,7 +377,7 @@ class Outbox:
                         type(error).__name__)
             self._fail(entry, f"could not be built or sent ({type(error).__name__})", report)
             return True
-        self.store.outbox_set(entry.key, "sent", sent_at=self.clock(), expect="sending")
+        self.store.outbox.set(entry.key, "sent", sent_at=self.clock(), expect="sending")
         self._sent(entry)
         report.sent += 1
         report.by_kind[entry.kind] = report.by_kind.get(entry.kind, 0) + 1

@@ -85,9 +85,9 @@ class Campaigns:
         now = datetime.fromtimestamp(self.clock(), UTC)
         if send_at is not None and send_at > now:
             return {"Status": "Scheduled"}
-        if not Campaign.started_for(self.store, row.item_id):
+        if not Campaign.started_for(self.store.ledger, row.item_id):
             report.queued += self._fan_out(row)
-            handoffs.put(self.store, Campaign(row.item_id, self.clock()))
+            handoffs.put(self.store.ledger, Campaign(row.item_id, self.clock()))
             report.campaigns_started += 1
         return self.progress_of(row.item_id, report)
 
@@ -95,7 +95,7 @@ class Campaigns:
         """After the outbox has sent what it could: started campaigns' Status and SentCount, written back."""
         updates = []
         for row in self.updates.items():
-            if not Campaign.started_for(self.store, row.item_id) or row.fields.get("Status") not in (
+            if not Campaign.started_for(self.store.ledger, row.item_id) or row.fields.get("Status") not in (
                     "Sending", "Scheduled", None, ""):
                 continue
             wanted = self.progress_of(row.item_id)
@@ -106,7 +106,7 @@ class Campaigns:
 
     def progress_of(self, update_id: str, report: ListReport | None = None) -> dict[str, Any]:
         """Status and SentCount of a started campaign, from its outbox entries."""
-        tally = self.store.outbox_tally(mail_keys.campaign(update_id))
+        tally = self.store.outbox.tally(mail_keys.campaign(update_id))
         sent, waiting = tally.get("sent", 0), tally.get("queued", 0) + tally.get("sending", 0)
         if waiting:
             return {"Status": "Sending", "SentCount": sent}

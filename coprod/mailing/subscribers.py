@@ -93,12 +93,12 @@ class MailingList:
         self.subscribers.apply(changes["Subscribers"])  # (every row is decided on its Status each run)
         self.updates.apply(changes["Updates"])
         self._asked, self._rejoin = set(), set()
-        for entry, request in handoffs.pending(self.store, SubscriberDue):
+        for entry, request in handoffs.pending(self.store.ledger, SubscriberDue):
             try:
                 self._handoff(entry, request, report)
             except Exception as error:  # this request alone is set aside; the list goes on
                 self._failed("a request to join", error, report)
-                handoffs.settle(self.store, entry, "failed", outcome=f"error ({type(error).__name__})")
+                handoffs.settle(self.store.ledger, entry, "failed", outcome=f"error ({type(error).__name__})")
         report.writes += self.subscribers.write(self.lists, self._subscriber_updates(report), self.progress).written
         report.writes += self.campaigns.run(report)
         save_link(self.store, "Subscribers", changes["Subscribers"])
@@ -130,7 +130,7 @@ class MailingList:
         """Someone asked to join (a registration's tick box, or the subscribe page): a Pending row, once."""
         address = normalise_email(request.email)
         if address is None:
-            handoffs.settle(self.store, entry, outcome="unusable address")
+            handoffs.settle(self.store.ledger, entry, outcome="unusable address")
             return
         row = self._row_for(address)
         if row is not None:
@@ -139,10 +139,10 @@ class MailingList:
                 self._rejoin.add(row.item_id)  # never put back by a form: asked whether they mean it
             elif status != "Subscribed":
                 self._asked.add(row.item_id)  # Pending, and asking again: a new confirmation
-            handoffs.settle(self.store, entry, outcome="on the list", row=row.item_id)
+            handoffs.settle(self.store.ledger, entry, outcome="on the list", row=row.item_id)
             return
         guard = RowGuard("subscriber-row", address)
-        if not guard.take(self.store, self.clock(), self.config.recheck_after,
+        if not guard.take(self.store.ledger, self.clock(), self.config.recheck_after,
                           lambda row: self.subscribers.get(row) is not None):
             return  # another run is adding it, or stopped while adding it: the next delta shows it
         topics = [t for t in request.topics if t in THEMES]
@@ -155,8 +155,8 @@ class MailingList:
             log.warning("Could not add a subscriber; tried again next run: %s", error)
             return
         self.subscribers.put([self.subscribers.item(item)])
-        handoffs.put(self.store, RowGuard("subscriber-row", address, row=item.id))
-        handoffs.settle(self.store, entry, outcome="added", row=item.id)
+        handoffs.put(self.store.ledger, RowGuard("subscriber-row", address, row=item.id))
+        handoffs.settle(self.store.ledger, entry, outcome="added", row=item.id)
         self._asked.add(item.id)
         report.new_subscribers += 1
 
@@ -167,7 +167,7 @@ class MailingList:
         may still unsubscribe someone, and an old confirmation link cannot undo an unsubscribe).
         """
         updates = []
-        commands = ListCommand.pending_by_subject(self.store)
+        commands = ListCommand.pending_by_subject(self.store.ledger)
         for row in self.subscribers.items():
             try:
                 wanted = self._subscriber_row(row, commands, report)
@@ -208,7 +208,7 @@ class MailingList:
                 wanted["Status"] = "Pending"
             report.confirmations_sent += self._ask_to_confirm(row, address, subject)
         if status in STOPPED or wanted.get("Status") in STOPPED:
-            self.store.outbox_cancel(mail_keys.UPDATE, f"-{row.item_id}")  # nothing queued still goes
+            self.store.outbox.cancel(mail_keys.UPDATE, f"-{row.item_id}")  # nothing queued still goes
         topics_command = commands["topics"].get(subject)
         if topics_command is not None:
             topics = [t for t in topics_command.payload.get("topics", []) if t in THEMES]
@@ -217,17 +217,17 @@ class MailingList:
                 report.topics_changed += 1
         for command in (unsubscribe_, confirm, rejoin, topics_command, bouncing):
             if command is not None:
-                handoffs.settle(self.store, command)
+                handoffs.settle(self.store.ledger, command)
         return wanted
 
     def _ask_to_rejoin(self, row: MirrorItem, address: str, subject: str) -> int:
         """At most one "do you want to rejoin?" email a row in REJOIN_EVERY; returns 1 if one was queued now."""
-        asked = RejoinAsked.last(self.store, row.item_id)
+        asked = RejoinAsked.last(self.store.ledger, row.item_id)
         if asked is not None and self.clock() - asked < REJOIN_EVERY.total_seconds():
             return 0
         queued = self._ask(row, address, subject, "subscribe-rejoin", REJOIN,
                            f"Do you want updates from {self.config.programme} again?")
-        handoffs.put(self.store, RejoinAsked(row.item_id, self.clock()))
+        handoffs.put(self.store.ledger, RejoinAsked(row.item_id, self.clock()))
         return queued
 
     def _ask_to_confirm(self, row: MirrorItem, address: str, subject: str) -> int:
@@ -238,7 +238,7 @@ class MailingList:
         """Email a link to a page whose button says yes (confirm, rejoin); one a day at most per row and address,
         so nobody's inbox can be filled by someone typing their address in the form. 1 if queued now."""
         key = mail_keys.list_question(kind, subject, datetime.fromtimestamp(self.clock(), UK).date().isoformat())
-        if self.store.outbox_get(key) is not None:
+        if self.store.outbox.get(key) is not None:
             return 0
         token = self.signer.make(link.purpose, subject, link.lifetime.total_seconds())
         name = as_text(row.fields.get("Title"), 80)

@@ -57,13 +57,13 @@ class Attendance:
     def run(self, counts: AttendanceCounts) -> None:
         now, updates, done = self.now(), [], []
         known: dict[str, Any] = {}
-        recorded = {e.key for e in self.store.ledger_list(kind="attendance")}  # one query a run, not one a session
-        for item in self.store.mirror_items("Sessions"):
+        recorded = {e.key for e in self.store.ledger.list(kind="attendance")}  # one query a run, not one a session
+        for item in self.store.mirror.items("Sessions"):
             session = parse_session(item.item_id, item.fields)
             key = records.attendance(item.item_id)
             if session.end is None or now < session.end + SETTLE or key in recorded:
                 continue
-            record = MeetingRecord.of(self.store, item.item_id)
+            record = MeetingRecord.of(self.store.ledger, item.item_id)
             if record is None or record.deleted:
                 continue
             try:
@@ -75,7 +75,7 @@ class Attendance:
                 continue
             if attendees is None and now < session.end + GIVE_UP:
                 continue  # Teams has not made the report yet
-            booked = [reg for reg in self.store.mirror_items("Registrations", group=item.item_id)
+            booked = [reg for reg in self.store.mirror.items("Registrations", group=item.item_id)
                       if reg.fields.get("Status") == "Confirmed"]
             came, unmatched, anonymous = self._match(attendees or [], booked, record)
             tally = {"Yes": 0, "No": 0, "Unknown": 0}
@@ -99,7 +99,7 @@ class Attendance:
         counts.writes += written.written
         if not written.conflicted and not written.failed:
             for key, payload in done:  # recorded once written: a write that failed is tried again next run
-                self.store.ledger_put(key, "attendance", "done", payload)
+                self.store.ledger.put(key, "attendance", "done", payload)
 
     def _match(self, attendees: list[Attendee], booked: list[MirrorItem], record: MeetingRecord
                ) -> tuple[set[str], int, int]:
@@ -133,6 +133,6 @@ class Attendance:
         """Each address the service invited a guest for (or found an account for), with that user's id: read from
         the ledger once a run, and only when a report is there to match."""
         if self._guests is None:
-            invited = (Invitation.read(e) for e in self.store.ledger_list(kind=Invitation.KIND))
+            invited = (Invitation.read(e) for e in self.store.ledger.list(kind=Invitation.KIND))
             self._guests = {i.address: i.user for i in invited if i.user}
         return self._guests

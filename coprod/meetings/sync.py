@@ -123,13 +123,14 @@ class MeetingSync:
         seen = set()
         renote: set[str] = set()  # sessions whose Sync note must say (or stop saying) the meeting failed
         self._failed_briefs = None
-        made = MeetingRecord.all_made(self.store)  # (one read: the directory ids found before, for new sessions too)
+        made = MeetingRecord.all_made(self.store.ledger)  # (one read: the directory ids found before, new sessions too)
         self._user_ids = {upn: user for record in made for upn, user in record.user_ids.items()}
         for item in self.sessions.items():
             seen.add(item.item_id)
             changes = self._session(item, report, renote)
             if item.item_id in renote:  # its Sync note now, in this run (composed as the registration sync does)
-                self._failed_briefs = briefs_failed(self.store) if self._failed_briefs is None else self._failed_briefs
+                if self._failed_briefs is None:
+                    self._failed_briefs = briefs_failed(self.store.ledger)
                 note = session_note_now(self.store, item.item_id, self.now(), self._failed_briefs) or ""
                 if (item.fields.get("SyncNote") or "") != note:
                     changes["SyncNote"] = note
@@ -143,7 +144,7 @@ class MeetingSync:
                     log.warning("Teams meeting for deleted session %s: %s", record.session_id, error)
         report.writes = self.sessions.write(self.lists, updates, self.progress).written
         if renote:  # (and decided again by the next registration run: the same note, so nothing written, unless
-            decide_again(self.store, renote)  # this run's write of it conflicted)
+            decide_again(self.store.checkpoints, renote)  # this run's write of it conflicted)
         Attendance(self.lists, self.meetings, self.store, now=self.now).run(report.attendance)
         return report
 
@@ -151,8 +152,8 @@ class MeetingSync:
         """The session's meeting made, changed or removed as its status asks; returns the columns to write back.
         A session whose meeting failed, or works again after failing, goes in `renote`."""
         session = parse_session(item.item_id, item.fields)
-        failed_before = MeetingRecord.problem(self.store, item.item_id) is not None
-        record = MeetingRecord.of(self.store, item.item_id)
+        failed_before = MeetingRecord.problem(self.store.ledger, item.item_id) is not None
+        record = MeetingRecord.of(self.store.ledger, item.item_id)
         try:
             if session.status == "Open" and session.start and session.end and session.end >= session.start:
                 record = self._ensure(item.item_id, session.title, session.start, session.end,
@@ -165,7 +166,8 @@ class MeetingSync:
             report.failed += 1
             report.blocked = report.blocked or explain("meetings", error)
             # (as last recorded: a meeting shut before its delete failed stays recorded as shut)
-            MeetingRecord.failed(self.store, item.item_id, MeetingRecord.of(self.store, item.item_id), _say(error))
+            ledger = self.store.ledger
+            MeetingRecord.failed(ledger, item.item_id, MeetingRecord.of(ledger, item.item_id), _say(error))
             renote.add(item.item_id)
             log.warning("Teams meeting for session %s: %s", item.item_id,
                         error if isinstance(error, GraphError) else type(error).__name__)
@@ -177,7 +179,7 @@ class MeetingSync:
         return {k: v for k, v in wanted.items() if (item.fields.get(k) or "") != v}
 
     def _save(self, record: MeetingRecord) -> MeetingRecord:
-        return record.save(self.store)
+        return record.save(self.store.ledger)
 
     def _ensure(self, session_id: str, title: str, start: datetime, end: datetime, presenters: list[str],
                 record: MeetingRecord | None, report: MeetingReport) -> MeetingRecord:
@@ -201,7 +203,7 @@ class MeetingSync:
             report.changed_sessions.append(session_id)
             saved = self._save(self._record(session_id, meeting, title, start, end, record.version + 1, presenters,
                                             record.made, record.user_ids))
-            handoffs.record(self.store, SessionChanged(session_id, saved.version, {
+            handoffs.record(self.store.ledger, SessionChanged(session_id, saved.version, {
                 "title": record.title, "start": record.start.isoformat(), "end": record.end.isoformat()}))
             return saved
         if (list(record.presenters), record.lobby) != (presenters, self.lobby):

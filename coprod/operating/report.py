@@ -76,14 +76,14 @@ def build(store: StateStore, start: date | None = None, end: date | None = None)
     report = Report(start, end)
     report.roles = dict.fromkeys(ROLES, 0)
     starts: dict[str, datetime] = {}
-    for item in store.mirror_items("Sessions"):
+    for item in store.mirror.items("Sessions"):
         session = parse_session(item.item_id, item.fields)
         if session.start is None or not _in(session.start.astimezone(UK).date(), start, end):
             continue
         starts[item.item_id] = session.start
         row = Row(session.title, session.start.astimezone(UK).strftime("%-d %b %Y"), session.start)
         theme = as_text(item.fields.get("Theme"), 100) or "No theme"
-        for reg in store.mirror_items("Registrations", group=item.item_id):
+        for reg in store.mirror.items("Registrations", group=item.item_id):
             status, attended = reg.fields.get("Status"), reg.fields.get("Attended")
             if status not in BOOKED:
                 continue
@@ -101,11 +101,11 @@ def build(store: StateStore, start: date | None = None, end: date | None = None)
             themed.counts[name] += row.counts[name]
     report.sessions.sort(key=lambda r: (r.at or datetime.min.replace(tzinfo=UK), r.label))
     _people(store, report, starts)
-    for row_ in store.mirror_items("GuestRequests"):
+    for row_ in store.mirror.items("GuestRequests"):
         if _in(_day(row_.created), start, end):
             report.guests["requests"] += 1
             report.guests["invited"] += row_.fields.get("Status") in ("Invited", "AlreadyMember")
-    for sub in store.mirror_items("Subscribers"):
+    for sub in store.mirror.items("Subscribers"):
         report.mailing["joined"] += sub.fields.get("Status") == "Subscribed" and _in(
             _day(sub.fields.get("ConfirmedAt")), start, end)
         report.mailing["left (now)"] += sub.fields.get("Status") == "Unsubscribed"
@@ -120,14 +120,14 @@ def _day(value: Any) -> date | None:
 def _people(store: StateStore, report: Report, starts: dict[str, datetime]) -> None:
     """First-time or returning: each confirmed place in the period, against every earlier session's places."""
     first_seen: dict[str, datetime] = {}
-    every = {s.item_id: parse_session(s.item_id, s.fields).start for s in store.mirror_items("Sessions")}
-    for reg in store.mirror_items("Registrations"):
+    every = {s.item_id: parse_session(s.item_id, s.fields).start for s in store.mirror.items("Sessions")}
+    for reg in store.mirror.items("Registrations"):
         address, began = normalise_email(reg.fields.get("Email")), every.get(reg.group or "")
         if reg.fields.get("Status") == "Confirmed" and address and began and (
                 address not in first_seen or began < first_seen[address]):
             first_seen[address] = began
     for session_id, began in starts.items():
-        for reg in store.mirror_items("Registrations", group=session_id):
+        for reg in store.mirror.items("Registrations", group=session_id):
             if reg.fields.get("Status") != "Confirmed":
                 continue
             address = normalise_email(reg.fields.get("Email"))

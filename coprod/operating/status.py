@@ -30,14 +30,14 @@ def _iso(moment: float) -> str:
 def status(store: StateStore, now: float | None = None) -> dict[str, Any]:
     """Counts and times only: who holds the lease (a process name), the last run, what waits."""
     now = time.time() if now is None else now
-    lease = store.lease_get(LEASE)
+    lease = store.leases.get(LEASE)
     run = last_run(store)
     waiting: dict[str, int] = {}
-    for entry in store.ledger_list(status="due"):
+    for entry in store.ledger.list(status="due"):
         waiting[entry.kind] = waiting.get(entry.kind, 0) + 1
 
     def rows(list_name: str, state: str) -> int:
-        return sum(1 for r in store.mirror_items(list_name) if r.fields.get("Status") == state)
+        return sum(1 for r in store.mirror.items(list_name) if r.fields.get("Status") == state)
 
     return {
         "lease": None if lease is None else {"holder": lease.holder, "since": _iso(lease.since),
@@ -49,9 +49,9 @@ def status(store: StateStore, now: float | None = None) -> dict[str, Any]:
         "guest_requests_awaiting": rows("GuestRequests", "AwaitingDecision"),
         "subscribers_pending": rows("Subscribers", "Pending"),
         "updates_sending": rows("Updates", "Sending"),
-        "addresses_bounced": len(AddressBounces.stopped(store)),
+        "addresses_bounced": len(AddressBounces.stopped(store.ledger)),
         "subscribers_bouncing": rows("Subscribers", "Bouncing"),
-        "emails": store.outbox_counts(),
+        "emails": store.outbox.counts(),
         "blocked": blocked(store),
         "whole_check": None if (check := last_check(store)) is None else {"at": _iso(check["at"]),
                                                                           "found": check["found"]},
@@ -63,7 +63,7 @@ def blocked(store: StateStore) -> dict[str, str]:
 
     The emails' and the lists' writes are kept until they work again; the last run's summary says the rest
     (meetings, guest invitations, reading the lists)."""
-    found = {"emails": store.get_checkpoint(BLOCKED), "list writes": store.get_checkpoint(WRITE_REFUSED)}
+    found = {"emails": store.checkpoints.get(BLOCKED), "list writes": store.checkpoints.get(WRITE_REFUSED)}
     run = last_run(store)
     for line in run.lines if run is not None else ():
         name, _, rest = line.partition(": ")

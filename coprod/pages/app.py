@@ -114,7 +114,7 @@ class Pages:
         if not opened.pressed:
             return self.page("guest_confirm", token=opened.token)
         # a second press (or the back button) finds it recorded already, and gets the same thank-you
-        handoffs.record(self.context.store, GuestConfirmed(opened.subject), status="done")
+        handoffs.record(self.context.store.ledger, GuestConfirmed(opened.subject), status="done")
         return self.page("guest_confirmed")
 
     # --- a participant cancels their place -----------------------------------------------
@@ -127,22 +127,22 @@ class Pages:
         if booking is None:
             return self.link_problem(LinkError("invalid"), self.CANCEL_NEXT)
         request_ = CancelRequest(registration_id, address)
-        if booking["status"] == "Cancelled" or handoffs.get(self.context.store, request_) is not None:
+        if booking["status"] == "Cancelled" or handoffs.get(self.context.store.ledger, request_) is not None:
             return self.page("cancel_done", session=booking)
         if not opened.pressed:
             return self.page("cancel_confirm", token=opened.token, session=booking)
-        handoffs.record(self.context.store, request_)
+        handoffs.record(self.context.store.ledger, request_)
         return self.page("cancel_done", session=booking)
 
     def _booking(self, registration_id: str, address: str) -> dict[str, Any] | None:
         """The registration a cancel link is for, if its address is still the one the link was sent to."""
         store = self.context.store
-        item = store.mirror_get("Registrations", registration_id)
+        item = store.mirror.get("Registrations", registration_id)
         email = normalise_email(item.fields.get("Email")) if item else None
         if item is None or email is None or self.context.signer.digest(email) != address:
             return None
-        session = store.mirror_get("Sessions", item.group or "")
-        record = MeetingRecord.of(store, item.group or "")
+        session = store.mirror.get("Sessions", item.group or "")
+        record = MeetingRecord.of(store.ledger, item.group or "")
         parsed = parse_session(session.item_id, session.fields) if session else None
         return {"status": item.fields.get("Status"), "title": parsed.title if parsed else "your session",
                 "start": record.start if record else (parsed.start if parsed else None)}
@@ -171,11 +171,11 @@ class Pages:
         day = time.strftime("%Y-%m-%d", time.gmtime(self.context.clock()))
         asked = SubscriberDue(address, values["name"], "website", topics=tuple(topics), day=day)
         # whether or not they are on the list already, the same answer: nobody can test an address here
-        if not allowance.mailbox(address) or handoffs.get(self.context.store, asked) is not None:
+        if not allowance.mailbox(address) or handoffs.get(self.context.store.ledger, asked) is not None:
             allowance.give_back()  # this inbox asked today already: nothing more is made
         elif not allowance.everyone():
             return self.page("busy", 429, what="sign-ups", who="everyone")
-        elif not handoffs.record(self.context.store, asked):
+        elif not handoffs.record(self.context.store.ledger, asked):
             allowance.give_back()
         return self.page("subscribe_sent", email=values["email"])
 
@@ -193,7 +193,7 @@ class Pages:
             return opened
         if not opened.pressed:
             return self.page(template, token=opened.token)
-        handoffs.put(self.context.store, ListCommand(command, opened.subject), "due")
+        handoffs.put(self.context.store.ledger, ListCommand(command, opened.subject), "due")
         return self.page("subscribed", preferences_token=self.link(PREFERENCES, opened.subject))
 
     async def preferences(self, request: Request) -> Response:
@@ -202,10 +202,10 @@ class Pages:
             return opened
         if opened.pressed:
             chosen = [t for t in opened.form.getlist("topics") if t in THEMES]
-            handoffs.put(self.context.store, ListCommand("topics", opened.subject, tuple(chosen)), "due")
+            handoffs.put(self.context.store.ledger, ListCommand("topics", opened.subject, tuple(chosen)), "due")
             return self.page("preferences_saved", chosen=chosen, token=opened.token)
-        row = self.context.store.mirror_get("Subscribers", opened.subject.partition(":")[0])
-        pending_topics = ListCommand.pending_topics(self.context.store, opened.subject)
+        row = self.context.store.mirror.get("Subscribers", opened.subject.partition(":")[0])
+        pending_topics = ListCommand.pending_topics(self.context.store.ledger, opened.subject)
         shown = pending_topics if pending_topics is not None else subscriber_topics(row.fields) if row else []
         return self.page("preferences", token=opened.token, all_topics=THEMES, chosen=shown,
                          unsubscribe_token=self.link(UNSUBSCRIBE, opened.subject))

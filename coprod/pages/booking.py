@@ -112,7 +112,7 @@ def timetable(store: Any, now: datetime, sessions: Iterable[MirrorItem]) -> list
         if not _bookable(parse_session(item.item_id, item.fields), now):
             continue
         # only this session's registrations: the mirror files them by session, so a page never reads them all
-        found = listed(item, store.mirror_items("Registrations", group=item.item_id), now)
+        found = listed(item, store.mirror.items("Registrations", group=item.item_id), now)
         if found is not None:
             shown.append(found)
     return sorted(shown, key=lambda s: (s.start, int(s.id) if s.id.isdigit() else 0))
@@ -168,7 +168,7 @@ class Bookings:
         item = self.context.sessions().get(session_id)
         if item is None:
             return None, []
-        registrations = self.context.store.mirror_items("Registrations", group=session_id)
+        registrations = self.context.store.mirror.items("Registrations", group=session_id)
         return listed(item, registrations, self._now()), registrations
 
     async def session(self, request: Request) -> Response:
@@ -238,14 +238,14 @@ class Bookings:
 
     def _position(self, reg: Any) -> int:
         """Where someone is on their session's waiting list now (1: next to get a place), as of the last run."""
-        return queue_positions(self.context.store.mirror_items("Registrations", group=reg.group)).get(reg.item_id, 0)
+        return queue_positions(self.context.store.mirror.items("Registrations", group=reg.group)).get(reg.item_id, 0)
 
     def _create(self, listed: Listed, values: dict[str, Any], address: str) -> None:
         if self.context.lists is None:
             raise RuntimeError("this deployment's pages have no Graph client")
         lists: SharePointLists = self.context.lists()
         # marked before it is made: its emails quote nothing the booker typed (see BookedOnline)
-        handoffs.put(self.context.store, BookedOnline(listed.id, self.context.signer.digest(address)))
+        handoffs.put(self.context.store.ledger, BookedOnline(listed.id, self.context.signer.digest(address)))
         fields: dict[str, Any] = {
             "Title": values["name"], "Email": address, "SessionLookupId": listed.id, "Consent": True,
             "JoinMailingList": values["join_mailing_list"], "WantsSiteAccess": values["wants_site_access"]}
@@ -275,11 +275,11 @@ class Bookings:
             return self.pages.page("busy", 429, what="look-ups", who="client")
         day = datetime.fromtimestamp(self.clock(), UK).date().isoformat()
         asked = BookingsAsked(checked.address, day)
-        if handoffs.get(self.context.store, asked) is not None:  # asked already today: nothing more is made
+        if handoffs.get(self.context.store.ledger, asked) is not None:  # asked already today: nothing more is made
             allowance.give_back()
         elif not allowance.everyone():
             return self.pages.page("busy", 429, what="look-ups", who="everyone")
-        elif not handoffs.record(self.context.store, asked):
+        elif not handoffs.record(self.context.store.ledger, asked):
             allowance.give_back()
         # the same answer whether or not the address has bookings: nobody learns whether an address booked
         return self.pages.page("bookings_sent", email=typed)
@@ -291,7 +291,7 @@ class Bookings:
         now = self._now()
         sessions = {s.id: s for s in timetable(self.context.store, now, self.context.sessions().values())}
         mine: list[dict[str, Any]] = []
-        for reg in self.context.store.mirror_items("Registrations"):
+        for reg in self.context.store.mirror.items("Registrations"):
             address = normalise_email(reg.fields.get("Email"))
             if address is None or self.context.signer.digest(address) != opened.subject:
                 continue

@@ -78,7 +78,7 @@ class WebContext:
         mirrors the list, so a session's page need not read them again (one store read a page, not two)."""
         now, held = self.clock(), self._sessions
         if held is None or not 0 <= now - held[0] < SESSIONS_FRESH:
-            held = self._sessions = (now, {item.item_id: item for item in self.store.mirror_items("Sessions")})
+            held = self._sessions = (now, {item.item_id: item for item in self.store.mirror.items("Sessions")})
         return held[1]
 
     def allowance(self, action: str, limits: ActionLimits) -> Allowance:

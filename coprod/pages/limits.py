@@ -21,7 +21,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from coprod.store import Counters
+from coprod.store import StateStore
 
 __all__ = ["ActionLimits", "Allowance", "mailbox_key"]
 
@@ -62,7 +62,7 @@ class Allowance:
     """The counts one request takes for `action`, to give back if what it was for is not made. Each check says
     whether the request may go on; one that says no has already given back every count the request took."""
 
-    store: Counters
+    store: StateStore
     action: str
     limits: ActionLimits
     clock: Callable[[], float]
@@ -73,7 +73,7 @@ class Allowance:
         """Count one in `name` (until `expires`); past `limit`, False, and nothing of this request stays counted."""
         key = f"{self.action}:{name}"
         self._taken.append((key, expires))
-        if self.store.counter_add(key, expires) > limit:
+        if self.store.counters.add(key, expires) > limit:
             self.give_back()
             return False
         return True
@@ -104,5 +104,5 @@ class Allowance:
     def give_back(self) -> None:
         """Nothing was made: every count this request took is given back."""
         for key, expires in reversed(self._taken):
-            self.store.counter_add(key, expires, by=-1)
+            self.store.counters.add(key, expires, by=-1)
         self._taken.clear()

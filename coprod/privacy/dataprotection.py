@@ -78,7 +78,7 @@ def export(services: Services, typed: str) -> dict[str, Any]:
     store = services.store
     found_lists, copies = [], []
     for name in LISTS:
-        mirrored = {item.item_id: item for item in store.mirror_items(name) if person.owns(item.fields.get("Email"))}
+        mirrored = {item.item_id: item for item in store.mirror.items(name) if person.owns(item.fields.get("Email"))}
         for item_id, item in services.lists.read_items(name, list(mirrored), label=name).items():
             if item is not None:
                 found_lists.append({"list": name, "id": item_id, "created": str(item.created_date_time or ""),
@@ -86,11 +86,11 @@ def export(services: Services, typed: str) -> dict[str, Any]:
             else:  # deleted in SharePoint since the last run: the service's copy is still held
                 copies.append({"list": name, "id": item_id, "fields": mirrored[item_id].fields})
     handoffs = [{"key": entry.key, "kind": entry.kind, "status": entry.status, "payload": entry.payload}
-                for entry in store.ledger_list()
+                for entry in store.ledger.list()
                 if person.named_in(entry.key) or person.named_in(json.dumps(entry.payload, ensure_ascii=False))]
     emails = [{"kind": entry.kind, "status": entry.status, "subject": entry.payload.get("subject"),
                "sent_at": entry.sent_at}
-              for status in OUTBOX_STATUSES for entry in store.outbox_list(status, limit=100_000)
+              for status in OUTBOX_STATUSES for entry in store.outbox.list(status, limit=100_000)
               if person.among(entry.payload.get("to") or ())]
     accounts = [{"id": user.id, "displayName": user.display_name, "mail": user.mail,
                  "userPrincipalName": user.user_principal_name, "userType": user.user_type,

@@ -146,14 +146,14 @@ class _Eraser:
 
     def run(self, remove_guest: bool) -> Erasure:
         found = self._find()
-        previous = self.store.ledger_get(records.erased(self.digest))
+        previous = self.store.ledger.get(records.erased(self.digest))
         if previous is not None:
             self.invited.update(str(u) for u in previous.payload.get("invited") or [])
         self._registrations(found["Registrations"])
         guests = found["GuestRequests"]
         self.invited.update(str(i.fields.get("UserId")) for i in guests
                             if i.fields.get("Status") == "Invited" and i.fields.get("UserId"))
-        invitation = Invitation.entry(self.store, self.address) if self.address else None
+        invitation = Invitation.entry(self.store.ledger, self.address) if self.address else None
         if invitation is not None and invitation.payload.get("how") == "invited" and invitation.payload.get("user"):
             self.invited.add(str(invitation.payload["user"]))
         for name in ("Subscribers", "GuestRequests"):
@@ -162,8 +162,8 @@ class _Eraser:
         self._outbox()
         self._accounts(remove_guest)
         if self.done.sessions or self.decide:
-            decide_again(self.store, self.done.sessions | self.decide)
-        self.store.ledger_put(records.erased(self.digest), "erased", "done",
+            decide_again(self.store.checkpoints, self.done.sessions | self.decide)
+        self.store.ledger.put(records.erased(self.digest), "erased", "done",
                               {"at": self.services.clock(), "invited": sorted(self.invited)})
         self.store.forget_freed()  # no older copy of what was erased stays where the store keeps one
         return self.done
@@ -177,7 +177,7 @@ class _Eraser:
         changes = read_changes(self.services.lists, self.store, LISTS)
         found: dict[str, list[ListItem]] = {}
         for name in LISTS:
-            mirrored = {i.item_id: i for i in self.store.mirror_items(name) if self._theirs(i.fields)}
+            mirrored = {i.item_id: i for i in self.store.mirror.items(name) if self._theirs(i.fields)}
             ids = [*mirrored, *(item.id for item in changes[name].changed.values() if self._theirs(item.fields))]
             fresh = self.services.lists.read_items(name, ids, label=name)
             found[name] = [item for item in fresh.values() if item is not None and self._theirs(item.fields)]
@@ -197,7 +197,7 @@ class _Eraser:
             if name == "Subscribers":
                 self.subscriber_rows.add(item.item_id)
         if copies:
-            self.store.mirror_delete(name, [item.item_id for item in copies])
+            self.store.mirror.delete(name, [item.item_id for item in copies])
             self.done.copies[name] = len(copies)
 
     def _remember(self, fields: dict[str, Any]) -> None:
@@ -230,7 +230,7 @@ class _Eraser:
                                              label="Registrations")[current.id]
                 if answer.ok:
                     fresh = lists.get_item("Registrations", current.id, label="Registrations")
-                    self.store.mirror_put([mirror_item("Registrations", fresh, group_of(fresh.fields))])
+                    self.store.mirror.put([mirror_item("Registrations", fresh, group_of(fresh.fields))])
                     self.done.registrations.append(current.id)
                     if group_of(current.fields) != "-":
                         self.done.sessions.add(group_of(current.fields))
@@ -254,7 +254,7 @@ class _Eraser:
         for item in items:
             self._remember(item.fields)
             self.services.lists.delete_item(name, item.id, label=name)
-            self.store.mirror_delete(name, [item.id])
+            self.store.mirror.delete(name, [item.id])
             if name == "Subscribers":
                 self.subscriber_rows.add(item.id)
         self.done.rows[name] = len(items)
@@ -276,18 +276,18 @@ class _Eraser:
         return bool(registrations & self.registration_ids) or bool(rows & self.subscriber_rows)
 
     def _ledger(self) -> None:
-        for entry in self.store.ledger_list():
+        for entry in self.store.ledger.list():
             if entry.kind == "erased" or entry.payload == {"erased": True}:
                 continue
             if entry.kind in ADDRESS_KEYED and self.person.named_in(entry.key):
-                self.store.ledger_delete(entry.key)
+                self.store.ledger.delete(entry.key)
                 self.done.records_deleted += 1
                 continue
             text = entry.key + " " + json.dumps(entry.payload, ensure_ascii=False)
             if self._names_them(text, by_name=entry.status != "due") or \
                     self._about_their_items(entry.key, entry.payload):
                 status = "erased" if entry.status in ("due", "sending", "throttled") else entry.status
-                self.store.ledger_scrub(entry.key, status, {"erased": True})
+                self.store.ledger.scrub(entry.key, status, {"erased": True})
                 self.done.records_emptied += 1
 
     def _outbox(self) -> None:
@@ -299,7 +299,7 @@ class _Eraser:
         to go is not touched for a name it shares with them; one already settled is emptied for it, as that costs
         nothing."""
         for status in OUTBOX_STATUSES:
-            for entry in self.store.outbox_list(status, limit=1_000_000):
+            for entry in self.store.outbox.list(status, limit=1_000_000):
                 if not entry.payload:
                     continue
                 message = readable(entry.payload)  # the words unpacked
@@ -312,7 +312,7 @@ class _Eraser:
                     self.done.emails_sent += entry.status == "sent" and to_them
                     self.done.team_withheld += unsent and team
                     self.done.emails_cancelled += unsent and not team
-                    self.store.outbox_scrub(entry.key, cancel=True)
+                    self.store.outbox.scrub(entry.key, cancel=True)
                     self.done.emails_emptied += 1
                     if unsent and entry.kind == "contact-digest":
                         self._list_again(entry.key)
@@ -321,10 +321,10 @@ class _Eraser:
         """The team's phone-or-post list was withheld: everyone else it listed goes on the next one (made again
         without them: `Outbox.unused_key`), instead of being settled as told."""
         day = mail_keys.contact_digest_day(key)
-        for entry in self.store.ledger_list(kind="contact-due", status="done"):
+        for entry in self.store.ledger.list(kind="contact-due", status="done"):
             if entry.payload.get("outcome") == f"in the digest of {day}" and \
                     str(entry.payload.get("registration")) not in self.registration_ids:
-                self.store.ledger_set(entry.key, "due")
+                self.store.ledger.set(entry.key, "due")
 
     def _briefed(self, key: str) -> bool:
         """Whether an email is the facilitators' brief of a session they were confirmed for (it lists them)."""

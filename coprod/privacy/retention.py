@@ -60,7 +60,7 @@ def today(clock: Callable[[], float]) -> str:
 
 def due(store: StateStore, clock: Callable[[], float]) -> bool:
     """Whether today's retention has yet to run."""
-    return store.get_checkpoint(CHECKED) != today(clock)
+    return store.checkpoints.get(CHECKED) != today(clock)
 
 
 class Retention:
@@ -78,26 +78,26 @@ class Retention:
         cutoff = now - self.days * DAY
         self._registrations(datetime.fromtimestamp(cutoff, UTC), report)
         for status in SETTLED:
-            for email in self.store.outbox_list(status, updated_before=cutoff, limit=1_000_000):
-                if email.payload and self.store.outbox_scrub(email.key, cancel=False):
+            for email in self.store.outbox.list(status, updated_before=cutoff, limit=1_000_000):
+                if email.payload and self.store.outbox.scrub(email.key, cancel=False):
                     report.emails += 1
-        for entry in self.store.ledger_list():
+        for entry in self.store.ledger.list():
             old = entry.updated < (now - 2 * DAY if entry.kind in DAILY else cutoff)
             if entry.kind in REQUESTS + DAILY and entry.status != "due" and old:
-                self.store.ledger_delete(entry.key)
+                self.store.ledger.delete(entry.key)
                 report.records += 1
-        self.store.set_checkpoint(CHECKED, today(self.clock))
+        self.store.checkpoints.set(CHECKED, today(self.clock))
         return report
 
     def _registrations(self, cutoff: datetime, report: RetentionReport) -> None:
         ended: dict[str, bool] = {}
-        for item in self.store.mirror_items("Sessions"):
+        for item in self.store.mirror.items("Sessions"):
             end = parse_session(item.item_id, item.fields).end
             ended[item.item_id] = end is not None and end < cutoff
         note = Notes.RETAINED.format(day=datetime.fromtimestamp(self.clock(), UK).strftime("%-d %B %Y"),
                                      days=self.days)
         updates = []
-        for item in self.store.mirror_items("Registrations"):
+        for item in self.store.mirror.items("Registrations"):
             session = item.group or NO_SESSION
             made = as_datetime(item.created)
             old = ended.get(session, made is not None and made < cutoff)

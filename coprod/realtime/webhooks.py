@@ -86,7 +86,7 @@ def notification_url(public_url: str) -> str:
 
 
 def known(store: StateStore) -> dict[str, dict[str, Any]]:
-    raw = store.get_checkpoint(KNOWN)
+    raw = store.checkpoints.get(KNOWN)
     try:
         value = json.loads(raw) if raw else {}
     except ValueError:
@@ -108,7 +108,7 @@ def ensure_subscriptions(subscriptions: Subscriptions, lists: SharePointLists, s
             continue
         resource = f"sites/{lists.site_id}/lists/{found.id}"
         lines.append(_keep(subscriptions, by_resource.get(resource), resource, url, signer, now, held, name))
-    store.set_checkpoint(KNOWN, json.dumps(held))
+    store.checkpoints.set(KNOWN, json.dumps(held))
     return lines
 
 
@@ -197,7 +197,7 @@ def receive(query: dict[str, str], body: bytes, store: StateStore, signer: Signe
     resubscribe = _write_down(store, good, names)
     window = math.floor(now / REPEAT_WINDOW)
     ends = (window + 1) * REPEAT_WINDOW
-    seen = store.counter_add(f"webhooks.notified:{window}", ends)
+    seen = store.counters.add(f"webhooks.notified:{window}", ends)
     if seen == 1:
         return Received(202, run=True, resubscribe=resubscribe)
     if seen == 2:
@@ -224,7 +224,7 @@ def _write_down(store: StateStore, notes: list[dict[str, Any]], names: dict[str,
         if event == "missed":  # some notifications were not delivered: only a whole read finds what they said
             resync.ask(store, names[subscription])
         elif event in ANSWERED_IN_RUN:
-            store.set_checkpoint(f"{WAITING}{event}.{subscription}", "1")
+            store.checkpoints.set(f"{WAITING}{event}.{subscription}", "1")
             waits = True
     return waits
 
@@ -248,18 +248,18 @@ def answer_lifecycle(subscriptions: Subscriptions, lists: SharePointLists, store
             lines.append(_answer(subscriptions, lists, signer, public_url, now, held, name, taken))
         except GraphError as error:
             for event in taken:
-                store.set_checkpoint(f"{WAITING}{event}.{subscription}", "1")
+                store.checkpoints.set(f"{WAITING}{event}.{subscription}", "1")
             lines.append(f"{name}: {' and '.join(taken)} not answered yet: {error}")
             log.warning("%s: could not answer %s: %s", name, " and ".join(taken), error)
     if lines:
-        store.set_checkpoint(KNOWN, json.dumps(held))
+        store.checkpoints.set(KNOWN, json.dumps(held))
     return lines
 
 
 def _take(store: StateStore, checkpoint: str) -> bool:
-    if not store.get_checkpoint(checkpoint):
+    if not store.checkpoints.get(checkpoint):
         return False
-    store.set_checkpoint(checkpoint, "")
+    store.checkpoints.set(checkpoint, "")
     return True
 
 
@@ -301,14 +301,14 @@ def _one_at_a_time(store: StateStore, work: Callable[[], list[str]]) -> list[str
     holder = holder_name()
     lines: list[str] = []
     for _ in range(MAX_ROUNDS):
-        if not store.lease_acquire(SUBSCRIBING, holder, SUBSCRIBING_SECONDS):
+        if not store.leases.acquire(SUBSCRIBING, holder, SUBSCRIBING_SECONDS):
             return [*lines, "Subscriptions: another instance is changing them, and answers what came meanwhile."]
         try:
-            store.set_checkpoint(RESUBSCRIBE, "")
+            store.checkpoints.set(RESUBSCRIBE, "")
             lines += work()
         finally:
-            store.lease_release(SUBSCRIBING, holder)
-        if not store.get_checkpoint(RESUBSCRIBE):
+            store.leases.release(SUBSCRIBING, holder)
+        if not store.checkpoints.get(RESUBSCRIBE):
             return lines
     return lines
 
@@ -353,7 +353,7 @@ def renew(services: Services) -> list[str]:
 def answer_waiting(services: Services, say: Callable[[str], None]) -> None:
     """The lifecycle events waiting answered, when one came (RESUBSCRIBE): by every run a notification asks for,
     even one whose lists another run has read already (a paused subscription sends no other notification)."""
-    if services.store.get_checkpoint(RESUBSCRIBE):
+    if services.store.checkpoints.get(RESUBSCRIBE):
         resubscribe_quietly(lambda: _one_at_a_time(services.store, lambda: answer_lifecycle(*_parts(services))),
                             say)
 

@@ -117,7 +117,7 @@ class ParticipantMessages:
         self.clock = clock
         self._queues: dict[str, dict[str, int]] = {}  # session -> its waiting list's positions, read once a run
         self._views: dict[str, tuple[dict[str, Any], MeetingRecord | None, str]] = {}
-        self._online = BookedOnlineIndex(store, signer.digest)
+        self._online = BookedOnlineIndex(store.ledger, signer.digest)
 
     # --- what the booker typed --------------------------------------------------------------
     def booked_online(self, item: MirrorItem) -> bool:
@@ -137,26 +137,26 @@ class ParticipantMessages:
         """Queue what is due. A message that cannot be prepared fails alone: noted on its item, the rest go on."""
         report = MessageReport()
         PreReading(self, self._queue, self.config.prereading_hours).run(report)  # first: see its docstring
-        for entry, due in pending(self.store, MessageDue):
+        for entry, due in pending(self.store.ledger, MessageDue):
             with self._isolated(mail_keys.for_handoff(entry.key), due.message,
                                 {"registration": due.registration, "session": due.session}, report):
                 try:
                     with self.store.batch():  # its records and its email: one transaction
                         self._handoff(entry, due, report)
                 except Exception:
-                    handoffs.settle(self.store, entry, "failed", outcome="could not be prepared")
+                    handoffs.settle(self.store.ledger, entry, "failed", outcome="could not be prepared")
                     raise
-        for entry, change in pending(self.store, SessionChanged):
+        for entry, change in pending(self.store.ledger, SessionChanged):
             self._changed(entry, change, report)
         notices = TeamNotices(self)
-        for entry, asked in pending(self.store, BookingsAsked):
+        for entry, asked in pending(self.store.ledger, BookingsAsked):
             notices.bookings_link(asked, report)
-            handoffs.settle(self.store, entry)
+            handoffs.settle(self.store.ledger, entry)
         notices.contact_digest(report)
         Outcomes(self, self._queue).run(report)
         now = datetime.fromtimestamp(self.clock(), UTC)
-        for item in self.store.mirror_items("Sessions"):
-            record = MeetingRecord.of(self.store, item.item_id)
+        for item in self.store.mirror.items("Sessions"):
+            record = MeetingRecord.of(self.store.ledger, item.item_id)
             if record is None or record.deleted or parse_session(item.item_id, item.fields).status != "Open":
                 continue
             if record.start - timedelta(hours=self.config.reminder_hours) <= now < record.start:
@@ -177,7 +177,8 @@ class ParticipantMessages:
             report.failed += 1
             log.warning("A %s could not be prepared (%s); noted on its item, the rest go on", kind.replace("_", " "),
                         type(error).__name__)
-            handoffs.record(self.store, MailFailed(key, kind, f"could not be prepared ({type(error).__name__})", about))
+            handoffs.record(self.store.ledger,
+                            MailFailed(key, kind, f"could not be prepared ({type(error).__name__})", about))
 
     # --- what we know of a session and a person -----------------------------------------
     def session_view(self, session_id: str) -> tuple[dict[str, Any], MeetingRecord | None, str]:
@@ -189,8 +190,8 @@ class ParticipantMessages:
         return dict(view), record, status
 
     def _session_view(self, session_id: str) -> tuple[dict[str, Any], MeetingRecord | None, str]:
-        record = MeetingRecord.of(self.store, session_id)
-        item = self.store.mirror_get("Sessions", session_id)
+        record = MeetingRecord.of(self.store.ledger, session_id)
+        item = self.store.mirror.get("Sessions", session_id)
         parsed = parse_session(session_id, item.fields) if item else None
         view = {"title": record.title if record else (parsed.title if parsed else "the session"),
                 "start": record.start if record else (parsed.start if parsed else None),
@@ -202,7 +203,7 @@ class ParticipantMessages:
     def _for(self, item: MirrorItem, view: dict[str, Any]) -> dict[str, Any]:
         """A session's details as one person is told them: at a drop-in, their own appointment's time and how
         the conversation happens (a Teams link only for a Teams appointment)."""
-        session = self.store.mirror_get("Sessions", item.group or "")
+        session = self.store.mirror.get("Sessions", item.group or "")
         parsed = parse_session(session.item_id, session.fields) if session else None
         slot = as_datetime(item.fields.get("Slot"))
         if parsed is None or not parsed.drop_in or slot is None:
@@ -213,12 +214,12 @@ class ParticipantMessages:
                        "appointment": APPOINTMENT_WORDS.get(method, "")}
 
     def _told(self, registration_id: str) -> Told | None:
-        return Told.of(self.store, registration_id)
+        return Told.of(self.store.ledger, registration_id)
 
     def _remember(self, registration_id: str, version: int, *, calendar: bool) -> None:
         """What this person last heard: the session version, when, and whether they ever had a calendar file."""
         before = self._told(registration_id)
-        handoffs.put(self.store, Told(registration_id, version, self.clock(),
+        handoffs.put(self.store.ledger, Told(registration_id, version, self.clock(),
                                       calendar or bool(before and before.calendar)))
 
     def _cancel_link(self, registration_id: str, address: str, end: datetime | None) -> str:
@@ -250,24 +251,24 @@ class ParticipantMessages:
     # --- the registration sync's hand-offs ------------------------------------------------
     def _handoff(self, entry: LedgerEntry, due: MessageDue, report: MessageReport) -> None:
         kind, registration_id, session_id = due.message, due.registration, due.session
-        item = self.store.mirror_get("Registrations", registration_id)
+        item = self.store.mirror.get("Registrations", registration_id)
         status = item.fields.get("Status") if item else None
         address = normalise_email(item.fields.get("Email")) if item else None
         if item is not None and status == EXPECTED.get(kind) and contact_preference(item.fields) in ASSISTED:
             # booked by an officer for someone who prefers the phone or post: no email; the team is told
-            handoffs.record(self.store, ContactDue(registration_id, kind, session_id))
-            handoffs.settle(self.store, entry, outcome="to be told by phone or post")
+            handoffs.record(self.store.ledger, ContactDue(registration_id, kind, session_id))
+            handoffs.settle(self.store.ledger, entry, outcome="to be told by phone or post")
             report.add("contact")
             return
         if item is None or address is None or status != EXPECTED.get(kind):
             # gone, or its status moved on before we wrote (the newer hand-off says what happened)
-            handoffs.settle(self.store, entry, outcome="not sent: status moved on")
+            handoffs.settle(self.store.ledger, entry, outcome="not sent: status moved on")
             return
         name, online = self.name_for(item), self.booked_online(item)
         view, record, session_status = self.session_view(session_id)
         view = self._for(item, view)
         if view["start"] is None or view["end"] is None:
-            handoffs.settle(self.store, entry, outcome="not sent: session has no time")
+            handoffs.settle(self.store.ledger, entry, outcome="not sent: session has no time")
             return
         key = mail_keys.for_handoff(entry.key)
         about = {"registration": registration_id, "session": session_id}
@@ -292,14 +293,14 @@ class ParticipantMessages:
             template = "session_cancelled" if session_status in ("Cancelled", "Deleted") else "cancelled_by_you"
             calendar = (self._calendar(session_id, view, version, address, name, cancel=True),) if had_calendar else ()
             self._queue(key, template, address, name, view, report, calendar, about=about, had_calendar=had_calendar)
-        handoffs.settle(self.store, entry, outcome="queued")
+        handoffs.settle(self.store.ledger, entry, outcome="queued")
 
     def position(self, item: MirrorItem) -> int:
         """Their place in the session's queue, as this run found it: each session's queue is read once a run, so
         queueing notices for a whole waiting list is linear."""
         session = item.group or ""
         if session not in self._queues:
-            self._queues[session] = queue_positions(self.store.mirror_items("Registrations", group=item.group))
+            self._queues[session] = queue_positions(self.store.mirror.items("Registrations", group=item.group))
         queue = self._queues[session]
         return queue.get(item.item_id, len(queue) or 1)
 
@@ -308,10 +309,10 @@ class ParticipantMessages:
         session_id, version, previous = change.session, change.version, change.previous
         view, _, _ = self.session_view(session_id)
         before = {"title": previous.get("title"), "start": _when(previous.get("start"))} if previous else None
-        for item in self.store.mirror_items("Registrations", group=session_id):
+        for item in self.store.mirror.items("Registrations", group=session_id):
             status = item.fields.get("Status")
             if status in HELD and contact_preference(item.fields) in ASSISTED:
-                if handoffs.record(self.store, ContactDue(item.item_id, "changed", session_id, version)):
+                if handoffs.record(self.store.ledger, ContactDue(item.item_id, "changed", session_id, version)):
                     report.add("contact")
                 continue
             told = self._told(item.item_id)
@@ -327,19 +328,19 @@ class ParticipantMessages:
                 self._queue(key, "changed", address, name, view, report, calendar, about=about, previous=before,
                             confirmed=confirmed, cancel_link=self._cancel_link(item.item_id, address, view["end"]))
                 self._remember(item.item_id, version, calendar=confirmed)
-        handoffs.settle(self.store, entry)
+        handoffs.settle(self.store.ledger, entry)
 
     # --- by the clock ------------------------------------------------------------------
     def _reminders(self, record: MeetingRecord, report: MessageReport) -> None:
         reminder_time = record.start.timestamp() - self.config.reminder_hours * 3600
         view, _, _ = self.session_view(record.session_id)
-        for item in self.store.mirror_items("Registrations", group=record.session_id):
+        for item in self.store.mirror.items("Registrations", group=record.session_id):
             key = mail_keys.reminder(item.item_id, record.session_id, record.version)
             told = self._told(item.item_id)
             address = normalise_email(item.fields.get("Email"))
             if (item.fields.get("Status") != "Confirmed" or told is None or told.at >= reminder_time
                     or address is None or contact_preference(item.fields) in ASSISTED
-                    or self.store.outbox_get(key) is not None):
+                    or self.store.outbox.get(key) is not None):
                 continue  # not booked, not told yet, told moments ago, or reminded already
             about = {"registration": item.item_id, "session": record.session_id}
             with self._isolated(key, "reminder", about, report):
@@ -366,7 +367,7 @@ class ParticipantMessages:
         key = self.outbox.unused_key(mail_keys.brief(record.session_id, record.version)) if team else None
         if key is None:
             return
-        registrations = self.store.mirror_items("Registrations", group=record.session_id)
+        registrations = self.store.mirror.items("Registrations", group=record.session_id)
         confirmed = [r for r in registrations if r.fields.get("Status") == "Confirmed"]
         needs = sorted({n for n in (as_text(r.fields.get("AccessNeeds"), 500) for r in confirmed) if n})
         assisted = [{"name": as_text(r.fields.get("Title"), 80), "how": contact_preference(r.fields),

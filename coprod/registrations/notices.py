@@ -57,7 +57,7 @@ class TeamNotices:
     def contact_digest(self, report: Counts) -> None:
         """Once a day, the team's list of people booked by phone or post and what to tell each (to the admin
         address). What is listed is settled: tomorrow's list has only what came since."""
-        due = pending(self.messages.store, ContactDue)
+        due = pending(self.messages.store.ledger, ContactDue)
         if not due or not self.messages.config.admin_email:
             return
         day = datetime.fromtimestamp(self.messages.clock(), UK).date().isoformat()
@@ -66,10 +66,10 @@ class TeamNotices:
             return  # today's went: the rest wait for tomorrow's
         people = []
         for entry, contact in due:
-            item = self.messages.store.mirror_get("Registrations", contact.registration)
+            item = self.messages.store.mirror.get("Registrations", contact.registration)
             view, _, _ = self.messages.session_view(contact.session)
             if item is None:
-                handoffs.settle(self.messages.store, entry, outcome="gone")
+                handoffs.settle(self.messages.store.ledger, entry, outcome="gone")
                 continue
             how = contact_preference(item.fields)
             people.append({"name": as_text(item.fields.get("Title"), 80), "how": how,
@@ -86,13 +86,13 @@ class TeamNotices:
             if self.messages.outbox.enqueue(mail, "contact-digest"):
                 report.add("contact-digest")
         for entry, _ in due:
-            handoffs.settle(self.messages.store, entry, outcome=f"in the digest of {day}")
+            handoffs.settle(self.messages.store.ledger, entry, outcome=f"in the digest of {day}")
 
     def bookings_link(self, asked: BookingsAsked, report: Counts) -> None:
         """The link to someone's bookings, asked for on the bookings page: once a day at most, and only to an
         address that has booked (the page answered the same either way)."""
         booked = any(normalise_email(reg.fields.get("Email")) == asked.address
-                     for reg in self.messages.store.mirror_items("Registrations"))
+                     for reg in self.messages.store.mirror.items("Registrations"))
         if not booked:
             return
         digest = self.messages.signer.digest(asked.address)

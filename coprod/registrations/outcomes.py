@@ -32,8 +32,8 @@ class Outcomes:
 
     def run(self, report: Counts) -> None:
         store, now = self.messages.store, datetime.fromtimestamp(self.messages.clock(), UTC)
-        sessions = store.mirror_items("Sessions")
-        shared = {e.key for e in store.ledger_list(kind="outcomes-shared")}  # one query a run, not one a session
+        sessions = store.mirror.items("Sessions")
+        shared = {e.key for e in store.ledger.list(kind="outcomes-shared")}  # one query a run, not one a session
         for item in sessions:
             session, outcomes = parse_session(item.item_id, item.fields), as_lines(item.fields.get("Outcomes"))
             if (not outcomes or not as_bool(item.fields.get("ShareOutcomes")) or session.end is None
@@ -47,7 +47,7 @@ class Outcomes:
                              if s.status == "Open" and s.start is not None and s.start > now][:NEXT]
             view, _, _ = self.messages.session_view(item.item_id)
             sent = 0
-            for reg in store.mirror_items("Registrations", group=item.item_id):
+            for reg in store.mirror.items("Registrations", group=item.item_id):
                 address = normalise_email(reg.fields.get("Email"))
                 if reg.fields.get("Status") != "Confirmed" or address is None or \
                         contact_preference(reg.fields) != "Email":
@@ -57,7 +57,7 @@ class Outcomes:
                            about={"registration": reg.item_id, "session": item.item_id},
                            came=reg.fields.get("Attended") or "", outcomes=outcomes, next_sessions=next_sessions)
                 sent += 1
-            store.ledger_put(records.outcomes(item.item_id), "outcomes-shared", "done",
+            store.ledger.put(records.outcomes(item.item_id), "outcomes-shared", "done",
                              {"at": now.timestamp(), "people": sent})
 
     def _link(self, session_id: str) -> str:

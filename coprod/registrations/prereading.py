@@ -33,8 +33,8 @@ class PreReading:
 
     def run(self, report: Counts) -> None:
         store, now = self.messages.store, self.messages.clock()
-        versions = {e.key: e for e in store.ledger_list(kind="pre-reading-seen")}  # one query a run, not one a session
-        for item in store.mirror_items("Sessions"):
+        versions = {e.key: e for e in store.ledger.list(kind="pre-reading-seen")}  # one query a run, not one a session
+        for item in store.mirror.items("Sessions"):
             session = parse_session(item.item_id, item.fields)
             key = records.pre_reading(item.item_id)
             seen = versions.get(key)
@@ -44,23 +44,24 @@ class PreReading:
             version = int(seen.payload.get("version", 0) if seen else 0) + 1
             early = session.start is not None and session.start.timestamp() - now > self.hours * 3600
             if digest and early and session.status == "Open":
-                handoffs.record(store, PreReadingDue(item.item_id, version, now))  # before the version: no gap
-            store.ledger_put(key, "pre-reading-seen", "done", {"digest": digest, "version": version, "at": now})
-        for entry, due in pending(store, PreReadingDue):
+                handoffs.record(store.ledger, PreReadingDue(item.item_id, version, now))  # before the version: no gap
+            store.ledger.put(key, "pre-reading-seen", "done", {"digest": digest, "version": version, "at": now})
+        for entry, due in pending(store.ledger, PreReadingDue):
             self._send(due, report)
-            handoffs.settle(store, entry)
+            handoffs.settle(store.ledger, entry)
 
     def _send(self, due: PreReadingDue, report: Counts) -> None:
         view, _, status = self.messages.session_view(due.session)
         if status != "Open" or not view.get("pre_reading"):
             return
-        for item in self.messages.store.mirror_items("Registrations", group=due.session):
+        for item in self.messages.store.mirror.items("Registrations", group=due.session):
             if item.fields.get("Status") == "Confirmed" and contact_preference(item.fields) in ASSISTED:
                 # booked by phone or post: the team's daily list says to pass it on
-                handoffs.record(self.messages.store, ContactDue(item.item_id, "pre_reading", due.session, due.version))
+                handoffs.record(self.messages.store.ledger,
+                                ContactDue(item.item_id, "pre_reading", due.session, due.version))
                 continue
             address = normalise_email(item.fields.get("Email"))
-            told = Told.of(self.messages.store, item.item_id)
+            told = Told.of(self.messages.store.ledger, item.item_id)
             if (item.fields.get("Status") != "Confirmed" or address is None or told is None or told.at >= due.at
                     or contact_preference(item.fields) != "Email"):
                 continue

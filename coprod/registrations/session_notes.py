@@ -14,12 +14,12 @@ from coprod.handoffs import MailFailed, MeetingRecord
 from coprod.lists.notes import Notes
 from coprod.lists.records import Session, parse_registration, parse_session
 from coprod.registrations.rules import allocate
-from coprod.store import Ledger, StateStore
+from coprod.store import LedgerPart, StateStore
 
 __all__ = ["briefs_failed", "session_note", "session_note_now"]
 
 
-def session_note(ledger: Ledger, session_id: str, session: Session, admin_note: str | None,
+def session_note(ledger: LedgerPart, session_id: str, session: Session, admin_note: str | None,
                  brief_failed: bool) -> str | None:
     """The note: the session's own problems, the places' (`admin_note`), why its meeting could not be made (while it
     is Open), and a facilitators' brief that could not be sent. None: nothing to say."""
@@ -32,7 +32,7 @@ def session_note(ledger: Ledger, session_id: str, session: Session, admin_note: 
     return " ".join(notes) if notes else None
 
 
-def briefs_failed(ledger: Ledger) -> set[str]:
+def briefs_failed(ledger: LedgerPart) -> set[str]:
     """The sessions an email about the session itself (a facilitators' brief) failed for: one read of the ledger."""
     sessions = set()
     for _, failure in MailFailed.every(ledger):
@@ -46,12 +46,12 @@ def session_note_now(store: StateStore, session_id: str, now: datetime, failed_b
     """The note the registration sync would write for the session now, from the store alone (the mirrored
     session and its registrations, the ledger); `failed_briefs` from `briefs_failed`. None: nothing to say (or
     the session is not mirrored)."""
-    mirrored = store.mirror_get("Sessions", session_id)
+    mirrored = store.mirror.get("Sessions", session_id)
     if mirrored is None:
         return None
     session = parse_session(session_id, mirrored.fields)
     regs = [parse_registration(i.item_id, i.created, i.fields)
-            for i in store.mirror_items("Registrations", group=session_id)]
+            for i in store.mirror.items("Registrations", group=session_id)]
     _, admin_note = allocate(session, regs, now)
     brief_failed = session_id in failed_briefs and (session.end is None or session.end >= now)
-    return session_note(store, session_id, session, admin_note, brief_failed)
+    return session_note(store.ledger, session_id, session, admin_note, brief_failed)

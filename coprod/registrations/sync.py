@@ -112,7 +112,7 @@ class RegistrationSync:
         self._doubtful: dict[str, set[str]] = {}  # registration -> addresses an email may or may not have reached
         self._session_problems: dict[str, set[str]] = {}  # session -> kinds of message that failed for it
         self._undeliverable: dict[str, set[str]] = {}  # registration -> addresses that cannot take email
-        self._online = BookedOnlineIndex(store, signer.digest) if signer is not None else None
+        self._online = BookedOnlineIndex(store.ledger, signer.digest) if signer is not None else None
 
     # --- reading ---------------------------------------------------------------
     def _apply_sessions(self, delta: DeltaResult, report: SyncReport) -> tuple[set[str], set[str]]:
@@ -150,12 +150,12 @@ class RegistrationSync:
         ticked Cancel: their place is freed, the next person waiting gets it, and they are told.
         """
         sessions: set[str] = set()
-        for entry, request in pending(self.store, CancelRequest):
+        for entry, request in pending(self.store.ledger, CancelRequest):
             item = self.registrations.get(request.registration)
             address = normalise_email(item.fields.get("Email")) if item else None
             if (item is None or address is None or self.signer is None
                     or self.signer.digest(address) != request.address):
-                settle(self.store, entry, outcome="no such booking")
+                settle(self.store.ledger, entry, outcome="no such booking")
                 continue
             self._cancelling.add(item.item_id)
             self._cancel_entries.append(entry)
@@ -169,7 +169,7 @@ class RegistrationSync:
         self._undelivered, self._doubtful, self._session_problems = {}, {}, {}
         self._undeliverable, self._bounced = {}, {}
         touched: set[str] = set()
-        for entry, failure in MailFailed.every(self.store):
+        for entry, failure in MailFailed.every(self.store.ledger):
             registration, session = failure.about.get("registration"), failure.about.get("session")
             if registration:
                 target = self._doubtful if failure.uncertain else self._bounced if failure.bounced else \
@@ -183,7 +183,7 @@ class RegistrationSync:
             if entry.status == "due":
                 if session:
                     touched.add(session)
-                settle(self.store, entry)
+                settle(self.store.ledger, entry)
         return touched
 
     def _released(self, item: MirrorItem) -> bool:
@@ -211,7 +211,7 @@ class RegistrationSync:
 
     # --- hand-offs ---------------------------------------------------------------
     def _message_due(self, kind: str, item: MirrorItem, report: SyncReport, again: str = "") -> None:
-        if record(self.store, MessageDue(kind, item.item_id, item.group or "", again)):
+        if record(self.store.ledger, MessageDue(kind, item.item_id, item.group or "", again)):
             report.messages_due[kind] = report.messages_due.get(kind, 0) + 1
 
     def _address_changed(self, old: MirrorItem, new: MirrorItem, report: SyncReport) -> None:
@@ -241,7 +241,7 @@ class RegistrationSync:
             due.append((SubscriberDue(reg.email, reg.name, "registration", registration=item.item_id), "subscriber"))
 
     def _record(self, due: list[tuple[Any, str]], report: SyncReport) -> None:
-        added = record_many(self.store, [handoff for handoff, _ in due])
+        added = record_many(self.store.ledger, [handoff for handoff, _ in due])
         for handoff, what in due:
             if handoff.key not in added:
                 continue
@@ -285,7 +285,7 @@ class RegistrationSync:
                     reg_updates.append(FieldUpdate(item.item_id, changes, item.etag))
                     self._decided[item.item_id] = item
             if mirrored is not None and session is not None:  # (composed as the meeting sync composes it)
-                wanted = session_note(self.store, session_id, session, admin_note, session_id in
+                wanted = session_note(self.store.ledger, session_id, session, admin_note, session_id in
                                       self._session_problems and (session.end is None or session.end >= now))
                 if (mirrored.fields.get("SyncNote") or None) != wanted:
                     session_updates.append(FieldUpdate(session_id, {"SyncNote": wanted or ""}, mirrored.etag))
@@ -317,7 +317,7 @@ class RegistrationSync:
         touched, deleted_sessions = self._apply_sessions(sessions, report)
         touched |= self._apply_registrations(registrations, report)
         registrations.changed.clear()  # (our own writes' echo, all apply() left): decided from the mirror now
-        touched |= set(sessions_to_decide(self.store))
+        touched |= set(sessions_to_decide(self.store.checkpoints))
         if sessions.full or registrations.full:
             touched |= self.registrations.groups()
             touched |= {i.item_id for i in self.sessions.items()}
@@ -342,11 +342,11 @@ class RegistrationSync:
         else:
             retry_later |= touched
         retry_later.discard("")
-        set_sessions_to_decide(self.store, retry_later)
+        set_sessions_to_decide(self.store.checkpoints, retry_later)
         self.sessions.flush()  # acted on: now stored, and then the links that led to them
         self.registrations.flush()
         for entry in self._cancel_entries:
-            settle(self.store, entry)
+            settle(self.store.ledger, entry)
         save_link(self.store, "Sessions", sessions)
         save_link(self.store, "Registrations", registrations, light=light)
         return report
@@ -368,10 +368,10 @@ class RegistrationSync:
 def session_summaries(store: StateStore) -> list[dict[str, Any]]:
     """Per session: title, start, places, and how many are confirmed, waiting, or need attention."""
     out = []
-    for item in sorted(store.mirror_items("Sessions"), key=lambda i: str(i.fields.get("StartTime", ""))):
+    for item in sorted(store.mirror.items("Sessions"), key=lambda i: str(i.fields.get("StartTime", ""))):
         session = parse_session(item.item_id, item.fields)
         counts: dict[str, int] = {}
-        for reg in store.mirror_items("Registrations", group=item.item_id):
+        for reg in store.mirror.items("Registrations", group=item.item_id):
             status = str(reg.fields.get("Status") or "New")
             counts[status] = counts.get(status, 0) + 1
         out.append({"id": item.item_id, "title": session.title, "status": session.status,

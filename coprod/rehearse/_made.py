@@ -37,7 +37,7 @@ class Made:
 
     def __init__(self, store: Any) -> None:
         self.store = store
-        raw = store.get_checkpoint(RECORD)
+        raw = store.checkpoints.get(RECORD)
         try:
             held = json.loads(raw) if raw else {}
         except ValueError:
@@ -75,7 +75,7 @@ class Made:
         self._save()
 
     def _save(self) -> None:
-        self.store.set_checkpoint(RECORD, json.dumps(self.held) if self else "")
+        self.store.checkpoints.set(RECORD, json.dumps(self.held) if self else "")
 
 
 def find_marked(lists: SharePointLists, made: Made) -> None:

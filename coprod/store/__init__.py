@@ -15,9 +15,8 @@
 
 Each concern is a part of the store, an object of its own with a small protocol
 (`coprod.store._base`): `store.checkpoints`, `store.mirror`, `store.ledger`,
-`store.outbox`, `store.counters`, `store.leases`. `StateStore` is all of them
-(and, for now, their methods by the flat names callers have used so far:
-`store.ledger_add` is `store.ledger.add`). `SqliteStore` (coprod/store/sqlite/)
+`store.outbox`, `store.counters`, `store.leases`. `StateStore` is all of them.
+`SqliteStore` (coprod/store/sqlite/)
 is the embedded default; `AzureTableStore` (coprod/store/azure/) is made of the
 same parts on Table Storage, in production.
 """
@@ -30,29 +29,22 @@ from typing import Any
 
 from config import SettingsError
 from coprod.store._base import (
-    Checkpoints,
     CheckpointsPart,
-    Counters,
     CountersPart,
     Lease,
-    Leases,
     LeasesPart,
-    Ledger,
     LedgerEntry,
     LedgerPart,
-    Mirror,
     MirrorItem,
     MirrorPart,
     OutboxEntry,
     OutboxPart,
-    OutboxStore,
     StateStore,
 )
 from coprod.store.sqlite import SqliteStore
 
-__all__ = ["Checkpoints", "CheckpointsPart", "Counters", "CountersPart", "Lease", "Leases", "LeasesPart", "Ledger",
-           "LedgerEntry", "LedgerPart", "Mirror", "MirrorItem", "MirrorPart", "OutboxEntry", "OutboxPart",
-           "OutboxStore", "SqliteStore", "StateStore", "open_store"]
+__all__ = ["CheckpointsPart", "CountersPart", "Lease", "LeasesPart", "LedgerEntry", "LedgerPart", "MirrorItem",
+           "MirrorPart", "OutboxEntry", "OutboxPart", "SqliteStore", "StateStore", "open_store"]
 
 
 def open_store(url: str, *, clock: Callable[[], float] = time.time, client_id: str | None = None,

@@ -33,7 +33,6 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from coprod.store._flat import FlatStore
 from coprod.store.azure._batch import transact
 from coprod.store.azure._entities import after
 from coprod.store.azure.checkpoints import TableCheckpoints
@@ -50,7 +49,7 @@ __all__ = ["AzureTableStore"]
 MIRROR_FORMAT = "mirror.format"  # a checkpoint: "packed" once the mirror is in its packed form
 
 
-class AzureTableStore(FlatStore):
+class AzureTableStore:
     """The state store on Table Storage (see the module's docstring for the entity design)."""
 
     mirror: PackedMirror

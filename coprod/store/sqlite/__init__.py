@@ -14,7 +14,6 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from coprod.store._flat import FlatStore
 from coprod.store.sqlite.checkpoints import SqliteCheckpoints
 from coprod.store.sqlite.counters import SqliteCounters
 from coprod.store.sqlite.database import Database
@@ -26,7 +25,7 @@ from coprod.store.sqlite.outbox import SqliteOutbox
 __all__ = ["SqliteStore"]
 
 
-class SqliteStore(FlatStore):
+class SqliteStore:
     """The embedded store: one SQLite file (WAL), safe to share between threads of one process."""
 
     def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time) -> None:
