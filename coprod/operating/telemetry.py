@@ -120,7 +120,7 @@ def run_span(name: str = "coprod.run") -> Iterator[Any]:
 
 def count(counter: str, n: int, **attributes: str) -> None:
     """Add `n` to one of the counters above, by its short name (`emails`, `invitations`, `registrations`): no-op
-    when telemetry is off. Which report counts what is the run's to say (coprod/run.py)."""
+    when telemetry is off. Which report counts what is each job's to say (coprod/run/jobs.py)."""
     if _state and n:
         _state[counter].add(n, attributes)
 
