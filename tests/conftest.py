@@ -46,7 +46,7 @@ GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 @pytest.fixture(scope="session")
 def azurite() -> Iterator[str]:
     """Azurite's Table service for the session: its connection string (tests use tables of their own)."""
-    from tests.azurite import azurite_tables
+    from tests.support.azurite import azurite_tables
 
     with azurite_tables() as connection:
         yield connection

@@ -1,0 +1,1 @@
+"""What the tests share beyond conftest.py's fixtures: helpers, fakes and data files."""
