@@ -2,7 +2,7 @@
 the timetable, a session, the form's errors, booked, the confirmation email (join link, calendar file), my bookings,
 cancel. Every page passes axe-core's WCAG 2.2 AA rules, also at 320 px wide. Graph is the emulator over HTTPS.
 
-Needs /usr/bin/chromium and `npm ci` (axe-core); see tests/browser.py.
+Needs /usr/bin/chromium and `npm ci` (axe-core); see tests/support/browser.py.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The public pages in a real browser (headless chromium): every page, in every state a link or a form can lead to,
 passes axe-core's WCAG 2.2 AA rules under the pages' own strict CSP, and the forms work with the keyboard alone.
 
-Needs /usr/bin/chromium and `npm ci` (axe-core); see tests/browser.py.
+Needs /usr/bin/chromium and `npm ci` (axe-core); see tests/support/browser.py.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Both stores keep the store's contract (tests/store_contract.py), part by part: SQLite, and Azure Table
+"""Both stores keep the store's contract (tests/support/store_contract.py), part by part: SQLite, and Azure Table
 Storage on Azurite."""
 
 from __future__ import annotations

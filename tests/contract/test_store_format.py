@@ -2,7 +2,7 @@
 was made of parts (at commit 2fda0b5) reads the same, and the same writes make the same rows and entities.
 
 `write_everything` makes every kind of write the store has, with a fixed clock. What it left, as the code of
-2fda0b5 wrote it, is kept in tests/store_format_v1.json: SQLite's rows (its `iterdump`, schema included) and
+2fda0b5 wrote it, is kept in tests/support/store_format_v1.json: SQLite's rows (its `iterdump`, schema included) and
 Table Storage's entities; and what that code read back from them (`read_everything`: the same from both). A
 change to how the store is written down (a table, a key, a column, an entity's properties) fails here: it needs
 a migration, not just new code.

@@ -1,6 +1,6 @@
 """Each side effect once: the hand-offs' record/put/pending/settle/claim, and the SQLite store under them.
 
-What this file pins, beyond the store contract (tests/store_contract.py): a hand-off recorded twice is recorded
+What this file pins, beyond the store contract (tests/support/store_contract.py): a hand-off recorded twice is recorded
 once, with its kind, status and payload as given; `pending` gives only the kind's due entries, oldest first;
 `settle` keeps what happened beside the payload; of two runners claiming one side effect only one gets it.
 And the SQLite file itself: it is made where asked, waits only for the one lock worth waiting for, keeps

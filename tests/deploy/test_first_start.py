@@ -211,4 +211,4 @@ def test_the_lifecycle_url_is_the_same_function() -> None:
     routes = {binding.get("route"): f.get_function_name() for f in function_app.app.get_functions()
               for binding in f.get_bindings_dict()["bindings"] if binding["type"] == "httpTrigger"}
     assert {route: name for route, name in routes.items() if "notification" in str(route)} == {
-        "notifications": "notifications"}  # (tests/test_webhook_rules.py: lifecycle_url is the notification URL)
+        "notifications": "notifications"}  # (tests/unit/test_webhook_rules.py: lifecycle_url is the notification URL)

@@ -4,8 +4,8 @@ events) reach the service's endpoint from the emulator, and each is answered so 
 still acted on within seconds; forged ones change nothing; overlapping answers make one subscription, not two.
 
 The emulator's side (it pauses a challenged subscription's notifications until it is reauthorized or renewed, and
-challenges on its own near expiry) is in tests/test_lifecycle_emulator.py; the rules, fast, in
-tests/test_webhook_rules.py."""
+challenges on its own near expiry) is in tests/emulator/test_lifecycle_emulator.py; the rules, fast, in
+tests/unit/test_webhook_rules.py."""
 
 from __future__ import annotations
 

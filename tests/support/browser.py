@@ -102,7 +102,7 @@ def browser() -> Iterator[Browser]:
     """One headless chromium for all the tests of a module (about 0.5 s to start).
 
     Not one for the whole session: while Playwright's sync API is running, its asyncio loop counts as running in
-    this thread, so `asyncio.run` anywhere else (tests/test_web.py, the in-process ASGI transport) would fail with
+    this thread, so `asyncio.run` anywhere else (tests/unit/test_web.py, the in-process ASGI transport) would fail with
     "cannot be called from a running event loop". Scoped to the module, Playwright stops before the next module runs.
     """
     with chromium_browser() as chromium:

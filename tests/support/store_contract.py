@@ -4,7 +4,7 @@
 A test module binds these to an implementation by defining a `store` fixture (an empty store whose clock is
 the `clock` fixture), a `second_store` fixture (another handle on the same state, as a second process or
 instance would have) and a `mid_write` fixture (`MidWrite`), then subclassing the classes below.
-`tests/test_store.py` does it for SQLite and Table Storage.
+`tests/contract/test_store.py` does it for SQLite and Table Storage.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from coprod.store import MirrorItem, SqliteStore, StateStore
 from tests.support.store_scan import raw_text
 
 # `with mid_write(store, other):` the store's next mirror write lets `other` run at its racy moment (a fixture
-# of the module binding the contract: see tests/test_store.py)
+# of the module binding the contract: see tests/contract/test_store.py)
 MidWrite = Callable[[StateStore, Callable[[], None]], AbstractContextManager[None]]
 
 

@@ -3,7 +3,7 @@
 The reports are in Exchange Online's shape: built by the emulator's `build_ndr` (its sources in its docstring),
 and one written out by hand as an Office 365 NDR kept in sisimai/set-of-emails has it (the original's headers as
 text/rfc822-headers, its Message-ID folded onto a line of its own). End to end, through the emulator over HTTPS:
-tests/test_bounces_emulator.py.
+tests/flows/test_bounces_emulator.py.
 """
 
 from __future__ import annotations
