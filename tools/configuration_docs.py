@@ -7,8 +7,8 @@ A setting's meaning is its field's docstring in config/_settings.py; its default
 from the field itself. So a setting is described in one place: change it there, then run this.
 tests/test_configuration_docs.py fails when the committed page is not what this writes.
 
-The settings are shown in GROUPS' order. A setting no group names still appears, under "Other settings", so a new
-one is never left out; name it in a group to put it where a reader looks for it.
+The settings are shown by group, in the order config/_groups.py declares them; a group's docstring is its heading.
+A setting declared outside a group still appears, under "Other settings", so a new one is never left out.
 """
 
 from __future__ import annotations
@@ -35,47 +35,24 @@ from pydantic.fields import FieldInfo  # noqa: E402
 from pydantic_core import PydanticUndefined  # noqa: E402
 
 from config import Settings  # noqa: E402
+from config._groups import GROUPS as CONFIG_GROUPS  # noqa: E402
 
 PAGE = ROOT / "docs" / "configuration.md"
 COMMAND = "python tools/configuration_docs.py"
 
-# (title, what the group is for, its settings in the order a reader wants them)
-GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("Microsoft 365: the tenant and the app's identity",
-     "Who the service is in the tenant, and where it gets its tokens. [docs/permissions.md](permissions.md) says "
-     "what to grant.",
-     ("M365_TENANT_ID", "M365_CLIENT_ID", "M365_CLIENT_CERTIFICATE_PATH", "M365_CLIENT_SECRET",
-      "M365_USE_MANAGED_IDENTITY", "M365_AUTHORITY_HOST", "M365_GRAPH_ENDPOINT", "M365_CA_BUNDLE")),
-    ("Microsoft 365: the programme's site, mailbox, organiser and guest group",
-     "What the service works on. [docs/permissions.md](permissions.md), section 5, says how to find each id.",
-     ("M365_SITE_ID", "M365_SENDER", "M365_ORGANIZER_ID", "M365_GUEST_GROUP_ID")),
-    ("The service: its state, its links and its runs",
-     "Where the service keeps what it has done, how its links are made, and when it runs.",
-     ("COPROD_PROGRAMME_NAME", "COPROD_STATE", "COPROD_STATE_PREFIX", "COPROD_PUBLIC_URL", "COPROD_SIGNING_KEY",
-      "COPROD_SYNC_SCHEDULE", "COPROD_LEASE_SECONDS", "COPROD_RECHECK_SECONDS", "COPROD_RESYNC_HOURS")),
-    ("Graph requests",
-     "How long one request to Microsoft Graph may take, and how long it is retried.",
-     ("COPROD_GRAPH_TIMEOUT", "COPROD_GRAPH_MAX_ATTEMPTS", "COPROD_GRAPH_MAX_RETRY_SECONDS")),
-    ("Email",
-     "How email leaves, and how fast. Every email goes through the outbox, at the sending mailbox's limits.",
-     ("COPROD_MAIL_TRANSPORT", "COPROD_SEND_PER_MINUTE", "COPROD_SEND_PER_DAY", "COPROD_ACS_CONNECTION_STRING",
-      "COPROD_ACS_SENDER")),
-    ("Sessions: meetings, reminders, briefs and pre-reading",
-     "What happens around each session.",
-     ("COPROD_MEETING_LOBBY", "COPROD_REMINDER_HOURS", "COPROD_BRIEF_HOURS", "COPROD_PREREADING_HOURS")),
-    ("Guest access and the admins",
-     "Who becomes a guest of the tenant without an admin, and what the admins are sent.",
-     ("COPROD_GUEST_AUTO_APPROVE_DOMAINS", "COPROD_GUEST_BLOCKED_DOMAINS", "COPROD_ADMIN_EMAIL",
-      "COPROD_MAX_INVITES_PER_RUN", "COPROD_GUEST_REVIEW_DAYS")),
-    ("The public forms' limits",
-     "How much the public booking and subscribe forms take, so that nobody can flood the lists or the mailbox.",
-     ("COPROD_BOOK_PER_CLIENT", "COPROD_BOOK_PER_HOUR", "COPROD_BOOK_PER_ADDRESS", "COPROD_SUBSCRIBE_PER_CLIENT",
-      "COPROD_SUBSCRIBE_PER_HOUR")),
-    ("Privacy and data protection",
-     "What the privacy notice says, and how long people's details are kept. "
-     "[docs/data-protection.md](data-protection.md) has the rest.",
-     ("COPROD_PRIVACY_CONTROLLER", "COPROD_PRIVACY_CONTACT", "COPROD_RETENTION_DAYS")),
-)
+def _groups() -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    """(title, what the group is for, its variables in their order), from the groups in config/_groups.py: a
+    group's docstring is its title (first line) and what it is for (the rest)."""
+    found = []
+    for group in CONFIG_GROUPS:
+        title, _, about = inspect.cleandoc(group.__doc__ or "").partition("\n")
+        variables = tuple(str(field.validation_alias) for name, field in group.model_fields.items()
+                          if name in vars(group).get("__annotations__", {}))
+        found.append((title.rstrip("."), " ".join(about.split()), variables))
+    return tuple(found)
+
+
+GROUPS = _groups()
 UNITS = ("seconds", "minutes", "hours", "days")  # a number's unit, when the field's name ends with one
 OTHER = ("Other settings", "Settings not yet placed in a group above.")
 

@@ -123,7 +123,7 @@ def test_every_problem_is_listed_at_once() -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings(env)
     named = [variable for variable, _ in caught.value.problems]
-    assert named == ["M365_CLIENT_ID", "M365_CLIENT_SECRET", "M365_SITE_ID", "M365_ORGANIZER_ID", "M365_SENDER",
+    assert named == ["M365_CLIENT_ID", "M365_CLIENT_SECRET", "M365_SITE_ID", "M365_SENDER", "M365_ORGANIZER_ID",
                      "M365_GUEST_GROUP_ID", "COPROD_SIGNING_KEY", "COPROD_MAX_INVITES_PER_RUN"]
     assert str(caught.value).count("\n") == len(named) - 1 and "lots" not in str(caught.value)
 
