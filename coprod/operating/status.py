@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from coprod.handoffs import BLOCKED, AddressBounces, GuestRequestDue, MessageDue, SubscriberDue
-from coprod.lease import LEASE, last_run
 from coprod.lists.mirror import WRITE_REFUSED
 from coprod.lists.resync import last_check
+from coprod.running.lease import LEASE, last_run
 from coprod.store import StateStore
 from coprod.words import count
 

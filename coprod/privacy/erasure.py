@@ -41,13 +41,13 @@ from typing import Any
 
 from config import REGISTRATIONS
 from coprod.handoffs import Invitation, decide_again, mail_keys, readable, records
-from coprod.lease import RunLease
 from coprod.lists.fields import as_text
 from coprod.lists.mirror import mirror_item, read_changes
 from coprod.lists.notes import Notes
 from coprod.lists.records import NO_SESSION, group_of
 from coprod.permissions import explain
 from coprod.privacy.dataprotection import Person
+from coprod.running.lease import RunLease
 from coprod.runtime import Services
 from coprod.store import MirrorItem, OutboxEntry
 from coprod.templates import UK

@@ -37,10 +37,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from coprod.lease import holder_name
 from coprod.links import Signer
 from coprod.lists import resync
 from coprod.realtime.webhook_queues import AzureQueue, LocalQueue
+from coprod.running.lease import holder_name
 from coprod.store import StateStore
 from graph_client import GraphError, SharePointLists, Subscription, Subscriptions
 

@@ -14,11 +14,11 @@ Nobody can mistake or meet what it makes:
 - the one email goes to COPROD_ADMIN_EMAIL and nobody else;
 - the subscription is the service's own kind, to its own endpoint, for two hours, and is removed at once.
 
-It holds the run lease (coprod.lease) throughout, as `rehearse:<machine>:<process>`, so no run works meanwhile: the
-timer's and a notified run find it held, say so and do nothing, and no run ever reads the rehearsal's items. The
-run after it reads them as items made and deleted before it looked, which asks nothing of it. (Rather than teach
-every reconciler to ignore rehearsal items: the lease is one rule, already obeyed by all of them.) If a run is
-working when it starts, it waits for the lease up to `lease_wait` seconds.
+It holds the run lease (coprod.running.lease) throughout, as `rehearse:<machine>:<process>`, so no run works
+meanwhile: the timer's and a notified run find it held, say so and do nothing, and no run ever reads the rehearsal's
+items. The run after it reads them as items made and deleted before it looked, which asks nothing of it. (Rather
+than teach every reconciler to ignore rehearsal items: the lease is one rule, already obeyed by all of them.) If a
+run is working when it starts, it waits for the lease up to `lease_wait` seconds.
 
 Everything it makes is recorded before or as it is made (coprod.rehearse._made), and removed in a `finally`: after
 a failed step, an unexpected error or Ctrl+C. A rehearsal killed outright, or interrupted again while it removed,
@@ -32,10 +32,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from config import Settings
-from coprod.lease import RunLease, holder_name
 from coprod.rehearse import _lists, _notify, _teams
 from coprod.rehearse._made import MARK, Made, find_marked, remove
 from coprod.rehearse._report import FAIL, OK, SKIP, Rehearsal, Scene, brief
+from coprod.running.lease import RunLease, holder_name
 from coprod.runtime import Services
 from graph_client import GraphError
 

@@ -11,27 +11,26 @@ message, which may quote personal data), and it picks up again next run from
 its saved delta link; each job's numbers go to telemetry.
 
 `run_held` is what the CLI and the timer call: `run_once` under the lease
-(coprod/lease.py), so overlapping runs do not both work, and a record of
+(coprod/running/lease.py), so overlapping runs do not both work, and a record of
 the run for `status`.
 """
 
 from __future__ import annotations
 
 import logging
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-from coprod.lease import RunLease, record_run, run_outcome
 from coprod.lists import resync
 from coprod.lists.mirror import WRITE_REFUSED
 from coprod.operating import telemetry
 from coprod.permissions import explain
 from coprod.run.jobs import RunContext, count, jobs
+from coprod.running import describe
+from coprod.running.lease import RunLease, record_run, run_outcome
 from coprod.runtime import Services
 from coprod.words import count as counted
-from graph_client import DeltaResult, GraphError, NotFoundError
+from graph_client import DeltaResult, NotFoundError
 
 __all__ = ["DRAIN_SECONDS", "LISTS", "RunResult", "describe", "run_held", "run_once"]
 
@@ -39,16 +38,6 @@ log = logging.getLogger("coprod.run")
 LISTS = ("Sessions", "Registrations", "GuestRequests", "Subscribers", "Updates")
 DRAIN_SECONDS = 240.0  # a timer run (every 5 minutes) sends for at most 4; the outbox keeps the rest
 TAKEN_OVER = "another run took over the lease (this one stalled past it)"
-
-
-def describe(error: BaseException) -> str:
-    """An error in words safe for a log: Graph's errors as they are (addresses masked), anything else by its type
-    and the line that raised it (an exception's message may quote the value that broke it)."""
-    if isinstance(error, GraphError):
-        return str(error)
-    frames = traceback.extract_tb(error.__traceback__)
-    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
-    return f"{type(error).__name__}{where}"
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,7 @@ def test_no_module_of_the_deployed_packages_is_over_400_lines() -> None:
 # root, the local server, and the two commands that exercise the service's own calls against the tenant) may import
 # any of them.
 JOBS = ("registrations", "guests", "meetings", "mailing", "mail", "pages", "privacy", "realtime", "operating")
-SHARED = ("lists", "handoffs", "store", "templates", "words", "links", "permissions", "lease")
+SHARED = ("lists", "handoffs", "store", "templates", "words", "links", "permissions", "running")
 ENTRIES = ("__init__", "__main__", "cli", "run", "runtime", "serve", "check", "rehearse")
 # The one job that still uses another's behaviour, not just its records: the meeting sync writes a session's Sync
 # note in the same run, composed as the registration sync composes it (registrations/session_notes.py), and that
@@ -196,7 +196,7 @@ def test_mutation_testing_names_files_that_exist_and_each_safety_module() -> Non
     listed = config["only_mutate"] + config["pytest_add_cli_args_test_selection"]
     assert [path for path in listed if not (ROOT / path).is_file()] == []
     assert {"coprod/registrations/rules.py", "coprod/lists/records.py", "coprod/lists/fields.py",
-            "coprod/mail/outbox.py", "coprod/links.py", "graph_client/_retry.py", "coprod/lease.py",
+            "coprod/mail/outbox.py", "coprod/links.py", "graph_client/_retry.py", "coprod/running/lease.py",
             "coprod/privacy/erasure.py", "coprod/privacy/dataprotection.py", "coprod/guests/rules.py",
             "coprod/realtime/webhooks.py", "coprod/pages/limits.py", "coprod/handoffs/_base.py",
             "coprod/handoffs/__init__.py", "coprod/mail/bounces.py"

@@ -20,7 +20,7 @@ from starlette.routing import Route
 import coprod.rehearse
 from config import load_settings
 from coprod.cli import main
-from coprod.lease import LEASE
+from coprod.running.lease import LEASE
 from coprod.links import Signer
 from coprod.realtime.webhooks import receive
 from coprod.rehearse import MARK, rehearse
@@ -300,7 +300,7 @@ def test_no_run_works_and_no_page_shows_the_session_while_it_rehearses(
 
 
 def test_a_run_under_way_is_waited_for_then_not_rehearsed(tenant: Tenant) -> None:
-    from coprod.lease import RunLease
+    from coprod.running.lease import RunLease
 
     with tenant.services() as services, RunLease(services.store, holder="a-run") as other:
         assert other.held

@@ -16,7 +16,7 @@ import pytest
 
 from config import load_settings
 from coprod.handoffs import AddressBounces
-from coprod.lease import record_run
+from coprod.running.lease import record_run
 from coprod.lists.notes import Notes
 from coprod.lists.provision import provision
 from coprod.mail.bounces import BounceRun, Bounces

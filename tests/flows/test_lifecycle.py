@@ -297,7 +297,7 @@ def test_the_function_apps_consumer_answers_a_lifecycle_event_even_when_a_later_
     challenged subscription sends nothing more, so its reauthorization cannot wait for another notification."""
     import azure.functions as func
 
-    from coprod.lease import last_run, record_run
+    from coprod.running.lease import last_run, record_run
     from functions.notifications import on_notification
 
     for key, value in endpoint.env.items():

@@ -19,7 +19,7 @@ import pytest
 
 from config import load_settings
 from coprod.cli import main
-from coprod.lease import LEASE
+from coprod.running.lease import LEASE
 from coprod.lists import resync
 from coprod.lists.mirror import ListMirror, relink, save_link
 from coprod.run import RunResult, run_held

@@ -1,4 +1,4 @@
-"""One runner at a time (coprod/lease.py), as the people running it would notice it.
+"""One runner at a time (coprod/running/lease.py), as the people running it would notice it.
 
 A run takes the lease `sync` for COPROD_LEASE_SECONDS and a thread renews it every third of that while the run
 works. These tests use leases of about a second, so that a run can outlast its lease several times over in a
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from coprod.lease import LAST_RUN, LEASE, RunLease, holder_name, last_run, record_run, run_outcome
+from coprod.running.lease import LAST_RUN, LEASE, RunLease, holder_name, last_run, record_run, run_outcome
 from coprod.store import Lease
 from coprod.store.sqlite import SqliteStore
 
@@ -222,9 +222,9 @@ def test_leaving_does_not_wait_for_ever_on_a_renewal_the_store_never_answers(
         store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> None:
     """A renewal stuck in the store (a connection that hangs) does not hang the run at its end: leaving waits
     STOP_WAIT for it, then goes on."""
-    import coprod.lease
+    import coprod.running.lease
 
-    monkeypatch.setattr(coprod.lease, "STOP_WAIT", 0.2)
+    monkeypatch.setattr(coprod.running.lease, "STOP_WAIT", 0.2)
     stuck, answered = threading.Event(), threading.Event()
 
     class Hanging(Counting):

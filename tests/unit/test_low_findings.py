@@ -316,7 +316,7 @@ def test_a_run_that_lost_its_lease_starts_no_further_step(env: dict[str, str], c
     """Issue 24, LOW: a run that lost its lease still ran the mailing-list step. Now a run whose lease another
     run has taken starts no further step: not the mailing list, nor its settling after the emails, each saying so
     in its line."""
-    from coprod.lease import LEASE, RunLease
+    from coprod.running.lease import LEASE, RunLease
     from coprod.lists.provision import provision
     from coprod.mailing.subscribers import MailingList
     from coprod.registrations.messages import ParticipantMessages

@@ -25,7 +25,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 
 from config import Settings, load_settings
-from coprod.lease import LEASE
+from coprod.running.lease import LEASE
 from coprod.links import Signer
 from coprod.lists.provision import provision
 from coprod.realtime import webhook_queues, webhooks
