@@ -52,7 +52,8 @@ def cmd_provision(args: argparse.Namespace) -> int:
 def cmd_sync(args: argparse.Namespace) -> int:
     """One run (`--once`), or a run every `--interval` seconds: a run that fails says why in one line, and the
     loop goes on to the next (Graph down for a while, a bug met by one run)."""
-    from coprod.run import describe, run_held
+    from coprod.run import run_held
+    from coprod.running import describe
     from coprod.runtime import Services
 
     settings = load_settings()
@@ -270,7 +271,7 @@ def _notified_run(settings: Any) -> bool:
 def _subscribe_when_up(server: Any, settings: Any) -> None:
     """Once the server answers, subscribe to the lists (Graph checks our endpoint first): one line either way."""
     from coprod.realtime.webhooks import renew
-    from coprod.run import describe
+    from coprod.running import describe
     from coprod.runtime import Services
 
     while not server.started:
@@ -372,7 +373,7 @@ def _handle(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as error:  # one line (no value that broke it: it may be personal data); -v for the traceback
-        from coprod.run import describe
+        from coprod.running import describe
 
         if args.verbose:
             logging.getLogger("coprod").exception("coprod stopped")

@@ -56,7 +56,7 @@ def provision(req: func.HttpRequest) -> func.HttpResponse:
     if isinstance(settings, func.HttpResponse):
         return settings
     from coprod.realtime.webhooks import renew
-    from coprod.run import describe
+    from coprod.running import describe
 
     with run_span("coprod.provision"), Services.open(settings) as services:
         report = make_lists(services.lists)

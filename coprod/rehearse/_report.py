@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from coprod.permissions import explain
+from coprod.running import describe
 from graph_client import GraphError, GraphResponseError, NotFoundError
 
 if TYPE_CHECKING:
@@ -89,8 +90,6 @@ class Rehearsal:
         except GraphError as error:
             return self.add(FAIL, what, *graph_failure(step, error, missing))
         except Exception as error:  # a bug or something nobody foresaw: this line only, the rest go on
-            from coprod.run import describe
-
             return self.add(FAIL, what, f"stopped by an unexpected error ({describe(error)})", AGAIN)
         return self.add(OK, what, said)
 
