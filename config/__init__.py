@@ -1,12 +1,16 @@
 """Settings and list schemas: the floor of the import direction (nothing here imports the rest)."""
 
 from config._lists import (
+    CHOICE_LENGTH,
     CONTACT_METHODS,
     GUEST_REQUESTS,
     LISTS,
+    NAME_LENGTH,
+    REASON_LENGTH,
     REGISTRATIONS,
     ROLES,
     SESSIONS,
+    SUBJECT_LENGTH,
     SUBSCRIBERS,
     TEXT_LENGTH,
     THEMES,
@@ -15,6 +19,6 @@ from config._lists import (
 )
 from config._settings import DEFAULT_SYNC_SCHEDULE, Settings, SettingsError, load_settings
 
-__all__ = ["CONTACT_METHODS", "DEFAULT_SYNC_SCHEDULE", "GUEST_REQUESTS", "LISTS", "REGISTRATIONS", "ROLES",
-           "SESSIONS", "SUBSCRIBERS", "TEXT_LENGTH", "THEMES", "UPDATES", "ListSchema", "Settings", "SettingsError",
-           "load_settings"]
+__all__ = ["CHOICE_LENGTH", "CONTACT_METHODS", "DEFAULT_SYNC_SCHEDULE", "GUEST_REQUESTS", "LISTS", "NAME_LENGTH",
+           "REASON_LENGTH", "REGISTRATIONS", "ROLES", "SESSIONS", "SUBJECT_LENGTH", "SUBSCRIBERS", "TEXT_LENGTH",
+           "THEMES", "UPDATES", "ListSchema", "Settings", "SettingsError", "load_settings"]

@@ -32,6 +32,11 @@ CONTACT_METHODS = ("Phone", "Teams", "In person")  # how a drop-in appointment h
 # The most a single line of text holds (Graph's textColumn `maxLength`, which `provision` sets; SharePoint's own
 # Title column has the same): a longer value makes the write fail, so the forms refuse it first.
 TEXT_LENGTH = 255
+# How much of a column the records (coprod/lists) keep where a job quotes or compares less than the whole:
+CHOICE_LENGTH = 40  # a choice column's value: longer than every choice the lists offer, so a cut value is none
+NAME_LENGTH = 80  # a person's name as a greeting, a guest's invitation and the admins' digest quote it
+REASON_LENGTH = 300  # a guest request's Reason, on one line in the admins' digest
+SUBJECT_LENGTH = 200  # an update's Title as the subject of its emails
 
 
 def text(name: str, *, multiline: bool = False, display: str | None = None) -> dict[str, Any]:
