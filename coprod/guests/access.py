@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from config import TEXT_LENGTH
 from coprod import handoffs
 from coprod.guests.grant import Granter, guest_name
 from coprod.guests.review import GuestReview
@@ -37,9 +38,10 @@ from coprod.guests.rules import (
 )
 from coprod.handoffs import GUEST_CONFIRM, GuestConfirmed, GuestRequestDue, MailQueue, RowGuard, mail_keys
 from coprod.links import Signer
-from coprod.lists.fields import as_text, check_email, normalise_email
+from coprod.lists.fields import as_text, normalise_email
 from coprod.lists.mirror import ListMirror, read_changes, save_link
-from coprod.store import LedgerEntry, MirrorItem, StateStore
+from coprod.lists.requests import GuestRequest, parse_guest_request
+from coprod.store import LedgerEntry, StateStore
 from coprod.templates import UK, privacy_link, render_email
 from coprod.words import count
 from graph_client import (
@@ -75,6 +77,7 @@ class GuestAccess:
         self.mirror = ListMirror(store, LIST)
         self.granter = Granter(lists, directory, store, config, clock=clock, sleep=sleep)
         self.review = GuestReview(directory, store, outbox, config, clock=clock, site_url=self.granter.site_url)
+        self._known: set[str] | None = None  # the rows' addresses, for this run's hand-offs (`_addresses`)
 
     # --- the run ---------------------------------------------------------------------
     def run(self, changes: dict[str, DeltaResult] | None = None) -> GuestReport:
@@ -82,6 +85,7 @@ class GuestAccess:
         delta = (changes or read_changes(self.lists, self.store, [LIST]))[LIST]
         applied = self.mirror.apply(delta)
         report.requests_read = applied.count
+        self._known = None
         for entry, request in handoffs.pending(self.store.ledger, GuestRequestDue):
             try:
                 self._handoff(entry, request, report)
@@ -89,25 +93,26 @@ class GuestAccess:
                 log.warning("Guest access: a request from a registration was set aside (%s)", type(error).__name__)
                 handoffs.settle(self.store.ledger, entry, "failed", outcome=f"error ({type(error).__name__})")
         updates = []
-        waiting_for_admin: list[MirrorItem] = []
+        waiting_for_admin: list[GuestRequest] = []
         rows = sorted(self.mirror.items(), key=lambda r: (r.created, _number(r.item_id)))  # one reading, for
         # deciding and reviewing alike: another run may change a row meanwhile, and a row is written once a run
-        for row in rows:
-            if row.fields.get("Status") in FINAL:
+        read = [(row, parse_guest_request(row.item_id, row.created, row.fields)) for row in rows]
+        for row, record in read:
+            if record.status in FINAL:
                 continue
             try:
-                outcome = self._decide(row, report)
+                outcome = self._decide(record, report)
             except Exception as error:  # noted on this row; the other requests go on
                 log.warning("Guest access: a request met an unexpected error (%s)", type(error).__name__)
                 outcome = Outcome("Failed", GuestNotes.UNEXPECTED)
             self._count(outcome, report)
             if outcome is WAITING_ADMIN:
-                waiting_for_admin.append(row)
+                waiting_for_admin.append(record)
             changes_ = {k: v for k, v in (("Status", outcome.status), ("StatusNote", outcome.note),
                                           ("UserId", outcome.user_id)) if v is not None and row.fields.get(k) != v}
             if changes_:
                 updates.append(FieldUpdate(row.item_id, changes_, row.etag))
-        reviewed, due_for_review = self.review.run(rows, report)
+        reviewed, due_for_review = self.review.run(read, report)
         written = self.mirror.write(self.lists, updates + reviewed, self.progress)
         report.writes = written.written
         self._digest(waiting_for_admin, due_for_review, report)
@@ -130,7 +135,7 @@ class GuestAccess:
         if address is None:
             handoffs.settle(self.store.ledger, entry, outcome="unusable address")
             return
-        if self._row_for(address) is not None:
+        if address in self._addresses():
             handoffs.settle(self.store.ledger, entry, outcome="request exists")
             return
         guard = RowGuard("guest-row", address, registration=request.registration)
@@ -143,69 +148,73 @@ class GuestAccess:
                               lambda row: self.mirror.get(row) is not None):
                 return  # another run is adding it, or stopped while adding it: the next delta shows it
             item = self.lists.create_item(LIST, {
-                "Title": as_text(request.name, 255) or address, "Email": address, "Decision": "Pending",
+                "Title": as_text(request.name, TEXT_LENGTH) or address, "Email": address, "Decision": "Pending",
                 "Reason": "Asked for access when registering for a session."}, label=LIST)
         except GraphError as error:
             log.warning("Could not add a guest request; it will be tried again next run: %s", error)
             return
         self.mirror.put([self.mirror.item(item)])
+        self._addresses().add(address)
         handoffs.put(self.store.ledger, RowGuard("guest-row", address, row=item.id))
         handoffs.settle(self.store.ledger, entry, outcome="request added", row=item.id)
         report.rows_created += 1
 
-    def _row_for(self, address: str) -> MirrorItem | None:
-        return next((row for row in self.mirror.items() if normalise_email(row.fields.get("Email")) == address), None)
+    def _addresses(self) -> set[str]:
+        """The usable addresses of the list's rows: read from the mirror at the run's first hand-off, then kept
+        up to date as hand-offs add rows (each row is read once a run, however many registrations ask)."""
+        if self._known is None:
+            read = (parse_guest_request(row.item_id, row.created, row.fields) for row in self.mirror.items())
+            self._known = {request.email for request in read if request.email is not None}
+        return self._known
 
     # --- deciding one row ------------------------------------------------------------------
-    def _decide(self, row: MirrorItem, report: GuestReport) -> Outcome:
-        fields = row.fields
-        email = check_email(fields.get("Email"))
-        address = email.address
+    def _decide(self, request: GuestRequest, report: GuestReport) -> Outcome:
+        address = request.email
         if address is None:
-            return Outcome("Failed", GuestNotes.for_address(email.problem, email.shown))
+            return Outcome("Failed", GuestNotes.for_address(request.email_problem, request.email_shown))
         verdict = self.config.policy.verdict(address)
-        decision = as_text(fields.get("Decision"), 40)
+        decision = request.decision
         if verdict == "blocked":
             return Outcome("Rejected", GuestNotes.BLOCKED.format(domain=address.rsplit("@", 1)[1]))
         if decision == "Rejected":
             return Outcome("Rejected", GuestNotes.REJECTED)
-        if decision != "Approved" and not (verdict == "auto" and self._confirmed(row, address)):
+        if decision != "Approved" and not (verdict == "auto" and self._confirmed(request, address)):
             if verdict == "auto":
-                report.confirmations_sent += self._ask_to_confirm(row, address)
+                report.confirmations_sent += self._ask_to_confirm(request, address)
                 return WAITING_CONFIRMATION
             return WAITING_ADMIN
-        return self.granter.grant(row, address, report)
+        return self.granter.grant(request, address, report)
 
-    def _confirmed(self, row: MirrorItem, address: str) -> bool:
-        entry = handoffs.get(self.store.ledger, GuestConfirmed(confirmation_subject(self.signer, row.item_id, address)))
+    def _confirmed(self, request: GuestRequest, address: str) -> bool:
+        entry = handoffs.get(self.store.ledger, GuestConfirmed(confirmation_subject(self.signer, request.id, address)))
         return entry is not None and entry.status == "done"
 
-    def _ask_to_confirm(self, row: MirrorItem, address: str) -> int:
+    def _ask_to_confirm(self, request: GuestRequest, address: str) -> int:
         """Email the confirmation link, once per row and address; returns 1 if queued now."""
-        key = mail_keys.guest_confirm(row.item_id, self.signer.digest(address))
+        key = mail_keys.guest_confirm(request.id, self.signer.digest(address))
         if self.store.outbox.get(key) is not None:
             return 0
-        token = self.signer.make(GUEST_CONFIRM.purpose, confirmation_subject(self.signer, row.item_id, address),
+        token = self.signer.make(GUEST_CONFIRM.purpose, confirmation_subject(self.signer, request.id, address),
                                  GUEST_CONFIRM.lifetime.total_seconds())
         expires = datetime.fromtimestamp(self.clock(), UTC) + GUEST_CONFIRM.lifetime
-        name = guest_name(self.store.ledger, row, address)
+        name = guest_name(self.store.ledger, request, address)
         text, html = render_email("guest_confirm", privacy_url=privacy_link(self.config.public_url),
                                   name=name or "there", site_name=self.config.site_name, expires=expires,
                                   link=GUEST_CONFIRM.url(self.config.public_url, token))
         return int(self.outbox.enqueue(OutgoingMail(key=key, to=(address,), to_name=name or None, text=text, html=html,
                                                     subject="Please confirm your email address"), "guest-confirm"))
 
-    def _shown_name(self, row: MirrorItem) -> str:
+    def _shown_name(self, request: GuestRequest) -> str:
         """A row's name as the admins' digest quotes it: typed on a booking form, only once its address is
         confirmed (the digest must not carry a stranger's words to the admins either)."""
-        address = normalise_email(row.fields.get("Email"))
-        if address is not None and RowGuard("guest-row", address).made(self.store.ledger, row.item_id) and \
-                not self._confirmed(row, address):
+        address = request.email
+        if address is not None and RowGuard("guest-row", address).made(self.store.ledger, request.id) and \
+                not self._confirmed(request, address):
             return "(name not shown until they confirm their email address)"
-        return as_text(row.fields.get("Title"), 80) or "(no name)"
+        return request.name or "(no name)"
 
     # --- the admins' digest ------------------------------------------------------------------
-    def _digest(self, waiting: list[MirrorItem], due: list[MirrorItem], report: GuestReport) -> None:
+    def _digest(self, waiting: list[GuestRequest], due: list[GuestRequest], report: GuestReport) -> None:
         """One email a day to COPROD_ADMIN_EMAIL while requests wait for a decision or guests for their review;
         none when nothing waits."""
         if not (waiting or due) or not self.config.admin_email:
@@ -223,13 +232,11 @@ class GuestAccess:
             log.warning("The admins' digest waits for the next run: %s", error)
             return
         self.store.checkpoints.set("url.GuestRequests", list_url or "")
-        requests = [{"name": self._shown_name(r),
-                     "email": as_text(r.fields.get("Email"), 120),
-                     "organisation": as_text(r.fields.get("Organisation")),
-                     "reason": as_text(r.fields.get("Reason"), 300), "asked": _asked(r.created)} for r in waiting]
-        reviews = [{"name": self._shown_name(r),
-                    "email": as_text(r.fields.get("Email"), 120), "added": _asked(str(r.fields.get("ReviewBy") or ""),
-                                                                             -self.config.review_days)} for r in due]
+        requests = [{"name": self._shown_name(r), "email": r.email_shown, "organisation": r.organisation,
+                     "reason": r.reason, "asked": _asked(r.created)} for r in waiting]
+        reviews = [{"name": self._shown_name(r), "email": r.email_shown,
+                    "added": _short_day(r.review_by - timedelta(days=self.config.review_days)) if r.review_by else ""}
+                   for r in due]
         text, html = render_email("guest_digest", privacy_url=privacy_link(self.config.public_url),
                                   requests=requests, reviews=reviews, list_url=list_url or "",
                                   site_name=self.config.site_name)
@@ -249,8 +256,12 @@ def _number(item_id: str) -> int:
     return int(item_id) if item_id.isdigit() else 0
 
 
-def _asked(created: str, days: int = 0) -> str:
+def _asked(created: str) -> str:
     try:
-        return (datetime.fromisoformat(created) + timedelta(days=days)).astimezone(UK).strftime("%-d %b")
+        return _short_day(datetime.fromisoformat(created))
     except ValueError:
         return ""
+
+
+def _short_day(moment: datetime) -> str:
+    return moment.astimezone(UK).strftime("%-d %b")

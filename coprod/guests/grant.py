@@ -30,9 +30,10 @@ from collections.abc import Callable
 from coprod import handoffs
 from coprod.guests.rules import QUEUED, WAITING_PERMISSION, GuestConfig, GuestNotes, GuestReport, Outcome
 from coprod.handoffs import Invitation, RowGuard
-from coprod.lists.fields import as_text, greeting_name
+from coprod.lists.fields import greeting_name
+from coprod.lists.requests import GuestRequest
 from coprod.permissions import explain
-from coprod.store import LedgerEntry, LedgerPart, MirrorItem, StateStore
+from coprod.store import LedgerEntry, LedgerPart, StateStore
 from graph_client import (
     BadRequestError,
     Directory,
@@ -53,13 +54,13 @@ GROUP_LAG_LIMIT = 3600.0  # seconds a new guest may stay unknown to group member
 
 
 
-def guest_name(ledger: LedgerPart, row: MirrorItem, address: str, limit: int = 80) -> str:
+def guest_name(ledger: LedgerPart, request: GuestRequest, address: str) -> str:
     """The name to write to a guest by (an email, the invitation): as an admin typed it into the list, or, for a
     row the service made from a booking (typed by whoever booked, for an address nobody has proved is theirs),
     no more than a first name, so the tenant never carries a stranger's words to an inbox ('' for none)."""
-    if RowGuard("guest-row", address).made(ledger, row.item_id):
-        return greeting_name(row.fields.get("Title"))
-    return as_text(row.fields.get("Title"), limit)
+    if RowGuard("guest-row", address).made(ledger, request.id):
+        return greeting_name(request.name)
+    return request.name
 
 class Granter:
     """One run's granting: it counts the run's invitations and paces them."""
@@ -81,7 +82,7 @@ class Granter:
         found = self.directory.find_by_address(address)
         return min(found, key=lambda u: u.user_type != "Member") if found else None
 
-    def grant(self, row: MirrorItem, address: str, report: GuestReport) -> Outcome:
+    def grant(self, request: GuestRequest, address: str, report: GuestReport) -> Outcome:
         """Give an approved request access: look the address up, invite it once if need be, add it to the group."""
         seen = Invitation.entry(self.store.ledger, address)
         status, before = (seen.status, Invitation.read(seen)) if seen is not None else (None, None)
@@ -103,8 +104,8 @@ class Granter:
                     if self._invites_left <= 0:
                         return QUEUED
                     self._may("invite", report)
-                    user_id, how = self._invite(row, address, seen, report), "invited"
-                handoffs.put(self.store.ledger, Invitation(address, row.item_id, user=user_id, how=how))
+                    user_id, how = self._invite(request, address, seen, report), "invited"
+                handoffs.put(self.store.ledger, Invitation(address, request.id, user=user_id, how=how))
                 if how == "invited":
                     report.invited += 1
                 else:
@@ -161,13 +162,13 @@ class Granter:
         entry = Invitation.entry(self.store.ledger, address)
         return entry is not None and self.clock() - entry.updated < GROUP_LAG_LIMIT
 
-    def _invite(self, row: MirrorItem, address: str, seen: LedgerEntry | None, report: GuestReport) -> str:
+    def _invite(self, request: GuestRequest, address: str, seen: LedgerEntry | None, report: GuestReport) -> str:
         """Invite, once: the ledger entry is claimed `sending` first (as it was seen: absent, or a try that
         stopped), so of two runners that get here at once only one sends the invitation."""
         self._pace()
-        if not handoffs.claim(self.store.ledger, Invitation(address, row.item_id), seen):
+        if not handoffs.claim(self.store.ledger, Invitation(address, request.id), seen):
             raise _Unsure()  # another run is inviting them now
-        name = guest_name(self.store.ledger, row, address, 255) or address
+        name = guest_name(self.store.ledger, request, address) or address
         message = (f"Hello {name}. You asked for access to {self.config.site_name}. Accept this invitation to get in. "
                    "If you didn't ask for this, you can ignore this email.")
         self._invites_left -= 1
@@ -176,10 +177,10 @@ class Granter:
             self._invite_times.append(self.clock())  # timed at the answer: later than Graph counted it
         except ThrottledError:
             # refused, so not sent: a later run tries again
-            handoffs.put(self.store.ledger, Invitation(address, row.item_id), "throttled")
+            handoffs.put(self.store.ledger, Invitation(address, request.id), "throttled")
             raise _Unsure() from None
         except ForbiddenError as error:  # the tenant's refusal, not this address's: nothing sent, tried next run
-            handoffs.put(self.store.ledger, Invitation(address, row.item_id), "throttled")
+            handoffs.put(self.store.ledger, Invitation(address, request.id), "throttled")
             self._invites_left += 1
             if self._refused("invite", error, report):
                 raise _Refused() from None
@@ -187,7 +188,7 @@ class Granter:
         except GraphResponseError as error:
             if error.status >= 500:
                 raise _Unsure() from None  # it may have gone: stays `sending`, settled by a lookup next run
-            handoffs.put(self.store.ledger, Invitation(address, row.item_id, error=_reason(error)), "failed")
+            handoffs.put(self.store.ledger, Invitation(address, request.id, error=_reason(error)), "failed")
             raise
         except GraphError:
             raise _Unsure() from None

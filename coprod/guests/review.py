@@ -26,7 +26,7 @@ from typing import Any
 from coprod.guests.grant import guest_name
 from coprod.guests.rules import ADDED, GuestConfig, GuestNotes, GuestReport
 from coprod.handoffs import Invitation, MailQueue, mail_keys, records
-from coprod.lists.fields import as_datetime, as_text, normalise_email
+from coprod.lists.requests import GuestRequest
 from coprod.permissions import explain
 from coprod.store import LedgerEntry, MirrorItem, StateStore
 from coprod.templates import UK, privacy_link, render_email
@@ -50,16 +50,17 @@ class GuestReview:
         self.site_url = site_url
         self._records: dict[str, LedgerEntry] = {}
 
-    def run(self, rows: list[MirrorItem], report: GuestReport) -> tuple[list[FieldUpdate], list[MirrorItem]]:
-        """The rows' changes to write, and the rows due for review with no answer yet (for the digest)."""
+    def run(self, rows: list[tuple[MirrorItem, GuestRequest]], report: GuestReport
+            ) -> tuple[list[FieldUpdate], list[GuestRequest]]:
+        """The rows' changes to write, and the requests due for review with no answer yet (for the digest)."""
         updates: list[FieldUpdate] = []
-        due: list[MirrorItem] = []
+        due: list[GuestRequest] = []
         self._records = {e.key: e for e in self.store.ledger.list(kind="guest-review")}  # one query a run
-        for row in rows:
-            if row.fields.get("Status") not in ADDED:
+        for row, request in rows:
+            if request.status not in ADDED:
                 continue
             try:
-                changes = self._row(row, report, due)
+                changes = self._row(request, report, due)
             except GraphError as error:  # the directory failing: this row waits for the next run
                 log.warning("Guest review: a row waits for the next run: %s", error)
                 continue
@@ -67,14 +68,14 @@ class GuestReview:
                 updates.append(FieldUpdate(row.item_id, changes, row.etag))
         return updates, due
 
-    def _row(self, row: MirrorItem, report: GuestReport, due: list[MirrorItem]) -> dict[str, Any]:
+    def _row(self, request: GuestRequest, report: GuestReport, due: list[GuestRequest]) -> dict[str, Any]:
         now = self.clock()
-        record = self._record(row, now)
-        review_by = as_datetime(row.fields.get("ReviewBy"))
-        answer = row.fields.get("Review")
+        record = self._record(request, now)
+        review_by = request.review_by
+        answer = request.review
         if answer == "Remove":
             report.removed += 1
-            return self._remove(row, GuestNotes.AFTER_REVIEW)
+            return self._remove(request, GuestNotes.AFTER_REVIEW)
         if answer == "Keep":
             report.kept += 1
             next_review = datetime.fromtimestamp(now, UTC) + timedelta(days=self.config.review_days)
@@ -85,27 +86,27 @@ class GuestReview:
                                      + timedelta(days=self.config.review_days))}
         if review_by.timestamp() <= now:
             report.review_due += 1
-            due.append(row)
-        if row.fields.get("Status") == "Invited" and not record.get("accepted"):
-            return self._unaccepted(row, record, now, report)
+            due.append(request)
+        if request.status == "Invited" and not record.get("accepted"):
+            return self._unaccepted(request, record, now, report)
         return {}
 
-    def _record(self, row: MirrorItem, now: float) -> dict[str, Any]:
+    def _record(self, request: GuestRequest, now: float) -> dict[str, Any]:
         """The row's review record, made the first time it is seen (added: when the invitation went, else now)."""
-        key = records.guest_review(row.item_id)
+        key = records.guest_review(request.id)
         entry = self._records.get(key)
         if entry is not None:
             return dict(entry.payload)
-        address = normalise_email(row.fields.get("Email"))
+        address = request.email
         invitation = Invitation.entry(self.store.ledger, address) if address else None
         added = invitation.updated if invitation is not None and invitation.status == "done" else now
         self.store.ledger.add(key, "guest-review", {"added": added}, "done")
         return {"added": added}
 
-    def _save(self, row: MirrorItem, record: dict[str, Any]) -> None:
-        self.store.ledger.put(records.guest_review(row.item_id), "guest-review", "done", record)
+    def _save(self, request: GuestRequest, record: dict[str, Any]) -> None:
+        self.store.ledger.put(records.guest_review(request.id), "guest-review", "done", record)
 
-    def _unaccepted(self, row: MirrorItem, record: dict[str, Any], now: float, report: GuestReport
+    def _unaccepted(self, request: GuestRequest, record: dict[str, Any], now: float, report: GuestReport
                     ) -> dict[str, Any]:
         """An invitation not accepted: a reminder after `redeem_days`, removal as long after the reminder."""
         wait = self.config.redeem_days * DAY
@@ -113,39 +114,39 @@ class GuestReview:
         if now - since < wait or record.get("checked") == _day(now):
             return {}
         record["checked"] = _day(now)
-        user_id = as_text(row.fields.get("UserId"), 80)
+        user_id = request.user_id
         state = self.directory.get_user(user_id, what="a guest").external_user_state if user_id else None
         if state == "Accepted" or not user_id:
             record["accepted"] = True
-            self._save(row, record)
+            self._save(request, record)
             return {}
         if record.get("reminded"):
             report.removed += 1
-            self._save(row, record)
-            return self._remove(row, GuestNotes.NOT_ACCEPTED.format(days=2 * self.config.redeem_days))
-        address = normalise_email(row.fields.get("Email"))
+            self._save(request, record)
+            return self._remove(request, GuestNotes.NOT_ACCEPTED.format(days=2 * self.config.redeem_days))
+        address = request.email
         if address is not None:
-            name = guest_name(self.store.ledger, row, address)
+            name = guest_name(self.store.ledger, request, address)
             text, html = render_email("guest_reminder", privacy_url=privacy_link(self.config.public_url),
                                       name=name or "there", site_name=self.config.site_name, link=self.site_url(),
                                       days=self.config.redeem_days)
             report.reminded += self.outbox.enqueue(OutgoingMail(
-                key=mail_keys.guest_reminder(row.item_id), to=(address,), to_name=name, text=text, html=html,
+                key=mail_keys.guest_reminder(request.id), to=(address,), to_name=name, text=text, html=html,
                 subject="Your invitation to the co-production site is waiting"), "guest-reminder")
         record["reminded"] = now
-        self._save(row, record)
+        self._save(request, record)
         return {"StatusNote": GuestNotes.REMINDED.format(day=_day(now))}
 
-    def _remove(self, row: MirrorItem, why: str) -> dict[str, Any]:
+    def _remove(self, request: GuestRequest, why: str) -> dict[str, Any]:
         """Out of the guest group; the account deleted if the service invited it and it has no other group."""
         now = self.clock()
-        user_id = as_text(row.fields.get("UserId"), 80)
+        user_id = request.user_id
         account = ""
         if user_id:
             group = self.config.group_id
             self.directory.remove_from_group(group, user_id)
             others = [g for g in self.directory.member_groups(user_id) if g != group]
-            if row.fields.get("Status") != "Invited":
+            if request.status != "Invited":
                 account = GuestNotes.ACCOUNT_KEPT.format(why="it was in the directory before the service added it")
             elif others:
                 account = GuestNotes.ACCOUNT_KEPT.format(why=f"it is in {count(len(others), 'other group')}")
