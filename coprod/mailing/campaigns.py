@@ -20,10 +20,10 @@ from typing import Any
 from coprod import handoffs
 from coprod.handoffs import ONE_CLICK_PAGE, PREFERENCES, UNSUBSCRIBE, Campaign, MailQueue, mail_keys
 from coprod.links import Signer
-from coprod.lists.fields import as_bool, as_datetime, as_text, normalise_email, subscriber_topics
+from coprod.lists.mailing import Subscriber, Update, parse_subscriber, parse_update
 from coprod.lists.mirror import ListMirror
 from coprod.mailing.common import ListConfig, ListReport
-from coprod.store import MirrorItem, StateStore
+from coprod.store import StateStore
 from coprod.templates import UK, privacy_link, render_email
 from graph_client import FieldUpdate, OutgoingMail, SharePointLists
 
@@ -64,7 +64,7 @@ class Campaigns:
         updates = []
         for row in self.updates.items():
             try:
-                wanted = self._campaign(row, report)
+                wanted = self._campaign(parse_update(row.item_id, row.fields), report)
             except Exception as error:  # this update alone stops (Failed, for its author to see); the rest go on
                 report.failed += 1
                 log.warning("Mailing list: an update was set aside after an unexpected error (%s)",
@@ -75,28 +75,26 @@ class Campaigns:
                 updates.append(FieldUpdate(row.item_id, changes, row.etag))
         return self.updates.write(self.lists, updates, self.progress).written
 
-    def _campaign(self, row: MirrorItem, report: ListReport) -> dict[str, Any]:
-        status = as_text(row.fields.get("Status"), 20)
-        if status in ("Sent", "Failed") or not as_bool(row.fields.get("Ready")):
+    def _campaign(self, update: Update, report: ListReport) -> dict[str, Any]:
+        if update.status in ("Sent", "Failed") or not update.ready:
             return {}
-        send_at = as_datetime(row.fields.get("SendAt")) if row.fields.get("SendAt") else None
-        if row.fields.get("SendAt") and send_at is None:
+        if update.send_at_unreadable:
             return {"Status": "Failed"}  # SendAt is not a date: nothing sent until an admin fixes it
         now = datetime.fromtimestamp(self.clock(), UTC)
-        if send_at is not None and send_at > now:
+        if update.send_at is not None and update.send_at > now:
             return {"Status": "Scheduled"}
-        if not Campaign.started_for(self.store.ledger, row.item_id):
-            report.queued += self._fan_out(row)
-            handoffs.put(self.store.ledger, Campaign(row.item_id, self.clock()))
+        if not Campaign.started_for(self.store.ledger, update.id):
+            report.queued += self._fan_out(update)
+            handoffs.put(self.store.ledger, Campaign(update.id, self.clock()))
             report.campaigns_started += 1
-        return self.progress_of(row.item_id, report)
+        return self.progress_of(update.id, report)
 
     def settle(self) -> int:
         """After the outbox has sent what it could: started campaigns' Status and SentCount, written back."""
         updates = []
         for row in self.updates.items():
-            if not Campaign.started_for(self.store.ledger, row.item_id) or row.fields.get("Status") not in (
-                    "Sending", "Scheduled", None, ""):
+            if not Campaign.started_for(self.store.ledger, row.item_id) or parse_update(
+                    row.item_id, row.fields).status not in ("Sending", "Scheduled", ""):
                 continue
             wanted = self.progress_of(row.item_id)
             changes = {k: v for k, v in wanted.items() if row.fields.get(k) != v}
@@ -114,37 +112,38 @@ class Campaigns:
             report.campaigns_finished += 1
         return {"Status": "Failed" if tally.get("failed") and not sent else "Sent", "SentCount": sent}
 
-    def _fan_out(self, update: MirrorItem) -> int:
+    def _fan_out(self, update: Update) -> int:
         """One outbox entry per Subscribed subscriber whose topics match; returns how many were queued now."""
-        wanted = set(subscriber_topics(update.fields))
-        subject = as_text(update.fields.get("Title"), 200) or f"News from {self.config.programme}"
-        body = str(update.fields.get("Body") or "")
+        wanted = set(update.topics)
+        subject = update.title or f"News from {self.config.programme}"
+        body = update.body
         body_html = render_markdown(body)
         queued = 0
         for row in self.subscribers.items():
-            address = normalise_email(row.fields.get("Email"))
-            topics = set(subscriber_topics(row.fields))
-            if row.fields.get("Status") != "Subscribed" or address is None:
+            subscriber = parse_subscriber(row.item_id, row.fields)
+            address = subscriber.email
+            topics = set(subscriber.topics)
+            if subscriber.status != "Subscribed" or address is None:
                 continue
             if wanted and topics and not wanted & topics:
                 continue
             try:
-                mail = self._update_mail(mail_keys.update(update.item_id, row.item_id), row, address, subject, body,
-                                         body_html, sorted(topics))
+                mail = self._update_mail(mail_keys.update(update.id, subscriber.id), subscriber, address, subject,
+                                         body, body_html, sorted(topics))
             except Exception as error:  # this subscriber's copy alone; the campaign goes on
                 log.warning("An update could not be prepared for one subscriber (%s)", type(error).__name__)
                 continue
-            queued += self.outbox.enqueue(mail, "update", {"subscriber": row.item_id})
+            queued += self.outbox.enqueue(mail, "update", {"subscriber": subscriber.id})
         return queued
 
-    def _update_mail(self, key: str, row: MirrorItem, address: str, subject: str, body: str, body_html: str,
+    def _update_mail(self, key: str, subscriber: Subscriber, address: str, subject: str, body: str, body_html: str,
                      topics: list[str]) -> OutgoingMail:
-        who = f"{row.item_id}:{self.signer.digest(address)}"
+        who = f"{subscriber.id}:{self.signer.digest(address)}"
         public = self.config.public_url
         unsubscribe_token = self.signer.make(UNSUBSCRIBE.purpose, who, UNSUBSCRIBE.lifetime.total_seconds())
         preferences_token = self.signer.make(PREFERENCES.purpose, who, PREFERENCES.lifetime.total_seconds())
         context = {"programme": self.config.programme, "subject": subject, "body": body, "body_html": body_html,
-                   "topics": ", ".join(topics), "since": _since(row.fields.get("ConfirmedAt")),
+                   "topics": ", ".join(topics), "since": _since(subscriber.confirmed_at),
                    "preferences_link": PREFERENCES.url(public, preferences_token),
                    "unsubscribe_link": UNSUBSCRIBE.url(public, unsubscribe_token)}
         text, html = render_email("update", privacy_url=privacy_link(public), **context)
@@ -155,8 +154,7 @@ class Campaigns:
         return OutgoingMail(key=key, to=(address,), subject=subject, text=text, html=html, headers=headers)
 
 
-def _since(value: Any) -> str:
-    moment = as_datetime(value)
+def _since(moment: datetime | None) -> str:
     return f"{moment.astimezone(UK).day} {moment.astimezone(UK).strftime('%B %Y')}" if moment else ""
 
 

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from config import THEMES
+from config import TEXT_LENGTH, THEMES
 from coprod import handoffs
 from coprod.handoffs import (
     REJOIN,
@@ -47,11 +47,12 @@ from coprod.handoffs import (
     mail_keys,
 )
 from coprod.links import Signer
-from coprod.lists.fields import as_text, normalise_email, subscriber_topics
+from coprod.lists.fields import as_text, normalise_email
+from coprod.lists.mailing import Subscriber, parse_subscriber
 from coprod.lists.mirror import ListMirror, read_changes, save_link
 from coprod.mailing.campaigns import Campaigns
 from coprod.mailing.common import ListConfig, ListReport
-from coprod.store import LedgerEntry, MirrorItem, OutboxEntry, StateStore
+from coprod.store import LedgerEntry, OutboxEntry, StateStore
 from coprod.templates import UK, privacy_link, render_email
 from graph_client import FieldUpdate, GraphError, OutgoingMail, SharePointLists
 
@@ -83,6 +84,7 @@ class MailingList:
         self.updates = ListMirror(store, "Updates")
         self._asked: set[str] = set()  # rows whose person asked to join in this run: they get a confirmation
         self._rejoin: set[str] = set()  # Unsubscribed rows whose address asked to join again: asked if they mean it
+        self._known: dict[str, Subscriber] | None = None  # the rows by address, for this run's hand-offs
         self.campaigns = Campaigns(lists, store, outbox, signer, config, self.subscribers, self.updates, clock=clock,
                                    progress=self.progress)
 
@@ -92,7 +94,7 @@ class MailingList:
         changes = changes or read_changes(self.lists, self.store, self.LISTS)
         self.subscribers.apply(changes["Subscribers"])  # (every row is decided on its Status each run)
         self.updates.apply(changes["Updates"])
-        self._asked, self._rejoin = set(), set()
+        self._asked, self._rejoin, self._known = set(), set(), None
         for entry, request in handoffs.pending(self.store.ledger, SubscriberDue):
             try:
                 self._handoff(entry, request, report)
@@ -120,11 +122,19 @@ class MailingList:
         if not subscriber:
             return True  # not an update for a subscriber row
         row = self.subscribers.get(str(subscriber))
-        return row is not None and row.fields.get("Status") == "Subscribed"
+        return row is not None and parse_subscriber(row.item_id, row.fields).status == "Subscribed"
 
     # --- subscribers ------------------------------------------------------------------------
-    def _row_for(self, address: str) -> MirrorItem | None:
-        return next((r for r in self.subscribers.items() if normalise_email(r.fields.get("Email")) == address), None)
+    def _by_address(self) -> dict[str, Subscriber]:
+        """Each usable address's row (the first, if two share one): read from the mirror at the run's first
+        hand-off, then kept up to date as hand-offs add rows (each row is read once a run, however many ask)."""
+        if self._known is None:
+            self._known = {}
+            for row in self.subscribers.items():
+                subscriber = parse_subscriber(row.item_id, row.fields)
+                if subscriber.email is not None:
+                    self._known.setdefault(subscriber.email, subscriber)
+        return self._known
 
     def _handoff(self, entry: LedgerEntry, request: SubscriberDue, report: ListReport) -> None:
         """Someone asked to join (a registration's tick box, or the subscribe page): a Pending row, once."""
@@ -132,14 +142,13 @@ class MailingList:
         if address is None:
             handoffs.settle(self.store.ledger, entry, outcome="unusable address")
             return
-        row = self._row_for(address)
-        if row is not None:
-            status = row.fields.get("Status")
-            if status == "Unsubscribed":
-                self._rejoin.add(row.item_id)  # never put back by a form: asked whether they mean it
-            elif status != "Subscribed":
-                self._asked.add(row.item_id)  # Pending, and asking again: a new confirmation
-            handoffs.settle(self.store.ledger, entry, outcome="on the list", row=row.item_id)
+        subscriber = self._by_address().get(address)
+        if subscriber is not None:
+            if subscriber.status == "Unsubscribed":
+                self._rejoin.add(subscriber.id)  # never put back by a form: asked whether they mean it
+            elif subscriber.status != "Subscribed":
+                self._asked.add(subscriber.id)  # Pending, and asking again: a new confirmation
+            handoffs.settle(self.store.ledger, entry, outcome="on the list", row=subscriber.id)
             return
         guard = RowGuard("subscriber-row", address)
         if not guard.take(self.store.ledger, self.clock(), self.config.recheck_after,
@@ -148,13 +157,15 @@ class MailingList:
         topics = [t for t in request.topics if t in THEMES]
         try:
             item = self.lists.create_item("Subscribers", {
-                "Title": as_text(request.name, 255) or address, "Email": address, "Topics": topics,
+                "Title": as_text(request.name, TEXT_LENGTH) or address, "Email": address, "Topics": topics,
                 "Status": "Pending", "Source": "Website" if request.source == "website" else "Registration"},
                 label="Subscribers")
         except GraphError as error:
             log.warning("Could not add a subscriber; tried again next run: %s", error)
             return
-        self.subscribers.put([self.subscribers.item(item)])
+        added = self.subscribers.item(item)
+        self.subscribers.put([added])
+        self._by_address()[address] = parse_subscriber(added.item_id, added.fields)
         handoffs.put(self.store.ledger, RowGuard("subscriber-row", address, row=item.id))
         handoffs.settle(self.store.ledger, entry, outcome="added", row=item.id)
         self._asked.add(item.id)
@@ -170,7 +181,7 @@ class MailingList:
         commands = ListCommand.pending_by_subject(self.store.ledger)
         for row in self.subscribers.items():
             try:
-                wanted = self._subscriber_row(row, commands, report)
+                wanted = self._subscriber_row(parse_subscriber(row.item_id, row.fields), commands, report)
             except Exception as error:  # this row alone waits for a fix; the rest go on
                 self._failed("a subscriber's row", error, report)
                 continue
@@ -178,14 +189,14 @@ class MailingList:
                 updates.append(FieldUpdate(row.item_id, wanted, row.etag))
         return updates
 
-    def _subscriber_row(self, row: MirrorItem, commands: dict[str, dict[str, LedgerEntry]],
+    def _subscriber_row(self, subscriber: Subscriber, commands: dict[str, dict[str, LedgerEntry]],
                         report: ListReport) -> dict[str, Any]:
-        address = normalise_email(row.fields.get("Email"))
+        address = subscriber.email
         if address is None:
             report.unusable += 1
             return {}
-        subject = f"{row.item_id}:{self.signer.digest(address)}"
-        status = as_text(row.fields.get("Status"), 20)
+        subject = f"{subscriber.id}:{self.signer.digest(address)}"
+        status = subscriber.status
         wanted: dict[str, Any] = {}
         unsubscribe_, confirm = commands["unsubscribe"].get(subject), commands["subscribe-confirmed"].get(subject)
         rejoin, bouncing = commands["rejoin-confirmed"].get(subject), commands["bouncing"].get(subject)
@@ -200,19 +211,19 @@ class MailingList:
               or (rejoin is not None and status == "Unsubscribed")):  # "rejoin": the button its email's link opened
             wanted |= {"Status": "Subscribed", "ConfirmedAt": _iso(self.clock())}
             report.subscribed += 1
-        elif status == "Unsubscribed" and row.item_id in self._rejoin:
-            report.rejoin_asked += self._ask_to_rejoin(row, address, subject)
-        elif status not in STATUSES or row.item_id in self._asked:  # an admin's new row (or a status we do not
+        elif status == "Unsubscribed" and subscriber.id in self._rejoin:
+            report.rejoin_asked += self._ask_to_rejoin(subscriber, address, subject)
+        elif status not in STATUSES or subscriber.id in self._asked:  # an admin's new row (or a status we do not
             # know: they have not confirmed with us), or someone asking (again)
             if status != "Pending":
                 wanted["Status"] = "Pending"
-            report.confirmations_sent += self._ask_to_confirm(row, address, subject)
+            report.confirmations_sent += self._ask_to_confirm(subscriber, address, subject)
         if status in STOPPED or wanted.get("Status") in STOPPED:
-            self.store.outbox.cancel(mail_keys.UPDATE, f"-{row.item_id}")  # nothing queued still goes
+            self.store.outbox.cancel(mail_keys.UPDATE, f"-{subscriber.id}")  # nothing queued still goes
         topics_command = commands["topics"].get(subject)
         if topics_command is not None:
             topics = [t for t in topics_command.payload.get("topics", []) if t in THEMES]
-            if topics != subscriber_topics(row.fields):
+            if tuple(topics) != subscriber.topics:
                 wanted["Topics"] = topics
                 report.topics_changed += 1
         for command in (unsubscribe_, confirm, rejoin, topics_command, bouncing):
@@ -220,29 +231,30 @@ class MailingList:
                 handoffs.settle(self.store.ledger, command)
         return wanted
 
-    def _ask_to_rejoin(self, row: MirrorItem, address: str, subject: str) -> int:
+    def _ask_to_rejoin(self, subscriber: Subscriber, address: str, subject: str) -> int:
         """At most one "do you want to rejoin?" email a row in REJOIN_EVERY; returns 1 if one was queued now."""
-        asked = RejoinAsked.last(self.store.ledger, row.item_id)
+        asked = RejoinAsked.last(self.store.ledger, subscriber.id)
         if asked is not None and self.clock() - asked < REJOIN_EVERY.total_seconds():
             return 0
-        queued = self._ask(row, address, subject, "subscribe-rejoin", REJOIN,
+        queued = self._ask(subscriber, address, subject, "subscribe-rejoin", REJOIN,
                            f"Do you want updates from {self.config.programme} again?")
-        handoffs.put(self.store.ledger, RejoinAsked(row.item_id, self.clock()))
+        handoffs.put(self.store.ledger, RejoinAsked(subscriber.id, self.clock()))
         return queued
 
-    def _ask_to_confirm(self, row: MirrorItem, address: str, subject: str) -> int:
-        return self._ask(row, address, subject, "subscribe-confirm", SUBSCRIBE_CONFIRM,
+    def _ask_to_confirm(self, subscriber: Subscriber, address: str, subject: str) -> int:
+        return self._ask(subscriber, address, subject, "subscribe-confirm", SUBSCRIBE_CONFIRM,
                          f"Please confirm: updates from {self.config.programme}")
 
-    def _ask(self, row: MirrorItem, address: str, subject: str, kind: str, link: LinkKind, title: str) -> int:
+    def _ask(self, subscriber: Subscriber, address: str, subject: str, kind: str, link: LinkKind, title: str
+             ) -> int:
         """Email a link to a page whose button says yes (confirm, rejoin); one a day at most per row and address,
         so nobody's inbox can be filled by someone typing their address in the form. 1 if queued now."""
         key = mail_keys.list_question(kind, subject, datetime.fromtimestamp(self.clock(), UK).date().isoformat())
         if self.store.outbox.get(key) is not None:
             return 0
         token = self.signer.make(link.purpose, subject, link.lifetime.total_seconds())
-        name = as_text(row.fields.get("Title"), 80)
-        if link is SUBSCRIBE_CONFIRM and row.fields.get("Source") in TYPED_SOURCES:
+        name = subscriber.name
+        if link is SUBSCRIBE_CONFIRM and subscriber.source in TYPED_SOURCES:
             name = ""  # typed by whoever filled in a form, for an address not yet confirmed: not quoted
         text, html = render_email(kind.replace("-", "_"), privacy_url=privacy_link(self.config.public_url),
                                   name=name if name and name != address else "",
