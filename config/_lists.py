@@ -37,6 +37,15 @@ CHOICE_LENGTH = 40  # a choice column's value: longer than every choice the list
 NAME_LENGTH = 80  # a person's name as a greeting, a guest's invitation and the admins' digest quote it
 REASON_LENGTH = 300  # a guest request's Reason, on one line in the admins' digest
 SUBJECT_LENGTH = 200  # an update's Title as the subject of its emails
+PHONE_LENGTH = 40  # a phone number, spaces and an extension included, as the team's list and the brief quote it
+THEME_LENGTH = 100  # a session's Theme, as the report groups sessions by it and "you said, we did" finds the next
+THEME_SHOWN = 60  # a session's Theme as the timetable shows it and filters by it
+DESCRIPTION_LENGTH = 2000  # a session's Description on its page
+ROLE_LENGTH = 60  # a registration's Role, as the report counts it
+NEEDS_LENGTH = 500  # a registration's AccessNeeds, as a confirmation and the facilitators' brief quote them
+NOTE_SHOWN = 300  # a registration's StatusNote on the person's bookings page
+POSTAL_LINE_LENGTH = 120  # each line of a postal address in the team's list of people to write to
+POSTAL_LINES = 10  # ... and how many of its lines
 
 
 def text(name: str, *, multiline: bool = False, display: str | None = None) -> dict[str, Any]:

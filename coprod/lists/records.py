@@ -1,8 +1,12 @@
 """The lists' records as every part reads them: a session and a registration, parsed from their columns.
 
-Columns are read with `coprod.lists.fields`, which never raises on anything people type. The registration sync
-decides places with these; the meeting sync, the pages, erasure, retention and the report read the same records,
-so a column means one thing everywhere.
+Columns are read with `coprod.lists.fields`, which never raises on anything people type, each once an item, and
+cut to the lengths `config` names. The registration sync decides places with these; the messages, the meeting
+sync, the pages, erasure, retention and the report read the same records, so a column means one thing everywhere.
+
+A column the service writes back (a registration's Status and Attended, a session's SyncNote, JoinUrl and
+MeetingId) is also kept as the list holds it, uncleaned: the service compares it with what it would write, and
+writes only what differs.
 """
 
 from __future__ import annotations
@@ -12,7 +16,31 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from coprod.lists.fields import as_bool, as_datetime, as_int, as_lines, as_text, check_email
+from config import (
+    CHOICE_LENGTH,
+    DESCRIPTION_LENGTH,
+    NAME_LENGTH,
+    NEEDS_LENGTH,
+    NOTE_SHOWN,
+    PHONE_LENGTH,
+    POSTAL_LINE_LENGTH,
+    POSTAL_LINES,
+    REGISTRATIONS,
+    ROLE_LENGTH,
+    TEXT_LENGTH,
+    THEME_LENGTH,
+    THEME_SHOWN,
+)
+from coprod.lists.fields import (
+    as_bool,
+    as_datetime,
+    as_int,
+    as_lines,
+    as_text,
+    check_email,
+    facilitators,
+    greeting_name,
+)
 
 __all__ = [
     "ASSISTED",
@@ -21,10 +49,13 @@ __all__ = [
     "NO_SESSION",
     "Registration",
     "Session",
+    "address_of",
     "contact_preference",
     "group_of",
+    "listed_status_of",
     "parse_registration",
     "parse_session",
+    "places_held",
     "queue_positions",
     "session_of",
 ]
@@ -45,6 +76,17 @@ class Session:
     problems: tuple[str, ...] = ()
     slot_minutes: int = 0  # a drop-in's appointment length; 0 for a group session
     pre_reading: str = ""  # something to read before it (PreReading: text and links)
+    theme: str = ""  # Theme ('' for none), as the report groups by it and "you said, we did" matches it
+    theme_shown: str = ""  # Theme as the timetable shows it
+    audiences: tuple[str, ...] = ()  # Audience: the choices ticked (text values only)
+    description: str = ""  # Description, on one line, as its page shows it
+    facilitators: tuple[str, ...] = ()  # the usable addresses in Facilitators: the brief's recipients, presenters
+    outcomes: str = ""  # "you said, we did" (Outcomes: text that keeps its lines)
+    share_outcomes: bool = False  # ShareOutcomes ticked: email the outcomes to the people who held a place
+    sync_note: str | None = None  # SyncNote as the list holds it (`_as_listed`)
+    join_url: str | None = ""  # JoinUrl as the list holds it (`_as_named`)
+    meeting_id: str | None = ""  # MeetingId as the list holds it (`_as_named`): the Teams meeting it names
+    title_typed: str | None = None  # Title as typed (`_as_listed`), uncleaned: the rehearsal's mark is looked for in it
 
     @property
     def unlimited(self) -> bool:
@@ -69,8 +111,8 @@ class Session:
 
 def parse_session(item_id: str, fields: dict[str, Any]) -> Session:
     problems: list[str] = []
-    title = as_text(fields.get("Title"), 255) or f"Session {item_id}"
-    status = as_text(fields.get("Status"), 40) or "Draft"
+    title = as_text(fields.get("Title"), TEXT_LENGTH) or f"Session {item_id}"
+    status = as_text(fields.get("Status"), CHOICE_LENGTH) or "Draft"
     start, end = as_datetime(fields.get("StartTime")), as_datetime(fields.get("EndTime"))
     if start is None:
         problems.append("Start time is missing or not a date.")
@@ -94,8 +136,16 @@ def parse_session(item_id: str, fields: dict[str, Any]) -> Session:
             problems.append("A drop-in needs Minutes a drop-in appointment between 5 and 480. Nobody new is "
                             "booked until it's set.")
             capacity = None
-    return Session(item_id, title, status, start, end, capacity, tuple(problems), slot_minutes,
-                   as_lines(fields.get("PreReading")))
+    audiences = fields.get("Audience")
+    return Session(
+        item_id, title, status, start, end, capacity, tuple(problems), slot_minutes, as_lines(fields.get("PreReading")),
+        theme=as_text(fields.get("Theme"), THEME_LENGTH), theme_shown=as_text(fields.get("Theme"), THEME_SHOWN),
+        audiences=tuple(a for a in audiences if isinstance(a, str)) if isinstance(audiences, list) else (),
+        description=as_text(fields.get("Description"), DESCRIPTION_LENGTH),
+        facilitators=tuple(facilitators(fields.get("Facilitators"))), outcomes=as_lines(fields.get("Outcomes")),
+        share_outcomes=as_bool(fields.get("ShareOutcomes")), sync_note=_as_listed(fields.get("SyncNote")),
+        join_url=_as_named(fields.get("JoinUrl")), meeting_id=_as_named(fields.get("MeetingId")),
+        title_typed=_as_listed(fields.get("Title")))
 
 
 @dataclass(frozen=True)
@@ -118,6 +168,16 @@ class Registration:
     postal: bool = False  # a postal address is given
     slot: datetime | None = None  # a drop-in appointment's start
     method: str = ""  # ContactMethod of a drop-in appointment: Phone, Teams or In person
+    listed_status: str | None = None  # Status as the list holds it (`_as_listed`): what a write is checked against
+    attended: str | None = None  # Attended as the list holds it (`_as_listed`): Yes, No or Unknown once known
+    name_shown: str = ""  # Title as the team's emails and a greeting show it (NAME_LENGTH)
+    greeting: str = ""  # the first name a booking made on the public pages is greeted by (`greeting_name`)
+    name_typed: str | None = None  # Title as typed (`_as_listed`), uncleaned: erasure looks for it in team emails
+    access_needs: str = ""  # AccessNeeds, on one line, as a confirmation and the facilitators' brief quote them
+    role: str = ""  # Role, as the report counts it
+    postal_address: str = ""  # PostalAddress on one line, its lines joined by commas
+    note_shown: str = ""  # StatusNote as the person's bookings page shows it
+    personal: bool = False  # a personal column (REGISTRATIONS.personal) holds something: retention has to clear it
 
     @property
     def assisted(self) -> bool:
@@ -144,19 +204,65 @@ def queue_positions(items: Iterable[Any]) -> dict[str, int]:
 
 def parse_registration(item_id: str, created: str, fields: dict[str, Any]) -> Registration:
     session_id = session_of(fields)
-    status = as_text(fields.get("Status"), 40) or None
+    status = as_text(fields.get("Status"), CHOICE_LENGTH) or None
     note = fields.get("StatusNote")
     email = check_email(fields.get("Email"))
+    name = fields.get("Title")
     return Registration(
-        id=item_id, created=created, name=as_text(fields.get("Title"), 255),
+        id=item_id, created=created, name=as_text(name, TEXT_LENGTH),
         email=email.address, email_shown=email.shown, email_problem=email.problem,
         session_id=session_id, consent=as_bool(fields.get("Consent")), cancel=as_bool(fields.get("Cancel")),
         status=status, note=note if isinstance(note, str) else None,
         wants_site_access=as_bool(fields.get("WantsSiteAccess")),
         join_mailing_list=as_bool(fields.get("JoinMailingList")),
-        contact=contact_preference(fields), phone=as_text(fields.get("Phone"), 40),
+        contact=contact_preference(fields), phone=as_text(fields.get("Phone"), PHONE_LENGTH),
         postal=bool(as_text(fields.get("PostalAddress"))), slot=as_datetime(fields.get("Slot")),
-        method=as_text(fields.get("ContactMethod"), 20))
+        method=as_text(fields.get("ContactMethod"), 20), listed_status=listed_status_of(fields),
+        attended=_as_listed(fields.get("Attended")), name_shown=as_text(name, NAME_LENGTH),
+        greeting=greeting_name(name), name_typed=_as_listed(name),
+        access_needs=as_text(fields.get("AccessNeeds"), NEEDS_LENGTH), role=as_text(fields.get("Role"), ROLE_LENGTH),
+        postal_address=_one_line(fields.get("PostalAddress")), note_shown=as_text(note, NOTE_SHOWN),
+        personal=any(fields.get(column) for column in REGISTRATIONS.personal))
+
+
+def address_of(fields: dict[str, Any]) -> str | None:
+    """A registration's address as its record has it (`Registration.email`), read alone: for a look through every
+    booking for one address, which parses none of them."""
+    return check_email(fields.get("Email")).address
+
+
+def listed_status_of(fields: dict[str, Any]) -> str | None:
+    """A registration's Status as the list holds it (`Registration.listed_status`), read alone (see `address_of`)."""
+    return _as_listed(fields.get("Status"))
+
+
+def places_held(items: Iterable[Any]) -> tuple[int, set[datetime]]:
+    """How many of one session's registrations hold a place (Confirmed or Waitlisted), and the drop-in times they
+    hold: what the timetable shows of each session, in one pass that parses no booking. `items`: mirror items."""
+    holding = [i for i in items if listed_status_of(i.fields) in HELD]
+    return len(holding), {slot for slot in (as_datetime(i.fields.get("Slot")) for i in holding) if slot is not None}
+
+
+def _as_listed(value: Any) -> str | None:
+    """A column as the list holds it, for a comparison with what the service writes, which is always text: the text
+    itself, uncleaned; None for none; any other value (a number, a list) as text, which equals no word it writes."""
+    if value is None or isinstance(value, str):
+        return value
+    return str(value) if value else ""
+
+
+def _as_named(value: Any) -> str | None:
+    """JoinUrl or MeetingId as the list holds it: the text itself ('' for none); None for a value that is not text,
+    which names no meeting and equals nothing the meeting sync writes."""
+    if not value:
+        return ""
+    return value if isinstance(value, str) else None
+
+
+def _one_line(value: Any) -> str:
+    """A multi-line column (a postal address) on one line, its lines joined by commas, each cleaned."""
+    lines = (as_text(line, POSTAL_LINE_LENGTH) for line in str(value or "").splitlines()[:POSTAL_LINES])
+    return ", ".join(line for line in lines if line)
 
 
 def contact_preference(fields: dict[str, Any]) -> str:
