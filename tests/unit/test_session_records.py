@@ -255,8 +255,7 @@ def test_any_values_in_a_registration_read_as_clean_lines_within_their_limits(fi
     for text, limit in ((read.name_shown, NAME_LENGTH), (read.greeting, 40), (read.access_needs, NEEDS_LENGTH),
                         (read.role, ROLE_LENGTH), (read.note_shown, NOTE_SHOWN)):
         assert len(text) <= limit and one_clean_line(text), (text, fields)
-    lines = read.postal_address.split(", ") if read.postal_address else []
-    assert len(lines) <= POSTAL_LINES and all(one_clean_line(line) for line in lines)
+    assert one_clean_line(read.postal_address) and len(read.postal_address) <= POSTAL_LINES * (POSTAL_LINE_LENGTH + 2)
     for kept, column in ((read.listed_status, "Status"), (read.attended, "Attended"), (read.name_typed, "Title")):
         if isinstance(fields.get(column), str):
             assert kept == fields[column]  # as the list holds it, to the letter
