@@ -1,12 +1,11 @@
-"""Shared fixtures: one emulator over loopback HTTPS for the session, a fresh tenant per test."""
+"""Shared fixtures: one emulator over loopback HTTPS for the session, a fresh tenant per test; the test's clock and
+state store; a programme on that tenant (tests/support/programme.py), alone or behind a local server."""
 
 from __future__ import annotations
 
 import ssl
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -16,30 +15,10 @@ from coprod.store import SqliteStore
 from graph_client import GraphClient, SharePointLists
 from graph_emulator import EmulatorServer
 from graph_emulator.testing import IN_PROCESS_BASE, InProcessTransport
+from tests.support.fakes import FakeClock
+from tests.support.programme import Programme
 
 SIGNING_KEY = "test-signing-key-0123456789abcdef"
-
-
-class OffsetClock:
-    """Real time plus an offset a test moves (the emulator keeps real time). `sleep` moves it instead of waiting."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-    def sleep(self, seconds: float) -> None:
-        self.offset += max(0.0, seconds)
-
-    def to_uk_midday(self) -> None:
-        """On to the next noon, UK time, so a test of "once a day" can't straddle midnight."""
-        uk = ZoneInfo("Europe/London")
-        now = datetime.fromtimestamp(self(), uk)
-        noon = now.replace(hour=12, minute=0, second=0, microsecond=0)
-        if noon <= now:
-            noon = (now + timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
-        self.offset += noon.timestamp() - self()
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 
 
@@ -72,9 +51,10 @@ def env(emulator: EmulatorServer, tmp_path) -> dict[str, str]:  # type: ignore[n
 
 
 @pytest.fixture
-def store(tmp_path) -> Iterator[SqliteStore]:  # type: ignore[no-untyped-def]
-    """An empty state store in a file of its own."""
-    db = SqliteStore(tmp_path / "state.sqlite3")
+def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[SqliteStore]:  # type: ignore[no-untyped-def]
+    """An empty state store in a file of its own: on real time, or on the test's `clock` where that is fixed."""
+    fixed = clock_mark(request).get("fixed")
+    db = SqliteStore(tmp_path / "state.sqlite3", clock=request.getfixturevalue("clock") if fixed else time.time)
     yield db
     db.close()
 
@@ -126,6 +106,40 @@ def http(request: pytest.FixtureRequest, emulator: EmulatorServer) -> Iterator[h
         yield client
 
 
+def clock_mark(request: pytest.FixtureRequest) -> dict[str, bool]:
+    mark = request.node.get_closest_marker("clock")
+    return dict(mark.kwargs) if mark else {}
+
+
 @pytest.fixture
-def clock() -> OffsetClock:
-    return OffsetClock()
+def clock(request: pytest.FixtureRequest) -> FakeClock:
+    """The service's clock: real time plus an offset the test moves (the emulator keeps real time). A module or
+    class marked `@pytest.mark.clock(fixed=True)` gets a fixed clock instead (`FakeClock()`: exact seconds, for
+    rules tested alone), which the `store` fixture then reads too; `@pytest.mark.clock(waits=True)`, one whose
+    `sleep` waits for real."""
+    mark = clock_mark(request)
+    return FakeClock() if mark.get("fixed") else FakeClock.real(waits=bool(mark.get("waits")))
+
+
+@pytest.fixture
+def programme_settings() -> dict[str, str]:
+    """What the `programme` fixture's settings add to the emulator's: a module or class overrides this fixture to
+    set its own (none here, so a programme is what the settings' defaults make)."""
+    return {}
+
+
+@pytest.fixture
+def programme(emulator: EmulatorServer, env: dict[str, str], clock: FakeClock,
+              programme_settings: dict[str, str]) -> Iterator[Programme]:
+    """A programme (tests/support/programme.py) on a fresh tenant: its lists provisioned, the service open on
+    `programme_settings` and the test's clock."""
+    with Programme.open(emulator, env, clock, **programme_settings) as made:
+        yield made
+
+
+@pytest.fixture
+def live(emulator: EmulatorServer, env: dict[str, str], clock: FakeClock) -> Iterator[Programme]:
+    """A programme behind a local server on loopback (the pages, and /api/notifications with its consumer), as
+    `python -m coprod serve` runs it: Graph's notifications reach it and are acted on with no sync command."""
+    with Programme.live(emulator, env, clock) as made:
+        yield made

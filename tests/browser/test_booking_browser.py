@@ -8,18 +8,14 @@ Needs /usr/bin/chromium and `npm ci` (axe-core); see tests/support/browser.py.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from config import load_settings
 from coprod.pages.app import create_web_app
-from coprod.runtime import Services
 from graph_emulator import EmulatorServer
-from tests.conftest import OffsetClock
-from tests.flows.test_sessions_and_messages import Programme, soon
 from tests.support.browser import assert_accessible, serve_asgi
+from tests.support.programme import Programme, soon
 
 pytest_plugins = ["tests.support.browser"]
 
@@ -27,10 +23,8 @@ ADDRESS = "sam.example@example.org"
 
 
 @pytest.fixture
-def programme(emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock) -> Iterator[Programme]:
-    settings = load_settings(env | {"COPROD_PUBLIC_URL": "https://coprod.example.org"})
-    with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
-        yield Programme(emulator, services, clock)
+def programme_settings() -> dict[str, str]:
+    return {"COPROD_PUBLIC_URL": "https://coprod.example.org"}
 
 
 def test_book_see_and_cancel_a_place_without_a_microsoft_account(page: Page, programme: Programme) -> None:

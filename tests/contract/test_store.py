@@ -15,9 +15,9 @@ import pytest
 from config import SettingsError
 from coprod.store import SqliteStore, StateStore, open_store
 from coprod.store.azure import AzureTableStore
+from tests.support.fakes import FakeClock
 from tests.support.store_contract import (
     CheckpointsContract,
-    Clock,
     CountersContract,
     LeasesContract,
     LedgerContract,
@@ -26,13 +26,10 @@ from tests.support.store_contract import (
     OutboxContract,
 )
 
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+pytestmark = pytest.mark.clock(fixed=True)  # the `clock` fixture is fixed: each store here reads it
 
 
-def azure_store(connection: str, clock: Clock, prefix: str) -> AzureTableStore:
+def azure_store(connection: str, clock: FakeClock, prefix: str) -> AzureTableStore:
     from azure.data.tables import TableServiceClient
 
     store = AzureTableStore(TableServiceClient.from_connection_string(connection), clock=clock, prefix=prefix)
@@ -41,7 +38,7 @@ def azure_store(connection: str, clock: Clock, prefix: str) -> AzureTableStore:
 
 
 @pytest.fixture(params=["sqlite", "azurite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[StateStore]:
+def store(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> Iterator[StateStore]:
     if request.param == "sqlite":
         db: StateStore = SqliteStore(tmp_path / "state.sqlite3", clock=clock)
     else:  # a fresh set of tables for each test, in the one Azurite of the session
@@ -51,7 +48,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Itera
 
 
 @pytest.fixture
-def second_store(store: StateStore, clock: Clock) -> Iterator[StateStore]:
+def second_store(store: StateStore, clock: FakeClock) -> Iterator[StateStore]:
     """Another process's (or instance's) handle on the same state."""
     if isinstance(store, SqliteStore):
         db: StateStore = SqliteStore(store.path, clock=clock)
@@ -158,7 +155,7 @@ def test_the_store_is_chosen_by_its_url(tmp_path: Path, azurite: str) -> None:
 
 
 @pytest.fixture
-def tables(azurite: str, clock: Clock) -> Iterator[AzureTableStore]:
+def tables(azurite: str, clock: FakeClock) -> Iterator[AzureTableStore]:
     """A Table Storage store of its own (tables under a fresh prefix) on the shared Azurite."""
     db = azure_store(azurite, clock, f"t{uuid.uuid4().hex[:12]}")
     yield db
@@ -294,7 +291,7 @@ class TestPackedMirror:
         assert sent == ["GET"] * 3  # one range read for the session; the index: one read per 1,000 ids (2)
 
     def test_a_write_that_changes_nothing_is_never_refused_however_busy_the_entity(
-            self, tables: AzureTableStore, clock: Clock) -> None:
+            self, tables: AzureTableStore, clock: FakeClock) -> None:
         """Issue 24, finding 8: six runs at once (no lease) put the same rows they all read; another writer
         changes the session's entity between this writer's reading and writing, try after try. Items put back
         as the mirror holds them change nothing, so nothing is written and nothing refused (each try used to be
@@ -325,7 +322,7 @@ class TestPackedMirror:
             *(row(n) for n in range(1, 5)), row(5, edits[-1])]
 
     def test_the_first_start_after_the_change_drops_the_old_mirror_and_reads_the_lists_again(
-            self, azurite: str, clock: Clock) -> None:
+            self, azurite: str, clock: FakeClock) -> None:
         from azure.data.tables import TableServiceClient
 
         prefix = f"t{uuid.uuid4().hex[:12]}"

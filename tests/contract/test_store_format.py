@@ -20,13 +20,13 @@ from typing import Any
 import pytest
 
 from coprod.store import MirrorItem, SqliteStore, StateStore
-from tests.support.store_contract import Clock
+from tests.support.fakes import FakeClock
 
 STATUSES = ("queued", "sending", "sent", "failed", "cancelled")
 V1 = json.loads((Path(__file__).resolve().parents[1] / "support" / "store_format_v1.json").read_text(encoding="utf-8"))
 
 
-def write_everything(store: StateStore, clock: Clock) -> None:
+def write_everything(store: StateStore, clock: FakeClock) -> None:
     """Every kind of write, through the methods callers used at 2fda0b5 (still there, handed to the parts)."""
     store.checkpoints.set("delta.Sessions", "https://graph/delta?token=1")
     store.checkpoints.set("retention.day", "2027-01-01")
@@ -90,7 +90,7 @@ def write_everything(store: StateStore, clock: Clock) -> None:
     store.leases.release("webhooks", "runner-b")
 
 
-def read_everything(store: StateStore, clock: Clock) -> Any:
+def read_everything(store: StateStore, clock: FakeClock) -> Any:
     """Every record the store gives back, through its parts, as JSON reads it. (Last, the counters are read by
     adding nothing.)"""
     registrations = ["7", "8", "9", "404"]
@@ -140,7 +140,7 @@ def sqlite_rows(path: Path) -> list[str]:
 
 # --- SQLite ------------------------------------------------------------------------------------------------------
 def test_the_same_writes_make_the_same_rows_in_sqlite(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = FakeClock()
     store = SqliteStore(tmp_path / "state.sqlite3", clock=clock)
     write_everything(store, clock)
     store.close()
@@ -150,7 +150,7 @@ def test_the_same_writes_make_the_same_rows_in_sqlite(tmp_path: Path) -> None:
 def test_a_sqlite_file_written_before_reads_the_same(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "old.sqlite3") as db:
         db.executescript("\n".join(V1["sqlite rows"]))
-    clock = Clock()
+    clock = FakeClock()
     clock.now += 138
     store = SqliteStore(tmp_path / "old.sqlite3", clock=clock)
     try:
@@ -184,7 +184,7 @@ def test_the_same_writes_make_the_same_entities_in_table_storage(azurite: str, p
 
     from coprod.store.azure import AzureTableStore
 
-    clock = Clock()
+    clock = FakeClock()
     store = AzureTableStore(TableServiceClient.from_connection_string(azurite), clock=clock, prefix=prefix)
     write_everything(store, clock)
     store.close()
@@ -201,7 +201,7 @@ def test_table_storage_entities_written_before_read_the_same(azurite: str, prefi
             table = service.create_table(f"{prefix}{name}")
             for entity in entities:
                 table.create_entity(entity)
-    clock = Clock()
+    clock = FakeClock()
     clock.now += 138
     store = AzureTableStore(TableServiceClient.from_connection_string(azurite), clock=clock, prefix=prefix)
     try:

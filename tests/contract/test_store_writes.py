@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +21,10 @@ import pytest
 from coprod import handoffs
 from coprod.handoffs import Invitation, ListCommand, MessageDue, mail_keys
 from coprod.store import MirrorItem, SqliteStore
-from tests.support.store_contract import Clock
+from tests.support.fakes import FakeClock
 from tests.support.store_scan import raw_text
 
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> Iterator[SqliteStore]:
-    db = SqliteStore(tmp_path / "state.sqlite3", clock=clock)
-    yield db
-    db.close()
+pytestmark = pytest.mark.clock(fixed=True)  # the `clock` fixture is fixed, and the `store` fixture reads it
 
 
 def invitation(address: str = "ann@example.org", **given: Any) -> Invitation:
@@ -42,7 +32,7 @@ def invitation(address: str = "ann@example.org", **given: Any) -> Invitation:
 
 
 # --- hand-offs ---------------------------------------------------------------------------------------------------
-def test_a_hand_off_is_recorded_due_once_and_the_first_stays(store: SqliteStore, clock: Clock) -> None:
+def test_a_hand_off_is_recorded_due_once_and_the_first_stays(store: SqliteStore, clock: FakeClock) -> None:
     assert handoffs.record(store.ledger, invitation(row="7")) is True
     clock.now += 10
     assert handoffs.record(store.ledger, invitation(row="8")) is False
@@ -76,7 +66,7 @@ def test_a_hand_off_put_is_done_unless_told_and_overwrites(store: SqliteStore) -
     assert store.ledger.get("invite:ann@example.org").status == "failed"  # type: ignore[union-attr]
 
 
-def test_pending_gives_the_kinds_due_hand_offs_oldest_first_read_back(store: SqliteStore, clock: Clock) -> None:
+def test_pending_gives_the_kinds_due_hand_offs_oldest_first_read_back(store: SqliteStore, clock: FakeClock) -> None:
     for address, status in (("b@x.org", "due"), ("a@x.org", "due"), ("c@x.org", "done")):
         clock.now += 1
         handoffs.record(store.ledger, invitation(address, row=address[0]), status)
@@ -99,7 +89,7 @@ def test_settling_keeps_what_happened_beside_the_payload(store: SqliteStore) -> 
     assert failed is not None and (failed.status, failed.payload) == ("failed", {"row": "8", "user": "u-2"})
 
 
-def test_of_two_runners_claiming_one_side_effect_one_gets_it(store: SqliteStore, clock: Clock) -> None:
+def test_of_two_runners_claiming_one_side_effect_one_gets_it(store: SqliteStore, clock: FakeClock) -> None:
     first = invitation(row="7")
     assert handoffs.claim(store.ledger, first, None) is True  # never recorded: taken, as `sending`
     assert handoffs.claim(store.ledger, first, None) is False  # the other runner, who also saw nothing
@@ -129,7 +119,7 @@ def test_unsubscribing_withdraws_only_that_subscribers_queued_updates(store: Sql
 
 
 # --- the SQLite file ---------------------------------------------------------------------------------------------
-def test_a_store_is_made_in_a_folder_not_there_yet_or_in_memory(tmp_path: Path, clock: Clock) -> None:
+def test_a_store_is_made_in_a_folder_not_there_yet_or_in_memory(tmp_path: Path, clock: FakeClock) -> None:
     for path in (tmp_path / "new" / "deeper" / "state.sqlite3", ":memory:"):
         db = SqliteStore(path, clock=clock)
         try:
@@ -255,7 +245,7 @@ def test_names_are_kept_as_written_so_an_erasure_finds_them(store: SqliteStore) 
     assert "Zoë G" in raw_text(store)
 
 
-def test_entries_added_together_are_listed_as_given_and_dated_now(store: SqliteStore, clock: Clock) -> None:
+def test_entries_added_together_are_listed_as_given_and_dated_now(store: SqliteStore, clock: FakeClock) -> None:
     store.ledger.add_many([(k, "message", {}, "due") for k in ("k9", "k10", "k1")])
     listed = store.ledger.list()
     assert [e.key for e in listed] == ["k9", "k10", "k1"]
@@ -273,7 +263,7 @@ def test_more_items_than_one_query_holds_are_read_by_id_each_once(store: SqliteS
     assert store.mirror.etags("Registrations", wanted) == {str(n): f"e{n}" for n in range(1200)}
 
 
-def test_a_message_put_off_is_listed_once_its_time_has_come(store: SqliteStore, clock: Clock) -> None:
+def test_a_message_put_off_is_listed_once_its_time_has_come(store: SqliteStore, clock: FakeClock) -> None:
     for key in ("mail:1", "mail:2", "mail:3"):
         store.outbox.add(key, "test", {}, 1)
     assert store.outbox.set("mail:2", "queued", not_before=clock.now + 60) is True
@@ -286,7 +276,7 @@ def test_a_message_put_off_is_listed_once_its_time_has_come(store: SqliteStore, 
 
 
 def test_a_lease_says_what_it_is_and_a_new_one_starts_when_the_old_ran_out(store: SqliteStore,
-                                                                           clock: Clock) -> None:
+                                                                           clock: FakeClock) -> None:
     assert store.leases.acquire("sync", "runner-a", 120)
     lease = store.leases.get("sync")
     assert lease is not None and lease.name == "sync"
@@ -298,7 +288,7 @@ def test_a_lease_says_what_it_is_and_a_new_one_starts_when_the_old_ran_out(store
     assert store.leases.get("sync") is None
 
 
-def test_a_counter_lasts_as_long_as_its_first_count_said(store: SqliteStore, clock: Clock) -> None:
+def test_a_counter_lasts_as_long_as_its_first_count_said(store: SqliteStore, clock: FakeClock) -> None:
     assert store.counters.add("subscribe:all:1", clock.now + 60, by=3) == 3
     assert store.counters.add("subscribe:all:1", clock.now + 600) == 4  # a later expiry does not extend it
     clock.now += 60
@@ -314,7 +304,7 @@ def test_a_listing_of_the_outbox_stops_at_a_thousand_unless_asked_for_more(store
     assert store.outbox.list("queued", limit=2000)[-1].key == "mail:1000"
 
 
-def test_a_record_changed_later_keeps_when_it_was_made(store: SqliteStore, clock: Clock) -> None:
+def test_a_record_changed_later_keeps_when_it_was_made(store: SqliteStore, clock: FakeClock) -> None:
     """`created` orders what waits (oldest first) and dates a record for retention; a later change must not move
     it. Read one at a time, listed, and for emails too."""
     store.ledger.add("guest:a", "guest-request", {"n": 1})

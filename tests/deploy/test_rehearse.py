@@ -20,12 +20,12 @@ from starlette.routing import Route
 import coprod.rehearse
 from config import load_settings
 from coprod.cli import main
-from coprod.running.lease import LEASE
 from coprod.links import Signer
 from coprod.realtime.webhooks import receive
 from coprod.rehearse import MARK, rehearse
 from coprod.rehearse._made import RECORD
 from coprod.rehearse._made import remove as remove_all
+from coprod.running.lease import LEASE
 from coprod.runtime import Services
 from coprod.store import SqliteStore
 from graph_emulator import EmulatorServer

@@ -22,6 +22,7 @@ import pytest
 from graph_emulator import ALL_ROLES, EmulatorServer
 from tests.conftest import grant_roles
 from tests.contract.test_emulator_contract import sdk_parse
+from tests.support.fakes import FakeClock
 
 ICS = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nSUMMARY:Having choice\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
 KEY_PROPERTY = "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name CoprodKey"
@@ -335,31 +336,16 @@ def test_the_message_collection_parses_with_the_sdk_models(http: httpx.Client, m
 
 
 # --- Exchange's limits: applied after the 202 -----------------------------------------------------
-class FakeClock:
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def late_and_on_time(emulator: EmulatorServer, mailbox: str) -> list[tuple[str, str, float]]:
     return [(d.recipient, d.outcome, d.at - d.submitted) for d in emulator.backend.mail.deliveries(mailbox)]
-
-
-class TickingClock(FakeClock):
-    """A clock that moves on a microsecond each time it is read, as a real one does between two reads."""
-
-    def __call__(self) -> float:
-        self.now += 1e-6
-        return self.now
 
 
 def test_a_message_under_the_rate_is_not_late_however_the_clock_moves_while_it_is_taken(
         http: httpx.Client, emulator: EmulatorServer, mailbox: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Late means held back past the rate, measured from when Exchange took the message (bench/messages.py counts
     them, goal 0), not from the message's own time, read a moment before."""
-    monkeypatch.setattr(emulator.backend.mail, "clock", TickingClock())
+    ticking = FakeClock(tick=1e-6)  # a microsecond on each time it is read, as a real clock moves between two reads
+    monkeypatch.setattr(emulator.backend.mail, "clock", ticking)
     http.post("/_emulator/limits", json={"mail": {"per_window": 3, "window_seconds": 2}})
     for n in range(4):
         assert send_json(http, mailbox, json_message(f"Quick {n}", to=f"p{n}@example.org")).status_code == 202

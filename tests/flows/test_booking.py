@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,16 +14,14 @@ import httpx
 import icalendar
 import pytest
 
-from config import load_settings
 from coprod.handoffs import MY_BOOKINGS, BookingsAsked, CancelRequest, pending
 from coprod.pages.app import create_web_app
 from coprod.pages.context import BookingLimits
-from coprod.runtime import Services
 from coprod.templates import uk_clock
 from graph_emulator import EmulatorServer
 from graph_emulator.testing import AsgiTransport, BackgroundServer
-from tests.conftest import OffsetClock
-from tests.flows.test_sessions_and_messages import Programme, calendar_of, soon
+from tests.support.fakes import FakeClock
+from tests.support.programme import Programme, calendar_of, soon
 
 BASE = "http://localhost:7071/api/pages"
 GOOD = {"name": "Ann Example", "email": "ann.example@example.org", "role": "Carer", "access_needs": "Captions, please",
@@ -32,10 +29,8 @@ GOOD = {"name": "Ann Example", "email": "ann.example@example.org", "role": "Care
 
 
 @pytest.fixture
-def programme(emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock) -> Iterator[Programme]:
-    settings = load_settings(env | {"COPROD_PUBLIC_URL": "https://coprod.example.org"})
-    with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
-        yield Programme(emulator, services, clock)
+def programme_settings() -> dict[str, str]:
+    return {"COPROD_PUBLIC_URL": "https://coprod.example.org"}
 
 
 def web(programme: Programme, limits: BookingLimits | None = None, client: str = "127.0.0.1") -> httpx.Client:
@@ -263,14 +258,12 @@ class TestMyBookings:
 
 
 def test_the_privacy_notice_says_who_how_long_and_how_to_ask(emulator: EmulatorServer, env: dict[str, str],
-                                                            clock: OffsetClock) -> None:
+                                                            clock: FakeClock) -> None:
     """From the settings: the controller, the contact, the retention; linked from every page's footer and every
     email's (issue 17's notice, item 5)."""
-    settings = load_settings(env | {"COPROD_PRIVACY_CONTROLLER": "Towncastle Borough Council",
-                                    "COPROD_PRIVACY_CONTACT": "dataprotection@towncastle.example.org",
-                                    "COPROD_RETENTION_DAYS": "180", "COPROD_PUBLIC_URL": "https://coprod.example.org"})
-    with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
-        programme = Programme(emulator, services, clock)
+    with Programme.open(emulator, env, clock, COPROD_PRIVACY_CONTROLLER="Towncastle Borough Council",
+                        COPROD_PRIVACY_CONTACT="dataprotection@towncastle.example.org", COPROD_RETENTION_DAYS="180",
+                        COPROD_PUBLIC_URL="https://coprod.example.org") as programme:
         page = web(programme).get("/privacy").text
         assert "Towncastle Borough Council is responsible" in page and "for up to 180 days after" in page
         assert "dataprotection@towncastle.example.org" in page
@@ -291,11 +284,13 @@ class TestAssistedBooking:
     ADMINS = "coproduction-admins@council.example.org"
 
     @pytest.fixture
-    def team(self, emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock) -> Iterator[Programme]:
-        settings = load_settings(env | {"COPROD_PUBLIC_URL": "https://coprod.example.org",
-                                        "COPROD_ADMIN_EMAIL": self.ADMINS})
-        with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
-            yield Programme(emulator, services, clock)
+    def programme_settings(self) -> dict[str, str]:
+        return {"COPROD_PUBLIC_URL": "https://coprod.example.org", "COPROD_ADMIN_EMAIL": self.ADMINS}
+
+    @pytest.fixture
+    def team(self, programme: Programme) -> Programme:
+        """The programme, with the team's address set."""
+        return programme
 
     def test_no_email_goes_and_the_team_gets_one_list_a_day(self, team: Programme) -> None:
         team.clock.to_uk_midday()

@@ -9,71 +9,48 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import pytest
 
-from config import load_settings
 from coprod.handoffs import AddressBounces
-from coprod.running.lease import record_run
 from coprod.lists.notes import Notes
-from coprod.lists.provision import provision
 from coprod.mail.bounces import BounceRun, Bounces
 from coprod.operating.status import blocked, status, status_lines
-from coprod.run import run_once
-from coprod.runtime import Services
+from coprod.running.lease import record_run
 from graph_client import Mail, message_id_for
 from graph_emulator import ALL_ROLES, EmulatorServer
 from graph_emulator.mail.ndr import Failure, build_ndr, system_sender
-from tests.conftest import OffsetClock
+from tests.support.fakes import FakeClock
+from tests.support.programme import Programme, soon
 
 GONE = "gone@example.org"  # an address that does not exist: every email to it bounces
 
 
-class Hub:
-    """The lists as people edit them, the runs (the emulator's clock kept with the service's), what was sent."""
+class Hub(Programme):
+    """A programme whose runs keep the tenant's clock (when a report is received) with the service's, twenty minutes
+    apart unless told, and whose mail is read as subjects."""
 
-    def __init__(self, emulator: EmulatorServer, services: Services, clock: OffsetClock) -> None:
-        self.emulator = emulator
-        self.backend = emulator.backend
-        self.services = services
-        self.clock = clock
-        self.site = services.settings.site_id
-        provision(services.lists)
+    def session(self, title: str = "Being included", start: datetime | None = None, **fields: Any) -> str:
+        return super().session(title, start or soon(), **fields)
 
-    def add(self, list_name: str, **fields: Any) -> str:
-        return str(self.backend.sharepoint.create_item(self.site, list_name, fields).id)
+    def run(self, minutes: float = 20, drain_seconds: float = 600) -> list[str]:
+        self.backend.offset = self.clock.offset + minutes * 60  # the tenant's clock keeps up
+        return super().run(minutes, drain_seconds)
 
-    def session(self, title: str = "Being included") -> str:
-        start = (datetime.now(UTC) + timedelta(days=10)).replace(hour=14, minute=0, second=0, microsecond=0)
-        return self.add("Sessions", Title=title, Status="Open", Capacity=10, StartTime=f"{start:%Y-%m-%dT%H:%M:%SZ}",
-                        EndTime=f"{start + timedelta(hours=1):%Y-%m-%dT%H:%M:%SZ}")
-
-    def register(self, session: str, name: str, email: str) -> str:
-        return self.add("Registrations", Title=name, Email=email, Consent=True, SessionLookupId=session)
-
-    def run(self, minutes: float = 20) -> list[str]:
-        self.clock.offset += minutes * 60
-        self.backend.offset = self.clock.offset  # the tenant's clock (when a report is received) keeps up
-        return run_once(self.services, drain_seconds=600)
-
-    def field(self, list_name: str, item_id: str, name: str) -> Any:
-        return self.backend.sharepoint.get_item(self.site, list_name, item_id)[1].fields.get(name)
-
-    def mail_to(self, address: str) -> list[str]:
-        return [m.subject for m in self.backend.mail.sent(self.backend.sender) if address in m.to]
+    def subjects_to(self, address: str) -> list[str]:
+        return [m.subject for m in self.mail_to(address)]
 
 
 @pytest.fixture
-def hub(emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock) -> Iterator[Hub]:
+def hub(emulator: EmulatorServer, env: dict[str, str], clock: FakeClock) -> Iterator[Hub]:
     emulator.backend.identity.set_roles([role for role in ALL_ROLES if role != "Mail.Read"])  # not tenant-wide:
     emulator.backend.tenant.update({"exchange_app_roles": ["Mail.Read"]})  # the sending mailbox's content, alone
     emulator.backend.mail.transport.bounce(GONE, "5.1.1")
-    settings = load_settings(env | {"COPROD_PUBLIC_URL": "https://coprod.example.org",
-                                    "COPROD_PROGRAMME_NAME": "Having your say"})
-    with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
-        yield Hub(emulator, services, clock)
+    with Hub.open(emulator, env, clock, COPROD_PUBLIC_URL="https://coprod.example.org",
+                  COPROD_PROGRAMME_NAME="Having your say") as made:
+        yield made
     emulator.backend.offset = 0.0
 
 
@@ -92,7 +69,7 @@ def test_one_address_that_bounces_is_noted_on_its_booking_emailed_no_more_and_it
                     ConfirmedAt="2025-03-01T10:00:00Z")
     first = hub.run()
     assert hub.field("Registrations", gone, "Status") == "Confirmed"
-    assert hub.mail_to(GONE) == ["Your place is booked: Being included"]
+    assert hub.subjects_to(GONE) == ["Your place is booked: Being included"]
     assert bounce_lines(first) == []  # nothing went a quarter of an hour ago yet: nothing to look for
     [delivery] = [d for d in hub.backend.mail.deliveries(hub.backend.sender) if d.recipient == GONE]
     assert (delivery.outcome, delivery.status) == ("bounced", "5.1.1")
@@ -108,8 +85,9 @@ def test_one_address_that_bounces_is_noted_on_its_booking_emailed_no_more_and_it
 
     hub.backend.sharepoint.update_fields(hub.site, "Sessions", session, {"Title": "Being included: moved"})
     hub.run()
-    assert hub.mail_to("kept@example.org")[-1] == "A session you're signed up for has changed: Being included: moved"
-    assert hub.mail_to(GONE) == ["Your place is booked: Being included"]  # withheld: the address bounced
+    assert hub.subjects_to("kept@example.org")[-1] == \
+        "A session you're signed up for has changed: Being included: moved"
+    assert hub.subjects_to(GONE) == ["Your place is booked: Being included"]  # withheld: the address bounced
     assert hub.field("Registrations", gone, "StatusNote") == note
 
     for n in range(1, 5):  # updates to the mailing list: the address bounces each one, until it is set Bouncing
@@ -120,15 +98,15 @@ def test_one_address_that_bounces_is_noted_on_its_booking_emailed_no_more_and_it
             assert bounce_lines(lines) == ["Bounces: 1 non-delivery report read; 1 update to subscribers bounced; "
                                            "1 subscriber set to Bouncing."]
             assert "1 subscriber set to Bouncing (3 updates came back undelivered)" in "".join(lines)
-    assert [s for s in hub.mail_to(GONE) if s.startswith("News")] == ["News 1", "News 2", "News 3"]
-    assert [s for s in hub.mail_to("kept@example.org") if s.startswith("News")] == [
+    assert [s for s in hub.subjects_to(GONE) if s.startswith("News")] == ["News 1", "News 2", "News 3"]
+    assert [s for s in hub.subjects_to("kept@example.org") if s.startswith("News")] == [
         "News 1", "News 2", "News 3", "News 4"]
     assert (hub.field("Subscribers", subscriber, "Status"), hub.field("Subscribers", other, "Status")) == (
         "Bouncing", "Subscribed")
 
     hub.backend.sharepoint.update_fields(hub.site, "Registrations", gone, {"Email": "found@example.org"})
     hub.run()
-    assert hub.mail_to("found@example.org") == ["Your place is booked: Being included: moved"]  # a new address
+    assert hub.subjects_to("found@example.org") == ["Your place is booked: Being included: moved"]  # a new address
     assert hub.field("Registrations", gone, "StatusNote") == Notes.CONFIRMED
     report_ = status(hub.services.store, hub.clock())
     assert (report_["addresses_bounced"], report_["subscribers_bouncing"]) == (1, 1)
@@ -167,7 +145,7 @@ def test_forged_or_stray_undeliverable_reports_change_nothing(hub: Hub) -> None:
     assert hub.services.store.ledger.list(kind="bounced") == []
     hub.backend.sharepoint.update_fields(hub.site, "Sessions", session, {"Title": "Moved"})
     hub.run()
-    assert hub.mail_to("kept@example.org")[-1] == "A session you're signed up for has changed: Moved"
+    assert hub.subjects_to("kept@example.org")[-1] == "A session you're signed up for has changed: Moved"
     assert bounce_lines(hub.run()) == []  # each read once
 
 
@@ -219,7 +197,7 @@ def test_without_mail_read_each_run_says_so_in_one_line_and_everything_else_goes
     assert bounce_lines(hub.run(minutes=5)) == [line]  # said every run, not only when it looks
     hub.backend.sharepoint.update_fields(hub.site, "Sessions", session, {"Title": "Moved"})
     hub.run()
-    assert hub.mail_to("kept@example.org")[-1] == hub.mail_to(GONE)[-1] == \
+    assert hub.subjects_to("kept@example.org")[-1] == hub.subjects_to(GONE)[-1] == \
         "A session you're signed up for has changed: Moved"  # not noticed: emails go on
     hub.backend.tenant.update({"exchange_app_roles": ["Mail.Read"]})
     assert bounce_lines(hub.run()) == ["Bounces: 2 non-delivery reports read; 2 booking emails bounced (noted on the "

@@ -15,8 +15,7 @@ from coprod.pages.app import create_web_app
 from coprod.runtime import Services
 from graph_emulator import EmulatorServer
 from graph_emulator.testing import AsgiTransport
-from tests.conftest import OffsetClock
-from tests.flows.test_sessions_and_messages import Programme, soon
+from tests.support.programme import Programme, soon
 from tests.support.store_scan import raw_text
 
 ZOE = "Zoe.Erase@Example.org"  # as she typed it; held as zoe.erase@example.org
@@ -105,10 +104,8 @@ def test_erase_leaves_nothing_of_them_and_the_next_person_gets_the_place(
 
 
 @pytest.fixture
-def programme(emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock) -> Iterator[Programme]:
-    settings = load_settings(env | {"COPROD_RETENTION_DAYS": "30", "COPROD_PUBLIC_URL": "https://coprod.example.org"})
-    with Services.open(settings, clock=clock, sleep=clock.sleep) as opened:
-        yield Programme(emulator, opened, clock)
+def programme_settings() -> dict[str, str]:
+    return {"COPROD_RETENTION_DAYS": "30", "COPROD_PUBLIC_URL": "https://coprod.example.org"}
 
 
 def test_retention_clears_the_bookings_of_sessions_long_over_once_a_day(programme: Programme) -> None:

@@ -6,34 +6,28 @@ build one: sessions and bookings typed into the lists, the service's runs in bet
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from config import load_settings
 from coprod.mail.outbox import readable
 from coprod.privacy.dataprotection import Person, export
 from coprod.privacy.erasure import erase
 from coprod.run import run_once
-from coprod.runtime import Services
 from coprod.store import LedgerEntry, SqliteStore
-from graph_emulator import EmulatorServer, FaultRule
-from tests.conftest import OffsetClock
-from tests.flows.test_sessions_and_messages import Programme, soon
+from graph_emulator import FaultRule
+from tests.support.programme import Programme, soon
 from tests.support.store_scan import raw_text
 
 STATUSES = ("queued", "sending", "sent", "failed", "cancelled")
 
 
 @pytest.fixture
-def programme(emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock) -> Iterator[Programme]:
-    settings = load_settings(env | {"COPROD_PUBLIC_URL": "https://coprod.example.org",
-                                    "COPROD_ADMIN_EMAIL": "team@council.example.org",
-                                    "COPROD_GUEST_AUTO_APPROVE_DOMAINS": "example.org"})
-    with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
-        yield Programme(emulator, services, clock)
+def programme_settings() -> dict[str, str]:
+    return {"COPROD_PUBLIC_URL": "https://coprod.example.org",
+            "COPROD_ADMIN_EMAIL": "team@council.example.org",
+            "COPROD_GUEST_AUTO_APPROVE_DOMAINS": "example.org"}
 
 
 def queue_only(programme: Programme) -> list[str]:

@@ -14,22 +14,19 @@ service would write are put in the store as that part writes them."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import pytest
 
-from config import load_settings
 from coprod.handoffs import sessions_to_decide
 from coprod.privacy.dataprotection import Person, export
 from coprod.privacy.erasure import Busy, Erasure, erase
-from coprod.runtime import Services
 from coprod.templates import UK
 from graph_client import CallRecord, observe
-from graph_emulator import EmulatorServer, FaultRule
-from tests.conftest import OffsetClock
-from tests.flows.test_sessions_and_messages import Programme, soon
+from graph_emulator import FaultRule
+from tests.support.programme import Programme, soon
 from tests.support.store_scan import raw_text
 
 ZOE, NAME, PHONE = "zoe.erase@example.org", "Zoë Erase", "01632 960 123"
@@ -37,11 +34,9 @@ STATUSES = ("queued", "sending", "sent", "failed", "cancelled")
 
 
 @pytest.fixture
-def programme(emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock) -> Iterator[Programme]:
-    settings = load_settings(env | {"COPROD_PUBLIC_URL": "https://coprod.example.org", "COPROD_LEASE_SECONDS": "60",
-                                    "COPROD_ADMIN_EMAIL": "team@council.example.org"})
-    with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
-        yield Programme(emulator, services, clock)
+def programme_settings() -> dict[str, str]:
+    return {"COPROD_PUBLIC_URL": "https://coprod.example.org", "COPROD_LEASE_SECONDS": "60",
+            "COPROD_ADMIN_EMAIL": "team@council.example.org"}
 
 
 def fields(programme: Programme, list_name: str, item_id: str) -> dict[str, Any]:

@@ -8,31 +8,31 @@ as functions/pages.py serves them in Azure."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from config import load_settings
 from coprod.pages.app import create_web_app
 from coprod.pages.context import BookingLimits, FormLimits, without_port
 from coprod.pages.limits import mailbox_key
-from coprod.runtime import Services
 from graph_emulator import EmulatorServer
 from graph_emulator.testing import AsgiTransport
-from tests.conftest import OffsetClock
 from tests.flows.test_booking import BASE, GOOD, registrations
-from tests.flows.test_sessions_and_messages import Programme, soon
+from tests.support.fakes import FakeClock
 from tests.support.functions_host import FunctionsHostTransport, front_end
+from tests.support.programme import Programme, soon
 
 
 @pytest.fixture
-def programme(emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock) -> Iterator[Programme]:
-    settings = load_settings(env | {"COPROD_PUBLIC_URL": "https://coprod.example.org"})
+def clock(clock: FakeClock) -> FakeClock:
     clock.to_uk_midday()  # "a day": not across midnight
-    with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
-        yield Programme(emulator, services, clock)
+    return clock
+
+
+@pytest.fixture
+def programme_settings() -> dict[str, str]:
+    return {"COPROD_PUBLIC_URL": "https://coprod.example.org"}
 
 
 def hosted(programme: Programme, limits: BookingLimits | None = None,

@@ -10,38 +10,26 @@ from typing import Any
 
 import pytest
 
-from config import load_settings
 from coprod.guests.access import GuestAccess
 from coprod.guests.rules import GuestNotes
-from coprod.lists.provision import provision
 from coprod.run import run_once
 from coprod.runtime import Services
 from graph_client import Directory
 from graph_emulator import EmulatorServer
-from tests.conftest import OffsetClock
+from tests.support.fakes import FakeClock
+from tests.support.programme import Programme
 
 AUTO = "partner.example.org"
 BLOCKED = "blocked.example.com"
+pytestmark = pytest.mark.clock(waits=True)  # sleeps for real: the emulator's invitation throttle counts real seconds
 
 
-class Clock(OffsetClock):
-    """Sleeps for real: the emulator's invitation throttle counts real seconds."""
+class Guests(Programme):
+    """A programme whose `run` is one guest-access run alone, with admins editing GuestRequests."""
 
-    def sleep(self, seconds: float) -> None:
-        time.sleep(max(0.0, seconds))
-
-
-class Guests:
-    """The programme's site with its lists, admins editing GuestRequests, and the service running."""
-
-    def __init__(self, emulator: EmulatorServer, services: Services, clock: Clock) -> None:
-        self.emulator = emulator
-        self.backend = emulator.backend
+    def __init__(self, emulator: EmulatorServer, services: Services, clock: FakeClock) -> None:
+        super().__init__(emulator, services, clock)
         self.directory = emulator.backend.directory
-        self.services = services
-        self.clock = clock
-        self.site = services.settings.site_id
-        provision(services.lists)
 
     def request(self, name: str, email: str, **fields: Any) -> str:
         """Someone (an admin, or a form) adds a GuestRequests row."""
@@ -49,17 +37,16 @@ class Guests:
         return str(self.backend.sharepoint.create_item(self.site, "GuestRequests", values, check=False).id)
 
     def decide(self, item_id: str, decision: str) -> None:
-        self.backend.sharepoint.update_fields(self.site, "GuestRequests", item_id, {"Decision": decision})
+        self.edit("GuestRequests", item_id, Decision=decision)
 
-    def run(self, **config: Any) -> Any:
+    def run(self, **config: Any) -> Any:  # type: ignore[override]
         """One guest-access run; `config` overrides the settings' GuestConfig (a lower cap, a tighter limit)."""
         return GuestAccess(self.services.lists, self.services.directory, self.services.store, self.services.outbox,
                            self.services.signer, dataclasses.replace(self.services.guest_config(), **config),
                            clock=self.clock, sleep=self.clock.sleep).run()
 
     def row(self, item_id: str) -> dict[str, Any]:
-        _, item = self.backend.sharepoint.get_item(self.site, "GuestRequests", item_id)
-        return dict(item.fields)
+        return self.fields(item_id, "GuestRequests")
 
     def state(self, item_id: str) -> tuple[Any, Any]:
         row = self.row(item_id)
@@ -73,17 +60,11 @@ class Guests:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def guests(emulator: EmulatorServer, env: dict[str, str], clock: Clock) -> Iterator[Guests]:
-    settings = load_settings(env | {"COPROD_GUEST_AUTO_APPROVE_DOMAINS": AUTO,
-                                    "COPROD_GUEST_BLOCKED_DOMAINS": f"{BLOCKED}, spam.example.net",
-                                    "COPROD_PUBLIC_URL": "https://coprod.example.org"})
-    with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
-        yield Guests(emulator, services, clock)
+def guests(emulator: EmulatorServer, env: dict[str, str], clock: FakeClock) -> Iterator[Guests]:
+    with Guests.open(emulator, env, clock, COPROD_GUEST_AUTO_APPROVE_DOMAINS=AUTO,
+                     COPROD_GUEST_BLOCKED_DOMAINS=f"{BLOCKED}, spam.example.net",
+                     COPROD_PUBLIC_URL="https://coprod.example.org") as made:
+        yield made
 
 
 class TestAnAdminDecides:
@@ -362,11 +343,10 @@ class TestGuestReview:
     ADMINS = "coproduction-admins@council.example.org"
 
     @pytest.fixture
-    def team(self, emulator: EmulatorServer, env: dict[str, str], clock: Clock) -> Iterator[Guests]:
-        settings = load_settings(env | {"COPROD_PUBLIC_URL": "https://coprod.example.org",
-                                        "COPROD_ADMIN_EMAIL": self.ADMINS, "COPROD_GUEST_REVIEW_DAYS": "180"})
-        with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
-            yield Guests(emulator, services, clock)
+    def team(self, emulator: EmulatorServer, env: dict[str, str], clock: FakeClock) -> Iterator[Guests]:
+        with Guests.open(emulator, env, clock, COPROD_PUBLIC_URL="https://coprod.example.org",
+                         COPROD_ADMIN_EMAIL=self.ADMINS, COPROD_GUEST_REVIEW_DAYS="180") as made:
+            yield made
 
     @staticmethod
     def run(team: Guests, days: float = 0) -> list[str]:

@@ -23,7 +23,6 @@ import httpx
 import pytest
 
 from config import Settings, load_settings
-from coprod.cli import live_app
 from coprod.lists import resync
 from coprod.lists.provision import provision
 from coprod.realtime import webhooks
@@ -32,9 +31,7 @@ from coprod.runtime import Services
 from coprod.store import SqliteStore
 from graph_emulator import EmulatorServer
 from graph_emulator.testing import BackgroundServer
-from tests.conftest import OffsetClock
-from tests.flows.test_sessions_and_messages import Programme, soon
-from tests.flows.test_webhooks import Later
+from tests.support.programme import Programme, soon
 
 REAUTHORIZE = "POST /subscriptions/{subscription}/reauthorize"
 SLOW_LISTING = {"path": "^/subscriptions$", "method": "GET", "latency_ms": 1500}  # two answers overlap for sure
@@ -69,20 +66,7 @@ def by_list(emulator: EmulatorServer, site: str) -> dict[str, list[Any]]:
     return found
 
 
-# --- with `serve`: the endpoint and its consumer, as `python -m coprod serve` runs them ------------------------------
-
-@pytest.fixture
-def live(emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock) -> Iterator[Programme]:
-    later = Later()
-    with BackgroundServer(later, name="live") as server:
-        settings = load_settings(env | {"COPROD_PUBLIC_URL": server.url})
-        later.app, queue = live_app(settings)
-        try:
-            with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
-                yield Programme(emulator, services, clock)
-        finally:
-            queue.stop()
-
+# --- with `serve` (the `live` fixture): the endpoint and its consumer, as `python -m coprod serve` runs them --------
 
 def test_reauthorization_required_is_answered_at_once_and_the_next_change_is_confirmed_within_seconds(
         live: Programme, emulator: EmulatorServer, control: httpx.Client) -> None:

@@ -21,7 +21,8 @@ from coprod.lists.provision import provision
 from coprod.run import run_once
 from coprod.runtime import Services
 from graph_emulator import EmulatorServer
-from tests.conftest import SIGNING_KEY, OffsetClock
+from tests.conftest import SIGNING_KEY
+from tests.support.fakes import FakeClock
 
 odd_text = st.one_of(
     st.text(max_size=40),
@@ -89,7 +90,7 @@ def test_any_values_in_any_list_never_stop_a_run_and_every_item_is_decided(
     env = emulator_server.env() | {"COPROD_SIGNING_KEY": SIGNING_KEY, "COPROD_STATE": f"sqlite:///{state}",
                                    "COPROD_GUEST_AUTO_APPROVE_DOMAINS": "partner.example.org",
                                    "COPROD_ADMIN_EMAIL": "team@council.example.org"}
-    clock = OffsetClock()
+    clock = FakeClock.real()
     with Services.open(load_settings(env), clock=clock, sleep=clock.sleep) as services:
         provision(services.lists)
         site, sp = services.settings.site_id, backend.sharepoint

@@ -21,7 +21,8 @@ from coprod.run import run_once
 from coprod.runtime import Services
 from graph_emulator import EmulatorServer
 from graph_emulator.testing import AsgiTransport
-from tests.conftest import SIGNING_KEY, OffsetClock
+from tests.conftest import SIGNING_KEY
+from tests.support.fakes import FakeClock
 
 PUBLIC = "https://coprod.example.org"
 PEOPLE = {"Ann Example": "ann.example@example.org", "Bo Guest": "bo@partner.example.org",
@@ -37,7 +38,7 @@ def forms(text: str) -> set[str]:
 
 
 def test_every_flow_at_debug_logs_no_address_name_token_or_secret(
-        emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock, caplog: pytest.LogCaptureFixture) -> None:
+        emulator: EmulatorServer, env: dict[str, str], clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     for name in ("httpx", "httpcore", "msal", "urllib3", "coprod", "graph_client"):
         logging.getLogger(name).setLevel(logging.DEBUG)

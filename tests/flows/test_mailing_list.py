@@ -11,31 +11,28 @@ from typing import Any
 import httpx
 import pytest
 
-from config import load_settings
 from coprod.handoffs import UNSUBSCRIBE
 from coprod.links import Signer
-from coprod.lists.provision import provision
 from coprod.pages.app import create_web_app
-from coprod.run import run_once
 from coprod.runtime import Services
 from graph_emulator import EmulatorServer
 from graph_emulator.testing import AsgiTransport
-from tests.conftest import SIGNING_KEY, OffsetClock
+from tests.conftest import SIGNING_KEY
+from tests.support.fakes import FakeClock
+from tests.support.programme import Programme
 
 PUBLIC = "https://coprod.example.org"
 
 
-class MailingList:
-    def __init__(self, emulator: EmulatorServer, services: Services, clock: OffsetClock) -> None:
-        self.backend = emulator.backend
-        self.services = services
-        self.clock = clock
-        self.site = services.settings.site_id
-        provision(services.lists)
+class MailingList(Programme):
+    """A programme with the public pages in-process (`browser`), and the mailing list's people and updates."""
+
+    def __init__(self, emulator: EmulatorServer, services: Services, clock: FakeClock) -> None:
+        super().__init__(emulator, services, clock)
         self.browser = httpx.Client(transport=AsgiTransport(create_web_app(services.web_context)), base_url=PUBLIC)
 
-    def add(self, list_name: str, **fields: Any) -> str:
-        return str(self.backend.sharepoint.create_item(self.site, list_name, fields).id)
+    def close(self) -> None:
+        self.browser.close()
 
     def subscriber(self, name: str, email: str, **fields: Any) -> str:
         return self.add("Subscribers", Title=name, Email=email, **fields)
@@ -46,16 +43,6 @@ class MailingList:
 
     def update(self, title: str = "News from the programme", body: str = "Hello **everyone**.", **fields: Any) -> str:
         return self.add("Updates", **{"Title": title, "Body": body, "Ready": True} | fields)
-
-    def run(self, minutes: float = 5, drain_seconds: float = 600) -> list[str]:
-        self.clock.offset += minutes * 60
-        return run_once(self.services, drain_seconds=drain_seconds)
-
-    def row(self, list_name: str, item_id: str) -> dict[str, Any]:
-        return dict(self.backend.sharepoint.get_item(self.site, list_name, item_id)[1].fields)
-
-    def mail_to(self, address: str) -> list[Any]:
-        return [m for m in self.backend.mail.sent(self.backend.sender) if address in m.to]
 
     def link(self, address: str, path: str) -> str:
         """The newest link to `path` in what `address` received (from the plain-text part)."""
@@ -75,30 +62,28 @@ class MailingList:
 
 
 @pytest.fixture
-def mailing(emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock) -> Iterator[MailingList]:
-    settings = load_settings(env | {"COPROD_PUBLIC_URL": PUBLIC, "COPROD_PROGRAMME_NAME": "Having your say"})
-    with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
-        mailing = MailingList(emulator, services, clock)
-        yield mailing
-        mailing.browser.close()
+def mailing(emulator: EmulatorServer, env: dict[str, str], clock: FakeClock) -> Iterator[MailingList]:
+    with MailingList.open(emulator, env, clock, COPROD_PUBLIC_URL=PUBLIC,
+                          COPROD_PROGRAMME_NAME="Having your say") as made:
+        yield made
 
 
 class TestDoubleOptIn:
     def test_a_new_subscriber_is_pending_until_they_press_the_button(self, mailing: MailingList) -> None:
         row = mailing.subscriber("Ann Example", "ann@example.org")
         mailing.run()
-        assert mailing.row("Subscribers", row)["Status"] == "Pending"
+        assert mailing.fields(row, "Subscribers")["Status"] == "Pending"
         [ask] = mailing.mail_to("ann@example.org")
         assert ask.subject == "Please confirm: updates from Having your say"
         link = mailing.link("ann@example.org", "/api/pages/subscribe/confirm")
         assert "Yes, send me updates</button>" in mailing.browser.get(link).text
         mailing.update()
         mailing.run()
-        assert mailing.row("Subscribers", row)["Status"] == "Pending"  # opening the link changed nothing
+        assert mailing.fields(row, "Subscribers")["Status"] == "Pending"  # opening the link changed nothing
         assert len(mailing.mail_to("ann@example.org")) == 1  # and Pending people get no updates
         assert "You're subscribed" in mailing.press(link).text
         mailing.run()
-        fields = mailing.row("Subscribers", row)
+        fields = mailing.fields(row, "Subscribers")
         assert fields["Status"] == "Subscribed"
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", fields["ConfirmedAt"])
 
@@ -106,7 +91,7 @@ class TestDoubleOptIn:
         row = mailing.imported("Val Imported", "val@example.com")
         mailing.update(title="Our first update")
         mailing.run()
-        assert mailing.row("Subscribers", row)["Status"] == "Subscribed"
+        assert mailing.fields(row, "Subscribers")["Status"] == "Subscribed"
         assert [m.subject for m in mailing.mail_to("val@example.com")] == ["Our first update"]  # no confirmation
 
     def test_a_registration_joining_the_list_asks_once_and_a_rejoin_asks_whether_they_mean_it(
@@ -128,7 +113,7 @@ class TestDoubleOptIn:
         store.ledger.add("subscriber:web:ann@example.org:later", "subscriber",
                          {"email": "ann@example.org", "source": "website"})
         mailing.run(minutes=60 * 24)
-        assert mailing.row("Subscribers", row.item_id)["Status"] == "Unsubscribed"  # the form changed nothing
+        assert mailing.fields(row.item_id, "Subscribers")["Status"] == "Unsubscribed"  # the form changed nothing
         [_, rejoin] = mailing.mail_to("ann@example.org")
         assert rejoin.subject == "Do you want updates from Having your say again?"
         for days, source in ((1, "website"), (3, "registration")):  # asked again within the month: no email
@@ -139,10 +124,10 @@ class TestDoubleOptIn:
         old_confirmation = mailing.link("ann@example.org", "/api/pages/subscribe/confirm")
         mailing.press(old_confirmation)  # the first confirmation link cannot undo the unsubscribe
         mailing.run()
-        assert mailing.row("Subscribers", row.item_id)["Status"] == "Unsubscribed"
+        assert mailing.fields(row.item_id, "Subscribers")["Status"] == "Unsubscribed"
         assert "You're subscribed" in mailing.press(mailing.link("ann@example.org", "/api/pages/subscribe/rejoin")).text
         mailing.run()
-        assert mailing.row("Subscribers", row.item_id)["Status"] == "Subscribed"
+        assert mailing.fields(row.item_id, "Subscribers")["Status"] == "Subscribed"
 
 
 class TestSubscribePage:
@@ -187,17 +172,18 @@ class TestTopicsAndCampaigns:
                                                      "gone@example.com")] == [True, False, True, False]
         assert [m.subject for m in mailing.mail_to("pending@example.com")] == [
             "Please confirm: updates from Having your say"]
-        assert (mailing.row("Updates", update)["Status"], mailing.row("Updates", update)["SentCount"]) == ("Sent", 2)
+        sent = mailing.fields(update, "Updates")
+        assert (sent["Status"], sent["SentCount"]) == ("Sent", 2)
 
     def test_scheduled_until_its_time_and_nothing_until_ready(self, mailing: MailingList) -> None:
         mailing.imported("Carer", "carer@example.com")
         later = mailing.update(SendAt=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(mailing.clock() + 86_400)))
         draft = mailing.update(title="Not ready", Ready=False)
         mailing.run()
-        assert mailing.row("Updates", later)["Status"] == "Scheduled" and mailing.mail_to("carer@example.com") == []
-        assert mailing.row("Updates", draft).get("Status") is None
+        assert mailing.fields(later, "Updates")["Status"] == "Scheduled" and mailing.mail_to("carer@example.com") == []
+        assert mailing.fields(draft, "Updates").get("Status") is None
         mailing.run(minutes=24 * 60)
-        assert mailing.row("Updates", later)["Status"] == "Sent"
+        assert mailing.fields(later, "Updates")["Status"] == "Sent"
         assert [m.subject for m in mailing.mail_to("carer@example.com")] == ["News from the programme"]
 
     def test_choosing_topics_on_the_preferences_page_is_written_to_the_list_and_used(self,
@@ -213,7 +199,7 @@ class TestTopicsAndCampaigns:
         saved = mailing.browser.post("/api/pages/preferences", data={"t": token.group(1), "topics": ["Having choice"]})
         assert "You'll hear about: Having choice." in saved.text
         mailing.run()
-        assert mailing.row("Subscribers", row)["Topics"] == ["Having choice"]
+        assert mailing.fields(row, "Subscribers")["Topics"] == ["Having choice"]
         mailing.update(title="Second", Topics=["Carers"])
         mailing.update(title="Third", Topics=["Having choice"])
         mailing.run()
@@ -262,13 +248,13 @@ class TestLeaving:
         url = self.one_click_url(mailing, "ann@example.org")
         assert "Unsubscribe</button>" in mailing.browser.get(url).text  # opened, not clicked: a page, no change
         mailing.run()
-        assert mailing.row("Subscribers", row)["Status"] == "Subscribed"
+        assert mailing.fields(row, "Subscribers")["Status"] == "Subscribed"
         answer = mailing.browser.post(url, content=b"List-Unsubscribe=One-Click",
                                       headers={"Content-Type": "application/x-www-form-urlencoded"})
         assert answer.status_code == 200
         mailing.update(title="Second")
         mailing.run()
-        assert mailing.row("Subscribers", row)["Status"] == "Unsubscribed"
+        assert mailing.fields(row, "Subscribers")["Status"] == "Unsubscribed"
         assert [m.subject for m in mailing.mail_to("ann@example.org")] == ["First"]
 
     @pytest.mark.parametrize(("purpose", "lifetime", "status"), [("unsubscribe", -10, 410), ("preferences", 3600, 400)])
@@ -283,7 +269,7 @@ class TestLeaving:
                                             content=b"List-Unsubscribe=One-Click")):
             assert answer.status_code in (status, 400) and "Traceback" not in answer.text
         mailing.run()
-        assert mailing.row("Subscribers", row)["Status"] == "Subscribed"
+        assert mailing.fields(row, "Subscribers")["Status"] == "Subscribed"
 
     def test_a_campaign_stopped_half_way_and_run_again_reaches_everyone_once_and_no_leaver(
             self, mailing: MailingList) -> None:
@@ -305,7 +291,7 @@ class TestLeaving:
         with pytest.raises(KeyboardInterrupt):
             mailing.run()
         transport.send = real_send  # type: ignore[method-assign]
-        assert mailing.row("Updates", update)["Status"] == "Sending"  # written before the drain began
+        assert mailing.fields(update, "Updates")["Status"] == "Sending"  # written before the drain began
         leaver = "person9@example.org"
         assert mailing.mail_to(leaver) == []  # not reached yet, and now they unsubscribe (one click)
         row9 = next(r for r in mailing.services.store.mirror.items("Subscribers") if r.fields["Email"] == leaver)
@@ -317,4 +303,5 @@ class TestLeaving:
         mailing.run()
         received = {a: len(mailing.mail_to(a)) for a in [*people, "left@example.org"]}
         assert received == {**{a: 1 for a in people[:9]}, leaver: 0, "left@example.org": 0}
-        assert (mailing.row("Updates", update)["Status"], mailing.row("Updates", update)["SentCount"]) == ("Sent", 9)
+        sent = mailing.fields(update, "Updates")
+        assert (sent["Status"], sent["SentCount"]) == ("Sent", 9)

@@ -17,19 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
-from config import load_settings
 from coprod import handoffs
 from coprod.handoffs import Invitation
-from coprod.runtime import Services
 from graph_emulator import EmulatorServer
-from tests.conftest import OffsetClock
-from tests.flows.test_sessions_and_messages import Programme, soon
-
-
-@pytest.fixture
-def programme(emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock) -> Iterator[Programme]:
-    with Services.open(load_settings(env), clock=clock, sleep=clock.sleep) as services:
-        yield Programme(emulator, services, clock)
+from tests.support.programme import Programme, soon
 
 
 @pytest.fixture

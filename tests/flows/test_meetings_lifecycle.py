@@ -8,7 +8,7 @@ before it was deleted.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, cast
 
 import pytest
@@ -21,18 +21,11 @@ from coprod.runtime import Services
 from coprod.store import StateStore
 from graph_emulator import EmulatorServer
 from graph_emulator.core.faults import LogEntry
-from tests.conftest import OffsetClock
-from tests.flows.test_sessions_and_messages import Programme, soon
 from tests.support.hooked import Hooked
+from tests.support.programme import Programme, soon
 
 USER_ROLES = ("User.ReadBasic.All", "User.Read.All", "User.ReadWrite.All", "Directory.Read.All",
               "Directory.ReadWrite.All")
-
-
-@pytest.fixture
-def programme(emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock) -> Iterator[Programme]:
-    with Services.open(load_settings(env), clock=clock, sleep=clock.sleep) as services:
-        yield Programme(emulator, services, clock)
 
 
 def meeting_calls(programme: Programme) -> list[LogEntry]:

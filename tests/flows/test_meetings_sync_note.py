@@ -4,25 +4,12 @@ emulator, the refusal a tenant without a Teams application access policy (the em
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
-from config import load_settings
-from coprod.runtime import Services
 from graph_emulator import EmulatorServer
-from tests.conftest import OffsetClock
-from tests.flows.test_sessions_and_messages import Programme, soon
+from tests.support.programme import Programme, soon
 
 NO_POLICY = "No Teams application access policy lets the app create meetings for the organiser"
 OVER = ("2 people are confirmed but there are only 1 places. Nobody has been moved; please contact people yourself "
         "if places must be cut.")
-
-
-@pytest.fixture
-def programme(emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock) -> Iterator[Programme]:
-    with Services.open(load_settings(env), clock=clock, sleep=clock.sleep) as services:
-        yield Programme(emulator, services, clock)
 
 
 def version(programme: Programme, session: str) -> int:

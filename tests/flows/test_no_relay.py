@@ -9,19 +9,15 @@ on a booking form only once its address is confirmed. Bookings keep their flow: 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from config import load_settings
 from coprod.lists.fields import greeting_name
-from coprod.runtime import Services
 from graph_emulator import EmulatorServer
-from tests.conftest import OffsetClock
 from tests.flows.test_booking import GOOD, registrations, web
-from tests.flows.test_sessions_and_messages import Programme, calendar_of, soon
+from tests.support.programme import Programme, calendar_of, soon
 
 SPAM_NAME = "Win a prize at prize-draw.example now"
 SPAM_NEEDS = "Call 0800 000 000 or visit https://prize-draw.example to claim your £500"
@@ -29,10 +25,8 @@ ADMINS = "coproduction-admins@council.example.org"
 
 
 @pytest.fixture
-def programme(emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock) -> Iterator[Programme]:
-    settings = load_settings(env | {"COPROD_PUBLIC_URL": "https://coprod.example.org", "COPROD_ADMIN_EMAIL": ADMINS})
-    with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
-        yield Programme(emulator, services, clock)
+def programme_settings() -> dict[str, str]:
+    return {"COPROD_PUBLIC_URL": "https://coprod.example.org", "COPROD_ADMIN_EMAIL": ADMINS}
 
 
 def everything_in(mail: Any) -> str:

@@ -22,7 +22,7 @@ from coprod.runtime import Services
 from coprod.store import StateStore
 from graph_client import FieldUpdate
 from graph_emulator import EmulatorServer
-from tests.conftest import OffsetClock
+from tests.support.fakes import FakeClock
 from tests.support.hooked import Hooked
 
 PERSON = "person8@example.org"
@@ -39,7 +39,7 @@ def shared_env(request: pytest.FixtureRequest, env: dict[str, str]) -> dict[str,
 
 @pytest.fixture
 def runners(emulator: EmulatorServer, shared_env: dict[str, str],
-            clock: OffsetClock) -> Iterator[tuple[Services, Services, Services]]:
+            clock: FakeClock) -> Iterator[tuple[Services, Services, Services]]:
     """Three runners, each with its own Graph client and its own handle on the one store."""
     settings = load_settings(shared_env)
     with (Services.open(settings, clock=clock, sleep=clock.sleep) as a,

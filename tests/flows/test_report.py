@@ -4,24 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 
-from config import load_settings
 from coprod.cli import main
 from coprod.operating.report import as_csv, as_html, as_text_table, build
-from coprod.runtime import Services
-from graph_emulator import EmulatorServer
-from tests.conftest import OffsetClock
-from tests.flows.test_sessions_and_messages import Programme, soon
-
-
-@pytest.fixture
-def programme(emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock) -> Iterator[Programme]:
-    with Services.open(load_settings(env), clock=clock, sleep=clock.sleep) as services:
-        yield Programme(emulator, services, clock)
+from tests.support.programme import Programme, soon
 
 
 def test_a_term_of_sessions_in_numbers_with_nobody_named(programme: Programme) -> None:

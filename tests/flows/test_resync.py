@@ -12,32 +12,27 @@ import re
 import ssl
 import threading
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from config import load_settings
 from coprod.cli import main
-from coprod.running.lease import LEASE
 from coprod.lists import resync
 from coprod.lists.mirror import ListMirror, relink, save_link
 from coprod.run import RunResult, run_held
+from coprod.running.lease import LEASE
 from coprod.runtime import Services
 from graph_client import DeltaResult, FieldUpdate, InvalidResponseError, next_etag, says_latest
 from graph_emulator import EmulatorServer
-from tests.conftest import OffsetClock
-from tests.flows.test_sessions_and_messages import Programme, soon
+from tests.support.programme import Programme, soon
 
 BOOKED = "Your place is booked: Being included"
 ANN = "ann.example@example.org"
 
 
 @pytest.fixture
-def programme(emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock) -> Iterator[Programme]:
-    settings = load_settings(env | {"COPROD_PUBLIC_URL": "https://coprod.example.org"})
-    with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
-        yield Programme(emulator, services, clock)
+def programme_settings() -> dict[str, str]:
+    return {"COPROD_PUBLIC_URL": "https://coprod.example.org"}
 
 
 def control(emulator: EmulatorServer) -> httpx.Client:

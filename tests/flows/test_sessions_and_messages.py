@@ -4,92 +4,24 @@ meetings, the list, and the mail in the sender's mailbox (read back, calendar fi
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-import icalendar
 import pytest
 
-from config import load_settings
-from coprod.lists.provision import provision
 from coprod.pages.app import create_web_app
-from coprod.run import run_once
-from coprod.runtime import Services
 from graph_emulator import EmulatorServer
 from graph_emulator.testing import AsgiTransport
-from tests.conftest import OffsetClock
+from tests.support.programme import Programme, calendar_of, event_of, soon
 
 LONDON = ZoneInfo("Europe/London")
 
 
-class Programme:
-    """The lists as people edit them, the service's runs, and what people received."""
-
-    def __init__(self, emulator: EmulatorServer, services: Services, clock: OffsetClock) -> None:
-        self.backend = emulator.backend
-        self.services = services
-        self.clock = clock
-        self.site = services.settings.site_id
-        self._created = datetime.now(UTC) - timedelta(days=1)
-        provision(services.lists)
-
-    def session(self, title: str, start: datetime, *, minutes: int = 60, capacity: int = 10,
-                **fields: Any) -> str:
-        values = {"Title": title, "Status": "Open", "Capacity": capacity, "Theme": "Carers",
-                  "StartTime": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                  "EndTime": (start + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")} | fields
-        return str(self.backend.sharepoint.create_item(self.site, "Sessions", values).id)
-
-    def register(self, session: str, name: str, **fields: Any) -> str:
-        self._created += timedelta(minutes=1)
-        email = fields.pop("Email", name.lower().replace(" ", ".") + "@example.org")
-        values = {"Title": name, "Email": email, "Consent": True, "SessionLookupId": session} | fields
-        return str(self.backend.sharepoint.create_item(self.site, "Registrations", values,
-                                                       created=self._created.timestamp()).id)
-
-    def edit(self, list_name: str, item_id: str, **fields: Any) -> None:
-        self.backend.sharepoint.update_fields(self.site, list_name, item_id, fields)
-
-    def run(self, minutes: float = 5) -> list[str]:
-        self.clock.offset += minutes * 60
-        return run_once(self.services, drain_seconds=600)
-
-    def mail(self) -> list[Any]:
-        return self.backend.mail.sent(self.backend.sender)
-
-    def mail_to(self, address: str) -> list[Any]:
-        return [m for m in self.mail() if address in m.to]
-
-    def field(self, list_name: str, item_id: str, name: str) -> Any:
-        return self.backend.sharepoint.get_item(self.site, list_name, item_id)[1].fields.get(name)
-
-    def meetings(self) -> list[Any]:
-        return self.backend.meetings.for_organizer(self.backend.organizer.id)
-
-
-def calendar_of(message: Any) -> icalendar.Calendar:
-    [ics] = [a for a in message.attachments if a.name == "session.ics"]
-    return icalendar.Calendar.from_ical(ics.content)
-
-
-def event_of(calendar: icalendar.Calendar) -> Any:
-    [event] = calendar.walk("VEVENT")
-    return event
-
-
 @pytest.fixture
-def programme(emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock) -> Iterator[Programme]:
-    settings = load_settings(env | {"COPROD_PUBLIC_URL": "https://coprod.example.org",
-                                    "COPROD_PROGRAMME_NAME": "Having your say"})
-    with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
-        yield Programme(emulator, services, clock)
-
-
-def soon(days: float = 10, hour: int = 14) -> datetime:
-    return (datetime.now(UTC) + timedelta(days=days)).replace(hour=hour, minute=0, second=0, microsecond=0)
+def programme_settings() -> dict[str, str]:
+    return {"COPROD_PUBLIC_URL": "https://coprod.example.org", "COPROD_PROGRAMME_NAME": "Having your say"}
 
 
 class TestMeetings:

@@ -18,22 +18,13 @@ from typing import Any, ClassVar
 
 import pytest
 
-from config import load_settings
 from coprod.operating import telemetry
 from coprod.run import run_held
-from coprod.runtime import Services
 from graph_emulator import EmulatorServer
-from tests.conftest import OffsetClock
-from tests.flows.test_sessions_and_messages import Programme, soon
+from tests.support.programme import Programme, soon
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ADDRESSES = ("ann.example@example.org", "ben.example@example.org", "cat.example@example.org")
-
-
-@pytest.fixture
-def programme(emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock) -> Iterator[Programme]:
-    with Services.open(load_settings(env), clock=clock, sleep=clock.sleep) as services:
-        yield Programme(emulator, services, clock)
 
 
 @pytest.fixture

@@ -4,22 +4,18 @@ lag, delta links that forget `$expand`, and PATCH answers without an eTag. Whole
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from config import load_settings
 from coprod.guests.rules import GuestNotes
 from coprod.lists.mirror import ListMirror, read_changes, reads_light
 from coprod.lists.notes import Notes
 from coprod.operating.status import status, status_lines
 from coprod.run import run_held
-from coprod.runtime import Services
 from graph_client import FieldUpdate, etag_key, next_etag
 from graph_emulator import ALL_ROLES, EmulatorServer
-from tests.conftest import OffsetClock
-from tests.flows.test_sessions_and_messages import Programme, soon
+from tests.support.programme import Programme, soon
 
 RUN_ROLES = [r for r in ALL_ROLES if r != "Sites.Manage.All"]  # what the runs need: provisioning is apart
 GUEST = "sam.guest@partner.example.org"
@@ -27,12 +23,14 @@ BOOKED = "Your place is booked: Being included"
 
 
 @pytest.fixture
-def programme(emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock) -> Iterator[Programme]:
-    settings = load_settings(env | {"COPROD_PUBLIC_URL": "https://coprod.example.org"})
-    with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
-        made = Programme(emulator, services, clock)
-        grant(emulator, RUN_ROLES)  # provisioned with Sites.Manage.All; the runs go without it
-        yield made
+def programme_settings() -> dict[str, str]:
+    return {"COPROD_PUBLIC_URL": "https://coprod.example.org"}
+
+
+@pytest.fixture
+def programme(programme: Programme, emulator: EmulatorServer) -> Programme:
+    grant(emulator, RUN_ROLES)  # provisioned with Sites.Manage.All; the runs go without it
+    return programme
 
 
 def grant(emulator: EmulatorServer, roles: list[str]) -> None:

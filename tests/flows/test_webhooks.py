@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,35 +20,13 @@ from coprod.runtime import Services
 from coprod.store import SqliteStore
 from graph_emulator import EmulatorServer
 from graph_emulator.testing import BackgroundServer
-from tests.conftest import SIGNING_KEY, OffsetClock
-from tests.flows.test_sessions_and_messages import Programme, soon
+from tests.conftest import SIGNING_KEY
+from tests.support.fakes import FakeClock
+from tests.support.programme import Later, Programme, soon
 
 
-class Later:
-    """An ASGI app set after the server is made (its port is needed first, for the settings)."""
-
-    app: Any = None
-
-    async def __call__(self, scope: Any, receive_: Any, send: Any) -> None:
-        await self.app(scope, receive_, send)
-
-
-@pytest.fixture
-def live(emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock) -> Iterator[tuple[Programme, str]]:
-    """The local server (pages and /api/notifications, with its consumer) on loopback, and the programme."""
-    later = Later()
-    with BackgroundServer(later, name="live") as server:
-        settings = load_settings(env | {"COPROD_PUBLIC_URL": server.url})
-        later.app, queue = live_app(settings)
-        try:
-            with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
-                yield Programme(emulator, services, clock), server.url
-        finally:
-            queue.stop()
-
-
-def test_a_new_registration_is_confirmed_within_seconds_with_no_sync_command(live: tuple[Programme, str]) -> None:
-    programme, _ = live
+def test_a_new_registration_is_confirmed_within_seconds_with_no_sync_command(live: Programme) -> None:
+    programme = live
     session = programme.session("Carers' drop-in", soon(3), capacity=5)
     assert all(" until " in line for line in renew(programme.services))  # subscribed: Graph checked our endpoint
     started = time.monotonic()
@@ -61,13 +38,13 @@ def test_a_new_registration_is_confirmed_within_seconds_with_no_sync_command(liv
     assert time.monotonic() - started < 20
 
 
-def test_two_registrations_one_after_the_other_are_both_confirmed(live: tuple[Programme, str]) -> None:
+def test_two_registrations_one_after_the_other_are_both_confirmed(live: Programme) -> None:
     """Issue 24, LOW (the other side of de-duplicating replays): with `serve` on loopback, Ann's registration and
     then Ben's (the same notification body twice, as Graph sends a list's) are both acted on with no sync
     command: Ben's by the run due at the end of the repeat window."""
     from coprod.realtime.webhooks import REPEAT_WINDOW
 
-    programme, _ = live
+    programme = live
     session = programme.session("Carers' drop-in", soon(3), capacity=5)
     renew(programme.services)
     for name in ("Ann Example", "Ben Example"):
@@ -79,8 +56,8 @@ def test_two_registrations_one_after_the_other_are_both_confirmed(live: tuple[Pr
         assert programme.mail_to(address), name
 
 
-def test_subscribing_twice_keeps_one_subscription_a_list(live: tuple[Programme, str]) -> None:
-    programme, _ = live
+def test_subscribing_twice_keeps_one_subscription_a_list(live: Programme) -> None:
+    programme = live
     first = renew(programme.services)
     second = renew(programme.services)
     assert [line.split(":")[0] for line in second] == ["Sessions", "Registrations", "GuestRequests", "Subscribers",
@@ -89,8 +66,8 @@ def test_subscribing_twice_keeps_one_subscription_a_list(live: tuple[Programme, 
     assert len(programme.backend.subscriptions.live()) == 5
 
 
-def test_renewal_and_recreation_as_the_clock_moves(live: tuple[Programme, str], emulator: EmulatorServer) -> None:
-    programme, _ = live
+def test_renewal_and_recreation_as_the_clock_moves(live: Programme, emulator: EmulatorServer) -> None:
+    programme = live
     renew(programme.services)
     ids = {s.id for s in emulator.backend.subscriptions.live()}
 
@@ -138,11 +115,10 @@ def test_graph_refuses_a_subscription_our_endpoint_does_not_validate(http: httpx
 
 class TestTheEndpoint:
     @pytest.fixture
-    def store(self, tmp_path: Any) -> Iterator[SqliteStore]:
-        db = SqliteStore(tmp_path / "state.sqlite3")
-        db.checkpoints.set(KNOWN, json.dumps({"Registrations": {"id": "sub-1", "expires": 2e9}}))
-        yield db
-        db.close()
+    def store(self, store: SqliteStore) -> SqliteStore:
+        """The state store, knowing the Registrations list's subscription."""
+        store.checkpoints.set(KNOWN, json.dumps({"Registrations": {"id": "sub-1", "expires": 2e9}}))
+        return store
 
     def test_the_handshake_echoes_the_token_as_text(self, store: SqliteStore) -> None:
         got = receive({"validationToken": "Validation: Testing abc"}, b"", store, Signer(SIGNING_KEY), 1.0)
@@ -170,11 +146,11 @@ class TestTheEndpoint:
         assert receive({}, b"<xml/>", store, Signer(SIGNING_KEY), 1.0).status == 400
 
 
-def test_a_removed_subscription_is_made_again_and_the_changes_are_read(live: tuple[Programme, str],
+def test_a_removed_subscription_is_made_again_and_the_changes_are_read(live: Programme,
                                                                        emulator: EmulatorServer) -> None:
     """A lifecycle event (subscriptionRemoved) reaches the endpoint: the consumer makes the subscription again
     before its run, so later changes still arrive within seconds."""
-    programme, _ = live
+    programme = live
     session = programme.session("Carers' drop-in", soon(3), capacity=5)
     renew(programme.services)
     registrations = next(s for s in emulator.backend.subscriptions.live()
@@ -209,7 +185,7 @@ def test_a_burst_of_notifications_is_one_run_and_one_more_if_more_came_meanwhile
 
 
 def test_with_the_state_on_azure_storage_the_notifications_go_through_its_queue(
-        emulator: EmulatorServer, env: dict[str, str], clock: OffsetClock) -> None:
+        emulator: EmulatorServer, env: dict[str, str], clock: FakeClock) -> None:
     """`serve` with COPROD_STATE on Azure Storage (Azurite here) puts each notification on the storage queue the
     function app's consumer reads, and consumes it from there: still confirmed within seconds."""
     from azure.storage.queue import QueueClient

@@ -2,8 +2,9 @@
 `store.outbox`, `store.counters`, `store.leases`): what every implementation must do.
 
 A test module binds these to an implementation by defining a `store` fixture (an empty store whose clock is
-the `clock` fixture), a `second_store` fixture (another handle on the same state, as a second process or
-instance would have) and a `mid_write` fixture (`MidWrite`), then subclassing the classes below.
+the `clock` fixture, fixed: `pytest.mark.clock(fixed=True)`), a `second_store` fixture (another handle on
+the same state, as a second process or instance would have) and a `mid_write` fixture (`MidWrite`), then
+subclassing the classes below.
 `tests/contract/test_store.py` does it for SQLite and Table Storage.
 """
 
@@ -15,19 +16,12 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from coprod.store import MirrorItem, SqliteStore, StateStore
+from tests.support.fakes import FakeClock
 from tests.support.store_scan import raw_text
 
 # `with mid_write(store, other):` the store's next mirror write lets `other` run at its racy moment (a fixture
 # of the module binding the contract: see tests/contract/test_store.py)
 MidWrite = Callable[[StateStore, Callable[[], None]], AbstractContextManager[None]]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def item(item_id: str, group: str | None = None, **fields: Any) -> MirrorItem:
@@ -147,7 +141,7 @@ class MirrorContract:
 
 
 class LedgerContract:
-    def test_a_key_is_added_once_and_the_first_stays(self, store: StateStore, clock: Clock) -> None:
+    def test_a_key_is_added_once_and_the_first_stays(self, store: StateStore, clock: FakeClock) -> None:
         assert store.ledger.add("message:confirmed:registration-1", "message", {"n": 1}) is True
         clock.now += 10
         assert store.ledger.add("message:confirmed:registration-1", "message", {"n": 2}, "done") is False
@@ -157,7 +151,7 @@ class LedgerContract:
         assert store.ledger.get("message:confirmed:registration-2") is None
 
     def test_set_changes_the_status_and_keeps_or_replaces_the_payload(self, store: StateStore,
-                                                                      clock: Clock) -> None:
+                                                                      clock: FakeClock) -> None:
         store.ledger.add("k", "message", {"n": 1})
         clock.now += 5
         store.ledger.set("k", "done")
@@ -185,7 +179,7 @@ class LedgerContract:
 
     def test_a_swap_takes_over_an_entry_only_if_it_is_unchanged_since_it_was_read(self, store: StateStore,
                                                                                   second_store: StateStore,
-                                                                                  clock: Clock) -> None:
+                                                                                  clock: FakeClock) -> None:
         """Two runners that both find a stale `sending` entry: one takes it over, the other learns it lost."""
         store.ledger.add("invite:ann@example.org", "invitation", {"row": "1"}, "sending")
         clock.now += 600
@@ -199,7 +193,7 @@ class LedgerContract:
             "sending", {"row": "1", "try": 2}, clock.now)
         assert store.ledger.swap("absent", seen_by_first, "done", {}) is False
 
-    def test_lists_by_kind_and_status_oldest_first(self, store: StateStore, clock: Clock) -> None:
+    def test_lists_by_kind_and_status_oldest_first(self, store: StateStore, clock: FakeClock) -> None:
         for n, (kind, status) in enumerate([("message", "due"), ("guest-request", "due"), ("message", "done"),
                                             ("message", "due")]):
             clock.now += 1
@@ -250,7 +244,7 @@ class LedgerContract:
 
 
 class OutboxContract:
-    def test_a_message_is_queued_once(self, store: StateStore, clock: Clock) -> None:
+    def test_a_message_is_queued_once(self, store: StateStore, clock: FakeClock) -> None:
         assert store.outbox.add("mail:1", "confirmed", {"to": ["a@x.org"], "subject": "Zoë"}, 1) is True
         assert store.outbox.add("mail:1", "reminder", {"to": ["b@x.org"]}, 1) is False
         entry = store.outbox.get("mail:1")
@@ -259,7 +253,7 @@ class OutboxContract:
             "confirmed", "queued", "Zoë", 1, 0, clock.now, None, None)
         assert store.outbox.get("mail:2") is None
 
-    def test_a_claim_takes_a_queued_message_once(self, store: StateStore, clock: Clock) -> None:
+    def test_a_claim_takes_a_queued_message_once(self, store: StateStore, clock: FakeClock) -> None:
         store.outbox.add("mail:1", "test", {}, 1)
         clock.now += 3
         claimed = store.outbox.claim("mail:1")
@@ -285,7 +279,7 @@ class OutboxContract:
         assert sorted(won[0] + won[1]) == sorted(f"mail:{n}" for n in range(20))
         assert not set(won[0]) & set(won[1])
 
-    def test_set_is_conditional_on_the_status_it_expects(self, store: StateStore, clock: Clock) -> None:
+    def test_set_is_conditional_on_the_status_it_expects(self, store: StateStore, clock: FakeClock) -> None:
         store.outbox.add("mail:1", "test", {}, 1)
         store.outbox.claim("mail:1")
         assert store.outbox.set("mail:1", "queued", expect="queued") is False
@@ -297,7 +291,7 @@ class OutboxContract:
         entry = store.outbox.get("mail:1")
         assert entry is not None and (entry.status, entry.error, entry.attempts) == ("failed", "x" * 10, 7)
 
-    def test_lists_by_status_oldest_first_with_filters_and_a_limit(self, store: StateStore, clock: Clock) -> None:
+    def test_lists_by_status_oldest_first_with_filters_and_a_limit(self, store: StateStore, clock: FakeClock) -> None:
         for n in range(5):
             clock.now += 1
             store.outbox.add(f"mail:{n}", "test", {}, 1)
@@ -309,7 +303,7 @@ class OutboxContract:
         store.outbox.set("mail:3", "sending")  # touched just now
         assert [e.key for e in store.outbox.list("sending", updated_before=clock.now - 50)] == ["mail:1"]
 
-    def test_what_was_sent_in_a_window_is_counted_for_the_limits(self, store: StateStore, clock: Clock) -> None:
+    def test_what_was_sent_in_a_window_is_counted_for_the_limits(self, store: StateStore, clock: FakeClock) -> None:
         for n, recipients in enumerate((1, 3, 2)):
             store.outbox.add(f"mail:{n}", "test", {}, recipients)
         store.outbox.claim("mail:0")
@@ -348,21 +342,21 @@ class OutboxContract:
 
 
 class CountersContract:
-    def test_a_counter_counts_until_it_expires_then_starts_again(self, store: StateStore, clock: Clock) -> None:
+    def test_a_counter_counts_until_it_expires_then_starts_again(self, store: StateStore, clock: FakeClock) -> None:
         assert [store.counters.add("subscribe:all:1", clock.now + 60) for _ in range(3)] == [1, 2, 3]
         assert store.counters.add("subscribe:client:x:1", clock.now + 60) == 1
         clock.now += 60
         assert store.counters.add("subscribe:all:1", clock.now + 60) == 1
 
     def test_counts_from_two_instances_add_up(self, store: StateStore, second_store: StateStore,
-                                              clock: Clock) -> None:
+                                              clock: FakeClock) -> None:
         for _ in range(5):
             store.counters.add("subscribe:all:1", clock.now + 60)
             second_store.counters.add("subscribe:all:1", clock.now + 60)
         assert store.counters.add("subscribe:all:1", clock.now + 60) == 11
 
     def test_a_count_given_back_is_no_longer_spent_and_never_goes_below_nothing(self, store: StateStore,
-                                                                              clock: Clock) -> None:
+                                                                              clock: FakeClock) -> None:
         """A form gives back what it counted when making the item fails (issue 24, finding 5)."""
         assert [store.counters.add("book:slot:7:10am", clock.now + 600) for _ in range(2)] == [1, 2]
         assert store.counters.add("book:slot:7:10am", clock.now + 600, by=-1) == 1
@@ -374,7 +368,7 @@ class CountersContract:
 
 class LeasesContract:
     def test_one_holder_at_a_time_until_it_lets_go_or_its_lease_runs_out(self, store: StateStore,
-                                                                         clock: Clock) -> None:
+                                                                         clock: FakeClock) -> None:
         assert store.leases.get("sync") is None
         assert store.leases.acquire("sync", "runner-a", 120) is True
         assert store.leases.acquire("sync", "runner-b", 120) is False
@@ -390,7 +384,7 @@ class LeasesContract:
         store.leases.release("sync", "runner-a")
         assert store.leases.acquire("sync", "runner-b", 120) is True
 
-    def test_a_lease_whose_holder_died_is_taken_once_it_runs_out(self, store: StateStore, clock: Clock) -> None:
+    def test_a_lease_whose_holder_died_is_taken_once_it_runs_out(self, store: StateStore, clock: FakeClock) -> None:
         store.leases.acquire("sync", "died", 120)
         clock.now += 119
         assert store.leases.acquire("sync", "next", 120) is False

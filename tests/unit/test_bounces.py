@@ -39,27 +39,12 @@ from coprod.store import SqliteStore
 from graph_client import ForbiddenError, GraphResponseError, NotFoundError, OutgoingMail, message_hash, message_id_for
 from graph_client._mail import InboxMessage
 from graph_emulator.mail.ndr import Failure, build_ndr
+from tests.support.fakes import T0, FakeClock, FakeMailbox
 
 SENDER = "coproduction@council.example.org"
 SYSTEM = "MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@council.example.org"
 SIGNER = Signer("test-signing-key-0123456789abcdef")
-T0 = 1_800_000_000.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Transport:
-    def send(self, mail: OutgoingMail) -> None:
-        pass
-
-    def was_sent(self, key: str) -> bool:
-        return False
+pytestmark = pytest.mark.clock(fixed=True)  # the `clock` fixture is fixed at T0, and the `store` fixture reads it
 
 
 class FakeMail:
@@ -99,22 +84,10 @@ def forbidden() -> ForbiddenError:
     return ForbiddenError("read a non-delivery report", 403, "ErrorAccessDenied", "Access is denied.", None, None)
 
 
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(tmp_path, clock: Clock) -> Iterator[SqliteStore]:  # type: ignore[no-untyped-def]
-    db = SqliteStore(tmp_path / "state.sqlite3", clock=clock)
-    yield db
-    db.close()
-
-
-def sent(store: SqliteStore, clock: Clock, key: str, to: str, about: dict[str, str] | None = None,
+def sent(store: SqliteStore, clock: FakeClock, key: str, to: str, about: dict[str, str] | None = None,
          kind: str = "confirmed") -> str:
     """An email the outbox sent (so it recorded its Message-ID): its Message-ID."""
-    outbox = Outbox(store, Transport(), clock=clock, sleep=lambda s: None)
+    outbox = Outbox(store, FakeMailbox(), clock=clock, sleep=lambda s: None)
     outbox.enqueue(OutgoingMail(key=key, to=(to,), subject="Your place is booked", text="Hello"), kind, about)
     assert outbox.drain().sent == 1
     return message_id_for(key, SENDER)
@@ -126,11 +99,11 @@ def ndr(message_id: str, *failed: tuple[str, str], sender: str = SENDER) -> byte
     return build_ndr(sender, original, "Your place is booked", message_id, [Failure(a, s) for a, s in failed], T0)
 
 
-def bounces(store: SqliteStore, mail: FakeMail | None, clock: Clock) -> Bounces:
+def bounces(store: SqliteStore, mail: FakeMail | None, clock: FakeClock) -> Bounces:
     return Bounces(store, mail, SIGNER, SENDER, clock=clock)  # type: ignore[arg-type]
 
 
-def looked(store: SqliteStore, clock: Clock, mail: FakeMail) -> BounceRun:
+def looked(store: SqliteStore, clock: FakeClock, mail: FakeMail) -> BounceRun:
     """A run at a time a look is due (the last send over LOOK_EVERY ago)."""
     clock.now += LOOK_EVERY.total_seconds() + 1
     return bounces(store, mail, clock).run()
@@ -241,7 +214,7 @@ def test_only_an_address_that_does_not_exist_is_a_hard_bounce(status: str, kind:
 
 # --- acting on reports -------------------------------------------------------------------------------
 def test_a_bookings_bounce_is_noted_on_it_and_its_later_emails_are_withheld(store: SqliteStore,
-                                                                           clock: Clock) -> None:
+                                                                           clock: FakeClock) -> None:
     about = {"registration": "7", "session": "3"}
     original = sent(store, clock, "mail:message:confirmed:registration-7", "gone@example.org", about)
     mail = FakeMail()
@@ -258,7 +231,7 @@ def test_a_bookings_bounce_is_noted_on_it_and_its_later_emails_are_withheld(stor
     assert AddressBounces.of(store.ledger, digest)[1] == AddressBounces(digest, 1, 0,
                                                                         ("<ndr-AAMk0@eur.prod.outlook.com>",))
 
-    outbox = Outbox(store, Transport(), clock=clock, sleep=lambda s: None)
+    outbox = Outbox(store, FakeMailbox(), clock=clock, sleep=lambda s: None)
     outbox.wanted = bounces(store, None, clock).wanted
     outbox.enqueue(OutgoingMail(key="mail:reminder:r7", to=("Gone@example.org",), subject="s", text="t"),
                    "reminder", about)
@@ -280,7 +253,7 @@ def test_a_bookings_bounce_is_noted_on_it_and_its_later_emails_are_withheld(stor
 
 
 def test_a_subscriber_is_set_bouncing_after_three_hard_bounces_and_counts_again_after(store: SqliteStore,
-                                                                                    clock: Clock) -> None:
+                                                                                    clock: FakeClock) -> None:
     mail = FakeMail()
     for n in range(HARD_LIMIT + 1):
         original = sent(store, clock, f"mail:update-{n}-9", "gone@example.org", {"subscriber": "9"}, "update")
@@ -296,7 +269,7 @@ def test_a_subscriber_is_set_bouncing_after_three_hard_bounces_and_counts_again_
 
 
 def test_a_bounce_of_an_email_about_neither_only_stops_booking_emails_to_it(store: SqliteStore,
-                                                                              clock: Clock) -> None:
+                                                                              clock: FakeClock) -> None:
     original = sent(store, clock, "mail:bookings-link:d:2026-12-01", "gone@example.org", None, "bookings_link")
     mail = FakeMail()
     mail.put(ndr(original, ("gone@example.org", "5.1.1")), clock.now + 1)
@@ -305,7 +278,7 @@ def test_a_bounce_of_an_email_about_neither_only_stops_booking_emails_to_it(stor
     assert AddressBounces.stopped(store.ledger) == {SIGNER.digest("gone@example.org")}
 
 
-def test_one_run_counts_every_report_it_reads(store: SqliteStore, clock: Clock) -> None:
+def test_one_run_counts_every_report_it_reads(store: SqliteStore, clock: FakeClock) -> None:
     """Two of each: bookings, subscribers' updates (two subscribers set Bouncing), the mailbox's limit, passing
     failures, and reports ignored for each reason; one report naming two addresses says what each was."""
     mail = FakeMail()
@@ -323,7 +296,7 @@ def test_one_run_counts_every_report_it_reads(store: SqliteStore, clock: Clock) 
         mail.put(ndr(other, (f"o{n}@example.org", "4.4.7")), clock.now)
     mail.put(ndr("<0000@council.example.org>", ("x@example.org", "5.1.1")), clock.now)
     mail.put(ndr(message_id_for("mail:never-sent", SENDER), ("x@example.org", "5.1.1")), clock.now)
-    outbox = Outbox(store, Transport(), clock=clock, sleep=lambda s: None)
+    outbox = Outbox(store, FakeMailbox(), clock=clock, sleep=lambda s: None)
     outbox.enqueue(OutgoingMail(key="mail:two", to=("f1@example.org", "f2@example.org"), subject="s", text="t"),
                    "facilitator_brief", {"session": "3"})
     assert outbox.drain().sent == 1
@@ -340,7 +313,7 @@ def test_one_run_counts_every_report_it_reads(store: SqliteStore, clock: Clock) 
 
 @pytest.mark.parametrize(("status", "counted"), [("5.1.90", "limit"), ("4.4.7", "other"), ("5.7.1", "other")])
 def test_a_report_of_the_mailboxs_own_limit_or_a_passing_failure_changes_nothing(
-        store: SqliteStore, clock: Clock, status: str, counted: str) -> None:
+        store: SqliteStore, clock: FakeClock, status: str, counted: str) -> None:
     original = sent(store, clock, "mail:message:confirmed:registration-7", "slow@example.org",
                     {"registration": "7", "session": "3"})
     mail = FakeMail()
@@ -352,7 +325,7 @@ def test_a_report_of_the_mailboxs_own_limit_or_a_passing_failure_changes_nothing
         "outcome": f"{counted} {status}"}
 
 
-def test_a_report_the_parser_gives_up_on_is_ignored(store: SqliteStore, clock: Clock,
+def test_a_report_the_parser_gives_up_on_is_ignored(store: SqliteStore, clock: FakeClock,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     def gives_up(raw: bytes, sender: str) -> Report:
         raise IndexError("a header no parser expected")
@@ -374,7 +347,7 @@ def test_a_report_the_parser_gives_up_on_is_ignored(store: SqliteStore, clock: C
     (lambda m: ndr(m, ("other@example.org", "5.1.1")), "ignored: not an address that email went to"),
     (lambda m: b"\xff\xfe not mail at all", "ignored: not from Exchange"),
 ])
-def test_a_forged_or_stray_report_changes_nothing(store: SqliteStore, clock: Clock, raw: Any, outcome: str) -> None:
+def test_a_forged_or_stray_report_changes_nothing(store: SqliteStore, clock: FakeClock, raw: Any, outcome: str) -> None:
     """A forged "Undeliverable" from outside, a Message-ID we never sent (or ours at another domain), an address
     the email never went to: counted as ignored, and nothing else."""
     original = sent(store, clock, "mail:message:confirmed:registration-7", "gone@example.org",
@@ -389,7 +362,7 @@ def test_a_forged_or_stray_report_changes_nothing(store: SqliteStore, clock: Clo
     assert run.line() == "Bounces: 1 non-delivery report read; 1 not about an email of ours (ignored)."
 
 
-def test_a_report_about_an_email_that_did_not_go_is_ignored(store: SqliteStore, clock: Clock) -> None:
+def test_a_report_about_an_email_that_did_not_go_is_ignored(store: SqliteStore, clock: FakeClock) -> None:
     sent(store, clock, "mail:other", "a@example.org")  # (something went, so it looks)
     key, lost = "mail:message:confirmed:registration-7", "mail:message:confirmed:registration-8"
     handoffs.record(store.ledger, SentId(message_hash(key), key), "done")  # recorded, but the email is still queued
@@ -403,7 +376,7 @@ def test_a_report_about_an_email_that_did_not_go_is_ignored(store: SqliteStore, 
 
 
 # --- each report once ----------------------------------------------------------------------------------
-def test_a_report_is_read_once_across_runs(store: SqliteStore, clock: Clock) -> None:
+def test_a_report_is_read_once_across_runs(store: SqliteStore, clock: FakeClock) -> None:
     original = sent(store, clock, "mail:message:confirmed:registration-7", "gone@example.org",
                     {"registration": "7", "session": "3"})
     mail = FakeMail()
@@ -415,7 +388,7 @@ def test_a_report_is_read_once_across_runs(store: SqliteStore, clock: Clock) -> 
     assert AddressBounces.of(store.ledger, SIGNER.digest("gone@example.org"))[1].hard == 1
 
 
-def test_a_report_seen_by_two_runs_at_once_is_acted_on_once(store: SqliteStore, clock: Clock) -> None:
+def test_a_report_seen_by_two_runs_at_once_is_acted_on_once(store: SqliteStore, clock: FakeClock) -> None:
     """Both list it and read it; the conditional claim lets one act: one note, one count, one report read."""
     original = sent(store, clock, "mail:update-1-9", "gone@example.org", {"subscriber": "9"}, "update")
     mail = FakeMail()
@@ -454,7 +427,7 @@ def test_a_report_seen_by_two_runs_at_once_is_acted_on_once(store: SqliteStore, 
 
 
 def test_a_run_that_stopped_after_its_claim_is_taken_over_and_nothing_is_done_twice(store: SqliteStore,
-                                                                                   clock: Clock) -> None:
+                                                                                   clock: FakeClock) -> None:
     original = sent(store, clock, "mail:update-1-9", "gone@example.org", {"subscriber": "9"}, "update")
     mail = FakeMail()
     mail.put(ndr(original, ("gone@example.org", "5.1.1")), clock.now + 1)
@@ -483,7 +456,7 @@ def test_a_run_that_stopped_after_its_claim_is_taken_over_and_nothing_is_done_tw
 
 
 def test_two_runs_counting_two_reports_of_one_address_at_once_both_count(store: SqliteStore,
-                                                                           clock: Clock) -> None:
+                                                                           clock: FakeClock) -> None:
     """The address's record is a conditional write: the run that loses reads it again and adds its own."""
     digest = SIGNER.digest("gone@example.org")
     first = sent(store, clock, "mail:update-1-9", "gone@example.org", {"subscriber": "9"}, "update")
@@ -509,7 +482,7 @@ def test_two_runs_counting_two_reports_of_one_address_at_once_both_count(store: 
 
 # --- when to look, and what is said --------------------------------------------------------------------
 def test_it_looks_every_15_minutes_only_for_what_went_in_the_last_two_days_and_not_just_now(
-        store: SqliteStore, clock: Clock) -> None:
+        store: SqliteStore, clock: FakeClock) -> None:
     mail = FakeMail()
     assert bounces(store, mail, clock).run().line() is None and mail.listed == []  # nothing ever went
     sent(store, clock, "mail:x", "a@example.org")
@@ -533,7 +506,7 @@ def test_it_looks_every_15_minutes_only_for_what_went_in_the_last_two_days_and_n
 
 
 def test_the_checkpoint_moves_to_the_newest_read_or_stops_at_the_first_left_unread(
-        store: SqliteStore, clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+        store: SqliteStore, clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
     original = sent(store, clock, "mail:update-1-9", "gone@example.org", {"subscriber": "9"}, "update")
     mail = FakeMail()
     first = mail.put(ndr(original, ("gone@example.org", "4.4.7")), clock.now + 10)
@@ -560,7 +533,7 @@ def test_the_checkpoint_moves_to_the_newest_read_or_stops_at_the_first_left_unre
     assert store.checkpoints.get(SINCE) == str(clock.now)  # a report with no time given counts as come now
 
 
-def test_a_run_reads_at_most_its_share_and_leaves_the_rest(store: SqliteStore, clock: Clock,
+def test_a_run_reads_at_most_its_share_and_leaves_the_rest(store: SqliteStore, clock: FakeClock,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("coprod.mail.bounces.PER_RUN", 2)
     original = sent(store, clock, "mail:update-1-9", "gone@example.org", {"subscriber": "9"}, "update")
@@ -573,7 +546,7 @@ def test_a_run_reads_at_most_its_share_and_leaves_the_rest(store: SqliteStore, c
 
 
 def test_without_the_permission_every_run_says_so_in_one_line_and_a_look_that_reads_clears_it(
-        store: SqliteStore, clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+        store: SqliteStore, clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
     original = sent(store, clock, "mail:message:confirmed:registration-7", "gone@example.org",
                     {"registration": "7", "session": "3"})
     mail = FakeMail()
@@ -604,7 +577,7 @@ def test_without_the_permission_every_run_says_so_in_one_line_and_a_look_that_re
                                         "mailbox's Inbox (403): the app's identity needs")
 
 
-def test_a_listing_that_fails_otherwise_waits_for_the_next_look(store: SqliteStore, clock: Clock,
+def test_a_listing_that_fails_otherwise_waits_for_the_next_look(store: SqliteStore, clock: FakeClock,
                                                                 caplog: pytest.LogCaptureFixture) -> None:
     sent(store, clock, "mail:x", "a@example.org")
     mail = FakeMail()
@@ -626,23 +599,16 @@ def test_the_summary_says_each_count_once() -> None:
 
 
 def test_an_email_that_went_is_recorded_under_its_message_id_and_a_recovered_one_too(store: SqliteStore,
-                                                                                    clock: Clock) -> None:
+                                                                                    clock: FakeClock) -> None:
     key = "mail:message:confirmed:registration-7"
     sent(store, clock, key, "a@example.org")
     assert SentId.key_of(store.ledger, message_hash(key)) == key
     assert store.ledger.get(SentId(message_hash(key)).key).status == "done"  # type: ignore[union-attr]
     assert SentId.key_of(store.ledger, message_hash("mail:never")) is None
 
-    class Lost(Transport):
-        def send(self, mail: OutgoingMail) -> None:
-            from coprod.mail.outbox import MailUncertain
-
-            raise MailUncertain("read timed out")
-
-        def was_sent(self, key: str) -> bool:
-            return True
-
-    outbox = Outbox(store, Lost(), clock=clock, sleep=lambda s: None, recheck_after=300)
+    lost = FakeMailbox()
+    lost.lost_answers.add("mail:lost")  # it goes, but its answer is lost; Sent Items has it
+    outbox = Outbox(store, lost, clock=clock, sleep=lambda s: None, recheck_after=300)
     outbox.enqueue(OutgoingMail(key="mail:lost", to=("b@example.org",), subject="s", text="t"), "confirmed")
     outbox.drain()
     assert SentId.key_of(store.ledger, message_hash("mail:lost")) is None  # not known to have gone

@@ -25,6 +25,7 @@ from coprod.lists.fields import INTERNATIONAL_NOTE
 from coprod.pages.limits import ActionLimits, Allowance, mailbox_key
 from coprod.store import SqliteStore
 from tests.conftest import SIGNING_KEY
+from tests.support.fakes import FakeClock
 
 BLOCKED = GuestPolicy(auto_approve=("partner.example.org",), blocked=("example.org", "spam.test"))
 
@@ -122,18 +123,10 @@ MINUTE, HOUR, DAY = 60, 3600, 86400
 START = 20834 * DAY  # midnight UTC, 2027-01-15: the start of a minute, an hour and a day
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = float(START)
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class Forms:
     """The store every instance shares, and one request's allowance at a time."""
 
-    def __init__(self, store: SqliteStore, clock: Clock) -> None:
+    def __init__(self, store: SqliteStore, clock: FakeClock) -> None:
         self.store, self.clock, self.signer = store, clock, Signer(SIGNING_KEY)
 
     def request(self, limits: ActionLimits, action: str = "book") -> Allowance:
@@ -150,7 +143,7 @@ class Forms:
 
 @pytest.fixture
 def forms(tmp_path: Path) -> Iterator[Forms]:
-    clock = Clock()
+    clock = FakeClock(float(START))
     store = SqliteStore(tmp_path / "state.sqlite3", clock=clock)
     yield Forms(store, clock)
     store.close()

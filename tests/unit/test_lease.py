@@ -50,11 +50,6 @@ class Counting:
         self.store.leases.release(name, holder)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> SqliteStore:
-    return SqliteStore(tmp_path / "state.sqlite3")
-
-
 def rival_tries(store: SqliteStore, until: float) -> int:
     """Another runner starting again and again until `until` (monotonic); each must find the lease held."""
     tries = 0

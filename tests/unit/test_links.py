@@ -5,20 +5,13 @@ from __future__ import annotations
 import pytest
 
 from coprod.links import LinkError, Signer
+from tests.support.fakes import FakeClock
 
 KEY = "test-signing-key-0123456789abcdef"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_link_reads_back_its_subject_until_it_expires() -> None:
-    clock = Clock()
+    clock = FakeClock()
     signer = Signer(KEY, clock=clock)
     token = signer.make("guest-confirm", "12:abc", lifetime=3600)
     assert signer.read(token, "guest-confirm") == "12:abc"
@@ -82,7 +75,7 @@ def test_a_well_signed_payload_that_is_not_ours_is_invalid(payload: bytes) -> No
 
 
 def test_a_well_signed_payload_of_ours_reads_and_expires_at_its_second() -> None:
-    clock = Clock()
+    clock = FakeClock()
     signer = Signer(KEY, clock=clock)
     token = signed(signer, b'{"p": "guest-confirm", "s": "12:abc", "e": 1800000100}')
     clock.now = 1_800_000_100.0
@@ -103,7 +96,7 @@ def test_tokens_are_short_and_their_lifetime_is_whole_seconds_from_now() -> None
     import base64
     import json
 
-    clock = Clock()
+    clock = FakeClock()
     token = Signer(KEY, clock=clock).make("unsubscribe", "12:abc", 400 * 86_400)
     payload = token.split(".")[0]
     assert json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))) == {
@@ -130,7 +123,7 @@ def test_links_already_in_peoples_inboxes_keep_working_after_an_upgrade() -> Non
     import hashlib
     import hmac
 
-    signer = Signer(KEY, clock=Clock())
+    signer = Signer(KEY, clock=FakeClock())
     assert signer.make("unsubscribe", "12:abc", 3600) == (
         "eyJwIjoidW5zdWJzY3JpYmUiLCJzIjoiMTI6YWJjIiwiZSI6MTgwMDAwMzYwMH0.bLxjTuFBSQcfnGvQGUojeHQPiPg")
     derived = hmac.new(hashlib.sha256(b"coprod-address\0" + KEY.encode()).digest(), b"ann@example.org",
@@ -170,7 +163,7 @@ def test_the_link_encoding_reads_back_any_bytes_whatever_their_length_and_last_c
 
 def test_a_link_of_every_length_reads_back() -> None:
     """Subjects of every length mod 3 make payloads that need every amount of base64 padding; each reads back."""
-    signer = Signer(KEY, clock=Clock())
+    signer = Signer(KEY, clock=FakeClock())
     paddings = set()
     for n in range(12):
         token = signer.make("unsubscribe", "1" * n, 3600 + n)

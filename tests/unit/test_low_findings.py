@@ -20,8 +20,9 @@ from coprod.cli import live_app
 from coprod.links import Signer
 from coprod.realtime.webhooks import KNOWN, client_state, receive
 from coprod.store import SqliteStore
-from tests.conftest import SIGNING_KEY, OffsetClock
+from tests.conftest import SIGNING_KEY
 from tests.deploy.test_function_app import OutputBinding
+from tests.support.fakes import FakeClock
 
 MiB = 1024 * 1024
 DEEP = b'{"value": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"  # 200 kB, far too deep for json.loads
@@ -154,7 +155,7 @@ def test_thirty_replays_in_one_window_ask_for_two_runs(tmp_path: Any) -> None:
     once, one at the window's end; the other 28 ask for none."""
     from coprod.realtime.webhooks import REPEAT_WINDOW
 
-    clock = OffsetClock()
+    clock = FakeClock.real()
     clock.offset = (time.time() // REPEAT_WINDOW + 1) * REPEAT_WINDOW + 0.5 - time.time()  # just into a window
     store = SqliteStore(tmp_path / "state.sqlite3", clock=clock)
     try:
@@ -176,7 +177,7 @@ def test_a_genuine_notification_is_still_read_at_once_or_by_the_run_due(tmp_path
     same notification asks for a run at once again."""
     from coprod.realtime.webhooks import REPEAT_WINDOW
 
-    clock = OffsetClock()
+    clock = FakeClock.real()
     clock.offset = (time.time() // REPEAT_WINDOW + 1) * REPEAT_WINDOW + 0.5 - time.time()  # just into a window
     store = SqliteStore(tmp_path / "state.sqlite3", clock=clock)
     try:
@@ -311,16 +312,16 @@ def test_a_random_hex_key_whose_characters_happen_to_cluster_is_taken() -> None:
 # --- 7. a run that lost its lease -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("stall_in", ["Participant messages", "Emails"])
-def test_a_run_that_lost_its_lease_starts_no_further_step(env: dict[str, str], clock: OffsetClock,
+def test_a_run_that_lost_its_lease_starts_no_further_step(env: dict[str, str], clock: FakeClock,
                                                           monkeypatch: pytest.MonkeyPatch, stall_in: str) -> None:
     """Issue 24, LOW: a run that lost its lease still ran the mailing-list step. Now a run whose lease another
     run has taken starts no further step: not the mailing list, nor its settling after the emails, each saying so
     in its line."""
-    from coprod.running.lease import LEASE, RunLease
     from coprod.lists.provision import provision
     from coprod.mailing.subscribers import MailingList
     from coprod.registrations.messages import ParticipantMessages
     from coprod.run import run_once
+    from coprod.running.lease import LEASE, RunLease
     from coprod.runtime import Services
 
     started: list[str] = []

@@ -5,7 +5,6 @@ Sending through Graph to the emulator is covered in the end-to-end tests; these 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -31,52 +30,12 @@ from coprod.mail.outbox import (
 )
 from coprod.store import SqliteStore
 from graph_client import Attachment, GraphClient, Mail, OutgoingMail, RetryPolicy, TokenError, message_id_for
+from tests.support.fakes import FakeClock, FakeMailbox
+
+pytestmark = pytest.mark.clock(fixed=True)  # the `clock` fixture is fixed, and the `store` fixture reads it
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
-class FakeMailbox:
-    """A transport that records when each message went; `fail` makes the next sends raise."""
-
-    def __init__(self, clock: Clock) -> None:
-        self.clock = clock
-        self.sent: list[tuple[float, str]] = []
-        self.fail: list[Exception] = []
-        self.lost_answers: set[str] = set()
-
-    def send(self, mail: OutgoingMail) -> None:
-        if self.fail:
-            raise self.fail.pop(0)
-        self.sent.append((self.clock(), mail.key))
-        if mail.key in self.lost_answers:
-            raise MailUncertain("send an email: read timed out")
-
-    def was_sent(self, key: str) -> bool:
-        return any(k == key for _, k in self.sent)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(tmp_path, clock: Clock) -> Iterator[SqliteStore]:  # type: ignore[no-untyped-def]
-    db = SqliteStore(tmp_path / "state.sqlite3", clock=clock)
-    yield db
-    db.close()
-
-
-def lose_two_answers_then_recheck(store: SqliteStore, clock: Clock, mailbox: FakeMailbox) -> DrainReport:
+def lose_two_answers_then_recheck(store: SqliteStore, clock: FakeClock, mailbox: FakeMailbox) -> DrainReport:
     """Two messages whose send answers are lost; the drain after the recheck time: its report."""
     mailbox.lost_answers.update({"mail:test:1", "mail:test:2"})
     outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep, recheck_after=300)
@@ -92,14 +51,14 @@ def mail(n: int) -> OutgoingMail:
 
 
 def test_each_key_is_queued_once() -> None:
-    clock = Clock()
+    clock = FakeClock()
     db = SqliteStore(":memory:")
     outbox = Outbox(db, FakeMailbox(clock), clock=clock, sleep=clock.sleep)
     assert [outbox.enqueue(mail(1), "test"), outbox.enqueue(mail(1), "test")] == [True, False]
     assert db.outbox.counts() == {"queued": 1}
 
 
-def test_no_more_than_the_limit_in_any_window(store: SqliteStore, clock: Clock) -> None:
+def test_no_more_than_the_limit_in_any_window(store: SqliteStore, clock: FakeClock) -> None:
     """100 messages at 30 a minute: no 60-second window ever holds 31, and the queue empties."""
     mailbox = FakeMailbox(clock)
     outbox = Outbox(store, mailbox, SendLimits(per_window=30, window_seconds=60), clock=clock, sleep=clock.sleep)
@@ -112,7 +71,7 @@ def test_no_more_than_the_limit_in_any_window(store: SqliteStore, clock: Clock) 
     assert times[-1] - times[0] < 4 * 60  # and no slower than it must be: 100 at 30 a minute is just over 3 minutes
 
 
-def test_what_cannot_go_before_the_deadline_waits_for_the_next_run(store: SqliteStore, clock: Clock) -> None:
+def test_what_cannot_go_before_the_deadline_waits_for_the_next_run(store: SqliteStore, clock: FakeClock) -> None:
     mailbox = FakeMailbox(clock)
     outbox = Outbox(store, mailbox, SendLimits(per_window=30, window_seconds=60), clock=clock, sleep=clock.sleep)
     for n in range(50):
@@ -124,14 +83,14 @@ def test_what_cannot_go_before_the_deadline_waits_for_the_next_run(store: Sqlite
     assert len({k for _, k in mailbox.sent}) == 50 == len(mailbox.sent)
 
 
-def test_recipients_a_day_are_counted(store: SqliteStore, clock: Clock) -> None:
+def test_recipients_a_day_are_counted(store: SqliteStore, clock: FakeClock) -> None:
     outbox = Outbox(store, FakeMailbox(clock), SendLimits(per_window=1000, per_day=3), clock=clock, sleep=clock.sleep)
     for n in range(5):
         outbox.enqueue(mail(n), "test")
     assert outbox.drain(deadline=clock() + 600).sent == 3
 
 
-def test_a_lost_answer_is_checked_in_sent_items_never_sent_twice(store: SqliteStore, clock: Clock) -> None:
+def test_a_lost_answer_is_checked_in_sent_items_never_sent_twice(store: SqliteStore, clock: FakeClock) -> None:
     """The answer to a send is lost: the message stays `sending`; later, Sent Items shows it went."""
     mailbox = FakeMailbox(clock)
     mailbox.lost_answers.add("mail:test:1")
@@ -145,7 +104,7 @@ def test_a_lost_answer_is_checked_in_sent_items_never_sent_twice(store: SqliteSt
     assert store.outbox.counts() == {"sent": 1}
 
 
-def test_a_crash_before_the_send_left_it_sending_and_it_goes_once(store: SqliteStore, clock: Clock) -> None:
+def test_a_crash_before_the_send_left_it_sending_and_it_goes_once(store: SqliteStore, clock: FakeClock) -> None:
     """Marked `sending`, then the process died before the request: not in Sent Items, so it goes (once)."""
     mailbox = FakeMailbox(clock)
     outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep, recheck_after=300)
@@ -157,7 +116,7 @@ def test_a_crash_before_the_send_left_it_sending_and_it_goes_once(store: SqliteS
     assert (report.resent, report.sent, [k for _, k in mailbox.sent]) == (1, 1, ["mail:test:1"])
 
 
-def test_throttling_stops_the_drain_and_respects_retry_after(store: SqliteStore, clock: Clock) -> None:
+def test_throttling_stops_the_drain_and_respects_retry_after(store: SqliteStore, clock: FakeClock) -> None:
     mailbox = FakeMailbox(clock)
     mailbox.fail.append(MailThrottled("send an email: HTTP 429 ApplicationThrottled", retry_after=120.0))
     outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep)
@@ -175,7 +134,7 @@ class TestGivingUp:
     """A message is tried a bounded number of times across runs, then failed with its reason; a 429 costs none."""
 
     def test_a_final_refusal_fails_at_once_with_its_reason_and_is_never_tried_again(self, store: SqliteStore,
-                                                                                    clock: Clock) -> None:
+                                                                                    clock: FakeClock) -> None:
         mailbox = FakeMailbox(clock)
         mailbox.fail.append(MailRefused("send an email: HTTP 400 ErrorInvalidRecipients", final=True))
         outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep)
@@ -191,7 +150,7 @@ class TestGivingUp:
         assert report.line() == "Emails: 1 sent (1 test); 1 could not be sent (see `status`)."
 
     def test_a_refused_recipient_is_tried_again_next_run_and_given_up_only_when_refused_again(
-            self, store: SqliteStore, clock: Clock) -> None:
+            self, store: SqliteStore, clock: FakeClock) -> None:
         """Graph has refused a good recipient once and taken it when sent again; giving it up gives a public
         booking's place away, so only a second refusal, on a later run, gives the address up."""
         refused = "send an email: HTTP 400 ErrorInvalidRecipients"
@@ -209,7 +168,7 @@ class TestGivingUp:
         entry = store.outbox.get("mail:test:2")
         assert entry is not None and (entry.status, entry.error, entry.attempts) == ("sent", refused, 2)
 
-    def test_a_refusal_that_may_mend_is_tried_again_up_to_the_limit(self, store: SqliteStore, clock: Clock) -> None:
+    def test_a_refusal_that_may_mend_is_tried_again_up_to_the_limit(self, store: SqliteStore, clock: FakeClock) -> None:
         mailbox = FakeMailbox(clock)
         mailbox.fail.extend(MailRefused("send an email: no token", final=False) for _ in range(MAX_ATTEMPTS + 2))
         outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep)
@@ -220,7 +179,7 @@ class TestGivingUp:
         assert entry is not None and (entry.status, entry.attempts) == ("failed", MAX_ATTEMPTS)
         assert len(mailbox.fail) == 2  # tried exactly MAX_ATTEMPTS times
 
-    def test_a_refusal_that_mends_is_sent_once(self, store: SqliteStore, clock: Clock) -> None:
+    def test_a_refusal_that_mends_is_sent_once(self, store: SqliteStore, clock: FakeClock) -> None:
         mailbox = FakeMailbox(clock)
         mailbox.fail.append(MailRefused("send an email: no token", final=False))
         outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep)
@@ -231,7 +190,7 @@ class TestGivingUp:
             "sent", "send an email: no token", 2)
 
     def test_throttling_costs_no_attempt_and_without_retry_after_waits_a_minute(self, store: SqliteStore,
-                                                                                clock: Clock) -> None:
+                                                                                clock: FakeClock) -> None:
         mailbox = FakeMailbox(clock)
         outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep)
         outbox.enqueue(mail(1), "test")
@@ -247,7 +206,7 @@ class TestGivingUp:
         assert outbox.drain().sent == 1
 
     def test_a_message_whose_answer_is_lost_again_and_again_is_given_up_not_sent_for_ever(
-            self, store: SqliteStore, clock: Clock) -> None:
+            self, store: SqliteStore, clock: FakeClock) -> None:
         """Each lost answer is settled (not in Sent Items: queued again), and that cycle is bounded too."""
 
         class NeverFiled(FakeMailbox):
@@ -273,7 +232,7 @@ class TestGivingUp:
 
 class TestOneMessageNeverStopsTheRest:
     def test_a_lost_answer_leaves_that_message_for_checking_and_the_drain_goes_on(self, store: SqliteStore,
-                                                                                  clock: Clock) -> None:
+                                                                                  clock: FakeClock) -> None:
         mailbox = FakeMailbox(clock)
         mailbox.lost_answers.add("mail:test:1")
         outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep)
@@ -284,7 +243,7 @@ class TestOneMessageNeverStopsTheRest:
         assert store.outbox.counts() == {"sending": 1, "sent": 2}
 
     def test_a_message_that_cannot_be_checked_waits_and_the_others_are_settled(self, store: SqliteStore,
-                                                                               clock: Clock) -> None:
+                                                                               clock: FakeClock) -> None:
         class Unsure(FakeMailbox):
             def was_sent(self, key: str) -> bool:
                 if key == "mail:test:1":
@@ -296,7 +255,7 @@ class TestOneMessageNeverStopsTheRest:
         assert (report.recovered, store.outbox.get("mail:test:1").status) == (1, "sending")  # type: ignore[union-attr]
         assert len(mailbox.sent) == 2  # and neither was sent again
 
-    def test_the_report_says_what_waits_and_what_was_found(self, store: SqliteStore, clock: Clock) -> None:
+    def test_the_report_says_what_waits_and_what_was_found(self, store: SqliteStore, clock: FakeClock) -> None:
         outbox = Outbox(store, FakeMailbox(clock), SendLimits(per_window=2, window_seconds=60), clock=clock,
                         sleep=clock.sleep)
         for n in range(5):
@@ -377,7 +336,7 @@ class StaticToken:
 
 
 class TestWhatIsKept:
-    def test_a_message_reads_back_exactly_as_it_was_queued(self, store: SqliteStore, clock: Clock) -> None:
+    def test_a_message_reads_back_exactly_as_it_was_queued(self, store: SqliteStore, clock: FakeClock) -> None:
         """The outbox keeps the rendered message: a later run sends exactly what was decided."""
         full = OutgoingMail(key="mail:k", to=("ann@example.org", "bob@example.org"), subject="Your place",
                             text="Hi", html="<p>Hi</p>", headers={"List-Unsubscribe": "<https://x.example/u>"},
@@ -398,7 +357,7 @@ class TestWhatIsKept:
 class Interferes(FakeMailbox):
     """While a message is being sent, another runner settles it (its recovery found it in Sent Items)."""
 
-    def __init__(self, clock: Clock, store: SqliteStore, outcome: Exception | None) -> None:
+    def __init__(self, clock: FakeClock, store: SqliteStore, outcome: Exception | None) -> None:
         super().__init__(clock)
         self.store = store
         self.outcome = outcome
@@ -413,7 +372,7 @@ class Interferes(FakeMailbox):
 @pytest.mark.parametrize("outcome", [
     None, MailThrottled("429", retry_after=5), MailRefused("refused", final=True),
     MailRefused("refused for now", final=False), RuntimeError("a bug")])
-def test_what_another_runner_settled_meanwhile_stands(store: SqliteStore, clock: Clock,
+def test_what_another_runner_settled_meanwhile_stands(store: SqliteStore, clock: FakeClock,
                                                       outcome: Exception | None) -> None:
     """Each outcome applies only to the message this runner still holds (`sending`): never over another's record."""
     outbox = Outbox(store, Interferes(clock, store, outcome), clock=clock, sleep=clock.sleep)
@@ -425,7 +384,7 @@ def test_what_another_runner_settled_meanwhile_stands(store: SqliteStore, clock:
 
 
 class TestCounting:
-    def test_every_settled_withdrawn_and_skipped_message_is_counted(self, store: SqliteStore, clock: Clock) -> None:
+    def test_every_settled_withdrawn_and_skipped_message_is_counted(self, store: SqliteStore, clock: FakeClock) -> None:
         mailbox = FakeMailbox(clock)
         mailbox.lost_answers.update({"mail:test:1", "mail:test:2", "mail:test:3", "mail:test:4"})
         outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep, recheck_after=300)
@@ -453,7 +412,7 @@ class TestCounting:
                                  "interruption; 4 withdrawn before sending.")
 
     def test_a_failure_keeps_at_most_500_characters_of_its_reason_and_notes_200(self, store: SqliteStore,
-                                                                                  clock: Clock) -> None:
+                                                                                  clock: FakeClock) -> None:
         mailbox = FakeMailbox(clock)
         mailbox.fail.append(MailRefused("x" * 1000, final=True))
         outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep)
@@ -467,7 +426,7 @@ class TestCounting:
             "reason": "x" * 200})
 
     def test_a_message_about_nothing_in_particular_fails_without_a_note(self, store: SqliteStore,
-                                                                         clock: Clock) -> None:
+                                                                         clock: FakeClock) -> None:
         mailbox = FakeMailbox(clock)
         mailbox.fail.append(MailRefused("refused", final=True))
         outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep)
@@ -476,7 +435,8 @@ class TestCounting:
 
 
 class TestTiming:
-    def test_the_mailbox_sends_again_the_moment_its_retry_after_ends(self, store: SqliteStore, clock: Clock) -> None:
+    def test_the_mailbox_sends_again_the_moment_its_retry_after_ends(self, store: SqliteStore,
+                                                                     clock: FakeClock) -> None:
         mailbox = FakeMailbox(clock)
         mailbox.fail.append(MailThrottled("429", retry_after=120.0))
         outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep)
@@ -489,7 +449,7 @@ class TestTiming:
         clock.now += 0.5
         assert outbox.drain().sent == 3
 
-    def test_a_send_that_fits_exactly_before_the_deadline_goes(self, store: SqliteStore, clock: Clock) -> None:
+    def test_a_send_that_fits_exactly_before_the_deadline_goes(self, store: SqliteStore, clock: FakeClock) -> None:
         mailbox = FakeMailbox(clock)
         outbox = Outbox(store, mailbox, SendLimits(per_window=1, window_seconds=60), clock=clock, sleep=clock.sleep)
         for n in (1, 2, 3):
@@ -497,7 +457,7 @@ class TestTiming:
         report = outbox.drain(deadline=clock() + 60)
         assert (report.sent, report.waiting) == (2, 1)
 
-    def test_a_throttle_midway_leaves_the_rest_waiting(self, store: SqliteStore, clock: Clock) -> None:
+    def test_a_throttle_midway_leaves_the_rest_waiting(self, store: SqliteStore, clock: FakeClock) -> None:
         mailbox = FakeMailbox(clock)
         outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep)
         for n in range(1, 6):
@@ -513,7 +473,7 @@ class TestTiming:
         report = outbox.drain()
         assert (report.sent, report.throttled, report.waiting) == (2, 1, 3)
 
-    def test_progress_is_told_every_25_emails(self, store: SqliteStore, clock: Clock) -> None:
+    def test_progress_is_told_every_25_emails(self, store: SqliteStore, clock: FakeClock) -> None:
         outbox = Outbox(store, FakeMailbox(clock), SendLimits(per_window=1000), clock=clock, sleep=clock.sleep)
         for n in range(60):
             outbox.enqueue(mail(n), "test")
@@ -523,7 +483,7 @@ class TestTiming:
 
 
 class TestLogs:
-    def test_what_an_operator_reads_names_the_problem_and_no_address(self, store: SqliteStore, clock: Clock,
+    def test_what_an_operator_reads_names_the_problem_and_no_address(self, store: SqliteStore, clock: FakeClock,
                                                                      caplog: pytest.LogCaptureFixture) -> None:
         class Troubled(FakeMailbox):
             def send(self, mail_: OutgoingMail) -> None:
@@ -601,7 +561,7 @@ class TestRaces:
     """Settling a message applies only while it is still `sending`: another runner's record stands."""
 
     def test_a_recovery_never_overwrites_what_another_runner_settled_while_it_looked(self, store: SqliteStore,
-                                                                                      clock: Clock) -> None:
+                                                                                      clock: FakeClock) -> None:
         class LooksSlowly(FakeMailbox):
             def was_sent(self, key: str) -> bool:
                 found = key == "mail:test:1"
@@ -614,7 +574,7 @@ class TestRaces:
         assert {store.outbox.get(f"mail:test:{n}").status for n in (1, 2)} == {"failed"}  # type: ignore[union-attr]
 
     def test_a_withdrawal_never_overwrites_what_another_runner_settled(self, store: SqliteStore,
-                                                                        clock: Clock) -> None:
+                                                                        clock: FakeClock) -> None:
         outbox = Outbox(store, FakeMailbox(clock), clock=clock, sleep=clock.sleep)
         outbox.enqueue(mail(1), "update")
 
@@ -627,7 +587,7 @@ class TestRaces:
         assert store.outbox.get("mail:test:1").status == "failed"  # type: ignore[union-attr]
 
     def test_a_recovered_message_counts_against_the_limit_from_when_it_went(self, store: SqliteStore,
-                                                                             clock: Clock) -> None:
+                                                                             clock: FakeClock) -> None:
         mailbox = FakeMailbox(clock)
         mailbox.lost_answers.add("mail:test:1")
         outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep, recheck_after=300)
@@ -640,7 +600,7 @@ class TestRaces:
 
 
 def test_two_failures_in_one_drain_are_both_counted_and_reasons_kept_to_500(store: SqliteStore,
-                                                                           clock: Clock) -> None:
+                                                                           clock: FakeClock) -> None:
     mailbox = FakeMailbox(clock)
     mailbox.fail.extend([MailRefused("a" * 900, final=True), MailRefused("b" * 900, final=False),
                          MailRefused("c", final=True)])
@@ -673,7 +633,7 @@ class TestBlockedMailbox:
 
     REASON = "Microsoft 365 would not let the app send email as the team's mailbox (403 ErrorAccessDenied)"
 
-    def test_a_block_stops_the_drain_and_gives_the_attempt_back(self, store: SqliteStore, clock: Clock) -> None:
+    def test_a_block_stops_the_drain_and_gives_the_attempt_back(self, store: SqliteStore, clock: FakeClock) -> None:
         mailbox = FakeMailbox(clock)
         mailbox.fail.append(MailBlocked(self.REASON + "x" * 1500))
         outbox = Outbox(store, mailbox, clock=clock, sleep=clock.sleep)
@@ -686,14 +646,14 @@ class TestBlockedMailbox:
         assert store.checkpoints.get(BLOCKED) == (self.REASON + "x" * 1500)[:1000]
         assert report.line() == f"Emails: 0 sent; paused, 3 emails waiting. {self.REASON}{'x' * 1500}."
 
-    def test_the_block_clears_when_one_message_goes(self, store: SqliteStore, clock: Clock) -> None:
+    def test_the_block_clears_when_one_message_goes(self, store: SqliteStore, clock: FakeClock) -> None:
         store.checkpoints.set(BLOCKED, self.REASON)
         outbox = Outbox(store, FakeMailbox(clock), clock=clock, sleep=clock.sleep)
         outbox.enqueue(mail(1), "confirmed")
         assert outbox.drain().sent == 1
         assert store.checkpoints.get(BLOCKED) == ""
 
-    def test_a_refused_message_does_not_clear_the_block(self, store: SqliteStore, clock: Clock) -> None:
+    def test_a_refused_message_does_not_clear_the_block(self, store: SqliteStore, clock: FakeClock) -> None:
         """Only a message that went shows the mailbox may send again."""
         store.checkpoints.set(BLOCKED, self.REASON)
         mailbox = FakeMailbox(clock)
@@ -704,7 +664,7 @@ class TestBlockedMailbox:
         assert store.checkpoints.get(BLOCKED) == self.REASON
 
     def test_a_blocked_send_never_overwrites_what_another_runner_settled(self, store: SqliteStore,
-                                                                         clock: Clock) -> None:
+                                                                         clock: FakeClock) -> None:
         outbox = Outbox(store, Interferes(clock, store, MailBlocked(self.REASON)), clock=clock, sleep=clock.sleep)
         outbox.enqueue(mail(1), "test")
         outbox.drain()
@@ -732,7 +692,7 @@ class TestUncheckable:
     """A message whose sending was interrupted and that cannot be checked in Sent Items waits, up to a day."""
 
     @staticmethod
-    def unsure(clock: Clock) -> FakeMailbox:
+    def unsure(clock: FakeClock) -> FakeMailbox:
         class Unsure(FakeMailbox):
             def was_sent(self, key: str) -> bool:
                 raise MailBlocked("Microsoft 365 would not let the app check the mailbox's Sent Items (403)")
@@ -740,7 +700,7 @@ class TestUncheckable:
         return Unsure(clock)
 
     def test_each_waits_and_is_counted_until_a_day_has_passed_then_fails_as_may_have_gone(
-            self, store: SqliteStore, clock: Clock) -> None:
+            self, store: SqliteStore, clock: FakeClock) -> None:
         mailbox = self.unsure(clock)
         report = lose_two_answers_then_recheck(store, clock, mailbox)
         assert (report.unchecked, report.recovered, report.failed) == (2, 0, 0)
@@ -790,10 +750,10 @@ class TestUnusedKey:
         store.outbox.add(key, "brief", to_payload(mail(1)), 1)
         assert store.outbox.scrub(key, cancel=True)  # an erasure: cancelled, its payload (which quoted them) gone
 
-    def test_a_key_nobody_used_is_used_as_it_is(self, store: SqliteStore, clock: Clock) -> None:
+    def test_a_key_nobody_used_is_used_as_it_is(self, store: SqliteStore, clock: FakeClock) -> None:
         assert Outbox(store, FakeMailbox(clock)).unused_key("mail:brief:7:1") == "mail:brief:7:1"
 
-    def test_a_withheld_email_is_made_again_under_the_next_free_key(self, store: SqliteStore, clock: Clock) -> None:
+    def test_a_withheld_email_is_made_again_under_the_next_free_key(self, store: SqliteStore, clock: FakeClock) -> None:
         outbox = Outbox(store, FakeMailbox(clock))
         self.withheld(store, "mail:brief:7:1")
         assert outbox.unused_key("mail:brief:7:1") == "mail:brief:7:1:again-1"
@@ -801,7 +761,7 @@ class TestUnusedKey:
         assert outbox.unused_key("mail:brief:7:1") == "mail:brief:7:1:again-2"
 
     def test_one_that_went_waits_or_was_withdrawn_with_its_words_is_not_made_again(self, store: SqliteStore,
-                                                                                    clock: Clock) -> None:
+                                                                                    clock: FakeClock) -> None:
         outbox = Outbox(store, FakeMailbox(clock))
         outbox.enqueue(OutgoingMail(key="mail:queued", to=("team@example.org",), subject="Brief", text="Hi"), "brief")
         assert outbox.unused_key("mail:queued") is None
@@ -817,7 +777,7 @@ class TestUnusedKey:
                        "brief")
         assert outbox.unused_key("mail:again") is None  # made again once already, and that one waits
 
-    def test_it_gives_up_after_twenty_versions(self, store: SqliteStore, clock: Clock) -> None:
+    def test_it_gives_up_after_twenty_versions(self, store: SqliteStore, clock: FakeClock) -> None:
         from coprod.mail.outbox import AGAIN_AT_MOST
 
         outbox = Outbox(store, FakeMailbox(clock))
@@ -832,7 +792,7 @@ class TestUnusedKey:
 class Recorder(FakeMailbox):
     """A transport that keeps every message as it was handed over for sending."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: FakeClock) -> None:
         super().__init__(clock)
         self.mails: list[OutgoingMail] = []
 
@@ -841,7 +801,7 @@ class Recorder(FakeMailbox):
         self.mails.append(mail_)
 
 
-def test_an_attachment_that_is_not_text_is_sent_byte_for_byte(store: SqliteStore, clock: Clock) -> None:
+def test_an_attachment_that_is_not_text_is_sent_byte_for_byte(store: SqliteStore, clock: FakeClock) -> None:
     """A PDF (any bytes that are not UTF-8) is kept as base64 and goes exactly as it was given; a calendar file
     (UTF-8) is kept as text; both in the one message."""
     pdf = b"%PDF-1.7\n\xe2\xe3\xcf\xd3\n" + bytes(range(256)) + b"\xff\xfe\x80"

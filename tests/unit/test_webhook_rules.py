@@ -25,17 +25,18 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 
 from config import Settings, load_settings
-from coprod.running.lease import LEASE
 from coprod.links import Signer
 from coprod.lists.provision import provision
 from coprod.realtime import webhook_queues, webhooks
 from coprod.realtime.webhooks import KNOWN, LIFETIME, LISTS, MAX_BODY, RENEW_WITHIN, RESUBSCRIBE, client_state, receive
+from coprod.running.lease import LEASE
 from coprod.runtime import Services
 from coprod.store import SqliteStore
 from graph_client import GraphClient, GraphError, SharePointLists, Subscriptions
 from graph_emulator import EmulatorServer
 from graph_emulator.testing import BackgroundServer
-from tests.conftest import SIGNING_KEY, OffsetClock
+from tests.conftest import SIGNING_KEY
+from tests.support.fakes import FakeClock
 
 SIGNER = Signer(SIGNING_KEY)
 NOW = 1_900_000_003.0  # 3 s into a repeat window that ends at 1_900_000_010
@@ -633,13 +634,13 @@ def test_a_subscription_graph_dropped_is_made_again_and_its_notifications_believ
 
 
 @pytest.fixture
-def services(hooked: Hooked, clock: OffsetClock) -> Iterator[Services]:
+def services(hooked: Hooked, clock: FakeClock) -> Iterator[Services]:
     with Services.open(hooked.settings, clock=clock, sleep=clock.sleep) as opened:
         provision(opened.lists)
         yield opened
 
 
-def test_renew_uses_the_services_settings_and_clock(hooked: Hooked, services: Services, clock: OffsetClock) -> None:
+def test_renew_uses_the_services_settings_and_clock(hooked: Hooked, services: Services, clock: FakeClock) -> None:
     clock.offset = 86400.0
     hooked.emulator.backend.offset += 86400.0
     granted = datetime.fromtimestamp(clock(), UTC) + LIFETIME
