@@ -14,15 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from config import load_settings
 from coprod.guests.rules import FINAL
 from coprod.lists.fields import as_bool, normalise_email
-from coprod.lists.provision import provision
 from coprod.run import run_once
-from coprod.runtime import Services
 from graph_emulator import EmulatorServer
 from tests.conftest import SIGNING_KEY
 from tests.support.fakes import FakeClock
+from tests.support.programme import Programme
 
 odd_text = st.one_of(
     st.text(max_size=40),
@@ -91,9 +89,8 @@ def test_any_values_in_any_list_never_stop_a_run_and_every_item_is_decided(
                                    "COPROD_GUEST_AUTO_APPROVE_DOMAINS": "partner.example.org",
                                    "COPROD_ADMIN_EMAIL": "team@council.example.org"}
     clock = FakeClock.real()
-    with Services.open(load_settings(env), clock=clock, sleep=clock.sleep) as services:
-        provision(services.lists)
-        site, sp = services.settings.site_id, backend.sharepoint
+    with Programme.open(emulator_server, env, clock) as programme:
+        services, site, sp = programme.services, programme.site, backend.sharepoint
         rows: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         for name, values in (("Sessions", sessions), ("Registrations", registrations), ("GuestRequests", guests),
                              ("Subscribers", subscribers), ("Updates", updates)):

@@ -14,15 +14,13 @@ from urllib.parse import quote, quote_plus
 import httpx
 import pytest
 
-from config import load_settings
-from coprod.lists.provision import provision
 from coprod.pages.app import create_web_app
 from coprod.run import run_once
-from coprod.runtime import Services
 from graph_emulator import EmulatorServer
 from graph_emulator.testing import AsgiTransport
 from tests.conftest import SIGNING_KEY
 from tests.support.fakes import FakeClock
+from tests.support.programme import Programme
 
 PUBLIC = "https://coprod.example.org"
 PEOPLE = {"Ann Example": "ann.example@example.org", "Bo Guest": "bo@partner.example.org",
@@ -42,12 +40,10 @@ def test_every_flow_at_debug_logs_no_address_name_token_or_secret(
     caplog.set_level(logging.DEBUG)
     for name in ("httpx", "httpcore", "msal", "urllib3", "coprod", "graph_client"):
         logging.getLogger(name).setLevel(logging.DEBUG)
-    settings = load_settings(env | {"COPROD_PUBLIC_URL": PUBLIC, "COPROD_ADMIN_EMAIL": "team@council.example.org",
-                                    "COPROD_GUEST_AUTO_APPROVE_DOMAINS": "partner.example.org"})
-    backend, site = emulator.backend, settings.site_id
-    with Services.open(settings, clock=clock, sleep=clock.sleep) as services:
-        provision(services.lists)
-        sp = backend.sharepoint
+    backend = emulator.backend
+    with Programme.open(emulator, env, clock, COPROD_PUBLIC_URL=PUBLIC, COPROD_ADMIN_EMAIL="team@council.example.org",
+                        COPROD_GUEST_AUTO_APPROVE_DOMAINS="partner.example.org") as programme:
+        services, site, sp = programme.services, programme.site, backend.sharepoint
         session = sp.create_item(site, "Sessions", {"Title": "Carers' catch-up", "Status": "Open", "Capacity": 2,
                                                     "StartTime": "2030-01-01T10:00:00Z",
                                                     "EndTime": "2030-01-01T11:00:00Z",

@@ -20,9 +20,11 @@ from coprod.cli import live_app
 from coprod.links import Signer
 from coprod.realtime.webhooks import KNOWN, client_state, receive
 from coprod.store import SqliteStore
+from graph_emulator import EmulatorServer
 from tests.conftest import SIGNING_KEY
 from tests.deploy.test_function_app import OutputBinding
 from tests.support.fakes import FakeClock
+from tests.support.programme import Programme
 
 MiB = 1024 * 1024
 DEEP = b'{"value": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"  # 200 kB, far too deep for json.loads
@@ -312,24 +314,23 @@ def test_a_random_hex_key_whose_characters_happen_to_cluster_is_taken() -> None:
 # --- 7. a run that lost its lease -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("stall_in", ["Participant messages", "Emails"])
-def test_a_run_that_lost_its_lease_starts_no_further_step(env: dict[str, str], clock: FakeClock,
-                                                          monkeypatch: pytest.MonkeyPatch, stall_in: str) -> None:
+def test_a_run_that_lost_its_lease_starts_no_further_step(emulator: EmulatorServer, env: dict[str, str],
+                                                          clock: FakeClock, monkeypatch: pytest.MonkeyPatch,
+                                                          stall_in: str) -> None:
     """Issue 24, LOW: a run that lost its lease still ran the mailing-list step. Now a run whose lease another
     run has taken starts no further step: not the mailing list, nor its settling after the emails, each saying so
     in its line."""
-    from coprod.lists.provision import provision
     from coprod.mailing.subscribers import MailingList
     from coprod.registrations.messages import ParticipantMessages
     from coprod.run import run_once
     from coprod.running.lease import LEASE, RunLease
-    from coprod.runtime import Services
 
     started: list[str] = []
     run, settle = MailingList.run, MailingList.settle
     monkeypatch.setattr(MailingList, "run", lambda self, changes: started.append("run") or run(self, changes))
     monkeypatch.setattr(MailingList, "settle", lambda self: started.append("settle") or settle(self))
-    with Services.open(load_settings(env), clock=clock, sleep=clock.sleep) as services:
-        provision(services.lists)
+    with Programme.open(emulator, env, clock) as programme:
+        services = programme.services
         with RunLease(services.store, seconds=0.3, clock=clock) as lease:
             assert lease.held
 
