@@ -70,8 +70,8 @@ def notifications(req: func.HttpRequest, wake: func.Out[str]) -> func.HttpRespon
 @bp.queue_trigger(arg_name="message", queue_name=QUEUE, connection=QUEUE_CONNECTION)
 def on_notification(message: func.QueueMessage) -> None:
     from config import load_settings
-    from coprod.running.lease import last_run
     from coprod.realtime.webhooks import REPEAT_WINDOW, answer_waiting, consume, notified_run
+    from coprod.running.lease import last_run
     from coprod.runtime import Services
 
     try:
