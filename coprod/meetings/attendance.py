@@ -26,9 +26,9 @@ from typing import Any
 from coprod.handoffs import Invitation, MeetingRecord, records
 from coprod.lists.fields import normalise_email
 from coprod.lists.mirror import ListMirror
-from coprod.lists.records import contact_preference, group_of, parse_session
+from coprod.lists.records import Registration, group_of, parse_registration, parse_session
 from coprod.permissions import explain
-from coprod.store import MirrorItem, StateStore
+from coprod.store import StateStore
 from graph_client import Attendee, FieldUpdate, GraphError, OnlineMeetings, SharePointLists
 
 __all__ = ["Attendance", "AttendanceCounts"]
@@ -75,19 +75,20 @@ class Attendance:
                 continue
             if attendees is None and now < session.end + GIVE_UP:
                 continue  # Teams has not made the report yet
-            booked = [reg for reg in self.store.mirror.items("Registrations", group=item.item_id)
-                      if reg.fields.get("Status") == "Confirmed"]
-            came, unmatched, anonymous = self._match(attendees or [], booked, record)
+            regs = [(i, parse_registration(i.item_id, i.created, i.fields))
+                    for i in self.store.mirror.items("Registrations", group=item.item_id)]
+            booked = [(mirrored, reg) for mirrored, reg in regs if reg.listed_status == "Confirmed"]
+            came, unmatched, anonymous = self._match(attendees or [], [reg for _, reg in booked], record)
             tally = {"Yes": 0, "No": 0, "Unknown": 0}
-            for reg in booked:
-                address = normalise_email(reg.fields.get("Email"))
+            for mirrored, reg in booked:
+                address = reg.email
                 attended = ("Unknown" if attendees is None or address is None
-                            or contact_preference(reg.fields) != "Email" else "Yes" if reg.item_id in came
+                            or reg.contact != "Email" else "Yes" if reg.id in came
                             else "Unknown" if unmatched else "No")
                 tally[attended] += 1
-                if reg.fields.get("Attended") != attended:
-                    updates.append(FieldUpdate(reg.item_id, {"Attended": attended}, reg.etag))
-                    known[reg.item_id] = reg
+                if reg.attended != attended:
+                    updates.append(FieldUpdate(reg.id, {"Attended": attended}, mirrored.etag))
+                    known[reg.id] = mirrored
             counts.sessions += 1
             counts.attended += tally["Yes"]
             counts.no_shows += tally["No"]
@@ -101,20 +102,20 @@ class Attendance:
             for key, payload in done:  # recorded once written: a write that failed is tried again next run
                 self.store.ledger.put(key, "attendance", "done", payload)
 
-    def _match(self, attendees: list[Attendee], booked: list[MirrorItem], record: MeetingRecord
+    def _match(self, attendees: list[Attendee], booked: list[Registration], record: MeetingRecord
                ) -> tuple[set[str], int, int]:
         """(the booked registrations an attendee is, how many attendees are nobody booked nor the programme's own,
         how many of those joined without an address)."""
         by_address: dict[str, set[str]] = {}
         by_user: dict[str, set[str]] = {}
         for reg in booked:
-            address = normalise_email(reg.fields.get("Email"))
+            address = reg.email
             if address is None:
                 continue
-            by_address.setdefault(address, set()).add(reg.item_id)
+            by_address.setdefault(address, set()).add(reg.id)
             user = self.guests().get(address)
             if user:
-                by_user.setdefault(user.casefold(), set()).add(reg.item_id)
+                by_user.setdefault(user.casefold(), set()).add(reg.id)
         staff = set(record.presenters) | {u.casefold() for u in record.user_ids.values() if u}
         came: set[str] = set()
         unmatched = anonymous = 0

@@ -44,12 +44,11 @@ from datetime import UTC, datetime
 
 from coprod import handoffs
 from coprod.handoffs import MeetingRecord, SessionChanged, decide_again
-from coprod.lists.fields import facilitators
 from coprod.lists.mirror import ListMirror
-from coprod.lists.records import parse_session
+from coprod.lists.records import Session, parse_session
+from coprod.lists.session_notes import briefs_failed, session_note_now
 from coprod.meetings.attendance import Attendance, AttendanceCounts
 from coprod.permissions import explain
-from coprod.registrations.session_notes import briefs_failed, session_note_now
 from coprod.store import MirrorItem, StateStore
 from coprod.words import count, summary
 from graph_client import (
@@ -127,12 +126,13 @@ class MeetingSync:
         self._user_ids = {upn: user for record in made for upn, user in record.user_ids.items()}
         for item in self.sessions.items():
             seen.add(item.item_id)
-            changes = self._session(item, report, renote)
+            session = parse_session(item.item_id, item.fields)
+            changes = self._session(item, session, report, renote)
             if item.item_id in renote:  # its Sync note now, in this run (composed as the registration sync does)
                 if self._failed_briefs is None:
                     self._failed_briefs = briefs_failed(self.store.ledger)
                 note = session_note_now(self.store, item.item_id, self.now(), self._failed_briefs) or ""
-                if (item.fields.get("SyncNote") or "") != note:
+                if (session.sync_note or "") != note:
                     changes["SyncNote"] = note
             if changes:
                 updates.append(FieldUpdate(item.item_id, changes, item.etag))
@@ -148,16 +148,16 @@ class MeetingSync:
         Attendance(self.lists, self.meetings, self.store, now=self.now).run(report.attendance)
         return report
 
-    def _session(self, item: MirrorItem, report: MeetingReport, renote: set[str]) -> dict[str, str]:
+    def _session(self, item: MirrorItem, session: Session, report: MeetingReport, renote: set[str]
+                 ) -> dict[str, str]:
         """The session's meeting made, changed or removed as its status asks; returns the columns to write back.
         A session whose meeting failed, or works again after failing, goes in `renote`."""
-        session = parse_session(item.item_id, item.fields)
         failed_before = MeetingRecord.problem(self.store.ledger, item.item_id) is not None
         record = MeetingRecord.of(self.store.ledger, item.item_id)
         try:
             if session.status == "Open" and session.start and session.end and session.end >= session.start:
                 record = self._ensure(item.item_id, session.title, session.start, session.end,
-                                      facilitators(item.fields.get("Facilitators")), record, report)
+                                      list(session.facilitators), record, report)
             elif session.status == "Cancelled" and record is not None and not record.deleted:
                 record = self._remove(record, report)
             else:
@@ -176,7 +176,8 @@ class MeetingSync:
             renote.add(item.item_id)  # it works now: the note about it goes
         wanted = {"JoinUrl": "" if record.deleted else record.join_url,
                   "MeetingId": "" if record.deleted else record.meeting_id}
-        return {k: v for k, v in wanted.items() if (item.fields.get(k) or "") != v}
+        listed = {"JoinUrl": session.join_url, "MeetingId": session.meeting_id}
+        return {k: v for k, v in wanted.items() if listed[k] != v}
 
     def _save(self, record: MeetingRecord) -> MeetingRecord:
         return record.save(self.store.ledger)

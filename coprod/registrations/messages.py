@@ -43,8 +43,7 @@ from coprod.handoffs import (
     pending,
 )
 from coprod.links import Signer
-from coprod.lists.fields import as_datetime, as_text, facilitators, greeting_name, normalise_email
-from coprod.lists.records import ASSISTED, HELD, contact_preference, parse_session, queue_positions
+from coprod.lists.records import ASSISTED, HELD, Registration, parse_registration, parse_session, queue_positions
 from coprod.registrations.notices import TeamNotices
 from coprod.registrations.outcomes import Outcomes
 from coprod.registrations.prereading import PreReading
@@ -120,18 +119,22 @@ class ParticipantMessages:
         self._online = BookedOnlineIndex(store.ledger, signer.digest)
 
     # --- what the booker typed --------------------------------------------------------------
-    def booked_online(self, item: MirrorItem) -> bool:
-        """Whether this booking was made on the public pages, where anyone can type any address (BookedOnline)."""
-        address = normalise_email(item.fields.get("Email"))
-        return address is not None and self._online.has(item.group or "", address)
+    @staticmethod
+    def record(item: MirrorItem) -> Registration:
+        """A mirrored registration's record: parsed once for each message it is looked at for."""
+        return parse_registration(item.item_id, item.created, item.fields)
 
-    def name_for(self, item: MirrorItem) -> str | None:
+    def booked_online(self, item: MirrorItem, reg: Registration) -> bool:
+        """Whether this booking was made on the public pages, where anyone can type any address (BookedOnline)."""
+        return reg.email is not None and self._online.has(item.group or "", reg.email)
+
+    def name_for(self, item: MirrorItem, reg: Registration) -> str | None:
         """The name a person's emails greet them by: as the team entered it, or, for a booking made on the public
         pages (nobody has proved the address is the booker's), no more than a first name (`greeting_name`), so
         nothing else the booker typed reaches an inbox from the council's mailbox."""
-        if self.booked_online(item):
-            return greeting_name(item.fields.get("Title")) or None
-        return as_text(item.fields.get("Title"), 80) or None
+        if self.booked_online(item, reg):
+            return reg.greeting or None
+        return reg.name_shown or None
 
     def run(self) -> MessageReport:
         """Queue what is due. A message that cannot be prepared fails alone: noted on its item, the rest go on."""
@@ -200,15 +203,15 @@ class ParticipantMessages:
                 "pre_reading": parsed.pre_reading if parsed else ""}
         return view, record, parsed.status if parsed else "Deleted"
 
-    def _for(self, item: MirrorItem, view: dict[str, Any]) -> dict[str, Any]:
+    def _for(self, item: MirrorItem, reg: Registration, view: dict[str, Any]) -> dict[str, Any]:
         """A session's details as one person is told them: at a drop-in, their own appointment's time and how
         the conversation happens (a Teams link only for a Teams appointment)."""
         session = self.store.mirror.get("Sessions", item.group or "")
         parsed = parse_session(session.item_id, session.fields) if session else None
-        slot = as_datetime(item.fields.get("Slot"))
+        slot = reg.slot
         if parsed is None or not parsed.drop_in or slot is None:
             return view
-        method = as_text(item.fields.get("ContactMethod"), 20)
+        method = reg.method
         return view | {"start": slot, "end": slot + timedelta(minutes=parsed.slot_minutes),
                        "join_url": view["join_url"] if method == "Teams" else None,
                        "appointment": APPOINTMENT_WORDS.get(method, "")}
@@ -252,21 +255,22 @@ class ParticipantMessages:
     def _handoff(self, entry: LedgerEntry, due: MessageDue, report: MessageReport) -> None:
         kind, registration_id, session_id = due.message, due.registration, due.session
         item = self.store.mirror.get("Registrations", registration_id)
-        status = item.fields.get("Status") if item else None
-        address = normalise_email(item.fields.get("Email")) if item else None
-        if item is not None and status == EXPECTED.get(kind) and contact_preference(item.fields) in ASSISTED:
+        reg = self.record(item) if item else None
+        status = reg.listed_status if reg else None
+        address = reg.email if reg else None
+        if reg is not None and status == EXPECTED.get(kind) and reg.contact in ASSISTED:
             # booked by an officer for someone who prefers the phone or post: no email; the team is told
             handoffs.record(self.store.ledger, ContactDue(registration_id, kind, session_id))
             handoffs.settle(self.store.ledger, entry, outcome="to be told by phone or post")
             report.add("contact")
             return
-        if item is None or address is None or status != EXPECTED.get(kind):
+        if item is None or reg is None or address is None or status != EXPECTED.get(kind):
             # gone, or its status moved on before we wrote (the newer hand-off says what happened)
             handoffs.settle(self.store.ledger, entry, outcome="not sent: status moved on")
             return
-        name, online = self.name_for(item), self.booked_online(item)
+        name, online = self.name_for(item, reg), self.booked_online(item, reg)
         view, record, session_status = self.session_view(session_id)
-        view = self._for(item, view)
+        view = self._for(item, reg, view)
         if view["start"] is None or view["end"] is None:
             handoffs.settle(self.store.ledger, entry, outcome="not sent: session has no time")
             return
@@ -276,7 +280,7 @@ class ParticipantMessages:
             if record is None or record.deleted:
                 report.waiting_for_meeting += 1
                 return  # stays due: the confirmation carries the join link, so it waits for the meeting
-            needs = as_text(item.fields.get("AccessNeeds"), 500)
+            needs = reg.access_needs
             self._queue(key, kind, address, name, view, report,
                         (self._calendar(session_id, view, record.version, address, name),), about=about,
                         access_needs="" if online else needs, access_needs_told=bool(needs), booked_online=online,
@@ -310,19 +314,20 @@ class ParticipantMessages:
         view, _, _ = self.session_view(session_id)
         before = {"title": previous.get("title"), "start": _when(previous.get("start"))} if previous else None
         for item in self.store.mirror.items("Registrations", group=session_id):
-            status = item.fields.get("Status")
-            if status in HELD and contact_preference(item.fields) in ASSISTED:
+            reg = self.record(item)
+            status = reg.listed_status
+            if status in HELD and reg.contact in ASSISTED:
                 if handoffs.record(self.store.ledger, ContactDue(item.item_id, "changed", session_id, version)):
                     report.add("contact")
                 continue
             told = self._told(item.item_id)
-            address = normalise_email(item.fields.get("Email"))
+            address = reg.email
             if status not in ("Confirmed", "Waitlisted") or told is None or told.version >= version or address is None:
                 continue  # only people who had the old details hear of the new ones
             key = mail_keys.changed(item.item_id, session_id, version)
             about = {"registration": item.item_id, "session": session_id}
             with self._isolated(key, "changed", about, report):
-                name = self.name_for(item)
+                name = self.name_for(item, reg)
                 confirmed = status == "Confirmed"
                 calendar = (self._calendar(session_id, view, version, address, name),) if confirmed else ()
                 self._queue(key, "changed", address, name, view, report, calendar, about=about, previous=before,
@@ -337,49 +342,45 @@ class ParticipantMessages:
         for item in self.store.mirror.items("Registrations", group=record.session_id):
             key = mail_keys.reminder(item.item_id, record.session_id, record.version)
             told = self._told(item.item_id)
-            address = normalise_email(item.fields.get("Email"))
-            if (item.fields.get("Status") != "Confirmed" or told is None or told.at >= reminder_time
-                    or address is None or contact_preference(item.fields) in ASSISTED
-                    or self.store.outbox.get(key) is not None):
+            reg = self.record(item)
+            address = reg.email
+            if (reg.listed_status != "Confirmed" or told is None or told.at >= reminder_time
+                    or address is None or reg.contact in ASSISTED or self.store.outbox.get(key) is not None):
                 continue  # not booked, not told yet, told moments ago, or reminded already
             about = {"registration": item.item_id, "session": record.session_id}
             with self._isolated(key, "reminder", about, report):
-                name = self.name_for(item)
-                self._queue(key, "reminder", address, name, self._for(item, view), report, about=about,
+                name = self.name_for(item, reg)
+                self._queue(key, "reminder", address, name, self._for(item, reg, view), report, about=about,
                             cancel_link=self._cancel_link(item.item_id, address, view["end"]))
 
     @staticmethod
-    def _appointments(parsed: Any, confirmed: list[MirrorItem]) -> list[dict[str, Any]]:
+    def _appointments(parsed: Any, confirmed: list[Registration]) -> list[dict[str, Any]]:
         """A drop-in's appointments in time order, for its facilitators: a phone number only for one by phone."""
         found = []
         for reg in confirmed if parsed.drop_in else []:
-            slot = as_datetime(reg.fields.get("Slot"))
-            if slot is None:
+            if reg.slot is None:
                 continue
-            method = as_text(reg.fields.get("ContactMethod"), 20)
-            found.append({"start": slot, "end": slot + timedelta(minutes=parsed.slot_minutes),
-                          "name": as_text(reg.fields.get("Title"), 80), "method": method,
-                          "phone": as_text(reg.fields.get("Phone"), 40) if method == "Phone" else ""})
+            found.append({"start": reg.slot, "end": reg.slot + timedelta(minutes=parsed.slot_minutes),
+                          "name": reg.name_shown, "method": reg.method,
+                          "phone": reg.phone if reg.method == "Phone" else ""})
         return sorted(found, key=lambda a: a["start"])
 
     def _brief(self, session: MirrorItem, record: MeetingRecord, report: MessageReport) -> None:
-        team = facilitators(session.fields.get("Facilitators"))
+        parsed = parse_session(session.item_id, session.fields)
+        team = parsed.facilitators
         key = self.outbox.unused_key(mail_keys.brief(record.session_id, record.version)) if team else None
         if key is None:
             return
-        registrations = self.store.mirror.items("Registrations", group=record.session_id)
-        confirmed = [r for r in registrations if r.fields.get("Status") == "Confirmed"]
-        needs = sorted({n for n in (as_text(r.fields.get("AccessNeeds"), 500) for r in confirmed) if n})
-        assisted = [{"name": as_text(r.fields.get("Title"), 80), "how": contact_preference(r.fields),
-                     "phone": as_text(r.fields.get("Phone"), 40)}
-                    for r in confirmed if contact_preference(r.fields) in ASSISTED]
+        registrations = [self.record(r) for r in self.store.mirror.items("Registrations", group=record.session_id)]
+        confirmed = [r for r in registrations if r.listed_status == "Confirmed"]
+        needs = sorted({r.access_needs for r in confirmed if r.access_needs})
+        assisted = [{"name": r.name_shown, "how": r.contact, "phone": r.phone} for r in confirmed if r.assisted]
         view, _, _ = self.session_view(record.session_id)
-        parsed = parse_session(session.item_id, session.fields)
         appointments = self._appointments(parsed, confirmed)
         text, html = render_email("facilitator_brief", privacy_url=privacy_link(self.config.public_url),
                                   session=view, capacity=parsed.capacity, confirmed=len(confirmed),
                                   access_needs=needs, assisted=assisted, appointments=appointments,
-                                  waiting=sum(1 for r in registrations if r.fields.get("Status") == "Waitlisted"))
+                                  waiting=sum(1 for r in registrations if r.listed_status == "Waitlisted"))
         if self.outbox.enqueue(OutgoingMail(key=key, to=tuple(team), text=text, html=html,
                                             subject=SUBJECTS["facilitator_brief"].format(title=view["title"])),
                                "facilitator_brief", {"session": record.session_id}):

@@ -10,8 +10,7 @@ from typing import Any, Protocol
 from coprod import handoffs
 from coprod.handoffs import MY_BOOKINGS, BookingsAsked, ContactDue, MailQueue, mail_keys, pending
 from coprod.links import Signer
-from coprod.lists.fields import as_text, normalise_email
-from coprod.lists.records import contact_preference
+from coprod.lists.records import Registration, address_of
 from coprod.store import MirrorItem, StateStore
 from coprod.templates import UK, privacy_link, render_email
 from graph_client import OutgoingMail
@@ -35,7 +34,8 @@ class Source(Protocol):
 
     def session_view(self, session_id: str) -> tuple[dict[str, Any], Any, str]: ...
     def position(self, item: MirrorItem) -> int: ...
-    def name_for(self, item: MirrorItem) -> str | None: ...
+    def record(self, item: MirrorItem) -> Registration: ...
+    def name_for(self, item: MirrorItem, reg: Registration) -> str | None: ...
 
 __all__ = ["CONTACT_WORDS", "TeamNotices"]
 
@@ -71,10 +71,8 @@ class TeamNotices:
             if item is None:
                 handoffs.settle(self.messages.store.ledger, entry, outcome="gone")
                 continue
-            how = contact_preference(item.fields)
-            people.append({"name": as_text(item.fields.get("Title"), 80), "how": how,
-                           "phone": as_text(item.fields.get("Phone"), 40),
-                           "postal": _lines(item.fields.get("PostalAddress")),
+            reg = self.messages.record(item)
+            people.append({"name": reg.name_shown, "how": reg.contact, "phone": reg.phone, "postal": reg.postal_address,
                            "tell": CONTACT_WORDS.get(contact.message, contact.message), "session": view,
                            "position": self.messages.position(item) if contact.message == "waitlisted" else None})
         if people:
@@ -91,7 +89,7 @@ class TeamNotices:
     def bookings_link(self, asked: BookingsAsked, report: Counts) -> None:
         """The link to someone's bookings, asked for on the bookings page: once a day at most, and only to an
         address that has booked (the page answered the same either way)."""
-        booked = any(normalise_email(reg.fields.get("Email")) == asked.address
+        booked = any(address_of(reg.fields) == asked.address  # (every booking looked through, none parsed)
                      for reg in self.messages.store.mirror.items("Registrations"))
         if not booked:
             return
@@ -105,9 +103,3 @@ class TeamNotices:
                             subject=f"Your bookings with {self.messages.config.programme}", text=text, html=html)
         if self.messages.outbox.enqueue(mail, "bookings-link"):
             report.add("bookings-link")
-
-
-def _lines(value: Any) -> str:
-    """A multi-line column (a postal address) on one line, its lines joined by commas, each cleaned."""
-    lines = (as_text(line, 120) for line in str(value or "").splitlines()[:10])
-    return ", ".join(line for line in lines if line)

@@ -14,8 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from coprod.handoffs import mail_keys, records
-from coprod.lists.fields import as_bool, as_lines, as_text, normalise_email
-from coprod.lists.records import contact_preference, parse_session
+from coprod.lists.records import parse_session
 from coprod.registrations.notices import Counts, Source
 
 __all__ = ["Outcomes"]
@@ -34,28 +33,27 @@ class Outcomes:
         store, now = self.messages.store, datetime.fromtimestamp(self.messages.clock(), UTC)
         sessions = store.mirror.items("Sessions")
         shared = {e.key for e in store.ledger.list(kind="outcomes-shared")}  # one query a run, not one a session
-        for item in sessions:
-            session, outcomes = parse_session(item.item_id, item.fields), as_lines(item.fields.get("Outcomes"))
-            if (not outcomes or not as_bool(item.fields.get("ShareOutcomes")) or session.end is None
+        parsed = [parse_session(item.item_id, item.fields) for item in sessions]  # each once a run
+        for item, session in zip(sessions, parsed, strict=True):
+            outcomes = session.outcomes
+            if (not outcomes or not session.share_outcomes or session.end is None
                     or session.end > now or records.outcomes(item.item_id) in shared):
                 continue
-            theme = as_text(item.fields.get("Theme"), 100)
-            coming = sorted((parse_session(s.item_id, s.fields) for s in sessions
-                             if theme and as_text(s.fields.get("Theme"), 100) == theme),
-                            key=lambda s: s.start or now)
+            theme = session.theme
+            coming = sorted((s for s in parsed if theme and s.theme == theme), key=lambda s: s.start or now)
             next_sessions = [{"title": s.title, "start": s.start, "link": self._link(s.id)} for s in coming
                              if s.status == "Open" and s.start is not None and s.start > now][:NEXT]
             view, _, _ = self.messages.session_view(item.item_id)
             sent = 0
-            for reg in store.mirror.items("Registrations", group=item.item_id):
-                address = normalise_email(reg.fields.get("Email"))
-                if reg.fields.get("Status") != "Confirmed" or address is None or \
-                        contact_preference(reg.fields) != "Email":
+            for mirrored in store.mirror.items("Registrations", group=item.item_id):
+                reg = self.messages.record(mirrored)
+                address = reg.email
+                if reg.listed_status != "Confirmed" or address is None or reg.contact != "Email":
                     continue
-                self.queue(mail_keys.outcomes(reg.item_id, item.item_id), "outcomes", address,
-                           self.messages.name_for(reg), view, report,
-                           about={"registration": reg.item_id, "session": item.item_id},
-                           came=reg.fields.get("Attended") or "", outcomes=outcomes, next_sessions=next_sessions)
+                self.queue(mail_keys.outcomes(reg.id, item.item_id), "outcomes", address,
+                           self.messages.name_for(mirrored, reg), view, report,
+                           about={"registration": reg.id, "session": item.item_id},
+                           came=reg.attended or "", outcomes=outcomes, next_sessions=next_sessions)
                 sent += 1
             store.ledger.put(records.outcomes(item.item_id), "outcomes-shared", "done",
                              {"at": now.timestamp(), "people": sent})

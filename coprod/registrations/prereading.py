@@ -16,8 +16,7 @@ from typing import Any
 
 from coprod import handoffs
 from coprod.handoffs import ContactDue, PreReadingDue, Told, mail_keys, pending, records
-from coprod.lists.fields import normalise_email
-from coprod.lists.records import ASSISTED, contact_preference, parse_session
+from coprod.lists.records import ASSISTED, parse_session
 from coprod.registrations.notices import Counts, Source
 
 __all__ = ["PreReading"]
@@ -55,16 +54,17 @@ class PreReading:
         if status != "Open" or not view.get("pre_reading"):
             return
         for item in self.messages.store.mirror.items("Registrations", group=due.session):
-            if item.fields.get("Status") == "Confirmed" and contact_preference(item.fields) in ASSISTED:
+            reg = self.messages.record(item)
+            if reg.listed_status == "Confirmed" and reg.contact in ASSISTED:
                 # booked by phone or post: the team's daily list says to pass it on
                 handoffs.record(self.messages.store.ledger,
                                 ContactDue(item.item_id, "pre_reading", due.session, due.version))
                 continue
-            address = normalise_email(item.fields.get("Email"))
+            address = reg.email
             told = Told.of(self.messages.store.ledger, item.item_id)
-            if (item.fields.get("Status") != "Confirmed" or address is None or told is None or told.at >= due.at
-                    or contact_preference(item.fields) != "Email"):
+            if (reg.listed_status != "Confirmed" or address is None or told is None or told.at >= due.at
+                    or reg.contact != "Email"):
                 continue
             self.queue(mail_keys.pre_reading(item.item_id, due.session, due.version), "pre_reading", address,
-                       self.messages.name_for(item), view, report,
+                       self.messages.name_for(item, reg), view, report,
                        about={"registration": item.item_id, "session": due.session})

@@ -39,12 +39,20 @@ from coprod.handoffs import (
     settle,
 )
 from coprod.links import Signer
-from coprod.lists.fields import normalise_email
 from coprod.lists.mirror import ListMirror, feed_line, read_changes, reads_light, relink, save_link
 from coprod.lists.notes import Notes
-from coprod.lists.records import HELD, Session, group_of, parse_registration, parse_session
+from coprod.lists.records import (
+    HELD,
+    Registration,
+    Session,
+    address_of,
+    group_of,
+    listed_status_of,
+    parse_registration,
+    parse_session,
+)
+from coprod.lists.session_notes import session_note
 from coprod.registrations.rules import Decision, allocate, message_kind
-from coprod.registrations.session_notes import session_note
 from coprod.store import LedgerEntry, MirrorItem, StateStore
 from coprod.words import count
 from graph_client import DeltaResult, FieldUpdate, SharePointLists
@@ -136,7 +144,7 @@ class RegistrationSync:
             if old is not None:
                 if old.group:
                     touched.add(old.group)  # the booking may have moved from this session
-                if old.fields.get("Status") in HELD and new.fields.get("Status") == "Cancelled":
+                if listed_status_of(old.fields) in HELD and listed_status_of(new.fields) == "Cancelled":
                     self._message_due("cancelled", new, report)  # an admin cancelled the place
                 self._address_changed(old, new, report)
             if new.group:
@@ -152,7 +160,7 @@ class RegistrationSync:
         sessions: set[str] = set()
         for entry, request in pending(self.store.ledger, CancelRequest):
             item = self.registrations.get(request.registration)
-            address = normalise_email(item.fields.get("Email")) if item else None
+            address = address_of(item.fields) if item else None
             if (item is None or address is None or self.signer is None
                     or self.signer.digest(address) != request.address):
                 settle(self.store.ledger, entry, outcome="no such booking")
@@ -186,14 +194,14 @@ class RegistrationSync:
                 settle(self.store.ledger, entry)
         return touched
 
-    def _released(self, item: MirrorItem) -> bool:
+    def _released(self, item: MirrorItem, reg: Registration) -> bool:
         """A booking made on the public pages whose address cannot take email (refused as a recipient in two runs,
         or a non-delivery report said it does not exist): nobody can be told of the place, and a made-up address
         must not hold it, so it goes to the next person. An officer's booking, or one whose address was corrected
         since, keeps its place."""
         failed_to = self._undeliverable.get(item.item_id)
-        address = normalise_email(item.fields.get("Email"))
-        if not failed_to or address is None or address not in failed_to or item.fields.get("Status") not in HELD:
+        address = reg.email
+        if not failed_to or address is None or address not in failed_to or reg.listed_status not in HELD:
             return False
         return self._online is not None and self._online.has(item.group or "", address)
 
@@ -217,22 +225,21 @@ class RegistrationSync:
     def _address_changed(self, old: MirrorItem, new: MirrorItem, report: SyncReport) -> None:
         """Someone corrected the address of a booking that holds a place: what the person was told goes again,
         to the new address (an email to the old one may never have arrived)."""
-        status = new.fields.get("Status")
-        before, after = normalise_email(old.fields.get("Email")), normalise_email(new.fields.get("Email"))
-        if status not in HELD or old.fields.get("Status") != status or after is None or before == after:
+        status = listed_status_of(new.fields)
+        before, after = address_of(old.fields), address_of(new.fields)
+        if status not in HELD or listed_status_of(old.fields) != status or after is None or before == after:
             return
         # keyed by the edit (its eTag): a rerun of this run finds the same key, a later correction makes a new one
         self._message_due("confirmed" if status == "Confirmed" else "waitlisted", new, report,
                           f":address-changed-{new.etag or new.created}")
 
-    def _handoffs(self, item: MirrorItem, before: str | None, decision: Decision, due: list[tuple[Any, str]]) -> None:
+    def _handoffs(self, item: MirrorItem, reg: Registration, decision: Decision, due: list[tuple[Any, str]]) -> None:
         """What this decision hands on (collected in `due`, recorded together at the end of `_decide`)."""
-        kind = message_kind(before, decision.status)
+        kind = message_kind(reg.status, decision.status)
         if kind:
             due.append((MessageDue(kind, item.item_id, item.group or ""), kind))
         if not decision.valid or decision.status == "Cancelled":
             return
-        reg = parse_registration(item.item_id, item.created, item.fields)
         if reg.email is None:
             return
         if reg.wants_site_access:
@@ -263,8 +270,8 @@ class RegistrationSync:
             mirrored = self.sessions.get(session_id)
             session: Session | None = parse_session(session_id, mirrored.fields) if mirrored else None
             items = self.registrations.items(group=session_id)
-            regs = [parse_registration(i.item_id, i.created, i.fields) for i in items]
-            released = {i.item_id for i in items if self._released(i)}
+            regs = [parse_registration(i.item_id, i.created, i.fields) for i in items]  # each once, used throughout
+            released = {i.item_id for i, r in zip(items, regs, strict=True) if self._released(i, r)}
             regs = [dataclasses.replace(r, cancel=True) if r.id in self._cancelling | released else r for r in regs]
             decisions, admin_note = allocate(session, regs, now, session_deleted=session_id in deleted_sessions)
             for item, reg in zip(items, regs, strict=True):
@@ -273,12 +280,12 @@ class RegistrationSync:
                     continue
                 note = Notes.UNDELIVERABLE if reg.id in released else self._note(reg.id, reg.email, decision)
                 changes: dict[str, Any] = {}
-                if item.fields.get("Status") != decision.status:
+                if reg.listed_status != decision.status:
                     changes["Status"] = decision.status
-                if item.fields.get("StatusNote") != note:
+                if reg.note != note:
                     changes["StatusNote"] = note
-                if item.item_id in self._fresh or item.fields.get("Status") != decision.status:
-                    self._handoffs(item, reg.status, decision, due)  # (untouched items handed on before)
+                if item.item_id in self._fresh or reg.listed_status != decision.status:
+                    self._handoffs(item, reg, decision, due)  # (untouched items handed on before)
                 if changes:
                     if "Status" in changes:
                         report.decided[decision.status] = report.decided.get(decision.status, 0) + 1
@@ -287,7 +294,7 @@ class RegistrationSync:
             if mirrored is not None and session is not None:  # (composed as the meeting sync composes it)
                 wanted = session_note(self.store.ledger, session_id, session, admin_note, session_id in
                                       self._session_problems and (session.end is None or session.end >= now))
-                if (mirrored.fields.get("SyncNote") or None) != wanted:
+                if (session.sync_note or None) != wanted:
                     session_updates.append(FieldUpdate(session_id, {"SyncNote": wanted or ""}, mirrored.etag))
         self._record(due, report)
         return reg_updates, session_updates
@@ -368,14 +375,14 @@ class RegistrationSync:
 def session_summaries(store: StateStore) -> list[dict[str, Any]]:
     """Per session: title, start, places, and how many are confirmed, waiting, or need attention."""
     out = []
-    for item in sorted(store.mirror.items("Sessions"), key=lambda i: str(i.fields.get("StartTime", ""))):
-        session = parse_session(item.item_id, item.fields)
+    sessions = [parse_session(item.item_id, item.fields) for item in store.mirror.items("Sessions")]
+    for session in sorted(sessions, key=lambda s: (s.start is not None, s.start or datetime.min.replace(tzinfo=UTC))):
         counts: dict[str, int] = {}
-        for reg in store.mirror.items("Registrations", group=item.item_id):
-            status = str(reg.fields.get("Status") or "New")
+        for reg in store.mirror.items("Registrations", group=session.id):
+            status = listed_status_of(reg.fields) or "New"
             counts[status] = counts.get(status, 0) + 1
-        out.append({"id": item.item_id, "title": session.title, "status": session.status,
+        out.append({"id": session.id, "title": session.title, "status": session.status,
                     "start": session.start, "capacity": session.capacity, "counts": counts,
-                    "note": item.fields.get("SyncNote") or ""})
+                    "note": session.sync_note or ""})
     return out
 

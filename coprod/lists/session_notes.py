@@ -2,8 +2,8 @@
 
 The registration sync writes it when it decides a session; the meeting sync writes it in the same run when the
 session's meeting is refused (or works again), so the note says so at once rather than a run later. Both compose
-it here from the same inputs, so the next registration run finds the note already as it would write it, and
-writes nothing.
+it here from the same inputs (the records, the place rule, the ledger: all shared, so neither job imports the
+other), so the next registration run finds the note already as it would write it, and writes nothing.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from datetime import datetime
 
 from coprod.handoffs import MailFailed, MeetingRecord
 from coprod.lists.notes import Notes
+from coprod.lists.places import allocate
 from coprod.lists.records import Session, parse_registration, parse_session
-from coprod.registrations.rules import allocate
 from coprod.store import LedgerPart, StateStore
 
 __all__ = ["briefs_failed", "session_note", "session_note_now"]
