@@ -67,7 +67,7 @@ def main() -> None:
                 emulator.seed("Updates", [{"Title": "What we heard this season", "Body": "Thank you **all**.",
                                            "Ready": True}])
                 MailingList(services.lists, services.store, services.outbox, services.signer,
-                            services.list_config()).run()
+                            services.settings).run()
             else:
                 what = "confirmations"
                 start = (datetime.now(UTC) + timedelta(days=14)).strftime("%Y-%m-%dT%H:00:00Z")

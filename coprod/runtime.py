@@ -13,11 +13,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 from config import Settings
-from coprod.guests.access import GuestConfig
-from coprod.guests.rules import GuestPolicy
 from coprod.links import Signer
 from coprod.mail.outbox import GraphTransport, MailTransport, Outbox, SendLimits
-from coprod.mailing.common import ListConfig
 from coprod.pages.context import BookingLimits, FormLimits, PrivacyNotice, WebContext
 from coprod.registrations.messages import MessageConfig
 from coprod.store import StateStore, open_store
@@ -83,23 +80,11 @@ class Services:
                    OnlineMeetings(graph, settings.organizer_id), outbox,
                    signer_for(settings, clock), clock, sleep)
 
-    def guest_config(self) -> GuestConfig:
-        s = self.settings
-        return GuestConfig(group_id=s.guest_group_id, public_url=s.public_url, max_invites=s.max_invites_per_run,
-                           admin_email=s.admin_email, site_name=s.site_name, recheck_after=s.recheck_seconds,
-                           review_days=s.guest_review_days,
-                           policy=GuestPolicy(auto_approve=s.guest_auto_approve_domains,
-                                              blocked=s.guest_blocked_domains))
-
     def message_config(self) -> MessageConfig:
         s = self.settings
         return MessageConfig(sender=s.sender, programme=s.programme_name, public_url=s.public_url,
                              reminder_hours=s.reminder_hours, brief_hours=s.brief_hours, admin_email=s.admin_email,
                              prereading_hours=s.prereading_hours)
-
-    def list_config(self) -> ListConfig:
-        return ListConfig(programme=self.settings.programme_name, public_url=self.settings.public_url,
-                          sender=self.settings.sender, recheck_after=self.settings.recheck_seconds)
 
     def web_context(self) -> WebContext:
         return web_context(self.settings, self.store, self.signer, lambda: self.lists, self.clock)

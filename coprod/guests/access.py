@@ -22,15 +22,15 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from config import TEXT_LENGTH
+from config import TEXT_LENGTH, Settings
 from coprod import handoffs
 from coprod.guests.grant import Granter, guest_name
 from coprod.guests.review import GuestReview
 from coprod.guests.rules import (
     FINAL,
+    INVITE_LIMIT,
     WAITING_ADMIN,
     WAITING_CONFIRMATION,
-    GuestConfig,
     GuestNotes,
     GuestPolicy,
     GuestReport,
@@ -53,7 +53,7 @@ from graph_client import (
     SharePointLists,
 )
 
-__all__ = ["GuestAccess", "GuestConfig", "GuestNotes", "GuestPolicy", "GuestReport", "confirmation_subject"]
+__all__ = ["GuestAccess", "GuestNotes", "GuestPolicy", "GuestReport", "confirmation_subject"]
 
 log = logging.getLogger("coprod.guests.access")
 LIST = "GuestRequests"
@@ -63,20 +63,23 @@ GROUP_LAG_LIMIT = 3600.0  # seconds a new guest may stay unknown to group member
 
 class GuestAccess:
     def __init__(self, lists: SharePointLists, directory: Directory, store: StateStore, outbox: MailQueue,
-                 signer: Signer, config: GuestConfig, *, clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], None] = time.sleep, progress: Callable[[str], None] | None = None) -> None:
+                 signer: Signer, settings: Settings, *, clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep, progress: Callable[[str], None] | None = None,
+                 invite_limit: tuple[int, float] = INVITE_LIMIT) -> None:
         self.lists = lists
         self.directory = directory
         self.store = store
         self.outbox = outbox
         self.signer = signer
-        self.config = config
+        self.settings = settings
+        self.policy = GuestPolicy(auto_approve=settings.guest_auto_approve_domains,
+                                  blocked=settings.guest_blocked_domains)
         self.clock = clock
         self.sleep = sleep
         self.progress = progress or (lambda message: None)
         self.mirror = ListMirror(store, LIST)
-        self.granter = Granter(lists, directory, store, config, clock=clock, sleep=sleep)
-        self.review = GuestReview(directory, store, outbox, config, clock=clock, site_url=self.granter.site_url)
+        self.granter = Granter(lists, directory, store, settings, clock=clock, sleep=sleep, invite_limit=invite_limit)
+        self.review = GuestReview(directory, store, outbox, settings, clock=clock, site_url=self.granter.site_url)
         self._known: set[str] | None = None  # the rows' addresses, for this run's hand-offs (`_addresses`)
 
     # --- the run ---------------------------------------------------------------------
@@ -144,7 +147,7 @@ class GuestAccess:
                 handoffs.settle(self.store.ledger, entry, outcome="in directory")
                 report.already_in_directory += 1
                 return
-            if not guard.take(self.store.ledger, self.clock(), self.config.recheck_after,
+            if not guard.take(self.store.ledger, self.clock(), self.settings.recheck_seconds,
                               lambda row: self.mirror.get(row) is not None):
                 return  # another run is adding it, or stopped while adding it: the next delta shows it
             item = self.lists.create_item(LIST, {
@@ -172,7 +175,7 @@ class GuestAccess:
         address = request.email
         if address is None:
             return Outcome("Failed", GuestNotes.for_address(request.email_problem, request.email_shown))
-        verdict = self.config.policy.verdict(address)
+        verdict = self.policy.verdict(address)
         decision = request.decision
         if verdict == "blocked":
             return Outcome("Rejected", GuestNotes.BLOCKED.format(domain=address.rsplit("@", 1)[1]))
@@ -198,9 +201,9 @@ class GuestAccess:
                                  GUEST_CONFIRM.lifetime.total_seconds())
         expires = datetime.fromtimestamp(self.clock(), UTC) + GUEST_CONFIRM.lifetime
         name = guest_name(self.store.ledger, request, address)
-        text, html = render_email("guest_confirm", privacy_url=privacy_link(self.config.public_url),
-                                  name=name or "there", site_name=self.config.site_name, expires=expires,
-                                  link=GUEST_CONFIRM.url(self.config.public_url, token))
+        text, html = render_email("guest_confirm", privacy_url=privacy_link(self.settings.public_url),
+                                  name=name or "there", site_name=self.settings.site_name, expires=expires,
+                                  link=GUEST_CONFIRM.url(self.settings.public_url, token))
         return int(self.outbox.enqueue(OutgoingMail(key=key, to=(address,), to_name=name or None, text=text, html=html,
                                                     subject="Please confirm your email address"), "guest-confirm"))
 
@@ -217,7 +220,7 @@ class GuestAccess:
     def _digest(self, waiting: list[GuestRequest], due: list[GuestRequest], report: GuestReport) -> None:
         """One email a day to COPROD_ADMIN_EMAIL while requests wait for a decision or guests for their review;
         none when nothing waits."""
-        if not (waiting or due) or not self.config.admin_email:
+        if not (waiting or due) or not self.settings.admin_email:
             return
         today = datetime.fromtimestamp(self.clock(), UK).date().isoformat()
         key = self.outbox.unused_key(mail_keys.guest_digest(today))
@@ -234,17 +237,17 @@ class GuestAccess:
         self.store.checkpoints.set("url.GuestRequests", list_url or "")
         requests = [{"name": self._shown_name(r), "email": r.email_shown, "organisation": r.organisation,
                      "reason": r.reason, "asked": _asked(r.created)} for r in waiting]
+        kept = timedelta(days=self.settings.guest_review_days)
         reviews = [{"name": self._shown_name(r), "email": r.email_shown,
-                    "added": _short_day(r.review_by - timedelta(days=self.config.review_days)) if r.review_by else ""}
-                   for r in due]
-        text, html = render_email("guest_digest", privacy_url=privacy_link(self.config.public_url),
+                    "added": _short_day(r.review_by - kept) if r.review_by else ""} for r in due]
+        text, html = render_email("guest_digest", privacy_url=privacy_link(self.settings.public_url),
                                   requests=requests, reviews=reviews, list_url=list_url or "",
-                                  site_name=self.config.site_name)
+                                  site_name=self.settings.site_name)
         people = "person is" if len(waiting) == 1 else "people are"
         subject = (f"{len(waiting)} {people} waiting for access to the co-production site" if waiting else
                    f"{count(len(due), 'guest')} of the co-production site to review")
         report.digest_queued = self.outbox.enqueue(OutgoingMail(
-            key=key, to=(self.config.admin_email,), text=text, html=html, subject=subject), "guest-digest")
+            key=key, to=(self.settings.admin_email,), text=text, html=html, subject=subject), "guest-digest")
 
 
 def confirmation_subject(signer: Signer, item_id: str, address: str) -> str:

@@ -27,8 +27,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from config import Settings
 from coprod import handoffs
-from coprod.guests.rules import QUEUED, WAITING_PERMISSION, GuestConfig, GuestNotes, GuestReport, Outcome
+from coprod.guests.rules import INVITE_LIMIT, QUEUED, WAITING_PERMISSION, GuestNotes, GuestReport, Outcome
 from coprod.handoffs import Invitation, RowGuard
 from coprod.lists.fields import greeting_name
 from coprod.lists.requests import GuestRequest
@@ -65,15 +66,17 @@ def guest_name(ledger: LedgerPart, request: GuestRequest, address: str) -> str:
 class Granter:
     """One run's granting: it counts the run's invitations and paces them."""
 
-    def __init__(self, lists: SharePointLists, directory: Directory, store: StateStore, config: GuestConfig, *,
-                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, lists: SharePointLists, directory: Directory, store: StateStore, settings: Settings, *,
+                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
+                 invite_limit: tuple[int, float] = INVITE_LIMIT) -> None:
         self.lists = lists
         self.directory = directory
         self.store = store
-        self.config = config
+        self.settings = settings
         self.clock = clock
         self.sleep = sleep
-        self._invites_left = config.max_invites
+        self.invite_limit = invite_limit  # (invitations, per this many seconds)
+        self._invites_left = settings.max_invites_per_run
         self._invite_times: deque[float] = deque()
         self._site_url: str | None = None
 
@@ -98,7 +101,7 @@ class Granter:
                     # found: someone already had an account, or our invitation went before a run stopped
                     how = "invited" if status == "sending" else "member"
                     user_id = user.id
-                elif status == "sending" and since < self.config.recheck_after:
+                elif status == "sending" and since < self.settings.recheck_seconds:
                     return QUEUED  # the directory may not show it yet
                 else:
                     if self._invites_left <= 0:
@@ -121,7 +124,7 @@ class Granter:
             return QUEUED
         try:
             self._may("group", report)
-            self.directory.add_to_group(self.config.group_id, user_id)
+            self.directory.add_to_group(self.settings.guest_group_id, user_id)
         except _Refused:
             return Outcome("Failed", GuestNotes.GROUP_FAILED.format(reason="a permission is missing"), user_id)
         except GraphError as error:
@@ -169,8 +172,8 @@ class Granter:
         if not handoffs.claim(self.store.ledger, Invitation(address, request.id), seen):
             raise _Unsure()  # another run is inviting them now
         name = guest_name(self.store.ledger, request, address) or address
-        message = (f"Hello {name}. You asked for access to {self.config.site_name}. Accept this invitation to get in. "
-                   "If you didn't ask for this, you can ignore this email.")
+        message = (f"Hello {name}. You asked for access to {self.settings.site_name}. Accept this invitation to get "
+                   "in. If you didn't ask for this, you can ignore this email.")
         self._invites_left -= 1
         try:
             invitation = self.directory.invite(address, name, self.site_url(), message)
@@ -196,7 +199,7 @@ class Granter:
 
     def _pace(self) -> None:
         """Stay under the invitations API's 150 requests per 5 seconds (Graph would answer 429)."""
-        window, limit = self.config.invite_window, self.config.invites_per_window
+        limit, window = self.invite_limit
         now = self.clock()
         while self._invite_times and self._invite_times[0] <= now - window:
             self._invite_times.popleft()

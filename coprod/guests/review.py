@@ -23,8 +23,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from config import Settings
 from coprod.guests.grant import guest_name
-from coprod.guests.rules import ADDED, GuestConfig, GuestNotes, GuestReport
+from coprod.guests.rules import ADDED, REDEEM_DAYS, GuestNotes, GuestReport
 from coprod.handoffs import Invitation, MailQueue, mail_keys, records
 from coprod.lists.requests import GuestRequest
 from coprod.permissions import explain
@@ -40,12 +41,12 @@ DAY = 86_400.0
 
 
 class GuestReview:
-    def __init__(self, directory: Directory, store: StateStore, outbox: MailQueue, config: GuestConfig, *,
+    def __init__(self, directory: Directory, store: StateStore, outbox: MailQueue, settings: Settings, *,
                  clock: Callable[[], float], site_url: Callable[[], str]) -> None:
         self.directory = directory
         self.store = store
         self.outbox = outbox
-        self.config = config
+        self.settings = settings
         self.clock = clock
         self.site_url = site_url
         self._records: dict[str, LedgerEntry] = {}
@@ -78,12 +79,12 @@ class GuestReview:
             return self._remove(request, GuestNotes.AFTER_REVIEW)
         if answer == "Keep":
             report.kept += 1
-            next_review = datetime.fromtimestamp(now, UTC) + timedelta(days=self.config.review_days)
+            next_review = datetime.fromtimestamp(now, UTC) + timedelta(days=self.settings.guest_review_days)
             return {"Review": None, "ReviewBy": _iso(next_review),
                     "StatusNote": GuestNotes.KEPT.format(day=_day(now), next=_day(next_review.timestamp()))}
         if review_by is None:
             return {"ReviewBy": _iso(datetime.fromtimestamp(record["added"], UTC)
-                                     + timedelta(days=self.config.review_days))}
+                                     + timedelta(days=self.settings.guest_review_days))}
         if review_by.timestamp() <= now:
             report.review_due += 1
             due.append(request)
@@ -109,7 +110,7 @@ class GuestReview:
     def _unaccepted(self, request: GuestRequest, record: dict[str, Any], now: float, report: GuestReport
                     ) -> dict[str, Any]:
         """An invitation not accepted: a reminder after `redeem_days`, removal as long after the reminder."""
-        wait = self.config.redeem_days * DAY
+        wait = REDEEM_DAYS * DAY
         since = record.get("reminded") or record["added"]
         if now - since < wait or record.get("checked") == _day(now):
             return {}
@@ -123,13 +124,13 @@ class GuestReview:
         if record.get("reminded"):
             report.removed += 1
             self._save(request, record)
-            return self._remove(request, GuestNotes.NOT_ACCEPTED.format(days=2 * self.config.redeem_days))
+            return self._remove(request, GuestNotes.NOT_ACCEPTED.format(days=2 * REDEEM_DAYS))
         address = request.email
         if address is not None:
             name = guest_name(self.store.ledger, request, address)
-            text, html = render_email("guest_reminder", privacy_url=privacy_link(self.config.public_url),
-                                      name=name or "there", site_name=self.config.site_name, link=self.site_url(),
-                                      days=self.config.redeem_days)
+            text, html = render_email("guest_reminder", privacy_url=privacy_link(self.settings.public_url),
+                                      name=name or "there", site_name=self.settings.site_name, link=self.site_url(),
+                                      days=REDEEM_DAYS)
             report.reminded += self.outbox.enqueue(OutgoingMail(
                 key=mail_keys.guest_reminder(request.id), to=(address,), to_name=name, text=text, html=html,
                 subject="Your invitation to the co-production site is waiting"), "guest-reminder")
@@ -143,7 +144,7 @@ class GuestReview:
         user_id = request.user_id
         account = ""
         if user_id:
-            group = self.config.group_id
+            group = self.settings.guest_group_id
             self.directory.remove_from_group(group, user_id)
             others = [g for g in self.directory.member_groups(user_id) if g != group]
             if request.status != "Invited":

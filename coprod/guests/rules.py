@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from coprod.lists.fields import INTERNATIONAL_NOTE
 from coprod.words import count, summary
 
-__all__ = ["ADDED", "FINAL", "QUEUED", "WAITING_ADMIN", "WAITING_CONFIRMATION", "WAITING_PERMISSION", "GuestConfig",
-           "GuestNotes", "GuestPolicy", "GuestReport", "Outcome"]
+__all__ = ["ADDED", "FINAL", "INVITE_LIMIT", "QUEUED", "REDEEM_DAYS", "WAITING_ADMIN", "WAITING_CONFIRMATION",
+           "WAITING_PERMISSION", "GuestNotes", "GuestPolicy", "GuestReport", "Outcome"]
 
 FINAL = ("Invited", "AlreadyMember", "Rejected", "Removed")
 ADDED = ("Invited", "AlreadyMember")  # the rows whose person the service put in the guest group
@@ -88,19 +88,9 @@ QUEUED = Outcome("AwaitingDecision", GuestNotes.QUEUED, waiting="deferred")
 WAITING_PERMISSION = Outcome("AwaitingDecision", GuestNotes.WAITING_PERMISSION, waiting="waiting_permission")
 
 
-@dataclass(frozen=True)
-class GuestConfig:
-    group_id: str
-    public_url: str  # where the pages are: links in emails point at {public_url}/api/pages/...
-    policy: GuestPolicy = field(default_factory=GuestPolicy)
-    max_invites: int = 50
-    invites_per_window: int = 150  # the invitations API's own limit, per tenant ...
-    invite_window: float = 5.0  # ... per this many seconds
-    admin_email: str | None = None
-    recheck_after: float = 300.0  # seconds before an unfinished invitation is checked against the directory
-    site_name: str = "the co-production programme's SharePoint site"
-    review_days: int = 180  # COPROD_GUEST_REVIEW_DAYS: a guest the service added comes up for review after this
-    redeem_days: int = 30  # an invitation not accepted after this gets one reminder; after as long again, removal
+# The invitations API's own limit, per tenant: this many invitations per this many seconds (Graph answers 429 past it).
+INVITE_LIMIT = (150, 5.0)
+REDEEM_DAYS = 30  # an invitation not accepted after this gets one reminder; after as long again, removal
 
 
 @dataclass

@@ -17,12 +17,13 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
+from config import Settings
 from coprod import handoffs
 from coprod.handoffs import ONE_CLICK_PAGE, PREFERENCES, UNSUBSCRIBE, Campaign, MailQueue, mail_keys
 from coprod.links import Signer
 from coprod.lists.mailing import Subscriber, Update, parse_subscriber, parse_update
 from coprod.lists.mirror import ListMirror
-from coprod.mailing.common import ListConfig, ListReport
+from coprod.mailing.common import ListReport
 from coprod.store import StateStore
 from coprod.templates import UK, privacy_link, render_email
 from graph_client import FieldUpdate, OutgoingMail, SharePointLists
@@ -47,13 +48,13 @@ def render_markdown(text: str) -> str:
 
 class Campaigns:
     def __init__(self, lists: SharePointLists, store: StateStore, outbox: MailQueue, signer: Signer,
-                 config: ListConfig, subscribers: ListMirror, updates: ListMirror, *,
+                 settings: Settings, subscribers: ListMirror, updates: ListMirror, *,
                  clock: Callable[[], float] = time.time, progress: Callable[[str], None] | None = None) -> None:
         self.lists = lists
         self.store = store
         self.outbox = outbox
         self.signer = signer
-        self.config = config
+        self.settings = settings
         self.subscribers = subscribers
         self.updates = updates
         self.clock = clock
@@ -115,7 +116,7 @@ class Campaigns:
     def _fan_out(self, update: Update) -> int:
         """One outbox entry per Subscribed subscriber whose topics match; returns how many were queued now."""
         wanted = set(update.topics)
-        subject = update.title or f"News from {self.config.programme}"
+        subject = update.title or f"News from {self.settings.programme_name}"
         body = update.body
         body_html = render_markdown(body)
         queued = 0
@@ -139,17 +140,17 @@ class Campaigns:
     def _update_mail(self, key: str, subscriber: Subscriber, address: str, subject: str, body: str, body_html: str,
                      topics: list[str]) -> OutgoingMail:
         who = f"{subscriber.id}:{self.signer.digest(address)}"
-        public = self.config.public_url
+        public = self.settings.public_url
         unsubscribe_token = self.signer.make(UNSUBSCRIBE.purpose, who, UNSUBSCRIBE.lifetime.total_seconds())
         preferences_token = self.signer.make(PREFERENCES.purpose, who, PREFERENCES.lifetime.total_seconds())
-        context = {"programme": self.config.programme, "subject": subject, "body": body, "body_html": body_html,
+        context = {"programme": self.settings.programme_name, "subject": subject, "body": body, "body_html": body_html,
                    "topics": ", ".join(topics), "since": _since(subscriber.confirmed_at),
                    "preferences_link": PREFERENCES.url(public, preferences_token),
                    "unsubscribe_link": UNSUBSCRIBE.url(public, unsubscribe_token)}
         text, html = render_email("update", privacy_url=privacy_link(public), **context)
         # RFC 8058: a mail client's one-click unsubscribe POSTs "List-Unsubscribe=One-Click" to the https URI
         headers = {"List-Unsubscribe": f"<{UNSUBSCRIBE.url(public, unsubscribe_token, ONE_CLICK_PAGE)}>, "
-                                       f"<mailto:{self.config.sender}?subject=unsubscribe>",
+                                       f"<mailto:{self.settings.sender}?subject=unsubscribe>",
                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
         return OutgoingMail(key=key, to=(address,), subject=subject, text=text, html=html, headers=headers)
 

@@ -1,4 +1,4 @@
-"""What both halves of the mailing list share: their settings and their report."""
+"""What both halves of the mailing list share: their report."""
 
 from __future__ import annotations
 
@@ -6,15 +6,7 @@ from dataclasses import dataclass
 
 from coprod.words import count, summary
 
-__all__ = ["ListConfig", "ListReport"]
-
-
-@dataclass(frozen=True)
-class ListConfig:
-    programme: str
-    public_url: str
-    sender: str
-    recheck_after: float = 300.0  # seconds before a row being added may be added by another run
+__all__ = ["ListReport"]
 
 
 @dataclass

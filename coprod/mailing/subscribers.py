@@ -33,7 +33,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from config import TEXT_LENGTH, THEMES
+from config import TEXT_LENGTH, THEMES, Settings
 from coprod import handoffs
 from coprod.handoffs import (
     REJOIN,
@@ -51,7 +51,7 @@ from coprod.lists.fields import as_text, normalise_email
 from coprod.lists.mailing import Subscriber, parse_subscriber
 from coprod.lists.mirror import ListMirror, read_changes, save_link
 from coprod.mailing.campaigns import Campaigns
-from coprod.mailing.common import ListConfig, ListReport
+from coprod.mailing.common import ListReport
 from coprod.store import LedgerEntry, OutboxEntry, StateStore
 from coprod.templates import UK, privacy_link, render_email
 from graph_client import FieldUpdate, GraphError, OutgoingMail, SharePointLists
@@ -71,13 +71,13 @@ class MailingList:
     LISTS = ("Subscribers", "Updates")
 
     def __init__(self, lists: SharePointLists, store: StateStore, outbox: MailQueue, signer: Signer,
-                 config: ListConfig, *, clock: Callable[[], float] = time.time,
+                 settings: Settings, *, clock: Callable[[], float] = time.time,
                  progress: Callable[[str], None] | None = None) -> None:
         self.lists = lists
         self.store = store
         self.outbox = outbox
         self.signer = signer
-        self.config = config
+        self.settings = settings
         self.clock = clock
         self.progress = progress or (lambda message: None)
         self.subscribers = ListMirror(store, "Subscribers")
@@ -85,7 +85,7 @@ class MailingList:
         self._asked: set[str] = set()  # rows whose person asked to join in this run: they get a confirmation
         self._rejoin: set[str] = set()  # Unsubscribed rows whose address asked to join again: asked if they mean it
         self._known: dict[str, Subscriber] | None = None  # the rows by address, for this run's hand-offs
-        self.campaigns = Campaigns(lists, store, outbox, signer, config, self.subscribers, self.updates, clock=clock,
+        self.campaigns = Campaigns(lists, store, outbox, signer, settings, self.subscribers, self.updates, clock=clock,
                                    progress=self.progress)
 
     # --- the run ------------------------------------------------------------------------
@@ -151,7 +151,7 @@ class MailingList:
             handoffs.settle(self.store.ledger, entry, outcome="on the list", row=subscriber.id)
             return
         guard = RowGuard("subscriber-row", address)
-        if not guard.take(self.store.ledger, self.clock(), self.config.recheck_after,
+        if not guard.take(self.store.ledger, self.clock(), self.settings.recheck_seconds,
                           lambda row: self.subscribers.get(row) is not None):
             return  # another run is adding it, or stopped while adding it: the next delta shows it
         topics = [t for t in request.topics if t in THEMES]
@@ -237,13 +237,13 @@ class MailingList:
         if asked is not None and self.clock() - asked < REJOIN_EVERY.total_seconds():
             return 0
         queued = self._ask(subscriber, address, subject, "subscribe-rejoin", REJOIN,
-                           f"Do you want updates from {self.config.programme} again?")
+                           f"Do you want updates from {self.settings.programme_name} again?")
         handoffs.put(self.store.ledger, RejoinAsked(subscriber.id, self.clock()))
         return queued
 
     def _ask_to_confirm(self, subscriber: Subscriber, address: str, subject: str) -> int:
         return self._ask(subscriber, address, subject, "subscribe-confirm", SUBSCRIBE_CONFIRM,
-                         f"Please confirm: updates from {self.config.programme}")
+                         f"Please confirm: updates from {self.settings.programme_name}")
 
     def _ask(self, subscriber: Subscriber, address: str, subject: str, kind: str, link: LinkKind, title: str
              ) -> int:
@@ -256,11 +256,11 @@ class MailingList:
         name = subscriber.name
         if link is SUBSCRIBE_CONFIRM and subscriber.source in TYPED_SOURCES:
             name = ""  # typed by whoever filled in a form, for an address not yet confirmed: not quoted
-        text, html = render_email(kind.replace("-", "_"), privacy_url=privacy_link(self.config.public_url),
+        text, html = render_email(kind.replace("-", "_"), privacy_url=privacy_link(self.settings.public_url),
                                   name=name if name and name != address else "",
-                                  programme=self.config.programme,
+                                  programme=self.settings.programme_name,
                                   expires=datetime.fromtimestamp(self.clock(), UTC) + link.lifetime,
-                                  link=link.url(self.config.public_url, token))
+                                  link=link.url(self.settings.public_url, token))
         return int(self.outbox.enqueue(OutgoingMail(key=key, to=(address,), text=text, html=html, subject=title),
                                        kind))
 

@@ -122,7 +122,7 @@ class GuestAccessJob(_Job):
 
     def run(self, context: RunContext) -> Report | None:
         s = context.services
-        return GuestAccess(s.lists, s.directory, s.store, s.outbox, s.signer, s.guest_config(), clock=s.clock,
+        return GuestAccess(s.lists, s.directory, s.store, s.outbox, s.signer, s.settings, clock=s.clock,
                            sleep=s.sleep, progress=context.progress).run(context.changes)
 
     def metrics(self, report: Any) -> Iterator[Metric]:
@@ -164,7 +164,7 @@ class MailingListJob(_Job):
 
     def __init__(self, context: RunContext) -> None:
         s = context.services
-        self.mailing_list = MailingList(s.lists, s.store, s.outbox, s.signer, s.list_config(), clock=s.clock,
+        self.mailing_list = MailingList(s.lists, s.store, s.outbox, s.signer, s.settings, clock=s.clock,
                                         progress=context.progress)
         s.outbox.checks["update"] = self.mailing_list.still_subscribed  # an update goes only to who still wants it
 

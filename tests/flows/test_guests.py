@@ -3,7 +3,6 @@ the directory, the guest group, the list's notes and the emails."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 
 from coprod.guests.access import GuestAccess
-from coprod.guests.rules import GuestNotes
+from coprod.guests.rules import INVITE_LIMIT, GuestNotes
 from coprod.run import run_once
 from coprod.runtime import Services
 from graph_client import Directory
@@ -39,11 +38,12 @@ class Guests(Programme):
     def decide(self, item_id: str, decision: str) -> None:
         self.edit("GuestRequests", item_id, Decision=decision)
 
-    def run(self, **config: Any) -> Any:  # type: ignore[override]
-        """One guest-access run; `config` overrides the settings' GuestConfig (a lower cap, a tighter limit)."""
+    def run(self, invite_limit: tuple[int, float] = INVITE_LIMIT, **settings: Any) -> Any:  # type: ignore[override]
+        """One guest-access run; `settings` override the programme's (a lower cap), `invite_limit` the
+        invitations API's (a tighter one)."""
         return GuestAccess(self.services.lists, self.services.directory, self.services.store, self.services.outbox,
-                           self.services.signer, dataclasses.replace(self.services.guest_config(), **config),
-                           clock=self.clock, sleep=self.clock.sleep).run()
+                           self.services.signer, self.services.settings.model_copy(update=settings),
+                           clock=self.clock, sleep=self.clock.sleep, invite_limit=invite_limit).run()
 
     def row(self, item_id: str) -> dict[str, Any]:
         return self.fields(item_id, "GuestRequests")
@@ -222,11 +222,11 @@ class TestExactlyOnce:
 class TestLimits:
     def test_no_more_than_the_cap_a_run_and_the_rest_go_next_run(self, guests: Guests) -> None:
         rows = [guests.request(f"Person {n}", f"person{n}@example.com", Decision="Approved") for n in range(3)]
-        report = guests.run(max_invites=2)
+        report = guests.run(max_invites_per_run=2)
         assert (report.invited, report.deferred) == (2, 1)
         assert [guests.state(r)[0] for r in rows] == ["Invited", "Invited", "AwaitingDecision"]
         assert guests.state(rows[2])[1] == GuestNotes.QUEUED
-        guests.run(max_invites=2)
+        guests.run(max_invites_per_run=2)
         assert guests.state(rows[2])[0] == "Invited" and len(guests.invited()) == 3
 
 
@@ -236,7 +236,7 @@ class TestLimits:
         for n in range(7):
             guests.request(f"Person {n}", f"person{n}@example.com", Decision="Approved")
         started = time.monotonic()
-        report = guests.run(invites_per_window=3, invite_window=1.0)
+        report = guests.run(invite_limit=(3, 1.0))
         assert report.invited == 7 and len(guests.invited()) == 7
         invitations = [e for e in guests.backend.log.snapshot() if e.operation == "POST /invitations"]
         assert [e.status for e in invitations] == [201] * 7  # no 429 met

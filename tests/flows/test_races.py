@@ -78,7 +78,7 @@ class AfterMirrorRead:
 
 def mailing_list(services: Services, store: StateStore | None = None) -> MailingList:
     return MailingList(services.lists, store or services.store, services.outbox, services.signer,
-                       services.list_config(), clock=services.clock)
+                       services.settings, clock=services.clock)
 
 
 def subscriber_rows(emulator: EmulatorServer, address: str) -> list[str]:
@@ -159,7 +159,7 @@ def test_one_guest_access_run_decides_and_reviews_from_one_reading_of_the_rows(
 
     def guest_access(services: Services, store: StateStore | None = None) -> GuestAccess:
         return GuestAccess(services.lists, services.directory, store or services.store, services.outbox,
-                           services.signer, services.guest_config(), clock=services.clock, sleep=services.sleep)
+                           services.signer, services.settings, clock=services.clock, sleep=services.sleep)
 
     guest_access(a).run()  # an earlier run: the list's delta link is saved
     backend = emulator.backend
