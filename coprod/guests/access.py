@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from config import TEXT_LENGTH, Settings
 from coprod import handoffs
@@ -41,6 +42,7 @@ from coprod.links import Signer
 from coprod.lists.fields import as_text, normalise_email
 from coprod.lists.mirror import ListMirror, read_changes, save_link
 from coprod.lists.requests import GuestRequest, parse_guest_request
+from coprod.running import alone
 from coprod.store import LedgerEntry, StateStore
 from coprod.templates import UK, privacy_link, render_email
 from coprod.words import count
@@ -83,6 +85,10 @@ class GuestAccess:
         self._known: set[str] | None = None  # the rows' addresses, for this run's hand-offs (`_addresses`)
 
     # --- the run ---------------------------------------------------------------------
+    def _set_aside(self, entry: LedgerEntry, error: Exception) -> None:
+        """A registration's request for access that failed unforeseen: settled as failed, by the error's type."""
+        handoffs.settle(self.store.ledger, entry, "failed", outcome=f"error ({type(error).__name__})")
+
     def run(self, changes: dict[str, DeltaResult] | None = None) -> GuestReport:
         report = GuestReport()
         delta = (changes or read_changes(self.lists, self.store, [LIST]))[LIST]
@@ -90,11 +96,8 @@ class GuestAccess:
         report.requests_read = applied.count
         self._known = None
         for entry, request in handoffs.pending(self.store.ledger, GuestRequestDue):
-            try:
+            with alone("Guest access: a request from a registration", partial(self._set_aside, entry)):
                 self._handoff(entry, request, report)
-            except Exception as error:  # this request alone is set aside (and logged by type); the rest go on
-                log.warning("Guest access: a request from a registration was set aside (%s)", type(error).__name__)
-                handoffs.settle(self.store.ledger, entry, "failed", outcome=f"error ({type(error).__name__})")
         updates = []
         waiting_for_admin: list[GuestRequest] = []
         rows = sorted(self.mirror.items(), key=lambda r: (r.created, _number(r.item_id)))  # one reading, for
@@ -103,11 +106,9 @@ class GuestAccess:
         for row, record in read:
             if record.status in FINAL:
                 continue
-            try:
+            outcome = Outcome("Failed", GuestNotes.UNEXPECTED)  # (noted on this row if deciding it fails)
+            with alone("Guest access: a request"):
                 outcome = self._decide(record, report)
-            except Exception as error:  # noted on this row; the other requests go on
-                log.warning("Guest access: a request met an unexpected error (%s)", type(error).__name__)
-                outcome = Outcome("Failed", GuestNotes.UNEXPECTED)
             self._count(outcome, report)
             if outcome is WAITING_ADMIN:
                 waiting_for_admin.append(record)

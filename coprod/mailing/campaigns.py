@@ -10,7 +10,6 @@ carries its subscriber's own preferences and one-click unsubscribe links.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -24,13 +23,13 @@ from coprod.links import Signer
 from coprod.lists.mailing import Subscriber, Update, parse_subscriber, parse_update
 from coprod.lists.mirror import ListMirror
 from coprod.mailing.common import ListReport
+from coprod.running import alone
 from coprod.store import StateStore
 from coprod.templates import UK, privacy_link, render_email
 from graph_client import FieldUpdate, OutgoingMail, SharePointLists
 
 __all__ = ["Campaigns", "render_markdown"]
 
-log = logging.getLogger("coprod.mailing.campaigns")
 
 
 @cache
@@ -64,13 +63,9 @@ class Campaigns:
         """Start the campaigns that are due and write each update's Status; returns the rows written."""
         updates = []
         for row in self.updates.items():
-            try:
+            wanted: dict[str, Any] = {"Status": "Failed"}  # (for its author to see, if it fails unforeseen)
+            with alone("Mailing list: an update", report.failed_one):
                 wanted = self._campaign(parse_update(row.item_id, row.fields), report)
-            except Exception as error:  # this update alone stops (Failed, for its author to see); the rest go on
-                report.failed += 1
-                log.warning("Mailing list: an update was set aside after an unexpected error (%s)",
-                            type(error).__name__)
-                wanted = {"Status": "Failed"}
             changes = {k: v for k, v in wanted.items() if row.fields.get(k) != v}
             if changes:
                 updates.append(FieldUpdate(row.item_id, changes, row.etag))
@@ -128,13 +123,12 @@ class Campaigns:
                 continue
             if wanted and topics and not wanted & topics:
                 continue
-            try:
+            mail: OutgoingMail | None = None  # (this subscriber's copy alone, if it cannot be made; the rest go on)
+            with alone("Mailing list: an update's copy for one subscriber"):
                 mail = self._update_mail(mail_keys.update(update.id, subscriber.id), subscriber, address, subject,
                                          body, body_html, sorted(topics))
-            except Exception as error:  # this subscriber's copy alone; the campaign goes on
-                log.warning("An update could not be prepared for one subscriber (%s)", type(error).__name__)
-                continue
-            queued += self.outbox.enqueue(mail, "update", {"subscriber": subscriber.id})
+            if mail is not None:
+                queued += self.outbox.enqueue(mail, "update", {"subscriber": subscriber.id})
         return queued
 
     def _update_mail(self, key: str, subscriber: Subscriber, address: str, subject: str, body: str, body_html: str,

@@ -25,6 +25,10 @@ class ListReport:
     queued: int = 0
     writes: int = 0
 
+    def failed_one(self, error: Exception) -> None:
+        """A row or message set aside after an error nobody foresaw (`coprod.running.alone` logged it)."""
+        self.failed += 1
+
     def line(self) -> str:
         return summary("Mailing list", (
             (self.new_subscribers, f"{count(self.new_subscribers, 'new subscriber')}"),

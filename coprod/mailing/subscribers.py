@@ -31,6 +31,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from config import TEXT_LENGTH, THEMES, Settings
@@ -52,6 +53,7 @@ from coprod.lists.mailing import Subscriber, parse_subscriber
 from coprod.lists.mirror import ListMirror, read_changes, save_link
 from coprod.mailing.campaigns import Campaigns
 from coprod.mailing.common import ListReport
+from coprod.running import alone
 from coprod.store import LedgerEntry, OutboxEntry, StateStore
 from coprod.templates import UK, privacy_link, render_email
 from graph_client import FieldUpdate, GraphError, OutgoingMail, SharePointLists
@@ -96,21 +98,18 @@ class MailingList:
         self.updates.apply(changes["Updates"])
         self._asked, self._rejoin, self._known = set(), set(), None
         for entry, request in handoffs.pending(self.store.ledger, SubscriberDue):
-            try:
+            with alone("Mailing list: a request to join", partial(self._set_aside, entry, report)):
                 self._handoff(entry, request, report)
-            except Exception as error:  # this request alone is set aside; the list goes on
-                self._failed("a request to join", error, report)
-                handoffs.settle(self.store.ledger, entry, "failed", outcome=f"error ({type(error).__name__})")
         report.writes += self.subscribers.write(self.lists, self._subscriber_updates(report), self.progress).written
         report.writes += self.campaigns.run(report)
         save_link(self.store, "Subscribers", changes["Subscribers"])
         save_link(self.store, "Updates", changes["Updates"])
         return report
 
-    @staticmethod
-    def _failed(what: str, error: Exception, report: ListReport) -> None:
-        report.failed += 1
-        log.warning("Mailing list: %s was set aside after an unexpected error (%s)", what, type(error).__name__)
+    def _set_aside(self, entry: LedgerEntry, report: ListReport, error: Exception) -> None:
+        """A request to join that failed unforeseen: counted, and settled as failed by the error's type."""
+        report.failed_one(error)
+        handoffs.settle(self.store.ledger, entry, "failed", outcome=f"error ({type(error).__name__})")
 
     def settle(self) -> int:
         """After the outbox has sent what it could: the updates' Status and SentCount, written back."""
@@ -180,11 +179,9 @@ class MailingList:
         updates = []
         commands = ListCommand.pending_by_subject(self.store.ledger)
         for row in self.subscribers.items():
-            try:
+            wanted: dict[str, Any] = {}  # (a row that fails unforeseen waits for a fix)
+            with alone("Mailing list: a subscriber's row", report.failed_one):
                 wanted = self._subscriber_row(parse_subscriber(row.item_id, row.fields), commands, report)
-            except Exception as error:  # this row alone waits for a fix; the rest go on
-                self._failed("a subscriber's row", error, report)
-                continue
             if wanted:
                 updates.append(FieldUpdate(row.item_id, wanted, row.etag))
         return updates
