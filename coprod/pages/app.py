@@ -47,8 +47,8 @@ from coprod.handoffs import (
     SubscriberDue,
 )
 from coprod.links import LinkError
-from coprod.lists.fields import as_text, check_email, normalise_email, subscriber_topics
-from coprod.lists.records import parse_session
+from coprod.lists.fields import as_text, check_email, subscriber_topics
+from coprod.lists.records import parse_registration, parse_session
 from coprod.pages.booking import Bookings
 from coprod.pages.context import FormLimits, Opened, WebContext, client_of
 from coprod.templates import render_page
@@ -138,13 +138,14 @@ class Pages:
         """The registration a cancel link is for, if its address is still the one the link was sent to."""
         store = self.context.store
         item = store.mirror.get("Registrations", registration_id)
-        email = normalise_email(item.fields.get("Email")) if item else None
-        if item is None or email is None or self.context.signer.digest(email) != address:
+        reg = parse_registration(item.item_id, item.created, item.fields) if item else None
+        email = reg.email if reg else None
+        if item is None or reg is None or email is None or self.context.signer.digest(email) != address:
             return None
         session = store.mirror.get("Sessions", item.group or "")
         record = MeetingRecord.of(store.ledger, item.group or "")
         parsed = parse_session(session.item_id, session.fields) if session else None
-        return {"status": item.fields.get("Status"), "title": parsed.title if parsed else "your session",
+        return {"status": reg.listed_status, "title": parsed.title if parsed else "your session",
                 "start": record.start if record else (parsed.start if parsed else None)}
 
     # --- the mailing list ---------------------------------------------------------------

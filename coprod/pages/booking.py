@@ -33,8 +33,16 @@ from starlette.responses import Response
 from config import CONTACT_METHODS, ROLES, TEXT_LENGTH, THEMES
 from coprod import handoffs
 from coprod.handoffs import CANCEL, MY_BOOKINGS, PAGES, BookedOnline, BookingsAsked
-from coprod.lists.fields import as_datetime, as_text, check_email, normalise_email
-from coprod.lists.records import HELD, Session, parse_session, queue_positions
+from coprod.lists.fields import as_text, check_email
+from coprod.lists.records import (
+    Session,
+    address_of,
+    listed_status_of,
+    parse_registration,
+    parse_session,
+    places_held,
+    queue_positions,
+)
 from coprod.pages.context import Opened, PageMaker, WebContext, client_of
 from coprod.pages.limits import Allowance, mailbox_key
 from coprod.store import MirrorItem
@@ -82,21 +90,17 @@ class Listed:
         return self.places_left is not None and self.places_left <= 0
 
 
-def listed(item: MirrorItem, registrations: list[MirrorItem], now: datetime) -> Listed | None:
-    """A session as the timetable shows it, from its mirrored item and its registrations (places left as of the
-    last run); None if it is not open to book."""
-    session = parse_session(item.item_id, item.fields)
+def listed(session: Session, registrations: list[MirrorItem], now: datetime) -> Listed | None:
+    """A session as the timetable shows it, from its record and its registrations (places left as of the last
+    run); None if it is not open to book."""
     if not _bookable(session, now):
         return None
-    holding = [r for r in registrations if r.fields.get("Status") in HELD]
-    held_slots = {slot for slot in (as_datetime(r.fields.get("Slot")) for r in holding) if slot is not None}
-    audiences = item.fields.get("Audience")
+    holding, held_slots = places_held(registrations)
     free = tuple(t for t in session.slots if t not in held_slots and t > now)
     places = len(free) if session.drop_in else (
-        None if session.unlimited else max(0, (session.capacity or 0) - len(holding)))
-    return Listed(item.item_id, session.title, as_text(item.fields.get("Theme"), 60) or "Other",
-                  tuple(a for a in audiences if isinstance(a, str)) if isinstance(audiences, list) else (),
-                  session.start or now, session.end, as_text(item.fields.get("Description"), 2000), places,
+        None if session.unlimited else max(0, (session.capacity or 0) - holding))
+    return Listed(session.id, session.title, session.theme_shown or "Other", session.audiences,
+                  session.start or now, session.end, session.description, places,
                   session.slot_minutes, free, None if session.unlimited else session.capacity, tuple(session.slots))
 
 
@@ -109,10 +113,11 @@ def timetable(store: Any, now: datetime, sessions: Iterable[MirrorItem]) -> list
     """Open `sessions` still to come, soonest first, with the places left as of the last run."""
     shown = []
     for item in sessions:
-        if not _bookable(parse_session(item.item_id, item.fields), now):
+        session = parse_session(item.item_id, item.fields)
+        if not _bookable(session, now):
             continue
         # only this session's registrations: the mirror files them by session, so a page never reads them all
-        found = listed(item, store.mirror.items("Registrations", group=item.item_id), now)
+        found = listed(session, store.mirror.items("Registrations", group=item.item_id), now)
         if found is not None:
             shown.append(found)
     return sorted(shown, key=lambda s: (s.start, int(s.id) if s.id.isdigit() else 0))
@@ -169,7 +174,7 @@ class Bookings:
         if item is None:
             return None, []
         registrations = self.context.store.mirror.items("Registrations", group=session_id)
-        return listed(item, registrations, self._now()), registrations
+        return listed(parse_session(item.item_id, item.fields), registrations, self._now()), registrations
 
     async def session(self, request: Request) -> Response:
         session_id = str(request.path_params["session_id"])
@@ -291,19 +296,20 @@ class Bookings:
         now = self._now()
         sessions = {s.id: s for s in timetable(self.context.store, now, self.context.sessions().values())}
         mine: list[dict[str, Any]] = []
-        for reg in self.context.store.mirror.items("Registrations"):
-            address = normalise_email(reg.fields.get("Email"))
+        for item in self.context.store.mirror.items("Registrations"):
+            address = address_of(item.fields)  # (every booking looked through: only theirs are parsed)
             if address is None or self.context.signer.digest(address) != opened.subject:
                 continue
-            session = sessions.get(reg.group or "")
-            status = str(reg.fields.get("Status") or "")
+            session = sessions.get(item.group or "")
+            reg = parse_registration(item.item_id, item.created, item.fields)
+            status = reg.listed_status or ""
             if session is None or status in ("", "Cancelled"):
                 continue
             end = session.end or session.start
             lifetime = max(CANCEL.lifetime.total_seconds(), (end - now).total_seconds() + 86400)
-            token = self.context.signer.make(CANCEL.purpose, f"{reg.item_id}:{opened.subject}", lifetime)
-            mine.append({"session": session, "status": status, "note": as_text(reg.fields.get("StatusNote"), 300),
-                         "cancel_token": token, "position": self._position(reg) if status == "Waitlisted" else 0})
+            token = self.context.signer.make(CANCEL.purpose, f"{item.item_id}:{opened.subject}", lifetime)
+            mine.append({"session": session, "status": status, "note": reg.note_shown,
+                         "cancel_token": token, "position": self._position(item) if status == "Waitlisted" else 0})
         mine.sort(key=lambda booking: booking["session"].start)
         return self.pages.page("my_bookings", bookings=mine)
 
@@ -311,8 +317,8 @@ class Bookings:
 def _already_booked(address: str, registrations: list[MirrorItem]) -> bool:
     """The mirror holds a live booking of this mailbox (any spelling of it) for the session: no second item."""
     mailbox = mailbox_key(address)
-    return any(reg.fields.get("Status") != "Cancelled" and (found := normalise_email(reg.fields.get("Email")))
-               is not None and mailbox_key(found) == mailbox for reg in registrations)
+    return any(listed_status_of(reg.fields) != "Cancelled" and (found := address_of(reg.fields)) is not None
+               and mailbox_key(found) == mailbox for reg in registrations)
 
 
 def _appointment_problems(listed: Listed, values: dict[str, Any]) -> dict[str, str]:
