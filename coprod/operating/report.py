@@ -22,8 +22,8 @@ from datetime import date, datetime
 from typing import Any
 
 from config import ROLES
-from coprod.lists.fields import as_datetime, as_text, normalise_email
-from coprod.lists.records import parse_session
+from coprod.lists.fields import as_datetime
+from coprod.lists.records import Registration, parse_registration, parse_session
 from coprod.store import StateStore
 from coprod.templates import UK, render_page
 
@@ -76,15 +76,18 @@ def build(store: StateStore, start: date | None = None, end: date | None = None)
     report = Report(start, end)
     report.roles = dict.fromkeys(ROLES, 0)
     starts: dict[str, datetime] = {}
-    for item in store.mirror.items("Sessions"):
-        session = parse_session(item.item_id, item.fields)
+    sessions = [parse_session(item.item_id, item.fields) for item in store.mirror.items("Sessions")]
+    bookings: dict[str, list[Registration]] = {}  # session -> its registrations, each parsed once
+    for item in store.mirror.items("Registrations"):
+        bookings.setdefault(item.group or "", []).append(parse_registration(item.item_id, item.created, item.fields))
+    for session in sessions:
         if session.start is None or not _in(session.start.astimezone(UK).date(), start, end):
             continue
-        starts[item.item_id] = session.start
+        starts[session.id] = session.start
         row = Row(session.title, session.start.astimezone(UK).strftime("%-d %b %Y"), session.start)
-        theme = as_text(item.fields.get("Theme"), 100) or "No theme"
-        for reg in store.mirror.items("Registrations", group=item.item_id):
-            status, attended = reg.fields.get("Status"), reg.fields.get("Attended")
+        theme = session.theme or "No theme"
+        for reg in bookings.get(session.id, []):
+            status, attended = reg.listed_status, reg.attended
             if status not in BOOKED:
                 continue
             row.counts["bookings"] += 1
@@ -93,14 +96,13 @@ def build(store: StateStore, start: date | None = None, end: date | None = None)
             row.counts["cancelled"] += status == "Cancelled"
             row.counts["attended"] += status == "Confirmed" and attended == "Yes"
             row.counts["no_shows"] += status == "Confirmed" and attended == "No"
-            role = as_text(reg.fields.get("Role"), 60)
-            report.roles[role if role in ROLES else "Other"] += 1
+            report.roles[reg.role if reg.role in ROLES else "Other"] += 1
         report.sessions.append(row)
         themed = report.themes.setdefault(theme, Row(theme))
         for name in COLUMNS:
             themed.counts[name] += row.counts[name]
     report.sessions.sort(key=lambda r: (r.at or datetime.min.replace(tzinfo=UK), r.label))
-    _people(store, report, starts)
+    _people(report, {s.id: s.start for s in sessions}, bookings, starts)
     for row_ in store.mirror.items("GuestRequests"):
         if _in(_day(row_.created), start, end):
             report.guests["requests"] += 1
@@ -117,20 +119,21 @@ def _day(value: Any) -> date | None:
     return moment.astimezone(UK).date() if moment else None
 
 
-def _people(store: StateStore, report: Report, starts: dict[str, datetime]) -> None:
+def _people(report: Report, every: dict[str, datetime | None], bookings: dict[str, list[Registration]],
+            starts: dict[str, datetime]) -> None:
     """First-time or returning: each confirmed place in the period, against every earlier session's places."""
     first_seen: dict[str, datetime] = {}
-    every = {s.item_id: parse_session(s.item_id, s.fields).start for s in store.mirror.items("Sessions")}
-    for reg in store.mirror.items("Registrations"):
-        address, began = normalise_email(reg.fields.get("Email")), every.get(reg.group or "")
-        if reg.fields.get("Status") == "Confirmed" and address and began and (
-                address not in first_seen or began < first_seen[address]):
-            first_seen[address] = began
+    for group, regs in bookings.items():
+        for reg in regs:
+            address, began = reg.email, every.get(group)
+            if reg.listed_status == "Confirmed" and address and began and (
+                    address not in first_seen or began < first_seen[address]):
+                first_seen[address] = began
     for session_id, began in starts.items():
-        for reg in store.mirror.items("Registrations", group=session_id):
-            if reg.fields.get("Status") != "Confirmed":
+        for reg in bookings.get(session_id, []):
+            if reg.listed_status != "Confirmed":
                 continue
-            address = normalise_email(reg.fields.get("Email"))
+            address = reg.email
             kind = "not known" if address is None else "returning" if first_seen[address] < began else "first time"
             report.people[kind] += 1
 

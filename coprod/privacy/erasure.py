@@ -44,7 +44,7 @@ from coprod.handoffs import Invitation, decide_again, mail_keys, readable, recor
 from coprod.lists.fields import as_text
 from coprod.lists.mirror import mirror_item, read_changes
 from coprod.lists.notes import Notes
-from coprod.lists.records import NO_SESSION, group_of
+from coprod.lists.records import NO_SESSION, group_of, listed_status_of
 from coprod.permissions import explain
 from coprod.privacy.dataprotection import Person
 from coprod.running.lease import RunLease
@@ -220,7 +220,7 @@ class _Eraser:
         for item in items:
             self._remember(item.fields)
             self.registration_ids.add(item.id)
-            if item.fields.get("Status") == "Confirmed" and group_of(item.fields) != NO_SESSION:
+            if listed_status_of(item.fields) == "Confirmed" and group_of(item.fields) != NO_SESSION:
                 self.booked.add(group_of(item.fields))
             current: ListItem | None = item
             for _try in range(TRIES):

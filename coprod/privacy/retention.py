@@ -24,7 +24,7 @@ from config import REGISTRATIONS
 from coprod.lists.fields import as_datetime
 from coprod.lists.mirror import ListMirror
 from coprod.lists.notes import Notes
-from coprod.lists.records import NO_SESSION, group_of, parse_session
+from coprod.lists.records import NO_SESSION, group_of, parse_registration, parse_session
 from coprod.store import StateStore
 from coprod.templates import UK
 from coprod.words import count
@@ -101,8 +101,8 @@ class Retention:
             session = item.group or NO_SESSION
             made = as_datetime(item.created)
             old = ended.get(session, made is not None and made < cutoff)
-            if old and item.fields.get("Status") != "Erased" and any(item.fields.get(c) for c in
-                                                                     REGISTRATIONS.personal):
+            reg = parse_registration(item.item_id, item.created, item.fields) if old else None  # (the old ones only)
+            if reg is not None and reg.listed_status != "Erased" and reg.personal:
                 updates.append(FieldUpdate(item.item_id, {c: "" for c in REGISTRATIONS.personal}
                                            | {"StatusNote": note}, item.etag))
         if updates:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from coprod.lists.records import parse_session
 from coprod.rehearse._report import MAINTAINERS, Scene, Unheld
 from graph_client import (
     FieldUpdate,
@@ -100,7 +101,7 @@ def change_feeds(scene: Scene, links: dict[str, str | GraphError], name: str) ->
         raise Unheld(f"the new {what} was not among the {len(changes)} changes the link reported: the service "
                      f"would miss such a change until its next whole-list read (COPROD_RESYNC_HOURS)", MAINTAINERS)
     if name == "Sessions":
-        if found.has_fields and found.fields.get("Title") == scene.title:
+        if found.has_fields and parse_session(found.id, found.fields).title_typed == scene.title:
             return "held: the new session came with its fields, as the link asked"
         return ("held: the new session came without its fields although the link asked for them; the service then "
                 "reads them itself, one request more a change")

@@ -20,6 +20,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from coprod.lists.records import parse_registration, parse_session
 from coprod.realtime.webhooks import known
 from coprod.rehearse._report import brief
 from coprod.words import count
@@ -86,10 +87,12 @@ def find_marked(lists: SharePointLists, made: Made) -> None:
                                        Page[ListItem], params={"$expand": f"fields($select={wanted})",
                                                                "$top": str(lists.page_size)}):
             for item in page.value:
-                if str(item.fields.get("Title") or "").startswith(MARK):
+                session = parse_session(item.id, item.fields) if name == "Sessions" else None
+                title = session.title_typed if session else parse_registration(item.id, "", item.fields).name_typed
+                if (title or "").startswith(MARK):
                     made.add(name, item.id)
-                    meeting = item.fields.get("MeetingId")
-                    if isinstance(meeting, str) and meeting.strip():
+                    meeting = (session.meeting_id if session else "") or ""
+                    if meeting.strip():
                         made.meeting(f"(named by session {item.id})", meeting.strip())
 
 
