@@ -7,7 +7,7 @@ permission that Microsoft's v1.0 reference lists for it (the page is
 `python -m coprod check` shows it is granted without changing anything. A 403 on a step becomes one plain
 sentence (`explain`) for the item's note, the run's summary and `status`; tenant policies that answer 403 of their
 own (Teams application access policy, guest invite settings) are told apart by Graph's message. What to grant
-(`needs`) is the fix `check` prints, and says what docs/permissions.md says (tests/test_check.py compares them).
+(`needs`) is the fix `check` prints, and says what docs/permissions.md says (tests/deploy/test_check.py compares them).
 
     step          permission (least privileged)     shown by `check`     reference page(s)
     lists-read    Sites.ReadWrite.All (*)            a read               listitem-delta, listitem-get

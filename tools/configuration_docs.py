@@ -3,9 +3,9 @@
     python tools/configuration_docs.py          # write docs/configuration.md
     python tools/configuration_docs.py --check  # exit 1, saying so, when docs/configuration.md is out of date
 
-A setting's meaning is its field's docstring in config/_settings.py; its default, and the values it takes, are read
+A setting's meaning is its field's docstring in config/_groups.py; its default, and the values it takes, are read
 from the field itself. So a setting is described in one place: change it there, then run this.
-tests/test_configuration_docs.py fails when the committed page is not what this writes.
+tests/deploy/test_configuration_docs.py fails when the committed page is not what this writes.
 
 The settings are shown by group, in the order config/_groups.py declares them; a group's docstring is its heading.
 A setting declared outside a group still appears, under "Other settings", so a new one is never left out.
@@ -57,7 +57,7 @@ UNITS = ("seconds", "minutes", "hours", "days")  # a number's unit, when the fie
 OTHER = ("Other settings", "Settings not yet placed in a group above.")
 
 # Facts about a setting that its docstring does not carry (yet): each is added after the docstring. Keep them few;
-# better, move one into its docstring in config/_settings.py and delete it here. The test checks each names a setting.
+# better, move one into its docstring in config/_groups.py and delete it here. The test checks each names a setting.
 NOTES: dict[str, str] = {
     "M365_CLIENT_SECRET": "Neither is needed with `M365_USE_MANAGED_IDENTITY=true`.",
     "COPROD_STATE": "The connection string is `UseDevelopmentStorage=true` (Azurite), or one with `AccountName=` or "
@@ -73,8 +73,8 @@ NOTES: dict[str, str] = {
 INTRO = f"""\
 # Configuration: every setting
 
-<!-- Written by `{COMMAND}` from `config.Settings` (config/_settings.py). Do not edit it by hand:
-change a setting's docstring there and run the command again; tests/test_configuration_docs.py fails until you do. -->
+<!-- Written by `{COMMAND}` from `config.Settings` (config/_groups.py). Do not edit it by hand: change
+a setting's docstring there and run the command again; tests/deploy/test_configuration_docs.py fails until you do. -->
 
 All settings are environment variables (in Azure: app settings, secrets as Key Vault references). Secrets come
 from the environment, never from files in the repository. The demo and the tests need none of them: they set
@@ -92,7 +92,7 @@ How they are read:
 - A blank value means "not set" (the default holds).
 - Settings that hold a list are comma-separated (`a.org, b.org`), as a person would type them.
 - Missing or malformed settings stop start-up with one line each, all of them at once, in the order
-  `config/_settings.py` declares them, e.g. `M365_SITE_ID: is required but not set`. A setting that names a
+  `config/_groups.py` declares them, e.g. `M365_SITE_ID: is required but not set`. A setting that names a
   file that isn't there (`M365_CA_BUNDLE`, `M365_CLIENT_CERTIFICATE_PATH`) or a `COPROD_STATE` no store
   accepts is one of those lines too, and so is a value that is still the text of a Key Vault reference
   (`@Microsoft.KeyVault(...)`: App Service passes it until the app's identity may read the vault; wait for the
@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     page = render()
     if args.check:
         if not PAGE.is_file() or PAGE.read_text(encoding="utf-8") != page:
-            print(f"docs/configuration.md is out of date with config/_settings.py: run `{COMMAND}`",
+            print(f"docs/configuration.md is out of date with config/_groups.py: run `{COMMAND}`",
                   file=sys.stderr)
             return 1
         print("docs/configuration.md is up to date")

@@ -3,7 +3,7 @@
 A store is made of parts, one per concern: `store.checkpoints`, `store.mirror`, `store.ledger`, `store.outbox`,
 `store.counters` and `store.leases` (`CheckpointsPart` ... `LeasesPart`), each an object of its own in each
 implementation, sharing the implementation's connection. Every implementation passes the same contract tests
-(`tests/store_contract.py`), one class per part.
+(`tests/support/store_contract.py`), one class per part.
 Each part of the service asks for the parts it uses: `store.ledger.add(...)`, `store.outbox.claim(...)`, and a
 function that needs only one part takes that part (`handoffs.record(store.ledger, ...)`).
 """

@@ -2,8 +2,8 @@
 
 Each route names its reference page (`learn.microsoft.com/graph/api/<page>?view=graph-rest-1.0`) and the
 application permissions that page lists, least privileged first; a token holding any one of them may call it.
-tests/test_permissions_table.py holds every route against Microsoft's own permissions file (the one Graph Explorer
-reads) and names each place the emulator differs from it, and why.
+tests/deploy/test_permissions_table.py holds every route against Microsoft's own permissions file (the one Graph
+Explorer reads) and names each place the emulator differs from it, and why.
 The app's roles are set by the control API (`PUT /_emulator/app-roles`) and carried in each token issued after,
 as in Entra: a change shows once the app gets a new token.
 
