@@ -81,7 +81,7 @@ def main() -> None:
                 RegistrationSync(services.lists, services.store).run(
                     read_changes(services.lists, services.store, RegistrationSync.LISTS))
                 MeetingSync(services.lists, services.meetings, services.store, lobby="organization").run()
-                ParticipantMessages(services.store, services.outbox, services.signer, services.message_config(),
+                ParticipantMessages(services.store, services.outbox, services.signer, services.settings,
                                     clock=services.clock).run()
             print(f"{args.count:,} {what} queued in {time.perf_counter() - queued:.1f} s")
             emulator.call("DELETE", "/_emulator/log")

@@ -80,7 +80,7 @@ def main() -> None:
             sync = RegistrationSync(services.lists, services.store)
             meter.measure("first sync", lambda: sync.run().writes)
             messages = ParticipantMessages(services.store, services.outbox, services.signer,
-                                           services.message_config(), clock=time.time)
+                                           services.settings, clock=time.time)
             meter.measure(f"queue the {args.waiting:,} waiting-list notices",
                           lambda: sum(messages.run().queued.values()), "goal: <= 2 s")
             assert isinstance(services.store, SqliteStore)

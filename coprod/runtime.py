@@ -15,8 +15,7 @@ from types import TracebackType
 from config import Settings
 from coprod.links import Signer
 from coprod.mail.outbox import GraphTransport, MailTransport, Outbox, SendLimits
-from coprod.pages.context import BookingLimits, FormLimits, PrivacyNotice, WebContext
-from coprod.registrations.messages import MessageConfig
+from coprod.pages.context import WebContext
 from coprod.store import StateStore, open_store
 from graph_client import Directory, GraphClient, Mail, OnlineMeetings, SharePointLists
 
@@ -45,13 +44,8 @@ def web_context(settings: Settings, store: StateStore | None = None, signer: Sig
             made.append(SharePointLists(GraphClient.from_settings(settings), settings.site_id))
         return made[0]
 
-    return WebContext(signer or signer_for(settings), store or store_for(settings), settings.programme_name,
-                      settings.site_name, FormLimits(settings.subscribe_per_client_per_minute,
-                                                     settings.subscribe_per_hour),
-                      BookingLimits(settings.book_per_client_per_minute, settings.book_per_hour,
-                                    settings.book_per_address_per_day),
-                      settings.public_url, lists or lists_on_demand, clock,
-                      PrivacyNotice(settings.privacy_controller, settings.privacy_contact, settings.retention_days))
+    return WebContext(signer or signer_for(settings), store or store_for(settings), settings, lists or lists_on_demand,
+                      clock)
 
 
 @dataclass
@@ -79,12 +73,6 @@ class Services:
         return cls(settings, graph, SharePointLists(graph, settings.site_id), store, Directory(graph),
                    OnlineMeetings(graph, settings.organizer_id), outbox,
                    signer_for(settings, clock), clock, sleep)
-
-    def message_config(self) -> MessageConfig:
-        s = self.settings
-        return MessageConfig(sender=s.sender, programme=s.programme_name, public_url=s.public_url,
-                             reminder_hours=s.reminder_hours, brief_hours=s.brief_hours, admin_email=s.admin_email,
-                             prereading_hours=s.prereading_hours)
 
     def web_context(self) -> WebContext:
         return web_context(self.settings, self.store, self.signer, lambda: self.lists, self.clock)

@@ -20,6 +20,16 @@ from tests.support.programme import Programme
 
 SIGNING_KEY = "test-signing-key-0123456789abcdef"
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+# Settings for a test that reaches no tenant (the pages on a store of their own): every required one, made up.
+OFFLINE = {"M365_TENANT_ID": "contoso.example", "M365_CLIENT_ID": "11111111-2222-3333-4444-555555555555",
+           "M365_CLIENT_SECRET": "not-used", "M365_SITE_ID": "site", "M365_ORGANIZER_ID": "organiser",
+           "M365_SENDER": "team@example.org", "M365_GUEST_GROUP_ID": "group", "COPROD_SIGNING_KEY": SIGNING_KEY}
+
+
+def offline_settings(**update: object) -> Settings:
+    """Settings for a test that reaches no tenant; `update` sets any of them by its field name
+    (`programme_name="Having your say"`)."""
+    return load_settings(OFFLINE).model_copy(update=update)
 
 
 @pytest.fixture(scope="session")

@@ -50,13 +50,13 @@ from coprod.links import LinkError
 from coprod.lists.fields import as_text, check_email, subscriber_topics
 from coprod.lists.records import parse_registration, parse_session
 from coprod.pages.booking import Bookings
-from coprod.pages.context import FormLimits, Opened, WebContext, client_of
+from coprod.pages.context import Opened, WebContext, client_of
 from coprod.templates import render_page
 
 if TYPE_CHECKING:
     pass
 
-__all__ = ["BASE", "FormLimits", "WebContext", "create_web_app"]
+__all__ = ["BASE", "WebContext", "create_web_app"]
 
 BASE = PAGES
 STATIC = Path(__file__).with_name("static")
@@ -84,7 +84,8 @@ class Pages:
         return self._make_context()
 
     def page(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
-        html = render_page(template, base=BASE, programme=self.context.programme, site_name=self.context.site_name,
+        html = render_page(template, base=BASE, programme=self.context.settings.programme_name,
+                           site_name=self.context.settings.site_name,
                            error_summary=values.pop("error_summary", None), **values)
         return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
@@ -166,7 +167,7 @@ class Pages:
                 checked.problem or "", "Enter an email address in the correct format, like name@example.com")
             return self.page("subscribe", 400, all_topics=THEMES, values=values, errors={"email": message},
                              error_summary=[("email", message)])
-        allowance = self.context.allowance("subscribe", self.context.limits)
+        allowance = self.context.allowance("subscribe", self.context.subscribe_limits)
         if not allowance.client(client_of(request)):
             return self.page("busy", 429, what="sign-ups", who="client")
         day = time.strftime("%Y-%m-%d", time.gmtime(self.context.clock()))
@@ -238,7 +239,7 @@ class Pages:
                             headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"})
 
     async def privacy(self, request: Request) -> Response:
-        return self.page("privacy", notice=self.context.privacy)
+        return self.page("privacy", notice=self.context.settings)  # (its privacy_* and retention_days)
 
     async def not_found(self, request: Request, exc: Exception) -> Response:
         return self.page("not_found", 404)

@@ -159,8 +159,8 @@ class Bookings:
         now = self._now()
         events = [SessionEvent(s.id, s.title, s.start, s.end or s.start + timedelta(hours=1), None, 0)
                   for s in timetable(self.context.store, now, self.context.sessions().values())]
-        public = self.context.public_url
-        feed = timetable_ics(events, programme=self.context.programme, host=urlsplit(public).hostname or "",
+        public, programme = self.context.settings.public_url, self.context.settings.programme_name
+        feed = timetable_ics(events, programme=programme, host=urlsplit(public).hostname or "",
                              page_url=f"{public}{PAGES}/sessions/{{id}}", now=now)
         return Response(feed, media_type="text/calendar; charset=utf-8",
                         headers={"Content-Disposition": 'inline; filename="sessions.ics"',

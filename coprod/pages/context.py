@@ -1,5 +1,5 @@
-"""What every page works with: the context a process makes once (the store, the signer, the settings the pages
-use, the forms' limits), a page opened from a signed link, and who is posting."""
+"""What every page works with: the context a process makes once (the store, the signer, the settings, and the
+forms' limits read from them), a page opened from a signed link, and who is posting."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from config import Settings
 from coprod.handoffs import LinkKind
 from coprod.links import Signer
 from coprod.pages.limits import ActionLimits, Allowance
@@ -19,40 +20,10 @@ from coprod.store import MirrorItem, StateStore
 if TYPE_CHECKING:
     from graph_client import SharePointLists
 
-__all__ = ["BookingLimits", "FormLimits", "Opened", "PageMaker", "PrivacyNotice", "WebContext", "client_of"]
+__all__ = ["Opened", "PageMaker", "WebContext", "client_of"]
 
 
 SESSIONS_FRESH = 30.0  # seconds a process holds the list of sessions for the pages (a run comes every 5 minutes)
-
-
-@dataclass(frozen=True)
-class FormLimits(ActionLimits):
-    """The subscribe form's limits: per client a minute, from everyone an hour, and one request a mailbox a day
-    (a confirmation email each)."""
-
-    per_client_per_minute: int = 5
-    per_hour: int = 100
-    per_mailbox_per_day: int = 1
-
-
-@dataclass(frozen=True)
-class BookingLimits(ActionLimits):
-    """How many bookings the form takes: from one client a minute (a family or a support worker booking for
-    several people), from everyone an hour, and per mailbox a day. "My bookings" look-ups have the same numbers,
-    counted apart."""
-
-    per_client_per_minute: int = 10
-    per_hour: int = 300
-    per_mailbox_per_day: int = 3
-
-
-@dataclass(frozen=True)
-class PrivacyNotice:
-    """What the privacy notice says beyond its fixed words (settings COPROD_PRIVACY_*, COPROD_RETENTION_DAYS)."""
-
-    controller: str = ""  # blank: the programme's own name
-    contact: str = ""  # blank: "reply to any of our emails"
-    retention_days: int = 365
 
 
 @dataclass
@@ -61,15 +32,10 @@ class WebContext:
 
     signer: Signer
     store: StateStore
-    programme: str = "Co-production programme"
-    site_name: str = "the programme's SharePoint site"
-    limits: FormLimits = field(default_factory=FormLimits)
-    booking_limits: BookingLimits = field(default_factory=BookingLimits)
-    public_url: str = "http://localhost:7071"
+    settings: Settings  # the programme's name and address, the forms' limits, what the privacy notice says
     # the lists through Graph, for the one page that writes (a booking); made on the first booking
     lists: Callable[[], SharePointLists] | None = None
     clock: Callable[[], float] = time.time  # the store's clock: the form limits' minutes and days
-    privacy: PrivacyNotice = field(default_factory=PrivacyNotice)
 
     _sessions: tuple[float, dict[str, MirrorItem]] | None = field(default=None, repr=False)
 
@@ -80,6 +46,21 @@ class WebContext:
         if held is None or not 0 <= now - held[0] < SESSIONS_FRESH:
             held = self._sessions = (now, {item.item_id: item for item in self.store.mirror.items("Sessions")})
         return held[1]
+
+    @property
+    def subscribe_limits(self) -> ActionLimits:
+        """The subscribe form's: per client a minute, from everyone an hour, and one request a mailbox a day (a
+        confirmation email each)."""
+        s = self.settings
+        return ActionLimits(s.subscribe_per_client_per_minute, s.subscribe_per_hour, per_mailbox_per_day=1)
+
+    @property
+    def booking_limits(self) -> ActionLimits:
+        """The booking form's: from one client a minute (a family or a support worker booking for several people),
+        from everyone an hour, and per mailbox a day. "My bookings" look-ups have the same numbers, counted
+        apart."""
+        s = self.settings
+        return ActionLimits(s.book_per_client_per_minute, s.book_per_hour, s.book_per_address_per_day)
 
     def allowance(self, action: str, limits: ActionLimits) -> Allowance:
         """The counts one request of `action` takes against `limits` (given back if nothing is made)."""

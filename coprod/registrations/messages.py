@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from config import Settings
 from coprod import handoffs
 from coprod.handoffs import (
     CANCEL,
@@ -53,7 +54,7 @@ from coprod.templates.calendar import SessionEvent, session_ics
 from coprod.words import count, count_kind
 from graph_client import Attachment, OutgoingMail
 
-__all__ = ["MessageConfig", "MessageReport", "ParticipantMessages"]
+__all__ = ["MessageReport", "ParticipantMessages"]
 
 log = logging.getLogger("coprod.registrations.messages")
 
@@ -77,17 +78,6 @@ SUBJECTS = {
 }
 
 
-@dataclass(frozen=True)
-class MessageConfig:
-    sender: str
-    programme: str
-    public_url: str
-    reminder_hours: float = 24
-    brief_hours: float = 48
-    admin_email: str | None = None  # the team's daily list of people to phone or write to goes here
-    prereading_hours: float = 48  # pre-reading added or changed earlier than this before the start is emailed
-
-
 @dataclass
 class MessageReport:
     queued: dict[str, int] = field(default_factory=dict)
@@ -107,12 +97,12 @@ class MessageReport:
 
 
 class ParticipantMessages:
-    def __init__(self, store: StateStore, outbox: MailQueue, signer: Signer, config: MessageConfig, *,
+    def __init__(self, store: StateStore, outbox: MailQueue, signer: Signer, settings: Settings, *,
                  clock: Callable[[], float]) -> None:
         self.store = store
         self.outbox = outbox
         self.signer = signer
-        self.config = config
+        self.settings = settings
         self.clock = clock
         self._queues: dict[str, dict[str, int]] = {}  # session -> its waiting list's positions, read once a run
         self._views: dict[str, tuple[dict[str, Any], MeetingRecord | None, str]] = {}
@@ -139,7 +129,7 @@ class ParticipantMessages:
     def run(self) -> MessageReport:
         """Queue what is due. A message that cannot be prepared fails alone: noted on its item, the rest go on."""
         report = MessageReport()
-        PreReading(self, self._queue, self.config.prereading_hours).run(report)  # first: see its docstring
+        PreReading(self, self._queue, self.settings.prereading_hours).run(report)  # first: see its docstring
         for entry, due in pending(self.store.ledger, MessageDue):
             with self._isolated(mail_keys.for_handoff(entry.key), due.message,
                                 {"registration": due.registration, "session": due.session}, report):
@@ -162,9 +152,9 @@ class ParticipantMessages:
             record = MeetingRecord.of(self.store.ledger, item.item_id)
             if record is None or record.deleted or parse_session(item.item_id, item.fields).status != "Open":
                 continue
-            if record.start - timedelta(hours=self.config.reminder_hours) <= now < record.start:
+            if record.start - timedelta(hours=self.settings.reminder_hours) <= now < record.start:
                 self._reminders(record, report)
-            if record.start - timedelta(hours=self.config.brief_hours) <= now < record.start:
+            if record.start - timedelta(hours=self.settings.brief_hours) <= now < record.start:
                 with self._isolated(mail_keys.brief(record.session_id, record.version), "facilitator_brief",
                                     {"session": record.session_id}, report):
                     self._brief(item, record, report)
@@ -230,12 +220,12 @@ class ParticipantMessages:
         grace = CANCEL.lifetime.total_seconds()
         lifetime = max(grace, ((end.timestamp() if end else self.clock()) - self.clock()) + grace)
         token = self.signer.make(CANCEL.purpose, f"{registration_id}:{self.signer.digest(address)}", lifetime)
-        return CANCEL.url(self.config.public_url, token)
+        return CANCEL.url(self.settings.public_url, token)
 
     def _calendar(self, session_id: str, view: dict[str, Any], version: int, address: str, name: str | None,
                   cancel: bool = False) -> Attachment:
         event = SessionEvent(session_id, view["title"], view["start"], view["end"], view["join_url"], version)
-        content = session_ics(event, organizer=self.config.sender, organizer_name=self.config.programme,
+        content = session_ics(event, organizer=self.settings.sender, organizer_name=self.settings.programme_name,
                               attendee=address, attendee_name=name, cancel=cancel,
                               now=datetime.fromtimestamp(self.clock(), UTC))
         method = "CANCEL" if cancel else "REQUEST"
@@ -245,7 +235,7 @@ class ParticipantMessages:
                report: MessageReport, attachments: tuple[Attachment, ...] = (), *, about: dict[str, str],
                **context: Any) -> None:
         text, html = render_email(template, name=name or "there", session=view,
-                                  privacy_url=privacy_link(self.config.public_url), **context)
+                                  privacy_url=privacy_link(self.settings.public_url), **context)
         mail = OutgoingMail(key=key, to=(to,), to_name=name, subject=SUBJECTS[template].format(title=view["title"]),
                             text=text, html=html, attachments=attachments)
         if self.outbox.enqueue(mail, template, about):
@@ -337,7 +327,7 @@ class ParticipantMessages:
 
     # --- by the clock ------------------------------------------------------------------
     def _reminders(self, record: MeetingRecord, report: MessageReport) -> None:
-        reminder_time = record.start.timestamp() - self.config.reminder_hours * 3600
+        reminder_time = record.start.timestamp() - self.settings.reminder_hours * 3600
         view, _, _ = self.session_view(record.session_id)
         for item in self.store.mirror.items("Registrations", group=record.session_id):
             key = mail_keys.reminder(item.item_id, record.session_id, record.version)
@@ -377,7 +367,7 @@ class ParticipantMessages:
         assisted = [{"name": r.name_shown, "how": r.contact, "phone": r.phone} for r in confirmed if r.assisted]
         view, _, _ = self.session_view(record.session_id)
         appointments = self._appointments(parsed, confirmed)
-        text, html = render_email("facilitator_brief", privacy_url=privacy_link(self.config.public_url),
+        text, html = render_email("facilitator_brief", privacy_url=privacy_link(self.settings.public_url),
                                   session=view, capacity=parsed.capacity, confirmed=len(confirmed),
                                   access_needs=needs, assisted=assisted, appointments=appointments,
                                   waiting=sum(1 for r in registrations if r.listed_status == "Waitlisted"))

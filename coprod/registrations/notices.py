@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from config import Settings
 from coprod import handoffs
 from coprod.handoffs import MY_BOOKINGS, BookingsAsked, ContactDue, MailQueue, mail_keys, pending
 from coprod.links import Signer
@@ -29,7 +30,7 @@ class Source(Protocol):
     store: StateStore
     outbox: MailQueue
     signer: Signer
-    config: Any
+    settings: Settings
     clock: Callable[[], float]
 
     def session_view(self, session_id: str) -> tuple[dict[str, Any], Any, str]: ...
@@ -58,7 +59,7 @@ class TeamNotices:
         """Once a day, the team's list of people booked by phone or post and what to tell each (to the admin
         address). What is listed is settled: tomorrow's list has only what came since."""
         due = pending(self.messages.store.ledger, ContactDue)
-        if not due or not self.messages.config.admin_email:
+        if not due or not self.messages.settings.admin_email:
             return
         day = datetime.fromtimestamp(self.messages.clock(), UK).date().isoformat()
         key = self.messages.outbox.unused_key(mail_keys.contact_digest(day))
@@ -76,10 +77,10 @@ class TeamNotices:
                            "tell": CONTACT_WORDS.get(contact.message, contact.message), "session": view,
                            "position": self.messages.position(item) if contact.message == "waitlisted" else None})
         if people:
-            text, html = render_email("contact_digest", people=people, programme=self.messages.config.programme,
-                                      privacy_url=privacy_link(self.messages.config.public_url))
+            text, html = render_email("contact_digest", people=people, programme=self.messages.settings.programme_name,
+                                      privacy_url=privacy_link(self.messages.settings.public_url))
             noun = "person" if len(people) == 1 else "people"
-            mail = OutgoingMail(key=key, to=(self.messages.config.admin_email,), text=text, html=html,
+            mail = OutgoingMail(key=key, to=(self.messages.settings.admin_email,), text=text, html=html,
                                 subject=f"{len(people)} {noun} to phone or write to about their booking")
             if self.messages.outbox.enqueue(mail, "contact-digest"):
                 report.add("contact-digest")
@@ -95,11 +96,11 @@ class TeamNotices:
             return
         digest = self.messages.signer.digest(asked.address)
         token = self.messages.signer.make(MY_BOOKINGS.purpose, digest, MY_BOOKINGS.lifetime.total_seconds())
-        text, html = render_email("bookings_link", programme=self.messages.config.programme,
-                                  privacy_url=privacy_link(self.messages.config.public_url),
-                                  link=MY_BOOKINGS.url(self.messages.config.public_url, token),
+        text, html = render_email("bookings_link", programme=self.messages.settings.programme_name,
+                                  privacy_url=privacy_link(self.messages.settings.public_url),
+                                  link=MY_BOOKINGS.url(self.messages.settings.public_url, token),
                                   expires=datetime.fromtimestamp(self.messages.clock(), UTC) + MY_BOOKINGS.lifetime)
         mail = OutgoingMail(key=mail_keys.bookings_link(digest, asked.day), to=(asked.address,),
-                            subject=f"Your bookings with {self.messages.config.programme}", text=text, html=html)
+                            subject=f"Your bookings with {self.messages.settings.programme_name}", text=text, html=html)
         if self.messages.outbox.enqueue(mail, "bookings-link"):
             report.add("bookings-link")

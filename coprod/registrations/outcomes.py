@@ -59,4 +59,4 @@ class Outcomes:
                              {"at": now.timestamp(), "people": sent})
 
     def _link(self, session_id: str) -> str:
-        return f"{self.messages.config.public_url.rstrip('/')}/api/pages/sessions/{session_id}"
+        return f"{self.messages.settings.public_url.rstrip('/')}/api/pages/sessions/{session_id}"

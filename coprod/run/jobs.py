@@ -143,7 +143,7 @@ class MessagesJob(_Job):
 
     def run(self, context: RunContext) -> Report | None:
         s = context.services
-        return ParticipantMessages(s.store, s.outbox, s.signer, s.message_config(), clock=s.clock).run()
+        return ParticipantMessages(s.store, s.outbox, s.signer, s.settings, clock=s.clock).run()
 
 
 class RetentionJob(_Job):

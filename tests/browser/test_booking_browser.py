@@ -112,13 +112,11 @@ def test_every_booking_page_in_every_state_passes_axe_at_320_px(page: Page, prog
     """The new pages and their states, each checked by axe-core (WCAG 2.2 AA) at 320 px wide: a drop-in's page
     and its errors, the bookings form and its error, its answer, my bookings with nothing booked, the privacy
     notice, a session that can't be booked, the busy and the failed answers."""
-    from coprod.pages.context import BookingLimits
-
     drop_in = programme.session("Drop-in: a one-to-one conversation", soon(4, hour=10), minutes=60, capacity=0,
                                 Kind="DropIn", SlotMinutes=20)
     programme.run()
     context = programme.services.web_context()
-    context.booking_limits = BookingLimits(per_client_per_minute=3)
+    context.settings = context.settings.model_copy(update={"book_per_client_per_minute": 3})
     page.set_viewport_size({"width": 320, "height": 640})
     with serve_asgi(create_web_app(lambda: context)) as url:
         pages = f"{url}/api/pages"

@@ -25,7 +25,7 @@ from coprod.handoffs import CANCEL, GUEST_CONFIRM, PREFERENCES, REJOIN, SUBSCRIB
 from coprod.links import Signer
 from coprod.pages.app import SECURITY_HEADERS, WebContext, create_web_app
 from coprod.store import MirrorItem, SqliteStore
-from tests.conftest import SIGNING_KEY
+from tests.conftest import SIGNING_KEY, offline_settings
 from tests.support.browser import assert_accessible, csp_refusals, require_browser, serve_asgi
 
 pytest_plugins = ["tests.support.browser"]  # the `browser` (one chromium for this module) and `page` fixtures
@@ -110,7 +110,8 @@ def site(store: SqliteStore) -> Iterator[Site]:
         MirrorItem("Subscribers", SUBSCRIBER_ITEM, '"etag-5,2"', "2027-01-20T08:00:00Z", {
             "Title": "Ann Example", "Email": ANN, "Status": "Subscribed", "Topics": ["Carers", "Being included"]})])
     signer = Signer(SIGNING_KEY)
-    with serve_asgi(create_web_app(lambda: WebContext(signer, store, PROGRAMME))) as url:
+    settings = offline_settings(programme_name=PROGRAMME)
+    with serve_asgi(create_web_app(lambda: WebContext(signer, store, settings))) as url:
         yield Site(url, store, signer)
 
 

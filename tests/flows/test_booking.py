@@ -16,7 +16,6 @@ import pytest
 
 from coprod.handoffs import MY_BOOKINGS, BookingsAsked, CancelRequest, pending
 from coprod.pages.app import create_web_app
-from coprod.pages.context import BookingLimits
 from coprod.templates import uk_clock
 from graph_emulator import EmulatorServer
 from graph_emulator.testing import AsgiTransport, BackgroundServer
@@ -33,11 +32,11 @@ def programme_settings() -> dict[str, str]:
     return {"COPROD_PUBLIC_URL": "https://coprod.example.org"}
 
 
-def web(programme: Programme, limits: BookingLimits | None = None, client: str = "127.0.0.1") -> httpx.Client:
-    """The pages on this machine, for a person at `client` (the connection's address)."""
+def web(programme: Programme, client: str = "127.0.0.1", **limits: int) -> httpx.Client:
+    """The pages on this machine, for a person at `client` (the connection's address); `limits` are the booking
+    form's settings (`book_per_hour=30`)."""
     context = programme.services.web_context()
-    if limits is not None:
-        context.booking_limits = limits
+    context.settings = context.settings.model_copy(update=limits)
     return httpx.Client(transport=AsgiTransport(create_web_app(lambda: context), client=(client, 50000)),
                         base_url=BASE)
 
@@ -176,7 +175,8 @@ def test_fifty_bookings_at_once_for_ten_places(programme: Programme) -> None:
     session = programme.session("Popular", soon(4), capacity=10)
     programme.run()
     context = programme.services.web_context()
-    context.booking_limits = BookingLimits(per_client_per_minute=100, per_hour=1000)
+    context.settings = context.settings.model_copy(update={"book_per_client_per_minute": 100,
+                                                            "book_per_hour": 1000})
     answers: list[int] = []
     with BackgroundServer(create_web_app(lambda: context), name="pages") as server:
         start = threading.Barrier(50)

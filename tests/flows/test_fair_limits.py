@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from coprod.pages.app import create_web_app
-from coprod.pages.context import BookingLimits, FormLimits, without_port
+from coprod.pages.context import without_port
 from coprod.pages.limits import mailbox_key
 from graph_emulator import EmulatorServer
 from graph_emulator.testing import AsgiTransport
@@ -35,19 +35,18 @@ def programme_settings() -> dict[str, str]:
     return {"COPROD_PUBLIC_URL": "https://coprod.example.org"}
 
 
-def hosted(programme: Programme, limits: BookingLimits | None = None,
-           subscribe: FormLimits | None = None) -> httpx.Client:
-    """The pages as the Functions host serves them in Azure."""
+def hosted(programme: Programme, **limits: int) -> httpx.Client:
+    """The pages as the Functions host serves them in Azure; `limits` are the forms' settings
+    (`book_per_hour=30`)."""
     context = programme.services.web_context()
-    context.booking_limits = limits or context.booking_limits
-    context.limits = subscribe or context.limits
+    context.settings = context.settings.model_copy(update=limits)
     return httpx.Client(transport=FunctionsHostTransport(create_web_app(lambda: context)), base_url=BASE)
 
 
-def local(programme: Programme, limits: BookingLimits | None = None, client: str = "127.0.0.1") -> httpx.Client:
+def local(programme: Programme, client: str = "127.0.0.1", **limits: int) -> httpx.Client:
     """The pages as `python -m coprod serve` serves them: the client is the connection's address."""
     context = programme.services.web_context()
-    context.booking_limits = limits or context.booking_limits
+    context.settings = context.settings.model_copy(update=limits)
     return httpx.Client(transport=AsgiTransport(create_web_app(lambda: context), client=(client, 50000)),
                         base_url=BASE)
 
@@ -68,7 +67,7 @@ class TestEachActionItsOwnLimits:
     def test_looking_up_bookings_never_spends_booking(self, programme: Programme) -> None:
         session = programme.session("Open to all", soon(5), capacity=0)
         programme.run()
-        pages = hosted(programme, BookingLimits(per_client_per_minute=10, per_hour=30))
+        pages = hosted(programme, book_per_client_per_minute=10, book_per_hour=30)
         for n in range(40):  # look-ups from 40 people: more than booking's whole hour
             pages.post("/bookings", data={"email": f"looker{n}@example.org"}, headers=front_end(f"198.51.100.{n}"))
         answer = pages.post(f"/sessions/{session}", data=person(1), headers=front_end("203.0.113.9"))
@@ -78,7 +77,7 @@ class TestEachActionItsOwnLimits:
     def test_one_client_cannot_use_up_everyones_hour_of_bookings(self, programme: Programme) -> None:
         session = programme.session("Open to all", soon(5), capacity=0)
         programme.run()
-        pages = hosted(programme, BookingLimits(per_client_per_minute=10, per_hour=40))
+        pages = hosted(programme, book_per_client_per_minute=10, book_per_hour=40)
         flood = []
         for n in range(40):  # ten a minute, for four minutes: within its minute each time
             flood.append(pages.post(f"/sessions/{session}", data=person(n), headers=front_end("192.0.2.66")))
@@ -89,7 +88,7 @@ class TestEachActionItsOwnLimits:
         assert answer.status_code == 200 and len(registrations(programme)) == 11
 
     def test_a_hundred_posts_from_one_client_leave_room_for_a_genuine_subscriber(self, programme: Programme) -> None:
-        pages = hosted(programme, subscribe=FormLimits(per_client_per_minute=5, per_hour=100))
+        pages = hosted(programme, subscribe_per_client_per_minute=5, subscribe_per_hour=100)
         for n in range(100):
             pages.post("/subscribe", data={"email": f"bot{n}@example.org"}, headers=front_end("192.0.2.66"))
             programme.clock.offset += 13  # five a minute: within the minute's limit each time
@@ -102,7 +101,7 @@ class TestEachActionItsOwnLimits:
     def test_everyones_limit_says_so_in_plain_words(self, programme: Programme) -> None:
         session = programme.session("Open to all", soon(5), capacity=0)
         programme.run()
-        pages = hosted(programme, BookingLimits(per_client_per_minute=10, per_hour=3))
+        pages = hosted(programme, book_per_client_per_minute=10, book_per_hour=3)
         answers = [pages.post(f"/sessions/{session}", data=person(n), headers=front_end(f"198.51.100.{n}"))
                    for n in range(4)]
         assert [a.status_code for a in answers] == [200, 200, 200, 429]
@@ -149,7 +148,7 @@ class TestNothingSpentOnFailure:
         session = programme.session("Small group", soon(5), capacity=5)
         programme.run()
         programme.backend.log.clear()
-        pages = local(programme, BookingLimits(per_client_per_minute=1))
+        pages = local(programme, book_per_client_per_minute=1)
         answer = pages.post(f"/sessions/{session}", data=GOOD | {"name": "A" * 256})
         assert answer.status_code == 400
         assert '<a href="#name">Your name must be 255 characters or less</a>' in answer.text
@@ -231,31 +230,31 @@ class TestWhoIsPosting:
 
     def test_in_azure_twelve_people_behind_the_front_end_are_twelve_clients(self, programme: Programme,
                                                                             session: str) -> None:
-        pages = hosted(programme, BookingLimits(per_client_per_minute=1))
+        pages = hosted(programme, book_per_client_per_minute=1)
         headers = [{"Client-IP": f"198.51.100.{n}:4431{n % 10}"} for n in range(12)]
         assert self.book_twelve(pages, session, headers) == [200] * 12
 
     def test_in_azure_one_person_on_new_connections_is_one_client(self, programme: Programme, session: str) -> None:
-        pages = hosted(programme, BookingLimits(per_client_per_minute=10))
+        pages = hosted(programme, book_per_client_per_minute=10)
         headers = [front_end("198.51.100.7", 50000 + n) for n in range(12)]
         assert self.book_twelve(pages, session, headers) == [200] * 10 + [429] * 2
 
     def test_in_azure_without_client_ip_the_first_forwarded_entry_without_its_port(self, programme: Programme,
                                                                                    session: str) -> None:
-        pages = hosted(programme, BookingLimits(per_client_per_minute=10))
+        pages = hosted(programme, book_per_client_per_minute=10)
         headers = [{"X-Forwarded-For": f"[2001:db8::7]:{50000 + n}, 10.0.0.{n}"} for n in range(12)]
         assert self.book_twelve(pages, session, headers) == [200] * 10 + [429] * 2
 
     def test_in_azure_a_client_cannot_name_itself_past_the_front_ends_client_ip(self, programme: Programme,
                                                                                session: str) -> None:
-        pages = hosted(programme, BookingLimits(per_client_per_minute=10))
+        pages = hosted(programme, book_per_client_per_minute=10)
         headers = [{"Client-IP": "198.51.100.7:50000", "X-Forwarded-For": f"192.0.2.{n}, 198.51.100.7:50000"}
                    for n in range(12)]
         assert self.book_twelve(pages, session, headers) == [200] * 10 + [429] * 2
 
     def test_on_this_machine_the_connection_counts_and_forwarded_headers_are_ignored(self, programme: Programme,
                                                                                     session: str) -> None:
-        pages = local(programme, BookingLimits(per_client_per_minute=10))
+        pages = local(programme, book_per_client_per_minute=10)
         headers: list[dict[str, Any]] = [{"X-Forwarded-For": f"192.0.2.{n}", "Client-IP": f"192.0.2.{n}"}
                                          for n in range(12)]
         assert self.book_twelve(pages, session, headers) == [200] * 10 + [429] * 2

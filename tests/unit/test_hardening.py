@@ -18,12 +18,12 @@ from coprod.cli import main
 from coprod.handoffs import UNSUBSCRIBE, unsubscribe
 from coprod.links import LinkError, Signer
 from coprod.mail.outbox import Outbox
-from coprod.pages.app import FormLimits, WebContext, create_web_app
+from coprod.pages.app import WebContext, create_web_app
 from coprod.store import OutboxEntry, SqliteStore
 from graph_client import OutgoingMail
 from graph_emulator import EmulatorServer
 from graph_emulator.testing import AsgiTransport
-from tests.conftest import SIGNING_KEY
+from tests.conftest import SIGNING_KEY, offline_settings
 from tests.support.fakes import FakeMailbox
 from tests.support.functions_host import FunctionsHostTransport, front_end
 
@@ -168,8 +168,8 @@ class TestUnsubscribeDuringADrain:
 
 @pytest.fixture
 def pages(store: SqliteStore) -> Iterator[httpx.Client]:
-    app = create_web_app(lambda: WebContext(Signer(SIGNING_KEY), store, "Having your say",
-                                            limits=FormLimits(per_client_per_minute=5, per_hour=100)))
+    app = create_web_app(lambda: WebContext(Signer(SIGNING_KEY), store, offline_settings(
+        programme_name="Having your say", subscribe_per_client_per_minute=5, subscribe_per_hour=100)))
     with httpx.Client(transport=AsgiTransport(app), base_url="https://coprod.example.org") as http:
         yield http
 
@@ -206,8 +206,8 @@ class TestSubscribeFlood:
     @pytest.fixture
     def hosted(self, store: SqliteStore) -> Iterator[httpx.Client]:
         """The pages as the Functions host serves them: the client known only by the front end's headers."""
-        app = create_web_app(lambda: WebContext(Signer(SIGNING_KEY), store, "Having your say",
-                                                limits=FormLimits(per_client_per_minute=5, per_hour=100)))
+        app = create_web_app(lambda: WebContext(Signer(SIGNING_KEY), store, offline_settings(
+            programme_name="Having your say", subscribe_per_client_per_minute=5, subscribe_per_hour=100)))
         with httpx.Client(transport=FunctionsHostTransport(app), base_url="https://coprod.example.org") as http:
             yield http
 

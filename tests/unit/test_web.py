@@ -13,12 +13,13 @@ from coprod.links import Signer
 from coprod.pages.app import WebContext, create_web_app
 from coprod.store import SqliteStore
 from graph_emulator.testing import AsgiTransport
-from tests.conftest import SIGNING_KEY
+from tests.conftest import SIGNING_KEY, offline_settings
 
 
 @pytest.fixture
 def client(store: SqliteStore) -> Iterator[httpx.Client]:
-    app = create_web_app(lambda: WebContext(Signer(SIGNING_KEY), store, "Having your say"))
+    settings = offline_settings(programme_name="Having your say")
+    app = create_web_app(lambda: WebContext(Signer(SIGNING_KEY), store, settings))
     with httpx.Client(transport=AsgiTransport(app), base_url="http://localhost:7071") as http:
         yield http
 
@@ -90,14 +91,13 @@ def test_the_function_app_serves_the_pages(monkeypatch: pytest.MonkeyPatch, env:
 
 def test_a_title_names_the_programme_once() -> None:
     """Finding: "Get updates from Having your say – Having your say"."""
-    from coprod.pages.context import PrivacyNotice
     from coprod.templates import render_page
 
     for template, expected in (("subscribe", "Get updates from Having your say"),
                                ("privacy", "How we use your details – Having your say")):
         page = render_page(template, base="/api/pages", programme="Having your say", site_name="", values={
             "name": "", "email": "", "topics": []}, errors={}, all_topics=(), error_summary=None,
-            notice=PrivacyNotice())
+            notice=offline_settings())
         assert f"<title>{expected}</title>" in page
 
 
