@@ -21,8 +21,8 @@ and a reminder not to someone who heard from us moments ago.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,6 +48,7 @@ from coprod.lists.records import ASSISTED, HELD, Registration, parse_registratio
 from coprod.registrations.notices import TeamNotices
 from coprod.registrations.outcomes import Outcomes
 from coprod.registrations.prereading import PreReading
+from coprod.running import alone
 from coprod.store import LedgerEntry, MirrorItem, StateStore
 from coprod.templates import privacy_link, render_email
 from coprod.templates.calendar import SessionEvent, session_ics
@@ -160,18 +161,16 @@ class ParticipantMessages:
                     self._brief(item, record, report)
         return report
 
-    @contextmanager
-    def _isolated(self, key: str, kind: str, about: dict[str, str], report: MessageReport) -> Iterator[None]:
-        """Run one message's preparation; an error nobody foresaw fails that message alone, recorded like a
+    def _isolated(self, key: str, kind: str, about: dict[str, str], report: MessageReport
+                  ) -> AbstractContextManager[None]:
+        """One message's preparation, alone: an error nobody foresaw fails that message only, recorded like a
         message the outbox gave up on (`mail-failed`), so the registration or session gets a note."""
-        try:
-            yield
-        except Exception as error:
+        def failed(error: Exception) -> None:
             report.failed += 1
-            log.warning("A %s could not be prepared (%s); noted on its item, the rest go on", kind.replace("_", " "),
-                        type(error).__name__)
             handoffs.record(self.store.ledger,
                             MailFailed(key, kind, f"could not be prepared ({type(error).__name__})", about))
+
+        return alone(f"A {kind.replace('_', ' ')}", failed)
 
     # --- what we know of a session and a person -----------------------------------------
     def session_view(self, session_id: str) -> tuple[dict[str, Any], MeetingRecord | None, str]:
