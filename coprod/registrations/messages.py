@@ -89,12 +89,13 @@ class MessageReport:
         self.queued[kind] = self.queued.get(kind, 0) + 1
 
     def line(self) -> str:
-        parts = [count_kind(n, kind) for kind, n in sorted(self.queued.items())]
+        queued = [count_kind(n, kind) for kind, n in sorted(self.queued.items())]
+        parts = [", ".join(queued) + " queued"] if queued else []
         if self.waiting_for_meeting:
             parts.append(f"{count(self.waiting_for_meeting, 'confirmation')} waiting for the session's Teams meeting")
         if self.failed:
             parts.append(f"{count(self.failed, 'message')} could not be prepared (noted on the list)")
-        return "Participant messages: " + (", ".join(parts) + " queued" if parts else "none due") + "."
+        return "Participant messages: " + ("; ".join(parts) if parts else "none due") + "."
 
 
 class ParticipantMessages:
@@ -170,7 +171,7 @@ class ParticipantMessages:
             handoffs.record(self.store.ledger,
                             MailFailed(key, kind, f"could not be prepared ({type(error).__name__})", about))
 
-        return alone(f"A {kind.replace('_', ' ')}", failed)
+        return alone(f"A {kind.replace('_', ' ')} message", failed)
 
     # --- what we know of a session and a person -----------------------------------------
     def session_view(self, session_id: str) -> tuple[dict[str, Any], MeetingRecord | None, str]:

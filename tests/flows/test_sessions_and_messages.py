@@ -422,3 +422,29 @@ class TestOnceAndPrivate:
         assert len(sent) == 7  # 4 + 3 people, one message each
         assert len({(m.to, m.subject) for m in sent}) == 7
         assert programme.services.store.outbox.counts() == {"sent": 7}
+
+
+def test_a_message_that_cannot_be_prepared_is_noted_and_the_others_still_go(
+        programme: Programme, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """One confirmation whose preparation fails in a way nobody foresaw (here its calendar file) fails alone: the
+    others are sent, its registration is told why in its note, and the log names the error's type, not its
+    message (which may quote the person)."""
+    import coprod.registrations.messages as messages
+
+    session = programme.session("Being included", soon())
+    ann, ben = programme.register(session, "Ann Example"), programme.register(session, "Ben Example")
+    made = messages.session_ics
+
+    def calendar_file(event: Any, **values: Any) -> str:
+        if values["attendee"] == "ann.example@example.org":
+            raise ValueError("ann.example@example.org has no calendar")
+        return made(event, **values)
+
+    monkeypatch.setattr(messages, "session_ics", calendar_file)
+    lines = programme.run()
+    programme.run()  # the registration sync notes what the last run could not send
+    assert programme.mail_to("ben.example@example.org") and not programme.mail_to("ann.example@example.org")
+    assert "We couldn't email you" in programme.note(ann) and "We couldn't email you" not in programme.note(ben)
+    assert ("Participant messages: 1 booking confirmation queued; 1 message could not be prepared (noted on the "
+            "list).") in lines, lines
+    assert "A confirmed message was set aside (ValueError at" in caplog.text and "no calendar" not in caplog.text
