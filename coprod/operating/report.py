@@ -23,7 +23,9 @@ from typing import Any
 
 from config import ROLES
 from coprod.lists.fields import as_datetime
+from coprod.lists.mailing import parse_subscriber
 from coprod.lists.records import Registration, parse_registration, parse_session
+from coprod.lists.requests import parse_guest_request
 from coprod.store import StateStore
 from coprod.templates import UK, render_page
 
@@ -103,14 +105,14 @@ def build(store: StateStore, start: date | None = None, end: date | None = None)
             themed.counts[name] += row.counts[name]
     report.sessions.sort(key=lambda r: (r.at or datetime.min.replace(tzinfo=UK), r.label))
     _people(report, {s.id: s.start for s in sessions}, bookings, starts)
-    for row_ in store.mirror.items("GuestRequests"):
-        if _in(_day(row_.created), start, end):
+    for item in store.mirror.items("GuestRequests"):
+        if _in(_day(item.created), start, end):
             report.guests["requests"] += 1
-            report.guests["invited"] += row_.fields.get("Status") in ("Invited", "AlreadyMember")
-    for sub in store.mirror.items("Subscribers"):
-        report.mailing["joined"] += sub.fields.get("Status") == "Subscribed" and _in(
-            _day(sub.fields.get("ConfirmedAt")), start, end)
-        report.mailing["left (now)"] += sub.fields.get("Status") == "Unsubscribed"
+            report.guests["invited"] += parse_guest_request(item.item_id, item.created, item.fields).status in (
+                "Invited", "AlreadyMember")
+    for sub in (parse_subscriber(item.item_id, item.fields) for item in store.mirror.items("Subscribers")):
+        report.mailing["joined"] += sub.status == "Subscribed" and _in(_day(sub.confirmed_at), start, end)
+        report.mailing["left (now)"] += sub.status == "Unsubscribed"
     return report
 
 

@@ -6,14 +6,17 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from coprod.handoffs import BLOCKED, AddressBounces, GuestRequestDue, MessageDue, SubscriberDue
+from coprod.lists.mailing import parse_subscriber, parse_update
 from coprod.lists.mirror import WRITE_REFUSED
+from coprod.lists.requests import parse_guest_request
 from coprod.lists.resync import last_check
 from coprod.running.lease import LEASE, last_run
-from coprod.store import StateStore
+from coprod.store import MirrorItem, StateStore
 from coprod.words import count
 
 __all__ = ["blocked", "status", "status_lines"]
@@ -27,6 +30,13 @@ def _iso(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# Each list's Status, as its record reads it
+STATUS_OF: dict[str, Callable[[MirrorItem], str]] = {
+    "GuestRequests": lambda item: parse_guest_request(item.item_id, item.created, item.fields).status,
+    "Subscribers": lambda item: parse_subscriber(item.item_id, item.fields).status,
+    "Updates": lambda item: parse_update(item.item_id, item.fields).status,
+}
+
 def status(store: StateStore, now: float | None = None) -> dict[str, Any]:
     """Counts and times only: who holds the lease (a process name), the last run, what waits."""
     now = time.time() if now is None else now
@@ -37,7 +47,7 @@ def status(store: StateStore, now: float | None = None) -> dict[str, Any]:
         waiting[entry.kind] = waiting.get(entry.kind, 0) + 1
 
     def rows(list_name: str, state: str) -> int:
-        return sum(1 for r in store.mirror.items(list_name) if r.fields.get("Status") == state)
+        return sum(1 for r in store.mirror.items(list_name) if STATUS_OF[list_name](r) == state)
 
     return {
         "lease": None if lease is None else {"holder": lease.holder, "since": _iso(lease.since),

@@ -45,6 +45,7 @@ from coprod.lists.fields import as_text
 from coprod.lists.mirror import mirror_item, read_changes
 from coprod.lists.notes import Notes
 from coprod.lists.records import NO_SESSION, group_of, listed_status_of
+from coprod.lists.requests import parse_guest_request
 from coprod.permissions import explain
 from coprod.privacy.dataprotection import Person
 from coprod.running.lease import RunLease
@@ -150,9 +151,8 @@ class _Eraser:
         if previous is not None:
             self.invited.update(str(u) for u in previous.payload.get("invited") or [])
         self._registrations(found["Registrations"])
-        guests = found["GuestRequests"]
-        self.invited.update(str(i.fields.get("UserId")) for i in guests
-                            if i.fields.get("Status") == "Invited" and i.fields.get("UserId"))
+        guests = [parse_guest_request(i.id, "", i.fields) for i in found["GuestRequests"]]  # (when made: not needed)
+        self.invited.update(g.user_id for g in guests if g.status == "Invited" and g.user_id)
         invitation = Invitation.entry(self.store.ledger, self.address) if self.address else None
         if invitation is not None and invitation.payload.get("how") == "invited" and invitation.payload.get("user"):
             self.invited.add(str(invitation.payload["user"]))
