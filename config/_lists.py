@@ -103,6 +103,8 @@ SESSIONS = ListSchema("Sessions", (
     # "You said, we did": after the session, what came of it; ticking ShareOutcomes emails it to those booked
     text("Outcomes", multiline=True, display="Outcomes (you said, we did)"),
     yes_no("ShareOutcomes", "Share the outcomes with the people booked"),
+    # The one question the session aims to answer: on the timetable, its page, the confirmation and the reminder
+    text("Question", display="The question this session will answer"),
 ), frozenset({"JoinUrl", "MeetingId", "SyncNote"}))
 
 REGISTRATIONS = ListSchema("Registrations", (

@@ -42,6 +42,13 @@ FIRST = ["Amira", "Ben", "Chloe", "Dev", "Elaine", "Farid", "Grace", "Harry", "I
          "Yasmin", "Zac", "Alfie", "Bea", "Callum", "Dina", "Eddie", "Fatima", "Gwen", "Hamid", "Ivy", "Joe"]
 LAST = ["Ahmed", "Baker", "Clarke", "Davies", "Evans", "Fraser", "Green", "Hughes", "Iqbal", "Jones"]
 ROLES = ["Carer", "Person who uses services", "Professional", "Carer", "Other"]
+# The one question a session aims to answer ("each session will aim to answer 1 question in an hour"), by title.
+QUESTIONS = {
+    "By your side: enjoying our time together": "What makes time together good for you and the person you care for?",
+    "Having choice: what I do with my day": "What would help you choose how you spend your day?",
+    "Being included: getting out into the local community": "What stops you getting out locally, and what would help?",
+    "Being healthy: learning new skills": "Which new skills would help you stay well?",
+}
 # How many valid registrations each session gets (index into PROGRAMME): the first is over-full.
 BOOKINGS = [9, 5, 4, 4, 5, 3, 0, 2]
 
@@ -59,7 +66,8 @@ def seed_programme(backend: Any, now: datetime) -> dict[str, Any]:
         item = sp.create_item(site, "Sessions", {
             "Title": title, "Theme": theme, "Audience": audience, "StartTime": _iso(start),
             "EndTime": _iso(start + timedelta(minutes=minutes)), "Capacity": places, "Status": status,
-            "Description": f"An online conversation: {title.lower()}.", "Facilitators": "facilitator@example.org"})
+            "Description": f"An online conversation: {title.lower()}.", "Facilitators": "facilitator@example.org",
+            "Question": QUESTIONS.get(title, "")})
         session_ids.append(str(item.id))
     people = iter(f"{f} {LAST[n % len(LAST)]}" for n, f in enumerate(FIRST))
     created_at = now - timedelta(days=3)

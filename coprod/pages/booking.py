@@ -76,6 +76,7 @@ class Listed:
     free_slots: tuple[datetime, ...] = ()  # a drop-in's appointment times nobody holds (as of the last run)
     capacity: int | None = None  # a group session's places (None: no limit)
     slots: tuple[datetime, ...] = ()  # a drop-in's appointment times, free or not
+    question: str = ""  # the one question the session aims to answer
 
     @property
     def drop_in(self) -> bool:
@@ -101,7 +102,8 @@ def listed(session: Session, registrations: list[MirrorItem], now: datetime) -> 
         None if session.unlimited else max(0, (session.capacity or 0) - holding))
     return Listed(session.id, session.title, session.theme_shown or "Other", session.audiences,
                   session.start or now, session.end, session.description, places,
-                  session.slot_minutes, free, None if session.unlimited else session.capacity, tuple(session.slots))
+                  session.slot_minutes, free, None if session.unlimited else session.capacity, tuple(session.slots),
+                  session.question)
 
 
 def _bookable(session: Session, now: datetime) -> bool:

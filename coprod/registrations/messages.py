@@ -190,7 +190,7 @@ class ParticipantMessages:
                 "start": record.start if record else (parsed.start if parsed else None),
                 "end": record.end if record else (parsed.end if parsed else None),
                 "join_url": record.join_url if record and not record.deleted else None, "appointment": None,
-                "pre_reading": parsed.pre_reading if parsed else ""}
+                "pre_reading": parsed.pre_reading if parsed else "", "question": parsed.question if parsed else ""}
         return view, record, parsed.status if parsed else "Deleted"
 
     def _for(self, item: MirrorItem, reg: Registration, view: dict[str, Any]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from config import (
     POSTAL_LINES,
     REGISTRATIONS,
     ROLE_LENGTH,
+    TEXT_LENGTH,
     THEME_LENGTH,
     THEME_SHOWN,
 )
@@ -43,7 +44,8 @@ any_value = st.one_of(
     st.text(min_size=300, max_size=3000), st.lists(st.text(max_size=5), max_size=3),
     st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))
 SESSION_COLUMNS = ["Title", "Theme", "Audience", "Description", "Facilitators", "Outcomes", "ShareOutcomes",
-                   "SyncNote", "JoinUrl", "MeetingId", "Status", "StartTime", "EndTime", "Capacity", "Other"]
+                   "Question", "SyncNote", "JoinUrl", "MeetingId", "Status", "StartTime", "EndTime", "Capacity",
+                   "Other"]
 REGISTRATION_COLUMNS = ["Title", "Email", "Status", "StatusNote", "Attended", "AccessNeeds", "Role", "Phone",
                         "PostalAddress", "ContactPreference", "Slot", "ContactMethod", "Other"]
 
@@ -90,6 +92,13 @@ class TestSession:
     def test_the_description_is_one_line_cut_to_what_its_page_shows(self) -> None:
         assert parse_session("3", {"Description": "D" * 10_000}).description == "D" * DESCRIPTION_LENGTH
         assert parse_session("3", {"Description": "<b>a</b>\u202e\x00b"}).description == "<b>a</b> b"
+
+    def test_the_question_is_one_line_cut_to_a_text_column(self) -> None:
+        """Issue 30: the one question a session aims to answer, on the timetable, its page and its emails."""
+        assert parse_session("3", {"Question": " What helps\u2028 you?\u202e "}).question == "What helps you?"
+        assert parse_session("3", {"Question": "Q" * 1000}).question == "Q" * TEXT_LENGTH
+        assert parse_session("3", {"Question": ["not", "text"]}).question == ""
+        assert parse_session("3", {}).question == ""
 
     @pytest.mark.parametrize(("value", "read"), [
         (["Carers", 3, None, ["x"], "Everyone"], ("Carers", "Everyone")), ("Carers", ()), (None, ()), (7, ()),
@@ -236,7 +245,7 @@ class TestReadingAlone:
 def test_any_values_in_a_session_read_as_clean_lines_within_their_limits(fields: dict[str, Any]) -> None:
     read = parse_session("1", fields)
     for text, limit in ((read.theme, THEME_LENGTH), (read.theme_shown, THEME_SHOWN),
-                        (read.description, DESCRIPTION_LENGTH)):
+                        (read.description, DESCRIPTION_LENGTH), (read.question, TEXT_LENGTH)):
         assert len(text) <= limit and one_clean_line(text), (text, fields)
     assert all(isinstance(a, str) for a in read.audiences)
     assert all(a == a.lower() and a.isascii() and "@" in a for a in read.facilitators)
