@@ -1,6 +1,7 @@
 """Mutation testing of the modules whose rules matter most; prints each module's score.
 
     python tools/mutation.py              # run mutmut (about half an hour on 2 cores), then print the scores
+    python tools/mutation.py coprod/links.py graph_client/_retry.py   # only these modules (minutes), and their scores
     python tools/mutation.py --report     # print the scores of the last run only
     python tools/mutation.py --survivors  # the last run's surviving mutants, by module
     python tools/mutation.py --coverage   # (CI) fail if a line of a mutated module is run by none of its tests
@@ -88,11 +89,18 @@ def survivors() -> None:
     print("see one with: python -m mutmut show <name>")
 
 
-def run(children: int, verbose: bool) -> None:
-    """mutmut's own progress line redraws itself many times a second; shown only with --verbose."""
+def module_of(path: str) -> str:
+    """`coprod/links.py` as mutmut names its mutants' module: `coprod.links`."""
+    return path.removesuffix(".py").replace("/", ".")
+
+
+def run(children: int, verbose: bool, modules: list[str]) -> None:
+    """mutmut's own progress line redraws itself many times a second; shown only with --verbose. `modules`: only
+    their mutants (each must be one of [tool.mutmut]'s `only_mutate`)."""
     print("running mutmut (a few minutes)...", flush=True)
-    subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(children)], cwd=ROOT, check=False,
-                   stdout=None if verbose else subprocess.DEVNULL)
+    names = [f"{module_of(path)}.*" for path in modules]
+    subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(children), *names], cwd=ROOT,
+                   check=False, stdout=None if verbose else subprocess.DEVNULL)
 
 
 def scores() -> dict[str, Counter[str]]:
@@ -128,15 +136,22 @@ def main() -> int:
                         help="fail if a mutated module has lines that none of its listed tests runs (quick; CI)")
     parser.add_argument("--children", type=int, default=os.cpu_count() or 2, help="mutants tested at once")
     parser.add_argument("--verbose", action="store_true", help="show mutmut's progress as it runs")
+    parser.add_argument("modules", nargs="*", help="only these of the mutated modules (paths), e.g. coprod/links.py")
     args = parser.parse_args()
+    unknown = sorted(set(args.modules) - set(settings()["only_mutate"]))
+    if unknown:
+        parser.error(f"not mutated (see [tool.mutmut] only_mutate in pyproject.toml): {', '.join(unknown)}")
     if args.coverage:
         return 0 if check_coverage() else 1
     if args.survivors:
         survivors()
         return 0
     if not args.report:
-        run(args.children, args.verbose)
-    return 0 if report(scores()) else 1
+        run(args.children, args.verbose, args.modules)
+    found = scores()
+    if args.modules:
+        found = {module: counts for module, counts in found.items() if module in map(module_of, args.modules)}
+    return 0 if report(found) else 1
 
 
 if __name__ == "__main__":
