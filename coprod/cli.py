@@ -24,7 +24,7 @@ import sys
 import time
 from typing import Any
 
-from config import SettingsError, load_settings
+from config import LISTS, SettingsError, load_settings
 from graph_client import GraphError
 
 __all__ = ["main"]
@@ -40,7 +40,7 @@ def cmd_provision(args: argparse.Namespace) -> int:
 
     with Services.open(load_settings()) as services:
         report = provision(services.lists)
-    print("\n".join(report.lines) if report.lines else "All five lists are already in place; nothing changed.")
+    print("\n".join(report.lines) if report.lines else f"All {len(LISTS)} lists are already in place; nothing changed.")
     if report.problems:
         print(f"coprod: provisioning is not complete ({len(report.problems)} "
               f"problem{'s' if len(report.problems) > 1 else ''} above); run it again once they are fixed",

@@ -1,4 +1,4 @@
-"""`python -m coprod provision`: create the five lists, or add what they lack. Safe to re-run.
+"""`python -m coprod provision`: create the lists, or add what they lack. Safe to re-run.
 
 Each list is created bare, then each of its columns with a request of its own, so one column SharePoint
 refuses (multi-choice "checkBoxes" columns are reported to fail: microsoft-graph-docs issue 21021) costs that

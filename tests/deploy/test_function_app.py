@@ -8,6 +8,8 @@ import json
 import azure.functions as func
 import pytest
 
+from config import SESSIONS
+
 
 def test_the_app_registers_its_functions() -> None:
     """The host indexes the app once per process; a fresh copy of the module lets this run twice in one
@@ -127,7 +129,7 @@ def test_provision_then_check_in_azure_as_the_apps_own_identity(monkeypatch: pyt
     assert checked.status_code == 503 and "✗ Sessions list: not on the site" in checked.get_body().decode()
     made = provision.build().get_user_function()(func.HttpRequest("POST", "/api/provision", body=b""))
     assert made.status_code == 200 and made.mimetype == "text/plain"
-    assert made.get_body().decode().startswith("Created the Sessions list with 16 columns.\n")
+    assert made.get_body().decode().startswith(f"Created the Sessions list with {len(SESSIONS.columns)} columns.\n")
     checked = check.build().get_user_function()(func.HttpRequest("GET", "/api/check", body=b""))
     lines = checked.get_body().decode().splitlines()
     assert checked.status_code == 200 and lines[-1].startswith("All ") and not any(x.startswith("✗") for x in lines)

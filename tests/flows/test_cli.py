@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from config import LISTS, SESSIONS
 from coprod.cli import main
 from graph_emulator import EmulatorServer
 
@@ -38,9 +39,9 @@ def test_graph_refusing_us_stops_with_one_line_and_no_secret(monkeypatch: pytest
 def test_provision_says_what_it_did_then_that_nothing_changed(configured: dict[str, str],
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["provision"]) == 0
-    assert capsys.readouterr().out.splitlines()[0] == "Created the Sessions list with 16 columns."
+    assert capsys.readouterr().out.splitlines()[0] == f"Created the Sessions list with {len(SESSIONS.columns)} columns."
     assert main(["provision"]) == 0
-    assert capsys.readouterr().out == "All five lists are already in place; nothing changed.\n"
+    assert capsys.readouterr().out == f"All {len(LISTS)} lists are already in place; nothing changed.\n"
 
 
 def test_sync_once_exits_0_when_items_need_attention_and_status_shows_what_waits(
