@@ -297,7 +297,8 @@ class GuestSettings(_Group):
 class FormSettings(_Group):
     """The public forms' limits.
 
-    How much the public booking and subscribe forms take, so that nobody can flood the lists or the mailbox.
+    How much the public booking, subscribe and contribution forms take, so that nobody can flood the lists or the
+    mailbox.
     """
 
     book_per_client_per_minute: int = Field(default=10, ge=1, validation_alias="COPROD_BOOK_PER_CLIENT")
@@ -315,6 +316,11 @@ class FormSettings(_Group):
     subscribe_per_hour: int = Field(default=100, ge=1, validation_alias="COPROD_SUBSCRIBE_PER_HOUR")
     """Posts of the public subscribe form taken from everyone together an hour, so a flood cannot spend the
     mailbox's daily allowance ahead of booking confirmations."""
+    contribute_per_client_per_minute: int = Field(default=5, ge=1, validation_alias="COPROD_CONTRIBUTE_PER_CLIENT")
+    """Contributions the public "tell us" form takes from one client (network address) a minute (its hour is a
+    tenth of everyone's); past it a page asks them to try again in a few minutes, and nothing is saved."""
+    contribute_per_hour: int = Field(default=100, ge=1, validation_alias="COPROD_CONTRIBUTE_PER_HOUR")
+    """Contributions the public form saves for everyone together an hour (counted only for those saved)."""
 
 
 class PrivacySettings(_Group):

@@ -12,6 +12,8 @@ from typing import Any
 
 __all__ = [
     "CONTACT_METHODS",
+    "CONTRIBUTIONS",
+    "CONTRIBUTION_LENGTH",
     "GUEST_REQUESTS",
     "LISTS",
     "REGISTRATIONS",
@@ -41,6 +43,7 @@ PHONE_LENGTH = 40  # a phone number, spaces and an extension included, as the te
 THEME_LENGTH = 100  # a session's Theme, as the report groups sessions by it and "you said, we did" finds the next
 THEME_SHOWN = 60  # a session's Theme as the timetable shows it and filters by it
 DESCRIPTION_LENGTH = 2000  # a session's Description on its page
+CONTRIBUTION_LENGTH = 2000  # what someone tells us on the contribution page (a long email's worth)
 ROLE_LENGTH = 60  # a registration's Role, as the report counts it
 NEEDS_LENGTH = 500  # a registration's AccessNeeds, as a confirmation and the facilitators' brief quote them
 NOTE_SHOWN = 300  # a registration's StatusNote on the person's bookings page
@@ -161,4 +164,15 @@ UPDATES = ListSchema("Updates", (
     number("SentCount", "Sent to"),
 ), frozenset({"Status", "SentCount"}))
 
-LISTS = (SESSIONS, REGISTRATIONS, GUEST_REQUESTS, SUBSCRIBERS, UPDATES)
+CONTRIBUTIONS = ListSchema("Contributions", (
+    choice("Theme", THEMES),
+    text("Text", multiline=True, display="What they told us"),
+    text("Name"),
+    text("Email"),
+    # New until an officer reads it; Published shows its text (never a name or address) on "what we've heard"
+    choice("Status", ("New", "Published", "Hidden")),
+    {"name": "Session", "displayName": "Session", "lookup": {"columnName": "Title", "listId": "Sessions"}},
+    text("Source"),
+), frozenset(), frozenset({"Title", "Text", "Name", "Email"}))
+
+LISTS = (SESSIONS, REGISTRATIONS, GUEST_REQUESTS, SUBSCRIBERS, UPDATES, CONTRIBUTIONS)

@@ -51,6 +51,7 @@ from coprod.lists.fields import as_text, check_email, subscriber_topics
 from coprod.lists.records import parse_registration, parse_session
 from coprod.pages.booking import Bookings
 from coprod.pages.context import Opened, WebContext, client_of
+from coprod.pages.contribute import Contributions
 from coprod.templates import render_page
 
 if TYPE_CHECKING:
@@ -269,6 +270,7 @@ def create_web_app(context: Callable[[], WebContext]) -> ASGIApp:
     """The pages as an ASGI app; `context` is called once, on the first request that needs it."""
     pages = Pages(context)
     booking = Bookings(pages)
+    contributions = Contributions(pages)
     return HeadAsGet(Starlette(routes=[Mount(BASE, routes=[
         Route("/static/site.css", pages.stylesheet, methods=["GET"]),
         Route("/sessions", booking.sessions, methods=["GET"]),
@@ -277,6 +279,7 @@ def create_web_app(context: Callable[[], WebContext]) -> ASGIApp:
         Route("/bookings", booking.bookings, methods=["GET", "POST"]),
         Route("/bookings/mine", booking.mine, methods=["GET"]),
         Route("/privacy", pages.privacy, methods=["GET"]),
+        Route("/contribute", contributions.contribute, methods=["GET", "POST"]),
         Route("/guest/confirm", pages.guest_confirm, methods=["GET", "POST"]),
         Route("/cancel", pages.cancel_place, methods=["GET", "POST"]),
         Route("/subscribe", pages.subscribe, methods=["GET", "POST"]),

@@ -62,6 +62,13 @@ class WebContext:
         s = self.settings
         return ActionLimits(s.book_per_client_per_minute, s.book_per_hour, s.book_per_address_per_day)
 
+    @property
+    def contribute_limits(self) -> ActionLimits:
+        """The contribution form's: from one client a minute, from everyone an hour (no mailbox limit: an address
+        is optional there)."""
+        s = self.settings
+        return ActionLimits(s.contribute_per_client_per_minute, s.contribute_per_hour, per_mailbox_per_day=0)
+
     def allowance(self, action: str, limits: ActionLimits) -> Allowance:
         """The counts one request of `action` takes against `limits` (given back if nothing is made)."""
         return Allowance(self.store, action, limits, self.clock, self.signer.digest)

@@ -224,6 +224,15 @@ STATES: dict[str, tuple[list[Step], int, str]] = {
     "unsubscribe: done": ([Open(Site.unsubscribe_link), Press("Unsubscribe")], 200, "You've unsubscribed"),
     "one-click unsubscribe address opened in a browser": ([Open(Site.one_click_link)], 200,
                                                           f"Stop getting updates from {PROGRAMME}?"),
+    # telling us something between sessions (this site has no Graph: a good one cannot be saved here)
+    "contribute": ([Open(lambda s: f"{s.url}/api/pages/contribute")], 200, "Tell us what you think"),
+    "contribute: nothing filled in": ([Open(lambda s: f"{s.url}/api/pages/contribute"), Press("Send")], 400,
+                                      "Tell us what you think"),
+    "contribute: could not be saved": (
+        [Open(lambda s: f"{s.url}/api/pages/contribute"), Tick("Carers"),
+         Fill("What would you like to tell us?", "Evening sessions, please."),
+         Tick("I agree to what I tell you being kept for this programme, and shared without my name (how we use it)"),
+         Press("Send")], 503, "We couldn't save what you told us just now"),
     # links that cannot be used, and addresses that are no page
     "guest link expired": ([Open(lambda s: s.guest_link(lifetime=-1))], 410, "This link has expired"),
     "cancel link expired": ([Open(lambda s: s.cancel_link(lifetime=-1))], 410, "This link has expired"),

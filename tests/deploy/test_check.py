@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from config import load_settings
+from config import LISTS, load_settings
 from coprod.check import check_tenant
 from coprod.cli import main
 from coprod.permissions import STEPS, needs
 from graph_emulator import ALL_ROLES, EmulatorServer
+
+NAMES = [schema.display_name for schema in LISTS]  # every list the service keeps
 
 
 @pytest.fixture
@@ -25,7 +27,7 @@ def tenant(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], emulator: Emula
         monkeypatch.setenv(key, value)
     assert main(["provision"]) == 0
     sp, site = emulator.backend.sharepoint, emulator.backend.site.id
-    for name in ("Sessions", "Registrations", "GuestRequests", "Subscribers", "Updates"):
+    for name in NAMES:
         sp.create_item(site, name, {"Title": f"A {name} row"})
     capsys.readouterr()
     yield emulator
@@ -49,7 +51,7 @@ def withdraw(emulator: EmulatorServer, *roles: str) -> None:
 def test_a_healthy_tenant_passes_every_check(tenant: EmulatorServer, capsys: pytest.CaptureFixture[str]) -> None:
     code, lines = check(capsys)
     assert code == 0
-    assert lines[-1] == "All 27 checks passed."
+    assert lines[-1] == "All 29 checks passed."
     assert not crosses(lines) and not [line for line in lines if line.startswith("– ")]
     assert ("✓ Access token: issued; it carries 11 application permissions: GroupMember.ReadWrite.All, "
             "Mail.Read, Mail.ReadBasic.All, Mail.Send, OnlineMeetingArtifact.Read.All, OnlineMeetings.ReadWrite.All, "
@@ -64,13 +66,13 @@ def test_the_check_changes_nothing(tenant: EmulatorServer, capsys: pytest.Captur
     backend = tenant.backend
     def versions() -> dict[str, list[tuple[int, str]]]:
         return {name: [(n, item.etag) for n, item in backend.sharepoint.get_list(backend.site.id, name).items.items()]
-                for name in ("Sessions", "Registrations", "GuestRequests", "Subscribers", "Updates")}
+                for name in NAMES}
 
     before = versions()
     backend.log.clear()
     assert check(capsys)[0] == 0
     writes = [(e.method, e.operation, e.status) for e in backend.log.snapshot() if e.method not in ("GET", "HEAD")]
-    assert len(writes) == 5 and {(method, status) for method, _, status in writes} == {("PATCH", 412)}
+    assert len(writes) == len(NAMES) and {(method, status) for method, _, status in writes} == {("PATCH", 412)}
     assert versions() == before
     assert backend.mail.sent(backend.sender) == [] and backend.directory.invitations == []
 
@@ -124,7 +126,7 @@ def test_a_sites_selected_read_grant_shows_that_writing_is_refused(tenant: Emula
     failed = crosses(lines)
     assert code == 1
     assert sorted(line.split(":")[0] for line in failed) == sorted(
-        f"✗ {name} list, writing" for name in ("Sessions", "Registrations", "GuestRequests", "Subscribers", "Updates"))
+        f"✗ {name} list, writing" for name in NAMES)
     assert all("a write grant on the site" in fix for fix in failed.values())
     assert "✓ Sessions list: found, with every column the service uses; items can be read" in lines
     assert any(line.startswith("! Provisioning: the token carries no Sites.Manage.All") for line in lines)
