@@ -25,11 +25,13 @@ from typing import Any
 from coprod.links import Signer
 from coprod.lists.fields import normalise_email
 from coprod.runtime import Services
+from graph_client import ListItem, NotFoundError
 
-__all__ = ["Person", "export"]
+__all__ = ["CONTRIBUTIONS", "Person", "contributions_of", "export"]
 
 LISTS = ("Sessions", "Registrations", "GuestRequests", "Subscribers", "Updates")
 OUTBOX_STATUSES = ("queued", "sending", "sent", "failed", "cancelled")
+CONTRIBUTIONS = "Contributions"  # read whole (the runs keep no copy of it), for the items with their address
 # a whole address in a text: as many characters as an address may have on each side of its @ (so hal@x is one
 # address, never al@x inside it; x.org.uk never x.org); the domain ends before a final full stop
 ADDRESS = re.compile(r"[\w!#$%&'*+/=?^`{|}~.-]+@[\w-]+(?:\.[\w-]+)*")
@@ -85,6 +87,9 @@ def export(services: Services, typed: str) -> dict[str, Any]:
                                     "fields": {k: v for k, v in item.fields.items() if not k.startswith("@")}})
             else:  # deleted in SharePoint since the last run: the service's copy is still held
                 copies.append({"list": name, "id": item_id, "fields": mirrored[item_id].fields})
+    found_lists += [{"list": CONTRIBUTIONS, "id": item.id, "created": str(item.created_date_time or ""),
+                     "fields": {k: v for k, v in item.fields.items() if not k.startswith("@")}}
+                    for item in contributions_of(services, person)]
     handoffs = [{"key": entry.key, "kind": entry.kind, "status": entry.status, "payload": entry.payload}
                 for entry in store.ledger.list()
                 if person.named_in(entry.key) or person.named_in(json.dumps(entry.payload, ensure_ascii=False))]
@@ -98,3 +103,13 @@ def export(services: Services, typed: str) -> dict[str, Any]:
                 for user in (services.directory.find_by_address(person.address) if person.address else [])]
     return {"address": person.shown, "lists": found_lists,
             "state": {"handoffs": handoffs, "emails": emails, "copies": copies}, "directory": accounts}
+
+
+def contributions_of(services: Services, person: Person) -> list[ListItem]:
+    """What the person told us on the contribution page with their address (nothing if they left none): the
+    Contributions list read whole, as Graph has it now. A site provisioned before the list existed has none."""
+    try:
+        return [item for item in services.lists.iter_items(CONTRIBUTIONS, label=CONTRIBUTIONS)
+                if person.owns(item.fields.get("Email"))]
+    except NotFoundError:
+        return []

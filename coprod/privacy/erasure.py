@@ -12,7 +12,7 @@ What it does, in order, holding the run's lease (so no run works meanwhile):
 2. Registrations: the personal columns (`config.REGISTRATIONS.personal`) are cleared and Status becomes
    `Erased`, conditional on the item's eTag (read again and retried on 412). Their sessions are decided again,
    so the place goes to the next person waiting, as after a cancellation.
-3. Subscribers and GuestRequests rows with their address are deleted.
+3. Subscribers, GuestRequests and Contributions rows with their address are deleted.
 4. The ledger: records keyed by their address (the guards against a second row or invitation for them) are
    deleted; records about their registrations or rows, or naming them, keep their key (ids and keyed digests,
    what exactly-once needs) with the payload emptied, and a due one is settled `erased`.
@@ -47,7 +47,7 @@ from coprod.lists.notes import Notes
 from coprod.lists.records import NO_SESSION, group_of, listed_status_of
 from coprod.lists.requests import parse_guest_request
 from coprod.permissions import explain
-from coprod.privacy.dataprotection import Person
+from coprod.privacy.dataprotection import CONTRIBUTIONS, Person, contributions_of
 from coprod.running.lease import RunLease
 from coprod.runtime import Services
 from coprod.store import MirrorItem, OutboxEntry
@@ -158,6 +158,12 @@ class _Eraser:
             self.invited.add(str(invitation.payload["user"]))
         for name in ("Subscribers", "GuestRequests"):
             self._delete_rows(name, found[name])
+        told = contributions_of(self.services, self.person)  # (their words go with them: deleted, not kept)
+        for item in told:
+            self._remember({"Title": item.fields.get("Name")})  # (a contribution's Title is its words, not a name)
+            self.services.lists.delete_item(CONTRIBUTIONS, item.id, label=CONTRIBUTIONS)
+        if told:
+            self.done.rows[CONTRIBUTIONS] = len(told)
         self._ledger()
         self._outbox()
         self._accounts(remove_guest)

@@ -130,3 +130,24 @@ def test_fifty_at_once_from_one_client_the_limits_hold_and_nothing_accepted_is_l
     assert sorted(answers) == [200] * 5 + [429] * 45
     saved = [c["Text"] for c in contributions(programme)]
     assert len(saved) == 5 and len(set(saved)) == 5
+
+
+def test_a_contributor_is_in_their_export_and_erase_leaves_nothing_of_them_in_the_list(programme: Programme) -> None:
+    """Data protection: what someone told us with their address is in their export, and `erase` deletes it (and
+    only it: someone else's contribution, and one left without an address, stay)."""
+    from coprod.privacy.dataprotection import export
+    from coprod.privacy.erasure import erase
+
+    client = pages(programme)
+    for data in (GOOD | {"name": "Zoë Example", "email": "zoe@example.org", "text": "Zoë's own words"},
+                 GOOD | {"email": "someone.else@example.org", "text": "Someone else's words"},
+                 GOOD | {"text": "Words left without an address"}):
+        assert client.post("/contribute", data=data).status_code == 200
+    exported = export(programme.services, "ZOE@example.org")
+    assert [(e["list"], e["fields"]["Text"]) for e in exported["lists"]] == [("Contributions", "Zoë's own words")]
+    done = erase(programme.services, "zoe@example.org")
+    assert done.rows.get("Contributions") == 1 and done.problems == []
+    left = contributions(programme)
+    assert sorted(c["Text"] for c in left) == ["Someone else's words", "Words left without an address"]
+    assert not [c for c in left if "Zoë" in str(c)]
+    assert export(programme.services, "zoe@example.org")["lists"] == []
