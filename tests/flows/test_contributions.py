@@ -151,3 +151,13 @@ def test_a_contributor_is_in_their_export_and_erase_leaves_nothing_of_them_in_th
     assert sorted(c["Text"] for c in left) == ["Someone else's words", "Words left without an address"]
     assert not [c for c in left if "Zoë" in str(c)]
     assert export(programme.services, "zoe@example.org")["lists"] == []
+
+
+def test_a_site_provisioned_before_the_list_existed_holds_no_contributions(env: dict[str, str]) -> None:
+    """Export and erase on a site whose lists were made before Contributions was: nothing there, not an error."""
+    from config import load_settings
+    from coprod.privacy.dataprotection import Person, contributions_of
+    from coprod.runtime import Services
+
+    with Services.open(load_settings(env)) as services:  # (nothing provisioned on this tenant)
+        assert contributions_of(services, Person.of("zoe@example.org", services.signer)) == []
