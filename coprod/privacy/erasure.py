@@ -159,11 +159,8 @@ class _Eraser:
         for name in ("Subscribers", "GuestRequests"):
             self._delete_rows(name, found[name])
         told = contributions_of(self.services, self.person)  # (their words go with them: deleted, not kept)
-        for item in told:
-            self._remember({"Title": item.fields.get("Name")})  # (a contribution's Title is its words, not a name)
-            self.services.lists.delete_item(CONTRIBUTIONS, item.id, label=CONTRIBUTIONS)
-        if told:
-            self.done.rows[CONTRIBUTIONS] = len(told)
+        if told:  # (no email quotes a contribution: nothing of it to remember, and its Title is its words)
+            self._delete_rows(CONTRIBUTIONS, told, remember=False)
         self._ledger()
         self._outbox()
         self._accounts(remove_guest)
@@ -256,9 +253,10 @@ class _Eraser:
             self.done.problems.append(f"{name} item {item_id} was not erased: "
                                       f"{explain('lists-write', error) or error}")
 
-    def _delete_rows(self, name: str, items: list[ListItem]) -> None:
+    def _delete_rows(self, name: str, items: list[ListItem], *, remember: bool = True) -> None:
         for item in items:
-            self._remember(item.fields)
+            if remember:
+                self._remember(item.fields)
             self.services.lists.delete_item(name, item.id, label=name)
             self.store.mirror.delete(name, [item.id])
             if name == "Subscribers":
