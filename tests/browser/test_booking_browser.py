@@ -164,6 +164,7 @@ def test_every_booking_page_in_every_state_passes_axe_at_320_px(page: Page, prog
             page.get_by_role("button", name="Book my place").click()
             expect(page.get_by_role("heading", level=1)).to_have_text(heading)
         assert_accessible(page, "a session's share from one place taken")
+        programme.clock.offset += 65 - programme.clock() % 60  # 5 s into a minute: the 4 look-ups share one
         for n in range(4):  # past the per-client limit of 3 look-ups a minute
             page.goto(f"{pages}/bookings")
             page.get_by_label("Email address").fill(f"nobody{n}@example.org")
