@@ -160,7 +160,7 @@ class _Eraser:
             self._delete_rows(name, found[name])
         told = contributions_of(self.services, self.person)  # (their words go with them: deleted, not kept)
         if told:  # (no email quotes a contribution: nothing of it to remember, and its Title is its words)
-            self._delete_rows(CONTRIBUTIONS, told, remember=False)
+            self._delete(CONTRIBUTIONS, told)
         self._ledger()
         self._outbox()
         self._accounts(remove_guest)
@@ -253,10 +253,14 @@ class _Eraser:
             self.done.problems.append(f"{name} item {item_id} was not erased: "
                                       f"{explain('lists-write', error) or error}")
 
-    def _delete_rows(self, name: str, items: list[ListItem], *, remember: bool = True) -> None:
+    def _delete_rows(self, name: str, items: list[ListItem]) -> None:
+        """Their rows deleted, once what a team email may quote of them is remembered."""
         for item in items:
-            if remember:
-                self._remember(item.fields)
+            self._remember(item.fields)
+        self._delete(name, items)
+
+    def _delete(self, name: str, items: list[ListItem]) -> None:
+        for item in items:
             self.services.lists.delete_item(name, item.id, label=name)
             self.store.mirror.delete(name, [item.id])
             if name == "Subscribers":
