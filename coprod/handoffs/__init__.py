@@ -33,6 +33,7 @@ spells a ledger key, an email's outbox key, or a link's purpose.
     bounced           bounced:<address digest>                  bounces             bounces, the outbox's check
     bouncing          bouncing:<row>:<digest>                   bounces             mailing list
     rejoin-asked      rejoin-asked:<row>                        mailing list        mailing list
+    feedback          feedback:session-<id>:registration-<id>   feedback page       report, export, erase, retention
     guest-review      guest-review:<row> (a fact, in `records`) guest review        guest review
     erased            erased:<address digest> (in `records`)    erase               erase
 
@@ -51,10 +52,12 @@ from typing import Any
 
 from coprod.handoffs._base import H, Handoff, Readable, claim
 from coprod.handoffs._bounces import AddressBounces, BounceReport, SentId
+from coprod.handoffs._feedback import LISTENED, RATINGS, Feedback
 from coprod.handoffs._guests import GuestConfirmed, Invitation, RowGuard
 from coprod.handoffs._keys import mail_keys, records
 from coprod.handoffs._links import (
     CANCEL,
+    FEEDBACK,
     GUEST_CONFIRM,
     MY_BOOKINGS,
     ONE_CLICK_PAGE,
@@ -89,11 +92,14 @@ __all__ = [
     "BLOCKED",
     "CANCEL",
     "COMMANDS",
+    "FEEDBACK",
     "GUEST_CONFIRM",
+    "LISTENED",
     "MY_BOOKINGS",
     "ONE_CLICK_PAGE",
     "PAGES",
     "PREFERENCES",
+    "RATINGS",
     "REJOIN",
     "SUBSCRIBE_CONFIRM",
     "UNSUBSCRIBE",
@@ -105,6 +111,7 @@ __all__ = [
     "Campaign",
     "CancelRequest",
     "ContactDue",
+    "Feedback",
     "GuestConfirmed",
     "GuestRequestDue",
     "Handoff",

@@ -31,6 +31,16 @@ class mail_keys:
         return f"mail:outcomes:registration-{registration}:session-{session}"
 
     @staticmethod
+    def feedback(registration: str, session: str) -> str:
+        """"How was it?": once per person and session."""
+        return f"mail:feedback:registration-{registration}:session-{session}"
+
+    @staticmethod
+    def contribution_published(contribution: str) -> str:
+        """"Your contribution has been published": once per contribution, however often it is published again."""
+        return f"mail:contribution-published:{contribution}"
+
+    @staticmethod
     def brief(session: str, version: int) -> str:
         return f"mail:brief:session-{session}:v{version}"
 

@@ -30,3 +30,4 @@ PREFERENCES = LinkKind("preferences", timedelta(days=400), "preferences")  # in 
 UNSUBSCRIBE = LinkKind("unsubscribe", timedelta(days=400), "unsubscribe")
 ONE_CLICK_PAGE = "unsubscribe/one-click"  # RFC 8058's POST target; an UNSUBSCRIBE token
 MY_BOOKINGS = LinkKind("my-bookings", timedelta(days=2), "bookings/mine")  # asked for on the bookings page
+FEEDBACK = LinkKind("feedback", timedelta(days=7), "feedback")  # "How was it?", once a session is over
