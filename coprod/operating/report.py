@@ -8,7 +8,19 @@ run saw them:
 - first-time and returning participants (a place before, at an earlier session, with the same address; after
   the retention period clears addresses, "not known");
 - guest requests made in the period and the guests invited from them;
-- mailing-list joins in the period (confirmed), and how many have left the list.
+- mailing-list joins in the period (confirmed), and how many have left the list;
+- per session and per theme, and in total, what people told the programme (each in a table of its own):
+  - contributions received: the Contributions list's items about the session, whatever their Status (New,
+    Published, Hidden); one about no session counts for its theme (and the total) if it was made in the period;
+  - contributions published: those of them an officer has published;
+  - feedback answers: how many people answered "How was it?" about the session;
+  - average rating: their rating from 1 to 5, on average, to one decimal (halves rounded up);
+  - felt listened to: how many answered "yes" to "did you feel listened to?".
+  A session's contributions and feedback count for its theme too. These figures are suppressed as public
+  statistics are (`shown`, the one function every format uses): a count under 5 is shown as "fewer than 5", and an
+  average of fewer than 5 ratings is withheld, each figure on its own count, so nobody can be picked out. Only a
+  contribution's Status, Theme, session and creation time are read, and only a feedback answer's session, rating
+  and "listened"; never anyone's words, name or address.
 The HTML form is one page with simple bar charts drawn as SVG, each with the same figures as a table beside it
 (the text equivalent), for a councillor to read at a glance or print.
 """
@@ -17,23 +29,40 @@ from __future__ import annotations
 
 import csv
 import io
+import textwrap
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from config import ROLES
-from coprod.lists.fields import as_datetime
+from config import CHOICE_LENGTH, ROLES, THEMES
+from coprod.handoffs import RATINGS, Feedback
+from coprod.lists.fields import as_datetime, as_text
 from coprod.lists.mailing import parse_subscriber
-from coprod.lists.records import Registration, parse_registration, parse_session
+from coprod.lists.records import Registration, parse_registration, parse_session, session_of
 from coprod.lists.requests import parse_guest_request
 from coprod.store import StateStore
 from coprod.templates import UK, render_page
 
-__all__ = ["COLUMNS", "Report", "as_csv", "as_html", "as_text_table", "build"]
+__all__ = ["COLUMNS", "HEARD_COLUMNS", "HEARD_HEADINGS", "SUPPRESSED", "Report", "as_csv", "as_html",
+           "as_text_table", "build", "shown"]
 
 COLUMNS = ("bookings", "confirmed", "waitlisted", "cancelled", "attended", "no_shows")
 HEADINGS = ("Bookings", "Confirmed", "Waitlisted", "Cancelled", "Attended", "No-shows")
 BOOKED = ("Confirmed", "Waitlisted", "Cancelled", "Erased")
+# what people told the programme, as counted (HEARD) and as shown, suppressed (HEARD_COLUMNS)
+HEARD = ("received", "published", "answers", "rated", "rating_total", "listened")
+HEARD_COLUMNS = ("contributions_received", "contributions_published", "feedback_answers", "average_rating",
+                 "felt_listened_to")
+HEARD_HEADINGS = ("Contributions received", "Contributions published", "Feedback answers", "Average rating (1-5)",
+                  "Felt listened to")
+FEWEST = 5  # the smallest count shown as it is
+SUPPRESSED = (f"Counts under {FEWEST} are shown as 'fewer than {FEWEST}', and averages from fewer than {FEWEST} "
+              "answers are withheld, so nobody can be picked out.")
+HEARD_NOTE = ("Contributions received: what people sent about the session (or theme), whatever an officer has "
+              "done with it; published: those shown on the programme's pages. Feedback: answers to \"How was it?\", "
+              "their average rating from 1 to 5, and how many felt listened to.")
+NO_SESSION = "Not about a session"
 
 
 @dataclass
@@ -42,6 +71,8 @@ class Row:
     when: str = ""
     at: datetime | None = None
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COLUMNS, 0))
+    heard: dict[str, int] = field(default_factory=lambda: dict.fromkeys(HEARD, 0))
+    asked: bool = True  # whether feedback could be given (no: contributions about no session)
 
 
 @dataclass
@@ -54,6 +85,7 @@ class Report:
     people: dict[str, int] = field(default_factory=lambda: {"first time": 0, "returning": 0, "not known": 0})
     guests: dict[str, int] = field(default_factory=lambda: {"requests": 0, "invited": 0})
     mailing: dict[str, int] = field(default_factory=lambda: {"joined": 0, "left (now)": 0})
+    unsessioned: Row = field(default_factory=lambda: Row(NO_SESSION, asked=False))  # contributions about no session
 
     @property
     def period(self) -> str:
@@ -67,7 +99,27 @@ class Report:
         for session in self.sessions:
             for name in COLUMNS:
                 row.counts[name] += session.counts[name]
+        for counted in [*self.sessions, self.unsessioned]:
+            for name in HEARD:
+                row.heard[name] += counted.heard[name]
         return row
+
+
+def shown(row: Row, *, short: bool = False) -> list[str]:
+    """A row's HEARD_COLUMNS as every format shows them: a count under 5 as "fewer than 5", and an average of fewer
+    than 5 ratings withheld ("withheld" alone where `short`, for a spreadsheet's cell). Feedback's cells are empty
+    where nobody was asked for it (contributions about no session)."""
+    heard = row.heard
+
+    def count(n: int) -> str:
+        return str(n) if n >= FEWEST else f"fewer than {FEWEST}"
+
+    if heard["rated"] >= FEWEST:
+        average = str((Decimal(heard["rating_total"]) / heard["rated"]).quantize(Decimal("0.1"), ROUND_HALF_UP))
+    else:
+        average = "withheld" if short else f"withheld (fewer than {FEWEST} answers)"
+    feedback = [count(heard["answers"]), average, count(heard["listened"])] if row.asked else ["", "", ""]
+    return [count(heard["received"]), count(heard["published"]), *feedback]
 
 
 def _in(day: date | None, start: date | None, end: date | None) -> bool:
@@ -80,6 +132,7 @@ def build(store: StateStore, start: date | None = None, end: date | None = None)
     starts: dict[str, datetime] = {}
     sessions = [parse_session(item.item_id, item.fields) for item in store.mirror.items("Sessions")]
     bookings: dict[str, list[Registration]] = {}  # session -> its registrations, each parsed once
+    rows: dict[str, tuple[Row, str]] = {}  # each session in the period -> its row and theme
     for item in store.mirror.items("Registrations"):
         bookings.setdefault(item.group or "", []).append(parse_registration(item.item_id, item.created, item.fields))
     for session in sessions:
@@ -100,9 +153,14 @@ def build(store: StateStore, start: date | None = None, end: date | None = None)
             row.counts["no_shows"] += status == "Confirmed" and attended == "No"
             report.roles[reg.role if reg.role in ROLES else "Other"] += 1
         report.sessions.append(row)
+        rows[session.id] = row, theme
+    _heard(report, store, rows)
+    for row, theme in rows.values():
         themed = report.themes.setdefault(theme, Row(theme))
         for name in COLUMNS:
             themed.counts[name] += row.counts[name]
+        for name in HEARD:
+            themed.heard[name] += row.heard[name]
     report.sessions.sort(key=lambda r: (r.at or datetime.min.replace(tzinfo=UK), r.label))
     _people(report, {s.id: s.start for s in sessions}, bookings, starts)
     for item in store.mirror.items("GuestRequests"):
@@ -114,6 +172,37 @@ def build(store: StateStore, start: date | None = None, end: date | None = None)
         report.mailing["joined"] += sub.status == "Subscribed" and _in(_day(sub.confirmed_at), start, end)
         report.mailing["left (now)"] += sub.status == "Unsubscribed"
     return report
+
+
+def _heard(report: Report, store: StateStore, rows: dict[str, tuple[Row, str]]) -> None:
+    """Contributions and feedback, counted for their session in the period (a contribution about no session: for
+    its theme, if made in the period). Reads no one's words, name or address."""
+    for item in store.mirror.items("Contributions"):
+        about = session_of(item.fields)
+        if about is None:
+            if not _in(_day(item.created), report.start, report.end):
+                continue
+            theme = as_text(item.fields.get("Theme"), CHOICE_LENGTH)
+            theme = theme if theme in THEMES else "No theme"
+            counted = [report.unsessioned, report.themes.setdefault(theme, Row(theme))]
+        elif about in rows:
+            counted = [rows[about][0]]
+        else:
+            continue  # about a session outside the period, or one no longer listed
+        published = as_text(item.fields.get("Status"), CHOICE_LENGTH) == "Published"
+        for row in counted:
+            row.heard["received"] += 1
+            row.heard["published"] += published
+    for entry in store.ledger.list(kind=Feedback.KIND):
+        answer = Feedback.read(entry)
+        if answer.session not in rows:
+            continue
+        heard = rows[answer.session][0].heard
+        heard["answers"] += 1
+        if answer.rating in RATINGS:
+            heard["rated"] += 1
+            heard["rating_total"] += answer.rating
+        heard["listened"] += answer.listened == "yes"
 
 
 def _day(value: Any) -> date | None:
@@ -151,7 +240,11 @@ def as_text_table(report: Report) -> str:
         lines.append("")
 
     table("By session", [*report.sessions, report.total])
-    table("By theme", sorted(report.themes.values(), key=lambda r: r.label))
+    themes = sorted(report.themes.values(), key=_label)
+    table("By theme", themes)
+    _heard_table(lines, "Contributions and feedback by session", [*report.sessions, report.unsessioned], report.total)
+    _heard_table(lines, "Contributions and feedback by theme", themes, None)
+    lines.extend([*textwrap.wrap(HEARD_NOTE, 100), SUPPRESSED, ""])
     for title, counts in (("Bookings by role", report.roles), ("Places taken", report.people),
                           ("Guest access", report.guests), ("Mailing list", report.mailing)):
         lines.append(title)
@@ -160,14 +253,28 @@ def as_text_table(report: Report) -> str:
     return "\n".join(lines)
 
 
+def _label(row: Row) -> str:
+    return row.label
+
+
+def _heard_table(lines: list[str], title: str, rows: list[Row], total: Row | None) -> None:
+    cells = [[r.label, *shown(r)] for r in rows] + ([["All", *shown(total)]] if total else [])
+    widths = [max(len(c[i]) for c in [["", *HEARD_HEADINGS], *cells]) for i in range(len(HEARD_HEADINGS) + 1)]
+    lines.append(title)
+    lines.extend((f"{c[0]:<{widths[0]}}  " + "  ".join(f"{v:>{w}}" for v, w in zip(c[1:], widths[1:], strict=True)))
+                 .rstrip() for c in [["", *HEARD_HEADINGS], *cells])
+    lines.append("")
+
+
 def as_csv(report: Report) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["group", "name", "date", *COLUMNS])
-    for group, rows in (("session", report.sessions), ("theme", list(report.themes.values())),
-                        ("total", [report.total])):
+    writer.writerow(["group", "name", "date", *COLUMNS, *HEARD_COLUMNS])
+    for group, rows in (("session", report.sessions), ("theme", sorted(report.themes.values(), key=_label)),
+                        ("no session", [report.unsessioned]), ("total", [report.total])):
         for row in rows:
-            writer.writerow([group, _safe(row.label), row.when, *(row.counts[c] for c in COLUMNS)])
+            bookings = [""] * len(COLUMNS) if row is report.unsessioned else [row.counts[c] for c in COLUMNS]
+            writer.writerow([group, _safe(row.label), row.when, *bookings, *shown(row, short=True)])
     for group, counts in (("role", report.roles), ("people", report.people), ("guests", report.guests),
                           ("mailing list", report.mailing)):
         for name, n in counts.items():
@@ -183,6 +290,10 @@ def _safe(text: str) -> str:
 def as_html(report: Report, programme: str) -> str:
     totals = report.total.counts
     return render_page("report", programme=programme, report=report, headings=HEADINGS, columns=COLUMNS,
+                       heard_headings=HEARD_HEADINGS, heard_note=HEARD_NOTE, suppressed=SUPPRESSED,
+                       heard_sessions=[(r, shown(r)) for r in [*report.sessions, report.unsessioned]],
+                       heard_total=shown(report.total),
+                       heard_themes=[(r, shown(r)) for r in sorted(report.themes.values(), key=_label)],
                        chart=_bars([(h, totals[c]) for h, c in zip(HEADINGS, COLUMNS, strict=True)]),
                        roles=_bars(list(report.roles.items())))
 
