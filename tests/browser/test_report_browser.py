@@ -25,4 +25,7 @@ def test_the_html_report_is_accessible_and_its_charts_have_text_equivalents(page
     page.goto(file.as_uri())
     assert page.get_by_role("img", name="At a glance Bar chart of all sessions together").count() == 1
     assert page.get_by_role("table", name="By session").get_by_role("cell", name="Carers' forum <b>").count() == 1
+    heard = page.get_by_role("table", name="Contributions and feedback by session")
+    assert heard.get_by_role("rowheader", name="Carers' forum <b>").count() == 1  # each row's header says its session
+    assert heard.get_by_role("cell", name="withheld (fewer than 5 answers)").count() == 2  # the session and all
     assert_accessible(page, "the participation report")
