@@ -9,7 +9,7 @@ run saw them:
   the retention period clears addresses, "not known");
 - guest requests made in the period and the guests invited from them;
 - mailing-list joins in the period (confirmed), and how many have left the list;
-- per session and per theme, and in total, what people told the programme (each in a table of its own):
+- per session and per theme, and in total, what people told the programme (tables of their own; in CSV, columns):
   - contributions received: the Contributions list's items about the session, whatever their Status (New,
     Published, Hidden); one about no session counts for its theme (and the total) if it was made in the period;
   - contributions published: those of them an officer has published;
