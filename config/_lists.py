@@ -16,6 +16,7 @@ __all__ = [
     "CONTRIBUTION_LENGTH",
     "GUEST_REQUESTS",
     "LISTS",
+    "OPTIONAL_LISTS",
     "REGISTRATIONS",
     "ROLES",
     "SESSIONS",
@@ -176,3 +177,6 @@ CONTRIBUTIONS = ListSchema("Contributions", (
 ), frozenset(), frozenset({"Title", "Text", "Name", "Email"}))
 
 LISTS = (SESSIONS, REGISTRATIONS, GUEST_REQUESTS, SUBSCRIBERS, UPDATES, CONTRIBUTIONS)
+# lists added after the first release: a site provisioned before them may not have them yet, and a run reads on
+# without them (saying `provision` makes them) rather than stopping every job that reads the others
+OPTIONAL_LISTS = ("Contributions",)

@@ -47,6 +47,7 @@ class DeltaResult:
     run, or Graph answered 410 and we started again): `changed` then holds
     every item the list had while it was read; an item missing from it may
     have been added since (only a read of that item says whether it is gone).
+    `missing`: the list is not on the site (one of the `optional` lists `deltas` was given); nothing else is set.
     """
 
     changed: dict[str, ListItem] = field(default_factory=dict)
@@ -55,6 +56,7 @@ class DeltaResult:
     full: bool = False
     pages: int = 0
     reread: int = 0  # changed items whose fields were read (delta pages carry no fields)
+    missing: bool = False
     known: set[str] = field(default_factory=set)  # changed items at an eTag the caller holds: left without fields
     drift: int = 0  # differences a whole read found that the change feed never reported (`read_changes`)
 
@@ -228,13 +230,14 @@ class SharePointLists:
                             None, label, known)
 
     def deltas(self, starts: Sequence[tuple[str, str | None, str]], *,
-               known: KnownEtags | None = None) -> list[DeltaResult]:
+               known: KnownEtags | None = None, optional: Collection[str] = ()) -> list[DeltaResult]:
         """Changes in several lists, `(list id, delta link or None, label)` each, in one request when nothing changed.
 
         The first page of every list comes in one `$batch`; further pages (a
         big change, a first run) are followed list by list. Changed items come
         with their fields, except those at an eTag `known` says the caller
-        holds (in `DeltaResult.known`; never on a full enumeration).
+        holds (in `DeltaResult.known`; never on a full enumeration). A list in `optional` that is not on the
+        site (404) gives a result that says so (`missing`) rather than an error for them all.
         """
         requests = [BatchRequest(str(n), "GET", self.client.relative(link or self._delta_start(list_id)))
                     for n, (list_id, link, _label) in enumerate(starts)]
@@ -245,6 +248,9 @@ class SharePointLists:
             result = DeltaResult(full=link is None)
             if answer.status == 410:  # the saved link is too old: delta() starts again, as Graph asks
                 results.append(self.delta(list_id, link, label=label, known=known))
+                continue
+            if answer.status == 404 and list_id in optional:
+                results.append(DeltaResult(missing=True))
                 continue
             self.client.raise_for_entry(f"read {label} changes", answer)
             try:

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from config import OPTIONAL_LISTS
 from coprod.permissions import explain
 from coprod.store import MirrorItem, StateStore
 from coprod.words import count
@@ -83,12 +84,11 @@ def same_columns(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 
 def read_changes(lists: SharePointLists, store: StateStore, names: Iterable[str]) -> dict[str, DeltaResult]:
-    """Changes in each list since its saved delta link (the whole list the first time, or after a 410).
-
-    After a whole read, `deleted` holds the mirrored items Graph confirms are gone (`_gone`)."""
+    """Changes in each list since its saved delta link (the whole list the first time, or after a 410). After a
+    whole read, `deleted` holds the mirrored items Graph confirms are gone (`_gone`)."""
     names = list(names)
     results = lists.deltas([(name, store.checkpoints.get(f"delta.{name}"), name) for name in names],
-                           known=store.mirror.etags)  # an item at the eTag the mirror holds needs no fields read
+                           known=store.mirror.etags, optional=OPTIONAL_LISTS)  # eTags held: no fields read
     for name, delta in zip(names, results, strict=True):
         if delta.full:
             _gone(lists, store, name, delta)
