@@ -35,7 +35,7 @@ from graph_client import DeltaResult, NotFoundError
 __all__ = ["DRAIN_SECONDS", "LISTS", "RunResult", "describe", "run_held", "run_once"]
 
 log = logging.getLogger("coprod.run")
-LISTS = ("Sessions", "Registrations", "GuestRequests", "Subscribers", "Updates")
+LISTS = ("Sessions", "Registrations", "GuestRequests", "Subscribers", "Updates", "Contributions")
 DRAIN_SECONDS = 240.0  # a timer run (every 5 minutes) sends for at most 4; the outbox keeps the rest
 TAKEN_OVER = "another run took over the lease (this one stalled past it)"
 

@@ -6,9 +6,9 @@ coprod/guests, ...) from the run's context, runs it, and counts what it did for 
 run, and the summary line each report renders.
 
 The order matters: the non-delivery reports first (a bounced address gets no more email, this very run); then the
-lists' readers (places, then guest access); a Teams meeting for every Open session; the messages (a confirmation
-waits for its session's meeting, since it carries the join link); retention, once a day; the mailing list; the
-outbox, at the mailbox's rate; and last, the mailing list's progress on the updates it sent.
+lists' readers (places, then guest access, then contributions); a Teams meeting for every Open session; the
+messages (a confirmation waits for its session's meeting, since it carries the join link); retention, once a day;
+the mailing list; the outbox, at the mailbox's rate; and last, the mailing list's progress on the updates it sent.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from coprod.contributions.published import PublishedContributions
 from coprod.guests.access import GuestAccess
 from coprod.mail.bounces import Bounces
 from coprod.mailing.common import ListReport
@@ -129,6 +130,16 @@ class GuestAccessJob(_Job):
         yield "invitations", report.invited, {}
 
 
+class ContributionsJob(_Job):
+    """The Contributions list mirrored, for the "what we've heard" page; a published one's writer told once."""
+
+    name, reads_lists = "Contributions", True
+
+    def run(self, context: RunContext) -> Report | None:
+        s = context.services
+        return PublishedContributions(s.store, s.outbox, s.settings).run(context.changes or {})
+
+
 class MeetingsJob(_Job):
     name = "Teams meetings"
 
@@ -208,7 +219,8 @@ class UpdatesProgressJob(_Job):
 def jobs(context: RunContext) -> list[Job]:
     """This run's jobs, in order."""
     mailing = MailingListJob(context)
-    return [BouncesJob(context), RegistrationsJob(), GuestAccessJob(), MeetingsJob(), MessagesJob(), RetentionJob(),
+    return [BouncesJob(context), RegistrationsJob(), GuestAccessJob(), ContributionsJob(),
+            MeetingsJob(), MessagesJob(), RetentionJob(),
             mailing, EmailsJob(), UpdatesProgressJob(mailing)]
 
 
