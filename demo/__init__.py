@@ -294,7 +294,24 @@ def run_demo(state: str | None = None) -> int:
                       "facilitators' brief")
             _run(services)
 
-            _step(11, "The mailing list: someone signs up on the page, an admin imports a list, an update goes "
+            _step(11, "Between sessions: someone who'd rather not speak in a group tells us something; an officer "
+                      "publishes it")
+            said = _press(services, "/api/pages/contribute", theme="Carers", consent="yes", name="Rhys Jones",
+                          email="rhys.jones@example.com", text="Evening sessions would help: I care for my mum "
+                          "in the day.\n\nA phone number to ring would too.")
+            print("    Rhys writes on the contribution page, no account needed"
+                  + (": “Thank you: we've got it”." if "we've got it" in said else " (it could not be saved!)."))
+            _run(services)
+            written = next(i for i in services.store.mirror.items("Contributions"))
+            backend.sharepoint.update_fields(site, "Contributions", written.item_id, {"Status": "Published"})
+            print("    An officer reads it in the Contributions list and sets its Status to Published.")
+            _run(services)
+            heard = _press(services, "/api/pages/heard?theme=Carers")
+            print("    “What we've heard” about carers now shows his words"
+                  + (", and not his name or address." if "Evening sessions" in heard and "Rhys" not in heard
+                     else " (it does not!)."))
+
+            _step(12, "The mailing list: someone signs up on the page, an admin imports a list, an update goes "
                       "out, and someone leaves")
             _press(services, "/api/pages/subscribe", name="Sam Taylor", email="sam.taylor@example.com",
                    topics=["Carers", "Being included"])
@@ -333,7 +350,7 @@ def run_demo(state: str | None = None) -> int:
                 states[str(row.fields.get("Status"))] = states.get(str(row.fields.get("Status")), 0) + 1
             print("    Subscribers now: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items())) + ".")
 
-            _step(12, "One of each message, as people read them (the plain-text part; each also has HTML)")
+            _step(13, "One of each message, as people read them (the plain-text part; each also has HTML)")
             shown: set[str] = set()
             for entry in services.store.outbox.list("sent", limit=10_000):
                 if entry.kind in shown or entry.kind.startswith("guest"):

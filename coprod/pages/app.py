@@ -52,6 +52,7 @@ from coprod.lists.records import parse_registration, parse_session
 from coprod.pages.booking import Bookings
 from coprod.pages.context import Opened, WebContext, client_of
 from coprod.pages.contribute import Contributions
+from coprod.pages.heard import Heard
 from coprod.templates import render_page
 
 if TYPE_CHECKING:
@@ -271,6 +272,7 @@ def create_web_app(context: Callable[[], WebContext]) -> ASGIApp:
     pages = Pages(context)
     booking = Bookings(pages)
     contributions = Contributions(pages)
+    heard = Heard(pages)
     return HeadAsGet(Starlette(routes=[Mount(BASE, routes=[
         Route("/static/site.css", pages.stylesheet, methods=["GET"]),
         Route("/sessions", booking.sessions, methods=["GET"]),
@@ -280,6 +282,8 @@ def create_web_app(context: Callable[[], WebContext]) -> ASGIApp:
         Route("/bookings/mine", booking.mine, methods=["GET"]),
         Route("/privacy", pages.privacy, methods=["GET"]),
         Route("/contribute", contributions.contribute, methods=["GET", "POST"]),
+        Route("/heard", heard.page, methods=["GET"]),
+        Route("/heard/feed", heard.feed, methods=["GET"]),
         Route("/guest/confirm", pages.guest_confirm, methods=["GET", "POST"]),
         Route("/cancel", pages.cancel_place, methods=["GET", "POST"]),
         Route("/subscribe", pages.subscribe, methods=["GET", "POST"]),

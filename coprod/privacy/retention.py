@@ -6,6 +6,10 @@ The first run of each day (UK time) also:
   a StatusNote saying so. Status, Role, the session and the times stay: attendance figures and reports still
   count them, with nobody named. Writes are conditional on each item's eTag, so an edit made meanwhile wins
   and the item is cleared the next day;
+- clears the name and address a contribution was left with (Contributions: Name, Email), once it was written
+  longer ago: what it says stays, for "what we've heard" and the report (a contributor can ask for it to be
+  erased at any time); and the comment of each answer to "How was it?" about a session that ended longer ago
+  (its rating and "felt listened to" stay, counted without anyone named);
 - empties the payload of every email settled (sent, failed or cancelled) longer ago: the key, kind, status and
   counts stay, so nothing is sent twice;
 - removes the ledger's records of who asked for what (guest requests, mailing-list requests) settled longer
@@ -17,10 +21,12 @@ Its line in the run's summary says how many of each.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from config import REGISTRATIONS
+from coprod.handoffs import Feedback
+from coprod.lists.contributions import LIST as CONTRIBUTIONS_LIST
 from coprod.lists.fields import as_datetime
 from coprod.lists.mirror import ListMirror
 from coprod.lists.notes import Notes
@@ -37,19 +43,26 @@ SETTLED = ("sent", "failed", "cancelled")
 REQUESTS = ("guest-request", "subscriber")  # ledger kinds whose payload names who asked
 DAILY = ("bookings-asked",)  # ledger kinds that only limit one day's emails
 DAY = 86_400.0
+CONTRIBUTOR = ("Name", "Email")  # a contribution's personal columns (its words stay: see above)
 
 
 @dataclass
 class RetentionReport:
     days: int
     registrations: int = 0
+    contributions: int = 0
+    comments: int = 0
     emails: int = 0
     records: int = 0
     conflicts: int = 0
 
     def line(self) -> str:
-        parts = [f"{count(self.registrations, 'registration')} cleared",
-                 f"{count(self.emails, 'old email')} emptied", f"{count(self.records, 'record')} removed"]
+        parts = [f"{count(self.registrations, 'registration')} cleared"]
+        if self.contributions:
+            parts.append(f"names and addresses of {count(self.contributions, 'contribution')} cleared")
+        if self.comments:
+            parts.append(f"{count(self.comments, 'feedback comment')} removed")
+        parts += [f"{count(self.emails, 'old email')} emptied", f"{count(self.records, 'record')} removed"]
         later = f"; {count(self.conflicts, 'item')} edited meanwhile, tried again tomorrow" if self.conflicts else ""
         return f"Retention ({self.days} days): {', '.join(parts)}{later}."
 
@@ -76,7 +89,13 @@ class Retention:
         report = RetentionReport(self.days)
         now = self.clock()
         cutoff = now - self.days * DAY
-        self._registrations(datetime.fromtimestamp(cutoff, UTC), report)
+        ended = self._registrations(datetime.fromtimestamp(cutoff, UTC), report)
+        self._contributions(datetime.fromtimestamp(cutoff, UTC), report)
+        for entry in self.store.ledger.list(kind=Feedback.KIND):
+            answer = Feedback.read(entry)
+            if answer.comment and ended.get(answer.session, answer.at < cutoff):
+                self.store.ledger.scrub(entry.key, entry.status, replace(answer, comment="").payload())
+                report.comments += 1
         for status in SETTLED:
             for email in self.store.outbox.list(status, updated_before=cutoff, limit=1_000_000):
                 if email.payload and self.store.outbox.scrub(email.key, cancel=False):
@@ -89,7 +108,8 @@ class Retention:
         self.store.checkpoints.set(CHECKED, today(self.clock))
         return report
 
-    def _registrations(self, cutoff: datetime, report: RetentionReport) -> None:
+    def _registrations(self, cutoff: datetime, report: RetentionReport) -> dict[str, bool]:
+        """Clears the old registrations' personal columns; returns whether each session ended before `cutoff`."""
         ended: dict[str, bool] = {}
         for item in self.store.mirror.items("Sessions"):
             end = parse_session(item.item_id, item.fields).end
@@ -109,4 +129,19 @@ class Retention:
             self.progress(f"Retention: clearing {count(len(updates), 'registration')}")
         outcome = ListMirror(self.store, "Registrations", group_of).write(self.lists, updates, self.progress)
         report.registrations += outcome.written
+        report.conflicts += outcome.conflicts + len(outcome.failed)
+        return ended
+
+    def _contributions(self, cutoff: datetime, report: RetentionReport) -> None:
+        updates = []
+        for item in self.store.mirror.items(CONTRIBUTIONS_LIST):
+            made = as_datetime(item.created)
+            cleared = {c: "" for c in CONTRIBUTOR if item.fields.get(c) not in (None, "")}
+            if made is not None and made < cutoff and cleared:
+                updates.append(FieldUpdate(item.item_id, cleared, item.etag))
+        if not updates:
+            return
+        self.progress(f"Retention: clearing the names and addresses of {count(len(updates), 'contribution')}")
+        outcome = ListMirror(self.store, CONTRIBUTIONS_LIST).write(self.lists, updates, self.progress)
+        report.contributions += outcome.written
         report.conflicts += outcome.conflicts + len(outcome.failed)

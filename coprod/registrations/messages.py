@@ -50,7 +50,7 @@ from coprod.registrations.outcomes import Outcomes
 from coprod.registrations.prereading import PreReading
 from coprod.running import alone
 from coprod.store import LedgerEntry, MirrorItem, StateStore
-from coprod.templates import privacy_link, render_email
+from coprod.templates import heard_link, privacy_link, render_email
 from coprod.templates.calendar import SessionEvent, session_ics
 from coprod.words import count, count_kind
 from graph_client import Attachment, OutgoingMail
@@ -234,8 +234,8 @@ class ParticipantMessages:
     def _queue(self, key: str, template: str, to: str, name: str | None, view: dict[str, Any],
                report: MessageReport, attachments: tuple[Attachment, ...] = (), *, about: dict[str, str],
                **context: Any) -> None:
-        text, html = render_email(template, name=name or "there", session=view,
-                                  privacy_url=privacy_link(self.settings.public_url), **context)
+        text, html = render_email(template, name=name or "there", session=view, heard_url=heard_link(
+            self.settings.public_url), privacy_url=privacy_link(self.settings.public_url), **context)
         mail = OutgoingMail(key=key, to=(to,), to_name=name, subject=SUBJECTS[template].format(title=view["title"]),
                             text=text, html=html, attachments=attachments)
         if self.outbox.enqueue(mail, template, about):

@@ -36,6 +36,17 @@ def uk_time(moment: datetime) -> str:
     return f"{local.strftime('%A')} {local.day} {local.strftime('%B %Y')}, {uk_clock(moment)}"
 
 
+def uk_date(moment: datetime) -> str:
+    """`1 December 2026`, the day in the UK."""
+    local = moment.astimezone(UK)
+    return f"{local.day} {local.strftime('%B %Y')}"
+
+
+def _lines(text: str) -> Markup:
+    """Plain text for a page: escaped, its lines kept (a web address stays words)."""
+    return Markup(str(escape(text)).replace("\n", "<br>\n"))  # noqa: S704 - built from escaped text
+
+
 def _linked(text: str) -> Markup:
     """Plain text for an HTML email: escaped, its web addresses made links, its lines kept."""
     escaped = str(escape(text))
@@ -58,6 +69,8 @@ def _environment(autoescape: bool) -> jinja2.Environment:
     env.filters["uk_end"] = uk_clock
     env.filters["waiting"] = _without_link
     env.filters["linked"] = _linked
+    env.filters["lines"] = _lines
+    env.filters["uk_date"] = uk_date
     env.globals["privacy_url"] = ""  # every email's footer links the privacy notice when the sender gives it
     return env
 
@@ -65,6 +78,11 @@ def _environment(autoescape: bool) -> jinja2.Environment:
 def privacy_link(public_url: str) -> str:
     """The privacy notice's address, for every email's footer."""
     return f"{public_url.rstrip('/')}/api/pages/privacy"
+
+
+def heard_link(public_url: str) -> str:
+    """"What we've heard", linked from the timetable, a confirmation and the outcomes email."""
+    return f"{public_url.rstrip('/')}/api/pages/heard"
 
 
 def render_email(template: str, **context: Any) -> tuple[str, str]:

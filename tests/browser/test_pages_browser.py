@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 import tests.support.browser
 from coprod.guests.access import confirmation_subject
-from coprod.handoffs import CANCEL, GUEST_CONFIRM, PREFERENCES, REJOIN, SUBSCRIBE_CONFIRM, UNSUBSCRIBE
+from coprod.handoffs import CANCEL, GUEST_CONFIRM, PREFERENCES, REJOIN, SUBSCRIBE_CONFIRM, UNSUBSCRIBE, records
 from coprod.links import Signer
 from coprod.pages.app import SECURITY_HEADERS, WebContext, create_web_app
 from coprod.store import MirrorItem, SqliteStore
@@ -106,9 +106,15 @@ def registration(status: str = "Confirmed") -> MirrorItem:
 def site(store: SqliteStore) -> Iterator[Site]:
     store.mirror.put([MirrorItem("Sessions", SESSION, '"etag-3,1"', "2027-01-10T12:00:00Z", {
         "Title": "Carers' forum", "Status": "Open", "StartTime": "2027-03-26T14:00:00Z",
-        "EndTime": "2027-03-26T16:00:00Z", "Capacity": 20}), registration(),
+        "EndTime": "2027-03-26T16:00:00Z", "Capacity": 20, "Theme": "Carers",
+        "Question": "What would make evenings easier?", "Outcomes": "You said evenings were hard.\n\nWe moved two "
+        "sessions to the afternoon.", "ShareOutcomes": True}), registration(),
+        MirrorItem("Contributions", "4", '"etag-4,2"', "2027-02-02T10:00:00Z", {  # published: words that may be long
+            "Title": "A carer's words", "Theme": "Carers", "Status": "Published", "Name": "Ann Example",
+            "Text": "<b>Evenings</b> are hard \u202eevil\u202c " + "w" * 300 + "\n\nA second paragraph."}),
         MirrorItem("Subscribers", SUBSCRIBER_ITEM, '"etag-5,2"', "2027-01-20T08:00:00Z", {
             "Title": "Ann Example", "Email": ANN, "Status": "Subscribed", "Topics": ["Carers", "Being included"]})])
+    store.ledger.put(records.outcomes(SESSION), "outcomes-shared", "done", {"at": 0, "people": 1})
     signer = Signer(SIGNING_KEY)
     settings = offline_settings(programme_name=PROGRAMME)
     with serve_asgi(create_web_app(lambda: WebContext(signer, store, settings))) as url:
@@ -233,6 +239,12 @@ STATES: dict[str, tuple[list[Step], int, str]] = {
          Fill("What would you like to tell us?", "Evening sessions, please."),
          Tick("I agree to what I tell you being kept for this programme, and shared without my name (how we use it)"),
          Press("Send")], 503, "We couldn't save what you told us just now"),
+    # what we've heard: every theme, one theme, a theme with nothing yet
+    "what we've heard": ([Open(lambda s: f"{s.url}/api/pages/heard")], 200, "What we've heard"),
+    "what we've heard: one theme": ([Open(lambda s: f"{s.url}/api/pages/heard?theme=Carers")], 200,
+                                    "What we've heard: Carers"),
+    "what we've heard: nothing yet": ([Open(lambda s: f"{s.url}/api/pages/heard?theme=Being%20healthy")], 200,
+                                      "What we've heard: Being healthy"),
     # links that cannot be used, and addresses that are no page
     "guest link expired": ([Open(lambda s: s.guest_link(lifetime=-1))], 410, "This link has expired"),
     "cancel link expired": ([Open(lambda s: s.cancel_link(lifetime=-1))], 410, "This link has expired"),
