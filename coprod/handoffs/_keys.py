@@ -125,6 +125,11 @@ class records:
         return f"outcomes-shared:{session}"
 
     @staticmethod
+    def feedback_asked(session: str) -> str:
+        """Everyone who had a place at a session was asked "How was it?" (once: coprod/registrations/feedback.py)."""
+        return f"feedback-asked:{session}"
+
+    @staticmethod
     def erased(digest: str) -> str:
         """When an address (its keyed digest) was erased, and which accounts the service had invited for it."""
         return f"erased:{digest}"

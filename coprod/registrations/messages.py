@@ -7,7 +7,8 @@ meeting sync: a session that changed title or time (an updated calendar file,
 same UID, higher SEQUENCE) goes to everyone already told about it. From the
 clock: a reminder a set time before (COPROD_REMINDER_HOURS), and the
 facilitators' brief (COPROD_BRIEF_HOURS): numbers, the access needs to
-prepare for (no addresses), the join link.
+prepare for (no addresses), the join link; once a session is over, "How was it?"
+(coprod/registrations/feedback.py).
 
 Every message is one email to one person (a brief: to the session's
 facilitators), so nobody sees another participant's address. Each has an
@@ -45,6 +46,7 @@ from coprod.handoffs import (
 )
 from coprod.links import Signer
 from coprod.lists.records import ASSISTED, HELD, Registration, parse_registration, parse_session, queue_positions
+from coprod.registrations.feedback import SessionFeedback
 from coprod.registrations.notices import TeamNotices
 from coprod.registrations.outcomes import Outcomes
 from coprod.registrations.prereading import PreReading
@@ -75,6 +77,7 @@ SUBJECTS = {
     "reminder": "Coming up: {title}",
     "pre_reading": "Something to read before {title}",
     "outcomes": "You said, we did: {title}",
+    "feedback": "How was it? {title}",
     "facilitator_brief": "Your facilitator brief: {title}",
 }
 
@@ -147,6 +150,7 @@ class ParticipantMessages:
         for entry, asked in pending(self.store.ledger, BookingsAsked):
             notices.bookings_link(asked, report)
             handoffs.settle(self.store.ledger, entry)
+        SessionFeedback(self, self._queue, self._isolated).run(report)  # "How was it?", before the team's daily list
         notices.contact_digest(report)
         Outcomes(self, self._queue).run(report)
         now = datetime.fromtimestamp(self.clock(), UTC)

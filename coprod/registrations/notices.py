@@ -47,6 +47,7 @@ CONTACT_WORDS = {  # what the team tells someone booked by phone or post, by the
     "cancelled": "their place is cancelled",
     "changed": "the session has changed",
     "pre_reading": "there is something to read before the session (its Pre-reading, in the Sessions list)",
+    "feedback": "ask how the session went (a rating from 1 to 5, and whether they felt listened to)",
 }
 
 class TeamNotices:
