@@ -52,6 +52,7 @@ from coprod.lists.records import parse_registration, parse_session
 from coprod.pages.booking import Bookings
 from coprod.pages.context import Opened, WebContext, client_of
 from coprod.pages.contribute import Contributions
+from coprod.pages.feedback import FeedbackPages
 from coprod.pages.heard import Heard
 from coprod.templates import render_page
 
@@ -282,6 +283,7 @@ def create_web_app(context: Callable[[], WebContext]) -> ASGIApp:
         Route("/bookings/mine", booking.mine, methods=["GET"]),
         Route("/privacy", pages.privacy, methods=["GET"]),
         Route("/contribute", contributions.contribute, methods=["GET", "POST"]),
+        Route("/feedback", FeedbackPages(pages).feedback, methods=["GET", "POST"]),
         Route("/heard", heard.page, methods=["GET"]),
         Route("/heard/feed", heard.feed, methods=["GET"]),
         Route("/guest/confirm", pages.guest_confirm, methods=["GET", "POST"]),
