@@ -30,6 +30,7 @@ from config._lists import (
     ListSchema,
 )
 from config._settings import DEFAULT_SYNC_SCHEDULE, Settings, SettingsError, load_settings
+from config._store import StoreSettings, load_store_settings
 
 __all__ = [
     "CHOICE_LENGTH",
@@ -62,5 +63,7 @@ __all__ = [
     "ListSchema",
     "Settings",
     "SettingsError",
+    "StoreSettings",
     "load_settings",
+    "load_store_settings",
 ]

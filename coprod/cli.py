@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
-from typing import Any
 
-from config import LISTS, SettingsError, load_settings
+from config import LISTS, SettingsError, load_settings, load_store_settings
 from graph_client import GraphError
 
 __all__ = ["main"]
@@ -164,7 +164,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     except ValueError:
         print("coprod: dates are written YYYY-MM-DD, like 2026-04-01", file=sys.stderr)
         return 2
-    settings = load_settings()
+    settings = load_store_settings()  # (only the store's: no Microsoft 365 secret on an officer's machine)
     store = store_for(settings)
     try:
         report = build(store, start, end)
@@ -180,7 +180,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from coprod.operating.status import status, status_lines
     from coprod.runtime import store_for
 
-    store = store_for(load_settings())
+    store = store_for(load_store_settings())  # (only the store's settings: no Microsoft 365 secret)
     try:
         print("\n".join(status_lines(status(store))))
     finally:
@@ -191,11 +191,14 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     """The public pages on http://host:port/api/pages/..., as the function app serves them, with an index page
     at /, /api/health, and Graph's change notifications at /api/notifications with their consumer in this process:
-    a change to a list is acted on within seconds (the lists are subscribed to once the server is up)."""
+    a change to a list is acted on within seconds (the lists are subscribed to once the server is up); and a run
+    on the function app's timer schedule (COPROD_SYNC_SCHEDULE), so what the pages record is acted on as in Azure."""
     import socket
     import threading
 
     import uvicorn
+
+    from coprod.serve import SyncTimer, live_app, subscribe_when_up, sync_interval
 
     settings = load_settings()
     listener = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
@@ -208,80 +211,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
               f"port? choose one with --port)", file=sys.stderr)
         return 1
     app, queue = live_app(settings)
-    print(f"Pages on http://{args.host}:{listener.getsockname()[1]}/ (Ctrl+C to stop)", flush=True)
+    every = sync_interval(settings.sync_schedule)
+    print(f"Pages on http://{args.host}:{listener.getsockname()[1]}/ (Ctrl+C to stop); the lists are synced every "
+          f"{every / 60:g} minutes, as the function app's timer does", flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     if args.subscribe:
-        threading.Thread(target=_subscribe_when_up, args=(server, settings), daemon=True).start()
+        threading.Thread(target=subscribe_when_up, args=(server, settings), daemon=True).start()
+    timer = SyncTimer(settings, every)
+    timer.start()
     server.run(sockets=[listener])
+    timer.stop()
     queue.stop()
     return 0
-
-
-def live_app(settings: Any) -> tuple[Any, Any]:
-    """The pages with /, /api/health and /api/notifications, and the started consumer of the notifications."""
-    from coprod.pages.app import create_web_app
-    from coprod.realtime.webhooks import AzureQueue, LocalQueue, consume
-    from coprod.runtime import web_context
-    from coprod.serve import local_app
-
-    context = web_context(settings)
-    queue: Any
-    if settings.state.startswith("sqlite:"):
-        queue = LocalQueue(lambda: consume(lambda: _notified_run(settings), lambda: queue.latest, time.time))
-    else:  # the state is on Azure Storage: its queue (Azurite's locally), as the function app's consumer reads
-        queue = AzureQueue.for_state(settings.state, lambda latest: consume(lambda: _notified_run(settings),
-                                                                            lambda: latest, time.time),
-                                     settings.client_id if settings.use_managed_identity else None)
-    queue.start()
-    app = local_app(create_web_app(lambda: context), settings.programme_name, settings.site_name,
-                    _notifications(context, queue))
-    return app, queue
-
-
-def _notifications(context: Any, queue: Any) -> Any:
-    """POST /api/notifications, as the function app answers it; a good one wakes the consumer."""
-    from starlette.requests import Request
-    from starlette.responses import Response
-
-    from coprod.realtime.webhooks import NOSNIFF, RESUBSCRIBE, read_body, receive
-
-    async def notifications(request: Request) -> Response:
-        body = await read_body(request.headers.get("content-length"), request.stream())  # None: over the limit
-        if body is None:
-            return Response(status_code=413, media_type="text/plain", headers=NOSNIFF)
-        got = receive(dict(request.query_params), body, context.store, context.signer, time.time())
-        if got.resubscribe:
-            context.store.checkpoints.set(RESUBSCRIBE, "1")
-        if got.run:
-            queue.put(got.after or time.time())
-        return Response(got.body, status_code=got.status, media_type=got.content_type, headers=got.headers)
-
-    return notifications
-
-
-def _notified_run(settings: Any) -> bool:
-    """One run after notifications (renewing the subscriptions first after a lifecycle event)."""
-    from coprod.realtime.webhooks import notified_run
-    from coprod.runtime import Services
-
-    with Services.open(settings) as services:
-        return notified_run(services, lambda line: print(f"  {line}", flush=True))
-
-
-def _subscribe_when_up(server: Any, settings: Any) -> None:
-    """Once the server answers, subscribe to the lists (Graph checks our endpoint first): one line either way."""
-    from coprod.realtime.webhooks import renew
-    from coprod.running import describe
-    from coprod.runtime import Services
-
-    while not server.started:
-        time.sleep(0.05)
-    try:
-        with Services.open(settings) as services:
-            lines = renew(services)
-        print("Listening for list changes: " + " ".join(lines), flush=True)
-    except Exception as error:  # the pages still work; the timer's runs still come
-        print(f"coprod: not subscribed to list changes ({describe(error)}); changes wait for `sync`", flush=True)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -344,7 +285,12 @@ def main(argv: list[str] | None = None) -> int:
 
         configure()
     try:
-        return _handle(args)
+        code = _handle(args)
+        sys.stdout.flush()  # here, where a reader that went away can be told apart from an error
+        return code
+    except BrokenPipeError:  # the reader went away (`export ... | head`): stop quietly, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (nothing more to flush at exit)
+        return 141
     finally:
         from coprod.operating.telemetry import flush
 
@@ -372,6 +318,8 @@ def _handle(args: argparse.Namespace) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # (not an error: `main` ends quietly)
+        raise
     except Exception as error:  # one line (no value that broke it: it may be personal data); -v for the traceback
         from coprod.running import describe
 

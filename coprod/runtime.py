@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 
-from config import Settings
+from config import Settings, StoreSettings
 from coprod.links import Signer
 from coprod.mail.outbox import GraphTransport, MailTransport, Outbox, SendLimits
 from coprod.pages.context import WebContext
@@ -26,7 +26,7 @@ def signer_for(settings: Settings, clock: Callable[[], float] = time.time) -> Si
     return Signer(settings.signing_key.get_secret_value(), clock=clock)
 
 
-def store_for(settings: Settings, clock: Callable[[], float] = time.time) -> StateStore:
+def store_for(settings: Settings | StoreSettings, clock: Callable[[], float] = time.time) -> StateStore:
     """The configured store; an Azure account URL is reached with the managed identity when one is used."""
     return open_store(settings.state, clock=clock, prefix=settings.state_prefix,
                       client_id=settings.client_id if settings.use_managed_identity else None)

@@ -1,6 +1,11 @@
-"""What is waiting, from the configured state store (so it works against Azure): no personal data.
+"""What is waiting, and what the service did today, from the configured state store (so it works against Azure):
+no personal data.
 
-`python -m coprod status` prints it in words; `GET /api/status` (function key) answers it as JSON.
+`python -m coprod status` prints it in words (it needs only the store's settings: no Microsoft 365 secret);
+`GET /api/status` (function key) answers it as JSON. Besides what waits and the last run, it counts the bookings
+that need an officer's attention now (as the last run mirrored the Registrations list) and what the service did
+since midnight, UK time: bookings decided (confirmed, offered a place, waitlisted, cancelled), emails sent and
+given up on, guests invited.
 """
 
 from __future__ import annotations
@@ -10,16 +15,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from coprod.handoffs import BLOCKED, AddressBounces, GuestRequestDue, MessageDue, SubscriberDue
+from coprod.handoffs import BLOCKED, AddressBounces, GuestRequestDue, Invitation, MessageDue, SubscriberDue
 from coprod.lists.mailing import parse_subscriber, parse_update
 from coprod.lists.mirror import WRITE_REFUSED
+from coprod.lists.records import parse_registration
 from coprod.lists.requests import parse_guest_request
 from coprod.lists.resync import last_check
 from coprod.running.lease import LEASE, last_run
 from coprod.store import MirrorItem, StateStore
+from coprod.templates import UK
 from coprod.words import count
 
-__all__ = ["blocked", "status", "status_lines"]
+__all__ = ["blocked", "status", "status_lines", "today"]
 
 WAITING = {MessageDue.KIND: ("message to send", "messages to send"),
            GuestRequestDue.KIND: ("guest access request", "guest access requests"),
@@ -37,8 +44,27 @@ STATUS_OF: dict[str, Callable[[MirrorItem], str]] = {
     "Updates": lambda item: parse_update(item.item_id, item.fields).status,
 }
 
+DECIDED = {"confirmed": "confirmed", "promoted": "offered a place from the waiting list", "waitlisted": "waitlisted",
+           "cancelled": "cancelled"}
+
+
+def today(store: StateStore, now: float) -> dict[str, Any]:
+    """What the service did since midnight, UK time: counts only."""
+    midnight = datetime.fromtimestamp(now, UK).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    decided = dict.fromkeys(DECIDED, 0)
+    for entry in store.ledger.list(kind=MessageDue.KIND):
+        message = MessageDue.read(entry).message
+        if entry.created >= midnight and message in decided:
+            decided[message] += 1
+    invited = sum(1 for e in store.ledger.list(kind=Invitation.KIND, status="done")
+                  if e.updated >= midnight and e.payload.get("how") == "invited")
+    failed = sum(1 for e in store.outbox.list("failed", limit=1_000_000) if e.updated >= midnight)
+    return {"since": _iso(midnight), "bookings": decided, "emails_sent": store.outbox.sent_since(midnight)[0],
+            "emails_failed": failed, "guests_invited": invited}
+
+
 def status(store: StateStore, now: float | None = None) -> dict[str, Any]:
-    """Counts and times only: who holds the lease (a process name), the last run, what waits."""
+    """Counts and times only: who holds the lease (a process name), the last run, what waits, what was done today."""
     now = time.time() if now is None else now
     lease = store.leases.get(LEASE)
     run = last_run(store)
@@ -56,6 +82,8 @@ def status(store: StateStore, now: float | None = None) -> dict[str, Any]:
                                               "took_s": round(run.finished - run.started, 1), "outcome": run.outcome,
                                               "lines": list(run.lines)},
         "waiting": dict(sorted(waiting.items())),
+        "needs_attention": sum(1 for r in store.mirror.items("Registrations")
+                               if parse_registration(r.item_id, r.created, r.fields).listed_status == "NeedsAttention"),
         "guest_requests_awaiting": rows("GuestRequests", "AwaitingDecision"),
         "subscribers_pending": rows("Subscribers", "Pending"),
         "updates_sending": rows("Updates", "Sending"),
@@ -65,6 +93,7 @@ def status(store: StateStore, now: float | None = None) -> dict[str, Any]:
         "blocked": blocked(store),
         "whole_check": None if (check := last_check(store)) is None else {"at": _iso(check["at"]),
                                                                           "found": check["found"]},
+        "today": today(store, now),
     }
 
 
@@ -117,8 +146,24 @@ def status_lines(report: dict[str, Any]) -> list[str]:
     if bouncing:
         lines.append(f"{count(bouncing, 'subscriber')} Bouncing: their updates came back undelivered 3 times, so "
                      "no more go (see the Subscribers list)")
+    attention = report.get("needs_attention", 0)
+    if attention:
+        lines.append(f"{count(attention, 'booking')} {'needs' if attention == 1 else 'need'} attention: in the "
+                     "Registrations list, filter Status by NeedsAttention; each one's Status note says what to fix")
+    lines += _today_lines(report.get("today"))
     check = report.get("whole_check")
     if check and check["found"]:  # drift: the change feed lost something (acted on; worth knowing)
         lines.append(f"The lists were last read whole at {check['at']}: the change feed had missed "
                      f"{count(check['found'], 'change')}, now acted on.")
     return lines
+
+
+def _today_lines(done: dict[str, Any] | None) -> list[str]:
+    """What the service did today, in words: one line, or none when it did nothing."""
+    if not done:
+        return []
+    parts = [count(n, "booking") + " " + DECIDED[kind] for kind, n in done["bookings"].items() if n]
+    parts += [count(done["emails_sent"], "email") + " sent"] if done["emails_sent"] else []
+    parts += [count(done["emails_failed"], "email") + " could not be sent"] if done["emails_failed"] else []
+    parts += [count(done["guests_invited"], "guest") + " invited"] if done["guests_invited"] else []
+    return [f"Today (UK time): {', '.join(parts)}."] if parts else ["Today (UK time): nothing done yet."]

@@ -13,10 +13,10 @@ import httpx
 import pytest
 
 from config import load_settings
-from coprod.cli import live_app
 from coprod.links import Signer
 from coprod.realtime.webhooks import KNOWN, client_state, receive, renew
 from coprod.runtime import Services
+from coprod.serve import live_app
 from coprod.store import SqliteStore
 from graph_emulator import EmulatorServer
 from graph_emulator.testing import BackgroundServer

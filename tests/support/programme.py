@@ -16,7 +16,7 @@ from typing import Any
 import icalendar
 
 from config import load_settings
-from coprod.cli import live_app
+from coprod.serve import live_app
 from coprod.lists.provision import provision
 from coprod.registrations.sync import RegistrationSync, SyncReport
 from coprod.run import run_once

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from config import SettingsError, load_settings
-from coprod.cli import live_app
+from coprod.serve import live_app
 from coprod.links import Signer
 from coprod.realtime.webhooks import KNOWN, client_state, receive
 from coprod.store import SqliteStore
