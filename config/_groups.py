@@ -29,13 +29,15 @@ from config._signing import (
 )
 
 __all__ = ["DEFAULT_SYNC_SCHEDULE", "GROUPS", "NO_SUCH_FILE", "EmailSettings", "FormSettings", "GraphRequestSettings",
-           "GuestSettings", "PrivacySettings", "ServiceSettings", "SessionSettings", "TenantSettings",
-           "WorkplaceSettings"]
+           "GuestSettings", "NotifySettings", "PrivacySettings", "ServiceSettings", "SessionSettings",
+           "TenantSettings", "WorkplaceSettings"]
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
 DEFAULT_SYNC_SCHEDULE = "0 */5 * * * *"
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 NO_SUCH_FILE = "no such file"
+UUID = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
+NOTIFY_KEY = re.compile(r".+-" + UUID[1:-1] + "-" + UUID[1:-1])  # {key name}-{service id}-{secret}
 
 
 def _split_commas(value: Any) -> Any:
@@ -43,6 +45,15 @@ def _split_commas(value: Any) -> Any:
     (a group's own validators run before those it shares with every group)."""
     if isinstance(value, str) and not unresolved(value):
         return tuple(part.strip().lower() for part in value.split(",") if part.strip())
+    return value
+
+
+def https_unless_local(value: str) -> str:
+    """A URL that carries tokens or keys (links in emails, Notify's): https, as plain http lets anyone on the way
+    read and use them; plain http only to this machine."""
+    host = urlsplit(value).hostname or ""
+    if value.startswith("http://") and host not in LOCAL_HOSTS:
+        raise ValueError("must start with https:// (plain http is only for localhost)")
     return value
 
 
@@ -60,7 +71,7 @@ class _Group(BaseSettings):
             raise ValueError(UNRESOLVED)
         return value
 
-    @field_validator("authority_host", "graph_endpoint", "public_url", check_fields=False)
+    @field_validator("authority_host", "graph_endpoint", "public_url", "notify_base_url", check_fields=False)
     @classmethod
     def _url(cls, value: str) -> str:
         if not value.startswith(("https://", "http://")):
@@ -159,11 +170,7 @@ class ServiceSettings(_Group):
     @field_validator("public_url")
     @classmethod
     def _https_unless_local(cls, value: str) -> str:
-        # links in emails carry tokens: over plain http anyone on the way could read and use them
-        host = urlsplit(value).hostname or ""
-        if value.startswith("http://") and host not in LOCAL_HOSTS:
-            raise ValueError("must start with https:// (plain http is only for localhost)")
-        return value
+        return https_unless_local(value)
 
     @field_validator("state")
     @classmethod
@@ -250,6 +257,52 @@ class EmailSettings(_Group):
     """Azure Communication Services connection string (`endpoint=https://...;accesskey=...`), when `acs`."""
     acs_sender: str | None = Field(default=None, validation_alias="COPROD_ACS_SENDER")
     """The verified sender address of the ACS Email domain (`DoNotReply@...`), when `acs`."""
+
+
+class NotifySettings(_Group):
+    """Texts and letters: GOV.UK Notify.
+
+    Optional. With a key and a template, people who chose to hear from us by phone get a text, and by post a
+    letter, through GOV.UK Notify, instead of a place on the team's daily list; without them, the team's list as
+    before. [docs/notify.md](notify.md) says how to make the two templates.
+    """
+
+    notify_api_key: SecretStr | None = Field(default=None, validation_alias="COPROD_NOTIFY_API_KEY")
+    """The Notify API key, as Notify showed it once: `{key name}-{service id}-{secret}`. A live key (a team key
+    cannot send letters, nor text people outside the team)."""
+    notify_base_url: str = Field(default="https://api.notifications.service.gov.uk",
+                                 validation_alias="COPROD_NOTIFY_BASE_URL")
+    """Notify's API (the tests point it at a stand-in on this machine)."""
+    notify_sms_template_id: str | None = Field(default=None, validation_alias="COPROD_NOTIFY_SMS_TEMPLATE_ID")
+    """The text message template's id: its message is `((message))`. Unset: nobody is texted."""
+    notify_letter_template_id: str | None = Field(default=None, validation_alias="COPROD_NOTIFY_LETTER_TEMPLATE_ID")
+    """The letter template's id: its heading is `((subject))` and its body `((body))`. Unset: nobody is written
+    to."""
+    notify_email_template_id: str | None = Field(default=None, validation_alias="COPROD_NOTIFY_EMAIL_TEMPLATE_ID")
+    """An email template's id: accepted, and not used yet (emails go from the programme's mailbox)."""
+
+    @field_validator("notify_api_key")
+    @classmethod
+    def _notify_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        if not NOTIFY_KEY.fullmatch(value.get_secret_value().strip()):
+            raise ValueError("is not a GOV.UK Notify API key: it is the key's name, then the service id and the "
+                             "secret key (two ids of 36 characters, xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx), joined by "
+                             "hyphens, as Notify showed it when the key was made")
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("notify_sms_template_id", "notify_letter_template_id", "notify_email_template_id")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(UUID, value.strip()):
+            raise ValueError("is not a Notify template id: copy it from the template's page in Notify")
+        return value.strip() if value is not None else None
+
+    @field_validator("notify_base_url")
+    @classmethod
+    def _notify_https(cls, value: str) -> str:
+        return https_unless_local(value)
 
 
 class SessionSettings(_Group):
@@ -340,4 +393,5 @@ class PrivacySettings(_Group):
 
 # The groups in the contract's order: docs/configuration.md shows them so, and a missing setting is named in it.
 GROUPS: tuple[type[BaseSettings], ...] = (TenantSettings, WorkplaceSettings, ServiceSettings, GraphRequestSettings,
-                                          EmailSettings, SessionSettings, GuestSettings, FormSettings, PrivacySettings)
+                                          EmailSettings, NotifySettings, SessionSettings, GuestSettings, FormSettings,
+                                          PrivacySettings)

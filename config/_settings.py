@@ -21,6 +21,7 @@ from config._groups import (
     FormSettings,
     GraphRequestSettings,
     GuestSettings,
+    NotifySettings,
     PrivacySettings,
     ServiceSettings,
     SessionSettings,
@@ -32,6 +33,11 @@ __all__ = ["DEFAULT_SYNC_SCHEDULE", "Settings", "SettingsError", "load_settings"
 
 _NO_CREDENTIAL = ("M365_CLIENT_SECRET or M365_CLIENT_CERTIFICATE_PATH must be set (or M365_USE_MANAGED_IDENTITY=true "
                   "in Azure)")
+_NOTIFY_TEMPLATES = ("COPROD_NOTIFY_SMS_TEMPLATE_ID", "COPROD_NOTIFY_LETTER_TEMPLATE_ID")
+_NO_NOTIFY_TEMPLATE = ("COPROD_NOTIFY_SMS_TEMPLATE_ID or COPROD_NOTIFY_LETTER_TEMPLATE_ID must be set with "
+                       "COPROD_NOTIFY_API_KEY (a text or a letter template: docs/notify.md)")
+_NO_NOTIFY_KEY = ("COPROD_NOTIFY_API_KEY must be set for the Notify template ids to be used (in Azure, the "
+                  "deployment's notifyApiKey, kept in Key Vault)")
 
 
 class SettingsError(Exception):
@@ -51,8 +57,8 @@ class SettingsError(Exception):
         super().__init__("\n".join(f"{name}: {text}" for name, text in self.problems))
 
 
-class Settings(PrivacySettings, FormSettings, GuestSettings, SessionSettings, EmailSettings, GraphRequestSettings,
-               ServiceSettings, WorkplaceSettings, TenantSettings):
+class Settings(PrivacySettings, FormSettings, GuestSettings, SessionSettings, NotifySettings, EmailSettings,
+               GraphRequestSettings, ServiceSettings, WorkplaceSettings, TenantSettings):
     """All settings of the service, each declared once in its group above (the groups' order is the contract's
     and docs/configuration.md's). Build it with `load_settings()`; a part of the service reads what it needs from
     it, with nothing copied."""
@@ -66,7 +72,19 @@ class Settings(PrivacySettings, FormSettings, GuestSettings, SessionSettings, Em
                                 (self.acs_sender, "COPROD_ACS_SENDER")):
                 if not value:
                     raise ValueError(f"{name} must be set when COPROD_MAIL_TRANSPORT is acs")
+        templates = self.notify_sms_template_id or self.notify_letter_template_id
+        if self.notify_api_key is not None and not templates:
+            raise ValueError(_NO_NOTIFY_TEMPLATE)
+        if self.notify_api_key is None and templates:
+            raise ValueError(_NO_NOTIFY_KEY)
         return self
+
+    def notify_template(self, contact: str) -> str | None:
+        """The Notify template that tells someone who chose `contact` (ContactPreference): a text for Phone, a letter
+        for Post, when Notify is set up for it; None: the team's daily list tells them, as without Notify."""
+        if self.notify_api_key is None:
+            return None
+        return {"Phone": self.notify_sms_template_id, "Post": self.notify_letter_template_id}.get(contact)
 
 
 
@@ -127,6 +145,11 @@ def _across(raw: Mapping[str, str]) -> list[tuple[str, str]]:
     if not (raw.get("M365_CLIENT_SECRET") or raw.get("M365_CLIENT_CERTIFICATE_PATH") or
             on("M365_USE_MANAGED_IDENTITY")):
         problems.append(("M365_CLIENT_SECRET", _NO_CREDENTIAL))
+    templates = any(raw.get(name) for name in _NOTIFY_TEMPLATES)
+    if raw.get("COPROD_NOTIFY_API_KEY") and not templates:
+        problems.append(("COPROD_NOTIFY_SMS_TEMPLATE_ID", _NO_NOTIFY_TEMPLATE))
+    if templates and not raw.get("COPROD_NOTIFY_API_KEY"):
+        problems.append(("COPROD_NOTIFY_API_KEY", _NO_NOTIFY_KEY))
     if raw.get("COPROD_MAIL_TRANSPORT", "").strip() == "acs":
         problems += [(name, f"{name} must be set when COPROD_MAIL_TRANSPORT is acs")
                      for name in ("COPROD_ACS_CONNECTION_STRING", "COPROD_ACS_SENDER") if not raw.get(name)]
