@@ -82,6 +82,9 @@ param serviceSettings object = {}
 @secure()
 @description('COPROD_ACS_CONNECTION_STRING, only with COPROD_MAIL_TRANSPORT=acs; stored in Key Vault.')
 param acsConnectionString string = ''
+@secure()
+@description('COPROD_NOTIFY_API_KEY, only for texts and letters through GOV.UK Notify (with a template id in serviceSettings: docs/notify.md); stored in Key Vault.')
+param notifyApiKey string = ''
 
 var tags = { 'azd-env-name': environmentName }
 
@@ -110,6 +113,7 @@ module resources 'resources.bicep' = {
     publicUrl: publicUrl
     serviceSettings: serviceSettings
     acsConnectionString: acsConnectionString
+    notifyApiKey: notifyApiKey
   }
 }
 

@@ -4,7 +4,8 @@
 // - a storage account with shared keys switched off: the Functions host, the deployment package, the state
 //   store (Table Storage, COPROD_STATE as an account URL) and the notifications queue (a connection of its own,
 //   COPROD_QUEUE, through the identity);
-// - Key Vault (RBAC) holding the signing key and the ACS connection string, referenced from app settings;
+// - Key Vault (RBAC) holding the signing key, the ACS connection string and the GOV.UK Notify key, referenced from
+//   app settings;
 // - Application Insights on Log Analytics, local authentication off (the identity publishes);
 // - a Flex Consumption plan and a Python 3.11 function app, its settings a resource of their own (below).
 // The shape follows Microsoft's Flex Consumption azd quickstart for Python (Azure-Samples/
@@ -30,6 +31,8 @@ param publicUrl string
 param serviceSettings object
 @secure()
 param acsConnectionString string
+@secure()
+param notifyApiKey string
 
 // 40 is the documented floor (https://learn.microsoft.com/azure/azure-functions/event-driven-scaling#limit-scale-out;
 // lower values were a preview in a few regions only) and 1000 the ceiling.
@@ -130,6 +133,12 @@ resource acsSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(a
   parent: vault
   name: 'coprod-acs-connection-string'
   properties: { value: acsConnectionString }
+}
+
+resource notifySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(notifyApiKey)) {
+  parent: vault
+  name: 'coprod-notify-api-key'
+  properties: { value: notifyApiKey }
 }
 
 resource blobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
@@ -245,6 +254,10 @@ var serviceDefaults = {
   COPROD_PREREADING_HOURS: ''
   COPROD_RESYNC_HOURS: ''
   COPROD_STATE_PREFIX: ''
+  COPROD_NOTIFY_BASE_URL: ''
+  COPROD_NOTIFY_SMS_TEMPLATE_ID: ''
+  COPROD_NOTIFY_LETTER_TEMPLATE_ID: ''
+  COPROD_NOTIFY_EMAIL_TEMPLATE_ID: ''
 }
 var serviceSet = {
   COPROD_PROGRAMME_NAME: programmeName
@@ -252,6 +265,7 @@ var serviceSet = {
   COPROD_PUBLIC_URL: pagesUrl
   COPROD_SIGNING_KEY: '@Microsoft.KeyVault(SecretUri=${signingSecret.properties.secretUri})'
   COPROD_ACS_CONNECTION_STRING: empty(acsConnectionString) ? '' : '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=coprod-acs-connection-string)'
+  COPROD_NOTIFY_API_KEY: empty(notifyApiKey) ? '' : '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=coprod-notify-api-key)'
 }
 var appSettings = union(hostSettings, queueSettings, m365Settings, serviceDefaults, serviceSettings, serviceSet)
 

@@ -34,7 +34,7 @@ ROLES = {  # built-in role definition ids, and why the identity holds each
     "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor: the notifications queue (the COPROD_QUEUE "
                                             "connection: its trigger reads, its output binding writes)",
     "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor: the state store",
-    "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User: the signing key, the ACS string",
+    "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User: the signing key, the ACS string, the Notify key",
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher: telemetry with local auth off",
 }
 
@@ -150,7 +150,7 @@ def test_the_app_runs_on_its_managed_identity_with_no_key_or_secret_in_a_setting
     settings = app_settings(resources)
     assert settings["M365_USE_MANAGED_IDENTITY"] == "true"
     assert "identity" in text(settings["M365_CLIENT_ID"]) and "clientId" in text(settings["M365_CLIENT_ID"])
-    for secret in ("COPROD_SIGNING_KEY", "COPROD_ACS_CONNECTION_STRING"):
+    for secret in ("COPROD_SIGNING_KEY", "COPROD_ACS_CONNECTION_STRING", "COPROD_NOTIFY_API_KEY"):
         assert "@Microsoft.KeyVault(" in text(settings[secret]), secret
     assert settings["AzureWebJobsStorage__credential"] == "managedidentity"
     assert "AzureWebJobsStorage" not in settings  # no connection string with an account key
