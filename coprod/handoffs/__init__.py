@@ -14,7 +14,9 @@ spells a ledger key, an email's outbox key, or a link's purpose.
     cancel-request    cancel-request:<registration>             cancel page         registrations
     bookings-asked    bookings-asked:<address>:<day>            bookings page       messages
     booked-online     booked-online:<session>:<digest>          booking page        messages, guests
-    contact-due       contact:<message>:registration-<id>:...   messages            messages (the team's digest)
+    contact-due       contact:<message>:registration-<id>:...   messages            messages (the team's digest),
+                                                                                    texts and letters
+    notify            notify:<contact-due key>                  texts and letters   texts and letters (each once)
     session-change    session-changed:<session>:v<version>      meetings            messages
     pre-reading       pre-reading:<session>:v<version>          messages            messages (pre-reading emails)
     meeting           meeting:<session>                         meetings            messages, registrations, pages
@@ -27,7 +29,8 @@ spells a ledger key, an email's outbox key, or a link's purpose.
     unsubscribe, subscribe-confirmed, rejoin-confirmed, topics
                       <command>:<row>:<digest>                  mailing-list pages  mailing list
     mail-failed       mail-failed:<outbox key>                  outbox, messages,   registrations
-                                                                bounces
+                      (or <notify key>)                         bounces, texts
+                                                                and letters
     sent-id           sent-id:<Message-ID hash>                 outbox              bounces
     bounce-report     bounce-report:<report digest>             bounces             bounces (each report once)
     bounced           bounced:<address digest>                  bounces             bounces, the outbox's check
@@ -54,7 +57,7 @@ from coprod.handoffs._base import H, Handoff, Readable, claim
 from coprod.handoffs._bounces import AddressBounces, BounceReport, SentId
 from coprod.handoffs._feedback import LISTENED, RATINGS, Feedback
 from coprod.handoffs._guests import GuestConfirmed, Invitation, RowGuard
-from coprod.handoffs._keys import mail_keys, records
+from coprod.handoffs._keys import mail_keys, notify_keys, records
 from coprod.handoffs._links import (
     CANCEL,
     FEEDBACK,
@@ -70,6 +73,7 @@ from coprod.handoffs._links import (
 )
 from coprod.handoffs._mailing import COMMANDS, Campaign, ListCommand, RejoinAsked
 from coprod.handoffs._meetings import MeetingRecord, PreReadingDue, SessionChanged
+from coprod.handoffs._notify import NotifySend
 from coprod.handoffs._outbox import BLOCKED, MailQueue, from_payload, readable, to_payload
 from coprod.handoffs._registrations import (
     BookedOnline,
@@ -122,6 +126,7 @@ __all__ = [
     "MailQueue",
     "MeetingRecord",
     "MessageDue",
+    "NotifySend",
     "PreReadingDue",
     "Readable",
     "RejoinAsked",
@@ -135,6 +140,7 @@ __all__ = [
     "from_payload",
     "get",
     "mail_keys",
+    "notify_keys",
     "pending",
     "put",
     "readable",

@@ -101,6 +101,19 @@ class mail_keys:
         return key.removeprefix(prefix).split(":", 1)[0] if key.startswith(prefix) else None
 
 
+class notify_keys:
+    """The key of each text or letter sent through GOV.UK Notify: its claim in the ledger, and the `reference` Notify
+    keeps with it, by which it is found again when a run stopped before noting Notify's answer. Ids only: Notify asks
+    that a reference hold no personal data."""
+
+    PREFIX = "notify:"
+
+    @staticmethod
+    def for_contact(key: str) -> str:
+        """The text or letter that tells someone what a `ContactDue` (its key) says."""
+        return f"{notify_keys.PREFIX}{key}"
+
+
 class records:
     """Ledger records kept as facts, not hand-offs: the guest review's per row, an erasure's per address digest."""
 

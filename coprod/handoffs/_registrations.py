@@ -148,6 +148,7 @@ class MailFailed:
     MAY_HAVE_GONE: ClassVar[str] = "may have been sent"  # how the reason of an interrupted, uncheckable send starts
     UNDELIVERABLE: ClassVar[str] = "the address cannot take email"  # how the reason of a refused recipient starts
     BOUNCED: ClassVar[str] = "it came back undelivered"  # how the reason of a hard bounce (an NDR) starts
+    NOTIFY_REFUSED: ClassVar[str] = "GOV.UK Notify refused the "  # ... "text: <its words>" or "letter: <its words>"
     message_key: str
     kind: str
     reason: str
@@ -172,6 +173,14 @@ class MailFailed:
     def bounced(self) -> bool:
         """A non-delivery report said the address does not exist (or an email was withheld because one did)."""
         return self.reason.startswith(self.BOUNCED)
+
+    @property
+    def notify_refused(self) -> tuple[str, str] | None:
+        """("text" or "letter", Notify's words) when GOV.UK Notify refused the number or address it was sent to."""
+        if not self.reason.startswith(self.NOTIFY_REFUSED):
+            return None
+        what, _, words = self.reason.removeprefix(self.NOTIFY_REFUSED).partition(": ")
+        return what, words
 
     def payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = {**self.about, "kind": self.kind, "reason": self.reason[:200]}
@@ -232,27 +241,33 @@ class BookingsAsked:
 @dataclass(frozen=True)
 class ContactDue:
     """Someone booked by an officer (ContactPreference Phone or Post) must be told something: no email goes to them;
-    the team's daily digest lists it, and the facilitators' brief lists them."""
+    the team's daily digest lists it, and the facilitators' brief lists them. With GOV.UK Notify set up for how they
+    chose to hear from us, a text or a letter tells them instead (coprod/notify), and the digest lists only those
+    it could not (`not_sent`: why, in words for the team)."""
 
     KIND: ClassVar[str] = "contact-due"
     registration: str
-    message: str  # confirmed, promoted, waitlisted, cancelled, changed
+    message: str  # confirmed, promoted, waitlisted, cancelled, changed, pre_reading, feedback
     session: str
     version: int = 0
+    not_sent: str = ""  # why Notify did not tell them (refused the number or address, say): the team's list does
 
     @property
     def key(self) -> str:
         return f"contact:{self.message}:registration-{self.registration}:session-{self.session}:v{self.version}"
 
     def payload(self) -> dict[str, Any]:
-        return {"registration": self.registration, "message": self.message, "session": self.session,
-                "version": self.version}
+        payload: dict[str, Any] = {"registration": self.registration, "message": self.message,
+                                   "session": self.session, "version": self.version}
+        if self.not_sent:
+            payload["not_sent"] = self.not_sent[:200]
+        return payload
 
     @classmethod
     def read(cls, entry: LedgerEntry) -> ContactDue:
         p = entry.payload
         return cls(str(p.get("registration") or ""), str(p.get("message") or ""), str(p.get("session") or ""),
-                   int(p.get("version") or 0))
+                   int(p.get("version") or 0), str(p.get("not_sent") or ""))
 
 
 @dataclass(frozen=True)

@@ -178,6 +178,7 @@ class Registration:
     access_needs: str = ""  # AccessNeeds, on one line, as a confirmation and the facilitators' brief quote them
     role: str = ""  # Role, as the report counts it
     postal_address: str = ""  # PostalAddress on one line, its lines joined by commas
+    postal_lines: tuple[str, ...] = ()  # PostalAddress's lines, each cleaned, blank ones left out (a letter's address)
     note_shown: str = ""  # StatusNote as the person's bookings page shows it
     personal: bool = False  # a personal column (REGISTRATIONS.personal) holds something: retention has to clear it
 
@@ -210,6 +211,7 @@ def parse_registration(item_id: str, created: str, fields: dict[str, Any]) -> Re
     note = fields.get("StatusNote")
     email = check_email(fields.get("Email"))
     name = fields.get("Title")
+    postal = _lines_of(fields.get("PostalAddress"))
     return Registration(
         id=item_id, created=created, name=as_text(name, TEXT_LENGTH),
         email=email.address, email_shown=email.shown, email_problem=email.problem,
@@ -223,7 +225,7 @@ def parse_registration(item_id: str, created: str, fields: dict[str, Any]) -> Re
         attended=_as_listed(fields.get("Attended")), name_shown=as_text(name, NAME_LENGTH),
         greeting=greeting_name(name), name_typed=_as_listed(name),
         access_needs=as_text(fields.get("AccessNeeds"), NEEDS_LENGTH), role=as_text(fields.get("Role"), ROLE_LENGTH),
-        postal_address=_one_line(fields.get("PostalAddress")), note_shown=as_text(note, NOTE_SHOWN),
+        postal_address=", ".join(postal), postal_lines=postal, note_shown=as_text(note, NOTE_SHOWN),
         personal=any(fields.get(column) for column in REGISTRATIONS.personal))
 
 
@@ -261,10 +263,10 @@ def _as_named(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _one_line(value: Any) -> str:
-    """A multi-line column (a postal address) on one line, its lines joined by commas, each cleaned."""
+def _lines_of(value: Any) -> tuple[str, ...]:
+    """A multi-line column's (a postal address's) lines, each cleaned, blank ones left out."""
     lines = (as_text(line, POSTAL_LINE_LENGTH) for line in str(value or "").splitlines()[:POSTAL_LINES])
-    return ", ".join(line for line in lines if line)
+    return tuple(line for line in lines if line)
 
 
 def contact_preference(fields: dict[str, Any]) -> str:
