@@ -39,6 +39,7 @@ MESSAGE_KINDS = {
     "bookings-link": ("link to someone's bookings", "links to people's bookings"),
     "contact": ("message for the team to give by phone or post", "messages for the team to give by phone or post"),
     "contact-digest": ("list of people to phone or write to", "lists of people to phone or write to"),
+    "notify": ("text or letter for GOV.UK Notify to send", "texts or letters for GOV.UK Notify to send"),
     "contribution-published": ("note that a contribution is published", "notes that a contribution is published"),
 }
 

@@ -47,6 +47,11 @@ class Notes:
                "check the address, or contact the programme team; once it's corrected, our emails go to the new one.")
     EMAIL_UNCERTAIN = ("Our email to you was interrupted while it was being sent, so it may not have reached you. "
                        "If you haven't heard from us, please contact the programme team.")
+    # GOV.UK Notify refused the number or address a text or letter went to: the team's daily list has the person
+    NOT_TEXTED = ("GOV.UK Notify couldn't text this number ({why}), so it's on the team's daily list to ring instead. "
+                  "Please check the number (a UK mobile gets texts).")
+    NOT_POSTED = ("GOV.UK Notify couldn't post a letter to this address ({why}), so it's on the team's daily list "
+                  "instead. Please check the address, with the postcode on a line of its own at the end.")
     BRIEF_FAILED = ("We couldn't send the facilitators' brief for this session. Please check the addresses in "
                     "Facilitators.")
     ERASED = "Personal details erased at the person's request on {day}. The place was freed."

@@ -23,7 +23,7 @@ from typing import Any
 from coprod import handoffs
 from coprod.handoffs import FEEDBACK, ContactDue, mail_keys, records
 from coprod.lists.records import ASSISTED, parse_session
-from coprod.registrations.notices import Counts, Source
+from coprod.registrations.notices import Counts, Source, contact_kind
 
 __all__ = ["ATTENDANCE_WAIT", "FEEDBACK_WINDOW", "SessionFeedback"]
 
@@ -71,7 +71,7 @@ class SessionFeedback:
                 continue
             if reg.contact in ASSISTED:  # booked by phone or post: the team's daily list says to ask them
                 if handoffs.record(self.messages.store.ledger, ContactDue(reg.id, "feedback", session_id)):
-                    report.add("contact")
+                    report.add(contact_kind(self.messages.settings, reg))
                 people += 1
                 continue
             address = reg.email

@@ -47,7 +47,7 @@ from coprod.handoffs import (
 from coprod.links import Signer
 from coprod.lists.records import ASSISTED, HELD, Registration, parse_registration, parse_session, queue_positions
 from coprod.registrations.feedback import SessionFeedback
-from coprod.registrations.notices import TeamNotices
+from coprod.registrations.notices import TeamNotices, contact_kind
 from coprod.registrations.outcomes import Outcomes
 from coprod.registrations.prereading import PreReading
 from coprod.running import alone
@@ -256,7 +256,7 @@ class ParticipantMessages:
             # booked by an officer for someone who prefers the phone or post: no email; the team is told
             handoffs.record(self.store.ledger, ContactDue(registration_id, kind, session_id))
             handoffs.settle(self.store.ledger, entry, outcome="to be told by phone or post")
-            report.add("contact")
+            report.add(contact_kind(self.settings, reg))
             return
         if item is None or reg is None or address is None or status != EXPECTED.get(kind):
             # gone, or its status moved on before we wrote (the newer hand-off says what happened)
@@ -312,7 +312,7 @@ class ParticipantMessages:
             status = reg.listed_status
             if status in HELD and reg.contact in ASSISTED:
                 if handoffs.record(self.store.ledger, ContactDue(item.item_id, "changed", session_id, version)):
-                    report.add("contact")
+                    report.add(contact_kind(self.settings, reg))
                 continue
             told = self._told(item.item_id)
             address = reg.email

@@ -1,5 +1,6 @@
 """What the run tells people outside the usual emails: the link to someone's bookings (asked for on the bookings
-page), and the team's daily list of people booked by phone or post, with what to tell each."""
+page), and the team's daily list of people booked by phone or post, with what to tell each: all of them, or, with
+GOV.UK Notify set up for how they chose to hear from us (coprod/notify), those it could not text or write to."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ class Source(Protocol):
     def record(self, item: MirrorItem) -> Registration: ...
     def name_for(self, item: MirrorItem, reg: Registration) -> str | None: ...
 
-__all__ = ["CONTACT_WORDS", "TeamNotices"]
+__all__ = ["CONTACT_WORDS", "TeamNotices", "contact_kind"]
 
 CONTACT_WORDS = {  # what the team tells someone booked by phone or post, by the message they would have had
     "confirmed": "their place is booked",
@@ -50,6 +51,12 @@ CONTACT_WORDS = {  # what the team tells someone booked by phone or post, by the
     "feedback": "ask how the session went (a rating from 1 to 5, and whether they felt listened to)",
 }
 
+def contact_kind(settings: Settings, reg: Registration) -> str:
+    """How the messages' line counts something to tell someone booked by phone or post: for the team's list, or for
+    GOV.UK Notify to send (a text or a letter)."""
+    return "notify" if settings.notify_template(reg.contact) else "contact"
+
+
 class TeamNotices:
     """Run by the participant messages (`Source`), on their store, outbox, signer and settings."""
 
@@ -58,7 +65,8 @@ class TeamNotices:
 
     def contact_digest(self, report: Counts) -> None:
         """Once a day, the team's list of people booked by phone or post and what to tell each (to the admin
-        address). What is listed is settled: tomorrow's list has only what came since."""
+        address). What is listed is settled: tomorrow's list has only what came since. Those GOV.UK Notify is set up
+        to tell are left to it (coprod/notify) unless it could not (`not_sent`: the list says why)."""
         due = pending(self.messages.store.ledger, ContactDue)
         if not due or not self.messages.settings.admin_email:
             return
@@ -66,7 +74,7 @@ class TeamNotices:
         key = self.messages.outbox.unused_key(mail_keys.contact_digest(day))
         if key is None:
             return  # today's went: the rest wait for tomorrow's
-        people = []
+        people, listed = [], []
         for entry, contact in due:
             item = self.messages.store.mirror.get("Registrations", contact.registration)
             view, _, _ = self.messages.session_view(contact.session)
@@ -74,9 +82,13 @@ class TeamNotices:
                 handoffs.settle(self.messages.store.ledger, entry, outcome="gone")
                 continue
             reg = self.messages.record(item)
+            if not contact.not_sent and self.messages.settings.notify_template(reg.contact):
+                continue  # a text or a letter tells them (coprod/notify)
+            listed.append(entry)
             people.append({"name": reg.name_shown, "how": reg.contact, "phone": reg.phone, "postal": reg.postal_address,
                            "tell": CONTACT_WORDS.get(contact.message, contact.message), "session": view,
-                           "position": self.messages.position(item) if contact.message == "waitlisted" else None})
+                           "position": self.messages.position(item) if contact.message == "waitlisted" else None,
+                           "why": contact.not_sent})
         if people:
             text, html = render_email("contact_digest", people=people, programme=self.messages.settings.programme_name,
                                       privacy_url=privacy_link(self.messages.settings.public_url))
@@ -85,7 +97,7 @@ class TeamNotices:
                                 subject=f"{len(people)} {noun} to phone or write to about their booking")
             if self.messages.outbox.enqueue(mail, "contact-digest"):
                 report.add("contact-digest")
-        for entry, _ in due:
+        for entry in listed:
             handoffs.settle(self.messages.store.ledger, entry, outcome=f"in the digest of {day}")
 
     def bookings_link(self, asked: BookingsAsked, report: Counts) -> None:

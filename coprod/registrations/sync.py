@@ -120,6 +120,7 @@ class RegistrationSync:
         self._doubtful: dict[str, set[str]] = {}  # registration -> addresses an email may or may not have reached
         self._session_problems: dict[str, set[str]] = {}  # session -> kinds of message that failed for it
         self._undeliverable: dict[str, set[str]] = {}  # registration -> addresses that cannot take email
+        self._not_by_notify: dict[str, tuple[str, str]] = {}  # registration -> (what Notify refused, the note's words)
         self._online = BookedOnlineIndex(store.ledger, signer.digest) if signer is not None else None
 
     # --- reading ---------------------------------------------------------------
@@ -175,11 +176,16 @@ class RegistrationSync:
         """Messages that could not be sent (or prepared): noted on their registration or session while they
         matter. Returns the sessions to decide again because a failure is new since the last run."""
         self._undelivered, self._doubtful, self._session_problems = {}, {}, {}
-        self._undeliverable, self._bounced = {}, {}
+        self._undeliverable, self._bounced, self._not_by_notify = {}, {}, {}
         touched: set[str] = set()
         for entry, failure in MailFailed.every(self.store.ledger):
             registration, session = failure.about.get("registration"), failure.about.get("session")
-            if registration:
+            refused = failure.notify_refused
+            if registration and refused:
+                words = Notes.NOT_TEXTED if refused[0] == "text" else Notes.NOT_POSTED
+                self._not_by_notify[registration] = (failure.to[0] if failure.to else "",
+                                                     words.format(why=refused[1].rstrip(".")))
+            elif registration:
                 target = self._doubtful if failure.uncertain else self._bounced if failure.bounced else \
                     self._undelivered
                 target.setdefault(registration, set()).update(failure.to or ("?",))
@@ -205,11 +211,16 @@ class RegistrationSync:
             return False
         return self._online is not None and self._online.has(item.group or "", address)
 
-    def _note(self, reg_id: str, address: str | None, decision: Decision) -> str:
+    def _note(self, reg: Registration, decision: Decision) -> str:
         """The StatusNote: the decision's, and a word if an email to this address could not be delivered (or came
-        back: then no more go to it until the address is changed)."""
+        back: then no more go to it until the address is changed), or GOV.UK Notify refused the number or postal
+        address it has (until it is changed)."""
+        reg_id, address = reg.id, reg.email
         if decision.status == "NeedsAttention":
             return decision.note
+        refused = self._not_by_notify.get(reg_id)
+        if refused and refused[0] in (reg.phone, reg.postal_address):
+            return f"{decision.note} {refused[1]}"
         for problems, words in ((self._bounced, Notes.BOUNCED), (self._undelivered, Notes.EMAIL_FAILED),
                                 (self._doubtful, Notes.EMAIL_UNCERTAIN)):
             failed_to = problems.get(reg_id)
@@ -278,7 +289,7 @@ class RegistrationSync:
                 decision = decisions[reg.id]
                 if decision.kept:
                     continue
-                note = Notes.UNDELIVERABLE if reg.id in released else self._note(reg.id, reg.email, decision)
+                note = Notes.UNDELIVERABLE if reg.id in released else self._note(reg, decision)
                 changes: dict[str, Any] = {}
                 if reg.listed_status != decision.status:
                     changes["Status"] = decision.status

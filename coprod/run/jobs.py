@@ -7,8 +7,9 @@ run, and the summary line each report renders.
 
 The order matters: the non-delivery reports first (a bounced address gets no more email, this very run); then the
 lists' readers (places, then guest access, then contributions); a Teams meeting for every Open session; the
-messages (a confirmation waits for its session's meeting, since it carries the join link); retention, once a day;
-the mailing list; the outbox, at the mailbox's rate; and last, the mailing list's progress on the updates it sent.
+messages (a confirmation waits for its session's meeting, since it carries the join link); the texts and letters
+of people booked by phone or post, which the messages hand on (when GOV.UK Notify is set up); retention, once a
+day; the mailing list; the outbox, at the mailbox's rate; and last, the mailing list's progress on the updates it sent.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from coprod.mail.bounces import Bounces
 from coprod.mailing.common import ListReport
 from coprod.mailing.subscribers import MailingList
 from coprod.meetings.sync import MeetingSync
+from coprod.notify.client import Notify
+from coprod.notify.send import TextsAndLetters
 from coprod.operating import telemetry
 from coprod.privacy import retention
 from coprod.registrations.messages import ParticipantMessages
@@ -157,6 +160,21 @@ class MessagesJob(_Job):
         return ParticipantMessages(s.store, s.outbox, s.signer, s.settings, clock=s.clock).run()
 
 
+class NotifyJob(_Job):
+    """Texts and letters through GOV.UK Notify (coprod/notify), when COPROD_NOTIFY_API_KEY is set: after the
+    messages, which hand on what each person booked by phone or post is to be told."""
+
+    name = "Texts and letters"
+
+    def wanted(self, context: RunContext) -> bool:
+        return context.services.settings.notify_api_key is not None
+
+    def run(self, context: RunContext) -> Report | None:
+        s = context.services
+        with Notify(s.settings) as notify:
+            return TextsAndLetters(s.store, notify, s.settings, s.signer, clock=s.clock).run()
+
+
 class RetentionJob(_Job):
     """Once a day (coprod/privacy/retention.py)."""
 
@@ -220,7 +238,7 @@ def jobs(context: RunContext) -> list[Job]:
     """This run's jobs, in order."""
     mailing = MailingListJob(context)
     return [BouncesJob(context), RegistrationsJob(), GuestAccessJob(), ContributionsJob(),
-            MeetingsJob(), MessagesJob(), RetentionJob(),
+            MeetingsJob(), MessagesJob(), NotifyJob(), RetentionJob(),
             mailing, EmailsJob(), UpdatesProgressJob(mailing)]
 
 

@@ -1,0 +1,333 @@
+"""Issue 31, item 1: people booked by phone or post are texted or written to through GOV.UK Notify, each message once,
+end to end: the lists in the Graph emulator, Notify's own Python client, and a stand-in for Notify's API over HTTP on
+loopback (tests/support/notify_fake.py) that checks every request's JWT and refuses what Notify refuses."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from coprod.handoffs import notify_keys
+from coprod.lists.notes import Notes
+from coprod.notify.words import Words
+from coprod.run import run_once
+from coprod.run.jobs import NotifyJob
+from coprod.runtime import Services
+from coprod.templates import uk_clock, uk_time
+from tests.support.notify_fake import NotifyFake, Sent
+from tests.support.programme import Programme, soon
+
+PUBLIC = "https://coprod.example.org"
+ADMINS = "coproduction-admins@council.example.org"
+MOBILE = "07700 900123"  # Ofcom's drama range: a UK mobile that is nobody's
+LANDLINE = "01632 960 001"  # a landline: Notify cannot text it
+ADDRESS = "1 High Street\nTowncastle\nTC1 1AA"
+
+
+@pytest.fixture
+def notify() -> Iterator[NotifyFake]:
+    """The stand-in for GOV.UK Notify, with the two templates docs/notify.md says to make."""
+    with NotifyFake() as fake:
+        fake.add_template("sms", "((message))", name="Co-production text")
+        fake.add_template("letter", "((body))", "((subject))", name="Co-production letter")
+        yield fake
+
+
+def template(notify: NotifyFake, kind: str) -> str:
+    [found] = [t.id for t in notify.state.templates(kind)]
+    return found
+
+
+@pytest.fixture
+def programme_settings(notify: NotifyFake) -> dict[str, str]:
+    return {"COPROD_PUBLIC_URL": PUBLIC, "COPROD_ADMIN_EMAIL": ADMINS, "COPROD_NOTIFY_API_KEY": notify.api_key,
+            "COPROD_NOTIFY_BASE_URL": notify.url, "COPROD_NOTIFY_SMS_TEMPLATE_ID": template(notify, "sms"),
+            "COPROD_NOTIFY_LETTER_TEMPLATE_ID": template(notify, "letter")}
+
+
+def texts(notify: NotifyFake) -> list[Sent]:
+    return [s for s in notify.state.sent if s.type == "sms"]
+
+
+def letters(notify: NotifyFake) -> list[Sent]:
+    return [s for s in notify.state.sent if s.type == "letter"]
+
+
+def team_lists(programme: Programme) -> list[Any]:
+    return [m for m in programme.mail() if m.to == (ADMINS,)]
+
+
+def line(lines: list[str]) -> str | None:
+    found = [text for text in lines if text.startswith("Texts and letters:")]
+    return found[0] if found else None
+
+
+def meeting_link(programme: Programme) -> str:
+    [meeting] = programme.meetings()
+    return str(meeting.join_web_url)
+
+
+def test_a_phone_booking_is_texted_and_a_post_booking_written_to_each_once(programme: Programme,
+                                                                          notify: NotifyFake) -> None:
+    start = soon(5)
+    session = programme.session("Carers' forum", start, capacity=1)
+    pat = programme.register(session, "Pat Phone", Email="", ContactPreference="Phone", Phone=MOBILE)
+    pam = programme.register(session, "Pam Post", Email="", ContactPreference="Post", PostalAddress=ADDRESS)
+    lines = programme.run()
+    assert line(lines) == "Texts and letters: 1 text sent, 1 letter sent."
+    [text] = texts(notify)
+    assert text.phone_number == "+447700900123" and text.template_id == template(notify, "sms")
+    assert text.body == (f"Your place is booked: Carers' forum, {uk_time(start)} (UK time). Join on Microsoft "
+                         f"Teams: {meeting_link(programme)}")
+    assert text.reference == notify_keys.for_contact(f"contact:confirmed:registration-{pat}:session-{session}:v0")
+    [letter] = letters(notify)
+    assert letter.address == ("Pam Post", "1 High Street", "Towncastle", "TC1 1AA")  # name first, postcode last
+    assert letter.subject == "You're on the waiting list: Carers' forum"
+    assert letter.body.startswith("Dear Pam Post,\n\nCarers' forum, on ")
+    assert "You're number 1." in letter.body and letter.body.endswith("Co-production programme")
+    for sent in (text, letter):  # Notify's reference holds ids only, no personal data
+        assert sent.reference and "Pat" not in sent.reference and "Pam" not in sent.reference
+    assert programme.mail() == []  # nobody emailed, and nobody left for the team's list
+    assert line(programme.run()) is None  # a rerun sends nothing
+    assert len(notify.state.sent) == 2
+    programme.edit("Registrations", pat, Cancel=True)  # Pat cancels: Pam gets the place, and both hear of it
+    assert line(programme.run()) == "Texts and letters: 1 text sent, 1 letter sent."
+    assert texts(notify)[-1].body == f"Your place at Carers' forum, {uk_time(start)} (UK time), is cancelled."
+    assert letters(notify)[-1].subject == "A place has come up for you: Carers' forum"
+    assert meeting_link(programme) in letters(notify)[-1].body
+    programme.run()
+    assert len(notify.state.sent) == 4 and programme.mail() == []
+    assert programme.status(pam) == "Confirmed"
+
+
+def test_an_appointment_by_phone_a_long_address_and_pre_reading_too_long_for_a_text(programme: Programme,
+                                                                                    notify: NotifyFake) -> None:
+    programme.clock.to_uk_midday()
+    start = soon(4, hour=10)
+    drop_in = programme.session("Drop-in", start, minutes=60, capacity=0, Kind="DropIn", SlotMinutes=20)
+    pat_at, pam_at = start + timedelta(minutes=20), start + timedelta(minutes=40)
+    programme.register(drop_in, "Pat Phone", Email="", ContactPreference="Phone", Phone=MOBILE,
+                       Slot=pat_at.strftime("%Y-%m-%dT%H:%M:%SZ"), ContactMethod="Phone")
+    lines = [f"Line {n}" for n in range(1, 9)]
+    programme.register(drop_in, "(Pam) Post", Email="", ContactPreference="Post", ContactMethod="In person",
+                       PostalAddress="\n".join([*lines, "tc1 1aa"]), Slot=pam_at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    programme.run()
+    [text] = texts(notify)
+    assert text.body == (f"Your place is booked: Drop-in, {uk_time(pat_at)} (UK time). We'll ring you at "
+                         f"{uk_clock(pat_at)}.")
+    [letter] = letters(notify)  # at most 7 lines, the name first, the postcode last, no "(" to start a line
+    assert letter.address == ("Pam) Post", "Line 1", "Line 2", "Line 3", "Line 4", "Line 5, Line 6, Line 7, Line 8",
+                              "tc1 1aa")
+    assert f"Drop-in, on {uk_time(pam_at)} (UK time).\n\nIt's in person." in letter.body
+    programme.edit("Sessions", drop_in, PreReading="Please read the plan. " * 40)  # 880 characters
+    assert line(programme.run()) == "Texts and letters: 1 letter sent; 1 could not go by GOV.UK Notify (back on the " \
+                                    "team's list)."
+    assert "Please read the plan. Please read" in letters(notify)[-1].body and len(texts(notify)) == 1
+    programme.run()
+    [digest] = team_lists(programme)
+    body = digest.text_body or ""
+    assert "Pat Phone: there is something to read before the session" in body and "(Pam) Post" not in body
+    assert "On this list because it is too long for a text (" in body
+
+
+def test_a_run_that_stopped_after_sending_and_before_noting_it_does_not_send_again(
+        programme: Programme, notify: NotifyFake, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed between Notify's answer and settling its claim: the next runs find the claim `sending`; once it is
+    older than COPROD_RECHECK_SECONDS (a run in progress would be done by then), Notify is asked by reference, and
+    the text it made is noted instead of sent again."""
+    session = programme.session("Carers' forum", soon(5))
+    programme.register(session, "Pat Phone", Email="", ContactPreference="Phone", Phone=MOBILE)
+    ledger_type = type(programme.store.ledger)
+    settle = ledger_type.set
+
+    class Killed(Exception):
+        pass
+
+    def dies_before_noting(self: Any, key: str, status: str, payload: dict[str, Any] | None = None) -> None:
+        if key.startswith(notify_keys.PREFIX) and status == "sent":
+            raise Killed  # the process died here: Notify made the text, the ledger still says `sending`
+        settle(self, key, status, payload)
+
+    monkeypatch.setattr(ledger_type, "set", dies_before_noting)
+    programme.run()
+    monkeypatch.setattr(ledger_type, "set", settle)
+    assert len(texts(notify)) == 1
+    [claimed] = programme.store.ledger.list(kind="notify")
+    assert claimed.status == "sending"
+    assert line(programme.run(minutes=1)) == "Texts and letters: 1 being sent by another run."
+    finds = len([s for s in notify.state.log if s.operation == "find"])
+    assert finds == 0 and len(texts(notify)) == 1  # too soon to look: it may still be in flight
+    assert line(programme.run(minutes=5)) == "Texts and letters: 1 found already sent (a run had stopped before " \
+                                             "noting it)."
+    assert len([s for s in notify.state.log if s.operation == "find"]) == 1
+    assert len(texts(notify)) == 1  # not sent again
+    assert programme.store.ledger.get(claimed.key).status == "sent"  # type: ignore[union-attr]
+    assert line(programme.run(minutes=10)) is None and len(texts(notify)) == 1
+    assert team_lists(programme) == []
+
+
+def test_what_notify_refuses_goes_back_on_the_team_s_list_with_its_reason_and_a_note(
+        programme: Programme, notify: NotifyFake, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    programme.clock.to_uk_midday()
+    session = programme.session("Carers' forum", soon(5))
+    pat = programme.register(session, "Pat Phone", Email="", ContactPreference="Phone", Phone=LANDLINE)
+    pam = programme.register(session, "Pam Post", Email="", ContactPreference="Post",
+                             PostalAddress="1 High Street\nTowncastle TC1 1AA")  # the postcode not on a line of its own
+    assert line(programme.run()) == "Texts and letters: 2 refused (back on the team's list)."
+    assert notify.state.sent == [] and team_lists(programme) == []  # (today's list goes with the next run)
+    programme.run()
+    [digest] = team_lists(programme)
+    assert digest.subject == "2 people to phone or write to about their booking"
+    body = digest.text_body or ""
+    assert "Pat Phone: their place is booked." in body and f"Phone: {LANDLINE}" in body
+    assert "On this list because GOV.UK Notify couldn't text this number (Not a UK mobile number)." in body
+    assert "Pam Post: their place is booked." in body
+    assert ("On this list because GOV.UK Notify couldn't post a letter to this address (Last line of address must be "
+            "a real UK postcode or another country).") in body
+    assert "On this list because GOV.UK Notify couldn&#39;t text this number" in (digest.html_body or "")
+    assert programme.note(pat).endswith(Notes.NOT_TEXTED.format(why="Not a UK mobile number"))
+    assert programme.note(pam).endswith(Notes.NOT_POSTED.format(
+        why="Last line of address must be a real UK postcode or another country"))
+    for _ in range(2):  # each told once: no second list, nothing sent
+        assert line(programme.run()) is None
+    assert len(team_lists(programme)) == 1 and notify.state.sent == []
+    programme.edit("Registrations", pat, Phone=MOBILE)  # the officer puts the number right: the note goes
+    programme.run()
+    assert "GOV.UK Notify" not in programme.note(pat) and "GOV.UK Notify" in programme.note(pam)
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    for personal in ("Pat Phone", "Pam Post", "01632", "960 001", "High Street", "TC1 1AA", notify.state.secret):
+        assert personal not in logged
+
+
+def test_a_text_throttled_by_notify_goes_on_a_later_run_once(programme: Programme, notify: NotifyFake) -> None:
+    session = programme.session("Carers' forum", soon(5))
+    programme.register(session, "Pat Phone", Email="", ContactPreference="Phone", Phone=MOBILE)
+    programme.register(session, "Pam Post", Email="", ContactPreference="Post", PostalAddress=ADDRESS)
+    notify.state.add_fault("throttle", "sms", retry_after=120)
+    assert line(programme.run()) == ("Texts and letters: 2 waiting: GOV.UK Notify asked us to slow down; a later run "
+                                     "sends them.")
+    assert notify.state.sent == [] and team_lists(programme) == []  # the letter too waits: nothing more this run
+    asked = len(notify.state.log)
+    assert line(programme.run(minutes=1)) == ("Texts and letters: 2 waiting: GOV.UK Notify asked us to slow down; a "
+                                              "later run sends them.")
+    assert len(notify.state.log) == asked  # Retry-After said 2 minutes: nothing is asked of Notify for them
+    assert line(programme.run(minutes=5)) == "Texts and letters: 1 text sent, 1 letter sent."
+    assert len(texts(notify)) == 1 and len(letters(notify)) == 1
+    assert line(programme.run()) is None and len(notify.state.sent) == 2
+
+
+def test_an_answer_lost_to_a_server_error_is_looked_up_before_it_is_sent_again(programme: Programme,
+                                                                               notify: NotifyFake) -> None:
+    session = programme.session("Carers' forum", soon(5))
+    programme.register(session, "Pat Phone", Email="", ContactPreference="Phone", Phone=MOBILE)
+    notify.state.add_fault("made-then-fails", "sms")
+    assert line(programme.run()) == ("Texts and letters: 1 waiting: GOV.UK Notify did not answer (500); a later run "
+                                     "looks whether it went, and sends it if not.")
+    assert len(texts(notify)) == 1  # made, though the answer said otherwise
+    assert line(programme.run()) == "Texts and letters: 1 found already sent (a run had stopped before noting it)."
+    assert len(texts(notify)) == 1
+    notify.state.add_fault("fails", "sms")  # a 500 that made nothing: looked up, then sent
+    programme.edit("Sessions", session, Title="Carers' forum (moved)", StartTime=soon(6).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"), EndTime=soon(6, hour=15).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    programme.run()
+    assert line(programme.run()) == "Texts and letters: 1 text sent."
+    assert len(texts(notify)) == 2 and texts(notify)[-1].body.startswith("Carers' forum (moved) has changed. It's now")
+
+
+def test_a_refused_key_is_named_and_nothing_is_lost(programme: Programme, notify: NotifyFake) -> None:
+    right = programme.services.settings
+    wrong = f"coprod_tests-{notify.state.service_id}-00000000-0000-4000-8000-000000000000"
+    programme.services.settings = right.model_copy(update={"notify_api_key": SecretStr(wrong)})
+    session = programme.session("Carers' forum", soon(5))
+    programme.register(session, "Pat Phone", Email="", ContactPreference="Phone", Phone=MOBILE)
+    programme.register(session, "Pam Post", Email="", ContactPreference="Post", PostalAddress=ADDRESS)
+    said = line(programme.run()) or ""
+    assert said.startswith("Texts and letters: 2 waiting: GOV.UK Notify refused the key (403): check "
+                           "COPROD_NOTIFY_API_KEY")
+    assert wrong not in said and notify.state.sent == [] and team_lists(programme) == []
+    programme.services.settings = right  # put right
+    assert line(programme.run()) == "Texts and letters: 1 text sent, 1 letter sent."
+    assert line(programme.run()) is None and len(notify.state.sent) == 2
+
+
+class TestWithoutNotify:
+    @pytest.fixture
+    def programme_settings(self) -> dict[str, str]:
+        return {"COPROD_PUBLIC_URL": PUBLIC, "COPROD_ADMIN_EMAIL": ADMINS}
+
+    def test_the_team_s_list_is_as_it_was_and_notify_is_never_called(self, programme: Programme,
+                                                                      notify: NotifyFake) -> None:
+        programme.clock.to_uk_midday()
+        session = programme.session("Carers' forum", soon(5))
+        programme.register(session, "Pat Phone", Email="", ContactPreference="Phone", Phone=MOBILE)
+        lines = programme.run()
+        assert line(lines) is None and notify.state.log == []
+        assert any("1 message for the team to give by phone or post" in text for text in lines)
+        [digest] = team_lists(programme)
+        assert "Pat Phone: their place is booked." in (digest.text_body or "")
+        assert "On this list because" not in (digest.text_body or "")
+
+
+def test_two_runs_at_once_send_each_once(programme: Programme, notify: NotifyFake,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two runners with no lease between them (as if each believed it held it), at the same text or letter at the
+    same moment (each has looked in the ledger and found it unclaimed): the claim keeps each single."""
+    session = programme.session("Carers' forum", soon(5), capacity=20)
+    phones = [f"07700 9001{n:02d}" for n in range(6)]
+    for n, phone in enumerate(phones):
+        programme.register(session, f"Phone Person {n}", Email="", ContactPreference="Phone", Phone=phone)
+    for n in range(3):
+        programme.register(session, f"Post Person {n}", Email="", ContactPreference="Post",
+                           PostalAddress=f"{n} High Street\nTowncastle\nTC1 1AA")
+    monkeypatch.setattr(NotifyJob, "wanted", lambda self, context: False)
+    programme.run()  # the messages hand on what to tell (the texts and letters job held back)
+    monkeypatch.undo()
+    assert notify.state.sent == []
+    notify.state.latency = 0.1
+    together = threading.Barrier(2)
+    compose = Words.compose
+
+    def in_step(self: Words, *args: Any) -> Any:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            together.wait(timeout=5)  # both runners have found this one unclaimed: both now try to claim it
+        return compose(self, *args)
+
+    monkeypatch.setattr(Words, "compose", in_step)
+    ready = threading.Barrier(2)
+    lines: list[list[str]] = []
+    failures: list[BaseException] = []
+
+    def runner() -> None:
+        try:
+            with Services.open(programme.services.settings, clock=programme.clock) as services:
+                ready.wait()
+                lines.append(run_once(services, drain_seconds=60))
+        except BaseException as error:  # reported below
+            failures.append(error)
+
+    threads = [threading.Thread(target=runner) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    monkeypatch.undo()
+    assert failures == [] and not together.broken
+    assert Counter(s.phone_number for s in texts(notify)) == Counter(f"+44{p.replace(' ', '')[1:]}" for p in phones)
+    assert sorted(s.address[0] for s in letters(notify)) == [f"Post Person {n}" for n in range(3)]
+    assert len(notify.state.sent) == 9
+    said = " ".join(line(each) or "" for each in lines)
+    numbers = {what: sum(int(n) for n in re.findall(rf"(\d+) {what}", said))
+               for what in ("texts? sent", "letters? sent", "being sent by another run")}
+    assert numbers == {"texts? sent": 6, "letters? sent": 3, "being sent by another run": 9}  # each: one won, one not
+    programme.run()
+    assert len(notify.state.sent) == 9 and team_lists(programme) == []
