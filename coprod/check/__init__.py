@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from config import Settings
+from coprod.check._notify import check_notify
 from coprod.check._report import FAIL, OK, SKIP, Finding, Preflight
 from coprod.check._steps import CHECKS, Tenant
 from coprod.permissions import STEPS
@@ -37,7 +38,8 @@ def check_tenant(settings: Settings) -> Preflight:
 
 
 def preflight(settings: Settings, graph: GraphClient, open_store: Callable[[], StateStore]) -> Preflight:
-    """The store, the token, then every step of the permissions table, in its order."""
+    """The store, the token, then every step of the permissions table, in its order; and GOV.UK Notify (which needs
+    no token)."""
     report = Preflight()
     _store(report, settings, open_store)
     try:
@@ -45,6 +47,7 @@ def preflight(settings: Settings, graph: GraphClient, open_store: Callable[[], S
         roles = graph.granted_roles()
     except TokenError as error:
         report.add(FAIL, "Access token", str(error), _token_fix(error))
+        check_notify(report, settings)
         report.add(SKIP, "Everything else", "not checked: nothing can be read from Microsoft 365 without a token")
         return report
     report.add(OK, "Access token", "issued" + (f"; it carries {len(roles)} application permissions: "
@@ -53,6 +56,7 @@ def preflight(settings: Settings, graph: GraphClient, open_store: Callable[[], S
     tenant = Tenant(settings, graph, roles, report)
     for step in STEPS:
         CHECKS[step](tenant)
+    check_notify(report, settings)
     return report
 
 

@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from coprod.permissions import STEPS, needs, remedy
 from graph_client import ForbiddenError, GraphError, GraphResponseError, NotFoundError
 
-__all__ = ["FAIL", "OK", "OPTIONAL", "SKIP", "Finding", "Preflight"]
+__all__ = ["FAIL", "OFF", "OK", "OPTIONAL", "SKIP", "Finding", "Preflight"]
 
 # OK; FAIL; SKIP: not shown either way (never fails the check); OPTIONAL: an optional permission not granted (the
-# service works without it, and the line says what it would take)
-OK, FAIL, SKIP, OPTIONAL = "✓", "✗", "–", "!"
+# service works without it, and the line says what it would take); OFF: an optional part not set up (GOV.UK Notify),
+# said and not counted as a check
+OK, FAIL, SKIP, OPTIONAL, OFF = "✓", "✗", "–", "!", "·"
 
 
 @dataclass(frozen=True)
@@ -41,13 +42,13 @@ class Preflight:
 
     def lines(self) -> list[str]:
         out = [line for finding in self.findings for line in finding.lines()]
-        checked = sum(f.mark != SKIP for f in self.findings)
+        checked = sum(f.mark not in (SKIP, OFF) for f in self.findings)
         if self.failed:
             out.append(f"{len(self.failed)} of {checked} checks failed: fix what each says, then run "
                        "`python -m coprod check` again.")
             return out
         notes = []
-        if checked < len(self.findings):
+        if any(f.mark == SKIP for f in self.findings):
             notes.append("the ones marked – could not be shown without changing something")
         if any(f.mark == OPTIONAL for f in self.findings):
             notes.append("the ones marked ! are optional permissions not granted: each says what it leaves undone")
