@@ -13,16 +13,19 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import SecretStr
 
 from coprod.handoffs import notify_keys
 from coprod.lists.notes import Notes
 from coprod.notify.words import Words
+from coprod.pages.app import create_web_app
 from coprod.run import run_once
 from coprod.run.jobs import NotifyJob
 from coprod.runtime import Services
 from coprod.templates import uk_clock, uk_time
+from graph_emulator.testing import AsgiTransport
 from tests.support.notify_fake import NotifyFake, Sent
 from tests.support.programme import Programme, soon
 
@@ -137,6 +140,25 @@ def test_an_appointment_by_phone_a_long_address_and_pre_reading_too_long_for_a_t
     body = digest.text_body or ""
     assert "Pat Phone: there is something to read before the session" in body and "(Pam) Post" not in body
     assert "On this list because it is too long for a text (" in body
+
+
+def test_how_was_it_by_text_carries_a_link_that_opens_the_feedback_page(programme: Programme,
+                                                                         notify: NotifyFake) -> None:
+    start = soon(2)
+    session = programme.session("Carers' forum", start)
+    programme.register(session, "Pat Phone", Email="", ContactPreference="Phone", Phone=MOBILE)
+    programme.run()
+    programme.clock.offset += (start + timedelta(hours=26)).timestamp() - programme.clock()  # Teams said nothing
+    programme.run(minutes=0)
+    asked = texts(notify)[-1].body
+    assert asked.startswith("How was Carers' forum? Tell us in a couple of minutes: ") and "(open for 7 days)." in asked
+    link = re.search(r"(https://\S+)", asked)
+    assert link is not None and link.group(1).startswith(f"{PUBLIC}/api/pages/feedback?t=")
+    context = programme.services.web_context()
+    with httpx.Client(transport=AsgiTransport(create_web_app(lambda: context)), base_url=PUBLIC) as client:
+        page = client.get(link.group(1).removeprefix(PUBLIC))
+    assert page.status_code == 200 and "Carers' forum" in page.text.replace("&#39;", "'")
+    assert len(texts(notify)) == 2 and line(programme.run()) is None
 
 
 def test_a_run_that_stopped_after_sending_and_before_noting_it_does_not_send_again(
