@@ -10,6 +10,7 @@ carries its subscriber's own preferences and one-click unsubscribe links.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -28,7 +29,7 @@ from coprod.store import StateStore
 from coprod.templates import UK, privacy_link, render_email
 from graph_client import FieldUpdate, OutgoingMail, SharePointLists
 
-__all__ = ["Campaigns", "render_markdown"]
+__all__ = ["Campaigns", "markdown_as_text", "render_markdown"]
 
 
 
@@ -43,6 +44,51 @@ def _markdown() -> Any:
 def render_markdown(text: str) -> str:
     """An update's body as HTML: Markdown allowed, HTML escaped, javascript: links refused."""
     return str(_markdown().render(text))
+
+
+def markdown_as_text(text: str) -> str:
+    """An update's body for the email's plain-text part: what it says, without Markdown's marks (no `**`, no
+    `[name](address)`: a link is its name and then its address in brackets); lists keep their `-` and numbers."""
+    out: list[str] = []
+    lists: list[list[int]] = []  # for each list open: [numbered, items so far]
+    for token in _markdown().parse(text):
+        kind = token.type
+        if kind == "inline":
+            out.append(_inline_text(token.children or []))
+        elif kind in ("paragraph_close", "heading_close"):
+            out.append("\n" if token.hidden else "\n\n")  # (a tight list's paragraphs are hidden)
+        elif kind in ("bullet_list_open", "ordered_list_open"):
+            lists.append([kind == "ordered_list_open", int(token.attrGet("start") or 1) - 1])
+        elif kind in ("bullet_list_close", "ordered_list_close"):
+            lists.pop()
+            out.append("" if lists else "\n")
+        elif kind == "list_item_open":
+            lists[-1][1] += 1
+            out.append("  " * (len(lists) - 1) + (f"{lists[-1][1]}. " if lists[-1][0] else "- "))
+        elif kind in ("fence", "code_block"):
+            out.append(token.content + "\n")
+        elif kind == "hr":
+            out.append("----\n\n")
+    return re.sub(r"\n{3,}", "\n\n", "".join(out)).strip()
+
+
+def _inline_text(children: list[Any]) -> str:
+    words: list[str] = []
+    links: list[tuple[str, int]] = []  # each open link: its address, and where its words began
+    for child in children:
+        if child.type in ("text", "code_inline"):
+            words.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            words.append("\n")
+        elif child.type == "image":
+            words.append(child.content or "")
+        elif child.type == "link_open":
+            links.append((str(child.attrGet("href") or ""), len(words)))
+        elif child.type == "link_close" and links:
+            href, began = links.pop()
+            if href and "".join(words[began:]).strip() != href:
+                words.append(f" ({href})")
+    return "".join(words)
 
 
 class Campaigns:
@@ -113,7 +159,7 @@ class Campaigns:
         wanted = set(update.topics)
         subject = update.title or f"News from {self.settings.programme_name}"
         body = update.body
-        body_html = render_markdown(body)
+        body_html, body_text = render_markdown(body), markdown_as_text(body)
         queued = 0
         for row in self.subscribers.items():
             subscriber = parse_subscriber(row.item_id, row.fields)
@@ -126,7 +172,7 @@ class Campaigns:
             mail: OutgoingMail | None = None  # (this subscriber's copy alone, if it cannot be made; the rest go on)
             with alone("Mailing list: an update's copy for one subscriber"):
                 mail = self._update_mail(mail_keys.update(update.id, subscriber.id), subscriber, address, subject,
-                                         body, body_html, sorted(topics))
+                                         body_text, body_html, sorted(topics))
             if mail is not None:
                 queued += self.outbox.enqueue(mail, "update", {"subscriber": subscriber.id})
         return queued

@@ -9,7 +9,6 @@ calendar files people add to their calendars are made beside them
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -18,6 +17,8 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 from markupsafe import Markup, escape
+
+from coprod.templates.weblinks import linked_html, linked_text
 
 __all__ = ["UK", "render_email", "render_page", "uk_clock", "uk_time"]
 
@@ -47,13 +48,6 @@ def _lines(text: str) -> Markup:
     return Markup(str(escape(text)).replace("\n", "<br>\n"))  # noqa: S704 - built from escaped text
 
 
-def _linked(text: str) -> Markup:
-    """Plain text for an HTML email: escaped, its web addresses made links, its lines kept."""
-    escaped = str(escape(text))
-    linked = re.sub(r"https?://[^\s<>\"']+", lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped)
-    return Markup(linked.replace("\n", "<br>\n"))  # noqa: S704 - built from escaped text
-
-
 def _without_link(session: dict[str, Any]) -> dict[str, Any]:
     """A session's details for someone who has no place (yet): no joining link."""
     return session | {"join_url": None}
@@ -68,7 +62,8 @@ def _environment(autoescape: bool) -> jinja2.Environment:
     env.filters["uk_time"] = uk_time
     env.filters["uk_end"] = uk_clock
     env.filters["waiting"] = _without_link
-    env.filters["linked"] = _linked
+    env.filters["linked"] = linked_html
+    env.filters["linked_text"] = linked_text
     env.filters["lines"] = _lines
     env.filters["uk_date"] = uk_date
     env.globals["privacy_url"] = ""  # every email's footer links the privacy notice when the sender gives it

@@ -220,7 +220,9 @@ class TestTheUpdateItself:
         assert 'href="javascript' not in html  # refused as a link: it stays text
         assert "You're getting this because you joined the Having your say mailing list on 1 March 2025, " \
                "for news about Carers." in message.text_body
-        assert message.text_body.startswith("Thank you **all**.")  # the plain-text part is the text they wrote
+        # the plain-text part says what they wrote, without Markdown's marks (a link: its name, then its address)
+        assert message.text_body.startswith("Thank you all.\n\n<script>alert(1)</script>\n\nnotes "
+                                            "(https://council.example.org/notes) [bad](javascript:alert(1))\n")
 
     def test_every_update_carries_one_click_unsubscribe_headers(self, mailing: MailingList) -> None:
         mailing.imported("Ann", "ann@example.org")
