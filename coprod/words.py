@@ -8,9 +8,9 @@ __all__ = ["MESSAGE_KINDS", "count", "count_kind", "shorten", "summary"]
 
 
 def summary(title: str, parts: Iterable[tuple[int | bool, str]], *, otherwise: str, updated: int) -> str:
-    """A reconciler's line: `Title: a, b; 3 items updated.`, leaving out every part whose number is 0."""
+    """A reconciler's line: `Title: a, b; 3 rows updated.`, leaving out every part whose number is 0."""
     said = ", ".join(text for n, text in parts if n) or otherwise
-    return f"{title}: {said}; {count(updated, 'item')} updated."
+    return f"{title}: {said}; {count(updated, 'row')} updated."
 
 
 def count(n: int, noun: str, plural: str | None = None) -> str:

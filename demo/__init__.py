@@ -98,7 +98,7 @@ def seed_programme(backend: Any, now: datetime) -> dict[str, Any]:
 def _print_sessions(store: Any) -> None:
     from coprod.registrations.sync import session_summaries
 
-    print(f"    {'Session':<56} {'When (UK time)':<17} {'Places':>6} {'Conf.':>5} {'Wait':>4} {'Check':>5}")
+    print(f"    {'Session':<56} {'When (UK time)':<17} {'Places':>6} {'Booked':>6} {'Waiting':>7} {'To fix':>6}")
     for row in session_summaries(store):
         counts = row["counts"]
         when = row["start"].astimezone(UK).strftime("%a %d %b %H:%M") if row["start"] else "?"
@@ -106,8 +106,8 @@ def _print_sessions(store: Any) -> None:
         title = shorten(row["title"], 55)
         if row["status"] != "Open":
             title = f"{shorten(row['title'], 46)} [{row['status']}]"
-        print(f"    {title:<56} {when:<17} {places:>6} {counts.get('Confirmed', 0):>5} "
-              f"{counts.get('Waitlisted', 0):>4} {counts.get('NeedsAttention', 0):>5}")
+        print(f"    {title:<56} {when:<17} {places:>6} {counts.get('Confirmed', 0):>6} "
+              f"{counts.get('Waitlisted', 0):>7} {counts.get('NeedsAttention', 0):>6}")
         if row["note"]:
             print(f"      note for the team: {row['note']}")
 

@@ -164,14 +164,14 @@ def feed_line(name: str, delta: DeltaResult, applied: Applied) -> str:
     back are told apart from what people changed."""
     seen = applied.seen
     if applied.full:
-        return f"{name}: read the whole list ({count(seen, 'item')})"
+        return f"{name}: read the whole list ({count(seen, 'row')})"
     if not seen:
         return f"{name}: no changes in the list"
     unchanged = seen - applied.count - applied.own_writes
     parts = [f"{applied.count} new, changed or removed" if applied.count else "",
-             f"{applied.own_writes} of our own updates coming back" if applied.own_writes else "",
+             f"{applied.own_writes} made by the service itself" if applied.own_writes else "",
              f"{unchanged} unchanged" if unchanged > 0 else ""]
-    return f"{name}: {count(seen, 'item')} in the change feed: " + ", ".join(p for p in parts if p)
+    return f"{name}: {count(seen, 'change')} since the last run: " + ", ".join(p for p in parts if p)
 
 
 @dataclass
@@ -296,7 +296,7 @@ class ListMirror:
             return outcome
         updates = self._with_etags(lists, self._one_each(updates, outcome), outcome)
         if progress and updates:
-            progress(f"{self.name}: writing {count(len(updates), 'item')}")
+            progress(f"{self.name}: writing {count(len(updates), 'row')}")
         wrote = False
         for start in range(0, len(updates), WRITE_CHUNK):  # memory bounded by a chunk, not by the list
             wrote |= self._write_chunk(lists, updates[start:start + WRITE_CHUNK], outcome, known or {})

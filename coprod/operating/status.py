@@ -153,7 +153,7 @@ def status_lines(report: dict[str, Any]) -> list[str]:
     lines += _today_lines(report.get("today"))
     check = report.get("whole_check")
     if check and check["found"]:  # drift: the change feed lost something (acted on; worth knowing)
-        lines.append(f"The lists were last read whole at {check['at']}: the change feed had missed "
+        lines.append(f"The lists were last read whole at {check['at']}: the runs had missed "
                      f"{count(check['found'], 'change')}, now acted on.")
     return lines
 

@@ -63,7 +63,7 @@ class RetentionReport:
         if self.comments:
             parts.append(f"{count(self.comments, 'feedback comment')} removed")
         parts += [f"{count(self.emails, 'old email')} emptied", f"{count(self.records, 'record')} removed"]
-        later = f"; {count(self.conflicts, 'item')} edited meanwhile, tried again tomorrow" if self.conflicts else ""
+        later = f"; {count(self.conflicts, 'row')} edited meanwhile, tried again tomorrow" if self.conflicts else ""
         return f"Retention ({self.days} days): {', '.join(parts)}{later}."
 
 

@@ -84,7 +84,7 @@ class SyncReport:
         words = {"NeedsAttention": "need attention", "Waitlisted": "on the waiting list"}
         changed = ", ".join(f"{n} {words.get(status, status.lower())}"
                             for status, n in sorted(self.decided.items())) or "no changes"
-        extra = [f"{count(self.writes, 'item')} updated"]
+        extra = [f"{count(self.writes, 'row')} updated"]
         if self.conflicts:
             extra.append(f"{self.conflicts} re-read after someone else changed them")
         if self.failed_writes:

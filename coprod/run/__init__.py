@@ -126,9 +126,9 @@ def _drift_line(changes: dict[str, DeltaResult], checked: list[str]) -> str:
     telemetry.drift(found)
     read = "every list" if len(checked) == len(LISTS) else ", ".join(checked)
     if not found:
-        return f"Whole-list check: read {read} whole; nothing the change feed had missed."
+        return f"Whole-list check: read {read} whole; nothing had been missed."
     each = ", ".join(f"{name} {n}" for name, n in found.items())
-    return (f"Whole-list check: read {read} whole; {counted(sum(found.values()), 'difference')} the change feed had "
+    return (f"Whole-list check: read {read} whole; {counted(sum(found.values()), 'change')} had been "
             f"missed ({each}), acted on now.")
 
 

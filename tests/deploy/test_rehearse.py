@@ -145,7 +145,7 @@ def test_every_assumption_holds_and_every_list_is_left_as_it_was(tenant: Tenant,
     # the run after it finds nothing to do: the rehearsal's items came and went before it looked
     capsys.readouterr()
     assert main(["sync", "--once"]) == 0
-    assert "0 items updated" in capsys.readouterr().out
+    assert "0 rows updated" in capsys.readouterr().out
     assert tenant.lists() == before[0] and tenant.sent_to()[sent:] == [(ADMINS,)]
 
 

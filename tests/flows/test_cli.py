@@ -76,11 +76,11 @@ def test_the_demo_runs_the_programme_twice_and_the_second_run_changes_nothing(
     out, err = capsys.readouterr()
     assert "Provisioning again: nothing changed." in out
     assert ("Second run, with nothing changed in the lists\n"
-            "    Registrations: nothing new in the lists; no changes; 0 items updated.\n"
-            "    Guest access: 7 waiting for an admin; 0 items updated.\n"
-            "    Teams meetings: all in place; 0 items updated.\n"
+            "    Registrations: nothing new in the lists; no changes; 0 rows updated.\n"
+            "    Guest access: 7 waiting for an admin; 0 rows updated.\n"
+            "    Teams meetings: all in place; 0 rows updated.\n"
             "    Participant messages: none due.\n"
-            "    Mailing list: nothing new; 0 items updated.\n"
+            "    Mailing list: nothing new; 0 rows updated.\n"
             "    Emails: 13 sent (4 booking confirmations, 9 mailing-list confirmation requests).\n"
             "    Requests to Microsoft 365: 14 (one request reads the changes of every list;") in out
     assert "Giving my carers a break and doing what I want to do" in out  # a session from the seeds
@@ -109,8 +109,8 @@ def test_the_demo_runs_the_programme_twice_and_the_second_run_changes_nothing(
     titles = [line.strip().split("  ")[0] for line in out.splitlines() if "https://teams.microsoft.com/" in line]
     assert "Giving my carers a break and doing what I…" in titles  # was "...doing what I wa"
     # the second run's progress says what the summary says: the change feed held only our own updates
-    assert "Registrations: 37 items in the change feed: 37 of our own updates coming back" in err
-    assert "Registrations: 1 item in the change feed: 1 new, changed or removed" in err
+    assert "Registrations: 37 changes since the last run: 37 made by the service itself" in err
+    assert "Registrations: 1 change since the last run: 1 new, changed or removed" in err
 
 
 def test_sync_without_once_survives_a_failed_run_and_runs_again(

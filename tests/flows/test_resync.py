@@ -104,15 +104,15 @@ class TestSilentChanges:
         capsys.readouterr()
         assert main(["sync", "--once", "--resync"]) == 0
         out = capsys.readouterr().out
-        assert "Whole-list check: read every list whole; 1 difference the change feed had missed " \
+        assert "Whole-list check: read every list whole; 1 change had been missed " \
                "(Registrations 1), acted on now." in out
         assert programme.field("Registrations", made, "Status") == "Confirmed"
         assert [m.subject for m in programme.mail_to(ANN)] == [BOOKED]
         assert main(["status"]) == 0
-        assert re.search(r"^The lists were last read whole at \S+: the change feed had missed 1 change, now acted "
+        assert re.search(r"^The lists were last read whole at \S+: the runs had missed 1 change, now acted "
                          r"on\.$", capsys.readouterr().out, re.M)
         assert main(["sync", "--once", "--resync"]) == 0  # found once: the next whole read finds nothing
-        assert "Whole-list check: read every list whole; nothing the change feed had missed." in \
+        assert "Whole-list check: read every list whole; nothing had been missed." in \
             capsys.readouterr().out
         assert main(["status"]) == 0
         assert "read whole" not in capsys.readouterr().out
@@ -127,7 +127,7 @@ class TestSilentChanges:
         assert not [x for x in quiet if x.startswith("Whole-list check:")]
         assert programme.field("Registrations", made, "Status") in (None, "")
         lines = programme.run(minutes=60 + 5)  # 24 hours since the first run's whole read
-        assert whole_line(lines).endswith("1 difference the change feed had missed (Registrations 1), acted on now.")
+        assert whole_line(lines).endswith("1 change had been missed (Registrations 1), acted on now.")
         assert programme.field("Registrations", made, "Status") == "Confirmed"
         assert not [x for x in programme.run() if x.startswith("Whole-list check:")]  # the period starts again
 
@@ -144,19 +144,19 @@ class TestSilentChanges:
             http.patch(f"/_emulator/lists/Sessions/items/{session}", json={"silent": True, "fields": {
                 "Title": "Being included (moved online)"}}).raise_for_status()
         lines = run_held(programme.services, whole=True, drain_seconds=600).lines
-        assert whole_line(lines).endswith("2 differences the change feed had missed (Sessions 1, Registrations 1), "
+        assert whole_line(lines).endswith("2 changes had been missed (Sessions 1, Registrations 1), "
                                           "acted on now.")
         assert programme.field("Registrations", ben, "Status") == "Confirmed"  # the place went to Ben
         assert programme.meetings()[0].subject == "Being included (moved online)"
         again = run_held(programme.services, whole=True, drain_seconds=600).lines
-        assert whole_line(again).endswith("nothing the change feed had missed.")  # the writes just made: no drift
+        assert whole_line(again).endswith("nothing had been missed.")  # the writes just made: no drift
 
     def test_a_list_a_missed_event_asked_for_is_read_whole_alone_and_the_ask_is_answered(
             self, programme: Programme, emulator: EmulatorServer) -> None:
         made = booked_silently(programme, emulator, ask=True)
         lines = programme.run()
-        assert whole_line(lines) == ("Whole-list check: read Registrations whole; 1 difference the change feed "
-                                     "had missed (Registrations 1), acted on now.")
+        assert whole_line(lines) == ("Whole-list check: read Registrations whole; 1 change had been missed "
+                                     "(Registrations 1), acted on now.")
         assert programme.field("Registrations", made, "Status") == "Confirmed"
         assert resync.asked(programme.services.store, ["Registrations"]) == set()
         assert not [x for x in programme.run() if x.startswith("Whole-list check:")]
@@ -196,13 +196,13 @@ class TestOverlap:
         notified = run_held(programme.services, drain_seconds=600)  # the run the notification asks for
         worker.join()
         assert notified.busy and results[0].busy is None  # one runner at a time
-        assert whole_line(results[0].lines).endswith("1 difference the change feed had missed (Registrations 1), "
+        assert whole_line(results[0].lines).endswith("1 change had been missed (Registrations 1), "
                                                      "acted on now.")
         emulator.backend.faults.clear()
         run_held(programme.services, drain_seconds=600)  # the next run (the timer's, or the next notification's)
         assert [programme.field("Registrations", r, "Status") for r in (made, ben)] == ["Confirmed", "Confirmed"]
         again = run_held(programme.services, whole=True, drain_seconds=600)
-        assert whole_line(again.lines).endswith("nothing the change feed had missed.")
+        assert whole_line(again.lines).endswith("nothing had been missed.")
         assert [m.subject for m in programme.mail_to(ANN)] == [BOOKED]  # one email each, however the runs fell
         assert [m.subject for m in programme.mail_to("ben.example@example.org")] == [BOOKED]
 

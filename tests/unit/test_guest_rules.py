@@ -83,7 +83,7 @@ class TestWhatPeopleRead:
 
 class TestTheRunsLine:
     def test_nothing_to_do_says_so(self) -> None:
-        assert GuestReport().line() == "Guest access: nothing waiting; 0 items updated."
+        assert GuestReport().line() == "Guest access: nothing waiting; 0 rows updated."
 
     def test_every_count_in_the_singular(self) -> None:
         report = GuestReport(rows_created=1, invited=1, already_members=1, already_in_directory=1, rejected=1,
@@ -96,7 +96,7 @@ class TestTheRunsLine:
             "1 waiting for the person to confirm their address, 1 approved and queued for the next run (invitation "
             "cap), 1 invited, site access to follow within minutes, 1 approved, waiting for a permission or "
             "setting, 1 failed (see the list's notes), 1 guest due for review, 1 kept after review, 1 removed, "
-            "1 reminder to accept the invitation queued, the admins' daily digest queued; 1 item updated.")
+            "1 reminder to accept the invitation queued, the admins' daily digest queued; 1 row updated.")
 
     def test_every_count_in_the_plural(self) -> None:
         report = GuestReport(rows_created=2, invited=3, already_members=4, already_in_directory=5, rejected=6,
@@ -109,12 +109,12 @@ class TestTheRunsLine:
             "8 waiting for the person to confirm their address, 9 approved and queued for the next run (invitation "
             "cap), 10 invited, site access to follow within minutes, 11 approved, waiting for a permission or "
             "setting, 12 failed (see the list's notes), 13 guests due for review, 14 kept after review, "
-            "15 removed, 16 reminders to accept the invitation queued; 17 items updated.")
+            "15 removed, 16 reminders to accept the invitation queued; 17 rows updated.")
 
     def test_what_is_missing_follows_the_counts_each_reason_once(self) -> None:
         report = GuestReport(invited=1, blocked={"invite": "Grant User.Invite.All.", "group": "Fix the group.",
                                                  "remove": "Grant User.Invite.All."})
-        assert report.line() == "Guest access: 1 invited; 0 items updated. Grant User.Invite.All. Fix the group."
+        assert report.line() == "Guest access: 1 invited; 0 rows updated. Grant User.Invite.All. Fix the group."
 
 
 # --- the public forms' limits -------------------------------------------------------------------------------------
