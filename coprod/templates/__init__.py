@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from markupsafe import Markup, escape
 
+from coprod.templates.govuk import GovukFrontendLoader
 from coprod.templates.weblinks import linked_html, linked_text
 
 __all__ = ["UK", "render_email", "render_page", "uk_clock", "uk_time"]
@@ -56,7 +57,9 @@ def _without_link(session: dict[str, Any]) -> dict[str, Any]:
 @cache
 def _environment(autoescape: bool) -> jinja2.Environment:
     # autoescape is off only for the plain-text parts of emails, which no browser renders as HTML
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(_ROOT), autoescape=autoescape,  # noqa: S701
+    # the templates, and GOV.UK Frontend's components for the pages (`govuk_frontend_jinja/...`: templates/govuk.py)
+    loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(_ROOT), GovukFrontendLoader()])
+    env = jinja2.Environment(loader=loader, autoescape=autoescape,  # noqa: S701
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                              keep_trailing_newline=True, auto_reload=False)  # (no file check on each use)
     env.filters["uk_time"] = uk_time
