@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -160,6 +160,9 @@ def assert_shows(page: Page, heading: str, refusals: list[str]) -> None:
     assert page.title().endswith(PROGRAMME) and page.title().count(PROGRAMME) == 1  # named once
     assert page.evaluate("() => getComputedStyle(document.body).fontFamily").startswith("Arial"), \
         "the stylesheet did not load, so colours and contrast are not what users see"
+    # GOV.UK Frontend's stylesheet declares GDS Transport, licensed for GOV.UK alone: the council's pages never
+    # fetch it (site.css sets Arial on everything)
+    assert page.evaluate("() => [...document.fonts].filter((font) => font.status !== 'unloaded').length") == 0
     assert refusals == []
 
 
@@ -346,6 +349,36 @@ def test_every_page_fits_a_320px_wide_screen_without_scrolling_sideways(page: Pa
     assert_no_wcag_problems(page, state, 320)
 
 
+@pytest.fixture
+def page_without_javascript(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(locale="en-GB", timezone_id="Europe/London", java_script_enabled=False)
+    context.set_default_timeout(10_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_every_page_in_every_state_works_without_javascript(page_without_javascript: Page, site: Site,
+                                                              state: str) -> None:
+    """GOV.UK Frontend's JavaScript only helps: each link opens, each form sends, each answer is the same without it."""
+    steps, status, heading = STATES[state]
+    assert reach(page_without_javascript, site, steps) == status
+    expect(page_without_javascript.get_by_role("heading", level=1)).to_have_text(heading)
+
+
+def test_without_javascript_the_error_summary_takes_focus_and_its_link_reaches_the_field(
+        page_without_javascript: Page, site: Site) -> None:
+    page = page_without_javascript
+    reach(page, site, [Open(Site.subscribe_url), Press("Subscribe")])
+    expect(page.locator(".govuk-error-summary")).to_be_focused()  # `autofocus`
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Enter your email address")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Email address", exact=True)).to_be_focused()
+
+
 def test_the_cancel_page_names_the_session_and_its_uk_time(page: Page, site: Site) -> None:
     reach(page, site, [Open(Site.cancel_link)])
     expect(page.get_by_text("Carers' forum", exact=True)).to_be_visible()
@@ -412,9 +445,11 @@ def test_with_the_keyboard_a_subscriber_finds_their_mistake_from_the_error_summa
     expect(email).to_have_accessible_description("We'll only use this to send you updates. Error: Enter your email "
                                                  "address")
 
-    # the error summary has focus (WCAG 3.3.1, GOV.UK's pattern, without JavaScript: `autofocus`), so a screen
-    # reader announces it and the next Tab is its first link
-    expect(page.get_by_role("alert")).to_be_focused()
+    # the error summary has focus (WCAG 3.3.1, GOV.UK's pattern: GOV.UK Frontend's JavaScript focuses it, and
+    # `autofocus` does without JavaScript), so a screen reader announces it and the next Tab is its first link
+    summary = page.locator(".govuk-error-summary")
+    expect(summary).to_be_focused()
+    expect(summary.get_by_role("alert")).to_contain_text("There is a problem")
     page.keyboard.press("Tab")
     summary_link = page.get_by_role("link", name="Enter your email address")
     expect(summary_link).to_be_focused()
