@@ -94,17 +94,20 @@ def test_after_a_mistake_the_summary_has_focus_and_each_link_shows_its_label(pag
         page.get_by_label("Your name").fill("Sam")
         page.get_by_role("button", name="Book my place").click()
         expect(page.get_by_role("heading", name="There is a problem")).to_be_visible()
-        assert page.evaluate("() => document.activeElement.classList.contains('error-summary')")
+        assert page.evaluate("() => document.activeElement.classList.contains('govuk-error-summary')")
         assert page.get_attribute("#email", "aria-invalid") == "true"
         assert page.get_attribute("#consent", "aria-invalid") == "true"
         assert page.get_attribute("#name", "aria-invalid") is None
         for field, label in (("email", "Email address"), ("consent", "I agree to my details")):
-            page.locator(f'.error-summary-list a[href="#{field}"]').click()
+            page.locator(f'.govuk-error-summary__list a[href="#{field}"]').click()
             box = page.locator("label", has_text=label).bounding_box()
             assert box is not None and box["y"] >= 0, f"the label of {field} is above the screen"
         page.locator("#join_mailing_list").focus()
-        ring = page.evaluate("() => getComputedStyle(document.activeElement).outlineColor")
-        assert ring == "rgb(11, 12, 12)"  # #0b0c0c: 19:1 on white
+        # GOV.UK Frontend draws the box as its label's ::before: focused, its border is 4px of #0b0c0c (19:1 on
+        # white) inside the yellow ring
+        box = page.evaluate("() => { const s = getComputedStyle(document.activeElement.labels[0], '::before');"
+                            " return [s.borderTopWidth, s.borderTopColor]; }")
+        assert box == ["4px", "rgb(11, 12, 12)"]
 
 
 def test_every_booking_page_in_every_state_passes_axe_at_320_px(page: Page, programme: Programme,

@@ -107,7 +107,7 @@ class TestBooking:
                                      data=GOOD | {"email": "ann(at)example.org", "consent": ""})
         assert answer.status_code == 400
         page = answer.text
-        assert page.count('class="error-summary-list"') == 1
+        assert page.count('class="govuk-list govuk-error-summary__list"') == 1
         assert '<a href="#email">Enter an email address in the correct format' in page
         assert '<a href="#consent">Tick the box' in page
         assert 'value="Ann Example"' in page and 'value="ann(at)example.org"' in page and "Captions, please" in page
