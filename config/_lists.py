@@ -109,6 +109,8 @@ SESSIONS = ListSchema("Sessions", (
     yes_no("ShareOutcomes", "Share the outcomes with the people booked"),
     # The one question the session aims to answer: on the timetable, its page, the confirmation and the reminder
     text("Question", display="The question this session will answer"),
+    # Where people go for a session, or a drop-in appointment, in person: in their emails and calendar files
+    text("Location", multiline=True, display="Where (for in person)"),
 ), frozenset({"JoinUrl", "MeetingId", "SyncNote"}))
 
 REGISTRATIONS = ListSchema("Registrations", (

@@ -81,6 +81,7 @@ class Session:
     audiences: tuple[str, ...] = ()  # Audience: the choices ticked (text values only)
     description: str = ""  # Description, on one line, as its page shows it
     question: str = ""  # Question: the one question the session aims to answer, on one line
+    location: str = ""  # Location: where to go in person, on one line ('' for none)
     facilitators: tuple[str, ...] = ()  # the usable addresses in Facilitators: the brief's recipients, presenters
     outcomes: str = ""  # "you said, we did" (Outcomes: text that keeps its lines)
     share_outcomes: bool = False  # ShareOutcomes ticked: email the outcomes to the people who held a place
@@ -143,7 +144,7 @@ def parse_session(item_id: str, fields: dict[str, Any]) -> Session:
         theme=as_text(fields.get("Theme"), THEME_LENGTH), theme_shown=as_text(fields.get("Theme"), THEME_SHOWN),
         audiences=tuple(a for a in audiences if isinstance(a, str)) if isinstance(audiences, list) else (),
         description=as_text(fields.get("Description"), DESCRIPTION_LENGTH),
-        question=as_text(fields.get("Question"), TEXT_LENGTH),
+        question=as_text(fields.get("Question"), TEXT_LENGTH), location=as_text(fields.get("Location"), TEXT_LENGTH),
         facilitators=tuple(facilitators(fields.get("Facilitators"))), outcomes=as_lines(fields.get("Outcomes")),
         share_outcomes=as_bool(fields.get("ShareOutcomes")), sync_note=_as_listed(fields.get("SyncNote")),
         join_url=_as_named(fields.get("JoinUrl")), meeting_id=_as_named(fields.get("MeetingId")),

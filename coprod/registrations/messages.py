@@ -46,6 +46,7 @@ from coprod.handoffs import (
 )
 from coprod.links import Signer
 from coprod.lists.records import ASSISTED, HELD, Registration, parse_registration, parse_session, queue_positions
+from coprod.registrations.appointments import appointment_view
 from coprod.registrations.feedback import SessionFeedback
 from coprod.registrations.notices import TeamNotices, contact_kind
 from coprod.registrations.outcomes import Outcomes
@@ -62,11 +63,6 @@ __all__ = ["MessageReport", "ParticipantMessages"]
 log = logging.getLogger("coprod.registrations.messages")
 
 EXPECTED = {"confirmed": "Confirmed", "promoted": "Confirmed", "waitlisted": "Waitlisted", "cancelled": "Cancelled"}
-APPOINTMENT_WORDS = {  # how a drop-in appointment happens, as the person's emails say it
-    "Phone": "By phone: we'll ring you on the number you gave us.",
-    "Teams": "On Microsoft Teams: use the link below at your time.",
-    "In person": "In person: reply to this email if you need to know where to go.",
-}
 SUBJECTS = {
     "confirmed": "Your place is booked: {title}",
     "promoted": "A place has come up for you: {title}",
@@ -198,17 +194,10 @@ class ParticipantMessages:
         return view, record, parsed.status if parsed else "Deleted"
 
     def _for(self, item: MirrorItem, reg: Registration, view: dict[str, Any]) -> dict[str, Any]:
-        """A session's details as one person is told them: at a drop-in, their own appointment's time and how
-        the conversation happens (a Teams link only for a Teams appointment)."""
+        """A session's details as one person is told them (coprod/registrations/appointments.py)."""
         session = self.store.mirror.get("Sessions", item.group or "")
         parsed = parse_session(session.item_id, session.fields) if session else None
-        slot = reg.slot
-        if parsed is None or not parsed.drop_in or slot is None:
-            return view
-        method = reg.method
-        return view | {"start": slot, "end": slot + timedelta(minutes=parsed.slot_minutes),
-                       "join_url": view["join_url"] if method == "Teams" else None,
-                       "appointment": APPOINTMENT_WORDS.get(method, "")}
+        return appointment_view(view, parsed, reg, booked_online=self.booked_online(item, reg))
 
     def _told(self, registration_id: str) -> Told | None:
         return Told.of(self.store.ledger, registration_id)
@@ -228,7 +217,8 @@ class ParticipantMessages:
 
     def _calendar(self, session_id: str, view: dict[str, Any], version: int, address: str, name: str | None,
                   cancel: bool = False) -> Attachment:
-        event = SessionEvent(session_id, view["title"], view["start"], view["end"], view["join_url"], version)
+        event = SessionEvent(session_id, view["title"], view["start"], view["end"], view["join_url"], version,
+                             view.get("location") or "")
         content = session_ics(event, organizer=self.settings.sender, organizer_name=self.settings.programme_name,
                               attendee=address, attendee_name=name, cancel=cancel,
                               now=datetime.fromtimestamp(self.clock(), UTC))

@@ -33,6 +33,7 @@ class SessionEvent:
     end: datetime
     join_url: str | None
     sequence: int
+    location: str = ""  # where, when it is not on Teams: a place, or "By phone: we'll ring you"
 
 
 def session_ics(event: SessionEvent, *, organizer: str, organizer_name: str, attendee: str,
@@ -54,6 +55,8 @@ def session_ics(event: SessionEvent, *, organizer: str, organizer_name: str, att
         vevent.add("location", "Microsoft Teams (online)")
         vevent.add("url", event.join_url)
         vevent.add("description", f"Join the session online: {event.join_url}")
+    elif event.location and not cancel:
+        vevent.add("location", event.location)
     organizer_prop = icalendar.vCalAddress(f"mailto:{organizer}")
     organizer_prop.params["CN"] = organizer_name
     vevent.add("organizer", organizer_prop)

@@ -393,7 +393,7 @@ class TestDropIns:
         body = confirmation.text_body or ""
         slot = datetime.fromisoformat(times[2])
         assert f"to {uk_clock(slot + timedelta(minutes=20))} (UK time)" in body
-        assert "By phone: we'll ring you on the number you gave us." in body
+        assert "By phone: we'll ring you on the number you gave us at your time." in body  # (booked online)
         assert "teams.microsoft.com" not in body  # a phone appointment has no join link
         event = calendar_of(confirmation).walk("VEVENT")[0]
         assert event.decoded("dtstart") == slot and event.decoded("dtend") == slot + timedelta(minutes=20)
