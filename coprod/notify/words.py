@@ -54,6 +54,7 @@ class _Session:
     join_url: str | None
     drop_in: bool
     pre_reading: str
+    location: str  # where to go in person ('' for none yet)
 
 
 class Words:
@@ -101,20 +102,28 @@ class Words:
                 record.title if record else parsed.title if parsed else "the session",
                 record.start if record else parsed.start if parsed else None,
                 parsed.status if parsed else "Deleted", record.join_url if record and not record.deleted else None,
-                bool(parsed and parsed.drop_in), parsed.pre_reading if parsed else "")
+                bool(parsed and parsed.drop_in), parsed.pre_reading if parsed else "",
+                parsed.location if parsed else "")
         return self._sessions[session_id]
 
     @staticmethod
     def _how(session: _Session, reg: Registration, channel: str) -> str | None:
-        """How they join; None when that is the Teams link, and there is none yet."""
+        """How they join (as their emails would say: a drop-in appointment as they chose it; where a session in person
+        is); None when that is the Teams link, and there is none yet."""
         if session.drop_in and reg.slot is not None and reg.method == "Phone":
             return f"We'll ring you at {uk_clock(reg.slot)}."
         if session.drop_in and reg.slot is not None and reg.method == "In person":
-            return "It's in person."
+            return f"In person, at {session.location}." if session.location else \
+                "In person: we'll tell you where to go before the day."
         if not session.join_url:
             return None
+        where = f"Where: {session.location}." if session.location and not session.drop_in else ""
         if channel == "sms":
-            return f"Join on Microsoft Teams: {session.join_url}"
+            return f"{where} Or join on Microsoft Teams: {session.join_url}" if where else \
+                f"Join on Microsoft Teams: {session.join_url}"
+        if where:
+            return (f"{where}\n\nYou can also join on Microsoft Teams, with this link on a computer, tablet or "
+                    f"phone:\n{session.join_url}")
         return f"It's on Microsoft Teams. To join, use this link on a computer, tablet or phone:\n{session.join_url}"
 
     def _position(self, reg: Registration) -> int:

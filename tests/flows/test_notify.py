@@ -116,7 +116,8 @@ def test_an_appointment_by_phone_a_long_address_and_pre_reading_too_long_for_a_t
                                                                                     notify: NotifyFake) -> None:
     programme.clock.to_uk_midday()
     start = soon(4, hour=10)
-    drop_in = programme.session("Drop-in", start, minutes=60, capacity=0, Kind="DropIn", SlotMinutes=20)
+    drop_in = programme.session("Drop-in", start, minutes=60, capacity=0, Kind="DropIn", SlotMinutes=20,
+                                Location="Towncastle Library, Room 2")
     pat_at, pam_at = start + timedelta(minutes=20), start + timedelta(minutes=40)
     programme.register(drop_in, "Pat Phone", Email="", ContactPreference="Phone", Phone=MOBILE,
                        Slot=pat_at.strftime("%Y-%m-%dT%H:%M:%SZ"), ContactMethod="Phone")
@@ -130,7 +131,7 @@ def test_an_appointment_by_phone_a_long_address_and_pre_reading_too_long_for_a_t
     [letter] = letters(notify)  # at most 7 lines, the name first, the postcode last, no "(" to start a line
     assert letter.address == ("Pam) Post", "Line 1", "Line 2", "Line 3", "Line 4", "Line 5, Line 6, Line 7, Line 8",
                               "tc1 1aa")
-    assert f"Drop-in, on {uk_time(pam_at)} (UK time).\n\nIt's in person." in letter.body
+    assert f"Drop-in, on {uk_time(pam_at)} (UK time).\n\nIn person, at Towncastle Library, Room 2." in letter.body
     programme.edit("Sessions", drop_in, PreReading="Please read the plan. " * 40)  # 880 characters
     assert line(programme.run()) == "Texts and letters: 1 letter sent; 1 could not go by GOV.UK Notify (back on the " \
                                     "team's list)."
@@ -140,6 +141,17 @@ def test_an_appointment_by_phone_a_long_address_and_pre_reading_too_long_for_a_t
     body = digest.text_body or ""
     assert "Pat Phone: there is something to read before the session" in body and "(Pam) Post" not in body
     assert "On this list because it is too long for a text (" in body
+
+
+def test_a_session_in_a_place_says_where_and_still_gives_the_teams_link(programme: Programme,
+                                                                        notify: NotifyFake) -> None:
+    start = soon(5)
+    session = programme.session("Carers' forum", start, Location="Town Hall, Room 2")
+    programme.register(session, "Pat Phone", Email="", ContactPreference="Phone", Phone=MOBILE)
+    programme.run()
+    [text] = texts(notify)
+    assert text.body == (f"Your place is booked: Carers' forum, {uk_time(start)} (UK time). Where: Town Hall, Room 2. "
+                         f"Or join on Microsoft Teams: {meeting_link(programme)}")
 
 
 def test_how_was_it_by_text_carries_a_link_that_opens_the_feedback_page(programme: Programme,
