@@ -163,7 +163,7 @@ class TextsAndLetters:
             return
         claimed.append(True)
         try:
-            found = self.notify.find(send.key) if check else None  # made, by a run that stopped before noting it?
+            found = self._find(send.key) if check else None  # made, by a run that stopped before noting it?
             made = found or self._send(send.key, reg, template, message)
         except NotifyError as error:
             self._failed(entry, contact, send, reg, error, check, report)
@@ -176,6 +176,14 @@ class TextsAndLetters:
             report.texts += 1
         else:
             report.letters += 1
+
+    def _find(self, reference: str) -> str | None:
+        """Notify's id of the notification made with this reference, if any. Notify refusing the look-up is no
+        refusal of the message (which may have gone): it is looked up again later."""
+        try:
+            return self.notify.find(reference)
+        except Refused as error:
+            raise Busy(error.status, error.words, None, may_be_made=True) from None
 
     def _send(self, reference: str, reg: Registration, template: str, message: Text | Letter) -> str:
         if isinstance(message, Text):
