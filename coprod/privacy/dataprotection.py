@@ -6,7 +6,8 @@
 - `state`: what the state store holds about them: the hand-offs whose key or payload names the address or its
   keyed digest (the form links carry the digest, not the address), the emails to them in the outbox (kind,
   status, subject, when: not their bodies, which are the emails themselves, in the mailbox's Sent Items), and
-  `copies`: the service's copy of any of their rows already deleted in SharePoint (erase drops those);
+  `copies`: the service's copy of any of their rows already deleted in SharePoint (erase drops those), and
+  `feedback`: their answers to "How was it?" (found by their registrations: an answer holds no address);
 - `directory`: the Entra accounts with that address (a guest account the service invited, say).
 
 It changes nothing. A person is found exactly (`Person`, which erasure uses too): by their normalised address
@@ -22,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from coprod.handoffs import Feedback
 from coprod.links import Signer
 from coprod.lists.fields import normalise_email
 from coprod.runtime import Services
@@ -79,8 +81,9 @@ def export(services: Services, typed: str) -> dict[str, Any]:
     person = Person.of(typed, services.signer)
     store = services.store
     found_lists, copies = [], []
-    for name in LISTS:
-        mirrored = {item.item_id: item for item in store.mirror.items(name) if person.owns(item.fields.get("Email"))}
+    theirs = {name: {item.item_id: item for item in store.mirror.items(name) if person.owns(item.fields.get("Email"))}
+              for name in LISTS}
+    for name, mirrored in theirs.items():
         for item_id, item in services.lists.read_items(name, list(mirrored), label=name).items():
             if item is not None:
                 found_lists.append({"list": name, "id": item_id, "created": str(item.created_date_time or ""),
@@ -101,8 +104,13 @@ def export(services: Services, typed: str) -> dict[str, Any]:
                  "userPrincipalName": user.user_principal_name, "userType": user.user_type,
                  "externalUserState": user.external_user_state}
                 for user in (services.directory.find_by_address(person.address) if person.address else [])]
+    feedback = [{"session": answer.session, "registration": answer.registration, "rating": answer.rating,
+                 "listened": answer.listened, "comment": answer.comment, "at": answer.at}
+                for answer in map(Feedback.read, store.ledger.list(kind=Feedback.KIND))
+                if answer.registration in theirs["Registrations"]]  # found by their bookings: it holds no address
     return {"address": person.shown, "lists": found_lists,
-            "state": {"handoffs": handoffs, "emails": emails, "copies": copies}, "directory": accounts}
+            "state": {"handoffs": handoffs, "emails": emails, "copies": copies, "feedback": feedback},
+            "directory": accounts}
 
 
 def contributions_of(services: Services, person: Person) -> list[ListItem]:

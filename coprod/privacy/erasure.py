@@ -13,9 +13,10 @@ What it does, in order, holding the run's lease (so no run works meanwhile):
    `Erased`, conditional on the item's eTag (read again and retried on 412). Their sessions are decided again,
    so the place goes to the next person waiting, as after a cancellation.
 3. Subscribers, GuestRequests and Contributions rows with their address are deleted.
-4. The ledger: records keyed by their address (the guards against a second row or invitation for them) are
-   deleted; records about their registrations or rows, or naming them, keep their key (ids and keyed digests,
-   what exactly-once needs) with the payload emptied, and a due one is settled `erased`.
+4. The ledger: records keyed by their address (the guards against a second row or invitation for them), and
+   their answers to "How was it?" (by their registrations), are deleted; records about their registrations or
+   rows, or naming them, keep their key (ids and keyed digests, what exactly-once needs) with the payload
+   emptied, and a due one is settled `erased`.
 5. The outbox: every email to them, or naming them, keeps its key, kind, status and counts (so nothing goes
    twice) and loses its payload; one not yet sent is cancelled. An email to the team not yet sent that quotes
    them (a facilitators' brief with their access needs and phone) is withheld the same way.
@@ -40,7 +41,7 @@ from datetime import datetime
 from typing import Any
 
 from config import REGISTRATIONS
-from coprod.handoffs import Invitation, decide_again, mail_keys, readable, records
+from coprod.handoffs import Feedback, Invitation, decide_again, mail_keys, readable, records
 from coprod.lists.fields import as_text
 from coprod.lists.mirror import mirror_item, read_changes
 from coprod.lists.notes import Notes
@@ -286,6 +287,10 @@ class _Eraser:
     def _ledger(self) -> None:
         for entry in self.store.ledger.list():
             if entry.kind == "erased" or entry.payload == {"erased": True}:
+                continue
+            if entry.kind == Feedback.KIND and Feedback.read(entry).registration in self.registration_ids:
+                self.store.ledger.delete(entry.key)  # their answer to "How was it?", comment and all
+                self.done.records_deleted += 1
                 continue
             if entry.kind in ADDRESS_KEYED and self.person.named_in(entry.key):
                 self.store.ledger.delete(entry.key)
