@@ -10,9 +10,10 @@
   `feedback`: their answers to "How was it?" (found by their registrations: an answer holds no address);
 - `directory`: the Entra accounts with that address (a guest account the service invited, say).
 
-It changes nothing. A person is found exactly (`Person`, which erasure uses too): by their normalised address
-or its keyed digest as a whole value, never as a piece of a longer address (al@ is not hal@); and an item whose
-Email the service cannot use (`josé@...`) by that text as typed, compared whole.
+Times are ISO 8601 (UTC), and each booking names its session (`session`: its id, title and start, as the last
+run saw it). It changes nothing. A person is found exactly (`Person`, which erasure uses too): by their normalised
+address or its keyed digest as a whole value, never as a piece of a longer address (al@ is not hal@); and an item
+whose Email the service cannot use (`josé@...`) by that text as typed, compared whole.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from coprod.handoffs import Feedback
@@ -33,7 +35,8 @@ __all__ = ["CONTRIBUTIONS", "Person", "contributions_of", "export"]
 
 LISTS = ("Sessions", "Registrations", "GuestRequests", "Subscribers", "Updates")
 OUTBOX_STATUSES = ("queued", "sending", "sent", "failed", "cancelled")
-CONTRIBUTIONS = "Contributions"  # read whole (the runs keep no copy of it), for the items with their address
+CONTRIBUTIONS = "Contributions"  # read whole through Graph, as it is now, for the items with their address
+TIMES = ("at", "sent_at", "since", "expires", "started", "finished", "created", "updated")  # seconds in the store
 # a whole address in a text: as many characters as an address may have on each side of its @ (so hal@x is one
 # address, never al@x inside it; x.org.uk never x.org); the domain ends before a final full stop
 ADDRESS = re.compile(r"[\w!#$%&'*+/=?^`{|}~.-]+@[\w-]+(?:\.[\w-]+)*")
@@ -83,21 +86,24 @@ def export(services: Services, typed: str) -> dict[str, Any]:
     found_lists, copies = [], []
     theirs = {name: {item.item_id: item for item in store.mirror.items(name) if person.owns(item.fields.get("Email"))}
               for name in LISTS}
+    sessions = {item.item_id: item.fields for item in store.mirror.items("Sessions")}
     for name, mirrored in theirs.items():
         for item_id, item in services.lists.read_items(name, list(mirrored), label=name).items():
             if item is not None:
                 found_lists.append({"list": name, "id": item_id, "created": str(item.created_date_time or ""),
-                                    "fields": {k: v for k, v in item.fields.items() if not k.startswith("@")}})
+                                    "fields": {k: v for k, v in item.fields.items() if not k.startswith("@")}}
+                                   | _session(item.fields.get("SessionLookupId"), sessions))
             else:  # deleted in SharePoint since the last run: the service's copy is still held
                 copies.append({"list": name, "id": item_id, "fields": mirrored[item_id].fields})
     found_lists += [{"list": CONTRIBUTIONS, "id": item.id, "created": str(item.created_date_time or ""),
                      "fields": {k: v for k, v in item.fields.items() if not k.startswith("@")}}
                     for item in contributions_of(services, person)]
-    handoffs = [{"key": entry.key, "kind": entry.kind, "status": entry.status, "payload": entry.payload}
+    handoffs = [{"key": entry.key, "kind": entry.kind, "status": entry.status, "payload": _iso_times(entry.payload),
+                 "updated": iso(entry.updated)}
                 for entry in store.ledger.list()
                 if person.named_in(entry.key) or person.named_in(json.dumps(entry.payload, ensure_ascii=False))]
     emails = [{"kind": entry.kind, "status": entry.status, "subject": entry.payload.get("subject"),
-               "sent_at": entry.sent_at}
+               "sent_at": iso(entry.sent_at)}
               for status in OUTBOX_STATUSES for entry in store.outbox.list(status, limit=100_000)
               if person.among(entry.payload.get("to") or ())]
     accounts = [{"id": user.id, "displayName": user.display_name, "mail": user.mail,
@@ -105,12 +111,32 @@ def export(services: Services, typed: str) -> dict[str, Any]:
                  "externalUserState": user.external_user_state}
                 for user in (services.directory.find_by_address(person.address) if person.address else [])]
     feedback = [{"session": answer.session, "registration": answer.registration, "rating": answer.rating,
-                 "listened": answer.listened, "comment": answer.comment, "at": answer.at}
+                 "listened": answer.listened, "comment": answer.comment, "at": iso(answer.at)}
+                | _session(answer.session, sessions)
                 for answer in map(Feedback.read, store.ledger.list(kind=Feedback.KIND))
                 if answer.registration in theirs["Registrations"]]  # found by their bookings: it holds no address
     return {"address": person.shown, "lists": found_lists,
             "state": {"handoffs": handoffs, "emails": emails, "copies": copies, "feedback": feedback},
             "directory": accounts}
+
+
+def iso(moment: float | None) -> str | None:
+    """Seconds since 1970 as ISO 8601 in UTC (`2026-12-07T16:11:51Z`); None stays None."""
+    return None if moment is None else datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _iso_times(payload: dict[str, Any]) -> dict[str, Any]:
+    """A record's payload with its times (`TIMES`, as seconds) in ISO 8601."""
+    return {k: iso(v) if k in TIMES and isinstance(v, (int, float)) and not isinstance(v, bool) else v
+            for k, v in payload.items()}
+
+
+def _session(session_id: Any, sessions: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """`{"session": {"id", "title", "start"}}` for a booking or an answer about a session the service knows."""
+    fields = sessions.get(str(session_id or ""))
+    if fields is None:
+        return {}
+    return {"session": {"id": str(session_id), "title": fields.get("Title"), "start": fields.get("StartTime")}}
 
 
 def contributions_of(services: Services, person: Person) -> list[ListItem]:

@@ -242,7 +242,7 @@ def test_several_answers_at_once_from_one_person_leave_exactly_one(programme: Pr
 def test_an_answer_is_in_its_giver_s_export_and_erase_deletes_it(programme: Programme) -> None:
     """Data protection: an answer holds no address, so it is found by the person's bookings: each of theirs in their
     export, and deleted by erase (another person's answer stays); the link then works no more."""
-    from coprod.privacy.dataprotection import export
+    from coprod.privacy.dataprotection import export, iso
     from coprod.privacy.erasure import erase
 
     people = over(programme)
@@ -256,13 +256,19 @@ def test_an_answer_is_in_its_giver_s_export_and_erase_deletes_it(programme: Prog
                         (tokens["cy"], {"rating": "1", "listened": "no"}),
                         (tokens["again"], {"rating": "3", "listened": "partly", "comment": "Ann again"})):
         assert client.post("/feedback", data={"t": token} | data).status_code == 200
-    at = {a["registration"]: a["at"] for a in answers(programme)}
+    at = {a["registration"]: iso(a["at"]) for a in answers(programme)}  # (times in ISO 8601, UTC)
     held = export(programme.services, "ANN.example@example.org")
+
+    def named(session: str) -> dict[str, Any]:  # each answer names its session as the export names bookings'
+        fields = programme.store.mirror.get("Sessions", session).fields  # type: ignore[union-attr]
+        return {"id": session, "title": fields["Title"], "start": fields["StartTime"]}
+
     assert sorted(held["state"]["feedback"], key=lambda a: a["comment"]) == [
-        {"session": later, "registration": again, "rating": 3, "listened": "partly", "comment": "Ann again",
+        {"session": named(later), "registration": again, "rating": 3, "listened": "partly", "comment": "Ann again",
          "at": at[again]},
-        {"session": people["session"], "registration": people["Ann"], "rating": 5, "listened": "yes",
+        {"session": named(people["session"]), "registration": people["Ann"], "rating": 5, "listened": "yes",
          "comment": "Ann's own words", "at": at[people["Ann"]]}]
+    assert held["state"]["feedback"][0]["session"]["title"] in ("Having choice", "Carers' forum")
     assert export(programme.services, "dee.example@example.org")["state"]["feedback"] == []
     done = erase(programme.services, "ann.example@example.org")
     assert done.problems == [] and done.records_deleted == 2
