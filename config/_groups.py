@@ -387,6 +387,13 @@ class PrivacySettings(_Group):
     """Who is responsible for the personal data (the council or charity), as the privacy notice names it."""
     privacy_contact: str = Field(default="", max_length=200, validation_alias="COPROD_PRIVACY_CONTACT")
     """How people ask about their data, or ask for it to be deleted (an address or a web page), on the notice."""
+    contact_phone: str = Field(default="", max_length=40, pattern=r"^[0-9 +()-]*$",
+                               validation_alias="COPROD_CONTACT_PHONE")
+    """The programme team's phone number (digits, spaces, `+`, brackets and dashes), for people without email: the
+    pages say "ring us on" it to book by phone or post, and for help, where they would otherwise say "reply to any
+    of our emails"."""
+    contact_hours: str = Field(default="", max_length=100, validation_alias="COPROD_CONTACT_HOURS")
+    """When that number is answered, in words ("Monday to Friday, 9am to 5pm"), shown beside it."""
     retention_days: int = Field(default=365, ge=30, le=3650, validation_alias="COPROD_RETENTION_DAYS")
     """How long after a session people's details are kept, as the privacy notice says; cleared after it."""
 

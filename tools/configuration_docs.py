@@ -66,7 +66,10 @@ NOTES: dict[str, str] = {
     "COPROD_PUBLIC_URL": "It must be https; plain http only for localhost.",
     "COPROD_PRIVACY_CONTROLLER": "Blank: the programme's name (`COPROD_PROGRAMME_NAME`). The privacy notice is "
                                  "`/api/pages/privacy`, linked from every page's footer and every email's.",
-    "COPROD_PRIVACY_CONTACT": "Blank: \"reply to any of our emails\".",
+    "COPROD_PRIVACY_CONTACT": "It is the controller's contact the notice names. Blank: the programme team's number "
+                              "(`COPROD_CONTACT_PHONE`) if set, and \"reply to any of our emails\".",
+    "COPROD_CONTACT_PHONE": "Blank: the pages offer no number, and say \"contact the programme team\" (reply to any "
+                            "of our emails).",
     "COPROD_RETENTION_DAYS": "They are cleared once a day: docs/data-protection.md.",
 }
 
