@@ -35,6 +35,7 @@ from coprod import handoffs
 from coprod.handoffs import (
     CANCEL,
     GUEST_CONFIRM,
+    MY_BOOKINGS,
     PAGES,
     PREFERENCES,
     REJOIN,
@@ -83,8 +84,8 @@ class Pages:
     """Each page reads its link, renders, and records what the person did (a hand-off): nothing more."""
 
     GUEST_NEXT = "If you still need access, reply to the email we sent you and we'll send a new link."
-    CANCEL_NEXT = "If you still want to cancel, reply to any of our emails and we'll do it for you."
-    LIST_NEXT = "You can subscribe again from the sign-up page, or reply to any of our emails."
+    CANCEL_NEXT = "If you still want to cancel, ask for a new link, or contact us and we'll do it for you."
+    LIST_NEXT = "You can subscribe again from the sign-up page, or contact us and we'll do it for you."
 
     def __init__(self, context: Callable[[], WebContext]) -> None:
         self._make_context = context
@@ -95,13 +96,14 @@ class Pages:
 
     def page(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
         html = render_page(template, base=BASE, programme=self.context.settings.programme_name,
-                           site_name=self.context.settings.site_name,
+                           site_name=self.context.settings.site_name, contact=self.context.contact,
                            error_summary=values.pop("error_summary", None), **values)
         return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
-    def link_problem(self, error: LinkError, next_step: str) -> HTMLResponse:
+    def link_problem(self, error: LinkError, next_step: str, ask_again: bool = False) -> HTMLResponse:
+        """`ask_again`: a link to one's bookings, or to cancel one, which the bookings page sends anew."""
         return self.page("link_problem", 410 if error.reason == "expired" else 400, reason=error.reason,
-                         next_step=next_step)
+                         next_step=next_step, ask_again=ask_again)
 
     async def opened(self, request: Request, link: LinkKind, next_step: str) -> Opened | HTMLResponse:
         """The link a page was opened with (GET: in the address) or its form carried (POST), read and checked;
@@ -111,7 +113,7 @@ class Pages:
         try:
             return Opened(token, self.context.signer.read(token, link.purpose), form)
         except LinkError as error:
-            return self.link_problem(error, next_step)
+            return self.link_problem(error, next_step, ask_again=link in (CANCEL, MY_BOOKINGS))
 
     def link(self, link: LinkKind, subject: str) -> str:
         """A fresh token for another page about the same person (preferences from a confirmation, ...)."""
@@ -136,7 +138,7 @@ class Pages:
         registration_id, _, address = opened.subject.partition(":")
         booking = self._booking(registration_id, address)
         if booking is None:
-            return self.link_problem(LinkError("invalid"), self.CANCEL_NEXT)
+            return self.link_problem(LinkError("invalid"), self.CANCEL_NEXT, ask_again=True)
         request_ = CancelRequest(registration_id, address)
         if booking["status"] == "Cancelled" or handoffs.get(self.context.store.ledger, request_) is not None:
             return self.page("cancel_done", session=booking)

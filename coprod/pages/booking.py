@@ -292,7 +292,7 @@ class Bookings:
         return self.pages.page("bookings_sent", email=typed)
 
     async def mine(self, request: Request) -> Response:
-        opened = await self.pages.opened(request, MY_BOOKINGS, "Ask for a new link on the bookings page.")
+        opened = await self.pages.opened(request, MY_BOOKINGS, "Links to your bookings work for 2 days.")
         if not isinstance(opened, Opened):
             return opened
         now = self._now()

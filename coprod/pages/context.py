@@ -20,10 +20,25 @@ from coprod.store import MirrorItem, StateStore
 if TYPE_CHECKING:
     from graph_client import SharePointLists
 
-__all__ = ["Opened", "PageMaker", "WebContext", "client_of"]
+__all__ = ["Contact", "Opened", "PageMaker", "WebContext", "client_of"]
 
 
 SESSIONS_FRESH = 30.0  # seconds a process holds the list of sessions for the pages (a run comes every 5 minutes)
+
+
+@dataclass(frozen=True)
+class Contact:
+    """The programme team's phone number and when it is answered (blank: none given), for people without email: the
+    pages offer it to book by phone or post, and for help (coprod/templates/pages/_contact.html)."""
+
+    phone: str = ""
+    hours: str = ""
+
+    @property
+    def tel(self) -> str:
+        """The number as a `tel:` link: its digits, and a leading + if it has one."""
+        digits = "".join(c for c in self.phone if c.isdigit())
+        return f"tel:{'+' if self.phone.lstrip().startswith('+') else ''}{digits}"
 
 
 @dataclass
@@ -46,6 +61,10 @@ class WebContext:
         if held is None or not 0 <= now - held[0] < SESSIONS_FRESH:
             held = self._sessions = (now, {item.item_id: item for item in self.store.mirror.items("Sessions")})
         return held[1]
+
+    @property
+    def contact(self) -> Contact:
+        return Contact(self.settings.contact_phone.strip(), self.settings.contact_hours.strip())
 
     @property
     def subscribe_limits(self) -> ActionLimits:

@@ -28,7 +28,7 @@ COMMENT_LENGTH = 1000
 RATING_WORDS = {1: "Very poor", 2: "Poor", 3: "OK", 4: "Good", 5: "Very good"}
 LISTENED_WORDS = {"yes": "Yes", "partly": "Partly", "no": "No"}
 FORM_ORDER = ("rating", "listened", "comment")
-NEXT_STEP = "If you'd still like to tell us how the session went, reply to any of our emails."
+NEXT_STEP = "If you'd still like to tell us how the session went, contact us."
 
 
 class FeedbackPages:

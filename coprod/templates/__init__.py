@@ -69,6 +69,7 @@ def _environment(autoescape: bool) -> jinja2.Environment:
     env.filters["linked_text"] = linked_text
     env.filters["lines"] = _lines
     env.filters["uk_date"] = uk_date
+    env.globals["contact"] = None  # the public pages give the team's number (coprod.pages.context.Contact)
     env.globals["privacy_url"] = ""  # every email's footer links the privacy notice when the sender gives it
     return env
 
