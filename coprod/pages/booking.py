@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
-from config import CONTACT_METHODS, ROLES, TEXT_LENGTH, THEMES
+from config import CONTACT_METHODS, ROLES, THEMES
 from coprod import handoffs
 from coprod.handoffs import CANCEL, MY_BOOKINGS, PAGES, BookedOnline, BookingsAsked
 from coprod.lists.fields import as_text, check_email
@@ -43,10 +43,20 @@ from coprod.lists.records import (
     places_held,
     queue_positions,
 )
+from coprod.pages.booking_form import (
+    EMAIL_PROBLEMS,
+    LONGEST,
+    METHOD_WORDS,
+    appointment_problems,
+    in_form_order,
+    problems,
+    slot_value,
+    slot_words,
+)
 from coprod.pages.context import Opened, PageMaker, WebContext, client_of
 from coprod.pages.limits import Allowance, mailbox_key
 from coprod.store import MirrorItem
-from coprod.templates import UK, uk_clock
+from coprod.templates import UK
 from coprod.templates.calendar import SessionEvent, timetable_ics
 
 if TYPE_CHECKING:
@@ -55,9 +65,7 @@ if TYPE_CHECKING:
 __all__ = ["AUDIENCES_SHOWN", "Bookings", "slot_value", "slot_words", "timetable"]
 
 AUDIENCES_SHOWN = ("People who use services", "Carers", "Professionals")
-EMAIL_PROBLEMS = {"missing": "Enter your email address",
-                  "international": "We can't yet send to an address with accented or non-English letters before "
-                                   "the @. Please use another address"}
+
 
 
 @dataclass(frozen=True)
@@ -123,6 +131,9 @@ def timetable(store: Any, now: datetime, sessions: Iterable[MirrorItem]) -> list
         if found is not None:
             shown.append(found)
     return sorted(shown, key=lambda s: (s.start, int(s.id) if s.id.isdigit() else 0))
+
+
+SHARE = 3  # one client may hold at most a third of a session's places
 
 
 class Bookings:
@@ -191,9 +202,9 @@ class Bookings:
         values = blank | {key: as_text(form.get(key), LONGEST.get(key, 320) + 1)
                           for key in ("name", "email", "role", "access_needs", "phone", "slot", "contact_method")}
         values |= {key: form.get(key) == "yes" for key in ("consent", "join_mailing_list", "wants_site_access")}
-        errors = _problems(values) | (_appointment_problems(listed, values) if listed.drop_in else {})
+        errors = problems(values) | (appointment_problems(listed, values) if listed.drop_in else {})
         if errors:
-            return self._form(listed, values, _in_form_order(errors), 400)
+            return self._form(listed, values, in_form_order(errors), 400)
         if as_text(form.get("website"), 200):  # the honeypot: people never see it, form-filling robots do
             return self.pages.page("booked", email=values["email"], session=listed)
         return self._book(request, listed, values, registrations)
@@ -321,59 +332,3 @@ def _already_booked(address: str, registrations: list[MirrorItem]) -> bool:
     mailbox = mailbox_key(address)
     return any(listed_status_of(reg.fields) != "Cancelled" and (found := address_of(reg.fields)) is not None
                and mailbox_key(found) == mailbox for reg in registrations)
-
-
-def _appointment_problems(listed: Listed, values: dict[str, Any]) -> dict[str, str]:
-    """A drop-in's own questions: one of the free times, how to talk, and a number if by phone."""
-    errors: dict[str, str] = {}
-    free = {slot_value(t) for t in listed.free_slots}
-    if values["slot"] not in free:
-        errors["slot"] = "Choose a time" if not values["slot"] else "That time isn't free any more. Choose another"
-    if values["contact_method"] not in CONTACT_METHODS:
-        errors["contact_method"] = "Choose how you'd like to talk"
-    elif values["contact_method"] == "Phone" and not values["phone"]:
-        errors["phone"] = "Enter a phone number, so we can ring you at your time"
-    return errors
-
-
-def slot_words(start: datetime, minutes: int) -> str:
-    """`10:20am to 10:40am` in UK time."""
-    return f"{uk_clock(start)} to {uk_clock(start + timedelta(minutes=minutes))}"
-
-
-def slot_value(moment: datetime) -> str:
-    """A slot as the form and the list carry it: UTC, to the second, with Z."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-# The longest each field may be: what its column holds (a single line of text), or, for access needs (several
-# lines, which hold far more), what the facilitators can read before a session.
-LONGEST = {"name": TEXT_LENGTH, "phone": TEXT_LENGTH, "access_needs": 2000}
-FIELD_WORDS = {"name": "Your name", "phone": "Phone number", "access_needs": "Access needs"}
-SHARE = 3  # one client may hold at most a third of a session's places
-METHOD_WORDS = {"Phone": "By phone: we'll ring you", "Teams": "On Teams: we'll email you the link",
-                "In person": "In person: we'll email you where"}
-FORM_ORDER = ("name", "email", "slot", "contact_method", "role", "access_needs", "phone", "consent")
-
-
-def _in_form_order(errors: dict[str, str]) -> dict[str, str]:
-    """The error summary lists mistakes in the order of the form's fields."""
-    return {key: errors[key] for key in sorted(errors, key=lambda k: FORM_ORDER.index(k) if k in FORM_ORDER else 99)}
-
-
-def _problems(values: dict[str, Any]) -> dict[str, str]:
-    """The form's errors, in the order of its fields, in GOV.UK's words: what is missing, and what is longer than
-    the list can hold (found here, before any count is taken or Graph is asked)."""
-    errors: dict[str, str] = {key: f"{FIELD_WORDS[key]} must be {LONGEST[key]:,} characters or less"
-                              for key in ("name", "phone", "access_needs") if len(values[key]) > LONGEST[key]}
-    if not values["name"]:
-        errors["name"] = "Enter your name"
-    checked = check_email(values["email"])
-    if checked.address is None:
-        errors["email"] = EMAIL_PROBLEMS.get(checked.problem or "",
-                                             "Enter an email address in the correct format, like name@example.com")
-    if values["role"] and values["role"] not in ROLES:
-        errors["role"] = "Choose one of the options, or leave it blank"
-    if not values["consent"]:
-        errors["consent"] = "Tick the box to say we may keep your details, or we can't book your place"
-    return errors
