@@ -48,15 +48,6 @@ def _split_commas(value: Any) -> Any:
     return value
 
 
-def https_unless_local(value: str) -> str:
-    """A URL that carries tokens or keys (links in emails, Notify's): https, as plain http lets anyone on the way
-    read and use them; plain http only to this machine."""
-    host = urlsplit(value).hostname or ""
-    if value.startswith("http://") and host not in LOCAL_HOSTS:
-        raise ValueError("must start with https:// (plain http is only for localhost)")
-    return value
-
-
 class _Group(BaseSettings):
     """What every group of settings shares: how they are read, and the checks that apply to any setting."""
 
@@ -77,6 +68,16 @@ class _Group(BaseSettings):
         if not value.startswith(("https://", "http://")):
             raise ValueError("must be a URL starting with https://")
         return value.rstrip("/")
+
+    @field_validator("public_url", "notify_base_url", check_fields=False)
+    @classmethod
+    def _https_unless_local(cls, value: str) -> str:
+        # links in emails carry tokens, and Notify's requests its key: over plain http anyone on the way could
+        # read and use them
+        host = urlsplit(value).hostname or ""
+        if value.startswith("http://") and host not in LOCAL_HOSTS:
+            raise ValueError("must start with https:// (plain http is only for localhost)")
+        return value
 
 
 class TenantSettings(_Group):
@@ -166,11 +167,6 @@ class ServiceSettings(_Group):
     resync_hours: float = Field(default=24, ge=1, le=24 * 30, validation_alias="COPROD_RESYNC_HOURS")
     """How often every list is read whole and held against the service's copy, for any change Microsoft's change
     feed never reported (a run does it when this long has passed since the last; `sync --once --resync` now)."""
-
-    @field_validator("public_url")
-    @classmethod
-    def _https_unless_local(cls, value: str) -> str:
-        return https_unless_local(value)
 
     @field_validator("state")
     @classmethod
@@ -284,13 +280,12 @@ class NotifySettings(_Group):
     @field_validator("notify_api_key")
     @classmethod
     def _notify_key(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None:
-            return None
-        if not NOTIFY_KEY.fullmatch(value.get_secret_value().strip()):
+        key = value.get_secret_value().strip() if value is not None else None
+        if key is not None and not NOTIFY_KEY.fullmatch(key):
             raise ValueError("is not a GOV.UK Notify API key: it is the key's name, then the service id and the "
                              "secret key (two ids of 36 characters, xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx), joined by "
                              "hyphens, as Notify showed it when the key was made")
-        return SecretStr(value.get_secret_value().strip())
+        return SecretStr(key) if key is not None else None
 
     @field_validator("notify_sms_template_id", "notify_letter_template_id", "notify_email_template_id")
     @classmethod
@@ -298,11 +293,6 @@ class NotifySettings(_Group):
         if value is not None and not re.fullmatch(UUID, value.strip()):
             raise ValueError("is not a Notify template id: copy it from the template's page in Notify")
         return value.strip() if value is not None else None
-
-    @field_validator("notify_base_url")
-    @classmethod
-    def _notify_https(cls, value: str) -> str:
-        return https_unless_local(value)
 
 
 class SessionSettings(_Group):
