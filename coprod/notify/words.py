@@ -81,17 +81,21 @@ class Words:
         position = self._position(reg) if contact.message == "waitlisted" else 0
         link = self._feedback_link(reg.id, contact.session) if contact.message == "feedback" else ""
         cancelled = session.status in CANCELLED
+        phone, hours = self.settings.contact_phone, self.settings.contact_hours
         if channel == "sms":
             message = told(session, when, how or "", position, link, cancelled, True)
+            if phone and contact.message in ("confirmed", "promoted", "changed"):
+                message = f"{message} Can't come? Ring us on {phone}."
             if len(message) > TEXT_LIMIT:
                 return f"it is too long for a text ({len(message)} characters; at most {TEXT_LIMIT})"
             return Text(message)
         body = told(session, when, how or "", position, link, cancelled, False)
         greeting = f"Dear {reg.name_shown}," if reg.name_shown else "Hello,"
         subject = "Cancelled: {title}" if cancelled and contact.message == "cancelled" else _SUBJECTS[contact.message]
+        ask = (f"ring us on {phone}" + (f" ({hours})" if hours else "")) if phone else "get in touch with us"
         return Letter(address(reg), subject.format(title=session.title),
-                      f"{greeting}\n\n{body}\n\nIf you have any questions, or can no longer come, please get in touch "
-                      f"with us.\n\n{self.settings.programme_name}")
+                      f"{greeting}\n\n{body}\n\nIf you have any questions, or can no longer come, please {ask}.\n\n"
+                      f"{self.settings.programme_name}")
 
     def _session(self, session_id: str) -> _Session:
         if session_id not in self._sessions:

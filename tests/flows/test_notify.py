@@ -145,13 +145,21 @@ def test_an_appointment_by_phone_a_long_address_and_pre_reading_too_long_for_a_t
 
 def test_a_session_in_a_place_says_where_and_still_gives_the_teams_link(programme: Programme,
                                                                         notify: NotifyFake) -> None:
+    """... and with the team's number set (COPROD_CONTACT_PHONE), how to say they can't come."""
+    programme.services.settings = programme.services.settings.model_copy(update={
+        "contact_phone": "01632 960 999", "contact_hours": "Monday to Friday, 9am to 5pm"})
     start = soon(5)
     session = programme.session("Carers' forum", start, Location="Town Hall, Room 2")
     programme.register(session, "Pat Phone", Email="", ContactPreference="Phone", Phone=MOBILE)
+    programme.register(session, "Pam Post", Email="", ContactPreference="Post", PostalAddress=ADDRESS)
     programme.run()
     [text] = texts(notify)
     assert text.body == (f"Your place is booked: Carers' forum, {uk_time(start)} (UK time). Where: Town Hall, Room 2. "
-                         f"Or join on Microsoft Teams: {meeting_link(programme)}")
+                         f"Or join on Microsoft Teams: {meeting_link(programme)} Can't come? Ring us on 01632 960 999.")
+    [letter] = letters(notify)
+    assert "(UK time).\n\nWhere: Town Hall, Room 2.\n\nYou can also join on Microsoft Teams" in letter.body
+    assert letter.body.endswith("please ring us on 01632 960 999 (Monday to Friday, 9am to 5pm).\n\nCo-production "
+                                "programme")
 
 
 def test_how_was_it_by_text_carries_a_link_that_opens_the_feedback_page(programme: Programme,
