@@ -55,6 +55,7 @@ from coprod.pages.booking_form import (
 )
 from coprod.pages.context import Opened, PageMaker, WebContext, client_of
 from coprod.pages.limits import Allowance, mailbox_key
+from coprod.pages.typos import CHECKED, suggestion
 from coprod.store import MirrorItem
 from coprod.templates import UK
 from coprod.templates.calendar import SessionEvent, timetable_ics
@@ -194,6 +195,10 @@ class Bookings:
         listed, registrations = self._one(session_id)
         if listed is None:
             return self.pages.page("session_closed", 404)
+        if listed.drop_in and not listed.free_slots:  # no form to send: a POST (an old page) is answered the same
+            return self.pages.page("session_no_times", session=listed, others=[
+                s for s in timetable(self.context.store, self._now(), self.context.sessions().values())
+                if s.drop_in and s.free_slots and s.id != listed.id][:5])
         blank = {"name": "", "email": "", "role": "", "access_needs": "", "phone": "", "consent": False,
                  "join_mailing_list": False, "wants_site_access": False, "slot": "", "contact_method": ""}
         if request.method != "POST":
@@ -205,6 +210,10 @@ class Bookings:
         errors = problems(values) | (appointment_problems(listed, values) if listed.drop_in else {})
         if errors:
             return self._form(listed, values, in_form_order(errors), 400)
+        better = suggestion(str(values["email"]))
+        if better and form.get(CHECKED) != values["email"]:  # asked before anything is booked; kept if sent again
+            asked = f"Did you mean {better}? If so, change it. If not, send the form again to keep what you typed"
+            return self._form(listed, values, {"email": asked}, 400, suggested=better)
         if as_text(form.get("website"), 200):  # the honeypot: people never see it, form-filling robots do
             return self.pages.page("booked", email=values["email"], session=listed)
         return self._book(request, listed, values, registrations)
@@ -248,8 +257,10 @@ class Bookings:
         end = (listed.end or listed.start).timestamp()
         return allowance.take(f"share:{listed.id}:{self.context.signer.digest(client)}", share, end)
 
-    def _form(self, listed: Listed, values: dict[str, Any], errors: dict[str, str], status: int = 200) -> Response:
+    def _form(self, listed: Listed, values: dict[str, Any], errors: dict[str, str], status: int = 200,
+              suggested: str = "") -> Response:
         return self.pages.page("session", status, session=listed, values=values, errors=errors, roles=ROLES,
+                               suggested=suggested,
                                methods=[(m, METHOD_WORDS[m]) for m in CONTACT_METHODS],
                                slots=[(slot_value(t), slot_words(t, listed.slot_minutes)) for t in listed.free_slots],
                                error_summary=list(errors.items()) or None)

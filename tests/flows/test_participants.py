@@ -7,6 +7,7 @@ The pages run in-process on the service's own store, signer and lists; Graph is 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -110,3 +111,107 @@ class TestLinksToAskAgain:
         assert expired.status_code == 410 and broken.status_code == 400
         unsubscribe = client.get("/unsubscribe", params={"t": "x.y"}).text  # not a link the bookings page sends
         assert "Ask for a new link to your bookings" not in unsubscribe
+
+
+class TestADropInWithNoTimesLeft:
+    @pytest.fixture
+    def drop_ins(self, programme: Programme) -> dict[str, str]:
+        """Two drop-ins: the first has one time, which Ann takes; the second has three free."""
+        made = {name: programme.session(title, soon(days, hour=10), minutes=minutes, capacity=0, Kind="DropIn",
+                                        SlotMinutes=20)
+                for name, title, days, minutes in (("taken", "Talk about breaks", 3, 20),
+                                                   ("free", "Talk about transport", 4, 60))}
+        programme.run()
+        [slot] = re.findall(r'name="slot" type="radio" value="([^"]+)"',
+                            web(programme).get(f"/sessions/{made['taken']}").text)
+        programme.register(made["taken"], "Ann", Slot=slot, ContactMethod="Teams")
+        programme.run()
+        return made
+
+    def test_the_timetable_says_no_times_left_not_the_waiting_list(self, programme: Programme,
+                                                                   drop_ins: dict[str, str]) -> None:
+        page = web(programme).get("/sessions").text
+        assert "No times left" in page and "waiting list" not in page
+
+    def test_its_page_says_so_with_no_form_and_offers_other_drop_ins_and_the_number(
+            self, programme: Programme, drop_ins: dict[str, str]) -> None:
+        answer = with_number(programme).get(f"/sessions/{drop_ins['taken']}")
+        assert answer.status_code == 200
+        page = answer.text
+        assert "there are no times left" in page and "<form" not in page
+        assert f'<a class="govuk-link" href="/api/pages/sessions/{drop_ins["free"]}">Talk about transport</a>' in page
+        assert "3 times left" in page and RING in page
+        assert "tel:" not in web(programme).get(f"/sessions/{drop_ins['taken']}").text
+
+    def test_a_post_for_it_answers_the_same_page_and_books_nothing(self, programme: Programme,
+                                                                   drop_ins: dict[str, str]) -> None:
+        before = len(registrations(programme))
+        client = web(programme)
+        answer = client.post(f"/sessions/{drop_ins['taken']}", data=GOOD | {"slot": "2030-01-01T10:00:00Z",
+                                                                             "contact_method": "Teams"})
+        assert answer.status_code == 200 and answer.text == client.get(f"/sessions/{drop_ins['taken']}").text
+        assert 'href="#' not in answer.text.replace('href="#main-content"', "")  # no error linking nowhere
+        assert len(registrations(programme)) == before
+
+
+class TestTheForms:
+    def test_cancelling_from_my_bookings_asks_first(self, programme: Programme, forum: str) -> None:
+        client = web(programme)
+        assert client.post(f"/sessions/{forum}", data=GOOD).status_code == 200
+        programme.run()
+        digest = programme.services.web_context().signer.digest(GOOD["email"])
+        mine = client.get("/bookings/mine", params={"t": token(programme, MY_BOOKINGS.purpose, digest, 3600)}).text
+        form = re.search(r'<form method="(\w+)" action="/api/pages/cancel"[^>]*>\s*(?:\{#.*#\}\s*)?'
+                         r'<input type="hidden" name="t" value="([^"]+)">', mine)
+        assert form is not None and form.group(1) == "get"  # opening the page that asks changes nothing
+        asked = client.get("/cancel", params={"t": form.group(2)})
+        assert "Do you want to cancel your place?" in asked.text and "Yes, cancel my place" in asked.text
+        assert programme.services.web_context().store.ledger.get(f"cancel-request:{registrations(programme)[0].id}") \
+            is None
+        done = client.post("/cancel", data={"t": form.group(2)})
+        assert "Your place is cancelled" in done.text
+
+    def test_a_drop_ins_phone_field_says_beforehand_it_is_needed_by_phone(self, programme: Programme) -> None:
+        drop_in = programme.session("Drop-in", soon(3, hour=10), capacity=0, Kind="DropIn", SlotMinutes=20)
+        programme.run()
+        page = web(programme).get(f"/sessions/{drop_in}").text
+        field = re.search(r'<input[^>]*id="phone"[^>]*>', page)
+        assert field is not None and 'aria-describedby="phone-hint"' in field.group(0)
+        hint = re.search(r'id="phone-hint"[^>]*>\s*([^<]+)<', page)
+        assert hint is not None and hint.group(1).strip().startswith("Needed if you choose “By phone”")
+
+    def test_a_full_sessions_button_says_join_the_waiting_list(self, programme: Programme) -> None:
+        full = programme.session("Carers' forum", soon(3), capacity=1)
+        programme.register(full, "Ben")
+        programme.run()
+        page = web(programme).get(f"/sessions/{full}").text
+        assert "Join the waiting list" in page and "Book my place" not in page
+
+    @pytest.mark.parametrize(("typed", "meant"), [
+        ("ann@gmial.com", "ann@gmail.com"), ("ann@gmail.co", "ann@gmail.com"), ("ann@hotmial.com", "ann@hotmail.com"),
+        ("ann@yaho.com", "ann@yahoo.com"), ("ann@outlok.com", "ann@outlook.com"),
+        ("ann@btinternt.com", "ann@btinternet.com"), ("ann@hotmal.co.uk", "ann@hotmail.co.uk")])
+    def test_a_misspelt_domain_is_questioned_before_anything_is_booked(self, programme: Programme, forum: str,
+                                                                       typed: str, meant: str) -> None:
+        client = web(programme)
+        answer = client.post(f"/sessions/{forum}", data=GOOD | {"email": typed})
+        assert answer.status_code == 400 and registrations(programme) == []
+        assert f'<a href="#email">Did you mean {meant}?' in answer.text  # in the error summary, linked to the field
+        assert f'name="email_checked" value="{typed}"' in answer.text and f'value="{typed}"' in answer.text
+        kept = client.post(f"/sessions/{forum}", data=GOOD | {"email": typed, "email_checked": typed})
+        assert kept.status_code == 200 and "Check your email" in kept.text
+        assert [item.fields["Email"] for item in registrations(programme)] == [typed]
+
+    def test_a_common_domain_or_another_is_not_questioned(self, programme: Programme) -> None:
+        forum = programme.session("Carers' forum", soon(3), capacity=12)
+        programme.run()
+        client = web(programme)
+        for n, address in enumerate(("ann@gmail.com", "ben@example.org", "cat@gmx.com", "dan@council.gov.uk")):
+            answer = client.post(f"/sessions/{forum}", data=GOOD | {"email": address, "name": f"Person {n}"})
+            assert answer.status_code == 200, address
+        assert len(registrations(programme)) == 4
+
+    def test_a_changed_address_is_checked_again(self, programme: Programme, forum: str) -> None:
+        answer = web(programme).post(f"/sessions/{forum}", data=GOOD | {"email": "ann@yaho.com",
+                                                                         "email_checked": "ann@gmial.com"})
+        assert answer.status_code == 400 and "Did you mean ann@yahoo.com?" in answer.text
