@@ -215,3 +215,25 @@ class TestTheForms:
         answer = web(programme).post(f"/sessions/{forum}", data=GOOD | {"email": "ann@yaho.com",
                                                                          "email_checked": "ann@gmial.com"})
         assert answer.status_code == 400 and "Did you mean ann@yahoo.com?" in answer.text
+
+
+class TestThePrivacyNotice:
+    COMPLAIN = ('<a class="govuk-link" href="https://ico.org.uk/make-a-complaint/">make a complaint on the ICO\'s '
+                "website</a>")
+
+    def test_it_names_the_controllers_contact_and_the_right_to_complain_to_the_ico(self, programme: Programme) -> None:
+        page = web(programme, privacy_controller="Towncastle Borough Council",
+                   privacy_contact="dataprotection@towncastle.example.org", contact_phone=PHONE).get("/privacy").text
+        assert "contact Towncastle Borough Council: dataprotection@towncastle.example.org." in page
+        assert "Information Commissioner's Office (ICO)" in page and self.COMPLAIN in page
+        assert '<a class="govuk-link" href="tel:03031231113">0303 123 1113</a>' in page
+
+    def test_with_the_defaults_it_says_how_to_reach_the_programme_team(self, programme: Programme) -> None:
+        name = programme.services.web_context().settings.programme_name
+        with_phone = with_number(programme).get("/privacy").text
+        assert (f'contact {name}: ring the programme team on <a class="govuk-link" href="tel:01632960000">{PHONE}</a> '
+                f"({HOURS}), or reply to any of our emails.") in with_phone.replace("&#39;", "'")
+        without = web(programme).get("/privacy").text
+        assert f"contact {name}: contact the programme team by replying to any of our emails." in \
+            without.replace("&#39;", "'")
+        assert self.COMPLAIN in without
