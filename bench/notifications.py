@@ -28,10 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from config import load_settings  # noqa: E402
-from coprod.serve import live_app  # noqa: E402
 from coprod.lists.provision import provision  # noqa: E402
 from coprod.realtime.webhooks import client_state, known, renew  # noqa: E402
 from coprod.runtime import Services  # noqa: E402
+from coprod.serve import live_app  # noqa: E402
 from graph_emulator import EmulatorServer  # noqa: E402
 from graph_emulator.testing import BackgroundServer  # noqa: E402
 

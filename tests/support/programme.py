@@ -16,11 +16,11 @@ from typing import Any
 import icalendar
 
 from config import load_settings
-from coprod.serve import live_app
 from coprod.lists.provision import provision
 from coprod.registrations.sync import RegistrationSync, SyncReport
 from coprod.run import run_once
 from coprod.runtime import Services
+from coprod.serve import live_app
 from graph_emulator import EmulatorServer
 from graph_emulator.testing import BackgroundServer
 from tests.support.fakes import FakeClock

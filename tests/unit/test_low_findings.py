@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from config import SettingsError, load_settings
-from coprod.serve import live_app
 from coprod.links import Signer
 from coprod.realtime.webhooks import KNOWN, client_state, receive
+from coprod.serve import live_app
 from coprod.store import SqliteStore
 from graph_emulator import EmulatorServer
 from tests.conftest import SIGNING_KEY
