@@ -8,7 +8,8 @@
     rehearse        once after deploying: the service's assumptions shown on throwaway items, all removed after
     subscribe       subscribe to the lists' changes (webhooks), or renew the subscriptions
     export ADDRESS  everything held about one person, as JSON
-    erase ADDRESS   remove one person from every list and store (`--remove-guest`: their guest account too)
+    erase ADDRESS   remove one person from every list and store (`--remove-guest`: their guest account too;
+                    `--dry-run`: say what would go, changing nothing)
     report          the participation report for governance: numbers, nobody named (`--from`, `--to`, `--format`)
     serve           the public pages, locally
 
@@ -135,6 +136,17 @@ def cmd_erase(args: argparse.Namespace) -> int:
     from coprod.runtime import Services
 
     with Services.open(load_settings()) as services:
+        if args.dry_run:  # what it would do, from the export: nothing is changed
+            from coprod.privacy.dataprotection import export
+            from coprod.privacy.preview import preview
+
+            try:
+                held = export(services, args.address)
+            except ValueError as error:
+                print(f"coprod: {error}", file=sys.stderr)
+                return 2
+            print("\n".join(preview(held, remove_guest=args.remove_guest)), flush=True)
+            return 0
         try:
             done = erase(services, args.address, remove_guest=args.remove_guest, progress=_progress)
         except ValueError as error:
@@ -264,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     erase.add_argument("--remove-guest", action="store_true",
                        help="also take their guest account out of the guest group, and delete it if the service "
                             "invited it and it is in no other group")
+    erase.add_argument("--dry-run", action="store_true",
+                       help="say what would be erased, changing nothing")
     erase.set_defaults(handler=cmd_erase)
     sub.add_parser("subscribe", help="subscribe to the lists' changes, or renew (safe to repeat)"
                    ).set_defaults(handler=cmd_subscribe)

@@ -81,6 +81,18 @@ def test_erase_leaves_nothing_of_them_and_the_next_person_gets_the_place(
     assert guest.user_type == "Guest" and len(held_anywhere(services)) > 0  # she is held in many places
     capsys.readouterr()
 
+    before = held_anywhere(services), services.store.outbox.counts()
+    assert main(["erase", ZOE, "--remove-guest", "--dry-run"]) == 0  # what would go, changing nothing
+    would = capsys.readouterr().out.splitlines()
+    assert would[0] == ("Registrations: 1 booking would be cleared and marked Erased (Carers' drop-in); their places "
+                        "would go to the next people waiting.")
+    assert "Subscribers: 1 row would be deleted." in would and "GuestRequests: 1 row would be deleted." in would
+    assert would[-3].startswith("State: ") and " to them would be emptied" in would[-3]
+    assert would[-2].startswith("Directory: 1 account with that address: taken out of the guest group")
+    assert would[-1] == "Nothing has been changed. Run the same command without --dry-run to erase."
+    assert (held_anywhere(services), services.store.outbox.counts()) == before
+    assert directory.users_with_address("zoe.erase@example.org") == [guest]
+
     assert main(["erase", " zoe.erase@EXAMPLE.org ", "--remove-guest"]) == 0
     said = capsys.readouterr().out
     assert "Registrations: 1 booking cleared and marked Erased" in said
@@ -132,3 +144,29 @@ def test_retention_clears_the_bookings_of_sessions_long_over_once_a_day(programm
     quiet = programme.run(minutes=24 * 60)  # the next day: nothing more to clear, nothing flagged
     assert "Retention (30 days): 0 registrations cleared, 0 old emails emptied, 0 records removed." in quiet
     assert programme.field("Registrations", ann, "Status") == "Confirmed"
+
+
+def test_export_names_each_bookings_session_and_gives_times_in_iso_8601(
+        programme: Programme, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 32: a person reads their export without decoding it: a booking says which session (its title and
+    start, not only `SessionLookupId`), and times are ISO 8601 in UTC, whatever the machine's time zone."""
+    import time
+
+    from coprod.privacy.dataprotection import _iso_times, export, iso
+
+    monkeypatch.setenv("TZ", "America/New_York")  # (a machine elsewhere: still UTC in the export)
+    time.tzset()
+    try:
+        session = programme.session("Carers forum", soon(3))
+        programme.register(session, "Ann Example")
+        programme.run()
+        [booking] = export(programme.services, "ann.example@example.org")["lists"]
+        start = programme.field("Sessions", session, "StartTime")
+        assert booking["session"] == {"id": session, "title": "Carers forum", "start": start}
+        assert iso(0) == "1970-01-01T00:00:00Z" and iso(1796615737.17) == "2026-12-07T03:55:37Z" and iso(None) is None
+        payload = {"at": 0, "sent_at": 60.5, "version": 3, "calendar": True, "since": "never", "updated": False}
+        assert _iso_times(payload) == {"at": "1970-01-01T00:00:00Z", "sent_at": "1970-01-01T00:01:00Z", "version": 3,
+                                       "calendar": True, "since": "never", "updated": False}
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
