@@ -3,7 +3,8 @@
 `python -m coprod report [--from DATE] [--to DATE] [--format text|csv|html]` counts, for the sessions that
 started in the period (UK dates, both ends included), from the state store's mirror of the lists as the last
 run saw them:
-- per session and per theme: bookings, confirmed, waitlisted, cancelled, attended, no-shows;
+- per session and per theme: bookings, confirmed, waitlisted, cancelled, erased on request (so the four add up to
+  the bookings after an erasure), attended, no-shows ("not yet" for a session still to come);
 - by role (people who use services, carers, professionals, other);
 - first-time and returning participants (a place before, at an earlier session, with the same address; after
   the retention period clears addresses, "not known");
@@ -47,8 +48,9 @@ from coprod.templates import UK, render_page
 __all__ = ["COLUMNS", "HEARD_COLUMNS", "HEARD_HEADINGS", "SUPPRESSED", "Report", "as_csv", "as_html",
            "as_text_table", "build", "shown"]
 
-COLUMNS = ("bookings", "confirmed", "waitlisted", "cancelled", "attended", "no_shows")
-HEADINGS = ("Bookings", "Confirmed", "Waitlisted", "Cancelled", "Attended", "No-shows")
+COLUMNS = ("bookings", "confirmed", "waitlisted", "cancelled", "erased", "attended", "no_shows")
+HEADINGS = ("Bookings", "Confirmed", "Waitlisted", "Cancelled", "Erased", "Attended", "No-shows")
+NOT_YET = "not yet"  # who came to a session still to come
 BOOKED = ("Confirmed", "Waitlisted", "Cancelled", "Erased")
 # what people told the programme, as counted (HEARD) and as shown, suppressed (HEARD_COLUMNS)
 HEARD = ("received", "published", "answers", "rated", "rating_total", "listened")
@@ -73,6 +75,11 @@ class Row:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COLUMNS, 0))
     heard: dict[str, int] = field(default_factory=lambda: dict.fromkeys(HEARD, 0))
     asked: bool = True  # whether feedback could be given (no: contributions about no session)
+    to_come: bool = False  # a session not yet over: who came is not yet known
+
+    def cell(self, column: str) -> int | str:
+        """A figure as every format shows it: "not yet" for who came to a session still to come."""
+        return NOT_YET if self.to_come and column in ("attended", "no_shows") else self.counts.get(column, 0)
 
 
 @dataclass
@@ -98,7 +105,7 @@ class Report:
         row = Row("All sessions")
         for session in self.sessions:
             for name in COLUMNS:
-                row.counts[name] += session.counts[name]
+                row.counts[name] += session.counts.get(name, 0)
         for counted in [*self.sessions, self.unsessioned]:
             for name in HEARD:
                 row.heard[name] += counted.heard[name]
@@ -126,8 +133,10 @@ def _in(day: date | None, start: date | None, end: date | None) -> bool:
     return day is not None and (start is None or day >= start) and (end is None or day <= end)
 
 
-def build(store: StateStore, start: date | None = None, end: date | None = None) -> Report:
+def build(store: StateStore, start: date | None = None, end: date | None = None,
+          now: datetime | None = None) -> Report:
     report = Report(start, end)
+    now = now or datetime.now(UK)
     report.roles = dict.fromkeys(ROLES, 0)
     starts: dict[str, datetime] = {}
     sessions = [parse_session(item.item_id, item.fields) for item in store.mirror.items("Sessions")]
@@ -139,7 +148,8 @@ def build(store: StateStore, start: date | None = None, end: date | None = None)
         if session.start is None or not _in(session.start.astimezone(UK).date(), start, end):
             continue
         starts[session.id] = session.start
-        row = Row(session.title, session.start.astimezone(UK).strftime("%-d %b %Y"), session.start)
+        row = Row(session.title, session.start.astimezone(UK).strftime("%-d %b %Y"), session.start,
+                  to_come=(session.end or session.start) > now)
         theme = session.theme or "No theme"
         for reg in bookings.get(session.id, []):
             status, attended = reg.listed_status, reg.attended
@@ -149,6 +159,7 @@ def build(store: StateStore, start: date | None = None, end: date | None = None)
             row.counts["confirmed"] += status == "Confirmed"
             row.counts["waitlisted"] += status == "Waitlisted"
             row.counts["cancelled"] += status == "Cancelled"
+            row.counts["erased"] += status == "Erased"
             row.counts["attended"] += status == "Confirmed" and attended == "Yes"
             row.counts["no_shows"] += status == "Confirmed" and attended == "No"
             report.roles[reg.role if reg.role in ROLES else "Other"] += 1
@@ -236,7 +247,7 @@ def as_text_table(report: Report) -> str:
 
     def table(title: str, rows: list[Row]) -> None:
         lines.extend([title, head])
-        lines.extend(f"{r.label:<{width}}  " + "  ".join(f"{r.counts[c]:>10}" for c in COLUMNS) for r in rows)
+        lines.extend(f"{r.label:<{width}}  " + "  ".join(f"{r.cell(c):>10}" for c in COLUMNS) for r in rows)
         lines.append("")
 
     table("By session", [*report.sessions, report.total])
@@ -273,7 +284,7 @@ def as_csv(report: Report) -> str:
     for group, rows in (("session", report.sessions), ("theme", sorted(report.themes.values(), key=_label)),
                         ("no session", [report.unsessioned]), ("total", [report.total])):
         for row in rows:
-            bookings = [""] * len(COLUMNS) if row is report.unsessioned else [row.counts[c] for c in COLUMNS]
+            bookings = [""] * len(COLUMNS) if row is report.unsessioned else [row.cell(c) for c in COLUMNS]
             writer.writerow([group, _safe(row.label), row.when, *bookings, *shown(row, short=True)])
     for group, counts in (("role", report.roles), ("people", report.people), ("guests", report.guests),
                           ("mailing list", report.mailing)):

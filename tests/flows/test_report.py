@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -32,7 +33,7 @@ def test_a_term_of_sessions_in_numbers_with_nobody_named(programme: Programme) -
     report = build(programme.services.store)
     rows = {r.label: r.counts for r in report.sessions}
     assert rows["=HYPERLINK(\"x\") forum"] == {"bookings": 3, "confirmed": 2, "waitlisted": 1, "cancelled": 0,
-                                              "attended": 1, "no_shows": 1}
+                                              "erased": 0, "attended": 1, "no_shows": 1}
     assert report.total.counts["bookings"] == 5 and report.themes["Having choice"].counts["confirmed"] == 1
     assert report.roles == {"Person who uses services": 1, "Carer": 3, "Professional": 1, "Other": 0}
     assert report.people == {"first time": 3, "returning": 1, "not known": 0}
@@ -43,7 +44,8 @@ def test_a_term_of_sessions_in_numbers_with_nobody_named(programme: Programme) -
     assert "Participation report: sessions from the first session to the latest" in text
     cells = list(csv.reader(io.StringIO(sheet)))
     assert cells[1][:2] == ["session", "'=HYPERLINK(\"x\") forum"]  # a title a spreadsheet would run, made text
-    assert '<svg role="img" aria-labelledby="at-a-glance glance-desc"' in page and "<caption>By session" in page
+    assert '<svg class="chart" role="img" aria-labelledby="at-a-glance glance-desc"' in page
+    assert "<caption>By session" in page
     only_later = build(programme.services.store, start=second_start.date())
     assert [r.label for r in only_later.sessions] == ["Carers' forum, part two"]
 
@@ -51,3 +53,29 @@ def test_a_term_of_sessions_in_numbers_with_nobody_named(programme: Programme) -
 def test_the_command_refuses_a_date_it_cannot_read(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", "--from", "1 April"]) == 2
     assert "YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_after_an_erasure_the_columns_add_up_and_a_session_to_come_says_not_yet(programme: Programme) -> None:
+    """Issue 32: an erased booking is counted as erased (confirmed, waitlisted, cancelled and erased add up to the
+    bookings), and who came to a session still to come is "not yet", not 0 (which reads as nobody came)."""
+    from coprod.privacy.erasure import erase
+
+    coming = programme.session("Carers forum", soon(5), capacity=1)
+    for name in ("Ann Example", "Ben Example", "Cy Example"):
+        programme.register(coming, name)
+    programme.run()
+    assert erase(programme.services, "ann.example@example.org").problems == []
+    programme.run()
+    report = build(programme.services.store)
+    [row] = report.sessions
+    counts = row.counts
+    assert counts["erased"] == 1 and counts["bookings"] == 3
+    assert counts["confirmed"] + counts["waitlisted"] + counts["cancelled"] + counts["erased"] == counts["bookings"]
+    assert (row.cell("attended"), row.cell("no_shows"), row.cell("confirmed")) == ("not yet", "not yet", 1)
+    text = as_text_table(report)
+    assert "Erased" in text and re.search(r"Carers forum\s+3\s+1\s+1\s+0\s+1\s+not yet\s+not yet", text)
+    cells = list(csv.reader(io.StringIO(as_csv(report))))
+    assert cells[0][3:10] == ["bookings", "confirmed", "waitlisted", "cancelled", "erased", "attended", "no_shows"]
+    assert cells[1][3:10] == ["3", "1", "1", "0", "1", "not yet", "not yet"]
+    later = build(programme.services.store, now=datetime.now(UTC) + timedelta(days=30))
+    assert later.sessions[0].cell("attended") == 0  # over: a figure
