@@ -29,6 +29,7 @@ MESSAGE_KINDS = {
     "reminder": ("reminder", None),
     "pre_reading": ("pre-reading email", None),
     "outcomes": ("you said, we did email", None),
+    "feedback": ("feedback request", None),
     "guest-reminder": ("reminder to accept a guest invitation", "reminders to accept a guest invitation"),
     "facilitator_brief": ("facilitator brief", None),
     "guest-confirm": ("address confirmation", None),
