@@ -74,6 +74,8 @@ def test_book_see_and_cancel_a_place_without_a_microsoft_account(page: Page, pro
         expect(page.get_by_text("Your place is booked.")).to_be_visible()
         assert_accessible(page, "my bookings, 320 px wide")
         page.get_by_role("button", name="Cancel my place for Carers' drop-in").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Do you want to cancel your place?")  # asked first
+        page.get_by_role("button", name="Yes, cancel my place").click()
         expect(page.get_by_role("heading", level=1)).to_contain_text("cancelled")
     programme.run()
     assert [m.subject for m in programme.mail_to(ADDRESS)][-1] == "Your place is cancelled: Carers' drop-in"

@@ -47,6 +47,8 @@ GUEST_ITEM = "7"  # a GuestRequests item
 REGISTRATION = "12"  # Ann's booking for...
 SESSION = "3"  # ...the Carers' forum, Friday 26 March 2027, 2pm to 4pm UK time (GMT)
 DROP_IN = "6"  # a drop-in: half-hour appointments on Tuesday 30 March 2027, 11am to 1pm UK time (BST)
+DROP_IN_TAKEN = "8"  # a drop-in of one half-hour, on Wednesday 31 March 2027 at 11am UK time, which Ben holds
+PHONE, HOURS = "01632 960 000", "Monday to Friday, 9am to 5pm"  # the team's number, in the states that set it
 SUBSCRIBER_ITEM = "5"  # Ann's row in Subscribers
 SUBSCRIBER = f"{SUBSCRIBER_ITEM}:{Signer(SIGNING_KEY).digest(ANN)}"  # the subject of her mailing-list links
 DAY = 86_400.0
@@ -59,6 +61,7 @@ class Site:
     url: str
     store: SqliteStore
     signer: Signer
+    context: WebContext
 
     def guest_link(self, lifetime: float = 14 * DAY) -> str:
         token = self.signer.make(GUEST_CONFIRM.purpose, confirmation_subject(self.signer, GUEST_ITEM, ANN), lifetime)
@@ -135,6 +138,13 @@ def site(store: SqliteStore) -> Iterator[Site]:
         MirrorItem("Sessions", DROP_IN, '"etag-6,1"', "2027-01-11T12:00:00Z", {
             "Title": "Talk to us about breaks", "Status": "Open", "Kind": "DropIn", "SlotMinutes": 30,
             "StartTime": "2027-03-30T10:00:00Z", "EndTime": "2027-03-30T12:00:00Z", "Capacity": 0, "Theme": "Carers"}),
+        MirrorItem("Sessions", DROP_IN_TAKEN, '"etag-8,1"', "2027-01-12T12:00:00Z", {
+            "Title": "Talk to us about transport", "Status": "Open", "Kind": "DropIn", "SlotMinutes": 30,
+            "StartTime": "2027-03-31T10:00:00Z", "EndTime": "2027-03-31T10:30:00Z", "Capacity": 0, "Theme": "Carers"}),
+        MirrorItem("Registrations", "14", '"etag-14,2"', "2027-02-03T09:30:00Z", {
+            "Title": "Ben Example", "Email": "ben.example@example.org", "SessionLookupId": DROP_IN_TAKEN,
+            "Consent": True, "Slot": "2027-03-31T10:00:00Z", "ContactMethod": "Teams", "Status": "Confirmed"},
+            DROP_IN_TAKEN),
         MirrorItem("Contributions", "4", '"etag-4,2"', "2027-02-02T10:00:00Z", {  # published: words that may be long
             "Title": "A carer's words", "Theme": "Carers", "Status": "Published", "Name": "Ann Example",
             "Text": "<b>Evenings</b> are hard \u202eevil\u202c " + "w" * 300 + "\n\nA second paragraph."}),
@@ -143,8 +153,9 @@ def site(store: SqliteStore) -> Iterator[Site]:
     store.ledger.put(records.outcomes(SESSION), "outcomes-shared", "done", {"at": 0, "people": 1})
     signer = Signer(SIGNING_KEY)
     settings = offline_settings(programme_name=PROGRAMME)
-    with serve_asgi(create_web_app(lambda: WebContext(signer, store, settings))) as url:
-        yield Site(url, store, signer)
+    context = WebContext(signer, store, settings)
+    with serve_asgi(create_web_app(lambda: context)) as url:
+        yield Site(url, store, signer, context)
 
 
 @pytest.fixture
@@ -216,7 +227,29 @@ class Tick:
         return None
 
 
-Step = Open | Press | Fill | Tick
+@dataclass(frozen=True)
+class Follow:
+    """Press a button that opens a page (a form sent by GET)."""
+
+    button: str
+
+    def run(self, page: Page, site: Site) -> int | None:
+        with page.expect_event("load"), page.expect_response(lambda answer: answer.request.method == "GET") as got:
+            page.get_by_role("button", name=self.button).click()
+        return int(got.value.status)
+
+
+@dataclass(frozen=True)
+class WithNumber:
+    """The programme gives the team's number (COPROD_CONTACT_PHONE, COPROD_CONTACT_HOURS) from here on."""
+
+    def run(self, page: Page, site: Site) -> int | None:
+        site.context.settings = site.context.settings.model_copy(update={"contact_phone": PHONE,
+                                                                          "contact_hours": HOURS})
+        return None
+
+
+Step = Open | Press | Fill | Tick | Follow | WithNumber
 
 
 def reach(page: Page, site: Site, steps: Sequence[Step]) -> int:
@@ -288,6 +321,13 @@ STATES: dict[str, tuple[list[Step], int, str]] = {
          Tick("I agree to my details being kept for this programme (how we use them)"), Press("Book my place")], 503,
         "We couldn't take your booking just now"),
     "a drop-in's page": ([Open(lambda s: s.pages(f"sessions/{DROP_IN}"))], 200, "Talk to us about breaks"),
+    "a drop-in with no times left": ([Open(lambda s: s.pages(f"sessions/{DROP_IN_TAKEN}"))], 200,
+                                     "Talk to us about transport"),
+    "a session's page: did you mean another address": (
+        [Open(lambda s: s.pages(f"sessions/{SESSION}")), Fill("Your name", "Ben Example"),
+         Fill("Email address", "ben.example@gmial.com"),
+         Tick("I agree to my details being kept for this programme (how we use them)"), Press("Book my place")], 400,
+        "Carers' forum"),
     "a drop-in's page: nothing filled in": (
         [Open(lambda s: s.pages(f"sessions/{DROP_IN}")), Press("Book my place")], 400, "Talk to us about breaks"),
     "a session that can't be booked": ([Open(lambda s: s.pages("sessions/99"))], 404,
@@ -298,6 +338,8 @@ STATES: dict[str, tuple[list[Step], int, str]] = {
     "see your bookings: check your email": ([Open(lambda s: s.pages("bookings")), Fill("Email address", ANN),
                                              Press("Email me a link")], 200, "Check your email"),
     "your bookings": ([Open(Site.my_bookings_link)], 200, "Your bookings"),
+    "your bookings: cancel one": ([Open(Site.my_bookings_link), Follow("Cancel my place for Carers' forum")], 200,
+                                  "Do you want to cancel your place?"),
     # how was it? (feedback after a session), and the privacy notice
     "how was it": ([Open(Site.feedback_link)], 200, "How was it?"),
     "how was it: nothing chosen": ([Open(Site.feedback_link), Press("Send")], 400, "How was it?"),
@@ -314,6 +356,18 @@ STATES: dict[str, tuple[list[Step], int, str]] = {
         [Open(lambda s: s.cancel_link(address="someone.else@example.org"))], 400, "This link doesn't work"),
     "unsubscribe link cut short": ([Open(lambda s: s.unsubscribe_link()[:-4])], 400, "This link doesn't work"),
     "an address that is no page": ([Open(lambda s: f"{s.url}/api/pages/nowhere")], 404, "Page not found"),
+    # with the team's number given, for people without email
+    "the timetable, with the team's number": ([WithNumber(), Open(lambda s: s.pages("sessions"))], 200,
+                                              "Sessions you can book"),
+    "a drop-in with no times left, with the team's number": (
+        [WithNumber(), Open(lambda s: s.pages(f"sessions/{DROP_IN_TAKEN}"))], 200, "Talk to us about transport"),
+    "see your bookings: check your email, with the team's number": (
+        [WithNumber(), Open(lambda s: s.pages("bookings")), Fill("Email address", ANN), Press("Email me a link")],
+        200, "Check your email"),
+    "cancel link expired, with the team's number": ([WithNumber(), Open(lambda s: s.cancel_link(lifetime=-1))], 410,
+                                                    "This link has expired"),
+    "how we use your details, with the team's number": ([WithNumber(), Open(lambda s: s.pages("privacy"))], 200,
+                                                        "How we use your details"),
 }
 
 
@@ -420,6 +474,25 @@ def test_with_the_keyboard_tab_reaches_the_skip_link_then_the_button_and_enter_s
         page.keyboard.press("Enter")
     expect(page.get_by_role("heading", level=1)).to_have_text(done)
     assert recorded(site)
+
+
+def test_with_the_keyboard_alone_a_place_is_cancelled_from_my_bookings_after_being_asked(page: Page,
+                                                                                         site: Site) -> None:
+    reach(page, site, [Open(Site.my_bookings_link)])
+    page.keyboard.press("Tab")  # the skip link
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Cancel my place for Carers' forum")).to_be_focused()
+    with page.expect_event("load"):
+        page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Do you want to cancel your place?")
+    assert not site.cancel_requested()  # asked first: nothing is changed yet
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Yes, cancel my place")).to_be_focused()
+    with submitting(page):
+        page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your place is cancelled")
+    assert site.cancel_requested()
 
 
 def test_the_skip_link_takes_keyboard_focus_past_the_header_to_the_main_content(page: Page, site: Site) -> None:
