@@ -53,7 +53,7 @@ from coprod.pages.booking_form import (
     slot_value,
     slot_words,
 )
-from coprod.pages.context import Opened, PageMaker, WebContext, client_of
+from coprod.pages.context import Opened, PageGroup, client_of
 from coprod.pages.limits import Allowance, mailbox_key
 from coprod.pages.typos import CHECKED, suggestion
 from coprod.store import MirrorItem
@@ -137,15 +137,8 @@ def timetable(store: Any, now: datetime, sessions: Iterable[MirrorItem]) -> list
 SHARE = 3  # one client may hold at most a third of a session's places
 
 
-class Bookings:
+class Bookings(PageGroup):
     """The booking pages, on the same context as the other pages (`pages`)."""
-
-    def __init__(self, pages: PageMaker) -> None:
-        self.pages = pages
-
-    @property
-    def context(self) -> WebContext:
-        return self.pages.context
 
     def clock(self) -> float:
         return self.context.clock()

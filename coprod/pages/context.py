@@ -117,6 +117,18 @@ class PageMaker(Protocol):
     async def opened(self, request: Request, link: LinkKind, next_step: str) -> Opened | HTMLResponse: ...
 
 
+class PageGroup:
+    """A group of pages (booking, contributing, feedback, what we've heard) on the public pages' core (`pages`):
+    its pages, its context."""
+
+    def __init__(self, pages: PageMaker) -> None:
+        self.pages = pages
+
+    @property
+    def context(self) -> WebContext:
+        return self.pages.context
+
+
 def client_of(request: Request) -> str:
     """Who is posting, as far as we can tell (the forms' limits are counted per client; kept only as a keyed digest).
 

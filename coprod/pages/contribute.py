@@ -20,7 +20,7 @@ from starlette.responses import Response
 from config import CONTRIBUTION_LENGTH, NAME_LENGTH, THEMES
 from coprod.lists.fields import as_lines, as_text, check_email
 from coprod.lists.records import parse_session
-from coprod.pages.context import PageMaker, WebContext, client_of
+from coprod.pages.context import PageGroup, client_of
 
 if TYPE_CHECKING:
     from graph_client import SharePointLists
@@ -31,15 +31,8 @@ FORM_ORDER = ("theme", "text", "name", "email", "consent")
 TITLE_WORDS = 60  # characters of the text an item's Title shows officers in the list
 
 
-class Contributions:
+class Contributions(PageGroup):
     """The contribution pages, on the same context as the other pages (`pages`)."""
-
-    def __init__(self, pages: PageMaker) -> None:
-        self.pages = pages
-
-    @property
-    def context(self) -> WebContext:
-        return self.pages.context
 
     async def contribute(self, request: Request) -> Response:
         about = self._session(request.query_params.get("session"))

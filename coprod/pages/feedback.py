@@ -20,7 +20,7 @@ from coprod import handoffs
 from coprod.handoffs import FEEDBACK, LISTENED, RATINGS, Feedback, MeetingRecord
 from coprod.lists.fields import as_lines, as_text
 from coprod.lists.records import parse_registration, parse_session
-from coprod.pages.context import Opened, PageMaker, WebContext
+from coprod.pages.context import Opened, PageGroup
 
 __all__ = ["COMMENT_LENGTH", "FeedbackPages"]
 
@@ -31,15 +31,8 @@ FORM_ORDER = ("rating", "listened", "comment")
 NEXT_STEP = "If you'd still like to tell us how the session went, contact us."
 
 
-class FeedbackPages:
+class FeedbackPages(PageGroup):
     """The feedback page, on the same context as the other pages (`pages`)."""
-
-    def __init__(self, pages: PageMaker) -> None:
-        self.pages = pages
-
-    @property
-    def context(self) -> WebContext:
-        return self.pages.context
 
     async def feedback(self, request: Request) -> Response:
         opened = await self.pages.opened(request, FEEDBACK, NEXT_STEP)

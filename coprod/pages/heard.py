@@ -27,7 +27,7 @@ from coprod.handoffs import PAGES, records
 from coprod.lists.contributions import LIST, Contribution, parse_contribution
 from coprod.lists.fields import as_text
 from coprod.lists.records import Session, parse_session
-from coprod.pages.context import PageMaker, WebContext
+from coprod.pages.context import PageGroup
 
 __all__ = ["Heard", "HeardTheme"]
 
@@ -54,15 +54,8 @@ class HeardTheme:
         return not (self.questions or self.outcomes or self.contributions)
 
 
-class Heard:
+class Heard(PageGroup):
     """The page and its feeds, on the same context as the other pages (`pages`)."""
-
-    def __init__(self, pages: PageMaker) -> None:
-        self.pages = pages
-
-    @property
-    def context(self) -> WebContext:
-        return self.pages.context
 
     async def page(self, request: Request) -> Response:
         chosen = as_text(request.query_params.get("theme"), 40)
