@@ -37,3 +37,15 @@ def test_what_cannot_be_used_is_none_and_text_stays_text() -> None:
                                         "Text": "a\u202eb\u2028c\x00d" + "x" * (CONTRIBUTION_LENGTH + 50)})
     assert (read.email, read.session, read.created, read.changed) == (None, "", None, None)
     assert read.text.startswith("a b\nc d") and len(read.text) == CONTRIBUTION_LENGTH
+
+
+def test_each_column_is_cut_to_the_length_the_list_allows_and_a_missing_creation_time_is_read_from_created() -> None:
+    from config import CHOICE_LENGTH, NAME_LENGTH, THEME_LENGTH
+
+    long = {"Theme": "T" * 500, "Name": "N" * 500, "Status": "S" * 500, "Source": "W" * 500,
+            "SessionLookupId": "1" * 25, "Created": "2027-02-01T08:00:00Z"}
+    read = parse_contribution("4", "", long)
+    assert (len(read.theme), len(read.name), len(read.status), len(read.source)) == (
+        THEME_LENGTH, NAME_LENGTH, CHOICE_LENGTH, CHOICE_LENGTH)
+    assert read.session == "1" * 20  # a lookup id is never longer
+    assert read.created == datetime(2027, 2, 1, 8, tzinfo=UTC)  # the list's own Created, when the mirror has none
