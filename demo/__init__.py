@@ -265,8 +265,9 @@ def run_demo(state: str | None = None) -> int:
             print(f"    Invitations sent by Microsoft: {len(invited)}; guest group members: "
                   f"{len(backend.directory.members(backend.guest_group.id))}.")
             digest = [m for m in backend.mail.sent(backend.sender) if m.to == (ADMINS,)]
-            if digest:
-                print(f"    The admins' daily digest: “{digest[0].subject}”")
+            if digest:  # (sent after the first run, once a day: the table above is the list as it is now)
+                print(f"    The admins' daily digest, sent after the first run: “{digest[0].subject}”. "
+                      "Tomorrow's will list those still waiting.")
 
             _step(8, "A Teams meeting for every Open session (nobody is invited: each person gets their own email)")
             for session in sorted(services.store.mirror.items("Sessions"), key=lambda i: int(i.item_id)):

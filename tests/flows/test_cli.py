@@ -90,7 +90,8 @@ def test_the_demo_runs_the_programme_twice_and_the_second_run_changes_nothing(
     assert "Farid Fraser           AwaitingDecision" in out  # waiting
     assert "Quinn Bot              Rejected" in out  # a blocked domain
     assert "Olu Officer            AlreadyMember" in out
-    assert "The admins' daily digest: “7 people are waiting for access to the co-production site”" in out
+    assert ("The admins' daily digest, sent after the first run: “7 people are waiting for access to the "
+            "co-production site”. Tomorrow's will list those still waiting.") in out
     # issue 5: the meetings made, and one message of each kind
     assert out.count("https://teams.microsoft.com/l/meetup-join/") >= 7
     for subject in ("Your place is booked:", "You're on the waiting list:", "A place has come up for you:",
