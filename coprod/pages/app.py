@@ -56,6 +56,7 @@ from coprod.pages.context import Opened, WebContext, client_of
 from coprod.pages.contribute import Contributions
 from coprod.pages.feedback import FeedbackPages
 from coprod.pages.heard import Heard
+from coprod.pages.typos import CHECKED, suggestion
 from coprod.templates import render_page
 
 if TYPE_CHECKING:
@@ -179,6 +180,11 @@ class Pages:
                 checked.problem or "", "Enter an email address in the correct format, like name@example.com")
             return self.page("subscribe", 400, all_topics=THEMES, values=values, errors={"email": message},
                              error_summary=[("email", message)])
+        better = suggestion(values["email"])
+        if better and form.get(CHECKED) != values["email"]:  # asked before anything is recorded; kept if sent again
+            asked = f"Did you mean {better}? If so, change it. If not, send the form again to keep what you typed"
+            return self.page("subscribe", 400, all_topics=THEMES, values=values, errors={"email": asked},
+                             error_summary=[("email", asked)], suggested=better)
         allowance = self.context.allowance("subscribe", self.context.subscribe_limits)
         if not allowance.client(client_of(request)):
             return self.page("busy", 429, what="sign-ups", who="client")

@@ -21,6 +21,7 @@ from config import CONTRIBUTION_LENGTH, NAME_LENGTH, THEMES
 from coprod.lists.fields import as_lines, as_text, check_email
 from coprod.lists.records import parse_session
 from coprod.pages.context import PageGroup, client_of
+from coprod.pages.typos import CHECKED, suggestion
 
 if TYPE_CHECKING:
     from graph_client import SharePointLists
@@ -49,6 +50,10 @@ class Contributions(PageGroup):
         errors = _problems(values)
         if errors:
             return self._form(values, errors, about, 400)
+        better = suggestion(values["email"]) if values["email"] else None
+        if better and form.get(CHECKED) != values["email"]:  # asked before anything is saved; kept if sent again
+            asked = f"Did you mean {better}? If so, change it. If not, send the form again to keep what you typed"
+            return self._form(values, {"email": asked}, about, 400, suggested=better)
         if as_text(form.get("website"), 200):  # the honeypot: people never see it, form-filling robots do
             return self.pages.page("contributed", named=bool(values["email"]))
         allowance = self.context.allowance("contribute", self.context.contribute_limits)
@@ -74,10 +79,11 @@ class Contributions(PageGroup):
         return {"id": session.id, "title": session.title, "theme": session.theme if session.theme in THEMES else ""}
 
     def _form(self, values: dict[str, Any], errors: dict[str, str], about: dict[str, Any] | None,
-              status: int = 200) -> Response:
+              status: int = 200, suggested: str | None = None) -> Response:
         ordered = {key: errors[key] for key in FORM_ORDER if key in errors}
         return self.pages.page("contribute", status, values=values, errors=ordered, themes=THEMES, about=about,
-                               longest=CONTRIBUTION_LENGTH, error_summary=list(ordered.items()) or None)
+                               longest=CONTRIBUTION_LENGTH, error_summary=list(ordered.items()) or None,
+                               suggested=suggested)
 
     def _create(self, values: dict[str, Any], about: dict[str, Any] | None) -> None:
         if self.context.lists is None:

@@ -237,3 +237,18 @@ class TestThePrivacyNotice:
         assert f"contact {name}: contact the programme team by replying to any of our emails." in \
             without.replace("&#39;", "'")
         assert self.COMPLAIN in without
+
+
+def test_the_subscribe_form_questions_a_misspelt_email_domain_and_keeps_it_if_sent_again(programme: Programme) -> None:
+    from coprod.handoffs import SubscriberDue
+
+    client = web(programme)
+    asked = client.post("/subscribe", data={"name": "Ann", "email": "ann@hotmial.com"})
+    assert asked.status_code == 400 and "Did you mean ann@hotmail.com?" in asked.text
+    assert 'name="email_checked" value="ann@hotmial.com"' in asked.text
+    assert programme.services.store.ledger.list(kind=SubscriberDue.KIND) == []  # nothing recorded yet
+    typed = {"name": "Ann", "email": "ann@hotmial.com"}
+    kept = client.post("/subscribe", data=typed | {"email_checked": "ann@hotmial.com"})
+    assert kept.status_code == 200 and "Check your email" in kept.text
+    [due] = programme.services.store.ledger.list(kind=SubscriberDue.KIND)
+    assert due.payload["email"] == "ann@hotmial.com"

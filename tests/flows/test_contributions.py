@@ -165,3 +165,18 @@ def test_a_site_provisioned_before_the_list_existed_holds_no_contributions(env: 
 
     with Services.open(load_settings(env)) as services:  # (nothing provisioned on this tenant)
         assert contributions_of(services, Person.of("zoe@example.org", services.signer)) == []
+
+
+def test_a_misspelt_email_domain_is_questioned_before_anything_is_saved_and_kept_if_sent_again(
+        programme: Programme) -> None:
+    """Issue 32: `gmial.com` on the contribution form asks "Did you mean ...gmail.com?" first; sent again as it
+    is, it is kept (someone may really use that domain)."""
+    client = pages(programme)
+    asked = client.post("/contribute", data=GOOD | {"email": "ann@gmial.com"})
+    assert asked.status_code == 400 and "Did you mean ann@gmail.com?" in asked.text
+    assert 'name="email_checked" value="ann@gmial.com"' in asked.text and contributions(programme) == []
+    kept = client.post("/contribute", data=GOOD | {"email": "ann@gmial.com", "email_checked": "ann@gmial.com"})
+    assert kept.status_code == 200
+    [saved] = contributions(programme)
+    assert saved["Email"] == "ann@gmial.com"
+    assert client.post("/contribute", data=GOOD | {"email": "bo@gmail.com"}).status_code == 200  # a known domain
