@@ -182,9 +182,9 @@ class Pages:
                              error_summary=[("email", message)])
         better = suggestion(values["email"])
         if better and form.get(CHECKED) != values["email"]:  # asked before anything is recorded; kept if sent again
-            asked = f"Did you mean {better}? If so, change it. If not, send the form again to keep what you typed"
-            return self.page("subscribe", 400, all_topics=THEMES, values=values, errors={"email": asked},
-                             error_summary=[("email", asked)], suggested=better)
+            question = f"Did you mean {better}? If so, change it. If not, send the form again to keep what you typed"
+            return self.page("subscribe", 400, all_topics=THEMES, values=values, errors={"email": question},
+                             error_summary=[("email", question)], suggested=better)
         allowance = self.context.allowance("subscribe", self.context.subscribe_limits)
         if not allowance.client(client_of(request)):
             return self.page("busy", 429, what="sign-ups", who="client")

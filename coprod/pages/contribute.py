@@ -50,7 +50,7 @@ class Contributions(PageGroup):
         errors = _problems(values)
         if errors:
             return self._form(values, errors, about, 400)
-        better = suggestion(values["email"]) if values["email"] else None
+        better = suggestion(str(values["email"])) if values["email"] else None
         if better and form.get(CHECKED) != values["email"]:  # asked before anything is saved; kept if sent again
             asked = f"Did you mean {better}? If so, change it. If not, send the form again to keep what you typed"
             return self._form(values, {"email": asked}, about, 400, suggested=better)
