@@ -145,9 +145,13 @@ def test_a_replayed_notification_asks_for_one_run_then_one_more_at_most(app_env:
     from coprod.realtime.webhooks import REPEAT_WINDOW
 
     body = _good("sub-1")
+    began = time.time()
     woken = [_notify(body)[1].value for _ in range(30)]
+    windows = int(time.time() // REPEAT_WINDOW - began // REPEAT_WINDOW) + 1  # the windows the 30 requests took
     runs = [json.loads(at)["at"] for at in woken if at is not None]
-    assert woken[0] is not None and 2 <= len(runs) <= 4  # two a window; 30 in a row may straddle a window's end
+    # two runs a window they fell in: on a machine slow enough for them to take three windows, six (it was once
+    # "at most 4", assuming two windows at most, and failed so under a memory-starved machine)
+    assert woken[0] is not None and 2 <= len(runs) <= 2 * windows
     later = [at for at in runs if at % REPEAT_WINDOW == 0]  # for a window's end, after every request of it
     assert 1 <= len(later) == len(runs) - len(later)
 
