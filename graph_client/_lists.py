@@ -249,6 +249,8 @@ class SharePointLists:
             if answer.status == 410:  # the saved link is too old: delta() starts again, as Graph asks
                 results.append(self.delta(list_id, link, label=label, known=known))
                 continue
+            # a list that is not on the site: 404 (itemNotFound), as for any resource that doesn't exist
+            # (learn.microsoft.com/graph/errors); the emulator answers so too (tests/flows/test_heard.py)
             if answer.status == 404 and list_id in optional:
                 results.append(DeltaResult(missing=True))
                 continue
