@@ -51,12 +51,11 @@ def session_ics(event: SessionEvent, *, organizer: str, organizer_name: str, att
     vevent.add("sequence", event.sequence)
     vevent.add("summary", event.title)
     vevent.add("status", "CANCELLED" if cancel else "CONFIRMED")
+    if not cancel and (event.location or event.join_url):  # a place when it has one (it may have a Teams link too)
+        vevent.add("location", event.location or "Microsoft Teams (online)")
     if event.join_url and not cancel:
-        vevent.add("location", "Microsoft Teams (online)")
         vevent.add("url", event.join_url)
         vevent.add("description", f"Join the session online: {event.join_url}")
-    elif event.location and not cancel:
-        vevent.add("location", event.location)
     organizer_prop = icalendar.vCalAddress(f"mailto:{organizer}")
     organizer_prop.params["CN"] = organizer_name
     vevent.add("organizer", organizer_prop)

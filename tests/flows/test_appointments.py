@@ -51,3 +51,18 @@ def test_a_group_session_in_person_says_where(programme: Programme) -> None:
     session = programme.session("Carers forum", soon(2), Location=PLACE)
     text, html = booked(programme, session, "Gail Group")
     assert f"Where: {PLACE}" in text and "Where: Room 2, Carers&#39; Centre" in html
+
+
+def test_a_hostile_location_is_one_line_of_text_in_the_email_and_the_calendar_file(programme: Programme) -> None:
+    """Anyone editing the Sessions list may type anything in Location: markup, a line separator, a bidi override.
+    It reaches the email escaped, on one line, and the calendar file's LOCATION as one clean line."""
+    typed = "<b>Room 2</b> & \"Hall\"\u2028Bcc: x@evil.example \u202eevil\u202c 1 High St"
+    session = programme.session("Carers forum", soon(2), Location=typed)
+    text, html = booked(programme, session, "Hal Hostile")
+    assert "Where: <b>Room 2</b> & \"Hall\" Bcc: x@evil.example evil 1 High St" in text
+    assert "&lt;b&gt;Room 2&lt;/b&gt; &amp; &#34;Hall&#34;" in html and "<b>Room 2" not in html
+    assert "\u2028" not in text + html and "\u202e" not in text + html
+    [mail] = [m for m in programme.mail_to("hal.hostile@example.org") if m.subject.startswith("Your place")]
+    location = str(event_of(calendar_of(mail)).get("location"))
+    assert "\n" not in location and "\u2028" not in location and "\u202e" not in location
+    assert location.startswith('<b>Room 2</b> & "Hall" Bcc: x@evil.example')
