@@ -40,7 +40,6 @@ import hmac
 import json
 import secrets
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
@@ -56,6 +55,7 @@ from starlette.routing import Route
 
 from graph_emulator.core.tls import TlsFiles, make_tls_files
 from graph_emulator.testing import BackgroundServer
+from tests.support.recording import Recorded
 
 __all__ = ["AcsEmailState", "AcsError", "AcsFake", "SentAttachment", "SentEmail", "Served"]
 
@@ -137,36 +137,19 @@ class _Operation:
     error: dict[str, str] | None = None
 
 
-class AcsEmailState:
+class AcsEmailState(Recorded["SentEmail", "Served"]):
     """The fake service's state and rules: who may call, what a valid message is, what was sent."""
 
     def __init__(self, access_key: str, sender: str) -> None:
+        super().__init__()
         self.access_key = access_key
         self.sender = sender
-        self._lock = threading.Lock()
         self._operations: dict[str, _Operation] = {}
-        self._sent: list[SentEmail] = []
         self._faults: list[Fault] = []
-        self._log: list[Served] = []
         self.send_requests = 0  # signed, well-formed sends that reached the rules (repeats included)
         self.repeats = 0  # sends whose Operation-Id was already known: answered, not sent again
 
-    # --- what tests read and arrange -------------------------------------------------
-    @property
-    def sent(self) -> list[SentEmail]:
-        with self._lock:
-            return list(self._sent)
-
-    @property
-    def log(self) -> list[Served]:
-        """Every request answered, in order: how many times a client really asked."""
-        with self._lock:
-            return list(self._log)
-
-    def record(self, served: Served) -> None:
-        with self._lock:
-            self._log.append(served)
-
+    # --- what tests arrange (what they read: `Recorded`) -------------------------------
     def add_fault(self, kind: Literal["throttle", "unavailable", "drop"], *,
                   operation: Literal["send", "status"] = "send", count: int = 1, retry_after: int = 1) -> None:
         with self._lock:

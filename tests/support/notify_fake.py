@@ -46,7 +46,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -62,6 +61,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from graph_emulator.testing import BackgroundServer
+from tests.support.recording import Recorded
 
 __all__ = ["Fault", "NotifyError", "NotifyFake", "NotifyState", "Sent", "Served"]
 
@@ -138,7 +138,7 @@ class Served:
 
 
 @dataclass
-class NotifyState:
+class NotifyState(Recorded["Sent", "Served"]):
     """The service's state and rules: its key, templates, notifications, and the faults a test arranges."""
 
     service_id: str = field(default_factory=lambda: str(uuid.uuid4()))
@@ -146,29 +146,13 @@ class NotifyState:
     latency: float = 0.0  # seconds each send waits before it is made (runs that overlap, for real)
 
     def __post_init__(self) -> None:
-        self._lock = threading.Lock()
+        Recorded.__init__(self)
         self._templates: dict[str, Template] = {}
-        self._sent: list[Sent] = []
         self._faults: list[Fault] = []
-        self._log: list[Served] = []
 
     @property
     def api_key(self) -> str:
         return f"coprod_tests-{self.service_id}-{self.secret}"
-
-    @property
-    def sent(self) -> list[Sent]:
-        with self._lock:
-            return list(self._sent)
-
-    @property
-    def log(self) -> list[Served]:
-        with self._lock:
-            return list(self._log)
-
-    def record(self, served: Served) -> None:
-        with self._lock:
-            self._log.append(served)
 
     def add_template(self, type_: str, body: str, subject: str = "", name: str = "") -> str:
         template = Template(str(uuid.uuid4()), type_, name or f"Co-production {type_}", body, subject)
