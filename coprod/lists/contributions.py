@@ -14,6 +14,7 @@ from typing import Any
 
 from config import CHOICE_LENGTH, CONTRIBUTION_LENGTH, NAME_LENGTH, THEME_LENGTH
 from coprod.lists.fields import as_datetime, as_lines, as_text, check_email
+from coprod.lists.records import session_of
 
 __all__ = ["LIST", "STATUSES", "Contribution", "parse_contribution"]
 
@@ -41,7 +42,7 @@ class Contribution:
 
 def parse_contribution(item_id: str, created: str, fields: dict[str, Any]) -> Contribution:
     made = as_datetime(created) or as_datetime(fields.get("Created"))
-    session = as_text(fields.get("SessionLookupId"), 20)
+    session = session_of(fields) or ""  # (the lookup as a registration's is read)
     return Contribution(
         id=item_id, created=made, changed=as_datetime(fields.get("Modified")) or made,
         theme=as_text(fields.get("Theme"), THEME_LENGTH), text=as_lines(fields.get("Text"), CONTRIBUTION_LENGTH),

@@ -28,6 +28,7 @@ from typing import Any
 from coprod.handoffs import Feedback
 from coprod.links import Signer
 from coprod.lists.fields import normalise_email
+from coprod.lists.records import session_of
 from coprod.runtime import Services
 from graph_client import ListItem, NotFoundError
 
@@ -92,7 +93,7 @@ def export(services: Services, typed: str) -> dict[str, Any]:
             if item is not None:
                 found_lists.append({"list": name, "id": item_id, "created": str(item.created_date_time or ""),
                                     "fields": {k: v for k, v in item.fields.items() if not k.startswith("@")}}
-                                   | _session(item.fields.get("SessionLookupId"), sessions))
+                                   | _session(session_of(item.fields), sessions))
             else:  # deleted in SharePoint since the last run: the service's copy is still held
                 copies.append({"list": name, "id": item_id, "fields": mirrored[item_id].fields})
     found_lists += [{"list": CONTRIBUTIONS, "id": item.id, "created": str(item.created_date_time or ""),
