@@ -15,6 +15,7 @@ __all__ = [
     "CONTRIBUTIONS",
     "CONTRIBUTION_LENGTH",
     "GUEST_REQUESTS",
+    "LANGUAGE_NAMES",
     "LISTS",
     "OPTIONAL_LISTS",
     "REGISTRATIONS",
@@ -30,6 +31,7 @@ THEMES = ("Having choice", "Being included", "Being healthy", "Carers", "Other")
 AUDIENCES = ("People who use services", "Carers", "Professionals", "Everyone")
 ROLES = ("Person who uses services", "Carer", "Professional", "Other")
 CONTACT_METHODS = ("Phone", "Teams", "In person")  # how a drop-in appointment happens
+LANGUAGE_NAMES = ("English", "Cymraeg")  # a booking's Language: each language by its own name (coprod.i18n.LANGUAGES)
 
 
 # The most a single line of text holds (Graph's textColumn `maxLength`, which `provision` sets; SharePoint's own
@@ -111,6 +113,9 @@ SESSIONS = ListSchema("Sessions", (
     text("Question", display="The question this session will answer"),
     # Where people go for a session, or a drop-in appointment, in person: in their emails and calendar files
     text("Location", multiline=True, display="Where (for in person)"),
+    # The officers' own words in Welsh, for people who chose Welsh (coprod/i18n.py); left blank, the English shows
+    text("TitleCy", display="Title in Welsh"),
+    text("DescriptionCy", multiline=True, display="Description in Welsh"),
 ), frozenset({"JoinUrl", "MeetingId", "SyncNote"}))
 
 REGISTRATIONS = ListSchema("Registrations", (
@@ -134,6 +139,9 @@ REGISTRATIONS = ListSchema("Registrations", (
     text("StatusNote", multiline=True, display="Status note"),
     # After the session, from the Teams meeting's attendance reports (coprod/meetings/attendance.py)
     choice("Attended", ("Yes", "No", "Unknown")),
+    # The language their emails, texts and letters are in: the one the booking page was read in, or an officer's
+    # choice (coprod/i18n.py; blank is English)
+    choice("Language", LANGUAGE_NAMES, display="Language"),
 ), frozenset({"Status", "StatusNote", "Attended"}),
    frozenset({"Title", "Email", "Phone", "AccessNeeds", "PostalAddress"}))
 

@@ -23,13 +23,16 @@ import threading
 from datetime import datetime
 from functools import cache
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-__all__ = ["DEFAULT", "DOMAINS", "LANGUAGES", "N_", "Translator", "clock", "day", "language", "translator", "when"]
+__all__ = ["DEFAULT", "DOMAINS", "LANGUAGES", "N_", "Translator", "clock", "day", "in_language", "language", "link_in",
+           "translator", "when"]
 
 UK = ZoneInfo("Europe/London")
 LOCALE = Path(__file__).parent / "locale"
@@ -141,3 +144,32 @@ def when(moment: datetime, code: str = DEFAULT) -> str:
     """`Tuesday 1 December 2026, 2pm`, `Dydd Mawrth 1 Rhagfyr 2026, 14:00`: a moment in UK time (GMT or BST as
     the date has it)."""
     return f"{weekday(moment, code)} {day(moment, code)}, {clock(moment, code)}"
+
+
+def link_in(url: str, code: str) -> str:
+    """A link to one of the pages, opening it in the language (`lang=cy`); as it is in English (the default)."""
+    if code == DEFAULT or not url:
+        return url
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(query=f"{parts.query}&lang={code}" if parts.query else f"lang={code}"))
+
+
+OWN_WORDS = ("title", "description")  # the officers' own words about a session, each given per language
+
+
+def in_language(view: dict[str, Any], code: str) -> dict[str, Any]:
+    """A session's details for someone reading `code`: the officers' own words in that language where they gave
+    them (`title_cy` from the column TitleCy, ...), else the English, named in `english_only` so the page or
+    email can mark them `lang="en"` and say they are in English only."""
+    if code == DEFAULT:
+        return view
+    shown = dict(view)
+    english: list[str] = []
+    for key in OWN_WORDS:
+        given = view.get(f"{key}_{code}")
+        if given:
+            shown[key] = given
+        elif view.get(key):
+            english.append(key)
+    shown["english_only"] = tuple(english)
+    return shown

@@ -31,6 +31,7 @@ from config import (
     THEME_LENGTH,
     THEME_SHOWN,
 )
+from coprod import i18n
 from coprod.lists.fields import (
     as_bool,
     as_datetime,
@@ -82,6 +83,8 @@ class Session:
     description: str = ""  # Description, on one line, as its page shows it
     question: str = ""  # Question: the one question the session aims to answer, on one line
     location: str = ""  # Location: where to go in person, on one line ('' for none)
+    title_cy: str = ""  # TitleCy: the title in Welsh ('' for none: the English shows)
+    description_cy: str = ""  # DescriptionCy: the description in Welsh, on one line
     facilitators: tuple[str, ...] = ()  # the usable addresses in Facilitators: the brief's recipients, presenters
     outcomes: str = ""  # "you said, we did" (Outcomes: text that keeps its lines)
     share_outcomes: bool = False  # ShareOutcomes ticked: email the outcomes to the people who held a place
@@ -145,6 +148,8 @@ def parse_session(item_id: str, fields: dict[str, Any]) -> Session:
         audiences=tuple(a for a in audiences if isinstance(a, str)) if isinstance(audiences, list) else (),
         description=as_text(fields.get("Description"), DESCRIPTION_LENGTH),
         question=as_text(fields.get("Question"), TEXT_LENGTH), location=as_text(fields.get("Location"), TEXT_LENGTH),
+        title_cy=as_text(fields.get("TitleCy"), TEXT_LENGTH),
+        description_cy=as_text(fields.get("DescriptionCy"), DESCRIPTION_LENGTH),
         facilitators=tuple(facilitators(fields.get("Facilitators"))), outcomes=as_lines(fields.get("Outcomes")),
         share_outcomes=as_bool(fields.get("ShareOutcomes")), sync_note=_as_listed(fields.get("SyncNote")),
         join_url=_as_named(fields.get("JoinUrl")), meeting_id=_as_named(fields.get("MeetingId")),
@@ -182,6 +187,7 @@ class Registration:
     postal_lines: tuple[str, ...] = ()  # PostalAddress's lines, each cleaned, blank ones left out (a letter's address)
     note_shown: str = ""  # StatusNote as the person's bookings page shows it
     personal: bool = False  # a personal column (REGISTRATIONS.personal) holds something: retention has to clear it
+    language: str = "en"  # Language: the code of the language they read (coprod.i18n.language), English unless set
 
     @property
     def assisted(self) -> bool:
@@ -227,7 +233,8 @@ def parse_registration(item_id: str, created: str, fields: dict[str, Any]) -> Re
         greeting=greeting_name(name), name_typed=_as_listed(name),
         access_needs=as_text(fields.get("AccessNeeds"), NEEDS_LENGTH), role=as_text(fields.get("Role"), ROLE_LENGTH),
         postal_address=", ".join(postal), postal_lines=postal, note_shown=as_text(note, NOTE_SHOWN),
-        personal=any(fields.get(column) for column in REGISTRATIONS.personal))
+        personal=any(fields.get(column) for column in REGISTRATIONS.personal),
+        language=i18n.language(fields.get("Language")))
 
 
 def address_of(fields: dict[str, Any]) -> str | None:

@@ -56,6 +56,7 @@ from coprod.pages.context import Opened, WebContext, client_of
 from coprod.pages.contribute import Contributions
 from coprod.pages.feedback import FeedbackPages
 from coprod.pages.heard import Heard
+from coprod.pages.language import ChosenLanguage, current, other_language_link
 from coprod.pages.typos import CHECKED, suggestion
 from coprod.templates import render_page
 
@@ -96,7 +97,8 @@ class Pages:
         return self._make_context()
 
     def page(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
-        html = render_page(template, base=BASE, programme=self.context.settings.programme_name,
+        html = render_page(template, current(), base=BASE, programme=self.context.settings.programme_name,
+                           language_link=other_language_link(),
                            site_name=self.context.settings.site_name, contact=self.context.contact,
                            error_summary=values.pop("error_summary", None), **values)
         return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
@@ -295,7 +297,7 @@ def create_web_app(context: Callable[[], WebContext]) -> ASGIApp:
     booking = Bookings(pages)
     contributions = Contributions(pages)
     heard = Heard(pages)
-    return HeadAsGet(Starlette(routes=[Mount(BASE, routes=[
+    return HeadAsGet(ChosenLanguage(Starlette(routes=[Mount(BASE, routes=[
         Route("/static/{path:path}", pages.static, methods=["GET"]),
         Route("/sessions", booking.sessions, methods=["GET"]),
         Route("/sessions.ics", booking.sessions_ics, methods=["GET"]),
@@ -315,4 +317,4 @@ def create_web_app(context: Callable[[], WebContext]) -> ASGIApp:
         Route("/preferences", pages.preferences, methods=["GET", "POST"]),
         Route("/unsubscribe", pages.unsubscribe_page, methods=["GET", "POST"]),
         Route("/unsubscribe/one-click", pages.one_click, methods=["GET", "POST"]),
-    ])], exception_handlers={404: pages.not_found}))
+    ])], exception_handlers={404: pages.not_found}), path=BASE))

@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from config import CONTACT_METHODS, ROLES, THEMES
-from coprod import handoffs
+from coprod import handoffs, i18n
 from coprod.handoffs import CANCEL, MY_BOOKINGS, PAGES, BookedOnline, BookingsAsked
 from coprod.lists.fields import as_text, check_email
 from coprod.lists.records import (
@@ -54,6 +54,7 @@ from coprod.pages.booking_form import (
     slot_words,
 )
 from coprod.pages.context import Opened, PageGroup, client_of
+from coprod.pages.language import current
 from coprod.pages.limits import Allowance, mailbox_key
 from coprod.pages.typos import CHECKED, suggestion
 from coprod.store import MirrorItem
@@ -278,6 +279,8 @@ class Bookings(PageGroup):
         for key, column in (("access_needs", "AccessNeeds"), ("phone", "Phone")):
             if values[key]:
                 fields[column] = values[key]
+        if current() in i18n.LANGUAGES:  # the language the page was read in: their emails follow it
+            fields["Language"] = i18n.LANGUAGES[current()]
         lists.create_item("Registrations", fields, label="Registrations")
 
     # --- my bookings ------------------------------------------------------------------------------

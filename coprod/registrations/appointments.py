@@ -11,14 +11,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from coprod import i18n
 from coprod.lists.records import Registration, Session
 
 __all__ = ["appointment_view", "in_person"]
 
 
-def in_person(location: str) -> str:
-    return (f"In person, at {location}." if location
-            else "In person: we'll email you where to go before the day.")
+def in_person(location: str, language: str = i18n.DEFAULT) -> str:
+    words = i18n.translator(language)
+    return (words.gettext("In person, at %(location)s.") % {"location": location} if location
+            else words.gettext("In person: we'll email you where to go before the day."))
 
 
 def appointment_view(view: dict[str, Any], session: Session | None, reg: Registration, *,
@@ -29,16 +31,16 @@ def appointment_view(view: dict[str, Any], session: Session | None, reg: Registr
         return view
     if not session.drop_in or reg.slot is None:
         return view | {"location": session.location}
-    method, slot = reg.method, reg.slot
+    method, slot, told = reg.method, reg.slot, i18n.translator(reg.language)
     if method == "Phone":
         number = reg.phone if reg.phone and not booked_online else ""
-        words = f"By phone: we'll ring you on {number} at your time." if number else \
-            "By phone: we'll ring you on the number you gave us at your time."
-        where = "By phone: we'll ring you"
+        words = told.gettext("By phone: we'll ring you on %(number)s at your time.") % {"number": number} if number \
+            else told.gettext("By phone: we'll ring you on the number you gave us at your time.")
+        where = told.gettext("By phone: we'll ring you")
     elif method == "In person":
-        words, where = in_person(session.location), session.location
+        words, where = in_person(session.location, reg.language), session.location
     else:
-        words, where = "On Microsoft Teams: use the link below at your time.", ""
+        words, where = told.gettext("On Microsoft Teams: use the link below at your time."), ""
     return view | {"start": slot, "end": slot + timedelta(minutes=session.slot_minutes),
                    "join_url": view["join_url"] if method == "Teams" else None, "appointment": words,
                    "location": where}

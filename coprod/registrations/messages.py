@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from config import Settings
-from coprod import handoffs
+from coprod import handoffs, i18n
 from coprod.handoffs import (
     CANCEL,
     BookedOnlineIndex,
@@ -44,6 +44,7 @@ from coprod.handoffs import (
     mail_keys,
     pending,
 )
+from coprod.i18n import N_
 from coprod.links import Signer
 from coprod.lists.records import ASSISTED, HELD, Registration, parse_registration, parse_session, queue_positions
 from coprod.registrations.appointments import appointment_view
@@ -63,19 +64,21 @@ __all__ = ["MessageReport", "ParticipantMessages"]
 log = logging.getLogger("coprod.registrations.messages")
 
 EXPECTED = {"confirmed": "Confirmed", "promoted": "Confirmed", "waitlisted": "Waitlisted", "cancelled": "Cancelled"}
-SUBJECTS = {
-    "confirmed": "Your place is booked: {title}",
-    "promoted": "A place has come up for you: {title}",
-    "waitlisted": "You're on the waiting list: {title}",
-    "changed": "A session you're signed up for has changed: {title}",
-    "cancelled_by_you": "Your place is cancelled: {title}",
-    "session_cancelled": "Cancelled: {title}",
-    "reminder": "Coming up: {title}",
-    "pre_reading": "Something to read before {title}",
-    "outcomes": "You said, we did: {title}",
-    "feedback": "How was it? {title}",
-    "facilitator_brief": "Your facilitator brief: {title}",
+SUBJECTS = {  # each in the person's language (coprod/i18n.py)
+    "confirmed": N_("Your place is booked: %(title)s"),
+    "promoted": N_("A place has come up for you: %(title)s"),
+    "waitlisted": N_("You're on the waiting list: %(title)s"),
+    "changed": N_("A session you're signed up for has changed: %(title)s"),
+    "cancelled_by_you": N_("Your place is cancelled: %(title)s"),
+    "session_cancelled": N_("Cancelled: %(title)s"),
+    "reminder": N_("Coming up: %(title)s"),
+    "pre_reading": N_("Something to read before %(title)s"),
+    "outcomes": N_("You said, we did: %(title)s"),
+    "feedback": N_("How was it? %(title)s"),
+    "facilitator_brief": N_("Your facilitator brief: %(title)s"),
 }
+# the links in a participant's email that open a page: in a Welsh email they open it in Welsh
+PAGE_LINKS = ("cancel_link", "link", "heard_url", "privacy_url")
 
 
 @dataclass
@@ -186,12 +189,18 @@ class ParticipantMessages:
         record = MeetingRecord.of(self.store.ledger, session_id)
         item = self.store.mirror.get("Sessions", session_id)
         parsed = parse_session(session_id, item.fields) if item else None
-        view = {"title": record.title if record else (parsed.title if parsed else "the session"),
+        view = {"title": record.title if record else (parsed.title if parsed else N_("the session")),
+                "title_cy": parsed.title_cy if parsed else "",
                 "start": record.start if record else (parsed.start if parsed else None),
                 "end": record.end if record else (parsed.end if parsed else None),
                 "join_url": record.join_url if record and not record.deleted else None, "appointment": None,
                 "pre_reading": parsed.pre_reading if parsed else "", "question": parsed.question if parsed else ""}
         return view, record, parsed.status if parsed else "Deleted"
+
+    def _language(self, registration_id: str) -> str:
+        """The language a registration's emails are in (its Language column), read without parsing the rest."""
+        item = self.store.mirror.get("Registrations", registration_id) if registration_id else None
+        return i18n.language(item.fields.get("Language")) if item else i18n.DEFAULT
 
     def _for(self, item: MirrorItem, reg: Registration, view: dict[str, Any]) -> dict[str, Any]:
         """A session's details as one person is told them (coprod/registrations/appointments.py)."""
@@ -216,9 +225,11 @@ class ParticipantMessages:
         return CANCEL.url(self.settings.public_url, token)
 
     def _calendar(self, session_id: str, view: dict[str, Any], version: int, address: str, name: str | None,
-                  cancel: bool = False) -> Attachment:
+                  cancel: bool = False, *, registration: str = "") -> Attachment:
+        language = self._language(registration)
+        view = i18n.in_language(view, language)
         event = SessionEvent(session_id, view["title"], view["start"], view["end"], view["join_url"], version,
-                             view.get("location") or "")
+                             view.get("location") or "", language)
         content = session_ics(event, organizer=self.settings.sender, organizer_name=self.settings.programme_name,
                               attendee=address, attendee_name=name, cancel=cancel,
                               now=datetime.fromtimestamp(self.clock(), UTC))
@@ -228,10 +239,15 @@ class ParticipantMessages:
     def _queue(self, key: str, template: str, to: str, name: str | None, view: dict[str, Any],
                report: MessageReport, attachments: tuple[Attachment, ...] = (), *, about: dict[str, str],
                **context: Any) -> None:
-        text, html = render_email(template, name=name or "there", session=view, heard_url=heard_link(
-            self.settings.public_url), privacy_url=privacy_link(self.settings.public_url), **context)
-        mail = OutgoingMail(key=key, to=(to,), to_name=name, subject=SUBJECTS[template].format(title=view["title"]),
-                            text=text, html=html, attachments=attachments)
+        language = self._language(about.get("registration", ""))
+        words, view = i18n.translator(language), i18n.in_language(view, language)
+        links = {"heard_url": heard_link(self.settings.public_url),
+                 "privacy_url": privacy_link(self.settings.public_url)} | context
+        links = {name: i18n.link_in(value, language) if name in PAGE_LINKS else value for name, value in links.items()}
+        text, html = render_email(template, language, name=name or words.gettext("there"), session=view, **links)
+        subject = words.gettext(SUBJECTS[template]) % {"title": view["title"]}
+        mail = OutgoingMail(key=key, to=(to,), to_name=name, subject=subject, text=text, html=html,
+                            attachments=attachments)
         if self.outbox.enqueue(mail, template, about):
             report.add(template)
 
@@ -265,8 +281,8 @@ class ParticipantMessages:
                 report.waiting_for_meeting += 1
                 return  # stays due: the confirmation carries the join link, so it waits for the meeting
             needs = reg.access_needs
-            self._queue(key, kind, address, name, view, report,
-                        (self._calendar(session_id, view, record.version, address, name),), about=about,
+            calendar = self._calendar(session_id, view, record.version, address, name, registration=registration_id)
+            self._queue(key, kind, address, name, view, report, (calendar,), about=about,
                         access_needs="" if online else needs, access_needs_told=bool(needs), booked_online=online,
                         cancel_link=self._cancel_link(registration_id, address, view["end"]))
             self._remember(registration_id, record.version, calendar=True)
@@ -279,7 +295,8 @@ class ParticipantMessages:
             had_calendar = told is not None and told.calendar
             version = max(told.version if told else 0, record.version if record else 0)
             template = "session_cancelled" if session_status in ("Cancelled", "Deleted") else "cancelled_by_you"
-            calendar = (self._calendar(session_id, view, version, address, name, cancel=True),) if had_calendar else ()
+            calendar = (self._calendar(session_id, view, version, address, name, cancel=True,
+                                       registration=registration_id),) if had_calendar else ()
             self._queue(key, template, address, name, view, report, calendar, about=about, had_calendar=had_calendar)
         handoffs.settle(self.store.ledger, entry, outcome="queued")
 
@@ -313,7 +330,8 @@ class ParticipantMessages:
             with self._isolated(key, "changed", about, report):
                 name = self.name_for(item, reg)
                 confirmed = status == "Confirmed"
-                calendar = (self._calendar(session_id, view, version, address, name),) if confirmed else ()
+                calendar = (self._calendar(session_id, view, version, address, name, registration=item.item_id),) \
+                    if confirmed else ()
                 self._queue(key, "changed", address, name, view, report, calendar, about=about, previous=before,
                             confirmed=confirmed, cancel_link=self._cancel_link(item.item_id, address, view["end"]))
                 self._remember(item.item_id, version, calendar=confirmed)
@@ -366,7 +384,7 @@ class ParticipantMessages:
                                   access_needs=needs, assisted=assisted, appointments=appointments,
                                   waiting=sum(1 for r in registrations if r.listed_status == "Waitlisted"))
         if self.outbox.enqueue(OutgoingMail(key=key, to=tuple(team), text=text, html=html,
-                                            subject=SUBJECTS["facilitator_brief"].format(title=view["title"])),
+                                            subject=SUBJECTS["facilitator_brief"] % {"title": view["title"]}),
                                "facilitator_brief", {"session": record.session_id}):
             report.add("facilitator_brief")
 

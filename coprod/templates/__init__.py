@@ -84,6 +84,7 @@ def _environment(autoescape: bool, language: str, words: i18n.Translator) -> jin
     env.filters["linked_text"] = linked_text
     env.filters["lines"] = _lines
     env.filters["uk_date"] = partial(i18n.day, code=language)
+    env.globals["language_link"] = None  # the public pages' link to themselves in the other language
     env.globals["contact"] = None  # the public pages give the team's number (coprod.pages.context.Contact)
     env.globals["privacy_url"] = ""  # every email's footer links the privacy notice when the sender gives it
     return env

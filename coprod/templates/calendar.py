@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 
 import icalendar
 
+from coprod import i18n
 from coprod.templates import UK
 
 __all__ = ["SessionEvent", "event_uid", "session_ics", "timetable_ics"]
@@ -34,6 +35,7 @@ class SessionEvent:
     join_url: str | None
     sequence: int
     location: str = ""  # where, when it is not on Teams: a place, or "By phone: we'll ring you"
+    language: str = i18n.DEFAULT  # the language of the words it adds (the title is given in the person's)
 
 
 def session_ics(event: SessionEvent, *, organizer: str, organizer_name: str, attendee: str,
@@ -51,11 +53,12 @@ def session_ics(event: SessionEvent, *, organizer: str, organizer_name: str, att
     vevent.add("sequence", event.sequence)
     vevent.add("summary", event.title)
     vevent.add("status", "CANCELLED" if cancel else "CONFIRMED")
+    words = i18n.translator(event.language)
     if not cancel and (event.location or event.join_url):  # a place when it has one (it may have a Teams link too)
-        vevent.add("location", event.location or "Microsoft Teams (online)")
+        vevent.add("location", event.location or words.gettext("Microsoft Teams (online)"))
     if event.join_url and not cancel:
         vevent.add("url", event.join_url)
-        vevent.add("description", f"Join the session online: {event.join_url}")
+        vevent.add("description", words.gettext("Join the session online: %(url)s") % {"url": event.join_url})
     organizer_prop = icalendar.vCalAddress(f"mailto:{organizer}")
     organizer_prop.params["CN"] = organizer_name
     vevent.add("organizer", organizer_prop)
@@ -90,7 +93,8 @@ def timetable_ics(events: list[SessionEvent], *, programme: str, host: str, page
         vevent.add("sequence", event.sequence)
         vevent.add("summary", event.title)
         vevent.add("url", page_url.format(id=event.session_id))
-        vevent.add("description", f"To book a place: {page_url.format(id=event.session_id)}")
+        vevent.add("description", i18n.translator(event.language).gettext("To book a place: %(url)s")
+                   % {"url": page_url.format(id=event.session_id)})
         calendar.add_component(vevent)
     if events:
         calendar.add_missing_timezones(first_date=date(min(e.start.year for e in events) - 1, 1, 1),

@@ -100,6 +100,21 @@ class TestSession:
         assert parse_session("3", {"Question": ["not", "text"]}).question == ""
         assert parse_session("3", {}).question == ""
 
+    def test_the_welsh_title_and_description_are_clean_lines_cut_as_the_english_are(self) -> None:
+        """Issue 31: the officers' own words in Welsh (TitleCy, DescriptionCy), blank when not given."""
+        session = parse_session("3", {"TitleCy": " Cynllunio\u2028 <b>\u202e", "DescriptionCy": "D" * 10_000})
+        assert (session.title_cy, session.description_cy) == ("Cynllunio <b>", "D" * DESCRIPTION_LENGTH)
+        assert parse_session("3", {"TitleCy": "T" * 1000}).title_cy == "T" * TEXT_LENGTH
+        assert (parse_session("3", {}).title_cy, parse_session("3", {"DescriptionCy": 7}).description_cy) == ("", "7")
+
+    @pytest.mark.parametrize(("value", "language"), [
+        ("Cymraeg", "cy"), ("cy", "cy"), ("CY-gb", "cy"), (" Welsh ", "cy"), ("English", "en"), ("", "en"),
+        (None, "en"), ("Klingon", "en"), (["Cymraeg"], "en"), (3, "en"),
+    ])
+    def test_a_bookings_language_is_read_from_its_code_or_its_name(self, value: Any, language: str) -> None:
+        assert parse_registration("1", "", {"Language": value}).language == language
+        assert parse_registration("1", "", {}).language == "en"
+
     @pytest.mark.parametrize(("value", "read"), [
         (["Carers", 3, None, ["x"], "Everyone"], ("Carers", "Everyone")), ("Carers", ()), (None, ()), (7, ()),
         ({"Carers": 1}, ()), ([], ()),
@@ -245,7 +260,8 @@ class TestReadingAlone:
 def test_any_values_in_a_session_read_as_clean_lines_within_their_limits(fields: dict[str, Any]) -> None:
     read = parse_session("1", fields)
     for text, limit in ((read.theme, THEME_LENGTH), (read.theme_shown, THEME_SHOWN),
-                        (read.description, DESCRIPTION_LENGTH), (read.question, TEXT_LENGTH)):
+                        (read.description, DESCRIPTION_LENGTH), (read.question, TEXT_LENGTH),
+                        (read.title_cy, TEXT_LENGTH), (read.description_cy, DESCRIPTION_LENGTH)):
         assert len(text) <= limit and one_clean_line(text), (text, fields)
     assert all(isinstance(a, str) for a in read.audiences)
     assert all(a == a.lower() and a.isascii() and "@" in a for a in read.facilitators)
@@ -273,3 +289,4 @@ def test_any_values_in_a_registration_read_as_clean_lines_within_their_limits(fi
         else:
             assert kept == (str(fields[column]) if fields[column] else "")
     assert read.listed_status == listed_status_of(fields) and read.email == address_of(fields)
+    assert read.language in ("en", "cy")
