@@ -39,6 +39,7 @@ SOURCES: tuple[tuple[str, str, str], ...] = (
     ("emails", "coprod/templates/email/*.html", "jinja2"),
     ("emails", "coprod/templates/email/*.txt", "jinja2"),
     ("emails", "coprod/templates/calendar.py", "python"),
+    ("emails", "coprod/templates/weblinks.py", "python"),
     ("emails", "coprod/registrations/*.py", "python"),
     ("emails", "coprod/contributions/*.py", "python"),
     ("emails", "coprod/mailing/*.py", "python"),

@@ -80,7 +80,7 @@ def _environment(autoescape: bool, language: str, words: i18n.Translator) -> jin
     env.filters["uk_time"] = partial(i18n.when, code=language)
     env.filters["uk_end"] = partial(i18n.clock, code=language)
     env.filters["waiting"] = _without_link
-    env.filters["linked"] = linked_html
+    env.filters["linked"] = partial(linked_html, language=language)
     env.filters["linked_text"] = linked_text
     env.filters["lines"] = _lines
     env.filters["uk_date"] = partial(i18n.day, code=language)

@@ -13,6 +13,8 @@ from urllib.parse import unquote, urlsplit
 
 from markupsafe import Markup, escape
 
+from coprod import i18n
+
 __all__ = ["link_name", "linked_html", "linked_text"]
 
 # `[name](https://...)` or a bare https?:// address (up to a space, a bracket or a quote; a full stop or comma at
@@ -35,27 +37,29 @@ def is_pdf(url: str) -> bool:
     return urlsplit(url).path.lower().endswith(".pdf")
 
 
-def link_name(url: str) -> str:
+def link_name(url: str, language: str = i18n.DEFAULT) -> str:
     """A bare address's name: the last part of its path in words, and the site (`carers week on example.org`), or
     the site alone."""
     parts = urlsplit(url)
     host = (parts.hostname or "").removeprefix("www.")
     last = unquote(parts.path.rstrip("/").rsplit("/", 1)[-1]) if parts.path.strip("/") else ""
     words = re.sub(r"[-_+]+", " ", re.sub(r"\.[A-Za-z0-9]{1,5}$", "", last)).strip()
-    return f"{words} on {host}" if words else host or url
+    if not words:
+        return host or url
+    return i18n.translator(language).gettext("%(words)s on %(site)s") % {"words": words, "site": host}
 
 
 def _pdf(url: str) -> str:
     return " (PDF)" if is_pdf(url) else ""
 
 
-def linked_html(text: str) -> Markup:
+def linked_html(text: str, language: str = i18n.DEFAULT) -> Markup:
     """Plain text for an HTML email: escaped, each link named (`<a href>name</a> (PDF)`), its lines kept."""
     out, at = [], 0
     for match in LINK.finditer(text):
         name, url, trail = _split(match)
         out.append(str(escape(text[at:match.start()])))
-        shown = name or link_name(url)
+        shown = name or link_name(url, language)
         out.append(f'<a href="{escape(url)}">{escape(shown)}</a>{_pdf(url)}{escape(trail)}')
         at = match.end()
     out.append(str(escape(text[at:])))
