@@ -211,7 +211,7 @@ def test_a_welsh_booking_is_confirmed_and_reminded_in_welsh(programme: Programme
     for message in (confirmation, reminder):
         text, html = message.text_body or "", message.html_body or ""
         assert '<html lang="cy">' in html
-        assert text.startswith("Helo Ann,")
+        assert text.startswith("Helo Ann Example,")
         assert i18n.when(start, "cy") in text and "Rhagfyr" in i18n.when(start.replace(month=12), "cy")
         assert re.search(r"\b\d\d:00\b", text) and "pm" not in text  # the 24-hour clock
         assert "Y tîm cydgynhyrchu" in text

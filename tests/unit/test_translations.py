@@ -56,6 +56,11 @@ class _Skeleton(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.starts, self.lines, self.found = starts, lines, []
         self.offsets: list[int] = []
+        self.hidden = 0  # inside <style> or <script>: code, not words
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("style", "script"):
+            self.hidden -= 1
 
     def line(self) -> int:
         row, column = self.getpos()
@@ -63,10 +68,11 @@ class _Skeleton(HTMLParser):
         return self.lines[max(0, bisect.bisect_right(self.starts, offset) - 1)]
 
     def handle_data(self, data: str) -> None:
-        if WORDS.search(data.replace(EXPRESSION, " ")):
+        if not self.hidden and WORDS.search(data.replace(EXPRESSION, " ")):
             self.found.append((self.line(), " ".join(data.replace(EXPRESSION, "…").split())))
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.hidden += tag in ("style", "script")
         for name, value in attrs:
             if name in SHOWN and value and WORDS.search(value.replace(EXPRESSION, " ")):
                 self.found.append((self.line(), f"{name}={value.replace(EXPRESSION, '…')!r}"))
@@ -117,6 +123,9 @@ def untranslated(name: str, source: str | None = None) -> list[str]:
     found = [f"{name}:{line}: text outside {{% trans %}}: {words.strip()[:60]!r}"
              for line, words in _text(tree, html=not name.endswith(".txt"))]
     for node, parent in _parents(tree):
+        if _marked(node) and not (node.args and isinstance(node.args[0], nodes.Const)):  # type: ignore[attr-defined]
+            # `_(variable)`: nothing for the catalogue to find; and autoescaping trusts what gettext gives as HTML
+            found.append(f"{name}:{node.lineno}: _() of a variable, not of the words themselves")
         if isinstance(node, nodes.Const) and isinstance(node.value, str) and not _marked(parent):
             if isinstance(parent, nodes.Compare | nodes.Operand | nodes.Getitem | nodes.Getattr | nodes.Filter
                           | nodes.Test | nodes.Include | nodes.Import | nodes.FromImport | nodes.Extends):
@@ -151,6 +160,9 @@ def test_the_rule_finds_words_outside_the_catalogue() -> None:
         "a string given as words, not through _(): 's'"]
     text = "Hello {{ name }},\n{% trans %}Fine{% endtrans %}"
     assert [line.split(": ", 1)[1] for line in untranslated("bad.txt", text)] == ["text outside {% trans %}: 'Hello'"]
+    assert untranslated("style.html", "<style>p { color: red }</style><p>{{ _('Fine') }}</p>") == []
+    assert untranslated("var.html", "<p>{{ _(message) }}</p>") == [
+        "var.html:1: _() of a variable, not of the words themselves"]
     assert untranslated("alt.html", '<img alt="A photo" src="{{ url }}/x">') == [
         "alt.html:1: text outside {% trans %}: \"alt='A photo'\""]
 
