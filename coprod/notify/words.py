@@ -15,7 +15,7 @@ language writes them. Why one cannot go by Notify is for the team's list, in Eng
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from config import Settings
@@ -61,6 +61,12 @@ class _Session:
     drop_in: bool
     pre_reading: str
     location: str  # where to go in person ('' for none yet)
+    title_cy: str = ""  # TitleCy: the title in Welsh ('' for none: the English is used)
+
+    def in_language(self, code: str) -> _Session:
+        """The session as someone reading `code` is told of it: its title in their language where it is given."""
+        title = i18n.in_language({"title": self.title, "title_cy": self.title_cy}, code)["title"]
+        return replace(self, title=title)
 
 
 class Words:
@@ -73,7 +79,7 @@ class Words:
     def compose(self, contact: ContactDue, reg: Registration, channel: str) -> Text | Letter | Wait | str:
         """The text (`sms`) or letter telling `reg` what `contact` says, in their language; Wait; or, in words for
         the team's list (English), why it cannot go by Notify."""
-        session = self._session(contact.session)
+        session = self._session(contact.session).in_language(reg.language)
         start = reg.slot if session.drop_in and reg.slot is not None else session.start
         if start is None:
             return "the session has no date or time yet"
@@ -122,7 +128,7 @@ class Words:
                 record.start if record else parsed.start if parsed else None,
                 parsed.status if parsed else "Deleted", record.join_url if record and not record.deleted else None,
                 bool(parsed and parsed.drop_in), parsed.pre_reading if parsed else "",
-                parsed.location if parsed else "")
+                parsed.location if parsed else "", parsed.title_cy if parsed else "")
         return self._sessions[session_id]
 
     @staticmethod

@@ -184,3 +184,17 @@ def test_every_word_of_every_text_and_letter_comes_from_the_catalogue(store: Sql
                     shown = shown.replace(value, " ")
                 shown = re.sub(r"\S+://\S+", " ", shown)
                 assert not re.search(r"[^\W\d_]{2,}", shown), (reg.id, kind, channel, shown)
+
+
+def test_a_welsh_booking_is_told_the_welsh_title_where_the_officers_gave_one(store: SqliteStore) -> None:
+    forum = session(store, "1", "Carers' forum", TitleCy="Fforwm gofalwyr")
+    told = words(store)
+    welsh = compose(told, booking(store, "101", forum, "cy", ContactPreference="Phone", Phone="07700 900123"),
+                    "confirmed", "sms")
+    english = compose(told, booking(store, "102", forum, ContactPreference="Phone", Phone="07700 900123"),
+                      "confirmed", "sms")
+    assert isinstance(welsh, Text) and isinstance(english, Text)
+    assert "Fforwm gofalwyr" in welsh.message and "Carers' forum" not in welsh.message
+    assert "Carers' forum" in english.message and "Fforwm" not in english.message
+    letter = compose(told, booking(store, "103", forum, "cy"), "confirmed", "letter")
+    assert isinstance(letter, Letter) and letter.subject == "Mae eich lle wedi'i archebu: Fforwm gofalwyr"
