@@ -368,6 +368,16 @@ STATES: dict[str, tuple[list[Step], int, str]] = {
                                                     "This link has expired"),
     "how we use your details, with the team's number": ([WithNumber(), Open(lambda s: s.pages("privacy"))], 200,
                                                         "How we use your details"),
+    # in Welsh (issue 31): the same pages at ?lang=cy, the language link in the header at every width
+    "the timetable, in Welsh": ([Open(lambda s: s.pages("sessions?lang=cy"))], 200,
+                                "Sesiynau y gallwch chi eu harchebu"),
+    "a session's page, in Welsh": ([Open(lambda s: s.pages(f"sessions/{SESSION}?lang=cy"))], 200, "Carers' forum"),
+    "a session's page: nothing filled in, in Welsh": (
+        [Open(lambda s: s.pages(f"sessions/{SESSION}?lang=cy")), Press("Archebu fy lle")], 400, "Carers' forum"),
+    "a drop-in's page, in Welsh": ([Open(lambda s: s.pages(f"sessions/{DROP_IN}?lang=cy"))], 200,
+                                   "Talk to us about breaks"),
+    "how we use your details, in Welsh": ([Open(lambda s: s.pages("privacy?lang=cy"))], 200,
+                                          "Sut rydyn ni'n defnyddio eich manylion"),
 }
 
 
