@@ -23,7 +23,8 @@ run saw them:
   contribution's Status, Theme, session and creation time are read, and only a feedback answer's session, rating
   and "listened"; never anyone's words, name or address.
 The HTML form is one page with simple bar charts drawn as SVG, each with the same figures as a table beside it
-(the text equivalent), for a councillor to read at a glance or print.
+(the text equivalent), for a councillor to read at a glance or print. Its words are the public pages' catalogue's
+(`as_html(..., language="cy")` is the page in Welsh; English unless asked); the text and CSV forms are English.
 """
 
 from __future__ import annotations
@@ -31,13 +32,15 @@ from __future__ import annotations
 import csv
 import io
 import textwrap
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from config import CHOICE_LENGTH, ROLES, THEMES
+from coprod import i18n
 from coprod.handoffs import RATINGS, Feedback
+from coprod.i18n import N_, Translator
 from coprod.lists.fields import as_datetime, as_text
 from coprod.lists.mailing import parse_subscriber
 from coprod.lists.records import Registration, parse_registration, parse_session, session_of
@@ -49,22 +52,26 @@ __all__ = ["COLUMNS", "HEARD_COLUMNS", "HEARD_HEADINGS", "SUPPRESSED", "Report",
            "as_text_table", "build", "shown"]
 
 COLUMNS = ("bookings", "confirmed", "waitlisted", "cancelled", "erased", "attended", "no_shows")
-HEADINGS = ("Bookings", "Confirmed", "Waitlisted", "Cancelled", "Erased", "Attended", "No-shows")
-NOT_YET = "not yet"  # who came to a session still to come
+HEADINGS = (N_("Bookings"), N_("Confirmed"), N_("Waitlisted"), N_("Cancelled"), N_("Erased"), N_("Attended"),
+            N_("No-shows"))
+NOT_YET = N_("not yet")  # who came to a session still to come
 BOOKED = ("Confirmed", "Waitlisted", "Cancelled", "Erased")
 # what people told the programme, as counted (HEARD) and as shown, suppressed (HEARD_COLUMNS)
 HEARD = ("received", "published", "answers", "rated", "rating_total", "listened")
 HEARD_COLUMNS = ("contributions_received", "contributions_published", "feedback_answers", "average_rating",
                  "felt_listened_to")
-HEARD_HEADINGS = ("Contributions received", "Contributions published", "Feedback answers", "Average rating (1-5)",
-                  "Felt listened to")
+HEARD_HEADINGS = (N_("Contributions received"), N_("Contributions published"), N_("Feedback answers"),
+                  N_("Average rating (1-5)"), N_("Felt listened to"))
 FEWEST = 5  # the smallest count shown as it is
-SUPPRESSED = (f"Counts under {FEWEST} are shown as 'fewer than {FEWEST}', and averages from fewer than {FEWEST} "
-              "answers are withheld, so nobody can be picked out.")
-HEARD_NOTE = ("Contributions received: what people sent about the session (or theme), whatever an officer has "
-              "done with it; published: those shown on the programme's pages. Feedback: answers to \"How was it?\", "
-              "their average rating from 1 to 5, and how many felt listened to.")
-NO_SESSION = "Not about a session"
+SUPPRESSION = N_("Counts under %(fewest)s are shown as 'fewer than %(fewest)s', and averages from fewer than "
+                 "%(fewest)s answers are withheld, so nobody can be picked out.")
+SUPPRESSED = SUPPRESSION % {"fewest": FEWEST}
+HEARD_NOTE = N_("Contributions received: what people sent about the session (or theme), whatever an officer has "
+                "done with it; published: those shown on the programme's pages. Feedback: answers to \"How was "
+                "it?\", their average rating from 1 to 5, and how many felt listened to.")
+NO_SESSION = N_("Not about a session")
+NO_THEME = N_("No theme")
+ALL_SESSIONS = N_("All sessions")
 
 
 @dataclass
@@ -76,10 +83,13 @@ class Row:
     heard: dict[str, int] = field(default_factory=lambda: dict.fromkeys(HEARD, 0))
     asked: bool = True  # whether feedback could be given (no: contributions about no session)
     to_come: bool = False  # a session not yet over: who came is not yet known
+    language: str = i18n.DEFAULT  # the language its words are shown in
 
     def cell(self, column: str) -> int | str:
         """A figure as every format shows it: "not yet" for who came to a session still to come."""
-        return NOT_YET if self.to_come and column in ("attended", "no_shows") else self.counts.get(column, 0)
+        if self.to_come and column in ("attended", "no_shows"):
+            return i18n.translator(self.language).gettext(NOT_YET)
+        return self.counts.get(column, 0)
 
 
 @dataclass
@@ -89,20 +99,32 @@ class Report:
     sessions: list[Row] = field(default_factory=list)
     themes: dict[str, Row] = field(default_factory=dict)
     roles: dict[str, int] = field(default_factory=dict)
-    people: dict[str, int] = field(default_factory=lambda: {"first time": 0, "returning": 0, "not known": 0})
+    people: dict[str, int] = field(default_factory=lambda: {N_("first time"): 0, N_("returning"): 0,
+                                                            N_("not known"): 0})
     guests: dict[str, int] = field(default_factory=lambda: {"requests": 0, "invited": 0})
     mailing: dict[str, int] = field(default_factory=lambda: {"joined": 0, "left (now)": 0})
     unsessioned: Row = field(default_factory=lambda: Row(NO_SESSION, asked=False))  # contributions about no session
+    language: str = i18n.DEFAULT  # the language its words are shown in
 
     @property
     def period(self) -> str:
-        start = self.start.strftime("%-d %B %Y") if self.start else "the first session"
-        end = self.end.strftime("%-d %B %Y") if self.end else "the latest"
-        return f"{start} to {end}"
+        words = i18n.translator(self.language)
+
+        def day(value: date) -> str:
+            return i18n.day(datetime.combine(value, time(12), tzinfo=UK), self.language)
+
+        dates = {"start": day(self.start) if self.start else "", "end": day(self.end) if self.end else ""}
+        if self.start and self.end:
+            return words.gettext("%(start)s to %(end)s") % dates
+        if self.end:
+            return words.gettext("the first session to %(end)s") % dates
+        if self.start:
+            return words.gettext("%(start)s to the latest") % dates
+        return words.gettext("the first session to the latest")
 
     @property
     def total(self) -> Row:
-        row = Row("All sessions")
+        row = Row(ALL_SESSIONS)
         for session in self.sessions:
             for name in COLUMNS:
                 row.counts[name] += session.counts.get(name, 0)
@@ -112,19 +134,22 @@ class Report:
         return row
 
 
-def shown(row: Row, *, short: bool = False) -> list[str]:
+def shown(row: Row, *, short: bool = False, words: Translator | None = None) -> list[str]:
     """A row's HEARD_COLUMNS as every format shows them: a count under 5 as "fewer than 5", and an average of fewer
     than 5 ratings withheld ("withheld" alone where `short`, for a spreadsheet's cell). Feedback's cells are empty
-    where nobody was asked for it (contributions about no session)."""
+    where nobody was asked for it (contributions about no session). In English unless `words` are given."""
     heard = row.heard
+    words = words or i18n.translator(i18n.DEFAULT)
+    fewer = words.gettext("fewer than %(fewest)s") % {"fewest": FEWEST}
 
     def count(n: int) -> str:
-        return str(n) if n >= FEWEST else f"fewer than {FEWEST}"
+        return str(n) if n >= FEWEST else fewer
 
     if heard["rated"] >= FEWEST:
         average = str((Decimal(heard["rating_total"]) / heard["rated"]).quantize(Decimal("0.1"), ROUND_HALF_UP))
     else:
-        average = "withheld" if short else f"withheld (fewer than {FEWEST} answers)"
+        average = words.gettext("withheld") if short else \
+            words.gettext("withheld (fewer than %(fewest)s answers)") % {"fewest": FEWEST}
     feedback = [count(heard["answers"]), average, count(heard["listened"])] if row.asked else ["", "", ""]
     return [count(heard["received"]), count(heard["published"]), *feedback]
 
@@ -150,7 +175,7 @@ def build(store: StateStore, start: date | None = None, end: date | None = None,
         starts[session.id] = session.start
         row = Row(session.title, session.start.astimezone(UK).strftime("%-d %b %Y"), session.start,
                   to_come=(session.end or session.start) > now)
-        theme = session.theme or "No theme"
+        theme = session.theme or NO_THEME
         for reg in bookings.get(session.id, []):
             status, attended = reg.listed_status, reg.attended
             if status not in BOOKED:
@@ -194,7 +219,7 @@ def _heard(report: Report, store: StateStore, rows: dict[str, tuple[Row, str]]) 
             if not _in(_day(item.created), report.start, report.end):
                 continue
             theme = as_text(item.fields.get("Theme"), CHOICE_LENGTH)
-            theme = theme if theme in THEMES else "No theme"
+            theme = theme if theme in THEMES else NO_THEME
             counted = [report.unsessioned, report.themes.setdefault(theme, Row(theme))]
         elif about in rows:
             counted = [rows[about][0]]
@@ -298,15 +323,38 @@ def _safe(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def as_html(report: Report, programme: str) -> str:
+def as_html(report: Report, programme: str, language: str = i18n.DEFAULT) -> str:
+    """The report as one page, in `language` (English unless asked)."""
+    words = i18n.translator(language)
+    report = _in_language(report, language)
+    headings = [words.gettext(h) for h in HEADINGS]
     totals = report.total.counts
-    return render_page("report", programme=programme, report=report, headings=HEADINGS, columns=COLUMNS,
-                       heard_headings=HEARD_HEADINGS, heard_note=HEARD_NOTE, suppressed=SUPPRESSED,
-                       heard_sessions=[(r, shown(r)) for r in [*report.sessions, report.unsessioned]],
-                       heard_total=shown(report.total),
-                       heard_themes=[(r, shown(r)) for r in sorted(report.themes.values(), key=_label)],
-                       chart=_bars([(h, totals[c]) for h, c in zip(HEADINGS, COLUMNS, strict=True)]),
+    return render_page("report", language, programme=programme, report=report, headings=headings, columns=COLUMNS,
+                       heard_headings=[words.gettext(h) for h in HEARD_HEADINGS],
+                       heard_note=words.gettext(HEARD_NOTE),
+                       suppressed=words.gettext(SUPPRESSION) % {"fewest": FEWEST},
+                       heard_sessions=[(r, shown(r, words=words)) for r in [*report.sessions, report.unsessioned]],
+                       heard_total=shown(report.total, words=words),
+                       heard_themes=[(r, shown(r, words=words)) for r in sorted(report.themes.values(), key=_label)],
+                       chart=_bars([(h, totals[c]) for h, c in zip(headings, COLUMNS, strict=True)]),
                        roles=_bars(list(report.roles.items())))
+
+
+def _in_language(report: Report, language: str) -> Report:
+    """The report with its own words in `language` (the labels it gives rows, "not yet", a session's date, who took
+    places); a session's title, a theme and a role are the lists' own, as they are."""
+    words = i18n.translator(language)
+
+    def row(r: Row, own: str = "") -> Row:
+        """`own`: the label the report gave the row (not a title or a theme the lists have), to translate."""
+        when = i18n.day(r.at, language) if r.at and language != i18n.DEFAULT else r.when
+        return replace(r, label=words.gettext(own) if own and r.label == own else r.label, when=when,
+                       language=language)
+
+    return replace(report, language=language, sessions=[row(r) for r in report.sessions],
+                   themes={name: row(r, NO_THEME) for name, r in report.themes.items()},
+                   unsessioned=row(report.unsessioned, NO_SESSION),
+                   people={words.gettext(kind): n for kind, n in report.people.items()})
 
 
 def _bars(pairs: list[tuple[str, int]]) -> list[tuple[str, int, int]]:

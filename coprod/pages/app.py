@@ -48,16 +48,18 @@ from coprod.handoffs import (
     MeetingRecord,
     SubscriberDue,
 )
+from coprod.i18n import N_
 from coprod.links import LinkError
 from coprod.lists.fields import as_text, check_email, subscriber_topics
 from coprod.lists.records import parse_registration, parse_session
 from coprod.pages.booking import Bookings
-from coprod.pages.context import Opened, WebContext, client_of
+from coprod.pages.booking_form import email_problem
+from coprod.pages.context import Opened, WebContext, client_of, page_words
 from coprod.pages.contribute import Contributions
 from coprod.pages.feedback import FeedbackPages
 from coprod.pages.heard import Heard
 from coprod.pages.language import ChosenLanguage, current, other_language_link
-from coprod.pages.typos import CHECKED, suggestion
+from coprod.pages.typos import CHECKED, question, suggestion
 from coprod.templates import render_page
 
 if TYPE_CHECKING:
@@ -85,9 +87,10 @@ SECURITY_HEADERS = {
 class Pages:
     """Each page reads its link, renders, and records what the person did (a hand-off): nothing more."""
 
-    GUEST_NEXT = "If you still need access, reply to the email we sent you and we'll send a new link."
-    CANCEL_NEXT = "If you still want to cancel, ask for a new link, or contact us and we'll do it for you."
-    LIST_NEXT = "You can subscribe again from the sign-up page, or contact us and we'll do it for you."
+    # what a link-problem page suggests doing instead (translated where shown: `link_problem`)
+    GUEST_NEXT = N_("If you still need access, reply to the email we sent you and we'll send a new link.")
+    CANCEL_NEXT = N_("If you still want to cancel, ask for a new link, or contact us and we'll do it for you.")
+    LIST_NEXT = N_("You can subscribe again from the sign-up page, or contact us and we'll do it for you.")
 
     def __init__(self, context: Callable[[], WebContext]) -> None:
         self._make_context = context
@@ -104,9 +107,10 @@ class Pages:
         return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
     def link_problem(self, error: LinkError, next_step: str, ask_again: bool = False) -> HTMLResponse:
-        """`ask_again`: a link to one's bookings, or to cancel one, which the bookings page sends anew."""
+        """`next_step`: what to do instead, as written (a string marked N_), shown in the page's language.
+        `ask_again`: a link to one's bookings, or to cancel one, which the bookings page sends anew."""
         return self.page("link_problem", 410 if error.reason == "expired" else 400, reason=error.reason,
-                         next_step=next_step, ask_again=ask_again)
+                         next_step=page_words().gettext(next_step), ask_again=ask_again)
 
     async def opened(self, request: Request, link: LinkKind, next_step: str) -> Opened | HTMLResponse:
         """The link a page was opened with (GET: in the address) or its form carried (POST), read and checked;
@@ -161,7 +165,8 @@ class Pages:
         session = store.mirror.get("Sessions", item.group or "")
         record = MeetingRecord.of(store.ledger, item.group or "")
         parsed = parse_session(session.item_id, session.fields) if session else None
-        return {"status": reg.listed_status, "title": parsed.title if parsed else "your session",
+        title = parsed.title if parsed else page_words().gettext("your session")
+        return {"status": reg.listed_status, "title": title,
                 "start": record.start if record else (parsed.start if parsed else None)}
 
     # --- the mailing list ---------------------------------------------------------------
@@ -176,17 +181,14 @@ class Pages:
         checked = check_email(values["email"])
         address = checked.address
         if address is None:
-            message = {"missing": "Enter your email address",
-                       "international": "We can't yet send to an address with accented or non-English letters "
-                                        "before the @. Please use another address"}.get(
-                checked.problem or "", "Enter an email address in the correct format, like name@example.com")
+            message = email_problem(checked.problem, page_words())
             return self.page("subscribe", 400, all_topics=THEMES, values=values, errors={"email": message},
                              error_summary=[("email", message)])
         better = suggestion(values["email"])
         if better and form.get(CHECKED) != values["email"]:  # asked before anything is recorded; kept if sent again
-            question = f"Did you mean {better}? If so, change it. If not, send the form again to keep what you typed"
-            return self.page("subscribe", 400, all_topics=THEMES, values=values, errors={"email": question},
-                             error_summary=[("email", question)], suggested=better)
+            typo = question(better, page_words())
+            return self.page("subscribe", 400, all_topics=THEMES, values=values, errors={"email": typo},
+                             error_summary=[("email", typo)], suggested=better)
         allowance = self.context.allowance("subscribe", self.context.subscribe_limits)
         if not allowance.client(client_of(request)):
             return self.page("busy", 429, what="sign-ups", who="client")

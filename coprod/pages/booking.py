@@ -33,6 +33,7 @@ from starlette.responses import Response
 from config import CONTACT_METHODS, ROLES, THEMES
 from coprod import handoffs, i18n
 from coprod.handoffs import CANCEL, MY_BOOKINGS, PAGES, BookedOnline, BookingsAsked
+from coprod.i18n import N_
 from coprod.lists.fields import as_text, check_email
 from coprod.lists.records import (
     Session,
@@ -44,19 +45,20 @@ from coprod.lists.records import (
     queue_positions,
 )
 from coprod.pages.booking_form import (
-    EMAIL_PROBLEMS,
     LONGEST,
     METHOD_WORDS,
+    ROLE_WORDS,
     appointment_problems,
+    email_problem,
     in_form_order,
     problems,
     slot_value,
     slot_words,
 )
-from coprod.pages.context import Opened, PageGroup, client_of
+from coprod.pages.context import Opened, PageGroup, client_of, page_words
 from coprod.pages.language import current
 from coprod.pages.limits import Allowance, mailbox_key
-from coprod.pages.typos import CHECKED, suggestion
+from coprod.pages.typos import CHECKED, question, suggestion
 from coprod.store import MirrorItem
 from coprod.templates import UK
 from coprod.templates.calendar import SessionEvent, timetable_ics
@@ -66,7 +68,12 @@ if TYPE_CHECKING:
 
 __all__ = ["AUDIENCES_SHOWN", "Bookings", "slot_value", "slot_words", "timetable"]
 
-AUDIENCES_SHOWN = ("People who use services", "Carers", "Professionals")
+# who a session is for, as the timetable's filter offers it (the values: the Sessions list's Audience choices) and
+# what the page says for each
+AUDIENCE_WORDS = {"People who use services": N_("People who use services"), "Carers": N_("Carers"),
+                  "Professionals": N_("Professionals")}
+AUDIENCES_SHOWN = tuple(AUDIENCE_WORDS)
+LINK_NEXT = N_("Links to your bookings work for 2 days.")
 
 
 
@@ -155,12 +162,16 @@ class Bookings(PageGroup):
                   if (not theme or s.theme == theme)
                   and (not audience or audience in s.audiences or "Everyone" in s.audiences)]
         weeks: dict[str, list[Listed]] = {}
+        words, language = page_words(), current()
         for session in listed:
             local = session.start.astimezone(UK)
-            monday = (local - timedelta(days=local.weekday())).date()
-            weeks.setdefault(f"Week beginning {monday.strftime('%A %-d %B %Y')}", []).append(session)
+            monday = local - timedelta(days=local.weekday())
+            week = words.gettext("Week beginning %(day)s") % {
+                "day": f"{i18n.weekday(monday, language)} {i18n.day(monday, language)}"}
+            weeks.setdefault(week, []).append(session)
         return self.pages.page("sessions", weeks=weeks, themes=THEMES, audiences=AUDIENCES_SHOWN, theme=theme,
-                               audience=audience, count=len(listed))
+                               audience=audience, count=len(listed),
+                               audience_labels={a: words.gettext(AUDIENCE_WORDS[a]) for a in AUDIENCES_SHOWN})
 
     async def sessions_ics(self, request: Request) -> Response:
         """The timetable as an iCalendar feed (no attendees, no join links: those come with a booking)."""
@@ -201,13 +212,13 @@ class Bookings(PageGroup):
         values = blank | {key: as_text(form.get(key), LONGEST.get(key, 320) + 1)
                           for key in ("name", "email", "role", "access_needs", "phone", "slot", "contact_method")}
         values |= {key: form.get(key) == "yes" for key in ("consent", "join_mailing_list", "wants_site_access")}
-        errors = problems(values) | (appointment_problems(listed, values) if listed.drop_in else {})
+        words = page_words()
+        errors = problems(values, words) | (appointment_problems(listed, values, words) if listed.drop_in else {})
         if errors:
             return self._form(listed, values, in_form_order(errors), 400)
         better = suggestion(str(values["email"]))
         if better and form.get(CHECKED) != values["email"]:  # asked before anything is booked; kept if sent again
-            asked = f"Did you mean {better}? If so, change it. If not, send the form again to keep what you typed"
-            return self._form(listed, values, {"email": asked}, 400, suggested=better)
+            return self._form(listed, values, {"email": question(better, words)}, 400, suggested=better)
         if as_text(form.get("website"), 200):  # the honeypot: people never see it, form-filling robots do
             return self.pages.page("booked", email=values["email"], session=listed)
         return self._book(request, listed, values, registrations)
@@ -230,8 +241,8 @@ class Bookings(PageGroup):
         # a drop-in's time, claimed before the item is made: of two people pressing "Book" for one time together,
         # one gets it; the claim lasts 10 minutes, until a run has mirrored the booking
         if listed.drop_in and not allowance.take(f"slot:{listed.id}:{values['slot']}", 1, self.clock() + 600):
-            return self._form(listed, values, {"slot": "Someone has just booked that time. Please choose another"},
-                              409)
+            return self._form(listed, values, {"slot": page_words().gettext(
+                "Someone has just booked that time. Please choose another")}, 409)
         if not allowance.everyone():
             return self.pages.page("busy", 429, what="bookings", who="everyone")
         try:
@@ -253,10 +264,13 @@ class Bookings(PageGroup):
 
     def _form(self, listed: Listed, values: dict[str, Any], errors: dict[str, str], status: int = 200,
               suggested: str = "") -> Response:
+        words = page_words()
         return self.pages.page("session", status, session=listed, values=values, errors=errors, roles=ROLES,
+                               role_labels={r: words.gettext(ROLE_WORDS[r]) if r in ROLE_WORDS else r for r in ROLES},
                                suggested=suggested,
-                               methods=[(m, METHOD_WORDS[m]) for m in CONTACT_METHODS],
-                               slots=[(slot_value(t), slot_words(t, listed.slot_minutes)) for t in listed.free_slots],
+                               methods=[(m, words.gettext(METHOD_WORDS[m])) for m in CONTACT_METHODS],
+                               slots=[(slot_value(t), slot_words(t, listed.slot_minutes, current()))
+                                      for t in listed.free_slots],
                                error_summary=list(errors.items()) or None)
 
     def _position(self, reg: Any) -> int:
@@ -291,8 +305,7 @@ class Bookings(PageGroup):
         typed = as_text(form.get("email"), 320)
         checked = check_email(typed)
         if checked.address is None:
-            message = EMAIL_PROBLEMS.get(checked.problem or "",
-                                         "Enter an email address in the correct format, like name@example.com")
+            message = email_problem(checked.problem, page_words())
             return self.pages.page("bookings", 400, values={"email": typed}, errors={"email": message},
                                    error_summary=[("email", message)])
         allowance = self.context.allowance("lookup", self.context.booking_limits)  # counted apart from booking
@@ -310,7 +323,7 @@ class Bookings(PageGroup):
         return self.pages.page("bookings_sent", email=typed)
 
     async def mine(self, request: Request) -> Response:
-        opened = await self.pages.opened(request, MY_BOOKINGS, "Links to your bookings work for 2 days.")
+        opened = await self.pages.opened(request, MY_BOOKINGS, LINK_NEXT)
         if not isinstance(opened, Opened):
             return opened
         now = self._now()

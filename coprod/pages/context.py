@@ -12,15 +12,23 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from config import Settings
+from coprod import i18n
 from coprod.handoffs import LinkKind
 from coprod.links import Signer
+from coprod.pages.language import current
 from coprod.pages.limits import ActionLimits, Allowance
 from coprod.store import MirrorItem, StateStore
 
 if TYPE_CHECKING:
     from graph_client import SharePointLists
 
-__all__ = ["Contact", "Opened", "PageMaker", "WebContext", "client_of"]
+__all__ = ["Contact", "Opened", "PageMaker", "WebContext", "client_of", "page_words"]
+
+
+def page_words() -> i18n.Translator:
+    """The words of the page being answered, in its language (`.gettext`, `.ngettext`): what the pages' code says
+    to a person (an error, a next step, an option's label) goes through them."""
+    return i18n.translator(current())
 
 
 SESSIONS_FRESH = 30.0  # seconds a process holds the list of sessions for the pages (a run comes every 5 minutes)

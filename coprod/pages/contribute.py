@@ -18,10 +18,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from config import CONTRIBUTION_LENGTH, NAME_LENGTH, THEMES
+from coprod.i18n import Translator
 from coprod.lists.fields import as_lines, as_text, check_email
 from coprod.lists.records import parse_session
-from coprod.pages.context import PageGroup, client_of
-from coprod.pages.typos import CHECKED, suggestion
+from coprod.pages.context import PageGroup, client_of, page_words
+from coprod.pages.typos import CHECKED, question, suggestion
 
 if TYPE_CHECKING:
     from graph_client import SharePointLists
@@ -47,13 +48,13 @@ class Contributions(PageGroup):
                           "text": as_lines(form.get("text"), CONTRIBUTION_LENGTH + 1),
                           "name": as_text(form.get("name"), NAME_LENGTH + 1),
                           "email": as_text(form.get("email"), 321), "consent": form.get("consent") == "yes"}
-        errors = _problems(values)
+        words = page_words()
+        errors = _problems(values, words)
         if errors:
             return self._form(values, errors, about, 400)
         better = suggestion(str(values["email"])) if values["email"] else None
         if better and form.get(CHECKED) != values["email"]:  # asked before anything is saved; kept if sent again
-            asked = f"Did you mean {better}? If so, change it. If not, send the form again to keep what you typed"
-            return self._form(values, {"email": asked}, about, 400, suggested=better)
+            return self._form(values, {"email": question(better, words)}, about, 400, suggested=better)
         if as_text(form.get("website"), 200):  # the honeypot: people never see it, form-filling robots do
             return self.pages.page("contributed", named=bool(values["email"]))
         allowance = self.context.allowance("contribute", self.context.contribute_limits)
@@ -106,19 +107,22 @@ def title_of(text: str) -> str:
     return line if len(line) <= TITLE_WORDS else line[:TITLE_WORDS - 1].rstrip() + "…"
 
 
-def _problems(values: dict[str, Any]) -> dict[str, str]:
-    """The form's errors, in GOV.UK's words: what is missing, too long, or not an email address."""
+def _problems(values: dict[str, Any], words: Translator) -> dict[str, str]:
+    """The form's errors, in GOV.UK's words (the page's language): what is missing, too long, or not an email
+    address."""
     errors: dict[str, str] = {}
     if values["theme"] not in THEMES:
-        errors["theme"] = "Choose what it's about"
+        errors["theme"] = words.gettext("Choose what it's about")
     if not values["text"]:
-        errors["text"] = "Enter what you'd like to tell us"
+        errors["text"] = words.gettext("Enter what you'd like to tell us")
     elif len(values["text"]) > CONTRIBUTION_LENGTH:
-        errors["text"] = f"What you tell us must be {CONTRIBUTION_LENGTH:,} characters or less"
+        errors["text"] = words.gettext("What you tell us must be %(n)s characters or less") % {
+            "n": f"{CONTRIBUTION_LENGTH:,}"}
     if len(values["name"]) > NAME_LENGTH:
-        errors["name"] = f"Your name must be {NAME_LENGTH} characters or less"
+        errors["name"] = words.gettext("Your name must be %(n)s characters or less") % {"n": NAME_LENGTH}
     if values["email"] and check_email(values["email"]).address is None:
-        errors["email"] = "Enter an email address in the correct format, like name@example.com, or leave it empty"
+        errors["email"] = words.gettext(
+            "Enter an email address in the correct format, like name@example.com, or leave it empty")
     if not values["consent"]:
-        errors["consent"] = "Tick the box to say we may keep what you tell us"
+        errors["consent"] = words.gettext("Tick the box to say we may keep what you tell us")
     return errors

@@ -18,17 +18,19 @@ from starlette.responses import Response
 
 from coprod import handoffs
 from coprod.handoffs import FEEDBACK, LISTENED, RATINGS, Feedback, MeetingRecord
+from coprod.i18n import N_, Translator
 from coprod.lists.fields import as_lines, as_text
 from coprod.lists.records import parse_registration, parse_session
-from coprod.pages.context import Opened, PageGroup
+from coprod.pages.context import Opened, PageGroup, page_words
 
 __all__ = ["COMMENT_LENGTH", "FeedbackPages"]
 
 COMMENT_LENGTH = 1000
-RATING_WORDS = {1: "Very poor", 2: "Poor", 3: "OK", 4: "Good", 5: "Very good"}
-LISTENED_WORDS = {"yes": "Yes", "partly": "Partly", "no": "No"}
+# each answer (the radios' values, which are kept) and what the page says for it, in the page's language
+RATING_WORDS = {1: N_("Very poor"), 2: N_("Poor"), 3: N_("OK"), 4: N_("Good"), 5: N_("Very good")}
+LISTENED_WORDS = {"yes": N_("Yes"), "partly": N_("Partly"), "no": N_("No")}
 FORM_ORDER = ("rating", "listened", "comment")
-NEXT_STEP = "If you'd still like to tell us how the session went, contact us."
+NEXT_STEP = N_("If you'd still like to tell us how the session went, contact us.")
 
 
 class FeedbackPages(PageGroup):
@@ -41,7 +43,7 @@ class FeedbackPages(PageGroup):
         registration, _, session_id = opened.subject.partition(":")
         session = self._session(registration, session_id)
         if session is None:  # gone, moved to another session, or erased: nothing of it is shown or kept
-            return self.pages.page("link_problem", 400, reason="invalid", next_step=NEXT_STEP)
+            return self.pages.page("link_problem", 400, reason="invalid", next_step=page_words().gettext(NEXT_STEP))
         before = self.context.store.ledger.get(Feedback(session_id, registration, 0, "").key)
         answered = Feedback.read(before) if before is not None else None
         if not opened.pressed:
@@ -51,7 +53,7 @@ class FeedbackPages(PageGroup):
         form = opened.form
         values = {"rating": as_text(form.get("rating"), 2), "listened": as_text(form.get("listened"), 10),
                   "comment": as_lines(form.get("comment"), COMMENT_LENGTH + 1)}
-        errors = _problems(values)
+        errors = _problems(values, page_words())
         if errors:
             return self._form(opened.token, session, values, errors, answered is not None, 400)
         handoffs.put(self.context.store.ledger, Feedback(session_id, registration, int(values["rating"]),
@@ -71,25 +73,28 @@ class FeedbackPages(PageGroup):
         mirrored = store.mirror.get("Sessions", session_id)
         parsed = parse_session(mirrored.item_id, mirrored.fields) if mirrored else None
         record = MeetingRecord.of(store.ledger, session_id)
-        return {"title": record.title if record else parsed.title if parsed else "your session",
+        return {"title": record.title if record else parsed.title if parsed else page_words().gettext("your session"),
                 "start": record.start if record else parsed.start if parsed else None}
 
     def _form(self, token: str, session: dict[str, Any], values: dict[str, str], errors: dict[str, str],
               answered: bool, status: int = 200) -> Response:
         ordered = {key: errors[key] for key in FORM_ORDER if key in errors}
+        words = page_words()
         return self.pages.page("feedback", status, token=token, session=session, values=values, errors=ordered,
-                               answered=answered, ratings=[(str(n), f"{n}: {RATING_WORDS[n]}") for n in RATINGS],
-                               listened=[(value, LISTENED_WORDS[value]) for value in LISTENED],
+                               answered=answered,
+                               ratings=[(str(n), f"{n}: {words.gettext(RATING_WORDS[n])}") for n in RATINGS],
+                               listened=[(value, words.gettext(LISTENED_WORDS[value])) for value in LISTENED],
                                longest=COMMENT_LENGTH, error_summary=list(ordered.items()) or None)
 
 
-def _problems(values: dict[str, str]) -> dict[str, str]:
-    """The form's errors, in GOV.UK's words."""
+def _problems(values: dict[str, str], words: Translator) -> dict[str, str]:
+    """The form's errors, in GOV.UK's words (the page's language)."""
     errors: dict[str, str] = {}
     if values["rating"] not in {str(n) for n in RATINGS}:
-        errors["rating"] = "Choose how the session was, from 1 to 5"
+        errors["rating"] = words.gettext("Choose how the session was, from 1 to 5")
     if values["listened"] not in LISTENED:
-        errors["listened"] = "Choose whether you felt listened to"
+        errors["listened"] = words.gettext("Choose whether you felt listened to")
     if len(values["comment"]) > COMMENT_LENGTH:
-        errors["comment"] = f"Your comment must be {COMMENT_LENGTH:,} characters or less"
+        errors["comment"] = words.gettext("Your comment must be %(n)s characters or less") % {
+            "n": f"{COMMENT_LENGTH:,}"}
     return errors

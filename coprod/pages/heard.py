@@ -27,7 +27,7 @@ from coprod.handoffs import PAGES, records
 from coprod.lists.contributions import LIST, Contribution, parse_contribution
 from coprod.lists.fields import as_text
 from coprod.lists.records import Session, parse_session
-from coprod.pages.context import PageGroup
+from coprod.pages.context import PageGroup, page_words
 
 __all__ = ["Heard", "HeardTheme"]
 
@@ -99,24 +99,30 @@ class Heard(PageGroup):
     def _atom(self, themes: list[HeardTheme], chosen: str) -> bytes:
         public = self.context.settings.public_url.rstrip("/")
         page = f"{public}{PAGES}/heard" + (f"?theme={quote(chosen)}" if chosen else "")
+        words = page_words()  # the feed's own words in the language asked for (what people wrote stays as written)
         entries: list[tuple[datetime, dict[str, Any]]] = []
         for theme in themes:
             for session in theme.outcomes:
                 when = session.end or session.start or datetime.now(UTC)
+                title = words.gettext("You said, we did: %(title)s") % {"title": session.title}
                 entries.append((when, {"id": f"{public}{PAGES}/heard#outcomes-{session.id}",
-                                       "title": f"You said, we did: {session.title}", "theme": theme.name,
+                                       "title": title, "theme": theme.name,
                                        "text": session.outcomes, "link": f"{page}#outcomes-{session.id}"}))
+            told = words.gettext("Someone told us about %(theme)s") % {"theme": theme.name}
             for contribution in theme.contributions:
                 when = contribution.changed or datetime.now(UTC)
                 entries.append((when, {"id": f"{public}{PAGES}/heard#contribution-{contribution.id}",
-                                       "title": f"Someone told us about {theme.name}", "theme": theme.name,
+                                       "title": told, "theme": theme.name,
                                        "text": contribution.text, "link": f"{page}#contribution-{contribution.id}"}))
         entries.sort(key=lambda e: e[0], reverse=True)
         entries = entries[:FEED_ENTRIES]
         name = self.context.settings.programme_name
         feed = ET.Element("feed", xmlns=ATOM)
-        _text(feed, "title", f"What we've heard: {chosen}" if chosen else "What we've heard")
-        _text(feed, "subtitle", f"What people have told {name}, and what has changed because of it")
+        heard = words.gettext("What we've heard: %(theme)s") % {"theme": chosen} if chosen else \
+            words.gettext("What we've heard")
+        _text(feed, "title", heard)
+        _text(feed, "subtitle", words.gettext(
+            "What people have told %(name)s, and what has changed because of it") % {"name": name})
         _text(feed, "id", page)
         _text(feed, "updated", (entries[0][0] if entries else datetime(2000, 1, 1, tzinfo=UTC)).isoformat())
         _text(ET.SubElement(feed, "author"), "name", name)

@@ -7,7 +7,9 @@ on longer domains, so that short real ones (`gmx.com`, `me.com`) are not taken f
 
 from __future__ import annotations
 
-__all__ = ["CHECKED", "COMMON", "suggestion"]
+from coprod.i18n import N_, Translator
+
+__all__ = ["CHECKED", "COMMON", "question", "suggestion"]
 
 COMMON = ("gmail.com", "googlemail.com", "hotmail.com", "hotmail.co.uk", "outlook.com", "live.com", "live.co.uk",
           "msn.com", "yahoo.com", "yahoo.co.uk", "ymail.com", "icloud.com", "me.com", "mac.com", "aol.com",
@@ -16,6 +18,7 @@ COMMON = ("gmail.com", "googlemail.com", "hotmail.com", "hotmail.co.uk", "outloo
           "proton.me", "nhs.net")
 CHECKED = "email_checked"  # the form's field saying "keep the address as I typed it"
 TWO_FROM = 8  # the shortest domain that may be two letters out
+QUESTION = N_("Did you mean %(better)s? If so, change it. If not, send the form again to keep what you typed")
 
 
 def distance(a: str, b: str, most: int = 2) -> int:
@@ -45,3 +48,8 @@ def suggestion(address: str) -> str | None:
     if gap == 1 or (gap == 2 and len(domain) >= TWO_FROM and len(best) >= TWO_FROM):
         return f"{local}@{best}"
     return None
+
+
+def question(better: str, words: Translator) -> str:
+    """What the form asks about a suggested address, in the page's words."""
+    return words.gettext(QUESTION) % {"better": better}
