@@ -94,6 +94,7 @@ class Listed:
     capacity: int | None = None  # a group session's places (None: no limit)
     slots: tuple[datetime, ...] = ()  # a drop-in's appointment times, free or not
     question: str = ""  # the one question the session aims to answer
+    english_only: tuple[str, ...] = ()  # its title or description, shown in English for want of the page's language
 
     @property
     def drop_in(self) -> bool:
@@ -117,10 +118,12 @@ def listed(session: Session, registrations: list[MirrorItem], now: datetime) -> 
     free = tuple(t for t in session.slots if t not in held_slots and t > now)
     places = len(free) if session.drop_in else (
         None if session.unlimited else max(0, (session.capacity or 0) - holding))
-    return Listed(session.id, session.title, session.theme_shown or "Other", session.audiences,
-                  session.start or now, session.end, session.description, places,
+    words = i18n.in_language({"title": session.title, "title_cy": session.title_cy,
+                              "description": session.description, "description_cy": session.description_cy}, current())
+    return Listed(session.id, words["title"], session.theme_shown or "Other", session.audiences,
+                  session.start or now, session.end, words["description"], places,
                   session.slot_minutes, free, None if session.unlimited else session.capacity, tuple(session.slots),
-                  session.question)
+                  session.question, words.get("english_only", ()))
 
 
 def _bookable(session: Session, now: datetime) -> bool:

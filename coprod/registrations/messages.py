@@ -281,8 +281,8 @@ class ParticipantMessages:
                 report.waiting_for_meeting += 1
                 return  # stays due: the confirmation carries the join link, so it waits for the meeting
             needs = reg.access_needs
-            calendar = self._calendar(session_id, view, record.version, address, name, registration=registration_id)
-            self._queue(key, kind, address, name, view, report, (calendar,), about=about,
+            invitation = self._calendar(session_id, view, record.version, address, name, registration=registration_id)
+            self._queue(key, kind, address, name, view, report, (invitation,), about=about,
                         access_needs="" if online else needs, access_needs_told=bool(needs), booked_online=online,
                         cancel_link=self._cancel_link(registration_id, address, view["end"]))
             self._remember(registration_id, record.version, calendar=True)

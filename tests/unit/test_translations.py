@@ -54,7 +54,8 @@ class _Skeleton(HTMLParser):
 
     def __init__(self, starts: list[int], lines: list[int]) -> None:
         super().__init__(convert_charrefs=True)
-        self.starts, self.lines, self.found = starts, lines, []
+        self.starts, self.lines = starts, lines
+        self.found: list[tuple[int, str]] = []
         self.offsets: list[int] = []
         self.hidden = 0  # inside <style> or <script>: code, not words
 
@@ -96,11 +97,11 @@ def _text(tree: nodes.Node, html: bool) -> list[tuple[int, str]]:
         if isinstance(node, nodes.TemplateData):
             add(node.data, node.lineno)
         elif isinstance(node, nodes.Output):
-            for child in node.nodes:
-                walk(child) if isinstance(child, nodes.TemplateData) else add(EXPRESSION, child.lineno)
+            for part in node.nodes:
+                walk(part) if isinstance(part, nodes.TemplateData) else add(EXPRESSION, part.lineno)
+            return
         for child in node.iter_child_nodes():
-            if not isinstance(node, nodes.Output):
-                walk(child)
+            walk(child)
 
     walk(tree)
     text = "".join(parts)
