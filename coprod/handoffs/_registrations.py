@@ -225,17 +225,19 @@ class BookingsAsked:
     KIND: ClassVar[str] = "bookings-asked"
     address: str
     day: str  # YYYY-MM-DD, UK time
+    language: str = "en"  # the page's language when they asked: the email's (coprod/i18n.py)
 
     @property
     def key(self) -> str:
         return f"bookings-asked:{self.address}:{self.day}"
 
     def payload(self) -> dict[str, Any]:
-        return {"address": self.address, "day": self.day}
+        return {"address": self.address, "day": self.day, "language": self.language}
 
     @classmethod
     def read(cls, entry: LedgerEntry) -> BookingsAsked:
-        return cls(str(entry.payload.get("address") or ""), str(entry.payload.get("day") or ""))
+        return cls(str(entry.payload.get("address") or ""), str(entry.payload.get("day") or ""),
+                   str(entry.payload.get("language") or "en"))
 
 
 @dataclass(frozen=True)

@@ -315,7 +315,7 @@ class Bookings(PageGroup):
         if not allowance.client(client_of(request)):
             return self.pages.page("busy", 429, what="look-ups", who="client")
         day = datetime.fromtimestamp(self.clock(), UK).date().isoformat()
-        asked = BookingsAsked(checked.address, day)
+        asked = BookingsAsked(checked.address, day, current())
         if handoffs.get(self.context.store.ledger, asked) is not None:  # asked already today: nothing more is made
             allowance.give_back()
         elif not allowance.everyone():

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from config import Settings
-from coprod import handoffs
+from coprod import handoffs, i18n
 from coprod.handoffs import MY_BOOKINGS, BookingsAsked, ContactDue, MailQueue, mail_keys, pending
 from coprod.links import Signer
 from coprod.lists.records import Registration, address_of
@@ -109,11 +109,14 @@ class TeamNotices:
             return
         digest = self.messages.signer.digest(asked.address)
         token = self.messages.signer.make(MY_BOOKINGS.purpose, digest, MY_BOOKINGS.lifetime.total_seconds())
-        text, html = render_email("bookings_link", programme=self.messages.settings.programme_name,
-                                  privacy_url=privacy_link(self.messages.settings.public_url),
-                                  link=MY_BOOKINGS.url(self.messages.settings.public_url, token),
+        language, public = i18n.language(asked.language), self.messages.settings.public_url
+        programme = self.messages.settings.programme_name
+        text, html = render_email("bookings_link", language, programme=programme,
+                                  privacy_url=i18n.link_in(privacy_link(public), language),
+                                  link=i18n.link_in(MY_BOOKINGS.url(public, token), language),
                                   expires=datetime.fromtimestamp(self.messages.clock(), UTC) + MY_BOOKINGS.lifetime)
-        mail = OutgoingMail(key=mail_keys.bookings_link(digest, asked.day), to=(asked.address,),
-                            subject=f"Your bookings with {self.messages.settings.programme_name}", text=text, html=html)
+        subject = i18n.translator(language).gettext("Your bookings with %(programme)s") % {"programme": programme}
+        mail = OutgoingMail(key=mail_keys.bookings_link(digest, asked.day), to=(asked.address,), subject=subject,
+                            text=text, html=html)
         if self.messages.outbox.enqueue(mail, "bookings-link"):
             report.add("bookings-link")

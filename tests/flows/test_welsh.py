@@ -264,3 +264,11 @@ def test_the_booking_page_in_welsh_books_in_welsh(programme: Programme) -> None:
     cancel = re.search(r"https://\S+/cancel\?\S+", confirmation.text_body or "")
     assert cancel and cancel.group().endswith("lang=cy")
     assert CANCEL.page in cancel.group()
+    with pages(programme) as client:  # the link to their bookings, asked for on the Welsh page, comes in Welsh
+        assert '<html lang="cy"' in client.post("/bookings", data={"email": "ann.example@example.org"},
+                                                params={"lang": "cy"}).text
+    programme.run()
+    [link] = [m for m in programme.mail_to("ann.example@example.org") if m.subject != confirmation.subject]
+    assert link.subject == "Eich archebion gyda Having your say"
+    assert '<html lang="cy">' in (link.html_body or "") and f"{MY_BOOKINGS.page}?t=" in (link.text_body or "")
+    assert re.search(r"bookings/mine\?t=\S+&lang=cy", link.text_body or "")
