@@ -187,6 +187,8 @@ def test_with_the_keyboard_alone_someone_books_a_place(page: Page, programme: Pr
         page.keyboard.press("Tab")
         expect(page.get_by_role("link", name="Skip to main content")).to_be_focused()
         page.keyboard.press("Tab")
+        expect(page.get_by_role("link", name="Cymraeg")).to_be_focused()  # the page in Welsh, in the header
+        page.keyboard.press("Tab")
         expect(page.get_by_label("Your name")).to_be_focused()
         page.keyboard.type("Sam Example")
         page.keyboard.press("Tab")

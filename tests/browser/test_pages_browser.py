@@ -472,6 +472,11 @@ def test_with_the_keyboard_tab_reaches_the_skip_link_then_the_button_and_enter_s
     expect(skip).to_be_focused()
     expect(skip).to_be_in_viewport()  # and seen when it has
 
+    page.keyboard.press("Tab")  # the language link in the header (the page in Welsh), with a visible focus too
+    language = page.get_by_role("link", name="Cymraeg")
+    expect(language).to_be_focused()
+    expect(language).to_have_css("background-color", "rgb(255, 221, 0)")
+
     page.keyboard.press("Tab")
     button = page.get_by_role("button", name=button_name)
     expect(button).to_be_focused()
@@ -490,13 +495,15 @@ def test_with_the_keyboard_alone_a_place_is_cancelled_from_my_bookings_after_bei
                                                                                          site: Site) -> None:
     reach(page, site, [Open(Site.my_bookings_link)])
     page.keyboard.press("Tab")  # the skip link
+    page.keyboard.press("Tab")  # the language link
     page.keyboard.press("Tab")
     expect(page.get_by_role("button", name="Cancel my place for Carers' forum")).to_be_focused()
     with page.expect_event("load"):
         page.keyboard.press("Enter")
     expect(page.get_by_role("heading", level=1)).to_have_text("Do you want to cancel your place?")
     assert not site.cancel_requested()  # asked first: nothing is changed yet
-    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")  # the skip link
+    page.keyboard.press("Tab")  # the language link
     page.keyboard.press("Tab")
     expect(page.get_by_role("button", name="Yes, cancel my place")).to_be_focused()
     with submitting(page):

@@ -82,7 +82,7 @@ def test_no_module_of_the_deployed_packages_is_over_400_lines() -> None:
 # any of them.
 JOBS = ("registrations", "guests", "contributions", "meetings", "mailing", "mail", "pages", "privacy", "realtime",
         "operating", "notify")
-SHARED = ("lists", "handoffs", "store", "templates", "words", "links", "permissions", "running")
+SHARED = ("lists", "handoffs", "store", "templates", "words", "links", "permissions", "running", "i18n")
 ENTRIES = ("__init__", "__main__", "cli", "run", "runtime", "serve", "check", "rehearse")
 # Imports allowed from one job into another, each with its reason: none. (The meeting sync writes a session's Sync
 # note as the registration sync does, from coprod/lists/session_notes.py and the place rule in coprod/lists/places.py,
