@@ -202,7 +202,7 @@ def welsh_booking(programme: Programme, **session: Any) -> tuple[str, str, Any]:
 
 
 def test_a_welsh_booking_is_confirmed_and_reminded_in_welsh(programme: Programme) -> None:
-    forum, _, start = welsh_booking(programme, TitleCy="Fforwm gofalwyr")
+    _, _, start = welsh_booking(programme, TitleCy="Fforwm gofalwyr")
     programme.clock.offset += (start - timedelta(hours=23)).timestamp() - programme.clock()
     programme.run(minutes=0)
     confirmation, reminder = programme.mail_to("ann.example@example.org")
