@@ -234,6 +234,9 @@ class GraphRequestSettings(_Group):
     """Attempts of one Graph request before a throttled or failing call gives up."""
     graph_max_retry_seconds: float = Field(default=300, gt=0, validation_alias="COPROD_GRAPH_MAX_RETRY_SECONDS")
     """Total time one Graph request may spend waiting between retries."""
+    graph_concurrency: int = Field(default=4, ge=1, le=16, validation_alias="COPROD_GRAPH_CONCURRENCY")
+    """`$batch` requests (of 20 list writes or reads each) in flight at once. A throttled answer on any of them
+    holds them all until its Retry-After; 1 sends them one after another."""
 
 
 class EmailSettings(_Group):

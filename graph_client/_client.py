@@ -12,10 +12,11 @@ import json as jsonlib
 import logging
 import random
 import ssl
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -24,6 +25,7 @@ import tenacity
 from pydantic import BaseModel, ValidationError
 
 from graph_client._auth import AccessTokenSource, ManagedIdentityCredential, MsalCredential, roles_in
+from graph_client._batch import MAX_BATCH, BatchRequest, Lanes
 from graph_client._errors import (
     GoneError,
     GraphError,
@@ -45,7 +47,6 @@ __all__ = ["MAX_BATCH", "BatchRequest", "GraphClient"]
 log = logging.getLogger("graph_client")
 
 M = TypeVar("M", bound=BaseModel)
-MAX_BATCH = 20
 USER_AGENT = "coprod-hub/0.1 (+https://example.org/coprod)"
 
 
@@ -63,27 +64,6 @@ class UrlsWithoutData(logging.Filter):
 logging.getLogger("httpx").addFilter(UrlsWithoutData())
 
 
-@dataclass(frozen=True)
-class BatchRequest:
-    """One request inside a `$batch`; `url` is relative to the version root (`/sites/...`)."""
-
-    id: str
-    method: str
-    url: str
-    body: Any = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-    def as_json(self) -> dict[str, Any]:
-        entry: dict[str, Any] = {"id": self.id, "method": self.method, "url": self.url}
-        headers = dict(self.headers)
-        if self.body is not None:
-            entry["body"] = self.body
-            headers.setdefault("Content-Type", "application/json")
-        if headers:
-            entry["headers"] = headers
-        return entry
-
-
 class _Retryable(Exception):
     """Carries a retryable error through tenacity; unwrapped before callers see it."""
 
@@ -99,7 +79,7 @@ class GraphClient:
     def __init__(self, base_url: str, credential: AccessTokenSource, *, transport: httpx.BaseTransport | None = None,
                  verify: ssl.SSLContext | str | bool = True, timeout: float = 30.0,
                  policy: RetryPolicy | None = None, sleep: Callable[[float], None] = time.sleep,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, concurrency: int = 1) -> None:
         self.base_url = base_url.rstrip("/")
         self._origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.base_url))
         self._credential = credential
@@ -109,7 +89,13 @@ class GraphClient:
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - retry jitter, not cryptography
         self._token: str | None = None
-        self.stats: Counter[str] = Counter()  # requests, retries, throttled, token_refreshes
+        self.stats: Counter[str] = Counter()  # requests, retries, throttled, token_refreshes (exact: under a lock)
+        self._stats_lock = threading.Lock()
+        self.lanes = Lanes(concurrency, sleep)  # `$batch` envelopes in flight at once (graph_client/_batch.py)
+
+    def _count(self, what: str, n: int = 1) -> None:
+        with self._stats_lock:
+            self.stats[what] += n
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> GraphClient:
@@ -129,10 +115,12 @@ class GraphClient:
             verify.load_verify_locations(cafile=str(settings.ca_bundle))
         kwargs.setdefault("policy", RetryPolicy(max_attempts=settings.graph_max_attempts,
                                                 max_wait=settings.graph_max_retry_seconds))
+        kwargs.setdefault("concurrency", settings.graph_concurrency)
         return cls(settings.graph_base_url, credential, verify=verify, timeout=settings.graph_timeout_seconds,
                    **kwargs)
 
     def close(self) -> None:
+        self.lanes.close()
         self._http.close()
 
     def __enter__(self) -> GraphClient:
@@ -171,7 +159,7 @@ class GraphClient:
         if force or self._token is None:
             self._token = self._credential.get_token(force_refresh=force)
             if force:
-                self.stats["token_refreshes"] += 1
+                self._count("token_refreshes")
         return self._token
 
     def send(self, operation: str, method: str, path: str, *, json: Any = None, params: Mapping[str, str] | None = None,
@@ -201,7 +189,7 @@ class GraphClient:
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
-            self.stats["retries"] += 1
+            self._count("retries")
             log.warning("%s: %s; retry %d in %.1f s", operation,
                         getattr(getattr(error, "error", None), "detail", "failed"), state.attempt_number,
                         state.upcoming_sleep)
@@ -221,14 +209,14 @@ class GraphClient:
                    idempotent: bool | None, params: Mapping[str, str] | None) -> httpx.Response:
         response = self._transmit(operation, method, url, content, headers, idempotent, params, self._bearer())
         if response.status_code == 401:
-            self.stats["token_refreshes_on_401"] += 1
+            self._count("token_refreshes_on_401")
             response = self._transmit(operation, method, url, content, headers, idempotent, params,
                                       self._bearer(force=True))
         if response.is_success:
             return response
         error = self.error_from(operation, response.status_code, response.headers, response.content)
         if response.status_code == 429:
-            self.stats["throttled"] += 1
+            self._count("throttled")
         if response.status_code in RETRY_STATUSES and may_retry(method, response.status_code, sent=True,
                                                                   idempotent=idempotent):
             raise _Retryable(error, parse_retry_after(response.headers.get("Retry-After")))
@@ -236,7 +224,7 @@ class GraphClient:
 
     def _transmit(self, operation: str, method: str, url: str, content: bytes | None, headers: dict[str, str],
                   idempotent: bool | None, params: Mapping[str, str] | None, token: str) -> httpx.Response:
-        self.stats["requests"] += 1
+        self._count("requests")
         started, clock = time.time(), time.monotonic()
         status: int | None = None
         request_id: str | None = None
@@ -335,29 +323,9 @@ class GraphClient:
         waited = 0.0
         attempt = 1
         while pending:
-            for start in range(0, len(pending), MAX_BATCH):
-                chunk = pending[start:start + MAX_BATCH]
-                safe = all(r.method.upper() in IDEMPOTENT for r in chunk)
-                try:
-                    response = self.send(operation, "POST", "/$batch",
-                                         json={"requests": [r.as_json() for r in chunk]}, idempotent=safe, retry=False)
-                except (GraphResponseError, GraphTransportError) as error:
-                    if not _envelope_may_retry(error, safe):
-                        raise
-                    status = error.status if isinstance(error, GraphResponseError) else 503
-                    wait = error.retry_after if isinstance(error, GraphResponseError) else None
-                    headers = {"Retry-After": str(wait)} if wait is not None else {}
-                    for request in chunk:  # the whole envelope was refused: each entry as if answered so
-                        results[request.id] = BatchResponse(id=request.id, status=status, headers=headers)
-                    continue
-                envelope = self.parse(operation, response, BatchEnvelope)
-                answered = {entry.id: entry for entry in envelope.responses}
-                for request in chunk:
-                    if request.id not in answered:
-                        raise InvalidResponseError(operation, response.status_code, "application/json",
-                                                   f"the $batch answer has no entry for request {request.id}",
-                                                   response.headers.get("request-id"))
-                    results[request.id] = answered[request.id]
+            chunks = [pending[start:start + MAX_BATCH] for start in range(0, len(pending), MAX_BATCH)]
+            for answers in self.lanes.map(partial(self._envelope, operation, attempt=attempt), chunks):
+                results |= answers
             again = [r for r in pending if results[r.id].status in RETRY_STATUSES
                      and may_retry(r.method, results[r.id].status, sent=True)]
             if not again or attempt >= self.policy.max_attempts:
@@ -366,15 +334,43 @@ class GraphClient:
                                           self._rng) for r in again)
             if waited + delay > self.policy.max_wait:
                 break
-            self.stats["throttled"] += sum(results[r.id].status == 429 for r in again)
-            self.stats["retries"] += len(again)
+            self._count("throttled", sum(results[r.id].status == 429 for r in again))
+            self._count("retries", len(again))
             log.warning("%s: %d of %d batch entries throttled or failed; retry in %.1f s",
                         operation, len(again), len(pending), delay)
-            self._sleep(delay)
+            self._sleep(self.lanes.remaining(delay))  # (the lanes' hold has run meanwhile: only what is left)
             waited += delay
             attempt += 1
             pending = again
         return results
+
+    def _envelope(self, operation: str, chunk: list[BatchRequest], *, attempt: int) -> dict[str, BatchResponse]:
+        """One `$batch` of up to 20, on a lane: each request's answer by id. Refused (429, 503) or lost where that
+        is safe, every entry is answered so; throttled, every lane holds until its Retry-After."""
+        safe = all(r.method.upper() in IDEMPOTENT for r in chunk)
+        try:
+            response = self.send(operation, "POST", "/$batch",
+                                 json={"requests": [r.as_json() for r in chunk]}, idempotent=safe, retry=False)
+        except (GraphResponseError, GraphTransportError) as error:
+            if not _envelope_may_retry(error, safe):
+                raise
+            status = error.status if isinstance(error, GraphResponseError) else 503
+            wait = error.retry_after if isinstance(error, GraphResponseError) else None
+            self.lanes.hold(self.policy.delay(attempt, wait, self._rng))
+            headers = {"Retry-After": str(wait)} if wait is not None else {}
+            return {request.id: BatchResponse(id=request.id, status=status, headers=headers) for request in chunk}
+        envelope = self.parse(operation, response, BatchEnvelope)
+        answered = {entry.id: entry for entry in envelope.responses}
+        for request in chunk:
+            if request.id not in answered:
+                raise InvalidResponseError(operation, response.status_code, "application/json",
+                                           f"the $batch answer has no entry for request {request.id}",
+                                           response.headers.get("request-id"))
+        throttled = [parse_retry_after(entry.headers.get("Retry-After")) for entry in envelope.responses
+                     if entry.status in RETRY_STATUSES]
+        if throttled:
+            self.lanes.hold(max(self.policy.delay(attempt, wait, self._rng) for wait in throttled))
+        return {request.id: answered[request.id] for request in chunk}
 
     def raise_for_entry(self, operation: str, entry: BatchResponse) -> None:
         """Raise the typed error for a failed `$batch` entry."""

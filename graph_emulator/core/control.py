@@ -52,7 +52,7 @@ class ControlApi:
             try:
                 for rule in rules:
                     self.backend.faults.add(FaultRule(**rule))
-            except TypeError as exc:
+            except (TypeError, ValueError) as exc:
                 return JSONResponse({"error": f"bad fault rule: {exc}"}, status_code=400)
         return JSONResponse({"rules": self.backend.faults.as_json()})
 

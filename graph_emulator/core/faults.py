@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["FaultRule", "Faults", "LogEntry", "RequestLog"]
+__all__ = ["KINDS", "FaultRule", "Faults", "LogEntry", "RequestLog"]
 
 _CODES = {429: "TooManyRequests", 503: "serviceNotAvailable", 504: "UnknownError", 500: "generalException"}
 _MESSAGES = {
@@ -17,6 +17,16 @@ _MESSAGES = {
     503: "The service is temporarily unavailable. Please retry later.",
     504: "The gateway timed out before the service answered.",
     500: "An unspecified error has occurred.",
+}
+
+
+# Operation kinds a rule can name instead of a path (`kind="batch"`): the round trips a real tenant takes time over.
+KINDS: dict[str, tuple[str, str]] = {
+    "batch": ("POST", r"^/\$batch$"),                     # one `$batch` envelope (up to 20 writes or reads)
+    "delta": ("GET", r"/items/delta$"),                    # one page of a list's changes
+    "page": ("GET", r"/lists/[^/]+/items$"),               # one page of a list's items
+    "send": ("POST", r"/sendMail$"),                       # one email sent
+    "write": ("PATCH", r"/items/[^/]+/fields$"),           # one item's fields written, alone
 }
 
 
@@ -44,8 +54,13 @@ class FaultRule:
     code: str | None = None
     after: bool = False
     hits: int = 0
+    kind: str | None = None
 
     def __post_init__(self) -> None:
+        if self.kind is not None:
+            if self.kind not in KINDS:
+                raise ValueError(f"unknown kind {self.kind!r}: one of {', '.join(KINDS)}")
+            self.method, self.path = KINDS[self.kind]
         if self.status is None:
             self.status = 0 if self.latency_ms else 429
 
