@@ -1,6 +1,7 @@
 """Registration sync at scale: 10,000 registrations over 50 sessions, then 20 changed items.
 
     python bench/registrations.py [--size 50000] [--skip-naive] [--state azurite]
+    python bench/registrations.py --latency batch=300,delta=300,page=300 --concurrency 4 --first-only
 
 (`bench/waitlist.py` is the waiting list's worst case.)
 
@@ -11,6 +12,12 @@ changed, and a sync after 20 items change. Goal (issue 3): the incremental
 sync in at most 6 Graph requests. The emulator runs in its own process, so
 the CPU figures are the client's alone. Request counts are exact; times vary
 with the machine.
+
+`--latency` gives each kind of Graph round trip the time a real tenant takes (the emulator's fault rules by
+operation kind: `batch`, `delta`, `page`, `send`, `write`), and `--concurrency` the `$batch` envelopes in flight at
+once (COPROD_GRAPH_CONCURRENCY). "trips" is the round trips on the critical path: the longest chain of requests
+each sent after the one before was answered (requests in flight together count once), so with latency L the run
+waits at least trips x L.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from coprod.registrations.rules import allocate
 from coprod.registrations.sync import RegistrationSync
 from coprod.runtime import Services
 from coprod.store import SqliteStore
+from graph_client import CallRecord, observe
 
 SESSIONS = 50
 REGISTRATIONS = 10_000
@@ -52,10 +60,24 @@ class Figure:
     cpu: float
     peak: float  # the process's peak resident memory so far, MB
     store: int  # the state store's round trips: SQLite statements, or Table Storage HTTP requests
+    trips: int = 0  # Graph round trips on the critical path (`critical_path`)
 
     def row(self, label: str) -> str:
-        return (f"  {label:<34} {self.requests:>8} {self.writes:>7} {self.wall:>8.2f} s {self.cpu:>7.2f} s "
-                f"{self.peak:>6.0f} MB {self.store:>8}")
+        return (f"  {label:<34} {self.requests:>8} {self.trips:>6} {self.writes:>7} {self.wall:>8.2f} s "
+                f"{self.cpu:>7.2f} s {self.peak:>6.0f} MB {self.store:>8}")
+
+
+CALLS: list[CallRecord] = []
+
+
+def critical_path(calls: list[CallRecord]) -> int:
+    """The most requests one after another: the longest chain of requests, each sent after the one before it
+    was answered (the greatest set of requests no two of which were in flight together: earliest answer first)."""
+    chain, free_at = 0, float("-inf")
+    for call in sorted(calls, key=lambda c: c.started + c.seconds):
+        if call.started >= free_at:
+            chain, free_at = chain + 1, call.started + call.seconds
+    return chain
 
 
 STORE_TRIPS = [0]
@@ -64,7 +86,7 @@ STORE_TRIPS = [0]
 def count_store_trips(services: Services) -> None:
     """Count what the state store does: each SQLite statement, or each HTTP request to Table Storage."""
     if isinstance(services.store, SqliteStore):
-        services.store._db.set_trace_callback(lambda _sql: STORE_TRIPS.__setitem__(0, STORE_TRIPS[0] + 1))
+        services.store.database.connection.set_trace_callback(lambda _sql: STORE_TRIPS.__setitem__(0, STORE_TRIPS[0] + 1))
         return
     from azure.core.pipeline.transport import RequestsTransport
 
@@ -80,11 +102,12 @@ def count_store_trips(services: Services) -> None:
 
 def measure(services: Services, run: Callable[[], int]) -> Figure:
     before, trips = services.graph.stats["requests"], STORE_TRIPS[0]
+    CALLS.clear()
     cpu, wall = time.process_time(), time.perf_counter()
     writes = run()
     return Figure(services.graph.stats["requests"] - before, writes, time.perf_counter() - wall,
                   time.process_time() - cpu, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  STORE_TRIPS[0] - trips)
+                  STORE_TRIPS[0] - trips, critical_path(CALLS))
 
 
 def seed(emulator: Emulator, now: datetime, rng: random.Random, size: int = REGISTRATIONS
@@ -151,15 +174,26 @@ def naive_sync(services: Services) -> int:
     return writes
 
 
-def fresh(emulator: Emulator, state: Path | str) -> Services:
-    """A fresh tenant and store: `state` a SQLite file, or a Table Storage connection string."""
+def fresh(emulator: Emulator, state: Path | str, latency: dict[str, int] | None = None,
+          concurrency: int = 4) -> Services:
+    """A fresh tenant and store: `state` a SQLite file, or a Table Storage connection string; each kind of round
+    trip in `latency` taking that many milliseconds (set once the lists are made)."""
     env = emulator.reset()
     settings = load_settings(env | {"COPROD_SIGNING_KEY": "bench-signing-key-0123456789abcdef",
+                                    "COPROD_GRAPH_CONCURRENCY": str(concurrency),
                                     "COPROD_STATE": state if isinstance(state, str) else f"sqlite:///{state}"})
     services = Services.open(settings)
     provision(services.lists)
     count_store_trips(services)
+    if latency:
+        emulator.call("POST", "/_emulator/faults", [{"kind": kind, "latency_ms": ms} for kind, ms in latency.items()])
     return services
+
+
+def latencies(text: str) -> dict[str, int]:
+    """`batch=300,delta=300`: milliseconds for each kind of round trip."""
+    pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
+    return {kind.strip(): int(ms) for kind, ms in pairs}
 
 
 def main() -> None:
@@ -170,22 +204,32 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=REGISTRATIONS, help="registrations (default 10,000)")
     parser.add_argument("--state", choices=("sqlite", "azurite"), default="sqlite",
                         help="where the state is kept (azurite: Table Storage, on Azurite from npm)")
+    parser.add_argument("--latency", type=latencies, default={},
+                        help="milliseconds for each kind of Graph round trip: batch=300,delta=300,page=300")
+    parser.add_argument("--concurrency", type=int, default=4, help="$batch envelopes in flight at once (default 4)")
+    parser.add_argument("--first-only", action="store_true", help="the first sync alone (for paired timings)")
     args = parser.parse_args()
     now = datetime.now(UTC)
+    observe(CALLS.append)
     print(f"Registration sync: {args.size:,} registrations over {SESSIONS} sessions (places "
-          f"{', '.join(map(str, CAPACITIES))} in turn; 0 = no limit), then 20 changed items.\n")
-    print(f"  {'':<34} {'requests':>8} {'writes':>7} {'wall':>10} {'CPU':>9} {'peak':>9} {'store':>8}")
+          f"{', '.join(map(str, CAPACITIES))} in turn; 0 = no limit), then 20 changed items. Latency: "
+          f"{', '.join(f'{k} {v} ms' for k, v in args.latency.items()) or 'none'}; "
+          f"{args.concurrency} $batch at once.\n")
+    print(f"  {'':<34} {'requests':>8} {'trips':>6} {'writes':>7} {'wall':>10} {'CPU':>9} {'peak':>9} {'store':>8}")
     with emulator_process() as emulator, tempfile.TemporaryDirectory() as temp, contextlib.ExitStack() as stack:
         if args.state == "azurite":
             from tests.azurite import azurite_tables
 
-            services = fresh(emulator, stack.enter_context(azurite_tables()))
+            services = fresh(emulator, stack.enter_context(azurite_tables()), args.latency, args.concurrency)
         else:
-            services = fresh(emulator, Path(temp) / "ours.sqlite3")
+            services = fresh(emulator, Path(temp) / "ours.sqlite3", args.latency, args.concurrency)
         session_ids, _ = seed(emulator, now, random.Random(1), args.size)
         sync = RegistrationSync(services.lists, services.store)
         first = measure(services, lambda: sync.run().writes)
         print(first.row("delta reconciler: first sync"))
+        if args.first_only:
+            services.close()
+            return
         quiet = measure(services, lambda: sync.run().writes)
         print(quiet.row("  then nothing changed"))
         twenty_changes(emulator, services, session_ids, random.Random(2), now, "a")
