@@ -218,7 +218,7 @@ def main() -> None:
     print(f"  {'':<34} {'requests':>8} {'trips':>6} {'writes':>7} {'wall':>10} {'CPU':>9} {'peak':>9} {'store':>8}")
     with emulator_process() as emulator, tempfile.TemporaryDirectory() as temp, contextlib.ExitStack() as stack:
         if args.state == "azurite":
-            from tests.azurite import azurite_tables
+            from tests.support.azurite import azurite_tables
 
             services = fresh(emulator, stack.enter_context(azurite_tables()), args.latency, args.concurrency)
         else:

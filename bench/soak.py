@@ -192,7 +192,7 @@ def main() -> int:
             state = Path(f"/tmp/soak-{uuid.uuid4().hex[:8]}.sqlite3")  # noqa: S108 - a scratch file of this run
             results.append(soak("sqlite", emulator, f"sqlite:///{state}"))
         if args.store in ("azurite", "both"):
-            from tests.azurite import azurite_tables
+            from tests.support.azurite import azurite_tables
 
             with azurite_tables() as connection:
                 results.append(soak("azurite", emulator, connection))
