@@ -161,7 +161,7 @@ class TextsAndLetters:
         if not claim(ledger, send, seen):
             report.in_hand += 1  # another runner took it first
             return
-        claimed.append(True)
+        claimed.append(True)  # pragma: no mutate - only whether the list is empty is read (None or False alike)
         try:
             found = self._find(send.key) if check else None  # made, by a run that stopped before noting it?
             made = found or self._send(send.key, reg, template, message)

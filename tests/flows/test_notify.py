@@ -19,14 +19,17 @@ from pydantic import SecretStr
 
 from coprod.handoffs import notify_keys
 from coprod.lists.notes import Notes
+from coprod.notify.client import Notify
+from coprod.notify.send import NotifyReport, TextsAndLetters
 from coprod.notify.words import Words
 from coprod.pages.app import create_web_app
 from coprod.run import run_once
 from coprod.run.jobs import NotifyJob
 from coprod.runtime import Services
 from coprod.templates import uk_clock, uk_time
+from graph_emulator import EmulatorServer
 from graph_emulator.testing import AsgiTransport
-from tests.support.notify_fake import NotifyFake, Sent
+from tests.support.notify_fake import NotifyError, NotifyFake, Sent
 from tests.support.programme import Programme, soon
 
 PUBLIC = "https://coprod.example.org"
@@ -77,6 +80,20 @@ def line(lines: list[str]) -> str | None:
 def meeting_link(programme: Programme) -> str:
     [meeting] = programme.meetings()
     return str(meeting.join_web_url)
+
+
+def times_asked(notify: NotifyFake, operation: str) -> int:
+    """How many requests of `operation` (sms, letter, find, templates) Notify was sent."""
+    return len([s for s in notify.state.log if s.operation == operation])
+
+
+@contextlib.contextmanager
+def texts_and_letters(programme: Programme) -> Iterator[TextsAndLetters]:
+    """The texts and letters of one run, alone, on the programme's store, settings and clock (Notify reached as a run
+    reaches it)."""
+    s = programme.services
+    with Notify(s.settings) as client:
+        yield TextsAndLetters(s.store, client, s.settings, s.signer, clock=s.clock)
 
 
 def test_a_phone_booking_is_texted_and_a_post_booking_written_to_each_once(programme: Programme,
@@ -188,6 +205,7 @@ def test_a_run_that_stopped_after_sending_and_before_noting_it_does_not_send_aga
     the text it made is noted instead of sent again."""
     session = programme.session("Carers' forum", soon(5))
     programme.register(session, "Pat Phone", Email="", ContactPreference="Phone", Phone=MOBILE)
+    programme.register(session, "Pam Post", Email="", ContactPreference="Post", PostalAddress=ADDRESS)
     ledger_type = type(programme.store.ledger)
     settle = ledger_type.set
 
@@ -202,18 +220,18 @@ def test_a_run_that_stopped_after_sending_and_before_noting_it_does_not_send_aga
     monkeypatch.setattr(ledger_type, "set", dies_before_noting)
     programme.run()
     monkeypatch.setattr(ledger_type, "set", settle)
-    assert len(texts(notify)) == 1
-    [claimed] = programme.store.ledger.list(kind="notify")
-    assert claimed.status == "sending"
-    assert line(programme.run(minutes=1)) == "Texts and letters: 1 being sent by another run."
+    assert len(texts(notify)) == 1 and len(letters(notify)) == 1
+    claimed = programme.store.ledger.list(kind="notify")
+    assert [c.status for c in claimed] == ["sending", "sending"]
+    assert line(programme.run(minutes=1)) == "Texts and letters: 2 being sent by another run."
     finds = len([s for s in notify.state.log if s.operation == "find"])
-    assert finds == 0 and len(texts(notify)) == 1  # too soon to look: it may still be in flight
-    assert line(programme.run(minutes=5)) == "Texts and letters: 1 found already sent (a run had stopped before " \
+    assert finds == 0 and len(notify.state.sent) == 2  # too soon to look: they may still be in flight
+    assert line(programme.run(minutes=5)) == "Texts and letters: 2 found already sent (a run had stopped before " \
                                              "noting it)."
-    assert len([s for s in notify.state.log if s.operation == "find"]) == 1
-    assert len(texts(notify)) == 1  # not sent again
-    assert programme.store.ledger.get(claimed.key).status == "sent"  # type: ignore[union-attr]
-    assert line(programme.run(minutes=10)) is None and len(texts(notify)) == 1
+    assert len([s for s in notify.state.log if s.operation == "find"]) == 2
+    assert len(texts(notify)) == 1 and len(letters(notify)) == 1  # not sent again
+    assert [programme.store.ledger.get(c.key).status for c in claimed] == ["sent", "sent"]  # type: ignore[union-attr]
+    assert line(programme.run(minutes=10)) is None and len(notify.state.sent) == 2
     assert team_lists(programme) == []
 
 
@@ -251,7 +269,8 @@ def test_what_notify_refuses_goes_back_on_the_team_s_list_with_its_reason_and_a_
         assert personal not in logged
 
 
-def test_a_text_throttled_by_notify_goes_on_a_later_run_once(programme: Programme, notify: NotifyFake) -> None:
+def test_a_text_throttled_by_notify_goes_on_a_later_run_once(programme: Programme, notify: NotifyFake,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
     session = programme.session("Carers' forum", soon(5))
     programme.register(session, "Pat Phone", Email="", ContactPreference="Phone", Phone=MOBILE)
     programme.register(session, "Pam Post", Email="", ContactPreference="Post", PostalAddress=ADDRESS)
@@ -259,6 +278,8 @@ def test_a_text_throttled_by_notify_goes_on_a_later_run_once(programme: Programm
     assert line(programme.run()) == ("Texts and letters: 2 waiting: GOV.UK Notify asked us to slow down; a later run "
                                      "sends them.")
     assert notify.state.sent == [] and team_lists(programme) == []  # the letter too waits: nothing more this run
+    assert ("coprod.notify", logging.WARNING, "GOV.UK Notify asked us to slow down (429); texts and letters wait for "
+            "a later run") in caplog.record_tuples
     asked = len(notify.state.log)
     assert line(programme.run(minutes=1)) == ("Texts and letters: 2 waiting: GOV.UK Notify asked us to slow down; a "
                                               "later run sends them.")
@@ -268,14 +289,16 @@ def test_a_text_throttled_by_notify_goes_on_a_later_run_once(programme: Programm
     assert line(programme.run()) is None and len(notify.state.sent) == 2
 
 
-def test_an_answer_lost_to_a_server_error_is_looked_up_before_it_is_sent_again(programme: Programme,
-                                                                               notify: NotifyFake) -> None:
+def test_an_answer_lost_to_a_server_error_is_looked_up_before_it_is_sent_again(
+        programme: Programme, notify: NotifyFake, caplog: pytest.LogCaptureFixture) -> None:
     session = programme.session("Carers' forum", soon(5))
     programme.register(session, "Pat Phone", Email="", ContactPreference="Phone", Phone=MOBILE)
     notify.state.add_fault("made-then-fails", "sms")
     assert line(programme.run()) == ("Texts and letters: 1 waiting: GOV.UK Notify did not answer (500); a later run "
                                      "looks whether it went, and sends it if not.")
     assert len(texts(notify)) == 1  # made, though the answer said otherwise
+    assert ("coprod.notify", logging.WARNING, "GOV.UK Notify did not answer (500); texts and letters wait") in \
+        caplog.record_tuples
     assert line(programme.run()) == "Texts and letters: 1 found already sent (a run had stopped before noting it)."
     assert len(texts(notify)) == 1
     notify.state.add_fault("fails", "sms")  # a 500 that made nothing: looked up, then sent
@@ -286,7 +309,8 @@ def test_an_answer_lost_to_a_server_error_is_looked_up_before_it_is_sent_again(p
     assert len(texts(notify)) == 2 and texts(notify)[-1].body.startswith("Carers' forum (moved) has changed. It's now")
 
 
-def test_a_refused_key_is_named_and_nothing_is_lost(programme: Programme, notify: NotifyFake) -> None:
+def test_a_refused_key_is_named_and_nothing_is_lost(programme: Programme, notify: NotifyFake,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
     right = programme.services.settings
     wrong = f"coprod_tests-{notify.state.service_id}-00000000-0000-4000-8000-000000000000"
     programme.services.settings = right.model_copy(update={"notify_api_key": SecretStr(wrong)})
@@ -294,9 +318,12 @@ def test_a_refused_key_is_named_and_nothing_is_lost(programme: Programme, notify
     programme.register(session, "Pat Phone", Email="", ContactPreference="Phone", Phone=MOBILE)
     programme.register(session, "Pam Post", Email="", ContactPreference="Post", PostalAddress=ADDRESS)
     said = line(programme.run()) or ""
-    assert said.startswith("Texts and letters: 2 waiting: GOV.UK Notify refused the key (403): check "
-                           "COPROD_NOTIFY_API_KEY")
+    assert said == ("Texts and letters: 2 waiting: GOV.UK Notify refused the key (403): check COPROD_NOTIFY_API_KEY "
+                    "(a live key of the Notify service, not revoked) and this machine's clock; they are sent once it "
+                    "is put right, and nobody is left out.")
     assert wrong not in said and notify.state.sent == [] and team_lists(programme) == []
+    assert ("coprod.notify", logging.ERROR, "GOV.UK Notify refused COPROD_NOTIFY_API_KEY (403); texts and letters "
+            "wait") in caplog.record_tuples
     programme.services.settings = right  # put right
     assert line(programme.run()) == "Texts and letters: 1 text sent, 1 letter sent."
     assert line(programme.run()) is None and len(notify.state.sent) == 2
@@ -368,8 +395,288 @@ def test_two_runs_at_once_send_each_once(programme: Programme, notify: NotifyFak
     assert sorted(s.address[0] for s in letters(notify)) == [f"Post Person {n}" for n in range(3)]
     assert len(notify.state.sent) == 9
     said = " ".join(line(each) or "" for each in lines)
-    numbers = {what: sum(int(n) for n in re.findall(rf"(\d+) {what}", said))
+    numbers = {what: sum(int(n) for n in re.findall(rf"(-?\d+) {what}", said))
                for what in ("texts? sent", "letters? sent", "being sent by another run")}
     assert numbers == {"texts? sent": 6, "letters? sent": 3, "being sent by another run": 9}  # each: one won, one not
     programme.run()
     assert len(notify.state.sent) == 9 and team_lists(programme) == []
+
+
+def test_a_template_notify_refuses_is_quoted_in_the_run_s_line_and_nobody_s_number_is_blamed(
+        programme: Programme, notify: NotifyFake) -> None:
+    """The service's set-up, not the person's number: the run's line quotes Notify (at most 200 characters of it) and
+    points at the check; the team's list says Notify refused it; no note on the registration."""
+    programme.clock.to_uk_midday()
+    fields = [f"the_{n}_thing_the_council_template_asks_for_but_the_service_never_fills_in" for n in range(4)]
+    broken = notify.add_template("sms", "((message)) " + " ".join(f"(({f}))" for f in fields))
+    programme.services.settings = programme.services.settings.model_copy(update={"notify_sms_template_id": broken})
+    session = programme.session("Carers' forum", soon(5))
+    pat = programme.register(session, "Pat Phone", Email="", ContactPreference="Phone", Phone=MOBILE)
+    said = f"Missing personalisation: {', '.join(fields)}"
+    assert len(said) > 200
+    assert line(programme.run()) == (f"Texts and letters: 1 refused (back on the team's list): GOV.UK Notify said "
+                                     f"\"{said[:200]}\"; `python -m coprod check` checks the templates.")
+    assert notify.state.sent == []
+    assert line(programme.run()) is None  # not tried again
+    [digest] = team_lists(programme)
+    body = digest.text_body or ""
+    assert "Pat Phone: their place is booked." in body
+    assert "On this list because GOV.UK Notify refused it (Missing personalisation: the_0_thing" in body
+    assert "couldn't text this number" not in body
+    assert "GOV.UK Notify" not in programme.note(pat)
+
+
+def test_texts_and_letters_wait_for_the_session_s_teams_meeting_then_go(programme: Programme, notify: NotifyFake,
+                                                                        emulator: EmulatorServer) -> None:
+    session = programme.session("Carers' forum", soon(5))
+    programme.register(session, "Pat Phone", Email="", ContactPreference="Phone", Phone=MOBILE)
+    programme.register(session, "Pam Post", Email="", ContactPreference="Post", PostalAddress=ADDRESS)
+    emulator.add_fault(status=400, rate=1.0, path="/onlineMeetings", code="BadRequest")
+    assert line(programme.run()) == "Texts and letters: 2 waiting for the session's Teams meeting."
+    assert notify.state.sent == [] and team_lists(programme) == []
+    emulator.backend.faults.clear()
+    assert line(programme.run()) == "Texts and letters: 1 text sent, 1 letter sent."
+    assert meeting_link(programme) in texts(notify)[0].body and meeting_link(programme) in letters(notify)[0].body
+
+
+def test_each_message_too_long_for_a_text_is_counted_and_goes_on_the_team_s_list(programme: Programme,
+                                                                                  notify: NotifyFake) -> None:
+    programme.clock.to_uk_midday()
+    session = programme.session("Carers' forum", soon(5))
+    programme.register(session, "Pat Phone", Email="", ContactPreference="Phone", Phone=MOBILE)
+    programme.register(session, "Phil Phone", Email="", ContactPreference="Phone", Phone="07700 900124")
+    programme.run()
+    programme.edit("Sessions", session, PreReading="Please read the plan. " * 40)
+    assert line(programme.run()) == "Texts and letters: 2 could not go by GOV.UK Notify (back on the team's list)."
+    assert len(texts(notify)) == 2  # only the confirmations
+    programme.run()
+    [digest] = team_lists(programme)
+    body = digest.text_body or ""
+    assert "Pat Phone: there is something to read" in body and "Phil Phone: there is something to read" in body
+
+
+def test_an_unexpected_error_puts_each_back_on_the_team_s_list_saying_so(
+        programme: Programme, notify: NotifyFake, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A fault nobody foresaw while a text or a letter is written (before anything is claimed, so nothing can have
+    gone): each is counted, logged by its type, and goes on the team's list; the rest of the run goes on."""
+    caplog.set_level(logging.WARNING)
+    programme.clock.to_uk_midday()
+    session = programme.session("Carers' forum", soon(5))
+    programme.register(session, "Pat Phone", Email="", ContactPreference="Phone", Phone=MOBILE)
+    programme.register(session, "Pam Post", Email="", ContactPreference="Post", PostalAddress=ADDRESS)
+
+    def broken(self: Words, *args: Any) -> Any:
+        raise LookupError("a fault nobody foresaw")
+
+    monkeypatch.setattr(Words, "compose", broken)
+    lines = programme.run()
+    monkeypatch.undo()
+    assert line(lines) == ("Texts and letters: 2 stopped by an unexpected error (back on the team's list, or looked "
+                           "at again by a later run if it may have gone).")
+    logged = [r.getMessage() for r in caplog.records if r.name == "coprod.run"]
+    assert len([m for m in logged if m.startswith("A text or a letter was set aside (LookupError at ")]) == 2
+    assert notify.state.log == []  # Notify never asked
+    assert line(programme.run()) is None  # not tried again: the team's list has them
+    [digest] = team_lists(programme)
+    body = digest.text_body or ""
+    assert body.count("On this list because it could not be prepared (LookupError).") == 2
+    assert "Pat Phone: their place is booked." in body and "Pam Post: their place is booked." in body
+    assert notify.state.sent == []
+
+
+def test_a_booking_deleted_before_its_text_went_is_passed_over(programme: Programme, notify: NotifyFake,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Today's team list has gone, so nothing settles the text of a booking deleted since: the texts and letters pass
+    it over, and send the others."""
+    session = programme.session("Carers' forum", soon(5))
+    gone = programme.register(session, "Gus Gone", Email="", ContactPreference="Phone", Phone="07700 900124")
+    programme.register(session, "Pat Phone", Email="", ContactPreference="Phone", Phone=MOBILE)
+    monkeypatch.setattr(NotifyJob, "wanted", lambda self, context: False)
+    programme.run()  # the messages hand on what to tell (the texts and letters job held back)
+    monkeypatch.undo()
+    programme.delete("Registrations", gone)
+    programme.sync()
+    assert programme.store.mirror.get("Registrations", gone) is None
+    with texts_and_letters(programme) as texting:
+        report = texting.run()
+    assert report.line() == "Texts and letters: 1 text sent."
+    [text] = texts(notify)
+    assert text.phone_number == "+447700900123"
+
+
+def test_those_waiting_for_tomorrow_s_team_list_do_not_hold_up_the_texts_after_them(programme: Programme,
+                                                                                     notify: NotifyFake) -> None:
+    """Today's list has gone: a booking Notify refused since, and one by post with no letter template set up, wait
+    (still due) for tomorrow's list; a later booking's text goes all the same, and Notify is asked for no letter."""
+    programme.clock.to_uk_midday()
+    programme.services.settings = programme.services.settings.model_copy(update={"notify_letter_template_id": None})
+    session = programme.session("Carers' forum", soon(5), capacity=20)
+    programme.register(session, "Pat Phone", Email="", ContactPreference="Phone", Phone=LANDLINE)
+    assert line(programme.run()) == "Texts and letters: 1 refused (back on the team's list)."
+    programme.run()
+    assert len(team_lists(programme)) == 1  # today's list
+    phil = programme.register(session, "Phil Phone", Email="", ContactPreference="Phone", Phone="01632 960 002")
+    assert line(programme.run()) == "Texts and letters: 1 refused (back on the team's list)."
+    pam = programme.register(session, "Pam Post", Email="", ContactPreference="Post", PostalAddress=ADDRESS)
+    programme.register(session, "Quinn Phone", Email="", ContactPreference="Phone", Phone=MOBILE)
+    assert line(programme.run()) == "Texts and letters: 1 text sent."
+    assert [t.phone_number for t in texts(notify)] == ["+447700900123"]
+    assert times_asked(notify, "letter") == 0
+    assert len(team_lists(programme)) == 1
+    waiting = [e.payload["registration"] for e in programme.store.ledger.list(kind="contact-due", status="due")]
+    assert waiting == [phil, pam]  # for tomorrow's list
+
+
+def test_a_run_that_stopped_before_settling_what_notify_did_settles_it_without_asking_again(
+        programme: Programme, notify: NotifyFake, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed after noting Notify's answer (a text sent, a letter refused) and before the hand-off was settled: the
+    next run settles it from the note, asking Notify nothing. What the ledger keeps: Notify's id of what it sent,
+    and each hand-off settled as sent by Notify."""
+    programme.clock.to_uk_midday()
+    session = programme.session("Carers' forum", soon(5))
+    pat = programme.register(session, "Pat Phone", Email="", ContactPreference="Phone", Phone=MOBILE)
+    pam = programme.register(session, "Pam Post", Email="", ContactPreference="Post",
+                             PostalAddress="1 High Street\nTowncastle TC1 1AA")  # the postcode not on a line of its own
+    sam = programme.register(session, "Sam Post", Email="", ContactPreference="Post", PostalAddress=ADDRESS)
+    monkeypatch.setattr(NotifyJob, "wanted", lambda self, context: False)
+    programme.run()  # the messages hand on what to tell (the texts and letters job held back)
+    monkeypatch.undo()
+    contact = {e.payload["registration"]: e.key for e in programme.store.ledger.list(kind="contact-due")}
+    ledger_type = type(programme.store.ledger)
+    settle = ledger_type.set
+
+    class Killed(Exception):
+        pass
+
+    def dies_before_settling(self: Any, key: str, status: str, payload: dict[str, Any] | None = None) -> None:
+        if key in (contact[pat], contact[pam]):
+            raise Killed  # the process died here: Notify's answer noted, the hand-off still due
+        settle(self, key, status, payload)
+
+    monkeypatch.setattr(ledger_type, "set", dies_before_settling)
+    programme.run()
+    monkeypatch.undo()
+    [text], [letter] = texts(notify), letters(notify)  # Pat's, Sam's
+    noted = {e.key: e.payload for e in programme.store.ledger.list(kind="notify")}
+    assert noted[notify_keys.for_contact(contact[pat])]["notification"] == text.id  # Notify's id of each
+    assert noted[notify_keys.for_contact(contact[sam])]["notification"] == letter.id
+    before = list(notify.state.log)
+    assert line(programme.run()) is None
+    assert notify.state.log == before  # Notify asked nothing
+    settled = {e.key: (e.status, e.payload.get("outcome"), e.payload.get("not_sent"))
+               for e in programme.store.ledger.list(kind="contact-due")}
+    assert settled[contact[pat]] == ("done", "sent by GOV.UK Notify (sms)", None)
+    assert settled[contact[sam]] == ("done", "sent by GOV.UK Notify (letter)", None)
+    assert settled[contact[pam]] == ("due", None, "GOV.UK Notify couldn't post a letter to this address (Last line "
+                                                  "of address must be a real UK postcode or another country)")
+    programme.run()
+    [digest] = team_lists(programme)
+    body = digest.text_body or ""
+    assert "Pam Post: their place is booked." in body and "Pat Phone" not in body and "Sam Post" not in body
+    assert "On this list because GOV.UK Notify couldn't post a letter to this address (Last line of address" in body
+    assert len(notify.state.sent) == 2
+
+
+def test_a_refused_address_is_noted_until_it_is_put_right_though_a_phone_number_is_given_too(
+        programme: Programme, notify: NotifyFake) -> None:
+    session = programme.session("Carers' forum", soon(5))
+    pam = programme.register(session, "Pam Post", Email="", ContactPreference="Post", Phone=MOBILE,
+                             PostalAddress="1 High Street\nTowncastle TC1 1AA")
+    programme.run()
+    programme.run()
+    assert programme.note(pam).endswith(Notes.NOT_POSTED.format(
+        why="Last line of address must be a real UK postcode or another country"))
+    programme.edit("Registrations", pam, PostalAddress=ADDRESS)  # the officer puts the address right
+    programme.run()
+    assert "GOV.UK Notify" not in programme.note(pam)
+    assert texts(notify) == []  # (she asked for post: no text, though her number is there)
+
+
+def test_notify_not_answering_at_all_is_said_and_what_may_have_gone_is_looked_up_first(
+        programme: Programme, notify: NotifyFake, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    right = programme.services.settings
+    with NotifyFake() as gone:
+        nowhere = gone.url  # stopped: nothing answers there any more
+    programme.services.settings = right.model_copy(update={"notify_base_url": nowhere})
+    session = programme.session("Carers' forum", soon(5))
+    programme.register(session, "Pat Phone", Email="", ContactPreference="Phone", Phone=MOBILE)
+    programme.register(session, "Pam Post", Email="", ContactPreference="Post", PostalAddress=ADDRESS)
+    assert line(programme.run()) == ("Texts and letters: 2 waiting: GOV.UK Notify did not answer (no answer); a later "
+                                     "run looks whether it went, and sends it if not.")
+    assert "GOV.UK Notify did not answer (no answer); texts and letters wait" in [
+        r.getMessage() for r in caplog.records if r.name == "coprod.notify"]
+    programme.services.settings = right
+    assert line(programme.run()) == "Texts and letters: 1 text sent, 1 letter sent."
+    assert times_asked(notify, "find") == 1  # the text, which may have gone, was looked for first (not the letter)
+    assert len(notify.state.sent) == 2
+
+
+def test_a_lost_answer_is_still_looked_up_after_notify_asks_us_to_slow_down_on_the_look_up(
+        programme: Programme, notify: NotifyFake) -> None:
+    session = programme.session("Carers' forum", soon(5))
+    programme.register(session, "Pat Phone", Email="", ContactPreference="Phone", Phone=MOBILE)
+    notify.state.add_fault("made-then-fails", "sms")
+    programme.run()
+    notify.state.add_fault("throttle", "find")
+    assert line(programme.run()) == ("Texts and letters: 1 waiting: GOV.UK Notify asked us to slow down; a later run "
+                                     "sends them.")
+    assert line(programme.run()) == "Texts and letters: 1 found already sent (a run had stopped before noting it)."
+    assert len(texts(notify)) == 1 and times_asked(notify, "find") == 2
+
+
+def test_a_text_another_run_was_told_to_hold_is_not_sent_by_this_one(programme: Programme, notify: NotifyFake,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two runners with no lease between them: this one has looked for Notify's Retry-After and found none; before it
+    comes to the text, the other is told by Notify to slow down sending it. This one holds the text back too."""
+    session = programme.session("Carers' forum", soon(5))
+    programme.register(session, "Pat Phone", Email="", ContactPreference="Phone", Phone=MOBILE)
+    programme.register(session, "Pam Post", Email="", ContactPreference="Post", PostalAddress=ADDRESS)
+    monkeypatch.setattr(NotifyJob, "wanted", lambda self, context: False)
+    programme.run()  # the messages hand on what to tell (the texts and letters job held back)
+    monkeypatch.undo()
+    with texts_and_letters(programme) as this, texts_and_letters(programme) as other:
+        notify.state.add_fault("throttle", "sms", retry_after=120)
+        notify.state.add_fault("throttle", "letter", retry_after=120)
+        ledger_type = type(programme.store.ledger)
+        listed = ledger_type.list
+        reports: list[NotifyReport] = []
+
+        def the_other_runs_first(self: Any, kind: str | None = None, status: str | None = None) -> Any:
+            if kind == "contact-due" and not reports:
+                monkeypatch.undo()  # (the other runner's own reads, as they are)
+                reports.append(other.run())  # the other runner, at the text first
+            return listed(self, kind, status)
+
+        monkeypatch.setattr(ledger_type, "list", the_other_runs_first)
+        mine = this.run()
+        monkeypatch.undo()
+    slow_down = "Texts and letters: 2 waiting: GOV.UK Notify asked us to slow down; a later run sends them."
+    assert reports[0].line() == slow_down
+    assert mine.line() == slow_down  # the text held for the other's Retry-After; the letter, for its own 429
+    assert notify.state.sent == [] and times_asked(notify, "sms") == 1  # the text asked for once, by the other
+
+
+def test_notify_refusing_the_look_up_is_no_refusal_of_the_text_which_is_looked_up_again(
+        programme: Programme, notify: NotifyFake, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An answer lost (the text may have gone), then Notify answers the look-up by reference with a 400: that says
+    nothing of the text or the number, so nobody goes on the team's list or gets a note; a later run looks again,
+    finds it, and sends nothing twice."""
+    programme.clock.to_uk_midday()
+    session = programme.session("Carers' forum", soon(5))
+    pat = programme.register(session, "Pat Phone", Email="", ContactPreference="Phone", Phone=MOBILE)
+    notify.state.add_fault("made-then-fails", "sms")
+    programme.run()
+
+    def refuses(reference: str | None, template_type: str | None) -> list[Sent]:
+        raise NotifyError(400, "ValidationError", "reference is not valid")  # Notify's words of a bad look-up
+
+    monkeypatch.setattr(notify.state, "find", refuses)
+    assert line(programme.run()) == ("Texts and letters: 1 waiting: GOV.UK Notify did not answer (400); a later run "
+                                     "looks whether it went, and sends it if not.")
+    monkeypatch.undo()
+    assert line(programme.run()) == "Texts and letters: 1 found already sent (a run had stopped before noting it)."
+    assert len(texts(notify)) == 1 and times_asked(notify, "find") == 2
+    programme.run()
+    assert team_lists(programme) == [] and "GOV.UK Notify" not in programme.note(pat)
