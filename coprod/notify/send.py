@@ -147,7 +147,8 @@ class TextsAndLetters:
             report.in_hand += 1  # another run is sending it now (or stopped moments ago: looked at later)
             return
         if seen is not None and seen.status == NotifySend.WAITING and now < float(seen.payload.get("retry_at") or 0):
-            report.held += 1
+            report.held += 1  # another run was told to wait, since this one began: for the whole service, so
+            self.stopped = SLOW_DOWN  # nothing more goes this run either (and the run's line says why)
             return
         message = self.words.compose(contact, reg, send.channel)
         if isinstance(message, Wait):
@@ -196,10 +197,7 @@ class TextsAndLetters:
         if isinstance(error, Refused):
             reason = f"GOV.UK Notify couldn't {WHAT[send.channel]} ({error.words})" if error.about_them else \
                 f"GOV.UK Notify refused it ({error.words})"
-            ledger.set(send.key, NotifySend.REFUSED, send.payload() | {"reason": reason[:200]})
-            self._back(entry, contact, reason)
-            report.refused += 1
-            if error.about_them:
+            if error.about_them:  # noted first: a run that stops after this still has the note (it is kept once)
                 to = reg.phone if send.channel == "sms" else reg.postal_address
                 what = "text" if send.channel == "sms" else "letter"
                 handoffs.record(ledger, MailFailed(send.key, contact.message, f"{MailFailed.NOTIFY_REFUSED}{what}: "
@@ -207,6 +205,9 @@ class TextsAndLetters:
                                                                       "session": contact.session}, (to,)))
             else:
                 report.set_up = error.words[:200]
+            ledger.set(send.key, NotifySend.REFUSED, send.payload() | {"reason": reason[:200]})
+            self._back(entry, contact, reason)
+            report.refused += 1
             return
         wait = error.retry_after if isinstance(error, Busy) and error.retry_after is not None else 0.0
         may_be_made = check or (isinstance(error, Busy) and error.may_be_made)

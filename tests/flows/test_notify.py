@@ -680,3 +680,32 @@ def test_notify_refusing_the_look_up_is_no_refusal_of_the_text_which_is_looked_u
     assert len(texts(notify)) == 1 and times_asked(notify, "find") == 2
     programme.run()
     assert team_lists(programme) == [] and "GOV.UK Notify" not in programme.note(pat)
+
+
+def test_a_run_that_stopped_just_after_notify_refused_a_number_still_notes_it(
+        programme: Programme, notify: NotifyFake, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed after Notify's refusal was kept and before the person went back on the team's list: the note for the
+    officer on the registration was made first, so it is not lost; the next run puts them on the list, once."""
+    session = programme.session("Carers' forum", soon(5))
+    pat = programme.register(session, "Pat Phone", Email="", ContactPreference="Phone", Phone=LANDLINE)
+    ledger_type = type(programme.store.ledger)
+    settle = ledger_type.set
+
+    class Killed(Exception):
+        pass
+
+    def dies_noting_the_refusal(self: Any, key: str, status: str, payload: dict[str, Any] | None = None) -> None:
+        if status == "due" and payload and payload.get("not_sent"):
+            raise Killed  # the process died here: the refusal kept, the person not yet back on the team's list
+        settle(self, key, status, payload)
+
+    monkeypatch.setattr(ledger_type, "set", dies_noting_the_refusal)
+    with contextlib.suppress(Killed):
+        programme.run()
+    monkeypatch.setattr(ledger_type, "set", settle)
+    programme.run()
+    programme.run()
+    assert programme.note(pat).endswith(Notes.NOT_TEXTED.format(why="Not a UK mobile number"))
+    [digest] = team_lists(programme)
+    assert "Pat Phone: their place is booked." in (digest.text_body or "")
+    assert notify.state.sent == []
