@@ -86,7 +86,8 @@ STORE_TRIPS = [0]
 def count_store_trips(services: Services) -> None:
     """Count what the state store does: each SQLite statement, or each HTTP request to Table Storage."""
     if isinstance(services.store, SqliteStore):
-        services.store.database.connection.set_trace_callback(lambda _sql: STORE_TRIPS.__setitem__(0, STORE_TRIPS[0] + 1))
+        connection = services.store.database.connection
+        connection.set_trace_callback(lambda _sql: STORE_TRIPS.__setitem__(0, STORE_TRIPS[0] + 1))
         return
     from azure.core.pipeline.transport import RequestsTransport
 
