@@ -49,6 +49,9 @@ QUESTIONS = {
     "Being included: getting out into the local community": "What stops you getting out locally, and what would help?",
     "Being healthy: learning new skills": "Which new skills would help you stay well?",
 }
+# The officers' own words in Welsh for one session (TitleCy, DescriptionCy), by title: the one a Welsh reader books.
+WELSH = {"New to caring? What support do you need?": ("Yn newydd i ofalu? Pa gymorth sydd ei angen arnoch chi?",
+                                                      "Sgwrs ar-lein i ofalwyr sy'n newydd i ofalu.")}
 # How many valid registrations each session gets (index into PROGRAMME): the first is over-full.
 BOOKINGS = [9, 5, 4, 4, 5, 3, 0, 2]
 
@@ -67,7 +70,8 @@ def seed_programme(backend: Any, now: datetime) -> dict[str, Any]:
             "Title": title, "Theme": theme, "Audience": audience, "StartTime": _iso(start),
             "EndTime": _iso(start + timedelta(minutes=minutes)), "Capacity": places, "Status": status,
             "Description": f"An online conversation: {title.lower()}.", "Facilitators": "facilitator@example.org",
-            "Question": QUESTIONS.get(title, "")})
+            "Question": QUESTIONS.get(title, "")} | ({"TitleCy": WELSH[title][0], "DescriptionCy": WELSH[title][1]}
+                                                     if title in WELSH else {}))
         session_ids.append(str(item.id))
     people = iter(f"{f} {LAST[n % len(LAST)]}" for n, f in enumerate(FIRST))
     created_at = now - timedelta(days=3)
@@ -84,8 +88,9 @@ def seed_programme(backend: Any, now: datetime) -> dict[str, Any]:
         sp.create_item(site, "Registrations", fields, created=created_at.timestamp())
 
     for index, count in enumerate(BOOKINGS):
-        for _ in range(count):
-            register(next(people), session_ids[index])
+        for n in range(count):  # the last to book the session with a Welsh title books on the pages in Welsh
+            welsh = PROGRAMME[index][0] in WELSH and n == count - 1
+            register(next(people), session_ids[index], **({"Language": "Cymraeg"} if welsh else {}))
     register(next(people), session_ids[1], AccessNeeds="I use a screen reader; please send papers before.")
     duplicate = registrations[2]  # the same person registers twice for the over-full session
     register(duplicate["Title"], duplicate["SessionLookupId"], Email=f"  {duplicate['Email'].upper()} ")
@@ -364,6 +369,14 @@ def run_demo(state: str | None = None) -> int:
                       + (f"   [headers: {', '.join(headers)}]" if headers else ""))
                 for line in str(message["text"]).strip().splitlines():
                     print(f"    │ {line}" if line else "    │")
+            for entry in services.store.outbox.list("sent", limit=10_000):  # a booking made in Welsh
+                message = readable(entry.payload)
+                if entry.kind == "confirmed" and str(message["subject"]).startswith("Mae eich lle"):
+                    print(f"\n    ── {message['subject']}   [in Welsh, as they chose when booking]")
+                    for line in str(message["text"]).strip().splitlines()[:9]:
+                        print(f"    │ {line}" if line else "    │")
+                    print("    │ …")
+                    break
         log = emulator.backend.log.summary()
         print(f"\nDone in {time.monotonic() - started:.1f} s. The stand-in for Microsoft 365 answered "
               f"{log['requests']} requests (some of them carried up to 20 changes at once).")

@@ -104,6 +104,9 @@ def test_the_demo_runs_the_programme_twice_and_the_second_run_changes_nothing(
     assert ("── Carers' week: what we heard, and what happens next"
             "   [headers: List-Unsubscribe, List-Unsubscribe-Post]") in out
     assert "@example" not in out  # addresses never printed
+    # issue 31: a booking made in Welsh is told in Welsh, with the session's Welsh title
+    assert ("── Mae eich lle wedi'i archebu: Yn newydd i ofalu? Pa gymorth sydd ei angen arnoch chi?   [in Welsh, as "
+            "they chose when booking]") in out
     # it speaks to an officer (issue 14): no protocol words, counts that agree, names cut between words
     for jargon in ("$batch", "Graph requests", " 1 items", "(registration ", "<script>"):
         assert jargon not in out, jargon
