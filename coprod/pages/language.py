@@ -36,6 +36,7 @@ def current() -> str:
 def other_language_link() -> tuple[str, str, str]:
     """(address, code, name) of this page in the other language: the language link every page has."""
     path, query = _address.get()
+    path = "/" + path.lstrip("/")  # (a path of `//host/...` would make the link leave the site)
     code = "en" if current() != i18n.DEFAULT else "cy"
     kept = [(key, value) for key, value in parse_qsl(query, keep_blank_values=True) if key != "lang"]
     return f"{path}?{urlencode([*kept, ('lang', code)])}", code, i18n.LANGUAGES[code]

@@ -272,3 +272,30 @@ def test_the_booking_page_in_welsh_books_in_welsh(programme: Programme) -> None:
     assert link.subject == "Eich archebion gyda Having your say"
     assert '<html lang="cy">' in (link.html_body or "") and f"{MY_BOOKINGS.page}?t=" in (link.text_body or "")
     assert re.search(r"bookings/mine\?t=\S+&lang=cy", link.text_body or "")
+
+
+@pytest.mark.parametrize("asked", ["<script>alert(1)</script>", "cy\r\nSet-Cookie: x=1", "ｃｙ", "cy" * 500, "'\"",
+                                   "\u202ecy", ""])
+def test_a_forged_language_is_english_and_the_cookie_holds_only_a_known_code(programme: Programme,
+                                                                           asked: str) -> None:
+    with pages(programme) as client:
+        page = client.get("/sessions", params={"lang": asked})
+    assert page.status_code == 200 and '<html lang="en-GB"' in page.text
+    assert page.headers.get_list("set-cookie") == ["lang=en; Path=/api/pages; HttpOnly; SameSite=Lax; Secure"]
+    assert "<script>alert" not in page.text
+
+
+@pytest.mark.parametrize("cookie", ["lang=<b>cy</b>", 'lang="cy\\"; x', "lang=cy; lang=xx", "\x00\x01", "lang"])
+def test_a_forged_cookie_is_english_and_no_error(programme: Programme, cookie: str) -> None:
+    with pages(programme) as client:
+        page = client.get("/sessions", headers={"cookie": cookie})
+    assert page.status_code == 200 and '<html lang="' in page.text
+
+
+def test_the_language_link_never_leaves_the_site(programme: Programme) -> None:
+    """A path of `//elsewhere.example/...` (a page not found) must not become a link to another host."""
+    with pages(programme) as client:
+        page = client.get("https://coprod.example.org//elsewhere.example/x")
+    link = re.search(r'href="([^"]*)" lang="cy"', page.text)
+    assert page.status_code == 404 and link is not None
+    assert link.group(1).startswith("/") and not link.group(1).startswith("//")
