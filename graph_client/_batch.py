@@ -10,8 +10,9 @@ shared and thread-safe). What stays as it was:
 - entries (or whole envelopes) answered 429 or 503 go again, together, after the longest Retry-After among them,
   within the retry policy's budget: this is still the only loop that retries a `$batch`;
 - a throttled answer on one lane holds every lane until its Retry-After has passed (SharePoint throttles the
-  app, not a connection: "slow down" is for the whole run, Microsoft's "Avoid getting throttled or blocked in
-  SharePoint Online": honour Retry-After, and reduce the number of concurrent requests);
+  app, not a connection: "slow down" is for the whole run. Microsoft's "Avoid getting throttled or blocked in
+  SharePoint Online", learn.microsoft.com/sharepoint/dev/general-development/how-to-avoid-getting-throttled-or-
+  blocked-in-sharepoint-online: honour Retry-After, and reduce the number of concurrent requests);
 - if an envelope fails in a way that may not be retried, the envelopes already in flight are waited for before
   the error is raised, so nothing is still being written after `batch` returns.
 
@@ -101,9 +102,11 @@ class Lanes:
 
         if self.width == 1 or len(items) <= 1:
             return [one(item) for item in items]
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=self.width, thread_name_prefix="graph-batch")
-        futures: list[Future[R]] = [self._pool.submit(one, item) for item in items]
+        with self._lock:  # (two callers on one client at once make one pool between them)
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.width, thread_name_prefix="graph-batch")
+            pool = self._pool
+        futures: list[Future[R]] = [pool.submit(one, item) for item in items]
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         failed = [future.exception() for future in done if future.exception() is not None]
         if failed:
@@ -114,6 +117,7 @@ class Lanes:
         return [future.result() for future in futures]
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
