@@ -111,6 +111,7 @@ class ParticipantMessages:
         self._queues: dict[str, dict[str, int]] = {}  # session -> its waiting list's positions, read once a run
         self._views: dict[str, tuple[dict[str, Any], MeetingRecord | None, str]] = {}
         self._online = BookedOnlineIndex(store.ledger, signer.digest)
+        self._languages: dict[str, str] = {}  # registration -> the language of its emails, read once a run
 
     # --- what the booker typed --------------------------------------------------------------
     @staticmethod
@@ -198,9 +199,12 @@ class ParticipantMessages:
         return view, record, parsed.status if parsed else "Deleted"
 
     def _language(self, registration_id: str) -> str:
-        """The language a registration's emails are in (its Language column), read without parsing the rest."""
-        item = self.store.mirror.get("Registrations", registration_id) if registration_id else None
-        return i18n.language(item.fields.get("Language")) if item else i18n.DEFAULT
+        """The language a registration's emails are in (its Language column), read without parsing the rest, once
+        a run (its email and its calendar file both ask)."""
+        if registration_id not in self._languages:
+            item = self.store.mirror.get("Registrations", registration_id) if registration_id else None
+            self._languages[registration_id] = i18n.language(item.fields.get("Language")) if item else i18n.DEFAULT
+        return self._languages[registration_id]
 
     def _for(self, item: MirrorItem, reg: Registration, view: dict[str, Any]) -> dict[str, Any]:
         """A session's details as one person is told them (coprod/registrations/appointments.py)."""
