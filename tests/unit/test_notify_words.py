@@ -198,3 +198,17 @@ def test_a_welsh_booking_is_told_the_welsh_title_where_the_officers_gave_one(sto
     assert "Carers' forum" in english.message and "Fforwm" not in english.message
     letter = compose(told, booking(store, "103", forum, "cy"), "confirmed", "letter")
     assert isinstance(letter, Letter) and letter.subject == "Mae eich lle wedi'i archebu: Fforwm gofalwyr"
+
+
+def test_a_welsh_text_keeps_to_the_characters_notify_charges_at_the_normal_rate(store: SqliteStore) -> None:
+    """GOV.UK Notify's pricing page: a text with an accented character other than Ä É Ö Ü à ä é è ì ò ö ù ü costs
+    more (it goes as Unicode: 70 characters a text, not 160). So the Welsh words of a text leave out â, ô, ŵ; a
+    letter keeps them (its price does not depend on them)."""
+    forum = session(store, "1", "Carers' forum")
+    told = words(store, contact_phone=PHONE)
+    free = set("ÄÉÖÜàäéèìòöùü")
+    for kind in KINDS:
+        said = compose(told, booking(store, "104", forum, "cy", ContactPreference="Phone", Phone="07700 900123"),
+                       kind, "sms")
+        assert isinstance(said, Text)
+        assert {ch for ch in said.message if ord(ch) > 127} <= free, (kind, said.message)
