@@ -43,11 +43,6 @@ def uk_time(moment: datetime) -> str:
     return i18n.when(moment)
 
 
-def uk_date(moment: datetime) -> str:
-    """`1 December 2026`, the day in the UK."""
-    return i18n.day(moment)
-
-
 def _lines(text: str) -> Markup:
     """Plain text for a page: escaped, its lines kept (a web address stays words)."""
     return Markup(str(escape(text)).replace("\n", "<br>\n"))  # noqa: S704 - built from escaped text
