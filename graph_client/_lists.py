@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 from pydantic import ValidationError
 
+from graph_client import _pages as pages
 from graph_client._client import BatchRequest, GraphClient
 from graph_client._errors import (
     BadRequestError,
@@ -19,7 +20,7 @@ from graph_client._errors import (
     NotFoundError,
     PreconditionFailedError,
 )
-from graph_client._models import BatchResponse, Column, ListInfo, ListItem, Page, Site, etag_key
+from graph_client._models import BatchResponse, Column, ListInfo, ListItem, Page, Site
 
 __all__ = ["DeltaResult", "FieldUpdate", "KnownEtags", "SharePointLists", "says_latest"]
 
@@ -42,7 +43,8 @@ def says_latest(link: str) -> bool:
 class DeltaResult:
     """What changed in a list since a delta link.
 
-    `changed` holds each item once, in its latest state; `deleted` the ids
+    `changed` holds each item once, in its latest state (but those at an eTag the caller holds: `known`, ids
+    alone, their fields never read); `deleted` the ids
     that are gone. `full` is True when this is a whole enumeration (the first
     run, or Graph answered 410 and we started again): `changed` then holds
     every item the list had while it was read; an item missing from it may
@@ -57,7 +59,7 @@ class DeltaResult:
     pages: int = 0
     reread: int = 0  # changed items whose fields were read (delta pages carry no fields)
     missing: bool = False
-    known: set[str] = field(default_factory=set)  # changed items at an eTag the caller holds: left without fields
+    known: set[str] = field(default_factory=set)  # changed items at an eTag the caller holds: not in `changed`
     drift: int = 0  # differences a whole read found that the change feed never reported (`read_changes`)
 
 
@@ -255,80 +257,100 @@ class SharePointLists:
                 results.append(DeltaResult(missing=True))
                 continue
             self.client.raise_for_entry(f"read {label} changes", answer)
-            try:
-                page = ItemPage.model_validate(answer.body)
-            except ValidationError as exc:
-                raise InvalidResponseError(f"read {label} changes", answer.status, "application/json",
-                                           f"unexpected shape: {exc.errors()[0]['msg']}") from None
-            results.append(self._follow(list_id, result, request.url, page, label, known))
+            results.append(self._follow(list_id, result, request.url, answer.body, label, known))
         return results
 
-    def _follow(self, list_id: str, result: DeltaResult, link: str, page: Page[ListItem] | None,
-                label: str, known: KnownEtags | None = None) -> DeltaResult:
-        """Read delta pages from `link` (or from `page`, already read) to the deltaLink."""
+    def _follow(self, list_id: str, result: DeltaResult, link: str, page: Any, label: str,
+                known: KnownEtags | None = None) -> DeltaResult:
+        """Read delta pages from `link` (or from `page`, its JSON already read) to the deltaLink.
+
+        Pages are read as plain JSON (`_page`): an item with its fields becomes a `ListItem`, one without (a page
+        of our own writes coming back holds thousands) stays an id and an eTag, in `bare`, until `_fill_fields`
+        tells whether the caller holds it."""
         operation = f"read {label} changes"
         restarts = 0
+        bare: dict[str, str | None] = {}
         while True:
             if page is None:
                 try:
-                    page = self.client.get(operation, link, ItemPage)
+                    page = self._read_page(operation, link)
                 except GoneError as gone:
                     restarts += 1
                     if restarts > 2:
                         raise
                     log.warning("%s: Graph no longer honours the saved delta link (%s); reading the whole list "
                                 "again", operation, gone.code)
-                    result = DeltaResult(full=True)
+                    result, bare = DeltaResult(full=True), {}
                     link = gone.location or self._delta_start(list_id)
                     continue
+            value, next_link, delta_link = pages.page(operation, page)
             result.pages += 1
-            for item in page.value:
-                if item.is_deleted:
-                    result.changed.pop(item.id, None)
-                    result.deleted.add(item.id)
+            for raw in value:  # the last occurrence of an item wins
+                item_id = raw["id"]
+                if raw.get("deleted") is not None:
+                    result.changed.pop(item_id, None)
+                    bare.pop(item_id, None)
+                    result.deleted.add(item_id)
+                    continue
+                result.deleted.discard(item_id)
+                if "fields" in raw:
+                    bare.pop(item_id, None)
+                    result.changed[item_id] = pages.item(operation, raw)
                 else:
-                    result.deleted.discard(item.id)
-                    result.changed[item.id] = item  # the last occurrence wins
-            if page.next_link:
-                link, page = page.next_link, None
+                    result.changed.pop(item_id, None)
+                    bare[item_id] = raw.get("eTag")
+            if next_link:
+                link, page = next_link, None
                 continue
-            if not page.delta_link:
+            if not delta_link:
                 raise InvalidResponseError(operation, 200, "application/json",
                                            "a delta page with neither nextLink nor deltaLink")
-            result.delta_link = page.delta_link
-            return self._fill_fields(list_id, result, label, known)
+            result.delta_link = delta_link
+            return self._fill_fields(list_id, result, bare, label, known)
 
-    def _fill_fields(self, list_id: str, result: DeltaResult, label: str, known: KnownEtags | None) -> DeltaResult:
-        """Read the fields of the changed items that came without them: a change is never decided on without them.
+    def _read_page(self, operation: str, link: str) -> bytes:
+        response = self.client.send(operation, "GET", link)
+        content_type = response.headers.get("content-type", "")
+        if "json" not in content_type.lower():
+            raise InvalidResponseError(operation, response.status_code, content_type, "expected JSON",
+                                       response.headers.get("request-id"))
+        return response.content
 
-        Items at an eTag the caller holds are left as they came (`result.known`). The rest are read in `$batch`es
+    def _fill_fields(self, list_id: str, result: DeltaResult, bare: dict[str, str | None], label: str,
+                     known: KnownEtags | None) -> DeltaResult:
+        """Read the fields of the changed items that came without them (`bare`: id and eTag): a change is never
+        decided on without them.
+
+        Items at an eTag the caller holds are not (`result.known`, out of `changed`). The rest are read in `$batch`es
         when there are few, or from the list's own pages when there are many (a first run, a resync, a big edit):
         then an item the pages no longer hold was deleted meanwhile, and one they show at a later eTag is taken
         as it is now (its change comes again from the delta link, at the eTag now held). If reading fails, the
         error stops this list's changes (its saved link stays, so the next run reads them again).
         """
-        if known is not None and not result.full and result.changed:
-            held = known(list_id, list(result.changed))
-            result.known = {i for i, item in result.changed.items()  # (the same text, as it mostly is, or the same
-                            if (etag := held.get(i)) and (etag == item.e_tag  # version written differently)
-                                                          or etag_key(etag) == etag_key(item.etag))}
-        bare = [i for i, item in result.changed.items() if not item.has_fields and i not in result.known]
-        if not bare:
+        if known is not None and not result.full and (result.changed or bare):
+            held = known(list_id, [*result.changed, *bare])
+            result.known = {i for i, etag in bare.items() if pages.same_etag(held.get(i), etag)}
+            result.known |= {i for i, item in result.changed.items() if pages.same_etag(held.get(i), item.etag)}
+            for item_id in result.known:
+                result.changed.pop(item_id, None)
+        bare_ids = [i for i in bare if i not in result.known]
+        bare = {}  # (let go: a big page's ids)
+        if not bare_ids:
             return result
-        if len(bare) > READ_ONE_BY_ONE:
-            missing = set(bare)
+        if len(bare_ids) > READ_ONE_BY_ONE:
+            missing = set(bare_ids)
             for item in self.iter_items(list_id, label=label):  # each in its place as its page comes (memory)
                 if item.id in missing:
                     result.changed[item.id] = item
                     missing.discard(item.id)
             found: dict[str, ListItem | None] = dict.fromkeys(missing)
         else:
-            found = self.read_items(list_id, bare, label=label)
+            found = self.read_items(list_id, bare_ids, label=label)
         for item_id, fresh in found.items():
             if fresh is None:  # deleted since the change
                 del result.changed[item_id]
                 result.deleted.add(item_id)
             else:
                 result.changed[item_id] = fresh
-        result.reread += len(bare)
+        result.reread += len(bare_ids)
         return result

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from config import OPTIONAL_LISTS
+from coprod.lists.feed import read_changes, reads_light, relink, save_link
 from coprod.permissions import explain
 from coprod.store import MirrorItem, StateStore
 from coprod.words import count
@@ -47,7 +47,6 @@ from graph_client import (
     SharePointLists,
     etag_key,
     next_etag,
-    says_latest,
 )
 
 __all__ = ["WRITE_REFUSED", "Applied", "ListMirror", "Written", "feed_line", "mirror_item", "read_changes",
@@ -78,70 +77,22 @@ def _columns_kept(fields: dict[str, Any]) -> dict[str, Any]:
             and not (k.startswith("_") and not k.startswith("_x"))}
 
 
+def _written_etag(answered: Any, written_on: str | None) -> str | None:
+    """The eTag an item is at after our write on `written_on`: the answer's, kept as the change feed will give it.
+
+    Graph's answer to a PATCH of fields need not carry one: then it is the next version (`next_etag`; None: read
+    again before the next write). When it does, it is written `guid,N` where the change feed writes `"{GUID},N"`
+    (`etag_key`): the next version of the eTag we wrote on, when that is the same version, is kept instead, so
+    the echo of thousands of writes is told by comparing text, with nothing to even out."""
+    foreseen = next_etag(written_on)
+    if not isinstance(answered, str) or not answered:
+        return foreseen
+    return foreseen if foreseen and etag_key(foreseen) == etag_key(answered) else answered
+
+
 def same_columns(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Whether two readings of an item hold the same values in the list's columns (system fields aside)."""
     return _columns(a) == _columns(b)
-
-
-def read_changes(lists: SharePointLists, store: StateStore, names: Iterable[str]) -> dict[str, DeltaResult]:
-    """Changes in each list since its saved delta link (the whole list the first time, or after a 410). After a
-    whole read, `deleted` holds the mirrored items Graph confirms are gone (`_gone`)."""
-    names = list(names)
-    results = lists.deltas([(name, store.checkpoints.get(f"delta.{name}"), name) for name in names],
-                           known=store.mirror.etags, optional=OPTIONAL_LISTS)  # eTags held: no fields read
-    for name, delta in zip(names, results, strict=True):
-        if delta.full:
-            _gone(lists, store, name, delta)
-    return dict(zip(names, results, strict=True))
-
-
-def _gone(lists: SharePointLists, store: StateStore, name: str, delta: DeltaResult) -> None:
-    """A whole read: which mirrored items it did not show are really gone. Another run may have added an item,
-    and mirrored it, while this read went on (or since): it is not in the read, yet it is in the list. So each
-    item the mirror holds and the read did not show is read again: gone (404), it goes in `deleted`; still
-    there, it joins `changed` as it now is. Nothing else is ever dropped."""
-    unseen = sorted(store.mirror.ids(name) - set(delta.changed) - delta.deleted)
-    for item_id, item in lists.read_items(name, unseen, label=name).items():
-        if item is None:
-            delta.deleted.add(item_id)
-        else:
-            delta.changed[item_id] = item
-
-
-def save_link(store: StateStore, name: str, delta: DeltaResult, *, light: bool | None = None) -> None:
-    """Remember where this list's changes were read up to. Call only once they are processed. `light`: the
-    link now reads pages without fields (True) or with them (False), after `relink`. A link that says
-    `token=latest` is never saved (`says_latest`): the one saved before stays, and reads these changes again."""
-    if says_latest(delta.delta_link):
-        log.warning("%s: Graph gave a delta link that says token=latest; the one saved before is kept", name)
-        return
-    store.checkpoints.set(f"delta.{name}", delta.delta_link)
-    if light is not None:
-        store.checkpoints.set(f"delta.{name}.light", "1" if light else "")
-
-
-def reads_light(store: StateStore, name: str) -> bool:
-    """Whether this list's saved link reads pages without fields (see `relink`)."""
-    return store.checkpoints.get(f"delta.{name}.light") == "1"
-
-
-def relink(lists: SharePointLists, name: str, delta: DeltaResult, *, fields: bool) -> bool:
-    """Point `delta`'s link at now, its pages with the items' fields or without, if nothing changed meanwhile.
-
-    A run about to write more items than a delta page holds has the next run read pages without fields: most
-    of what they hold is that write coming back, told by its eTag alone, and only the others have their fields
-    read. The run after, writing few, goes back to pages with fields, so a person's change costs one request.
-    The new link is taken first (`token=latest`), then the old one is read: if anything changed since it (a
-    person's edit while this run decided), the old link is kept and nothing is missed."""
-    try:
-        fresh = lists.latest(name, fields=fields, label=name)
-        if lists.changed_since(name, delta.delta_link, label=name):
-            return False
-    except GraphError as error:  # the old link still serves
-        log.warning("%s", error)
-        return False
-    delta.delta_link = fresh
-    return True
 
 
 @dataclass
@@ -264,11 +215,9 @@ class ListMirror:
         write led to; `read_changes` compares them and reads no fields for those, `delta.known`); only the rest
         are read whole, and one whose columns are what the mirror holds is an echo too (its eTag is learned).
         The changes taken in are taken out of `delta.changed`."""
-        applied = Applied(full=delta.full, seen=len(delta.changed) + len(delta.deleted))
+        applied = Applied(full=delta.full, seen=len(delta.changed) + len(delta.known) + len(delta.deleted))
+        applied.own_writes = len(delta.known)  # (`read_changes` has told these by eTag, reading no fields for them)
         items, rest = [], list(delta.changed)
-        if not delta.full:  # (`read_changes` has told these by eTag already, reading no fields for them)
-            rest = [i for i in delta.changed if i not in delta.known]
-            applied.own_writes = len(delta.changed) - len(rest)
         known = self.store.mirror.many(self.name, rest)  # one read for the page's others, not one an item
         for item_id in rest:  # (each change let go once taken in: memory holds one copy of a big read, not two)
             item, old = delta.changed.pop(item_id), known.get(item_id)
@@ -342,8 +291,7 @@ class ListMirror:
             if answer.ok and isinstance(answer.body, dict) and old is not None:
                 # what the item now holds: what it held, what we wrote, and whatever the answer shows
                 fields = {**old.fields, **update.fields, **_columns_kept(answer.body)}
-                etag = answer.body.get("@odata.etag")  # Graph's answer need not carry it: then the next version
-                etag = etag if isinstance(etag, str) else next_etag(update.etag)  # (None: read again first)
+                etag = _written_etag(answer.body.get("@odata.etag"), update.etag)
                 written.append(MirrorItem(self.name, update.item_id, etag, old.created, fields, self.group(fields)))
                 outcome.written += 1
             elif answer.modified_meanwhile:  # 412, or 409 resourceModified

@@ -96,7 +96,7 @@ def _drift(lists: SharePointLists, store: StateStore, name: str, delta: DeltaRes
            etags: dict[str, str | None]) -> int:
     """Put into `delta` what the whole read (`etags`) shows that the feed did not report; returns how many
     differences there were (our own writes at an eTag the mirror could not foresee are not counted)."""
-    reported = set(delta.changed) | delta.deleted
+    reported = set(delta.changed) | delta.known | delta.deleted
     mirrored = store.mirror.etags(name, [i for i in etags if i not in reported])
     differ = [i for i, etag in etags.items() if i not in reported and not _same(mirrored.get(i), etag)]
     unseen = sorted(store.mirror.ids(name) - set(etags) - reported)  # held, and not in the whole read

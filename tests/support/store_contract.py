@@ -139,6 +139,15 @@ class MirrorContract:
         store.mirror.put([item("2000", "8"), item("2001"), MirrorItem("Sessions", "7", None, "", {}, None)])
         assert store.mirror.groups("Registrations") == {"7", "8"} and store.mirror.groups("Sessions") == set()
 
+    def test_the_etags_of_more_items_than_a_statement_takes_are_read_at_once(self, store: StateStore) -> None:
+        """The echo of a first sync asks for thousands (SQLite reads the list's eTags in one scan then): the
+        answer is the same, only the ids asked for, of that list."""
+        store.mirror.put([item(str(n), "7") for n in range(1, 6003)] + [MirrorItem("Sessions", "2", '"s"', "", {})])
+        asked = [str(n) for n in range(2, 7000, 2)] + ["x"]
+        assert store.mirror.etags("Registrations", asked) == {str(n): f'"etag-{n}"' for n in range(2, 6003, 2)}
+        assert len(store.mirror.etags("Registrations", {str(n) for n in range(1, 5002)})) == 5001
+        assert store.mirror.etags("Sessions", [str(n) for n in range(1, 5002)]) == {"2": '"s"'}
+
 
 class LedgerContract:
     def test_a_key_is_added_once_and_the_first_stays(self, store: StateStore, clock: FakeClock) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from graph_client import (
     BatchRequest,
+    DeltaResult,
     GraphClient,
     GraphTransportError,
     InvalidResponseError,
@@ -21,6 +22,7 @@ from graph_client import (
     Page,
     RetryPolicy,
     ServiceError,
+    SharePointLists,
     ThrottledError,
     parse_retry_after,
 )
@@ -268,3 +270,51 @@ def test_the_etag_after_one_update_is_the_next_version(etag: str | None, after: 
     from graph_client import next_etag
 
     assert next_etag(etag) == after
+
+
+class TestDeltaPages:
+    """Delta pages are read as plain JSON, not as `ListItem`s (`_lists._page`): a shape Graph never sends is still
+    a clear error naming the operation, and what a `ListItem` reads of an item is all still read."""
+
+    LINK = f"{BASE}/sites/s/lists/Registrations/items/delta?token=1"
+
+    def delta(self, *bodies: bytes, known: dict[str, str] | None = None) -> DeltaResult:
+        handler, _ = scripted(*(httpx.Response(200, content=body, headers={"content-type": "application/json"})
+                                for body in bodies))
+        client, _, _ = make(handler)
+        return SharePointLists(client, "s").delta("Registrations", self.LINK, label="Registrations",
+                                                  known=(lambda _list, ids: known) if known is not None else None)
+
+    @pytest.mark.parametrize(("body", "problem"), [
+        (b'{"value": [{"id": "1", "fie', "cut off or malformed"),
+        (b'{"value": {"id": "1"}}', "unexpected shape at value"),
+        (b'{"value": [{"eTag": "\\"{A},1\\""}]}', "unexpected shape at value.0.id"),
+        (b'{"value": [{"id": 7}]}', "unexpected shape at value.0.id"),
+        (b'{"value": [{"id": "1", "fields": "Status"}]}', "unexpected shape at value.0.fields"),
+        (b'{"value": [{"id": "1", "deleted": true}]}', "unexpected shape at value.0.deleted"),
+        (b'{"value": [], "@odata.deltaLink": 5}', "unexpected shape at @odata.deltaLink"),
+        (b'{"value": []}', "neither nextLink nor deltaLink"),
+    ])
+    def test_a_page_graph_never_sends_is_a_clear_error(self, body: bytes, problem: str) -> None:
+        with pytest.raises(InvalidResponseError) as caught:
+            self.delta(body)
+        assert "read Registrations changes" in str(caught.value) and problem in str(caught.value)
+
+    def test_an_item_with_fields_keeps_all_a_list_item_reads_and_the_rest_is_passed_over(self) -> None:
+        item = {"id": "3", "eTag": '"{A},2"', "createdDateTime": "2026-11-02T09:30:00Z",
+                "lastModifiedDateTime": "2026-11-03T10:00:00Z", "webUrl": "https://x/3", "fields": {"Title": "Ann"},
+                "createdBy": {"user": {"displayName": "SharePoint App"}}, "contentType": {"id": "0x01", "name": "Item"}}
+        result = self.delta(json.dumps({"value": [item], "@odata.deltaLink": f"{self.LINK}2"}).encode())
+        read = result.changed["3"]
+        assert (read.etag, read.fields, read.created_date_time, read.last_modified_date_time) == (
+            '"{A},2"', {"Title": "Ann"}, datetime(2026, 11, 2, 9, 30, tzinfo=UTC),
+            datetime(2026, 11, 3, 10, tzinfo=UTC))
+        assert result.delta_link == f"{self.LINK}2"
+
+    def test_items_without_fields_at_a_held_etag_are_ids_alone_and_the_last_occurrence_wins(self) -> None:
+        pages = [{"value": [{"id": "1", "eTag": '"{A},2"'}, {"id": "2", "eTag": '"{B},5"'}],
+                  "@odata.nextLink": f"{self.LINK}&page=2"},
+                 {"value": [{"id": "2", "deleted": {"state": "deleted"}}, {"id": "1", "eTag": '"{A},3"'}],
+                  "@odata.deltaLink": f"{self.LINK}3"}]
+        result = self.delta(*(json.dumps(page).encode() for page in pages), known={"1": "a,3", "2": '"{B},5"'})
+        assert (result.known, result.changed, result.deleted, result.pages) == ({"1"}, {}, {"2"}, 2)

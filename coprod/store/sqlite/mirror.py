@@ -11,6 +11,8 @@ from coprod.store.sqlite.database import Part, text
 
 __all__ = ["SqliteMirror"]
 
+WHOLE = 5000  # eTags asked for: more than this, and the list's are read in one statement
+
 
 class SqliteMirror(Part):
     @staticmethod
@@ -28,7 +30,12 @@ class SqliteMirror(Part):
                                                                 list_name, item_ids)}
 
     def etags(self, list_name: str, item_ids: Iterable[str]) -> dict[str, str | None]:
-        return {row[0]: row[1] for row in self._by_ids("""item_id, etag""", list_name, item_ids)}
+        ids = item_ids if isinstance(item_ids, (set, frozenset, dict)) else set(item_ids)
+        if len(ids) <= WHOLE:
+            return {row[0]: row[1] for row in self._by_ids("""item_id, etag""", list_name, ids)}
+        with self._lock:  # (the echo of a big write: one scan of the list's eTags, not a statement per 500)
+            rows = self._db.execute("""SELECT item_id, etag FROM mirror WHERE list = ?""", (list_name,)).fetchall()
+        return {item_id: etag for item_id, etag in rows if item_id in ids}
 
     def groups(self, list_name: str) -> set[str]:
         with self._lock:
