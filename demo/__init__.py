@@ -101,7 +101,7 @@ def seed_programme(backend: Any, now: datetime) -> dict[str, Any]:
 
 
 def _print_sessions(store: Any) -> None:
-    from coprod.registrations.sync import session_summaries
+    from coprod.registrations.summary import session_summaries
 
     print(f"    {'Session':<56} {'When (UK time)':<17} {'Places':>6} {'Booked':>6} {'Waiting':>7} {'To fix':>6}")
     for row in session_summaries(store):

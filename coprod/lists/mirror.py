@@ -159,6 +159,12 @@ class ListMirror:
     def get(self, item_id: str) -> MirrorItem | None:
         return self._held.get(item_id) or self.store.mirror.get(self.name, item_id)
 
+    def many(self, item_ids: Iterable[str]) -> dict[str, MirrorItem]:
+        """Several items by id, as `get` has each (the ones not mirrored are left out)."""
+        found = {i: self._held[i] for i in item_ids if i in self._held}
+        rest = [i for i in item_ids if i not in found]
+        return found | (self.store.mirror.many(self.name, rest) if rest else {})
+
     def items(self, group: str | None = None) -> list[MirrorItem]:
         stored = self.store.mirror.items(self.name, group)
         if not self._held:

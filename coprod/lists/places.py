@@ -54,7 +54,7 @@ def _problem(reg: Registration, session: Session | None, now: datetime) -> str |
 
 
 def allocate(session: Session | None, regs: list[Registration], now: datetime, *,
-             session_deleted: bool = False) -> tuple[dict[str, Decision], str | None]:
+             session_deleted: bool = False, aside: int = 0) -> tuple[dict[str, Decision], str | None]:
     """Decide every registration of one session; returns decisions and a note for the session's admins.
 
     Rules: an erased registration, and one already decided for a session that is
@@ -63,6 +63,8 @@ def allocate(session: Session | None, regs: list[Registration], now: datetime, *
     bookings by one address the one holding a place (else the earlier) wins;
     people already confirmed keep their place; free places go in order of
     registration; the rest wait, in that order (their notes don't number them).
+    `aside`: confirmed registrations of the session not among `regs` (a roster's, `coprod.registrations.rosters`),
+    holding places as those among them do.
     """
     decisions: dict[str, Decision] = {}
     candidates: list[Registration] = []
@@ -104,9 +106,9 @@ def allocate(session: Session | None, regs: list[Registration], now: datetime, *
     elif session.capacity is None:
         free = 0
     else:
-        free = session.capacity - len(held)
+        free = session.capacity - len(held) - aside
         if free < 0:
-            admin_note = (f"{len(held)} people are confirmed but there are only {session.capacity} places. "
+            admin_note = (f"{len(held) + aside} people are confirmed but there are only {session.capacity} places. "
                           "Nobody has been moved; please contact people yourself if places must be cut.")
     for reg in active:
         if reg.status == "Confirmed":

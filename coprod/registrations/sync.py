@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,51 +51,16 @@ from coprod.lists.records import (
     parse_session,
 )
 from coprod.lists.session_notes import session_note
+from coprod.registrations.rosters import Roster, Rosters, entry_of, incremental
 from coprod.registrations.rules import Decision, allocate, message_kind
+from coprod.registrations.summary import SyncReport
 from coprod.store import LedgerEntry, MirrorItem, StateStore
-from coprod.words import count
 from graph_client import DeltaResult, FieldUpdate, SharePointLists
 
 __all__ = ["RegistrationSync", "SyncReport"]
 
 log = logging.getLogger("coprod.registrations")
 MAX_CONFLICT_ROUNDS = 3
-
-
-@dataclass
-class SyncReport:
-    """What a run changed, in numbers (no personal data)."""
-
-    sessions_read: int = 0  # changed or removed since the last run, by people (not our own writes)
-    registrations_read: int = 0
-    own_writes_seen: int = 0  # items delta returned only because we wrote them last run
-    full_read: bool = False
-    decided: dict[str, int] = field(default_factory=dict)  # new status -> how many changed to it
-    messages_due: dict[str, int] = field(default_factory=dict)
-    guest_requests_due: int = 0
-    subscribers_due: int = 0
-    writes: int = 0
-    conflicts: int = 0
-    failed_writes: int = 0
-    session_notes: int = 0
-
-    def line(self) -> str:
-        words = {"NeedsAttention": "need attention", "Waitlisted": "on the waiting list"}
-        changed = ", ".join(f"{n} {words.get(status, status.lower())}"
-                            for status, n in sorted(self.decided.items())) or "no changes"
-        extra = [f"{count(self.writes, 'row')} updated"]
-        if self.conflicts:
-            extra.append(f"{self.conflicts} re-read after someone else changed them")
-        if self.failed_writes:
-            extra.append(f"{self.failed_writes} could not be written (will retry next run)")
-        if self.registrations_read or self.sessions_read or self.full_read:
-            read = (f"{count(self.registrations_read, 'registration')} and {count(self.sessions_read, 'session')} "
-                    f"{'read (whole lists)' if self.full_read else 'new or changed'}")
-        else:
-            read = "nothing new in the lists"
-        return f"Registrations: {read}; {changed}; " + "; ".join(extra) + "."
-
-
 
 
 class RegistrationSync:
@@ -122,6 +86,8 @@ class RegistrationSync:
         self._undeliverable: dict[str, set[str]] = {}  # registration -> addresses that cannot take email
         self._not_by_notify: dict[str, tuple[str, str]] = {}  # registration -> (what Notify refused, the note's words)
         self._online = BookedOnlineIndex(store.ledger, signer.digest) if signer is not None else None
+        self._rosters = Rosters(store, signer.digest if signer is not None else None)
+        self._changed_in: dict[str, set[str]] = {}  # session -> its registrations changed this run (in, out or gone)
 
     # --- reading ---------------------------------------------------------------
     def _apply_sessions(self, delta: DeltaResult, report: SyncReport) -> tuple[set[str], set[str]]:
@@ -141,7 +107,11 @@ class RegistrationSync:
         report.registrations_read += applied.count
         report.own_writes_seen += applied.own_writes
         touched: set[str] = {old.group for old in applied.deleted if old.group}
+        for gone in applied.deleted:
+            self._changed_in.setdefault(gone.group or "", set()).add(gone.item_id)
         for old, new in applied.changed:
+            for group in {old.group if old else None, new.group} - {None}:
+                self._changed_in.setdefault(group or "", set()).add(new.item_id)
             if old is not None:
                 if old.group:
                     touched.add(old.group)  # the booking may have moved from this session
@@ -271,8 +241,36 @@ class RegistrationSync:
                 report.messages_due[what] = report.messages_due.get(what, 0) + 1
 
     # --- deciding ------------------------------------------------------------------
-    def _decide(self, session_ids: Iterable[str], deleted_sessions: set[str], report: SyncReport
+    def _to_decide(self, session_id: str, session: Session | None, full: bool, now: datetime
+                   ) -> tuple[list[MirrorItem], list[Registration], int, Roster | None]:
+        """A session's registrations to decide, parsed, and how many others hold places (`aside`); with the
+        roster that was used or is to be made (`coprod.registrations.rosters`), None if the session has none.
+
+        In full: all of them. Otherwise, from its roster: those changed this run, and those their change can
+        move (`Roster.plan`), unless the roster cannot be used; then in full, and the roster is made again."""
+        over = session is not None and session.end is not None and session.end < now
+        if session is None or not incremental(session, over):
+            return *self._every(session_id), 0, None
+        roster = None if full else self._rosters.get(session_id, session)
+        if roster is not None:
+            changed = self._changed_in.get(session_id, set())
+            items = [i for i in self.registrations.many(changed).values() if i.group == session_id]
+            regs = [parse_registration(i.item_id, i.created, i.fields) for i in items]
+            affected, aside = roster.plan(session, changed, regs, self._rosters.digest)
+            others = list(self.registrations.many(affected).values())
+            if len(others) == len(affected) and roster.agrees(others, session_id):
+                return (items + others, regs + [parse_registration(i.item_id, i.created, i.fields) for i in others],
+                        aside, roster)
+        return *self._every(session_id), 0, self._rosters.empty(session)
+
+    def _every(self, session_id: str) -> tuple[list[MirrorItem], list[Registration]]:
+        items = self.registrations.items(group=session_id)
+        return items, [parse_registration(i.item_id, i.created, i.fields) for i in items]  # each once, throughout
+
+    def _decide(self, session_ids: Iterable[str], deleted_sessions: set[str], report: SyncReport, full: set[str]
                 ) -> tuple[list[FieldUpdate], list[FieldUpdate]]:
+        """Decide each session's registrations: those in `full` (and deleted ones) all of them, the others from
+        their roster where they have one (`_to_decide`)."""
         now = self.now()
         reg_updates: list[FieldUpdate] = []
         session_updates: list[FieldUpdate] = []
@@ -280,11 +278,14 @@ class RegistrationSync:
         for session_id in sorted(session_ids, key=lambda s: (len(s), s)):
             mirrored = self.sessions.get(session_id)
             session: Session | None = parse_session(session_id, mirrored.fields) if mirrored else None
-            items = self.registrations.items(group=session_id)
-            regs = [parse_registration(i.item_id, i.created, i.fields) for i in items]  # each once, used throughout
+            gone = session_id in deleted_sessions
+            items, regs, aside, roster = self._to_decide(session_id, session, gone or session_id in full, now)
             released = {i.item_id for i, r in zip(items, regs, strict=True) if self._released(i, r)}
             regs = [dataclasses.replace(r, cancel=True) if r.id in self._cancelling | released else r for r in regs]
-            decisions, admin_note = allocate(session, regs, now, session_deleted=session_id in deleted_sessions)
+            decisions, admin_note = allocate(session, regs, now, session_deleted=gone, aside=aside)
+            self._rosters.keep(session_id, None if roster is None else roster.updated(  # (None: over, or gone...)
+                self._changed_in.get(session_id, ()),
+                ((r.id, entry_of(r, decisions[r.id], self._rosters.digest)) for r in regs)))
             for item, reg in zip(items, regs, strict=True):
                 decision = decisions[reg.id]
                 if decision.kept:
@@ -324,7 +325,8 @@ class RegistrationSync:
     def run(self, changes: dict[str, DeltaResult] | None = None) -> SyncReport:
         """One run; `changes` are the lists' deltas when the caller read them (with other lists, in one request)."""
         report = SyncReport()
-        self._fresh, self._decided = set(), {}
+        self._fresh, self._decided, self._changed_in = set(), {}, {}
+        self._rosters.reset()
         self.sessions.reset()  # (what an earlier run on this instance held and did not finish)
         self.registrations.reset()
         if changes is None:
@@ -332,21 +334,23 @@ class RegistrationSync:
         sessions, registrations = changes["Sessions"], changes["Registrations"]
         for name in self.LISTS:
             report.full_read = report.full_read or changes[name].full
-        touched, deleted_sessions = self._apply_sessions(sessions, report)
-        touched |= self._apply_registrations(registrations, report)
+        full, deleted_sessions = self._apply_sessions(sessions, report)  # (`full`: decided in full, all of them)
+        touched = self._apply_registrations(registrations, report)  # (decided from their rosters, where they can be)
         registrations.changed.clear()  # (our own writes' echo, all apply() left): decided from the mirror now
-        touched |= set(sessions_to_decide(self.store.checkpoints))
+        full |= set(sessions_to_decide(self.store.checkpoints))
         if sessions.full or registrations.full:
-            touched |= self.registrations.groups()
-            touched |= {i.item_id for i in self.sessions.items()}
-        touched |= self._cancel_requests()
-        touched |= self._mail_failures()
+            full |= self.registrations.groups()
+            full |= {i.item_id for i in self.sessions.items()}
+        full |= self._cancel_requests()
+        full |= self._mail_failures()
+        touched |= full
 
         retry_later: set[str] = set()
         light: bool | None = None
         for round_ in range(MAX_CONFLICT_ROUNDS):
             with self.store.batch():  # the decisions' hand-offs: one transaction, not one each
-                reg_updates, session_updates = self._decide(touched, deleted_sessions, report)
+                reg_updates, session_updates = self._decide(touched, deleted_sessions, report,
+                                                            full if round_ == 0 else touched)
             if round_ == 0:
                 light = self._relink(registrations, len(reg_updates))
             conflicted, failed = self._write(self.registrations, reg_updates, report)
@@ -361,6 +365,9 @@ class RegistrationSync:
             retry_later |= touched
         retry_later.discard("")
         set_sessions_to_decide(self.store.checkpoints, retry_later)
+        for session_id in retry_later:
+            self._rosters.keep(session_id, None)  # (decided in full next run, and made again)
+        self._rosters.save()  # before the items they were decided from (see coprod.registrations.rosters)
         self.sessions.flush()  # acted on: now stored, and then the links that led to them
         self.registrations.flush()
         for entry in self._cancel_entries:
@@ -381,19 +388,3 @@ class RegistrationSync:
     def _session_of(self, registration_id: str) -> str:
         item = self.registrations.get(registration_id)
         return item.group or "" if item else ""
-
-
-def session_summaries(store: StateStore) -> list[dict[str, Any]]:
-    """Per session: title, start, places, and how many are confirmed, waiting, or need attention."""
-    out = []
-    sessions = [parse_session(item.item_id, item.fields) for item in store.mirror.items("Sessions")]
-    for session in sorted(sessions, key=lambda s: (s.start is not None, s.start or datetime.min.replace(tzinfo=UTC))):
-        counts: dict[str, int] = {}
-        for reg in store.mirror.items("Registrations", group=session.id):
-            status = listed_status_of(reg.fields) or "New"
-            counts[status] = counts.get(status, 0) + 1
-        out.append({"id": session.id, "title": session.title, "status": session.status,
-                    "start": session.start, "capacity": session.capacity, "counts": counts,
-                    "note": session.sync_note or ""})
-    return out
-
