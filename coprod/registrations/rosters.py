@@ -127,9 +127,16 @@ class Rosters:
         self.scheme = "keyed" if digest is not None else "plain"
         self.digest = digest or (lambda identity: hashlib.sha256(identity.encode()).hexdigest()[:20])
         self._kept: dict[str, Roster | None] = {}
+        self._read: dict[str, MirrorItem | None] = {}
+
+    def read(self, session_ids: Iterable[str]) -> None:
+        """Read the rosters of these sessions at once (one read of the store, not one a session), for `get`."""
+        session_ids = [s for s in session_ids if s not in self._read]
+        found = self.store.mirror.many(ROSTERS, session_ids) if session_ids else {}
+        self._read |= {s: found.get(s) for s in session_ids}
 
     def get(self, session_id: str, session: Session) -> Roster | None:
-        item = self.store.mirror.get(ROSTERS, session_id)
+        item = self._read[session_id] if session_id in self._read else self.store.mirror.get(ROSTERS, session_id)
         if item is None or item.fields.get("fingerprint") != fingerprint(session, self.scheme):
             return None
         try:
@@ -151,7 +158,7 @@ class Rosters:
                 i: list(e) for i, e in r.entries.items()}}, s) for s, r in keep.items())  # (each its own group)
         if drop := [s for s, r in self._kept.items() if r is None]:
             self.store.mirror.delete(ROSTERS, drop)
-        self._kept = {}
+        self._kept, self._read = {}, {}
 
     def reset(self) -> None:
-        self._kept = {}
+        self._kept, self._read = {}, {}

@@ -275,6 +275,8 @@ class RegistrationSync:
         reg_updates: list[FieldUpdate] = []
         session_updates: list[FieldUpdate] = []
         due: list[tuple[Any, str]] = []
+        session_ids = list(session_ids)
+        self._rosters.read(s for s in session_ids if s not in full and s not in deleted_sessions)
         for session_id in sorted(session_ids, key=lambda s: (len(s), s)):
             mirrored = self.sessions.get(session_id)
             session: Session | None = parse_session(session_id, mirrored.fields) if mirrored else None

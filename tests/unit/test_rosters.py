@@ -245,6 +245,13 @@ class TestStored:
         assert store.mirror.get(ROSTERS, "7") == MirrorItem(ROSTERS, "7", None, "", {
             "fingerprint": roster.fingerprint, "entries": stored}, "7")
         assert rosters.get("7", place) == roster
+        rosters.read(["7", "8"])  # (read at once: `get` then reads nothing more)
+        store.mirror.delete(ROSTERS, ["7"])
+        assert rosters.get("7", place) == roster and rosters.get("8", place) is None
+        rosters.reset()
+        assert rosters.get("7", place) is None
+        rosters.keep("7", roster)
+        rosters.save()
         assert rosters.get("7", dataclasses.replace(place, capacity=4)) is None  # read differently since
         assert Rosters(store, lambda identity: "k").get("7", place) is None  # people told apart another way
         rosters.save()  # (nothing more kept: nothing written)
