@@ -29,7 +29,9 @@ that moved is decided again.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -85,13 +87,20 @@ class Roster:
         the waiting, as many as there can be free places (the capacity less those `aside`), are decided."""
         changed = set(changed)
         people = {self.entries[i][3] for i in changed if i in self.entries} | {digest(r.identity) for r in now}
-        affected = {i for i, entry in self.entries.items() if i not in changed and entry[3] in people}
-        rest = [(entry, i) for i, entry in self.entries.items() if i not in changed and i not in affected]
-        aside = sum(1 for entry, _ in rest if entry[0] == "C")
-        if session.capacity:  # (0: no limit; then nobody waits)
-            waiting = sorted((entry[1], entry[2], i) for entry, i in rest if entry[0] == "W")
-            affected |= {i for _, _, i in waiting[:max(session.capacity - aside, 0)]}
+        affected = {i for i, entry in self.entries.items() if entry[3] in people and i not in changed}
+        out = changed | affected
+        aside = self.held - sum(1 for i in out if i in self.entries and self.entries[i][0] == "C")
+        free = session.capacity - aside if session.capacity else 0  # (0: no limit; then nobody waits)
+        if free > 0:  # (a full session, the most common, reads no further)
+            first = heapq.nsmallest(free, ((e[1], e[2], i) for i, e in self.entries.items()
+                                           if e[0] == "W" and i not in out))
+            affected |= {i for _, _, i in first}
         return affected, aside
+
+    @functools.cached_property
+    def held(self) -> int:
+        """How many of the roster hold a place."""
+        return sum(1 for entry in self.entries.values() if entry[0] == "C")
 
     def agrees(self, items: Iterable[MirrorItem], session_id: str) -> bool:
         """Whether the mirror holds these registrations as the roster says (in the session, with the status it

@@ -336,8 +336,11 @@ class RegistrationSync:
         sessions, registrations = changes["Sessions"], changes["Registrations"]
         for name in self.LISTS:
             report.full_read = report.full_read or changes[name].full
-        full, deleted_sessions = self._apply_sessions(sessions, report)  # (`full`: decided in full, all of them)
-        touched = self._apply_registrations(registrations, report)  # (decided from their rosters, where they can be)
+        # `full`: sessions decided in full; the others touched, from their rosters where they can be (a session's
+        # own edit too: its roster is not used if the edit moves places, `rosters.fingerprint`)
+        touched, deleted_sessions = self._apply_sessions(sessions, report)
+        full = set(deleted_sessions)
+        touched |= self._apply_registrations(registrations, report)
         registrations.changed.clear()  # (our own writes' echo, all apply() left): decided from the mirror now
         full |= set(sessions_to_decide(self.store.checkpoints))
         if sessions.full or registrations.full:

@@ -69,9 +69,14 @@ class Changes:
 
     def some(self, n: int) -> None:
         for _ in range(n):
-            what = self.rng.choice(["book", "book", "cancel", "address", "move", "delete", "consent", "needs"])
+            what = self.rng.choice(["book", "book", "cancel", "address", "move", "delete", "consent", "needs",
+                                    "session"])
             if what == "book" or not self.regs:
                 self.book()
+                continue
+            if what == "session":  # an officer edits a session: its words, or its places
+                self.programme.edit("Sessions", self.rng.choice(self.sessions), **self.rng.choice([
+                    {"Description": "Now with a BSL interpreter."}, {"Capacity": self.rng.randint(0, 5)}]))
                 continue
             item_id = self.rng.choice(self.regs)
             if what == "delete":
