@@ -34,6 +34,7 @@ import hashlib
 import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from coprod.lists.notes import Notes
 from coprod.lists.places import Decision
@@ -44,7 +45,7 @@ __all__ = ["MOST", "ROSTERS", "Roster", "Rosters", "fingerprint"]
 
 ROSTERS = "Registrations~places"  # the mirror's name for the rosters (no SharePoint list name holds a ~)
 MOST = 5000  # entries a roster keeps at most: a bigger session is decided in full each time (an entity holds 1 MiB)
-VERSION = 1  # (one more when an entry, or how a person is told apart, changes: the rosters kept are then not used)
+VERSION = 2  # (one more when an entry, or how a person is told apart, changes: the rosters kept are then not used)
 CODES = {"Confirmed": "C", "Waitlisted": "W", "NeedsAttention": "D"}  # D: waits behind the same person's booking
 Entry = tuple[str, str, int, str]  # (status code, created, id as a number, digest of the person): sorts in order
 
@@ -148,26 +149,55 @@ class Rosters:
         item = self._read[session_id] if session_id in self._read else self.store.mirror.get(ROSTERS, session_id)
         if item is None or item.fields.get("fingerprint") != fingerprint(session, self.scheme):
             return None
-        try:
-            entries = {i: (e[0], e[1], int(e[2]), e[3]) for i, e in item.fields["entries"].items()}
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError):
-            return None  # (written by another version: decided in full, and made again)
-        return Roster(item.fields["fingerprint"], entries)
+        return _decoded(item.fields)
 
     def empty(self, session: Session) -> Roster:
         return Roster(fingerprint(session, self.scheme), {})
 
     def keep(self, session_id: str, roster: Roster | None) -> None:
-        """To be stored (None: the session's roster is dropped, and it is decided in full next time)."""
-        self._kept[session_id] = roster if roster is None or len(roster.entries) <= MOST else None
+        """To be stored (None: the session's roster is dropped, and it is decided in full next time; so is one too
+        big, or naming an id or a time with a comma, which `_encoded` cannot write)."""
+        if roster is not None and (len(roster.entries) > MOST or any(
+                "," in i or "," in e[1] for i, e in roster.entries.items())):
+            roster = None
+        self._kept[session_id] = roster
 
     def save(self) -> None:
         if keep := {s: r for s, r in self._kept.items() if r is not None}:
-            self.store.mirror.put(MirrorItem(ROSTERS, s, None, "", {"fingerprint": r.fingerprint, "entries": {
-                i: list(e) for i, e in r.entries.items()}}, s) for s, r in keep.items())  # (each its own group)
+            self.store.mirror.put(MirrorItem(ROSTERS, s, None, "", _encoded(r), s)  # (each its own group)
+                                  for s, r in keep.items())
         if drop := [s for s, r in self._kept.items() if r is None]:
             self.store.mirror.delete(ROSTERS, drop)
         self._kept, self._read = {}, {}
 
     def reset(self) -> None:
         self._kept, self._read = {}, {}
+
+
+def _encoded(roster: Roster) -> dict[str, str]:
+    """A roster as stored: each part of its entries one text, in the entries' order, joined by commas (a thousand
+    entries are a few texts to read, not four thousand values)."""
+    ids = list(roster.entries)
+    entries = roster.entries.values()
+    return {"fingerprint": roster.fingerprint, "ids": ",".join(ids), "codes": "".join(e[0] for e in entries),
+            "created": ",".join(e[1] for e in entries), "numbers": ",".join(str(e[2]) for e in entries),
+            "people": ",".join(e[3] for e in entries)}
+
+
+def _decoded(fields: dict[str, Any]) -> Roster | None:
+    """The roster `_encoded` wrote; None for anything else (written by another version: the session is decided in
+    full, and its roster made again)."""
+    try:
+        parts = [fields[name] for name in ("ids", "codes", "created", "numbers", "people")]
+        if not all(isinstance(part, str) for part in parts):
+            return None
+        if not parts[0]:
+            return Roster(fields["fingerprint"], {})
+        ids, codes, created, numbers, people = (parts[0].split(","), parts[1], parts[2].split(","),
+                                                list(map(int, parts[3].split(","))), parts[4].split(","))
+    except (KeyError, ValueError):
+        return None
+    if not len(ids) == len(codes) == len(created) == len(numbers) == len(people) or set(codes) - set("CWD"):
+        return None
+    return Roster(fields["fingerprint"], dict(zip(ids, zip(codes, created, numbers, people, strict=True),
+                                                  strict=True)))

@@ -225,7 +225,7 @@ def test_a_session_read_differently_or_another_way_of_telling_people_apart_is_an
                     {"slot_minutes": 15}, {"title": "Renamed", "description": "Now with a BSL interpreter."}):
         seen.add(fingerprint(dataclasses.replace(place, **changed), "plain"))
     assert len(seen) == 7  # (a new title or description changes no place: the same fingerprint)
-    assert fingerprint(place, "plain") == f"1|plain|Open|3|{place.start}|{place.end}|0"
+    assert fingerprint(place, "plain") == f"2|plain|Open|3|{place.start}|{place.end}|0"
 
 
 class TestStored:
@@ -241,9 +241,9 @@ class TestStored:
         rosters.keep("7", roster)
         assert rosters.get("7", place) is None  # (stored by save, not before)
         rosters.save()
-        stored = {"1": ["C", "2029-12-01", 1, "#a"], "x": ["W", "", 0, "#b"]}
         assert store.mirror.get(ROSTERS, "7") == MirrorItem(ROSTERS, "7", None, "", {
-            "fingerprint": roster.fingerprint, "entries": stored}, "7")
+            "fingerprint": roster.fingerprint, "ids": "1,x", "codes": "CW", "created": "2029-12-01,",
+            "numbers": "1,0", "people": "#a,#b"}, "7")
         assert rosters.get("7", place) == roster
         rosters.read(["7", "8"])  # (read at once: `get` then reads nothing more)
         store.mirror.delete(ROSTERS, ["7"])
@@ -260,13 +260,27 @@ class TestStored:
         assert store.mirror.get(ROSTERS, "7") is None and rosters.get("7", place) is None
 
     def test_a_roster_written_otherwise_is_not_used(self, store: Any) -> None:
-        place = session(3)
-        for entries in ({"1": ["C", "2029-12-01", "one", "#a"]}, {"1": ["C"]}, {"1": None}, ["1"], None):
-            store.mirror.put([MirrorItem(ROSTERS, "7", None, "", {"fingerprint": fingerprint(place, "plain"),
-                                                                  "entries": entries})])
-            assert Rosters(store, None).get("7", place) is None, entries
-        store.mirror.put([MirrorItem(ROSTERS, "7", None, "", {"fingerprint": fingerprint(place, "plain")})])
-        assert Rosters(store, None).get("7", place) is None
+        place, rosters = session(3), Rosters(store, None)
+        good = {"ids": "1,2", "codes": "CW", "created": "a,b", "numbers": "1,2", "people": "#a,#b"}
+        for wrong in ({"numbers": "1,two"}, {"codes": "CX"}, {"codes": "C"}, {"people": "#a"}, {"ids": 12},
+                      {"created": None}, {"numbers": "1,"}):
+            store.mirror.put([MirrorItem(ROSTERS, "7", None, "", {"fingerprint": fingerprint(place, "plain")}
+                                         | good | wrong)])
+            assert rosters.get("7", place) is None, wrong
+        store.mirror.put([MirrorItem(ROSTERS, "7", None, "", {"fingerprint": fingerprint(place, "plain"),
+                                                              "entries": {"1": ["C", "", 1, "#a"]}})])
+        assert rosters.get("7", place) is None  # (as the first version wrote it)
+        store.mirror.put([MirrorItem(ROSTERS, "7", None, "", {"fingerprint": fingerprint(place, "plain")} | good)])
+        assert rosters.get("7", place) == Roster(fingerprint(place, "plain"), {"1": ("C", "a", 1, "#a"),
+                                                                              "2": ("W", "b", 2, "#b")})
+
+    def test_an_empty_roster_and_one_naming_a_comma_are_kept_as_they_can_be(self, store: Any) -> None:
+        rosters, place = Rosters(store, None), session(3)
+        rosters.keep("7", rosters.empty(place))
+        rosters.keep("8", Roster(fingerprint(place, "plain"), {"1,2": ("C", "", 1, "#a")}))
+        rosters.keep("9", Roster(fingerprint(place, "plain"), {"1": ("C", "2029,12", 1, "#a")}))
+        rosters.save()
+        assert rosters.get("7", place) == rosters.empty(place) and store.mirror.ids(ROSTERS) == {"7"}
 
     def test_a_session_too_big_for_a_roster_keeps_none(self, store: Any) -> None:
         rosters, place = Rosters(store, None), session(0)
