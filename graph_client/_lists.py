@@ -292,12 +292,14 @@ class SharePointLists:
                     bare.pop(item_id, None)
                     result.deleted.add(item_id)
                     continue
-                result.deleted.discard(item_id)
+                if result.deleted:  # (tested first: a page of thousands of our writes has none of these)
+                    result.deleted.discard(item_id)
                 if "fields" in raw:
                     bare.pop(item_id, None)
                     result.changed[item_id] = pages.item(operation, raw)
                 else:
-                    result.changed.pop(item_id, None)
+                    if result.changed:
+                        result.changed.pop(item_id, None)
                     bare[item_id] = raw.get("eTag")
             if next_link:
                 link, page = next_link, None
@@ -329,7 +331,8 @@ class SharePointLists:
         """
         if known is not None and not result.full and (result.changed or bare):
             held = known(list_id, [*result.changed, *bare])
-            result.known = {i for i, etag in bare.items() if pages.same_etag(held.get(i), etag)}
+            result.known = {i for i, etag in bare.items()  # (the same text, as the mirror keeps it, tested first)
+                            if (mine := held.get(i)) and (mine == etag or pages.same_etag(mine, etag))}
             result.known |= {i for i, item in result.changed.items() if pages.same_etag(held.get(i), item.etag)}
             for item_id in result.known:
                 result.changed.pop(item_id, None)
