@@ -1,4 +1,5 @@
-"""Benchmark helpers: the emulator in its own process, so its CPU time is not counted as the client's."""
+"""Benchmark helpers: the emulator in its own process, so its CPU time is not counted as the client's; a real
+tenant's latency for each kind of round trip (`--latency`), and the round trips on the critical path ("trips")."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -79,3 +80,50 @@ def emulator_process() -> Iterator[Emulator]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+LATENCY_HELP = ("milliseconds for each kind of Graph round trip, as a real tenant takes them: batch=300,delta=300,"
+                "page=300 (kinds: batch, delta, page, send, write; none: the emulator's own speed)")
+
+
+def latencies(text: str) -> dict[str, int]:
+    """`batch=300,delta=300`: milliseconds for each kind of round trip."""
+    pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
+    return {kind.strip(): int(ms) for kind, ms in pairs}
+
+
+def latency_line(latency: dict[str, int]) -> str:
+    return ", ".join(f"{kind} {ms} ms" for kind, ms in latency.items()) or "none (the emulator's own speed)"
+
+
+def slow_down(call: Callable[[str, str, Any], Any], latency: dict[str, int]) -> None:
+    """Give each kind of round trip its latency, through the emulator's control API (`call`: `Emulator.call`)."""
+    if latency:
+        call("POST", "/_emulator/faults", [{"kind": kind, "latency_ms": ms} for kind, ms in latency.items()])
+
+
+def critical_path(calls: list[Any]) -> int:
+    """The most requests one after another: the longest chain of requests, each sent after the one before it
+    was answered (the greatest set of requests no two of which were in flight together: earliest answer first).
+    `calls`: graph_client's CallRecords."""
+    chain, free_at = 0, float("-inf")
+    for call in sorted(calls, key=lambda c: c.started + c.seconds):
+        if call.started >= free_at:
+            chain, free_at = chain + 1, call.started + call.seconds
+    return chain
+
+
+class Trips:
+    """The Graph calls made while it watches (graph_client's observer), and their critical path."""
+
+    def __init__(self) -> None:
+        from graph_client import observe
+
+        self.calls: list[Any] = []
+        observe(self.calls.append)
+
+    def clear(self) -> None:
+        self.calls.clear()
+
+    def count(self) -> int:
+        return critical_path(self.calls)

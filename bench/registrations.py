@@ -15,7 +15,9 @@ with the machine.
 
 `--latency` gives each kind of Graph round trip the time a real tenant takes (the emulator's fault rules by
 operation kind: `batch`, `delta`, `page`, `send`, `write`), and `--concurrency` the `$batch` envelopes in flight at
-once (COPROD_GRAPH_CONCURRENCY). "trips" is the round trips on the critical path: the longest chain of requests
+once (COPROD_GRAPH_CONCURRENCY). "store" is the state store's round trips (SQLite statements, or Table Storage
+requests), also given by part (the mirror, the ledger of hand-offs, ...). "trips" is the round trips on the
+critical path: the longest chain of requests
 each sent after the one before was answered (requests in flight together count once), so with latency L the run
 waits at least trips x L.
 """
@@ -26,10 +28,12 @@ import argparse
 import contextlib
 import gc
 import random
+import re
 import resource
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,7 +42,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import Emulator, emulator_process
+from bench._common import LATENCY_HELP, Emulator, Trips, emulator_process, latencies, slow_down
 from config import load_settings
 from coprod.lists.provision import provision
 from coprod.lists.records import parse_registration, parse_session
@@ -46,7 +50,6 @@ from coprod.registrations.rules import allocate
 from coprod.registrations.sync import RegistrationSync
 from coprod.runtime import Services
 from coprod.store import SqliteStore
-from graph_client import CallRecord, observe
 
 SESSIONS = 50
 REGISTRATIONS = 10_000
@@ -68,27 +71,28 @@ class Figure:
                 f"{self.cpu:>7.2f} s {self.peak:>6.0f} MB {self.store:>8}")
 
 
-CALLS: list[CallRecord] = []
+TRIPS = Trips()
 
 
-def critical_path(calls: list[CallRecord]) -> int:
-    """The most requests one after another: the longest chain of requests, each sent after the one before it
-    was answered (the greatest set of requests no two of which were in flight together: earliest answer first)."""
-    chain, free_at = 0, float("-inf")
-    for call in sorted(calls, key=lambda c: c.started + c.seconds):
-        if call.started >= free_at:
-            chain, free_at = chain + 1, call.started + call.seconds
-    return chain
+STORE: Counter[str] = Counter()  # the state store's round trips, by part (the table a statement or request is for)
+WAITED: Counter[str] = Counter()  # Table Storage: seconds waited for each part's requests (summed: some overlap)
+PARTS = ("mirror", "ledger", "outbox", "checkpoints", "counters", "leases")
+TABLE = re.compile(r"\b(?:coprod)?(listmirror|mirror|ledger|outbox|checkpoints|counters|leases)\b")
 
 
-STORE_TRIPS = [0]
+def part_of(text: str) -> str:
+    """Which part of the store a SQL statement, or a Table Storage request (its URL, or a transaction's first
+    lines), is for."""
+    found = TABLE.search(text)
+    return "other" if found is None else "mirror" if found.group(1) == "listmirror" else found.group(1)
 
 
 def count_store_trips(services: Services) -> None:
-    """Count what the state store does: each SQLite statement, or each HTTP request to Table Storage."""
+    """Count what the state store does, by part: each SQLite statement, or each HTTP request to Table Storage (an
+    entity group transaction is one, named by the table in its first operation)."""
     if isinstance(services.store, SqliteStore):
         connection = services.store.database.connection
-        connection.set_trace_callback(lambda _sql: STORE_TRIPS.__setitem__(0, STORE_TRIPS[0] + 1))
+        connection.set_trace_callback(lambda sql: STORE.update((part_of(sql),)))
         return
     from azure.core.pipeline.transport import RequestsTransport
 
@@ -96,23 +100,39 @@ def count_store_trips(services: Services) -> None:
         RequestsTransport._bench_send = RequestsTransport.send
 
         def send(self: Any, request: Any, **kwargs: Any) -> Any:
-            STORE_TRIPS[0] += 1
-            return RequestsTransport._bench_send(self, request, **kwargs)
+            text = request.url
+            if "$batch" in text:
+                body = request.body or b""
+                text = (body if isinstance(body, bytes) else str(body).encode())[:3000].decode(errors="replace")
+            part, began = part_of(text), time.perf_counter()
+            STORE.update((part,))
+            try:
+                return RequestsTransport._bench_send(self, request, **kwargs)
+            finally:
+                WAITED[part] += time.perf_counter() - began
 
         RequestsTransport.send = send
+
+
+def by_part(before: tuple[Counter[str], Counter[str]]) -> str:
+    """The store's round trips since `before` (`STORE` and `WAITED` then), by part; on Table Storage with the
+    seconds waited for them."""
+    now, waited = STORE - before[0], WAITED - before[1]
+    return ", ".join(f"{part} {now[part]:,}" + (f" ({waited[part]:.1f} s)" if waited[part] else "")
+                     for part in (*PARTS, "other") if now[part])
 
 
 def measure(services: Services, run: Callable[[], int]) -> Figure:
     """One run's figures. The heap is collected first, so a run is not charged for collecting what the one
     before it (or the seeding) left."""
-    before, trips = services.graph.stats["requests"], STORE_TRIPS[0]
-    CALLS.clear()
+    before, store = services.graph.stats["requests"], sum(STORE.values())
+    TRIPS.clear()
     gc.collect()
     cpu, wall = time.process_time(), time.perf_counter()
     writes = run()
     return Figure(services.graph.stats["requests"] - before, writes, time.perf_counter() - wall,
                   time.process_time() - cpu, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  STORE_TRIPS[0] - trips, critical_path(CALLS))
+                  sum(STORE.values()) - store, TRIPS.count())
 
 
 def seed(emulator: Emulator, now: datetime, rng: random.Random, size: int = REGISTRATIONS
@@ -190,15 +210,8 @@ def fresh(emulator: Emulator, state: Path | str, latency: dict[str, int] | None 
     services = Services.open(settings)
     provision(services.lists)
     count_store_trips(services)
-    if latency:
-        emulator.call("POST", "/_emulator/faults", [{"kind": kind, "latency_ms": ms} for kind, ms in latency.items()])
+    slow_down(emulator.call, latency or {})
     return services
-
-
-def latencies(text: str) -> dict[str, int]:
-    """`batch=300,delta=300`: milliseconds for each kind of round trip."""
-    pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
-    return {kind.strip(): int(ms) for kind, ms in pairs}
 
 
 def main() -> None:
@@ -209,13 +222,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=REGISTRATIONS, help="registrations (default 10,000)")
     parser.add_argument("--state", choices=("sqlite", "azurite"), default="sqlite",
                         help="where the state is kept (azurite: Table Storage, on Azurite from npm)")
-    parser.add_argument("--latency", type=latencies, default={},
-                        help="milliseconds for each kind of Graph round trip: batch=300,delta=300,page=300")
+    parser.add_argument("--latency", type=latencies, default={}, help=LATENCY_HELP)
     parser.add_argument("--concurrency", type=int, default=4, help="$batch envelopes in flight at once (default 4)")
     parser.add_argument("--first-only", action="store_true", help="the first sync alone (for paired timings)")
     args = parser.parse_args()
     now = datetime.now(UTC)
-    observe(CALLS.append)
     print(f"Registration sync: {args.size:,} registrations over {SESSIONS} sessions (places "
           f"{', '.join(map(str, CAPACITIES))} in turn; 0 = no limit), then 20 changed items. Latency: "
           f"{', '.join(f'{k} {v} ms' for k, v in args.latency.items()) or 'none'}; "
@@ -230,8 +241,10 @@ def main() -> None:
             services = fresh(emulator, Path(temp) / "ours.sqlite3", args.latency, args.concurrency)
         session_ids, _ = seed(emulator, now, random.Random(1), args.size)
         sync = RegistrationSync(services.lists, services.store)
+        parts = STORE.copy(), WAITED.copy()
         first = measure(services, lambda: sync.run().writes)
         print(first.row("delta reconciler: first sync"))
+        print(f"  {'':<34} (store, by part: {by_part(parts)})")
         if args.first_only:
             services.close()
             return
@@ -244,8 +257,10 @@ def main() -> None:
             report_holder.append(sync.run())
             return int(report_holder[-1].writes)
 
+        parts = STORE.copy(), WAITED.copy()
         incremental = measure(services, incremental_run)
         print(incremental.row("  then 20 items changed") + "   [goal: <= 6 requests]")
+        print(f"  {'':<34} (store, by part: {by_part(parts)})")
         services.close()
         report = report_holder[-1]
         print(f"\n  The incremental run's writes: {report.decided} (status changes), {report.writes} items in all.")
