@@ -39,6 +39,7 @@ from graph_client._models import (
     User,
     etag_key,
     next_etag,
+    same_etag,
 )
 from graph_client._observe import CallRecord, observe
 from graph_client._retry import RetryPolicy, parse_retry_after
@@ -99,5 +100,6 @@ __all__ = [
     "observe",
     "odata_string",
     "parse_retry_after",
+    "same_etag",
     "says_latest",
 ]

@@ -20,7 +20,7 @@ from graph_client._errors import (
     NotFoundError,
     PreconditionFailedError,
 )
-from graph_client._models import BatchResponse, Column, ListInfo, ListItem, Page, Site
+from graph_client._models import BatchResponse, Column, ListInfo, ListItem, Page, Site, same_etag
 
 __all__ = ["DeltaResult", "FieldUpdate", "KnownEtags", "SharePointLists", "says_latest"]
 
@@ -332,8 +332,8 @@ class SharePointLists:
         if known is not None and not result.full and (result.changed or bare):
             held = known(list_id, [*result.changed, *bare])
             result.known = {i for i, etag in bare.items()  # (the same text, as the mirror keeps it, tested first)
-                            if (mine := held.get(i)) and (mine == etag or pages.same_etag(mine, etag))}
-            result.known |= {i for i, item in result.changed.items() if pages.same_etag(held.get(i), item.etag)}
+                            if (mine := held.get(i)) and (mine == etag or same_etag(mine, etag))}
+            result.known |= {i for i, item in result.changed.items() if same_etag(held.get(i), item.etag)}
             for item_id in result.known:
                 result.changed.pop(item_id, None)
         bare_ids = [i for i in bare if i not in result.known]

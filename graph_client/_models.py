@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 __all__ = ["SYSTEM_FIELDS", "BatchEnvelope", "BatchResponse", "Column", "GraphModel", "Invitation", "ListInfo",
-           "ListItem", "Message", "Page", "Site", "User", "etag_key"]
+           "ListItem", "Message", "Page", "Site", "User", "etag_key", "next_etag", "same_etag"]
 
 # SharePoint's own bookkeeping in a list item's fields: not the list's columns, never read by the service
 SYSTEM_FIELDS = frozenset({"id", "ContentType", "Modified", "Created", "AuthorLookupId", "EditorLookupId",
@@ -80,6 +80,12 @@ def etag_key(value: str | None) -> str | None:
     text = value.strip()
     text = text[2:] if text[:2].upper() == "W/" else text
     return text.strip('"').replace("{", "").replace("}", "").casefold() or None
+
+
+def same_etag(held: str | None, etag: str | None) -> bool:
+    """Whether an eTag the caller holds names the version an item is at: the same text (as the mirror keeps
+    it, mostly), or the same version written differently (`etag_key`)."""
+    return bool(held) and bool(etag) and (held == etag or etag_key(held) == etag_key(etag))
 
 
 def next_etag(value: str | None) -> str | None:

@@ -8,15 +8,9 @@ from pydantic import TypeAdapter, ValidationError
 from typing_extensions import TypedDict  # (pydantic reads only this one's on Python 3.11)
 
 from graph_client._errors import InvalidResponseError
-from graph_client._models import ListItem, etag_key
+from graph_client._models import ListItem
 
-__all__ = ["Entry", "item", "page", "same_etag"]
-
-
-def same_etag(held: str | None, etag: str | None) -> bool:
-    """Whether an eTag the caller holds names the version an item is at: the same text (as the mirror keeps
-    it, mostly), or the same version written differently (`etag_key`)."""
-    return bool(held) and bool(etag) and (held == etag or etag_key(held) == etag_key(etag))
+__all__ = ["Entry", "item", "page"]
 
 
 class Entry(TypedDict):

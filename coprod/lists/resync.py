@@ -26,7 +26,7 @@ from typing import Any
 from coprod.lists.mirror import read_changes as read_feed
 from coprod.lists.mirror import same_columns
 from coprod.store import StateStore
-from graph_client import DeltaResult, SharePointLists, etag_key
+from graph_client import DeltaResult, SharePointLists, same_etag
 
 __all__ = ["LAST", "ask", "asked", "done", "due", "last_check", "read_changes"]
 
@@ -98,7 +98,7 @@ def _drift(lists: SharePointLists, store: StateStore, name: str, delta: DeltaRes
     differences there were (our own writes at an eTag the mirror could not foresee are not counted)."""
     reported = set(delta.changed) | delta.known | delta.deleted
     mirrored = store.mirror.etags(name, [i for i in etags if i not in reported])
-    differ = [i for i, etag in etags.items() if i not in reported and not _same(mirrored.get(i), etag)]
+    differ = [i for i, etag in etags.items() if i not in reported and not same_etag(mirrored.get(i), etag)]
     unseen = sorted(store.mirror.ids(name) - set(etags) - reported)  # held, and not in the whole read
     if not differ and not unseen:
         return 0
@@ -119,7 +119,3 @@ def _drift(lists: SharePointLists, store: StateStore, name: str, delta: DeltaRes
     if drift:
         log.warning("%s: read whole, %d differences the change feed never reported", name, drift)
     return drift
-
-
-def _same(held: str | None, now: str | None) -> bool:
-    return bool(held and now) and (held == now or etag_key(str(held)) == etag_key(str(now)))

@@ -23,7 +23,7 @@ from coprod.run import RunResult, run_held
 from coprod.running.lease import LEASE
 from coprod.runtime import Services
 from graph_client import DeltaResult, FieldUpdate, InvalidResponseError, etag_key, next_etag, says_latest
-from graph_client import _pages as graph_pages
+from graph_client import _models as graph_models
 from graph_emulator import EmulatorServer
 from tests.support.programme import Programme, soon
 
@@ -269,7 +269,7 @@ class TestEtags:
         mirror.apply(first)
         assert mirror.write(lists, [FieldUpdate(session, {"SyncNote": "ours"}, held(mirror, session))]).written == 1
         evened: list[str | None] = []
-        monkeypatch.setattr(graph_pages, "etag_key", lambda value: evened.append(value) or etag_key(value))
+        monkeypatch.setattr(graph_models, "etag_key", lambda value: evened.append(value) or etag_key(value))
         echo = lists.delta("Sessions", link, known=store.mirror.etags)
         assert echo.known == {session} and not echo.changed and echo.reread == 0
         assert evened == []
