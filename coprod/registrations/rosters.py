@@ -65,10 +65,6 @@ def incremental(session: Session | None, now_over: bool) -> bool:
             and session.end > session.start and not now_over)
 
 
-def _number(item_id: str) -> int:
-    return int(item_id) if item_id.isdigit() else 0
-
-
 @dataclass(frozen=True)
 class Roster:
     fingerprint: str
@@ -126,7 +122,7 @@ def entry_of(reg: Registration, decision: Decision, digest: Callable[[str], str]
     code = CODES.get(decision.status)
     if code is None or (code == "D" and decision.note != Notes.DUPLICATE):
         return None
-    return code, reg.created, _number(reg.id), digest(reg.identity)
+    return code, *reg.order, digest(reg.identity)
 
 
 class Rosters:
