@@ -53,6 +53,7 @@ __all__ = [
     "address_of",
     "contact_preference",
     "group_of",
+    "item_number",
     "listed_status_of",
     "parse_registration",
     "parse_session",
@@ -201,14 +202,19 @@ class Registration:
     @property
     def order(self) -> tuple[str, int]:
         """Order of registration: created time, then item id."""
-        return (self.created, int(self.id) if self.id.isdigit() else 0)
+        return (self.created, item_number(self.id))
+
+
+def item_number(item_id: str) -> int:
+    """An item id as the number that breaks a tie in the order of registration (0 for one that is not a number)."""
+    return int(item_id) if item_id.isdigit() else 0
 
 
 def queue_positions(items: Iterable[Any]) -> dict[str, int]:
     """Each Waitlisted registration's place in its session's queue (1: next to get a place), in the order places
     are given (`Registration.order`). `items` are one session's mirror items; one pass, one sort."""
     waiting = sorted((i for i in items if i.fields.get("Status") == "Waitlisted"),
-                     key=lambda i: (i.created, int(i.item_id) if i.item_id.isdigit() else 0))
+                     key=lambda i: (i.created, item_number(i.item_id)))
     return {item.item_id: n for n, item in enumerate(waiting, 1)}
 
 

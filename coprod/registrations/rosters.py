@@ -38,7 +38,7 @@ from typing import Any
 
 from coprod.lists.notes import Notes
 from coprod.lists.places import Decision
-from coprod.lists.records import Registration, Session, listed_status_of
+from coprod.lists.records import Registration, Session, item_number, listed_status_of
 from coprod.store import MirrorItem, StateStore
 
 __all__ = ["MOST", "ROSTERS", "Roster", "Rosters", "fingerprint"]
@@ -172,28 +172,28 @@ class Rosters:
 
 def _encoded(roster: Roster) -> dict[str, str]:
     """A roster as stored: each part of its entries one text, in the entries' order, joined by commas (a thousand
-    entries are a few texts to read, not four thousand values)."""
+    entries are a few texts to read, not four thousand values); an entry's number is its id's (`item_number`)."""
     ids = list(roster.entries)
     entries = roster.entries.values()
     return {"fingerprint": roster.fingerprint, "ids": ",".join(ids), "codes": "".join(e[0] for e in entries),
-            "created": ",".join(e[1] for e in entries), "numbers": ",".join(str(e[2]) for e in entries),
-            "people": ",".join(e[3] for e in entries)}
+            "created": ",".join(e[1] for e in entries), "people": ",".join(e[3] for e in entries)}  # (the numbers
+    # are the ids')
 
 
 def _decoded(fields: dict[str, Any]) -> Roster | None:
     """The roster `_encoded` wrote; None for anything else (written by another version: the session is decided in
     full, and its roster made again)."""
     try:
-        parts = [fields[name] for name in ("ids", "codes", "created", "numbers", "people")]
-        if not all(isinstance(part, str) for part in parts):
-            return None
-        if not parts[0]:
-            return Roster(fields["fingerprint"], {})
-        ids, codes, created, numbers, people = (parts[0].split(","), parts[1], parts[2].split(","),
-                                                list(map(int, parts[3].split(","))), parts[4].split(","))
-    except (KeyError, ValueError):
+        parts = [fields[name] for name in ("ids", "codes", "created", "people")]
+    except KeyError:
         return None
-    if not len(ids) == len(codes) == len(created) == len(numbers) == len(people) or set(codes) - set("CWD"):
+    if not all(isinstance(part, str) for part in parts):
+        return None
+    if not parts[0]:
+        return Roster(fields["fingerprint"], {})
+    ids, codes, created, people = parts[0].split(","), parts[1], parts[2].split(","), parts[3].split(",")
+    numbers = [item_number(i) for i in ids]
+    if not len(ids) == len(codes) == len(created) == len(people) or set(codes) - set("CWD"):
         return None
     return Roster(fields["fingerprint"], dict(zip(ids, zip(codes, created, numbers, people, strict=True),
                                                   strict=True)))
