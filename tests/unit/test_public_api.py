@@ -20,7 +20,7 @@ def test_graph_client_exports() -> None:
         "RetryPolicy", "ServiceError", "SharePointLists", "Site", "Subscription", "Subscriptions", "ThrottledError",
         "TokenError", "User", "etag_key", "graph_time", "header_text", "message_id_for", "next_etag", "observe",
         "odata_string",
-        "parse_retry_after", "says_latest", "message_hash"])
+        "parse_retry_after", "same_etag", "says_latest", "message_hash"])
     assert all(hasattr(graph_client, name) for name in graph_client.__all__)
 
 
