@@ -12,7 +12,8 @@ Entity design (tables `<prefix><concern>`, prefix `coprod`; keys escaped, `*` JS
     table        PartitionKey        RowKey              properties
     checkpoints  "checkpoint"        name                value
     mirror       list name           item id             etag, created, grp (the session), fields*
-    ledger       "ledger"            key                 kind, status, payload*, created, updated
+    ledger       "ledger"            "%p|<kind>|<n>"     knd, n, chars, s<status>, items*   (packs: ledger.py)
+                 "ledger"            "%k|<nn>"           idx*                               (their index)
     outbox       "outbox"            key                 kind, status, payload*, recipients, attempts, created,
                                                          updated, not_before, sent_at, error
     counters     "counter"           name                value, expires
@@ -39,6 +40,7 @@ from coprod.store.azure.checkpoints import TableCheckpoints
 from coprod.store.azure.counters import TableCounters
 from coprod.store.azure.leases import TableLeases
 from coprod.store.azure.ledger import TableLedger
+from coprod.store.azure.ledger_moves import move_in
 from coprod.store.azure.mirror import PackedMirror
 from coprod.store.azure.outbox import TableOutbox
 
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AzureTableStore"]
 MIRROR_FORMAT = "mirror.format"  # a checkpoint: "packed" once the mirror is in its packed form
+LEDGER_FORMAT = "ledger.format"  # a checkpoint: "packed" once no ledger entry of the old form is left
 
 
 class AzureTableStore:
@@ -76,6 +79,9 @@ class AzureTableStore:
         self.leases = TableLeases(self._tables["leases"], clock)
         if self.checkpoints.get(MIRROR_FORMAT) != "packed":
             self._unpacked_mirror_gone()
+        if self.checkpoints.get(LEDGER_FORMAT) != "packed":
+            move_in(self.ledger)  # (safe when instances start together: ledger_moves.py)
+            self.checkpoints.set(LEDGER_FORMAT, "packed")
 
     def _unpacked_mirror_gone(self) -> None:
         """Once, on the first start after the mirror was packed: the old mirror table (one entity an item) is

@@ -1,0 +1,321 @@
+"""The ledger's packs and index on Table Storage (see ledger.py's docstring): reading them, and the one way they are
+written (`Packs.write`)."""
+
+from __future__ import annotations
+
+import functools
+import random
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from coprod.store.azure._batch import send
+from coprod.store.azure._entities import BATCH, BATCH_BYTES, after, escape_key, pack, packed_json, units, unpack
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient
+
+__all__ = ["PACKS", "Packs", "Row", "TooBig", "bucket_of", "packs_of", "status_count"]
+
+PARTITION = "ledger"
+PACKS, INDEX = "%p|", "%k|"
+BUCKETS = 64  # index entities: a first sync's keys touch each once, not one entity a key
+PACK_ITEMS = 100  # entries a new entry may join in a pack
+PACK_CHARS = 200_000  # and UTF-16 units of JSON (room left for entries to grow as they are settled)
+HARD_CHARS = 420_000  # a pack past this (pack() takes 450,000) sends its grown entry to a pack of its own
+ROUNDS = 20  # a write that lost a race is done again from a fresh reading, this many times at most
+APART = 0.05  # seconds: after a lost race, a random wait of up to this, doubled each round up to a second
+Row = list[Any]  # an entry in its pack: [status, created, updated, payload]
+
+
+def bucket_of(key: str) -> str:
+    return f"{INDEX}{zlib.crc32(key.encode('utf-8', 'surrogatepass')) % BUCKETS:02d}"
+
+
+@functools.lru_cache(maxsize=256)
+def packs_of(kind: str) -> str:
+    """The RowKey prefix of a kind's packs."""
+    return PACKS + escape_key(kind).replace("|", "%7C") + "|"
+
+
+def weight(key: str, row: Row) -> int:
+    """What an entry adds to its pack's JSON, in UTF-16 units (give or take a character)."""
+    return units(packed_json([key, row]))
+
+
+def status_count(status: str) -> str:
+    """The property counting a pack's entries with this status (a name Table Storage takes, whatever the status)."""
+    return "s" + status.encode("utf-8", "surrogatepass").hex()
+
+
+@dataclass
+class _Pack:
+    row_key: str
+    kind: str
+    items: dict[str, Row]
+    etag: str | None  # None: not written yet
+    chars: int = 0  # the JSON's size, as last written, give or take the changes since
+    changed: bool = False
+
+    def copy(self) -> _Pack:
+        return _Pack(self.row_key, self.kind, dict(self.items), self.etag, self.chars)
+
+    def put(self, key: str, row: Row | None, size: int | None = None) -> None:
+        """`row` (of `size`, if known) in; None: `key` out. Its size counted."""
+        old = self.items.pop(key, None)
+        if old is not None:
+            self.chars -= weight(key, old)
+        if row is not None:
+            self.items[key] = row
+            self.chars += weight(key, row) if size is None else size
+        self.changed = True
+
+
+@dataclass
+class _Bucket:
+    row_key: str
+    keys: dict[str, str]  # key -> its pack's RowKey
+    etag: str | None
+    changed: bool = False
+
+    def copy(self) -> _Bucket:
+        return _Bucket(self.row_key, dict(self.keys), self.etag)
+
+
+@dataclass
+class _Plan:
+    """What one transaction writes: packs and index buckets, as changed."""
+
+    packs: dict[str, _Pack] = field(default_factory=dict)
+    buckets: dict[str, _Bucket] = field(default_factory=dict)
+    extra: list[tuple[Any, ...]] = field(default_factory=list)  # other operations in the same transaction
+    last: dict[str, str | None] = field(default_factory=dict)  # a kind's packs' prefix -> its last pack
+
+
+class Packs:
+    """The ledger's packs and index buckets on one table, with what this object last read or wrote of them."""
+
+    def __init__(self, table: TableClient) -> None:
+        self.table = table
+        self._seen: dict[str, _Pack | _Bucket] = {}  # RowKey -> as last read or written here
+        self._where: dict[str, str] = {}  # key -> the RowKey of the pack it was last seen in
+        self._lock = threading.RLock()  # one write at a time from this object: `_seen` stays one writer's view
+        self._rng = random.Random()  # noqa: S311 - when to go again after a lost race, not cryptography
+
+    # --- reading ----------------------------------------------------------------------------------------------
+    def _read(self, row_key: str) -> Any | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return self.table.get_entity(PARTITION, row_key)
+        except ResourceNotFoundError:
+            return None
+
+    def _pack(self, entity: Any) -> _Pack:
+        found = _Pack(str(entity["RowKey"]), str(entity.get("knd", "")), unpack(entity, "items"),
+                      entity.metadata["etag"], int(entity.get("chars", 0)))
+        self._remember(found)
+        return found
+
+    def _bucket(self, entity: Any | None, row_key: str) -> _Bucket:
+        found = _Bucket(row_key, unpack(entity, "idx"), entity.metadata["etag"]) if entity is not None else _Bucket(
+            row_key, {}, None)
+        self._remember(found)
+        return found
+
+    def _remember(self, seen: _Pack | _Bucket) -> None:
+        if len(self._seen) > 2_000:  # a long-lived instance: start again rather than keep everything
+            self._seen.clear()
+            self._where.clear()
+        self._seen[seen.row_key] = seen
+        if isinstance(seen, _Pack):
+            self._where.update(dict.fromkeys(seen.items, seen.row_key))
+
+    def query(self, low: str, status: str | None = None) -> list[_Pack]:
+        query = "PartitionKey eq @p and RowKey ge @low and RowKey lt @high"
+        if status is not None:
+            query += f" and {status_count(status)} gt 0"  # (a name of hex digits: nothing of the caller's reaches
+            # the query's text; the values are parameters)
+        entities = self.table.query_entities(query, parameters={"p": PARTITION, "low": low, "high": after(low)})
+        return [self._pack(e) for e in entities]
+
+    def find(self, key: str) -> tuple[str, Row] | None:
+        """A key's kind and entry, read now (from the pack it was last seen in, else by its index bucket)."""
+        if (where := self._where.get(key)) is not None and (entity := self._read(where)) is not None:
+            found = self._pack(entity)
+            if key in found.items:
+                return found.kind, found.items[key]
+        where = self._bucket(self._read(bucket_of(key)), bucket_of(key)).keys.get(key)
+        if where is None or (entity := self._read(where)) is None:
+            return None
+        found = self._pack(entity)
+        return (found.kind, found.items[key]) if key in found.items else None
+
+    # --- the one way anything is written ----------------------------------------------------------------------
+    def write(self, keys: list[str], decide: Callable[[dict[str, Row | None]], dict[str, Any]],
+               extra: Callable[[], list[tuple[Any, ...]]] | None = None) -> set[str]:
+        """Read the entries of `keys` (None: absent), ask `decide` what to change ({key: (kind or None, row)} to
+        add or change, {key: None} to delete), and write that in one transaction conditional on what was read,
+        with `extra()`'s operations. A transaction refused because something changed meanwhile is done again
+        from a fresh reading. Returns the keys changed."""
+        from azure.data.tables import TableTransactionError
+
+        for round_ in range(ROUNDS):
+            try:
+                with self._lock:
+                    return self._write_once(keys, decide, fresh=round_ > 0, extra=extra)
+            except TableTransactionError:
+                if round_ == ROUNDS - 1:
+                    raise
+                time.sleep(self._rng.uniform(0, min(1.0, APART * 2**round_)))  # writers that collided go apart
+        raise AssertionError("unreachable")
+
+    def _write_once(self, keys: list[str], decide: Callable[[dict[str, Row | None]], dict[str, Any]], *,
+                    fresh: bool, extra: Callable[[], list[tuple[Any, ...]]] | None) -> set[str]:
+        plan = _Plan(extra=extra() if extra is not None else [])
+        found: dict[str, _Pack | None] = {}
+        unknown = []
+        for key in keys:  # first from the packs this object has seen (a write on them is conditional)
+            seen = None if fresh else self._seen.get(self._where.get(key, ""))
+            if isinstance(seen, _Pack) and key in seen.items:
+                found[key] = plan.packs.setdefault(seen.row_key, seen.copy())
+            else:
+                unknown.append(key)
+        if unknown:  # then from the index, read now
+            for b in self._read_buckets({bucket_of(k) for k in unknown}):
+                plan.buckets[b.row_key] = b.copy()
+            homes = {k: plan.buckets[bucket_of(k)].keys.get(k) for k in unknown}
+            for p in self._read_packs({h for h in homes.values() if h is not None and h not in plan.packs}):
+                plan.packs[p.row_key] = p.copy()
+            for key, home in homes.items():
+                pack_ = plan.packs.get(home) if home is not None else None
+                found[key] = pack_ if pack_ is not None and key in pack_.items else None
+        changes = decide({k: (p.items[k] if p is not None else None) for k, p in found.items()})
+        if not changes and not plan.extra:
+            return set()
+        for key, change in changes.items():
+            self._apply(plan, key, found[key], change, fresh)
+        self._send(plan)
+        return set(changes)
+
+    def _read_buckets(self, row_keys: set[str]) -> list[_Bucket]:
+        if len(row_keys) > 8:  # one range read of the whole index costs less than many point reads
+            entities = {e["RowKey"]: e for e in self.table.query_entities(
+                "PartitionKey eq @p and RowKey ge @low and RowKey lt @high",
+                parameters={"p": PARTITION, "low": INDEX, "high": after(INDEX)})}
+            return [self._bucket(entities.get(r), r) for r in sorted(row_keys)]
+        return [self._bucket(self._read(r), r) for r in sorted(row_keys)]
+
+    def _read_packs(self, row_keys: set[str]) -> list[_Pack]:
+        return [self._pack(e) for r in sorted(row_keys) if (e := self._read(r)) is not None]
+
+    def _apply(self, plan: _Plan, key: str, home: _Pack | None, change: Any, fresh: bool) -> None:
+        """One key's change made in `plan`'s packs and buckets (copies of what was read, or new)."""
+        if change is None:  # deleted: out of its pack and its index bucket
+            if home is not None:
+                home.put(key, None)
+                self._bucket_for(plan, key).keys.pop(key, None)
+                self._bucket_for(plan, key).changed = True
+            return
+        kind, row = change
+        if home is not None:
+            home.put(key, row)
+            if home.chars <= HARD_CHARS or len(home.items) == 1:
+                return
+            home.put(key, None)  # grown too big for its pack: to a pack of its own
+            kind = home.kind
+        size = weight(key, row)
+        target = self._room_for(plan, str(kind), size, fresh, alone=home is not None)
+        target.put(key, row, size)
+        bucket = self._bucket_for(plan, key)
+        bucket.keys[key] = target.row_key
+        bucket.changed = True
+
+    def _bucket_for(self, plan: _Plan, key: str) -> _Bucket:
+        row_key = bucket_of(key)
+        if row_key not in plan.buckets:
+            plan.buckets[row_key] = self._read_buckets({row_key})[0].copy()
+        return plan.buckets[row_key]
+
+    def _room_for(self, plan: _Plan, kind: str, size: int, fresh: bool, *, alone: bool) -> _Pack:
+        """The kind's last pack, if a new entry of `size` fits it, or a new pack after it."""
+        prefix = packs_of(kind)
+        if prefix not in plan.last:
+            plan.last[prefix] = self._last_pack(plan, prefix, fresh)
+        last = plan.last[prefix]
+        candidate = plan.packs.get(last) if last is not None else None
+        if candidate is not None and not alone and len(candidate.items) < PACK_ITEMS and (
+                candidate.chars + size <= PACK_CHARS):
+            return candidate
+        number = int(last.rsplit("|", 1)[1]) + 1 if last is not None else 0
+        new = _Pack(f"{prefix}{number:06d}", kind, {}, None)
+        plan.packs[new.row_key] = new
+        plan.last[prefix] = new.row_key
+        return new
+
+    def _last_pack(self, plan: _Plan, prefix: str, fresh: bool) -> str | None:
+        """The RowKey of the last of a kind's packs (as this object last saw them, or read now), in `plan`."""
+        seen = None if fresh else max((r for r, s in list(self._seen.items())
+                                       if r.startswith(prefix) and isinstance(s, _Pack)), default=None)
+        if seen is None:  # the kind's packs, by their keys alone
+            rows = self.table.query_entities("PartitionKey eq @p and RowKey ge @low and RowKey lt @high",
+                                             parameters={"p": PARTITION, "low": prefix, "high": after(prefix)},
+                                             select=["RowKey"])
+            seen = max((str(e["RowKey"]) for e in rows), default=None)
+        if seen is not None and seen not in plan.packs:
+            cached = None if fresh else self._seen.get(seen)
+            for p in [cached] if isinstance(cached, _Pack) else self._read_packs({seen}):
+                plan.packs[p.row_key] = p.copy()
+        return seen
+
+    def _send(self, plan: _Plan) -> None:
+        """The plan's changed entities in one transaction, each conditional on what it was read as."""
+        from azure.core import MatchConditions
+        from azure.data.tables import UpdateMode
+
+        writes: list[tuple[_Pack | _Bucket, tuple[Any, ...]]] = []
+        every: list[_Pack | _Bucket] = [*plan.packs.values(), *plan.buckets.values()]
+        for item in every:
+            if not item.changed:
+                continue
+            if isinstance(item, _Pack):
+                content: dict[str, Any] = item.items
+                item.chars = units(packed_json(content))
+                entity = {"PartitionKey": PARTITION, "RowKey": item.row_key, "knd": item.kind,
+                          "n": len(content), "chars": item.chars} | self._counts(item) | pack("items", content)
+            else:
+                content = item.keys
+                entity = {"PartitionKey": PARTITION, "RowKey": item.row_key} | pack("idx", content)
+            condition = {"etag": item.etag, "match_condition": MatchConditions.IfNotModified}
+            if item.etag is None:
+                if content:
+                    writes.append((item, ("create", entity)))
+            elif content:
+                writes.append((item, ("update", entity, condition | {"mode": UpdateMode.REPLACE})))
+            else:
+                writes.append((item, ("delete", entity, condition)))
+        operations = [*plan.extra, *(op for _, op in writes)]
+        if len(operations) > BATCH or sum(len(packed_json(op[1])) + 500 for op in operations) > BATCH_BYTES:
+            raise TooBig("one change to the ledger is more than one transaction holds")
+        etags = send(self.table, operations)[len(plan.extra):]
+        for (item, operation), etag in zip(writes, etags, strict=True):
+            item.changed = False
+            if operation[0] == "delete" or etag is None:
+                self._seen.pop(item.row_key, None)
+            else:
+                item.etag = etag
+                self._remember(item)
+
+    @staticmethod
+    def _counts(item: _Pack) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for row in item.items.values():
+            counts[status_count(str(row[0]))] = counts.get(status_count(str(row[0])), 0) + 1
+        return counts
+
+
+class TooBig(ValueError):
+    """A change to the ledger past one transaction's limits (100 entities, 4 MiB)."""
