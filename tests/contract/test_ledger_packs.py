@@ -4,7 +4,6 @@ each pack's counts true, after writers at once, stale views, entries that grow, 
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 from collections import Counter
@@ -14,8 +13,8 @@ from typing import Any
 import pytest
 
 from coprod.store.azure import AzureTableStore
-from coprod.store.azure._ledger_packs import HARD_CHARS, INDEX, PACKS, status_count
 from coprod.store.azure._entities import escape_key, pack, unpack
+from coprod.store.azure._ledger_packs import HARD_CHARS, INDEX, PACKS, status_count
 from tests.support.fakes import FakeClock
 
 pytestmark = pytest.mark.clock(fixed=True)
@@ -113,6 +112,23 @@ def test_settling_from_a_stale_view_loses_nothing(stores: Callable[[], AzureTabl
     assert second.ledger.swap("k3", seen[1][3], "sending", {}) is False  # what it saw has changed since
 
 
+def test_what_was_seen_is_not_trusted_where_nothing_is_written(stores: Callable[[], AzureTableStore]) -> None:
+    """An instance that last saw a key, since deleted elsewhere, adds it again (its view is out of date: an
+    `add` that wrote nothing would have had no condition to find that out); a swap from an old reading fails."""
+    first, second = stores(), stores()
+    first.ledger.add_many([(f"k{n}", "message", {"n": n}, "due") for n in range(5)])
+    seen = first.ledger.list(kind="message")  # first now holds the pack
+    second.ledger.delete("k1")
+    second.ledger.set("k2", "done")
+    assert first.ledger.add("k1", "message", {"again": True}) is True
+    assert first.ledger.add("k3", "message", {}) is False
+    assert first.ledger.swap("k2", seen[2], "sending", {}) is False  # it was settled since
+    assert first.ledger.swap("k4", seen[4], "sending", {"took": True}) is True
+    entries = consistent(second)
+    assert (entries["k1"]["payload"], entries["k2"]["status"], entries["k4"]["payload"]) == (
+        {"again": True}, "done", {"took": True})
+
+
 def test_a_list_by_status_reads_only_the_packs_holding_one(stores: Callable[[], AzureTableStore]) -> None:
     store = stores()
     store.ledger.add_many([(f"k{n:04d}", "message", {"n": n}, "due") for n in range(450)])  # five packs
@@ -137,7 +153,7 @@ def test_settling_what_was_just_listed_is_one_request_each(stores: Callable[[], 
 
 def count_requests(store: AzureTableStore, work: Callable[[], Any]) -> int:
     """The HTTP requests `work` makes to Table Storage."""
-    pipeline = store.ledger.table._client._client._pipeline  # (the SDK's own pipeline, which every request goes through)
+    pipeline = store.ledger.table._client._client._pipeline  # (the SDK's own: every request goes through it)
     sent = []
     original = pipeline.run
 
@@ -197,7 +213,7 @@ def test_instances_starting_together_move_the_old_form_in_once(azurite: str, clo
     def start() -> None:
         try:
             opened.append(open_store(azurite, clock, prefix))
-        except BaseException as error:  # noqa: BLE001 - reported below
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=start) for _ in range(3)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import random
+import re
 import threading
 import time
 import zlib
@@ -12,27 +13,42 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from coprod.store.azure._batch import send
+from coprod.store.azure._batch import send, together
 from coprod.store.azure._entities import BATCH, BATCH_BYTES, after, escape_key, pack, packed_json, units, unpack
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
-__all__ = ["PACKS", "Packs", "Row", "TooBig", "bucket_of", "packs_of", "status_count"]
+__all__ = ["INDEX", "PACKS", "PACK_ITEMS", "Packs", "Row", "TooBig", "bucket_of", "packs_of", "status_count"]
 
 PARTITION = "ledger"
 PACKS, INDEX = "%p|", "%k|"
-BUCKETS = 64  # index entities: a first sync's keys touch each once, not one entity a key
+SPAN = 256  # numbers a numbered index bucket spans (registrations 0-255, 256-511, ...)
+HASHED = 64  # index buckets for the keys of one prefix that have an address in them, or no number
 PACK_ITEMS = 100  # entries a new entry may join in a pack
 PACK_CHARS = 200_000  # and UTF-16 units of JSON (room left for entries to grow as they are settled)
 HARD_CHARS = 420_000  # a pack past this (pack() takes 450,000) sends its grown entry to a pack of its own
 ROUNDS = 20  # a write that lost a race is done again from a fresh reading, this many times at most
 APART = 0.05  # seconds: after a lost race, a random wait of up to this, doubled each round up to a second
 Row = list[Any]  # an entry in its pack: [status, created, updated, payload]
+_NUMBER = re.compile(r"[0-9]+")
+
+
+def _crc(text: str) -> int:
+    return zlib.crc32(text.encode("utf-8", "surrogatepass"))
 
 
 def bucket_of(key: str) -> str:
-    return f"{INDEX}{zlib.crc32(key.encode('utf-8', 'surrogatepass')) % BUCKETS:02d}"
+    """A key's index bucket. Keys made together share one, so a first sync writes a few index entities, not one
+    a key, and no bucket grows without end:
+    - keys alike but for their numbers, the numbers close: "message:confirmed:registration-7:session-3" with the
+      other confirmations of registrations 0 to 255 (a bucket "%k|<hash of the key's shape>|<number // SPAN>...");
+    - any other key (an address in it, a digest, or no number): one of HASHED buckets for the text before its
+      first colon ("guest:", "subscriber:"), each holding a share of those keys (people, not bookings)."""
+    numbers = _NUMBER.findall(key)
+    if numbers and "@" not in key and len(numbers) <= 4 and all(len(n) <= 12 for n in numbers):
+        return f"{INDEX}{_crc(_NUMBER.sub('#', key)):08x}|" + ".".join(f"{int(n) // SPAN:010d}" for n in numbers)
+    return f"{INDEX}{_crc(key.split(':', 1)[0]):08x}|h{_crc(key) % HASHED:02d}"
 
 
 @functools.lru_cache(maxsize=256)
@@ -194,6 +210,10 @@ class Packs:
                 pack_ = plan.packs.get(home) if home is not None else None
                 found[key] = pack_ if pack_ is not None and key in pack_.items else None
         changes = decide({k: (p.items[k] if p is not None else None) for k, p in found.items()})
+        if not fresh and any(k not in changes for k in found.keys() - set(unknown)):
+            # something left as it was, as this object last saw it: not written, so no condition would tell
+            # if that is out of date (an `add` of a key since deleted); decided again from a fresh reading
+            return self._write_once(keys, decide, fresh=True, extra=extra)
         if not changes and not plan.extra:
             return set()
         for key, change in changes.items():
@@ -202,12 +222,19 @@ class Packs:
         return set(changes)
 
     def _read_buckets(self, row_keys: set[str]) -> list[_Bucket]:
-        if len(row_keys) > 8:  # one range read of the whole index costs less than many point reads
-            entities = {e["RowKey"]: e for e in self.table.query_entities(
-                "PartitionKey eq @p and RowKey ge @low and RowKey lt @high",
-                parameters={"p": PARTITION, "low": INDEX, "high": after(INDEX)})}
-            return [self._bucket(entities.get(r), r) for r in sorted(row_keys)]
-        return [self._bucket(self._read(r), r) for r in sorted(row_keys)]
+        """Index buckets, read now: a few by point reads, a few at once; many of one shape (one hash) by one
+        range read, from the first to the last wanted."""
+        families: dict[str, list[str]] = {}
+        for row_key in sorted(row_keys):
+            families.setdefault(row_key.rsplit("|", 1)[0], []).append(row_key)
+        found: dict[str, Any] = {}
+        single = [r for rows in families.values() if len(rows) <= 8 for r in rows]
+        found |= dict(zip(single, together(self._read, single), strict=True))
+        for rows in (rows for rows in families.values() if len(rows) > 8):
+            found |= {r: None for r in rows} | {e["RowKey"]: e for e in self.table.query_entities(
+                "PartitionKey eq @p and RowKey ge @low and RowKey le @high",
+                parameters={"p": PARTITION, "low": rows[0], "high": rows[-1]}) if e["RowKey"] in row_keys}
+        return [self._bucket(found[r], r) for r in sorted(row_keys)]
 
     def _read_packs(self, row_keys: set[str]) -> list[_Pack]:
         return [self._pack(e) for r in sorted(row_keys) if (e := self._read(r)) is not None]

@@ -28,23 +28,50 @@ digits. Entries of that form are moved in once: `ledger_moves.py`.)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from coprod.store._base import LedgerEntry
-from coprod.store.azure._ledger_packs import PACKS, Packs, Row, TooBig, packs_of
+from coprod.store.azure._ledger_packs import PACK_ITEMS, PACKS, Packs, Row, TooBig, bucket_of, packs_of
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
 __all__ = ["TableLedger"]
 
-ADD_STEP = 2_000  # keys added in one transaction at most: their index buckets and packs, within its limits
+OPERATIONS = 90  # entities a transaction of `add_many` is planned to write (Table Storage takes 100)
 
 
 def _entry(key: str, kind: str, row: Row) -> LedgerEntry:
     status, created, updated, payload = row
     return LedgerEntry(key, kind, str(status), payload, float(created), float(updated))
+
+
+def _chunks(keys: list[str], wanted: dict[str, tuple[str, Row]]) -> Iterator[list[str]]:
+    """`keys` (in bucket order) in runs whose index buckets and packs make at most OPERATIONS writes."""
+    chunk: list[str] = []
+    buckets: set[str] = set()
+    kinds: dict[str, int] = {}
+    for key in keys:
+        bucket, kind = bucket_of(key), wanted[key][0]
+        more = {**kinds, kind: kinds.get(kind, 0) + 1}
+        if chunk and len(buckets | {bucket}) + sum(n // PACK_ITEMS + 2 for n in more.values()) > OPERATIONS:
+            yield chunk
+            chunk, buckets, more = [], set(), {kind: 1}
+        chunk.append(key)
+        buckets.add(bucket)
+        kinds = more
+    if chunk:
+        yield chunk
+
+
+def _add(packs: Packs, keys: list[str], wanted: dict[str, tuple[str, Row]]) -> set[str]:
+    try:
+        return packs.write(keys, lambda rows: {k: wanted[k] for k, row in rows.items() if row is None})
+    except TooBig:  # (nothing was sent) in halves
+        if len(keys) == 1:
+            raise
+        return _add(packs, keys[:len(keys) // 2], wanted) | _add(packs, keys[len(keys) // 2:], wanted)
 
 
 class TableLedger:
@@ -73,22 +100,14 @@ class TableLedger:
                                        if rows[key] is None else {})
 
     def add_many(self, entries: Iterable[tuple[str, str, dict[str, Any], str]]) -> set[str]:
-        """In as few transactions as Table Storage's limits allow, each whole (the entries with their index)."""
+        """In as few transactions as Table Storage's limits allow, each whole (entries with their index): the
+        keys in the order of their index buckets, so a transaction holds few of them."""
         now, wanted = self.clock(), dict[str, tuple[str, Row]]()
         for n, (key, kind, payload, status) in enumerate(entries):
             wanted.setdefault(key, (kind, [status, now + n * 1e-6, now, payload]))  # (the first of a key wins)
         added: set[str] = set()
-        keys, step = [*wanted], ADD_STEP
-        while keys:
-            try:
-                added |= self.packs.write(keys[:step], lambda rows: {k: wanted[k] for k, row in rows.items()
-                                                                      if row is None})
-            except TooBig:  # (nothing was sent) fewer at once
-                if step == 1:
-                    raise
-                step = max(1, step // 4)
-                continue
-            keys = keys[step:]
+        for chunk in _chunks(sorted(wanted, key=bucket_of), wanted):
+            added |= _add(self.packs, chunk, wanted)
         return added
 
     def set(self, key: str, status: str, payload: dict[str, Any] | None = None) -> None:
