@@ -269,3 +269,40 @@ def test_an_entry_erased_after_it_moved_never_comes_back(azurite: str, clock: Fa
         for store in others:
             store.close()
         service.close()
+
+
+def test_an_entry_the_version_before_writes_after_the_move_is_moved_in_at_a_start_soon_after(
+        azurite: str, clock: FakeClock, prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """For a while after the move (an invocation of the version before may still be finishing), each start
+    moves in entries of the old form; after that, a start does not look (no request to the ledger)."""
+    from azure.core.pipeline.transport import RequestsTransport
+
+    from coprod.store.azure import MOVE_IN_WINDOW
+
+    to_ledger: list[str] = []
+    send = RequestsTransport.send
+    monkeypatch.setattr(RequestsTransport, "send", lambda self, request, **kwargs: (
+        to_ledger.append(request.url) if f"{prefix}ledger" in request.url else None, send(self, request, **kwargs))[1])
+    old_form(azurite, prefix, 1)
+    moved = open_store(azurite, clock, prefix)  # the move
+    moved.ledger.set("message:confirmed:registration-0", "done", {"settled": True})
+    moved.close()
+    old_form(azurite, prefix, 2)  # the version before writes one more (and its first again: the packed one wins)
+    clock.now += MOVE_IN_WINDOW - 60
+    to_ledger.clear()
+    store = open_store(azurite, clock, prefix)
+    try:
+        assert to_ledger  # looked
+        assert set(consistent(store)) == {"message:confirmed:registration-0", "guest:p1/#?@example.org"}
+        assert store.ledger.get("message:confirmed:registration-0").payload == {"settled": True}  # type: ignore[union-attr]
+    finally:
+        store.close()
+    clock.now += 120
+    old_form(azurite, prefix, 3)
+    to_ledger.clear()
+    late = open_store(azurite, clock, prefix)
+    try:
+        assert to_ledger == []  # not looked for: a start costs nothing more
+        assert late.ledger.get("guest:p2/#?@example.org") is None  # (so left in the old form)
+    finally:
+        late.close()

@@ -49,7 +49,8 @@ if TYPE_CHECKING:
 
 __all__ = ["AzureTableStore"]
 MIRROR_FORMAT = "mirror.format"  # a checkpoint: "packed" once the mirror is in its packed form
-LEDGER_FORMAT = "ledger.format"  # a checkpoint: "packed" once no ledger entry of the old form is left
+LEDGER_FORMAT = "ledger.format"  # a checkpoint: "packed <when>" once no ledger entry of the old form is left
+MOVE_IN_WINDOW = 15 * 60  # seconds after that when entries of the old form are still looked for at each start
 
 
 class AzureTableStore:
@@ -79,9 +80,7 @@ class AzureTableStore:
         self.leases = TableLeases(self._tables["leases"], clock)
         if self.checkpoints.get(MIRROR_FORMAT) != "packed":
             self._unpacked_mirror_gone()
-        if self.checkpoints.get(LEDGER_FORMAT) != "packed":
-            move_in(self.ledger)  # (safe when instances start together: ledger_moves.py)
-            self.checkpoints.set(LEDGER_FORMAT, "packed")
+        self._ledger_packed(self.checkpoints.get(LEDGER_FORMAT))
 
     def _unpacked_mirror_gone(self) -> None:
         """Once, on the first start after the mirror was packed: the old mirror table (one entity an item) is
@@ -92,6 +91,17 @@ class AzureTableStore:
         transact(table, [("delete", {"PartitionKey": "checkpoint", "RowKey": row["RowKey"]}) for row in rows])
         self._service.delete_table(f"{self.prefix}mirror")  # (nothing to do when there is none)
         self.checkpoints.set(MIRROR_FORMAT, "packed")
+
+    def _ledger_packed(self, done: str | None) -> None:
+        """Entries of the ledger's old form moved into packs (ledger_moves.py: safe when instances start
+        together), on the first start after the ledger was packed; and on each start for a while after, when an
+        invocation of the version before may still be finishing (host.json's functionTimeout) and writing them."""
+        since = done.partition(" ")[2] if done and done.startswith("packed") else None
+        if since is None:
+            move_in(self.ledger)
+            self.checkpoints.set(LEDGER_FORMAT, f"packed {self.clock():.0f}")
+        elif since and since.replace(".", "", 1).isdigit() and self.clock() < float(since) + MOVE_IN_WINDOW:
+            move_in(self.ledger)
 
     def batch(self) -> contextlib.nullcontext[None]:
         return contextlib.nullcontext()  # each write is its own request: conditional where it must be
