@@ -16,10 +16,10 @@ with the machine.
 `--latency` gives each kind of Graph round trip the time a real tenant takes (the emulator's fault rules by
 operation kind: `batch`, `delta`, `page`, `send`, `write`), and `--concurrency` the `$batch` envelopes in flight at
 once (COPROD_GRAPH_CONCURRENCY). "store" is the state store's round trips (SQLite statements, or Table Storage
-requests), also given by part (the mirror, the ledger of hand-offs, ...). "trips" is the round trips on the
-critical path: the longest chain of requests
-each sent after the one before was answered (requests in flight together count once), so with latency L the run
-waits at least trips x L.
+requests), also given by part (the mirror, the ledger of hand-offs, ...); on Table Storage with the seconds waited
+for each part and the entities it wrote (an operation of an entity group transaction is one). "trips" is the round
+trips on the critical path: the longest chain of requests each sent after the one before was answered (requests in
+flight together count once), so with latency L the run waits at least trips x L.
 """
 
 from __future__ import annotations
@@ -76,6 +76,7 @@ TRIPS = Trips()
 
 STORE: Counter[str] = Counter()  # the state store's round trips, by part (the table a statement or request is for)
 WAITED: Counter[str] = Counter()  # Table Storage: seconds waited for each part's requests (summed: some overlap)
+WRITTEN: Counter[str] = Counter()  # Table Storage: entities each part wrote (each operation of a transaction is one)
 PARTS = ("mirror", "ledger", "outbox", "checkpoints", "counters", "leases")
 TABLE = re.compile(r"\b(?:coprod)?(listmirror|mirror|ledger|outbox|checkpoints|counters|leases)\b")
 
@@ -100,12 +101,14 @@ def count_store_trips(services: Services) -> None:
         RequestsTransport._bench_send = RequestsTransport.send
 
         def send(self: Any, request: Any, **kwargs: Any) -> Any:
-            text = request.url
+            text, written = request.url, int(request.method != "GET")
             if "$batch" in text:
                 body = request.body or b""
-                text = (body if isinstance(body, bytes) else str(body).encode())[:3000].decode(errors="replace")
+                body = body if isinstance(body, bytes) else str(body).encode()
+                text, written = body[:3000].decode(errors="replace"), body.count(b"Content-ID:")
             part, began = part_of(text), time.perf_counter()
             STORE.update((part,))
+            WRITTEN[part] += written
             try:
                 return RequestsTransport._bench_send(self, request, **kwargs)
             finally:
@@ -114,11 +117,12 @@ def count_store_trips(services: Services) -> None:
         RequestsTransport.send = send
 
 
-def by_part(before: tuple[Counter[str], Counter[str]]) -> str:
-    """The store's round trips since `before` (`STORE` and `WAITED` then), by part; on Table Storage with the
-    seconds waited for them."""
-    now, waited = STORE - before[0], WAITED - before[1]
-    return ", ".join(f"{part} {now[part]:,}" + (f" ({waited[part]:.1f} s)" if waited[part] else "")
+def by_part(before: tuple[Counter[str], ...]) -> str:
+    """The store's round trips since `before` (`STORE`, `WAITED` and `WRITTEN` then), by part; on Table Storage
+    with the seconds waited for them and the entities written."""
+    now, waited, written = STORE - before[0], WAITED - before[1], WRITTEN - before[2]
+    return ", ".join(f"{part} {now[part]:,}" + (f" ({waited[part]:.1f} s, {written[part]:,} entities written)"
+                                                 if waited[part] else "")
                      for part in (*PARTS, "other") if now[part])
 
 
@@ -241,7 +245,7 @@ def main() -> None:
             services = fresh(emulator, Path(temp) / "ours.sqlite3", args.latency, args.concurrency)
         session_ids, _ = seed(emulator, now, random.Random(1), args.size)
         sync = RegistrationSync(services.lists, services.store)
-        parts = STORE.copy(), WAITED.copy()
+        parts = STORE.copy(), WAITED.copy(), WRITTEN.copy()
         first = measure(services, lambda: sync.run().writes)
         print(first.row("delta reconciler: first sync"))
         print(f"  {'':<34} (store, by part: {by_part(parts)})")
@@ -257,7 +261,7 @@ def main() -> None:
             report_holder.append(sync.run())
             return int(report_holder[-1].writes)
 
-        parts = STORE.copy(), WAITED.copy()
+        parts = STORE.copy(), WAITED.copy(), WRITTEN.copy()
         incremental = measure(services, incremental_run)
         print(incremental.row("  then 20 items changed") + "   [goal: <= 6 requests]")
         print(f"  {'':<34} (store, by part: {by_part(parts)})")
