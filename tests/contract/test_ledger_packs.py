@@ -183,6 +183,25 @@ def test_an_entry_grown_past_its_pack_moves_to_one_of_its_own(stores: Callable[[
     assert "k7" not in consistent(store)
 
 
+def test_entries_past_a_transactions_4_mib_go_in_several(stores: Callable[[], AzureTableStore],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Accents and emoji take up to 6 bytes a UTF-16 unit on the wire (escaped JSON): add_many's transactions are
+    sized by what is sent, and one too large is split, never sent."""
+    from azure.core.pipeline.transport import RequestsTransport
+
+    store = stores()
+    bodies: list[int] = []
+    real = RequestsTransport.send
+    monkeypatch.setattr(RequestsTransport, "send", lambda transport, request, **kw: bodies.append(
+        len(request.body or b"")) or real(transport, request, **kw))
+    notes = {n: ("ż" if n % 2 else "\U0001F600") * 15_000 for n in range(120)}
+    added = store.ledger.add_many([(f"feedback:session-1:registration-{n}", "feedback", {"comment": notes[n]}, "done")
+                                   for n in range(120)])
+    assert len(added) == 120 and max(bodies) <= 4 * 1024 * 1024
+    entries = consistent(store)
+    assert all(entries[f"feedback:session-1:registration-{n}"]["payload"] == {"comment": notes[n]} for n in range(120))
+
+
 def test_deleting_the_last_entry_of_a_pack_deletes_the_pack(stores: Callable[[], AzureTableStore]) -> None:
     store = stores()
     store.ledger.add("guest:zoe@example.org", "guest-request", {"name": "Zoë"})

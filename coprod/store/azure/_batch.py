@@ -28,7 +28,7 @@ from coprod.store.azure._entities import BATCH, BATCH_BYTES
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
-__all__ = ["TOGETHER", "send", "together", "transact"]
+__all__ = ["TOGETHER", "send", "together", "transact", "wire_size"]
 
 TOGETHER = 4  # transactions under way at once
 T = TypeVar("T")
@@ -58,6 +58,17 @@ def transact(client: TableClient, operations: Iterable[tuple[Any, ...]]) -> None
         batches[-1].append((*operation, {"mode": UpdateMode.REPLACE}) if operation[0] == "upsert" else operation)
         size += weight
     together(lambda batch: send(client, batch), [b for b in batches if b])
+
+
+def wire_size(operations: Iterable[tuple[Any, ...]]) -> int:
+    """What a transaction of `operations` sends, near enough: each entity's JSON as the service reads it, and its
+    request's lines. (Bounded first from the strings' lengths: a character is at most 12 bytes there, an emoji
+    written as two `\\u` escapes; a printable ASCII one at most 2, a quote escaped.)"""
+    operations = list(operations)
+    bound = sum(sum(len(k) + 40 + (len(v) * (2 if v.isascii() and v.isprintable() else 12)
+                                   if isinstance(v, str) else 30)
+                    for k, v in dict(op[1]).items()) + 500 for op in operations)
+    return bound if bound <= BATCH_BYTES else sum(len(_json(dict(op[1]))) + 500 for op in operations)
 
 
 _STATUS = re.compile(rb"^HTTP/1\.1 (\d{3})[^\n]*\n((?:[^\r\n]+\r?\n)*)", re.MULTILINE)  # a status, its headers

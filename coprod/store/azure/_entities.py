@@ -72,8 +72,9 @@ def _pieces(text: str) -> list[str]:
     return pieces or [""]
 
 
-def pack(name: str, value: Any) -> dict[str, Any]:
-    text = packed_json(value)
+def pack(name: str, value: Any, text: str | None = None) -> dict[str, Any]:
+    """`value` as properties `<name>0`, `<name>1`, ... (`text`: its `packed_json`, where the caller has it)."""
+    text = packed_json(value) if text is None else text
     chunks = _pieces(text)
     if len(chunks) > MAX_CHUNKS:
         raise ValueError(f"a record of {len(text)} characters is too large for Table Storage")

@@ -4,6 +4,7 @@ written (`Packs.write`)."""
 from __future__ import annotations
 
 import functools
+import json
 import random
 import re
 import threading
@@ -13,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from coprod.store.azure._batch import send, together
-from coprod.store.azure._entities import BATCH, BATCH_BYTES, after, escape_key, pack, packed_json, units, unpack
+from coprod.store.azure._batch import send, together, wire_size
+from coprod.store.azure._entities import BATCH, BATCH_BYTES, after, escape_key, pack, packed_json, unpack
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -26,8 +27,9 @@ PACKS, INDEX = "%p|", "%k|"
 SPAN = 256  # numbers a numbered index bucket spans (registrations 0-255, 256-511, ...)
 HASHED = 64  # index buckets for the keys of one prefix that have an address in them, or no number
 PACK_ITEMS = 100  # entries a new entry may join in a pack
-PACK_CHARS = 200_000  # and UTF-16 units of JSON (room left for entries to grow as they are settled)
-HARD_CHARS = 420_000  # a pack past this (pack() takes 450,000) sends its grown entry to a pack of its own
+PACK_CHARS = 200_000  # and characters of escaped JSON (room left for entries to grow as they are settled)
+HARD_CHARS = 420_000  # a pack past this sends its grown entry to a pack of its own: under pack()'s 450,000 UTF-16
+# units, and under 1 MiB as Azurite counts an entity (its JSON on the wire, where an emoji is 12 bytes)
 ROUNDS = 20  # a write that lost a race is done again from a fresh reading, this many times at most
 APART = 0.05  # seconds: after a lost race, a random wait of up to this, doubled each round up to a second
 Row = list[Any]  # an entry in its pack: [status, created, updated, payload]
@@ -38,6 +40,7 @@ def _crc(text: str) -> int:
     return zlib.crc32(text.encode("utf-8", "surrogatepass"))
 
 
+@functools.lru_cache(maxsize=1 << 15)  # (a key's bucket is asked for several times as it is written)
 def bucket_of(key: str) -> str:
     """A key's index bucket. Keys made together share one, so a first sync writes a few index entities, not one
     a key, and no bucket grows without end:
@@ -58,8 +61,9 @@ def packs_of(kind: str) -> str:
 
 
 def weight(key: str, row: Row) -> int:
-    """What an entry adds to its pack's JSON, in UTF-16 units (give or take a character)."""
-    return units(packed_json([key, row]))
+    """What an entry adds to its pack, in characters of escaped JSON (`\\u` escapes: never fewer than its
+    UTF-16 units, and what Azurite counts), give or take a character."""
+    return len(json.dumps([key, row], separators=(",", ":")))
 
 
 def status_count(status: str) -> str:
@@ -73,7 +77,7 @@ class _Pack:
     kind: str
     items: dict[str, Row]
     etag: str | None  # None: not written yet
-    chars: int = 0  # the JSON's size, as last written, give or take the changes since
+    chars: int = 0  # the escaped JSON's size (`weight`), as last written, give or take the changes since
     changed: bool = False
 
     def copy(self) -> _Pack:
@@ -310,9 +314,10 @@ class Packs:
                 continue
             if isinstance(item, _Pack):
                 content: dict[str, Any] = item.items
-                item.chars = units(packed_json(content))
+                text = packed_json(content)
+                item.chars = len(json.dumps(content, separators=(",", ":")))
                 entity = {"PartitionKey": PARTITION, "RowKey": item.row_key, "knd": item.kind,
-                          "n": len(content), "chars": item.chars} | self._counts(item) | pack("items", content)
+                          "n": len(content), "chars": item.chars} | self._counts(item) | pack("items", content, text)
             else:
                 content = item.keys
                 entity = {"PartitionKey": PARTITION, "RowKey": item.row_key} | pack("idx", content)
@@ -325,7 +330,7 @@ class Packs:
             else:
                 writes.append((item, ("delete", entity, condition)))
         operations = [*plan.extra, *(op for _, op in writes)]
-        if len(operations) > BATCH or sum(len(packed_json(op[1])) + 500 for op in operations) > BATCH_BYTES:
+        if len(operations) > BATCH or wire_size(operations) > BATCH_BYTES:
             raise TooBig("one change to the ledger is more than one transaction holds")
         etags = send(self.table, operations)[len(plan.extra):]
         for (item, operation), etag in zip(writes, etags, strict=True):
