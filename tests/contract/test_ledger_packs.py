@@ -151,6 +151,25 @@ def test_settling_what_was_just_listed_is_one_request_each(stores: Callable[[], 
     assert Counter(e["status"] for e in consistent(store).values()) == {"done": 150}
 
 
+def test_a_cold_instance_adds_in_two_round_trips_and_fills_packs_with_room(
+        stores: Callable[[], AzureTableStore]) -> None:
+    """An instance that has seen nothing yet (a function invocation) adds a key in three requests, two round
+    trips: its index bucket, and a pack with room, read together; then the transaction. Room left by deleted
+    entries is used, not only the last pack's."""
+    first = stores()
+    first.ledger.add_many([(f"k{n:03d}", "message", {"n": n}, "due") for n in range(250)])  # packs of 100, 100, 50
+    for n in range(30):
+        first.ledger.delete(f"k{n:03d}")  # room in the first pack
+    cold = stores()
+    assert count_requests(cold, lambda: cold.ledger.add("new", "message", {})) == 3
+    fresh = stores()
+    assert count_requests(fresh, lambda: fresh.ledger.get("new")) == 2  # its bucket, then its pack
+    fresh.ledger.add_many([(f"more{n}", "message", {}, "due") for n in range(79)])
+    assert len(consistent(fresh)) == 300
+    # the first pack's room used first (one pack with room is looked for a transaction)
+    assert [len(p.items) for p in fresh.ledger.packs.query(PACKS, None)] == [100, 100, 50, 50]
+
+
 def count_requests(store: AzureTableStore, work: Callable[[], Any]) -> int:
     """The HTTP requests `work` makes to Table Storage."""
     pipeline = store.ledger.table._client._client._pipeline  # (the SDK's own: every request goes through it)

@@ -10,7 +10,7 @@ import re
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -112,7 +112,8 @@ class _Plan:
     packs: dict[str, _Pack] = field(default_factory=dict)
     buckets: dict[str, _Bucket] = field(default_factory=dict)
     extra: list[tuple[Any, ...]] = field(default_factory=list)  # other operations in the same transaction
-    last: dict[str, str | None] = field(default_factory=dict)  # a kind's packs' prefix -> its last pack
+    open: dict[str, str | None] = field(default_factory=dict)  # a kind's packs' prefix -> a pack with room
+    top: dict[str, int] = field(default_factory=dict)  # and the highest number its packs have
 
 
 class Packs:
@@ -176,17 +177,18 @@ class Packs:
 
     # --- the one way anything is written ----------------------------------------------------------------------
     def write(self, keys: list[str], decide: Callable[[dict[str, Row | None]], dict[str, Any]],
-               extra: Callable[[], list[tuple[Any, ...]]] | None = None) -> set[str]:
+              extra: Callable[[], list[tuple[Any, ...]]] | None = None, kinds: Iterable[str] = ()) -> set[str]:
         """Read the entries of `keys` (None: absent), ask `decide` what to change ({key: (kind or None, row)} to
         add or change, {key: None} to delete), and write that in one transaction conditional on what was read,
         with `extra()`'s operations. A transaction refused because something changed meanwhile is done again
-        from a fresh reading. Returns the keys changed."""
+        from a fresh reading. Returns the keys changed. (`kinds`: of the keys that may be added, so a pack with
+        room for them is looked for while their index buckets are read.)"""
         from azure.data.tables import TableTransactionError
 
         for round_ in range(ROUNDS):
             try:
                 with self._lock:
-                    return self._write_once(keys, decide, fresh=round_ > 0, extra=extra)
+                    return self._write_once(keys, decide, fresh=round_ > 0, extra=extra, kinds=set(kinds))
             except TableTransactionError:
                 if round_ == ROUNDS - 1:
                     raise
@@ -194,7 +196,7 @@ class Packs:
         raise AssertionError("unreachable")
 
     def _write_once(self, keys: list[str], decide: Callable[[dict[str, Row | None]], dict[str, Any]], *,
-                    fresh: bool, extra: Callable[[], list[tuple[Any, ...]]] | None) -> set[str]:
+                    fresh: bool, extra: Callable[[], list[tuple[Any, ...]]] | None, kinds: set[str]) -> set[str]:
         plan = _Plan(extra=extra() if extra is not None else [])
         found: dict[str, _Pack | None] = {}
         unknown = []
@@ -204,8 +206,11 @@ class Packs:
                 found[key] = plan.packs.setdefault(seen.row_key, seen.copy())
             else:
                 unknown.append(key)
-        if unknown:  # then from the index, read now
-            for b in self._read_buckets({bucket_of(k) for k in unknown}):
+        if unknown:  # then from the index, read now (and meanwhile, a pack with room for what may be added)
+            buckets: list[_Bucket] = []
+            together(lambda job: job(), [lambda: buckets.extend(self._read_buckets({bucket_of(k) for k in unknown})),
+                                         *(self._opener(plan, packs_of(kind), fresh) for kind in sorted(kinds))])
+            for b in buckets:
                 plan.buckets[b.row_key] = b.copy()
             homes = {k: plan.buckets[bucket_of(k)].keys.get(k) for k in unknown}
             for p in self._read_packs({h for h in homes.values() if h is not None and h not in plan.packs}):
@@ -217,7 +222,7 @@ class Packs:
         if not fresh and any(k not in changes for k in found.keys() - set(unknown)):
             # something left as it was, as this object last saw it: not written, so no condition would tell
             # if that is out of date (an `add` of a key since deleted); decided again from a fresh reading
-            return self._write_once(keys, decide, fresh=True, extra=extra)
+            return self._write_once(keys, decide, fresh=True, extra=extra, kinds=kinds)
         if not changes and not plan.extra:
             return set()
         for key, change in changes.items():
@@ -272,35 +277,48 @@ class Packs:
         return plan.buckets[row_key]
 
     def _room_for(self, plan: _Plan, kind: str, size: int, fresh: bool, *, alone: bool) -> _Pack:
-        """The kind's last pack, if a new entry of `size` fits it, or a new pack after it."""
+        """A pack of the kind with room for a new entry of `size` (`alone`: none, it needs one of its own), or a
+        new pack, numbered after every other."""
         prefix = packs_of(kind)
-        if prefix not in plan.last:
-            plan.last[prefix] = self._last_pack(plan, prefix, fresh)
-        last = plan.last[prefix]
-        candidate = plan.packs.get(last) if last is not None else None
-        if candidate is not None and not alone and len(candidate.items) < PACK_ITEMS and (
-                candidate.chars + size <= PACK_CHARS):
-            return candidate
-        number = int(last.rsplit("|", 1)[1]) + 1 if last is not None else 0
-        new = _Pack(f"{prefix}{number:06d}", kind, {}, None)
-        plan.packs[new.row_key] = new
-        plan.last[prefix] = new.row_key
-        return new
-
-    def _last_pack(self, plan: _Plan, prefix: str, fresh: bool) -> str | None:
-        """The RowKey of the last of a kind's packs (as this object last saw them, or read now), in `plan`."""
-        seen = None if fresh else max((r for r, s in list(self._seen.items())
-                                       if r.startswith(prefix) and isinstance(s, _Pack)), default=None)
-        if seen is None:  # the kind's packs, by their keys alone
+        if not alone:
+            if prefix not in plan.open:
+                plan.open[prefix] = self._open_pack(plan, prefix, fresh)
+            candidate = plan.packs.get(plan.open[prefix] or "")
+            if candidate is not None and len(candidate.items) < PACK_ITEMS and candidate.chars + size <= PACK_CHARS:
+                return candidate
+        if prefix not in plan.top:  # the kind's packs, by their keys alone (once in 100 new entries or so)
             rows = self.table.query_entities("PartitionKey eq @p and RowKey ge @low and RowKey lt @high",
                                              parameters={"p": PARTITION, "low": prefix, "high": after(prefix)},
                                              select=["RowKey"])
-            seen = max((str(e["RowKey"]) for e in rows), default=None)
-        if seen is not None and seen not in plan.packs:
-            cached = None if fresh else self._seen.get(seen)
-            for p in [cached] if isinstance(cached, _Pack) else self._read_packs({seen}):
-                plan.packs[p.row_key] = p.copy()
-        return seen
+            plan.top[prefix] = max((int(str(e["RowKey"]).rsplit("|", 1)[1]) for e in rows), default=-1)
+        plan.top[prefix] = max([plan.top[prefix], *(int(r.rsplit("|", 1)[1]) for r in plan.packs
+                                                    if r.startswith(prefix))]) + 1
+        new = _Pack(f"{prefix}{plan.top[prefix]:06d}", kind, {}, None)
+        plan.packs[new.row_key] = new
+        if not alone:
+            plan.open[prefix] = new.row_key
+        return new
+
+    def _opener(self, plan: _Plan, prefix: str, fresh: bool) -> Callable[[], None]:
+        return lambda: plan.open.update({prefix: self._open_pack(plan, prefix, fresh)})
+
+    def _open_pack(self, plan: _Plan, prefix: str, fresh: bool) -> str | None:
+        """The RowKey of a pack of the kind with room, in `plan`: one this object has seen lately, else the first
+        Table Storage finds (one request: filtered on its counts, and a page of one)."""
+        seen = [] if fresh else [s for s in list(self._seen.values()) if isinstance(s, _Pack) and s.row_key.startswith(
+            prefix) and len(s.items) < PACK_ITEMS and s.chars < PACK_CHARS]
+        if seen:
+            found = max(seen, key=lambda s: s.row_key)
+        else:
+            entity = next(iter(self.table.query_entities(
+                "PartitionKey eq @p and RowKey ge @low and RowKey lt @high and n lt @items and chars lt @chars",
+                parameters={"p": PARTITION, "low": prefix, "high": after(prefix), "items": PACK_ITEMS,
+                            "chars": PACK_CHARS}, results_per_page=1)), None)
+            if entity is None:
+                return None
+            found = self._pack(entity)
+        plan.packs.setdefault(found.row_key, found.copy())
+        return found.row_key
 
     def _send(self, plan: _Plan) -> None:
         """The plan's changed entities in one transaction, each conditional on what it was read as."""

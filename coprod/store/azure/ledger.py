@@ -67,7 +67,8 @@ def _chunks(keys: list[str], wanted: dict[str, tuple[str, Row]]) -> Iterator[lis
 
 def _add(packs: Packs, keys: list[str], wanted: dict[str, tuple[str, Row]]) -> set[str]:
     try:
-        return packs.write(keys, lambda rows: {k: wanted[k] for k, row in rows.items() if row is None})
+        return packs.write(keys, lambda rows: {k: wanted[k] for k, row in rows.items() if row is None},
+                           kinds={wanted[k][0] for k in keys})
     except TooBig:  # (nothing was sent) in halves
         if len(keys) == 1:
             raise
@@ -97,7 +98,7 @@ class TableLedger:
     def add(self, key: str, kind: str, payload: dict[str, Any], status: str = "due") -> bool:
         now = self.clock()
         return key in self.packs.write([key], lambda rows: {key: (kind, [status, now, now, payload])}
-                                       if rows[key] is None else {})
+                                       if rows[key] is None else {}, kinds=[kind])
 
     def add_many(self, entries: Iterable[tuple[str, str, dict[str, Any], str]]) -> set[str]:
         """In as few transactions as Table Storage's limits allow, each whole (entries with their index): the
@@ -118,7 +119,7 @@ class TableLedger:
     def put(self, key: str, kind: str, status: str, payload: dict[str, Any]) -> None:
         now = self.clock()  # (an entry there keeps its kind and when it was first written)
         self.packs.write([key], lambda rows: {key: (kind, [status, now, now, payload]) if (row := rows[key]) is None
-                                              else (None, [status, row[1], now, payload])})
+                                              else (None, [status, row[1], now, payload])}, kinds=[kind])
 
     def delete(self, key: str) -> None:
         self.packs.write([key], lambda rows: {key: None} if rows[key] is not None else {})
