@@ -4,10 +4,10 @@ each pack's counts true, after writers at once, stale views, entries that grow, 
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -83,11 +83,8 @@ def test_writers_at_once_add_each_key_once_and_keep_the_index_true(stores: Calla
         for k in keys[::7]:
             won[n] |= {k} if handles[n].ledger.add(k, "message", {"by": n}) else set()
 
-    threads = [threading.Thread(target=add, args=(n,)) for n in range(len(handles))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    with ThreadPoolExecutor(len(handles)) as pool:
+        list(pool.map(add, range(len(handles))))  # (an error in one is raised here)
     every = {f"message:confirmed:registration-{k}" for k in range(3 * 60 + 150)}
     assert set().union(*won) == every and sum(map(len, won)) == len(every)  # each by one
     entries = consistent(handles[0])
@@ -245,22 +242,9 @@ def old_form(connection: str, prefix: str, count: int) -> None:
 
 def test_instances_starting_together_move_the_old_form_in_once(azurite: str, clock: FakeClock, prefix: str) -> None:
     old_form(azurite, prefix, 200)
-    opened: list[AzureTableStore] = []
-    errors: list[BaseException] = []
-
-    def start() -> None:
-        try:
-            opened.append(open_store(azurite, clock, prefix))
-        except BaseException as error:
-            errors.append(error)
-
-    threads = [threading.Thread(target=start) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    with ThreadPoolExecutor(3) as pool:  # three instances start at once
+        opened = list(pool.map(lambda _: open_store(azurite, clock, prefix), range(3)))
     try:
-        assert not errors and len(opened) == 3
         entries = consistent(opened[0])
         assert len(entries) == 200
         assert {e["payload"]["n"]: (e["created"], e["updated"]) for e in entries.values()} == {

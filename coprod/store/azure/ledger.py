@@ -2,13 +2,15 @@
 
 One entity per entry made a first sync of 10,000 registrations 13,000 entity writes, all in the one partition
 (Table Storage serves a partition at about 2,000 entities a second: Microsoft's scalability targets), and most
-of the time waited on Azurite. Packed, the entries of a kind share entities ("packs") in the order they were
-made, and an index says which pack holds each key:
+of the time waited on Azurite. Packed, the entries of a kind share entities ("packs"), and an index says which
+pack holds each key:
 
     PartitionKey   RowKey                     properties
-    "ledger"       "%p|<kind>|<000000>"        knd, n (entries), chars (JSON size), s<status in hex> (entries
-                                              with that status), items* {key: [status, created, updated, payload]}
-    "ledger"       "%k|<00>"                  idx* {key: pack RowKey}  (keys by a hash, BUCKETS of them)
+    "ledger"       "%p|<kind>|<000000>"        knd, n (entries), chars (escaped JSON size), s<status in hex>
+                                              (entries with that status),
+                                              items* {key: [status, created, updated, payload]}
+    "ledger"       "%k|<hash>|<numbers>"      idx* {key: pack RowKey}  (keys alike with numbers close together:
+                                              `_ledger_packs.bucket_of`)
 
 (A RowKey of the old form, an escaped key, never starts with "%p" or "%k": escaping writes `%` and two hex
 digits. Entries of that form are moved in once: `ledger_moves.py`.)
@@ -20,10 +22,14 @@ digits. Entries of that form are moved in once: `ledger_moves.py`.)
   create, refused if someone made it first): the pack changed, and for a key added or removed, its index
   bucket. A write that lost a race reads again and does it again, after a short random wait.
 - A key's pack, and the packs last read or written, are kept by the object (`_seen`): a write starts from them
-  and its condition finds them out if they are out of date; a read always asks Table Storage. So settling the
-  entries just listed is one request each, as it was with an entity each.
-- A new entry goes in its kind's last pack while that holds fewer than PACK_ITEMS and PACK_CHARS of JSON; an
-  entry that grows past HARD_CHARS in its pack moves to a pack of its own. An emptied pack is deleted.
+  and its condition finds them out if they are out of date; a read always asks Table Storage, and a decision to
+  write nothing is made again from a fresh reading. So settling the entries just listed is one request each, as
+  it was with an entity each.
+- A new entry goes in a pack of its kind with room (fewer than PACK_ITEMS entries and PACK_CHARS of escaped JSON:
+  one request finds one, read while the key's index bucket is), else in a new pack; an entry that grows past
+  HARD_CHARS in its pack moves to a pack of its own. An emptied pack is deleted.
+- Cost against an entity a key, per operation on an instance that has seen nothing yet: a get is 2 round trips
+  (bucket, then pack; was 1), an add 2 (was 1), a settle 3 (bucket, pack, write; was 1) and 1 once listed.
 """
 
 from __future__ import annotations
