@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from coprod.store.azure._batch import send, together, wire_size
 from coprod.store.azure._entities import BATCH, BATCH_BYTES, after, escape_key, pack, packed_json, unpack
+from coprod.store.azure._table import read_entity
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -128,12 +129,7 @@ class Packs:
 
     # --- reading ----------------------------------------------------------------------------------------------
     def _read(self, row_key: str) -> Any | None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            return self.table.get_entity(PARTITION, row_key)
-        except ResourceNotFoundError:
-            return None
+        return read_entity(self.table, PARTITION, row_key)
 
     def _pack(self, entity: Any) -> _Pack:
         found = _Pack(str(entity["RowKey"]), str(entity.get("knd", "")), unpack(entity, "items"),
@@ -159,7 +155,10 @@ class Packs:
         query = "PartitionKey eq @p and RowKey ge @low and RowKey lt @high"
         if status is not None:
             query += f" and {status_count(status)} gt 0"  # (a name of hex digits: nothing of the caller's reaches
-            # the query's text; the values are parameters)
+            # the query's text; the values are parameters). A pack without the property fails the comparison and
+            # is not sent: "Querying tables and entities" (learn.microsoft.com/rest/api/storageservices/
+            # querying-tables-and-entities: a constant of the property's type, here Int32) and the OData $filter
+            # rules ([MS-ODATA] 2.2.3.6.1.4); tests/contract/test_ledger_packs.py holds Azurite to it
         entities = self.table.query_entities(query, parameters={"p": PARTITION, "low": low, "high": after(low)})
         return [self._pack(e) for e in entities]
 

@@ -12,7 +12,17 @@ from coprod.store.azure._entities import unpacked as unpack_out
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
-__all__ = ["TablePart"]
+__all__ = ["TablePart", "read_entity"]
+
+
+def read_entity(table: TableClient, partition_key: str, row_key: str) -> Any | None:
+    """One entity by its keys (already escaped), or None if there is none."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        return table.get_entity(partition_key, row_key)
+    except ResourceNotFoundError:
+        return None
 
 
 class TablePart:
@@ -25,12 +35,7 @@ class TablePart:
         self.clock = clock
 
     def _get(self, key: str) -> Any | None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            return self.table.get_entity(self.partition, escape_key(key))
-        except ResourceNotFoundError:
-            return None
+        return read_entity(self.table, self.partition, escape_key(key))
 
     def _insert(self, entity: dict[str, Any]) -> bool:
         from azure.core.exceptions import ResourceExistsError

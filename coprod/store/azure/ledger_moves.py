@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from coprod.store.azure._batch import together
 from coprod.store.azure._entities import unescape_key, unpack
 from coprod.store.azure._ledger_packs import INDEX, PACKS, TooBig
+from coprod.store.azure._table import read_entity
 
 if TYPE_CHECKING:
     from coprod.store.azure.ledger import TableLedger
@@ -50,18 +51,10 @@ def _move(ledger: TableLedger, row_keys: list[str]) -> int:
 
     now: dict[str, Any] = {}  # key -> its old entity, as read in this round
 
-    def read(row_key: str) -> Any | None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            return ledger.table.get_entity(ledger.partition, row_key)
-        except ResourceNotFoundError:
-            return None
-
     def deletions() -> list[tuple[Any, ...]]:  # read again on each round: another instance may have moved some
         now.clear()
-        now.update({unescape_key(r): e for r, e in zip(row_keys, together(read, row_keys), strict=True)
-                    if e is not None})
+        found = together(lambda r: read_entity(ledger.table, ledger.partition, r), row_keys)
+        now.update({unescape_key(r): e for r, e in zip(row_keys, found, strict=True) if e is not None})
         return [("delete", e, {"etag": e.metadata["etag"], "match_condition": MatchConditions.IfNotModified})
                 for e in now.values()]
 

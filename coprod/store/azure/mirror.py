@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from coprod.store._base import MirrorItem
 from coprod.store.azure._batch import together, transact
 from coprod.store.azure._entities import after, escape_key, fit_fields, pack, packed_json, units, unpack
+from coprod.store.azure._table import read_entity
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -72,12 +73,7 @@ class PackedMirror:
                                               select=select))
 
     def _entity(self, list_name: str, row_key: str) -> Any | None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            return self.table.get_entity(list_name, row_key)
-        except ResourceNotFoundError:
-            return None
+        return read_entity(self.table, list_name, row_key)
 
     def _index(self, list_name: str, item_ids: Iterable[str]) -> dict[str, tuple[dict[str, list[Any]], Any]]:
         """The index buckets holding `item_ids`: bucket -> (its map, its entity or None)."""
